@@ -1,0 +1,78 @@
+// Runtime CPU-capability dispatch.
+//
+// [Note: one source, three ISAs]
+// Every file in csrc/cpu/ is compiled three times by CMakeLists.txt: with no extra flags
+// (generic, the x86-64 baseline), with AVX2+FMA, and with AVX-512 (F/BW/DQ/VL). Each copy sees
+// DC_ISA_LEVEL = 0, 1 or 2, puts its code in namespace dc::DC_ISA_NS (isa_generic, isa_avx2,
+// isa_avx512) so the three copies never share a symbol, and registers its entry points in a
+// DispatchStub with DC_REGISTER_DISPATCH. Callers go through the stub, which picks the best
+// registered variant not above the current capability (cpuid, or DEEPCORE_CPU_CAPABILITY).
+//
+// Rules for csrc/cpu/ files, so no AVX-512 instruction leaks into code the generic path runs:
+//  - everything lives inside namespace dc::DC_ISA_NS (including helper templates);
+//  - no STL containers or std:: algorithms that the compiler could emit out of line
+//    (those are COMDAT symbols shared across the three copies): raw pointers, intrinsics,
+//    <cmath> and plain loops only; allocate scratch in the caller (csrc/*.cpp) and pass it in.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace dc {
+
+enum class CpuCapability : int { generic = 0, avx2 = 1, avx512 = 2 };
+constexpr int kNumCpuCapabilities = 3;
+
+// Highest capability this CPU and OS support (cpuid + xgetbv).
+CpuCapability cpu_capability_supported();
+// Capability kernels dispatch to now: DEEPCORE_CPU_CAPABILITY at import, else the supported one.
+CpuCapability cpu_capability();
+// Force a capability (tests, benchmarks). Throws if the CPU does not support it.
+void set_cpu_capability(CpuCapability cap);
+const char* cpu_capability_name(CpuCapability cap);
+CpuCapability parse_cpu_capability(const std::string& name);
+
+template <typename Fn>
+struct DispatchStub {
+  Fn* impl[kNumCpuCapabilities] = {nullptr, nullptr, nullptr};
+  constexpr DispatchStub() = default;
+
+  Fn* get() const {
+    for (int level = static_cast<int>(cpu_capability()); level >= 0; --level)
+      if (impl[level]) return impl[level];
+    throw std::runtime_error("deepcore: no kernel registered for this dispatch stub");
+  }
+  template <typename... Args>
+  auto operator()(Args&&... args) const {
+    return get()(std::forward<Args>(args)...);
+  }
+};
+
+}  // namespace dc
+
+// Declare a stub in a header: DC_DECLARE_DISPATCH(relu_stub, void(const float*, float*, int64_t));
+#define DC_DECLARE_DISPATCH(name, ...) \
+  using name##_fn = __VA_ARGS__;       \
+  extern ::dc::DispatchStub<name##_fn> name
+// Define it in exactly one once-compiled .cpp file.
+#define DC_DEFINE_DISPATCH(name) ::dc::DispatchStub<name##_fn> name
+
+#define DC_CONCAT_IMPL(a, b) a##b
+#define DC_CONCAT(a, b) DC_CONCAT_IMPL(a, b)
+
+#ifdef DC_ISA_LEVEL
+#if DC_ISA_LEVEL == 0
+#define DC_ISA_NS isa_generic
+#elif DC_ISA_LEVEL == 1
+#define DC_ISA_NS isa_avx2
+#elif DC_ISA_LEVEL == 2
+#define DC_ISA_NS isa_avx512
+#else
+#error "unknown DC_ISA_LEVEL"
+#endif
+// Register fn (a function of this ISA copy) in stub `name`, at static-initialisation time.
+#define DC_REGISTER_DISPATCH(name, fn)                                   \
+  static const bool DC_CONCAT(dc_registered_, DC_CONCAT(name, __LINE__)) = \
+      (::name.impl[DC_ISA_LEVEL] = (fn), true)
+#endif

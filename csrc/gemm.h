@@ -1,0 +1,47 @@
+// GEMM: C = alpha * op(A) * op(B) + beta * C, row-major, arbitrary leading dimensions.
+//   op(A) is (M, K): A is stored (M, K) with row stride lda, or (K, M) when trans_a.
+//   op(B) is (K, N): B is stored (K, N) with row stride ldb, or (N, K) when trans_b.
+//   C is (M, N) with row stride ldc. beta == 0 means C is write-only (NaNs in C are ignored).
+// Threads: OpenMP inside; when called from inside a parallel region it runs on the calling
+// thread only (conv2d's batch loop, RNN cells). Kernels trust their inputs: validation is in
+// csrc/bindings/gemm.cpp.
+#pragma once
+
+#include <cstdint>
+
+namespace dc {
+
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+           int64_t ldc);
+
+// float64: portable path (gradient checks and float64 tensors), same contract.
+void dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
+           const double* A, int64_t lda, const double* B, int64_t ldb, double beta, double* C,
+           int64_t ldc);
+
+// Templated front door so callers can be written once for float and double.
+template <typename T>
+inline void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+                 const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+template <>
+inline void gemm<float>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                        const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+                        float* C, int64_t ldc) {
+  sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+template <>
+inline void gemm<double>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
+                         const double* A, int64_t lda, const double* B, int64_t ldb, double beta,
+                         double* C, int64_t ldc) {
+  dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+namespace ref {
+// Naive triple loop (float64 accumulation); always built; tests compare against it.
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+}  // namespace ref
+
+}  // namespace dc

@@ -1,0 +1,18 @@
+// The one extension module, deepcore._C. Each area binds itself (csrc/bindings/*.cpp).
+#include <pybind11/pybind11.h>
+
+#include "bindings/registry.h"
+#include "core/dispatch.h"
+
+namespace dc {
+std::map<std::string, BindFn>& binding_registry() {
+  static std::map<std::string, BindFn> registry;
+  return registry;
+}
+}  // namespace dc
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "deepcore native kernels (C++/OpenMP, optional CUDA)";
+  dc::cpu_capability();  // surface a bad DEEPCORE_CPU_CAPABILITY as an ImportError
+  for (auto& [area, bind] : dc::binding_registry()) bind(m);
+}

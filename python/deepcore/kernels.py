@@ -1,0 +1,36 @@
+"""Raw native kernels on NumPy arrays: no autograd, no copies. For microbenchmarks and for the
+autograd functions in deepcore.ops / deepcore.nn.functional.
+
+Every function validates its inputs in the binding layer (csrc/bindings/) and raises
+TypeError / ValueError naming the bad argument.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _C
+
+__all__ = ["info", "get_cpu_capability", "set_cpu_capability", "get_num_threads",
+           "set_num_threads", "sgemm", "dgemm"]
+
+sgemm = _C.sgemm
+dgemm = _C.dgemm
+get_cpu_capability = _C.get_cpu_capability
+set_cpu_capability = _C.set_cpu_capability
+get_num_threads = _C.get_num_threads
+set_num_threads = _C.set_num_threads
+
+
+def info() -> dict[str, Any]:
+    """Build and runtime facts: compiler, flags, OpenMP threads, CPU capability in use (and the
+    best supported), whether CUDA kernels were built and a GPU is available."""
+    return dict(_C.info())
+
+
+def __getattr__(name: str) -> Any:
+    # kernels bound by later areas (conv2d_forward, ...) are reachable without listing them here
+    try:
+        return getattr(_C, name)
+    except AttributeError:
+        raise AttributeError(f"deepcore.kernels has no kernel {name!r}") from None

@@ -1,0 +1,280 @@
+"""deepcore.Tensor: an n-dimensional array with reverse-mode autograd.
+
+Storage is a NumPy array on the CPU (``Tensor.data``); a CuPy array on "cuda" comes with the
+CUDA backend. Differentiable operators are defined in :mod:`deepcore.ops` (and
+``deepcore.nn.functional``) as :class:`deepcore.autograd.Function` subclasses; the methods here
+are thin forwards to them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from . import autograd
+
+__all__ = ["Tensor", "tensor", "from_numpy", "from_dlpack", "manual_seed", "get_rng"]
+
+_FLOAT_DTYPES = {
+    "float32": np.float32,
+    "float64": np.float64,
+    np.float32: np.float32,
+    np.float64: np.float64,
+    np.dtype(np.float32): np.float32,
+    np.dtype(np.float64): np.float64,
+    float: np.float32,
+}
+
+
+def _resolve_dtype(dtype: Any) -> Optional[type]:
+    if dtype is None:
+        return None
+    try:
+        return _FLOAT_DTYPES[dtype]
+    except (KeyError, TypeError):
+        pass
+    try:
+        d = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"unsupported dtype {dtype!r}") from None
+    if d.kind in "iub":
+        return d.type
+    raise TypeError(f"unsupported dtype {dtype!r} (supported: float32, float64, integer, bool)")
+
+
+def _check_device(device: Any) -> str:
+    dev = str(device)
+    if dev in ("cpu", "cpu:0"):
+        return "cpu"
+    if dev.startswith("cuda"):
+        from . import _C
+
+        if not _C.info()["cuda_built"]:
+            raise RuntimeError(
+                "deepcore was built without CUDA: tensors on 'cuda' are not available "
+                "(rebuild with a CUDA compiler and DEEPCORE_CUDA=ON)"
+            )
+        if _C.cuda_device_count() == 0:
+            raise RuntimeError("no CUDA GPU is present: tensors on 'cuda' are not available")
+        raise NotImplementedError("tensors on 'cuda' come with the CUDA backend (issue 5)")
+    raise ValueError(f"unknown device {device!r} (expected 'cpu' or 'cuda')")
+
+
+class Tensor:
+    """An array plus what autograd needs: ``requires_grad``, ``grad`` and its graph node."""
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_out_index", "_retain_grad", "name",
+                 "__weakref__")
+    __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        dt = _resolve_dtype(dtype)
+        if isinstance(data, np.ndarray):
+            arr = data if dt is None else data.astype(dt, copy=False)
+        else:  # Python scalars and lists: float32 unless dtype= says otherwise
+            arr = np.asarray(data, dtype=dt)
+            if dt is None and arr.dtype.kind in "fiu":
+                arr = arr.astype(np.float32)
+        if arr.dtype.kind not in "fiub":
+            raise TypeError(f"cannot make a Tensor of dtype {arr.dtype}")
+        if requires_grad and arr.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require grad, got {arr.dtype}")
+        self.data: np.ndarray = arr
+        self.grad: Optional[Tensor] = None
+        self.requires_grad: bool = bool(requires_grad)
+        self._ctx: Optional[autograd.Context] = None
+        self._out_index = 0
+        self._retain_grad = False
+        self.name: Optional[str] = None
+
+    @classmethod
+    def _wrap(cls, arr: np.ndarray) -> Tensor:
+        """Wrap an array without copying or converting (the result of an op)."""
+        t = cls.__new__(cls)
+        t.data = arr if isinstance(arr, np.ndarray) else np.asarray(arr)
+        t.grad = None
+        t.requires_grad = False
+        t._ctx = None
+        t._out_index = 0
+        t._retain_grad = False
+        t.name = None
+        return t
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def grad_fn(self) -> Optional[autograd.Context]:
+        return self._ctx
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", precision=4, threshold=50)
+        extra = ""
+        if self.dtype != np.float32:
+            extra += f", dtype={self.dtype}"
+        if self._ctx is not None:
+            extra += f", grad_fn=<{self._ctx.fn.__name__}>"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    # ------------------------------------------------------------------ interop
+    def numpy(self) -> np.ndarray:
+        """The underlying array (no copy). Refuses while the tensor records a graph."""
+        if self.requires_grad and self._ctx is not None:
+            raise RuntimeError(
+                "Can't call numpy() on a Tensor that requires grad. Use tensor.detach().numpy()"
+            )
+        return self.data
+
+    def item(self) -> Union[float, int, bool]:
+        if self.size != 1:
+            raise ValueError(f"only one-element tensors can be converted to a scalar, got {self.shape}")
+        return self.data.reshape(()).item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
+        arr = self.data
+        if dtype is not None and arr.dtype != np.dtype(dtype):
+            if copy is False:
+                raise ValueError("converting the dtype needs a copy but copy=False was given")
+            return arr.astype(dtype)
+        return arr.copy() if copy else arr
+
+    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return self.data.__dlpack_device__()
+
+    def to(self, device: Any = None, dtype: Any = None) -> Tensor:
+        if device is not None:
+            _check_device(device)
+        if dtype is not None and np.dtype(_resolve_dtype(dtype)) != self.dtype:
+            from . import ops
+
+            return ops.cast(self, _resolve_dtype(dtype))
+        return self
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def cuda(self) -> Tensor:
+        return self.to("cuda")
+
+    # ------------------------------------------------------------------ autograd
+    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into the ``.grad`` of every leaf that requires grad."""
+        autograd.backward(self, gradient, retain_graph=retain_graph)
+
+    def detach(self) -> Tensor:
+        """The same storage, cut from the graph."""
+        return Tensor._wrap(self.data)
+
+    def detach_(self) -> Tensor:
+        self._ctx = None
+        self.requires_grad = False
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and self.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require grad, got {self.dtype}")
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError("you can only change requires_grad flags of leaf tensors")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after backward."""
+        self._retain_grad = True
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+
+# ---------------------------------------------------------------------- creation
+def tensor(
+    data: Any, dtype: Any = None, device: Any = "cpu", requires_grad: bool = False
+) -> Tensor:
+    """Make a Tensor (copying ``data``). NumPy float arrays keep float32 / float64; Python
+    lists and scalars become float32; ``dtype=`` forces one ("float32", "float64", np types)."""
+    _check_device(device)
+    if isinstance(data, Tensor):
+        data = data.data
+    dt = _resolve_dtype(dtype)
+    if isinstance(data, np.ndarray):
+        arr = np.array(data, dtype=dt, copy=True)
+        if dt is None and arr.dtype.kind == "f" and arr.dtype not in (np.float32, np.float64):
+            arr = arr.astype(np.float32)  # float16 etc. are computed in float32
+    else:
+        try:
+            arr = np.array(data, dtype=dt)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"cannot make a tensor from {type(data).__name__}: {e}") from None
+        if dt is None and arr.dtype.kind in "fiu":
+            arr = arr.astype(np.float32)
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def from_numpy(a: np.ndarray) -> Tensor:
+    """Share ``a``'s memory (no copy)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(a).__name__}")
+    return Tensor(a)
+
+
+def from_dlpack(obj: Any) -> Tensor:
+    """Import a tensor from any DLPack producer (NumPy, PyTorch, CuPy on the CPU), no copy."""
+    if isinstance(obj, Tensor):
+        return obj
+    if not hasattr(obj, "__dlpack__"):
+        raise TypeError(f"{type(obj).__name__} does not implement the DLPack protocol")
+    dev_type, _ = obj.__dlpack_device__()
+    if dev_type != 1:  # kDLCPU
+        _check_device("cuda")
+    return Tensor(np.from_dlpack(obj))
+
+
+_rng = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> None:
+    """Seed deepcore's random generator (initialisers, dropout, shuffling)."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+
+
+def get_rng() -> np.random.Generator:
+    return _rng

@@ -1,0 +1,76 @@
+"""The build itself: module import, info(), CPU-capability dispatch control, CUDA toolchain."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import deepcore as dc
+from helpers import supported_capabilities
+
+
+def test_info_reports_build():
+    info = dc.kernels.info()
+    for key in ("compiler", "cxx_flags", "num_threads", "cpu_capability",
+                "cpu_capability_supported", "cuda_built", "cuda_available"):
+        assert key in info
+    assert info["num_threads"] >= 1
+    assert info["cpu_capability"] in ("generic", "avx2", "avx512")
+    assert "-march=native" not in info["cxx_flags"]
+
+
+def test_set_cpu_capability_round_trip():
+    prev = dc.kernels.get_cpu_capability()
+    try:
+        for cap in supported_capabilities():
+            dc.kernels.set_cpu_capability(cap)
+            assert dc.kernels.get_cpu_capability() == cap
+            assert dc.kernels.info()["cpu_capability"] == cap
+    finally:
+        dc.kernels.set_cpu_capability(prev)
+
+
+def test_set_cpu_capability_rejects_unknown():
+    with pytest.raises(ValueError, match="unknown CPU capability"):
+        dc.kernels.set_cpu_capability("sse9")
+
+
+@pytest.mark.parametrize("cap", supported_capabilities())
+def test_env_var_forces_capability(cap):
+    code = "import deepcore as dc; print(dc.kernels.info()['cpu_capability'])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**__import__("os").environ, "DEEPCORE_CPU_CAPABILITY": cap},
+                         check=True)
+    assert out.stdout.strip() == cap
+
+
+def test_env_var_bad_value_fails_import_clearly():
+    code = "import deepcore"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**__import__("os").environ, "DEEPCORE_CPU_CAPABILITY": "bogus"})
+    assert out.returncode != 0
+    assert "unknown CPU capability" in out.stderr
+
+
+def test_num_threads_control():
+    prev = dc.kernels.get_num_threads()
+    try:
+        dc.kernels.set_num_threads(1)
+        assert dc.kernels.get_num_threads() == 1
+        with pytest.raises(ValueError):
+            dc.kernels.set_num_threads(0)
+    finally:
+        dc.kernels.set_num_threads(prev)
+
+
+def test_cuda_saxpy_or_clear_error():
+    info = dc.kernels.info()
+    x = np.arange(1000, dtype=np.float32)
+    y = np.ones(1000, dtype=np.float32)
+    if not info["cuda_available"]:
+        with pytest.raises(RuntimeError, match="CUDA|GPU"):
+            dc._C.cuda_saxpy_numpy(2.0, x, y)
+        return
+    dc._C.cuda_saxpy_numpy(2.0, x, y)
+    np.testing.assert_array_equal(y, 1 + 2 * np.arange(1000, dtype=np.float32))
