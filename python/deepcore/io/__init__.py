@@ -1,0 +1,3 @@
+"""deepcore.io: file formats (safetensors)."""
+
+from . import safetensors  # noqa: F401
