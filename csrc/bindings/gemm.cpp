@@ -1,27 +1,66 @@
 // deepcore._C.sgemm / dgemm / matmul: validation, then csrc/gemm.h.
+#include "gemm.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
 #include "bindings/checks.h"
 #include "bindings/registry.h"
-#include "gemm.h"
 
 namespace dc {
 
 namespace {
 
-// A 2-D matrix view accepted by GEMM: unit stride along rows' elements, any row stride
-// (the leading dimension). Anything else (a transposed or strided view) is rejected with a
-// hint, rather than silently copied.
-template <typename T>
+// The byte range [lo, hi) an array view can touch (its strides may be padded, negative or 0).
+// Two views whose ranges intersect are treated as overlapping: conservative, never wrong.
+struct ByteRange {
+  uintptr_t lo = 0, hi = 0;
+};
+ByteRange byte_range(const py::array& a) {
+  ByteRange r;
+  if (a.size() == 0) return r;
+  intptr_t lo = 0, hi = 0;
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    const intptr_t span = static_cast<intptr_t>(a.strides(d)) * (a.shape(d) - 1);
+    (span < 0 ? lo : hi) += span;
+  }
+  const auto base = reinterpret_cast<uintptr_t>(a.data());
+  r.lo = base + lo;
+  r.hi = base + hi + static_cast<uintptr_t>(a.itemsize());
+  return r;
+}
+bool overlaps(const py::array& a, const py::array& b) {
+  const ByteRange ra = byte_range(a), rb = byte_range(b);
+  return ra.lo < ra.hi && rb.lo < rb.hi && ra.lo < rb.hi && rb.lo < ra.hi;
+}
+
+// The leading dimension of the matrix held in the last two axes of `a`: unit stride along its
+// last axis, any row stride >= the number of columns (a row-major matrix, possibly with padded
+// rows). Anything else (a transposed or column-strided view) is rejected with a hint rather
+// than silently copied.
 int64_t leading_dim(const py::array& a, const char* name) {
-  check_ndim(a, 2, name);
-  const auto item = static_cast<py::ssize_t>(sizeof(T));
-  if (a.shape(1) > 1 && a.strides(1) != item)
+  const py::ssize_t nd = a.ndim();
+  const py::ssize_t item = a.itemsize();
+  const int64_t rows = a.shape(nd - 2), cols = a.shape(nd - 1);
+  if (a.size() == 0) return std::max<int64_t>(cols, 1);  // strides of an empty array are moot
+  if (cols > 1 && a.strides(nd - 1) != item)
     throw py::value_error(std::string(name) +
                           " must have unit stride along its last axis (a row-major matrix, "
                           "possibly with padded rows); for a transposed view pass the original "
                           "array with trans_a/trans_b=True, or use np.ascontiguousarray");
-  if (a.shape(0) > 1 && (a.strides(0) % item != 0 || a.strides(0) / item < a.shape(1)))
-    throw py::value_error(std::string(name) + " must have a row stride >= its number of columns");
-  return std::max<int64_t>(a.shape(0) > 1 ? a.strides(0) / item : a.shape(1), 1);
+  if (rows > 1 && (a.strides(nd - 2) % item != 0 || a.strides(nd - 2) / item < cols))
+    throw py::value_error(std::string(name) +
+                          " must have a row stride (second-to-last axis) >= its number of "
+                          "columns; got strides " +
+                          std::to_string(a.strides(nd - 2)) + " bytes for " + std::to_string(cols) +
+                          " columns");
+  return std::max<int64_t>(rows > 1 ? a.strides(nd - 2) / item : cols, 1);
+}
+
+std::string dims_str(int64_t r, int64_t c) {
+  return "(" + std::to_string(r) + ", " + std::to_string(c) + ")";
 }
 
 template <typename T>
@@ -29,15 +68,16 @@ py::array_t<T> gemm_entry(const py::handle& a_obj, const py::handle& b_obj, bool
                           bool trans_b, double alpha, double beta, const py::object& out_obj) {
   auto a = as_array<T>(a_obj, "a");
   auto b = as_array<T>(b_obj, "b");
-  const int64_t lda = leading_dim<T>(a, "a"), ldb = leading_dim<T>(b, "b");
+  check_ndim(a, 2, "a");
+  check_ndim(b, 2, "b");
+  const int64_t lda = leading_dim(a, "a"), ldb = leading_dim(b, "b");
   const int64_t M = trans_a ? a.shape(1) : a.shape(0);
   const int64_t K = trans_a ? a.shape(0) : a.shape(1);
   const int64_t Kb = trans_b ? b.shape(1) : b.shape(0);
   const int64_t N = trans_b ? b.shape(0) : b.shape(1);
   if (K != Kb)
-    throw py::value_error("sgemm: inner dimensions do not match: op(a) is (" + std::to_string(M) +
-                          ", " + std::to_string(K) + ") and op(b) is (" + std::to_string(Kb) +
-                          ", " + std::to_string(N) + ")");
+    throw py::value_error("inner dimensions of a and b do not match: op(a) is " + dims_str(M, K) +
+                          " and op(b) is " + dims_str(Kb, N));
   py::array_t<T> out;
   if (out_obj.is_none()) {
     if (beta != 0.0) throw py::value_error("beta != 0 needs out= (the C being accumulated into)");
@@ -46,10 +86,9 @@ py::array_t<T> gemm_entry(const py::handle& a_obj, const py::handle& b_obj, bool
     out = as_array<T>(out_obj, "out");
     check_shape(out, {M, N}, "out");
     check_writeable(out, "out");
-    if (may_share_memory(out, a) || may_share_memory(out, b))
-      throw py::value_error("out must not overlap a or b");
+    if (overlaps(out, a) || overlaps(out, b)) throw py::value_error("out must not overlap a or b");
   }
-  const int64_t ldc = leading_dim<T>(out, "out");
+  const int64_t ldc = leading_dim(out, "out");
   const T* pa = a.data();
   const T* pb = b.data();
   T* pc = out.mutable_data();
@@ -59,6 +98,123 @@ py::array_t<T> gemm_entry(const py::handle& a_obj, const py::handle& b_obj, bool
             static_cast<T>(beta), pc, ldc);
   }
   return out;
+}
+
+// matmul over (..., M, K) @ (..., K, N) with NumPy broadcasting of the batch axes. Each
+// operand's batch axes may have any stride (0 for a broadcast view); only the matrix itself
+// needs a unit-stride last axis.
+template <typename T>
+py::array matmul_typed(const py::array& a_arr, const py::handle& b_obj, bool trans_a, bool trans_b,
+                       const py::object& out_obj) {
+  auto a = py::reinterpret_borrow<py::array_t<T>>(a_arr);
+  if (!py::isinstance<py::array>(b_obj))
+    throw py::type_error(std::string("b must be a numpy array of ") + dtype_name<T>() + ", got " +
+                         std::string(py::str(py::type::of(b_obj).attr("__name__"))));
+  check_same_dtype(py::reinterpret_borrow<py::array>(b_obj), a, "b", "a");
+  auto b = py::reinterpret_borrow<py::array_t<T>>(b_obj);
+  if (a.ndim() < 2)
+    throw py::value_error("a must have at least 2 dimensions (..., rows, cols), got shape " +
+                          shape_str(a));
+  if (b.ndim() < 2)
+    throw py::value_error("b must have at least 2 dimensions (..., rows, cols), got shape " +
+                          shape_str(b));
+  const py::ssize_t nda = a.ndim(), ndb = b.ndim();
+  const int64_t lda = leading_dim(a, "a"), ldb = leading_dim(b, "b");
+  const int64_t M = trans_a ? a.shape(nda - 1) : a.shape(nda - 2);
+  const int64_t K = trans_a ? a.shape(nda - 2) : a.shape(nda - 1);
+  const int64_t Kb = trans_b ? b.shape(ndb - 1) : b.shape(ndb - 2);
+  const int64_t N = trans_b ? b.shape(ndb - 2) : b.shape(ndb - 1);
+  if (K != Kb)
+    throw py::value_error("matmul: inner dimensions do not match: op(a) is " + dims_str(M, K) +
+                          " (a has shape " + shape_str(a) + (trans_a ? ", trans_a" : "") +
+                          ") and op(b) is " + dims_str(Kb, N) + " (b has shape " + shape_str(b) +
+                          (trans_b ? ", trans_b" : "") + ")");
+
+  // Broadcast the batch axes (right-aligned, NumPy rules) into element strides.
+  const py::ssize_t nbatch = std::max(nda, ndb) - 2;
+  std::vector<int64_t> shape(nbatch + 2), sa(nbatch, 0), sb(nbatch, 0);
+  for (py::ssize_t d = 0; d < nbatch; ++d) {
+    const py::ssize_t da = d - (nbatch - (nda - 2)), db = d - (nbatch - (ndb - 2));
+    const int64_t na = da >= 0 ? a.shape(da) : 1, nb = db >= 0 ? b.shape(db) : 1;
+    if (na != nb && na != 1 && nb != 1)
+      throw py::value_error("matmul: batch dimensions of a " + shape_str(a) + " and b " +
+                            shape_str(b) + " cannot be broadcast together");
+    shape[d] = na == 1 ? nb : na;
+    if (na != 1) sa[d] = a.strides(da) / static_cast<py::ssize_t>(sizeof(T));
+    if (nb != 1) sb[d] = b.strides(db) / static_cast<py::ssize_t>(sizeof(T));
+    if ((na != 1 && a.strides(da) % sizeof(T)) || (nb != 1 && b.strides(db) % sizeof(T)))
+      throw py::value_error("matmul: a and b must have strides that are whole elements");
+  }
+  shape[nbatch] = M;
+  shape[nbatch + 1] = N;
+  int64_t batch = 1;
+  for (py::ssize_t d = 0; d < nbatch; ++d) batch *= shape[d];
+
+  py::array_t<T> out;
+  if (out_obj.is_none()) {
+    out = py::array_t<T>(shape);
+  } else {
+    if (!py::isinstance<py::array>(out_obj))
+      throw py::type_error(std::string("out must be a numpy array of ") + dtype_name<T>() +
+                           ", got " + std::string(py::str(py::type::of(out_obj).attr("__name__"))));
+    check_same_dtype(py::reinterpret_borrow<py::array>(out_obj), a, "out", "a");
+    out = py::reinterpret_borrow<py::array_t<T>>(out_obj);
+    bool ok = out.ndim() == static_cast<py::ssize_t>(shape.size());
+    for (size_t d = 0; ok && d < shape.size(); ++d) ok = out.shape(d) == shape[d];
+    if (!ok)
+      throw py::value_error("out must have shape " + shape_str(shape) + ", got " + shape_str(out));
+    check_c_contiguous(out, "out");
+    check_writeable(out, "out");
+    if (overlaps(out, a) || overlaps(out, b)) throw py::value_error("out must not overlap a or b");
+  }
+  if (out.size() == 0) return out;
+
+  // Element offsets of every batch entry of a and b (odometer over the broadcast batch shape).
+  std::vector<int64_t> off_a(batch), off_b(batch), idx(nbatch, 0);
+  int64_t oa = 0, ob = 0;
+  for (int64_t i = 0; i < batch; ++i) {
+    off_a[i] = oa;
+    off_b[i] = ob;
+    for (py::ssize_t d = nbatch - 1; d >= 0; --d) {
+      oa += sa[d];
+      ob += sb[d];
+      if (++idx[d] < shape[d]) break;
+      oa -= sa[d] * shape[d];
+      ob -= sb[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+  const T* pa = a.data();
+  const T* pb = b.data();
+  T* pc = out.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    // Many small matrices: one thread per matrix (gemm runs single-threaded inside the region).
+    // Few or large ones: loop here and let gemm thread each product internally.
+    const int threads = omp_get_max_threads();
+    const double work = double(M) * double(N) * double(K);
+    const bool over_batch =
+        threads > 1 && !omp_in_parallel() && batch >= threads &&
+        (work <= 256.0 * 256.0 * 256.0 || batch % threads == 0 || batch >= 4 * threads);
+    const int64_t mn = M * N;
+#pragma omp parallel for schedule(static) if (over_batch)
+    for (int64_t i = 0; i < batch; ++i)
+      gemm<T>(trans_a, trans_b, M, N, K, T(1), pa + off_a[i], lda, pb + off_b[i], ldb, T(0),
+              pc + i * mn, N);
+  }
+  return out;
+}
+
+py::array matmul_entry(const py::handle& a_obj, const py::handle& b_obj, bool trans_a, bool trans_b,
+                       const py::object& out_obj) {
+  if (!py::isinstance<py::array>(a_obj))
+    throw py::type_error("a must be a numpy array of float32 or float64, got " +
+                         std::string(py::str(py::type::of(a_obj).attr("__name__"))));
+  const auto a = py::reinterpret_borrow<py::array>(a_obj);
+  return dispatch_float(a, "a", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    return matmul_typed<T>(a, b_obj, trans_a, trans_b, out_obj);
+  });
 }
 
 }  // namespace
@@ -71,6 +227,12 @@ DC_BINDINGS(gemm) {
   m.def("dgemm", &gemm_entry<double>, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
         py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
         py::arg("out") = py::none(), "float64 twin of sgemm (portable kernel).");
+  m.def("matmul", &matmul_entry, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
+        py::arg("trans_b") = false, py::arg("out") = py::none(),
+        "op(a) @ op(b) over the last two axes, NumPy broadcasting over the leading (batch) "
+        "axes; a (..., M, K) or (..., K, M) with trans_a, b (..., K, N) or (..., N, K) with "
+        "trans_b; float32 or float64 (both the same). Returns a new C-contiguous array, or "
+        "writes into out= (C-contiguous, the broadcast shape).");
 }
 
 }  // namespace dc

@@ -11,11 +11,20 @@ from typing import Any
 
 from . import _C
 
-__all__ = ["info", "get_cpu_capability", "set_cpu_capability", "get_num_threads",
-           "set_num_threads", "sgemm", "dgemm"]
+__all__ = [
+    "info",
+    "get_cpu_capability",
+    "set_cpu_capability",
+    "get_num_threads",
+    "set_num_threads",
+    "sgemm",
+    "dgemm",
+    "matmul",
+]
 
 sgemm = _C.sgemm
 dgemm = _C.dgemm
+matmul = _C.matmul
 get_cpu_capability = _C.get_cpu_capability
 set_cpu_capability = _C.set_cpu_capability
 get_num_threads = _C.get_num_threads
