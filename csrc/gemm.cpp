@@ -1,16 +1,178 @@
-// GEMM driver. PLACEHOLDER until the BLIS-style driver lands: forwards to the reference.
+// GEMM driver: cache blocking, packing buffers and threads around the per-ISA micro-kernel
+// (csrc/cpu/gemm_kernels.cpp). See [Note: GEMM blocking] in csrc/cpu/gemm_kernels.h.
 #include "gemm.h"
 
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <new>
+
+#include "cpu/gemm_kernels.h"
+
+DC_DEFINE_DISPATCH(sgemm_kernel_stub);
+DC_DEFINE_DISPATCH(dgemm_kernel_stub);
+
 namespace dc {
+namespace {
+
+// Below this many multiply-adds packing does not pay for itself: use the unpacked kernel.
+constexpr double kSmallWork = 32.0 * 32.0 * 32.0;
+// Each extra thread should get at least this many multiply-adds (a thread team costs ~us).
+constexpr double kWorkPerThread = 64.0 * 64.0 * 64.0;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Per-thread packing buffers, 64-byte aligned, grown on demand and kept for the thread's life
+// (OpenMP pool threads persist, so steady-state calls allocate nothing).
+class Scratch {
+ public:
+  ~Scratch() { std::free(ptr_); }
+  void* get(size_t bytes) {
+    if (bytes > cap_) {
+      std::free(ptr_);
+      cap_ = (bytes + 4095) & ~size_t(4095);
+      ptr_ = std::aligned_alloc(64, cap_);
+      if (!ptr_) {
+        cap_ = 0;
+        throw std::bad_alloc();
+      }
+    }
+    return ptr_;
+  }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t cap_ = 0;
+};
+
+template <typename T>
+T* scratch(int slot, int64_t count) {
+  thread_local Scratch buffers[3];
+  return static_cast<T*>(buffers[slot].get(static_cast<size_t>(count) * sizeof(T)));
+}
+
+// C = beta * C (beta == 0 writes zeros, ignoring whatever C held).
+template <typename T>
+void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    T* c = C + i * ldc;
+    if (beta == T(0))
+      std::fill(c, c + N, T(0));
+    else if (beta != T(1))
+      for (int64_t j = 0; j < N; ++j) c[j] *= beta;
+  }
+}
+
+// One thread's share: the blocked loop nest of [Note: GEMM blocking] on an M x N block of C.
+template <typename T>
+void gemm_blocked(const GemmKernel<T>& k, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                  T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
+                  int64_t ldc) {
+  const int64_t mr = k.mr, nr = k.nr;
+  const int64_t mc = std::min(k.mc, ceil_div(M, mr) * mr);
+  const int64_t kc = std::min(k.kc, K);
+  const int64_t nc = std::min(k.nc, ceil_div(N, nr) * nr);
+  T* pa = scratch<T>(0, mc * kc);
+  T* pb = scratch<T>(1, kc * nc);
+  for (int64_t m0 = 0; m0 < M; m0 += mc) {
+    const int64_t mb = std::min(mc, M - m0);
+    for (int64_t k0 = 0; k0 < K; k0 += kc) {
+      const int64_t kb = std::min(kc, K - k0);
+      k.pack_a(ta, mb, kb, ta ? A + k0 * lda + m0 : A + m0 * lda + k0, lda, pa);
+      const T beta_k = k0 == 0 ? beta : T(1);  // later k blocks accumulate into C
+      for (int64_t n0 = 0; n0 < N; n0 += nc) {
+        const int64_t nb = std::min(nc, N - n0);
+        k.pack_b(tb, kb, nb, tb ? B + n0 * ldb + k0 : B + k0 * ldb + n0, ldb, pb);
+        for (int64_t i = 0; i < mb; i += mr) {
+          const T* ap = pa + i * kb;
+          T* crow = C + (m0 + i) * ldc + n0;
+          const int m = static_cast<int>(std::min(mr, mb - i));
+          for (int64_t j = 0; j < nb; j += nr)
+            k.micro(kb, ap, pb + j * kb, crow + j, ldc, alpha, beta_k, m,
+                    static_cast<int>(std::min(nr, nb - j)));
+        }
+      }
+    }
+  }
+}
+
+// Split C into tm x tn thread blocks (tm * tn == nt, whole MR/NR tiles each), choosing the
+// shape that minimises one thread's time: its multiply-adds plus its packing, weighted ~8x
+// per element because a thread packs all of A's rows for its block and all of B's columns.
+void thread_grid(int nt, int64_t M, int64_t N, int64_t mr, int64_t nr, int& tm, int& tn) {
+  const int64_t tiles_m = ceil_div(M, mr), tiles_n = ceil_div(N, nr);
+  double best = -1;
+  for (int a = 1; a <= nt; ++a) {
+    if (nt % a) continue;
+    const int b = nt / a;
+    if (a > tiles_m || b > tiles_n) continue;
+    const double rows = double(ceil_div(tiles_m, a) * mr), cols = double(ceil_div(tiles_n, b) * nr);
+    const double cost = rows * cols + 8.0 * (rows + cols);  // per unit of K
+    if (best < 0 || cost < best) {
+      best = cost;
+      tm = a;
+      tn = b;
+    }
+  }
+  if (best < 0) tm = tn = 1;
+}
+
+template <typename T>
+void gemm_driver(const GemmKernel<T>& k, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha,
+                 const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == T(0)) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  const double work = double(M) * double(N) * double(K);
+  int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+  nt = static_cast<int>(std::max(1.0, std::min(double(nt), work / kWorkPerThread)));
+
+  // Tiny products, and row-vector products (memory-bound: packing would only add traffic):
+  // the unpacked kernel, split over column chunks when threads are worth it.
+  if (work <= kSmallWork || M <= 2) {
+    const int chunks = static_cast<int>(std::min<int64_t>(nt, ceil_div(N, 64)));
+#pragma omp parallel for num_threads(chunks) schedule(static) if (chunks > 1)
+    for (int t = 0; t < chunks; ++t) {
+      const int64_t j0 = N * t / chunks, j1 = N * (t + 1) / chunks;
+      k.small(ta, tb, M, j1 - j0, K, alpha, A, lda, tb ? B + j0 * ldb : B + j0, ldb, beta, C + j0,
+              ldc, scratch<T>(2, K));
+    }
+    return;
+  }
+  if (nt <= 1) {
+    gemm_blocked(k, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  int tm = 1, tn = 1;
+  thread_grid(nt, M, N, k.mr, k.nr, tm, tn);
+  const int64_t tiles_m = ceil_div(M, k.mr), tiles_n = ceil_div(N, k.nr);
+#pragma omp parallel num_threads(tm* tn)
+  {
+    const int t = omp_get_thread_num();
+    const int64_t bi = t / tn, bj = t % tn;
+    const int64_t i0 = std::min(M, tiles_m * bi / tm * k.mr);
+    const int64_t i1 = std::min(M, tiles_m * (bi + 1) / tm * k.mr);
+    const int64_t j0 = std::min(N, tiles_n * bj / tn * k.nr);
+    const int64_t j1 = std::min(N, tiles_n * (bj + 1) / tn * k.nr);
+    if (i1 > i0 && j1 > j0)
+      gemm_blocked(k, ta, tb, i1 - i0, j1 - j0, K, alpha, ta ? A + i0 : A + i0 * lda, lda,
+                   tb ? B + j0 * ldb : B + j0, ldb, beta, C + i0 * ldc + j0, ldc);
+  }
+}
+
+}  // namespace
 
 void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  ref::gemm<float>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_driver(*sgemm_kernel_stub(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void dgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
            int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  ref::gemm<double>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_driver(*dgemm_kernel_stub(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace dc

@@ -1,0 +1,161 @@
+"""SGEMM benchmark: deepcore.kernels.sgemm vs NumPy's BLAS (np.matmul on float32), same run.
+
+    PYTHONPATH=python python3 bench/gemm.py [--threads 1 2] [--pairs 7] [--capability avx512]
+
+Shapes are M x K x N: C (M x N) = A (M x K) @ B (K x N), all row-major, no transposes.
+Each case: validate ours against a float64 reference, warm up both, then time ours and NumPy
+alternately (A B A B ...) and report the median GFLOP/s of each and the median of the
+per-pair ratios ours/NumPy (> 1 means ours is faster). NumPy's OpenBLAS is pinned to the same
+thread count in-process through its own openblas_set_num_threads (threadpoolctl if installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import statistics
+import time
+
+import deepcore as dc
+import numpy as np
+
+K = dc.kernels
+
+SHAPES = [
+    ("square", 256, 256, 256),
+    ("square", 512, 512, 512),
+    ("square", 1024, 1024, 1024),
+    ("square", 2048, 2048, 2048),
+    ("train", 64, 784, 256),
+    ("train", 256, 4096, 4096),
+    ("train", 4096, 64, 4096),
+]
+
+
+class NumpyBlas:
+    """Thread control and identification of the BLAS NumPy is linked against."""
+
+    def __init__(self) -> None:
+        np.ones((4, 4), np.float32) @ np.ones((4, 4), np.float32)  # make sure it is loaded
+        self.lib = None
+        self.prefix = ""
+        self.suffix = ""
+        with open("/proc/self/maps") as f:
+            paths = sorted({ln.split()[-1] for ln in f if "blas" in ln.lower() and "/" in ln})
+        for path in paths:
+            lib = ctypes.CDLL(path)
+            for prefix, suffix in [("scipy_", "64_"), ("", "64_"), ("", "")]:
+                if hasattr(lib, f"{prefix}openblas_set_num_threads{suffix}"):
+                    self.lib, self.prefix, self.suffix = lib, prefix, suffix
+                    self.path = path
+                    return
+
+    def _fn(self, name: str):
+        return getattr(self.lib, f"{self.prefix}openblas_{name}{self.suffix}")
+
+    def describe(self) -> str:
+        if self.lib is None:
+            return "unknown BLAS (no OpenBLAS symbols found)"
+        core = self._fn("get_corename")
+        core.restype = ctypes.c_char_p
+        cfg = self._fn("get_config")
+        cfg.restype = ctypes.c_char_p
+        return f"{cfg().decode()} | kernel in use: {core().decode()}"
+
+    def set_threads(self, n: int) -> None:
+        if self.lib is not None:
+            self._fn("set_num_threads")(ctypes.c_int(n))
+            return
+        try:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(n)
+        except ImportError as e:  # no way to pin it in-process
+            raise SystemExit(
+                "cannot set NumPy's BLAS threads in-process; rerun with OPENBLAS_NUM_THREADS"
+            ) from e
+
+
+def _time(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def bench_case(m: int, k: int, n: int, pairs: int, rng) -> tuple[float, float, float, float]:
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    out = np.empty((m, n), np.float32)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    ours = K.sgemm(a, b, out=out)
+    err = np.linalg.norm(ours - ref) / np.linalg.norm(ref)
+    if not err < 1e-5:
+        raise SystemExit(f"validation failed at {m}x{k}x{n}: relative error {err:.3g}")
+
+    def run_ours():
+        K.sgemm(a, b, out=out)
+
+    def run_np():
+        np.matmul(a, b, out=out)
+
+    flops = 2.0 * m * n * k
+    # Inner repeats so one timing is >= ~20 ms (timer and scheduler noise).
+    one = min(_time(run_ours), _time(run_np))
+    inner = max(1, int(0.02 / max(one, 1e-9)))
+    for _ in range(2):  # warm-up
+        run_ours()
+        run_np()
+    t_ours, t_np, ratios = [], [], []
+    for _ in range(pairs):
+        to = _time(lambda: [run_ours() for _ in range(inner)]) / inner
+        tn = _time(lambda: [run_np() for _ in range(inner)]) / inner
+        t_ours.append(to)
+        t_np.append(tn)
+        ratios.append(tn / to)
+    g_ours = flops / statistics.median(t_ours) / 1e9
+    g_np = flops / statistics.median(t_np) / 1e9
+    return g_ours, g_np, statistics.median(ratios), err
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--pairs", type=int, default=7)
+    p.add_argument("--capability", default=None, help="generic | avx2 | avx512 (default: best)")
+    p.add_argument("--only", default=None, help="run only shapes whose MxKxN contains this")
+    args = p.parse_args()
+    if args.capability:
+        K.set_cpu_capability(args.capability)
+    blas = NumpyBlas()
+    info = K.info()
+    print(f"deepcore: capability {info['cpu_capability']}, compiler {info['compiler']}")
+    print(f"NumPy {np.__version__}: {blas.describe()}")
+    env = {k: v for k, v in os.environ.items() if "BLAS" in k or "OMP" in k}
+    print(f"environment: {env or 'no BLAS/OMP variables'}; load average {os.getloadavg()}")
+    print("shapes are M x K x N; GFLOP/s = 2MNK / time; ratio = ours / NumPy (median of pairs)")
+    print(
+        f"{'case':7} {'M x K x N':>17} {'thr':>3} {'ours':>8} {'numpy':>8} {'ratio':>6} {'err':>8}"
+    )
+    rng = np.random.default_rng(0)
+    prev = K.get_num_threads()
+    try:
+        for threads in args.threads:
+            K.set_num_threads(threads)
+            blas.set_threads(threads)
+            for kind, m, k, n in SHAPES:
+                shape = f"{m}x{k}x{n}"
+                if args.only and args.only not in shape:
+                    continue
+                g_o, g_n, ratio, err = bench_case(m, k, n, args.pairs, rng)
+                print(
+                    f"{kind:7} {shape:>17} {threads:>3} {g_o:8.1f} {g_n:8.1f} {ratio:6.2f} "
+                    f"{err:8.1e}",
+                    flush=True,
+                )
+    finally:
+        K.set_num_threads(prev)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,317 @@
+// GEMM micro-kernels, packing and the small-problem path, one copy per ISA
+// (see [Note: one source, three ISAs] in core/dispatch.h and [Note: GEMM blocking] in
+// gemm_kernels.h).
+//   AVX-512: float MR x NR = 8 x 32 (16 zmm accumulators; 2 loads + 8 broadcasts per 16 FMAs)
+//   AVX2:    float 6 x 16  (12 ymm accumulators; 2 loads + 6 broadcasts per 12 FMAs)
+//   generic: float 4 x 8, and every float64 kernel: a plain C++ template the compiler
+//            vectorises with whatever this copy's flags allow.
+#include "cpu/gemm_kernels.h"
+
+#if DC_ISA_LEVEL >= 1
+#include <immintrin.h>
+#endif
+
+namespace dc {
+namespace DC_ISA_NS {
+namespace {
+
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// ------------------------------------------------------------------------------------ packing
+
+template <typename T, int MR>
+void pack_a(bool trans, int64_t mb, int64_t kb, const T* A, int64_t lda, T* dst) {
+  for (int64_t r = 0; r < mb; r += MR, dst += kb * MR) {
+    const int rows = static_cast<int>(min64(MR, mb - r));
+    if (!trans) {
+      const T* src = A + r * lda;
+      if (rows == MR) {
+        for (int64_t p = 0; p < kb; ++p)
+#pragma GCC unroll 16
+          for (int i = 0; i < MR; ++i) dst[p * MR + i] = src[i * lda + p];
+      } else {
+        for (int64_t p = 0; p < kb; ++p)
+          for (int i = 0; i < MR; ++i) dst[p * MR + i] = i < rows ? src[i * lda + p] : T(0);
+      }
+    } else {  // op(A)[r + i, p] = A[p, r + i]: rows of A are already contiguous along i
+      for (int64_t p = 0; p < kb; ++p) {
+        const T* src = A + p * lda + r;
+        if (rows == MR) {
+#pragma GCC unroll 16
+          for (int i = 0; i < MR; ++i) dst[p * MR + i] = src[i];
+        } else {
+          for (int i = 0; i < MR; ++i) dst[p * MR + i] = i < rows ? src[i] : T(0);
+        }
+      }
+    }
+  }
+}
+
+template <typename T, int NR>
+void pack_b(bool trans, int64_t kb, int64_t nb, const T* B, int64_t ldb, T* dst) {
+  for (int64_t s = 0; s < nb; s += NR, dst += kb * NR) {
+    const int cols = static_cast<int>(min64(NR, nb - s));
+    if (!trans) {
+      const T* src = B + s;
+      if (cols == NR) {
+        for (int64_t p = 0; p < kb; ++p)
+#pragma GCC unroll 32
+          for (int j = 0; j < NR; ++j) dst[p * NR + j] = src[p * ldb + j];
+      } else {
+        for (int64_t p = 0; p < kb; ++p)
+          for (int j = 0; j < NR; ++j) dst[p * NR + j] = j < cols ? src[p * ldb + j] : T(0);
+      }
+    } else {  // op(B)[p, s + j] = B[s + j, p]: transpose, blocks of 8 k-steps at a time
+      const T* src = B + s * ldb;
+      int64_t p = 0;
+      for (; p + 8 <= kb; p += 8) {
+        for (int j = 0; j < cols; ++j)
+#pragma GCC unroll 8
+          for (int u = 0; u < 8; ++u) dst[(p + u) * NR + j] = src[j * ldb + p + u];
+        for (int j = cols; j < NR; ++j)
+          for (int u = 0; u < 8; ++u) dst[(p + u) * NR + j] = T(0);
+      }
+      for (; p < kb; ++p)
+        for (int j = 0; j < NR; ++j) dst[p * NR + j] = j < cols ? src[j * ldb + p] : T(0);
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------ micro-kernels
+
+// Portable micro-kernel: the accumulator tile is a local array the compiler keeps in vector
+// registers (MR x NR sized to this ISA's register file).
+template <typename T, int MR, int NR>
+void micro_generic(int64_t kb, const T* a, const T* b, T* C, int64_t ldc, T alpha, T beta, int m,
+                   int n) {
+  T acc[MR][NR] = {};
+  for (int64_t p = 0; p < kb; ++p, a += MR, b += NR)
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 32
+      for (int j = 0; j < NR; ++j) acc[i][j] += a[i] * b[j];
+  // Compile-time row/column indices (guarded by m, n) keep acc out of memory.
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    if (i >= m) break;
+    T* c = C + i * ldc;
+#pragma GCC unroll 32
+    for (int j = 0; j < NR; ++j) {
+      if (j >= n) break;
+      c[j] = beta == T(0) ? alpha * acc[i][j] : alpha * acc[i][j] + beta * c[j];
+    }
+  }
+}
+
+#if DC_ISA_LEVEL == 2
+// 8 x 32 float tile: two zmm per row of C. The edge path indexes rows with compile-time
+// indices (i < MR, guarded by i < m) so the accumulators stay in registers.
+template <int MR>
+void micro_avx512(int64_t kb, const float* a, const float* b, float* C, int64_t ldc, float alpha,
+                  float beta, int m, int n) {
+  __m512 c0[MR], c1[MR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < kb; ++p, a += MR, b += 32) {
+    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+      c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+    }
+  }
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  const __mmask16 k0 = n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1);
+  const __mmask16 k1 = n >= 32 ? __mmask16(0xFFFF) : n > 16 ? __mmask16((1u << (n - 16)) - 1) : 0;
+  const bool full = m == MR && n == 32;
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    if (i >= m) break;
+    float* c = C + i * ldc;
+    __m512 r0 = _mm512_mul_ps(va, c0[i]), r1 = _mm512_mul_ps(va, c1[i]);
+    if (full) {
+      if (beta != 0.0f) {
+        r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), r0);
+        r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + 16), r1);
+      }
+      _mm512_storeu_ps(c, r0);
+      _mm512_storeu_ps(c + 16, r1);
+    } else {
+      if (beta != 0.0f) {  // masked loads never touch (or fault on) the masked-off lanes
+        r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k0, c), r0);
+        r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k1, c + 16), r1);
+      }
+      _mm512_mask_storeu_ps(c, k0, r0);
+      _mm512_mask_storeu_ps(c + 16, k1, r1);
+    }
+  }
+}
+#endif
+
+#if DC_ISA_LEVEL == 1
+// 6 x 16 float tile: two ymm per row of C.
+template <int MR>
+void micro_avx2(int64_t kb, const float* a, const float* b, float* C, int64_t ldc, float alpha,
+                float beta, int m, int n) {
+  __m256 c0[MR], c1[MR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm256_setzero_ps();
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < kb; ++p, a += MR, b += 16) {
+    const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m256 ai = _mm256_broadcast_ss(a + i);
+      c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
+      c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
+    }
+  }
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i k0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), iota);
+  const __m256i k1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8), iota);
+  const bool full = m == MR && n == 16;
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    if (i >= m) break;
+    float* c = C + i * ldc;
+    __m256 r0 = _mm256_mul_ps(va, c0[i]), r1 = _mm256_mul_ps(va, c1[i]);
+    if (full) {
+      if (beta != 0.0f) {
+        r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), r0);
+        r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8), r1);
+      }
+      _mm256_storeu_ps(c, r0);
+      _mm256_storeu_ps(c + 8, r1);
+    } else {
+      if (beta != 0.0f) {  // maskload never touches (or faults on) the masked-off lanes
+        r0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c, k0), r0);
+        r1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c + 8, k1), r1);
+      }
+      _mm256_maskstore_ps(c, k0, r0);
+      _mm256_maskstore_ps(c + 8, k1, r1);
+    }
+  }
+}
+#endif
+
+// ------------------------------------------------------------------------ small (unpacked) path
+
+// C = alpha*op(A)@op(B) + beta*C without packing, for problems too small to repay it (and for
+// row-vector products, which are memory-bound anyway). Inner loops are unit-stride so the
+// compiler vectorises them for this copy's ISA.
+template <typename T>
+void small_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                const T* B, int64_t ldb, T beta, T* C, int64_t ldc, T* scratch) {
+  for (int64_t i = 0; i < M; ++i) {
+    T* c = C + i * ldc;
+    if (!tb) {  // row i of C accumulates scaled rows of B (axpy over contiguous N)
+      if (beta == T(0)) {
+        for (int64_t j = 0; j < N; ++j) c[j] = T(0);
+      } else if (beta != T(1)) {
+        for (int64_t j = 0; j < N; ++j) c[j] *= beta;
+      }
+      for (int64_t p = 0; p < K; ++p) {
+        const T s = alpha * (ta ? A[p * lda + i] : A[i * lda + p]);
+        const T* br = B + p * ldb;
+        for (int64_t j = 0; j < N; ++j) c[j] += s * br[j];
+      }
+    } else {  // C[i, j] is a dot product of two contiguous rows
+      const T* ar = A + i * lda;
+      if (ta) {
+        for (int64_t p = 0; p < K; ++p) scratch[p] = A[p * lda + i];
+        ar = scratch;
+      }
+      for (int64_t j = 0; j < N; ++j) {
+        const T* br = B + j * ldb;
+        constexpr int U = 16;  // independent partial sums: vectorisable without -ffast-math
+        T part[U] = {};
+        int64_t p = 0;
+        for (; p + U <= K; p += U)
+#pragma GCC unroll 16
+          for (int u = 0; u < U; ++u) part[u] += ar[p + u] * br[p + u];
+        T acc = T(0);
+        for (; p < K; ++p) acc += ar[p] * br[p];
+        for (int u = 0; u < U; ++u) acc += part[u];
+        c[j] = beta == T(0) ? alpha * acc : alpha * acc + beta * c[j];
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------- per-ISA kernel tables
+
+// Cache blocks (Zen 4 / Skylake-class: 32 KiB L1d, 1-2 MiB L2): the A micro-panel MR x kc
+// (8 KiB at 8 x 256 floats) sits in L1, the packed B block kc x nc (512 KiB) in L2, and the
+// packed A block mc x kc in L3.
+#if DC_ISA_LEVEL == 2
+constexpr GemmKernel<float> kSgemm = {8,
+                                      32,
+                                      1024,
+                                      256,
+                                      512,
+                                      &pack_a<float, 8>,
+                                      &pack_b<float, 32>,
+                                      &micro_avx512<8>,
+                                      &small_gemm<float>};
+constexpr GemmKernel<double> kDgemm = {8,
+                                       16,
+                                       512,
+                                       256,
+                                       256,
+                                       &pack_a<double, 8>,
+                                       &pack_b<double, 16>,
+                                       &micro_generic<double, 8, 16>,
+                                       &small_gemm<double>};
+#elif DC_ISA_LEVEL == 1
+constexpr GemmKernel<float> kSgemm = {6,
+                                      16,
+                                      1020,
+                                      256,
+                                      512,
+                                      &pack_a<float, 6>,
+                                      &pack_b<float, 16>,
+                                      &micro_avx2<6>,
+                                      &small_gemm<float>};
+constexpr GemmKernel<double> kDgemm = {6,
+                                       8,
+                                       510,
+                                       256,
+                                       256,
+                                       &pack_a<double, 6>,
+                                       &pack_b<double, 8>,
+                                       &micro_generic<double, 6, 8>,
+                                       &small_gemm<double>};
+#else
+constexpr GemmKernel<float> kSgemm = {4,
+                                      8,
+                                      512,
+                                      256,
+                                      256,
+                                      &pack_a<float, 4>,
+                                      &pack_b<float, 8>,
+                                      &micro_generic<float, 4, 8>,
+                                      &small_gemm<float>};
+constexpr GemmKernel<double> kDgemm = {4,
+                                       4,
+                                       512,
+                                       256,
+                                       256,
+                                       &pack_a<double, 4>,
+                                       &pack_b<double, 4>,
+                                       &micro_generic<double, 4, 4>,
+                                       &small_gemm<double>};
+#endif
+
+}  // namespace
+
+const GemmKernel<float>* sgemm_kernel() { return &kSgemm; }
+const GemmKernel<double>* dgemm_kernel() { return &kDgemm; }
+
+}  // namespace DC_ISA_NS
+}  // namespace dc
+
+DC_REGISTER_DISPATCH(sgemm_kernel_stub, &dc::DC_ISA_NS::sgemm_kernel);
+DC_REGISTER_DISPATCH(dgemm_kernel_stub, &dc::DC_ISA_NS::dgemm_kernel);

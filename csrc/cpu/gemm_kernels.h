@@ -1,0 +1,47 @@
+// The ISA-specific half of GEMM (see csrc/gemm.cpp for the blocked driver that calls it).
+//
+// [Note: GEMM blocking]
+// C (row-major) is computed in MR x NR register tiles, vectorised along N (a row of C is
+// contiguous). The driver loops, outermost first:
+//   m0 over M in steps of mc:  (A block, mc x kc, packed once per (m0, k0); lives in L3)
+//   k0 over K in steps of kc:
+//     n0 over N in steps of nc:  pack B block kc x nc (lives in L2)
+//       i over the A block in steps of MR:   the A micro-panel (MR x kc) stays in L1 ...
+//         j over the B block in steps of NR: ... while B micro-panels (kc x NR) stream from L2
+//           micro(kc, A micro-panel, B micro-panel, C tile)
+// This is BLIS's loop nest applied to C^T = B^T A^T (row-major C is column-major C^T), so A and
+// B swap the roles they have in the BLIS papers. Packed panels are zero-padded to whole MR/NR
+// tiles, so the micro-kernel never reads outside them; it writes only the m x n valid part of
+// its tile (masked loads/stores), so no edge tile reads or writes outside C either.
+#pragma once
+
+#include <cstdint>
+
+#include "core/dispatch.h"
+
+namespace dc {
+
+template <typename T>
+struct GemmKernel {
+  int mr, nr;          // register tile
+  int64_t mc, kc, nc;  // cache blocks (multiples of mr / nr)
+  // dst holds ceil(mb/mr) panels of (kb x mr), zero-padded: dst[(r*kb + p)*mr + i]
+  //   = op(A)[r*mr + i, p] where op(A) = A (mb x kb, row stride lda) or A^T when trans.
+  void (*pack_a)(bool trans, int64_t mb, int64_t kb, const T* A, int64_t lda, T* dst);
+  // dst holds ceil(nb/nr) panels of (kb x nr), zero-padded: dst[(s*kb + p)*nr + j]
+  //   = op(B)[p, s*nr + j]. dst is 64-byte aligned.
+  void (*pack_b)(bool trans, int64_t kb, int64_t nb, const T* B, int64_t ldb, T* dst);
+  // C[0:m, 0:n] = alpha * a_panel @ b_panel + beta * C (beta == 0: C is not read).
+  void (*micro)(int64_t kb, const T* a, const T* b, T* C, int64_t ldc, T alpha, T beta, int m,
+                int n);
+  // Unpacked path for small problems: C = alpha*op(A)@op(B) + beta*C read straight from A, B.
+  // scratch holds at least K elements.
+  void (*small)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                const T* B, int64_t ldb, T beta, T* C, int64_t ldc, T* scratch);
+};
+
+}  // namespace dc
+
+// Global scope: DC_REGISTER_DISPATCH refers to stubs as ::name.
+DC_DECLARE_DISPATCH(sgemm_kernel_stub, const dc::GemmKernel<float>*());
+DC_DECLARE_DISPATCH(dgemm_kernel_stub, const dc::GemmKernel<double>*());
