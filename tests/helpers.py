@@ -32,3 +32,118 @@ def cpu_capability(request):
 def rand(*shape, dtype=np.float64, seed=None, low=-1.0, high=1.0):
     rng = np.random.default_rng(seed)
     return rng.uniform(low, high, size=shape).astype(dtype)
+
+
+# ------------------------------------------------------------------------------ op-test helper
+# Tolerances for comparing a result in `dtype` with a float64 reference (relative to the
+# reference's scale; see CONVENTIONS.md "Tolerances per dtype").
+TOLS = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
+
+
+def _cases(shapes):
+    """Each case is a tuple of input shapes; a bare shape (tuple of ints) is a unary case."""
+    out = []
+    for case in shapes:
+        if len(case) == 0 or isinstance(case[0], (int, np.integer)):
+            case = (tuple(case),)
+        out.append(tuple(tuple(s) for s in case))
+    return out
+
+
+def _assert_allclose(actual, expected, dtype, what):
+    tol = TOLS[np.dtype(dtype).type]
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    assert a.shape == e.shape, f"{what}: shape {a.shape} != expected {e.shape}"
+    scale = float(np.max(np.abs(e))) if e.size else 1.0
+    np.testing.assert_allclose(
+        a, e, rtol=tol["rtol"], atol=tol["atol"] * max(scale, 1.0), err_msg=what
+    )
+
+
+def check_op(
+    dc_fn,
+    np_fn,
+    shapes,
+    torch_fn=None,
+    grad=True,
+    dtypes=(np.float32, np.float64),
+    low=-2.0,
+    high=2.0,
+    make_inputs=None,
+    grad_max_size=64,
+    seed=0,
+    gradcheck_kw=None,
+):
+    """Check one op over many shapes.
+
+    dc_fn(*tensors) -> Tensor (or tuple of Tensors); np_fn(*float64 arrays) -> the float64
+    reference (array or tuple); torch_fn(*torch tensors) -> the PyTorch equivalent.
+
+    For every case in ``shapes`` (a tuple of input shapes; a bare shape means one input):
+      * forward in each of ``dtypes`` against the float64 NumPy reference, result dtype kept;
+      * ``gradcheck`` in float64 when ``grad`` and every input has at most ``grad_max_size``
+        elements;
+      * with PyTorch installed and ``torch_fn`` given: forward and input gradients (for a
+        random cotangent) against PyTorch in float64.
+    Inputs are uniform in [low, high) unless ``make_inputs(shapes, rng) -> list of float64
+    arrays`` is given (e.g. positive inputs for log, well-separated values for max).
+    """
+    rng = np.random.default_rng(seed)
+    for case in _cases(shapes):
+        if make_inputs is not None:
+            xs = [np.asarray(x, dtype=np.float64) for x in make_inputs(case, rng)]
+        else:
+            xs = [rng.uniform(low, high, size=s) for s in case]
+        ref = np_fn(*xs)
+        refs = ref if isinstance(ref, tuple) else (ref,)
+        for dt in dtypes:
+            out = dc_fn(*[dc.tensor(x.astype(dt)) for x in xs])
+            outs = out if isinstance(out, tuple) else (out,)
+            assert len(outs) == len(refs), f"{len(outs)} outputs, expected {len(refs)}"
+            for i, (o, r) in enumerate(zip(outs, refs)):
+                assert isinstance(o, dc.Tensor), f"output {i} is {type(o).__name__}"
+                if np.asarray(r).dtype.kind == "f":
+                    assert o.dtype == dt, f"case {case}: output dtype {o.dtype}, expected {dt}"
+                _assert_allclose(o.numpy(), r, dt, f"case {case} {np.dtype(dt).name} out {i}")
+        if grad and all(x.size <= grad_max_size for x in xs):
+            gradcheck(dc_fn, xs, **(gradcheck_kw or {}))
+        if torch_fn is not None and HAS_TORCH:
+            _check_torch(dc_fn, torch_fn, xs, grad, rng)
+
+
+def _check_torch(dc_fn, torch_fn, xs, grad, rng):
+    import torch
+
+    ts = [dc.tensor(x, requires_grad=grad) for x in xs]
+    pts = [torch.tensor(x, requires_grad=grad) for x in xs]
+    out = dc_fn(*ts)
+    pout = torch_fn(*pts)
+    outs = out if isinstance(out, tuple) else (out,)
+    pouts = pout if isinstance(pout, (tuple, list)) else (pout,)
+    for i, (o, p) in enumerate(zip(outs, pouts)):
+        _assert_allclose(o.detach().numpy(), p.detach().numpy(), np.float64, f"torch out {i}")
+    if not grad:
+        return
+    cots = [rng.standard_normal(o.shape) for o in outs]
+    total = None
+    for o, c in zip(outs, cots):
+        term = (o * dc.tensor(c)).sum()
+        total = term if total is None else total + term
+    total.backward()
+    ptotal = sum((p * torch.tensor(c)).sum() for p, c in zip(pouts, cots))
+    ptotal.backward()
+    for i, (t, p) in enumerate(zip(ts, pts)):
+        g = np.zeros(t.shape) if t.grad is None else t.grad.numpy()
+        pg = np.zeros(t.shape) if p.grad is None else p.grad.numpy()
+        _assert_allclose(g, pg, np.float64, f"torch grad of input {i}")
+
+
+# Shapes that cover the awkward cases: scalars, size-1 axes, odd sizes, empty tensors.
+UNARY_SHAPES = [(), (1,), (7,), (3, 5), (1, 4), (2, 3, 4), (2, 1, 3, 1), (1, 2, 1, 2, 3), (0,),
+                (3, 0)]  # fmt: skip
+BINARY_SHAPES = [
+    ((), ()), ((5,), ()), ((), (4,)), ((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 1), (1, 4)),
+    ((2, 3, 4), (3, 1)), ((1,), (2, 3)), ((2, 1, 3), (4, 1)), ((0,), (1,)), ((3, 0), (3, 1)),
+    ((2, 1, 2, 1, 3), (1, 2, 1, 2, 1)),
+]  # fmt: skip

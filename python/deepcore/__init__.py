@@ -1,16 +1,25 @@
 """deepcore: a deep-learning tensor engine with C++/OpenMP and CUDA kernels.
 
-    import deepcore as dc
-    x = dc.tensor([[1.0, 2.0]], requires_grad=True)
-    (x * x).sum().backward(); x.grad
+import deepcore as dc
+x = dc.tensor([[1.0, 2.0]], requires_grad=True)
+(x * x).sum().backward(); x.grad
 """
 
 from __future__ import annotations
 
-from . import _C, kernels
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .tensor import Tensor, from_dlpack, from_numpy, get_rng, manual_seed, tensor
-from . import ops  # noqa: E402,F401  (installs the Tensor operators)
-from .ops import *  # noqa: F401,F403,E402
+from . import _C as _C
+from . import kernels as kernels
+from . import ops as ops  # installs the Tensor operators and methods
+from .autograd import enable_grad as enable_grad
+from .autograd import is_grad_enabled as is_grad_enabled
+from .autograd import no_grad as no_grad
+from .autograd import set_grad_enabled as set_grad_enabled
+from .ops import *  # noqa: F403
+from .tensor import Tensor as Tensor
+from .tensor import from_dlpack as from_dlpack
+from .tensor import from_numpy as from_numpy
+from .tensor import get_rng as get_rng
+from .tensor import manual_seed as manual_seed
+from .tensor import tensor as tensor
 
 __version__ = "0.1.0"

@@ -46,23 +46,33 @@ __all__ = [
     "backward",
 ]
 
-_state = threading.local()
+
+class _GradState(threading.local):
+    enabled = True  # class default: every new thread starts with grad mode on
+
+
+_state = _GradState()
+_Tensor: Any = None  # deepcore.tensor.Tensor, set by tensor.py (the modules import each other)
 
 
 def is_grad_enabled() -> bool:
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 class set_grad_enabled:
-    """Context manager (and decorator) that turns graph recording on or off."""
+    """Context manager (and decorator) that turns graph recording on or off.
+
+    Like PyTorch, calling ``set_grad_enabled(False)`` as a plain function also sets the mode
+    (until changed again); as a context manager the previous mode is restored on exit.
+    """
 
     def __init__(self, mode: bool) -> None:
         self.mode = bool(mode)
-        self.prev = True
+        self.prev = _state.enabled
+        _state.enabled = self.mode
 
     def __enter__(self) -> None:
-        self.prev = is_grad_enabled()
-        _state.enabled = self.mode
+        pass
 
     def __exit__(self, *exc: object) -> None:
         _state.enabled = self.prev
@@ -82,27 +92,50 @@ class set_grad_enabled:
 class no_grad(set_grad_enabled):
     """``with dc.no_grad():`` ops inside record no graph (inference, optimizer updates)."""
 
-    def __init__(self) -> None:
-        super().__init__(False)
+    def __init__(self) -> None:  # the mode changes on __enter__, not at construction
+        self.mode = False
+        self.prev = True
+
+    def __enter__(self) -> None:
+        self.prev = _state.enabled
+        _state.enabled = self.mode
 
 
-class enable_grad(set_grad_enabled):
+class enable_grad(no_grad):
+    """``with dc.enable_grad():`` record a graph again inside a no_grad block."""
+
     def __init__(self) -> None:
-        super().__init__(True)
+        self.mode = True
+        self.prev = True
 
 
 class Context:
     """A graph node: what backward needs, and the edges to the inputs that need gradients."""
 
-    __slots__ = ("fn", "parents", "saved", "needs_input_grad", "n_outputs", "freed", "__dict__")
+    __slots__ = (
+        "fn",
+        "parents",
+        "saved",
+        "recording",
+        "n_outputs",
+        "freed",
+        "__dict__",
+        "__weakref__",
+    )
 
-    def __init__(self, fn: type[Function], parents: tuple, needs: tuple[bool, ...]) -> None:
+    def __init__(self, fn: type[Function], parents: list, recording: bool) -> None:
         self.fn = fn
-        self.parents = parents  # one entry per forward positional arg: Tensor or None
-        self.needs_input_grad = needs
+        # one entry per forward positional arg: the Tensor when it requires grad, else None
+        self.parents = parents
+        self.recording = recording  # False under no_grad or when no input requires grad
         self.saved: tuple = ()
         self.n_outputs = 1
         self.freed = False
+
+    @property
+    def needs_input_grad(self) -> tuple[bool, ...]:
+        """Per positional forward argument: does backward need its gradient?"""
+        return tuple([p is not None for p in self.parents])
 
     def save_for_backward(self, *arrays: Any) -> None:
         self.saved = arrays
@@ -127,26 +160,44 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
-        from .tensor import Tensor
-
-        raw = [a.data if isinstance(a, Tensor) else a for a in args]
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        record = any(needs) and is_grad_enabled()
-        ctx = Context(cls, tuple(a if n else None for a, n in zip(args, needs)), needs)
+        # [Note: apply fast path] This runs for every op of every training step, so it is kept
+        # to one pass over the arguments and no per-call imports; profile before adding to it.
+        T = _Tensor
+        raw = []
+        parents = []
+        record = False
+        for a in args:
+            if isinstance(a, T):
+                raw.append(a.data)
+                if a.requires_grad:
+                    record = True
+                    parents.append(a)
+                    continue
+            else:
+                raw.append(a)
+            parents.append(None)
+        record = record and _state.enabled
+        ctx = Context(cls, parents, record)
         out = cls.forward(ctx, *raw, **kwargs)
-        if isinstance(out, tuple):
+        wrap = T._wrap
+        if type(out) is tuple:
             ctx.n_outputs = len(out)
             ctx.out_shapes = [o.shape for o in out]
             ctx.out_dtypes = [o.dtype for o in out]
-            results = tuple(Tensor._wrap(o) for o in out)
-        else:
-            results = (Tensor._wrap(out),)
+            results = tuple([wrap(o) for o in out])
+            if record:
+                for i, r in enumerate(results):
+                    r.requires_grad = True
+                    r._ctx = ctx
+                    r._out_index = i
+            else:
+                ctx.free()
+            return results
+        r = wrap(out)
         if record:
-            for i, r in enumerate(results):
-                r.requires_grad = True
-                r._ctx = ctx
-                r._out_index = i
-        return results if isinstance(out, tuple) else results[0]
+            r.requires_grad = True
+            r._ctx = ctx
+        return r
 
 
 def _toposort(roots: Sequence[Context]) -> list[Context]:
@@ -182,24 +233,23 @@ def _toposort(roots: Sequence[Context]) -> list[Context]:
     return order
 
 
-def backward(
-    tensors: Any, grad_tensors: Any = None, retain_graph: bool = False
-) -> None:
+def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool = False) -> None:
     """Accumulate d(sum_i <tensors_i, grad_tensors_i>)/d(leaf) into every leaf's ``.grad``."""
-    from .tensor import Tensor
-
-    if isinstance(tensors, Tensor):
+    T = _Tensor
+    if isinstance(tensors, T):
         tensors = [tensors]
         grad_tensors = [grad_tensors]
     elif grad_tensors is None:
         grad_tensors = [None] * len(tensors)
+    if len(grad_tensors) != len(tensors):
+        raise ValueError(f"got {len(grad_tensors)} gradients for {len(tensors)} tensors")
 
     grads: dict[int, list] = {}  # id(ctx) -> per-output gradient arrays
     roots: list[Context] = []
-    for t, g in zip(tensors, grad_tensors):
+    for k, (t, g) in enumerate(zip(tensors, grad_tensors)):
         if not t.requires_grad:
             raise RuntimeError(
-                "element 0 of tensors does not require grad and does not have a grad_fn"
+                f"element {k} of tensors does not require grad and does not have a grad_fn"
             )
         if g is None:
             if t.size != 1:
@@ -208,11 +258,12 @@ def backward(
                 )
             g = np.ones(t.shape, dtype=t.dtype)
         else:
-            g = g.data if isinstance(g, Tensor) else np.asarray(g, dtype=t.dtype)
+            g = g.data if isinstance(g, T) else np.asarray(g, dtype=t.dtype)
             if g.shape != t.shape:
                 raise ValueError(f"gradient has shape {g.shape}, expected {t.shape}")
-        if t._ctx is None:  # a leaf
+        if t._ctx is None or t._retain_grad:  # a leaf, or a non-leaf that keeps its .grad
             _accumulate_leaf(t, g)
+        if t._ctx is None:
             continue
         slot = grads.setdefault(id(t._ctx), [None] * t._ctx.n_outputs)
         slot[t._out_index] = g if slot[t._out_index] is None else slot[t._out_index] + g
@@ -221,29 +272,37 @@ def backward(
     with no_grad():
         for node in _toposort(roots):
             outs = grads.pop(id(node), None)
-            if outs is None:
+            if outs is None:  # no gradient reached this node (an input's backward gave None)
+                if not retain_graph:
+                    node.free()
                 continue
             if node.n_outputs > 1 and any(o is None for o in outs):
                 outs = _fill_missing(node, outs)
             in_grads = node.fn.backward(node, *outs)
-            if not isinstance(in_grads, tuple):
+            if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
             for parent, g in zip(node.parents, in_grads):
                 if parent is None or g is None:
                     continue
-                if g.shape != parent.shape:
+                pd = parent.data
+                if g.shape != pd.shape:
                     raise RuntimeError(
                         f"{node.fn.__name__}.backward returned a gradient of shape {g.shape} "
-                        f"for an input of shape {parent.shape}"
+                        f"for an input of shape {pd.shape}"
                     )
-                if parent._ctx is None:
+                if g.dtype != pd.dtype:  # e.g. float32 (op) float64: each input gets its dtype
+                    g = g.astype(pd.dtype)
+                pctx = parent._ctx
+                if pctx is None:
                     _accumulate_leaf(parent, g)
-                else:
-                    if parent._retain_grad:
-                        _accumulate_leaf(parent, g)
-                    slot = grads.setdefault(id(parent._ctx), [None] * parent._ctx.n_outputs)
-                    i = parent._out_index
-                    slot[i] = g if slot[i] is None else slot[i] + g
+                    continue
+                if parent._retain_grad:
+                    _accumulate_leaf(parent, g)
+                slot = grads.get(id(pctx))
+                if slot is None:
+                    slot = grads[id(pctx)] = [None] * pctx.n_outputs
+                i = parent._out_index
+                slot[i] = g if slot[i] is None else slot[i] + g
             if not retain_graph:
                 node.free()
 
@@ -260,12 +319,11 @@ def _fill_missing(node: Context, outs: list) -> list:
 
 
 def _accumulate_leaf(t: Any, g: Any) -> None:
-    from .tensor import Tensor
-
     if g.dtype != t.dtype:
         g = g.astype(t.dtype)
     if t.grad is None:
-        # own the buffer: g may alias an array another node still holds
-        t.grad = Tensor._wrap(np.array(g, copy=True))
+        # own the buffer: g may alias an array another node still holds (or be a read-only
+        # broadcast view), and the optimizer updates .grad in place
+        t.grad = _Tensor._wrap(np.array(g, copy=True))
     else:
         t.grad.data += g

@@ -8,7 +8,7 @@ are thin forwards to them.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +27,7 @@ _FLOAT_DTYPES = {
 }
 
 
-def _resolve_dtype(dtype: Any) -> Optional[type]:
+def _resolve_dtype(dtype: Any) -> type | None:
     if dtype is None:
         return None
     try:
@@ -64,8 +64,16 @@ def _check_device(device: Any) -> str:
 class Tensor:
     """An array plus what autograd needs: ``requires_grad``, ``grad`` and its graph node."""
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_out_index", "_retain_grad", "name",
-                 "__weakref__")
+    __slots__ = (
+        "data",
+        "grad",
+        "requires_grad",
+        "_ctx",
+        "_out_index",
+        "_retain_grad",
+        "name",
+        "__weakref__",
+    )
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
@@ -83,12 +91,12 @@ class Tensor:
         if requires_grad and arr.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require grad, got {arr.dtype}")
         self.data: np.ndarray = arr
-        self.grad: Optional[Tensor] = None
+        self.grad: Tensor | None = None
         self.requires_grad: bool = bool(requires_grad)
-        self._ctx: Optional[autograd.Context] = None
+        self._ctx: autograd.Context | None = None
         self._out_index = 0
         self._retain_grad = False
-        self.name: Optional[str] = None
+        self.name: str | None = None
 
     @classmethod
     def _wrap(cls, arr: np.ndarray) -> Tensor:
@@ -129,8 +137,27 @@ class Tensor:
         return self._ctx is None
 
     @property
-    def grad_fn(self) -> Optional[autograd.Context]:
+    def grad_fn(self) -> autograd.Context | None:
         return self._ctx
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor with {self.size} elements is ambiguous; "
+                "use .any() or .all()"
+            )
+        return bool(self.data.reshape(()))
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.kind not in "iub" or self.size != 1:
+            raise TypeError("only one-element integer tensors can be used as an index")
+        return int(self.data.reshape(()))
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -157,15 +184,17 @@ class Tensor:
             )
         return self.data
 
-    def item(self) -> Union[float, int, bool]:
+    def item(self) -> float | int | bool:
         if self.size != 1:
-            raise ValueError(f"only one-element tensors can be converted to a scalar, got {self.shape}")
+            raise ValueError(
+                f"only one-element tensors can be converted to a scalar, got {self.shape}"
+            )
         return self.data.reshape(()).item()
 
     def tolist(self) -> Any:
         return self.data.tolist()
 
-    def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         arr = self.data
         if dtype is not None and arr.dtype != np.dtype(dtype):
             if copy is False:
@@ -180,6 +209,13 @@ class Tensor:
         return self.data.__dlpack_device__()
 
     def to(self, device: Any = None, dtype: Any = None) -> Tensor:
+        """``t.to("cpu")``, ``t.to(dtype="float64")``, ``t.to(np.float64)`` (a cast records a
+        graph node: the gradient flows back in the source dtype)."""
+        if device is not None and dtype is None and not isinstance(device, str):
+            try:  # t.to(np.float64), as in PyTorch's t.to(torch.float64)
+                dtype, device = _resolve_dtype(device), None
+            except TypeError:
+                pass
         if device is not None:
             _check_device(device)
         if dtype is not None and np.dtype(_resolve_dtype(dtype)) != self.dtype:
@@ -278,3 +314,6 @@ def manual_seed(seed: int) -> None:
 
 def get_rng() -> np.random.Generator:
     return _rng
+
+
+autograd._Tensor = Tensor

@@ -22,9 +22,10 @@ __all__ = ["gradcheck", "assert_close_rel"]
 
 
 def _as_list(out: Any) -> list[Tensor]:
-    if isinstance(out, Tensor):
-        return [out]
-    return [o for o in out if isinstance(o, Tensor)]
+    """The floating-point Tensor outputs of fn (integer outputs such as indices carry no
+    gradient)."""
+    outs = [out] if isinstance(out, Tensor) else [o for o in out if isinstance(o, Tensor)]
+    return [o for o in outs if o.dtype.kind == "f"]
 
 
 def gradcheck(
@@ -38,16 +39,24 @@ def gradcheck(
 ) -> None:
     """Raise AssertionError if the autograd gradient of ``fn`` disagrees with finite differences.
 
-    ``inputs`` are arrays or Tensors (float64 recommended); the ones selected by ``check``
-    (default: every floating-point one) are differentiated.
+    ``inputs`` are arrays or Tensors; the ones selected by ``check`` (default: every
+    floating-point one) are differentiated. Floating-point inputs are checked in float64
+    (float32 ones are promoted: central differences in float32 cannot resolve a gradient).
+    Non-array inputs are passed to ``fn`` unchanged.
     """
     rng = np.random.default_rng(seed)
     tensors = []
     for x in inputs:
         arr = x.data if isinstance(x, Tensor) else x
-        tensors.append(Tensor(np.array(arr, copy=True)) if isinstance(arr, np.ndarray) else arr)
+        if isinstance(arr, np.ndarray):
+            arr = np.array(arr, dtype=np.float64 if arr.dtype.kind == "f" else arr.dtype)
+            tensors.append(Tensor(arr))
+        else:
+            tensors.append(arr)
     if check is None:
         check = [isinstance(t, Tensor) and t.dtype.kind == "f" for t in tensors]
+    if len(check) != len(tensors):
+        raise ValueError(f"check has {len(check)} entries for {len(tensors)} inputs")
     for t, c in zip(tensors, check):
         if c:
             t.requires_grad = True
