@@ -403,32 +403,7 @@ def _gemm_operand(x: Array, trans: bool) -> tuple[Array, bool]:
     return np.ascontiguousarray(x), trans
 
 
-def _matmul_fallback(a: Array, b: Array, trans_a: bool = False, trans_b: bool = False) -> Array:
-    # TEMPORARY until deepcore.kernels.matmul lands: loops over the batch calling _C.sgemm.
-    from . import _C
-
-    gemm = _C.sgemm if a.dtype == np.float32 else _C.dgemm
-    m = a.shape[-1] if trans_a else a.shape[-2]
-    k = a.shape[-2] if trans_a else a.shape[-1]
-    n = b.shape[-2] if trans_b else b.shape[-1]
-    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    out = np.zeros(batch + (m, n), a.dtype)
-    if out.size == 0 or k == 0:
-        return out
-    ab = np.broadcast_to(a, batch + a.shape[-2:])
-    bb = np.broadcast_to(b, batch + b.shape[-2:])
-    for i in np.ndindex(*batch):
-        ai, bi = ab[i], bb[i]
-        ai = ai if ai.strides[-1] == ai.itemsize else np.ascontiguousarray(ai)
-        bi = bi if bi.strides[-1] == bi.itemsize else np.ascontiguousarray(bi)
-        gemm(ai, bi, trans_a, trans_b, out=out[i])
-    return out
-
-
-try:
-    _kmatmul = kernels.matmul
-except AttributeError:  # pragma: no cover - until the gemm work is on main
-    _kmatmul = _matmul_fallback
+_kmatmul = kernels.matmul  # csrc/bindings/gemm.cpp: batched, broadcast op(a) @ op(b)
 
 
 def _gemm(a: Array, b: Array, trans_a: bool = False, trans_b: bool = False) -> Array:
