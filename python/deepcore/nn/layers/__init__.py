@@ -1,0 +1,10 @@
+"""Keras-style layers (also exported from ``deepcore.nn``)."""
+
+from .activation import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
+from .core import *  # noqa: F401,F403
+from .layout import *  # noqa: F401,F403
+from .merge import *  # noqa: F401,F403
+from .normalization import *  # noqa: F401,F403
+from .pooling import *  # noqa: F401,F403
+from .reshaping import *  # noqa: F401,F403

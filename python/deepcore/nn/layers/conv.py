@@ -1,0 +1,243 @@
+"""Conv1D and Conv2D with Keras's arguments on deepcore's NCHW kernels.
+
+Weights use PyTorch's layout — kernel (filters, channels/groups, *kernel_size), bias (filters,)
+— whatever the data_format, so they interchange with ``torch.nn.Conv2d`` (Keras's kernel is
+``kernel.transpose(2, 3, 1, 0)``). Channels-last inputs are converted as described in
+[Note: channels-last] (layers/layout.py).
+
+Padding: 'valid' (none), 'same' (output = ceil(input / stride); when the total padding is odd
+the extra row/column goes at the bottom/right, as TensorFlow/Keras do), 'full' ((k-1)·d on
+both sides), 'causal' (Conv1D only: (k-1)·d on the left), or explicit ints as PyTorch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Callable
+
+import numpy as np
+
+from ...tensor import Tensor
+from .. import functional as F
+from .. import initializers, regularizers
+from ..module import InputSpec, Module
+from .activation import get_activation, serialize_activation
+from .layout import LayoutMixin
+from .reshaping import _data_format, pad
+
+__all__ = ["Conv1D", "Conv2D"]
+
+_PADDINGS = ("valid", "same", "full", "causal")
+
+
+def _tuple(layer: str, name: str, v: Any, n: int, minimum: int = 1) -> tuple[int, ...]:
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        out = (int(v),) * n
+    else:
+        try:
+            out = tuple(int(s) for s in v)
+        except TypeError:
+            raise TypeError(
+                f"{layer}: {name} must be an int or a tuple of {n} ints, got {v!r}"
+            ) from None
+        if len(out) != n:
+            raise ValueError(f"{layer}: {name} must have {n} entries, got {v!r}")
+    if any(s < minimum for s in out):
+        raise ValueError(f"{layer}: {name} must be >= {minimum}, got {v!r}")
+    return out
+
+
+def conv_output_length(
+    length: int | None, k: int, padding: str, stride: int, dilation: int = 1
+) -> int | None:
+    """Keras's conv_utils.conv_output_length."""
+    if length is None:
+        return None
+    ke = (k - 1) * dilation + 1
+    if padding in ("same", "causal"):
+        out = length
+    elif padding == "valid":
+        out = length - ke + 1
+    else:  # full
+        out = length + ke - 1
+    return max(0, (out + stride - 1) // stride)
+
+
+def same_padding(length: int, k: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """(before, after) zero padding for 'same' (TensorFlow's rule: the odd one at the end)."""
+    out = (length + stride - 1) // stride
+    total = max((out - 1) * stride + (k - 1) * dilation + 1 - length, 0)
+    return total // 2, total - total // 2
+
+
+def padding_pairs(
+    padding: str, sizes: Sequence[int], ks: Sequence[int], ss: Sequence[int], ds: Sequence[int]
+) -> list[tuple[int, int]]:
+    if padding == "valid":
+        return [(0, 0)] * len(sizes)
+    if padding == "full":
+        return [((k - 1) * d, (k - 1) * d) for k, d in zip(ks, ds)]
+    if padding == "causal":
+        return [((k - 1) * d, 0) for k, d in zip(ks, ds)]
+    return [same_padding(n, k, s, d) for n, k, s, d in zip(sizes, ks, ss, ds)]
+
+
+class _Conv(LayoutMixin, Module):
+    _rank = 2
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int | Sequence[int],
+        strides: int | Sequence[int] = 1,
+        padding: str = "valid",
+        data_format: str | None = None,
+        dilation_rate: int | Sequence[int] = 1,
+        groups: int = 1,
+        activation: str | Callable | None = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        cls = type(self).__name__
+        n = self._rank
+        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters <= 0:
+            raise ValueError(f"{cls}: filters must be a positive integer, got {filters!r}")
+        self.filters = int(filters)
+        self.kernel_size = _tuple(cls, "kernel_size", kernel_size, n)
+        self.strides = _tuple(cls, "strides", strides, n)
+        self.dilation_rate = _tuple(cls, "dilation_rate", dilation_rate, n)
+        if not isinstance(padding, str) or padding.lower() not in _PADDINGS:
+            raise ValueError(f"{cls}: padding must be 'valid', 'same' or 'full', got {padding!r}")
+        self.padding = padding.lower()
+        if self.padding == "causal" and n != 1:
+            raise ValueError(f"{cls}: padding='causal' is only for Conv1D")
+        self.data_format = _data_format(cls, data_format)
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+            raise ValueError(f"{cls}: groups must be a positive integer, got {groups!r}")
+        if self.filters % groups:
+            raise ValueError(f"{cls}: filters ({filters}) must be divisible by groups ({groups})")
+        self.groups = int(groups)
+        self.activation = get_activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    @property
+    def _channel_axis(self) -> int:
+        return -1 if self.data_format == "channels_last" else 1
+
+    def _spatial(self, shape: Sequence) -> tuple:
+        return tuple(shape[1:-1]) if self.data_format == "channels_last" else tuple(shape[2:])
+
+    def build(self, input_shape: tuple) -> None:
+        cls = type(self).__name__
+        nd = self._rank + 2
+        if len(input_shape) != nd:
+            raise ValueError(
+                f"{cls} '{self.name}' expects inputs of rank {nd} "
+                f"({'(batch, *spatial, channels)' if self._channel_axis == -1 else '(batch, channels, *spatial)'}), "  # noqa: E501
+                f"got shape {tuple(input_shape)}"
+            )
+        c = input_shape[self._channel_axis]
+        if c is None:
+            raise ValueError(f"{cls} '{self.name}': the channel dimension must be known")
+        if c % self.groups:
+            raise ValueError(
+                f"{cls} '{self.name}': input channels ({c}) must be divisible by groups "
+                f"({self.groups})"
+            )
+        self.kernel = self.add_weight(
+            "kernel", (self.filters, c // self.groups, *self.kernel_size),
+            self.kernel_initializer, regularizer=self.kernel_regularizer,
+        )  # fmt: skip
+        self.bias = (
+            self.add_weight(
+                "bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer
+            )
+            if self.use_bias
+            else None
+        )
+        self.input_spec = InputSpec(ndim=nd, axes={self._channel_axis: int(c)})
+
+    def _conv(self, x: Tensor, padding: Any) -> Tensor:
+        raise NotImplementedError
+
+    def call(self, x: Tensor) -> Tensor:
+        x = self._to_internal(x)  # NCHW from here on
+        sizes = x.shape[2:]
+        pairs = padding_pairs(self.padding, sizes, self.kernel_size, self.strides,
+                              self.dilation_rate)  # fmt: skip
+        if all(b == a for b, a in pairs):
+            y = self._conv(x, tuple(b for b, _ in pairs))
+        else:  # asymmetric ('same' with an odd total, 'causal'): pad explicitly
+            x = pad(x, [(0, 0), (0, 0), *pairs])
+            y = self._conv(x, (0,) * self._rank)
+        return self._from_internal(self.activation(y))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        spatial = tuple(
+            conv_output_length(n, k, self.padding, s, d)
+            for n, k, s, d in zip(
+                self._spatial(input_shape), self.kernel_size, self.strides, self.dilation_rate
+            )
+        )
+        if self.data_format == "channels_last":
+            return (input_shape[0], *spatial, self.filters)
+        return (input_shape[0], self.filters, *spatial)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": list(self.dilation_rate),
+            "groups": self.groups,
+            "activation": serialize_activation(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+        }
+
+    def extra_repr(self) -> str:
+        return (
+            f"filters={self.filters}, kernel_size={self.kernel_size}, strides={self.strides}, "
+            f"padding={self.padding!r}, data_format={self.data_format!r}"
+        )
+
+
+class Conv2D(_Conv):
+    """2-D convolution over images (batch, rows, cols, channels) — or (batch, channels, rows,
+    cols) with data_format='channels_first'."""
+
+    _rank = 2
+
+    def _conv(self, x: Tensor, padding: tuple) -> Tensor:
+        return F.conv2d(
+            x, self.kernel, self.bias, stride=self.strides, padding=padding,
+            dilation=self.dilation_rate, groups=self.groups,
+        )  # fmt: skip
+
+
+class Conv1D(_Conv):
+    """1-D convolution over sequences (batch, steps, channels) — or (batch, channels, steps)
+    with data_format='channels_first'. ``padding='causal'`` pads only the past."""
+
+    _rank = 1
+
+    def _conv(self, x: Tensor, padding: tuple) -> Tensor:
+        return F.conv1d(
+            x, self.kernel, self.bias, stride=self.strides[0], padding=padding[0],
+            dilation=self.dilation_rate[0], groups=self.groups,
+        )  # fmt: skip

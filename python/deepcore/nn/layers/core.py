@@ -1,0 +1,264 @@
+"""Dense, Dropout, Embedding, Maxout.
+
+[Note: dense kernel layout] ``Dense.kernel`` is stored (units, input_dim) — PyTorch's
+``nn.Linear.weight`` layout, the one ``F.linear`` takes, so no transpose happens per step and
+weights interchange with PyTorch directly. Keras stores the transpose (input_dim, units):
+``kernel.numpy().T`` is the Keras kernel. Parameter counts are identical
+(units·input_dim + units).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ...tensor import Tensor
+from .. import functional as F
+from .. import initializers, regularizers
+from ..module import InputSpec, Module
+from .activation import get_activation, serialize_activation
+
+__all__ = ["Dense", "Dropout", "Embedding", "Maxout"]
+
+
+def _positive_int(layer: str, name: str, v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+        raise ValueError(f"{layer}: {name} must be a positive integer, got {v!r}")
+    return int(v)
+
+
+class Dense(Module):
+    """``y = activation(x · Wᵀ + b)`` over the last axis (see [Note: dense kernel layout])."""
+
+    def __init__(
+        self,
+        units: int,
+        activation: str | Callable | None = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.units = _positive_int("Dense", "units", units)
+        self.activation = get_activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    def build(self, input_shape: tuple) -> None:
+        if len(input_shape) < 2 or input_shape[-1] is None:
+            raise ValueError(
+                f"Dense '{self.name}' needs inputs of shape (batch, ..., features) with a known "
+                f"last dimension, got {tuple(input_shape)}"
+            )
+        in_dim = int(input_shape[-1])
+        self.kernel = self.add_weight(
+            "kernel", (self.units, in_dim), self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+        )  # fmt: skip
+        self.bias = (
+            self.add_weight(
+                "bias", (self.units,), self.bias_initializer, regularizer=self.bias_regularizer
+            )
+            if self.use_bias
+            else None
+        )
+        self.input_spec = InputSpec(min_ndim=2, axes={-1: in_dim})
+
+    def call(self, x: Tensor) -> Tensor:
+        if x.ndim > 2:  # (batch, ..., in): one GEMM over all leading positions
+            lead = x.shape[:-1]
+            y = F.linear(x.reshape(-1, x.shape[-1]), self.kernel, self.bias)
+            y = y.reshape(*lead, self.units)
+        else:
+            y = F.linear(x, self.kernel, self.bias)
+        return self.activation(y)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": serialize_activation(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+        }
+
+    def extra_repr(self) -> str:
+        return f"units={self.units}, activation={serialize_activation(self.activation)!r}"
+
+
+class Dropout(Module):
+    """Inverted dropout: zero each element with probability ``rate`` and scale the rest by
+    1/(1-rate) in training (a new mask every call); the identity at inference.
+
+    ``noise_shape`` (Keras) shares the mask along axes of size 1, e.g. (batch, 1, features)
+    drops whole features for every time step.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        noise_shape: tuple | None = None,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.seed = seed
+        self._layout_elementwise = self.noise_shape is None
+
+    def call(self, x: Tensor, training: bool | None = None) -> Tensor:
+        if not training or self.rate == 0.0:
+            return x
+        if self.noise_shape is None:
+            return F.dropout(x, self.rate, training=True)
+        from ...tensor import get_rng
+
+        shape = tuple(x.shape[i] if s is None else s for i, s in enumerate(self.noise_shape))
+        keep = get_rng().random(shape) >= self.rate
+        mask = Tensor((keep / (1.0 - self.rate)).astype(x.dtype))
+        return x * mask
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        cfg = {**super().get_config(), "rate": self.rate, "seed": self.seed}
+        cfg["noise_shape"] = None if self.noise_shape is None else list(self.noise_shape)
+        return cfg
+
+
+class Embedding(Module):
+    """Integer indices (batch, ...) -> vectors (batch, ..., output_dim): a table lookup whose
+    gradient scatter-adds into the rows that were used."""
+
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        embeddings_initializer: Any = "uniform",
+        embeddings_regularizer: Any = None,
+        mask_zero: bool = False,
+        input_length: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if input_length is not None and "input_shape" not in kwargs:
+            kwargs["input_shape"] = (input_length,)
+        super().__init__(**kwargs)
+        self.input_dim = _positive_int("Embedding", "input_dim", input_dim)
+        self.output_dim = _positive_int("Embedding", "output_dim", output_dim)
+        self.embeddings_initializer = initializers.get(embeddings_initializer)
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.mask_zero = bool(mask_zero)
+
+    def build(self, input_shape: tuple) -> None:
+        self.embeddings = self.add_weight(
+            "embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer,
+            regularizer=self.embeddings_regularizer,
+        )  # fmt: skip
+
+    def call(self, x: Tensor) -> Tensor:
+        idx = x.data if isinstance(x, Tensor) else np.asarray(x)
+        if idx.dtype.kind == "f":
+            if not np.all(idx == np.floor(idx)):
+                raise TypeError(f"Embedding '{self.name}' needs integer indices, got {idx.dtype}")
+            idx = idx.astype(np.int64)
+        elif idx.dtype.kind not in "iu":
+            raise TypeError(f"Embedding '{self.name}' needs integer indices, got {idx.dtype}")
+        if idx.size and (idx.min() < 0 or idx.max() >= self.input_dim):
+            raise ValueError(
+                f"Embedding '{self.name}': index out of range [0, {self.input_dim}): "
+                f"min {idx.min()}, max {idx.max()}"
+            )
+        return _embedding(idx, self.embeddings)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape) + (self.output_dim,)
+
+    def get_config(self) -> dict:
+        cfg = {
+            **super().get_config(),
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
+            "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
+            "mask_zero": self.mask_zero,
+        }
+        return cfg
+
+
+def _embedding(idx: np.ndarray, table: Tensor) -> Tensor:
+    fn = getattr(F, "embedding", None)
+    if fn is not None:
+        return fn(Tensor(idx), table)
+    return table[idx]  # advanced indexing: its backward scatter-adds (np.add.at)
+
+
+class Maxout(Module):
+    """A maxout unit layer (Goodfellow et al. 2013): ``y_j = max_k (x · W_kjᵀ + b_kj)`` for
+    ``units`` outputs of ``pieces`` linear pieces each (Keras 1's MaxoutDense(output_dim,
+    nb_feature)). Weights: kernel (units·pieces, input_dim), bias (units·pieces,)."""
+
+    def __init__(
+        self,
+        units: int,
+        pieces: int = 4,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.units = _positive_int("Maxout", "units", units)
+        self.pieces = _positive_int("Maxout", "pieces", pieces)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+
+    def build(self, input_shape: tuple) -> None:
+        if len(input_shape) != 2 or input_shape[-1] is None:
+            raise ValueError(
+                f"Maxout '{self.name}' needs inputs (batch, features), got {tuple(input_shape)}"
+            )
+        in_dim = int(input_shape[-1])
+        n = self.units * self.pieces
+        self.kernel = self.add_weight(
+            "kernel", (n, in_dim), self.kernel_initializer, regularizer=self.kernel_regularizer
+        )
+        self.bias = self.add_weight("bias", (n,), self.bias_initializer) if self.use_bias else None
+        self.input_spec = InputSpec(ndim=2, axes={-1: in_dim})
+
+    def call(self, x: Tensor) -> Tensor:
+        z = F.linear(x, self.kernel, self.bias)  # (N, units*pieces), unit-major
+        return z.reshape(x.shape[0], self.units, self.pieces).max(axis=-1)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0], self.units)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "pieces": self.pieces,
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+        }

@@ -1,0 +1,229 @@
+"""BatchNormalization and LayerNormalization with Keras's arguments and defaults.
+
+BatchNormalization: ``momentum`` is Keras's (moving = momentum·moving + (1-momentum)·batch,
+default 0.99; PyTorch's momentum is 1 minus this), ``epsilon`` 1e-3. The moving mean and
+variance are non-trainable weights (saved in the state_dict, never given to an optimizer). In
+training mode the batch statistics normalise and update the moving ones; in inference mode —
+and always when the layer is frozen (``trainable = False``, as Keras) — the moving ones are used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ...tensor import Tensor
+from .. import functional as F
+from .. import initializers, regularizers
+from ..module import InputSpec, Module
+from .layout import LayoutMixin
+
+__all__ = ["BatchNormalization", "LayerNormalization"]
+
+
+class BatchNormalization(LayoutMixin, Module):
+    """Normalise each feature along ``axis`` over the batch (and spatial) axes."""
+
+    def __init__(
+        self,
+        axis: int = -1,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        moving_mean_initializer: Any = "zeros",
+        moving_variance_initializer: Any = "ones",
+        beta_regularizer: Any = None,
+        gamma_regularizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(axis, int):
+            raise TypeError(f"BatchNormalization: axis must be an int, got {axis!r}")
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNormalization: momentum must be in [0, 1], got {momentum}")
+        if not epsilon > 0:
+            raise ValueError(f"BatchNormalization: epsilon must be > 0, got {epsilon}")
+        self.axis = axis
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self._rank: int | None = None
+
+    def _axis(self, rank: int) -> int:
+        ax = self.axis + rank if self.axis < 0 else self.axis
+        if not 1 <= ax < rank:
+            raise ValueError(
+                f"BatchNormalization '{self.name}': axis {self.axis} is invalid for inputs of "
+                f"rank {rank} (it must not be the batch axis)"
+            )
+        return ax
+
+    def _is_channels_last(self) -> bool:
+        # over the last axis of image-like data: that is channels-last (see layers/layout.py)
+        return (
+            self._rank is not None and self._rank >= 3 and self._axis(self._rank) == self._rank - 1
+        )
+
+    def _layout_role(self) -> str | None:
+        return "follower" if self._is_channels_last() else None
+
+    def build(self, input_shape: tuple) -> None:
+        rank = len(input_shape)
+        if rank < 2:
+            raise ValueError(
+                f"BatchNormalization '{self.name}' needs inputs of rank >= 2, got {input_shape}"
+            )
+        ax = self._axis(rank)
+        c = input_shape[ax]
+        if c is None:
+            raise ValueError(f"BatchNormalization '{self.name}': axis {self.axis} size unknown")
+        self._rank = rank
+        c = int(c)
+        self.gamma = (
+            self.add_weight(
+                "gamma", (c,), self.gamma_initializer, regularizer=self.gamma_regularizer
+            )
+            if self.scale
+            else None
+        )
+        self.beta = (
+            self.add_weight("beta", (c,), self.beta_initializer, regularizer=self.beta_regularizer)
+            if self.center
+            else None
+        )
+        self.moving_mean = self.add_weight(
+            "moving_mean", (c,), self.moving_mean_initializer, trainable=False
+        )
+        self.moving_variance = self.add_weight(
+            "moving_variance", (c,), self.moving_variance_initializer, trainable=False
+        )
+        self.input_spec = InputSpec(ndim=rank, axes={ax: c})
+
+    def call(self, x: Tensor, training: bool | None = None) -> Tensor:
+        training = bool(training) and self.trainable
+        rank = x.ndim
+        ax = 1 if self._nchw_in else self._axis(rank)
+        if ax == 1:
+            return self._bn(x, training)
+        if ax == rank - 1:  # channels last: (N, ..., C) -> (N·..., C) is free (contiguous)
+            shape = x.shape
+            return self._bn(x.reshape(-1, shape[-1]), training).reshape(*shape)
+        perm = [0, ax] + [i for i in range(1, rank) if i != ax]
+        inv = [perm.index(i) for i in range(rank)]
+        return self._bn(x.permute(*perm), training).permute(*inv)
+
+    def _bn(self, x: Tensor, training: bool) -> Tensor:
+        """x has its features on axis 1 (PyTorch's layout for F.batch_norm)."""
+        return F.batch_norm(
+            x, self.moving_mean, self.moving_variance, self.gamma, self.beta,
+            training=training, momentum=1.0 - self.momentum, eps=self.epsilon,
+        )  # fmt: skip
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
+            "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
+            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+        }
+
+
+class LayerNormalization(Module):
+    """Normalise each sample over ``axis`` (the last axes), then scale by γ and shift by β."""
+
+    def __init__(
+        self,
+        axis: int | Sequence[int] = -1,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        beta_regularizer: Any = None,
+        gamma_regularizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.axis = [int(axis)] if isinstance(axis, int) else [int(a) for a in axis]
+        if not self.axis:
+            raise ValueError("LayerNormalization: axis must name at least one axis")
+        if not epsilon > 0:
+            raise ValueError(f"LayerNormalization: epsilon must be > 0, got {epsilon}")
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+
+    def build(self, input_shape: tuple) -> None:
+        rank = len(input_shape)
+        axes = sorted(a + rank if a < 0 else a for a in self.axis)
+        if any(not 1 <= a < rank for a in axes) or len(set(axes)) != len(axes):
+            raise ValueError(
+                f"LayerNormalization '{self.name}': axis {self.axis} is invalid for inputs of "
+                f"rank {rank}"
+            )
+        if axes != list(range(rank - len(axes), rank)):
+            raise ValueError(
+                f"LayerNormalization '{self.name}': only trailing axes can be normalised "
+                f"(e.g. -1 or [-2, -1]), got {self.axis}"
+            )
+        shape = tuple(input_shape[a] for a in axes)
+        if any(s is None for s in shape):
+            raise ValueError(f"LayerNormalization '{self.name}': unknown size in {input_shape}")
+        self._normalized_shape = tuple(int(s) for s in shape)
+        self.gamma = (
+            self.add_weight(
+                "gamma", shape, self.gamma_initializer, regularizer=self.gamma_regularizer
+            )
+            if self.scale
+            else None
+        )
+        self.beta = (
+            self.add_weight("beta", shape, self.beta_initializer, regularizer=self.beta_regularizer)
+            if self.center
+            else None
+        )
+        self.input_spec = InputSpec(ndim=rank, axes=dict(zip(axes, self._normalized_shape)))
+
+    def call(self, x: Tensor) -> Tensor:
+        return F.layer_norm(x, self._normalized_shape, self.gamma, self.beta, eps=self.epsilon)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "axis": self.axis if len(self.axis) > 1 else self.axis[0],
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+        }

@@ -1,0 +1,170 @@
+"""Max / average pooling 1D and 2D, global average / max pooling, with Keras's arguments.
+
+'same' padding follows Keras/TensorFlow: output = ceil(input / stride), the odd padding row at
+the bottom/right; padded positions never win a max, and an average counts only the real inputs
+under its window (Keras's behaviour, unlike PyTorch's count_include_pad default).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ...tensor import Tensor
+from .. import functional as F
+from ..module import InputSpec, Module
+from .conv import _tuple, conv_output_length, padding_pairs
+from .layout import LayoutMixin
+from .reshaping import _data_format, pad
+
+__all__ = [
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+]
+
+
+def _window_counts(n: int, k: int, s: int, before: int, out: int) -> np.ndarray:
+    """How many real (unpadded) inputs each of the ``out`` windows covers along one axis."""
+    start = np.arange(out) * s - before
+    return (np.minimum(start + k, n) - np.maximum(start, 0)).astype(np.float64)
+
+
+class _Pooling(LayoutMixin, Module):
+    _rank = 2
+    _kind = "max"
+
+    def __init__(
+        self,
+        pool_size: int | Sequence[int] = 2,
+        strides: int | Sequence[int] | None = None,
+        padding: str = "valid",
+        data_format: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        cls = type(self).__name__
+        self.pool_size = _tuple(cls, "pool_size", pool_size, self._rank)
+        self.strides = (
+            self.pool_size if strides is None else _tuple(cls, "strides", strides, self._rank)
+        )
+        if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
+            raise ValueError(f"{cls}: padding must be 'valid' or 'same', got {padding!r}")
+        self.padding = padding.lower()
+        self.data_format = _data_format(cls, data_format)
+        self.input_spec = InputSpec(ndim=self._rank + 2)
+
+    def _pool(self, x: Tensor) -> Tensor:
+        fn = getattr(F, f"{self._kind}_pool{self._rank}d")
+        if self._rank == 1:
+            return fn(x, self.pool_size[0], self.strides[0], 0)
+        return fn(x, self.pool_size, self.strides, 0)
+
+    def call(self, x: Tensor) -> Tensor:
+        x = self._to_internal(x)
+        sizes = tuple(x.shape[2:])
+        pairs = padding_pairs(self.padding, sizes, self.pool_size, self.strides, (1,) * self._rank)
+        if not any(b or a for b, a in pairs):
+            return self._from_internal(self._pool(x))
+        if self._kind == "max":
+            return self._from_internal(self._pool(pad(x, [(0, 0), (0, 0), *pairs], -np.inf)))
+        # average: pool the zero-padded input, then rescale each window from k to its real count
+        y = self._pool(pad(x, [(0, 0), (0, 0), *pairs]))
+        counts = None
+        for n, k, s, (b, _), o in zip(sizes, self.pool_size, self.strides, pairs, y.shape[2:]):
+            c = _window_counts(n, k, s, b, o)
+            counts = c if counts is None else np.multiply.outer(counts, c)
+        scale = (math.prod(self.pool_size) / counts).astype(x.dtype)
+        return self._from_internal(y * Tensor(scale))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        last = self.data_format == "channels_last"
+        spatial = input_shape[1:-1] if last else input_shape[2:]
+        out = tuple(
+            conv_output_length(n, k, self.padding, s)
+            for n, k, s in zip(spatial, self.pool_size, self.strides)
+        )
+        if last:
+            return (input_shape[0], *out, input_shape[-1])
+        return (input_shape[0], input_shape[1], *out)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "pool_size": list(self.pool_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "data_format": self.data_format,
+        }
+
+
+class MaxPooling2D(_Pooling):
+    _rank, _kind = 2, "max"
+
+
+class AveragePooling2D(_Pooling):
+    _rank, _kind = 2, "avg"
+
+
+class MaxPooling1D(_Pooling):
+    _rank, _kind = 1, "max"
+
+
+class AveragePooling1D(_Pooling):
+    _rank, _kind = 1, "avg"
+
+
+class _GlobalPooling(LayoutMixin, Module):
+    _rank = 2
+    _kind = "avg"
+
+    def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = _data_format(type(self).__name__, data_format)
+        self.keepdims = bool(keepdims)
+        self.input_spec = InputSpec(ndim=self._rank + 2)
+
+    def _layout_role(self) -> str | None:
+        return "sink" if self._is_channels_last() and not self.keepdims else None
+
+    def call(self, x: Tensor) -> Tensor:
+        nchw = self.data_format == "channels_first" or self._nchw_in
+        axes = tuple(range(2, 2 + self._rank)) if nchw else tuple(range(1, 1 + self._rank))
+        if self._kind == "avg":
+            return x.mean(axis=axes, keepdims=self.keepdims)
+        return x.max(axis=axes, keepdims=self.keepdims)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        last = self.data_format == "channels_last"
+        c = input_shape[-1] if last else input_shape[1]
+        if not self.keepdims:
+            return (input_shape[0], c)
+        ones = (1,) * self._rank
+        return (input_shape[0], *ones, c) if last else (input_shape[0], c, *ones)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}
+
+
+class GlobalAveragePooling2D(_GlobalPooling):
+    _rank, _kind = 2, "avg"
+
+
+class GlobalAveragePooling1D(_GlobalPooling):
+    _rank, _kind = 1, "avg"
+
+
+class GlobalMaxPooling2D(_GlobalPooling):
+    _rank, _kind = 2, "max"
+
+
+class GlobalMaxPooling1D(_GlobalPooling):
+    _rank, _kind = 1, "max"
