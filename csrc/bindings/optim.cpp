@@ -1,0 +1,288 @@
+// deepcore._C.optim_step / grad_norms / scale_clamp_: validation, then csrc/optim.h.
+// One call steps every tensor of a parameter group with the GIL released once (the Python
+// optimizer loops over groups, never over tensors' elements).
+#include "optim.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "bindings/checks.h"
+#include "bindings/registry.h"
+
+namespace dc {
+
+namespace {
+
+OptimKind parse_kind(const std::string& kind) {
+  if (kind == "sgd") return OptimKind::sgd;
+  if (kind == "adagrad") return OptimKind::adagrad;
+  if (kind == "rmsprop") return OptimKind::rmsprop;
+  if (kind == "adadelta") return OptimKind::adadelta;
+  if (kind == "adam") return OptimKind::adam;
+  if (kind == "nadam") return OptimKind::nadam;
+  throw py::value_error(
+      "kind must be one of 'sgd', 'adagrad', 'rmsprop', 'adadelta', 'adam', "
+      "'nadam'; got '" +
+      kind + "'");
+}
+
+double get_double(const py::dict& d, const char* key, double dflt) {
+  if (!d.contains(key)) return dflt;
+  py::object v = d[key];
+  if (v.is_none()) return dflt;
+  double x;
+  try {
+    x = v.cast<double>();
+  } catch (const py::cast_error&) {
+    throw py::type_error(std::string("hyperparameter '") + key + "' must be a number, got " +
+                         std::string(py::str(py::type::of(v).attr("__name__"))));
+  }
+  if (!std::isfinite(x))
+    throw py::value_error(std::string("hyperparameter '") + key + "' must be finite, got " +
+                          std::to_string(x));
+  return x;
+}
+
+bool get_bool(const py::dict& d, const char* key, bool dflt) {
+  if (!d.contains(key)) return dflt;
+  py::object v = d[key];
+  return v.is_none() ? dflt : static_cast<bool>(py::bool_(v));
+}
+
+OptimHyper parse_hyper(const py::dict& d) {
+  OptimHyper h;
+  h.lr = get_double(d, "lr", h.lr);
+  h.weight_decay = get_double(d, "weight_decay", h.weight_decay);
+  h.decoupled_weight_decay = get_bool(d, "decoupled_weight_decay", h.decoupled_weight_decay);
+  h.clip_value = get_double(d, "clipvalue", h.clip_value);
+  h.momentum = get_double(d, "momentum", h.momentum);
+  h.dampening = get_double(d, "dampening", h.dampening);
+  h.nesterov = get_bool(d, "nesterov", h.nesterov);
+  h.beta1 = get_double(d, "beta_1", h.beta1);
+  h.beta2 = get_double(d, "beta_2", get_double(d, "rho", h.beta2));
+  h.eps = get_double(d, "eps", h.eps);
+  h.amsgrad = get_bool(d, "amsgrad", h.amsgrad);
+  h.centered = get_bool(d, "centered", h.centered);
+  h.eps_inside_sqrt = get_bool(d, "eps_inside_sqrt", h.eps_inside_sqrt);
+  h.lr_decay = get_double(d, "lr_decay", h.lr_decay);
+  h.momentum_decay = get_double(d, "momentum_decay", h.momentum_decay);
+  if (h.lr < 0) throw py::value_error("lr must be >= 0, got " + std::to_string(h.lr));
+  if (h.clip_value < 0)
+    throw py::value_error("clipvalue must be > 0 (or None), got " + std::to_string(h.clip_value));
+  return h;
+}
+
+// Number of state arrays the kernel of `kind` reads (see the table in csrc/optim.h).
+size_t state_count(OptimKind kind, const OptimHyper& h) {
+  switch (kind) {
+    case OptimKind::sgd:
+      return h.momentum != 0.0 ? 1 : 0;
+    case OptimKind::adagrad:
+      return 1;
+    case OptimKind::rmsprop:
+      return 1 + (h.momentum != 0.0) + h.centered;
+    case OptimKind::adadelta:
+      return 2;
+    case OptimKind::adam:
+      return 2 + h.amsgrad;
+    case OptimKind::nadam:
+      return 2;
+  }
+  return 0;
+}
+
+template <typename T>
+OptimTensor<T> check_tensor(py::array& p, const py::handle& g_obj, const py::list& st,
+                            size_t nstate, size_t i) {
+  const std::string pn = "params[" + std::to_string(i) + "]";
+  const std::string gn = "grads[" + std::to_string(i) + "]";
+  check_c_contiguous(p, pn.c_str());
+  check_writeable(p, pn.c_str());
+  if (!py::isinstance<py::array>(g_obj))
+    throw py::type_error(gn + " must be a numpy array, got " +
+                         std::string(py::str(py::type::of(g_obj).attr("__name__"))));
+  py::array g = py::reinterpret_borrow<py::array>(g_obj);
+  check_same_dtype(g, p, gn.c_str(), pn.c_str());
+  bool same = g.ndim() == p.ndim();
+  for (py::ssize_t d = 0; same && d < g.ndim(); ++d) same = g.shape(d) == p.shape(d);
+  if (!same)
+    throw py::value_error(gn + " has shape " + shape_str(g) + " but " + pn + " has shape " +
+                          shape_str(p));
+  check_c_contiguous(g, gn.c_str());
+  if (may_share_memory(p, g)) throw py::value_error(gn + " must not overlap " + pn);
+  if (st.size() != nstate)
+    throw py::value_error("states[" + std::to_string(i) + "] must hold " + std::to_string(nstate) +
+                          " arrays for these hyperparameters, got " + std::to_string(st.size()));
+  OptimTensor<T> t{};
+  t.p = static_cast<T*>(p.mutable_data());
+  t.g = static_cast<const T*>(g.data());
+  t.n = static_cast<int64_t>(p.size());
+  for (size_t j = 0; j < nstate; ++j) {
+    const std::string sn = "states[" + std::to_string(i) + "][" + std::to_string(j) + "]";
+    if (!py::isinstance<py::array>(st[j])) throw py::type_error(sn + " must be a numpy array");
+    py::array s = py::reinterpret_borrow<py::array>(st[j]);
+    check_same_dtype(s, p, sn.c_str(), pn.c_str());
+    if (s.size() != p.size())
+      throw py::value_error(sn + " has shape " + shape_str(s) + " but " + pn + " has shape " +
+                            shape_str(p));
+    check_c_contiguous(s, sn.c_str());
+    check_writeable(s, sn.c_str());
+    if (may_share_memory(s, p) || may_share_memory(s, g))
+      throw py::value_error(sn + " must not overlap its parameter or gradient");
+    t.s[j] = static_cast<T*>(s.mutable_data());
+  }
+  return t;
+}
+
+py::array_t<double> optional_f64(const py::object& obj, const char* name, size_t n) {
+  auto a = as_array<double>(obj, name);
+  check_ndim(a, 1, name);
+  check_c_contiguous(a, name);
+  if (static_cast<size_t>(a.shape(0)) != n)
+    throw py::value_error(std::string(name) + " must have one entry per parameter (" +
+                          std::to_string(n) + "), got " + shape_str(a));
+  return a;
+}
+
+void optim_step_entry(const std::string& kind_name, const py::dict& hyper, const py::list& params,
+                      const py::list& grads, const py::list& states, const py::object& steps_obj,
+                      const py::object& grad_scales_obj, const py::object& mu_obj) {
+  const OptimKind kind = parse_kind(kind_name);
+  const OptimHyper h = parse_hyper(hyper);
+  const size_t n = params.size();
+  if (grads.size() != n || states.size() != n)
+    throw py::value_error("params, grads and states must have the same length, got " +
+                          std::to_string(n) + ", " + std::to_string(grads.size()) + ", " +
+                          std::to_string(states.size()));
+  auto steps = as_array<int64_t>(steps_obj, "steps");
+  check_ndim(steps, 1, "steps");
+  check_c_contiguous(steps, "steps");
+  check_writeable(steps, "steps");
+  if (static_cast<size_t>(steps.shape(0)) != n)
+    throw py::value_error("steps must have one entry per parameter (" + std::to_string(n) +
+                          "), got " + shape_str(steps));
+  // (a default-constructed py::array_t is an empty array, not null: keep raw pointers)
+  const double* scales = nullptr;
+  double* mu = nullptr;
+  py::array_t<double> scales_arr, mu_arr;
+  if (!grad_scales_obj.is_none()) {
+    scales_arr = optional_f64(grad_scales_obj, "grad_scales", n);
+    scales = scales_arr.data();
+  }
+  if (kind == OptimKind::nadam) {
+    if (mu_obj.is_none()) throw py::value_error("nadam needs mu_products (one per parameter)");
+    mu_arr = optional_f64(mu_obj, "mu_products", n);
+    check_writeable(mu_arr, "mu_products");
+    mu = mu_arr.mutable_data();
+  }
+  const size_t nstate = state_count(kind, h);
+  std::vector<OptimTensor<float>> f32;
+  std::vector<OptimTensor<double>> f64;
+  int64_t* step_ptr = steps.mutable_data();
+  for (size_t i = 0; i < n; ++i) {
+    py::handle p_obj = params[i];
+    const std::string pn = "params[" + std::to_string(i) + "]";
+    if (!py::isinstance<py::array>(p_obj))
+      throw py::type_error(pn + " must be a numpy array, got " +
+                           std::string(py::str(py::type::of(p_obj).attr("__name__"))));
+    py::array p = py::reinterpret_borrow<py::array>(p_obj);
+    if (!py::isinstance<py::list>(states[i]))
+      throw py::type_error("states[" + std::to_string(i) + "] must be a list of arrays");
+    py::list st = py::reinterpret_borrow<py::list>(states[i]);
+    const double gs = scales ? scales[i] : 1.0;
+    double* mup = mu ? mu + i : nullptr;
+    dispatch_float(p, pn.c_str(), [&](auto tag) {
+      using T = decltype(tag);
+      OptimTensor<T> t = check_tensor<T>(p, grads[i], st, nstate, i);
+      t.step = step_ptr + i;
+      t.grad_scale = gs;
+      t.mu_product = mup;
+      if constexpr (std::is_same_v<T, float>)
+        f32.push_back(t);
+      else
+        f64.push_back(t);
+    });
+  }
+  py::gil_scoped_release nogil;
+  if (!f32.empty()) optim_step<float>(kind, h, f32.data(), static_cast<int64_t>(f32.size()));
+  if (!f64.empty()) optim_step<double>(kind, h, f64.data(), static_cast<int64_t>(f64.size()));
+}
+
+// Per-array norms: ord 2 -> sqrt(sum x^2), ord inf -> max |x| (accumulated in double).
+py::array_t<double> grad_norms_entry(const py::list& arrays, double ord) {
+  const bool inf = std::isinf(ord) && ord > 0;
+  if (!inf && ord != 2.0)
+    throw py::value_error("norm_type must be 2 or inf, got " + std::to_string(ord));
+  const size_t n = arrays.size();
+  std::vector<py::array> arrs;
+  for (size_t i = 0; i < n; ++i) {
+    const std::string name = "arrays[" + std::to_string(i) + "]";
+    if (!py::isinstance<py::array>(arrays[i]))
+      throw py::type_error(name + " must be a numpy array");
+    py::array a = py::reinterpret_borrow<py::array>(arrays[i]);
+    dispatch_float(a, name.c_str(), [](auto) {});
+    check_c_contiguous(a, name.c_str());
+    arrs.push_back(a);
+  }
+  py::array_t<double> out(static_cast<py::ssize_t>(n));
+  double* o = out.mutable_data();
+  py::gil_scoped_release nogil;
+  for (size_t i = 0; i < n; ++i) {
+    const py::array& a = arrs[i];
+    const int64_t m = static_cast<int64_t>(a.size());
+    if (a.dtype().is(py::dtype::of<float>())) {
+      auto x = static_cast<const float*>(a.data());
+      o[i] = inf ? abs_max(x, m) : std::sqrt(sum_squares(x, m));
+    } else {
+      auto x = static_cast<const double*>(a.data());
+      o[i] = inf ? abs_max(x, m) : std::sqrt(sum_squares(x, m));
+    }
+  }
+  return out;
+}
+
+void scale_clamp_entry(const py::list& arrays, double scale, double clip) {
+  if (!std::isfinite(scale)) throw py::value_error("scale must be finite");
+  if (!(clip >= 0)) throw py::value_error("clip must be >= 0 (0: no clamp)");
+  std::vector<py::array> arrs;
+  for (size_t i = 0; i < arrays.size(); ++i) {
+    const std::string name = "arrays[" + std::to_string(i) + "]";
+    if (!py::isinstance<py::array>(arrays[i]))
+      throw py::type_error(name + " must be a numpy array");
+    py::array a = py::reinterpret_borrow<py::array>(arrays[i]);
+    dispatch_float(a, name.c_str(), [](auto) {});
+    check_c_contiguous(a, name.c_str());
+    check_writeable(a, name.c_str());
+    arrs.push_back(a);
+  }
+  py::gil_scoped_release nogil;
+  for (py::array& a : arrs) {
+    const int64_t m = static_cast<int64_t>(a.size());
+    if (a.dtype().is(py::dtype::of<float>()))
+      scale_clamp(static_cast<float*>(a.mutable_data()), m, scale, clip);
+    else
+      scale_clamp(static_cast<double*>(a.mutable_data()), m, scale, clip);
+  }
+}
+
+}  // namespace
+
+DC_BINDINGS(optim) {
+  m.def("optim_step", &optim_step_entry, py::arg("kind"), py::arg("hyper"), py::arg("params"),
+        py::arg("grads"), py::arg("states"), py::arg("steps"), py::arg("grad_scales") = py::none(),
+        py::arg("mu_products") = py::none(),
+        "Fused in-place optimizer step over a list of parameter arrays (float32/float64, "
+        "C-contiguous). kind: sgd|adagrad|rmsprop|adadelta|adam|nadam; hyper: dict of "
+        "hyperparameters (lr, weight_decay, decoupled_weight_decay, clipvalue, momentum, "
+        "dampening, nesterov, beta_1, beta_2 (or rho), eps, amsgrad, centered, eps_inside_sqrt, "
+        "lr_decay, momentum_decay); states[i]: the kind's state arrays (see csrc/optim.h); "
+        "steps: int64 per-parameter step counts, incremented; grad_scales: optional float64 "
+        "per-parameter gradient factors (clip by norm); mu_products: nadam's running products.");
+  m.def("grad_norms", &grad_norms_entry, py::arg("arrays"), py::arg("norm_type") = 2.0,
+        "Per-array norms (float64): 2-norm or inf-norm (max |x|), native reduction.");
+  m.def("scale_clamp_", &scale_clamp_entry, py::arg("arrays"), py::arg("scale") = 1.0,
+        py::arg("clip") = 0.0, "In place: x = clamp(x * scale, -clip, clip) (clip 0: no clamp).");
+}
+
+}  // namespace dc

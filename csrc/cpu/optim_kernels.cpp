@@ -1,0 +1,261 @@
+// Fused optimizer updates and the clipping reductions, compiled once per ISA.
+// See [Note: fused optimizer step] in csrc/optim.h and [Note: one source, three ISAs] in
+// csrc/core/dispatch.h. Each loop is elementwise and memory-bound; the compiler vectorises it
+// (omp simd) at the width of the ISA this copy is built for, and OpenMP splits large tensors.
+#include <cmath>
+#include <cstdint>
+
+#include "optim.h"
+
+namespace dc::DC_ISA_NS {
+namespace {
+
+// Below this many elements a tensor is updated by one thread: forking a team costs more than
+// streaming a few hundred KB through one core.
+constexpr int64_t kParallelMin = 1 << 15;
+
+template <typename T>
+inline T clampv(T x, T lo, T hi) {
+  // NaN passes through (as torch.clamp), so a broken gradient stays visible.
+  return x < lo ? lo : (x > hi ? hi : x);
+}
+
+// Gradient preparation shared by every kind (clip by norm factor, clip by value, coupled L2)
+// and the decoupled weight-decay factor on p.
+template <typename T>
+struct Prep {
+  T scale, lo, hi, l2, ps;
+  explicit Prep(const OptimCoeffs& c)
+      : scale(T(c.grad_scale)),
+        lo(c.clip > 0 ? T(-c.clip) : -INFINITY),
+        hi(c.clip > 0 ? T(c.clip) : INFINITY),
+        l2(T(c.l2)),
+        ps(T(c.p_scale)) {}
+  inline T grad(T g, T p) const { return clampv(g * scale, lo, hi) + l2 * p; }
+};
+
+template <typename T, bool kMomentum>
+void sgd(const OptimCoeffs& c, int64_t n, T* __restrict p, const T* __restrict g,
+         T* __restrict buf) {
+  const Prep<T> pr(c);
+  const T lr = T(c.lr), mom = T(c.momentum), damp1 = T(1.0 - c.dampening);
+  const bool nesterov = c.nesterov, first = c.first_step;
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    T pi = p[i];
+    T gi = pr.grad(g[i], pi);
+    pi *= pr.ps;
+    if constexpr (kMomentum) {
+      // torch: the buffer starts as the first gradient; then b = mom*b + (1-dampening)*g
+      const T b = first ? gi : mom * buf[i] + damp1 * gi;
+      buf[i] = b;
+      gi = nesterov ? gi + mom * b : b;
+    }
+    p[i] = pi - lr * gi;
+  }
+}
+
+template <typename T>
+inline T rms_denom(T v, T eps, bool inside) {
+  return inside ? std::sqrt(v + eps) : std::sqrt(v) + eps;
+}
+
+template <typename T>
+void adagrad(const OptimCoeffs& c, int64_t n, T* __restrict p, const T* __restrict g,
+             T* __restrict sum) {
+  const Prep<T> pr(c);
+  const T lr = T(c.lr), eps = T(c.eps);
+  const bool inside = c.eps_inside_sqrt;
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    T pi = p[i];
+    const T gi = pr.grad(g[i], pi);
+    pi *= pr.ps;
+    const T s = sum[i] + gi * gi;
+    sum[i] = s;
+    p[i] = pi - lr * gi / rms_denom(s, eps, inside);
+  }
+}
+
+template <typename T, bool kMomentum, bool kCentered>
+void rmsprop(const OptimCoeffs& c, int64_t n, T* __restrict p, const T* __restrict g,
+             T* __restrict sq, T* __restrict buf, T* __restrict gavg) {
+  const Prep<T> pr(c);
+  const T lr = T(c.lr), rho = T(c.beta2), rho1 = T(1.0 - c.beta2), eps = T(c.eps),
+          mom = T(c.momentum);
+  const bool inside = c.eps_inside_sqrt;
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    T pi = p[i];
+    const T gi = pr.grad(g[i], pi);
+    pi *= pr.ps;
+    const T s = rho * sq[i] + rho1 * gi * gi;
+    sq[i] = s;
+    T var = s;
+    if constexpr (kCentered) {
+      const T a = rho * gavg[i] + rho1 * gi;
+      gavg[i] = a;
+      var = s - a * a;
+    }
+    T step = gi / rms_denom(var, eps, inside);
+    if constexpr (kMomentum) {
+      step = mom * buf[i] + step;
+      buf[i] = step;
+    }
+    p[i] = pi - lr * step;
+  }
+}
+
+template <typename T>
+void adadelta(const OptimCoeffs& c, int64_t n, T* __restrict p, const T* __restrict g,
+              T* __restrict sq, T* __restrict acc_delta) {
+  const Prep<T> pr(c);
+  const T lr = T(c.lr), rho = T(c.beta2), rho1 = T(1.0 - c.beta2), eps = T(c.eps);
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    T pi = p[i];
+    const T gi = pr.grad(g[i], pi);
+    pi *= pr.ps;
+    const T s = rho * sq[i] + rho1 * gi * gi;
+    sq[i] = s;
+    const T ad = acc_delta[i];
+    const T d = std::sqrt(ad + eps) / std::sqrt(s + eps) * gi;
+    acc_delta[i] = rho * ad + rho1 * d * d;
+    p[i] = pi - lr * d;
+  }
+}
+
+// Adam (Kingma & Ba, Algorithm 1, as torch): lr here is lr / (1 - beta1^t) and the denominator
+// is sqrt(v) / sqrt(1 - beta2^t) + eps. amsgrad keeps the running max of v in vmax.
+template <typename T, bool kAmsgrad>
+void adam(const OptimCoeffs& c, int64_t n, T* __restrict p, const T* __restrict g, T* __restrict m,
+          T* __restrict v, T* __restrict vmax) {
+  const Prep<T> pr(c);
+  const T lr = T(c.lr), b1 = T(c.beta1), b11 = T(1.0 - c.beta1), b2 = T(c.beta2),
+          b21 = T(1.0 - c.beta2), eps = T(c.eps), isb = T(c.inv_sqrt_bc2);
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    T pi = p[i];
+    const T gi = pr.grad(g[i], pi);
+    pi *= pr.ps;
+    const T mi = b1 * m[i] + b11 * gi;
+    T vi = b2 * v[i] + b21 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    if constexpr (kAmsgrad) {
+      vi = vmax[i] > vi ? vmax[i] : vi;
+      vmax[i] = vi;
+    }
+    p[i] = pi - lr * mi / (std::sqrt(vi) * isb + eps);
+  }
+}
+
+// Nadam (Dozat 2016, as torch NAdam and Keras): p -= (coef_g g + coef_m m) / denom.
+template <typename T>
+void nadam(const OptimCoeffs& c, int64_t n, T* __restrict p, const T* __restrict g, T* __restrict m,
+           T* __restrict v) {
+  const Prep<T> pr(c);
+  const T b1 = T(c.beta1), b11 = T(1.0 - c.beta1), b2 = T(c.beta2), b21 = T(1.0 - c.beta2),
+          eps = T(c.eps), isb = T(c.inv_sqrt_bc2), cg = T(c.coef_g), cm = T(c.coef_m);
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    T pi = p[i];
+    const T gi = pr.grad(g[i], pi);
+    pi *= pr.ps;
+    const T mi = b1 * m[i] + b11 * gi;
+    const T vi = b2 * v[i] + b21 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = pi - (cg * gi + cm * mi) / (std::sqrt(vi) * isb + eps);
+  }
+}
+
+// The switch on kind and options happens once per tensor, so each loop above is branch-free
+// in the options that change its memory traffic (momentum buffer, centered, amsgrad).
+template <typename T>
+void optim_update(OptimKind kind, const OptimCoeffs& c, int64_t n, T* p, const T* g, T* s0, T* s1,
+                  T* s2) {
+  switch (kind) {
+    case OptimKind::sgd:
+      if (c.momentum != 0.0)
+        sgd<T, true>(c, n, p, g, s0);
+      else
+        sgd<T, false>(c, n, p, g, nullptr);
+      return;
+    case OptimKind::adagrad:
+      adagrad<T>(c, n, p, g, s0);
+      return;
+    case OptimKind::rmsprop: {
+      // state order: square_avg, [momentum_buffer], [grad_avg]
+      const bool mom = c.momentum != 0.0;
+      T* gavg = mom ? s2 : s1;
+      if (mom && c.centered)
+        rmsprop<T, true, true>(c, n, p, g, s0, s1, gavg);
+      else if (mom)
+        rmsprop<T, true, false>(c, n, p, g, s0, s1, nullptr);
+      else if (c.centered)
+        rmsprop<T, false, true>(c, n, p, g, s0, nullptr, gavg);
+      else
+        rmsprop<T, false, false>(c, n, p, g, s0, nullptr, nullptr);
+      return;
+    }
+    case OptimKind::adadelta:
+      adadelta<T>(c, n, p, g, s0, s1);
+      return;
+    case OptimKind::adam:
+      if (c.amsgrad)
+        adam<T, true>(c, n, p, g, s0, s1, s2);
+      else
+        adam<T, false>(c, n, p, g, s0, s1, nullptr);
+      return;
+    case OptimKind::nadam:
+      nadam<T>(c, n, p, g, s0, s1);
+      return;
+  }
+}
+
+template <typename T>
+double sum_squares(const T* __restrict x, int64_t n) {
+  double acc = 0.0;
+#pragma omp parallel for simd schedule(static) reduction(+ : acc) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = double(x[i]);
+    acc += v * v;
+  }
+  return acc;
+}
+
+template <typename T>
+double abs_max(const T* __restrict x, int64_t n) {
+  // NaN must win (a NaN gradient makes the norm NaN, as in torch), which max() would drop.
+  double acc = 0.0;
+  int64_t nans = 0;
+#pragma omp parallel for simd schedule(static) reduction(max : acc) \
+    reduction(+ : nans) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = std::fabs(double(x[i]));
+    nans += v != v;
+    acc = v > acc ? v : acc;
+  }
+  return nans ? NAN : acc;
+}
+
+template <typename T>
+void scale_clamp(T* __restrict x, int64_t n, double scale, double clip) {
+  const T s = T(scale), lo = clip > 0 ? T(-clip) : -INFINITY, hi = clip > 0 ? T(clip) : INFINITY;
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) x[i] = clampv(x[i] * s, lo, hi);
+}
+
+}  // namespace
+
+DC_REGISTER_DISPATCH(optim_update_f32_stub, &optim_update<float>);
+DC_REGISTER_DISPATCH(optim_update_f64_stub, &optim_update<double>);
+DC_REGISTER_DISPATCH(sum_squares_f32_stub, &sum_squares<float>);
+DC_REGISTER_DISPATCH(sum_squares_f64_stub, &sum_squares<double>);
+DC_REGISTER_DISPATCH(abs_max_f32_stub, &abs_max<float>);
+DC_REGISTER_DISPATCH(abs_max_f64_stub, &abs_max<double>);
+DC_REGISTER_DISPATCH(scale_clamp_f32_stub, &scale_clamp<float>);
+DC_REGISTER_DISPATCH(scale_clamp_f64_stub, &scale_clamp<double>);
+
+}  // namespace dc::DC_ISA_NS

@@ -1,0 +1,90 @@
+"""deepcore.optim: optimizers with fused native updates, learning-rate schedules, clipping.
+
+    opt = optim.Adam(model.parameters(), lr=1e-3)          # PyTorch style
+    opt = optim.get("rmsprop"); opt.build(params)          # Keras style (compile() does this)
+    loss.backward(); opt.step(); opt.zero_grad()
+
+Keras names resolve with :func:`get`: 'sgd', 'rmsprop', 'adam', 'adamw', 'adagrad', 'adadelta',
+'nadam'. Defaults are Keras's (see each class for PyTorch's and how to match it exactly).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import lr_scheduler, schedules
+from .adadelta import Adadelta
+from .adagrad import Adagrad
+from .adam import Adam, AdamW, NAdam, Nadam
+from .clip import clip_grad_norm_, clip_grad_value_, global_norm
+from .optimizer import Optimizer, flatten_state_dict, unflatten_state_dict
+from .rmsprop import RMSprop
+from .schedules import (
+    CosineDecay,
+    ExponentialDecay,
+    InverseSqrtDecay,
+    InverseTimeDecay,
+    LearningRateSchedule,
+    PiecewiseConstantDecay,
+    StepDecay,
+)
+from .sgd import SGD
+
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Adagrad",
+    "RMSprop",
+    "Adadelta",
+    "Adam",
+    "AdamW",
+    "Nadam",
+    "NAdam",
+    "get",
+    "serialize",
+    "deserialize",
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "global_norm",
+    "flatten_state_dict",
+    "unflatten_state_dict",
+    "schedules",
+    "lr_scheduler",
+    "LearningRateSchedule",
+    "StepDecay",
+    "ExponentialDecay",
+    "InverseTimeDecay",
+    "InverseSqrtDecay",
+    "CosineDecay",
+    "PiecewiseConstantDecay",
+]
+
+
+def serialize(optimizer: Optimizer) -> dict[str, Any]:
+    """JSON-able {"class_name": ..., "config": ...} (Keras)."""
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def deserialize(config: dict[str, Any]) -> Optimizer:
+    name = config.get("class_name", "")
+    classes = {c.__name__: c for c in Optimizer.registry.values()}
+    cls = classes.get(name) or Optimizer.registry.get(str(name).lower())
+    if cls is None:
+        raise ValueError(f"unknown optimizer class {name!r}")
+    return cls.from_config(config.get("config", {}))
+
+
+def get(identifier: Any) -> Optimizer:
+    """An optimizer from a Keras name ('rmsprop', default hyperparameters, no parameters yet:
+    call ``build(params)``), a serialized dict, or an Optimizer (returned as is)."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, str):
+        cls = Optimizer.registry.get(identifier.lower())
+        if cls is None:
+            known = ", ".join(sorted(Optimizer.registry))
+            raise ValueError(f"unknown optimizer {identifier!r} (known: {known})")
+        return cls()
+    raise TypeError(f"cannot interpret {identifier!r} as an optimizer")

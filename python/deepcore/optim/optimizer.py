@@ -1,0 +1,587 @@
+"""The optimizer base class: parameter groups, state, clipping, the native fused step.
+
+Two construction styles, one object:
+
+    opt = optim.Adam(model.parameters(), lr=1e-3)        # PyTorch: parameters first
+    opt = optim.Adam(learning_rate=1e-3)                 # Keras: parameters attached later,
+    opt.build(model.trainable_weights)                   #   by Model.compile()/fit() via build()
+
+``build(params)`` (alias ``add_params``) attaches parameters to an optimizer made without them;
+it is the method deepcore.models calls. ``add_param_group({"params": ..., "lr": ...})`` adds a
+group with its own hyperparameters (PyTorch). Keras argument names are accepted everywhere
+(``learning_rate``, ``rho``, ``epsilon``, ``beta_1``, ``beta_2``) next to PyTorch's (``lr``,
+``alpha``, ``eps``, ``betas``).
+
+``step()`` updates every parameter whose ``.grad`` is not None, in place on ``p.data``, with one
+native call per parameter group: each tensor is updated by a fused kernel that reads the
+parameter, its gradient and its state once and writes the parameter and state once
+(see [Note: fused optimizer step] in csrc/optim.h). Gradient clipping (``clipnorm``,
+``clipvalue``, ``global_clipnorm``) is folded into that same pass and never modifies ``.grad``.
+
+``state_dict()`` holds JSON-able hyperparameters plus, per parameter (by index), its step count
+and state arrays; ``flatten_state_dict`` turns it into (JSON metadata, {name: array}) for a
+safetensors + JSON file, ``unflatten_state_dict`` back. ``get_config()`` / ``from_config()``
+round-trip the hyperparameters alone (Keras).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable, Iterator
+from typing import Any, Callable, ClassVar, Union
+
+import numpy as np
+
+from .. import _C
+from ..tensor import Tensor
+
+__all__ = ["Optimizer", "flatten_state_dict", "unflatten_state_dict"]
+
+LearningRate = Union[float, Callable[..., float]]
+
+
+class _StateMap:
+    """Per-parameter state keyed by the parameter's identity (Tensors need not be hashable)."""
+
+    def __init__(self) -> None:
+        self._d: dict[int, tuple[Tensor, dict[str, Any]]] = {}
+
+    def __getitem__(self, p: Tensor) -> dict[str, Any]:
+        return self._d[id(p)][1]
+
+    def __setitem__(self, p: Tensor, value: dict[str, Any]) -> None:
+        self._d[id(p)] = (p, value)
+
+    def __contains__(self, p: object) -> bool:
+        return id(p) in self._d
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return (p for p, _ in self._d.values())
+
+    def items(self) -> Iterator[tuple[Tensor, dict[str, Any]]]:
+        return iter(self._d.values())
+
+    def clear(self) -> None:
+        self._d.clear()
+
+
+def _is_lr_like(x: Any) -> bool:
+    """A learning rate passed positionally Keras-style (``Adam(1e-3)``), not parameters."""
+    if isinstance(x, bool):
+        return False
+    if isinstance(x, numbers.Real):
+        return True
+    return callable(x) and not isinstance(x, (Tensor, Iterable))
+
+
+def keras_positional(params: Any, learning_rate: Any) -> tuple[Any, Any]:
+    """Keras passes the learning rate first (``Adam(1e-3)``); PyTorch the parameters."""
+    if params is not None and _is_lr_like(params):
+        if learning_rate is not None:
+            raise ValueError("learning rate given both positionally and as learning_rate=")
+        return None, params
+    return params, learning_rate
+
+
+def pick(torch_name: str, torch_val: Any, keras_name: str, keras_val: Any, default: Any) -> Any:
+    """One hyperparameter given under its PyTorch or its Keras name (not both)."""
+    if torch_val is not None and keras_val is not None:
+        raise ValueError(f"pass either {torch_name}= or {keras_name}= (the same setting), not both")
+    if torch_val is not None:
+        return torch_val
+    return default if keras_val is None else keras_val
+
+
+def check_range(
+    name: str,
+    value: Any,
+    lo: float,
+    hi: float = math.inf,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> float:
+    """Validate a float hyperparameter against [lo, hi] (open ends as asked)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    v = float(value)
+    ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+    if not ok or math.isnan(v):
+        lb = "(" if lo_open else "["
+        rb = ")" if hi_open else "]"
+        raise ValueError(f"{name} must be in {lb}{lo}, {hi}{rb}, got {value}")
+    return v
+
+
+def _check_lr(lr: Any) -> LearningRate:
+    if callable(lr) and not isinstance(lr, numbers.Real):
+        return lr
+    return check_range("lr (learning_rate)", lr, 0.0)
+
+
+class Optimizer:
+    """Base of every optimizer; subclasses set ``kind`` (the native kernel), ``keras_name``,
+    and implement ``_state_names(group)`` and ``_native_hyper(group)``.
+
+    Attributes: ``param_groups`` (list of dicts: ``params`` plus hyperparameters, PyTorch-style;
+    ``lr`` may be a float or a LearningRateSchedule), ``state`` (per-parameter dict of arrays),
+    ``defaults``, ``iterations`` (number of ``step()`` calls, Keras), ``lr`` / ``learning_rate``
+    (the current learning rate of the first group; setting it sets every group's).
+    """
+
+    kind: ClassVar[str] = ""
+    keras_name: ClassVar[str] = ""
+    registry: ClassVar[dict[str, type[Optimizer]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.keras_name:
+            Optimizer.registry[cls.keras_name] = cls
+
+    def __init__(
+        self,
+        params: Any,
+        defaults: dict[str, Any],
+        *,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
+        name: str | None = None,
+    ) -> None:
+        set_clips = [
+            k
+            for k, v in (
+                ("clipnorm", clipnorm),
+                ("clipvalue", clipvalue),
+                ("global_clipnorm", global_clipnorm),
+            )
+            if v is not None
+        ]
+        if len(set_clips) > 1:
+            raise ValueError(
+                f"only one of clipnorm, clipvalue, global_clipnorm can be set; got "
+                f"{', '.join(set_clips)}"
+            )
+        for k, v in (
+            ("clipnorm", clipnorm),
+            ("clipvalue", clipvalue),
+            ("global_clipnorm", global_clipnorm),
+        ):
+            if v is not None:
+                check_range(k, v, 0.0, lo_open=True)
+        self.clipnorm = None if clipnorm is None else float(clipnorm)
+        self.clipvalue = None if clipvalue is None else float(clipvalue)
+        self.global_clipnorm = None if global_clipnorm is None else float(global_clipnorm)
+        self.name = name or self.keras_name or type(self).__name__.lower()
+        defaults = dict(defaults)
+        defaults["lr"] = _check_lr(defaults["lr"])
+        self._validate(defaults)
+        self.defaults = defaults
+        self.param_groups: list[dict[str, Any]] = []
+        self.state = _StateMap()
+        self.iterations = 0
+        # per group: int64 step counts and (nadam) mu products, aligned with group["params"]
+        self._steps: list[np.ndarray] = []
+        self._mu: list[np.ndarray] = []
+        if params is not None:
+            self.build(params)
+
+    # ------------------------------------------------------------------ subclass hooks
+    def _validate(self, group: dict[str, Any]) -> None:
+        """Raise ValueError for out-of-range hyperparameters of a group."""
+        check_range("weight_decay", group.get("weight_decay", 0.0), 0.0)
+
+    def _state_names(self, group: dict[str, Any]) -> list[str]:
+        """Names of the per-parameter state arrays the kernel reads, in kernel order."""
+        raise NotImplementedError
+
+    def _native_hyper(self, group: dict[str, Any]) -> dict[str, Any]:
+        """The group's hyperparameters under the names the native step reads (csrc/optim.h)."""
+        raise NotImplementedError
+
+    def _init_state(self, name: str, p: Tensor, group: dict[str, Any]) -> np.ndarray:
+        return np.zeros_like(p.data)
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def built(self) -> bool:
+        return bool(self.param_groups)
+
+    def build(self, params: Any) -> Optimizer:
+        """Attach parameters (Keras ``optimizer.build(variables)``; Model.compile calls it).
+
+        ``params``: an iterable of Tensors, or of dicts (PyTorch parameter groups). Parameters
+        already attached are skipped, so calling it again with the same list is harmless."""
+        if isinstance(params, Tensor):
+            raise TypeError(
+                "params must be an iterable of Tensors (or of dicts), not a Tensor; "
+                "wrap it in a list"
+            )
+        items = list(params)
+        if not items:
+            if not self.param_groups:
+                raise ValueError("optimizer got an empty parameter list")
+            return self
+        if all(isinstance(x, dict) for x in items):
+            for g in items:
+                self.add_param_group(g)
+        else:
+            known = {id(p) for g in self.param_groups for p in g["params"]}
+            new = [p for p in items if id(p) not in known]
+            if new:
+                self.add_param_group({"params": new})
+        return self
+
+    add_params = build
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own hyperparameters (PyTorch)."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        group = dict(param_group)
+        ps = group["params"]
+        ps = [ps] if isinstance(ps, Tensor) else list(ps)
+        for i, p in enumerate(ps):
+            _check_param(p, i)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for p in ps:
+            if id(p) in seen:
+                raise ValueError("some parameters appear in more than one parameter group")
+            seen.add(id(p))
+        if len({id(p) for p in ps}) != len(ps):
+            raise ValueError("a parameter appears twice in one parameter group")
+        group["params"] = ps
+        for k, v in self.defaults.items():
+            group.setdefault(k, v)
+        group["lr"] = _check_lr(group["lr"])
+        self._validate(group)
+        self.param_groups.append(group)
+        self._steps.append(np.zeros(len(ps), np.int64))
+        self._mu.append(np.ones(len(ps), np.float64))
+        for p in ps:
+            self._ensure_state(p, group)
+
+    def _ensure_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
+        if p not in self.state:
+            self.state[p] = {}
+        st = self.state[p]
+        for n in self._state_names(group):
+            if n not in st:
+                st[n] = self._init_state(n, p, group)
+        return st
+
+    def parameters(self) -> list[Tensor]:
+        return [p for g in self.param_groups for p in g["params"]]
+
+    # ------------------------------------------------------------------ learning rate
+    def _resolve_lr(self, lr: LearningRate) -> float:
+        from .schedules import LearningRateSchedule
+
+        if isinstance(lr, LearningRateSchedule):
+            return float(lr(self.iterations))
+        if callable(lr):  # Keras: a callable of no arguments returning the value to use
+            return float(lr())
+        return float(lr)
+
+    @property
+    def lr(self) -> float:
+        """The current learning rate of the first group (a schedule is evaluated now)."""
+        src = self.param_groups[0]["lr"] if self.param_groups else self.defaults["lr"]
+        return self._resolve_lr(src)
+
+    @lr.setter
+    def lr(self, value: LearningRate) -> None:
+        value = _check_lr(value)
+        self.defaults["lr"] = value
+        for g in self.param_groups:
+            g["lr"] = value
+
+    learning_rate = lr
+
+    # ------------------------------------------------------------------ stepping
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every parameter's gradient (``set_to_none=False``: fill it with zeros)."""
+        for g in self.param_groups:
+            for p in g["params"]:
+                if set_to_none:
+                    p.grad = None
+                elif p.grad is not None:
+                    p.grad.data[...] = 0
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; returns ``closure()`` if given."""
+        loss = None
+        if closure is not None:
+            from ..autograd import enable_grad
+
+            with enable_grad():
+                loss = closure()
+        self._apply([[(p, p.grad) for p in g["params"]] for g in self.param_groups])
+        return loss
+
+    def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, Tensor]]) -> None:
+        """Keras: apply (gradient, variable) pairs; builds on first use."""
+        pairs = list(grads_and_vars)
+        if not self.built:
+            self.build([v for _, v in pairs])
+        by_id = {id(v): g for g, v in pairs}
+        known = {id(p) for g in self.param_groups for p in g["params"]}
+        missing = [v for _, v in pairs if id(v) not in known]
+        if missing:
+            self.build(missing)
+        self._apply([[(p, by_id.get(id(p))) for p in g["params"]] for g in self.param_groups])
+
+    def apply(self, grads: Iterable[Any], trainable_variables: Iterable[Tensor]) -> None:
+        """Keras 3: ``optimizer.apply(grads, variables)``."""
+        self.apply_gradients(zip(grads, trainable_variables))
+
+    def _apply(self, groups_pairs: list[list[tuple[Tensor, Any]]]) -> None:
+        # Gather (param, grad array) of every parameter with a gradient.
+        live: list[list[tuple[int, Tensor, np.ndarray]]] = []
+        for pairs in groups_pairs:
+            row = []
+            for i, (p, g) in enumerate(pairs):
+                if g is None:
+                    continue
+                arr = g.data if isinstance(g, Tensor) else g
+                if not isinstance(arr, np.ndarray):
+                    raise TypeError(
+                        f"gradient of parameter {i} must be a Tensor or numpy "
+                        f"array, got {type(g).__name__}"
+                    )
+                row.append((i, p, arr))
+            live.append(row)
+        scales = self._clip_scales(live)
+        for gi, (group, row) in enumerate(zip(self.param_groups, live)):
+            if not row:
+                continue
+            names = self._state_names(group)
+            params, grads, states = [], [], []
+            for _, p, arr in row:
+                st = self._ensure_state(p, group)
+                params.append(p.data)
+                grads.append(arr)
+                states.append([st[n] for n in names])
+            hyper = self._native_hyper(group)
+            hyper["lr"] = self._resolve_lr(group["lr"])
+            if self.clipvalue is not None:
+                hyper["clipvalue"] = self.clipvalue
+            full = len(row) == len(group["params"])
+            idx = None if full else np.fromiter((i for i, _, _ in row), np.int64, len(row))
+            steps = self._steps[gi] if full else self._steps[gi][idx]
+            mu = self._mu[gi] if full else self._mu[gi][idx]
+            _C.optim_step(
+                self.kind,
+                hyper,
+                params,
+                grads,
+                states,
+                steps,
+                None if scales is None else scales[gi],
+                mu,
+            )
+            if not full:
+                self._steps[gi][idx] = steps
+                self._mu[gi][idx] = mu
+        self.iterations += 1
+
+    def _clip_scales(self, live: list[list[tuple[int, Tensor, np.ndarray]]]) -> list | None:
+        """Per-tensor gradient factors for clipnorm / global_clipnorm (Keras semantics:
+        g * min(1, c / ||g||)), from one native norm reduction per tensor."""
+        if self.clipnorm is None and self.global_clipnorm is None:
+            return None
+        norms = [_C.grad_norms([a for _, _, a in row], 2.0) for row in live]
+        if self.clipnorm is not None:
+            c = self.clipnorm
+            return [np.minimum(1.0, c / np.maximum(n, np.finfo(np.float64).tiny)) for n in norms]
+        total = math.sqrt(sum(float(np.dot(n, n)) for n in norms))
+        s = 1.0 if total <= self.global_clipnorm else self.global_clipnorm / total
+        return [np.full(len(row), s) for row in live]
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def _group_hyper(self, group: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for k, v in group.items():
+            if k == "params":
+                continue
+            if k == "lr":
+                v = _lr_to_json(v)
+            elif isinstance(v, tuple):
+                v = list(v)
+            out[k] = v
+        return out
+
+    def get_config(self) -> dict[str, Any]:
+        """JSON-able hyperparameters (Keras names where they exist); ``from_config`` inverts."""
+        cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.defaults.items()}
+        cfg["lr"] = _lr_to_json(self.defaults["lr"])
+        cfg.update(
+            name=self.name,
+            clipnorm=self.clipnorm,
+            clipvalue=self.clipvalue,
+            global_clipnorm=self.global_clipnorm,
+        )
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Optimizer:
+        cfg = dict(config)
+        cfg["lr"] = _lr_from_json(cfg["lr"])
+        for k, v in list(cfg.items()):
+            if isinstance(v, list):
+                cfg[k] = tuple(v)
+        return cls(**cfg)
+
+    def state_dict(self) -> dict[str, Any]:
+        """{"state": {index: {"step": int, <name>: array, ...}}, "param_groups": [...],
+        "iterations": int, "class_name": str, "config": get_config()}. Parameters are indexed
+        in order over all groups (as PyTorch)."""
+        state: dict[int, dict[str, Any]] = {}
+        groups = []
+        idx = 0
+        for gi, group in enumerate(self.param_groups):
+            ids = []
+            for j, p in enumerate(group["params"]):
+                st = {"step": int(self._steps[gi][j])}
+                if self.kind == "nadam":
+                    st["mu_product"] = float(self._mu[gi][j])
+                for n, a in self.state[p].items():
+                    st[n] = a.copy()
+                state[idx] = st
+                ids.append(idx)
+                idx += 1
+            g = self._group_hyper(group)
+            g["params"] = ids
+            groups.append(g)
+        return {
+            "state": state,
+            "param_groups": groups,
+            "iterations": self.iterations,
+            "class_name": type(self).__name__,
+            "config": self.get_config(),
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what ``state_dict()`` produced, for the same parameters in the same order."""
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(
+                f"state_dict has {len(groups)} parameter groups, this optimizer has "
+                f"{len(self.param_groups)}"
+            )
+        for gi, (saved, group) in enumerate(zip(groups, self.param_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(
+                    f"parameter group {gi} has {len(saved['params'])} parameters in "
+                    f"the state_dict but {len(group['params'])} here"
+                )
+        state = {int(k): v for k, v in state_dict["state"].items()}
+        for gi, (saved, group) in enumerate(zip(groups, self.param_groups)):
+            for k, v in saved.items():
+                if k == "params":
+                    continue
+                if k == "lr":
+                    v = _lr_from_json(v)
+                elif isinstance(v, list):
+                    v = tuple(v)
+                group[k] = v
+            self._validate(group)
+            names = self._state_names(group)
+            for j, (pid, p) in enumerate(zip(saved["params"], group["params"])):
+                st = state.get(int(pid))
+                if st is None:
+                    continue
+                self._steps[gi][j] = int(st.get("step", 0))
+                self._mu[gi][j] = float(st.get("mu_product", 1.0))
+                new = {}
+                for n in names:
+                    if n not in st:
+                        raise ValueError(f"state of parameter {pid} lacks {n!r}")
+                    a = np.asarray(st[n])
+                    if a.shape != p.data.shape:
+                        raise ValueError(
+                            f"state {n!r} of parameter {pid} has shape {a.shape}, "
+                            f"the parameter has {p.data.shape}"
+                        )
+                    new[n] = np.array(a, dtype=p.data.dtype, order="C", copy=True)
+                self.state[p] = new
+        self.iterations = int(state_dict.get("iterations", self.iterations))
+
+    def __repr__(self) -> str:
+        hp = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items())
+        n = sum(len(g["params"]) for g in self.param_groups)
+        return f"{type(self).__name__}({hp}; {n} parameters)"
+
+
+def _check_param(p: Any, i: int) -> None:
+    if not isinstance(p, Tensor):
+        raise TypeError(f"parameter {i} must be a deepcore Tensor, got {type(p).__name__}")
+    if p.data.dtype not in (np.float32, np.float64):
+        raise TypeError(
+            f"parameter {i} must be float32 or float64 to be optimized, got {p.data.dtype}"
+        )
+    if not p.data.flags.c_contiguous or not p.data.flags.writeable:
+        raise ValueError(
+            f"parameter {i} must be a C-contiguous, writeable array (it is updated "
+            f"in place); got shape {p.data.shape} with strides {p.data.strides}"
+        )
+
+
+def _lr_to_json(lr: LearningRate) -> Any:
+    from .schedules import LearningRateSchedule, serialize
+
+    if isinstance(lr, LearningRateSchedule):
+        return serialize(lr)
+    if callable(lr):
+        raise ValueError(
+            "a learning rate given as a plain callable cannot be serialised; use a "
+            "deepcore.optim.schedules.LearningRateSchedule"
+        )
+    return float(lr)
+
+
+def _lr_from_json(v: Any) -> LearningRate:
+    from .schedules import deserialize
+
+    return deserialize(v) if isinstance(v, dict) else v
+
+
+# ---------------------------------------------------------------------- flat (safetensors) form
+def flatten_state_dict(state_dict: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Split ``Optimizer.state_dict()`` into JSON-able metadata and a flat {name: array} dict
+    (names ``state.<index>.<slot>``) for a safetensors file; ``unflatten_state_dict`` inverts."""
+    arrays: dict[str, np.ndarray] = {}
+    meta_state: dict[str, dict[str, Any]] = {}
+    for idx, st in state_dict["state"].items():
+        m = {}
+        for k, v in st.items():
+            if isinstance(v, np.ndarray):
+                arrays[f"state.{idx}.{k}"] = v
+                m[k] = {"array": f"state.{idx}.{k}"}
+            else:
+                m[k] = v
+        meta_state[str(idx)] = m
+    meta = {k: v for k, v in state_dict.items() if k != "state"}
+    meta["state"] = meta_state
+    return meta, arrays
+
+
+def unflatten_state_dict(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    state = {}
+    for idx, m in meta["state"].items():
+        st = {}
+        for k, v in m.items():
+            if isinstance(v, dict) and "array" in v:
+                if v["array"] not in arrays:
+                    raise ValueError(f"optimizer state array {v['array']!r} is missing")
+                st[k] = arrays[v["array"]]
+            else:
+                st[k] = v
+        state[int(idx)] = st
+    out = {k: v for k, v in meta.items() if k != "state"}
+    out["state"] = state
+    return out
