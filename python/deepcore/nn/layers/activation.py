@@ -4,7 +4,10 @@ Softmax, PReLU).
 ``get_activation("relu")`` returns a callable on Tensors backed by ``deepcore.nn.functional``
 (fused native kernels); ``serialize_activation`` turns it back into its name so layer configs
 stay JSON. Names follow Keras 3: 'leaky_relu' has slope 0.2, 'hard_sigmoid' is
-relu6(x + 3) / 6, 'gelu' is exact (erf), 'swish' == 'silu' is x·σ(x).
+relu6(x + 3) / 6 (Keras 2's was clip(0.2x + 0.5)), 'swish' == 'silu' is x·σ(x), 'selu' uses
+Klambauer et al.'s constants. 'gelu' is the exact x·Φ(x) (PyTorch's and tf.keras 2's default;
+Keras 3 defaults to the tanh approximation: pass ``lambda x: F.gelu(x, approximate="tanh")``
+or use ``F.gelu`` directly for that).
 """
 
 from __future__ import annotations
@@ -39,6 +42,17 @@ def _linear(x: Tensor) -> Tensor:
     return x
 
 
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _selu(x: Tensor) -> Tensor:
+    selu = getattr(F, "selu", None)
+    if selu is not None:
+        return selu(x)
+    return _F("elu")(x, _SELU_ALPHA) * _SELU_SCALE
+
+
 # name -> builder of the callable. Looked up in F at call time so the table does not depend on
 # import order of the functional modules.
 _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
@@ -49,12 +63,12 @@ _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "softmax": lambda x: _F("softmax")(x, axis=-1),
     "log_softmax": lambda x: _F("log_softmax")(x, axis=-1),
     "elu": lambda x: _F("elu")(x),
-    "selu": lambda x: _F("selu")(x),
+    "selu": _selu,
     "softplus": lambda x: _F("softplus")(x),
     "swish": lambda x: _F("swish")(x),
     "gelu": lambda x: _F("gelu")(x),
     "leaky_relu": lambda x: _F("leaky_relu")(x, 0.2),
-    "hard_sigmoid": lambda x: _F("hard_sigmoid")(x),
+    "hard_sigmoid": lambda x: _F("hard_sigmoid")(x, 1.0 / 6.0, 0.5),
 }
 _ALIASES = {"silu": "swish", "logistic": "sigmoid", None: "linear"}
 for _name, _fn in _ACTIVATIONS.items():
@@ -245,6 +259,11 @@ class PReLU(Module):
         self.input_spec = InputSpec(ndim=len(input_shape), axes=axes)
 
     def call(self, x: Tensor) -> Tensor:
+        shape = self.alpha.shape
+        chan = [i for i, s in enumerate(shape) if s != 1]
+        if len(chan) <= 1 and hasattr(F, "prelu"):  # one slope per channel: the fused kernel
+            axis = 1 + (chan[0] if chan else len(shape) - 1)
+            return F.prelu(x, self.alpha.reshape(-1), axis=axis)
         relu = _F("relu")
         return relu(x) - self.alpha * relu(-x)
 

@@ -22,6 +22,7 @@ from .. import functional as F
 from .. import initializers, regularizers
 from ..module import InputSpec, Module
 from .activation import get_activation, serialize_activation
+from .core import kernel_and_bias, kernel_and_bias_config
 from .layout import LayoutMixin
 from .reshaping import _data_format, pad
 
@@ -153,17 +154,8 @@ class _Conv(LayoutMixin, Module):
                 f"{cls} '{self.name}': input channels ({c}) must be divisible by groups "
                 f"({self.groups})"
             )
-        self.kernel = self.add_weight(
-            "kernel", (self.filters, c // self.groups, *self.kernel_size),
-            self.kernel_initializer, regularizer=self.kernel_regularizer,
-        )  # fmt: skip
-        self.bias = (
-            self.add_weight(
-                "bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer
-            )
-            if self.use_bias
-            else None
-        )
+        kshape = (self.filters, c // self.groups, *self.kernel_size)
+        self.kernel, self.bias = kernel_and_bias(self, kshape, self.filters)
         self.input_spec = InputSpec(ndim=nd, axes={self._channel_axis: int(c)})
 
     def _conv(self, x: Tensor, padding: Any) -> Tensor:
@@ -203,11 +195,7 @@ class _Conv(LayoutMixin, Module):
             "dilation_rate": list(self.dilation_rate),
             "groups": self.groups,
             "activation": serialize_activation(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            **kernel_and_bias_config(self),
         }
 
     def extra_repr(self) -> str:

@@ -28,6 +28,31 @@ def _positive_int(layer: str, name: str, v: Any) -> int:
     return int(v)
 
 
+def kernel_and_bias(layer: Module, kernel_shape: tuple, n_out: int) -> tuple:
+    """The (kernel, bias-or-None) weights of Dense / Maxout / Conv from the layer's
+    ``*_initializer`` / ``*_regularizer`` / ``use_bias`` attributes."""
+    kernel = layer.add_weight(
+        "kernel", kernel_shape, layer.kernel_initializer, regularizer=layer.kernel_regularizer
+    )
+    bias = None
+    if layer.use_bias:
+        reg = getattr(layer, "bias_regularizer", None)
+        bias = layer.add_weight("bias", (n_out,), layer.bias_initializer, regularizer=reg)
+    return kernel, bias
+
+
+def kernel_and_bias_config(layer: Module) -> dict:
+    cfg = {
+        "use_bias": layer.use_bias,
+        "kernel_initializer": initializers.serialize(layer.kernel_initializer),
+        "bias_initializer": initializers.serialize(layer.bias_initializer),
+        "kernel_regularizer": regularizers.serialize(layer.kernel_regularizer),
+    }
+    if hasattr(layer, "bias_regularizer"):
+        cfg["bias_regularizer"] = regularizers.serialize(layer.bias_regularizer)
+    return cfg
+
+
 class Dense(Module):
     """``y = activation(x · Wᵀ + b)`` over the last axis (see [Note: dense kernel layout])."""
 
@@ -58,27 +83,12 @@ class Dense(Module):
                 f"last dimension, got {tuple(input_shape)}"
             )
         in_dim = int(input_shape[-1])
-        self.kernel = self.add_weight(
-            "kernel", (self.units, in_dim), self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-        )  # fmt: skip
-        self.bias = (
-            self.add_weight(
-                "bias", (self.units,), self.bias_initializer, regularizer=self.bias_regularizer
-            )
-            if self.use_bias
-            else None
-        )
+        self.kernel, self.bias = kernel_and_bias(self, (self.units, in_dim), self.units)
         self.input_spec = InputSpec(min_ndim=2, axes={-1: in_dim})
 
     def call(self, x: Tensor) -> Tensor:
-        if x.ndim > 2:  # (batch, ..., in): one GEMM over all leading positions
-            lead = x.shape[:-1]
-            y = F.linear(x.reshape(-1, x.shape[-1]), self.kernel, self.bias)
-            y = y.reshape(*lead, self.units)
-        else:
-            y = F.linear(x, self.kernel, self.bias)
-        return self.activation(y)
+        # (batch, ..., in): F.linear is one GEMM over all leading positions
+        return self.activation(F.linear(x, self.kernel, self.bias))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape[:-1]) + (self.units,)
@@ -88,11 +98,7 @@ class Dense(Module):
             **super().get_config(),
             "units": self.units,
             "activation": serialize_activation(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            **kernel_and_bias_config(self),
         }
 
     def extra_repr(self) -> str:
@@ -239,10 +245,7 @@ class Maxout(Module):
             )
         in_dim = int(input_shape[-1])
         n = self.units * self.pieces
-        self.kernel = self.add_weight(
-            "kernel", (n, in_dim), self.kernel_initializer, regularizer=self.kernel_regularizer
-        )
-        self.bias = self.add_weight("bias", (n,), self.bias_initializer) if self.use_bias else None
+        self.kernel, self.bias = kernel_and_bias(self, (n, in_dim), n)
         self.input_spec = InputSpec(ndim=2, axes={-1: in_dim})
 
     def call(self, x: Tensor) -> Tensor:
@@ -257,8 +260,5 @@ class Maxout(Module):
             **super().get_config(),
             "units": self.units,
             "pieces": self.pieces,
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            **kernel_and_bias_config(self),
         }
