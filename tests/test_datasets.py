@@ -21,7 +21,7 @@ from data_helpers import (
     synthetic_mnist,
     write_idx,
 )
-from deepcore.datasets import mnist, text
+from deepcore.datasets import mnist, synthetic, text
 from deepcore.utils import (
     iterate_minibatches,
     normalize,
@@ -63,7 +63,7 @@ def http_dir(tmp_path):
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield root, f"http://127.0.0.1:{server.server_address[1]}/mnist/"
@@ -445,3 +445,30 @@ def test_alice_windows():
     assert small.x.dtype == np.float32 and np.all(small.x.sum(-1) == 1)
     lower = text.load_char_windows(ALICE, lower=True)
     assert len(lower.vocab) < len(d.vocab) and "A" not in lower.vocab.char_to_index
+
+
+# ---------------------------------------------------------------------------------------------
+# synthetic digits (the examples' no-download fallback)
+
+
+def test_synthetic_digits_format_and_determinism():
+    x, y = synthetic.digits(300, seed=3)
+    assert x.shape == (300, 28, 28) and x.dtype == np.uint8 and y.dtype == np.uint8
+    assert np.bincount(y, minlength=10).tolist() == [30] * 10
+    x2, y2 = synthetic.digits(300, seed=3)
+    np.testing.assert_array_equal(x, x2)
+    np.testing.assert_array_equal(y, y2)
+    assert not np.array_equal(synthetic.digits(300, seed=4)[0], x)
+    # white strokes on a dark background, like MNIST
+    assert x.max() == 255 and np.median(x) < 40 and (x > 128).mean() > 0.05
+    (xtr, ytr), (xte, yte) = synthetic.load_digits(50, 20)
+    assert xtr.shape == (50, 28, 28) and yte.shape == (20,)
+
+
+def test_synthetic_digits_learnable_but_not_trivial():
+    x, y = synthetic.digits(3000, seed=0)
+    f = np.c_[x.reshape(len(x), -1) / 255.0, np.ones(len(x))]
+    a = f[:2500]
+    w = np.linalg.solve(a.T @ a + 1e-1 * np.eye(a.shape[1]), a.T @ np.eye(10)[y[:2500]])
+    acc = (np.argmax(f[2500:] @ w, 1) == y[2500:]).mean()
+    assert 0.5 < acc < 0.97, acc  # a linear model learns it, imperfectly

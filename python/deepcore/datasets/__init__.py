@@ -1,9 +1,9 @@
-"""Datasets: MNIST (IDX files, local or downloaded with checksums) and character-level text.
+"""Datasets: MNIST (IDX files, local or downloaded with checksums), synthetic digits, char text.
 
-from deepcore.datasets import mnist, text
-(x_train, y_train), (x_test, y_test) = mnist.load_data()
+    from deepcore.datasets import mnist, synthetic, text
+    (x_train, y_train), (x_test, y_test) = mnist.load_data()
 """
 
-from . import mnist, text
+from . import mnist, synthetic, text
 
-__all__ = ["mnist", "text"]
+__all__ = ["mnist", "synthetic", "text"]
