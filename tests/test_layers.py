@@ -887,3 +887,26 @@ def test_seed_convnet_trains():
                 p.data -= 0.1 * p.grad.data
                 p.grad = None
     assert loss_fn().item() < 0.8 * first
+
+
+@needs("linear")
+def test_time_distributed():
+    td = nn.TimeDistributed(nn.Dense(4))
+    x = np.random.default_rng(50).standard_normal((2, 5, 3)).astype(np.float32)
+    y = td(dc.tensor(x))
+    assert y.shape == (2, 5, 4) == td.compute_output_shape((2, 5, 3))
+    k, b = td.layer.kernel.numpy(), td.layer.bias.numpy()
+    np.testing.assert_allclose(as_np(y), x @ k.T + b, rtol=1e-5, atol=1e-6)
+    assert [n for n, _ in td.named_parameters()] == ["layer.kernel", "layer.bias"]
+    clone = config_round_trip(td)
+    assert isinstance(clone.layer, nn.Dense) and clone.layer.units == 4
+    assert td.count_params() == 16
+    with pytest.raises(ValueError, match="TimeDistributed 'td'"):
+        nn.TimeDistributed(nn.Dense(2), name="td").build((None, 3))
+
+
+def test_time_distributed_flatten():
+    x = np.arange(2 * 5 * 3 * 4, dtype=np.float32).reshape(2, 5, 3, 4)
+    td = nn.TimeDistributed(nn.Flatten())
+    np.testing.assert_array_equal(as_np(td(dc.tensor(x))), x.reshape(2, 5, 12))
+    assert td.compute_output_shape((None, 5, 3, 4)) == (None, 5, 12)

@@ -1,4 +1,4 @@
-"""Dense, Dropout, Embedding, Maxout.
+"""Dense, Dropout, Embedding, Maxout, TimeDistributed.
 
 [Note: dense kernel layout] ``Dense.kernel`` is stored (units, input_dim) — PyTorch's
 ``nn.Linear.weight`` layout, the one ``F.linear`` takes, so no transpose happens per step and
@@ -19,7 +19,7 @@ from .. import initializers, regularizers
 from ..module import InputSpec, Module
 from .activation import get_activation, serialize_activation
 
-__all__ = ["Dense", "Dropout", "Embedding", "Maxout"]
+__all__ = ["Dense", "Dropout", "Embedding", "Maxout", "TimeDistributed"]
 
 
 def _positive_int(layer: str, name: str, v: Any) -> int:
@@ -262,3 +262,46 @@ class Maxout(Module):
             "pieces": self.pieces,
             **kernel_and_bias_config(self),
         }
+
+
+class TimeDistributed(Module):
+    """Apply ``layer`` to every time step of (batch, time, ...) inputs with shared weights:
+    the batch and time axes are merged into one, so the inner layer runs once, batched."""
+
+    def __init__(self, layer: Module, **kwargs: Any) -> None:
+        if not isinstance(layer, Module):
+            raise TypeError(f"TimeDistributed wraps a layer, got {type(layer).__name__}")
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    def build(self, input_shape: tuple) -> None:
+        if len(input_shape) < 3:
+            raise ValueError(
+                f"TimeDistributed '{self.name}' needs inputs (batch, time, ...), got "
+                f"{tuple(input_shape)}"
+            )
+        if not self.layer.built:
+            self.layer.build((None, *input_shape[2:]))
+        self.input_spec = InputSpec(min_ndim=3)
+
+    def call(self, x: Tensor) -> Tensor:
+        n, t = x.shape[:2]
+        y = self.layer(x.reshape(n * t, *x.shape[2:]))
+        return y.reshape(n, t, *y.shape[1:])
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        inner = self.layer.compute_output_shape((None, *input_shape[2:]))
+        return (input_shape[0], input_shape[1], *inner[1:])
+
+    def get_config(self) -> dict:
+        from ..module import serialize
+
+        return {**super().get_config(), "layer": serialize(self.layer)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> TimeDistributed:
+        from ..module import deserialize
+
+        config = dict(config)
+        config["layer"] = deserialize(config["layer"])
+        return cls(**config)
