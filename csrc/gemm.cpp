@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <exception>
 #include <new>
 
 #include "cpu/gemm_kernels.h"
@@ -16,8 +17,6 @@ DC_DEFINE_DISPATCH(dgemm_kernel_stub);
 namespace dc {
 namespace {
 
-// Below this many multiply-adds packing does not pay for itself: use the unpacked kernel.
-constexpr double kSmallWork = 32.0 * 32.0 * 32.0;
 // Each extra thread should get at least this many multiply-adds (a thread team costs ~us).
 constexpr double kWorkPerThread = 64.0 * 64.0 * 64.0;
 
@@ -46,10 +45,34 @@ class Scratch {
   size_t cap_ = 0;
 };
 
+enum ScratchSlot { kSlotA, kSlotB, kSlotBT, kSlotSmall, kSlotCT, kNumSlots };
+
 template <typename T>
-T* scratch(int slot, int64_t count) {
-  thread_local Scratch buffers[3];
+T* scratch(ScratchSlot slot, int64_t count) {
+  thread_local Scratch buffers[kNumSlots];
   return static_cast<T*>(buffers[slot].get(static_cast<size_t>(count) * sizeof(T)));
+}
+
+// Run f(0..n-1) on up to n threads. Blocks are dealt out by thread number, so a team smaller
+// than asked for (nested regions, thread limits) still runs every block; an exception (a
+// failed scratch allocation) is carried out of the parallel region and rethrown.
+template <typename F>
+void parallel_blocks(int n, F&& f) {
+  if (n <= 1) {
+    f(0);
+    return;
+  }
+  std::exception_ptr err;
+#pragma omp parallel num_threads(n)
+  for (int b = omp_get_thread_num(); b < n; b += omp_get_num_threads()) {
+    try {
+      f(b);
+    } catch (...) {
+#pragma omp critical(dc_gemm_error)
+      if (!err) err = std::current_exception();
+    }
+  }
+  if (err) std::rethrow_exception(err);
 }
 
 // C = beta * C (beta == 0 writes zeros, ignoring whatever C held).
@@ -73,8 +96,8 @@ void gemm_blocked(const GemmKernel<T>& k, bool ta, bool tb, int64_t M, int64_t N
   const int64_t mc = std::min(k.mc, ceil_div(M, mr) * mr);
   const int64_t kc = std::min(k.kc, K);
   const int64_t nc = std::min(k.nc, ceil_div(N, nr) * nr);
-  T* pa = scratch<T>(0, mc * kc);
-  T* pb = scratch<T>(1, kc * nc);
+  T* pa = scratch<T>(kSlotA, mc * kc);
+  T* pb = scratch<T>(kSlotB, kc * nc);
   for (int64_t m0 = 0; m0 < M; m0 += mc) {
     const int64_t mb = std::min(mc, M - m0);
     for (int64_t k0 = 0; k0 < K; k0 += kc) {
@@ -130,16 +153,48 @@ void gemm_driver(const GemmKernel<T>& k, bool ta, bool tb, int64_t M, int64_t N,
   int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
   nt = static_cast<int>(std::max(1.0, std::min(double(nt), work / kWorkPerThread)));
 
-  // Tiny products, and row-vector products (memory-bound: packing would only add traffic):
-  // the unpacked kernel, split over column chunks when threads are worth it.
-  if (work <= kSmallWork || M <= 2) {
-    const int chunks = static_cast<int>(std::min<int64_t>(nt, ceil_div(N, 64)));
-#pragma omp parallel for num_threads(chunks) schedule(static) if (chunks > 1)
-    for (int t = 0; t < chunks; ++t) {
-      const int64_t j0 = N * t / chunks, j1 = N * (t + 1) / chunks;
-      k.small(ta, tb, M, j1 - j0, K, alpha, A, lda, tb ? B + j0 * ldb : B + j0, ldb, beta, C + j0,
-              ldc, scratch<T>(2, K));
+  // [Note: GEMM skinny shapes] Packing wins for every small square-ish product we measured
+  // (down to 4x4x4 with our per-call overhead), so the unpacked kernel is kept for the shapes
+  // where packing loses (measured with bench-style timings on the AVX-512 kernel):
+  //  - narrow outputs, N < NR: an NR-wide register tile would waste most of its lanes. Solve
+  //    C^T = op(B)^T op(A)^T instead (M and N swap roles, the broadcast side is now the narrow
+  //    one) into scratch and transpose back; 2-3x faster for N in 5..31;
+  //  - row vectors (M <= 2, memory-bound: packing B only adds traffic) and N <= 4 with A's
+  //    rows contiguous: the unpacked kernel (axpys, or dot products of contiguous rows).
+  if (N < k.nr && M > 2 * N && (ta || N > 4)) {
+    T* ct = scratch<T>(kSlotCT, N * M);
+    gemm_driver(k, !tb, !ta, N, M, K, alpha, B, ldb, A, lda, T(0), ct, M);
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j)
+        C[i * ldc + j] = beta == T(0) ? ct[j * M + i] : ct[j * M + i] + beta * C[i * ldc + j];
+    return;
+  }
+  if (M <= 2 || (!ta && N <= 4)) {
+    const T* b = B;
+    int64_t ld = ldb;
+    bool t = tb;
+    if (M > 2 && !tb) {  // narrow B (K x N): transpose it once so each column is contiguous
+      T* bt = scratch<T>(kSlotBT, N * K);
+      for (int64_t p = 0; p < K; ++p)
+        for (int64_t j = 0; j < N; ++j) bt[j * K + p] = B[p * ldb + j];
+      b = bt;
+      ld = K;
+      t = true;
     }
+    // threads split the longer side: columns for row vectors, rows for narrow outputs
+    const bool by_cols = M <= 2;
+    const int64_t len = by_cols ? N : M;
+    const int chunks = static_cast<int>(std::min<int64_t>(nt, ceil_div(len, 64)));
+    parallel_blocks(chunks, [&](int c) {
+      const int64_t s0 = len * c / chunks, s1 = len * (c + 1) / chunks;
+      T* tmp = scratch<T>(kSlotSmall, K);
+      if (by_cols)
+        k.small(ta, t, M, s1 - s0, K, alpha, A, lda, t ? b + s0 * ld : b + s0, ld, beta, C + s0,
+                ldc, tmp);
+      else
+        k.small(ta, t, s1 - s0, N, K, alpha, ta ? A + s0 : A + s0 * lda, lda, b, ld, beta,
+                C + s0 * ldc, ldc, tmp);
+    });
     return;
   }
   if (nt <= 1) {
@@ -149,9 +204,7 @@ void gemm_driver(const GemmKernel<T>& k, bool ta, bool tb, int64_t M, int64_t N,
   int tm = 1, tn = 1;
   thread_grid(nt, M, N, k.mr, k.nr, tm, tn);
   const int64_t tiles_m = ceil_div(M, k.mr), tiles_n = ceil_div(N, k.nr);
-#pragma omp parallel num_threads(tm* tn)
-  {
-    const int t = omp_get_thread_num();
+  parallel_blocks(tm * tn, [&](int t) {
     const int64_t bi = t / tn, bj = t % tn;
     const int64_t i0 = std::min(M, tiles_m * bi / tm * k.mr);
     const int64_t i1 = std::min(M, tiles_m * (bi + 1) / tm * k.mr);
@@ -160,7 +213,7 @@ void gemm_driver(const GemmKernel<T>& k, bool ta, bool tb, int64_t M, int64_t N,
     if (i1 > i0 && j1 > j0)
       gemm_blocked(k, ta, tb, i1 - i0, j1 - j0, K, alpha, ta ? A + i0 : A + i0 * lda, lda,
                    tb ? B + j0 * ldb : B + j0, ldb, beta, C + i0 * ldc + j0, ldc);
-  }
+  });
 }
 
 }  // namespace

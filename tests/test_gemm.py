@@ -174,11 +174,38 @@ def test_gemm_padded_leading_dimensions(cpu_capability, dtype):
 def test_sgemm_blocked_shapes(cpu_capability):
     # Sizes that cross the cache-blocking boundaries (KC, MC, NC) and leave ragged edge tiles.
     rng = np.random.default_rng(6)
-    for m, n, k in [(300, 257, 530), (8, 4500, 40), (517, 24, 700), (130, 1030, 260)]:
+    for m, n, k in [
+        (300, 257, 530),
+        (8, 4500, 40),
+        (517, 24, 700),
+        (130, 1030, 260),
+        (1100, 70, 50),
+    ]:
         for ta, tb in [(False, False), (True, True), (False, True), (True, False)]:
             a, b = _operands(rng, m, n, k, ta, tb, np.float32)
             c = K.sgemm(a, b, trans_a=ta, trans_b=tb)
             _check(c, _ref(a, b, ta, tb), np.float32, f"{m}x{n}x{k} ta={ta} tb={tb}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_skinny_paths(cpu_capability, dtype):
+    # Narrow outputs (N < NR: solved as C^T, or unpacked dot products) and row vectors
+    # (M <= 2: unpacked), with every transpose pair, beta and a NaN-poisoned out.
+    rng = np.random.default_rng(9)
+    for n in (1, 2, 3, 4, 5, 8, 9, 16, 31):
+        for m, k in ((1, 37), (2, 300), (3, 5), (50, 1), (50, 37), (200, 70)):
+            for ta in (False, True):
+                for tb in (False, True):
+                    for mm, nn in ((m, n), (n, m)):  # narrow N and its transpose (small M)
+                        a, b = _operands(rng, mm, nn, k, ta, tb, dtype, pad_a=1)
+                        out = np.full((mm, nn), np.nan, dtype)
+                        _gemm(dtype)(a, b, trans_a=ta, trans_b=tb, out=out)
+                        what = f"{mm}x{nn}x{k} ta={ta} tb={tb}"
+                        _check(out, _ref(a, b, ta, tb), dtype, what)
+                        c0 = rng.standard_normal((mm, nn)).astype(dtype)
+                        out[...] = c0
+                        _gemm(dtype)(a, b, trans_a=ta, trans_b=tb, alpha=-2.0, beta=0.5, out=out)
+                        _check(out, _ref(a, b, ta, tb, -2.0, 0.5, c0), dtype, what + " beta")
 
 
 def test_sgemm_thread_counts_agree():
@@ -320,18 +347,23 @@ def test_matmul_strided_batch_views(cpu_capability):
         _check(c, _ref_matmul(a, b, ta, tb), np.float32, f"{a.shape} {b.shape}")
 
 
-def test_matmul_out_and_threads():
+@pytest.mark.parametrize("shapes", [((16, 20, 30), (30, 25)), ((4, 130, 300), (4, 70, 300))])
+def test_matmul_out_and_threads(shapes):
+    # With 2+ threads a batch is split over threads and each GEMM runs inside the parallel
+    # region (single-threaded); with 1 thread the batch loop is serial.
     rng = np.random.default_rng(12)
-    a = rng.standard_normal((16, 20, 30)).astype(np.float32)
-    b = rng.standard_normal((30, 25)).astype(np.float32)
+    a = rng.standard_normal(shapes[0]).astype(np.float32)
+    b = rng.standard_normal(shapes[1]).astype(np.float32)
+    tb = b.ndim == 3
+    ref = _ref_matmul(a, b, False, tb)
     prev = K.get_num_threads()
     try:
-        for t in (1, 2):
+        for t in (1, 2, 3):
             K.set_num_threads(t)
-            out = np.full((16, 20, 25), np.nan, np.float32)
-            res = K.matmul(a, b, out=out)
+            out = np.full(ref.shape, np.nan, np.float32)
+            res = K.matmul(a, b, trans_b=tb, out=out)
             assert res is out or np.shares_memory(res, out)
-            _check(out, _ref_matmul(a, b, False, False), np.float32, f"threads={t}")
+            _check(out, ref, np.float32, f"threads={t}")
     finally:
         K.set_num_threads(prev)
 
