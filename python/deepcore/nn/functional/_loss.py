@@ -1,1 +1,377 @@
-__all__: list[str] = []
+"""Losses as autograd Functions.
+
+The hot one, softmax cross-entropy from logits, is a fused native kernel (csrc/softmax.h):
+one pass computes the log-sum-exp and the loss per row, backward rebuilds the softmax from the
+saved log-sum-exp, so logits of 1e4 give exact finite results. The others are a few vectorised
+NumPy expressions each (element-wise, memory-bound, no Python loops).
+
+Every loss takes ``reduction``: "mean" (default), "sum" or "none" (the per-sample losses).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Union
+
+import numpy as np
+
+from ... import _C
+from ...autograd import Function
+from ...tensor import Tensor
+
+__all__ = [
+    "cross_entropy",
+    "nll_loss",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "mse_loss",
+    "l1_loss",
+    "hinge_loss",
+]
+
+ArrayOrTensor = Union[Tensor, np.ndarray]
+_REDUCTIONS = ("mean", "sum", "none")
+_KERAS_EPSILON = 1e-7  # keras.backend.epsilon()
+
+
+def _data(x: Any) -> np.ndarray:
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _check_reduction(fn: str, reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{fn}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _check_float(fn: str, name: str, a: np.ndarray) -> None:
+    if a.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{fn}: {name} must be float32 or float64, got {a.dtype}")
+
+
+def _check_pair(
+    fn: str, a: ArrayOrTensor, b: ArrayOrTensor, an: str = "input", bn: str = "target"
+) -> ArrayOrTensor:
+    """Check a float input and its same-shaped partner; return the partner in a's dtype (a
+    constant target is cast, e.g. float64 labels for float32 predictions; a target that needs a
+    gradient must already match)."""
+    ad, bd = _data(a), _data(b)
+    _check_float(fn, an, ad)
+    if ad.shape != bd.shape:
+        raise ValueError(
+            f"{fn}: {an} has shape {ad.shape} but {bn} has shape {bd.shape}; they must match"
+        )
+    if bd.dtype != ad.dtype:
+        if isinstance(b, Tensor) and b.requires_grad:
+            raise TypeError(f"{fn}: {bn} has dtype {bd.dtype} but {an} has {ad.dtype}")
+        return bd.astype(ad.dtype)
+    return b
+
+
+def _reduce(loss: np.ndarray, reduction: str) -> np.ndarray:
+    if reduction == "none":
+        return loss
+    s = loss.sum(dtype=loss.dtype)
+    if reduction == "mean":
+        s = s / loss.size if loss.size else np.nan  # a mean over nothing, as PyTorch: nan
+    return np.asarray(s, dtype=loss.dtype)
+
+
+def _grad_scale(g: np.ndarray, shape: tuple, reduction: str) -> Any:
+    """The upstream gradient of each per-element loss (a broadcastable array)."""
+    if reduction == "none":
+        return g
+    n = int(np.prod(shape)) if reduction == "mean" else 1
+    return g / max(n, 1)
+
+
+# --------------------------------------------------------------------------- cross-entropy
+def _class_targets(fn: str, logits: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Class-index targets as int64 of shape logits.shape[:-1] (float labels must be whole)."""
+    want = logits.shape[:-1]
+    if target.shape != want:
+        raise ValueError(
+            f"{fn}: class-index target must have shape {want} for logits of shape "
+            f"{logits.shape}, got {target.shape}"
+        )
+    if target.dtype.kind == "f":
+        if not np.all(np.mod(target, 1) == 0):
+            raise ValueError(f"{fn}: float class labels must be whole numbers")
+    elif target.dtype.kind not in "iu":
+        raise TypeError(f"{fn}: target must hold integer class indices, got {target.dtype}")
+    return np.ascontiguousarray(target.reshape(-1), dtype=np.int64)
+
+
+class _CrossEntropy(Function):
+    @staticmethod
+    def forward(ctx: Any, logits: np.ndarray, target: np.ndarray, reduction: str) -> np.ndarray:
+        C = logits.shape[-1]
+        x2 = np.ascontiguousarray(logits).reshape(-1, C)
+        loss, stats = _C.cross_entropy_forward(x2, target)
+        ctx.save_for_backward(x2, target, stats)
+        ctx.shape, ctx.reduction = logits.shape, reduction
+        return _reduce(loss.reshape(logits.shape[:-1]), reduction)
+
+    @staticmethod
+    def backward(ctx: Any, g: np.ndarray) -> np.ndarray:
+        x2, target, stats = ctx.saved
+        n = x2.shape[0]
+        if ctx.reduction == "none":
+            gv, scale = np.ascontiguousarray(g, dtype=x2.dtype).reshape(-1), 1.0
+        else:
+            gv = np.asarray(g, dtype=x2.dtype).reshape(1)
+            scale = 1.0 / max(n, 1) if ctx.reduction == "mean" else 1.0
+        gx = _C.cross_entropy_backward(x2, target, stats, gv, scale)
+        return gx.reshape(ctx.shape)
+
+
+def cross_entropy(logits: ArrayOrTensor, target: ArrayOrTensor, reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy from logits, fused and numerically stable.
+
+    ``logits`` is (N, C) (or (..., C): the class axis is the last one). ``target`` is either
+    integer class indices of shape (N,) (labels outside [0, C) raise ValueError), or one-hot /
+    probability rows with the shape of ``logits`` (soft targets). reduction="mean" averages over
+    the N samples (PyTorch's and Keras' default).
+    """
+    fn = "cross_entropy"
+    _check_reduction(fn, reduction)
+    x = _data(logits)
+    _check_float(fn, "logits", x)
+    if x.ndim < 1 or x.shape[-1] == 0:
+        raise ValueError(f"{fn}: logits must have a class axis with at least one class")
+    t = _data(target)
+    if t.dtype.kind == "f" and t.shape == x.shape:  # one-hot / probability rows
+        t = np.ascontiguousarray(t, dtype=x.dtype).reshape(-1, x.shape[-1])
+    else:
+        t = _class_targets(fn, x, t)
+    return _CrossEntropy.apply(logits, t, reduction)
+
+
+class _NLL(Function):
+    @staticmethod
+    def forward(ctx: Any, logp: np.ndarray, target: np.ndarray, reduction: str) -> np.ndarray:
+        rows = np.arange(target.size)
+        picked = logp.reshape(-1, logp.shape[-1])[rows, target]
+        ctx.save_for_backward(target)
+        ctx.shape, ctx.dtype, ctx.reduction = logp.shape, logp.dtype, reduction
+        return _reduce(-picked.reshape(logp.shape[:-1]), reduction)
+
+    @staticmethod
+    def backward(ctx: Any, g: np.ndarray) -> np.ndarray:
+        (target,) = ctx.saved
+        C = ctx.shape[-1]
+        gx = np.zeros((target.size, C), dtype=ctx.dtype)
+        gl = np.broadcast_to(_grad_scale(g, ctx.shape[:-1], ctx.reduction), ctx.shape[:-1])
+        gx[np.arange(target.size), target] = -gl.reshape(-1)
+        return gx.reshape(ctx.shape)
+
+
+def nll_loss(log_probs: ArrayOrTensor, target: ArrayOrTensor, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of class indices given log-probabilities (N, C) (class axis
+    last): -log_probs[i, target[i]]. cross_entropy(x, t) == nll_loss(log_softmax(x), t)."""
+    fn = "nll_loss"
+    _check_reduction(fn, reduction)
+    x = _data(log_probs)
+    _check_float(fn, "log_probs", x)
+    if x.ndim < 1:
+        raise ValueError(f"{fn}: log_probs must have a class axis, got a scalar")
+    t = _class_targets(fn, x, _data(target))
+    C = x.shape[-1]
+    bad = (t < 0) | (t >= C)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"{fn}: target label {int(t[i])} at position {i} is out of range for {C} classes"
+        )
+    return _NLL.apply(log_probs, t, reduction)
+
+
+class _CategoricalCE(Function):
+    """-sum(t * log(clip(p / sum(p), eps, 1 - eps))) over the last axis (Keras)."""
+
+    @staticmethod
+    def forward(ctx: Any, p: np.ndarray, t: np.ndarray, eps: float, reduction: str) -> np.ndarray:
+        s = p.sum(axis=-1, keepdims=True)
+        q = p / s
+        qc = np.clip(q, eps, 1.0 - eps)
+        loss = -(t * np.log(qc)).sum(axis=-1)
+        ctx.save_for_backward(p, t, s, q, qc)
+        ctx.eps, ctx.reduction = eps, reduction
+        return _reduce(loss, reduction)
+
+    @staticmethod
+    def backward(ctx: Any, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p, t, s, q, qc = ctx.saved
+        gl = _grad_scale(g, q.shape[:-1], ctx.reduction)[..., None]
+        # d/dq of -t log(clip(q)) is -t/q inside the clip range, 0 outside; then through q=p/s
+        dq = np.where((q >= ctx.eps) & (q <= 1.0 - ctx.eps), -t / qc, 0.0) * gl
+        gp = (dq - (dq * q).sum(axis=-1, keepdims=True)) / s
+        gt = -np.log(qc) * gl
+        return gp.astype(p.dtype, copy=False), gt.astype(t.dtype, copy=False)
+
+
+def categorical_crossentropy(
+    probs: ArrayOrTensor,
+    target: ArrayOrTensor,
+    from_logits: bool = False,
+    eps: float = _KERAS_EPSILON,
+    reduction: str = "mean",
+) -> Tensor:
+    """Keras' categorical cross-entropy: ``target`` one-hot / probability rows, ``probs`` the
+    predicted distribution over the last axis (rescaled to sum to 1 and clipped to
+    [eps, 1 - eps] as Keras does). from_logits=True takes logits and uses the fused
+    cross_entropy kernel."""
+    fn = "categorical_crossentropy"
+    _check_reduction(fn, reduction)
+    target = _check_pair(fn, probs, target, "probs", "target")
+    if from_logits:
+        return cross_entropy(probs, target, reduction=reduction)
+    return _CategoricalCE.apply(probs, target, float(eps), reduction)
+
+
+def sparse_categorical_crossentropy(
+    probs: ArrayOrTensor,
+    target: ArrayOrTensor,
+    from_logits: bool = False,
+    eps: float = _KERAS_EPSILON,
+    reduction: str = "mean",
+) -> Tensor:
+    """Keras' sparse categorical cross-entropy: integer labels, ``probs`` a distribution over
+    the last axis (clipped to [eps, 1 - eps]); from_logits=True is the fused cross_entropy."""
+    fn = "sparse_categorical_crossentropy"
+    _check_reduction(fn, reduction)
+    if from_logits:
+        return cross_entropy(probs, target, reduction=reduction)
+    p = _data(probs)
+    _check_float(fn, "probs", p)
+    t = _class_targets(fn, p, _data(target))
+    C = p.shape[-1]
+    bad = (t < 0) | (t >= C)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"{fn}: target label {int(t[i])} at position {i} is out of range for {C} classes"
+        )
+    onehot = np.zeros((t.size, C), dtype=p.dtype)
+    onehot[np.arange(t.size), t] = 1
+    return _CategoricalCE.apply(probs, onehot.reshape(p.shape), float(eps), reduction)
+
+
+class _BCE(Function):
+    """-(t log p + (1 - t) log(1 - p)) with p clipped to [eps, 1 - eps] (Keras)."""
+
+    @staticmethod
+    def forward(ctx: Any, p: np.ndarray, t: np.ndarray, eps: float, reduction: str) -> np.ndarray:
+        pc = np.clip(p, eps, 1.0 - eps)
+        loss = -(t * np.log(pc) + (1.0 - t) * np.log1p(-pc))
+        ctx.save_for_backward(p, t, pc)
+        ctx.eps, ctx.reduction = eps, reduction
+        return _reduce(loss, reduction)
+
+    @staticmethod
+    def backward(ctx: Any, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p, t, pc = ctx.saved
+        gl = _grad_scale(g, p.shape, ctx.reduction)
+        inside = (p >= ctx.eps) & (p <= 1.0 - ctx.eps)
+        gp = np.where(inside, (pc - t) / (pc * (1.0 - pc)), 0.0) * gl
+        gt = (np.log1p(-pc) - np.log(pc)) * gl
+        return gp.astype(p.dtype, copy=False), gt.astype(t.dtype, copy=False)
+
+
+def binary_cross_entropy(
+    p: ArrayOrTensor, t: ArrayOrTensor, eps: float = _KERAS_EPSILON, reduction: str = "mean"
+) -> Tensor:
+    """Binary cross-entropy of probabilities ``p`` against targets ``t`` in [0, 1], element-wise
+    (mean over every element), p clipped to [eps, 1 - eps] as Keras does so log(0) never
+    happens (PyTorch instead clamps the log at -100)."""
+    fn = "binary_cross_entropy"
+    _check_reduction(fn, reduction)
+    t = _check_pair(fn, p, t)
+    return _BCE.apply(p, t, float(eps), reduction)
+
+
+class _BCEWithLogits(Function):
+    """max(z, 0) - z t + log(1 + exp(-|z|)): never overflows."""
+
+    @staticmethod
+    def forward(ctx: Any, z: np.ndarray, t: np.ndarray, reduction: str) -> np.ndarray:
+        loss = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+        ctx.save_for_backward(z, t)
+        ctx.reduction = reduction
+        return _reduce(loss.astype(z.dtype, copy=False), reduction)
+
+    @staticmethod
+    def backward(ctx: Any, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        z, t = ctx.saved
+        gl = _grad_scale(g, z.shape, ctx.reduction)
+        s = _C.activation_forward(np.ascontiguousarray(z), "sigmoid")
+        return ((s - t) * gl).astype(z.dtype, copy=False), (-z * gl).astype(t.dtype, copy=False)
+
+
+def binary_cross_entropy_with_logits(
+    logits: ArrayOrTensor, t: ArrayOrTensor, reduction: str = "mean"
+) -> Tensor:
+    """Binary cross-entropy of sigmoid(logits) against ``t``, computed stably from the logits."""
+    fn = "binary_cross_entropy_with_logits"
+    _check_reduction(fn, reduction)
+    t = _check_pair(fn, logits, t, "logits", "target")
+    return _BCEWithLogits.apply(logits, t, reduction)
+
+
+class _Pointwise(Function):
+    """Element-wise losses of a difference d = a - b: "mse" d², "l1" |d|."""
+
+    @staticmethod
+    def forward(ctx: Any, a: np.ndarray, b: np.ndarray, kind: str, reduction: str) -> np.ndarray:
+        d = a - b
+        loss = d * d if kind == "mse" else np.abs(d)
+        ctx.save_for_backward(d)
+        ctx.kind, ctx.reduction = kind, reduction
+        return _reduce(loss, reduction)
+
+    @staticmethod
+    def backward(ctx: Any, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        (d,) = ctx.saved
+        gl = _grad_scale(g, d.shape, ctx.reduction)
+        gd = (2 * d if ctx.kind == "mse" else np.sign(d)) * gl
+        gd = gd.astype(d.dtype, copy=False)
+        return gd, -gd
+
+
+def mse_loss(a: ArrayOrTensor, b: ArrayOrTensor, reduction: str = "mean") -> Tensor:
+    """Mean squared error mean((a - b)²) over every element. Shapes must match exactly
+    (no broadcasting: a (N, 1) vs (N,) mix-up raises instead of silently averaging N² terms)."""
+    _check_reduction("mse_loss", reduction)
+    b = _check_pair("mse_loss", a, b)
+    return _Pointwise.apply(a, b, "mse", reduction)
+
+
+def l1_loss(a: ArrayOrTensor, b: ArrayOrTensor, reduction: str = "mean") -> Tensor:
+    """Mean absolute error mean(|a - b|); the gradient at a == b is 0."""
+    _check_reduction("l1_loss", reduction)
+    b = _check_pair("l1_loss", a, b)
+    return _Pointwise.apply(a, b, "l1", reduction)
+
+
+class _Hinge(Function):
+    @staticmethod
+    def forward(ctx: Any, s: np.ndarray, y: np.ndarray, reduction: str) -> np.ndarray:
+        m = 1.0 - y * s
+        ctx.save_for_backward(s, y, m > 0)
+        ctx.reduction = reduction
+        return _reduce(np.maximum(m, 0).astype(s.dtype, copy=False), reduction)
+
+    @staticmethod
+    def backward(ctx: Any, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s, y, active = ctx.saved
+        gl = _grad_scale(g, s.shape, ctx.reduction)
+        gs = np.where(active, -y, 0) * gl
+        gy = np.where(active, -s, 0) * gl
+        return gs.astype(s.dtype, copy=False), gy.astype(y.dtype, copy=False)
+
+
+def hinge_loss(score: ArrayOrTensor, y: ArrayOrTensor, reduction: str = "mean") -> Tensor:
+    """mean(max(0, 1 - y * score)) with labels y in {-1, +1}."""
+    _check_reduction("hinge_loss", reduction)
+    y = _check_pair("hinge_loss", score, y, "score", "y")
+    return _Hinge.apply(score, y, reduction)

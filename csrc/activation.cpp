@@ -1,0 +1,108 @@
+// Activation, PReLU and bias-add drivers: threading here, SIMD inner loops in
+// csrc/cpu/activation_kernels.cpp (one copy per ISA). See activation.h.
+#include "activation.h"
+
+#include <algorithm>
+
+DC_DEFINE_DISPATCH(act_forward_f32_stub);
+DC_DEFINE_DISPATCH(act_forward_f64_stub);
+DC_DEFINE_DISPATCH(act_backward_f32_stub);
+DC_DEFINE_DISPATCH(act_backward_f64_stub);
+
+namespace dc {
+
+namespace {
+
+// Elements per task: large enough that a task outlasts the OpenMP hand-off, small enough
+// (64 KiB of float32) that x, y and gy of one task stay in L2.
+constexpr int64_t kChunk = 16384;
+
+template <typename T>
+auto forward_fn() {
+  if constexpr (std::is_same_v<T, float>)
+    return act_forward_f32_stub.get();
+  else
+    return act_forward_f64_stub.get();
+}
+template <typename T>
+auto backward_fn() {
+  if constexpr (std::is_same_v<T, float>)
+    return act_backward_f32_stub.get();
+  else
+    return act_backward_f64_stub.get();
+}
+
+}  // namespace
+
+template <typename T>
+void act_forward(Act kind, const T* x, T* y, int64_t n, T p0, T p1) {
+  auto fn = forward_fn<T>();
+  const int64_t tasks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (tasks > 1)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t b = t * kChunk;
+    fn(kind, x + b, y + b, std::min(kChunk, n - b), p0, p1);
+  }
+}
+
+template <typename T>
+void act_backward(Act kind, const T* x, const T* y, const T* gy, T* gx, int64_t n, T p0, T p1,
+                  T* dp0) {
+  auto fn = backward_fn<T>();
+  const int64_t tasks = (n + kChunk - 1) / kChunk;
+  double acc = 0.0;
+#pragma omp parallel for schedule(static) reduction(+ : acc) if (tasks > 1)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t b = t * kChunk;
+    acc += fn(kind, x ? x + b : nullptr, y ? y + b : nullptr, gy + b, gx + b,
+              std::min(kChunk, n - b), p0, p1, dp0 != nullptr);
+  }
+  if (dp0) *dp0 = static_cast<T>(acc);
+}
+
+template <typename T>
+void prelu_forward(const T* x, const T* a, T* y, int64_t outer, int64_t C, int64_t inner) {
+  channel_map(outer, C, inner, [&](int64_t i, int64_t c) {
+    const T v = x[i];
+    y[i] = v > T(0) ? v : a[c] * v;
+  });
+}
+
+template <typename T>
+void prelu_backward(const T* x, const T* a, const T* gy, T* gx, T* ga, int64_t outer, int64_t C,
+                    int64_t inner) {
+  channel_map(outer, C, inner, [&](int64_t i, int64_t c) {
+    gx[i] = x[i] > T(0) ? gy[i] : a[c] * gy[i];
+  });
+  std::vector<double> sums(C);
+  channel_sums(outer, C, inner, sums.data(), [&](int64_t i) {
+    return x[i] > T(0) ? 0.0 : static_cast<double>(gy[i]) * x[i];
+  });
+  for (int64_t c = 0; c < C; ++c) ga[c] += static_cast<T>(sums[c]);
+}
+
+template <typename T>
+void bias_add_forward(const T* x, const T* b, T* y, int64_t outer, int64_t C, int64_t inner) {
+  channel_map(outer, C, inner, [&](int64_t i, int64_t c) { y[i] = x[i] + b[c]; });
+}
+
+template <typename T>
+void bias_add_backward(const T* gy, T* gb, int64_t outer, int64_t C, int64_t inner) {
+  std::vector<double> sums(C);
+  channel_sums(outer, C, inner, sums.data(), [&](int64_t i) { return double(gy[i]); });
+  for (int64_t c = 0; c < C; ++c) gb[c] += static_cast<T>(sums[c]);
+}
+
+#define DC_INSTANTIATE(T)                                                                      \
+  template void act_forward<T>(Act, const T*, T*, int64_t, T, T);                              \
+  template void act_backward<T>(Act, const T*, const T*, const T*, T*, int64_t, T, T, T*);     \
+  template void prelu_forward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t);           \
+  template void prelu_backward<T>(const T*, const T*, const T*, T*, T*, int64_t, int64_t,      \
+                                  int64_t);                                                    \
+  template void bias_add_forward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t);        \
+  template void bias_add_backward<T>(const T*, T*, int64_t, int64_t, int64_t);
+DC_INSTANTIATE(float)
+DC_INSTANTIATE(double)
+#undef DC_INSTANTIATE
+
+}  // namespace dc

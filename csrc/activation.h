@@ -1,0 +1,147 @@
+// Element-wise activations, PReLU and bias add: fused one-pass forward and backward kernels.
+//
+// One kernel family for every activation: `Act` names the formula, dispatched once per call
+// (csrc/cpu/activation_kernels.cpp instantiates one loop per kind and ISA). p0/p1 are the
+// kind's scalar parameters:
+//   sigmoid, tanh, relu, gelu (exact x*Phi(x)), gelu_tanh   no parameter
+//   leaky_relu  p0 = negative slope          elu      p0 = alpha
+//   softplus    p0 = beta, p1 = threshold    (1/beta)*log(1+exp(beta*x)); x where beta*x > p1
+//   swish       p0 = beta                    x*sigmoid(beta*x); gelu "sigmoid" is beta = 1.702
+//   hard_sigmoid p0 = slope, p1 = offset     clip(slope*x + offset, 0, 1); Keras 2: 0.2, 0.5
+//
+// [Note: what backward reads]
+// Backward reads the saved output y where that is cheaper than recomputing (sigmoid: y(1-y),
+// tanh: 1-y^2, relu: y > 0), and the saved input x for every other kind. act_reads_output(kind)
+// says which; the other pointer may be null.
+#pragma once
+
+#include <cstdint>
+
+#include "core/dispatch.h"
+
+#ifndef DC_ISA_LEVEL  // the helpers below use OpenMP and the STL: drivers only
+#include <omp.h>
+
+#include <vector>
+#endif
+
+namespace dc {
+
+enum class Act : int {
+  sigmoid = 0,
+  tanh,
+  relu,
+  leaky_relu,
+  elu,
+  softplus,
+  swish,
+  gelu,
+  gelu_tanh,
+  hard_sigmoid,
+  count
+};
+
+inline bool act_reads_output(Act k) {
+  return k == Act::sigmoid || k == Act::tanh || k == Act::relu;
+}
+
+
+// Drivers (OpenMP over chunks, then the ISA kernel). x, y, gy, gx are (n,).
+template <typename T>
+void act_forward(Act kind, const T* x, T* y, int64_t n, T p0, T p1);
+// gx is assigned; when dp0 is non-null it receives sum(gy * dy/dp0) (swish's beta).
+template <typename T>
+void act_backward(Act kind, const T* x, const T* y, const T* gy, T* gx, int64_t n, T p0, T p1,
+                  T* dp0);
+
+// PReLU with one slope per channel. x, y are (outer, C, inner); a is (C,).
+//   y = x > 0 ? x : a[c] * x
+template <typename T>
+void prelu_forward(const T* x, const T* a, T* y, int64_t outer, int64_t C, int64_t inner);
+// gx = gy * (x > 0 ? 1 : a[c]) (assigned); ga[c] += sum over (outer, inner) of gy * min(x, 0)
+template <typename T>
+void prelu_backward(const T* x, const T* a, const T* gy, T* gx, T* ga, int64_t outer, int64_t C,
+                    int64_t inner);
+
+// Bias along a channel axis. x, y are (outer, C, inner); b is (C,). y = x + b[c] (y may be x).
+template <typename T>
+void bias_add_forward(const T* x, const T* b, T* y, int64_t outer, int64_t C, int64_t inner);
+// gb[c] += sum over outer, inner of gy[o, c, i].
+template <typename T>
+void bias_add_backward(const T* gy, T* gb, int64_t outer, int64_t C, int64_t inner);
+
+#ifndef DC_ISA_LEVEL
+// [Note: per-channel sums] Sums over (outer, inner) for each channel c of a tensor viewed as
+// (outer, C, inner): out[c] = sum_{o,i} term(o*C*inner + c*inner + i), in double. Parallel over
+// rows (o, c) when rows are long (NCHW) and over o when inner == 1 (channels-last), each thread
+// into its own partial row, so no atomics and a deterministic result for a fixed thread count.
+// Shared by PReLU, bias add and batch norm.
+template <typename Term>
+void channel_sums(int64_t outer, int64_t C, int64_t inner, double* out, const Term& term) {
+  const int nt = omp_get_max_threads();
+  std::vector<double> part(static_cast<size_t>(nt) * C, 0.0);
+  const int64_t total = outer * C * inner;
+#pragma omp parallel if (total > 32768)
+  {
+    double* mine = part.data() + static_cast<int64_t>(omp_get_thread_num()) * C;
+    if (inner > 1) {
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < outer * C; ++r) {
+        const int64_t base = r * inner;
+        double s = 0.0;
+#pragma omp simd reduction(+ : s)
+        for (int64_t i = 0; i < inner; ++i) s += term(base + i);
+        mine[r % C] += s;
+      }
+    } else {
+#pragma omp for schedule(static)
+      for (int64_t o = 0; o < outer; ++o)
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) mine[c] += term(o * C + c);
+    }
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    double s = 0.0;
+    for (int t = 0; t < nt; ++t) s += part[static_cast<size_t>(t) * C + c];
+    out[c] = s;
+  }
+}
+
+// Element-wise map over a tensor viewed as (outer, C, inner): f(flat_index, c) for every
+// element, parallel and vectorisable along the contiguous axis.
+template <typename F>
+void channel_map(int64_t outer, int64_t C, int64_t inner, const F& f) {
+  const int64_t total = outer * C * inner;
+  if (inner > 1) {
+#pragma omp parallel for schedule(static) if (total > 32768)
+    for (int64_t r = 0; r < outer * C; ++r) {
+      const int64_t c = r % C, base = r * inner;
+#pragma omp simd
+      for (int64_t i = 0; i < inner; ++i) f(base + i, c);
+    }
+  } else {
+#pragma omp parallel for schedule(static) if (total > 32768)
+    for (int64_t o = 0; o < outer; ++o)
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) f(o * C + c, c);
+  }
+}
+#endif  // DC_ISA_LEVEL
+
+}  // namespace dc
+
+// The per-ISA inner loops (csrc/cpu/activation_kernels.cpp), single-threaded over one chunk.
+// Stubs live at global scope (DC_REGISTER_DISPATCH names them as ::stub).
+// forward: y[i] = f(x[i]) for i < n.
+DC_DECLARE_DISPATCH(act_forward_f32_stub,
+                    void(dc::Act, const float*, float*, int64_t, float, float));
+DC_DECLARE_DISPATCH(act_forward_f64_stub,
+                    void(dc::Act, const double*, double*, int64_t, double, double));
+// backward(kind, x, y, gy, gx, n, p0, p1, want_dp0): gx[i] = gy[i] * f'(.); returns
+// sum_i gy[i] * df/dp0 when want_dp0 (swish: the gradient w.r.t. beta), else 0.
+DC_DECLARE_DISPATCH(act_backward_f32_stub,
+                    double(dc::Act, const float*, const float*, const float*, float*, int64_t,
+                           float, float, bool));
+DC_DECLARE_DISPATCH(act_backward_f64_stub,
+                    double(dc::Act, const double*, const double*, const double*, double*, int64_t,
+                           double, double, bool));

@@ -1,0 +1,210 @@
+// deepcore._C activation / prelu / bias_add kernels: validation, then csrc/activation.h.
+#include "activation.h"
+
+#include "bindings/nn_checks.h"
+#include "bindings/registry.h"
+
+namespace dc {
+
+namespace {
+
+// Python-facing names of the Act kinds, in enum order.
+const char* const kActNames[] = {"sigmoid", "tanh",  "relu", "leaky_relu", "elu",
+                                 "softplus", "swish", "gelu", "gelu_tanh",  "hard_sigmoid"};
+static_assert(sizeof(kActNames) / sizeof(kActNames[0]) == static_cast<size_t>(Act::count));
+
+Act parse_act(const std::string& name) {
+  const auto& names = kActNames;
+  for (int i = 0; i < static_cast<int>(Act::count); ++i)
+    if (name == names[i]) return static_cast<Act>(i);
+  std::string all;
+  for (const char* n : names) all += std::string(all.empty() ? "" : ", ") + n;
+  throw py::value_error("unknown activation kind '" + name + "' (expected one of: " + all + ")");
+}
+
+py::array activation_forward(const py::array& x_obj, const std::string& kind, double p0,
+                             double p1, const py::object& out) {
+  const Act k = parse_act(kind);
+  return dispatch_float(x_obj, "x", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto x = contiguous_input<T>(x_obj, "x");
+    auto y = output_like<T>(out, x, "out");
+    const T* px = x.data();
+    T* py_ = y.mutable_data();
+    const int64_t n = x.size();
+    {
+      py::gil_scoped_release nogil;
+      act_forward<T>(k, px, py_, n, static_cast<T>(p0), static_cast<T>(p1));
+    }
+    return y;
+  });
+}
+
+// Returns gx, or (gx, dp0) when want_dp0 (swish: the gradient w.r.t. beta, summed).
+py::object activation_backward(const std::string& kind, const py::array& gy_obj,
+                               const py::object& x_obj, const py::object& y_obj, double p0,
+                               double p1, bool want_dp0, const py::object& out) {
+  const Act k = parse_act(kind);
+  const bool reads_y = act_reads_output(k);
+  const py::object& in_obj = reads_y ? y_obj : x_obj;
+  const char* in_name = reads_y ? "y" : "x";
+  if (in_obj.is_none())
+    throw py::value_error("activation_backward('" + kind + "') needs " + in_name +
+                          " (the saved forward " + (reads_y ? "output" : "input") + ")");
+  if (want_dp0 && k != Act::swish)
+    throw py::value_error("want_dp0 is only defined for 'swish' (the gradient w.r.t. beta)");
+  return dispatch_float(gy_obj, "gy", [&](auto tag) -> py::object {
+    using T = decltype(tag);
+    auto gy = contiguous_input<T>(gy_obj, "gy");
+    auto in = contiguous_input<T>(in_obj, in_name);
+    check_same_shape(in, gy, in_name, "gy");
+    auto gx = output_like<T>(out, gy, "out");
+    const T* pin = in.data();
+    const T* pg = gy.data();
+    T* pgx = gx.mutable_data();
+    T dp0 = 0;
+    {
+      py::gil_scoped_release nogil;
+      act_backward<T>(k, reads_y ? nullptr : pin, reads_y ? pin : nullptr, pg, pgx, gy.size(),
+                      static_cast<T>(p0), static_cast<T>(p1), want_dp0 ? &dp0 : nullptr);
+    }
+    if (want_dp0) return py::make_tuple(gx, static_cast<double>(dp0));
+    return gx;
+  });
+}
+
+// The channel axis of x for a per-channel parameter of `size` entries (1 means shared).
+AxisView channel_view(const py::array& x, int64_t axis, py::ssize_t size, const char* pname) {
+  if (x.ndim() == 0) throw py::value_error("x must have at least one dimension");
+  const int64_t ax = normalize_axis(axis, x.ndim(), "x");
+  AxisView v = axis_view(x, ax);
+  if (size == 1 && v.n != 1) return AxisView{x.size(), 1, 1};  // one shared parameter
+  if (size != v.n)
+    throw py::value_error(std::string(pname) + " has " + std::to_string(size) +
+                          " entries but x has " + std::to_string(v.n) + " channels along axis " +
+                          std::to_string(axis) + " (shape " + shape_str(x) + ")");
+  return v;
+}
+
+py::array prelu_fwd(const py::array& x_obj, const py::array& w_obj, int64_t axis) {
+  return dispatch_float(x_obj, "x", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto x = contiguous_input<T>(x_obj, "x");
+    auto w = contiguous_input<T>(w_obj, "weight");
+    check_ndim(w, 1, "weight");
+    const AxisView v = channel_view(x, axis, w.size(), "weight");
+    py::array_t<T> y(shape_of(x));
+    const T* px = x.data();
+    const T* pw = w.data();
+    T* py_ = y.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      prelu_forward<T>(px, pw, py_, v.outer, v.n, v.inner);
+    }
+    return y;
+  });
+}
+
+py::tuple prelu_bwd(const py::array& x_obj, const py::array& w_obj, const py::array& gy_obj,
+                    int64_t axis) {
+  return dispatch_float(x_obj, "x", [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    auto x = contiguous_input<T>(x_obj, "x");
+    auto w = contiguous_input<T>(w_obj, "weight");
+    auto gy = contiguous_input<T>(gy_obj, "gy");
+    check_ndim(w, 1, "weight");
+    check_same_shape(gy, x, "gy", "x");
+    const AxisView v = channel_view(x, axis, w.size(), "weight");
+    py::array_t<T> gx(shape_of(x));
+    py::array_t<T> gw(shape_of(w));
+    const T* px = x.data();
+    const T* pw = w.data();
+    const T* pg = gy.data();
+    T* pgx = gx.mutable_data();
+    T* pgw = gw.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      for (int64_t c = 0; c < w.size(); ++c) pgw[c] = 0;
+      prelu_backward<T>(px, pw, pg, pgx, pgw, v.outer, v.n, v.inner);
+    }
+    return py::make_tuple(gx, gw);
+  });
+}
+
+py::array bias_add_fwd(const py::array& x_obj, const py::array& b_obj, int64_t axis,
+                       const py::object& out) {
+  return dispatch_float(x_obj, "x", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto x = contiguous_input<T>(x_obj, "x");
+    auto b = contiguous_input<T>(b_obj, "bias");
+    check_ndim(b, 1, "bias");
+    if (x.ndim() == 0) throw py::value_error("x must have at least one dimension");
+    const AxisView v = axis_view(x, normalize_axis(axis, x.ndim(), "x"));
+    if (b.size() != v.n)
+      throw py::value_error("bias has " + std::to_string(b.size()) + " entries but x has " +
+                            std::to_string(v.n) + " along axis " + std::to_string(axis) +
+                            " (shape " + shape_str(x) + ")");
+    auto y = output_like<T>(out, x, "out");
+    const T* px = x.data();
+    const T* pb = b.data();
+    T* py_ = y.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      bias_add_forward<T>(px, pb, py_, v.outer, v.n, v.inner);
+    }
+    return y;
+  });
+}
+
+py::array bias_grad(const py::array& gy_obj, int64_t axis) {
+  return dispatch_float(gy_obj, "gy", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto gy = contiguous_input<T>(gy_obj, "gy");
+    if (gy.ndim() == 0) throw py::value_error("gy must have at least one dimension");
+    const AxisView v = axis_view(gy, normalize_axis(axis, gy.ndim(), "gy"));
+    py::array_t<T> gb(v.n);
+    const T* pg = gy.data();
+    T* pgb = gb.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      for (int64_t c = 0; c < v.n; ++c) pgb[c] = 0;
+      bias_add_backward<T>(pg, pgb, v.outer, v.n, v.inner);
+    }
+    return gb;
+  });
+}
+
+}  // namespace
+
+DC_BINDINGS(activation) {
+  m.def(
+      "activation_kinds",
+      []() {
+        py::list l;
+        for (const char* n : kActNames) l.append(n);
+        return l;
+      },
+      "Names of the native activation kinds.");
+  m.def(
+      "activation_reads_output",
+      [](const std::string& kind) { return act_reads_output(parse_act(kind)); },
+      "Whether activation_backward of this kind reads the saved output y (else the input x).");
+  m.def("activation_forward", &activation_forward, py::arg("x"), py::arg("kind"),
+        py::arg("p0") = 0.0, py::arg("p1") = 0.0, py::arg("out") = py::none(),
+        "y = f(x) for an activation kind (see csrc/activation.h for p0/p1), float32/float64.");
+  m.def("activation_backward", &activation_backward, py::arg("kind"), py::arg("gy"),
+        py::arg("x") = py::none(), py::arg("y") = py::none(), py::arg("p0") = 0.0,
+        py::arg("p1") = 0.0, py::arg("want_dp0") = false, py::arg("out") = py::none(),
+        "gx = gy * f'(x). sigmoid/tanh/relu read the saved output y, the others the input x. "
+        "With want_dp0 (swish) returns (gx, dL/dbeta).");
+  m.def("prelu_forward", &prelu_fwd, py::arg("x"), py::arg("weight"), py::arg("axis") = 1,
+        "y = x > 0 ? x : weight[c] * x, c the index along axis (weight of size 1: shared).");
+  m.def("prelu_backward", &prelu_bwd, py::arg("x"), py::arg("weight"), py::arg("gy"),
+        py::arg("axis") = 1, "(gx, gweight) of prelu; gweight reduced over the other axes.");
+  m.def("bias_add", &bias_add_fwd, py::arg("x"), py::arg("bias"), py::arg("axis") = -1,
+        py::arg("out") = py::none(), "y = x + bias broadcast along axis (out may be x).");
+  m.def("bias_grad", &bias_grad, py::arg("gy"), py::arg("axis") = -1,
+        "gbias[c] = sum of gy over every axis but `axis`.");
+}
+
+}  // namespace dc

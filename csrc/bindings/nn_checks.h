@@ -1,0 +1,69 @@
+// Binding helpers shared by the nn kernels (activation, softmax, norm): axis handling and
+// output allocation. Validation only; the kernels trust what these pass on.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "bindings/checks.h"
+
+namespace dc {
+
+// Normalise a possibly negative axis of an ndim-dimensional argument, or raise ValueError.
+inline int64_t normalize_axis(int64_t axis, py::ssize_t ndim, const char* name) {
+  if (axis < -ndim || axis >= ndim)
+    throw py::value_error("axis " + std::to_string(axis) + " is out of range for " + name +
+                          " with " + std::to_string(ndim) + " dimension" + (ndim == 1 ? "" : "s"));
+  return axis < 0 ? axis + ndim : axis;
+}
+
+// View a C-contiguous array as (outer, n_axis, inner) around `axis` (already normalised).
+struct AxisView {
+  int64_t outer = 1, n = 1, inner = 1;
+};
+inline AxisView axis_view(const py::array& a, int64_t axis) {
+  AxisView v;
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    if (d < axis)
+      v.outer *= a.shape(d);
+    else if (d == axis)
+      v.n = a.shape(d);
+    else
+      v.inner *= a.shape(d);
+  }
+  return v;
+}
+
+inline std::vector<py::ssize_t> shape_of(const py::array& a) {
+  return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
+}
+
+// An array of exactly dtype T, C-contiguous (else TypeError / ValueError naming it).
+template <typename T>
+py::array_t<T> contiguous_input(const py::handle& obj, const char* name) {
+  auto a = as_array<T>(obj, name);
+  check_c_contiguous(a, name);
+  return a;
+}
+
+inline void check_same_shape(const py::array& a, const py::array& ref, const char* name,
+                             const char* ref_name) {
+  bool ok = a.ndim() == ref.ndim();
+  for (py::ssize_t d = 0; ok && d < a.ndim(); ++d) ok = a.shape(d) == ref.shape(d);
+  if (!ok)
+    throw py::value_error(std::string(name) + " has shape " + shape_str(a) + " but " + ref_name +
+                          " has shape " + shape_str(ref) + "; they must match");
+}
+
+// out= if given (dtype T, shape of `like`, C-contiguous, writeable), else a new array.
+template <typename T>
+py::array_t<T> output_like(const py::object& out_obj, const py::array& like, const char* name) {
+  if (out_obj.is_none()) return py::array_t<T>(shape_of(like));
+  auto out = as_array<T>(out_obj, name);
+  check_same_shape(out, like, name, "the input");
+  check_c_contiguous(out, name);
+  check_writeable(out, name);
+  return out;
+}
+
+}  // namespace dc

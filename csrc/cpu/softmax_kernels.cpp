@@ -1,0 +1,218 @@
+// Softmax / log-softmax / softmax cross-entropy inner kernels, one ISA copy.
+// See [Note: stable softmax] in softmax.h and [Note: one formula, every width].
+#include <cmath>
+#include <limits>
+
+#include "cpu/activation_math.h"
+#include "softmax.h"
+
+namespace dc {
+namespace DC_ISA_NS {
+namespace {
+
+template <typename T>
+using VecT = typename Lanes<T>::V;
+
+// max of a contiguous row (tail lanes filled with -inf so they never win).
+template <typename T>
+T row_max(const T* x, int64_t L) {
+  using V = VecT<T>;
+  const T ninf = -std::numeric_limits<T>::infinity();
+  V acc = bc<V>(ninf);
+  for_each_vec<Lanes<T>::W>(L, [&](int64_t i, int c) { acc = vmax(acc, loadn_fill(x + i, c, ninf)); });
+  return static_cast<T>(hmax(acc));
+}
+
+// sum exp(x - m) over a row; when e is non-null the exponentials are stored there too.
+template <typename T>
+T row_sum_exp(const T* x, T m, T* e, int64_t L) {
+  using V = VecT<T>;
+  const V vm = bc<V>(m);
+  V acc = bc<V>(0.0);
+  T tail = 0;
+  for_each_vec<Lanes<T>::W>(L, [&](int64_t i, int c) {
+    const V v = vexp(loadn(x + i, c) - vm);
+    if (e) storen(e + i, v, c);
+    if (c == Lanes<T>::W)
+      acc += v;
+    else
+      tail += static_cast<T>(hsum(v, c));
+  });
+  return static_cast<T>(hsum(acc)) + tail;
+}
+
+// sum a*b over a row (tail lanes of both are zero-filled).
+template <typename T>
+T row_dot(const T* a, const T* b, int64_t L) {
+  using V = VecT<T>;
+  V acc = bc<V>(0.0);
+  for_each_vec<Lanes<T>::W>(L, [&](int64_t i, int c) { acc += loadn(a + i, c) * loadn(b + i, c); });
+  return static_cast<T>(hsum(acc));
+}
+
+template <typename T>
+void forward_rows(const T* x, T* y, int64_t rows, int64_t L, bool log) {
+  using V = VecT<T>;
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * L;
+    T* yr = y + r * L;
+    const T m = row_max(xr, L);
+    if (log) {  // (x - m) - log s: x - m is exact near the max, m + log s would round
+      const V vm = bc<V>(m), vls = bc<V>(std::log(row_sum_exp<T>(xr, m, nullptr, L)));
+      for_each_vec<Lanes<T>::W>(L, [&](int64_t i, int c) {
+        storen(yr + i, (loadn(xr + i, c) - vm) - vls, c);
+      });
+    } else {
+      const V inv = bc<V>(T(1) / row_sum_exp(xr, m, yr, L));
+      for_each_vec<Lanes<T>::W>(L, [&](int64_t i, int c) { storen(yr + i, loadn(yr + i, c) * inv, c); });
+    }
+  }
+}
+
+template <typename T>
+void backward_rows(const T* y, const T* gy, T* gx, int64_t rows, int64_t L, bool log) {
+  using V = VecT<T>;
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* yr = y + r * L;
+    const T* gr = gy + r * L;
+    T* gxr = gx + r * L;
+    if (log) {
+      V acc = bc<V>(0.0);
+      for_each_vec<Lanes<T>::W>(L, [&](int64_t i, int c) { acc += loadn(gr + i, c); });
+      const V s = bc<V>(hsum(acc));
+      for_each_vec<Lanes<T>::W>(L, [&](int64_t i, int c) {
+        storen(gxr + i, loadn(gr + i, c) - vexp(loadn(yr + i, c)) * s, c);
+      });
+    } else {
+      const V d = bc<V>(row_dot(gr, yr, L));
+      for_each_vec<Lanes<T>::W>(L, [&](int64_t i, int c) {
+        storen(gxr + i, loadn(yr + i, c) * (loadn(gr + i, c) - d), c);
+      });
+    }
+  }
+}
+
+// Strided softmax: element (l, j) at x[l * inner + j], lanes j in [0, n), n <= kSoftmaxBlock.
+template <typename T>
+void forward_cols(const T* x, T* y, int64_t L, int64_t inner, int64_t n, bool log) {
+  using V = VecT<T>;
+  constexpr int W = Lanes<T>::W;
+  T m[kSoftmaxBlock], s[kSoftmaxBlock];
+  for (int64_t j = 0; j < n; ++j) m[j] = -std::numeric_limits<T>::infinity(), s[j] = 0;
+  for (int64_t l = 0; l < L; ++l)
+    for_each_vec<W>(n, [&](int64_t j, int c) {
+      storen(m + j, vmax(loadn(m + j, c), loadn(x + l * inner + j, c)), c);
+    });
+  for (int64_t l = 0; l < L; ++l)
+    for_each_vec<W>(n, [&](int64_t j, int c) {
+      const V e = vexp(loadn(x + l * inner + j, c) - loadn(m + j, c));
+      if (!log) storen(y + l * inner + j, e, c);
+      storen(s + j, loadn(s + j, c) + e, c);
+    });
+  if (log) {
+    for (int64_t j = 0; j < n; ++j) s[j] = std::log(s[j]);
+    for (int64_t l = 0; l < L; ++l)
+      for_each_vec<W>(n, [&](int64_t j, int c) {
+        const V z = loadn(x + l * inner + j, c) - loadn(m + j, c);
+        storen(y + l * inner + j, z - loadn(s + j, c), c);
+      });
+  } else {
+    for (int64_t j = 0; j < n; ++j) s[j] = T(1) / s[j];
+    for (int64_t l = 0; l < L; ++l)
+      for_each_vec<W>(n, [&](int64_t j, int c) {
+        storen(y + l * inner + j, loadn(y + l * inner + j, c) * loadn(s + j, c), c);
+      });
+  }
+}
+
+template <typename T>
+void backward_cols(const T* y, const T* gy, T* gx, int64_t L, int64_t inner, int64_t n,
+                   bool log) {
+  using V = VecT<T>;
+  constexpr int W = Lanes<T>::W;
+  T d[kSoftmaxBlock];
+  for (int64_t j = 0; j < n; ++j) d[j] = 0;
+  for (int64_t l = 0; l < L; ++l)
+    for_each_vec<W>(n, [&](int64_t j, int c) {
+      const V g = loadn(gy + l * inner + j, c);
+      storen(d + j, loadn(d + j, c) + (log ? g : g * loadn(y + l * inner + j, c)), c);
+    });
+  for (int64_t l = 0; l < L; ++l)
+    for_each_vec<W>(n, [&](int64_t j, int c) {
+      const V yv = loadn(y + l * inner + j, c), g = loadn(gy + l * inner + j, c);
+      const V dv = loadn(d + j, c);
+      storen(gx + l * inner + j, log ? g - vexp(yv) * dv : yv * (g - dv), c);
+    });
+}
+
+// stats[2r] = row max m, stats[2r+1] = log sum exp(x - m); lse = m + log s is never formed
+// (see [Note: stable softmax]: at |x| ~ 1e4 its rounding alone would be 5e-4).
+template <typename T>
+void ce_forward_rows(const T* x, const int64_t* t, const T* tp, T* loss, T* stats, int64_t rows,
+                     int64_t C) {
+  using V = VecT<T>;
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * C;
+    const T m = row_max(xr, C);
+    const T ls = std::log(row_sum_exp<T>(xr, m, nullptr, C));
+    stats[2 * r] = m;
+    stats[2 * r + 1] = ls;
+    if (t) {
+      loss[r] = (m - xr[t[r]]) + ls;
+    } else {
+      // sum_c tp (m - x + ls) = sum(tp * (m - x)) + ls * sum(tp)
+      const T* pr = tp + r * C;
+      const V vm = bc<V>(m);
+      V sp = bc<V>(0.0), spx = bc<V>(0.0);
+      for_each_vec<Lanes<T>::W>(C, [&](int64_t i, int c) {
+        const V p = loadn(pr + i, c);
+        sp += p;
+        spx += p * (vm - loadn(xr + i, c));
+      });
+      loss[r] = static_cast<T>(hsum(spx)) + ls * static_cast<T>(hsum(sp));
+    }
+  }
+}
+
+template <typename T>
+void ce_backward_rows(const T* x, const int64_t* t, const T* tp, const T* stats, const T* g,
+                      int64_t g_stride, T scale, T* gx, int64_t rows, int64_t C) {
+  using V = VecT<T>;
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * C;
+    T* gr = gx + r * C;
+    const T gs = g[r * g_stride] * scale;
+    const V vm = bc<V>(stats[2 * r]), vls = bc<V>(stats[2 * r + 1]), vg = bc<V>(gs);
+    if (t) {
+      for_each_vec<Lanes<T>::W>(C, [&](int64_t i, int c) {
+        storen(gr + i, vexp((loadn(xr + i, c) - vm) - vls) * vg, c);
+      });
+      gr[t[r]] -= gs;
+    } else {
+      const T* pr = tp + r * C;
+      V sp = bc<V>(0.0);
+      for_each_vec<Lanes<T>::W>(C, [&](int64_t i, int c) { sp += loadn(pr + i, c); });
+      const V vs = bc<V>(hsum(sp));
+      for_each_vec<Lanes<T>::W>(C, [&](int64_t i, int c) {
+        const V p = vexp((loadn(xr + i, c) - vm) - vls);
+        storen(gr + i, (p * vs - loadn(pr + i, c)) * vg, c);
+      });
+    }
+  }
+}
+
+template <typename T>
+const SoftmaxKernels<T>* kernels() {
+  static const SoftmaxKernels<T> k = {&forward_rows<T>,   &backward_rows<T>,
+                                      &forward_cols<T>,   &backward_cols<T>,
+                                      &ce_forward_rows<T>, &ce_backward_rows<T>};
+  return &k;
+}
+
+}  // namespace
+
+DC_REGISTER_DISPATCH(softmax_f32_stub, &kernels<float>);
+DC_REGISTER_DISPATCH(softmax_f64_stub, &kernels<double>);
+
+}  // namespace DC_ISA_NS
+}  // namespace dc
