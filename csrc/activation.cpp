@@ -71,13 +71,11 @@ void prelu_forward(const T* x, const T* a, T* y, int64_t outer, int64_t C, int64
 template <typename T>
 void prelu_backward(const T* x, const T* a, const T* gy, T* gx, T* ga, int64_t outer, int64_t C,
                     int64_t inner) {
-  channel_map(outer, C, inner, [&](int64_t i, int64_t c) {
-    gx[i] = x[i] > T(0) ? gy[i] : a[c] * gy[i];
-  });
+  channel_map(outer, C, inner,
+              [&](int64_t i, int64_t c) { gx[i] = x[i] > T(0) ? gy[i] : a[c] * gy[i]; });
   std::vector<double> sums(C);
-  channel_sums(outer, C, inner, sums.data(), [&](int64_t i) {
-    return x[i] > T(0) ? 0.0 : static_cast<double>(gy[i]) * x[i];
-  });
+  channel_sums(outer, C, inner, sums.data(),
+               [&](int64_t i) { return x[i] > T(0) ? 0.0 : static_cast<double>(gy[i]) * x[i]; });
   for (int64_t c = 0; c < C; ++c) ga[c] += static_cast<T>(sums[c]);
 }
 
@@ -93,13 +91,13 @@ void bias_add_backward(const T* gy, T* gb, int64_t outer, int64_t C, int64_t inn
   for (int64_t c = 0; c < C; ++c) gb[c] += static_cast<T>(sums[c]);
 }
 
-#define DC_INSTANTIATE(T)                                                                      \
-  template void act_forward<T>(Act, const T*, T*, int64_t, T, T);                              \
-  template void act_backward<T>(Act, const T*, const T*, const T*, T*, int64_t, T, T, T*);     \
-  template void prelu_forward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t);           \
-  template void prelu_backward<T>(const T*, const T*, const T*, T*, T*, int64_t, int64_t,      \
-                                  int64_t);                                                    \
-  template void bias_add_forward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t);        \
+#define DC_INSTANTIATE(T)                                                                  \
+  template void act_forward<T>(Act, const T*, T*, int64_t, T, T);                          \
+  template void act_backward<T>(Act, const T*, const T*, const T*, T*, int64_t, T, T, T*); \
+  template void prelu_forward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t);       \
+  template void prelu_backward<T>(const T*, const T*, const T*, T*, T*, int64_t, int64_t,  \
+                                  int64_t);                                                \
+  template void bias_add_forward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t);    \
   template void bias_add_backward<T>(const T*, T*, int64_t, int64_t, int64_t);
 DC_INSTANTIATE(float)
 DC_INSTANTIATE(double)

@@ -45,7 +45,6 @@ inline bool act_reads_output(Act k) {
   return k == Act::sigmoid || k == Act::tanh || k == Act::relu;
 }
 
-
 // Drivers (OpenMP over chunks, then the ISA kernel). x, y, gy, gx are (n,).
 template <typename T>
 void act_forward(Act kind, const T* x, T* y, int64_t n, T p0, T p1);
@@ -139,9 +138,8 @@ DC_DECLARE_DISPATCH(act_forward_f64_stub,
                     void(dc::Act, const double*, double*, int64_t, double, double));
 // backward(kind, x, y, gy, gx, n, p0, p1, want_dp0): gx[i] = gy[i] * f'(.); returns
 // sum_i gy[i] * df/dp0 when want_dp0 (swish: the gradient w.r.t. beta), else 0.
-DC_DECLARE_DISPATCH(act_backward_f32_stub,
-                    double(dc::Act, const float*, const float*, const float*, float*, int64_t,
-                           float, float, bool));
+DC_DECLARE_DISPATCH(act_backward_f32_stub, double(dc::Act, const float*, const float*, const float*,
+                                                  float*, int64_t, float, float, bool));
 DC_DECLARE_DISPATCH(act_backward_f64_stub,
                     double(dc::Act, const double*, const double*, const double*, double*, int64_t,
                            double, double, bool));

@@ -21,7 +21,9 @@ const SoftmaxKernels<T>& kernels() {
 }
 
 // Rows per task so a task holds at least ~8K elements (the fork/join costs a few microseconds).
-inline int64_t rows_per_task(int64_t L) { return std::max<int64_t>(1, 8192 / std::max<int64_t>(L, 1)); }
+inline int64_t rows_per_task(int64_t L) {
+  return std::max<int64_t>(1, 8192 / std::max<int64_t>(L, 1));
+}
 
 // Run f(first_row, n_rows) over [0, rows) in parallel tasks.
 template <typename F>
@@ -50,9 +52,8 @@ template <typename T>
 void softmax_forward(const T* x, T* y, int64_t outer, int64_t L, int64_t inner, bool log) {
   const auto& k = kernels<T>();
   if (inner == 1) {
-    for_row_tasks(outer, L, [&](int64_t r, int64_t n) {
-      k.forward_rows(x + r * L, y + r * L, n, L, log);
-    });
+    for_row_tasks(outer, L,
+                  [&](int64_t r, int64_t n) { k.forward_rows(x + r * L, y + r * L, n, L, log); });
   } else {
     for_col_tasks(outer, L, inner, [&](int64_t o, int64_t j, int64_t n) {
       const int64_t off = o * L * inner + j;
@@ -83,15 +84,13 @@ void cross_entropy_forward(const T* x, const int64_t* target, const T* target_pr
   const auto& k = kernels<T>();
   for_row_tasks(N, C, [&](int64_t r, int64_t n) {
     k.ce_forward_rows(x + r * C, target ? target + r : nullptr,
-                      target_prob ? target_prob + r * C : nullptr, loss + r, stats + 2 * r, n,
-                      C);
+                      target_prob ? target_prob + r * C : nullptr, loss + r, stats + 2 * r, n, C);
   });
 }
 
 template <typename T>
-void cross_entropy_backward(const T* x, const int64_t* target, const T* target_prob,
-                            const T* stats, const T* g, int64_t g_stride, T scale, T* gx,
-                            int64_t N, int64_t C) {
+void cross_entropy_backward(const T* x, const int64_t* target, const T* target_prob, const T* stats,
+                            const T* g, int64_t g_stride, T scale, T* gx, int64_t N, int64_t C) {
   const auto& k = kernels<T>();
   for_row_tasks(N, C, [&](int64_t r, int64_t n) {
     k.ce_backward_rows(x + r * C, target ? target + r : nullptr,
@@ -100,13 +99,13 @@ void cross_entropy_backward(const T* x, const int64_t* target, const T* target_p
   });
 }
 
-#define DC_INSTANTIATE(T)                                                                        \
-  template void softmax_forward<T>(const T*, T*, int64_t, int64_t, int64_t, bool);               \
-  template void softmax_backward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, bool);    \
-  template void cross_entropy_forward<T>(const T*, const int64_t*, const T*, T*, T*, int64_t,    \
-                                         int64_t);                                               \
-  template void cross_entropy_backward<T>(const T*, const int64_t*, const T*, const T*,          \
-                                          const T*, int64_t, T, T*, int64_t, int64_t);
+#define DC_INSTANTIATE(T)                                                                         \
+  template void softmax_forward<T>(const T*, T*, int64_t, int64_t, int64_t, bool);                \
+  template void softmax_backward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, bool);     \
+  template void cross_entropy_forward<T>(const T*, const int64_t*, const T*, T*, T*, int64_t,     \
+                                         int64_t);                                                \
+  template void cross_entropy_backward<T>(const T*, const int64_t*, const T*, const T*, const T*, \
+                                          int64_t, T, T*, int64_t, int64_t);
 DC_INSTANTIATE(float)
 DC_INSTANTIATE(double)
 #undef DC_INSTANTIATE

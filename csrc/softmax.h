@@ -31,8 +31,8 @@ struct SoftmaxKernels {
   // rows of logits x (rows, C) with class targets t (or probabilities tp (rows, C)).
   void (*ce_forward_rows)(const T* x, const int64_t* t, const T* tp, T* loss, T* stats,
                           int64_t rows, int64_t C);
-  void (*ce_backward_rows)(const T* x, const int64_t* t, const T* tp, const T* stats,
-                           const T* g, int64_t g_stride, T scale, T* gx, int64_t rows, int64_t C);
+  void (*ce_backward_rows)(const T* x, const int64_t* t, const T* tp, const T* stats, const T* g,
+                           int64_t g_stride, T scale, T* gx, int64_t rows, int64_t C);
 };
 constexpr int64_t kSoftmaxBlock = 256;
 
@@ -56,9 +56,8 @@ void cross_entropy_forward(const T* x, const int64_t* target, const T* target_pr
 // g[i * g_stride] (g_stride 0: one gradient for all rows, as for a mean) and tp the one-hot
 // target in the index case.
 template <typename T>
-void cross_entropy_backward(const T* x, const int64_t* target, const T* target_prob,
-                            const T* stats, const T* g, int64_t g_stride, T scale, T* gx, int64_t N,
-                            int64_t C);
+void cross_entropy_backward(const T* x, const int64_t* target, const T* target_prob, const T* stats,
+                            const T* g, int64_t g_stride, T scale, T* gx, int64_t N, int64_t C);
 
 }  // namespace dc
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-import pytest
-
 import deepcore as dc
 import deepcore.nn.functional as F
+import numpy as np
+import pytest
 from deepcore import _C
 from helpers import gradcheck, requires_torch
 
@@ -69,8 +68,12 @@ ACTS = {
         lambda x: _sig(1.5 * x) + 1.5 * x * _sig(1.5 * x) * (1 - _sig(1.5 * x)),
         lambda t, x: x * t.sigmoid(1.5 * x),
     ),
-    "silu": (F.silu, lambda x: x * _sig(x),
-             lambda x: _sig(x) * (1 + x * (1 - _sig(x))), lambda t, x: t.nn.functional.silu(x)),
+    "silu": (
+        F.silu,
+        lambda x: x * _sig(x),
+        lambda x: _sig(x) * (1 + x * (1 - _sig(x))),
+        lambda t, x: t.nn.functional.silu(x),
+    ),
     "gelu": (
         F.gelu,
         lambda x: x * _phi(x),
@@ -192,8 +195,10 @@ def _prelu_ref(x, a, axis):
     return np.where(x > 0, x, a.reshape(shape) * x)
 
 
-@pytest.mark.parametrize("shape,axis", [((2, 3, 4, 5), 1), ((2, 4, 5, 3), -1), ((7, 3), 1),
-                                        ((5, 3), -1), ((4, 1, 9), 1), ((0, 3), 1)])
+@pytest.mark.parametrize(
+    "shape,axis",
+    [((2, 3, 4, 5), 1), ((2, 4, 5, 3), -1), ((7, 3), 1), ((5, 3), -1), ((4, 1, 9), 1), ((0, 3), 1)],
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_prelu_matches_numpy(shape, axis, dtype):
     x = _input(shape, dtype)
@@ -208,8 +213,9 @@ def test_prelu_matches_numpy(shape, axis, dtype):
     np.testing.assert_allclose(xt.grad.data, np.where(x > 0, g, a.reshape(shp) * g), **_tol(dtype))
     other = tuple(i for i in range(x.ndim) if i != axis % x.ndim)
     ga = np.sum(np.where(x > 0, 0, g * x).astype(np.float64), axis=other)
-    np.testing.assert_allclose(at.grad.data, ga, rtol=1e-5 if dtype == np.float32 else 1e-12,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        at.grad.data, ga, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5
+    )
 
 
 def test_prelu_large_channels_last_parallel_path():
@@ -307,9 +313,21 @@ def _log_softmax_ref(x, axis):
     return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
 
 
-SOFTMAX_CASES = [((1,), -1), ((7,), 0), ((3, 5), -1), ((3, 5), 0), ((2, 3, 4), 1),
-                 ((4, 1000), -1), ((2, 7, 300), 1), ((2, 5, 3, 3), 1), ((64, 10), -1),
-                 ((3, 0), -1), ((0, 4), 1), ((5, 1), -1), ((33, 3, 257), 0)]
+SOFTMAX_CASES = [
+    ((1,), -1),
+    ((7,), 0),
+    ((3, 5), -1),
+    ((3, 5), 0),
+    ((2, 3, 4), 1),
+    ((4, 1000), -1),
+    ((2, 7, 300), 1),
+    ((2, 5, 3, 3), 1),
+    ((64, 10), -1),
+    ((3, 0), -1),
+    ((0, 4), 1),
+    ((5, 1), -1),
+    ((33, 3, 257), 0),
+]
 
 
 @pytest.mark.parametrize("log", [False, True])
@@ -416,7 +434,6 @@ def test_dropout_bad_p():
             F.dropout(dc.tensor([1.0]), p)
     with pytest.raises(TypeError, match="p must be a float"):
         F.dropout(dc.tensor([1.0]), "0.5")
-
 
 
 def test_zero_dim_input_keeps_its_shape():

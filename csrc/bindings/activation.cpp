@@ -9,7 +9,7 @@ namespace dc {
 namespace {
 
 // Python-facing names of the Act kinds, in enum order.
-const char* const kActNames[] = {"sigmoid", "tanh",  "relu", "leaky_relu", "elu",
+const char* const kActNames[] = {"sigmoid",  "tanh",  "relu", "leaky_relu", "elu",
                                  "softplus", "swish", "gelu", "gelu_tanh",  "hard_sigmoid"};
 static_assert(sizeof(kActNames) / sizeof(kActNames[0]) == static_cast<size_t>(Act::count));
 
@@ -22,8 +22,8 @@ Act parse_act(const std::string& name) {
   throw py::value_error("unknown activation kind '" + name + "' (expected one of: " + all + ")");
 }
 
-py::array activation_forward(const py::array& x_obj, const std::string& kind, double p0,
-                             double p1, const py::object& out) {
+py::array activation_forward(const py::array& x_obj, const std::string& kind, double p0, double p1,
+                             const py::object& out) {
   const Act k = parse_act(kind);
   return dispatch_float(x_obj, "x", [&](auto tag) -> py::array {
     using T = decltype(tag);

@@ -57,9 +57,10 @@ struct Targets {
 template <typename T>
 Targets check_targets(const py::array& logits, const py::handle& t_obj) {
   if (!py::isinstance<py::array>(t_obj))
-    throw py::type_error("target must be a numpy array (int64 class indices or float "
-                         "probabilities), got " +
-                         std::string(py::str(py::type::of(t_obj).attr("__name__"))));
+    throw py::type_error(
+        "target must be a numpy array (int64 class indices or float "
+        "probabilities), got " +
+        std::string(py::str(py::type::of(t_obj).attr("__name__"))));
   py::array t = py::reinterpret_borrow<py::array>(t_obj);
   const int64_t N = logits.shape(0), C = logits.shape(1);
   Targets r;
@@ -126,8 +127,8 @@ py::array ce_bwd(const py::array& x_obj, const py::object& t_obj, const py::arra
     else if (g.ndim() == 1 && g.shape(0) == N)
       g_stride = 1;
     else
-      throw py::value_error("g must have one element or shape (" + std::to_string(N) +
-                            ",), got " + shape_str(g));
+      throw py::value_error("g must have one element or shape (" + std::to_string(N) + ",), got " +
+                            shape_str(g));
     auto gx = output_like<T>(out, x, "out");
     const T* px = x.data();
     const int64_t* ti = t.is_index ? static_cast<const int64_t*>(t.arr.data()) : nullptr;
@@ -137,7 +138,8 @@ py::array ce_bwd(const py::array& x_obj, const py::object& t_obj, const py::arra
     T* pgx = gx.mutable_data();
     {
       py::gil_scoped_release nogil;
-      if (N > 0) cross_entropy_backward<T>(px, ti, tp, pz, pg, g_stride, static_cast<T>(scale), pgx, N, C);
+      if (N > 0)
+        cross_entropy_backward<T>(px, ti, tp, pz, pg, g_stride, static_cast<T>(scale), pgx, N, C);
     }
     return gx;
   });
@@ -146,8 +148,8 @@ py::array ce_bwd(const py::array& x_obj, const py::object& t_obj, const py::arra
 }  // namespace
 
 DC_BINDINGS(softmax) {
-  m.def("softmax_forward", &softmax_fwd, py::arg("x"), py::arg("axis") = -1,
-        py::arg("log") = false, py::arg("out") = py::none(),
+  m.def("softmax_forward", &softmax_fwd, py::arg("x"), py::arg("axis") = -1, py::arg("log") = false,
+        py::arg("out") = py::none(),
         "Numerically stable softmax (log=True: log_softmax) along axis; out may be x.");
   m.def("softmax_backward", &softmax_bwd, py::arg("y"), py::arg("gy"), py::arg("axis") = -1,
         py::arg("log") = false, py::arg("out") = py::none(),

@@ -8,8 +8,8 @@ namespace dc {
 namespace DC_ISA_NS {
 namespace {
 
-constexpr double kSqrt1_2 = 0.70710678118654752440;   // 1/sqrt(2)
-constexpr double kInvSqrt2Pi = 0.39894228040143267794;  // 1/sqrt(2*pi)
+constexpr double kSqrt1_2 = 0.70710678118654752440;      // 1/sqrt(2)
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;   // 1/sqrt(2*pi)
 constexpr double kSqrt2OverPi = 0.79788456080286535588;  // sqrt(2/pi)
 constexpr double kGeluTanhC = 0.044715;
 
@@ -92,9 +92,8 @@ template <Act K, typename T>
 void fwd_loop(const T* x, T* y, int64_t n, T p0, T p1) {
   using V = typename Lanes<T>::V;
   const V v0 = bc<V>(p0), v1 = bc<V>(p1);
-  for_each_vec<Lanes<T>::W>(n, [&](int64_t i, int c) {
-    storen(y + i, act_fwd<K>(loadn(x + i, c), v0, v1), c);
-  });
+  for_each_vec<Lanes<T>::W>(
+      n, [&](int64_t i, int c) { storen(y + i, act_fwd<K>(loadn(x + i, c), v0, v1), c); });
 }
 
 template <Act K, typename T>

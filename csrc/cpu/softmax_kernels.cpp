@@ -19,7 +19,8 @@ T row_max(const T* x, int64_t L) {
   using V = VecT<T>;
   const T ninf = -std::numeric_limits<T>::infinity();
   V acc = bc<V>(ninf);
-  for_each_vec<Lanes<T>::W>(L, [&](int64_t i, int c) { acc = vmax(acc, loadn_fill(x + i, c, ninf)); });
+  for_each_vec<Lanes<T>::W>(L,
+                            [&](int64_t i, int c) { acc = vmax(acc, loadn_fill(x + i, c, ninf)); });
   return static_cast<T>(hmax(acc));
 }
 
@@ -59,12 +60,12 @@ void forward_rows(const T* x, T* y, int64_t rows, int64_t L, bool log) {
     const T m = row_max(xr, L);
     if (log) {  // (x - m) - log s: x - m is exact near the max, m + log s would round
       const V vm = bc<V>(m), vls = bc<V>(std::log(row_sum_exp<T>(xr, m, nullptr, L)));
-      for_each_vec<Lanes<T>::W>(L, [&](int64_t i, int c) {
-        storen(yr + i, (loadn(xr + i, c) - vm) - vls, c);
-      });
+      for_each_vec<Lanes<T>::W>(
+          L, [&](int64_t i, int c) { storen(yr + i, (loadn(xr + i, c) - vm) - vls, c); });
     } else {
       const V inv = bc<V>(T(1) / row_sum_exp(xr, m, yr, L));
-      for_each_vec<Lanes<T>::W>(L, [&](int64_t i, int c) { storen(yr + i, loadn(yr + i, c) * inv, c); });
+      for_each_vec<Lanes<T>::W>(
+          L, [&](int64_t i, int c) { storen(yr + i, loadn(yr + i, c) * inv, c); });
     }
   }
 }
@@ -126,8 +127,7 @@ void forward_cols(const T* x, T* y, int64_t L, int64_t inner, int64_t n, bool lo
 }
 
 template <typename T>
-void backward_cols(const T* y, const T* gy, T* gx, int64_t L, int64_t inner, int64_t n,
-                   bool log) {
+void backward_cols(const T* y, const T* gy, T* gx, int64_t L, int64_t inner, int64_t n, bool log) {
   using V = VecT<T>;
   constexpr int W = Lanes<T>::W;
   T d[kSoftmaxBlock];
@@ -203,9 +203,8 @@ void ce_backward_rows(const T* x, const int64_t* t, const T* tp, const T* stats,
 
 template <typename T>
 const SoftmaxKernels<T>* kernels() {
-  static const SoftmaxKernels<T> k = {&forward_rows<T>,   &backward_rows<T>,
-                                      &forward_cols<T>,   &backward_cols<T>,
-                                      &ce_forward_rows<T>, &ce_backward_rows<T>};
+  static const SoftmaxKernels<T> k = {&forward_rows<T>,  &backward_rows<T>,   &forward_cols<T>,
+                                      &backward_cols<T>, &ce_forward_rows<T>, &ce_backward_rows<T>};
   return &k;
 }
 

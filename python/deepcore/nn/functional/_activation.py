@@ -8,7 +8,7 @@ backward, OpenMP-parallel and SIMD on float32 (float64 supported for gradient ch
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Union
 
 import numpy as np
 
@@ -114,7 +114,7 @@ def softplus(x: ArrayOrTensor, beta: float = 1.0, threshold: float = 20.0) -> Te
     return _act(x, "softplus", beta, threshold)
 
 
-def swish(x: ArrayOrTensor, beta: Union[float, Tensor] = 1.0) -> Tensor:
+def swish(x: ArrayOrTensor, beta: float | Tensor = 1.0) -> Tensor:
     """x * sigmoid(beta * x). ``beta`` a float (fixed) or a one-element Tensor (learnable: it
     receives the gradient sum(gy * x² σ(βx)(1-σ(βx))))."""
     if isinstance(beta, Tensor):
@@ -229,7 +229,7 @@ _BY_NAME: dict[str, Callable[..., Tensor]] = {
 }
 
 
-def get_activation(name: Optional[Union[str, Callable[..., Tensor]]]) -> Callable[..., Tensor]:
+def get_activation(name: str | Callable[..., Tensor] | None) -> Callable[..., Tensor]:
     """The activation function for a Keras-style name ("relu", "softmax", "linear", ...);
     None means "linear" (identity); a callable is returned unchanged."""
     if name is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +29,7 @@ class _Dropout(Function):
         return gy * mask
 
 
-def dropout(x: Union[Tensor, np.ndarray], p: float = 0.5, training: bool = True) -> Tensor:
+def dropout(x: Tensor | np.ndarray, p: float = 0.5, training: bool = True) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (training);
     the identity at inference (training=False) or p == 0. Masks come from deepcore.get_rng()
     (seeded by deepcore.manual_seed), a new one every call."""

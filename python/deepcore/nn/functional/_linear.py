@@ -7,7 +7,7 @@ the bias-gradient reduction kernel, each computed only when that input needs a g
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -28,11 +28,10 @@ def _data(x: Any) -> np.ndarray:
 
 class _Linear(Function):
     @staticmethod
-    def forward(
-        ctx: Any, x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray]
-    ) -> np.ndarray:
+    def forward(ctx: Any, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
         gemm = _GEMM[x.dtype]
-        x2 = np.ascontiguousarray(x).reshape(-1, x.shape[-1])  # (M, in)
+        m = int(np.prod(x.shape[:-1], dtype=np.int64))  # not -1: in_features may be 0
+        x2 = np.ascontiguousarray(x).reshape(m, x.shape[-1])  # (M, in)
         w = np.ascontiguousarray(w)
         y = gemm(x2, w, trans_b=True)  # (M, out)
         if b is not None:
@@ -45,7 +44,7 @@ class _Linear(Function):
     def backward(ctx: Any, gy: np.ndarray) -> tuple:
         x2, w = ctx.saved
         gemm = _GEMM[x2.dtype]
-        gy2 = np.ascontiguousarray(gy).reshape(-1, w.shape[0])  # (M, out)
+        gy2 = np.ascontiguousarray(gy).reshape(x2.shape[0], w.shape[0])  # (M, out)
         need_x, need_w, need_b = ctx.needs_input_grad
         gx = gemm(gy2, w).reshape(ctx.x_shape) if need_x else None  # (M, out) @ (out, in)
         gw = gemm(gy2, x2, trans_a=True) if need_w else None  # (out, M) @ (M, in)
@@ -53,7 +52,7 @@ class _Linear(Function):
         return gx, gw, gb
 
 
-def linear(x: ArrayOrTensor, w: ArrayOrTensor, b: Optional[ArrayOrTensor] = None) -> Tensor:
+def linear(x: ArrayOrTensor, w: ArrayOrTensor, b: ArrayOrTensor | None = None) -> Tensor:
     """y = x @ w.T + b with x (..., in), w (out, in) (PyTorch's layout), b (out,) or None."""
     xd, wd = _data(x), _data(w)
     if xd.dtype not in _GEMM:
