@@ -36,28 +36,28 @@ double nadam_mu(double beta1, double psi, double t) {
 
 template <typename T>
 void optim_step(OptimKind kind, const OptimHyper& h, OptimTensor<T>* tensors, int64_t count) {
-  OptimCoeffs c;
-  c.clip = h.clip_value;
+  OptimCoeffs base;
+  base.clip = h.clip_value;
   if (h.decoupled_weight_decay)
-    c.p_scale = 1.0 - h.lr * h.weight_decay;  // AdamW: p <- p - lr*wd*p, before the update
+    base.p_scale = 1.0 - h.lr * h.weight_decay;  // AdamW: p <- p - lr*wd*p, before the update
   else
-    c.l2 = h.weight_decay;  // torch weight_decay: g <- g + wd*p
-  c.momentum = h.momentum;
-  c.dampening = h.dampening;
-  c.nesterov = h.nesterov;
-  c.beta1 = h.beta1;
-  c.beta2 = h.beta2;
-  c.eps = h.eps;
-  c.amsgrad = h.amsgrad;
-  c.centered = h.centered;
-  c.eps_inside_sqrt = h.eps_inside_sqrt;
+    base.l2 = h.weight_decay;  // torch weight_decay: g <- g + wd*p
+  base.lr = h.lr;
+  base.momentum = h.momentum;
+  base.dampening = h.dampening;
+  base.nesterov = h.nesterov;
+  base.beta1 = h.beta1;
+  base.beta2 = h.beta2;
+  base.eps = h.eps;
+  base.amsgrad = h.amsgrad;
+  base.centered = h.centered;
+  base.eps_inside_sqrt = h.eps_inside_sqrt;
 
-  for (int64_t k = 0; k < count; ++k) {
-    OptimTensor<T>& x = tensors[k];
+  auto step_one = [&](OptimTensor<T>& x) {
+    OptimCoeffs c = base;
     const int64_t step = ++*x.step;
     const double t = static_cast<double>(step);
     c.grad_scale = x.grad_scale;
-    c.lr = h.lr;
     switch (kind) {
       case OptimKind::sgd:
         c.first_step = step == 1;
@@ -84,6 +84,27 @@ void optim_step(OptimKind kind, const OptimHyper& h, OptimTensor<T>* tensors, in
       }
     }
     update<T>(kind, c, x.n, x.p, x.g, x.s[0], x.s[1], x.s[2]);
+  };
+
+  // Large tensors one after another, each split across threads inside its kernel; small ones
+  // (biases, a convnet's first filters) spread across threads one tensor per task, so a model
+  // of many small tensors still uses every core.
+  int64_t small = 0, small_elems = 0;
+  for (int64_t k = 0; k < count; ++k) {
+    if (tensors[k].n > kOptimParallelMin) {
+      step_one(tensors[k]);
+    } else {
+      ++small;
+      small_elems += tensors[k].n;
+    }
+  }
+  if (small > 1 && small_elems > kOptimParallelMin) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t k = 0; k < count; ++k)
+      if (tensors[k].n <= kOptimParallelMin) step_one(tensors[k]);
+  } else {  // (not an if() clause: even an inactive parallel region costs a team setup)
+    for (int64_t k = 0; k < count; ++k)
+      if (tensors[k].n <= kOptimParallelMin) step_one(tensors[k]);
   }
 }
 

@@ -24,6 +24,10 @@
 
 namespace dc {
 
+// Below this many elements a tensor is updated by one thread: forking a team costs more than
+// streaming a few hundred KB through one core. Many such tensors are spread across threads.
+constexpr int64_t kOptimParallelMin = 1 << 15;
+
 enum class OptimKind : int { sgd = 0, adagrad, rmsprop, adadelta, adam, nadam };
 
 // Hyperparameters of one step, shared by every tensor of a parameter group.

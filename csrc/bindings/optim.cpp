@@ -92,25 +92,29 @@ size_t state_count(OptimKind kind, const OptimHyper& h) {
   return 0;
 }
 
+bool c_contiguous(const py::array& a) { return (a.flags() & py::array::c_style) != 0; }
+
+// Validate one tensor's parameter, gradient and state arrays. Argument names ("params[3]") are
+// only formatted when a check fails: this runs for every tensor on every step.
 template <typename T>
 OptimTensor<T> check_tensor(py::array& p, const py::handle& g_obj, const py::list& st,
                             size_t nstate, size_t i) {
-  const std::string pn = "params[" + std::to_string(i) + "]";
-  const std::string gn = "grads[" + std::to_string(i) + "]";
-  check_c_contiguous(p, pn.c_str());
-  check_writeable(p, pn.c_str());
+  const auto pn = [&] { return "params[" + std::to_string(i) + "]"; };
+  const auto gn = [&] { return "grads[" + std::to_string(i) + "]"; };
+  if (!c_contiguous(p)) check_c_contiguous(p, pn().c_str());
+  if (!p.writeable()) check_writeable(p, pn().c_str());
   if (!py::isinstance<py::array>(g_obj))
-    throw py::type_error(gn + " must be a numpy array, got " +
+    throw py::type_error(gn() + " must be a numpy array, got " +
                          std::string(py::str(py::type::of(g_obj).attr("__name__"))));
   py::array g = py::reinterpret_borrow<py::array>(g_obj);
-  check_same_dtype(g, p, gn.c_str(), pn.c_str());
+  if (!g.dtype().is(p.dtype())) check_same_dtype(g, p, gn().c_str(), pn().c_str());
   bool same = g.ndim() == p.ndim();
   for (py::ssize_t d = 0; same && d < g.ndim(); ++d) same = g.shape(d) == p.shape(d);
   if (!same)
-    throw py::value_error(gn + " has shape " + shape_str(g) + " but " + pn + " has shape " +
+    throw py::value_error(gn() + " has shape " + shape_str(g) + " but " + pn() + " has shape " +
                           shape_str(p));
-  check_c_contiguous(g, gn.c_str());
-  if (may_share_memory(p, g)) throw py::value_error(gn + " must not overlap " + pn);
+  if (!c_contiguous(g)) check_c_contiguous(g, gn().c_str());
+  if (may_share_memory(p, g)) throw py::value_error(gn() + " must not overlap " + pn());
   if (st.size() != nstate)
     throw py::value_error("states[" + std::to_string(i) + "] must hold " + std::to_string(nstate) +
                           " arrays for these hyperparameters, got " + std::to_string(st.size()));
@@ -119,17 +123,17 @@ OptimTensor<T> check_tensor(py::array& p, const py::handle& g_obj, const py::lis
   t.g = static_cast<const T*>(g.data());
   t.n = static_cast<int64_t>(p.size());
   for (size_t j = 0; j < nstate; ++j) {
-    const std::string sn = "states[" + std::to_string(i) + "][" + std::to_string(j) + "]";
-    if (!py::isinstance<py::array>(st[j])) throw py::type_error(sn + " must be a numpy array");
+    const auto sn = [&] { return "states[" + std::to_string(i) + "][" + std::to_string(j) + "]"; };
+    if (!py::isinstance<py::array>(st[j])) throw py::type_error(sn() + " must be a numpy array");
     py::array s = py::reinterpret_borrow<py::array>(st[j]);
-    check_same_dtype(s, p, sn.c_str(), pn.c_str());
+    if (!s.dtype().is(p.dtype())) check_same_dtype(s, p, sn().c_str(), pn().c_str());
     if (s.size() != p.size())
-      throw py::value_error(sn + " has shape " + shape_str(s) + " but " + pn + " has shape " +
+      throw py::value_error(sn() + " has shape " + shape_str(s) + " but " + pn() + " has shape " +
                             shape_str(p));
-    check_c_contiguous(s, sn.c_str());
-    check_writeable(s, sn.c_str());
+    if (!c_contiguous(s)) check_c_contiguous(s, sn().c_str());
+    if (!s.writeable()) check_writeable(s, sn().c_str());
     if (may_share_memory(s, p) || may_share_memory(s, g))
-      throw py::value_error(sn + " must not overlap its parameter or gradient");
+      throw py::value_error(sn() + " must not overlap its parameter or gradient");
     t.s[j] = static_cast<T*>(s.mutable_data());
   }
   return t;
@@ -182,9 +186,9 @@ void optim_step_entry(const std::string& kind_name, const py::dict& hyper, const
   int64_t* step_ptr = steps.mutable_data();
   for (size_t i = 0; i < n; ++i) {
     py::handle p_obj = params[i];
-    const std::string pn = "params[" + std::to_string(i) + "]";
+    const auto pn = [&] { return "params[" + std::to_string(i) + "]"; };
     if (!py::isinstance<py::array>(p_obj))
-      throw py::type_error(pn + " must be a numpy array, got " +
+      throw py::type_error(pn() + " must be a numpy array, got " +
                            std::string(py::str(py::type::of(p_obj).attr("__name__"))));
     py::array p = py::reinterpret_borrow<py::array>(p_obj);
     if (!py::isinstance<py::list>(states[i]))
@@ -192,7 +196,9 @@ void optim_step_entry(const std::string& kind_name, const py::dict& hyper, const
     py::list st = py::reinterpret_borrow<py::list>(states[i]);
     const double gs = scales ? scales[i] : 1.0;
     double* mup = mu ? mu + i : nullptr;
-    dispatch_float(p, pn.c_str(), [&](auto tag) {
+    if (!p.dtype().is(py::dtype::of<float>()) && !p.dtype().is(py::dtype::of<double>()))
+      dispatch_float(p, pn().c_str(), [](auto) {});  // raises, naming the argument
+    dispatch_float(p, "params", [&](auto tag) {
       using T = decltype(tag);
       OptimTensor<T> t = check_tensor<T>(p, grads[i], st, nstate, i);
       t.step = step_ptr + i;

@@ -10,9 +10,20 @@
 namespace dc::DC_ISA_NS {
 namespace {
 
-// Below this many elements a tensor is updated by one thread: forking a team costs more than
-// streaming a few hundred KB through one core.
-constexpr int64_t kParallelMin = 1 << 15;
+constexpr int64_t kParallelMin = kOptimParallelMin;
+
+// body(i) for i in [0, n): vectorised, and split across threads when n is large. Small tensors
+// skip OpenMP entirely (even an if(false) parallel region costs a team setup per call).
+template <typename F>
+inline void for_each_element(int64_t n, F&& body) {
+  if (n > kParallelMin) {
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) body(i);
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) body(i);
+  }
+}
 
 template <typename T>
 inline T clampv(T x, T lo, T hi) {
@@ -40,8 +51,7 @@ void sgd(const OptimCoeffs& c, int64_t n, T* __restrict p, const T* __restrict g
   const Prep<T> pr(c);
   const T lr = T(c.lr), mom = T(c.momentum), damp1 = T(1.0 - c.dampening);
   const bool nesterov = c.nesterov, first = c.first_step;
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
+  for_each_element(n, [&](int64_t i) {
     T pi = p[i];
     T gi = pr.grad(g[i], pi);
     pi *= pr.ps;
@@ -52,7 +62,7 @@ void sgd(const OptimCoeffs& c, int64_t n, T* __restrict p, const T* __restrict g
       gi = nesterov ? gi + mom * b : b;
     }
     p[i] = pi - lr * gi;
-  }
+  });
 }
 
 template <typename T>
@@ -66,15 +76,14 @@ void adagrad(const OptimCoeffs& c, int64_t n, T* __restrict p, const T* __restri
   const Prep<T> pr(c);
   const T lr = T(c.lr), eps = T(c.eps);
   const bool inside = c.eps_inside_sqrt;
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
+  for_each_element(n, [&](int64_t i) {
     T pi = p[i];
     const T gi = pr.grad(g[i], pi);
     pi *= pr.ps;
     const T s = sum[i] + gi * gi;
     sum[i] = s;
     p[i] = pi - lr * gi / rms_denom(s, eps, inside);
-  }
+  });
 }
 
 template <typename T, bool kMomentum, bool kCentered>
@@ -84,8 +93,7 @@ void rmsprop(const OptimCoeffs& c, int64_t n, T* __restrict p, const T* __restri
   const T lr = T(c.lr), rho = T(c.beta2), rho1 = T(1.0 - c.beta2), eps = T(c.eps),
           mom = T(c.momentum);
   const bool inside = c.eps_inside_sqrt;
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
+  for_each_element(n, [&](int64_t i) {
     T pi = p[i];
     const T gi = pr.grad(g[i], pi);
     pi *= pr.ps;
@@ -103,7 +111,7 @@ void rmsprop(const OptimCoeffs& c, int64_t n, T* __restrict p, const T* __restri
       buf[i] = step;
     }
     p[i] = pi - lr * step;
-  }
+  });
 }
 
 template <typename T>
@@ -111,8 +119,7 @@ void adadelta(const OptimCoeffs& c, int64_t n, T* __restrict p, const T* __restr
               T* __restrict sq, T* __restrict acc_delta) {
   const Prep<T> pr(c);
   const T lr = T(c.lr), rho = T(c.beta2), rho1 = T(1.0 - c.beta2), eps = T(c.eps);
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
+  for_each_element(n, [&](int64_t i) {
     T pi = p[i];
     const T gi = pr.grad(g[i], pi);
     pi *= pr.ps;
@@ -122,7 +129,7 @@ void adadelta(const OptimCoeffs& c, int64_t n, T* __restrict p, const T* __restr
     const T d = std::sqrt(ad + eps) / std::sqrt(s + eps) * gi;
     acc_delta[i] = rho * ad + rho1 * d * d;
     p[i] = pi - lr * d;
-  }
+  });
 }
 
 // Adam (Kingma & Ba, Algorithm 1, as torch): lr here is lr / (1 - beta1^t) and the denominator
@@ -133,8 +140,7 @@ void adam(const OptimCoeffs& c, int64_t n, T* __restrict p, const T* __restrict 
   const Prep<T> pr(c);
   const T lr = T(c.lr), b1 = T(c.beta1), b11 = T(1.0 - c.beta1), b2 = T(c.beta2),
           b21 = T(1.0 - c.beta2), eps = T(c.eps), isb = T(c.inv_sqrt_bc2);
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
+  for_each_element(n, [&](int64_t i) {
     T pi = p[i];
     const T gi = pr.grad(g[i], pi);
     pi *= pr.ps;
@@ -147,7 +153,7 @@ void adam(const OptimCoeffs& c, int64_t n, T* __restrict p, const T* __restrict 
       vmax[i] = vi;
     }
     p[i] = pi - lr * mi / (std::sqrt(vi) * isb + eps);
-  }
+  });
 }
 
 // Nadam (Dozat 2016, as torch NAdam and Keras): p -= (coef_g g + coef_m m) / denom.
@@ -157,8 +163,7 @@ void nadam(const OptimCoeffs& c, int64_t n, T* __restrict p, const T* __restrict
   const Prep<T> pr(c);
   const T b1 = T(c.beta1), b11 = T(1.0 - c.beta1), b2 = T(c.beta2), b21 = T(1.0 - c.beta2),
           eps = T(c.eps), isb = T(c.inv_sqrt_bc2), cg = T(c.coef_g), cm = T(c.coef_m);
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
+  for_each_element(n, [&](int64_t i) {
     T pi = p[i];
     const T gi = pr.grad(g[i], pi);
     pi *= pr.ps;
@@ -167,7 +172,7 @@ void nadam(const OptimCoeffs& c, int64_t n, T* __restrict p, const T* __restrict
     m[i] = mi;
     v[i] = vi;
     p[i] = pi - (cg * gi + cm * mi) / (std::sqrt(vi) * isb + eps);
-  }
+  });
 }
 
 // The switch on kind and options happens once per tensor, so each loop above is branch-free
@@ -217,25 +222,35 @@ void optim_update(OptimKind kind, const OptimCoeffs& c, int64_t n, T* p, const T
 template <typename T>
 double sum_squares(const T* __restrict x, int64_t n) {
   double acc = 0.0;
-#pragma omp parallel for simd schedule(static) reduction(+ : acc) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
-    const double v = double(x[i]);
-    acc += v * v;
+  if (n > kParallelMin) {
+#pragma omp parallel for simd schedule(static) reduction(+ : acc)
+    for (int64_t i = 0; i < n; ++i) acc += double(x[i]) * double(x[i]);
+  } else {
+#pragma omp simd reduction(+ : acc)
+    for (int64_t i = 0; i < n; ++i) acc += double(x[i]) * double(x[i]);
   }
   return acc;
 }
 
+// max |x|, except that a NaN anywhere gives NaN (as torch's inf-norm), which max() would drop.
 template <typename T>
 double abs_max(const T* __restrict x, int64_t n) {
-  // NaN must win (a NaN gradient makes the norm NaN, as in torch), which max() would drop.
   double acc = 0.0;
   int64_t nans = 0;
-#pragma omp parallel for simd schedule(static) reduction(max : acc) \
-    reduction(+ : nans) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
-    const double v = std::fabs(double(x[i]));
-    nans += v != v;
-    acc = v > acc ? v : acc;
+  if (n > kParallelMin) {
+#pragma omp parallel for simd schedule(static) reduction(max : acc) reduction(+ : nans)
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = std::fabs(double(x[i]));
+      nans += v != v;
+      acc = v > acc ? v : acc;
+    }
+  } else {
+#pragma omp simd reduction(max : acc) reduction(+ : nans)
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = std::fabs(double(x[i]));
+      nans += v != v;
+      acc = v > acc ? v : acc;
+    }
   }
   return nans ? NAN : acc;
 }
@@ -243,8 +258,7 @@ double abs_max(const T* __restrict x, int64_t n) {
 template <typename T>
 void scale_clamp(T* __restrict x, int64_t n, double scale, double clip) {
   const T s = T(scale), lo = clip > 0 ? T(-clip) : -INFINITY, hi = clip > 0 ? T(clip) : INFINITY;
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) x[i] = clampv(x[i] * s, lo, hi);
+  for_each_element(n, [&](int64_t i) { x[i] = clampv(x[i] * s, lo, hi); });
 }
 
 }  // namespace

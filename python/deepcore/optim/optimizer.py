@@ -35,6 +35,7 @@ import numpy as np
 
 from .. import _C
 from ..tensor import Tensor
+from .schedules import LearningRateSchedule, deserialize, serialize
 
 __all__ = ["Optimizer", "flatten_state_dict", "unflatten_state_dict"]
 
@@ -187,6 +188,7 @@ class Optimizer:
         # per group: int64 step counts and (nadam) mu products, aligned with group["params"]
         self._steps: list[np.ndarray] = []
         self._mu: list[np.ndarray] = []
+        self._slots: list[tuple[tuple[str, ...], list[list[np.ndarray]]] | None] = []
         if params is not None:
             self.build(params)
 
@@ -262,6 +264,7 @@ class Optimizer:
         self.param_groups.append(group)
         self._steps.append(np.zeros(len(ps), np.int64))
         self._mu.append(np.ones(len(ps), np.float64))
+        self._slots.append(None)
         for p in ps:
             self._ensure_state(p, group)
 
@@ -279,8 +282,6 @@ class Optimizer:
 
     # ------------------------------------------------------------------ learning rate
     def _resolve_lr(self, lr: LearningRate) -> float:
-        from .schedules import LearningRateSchedule
-
         if isinstance(lr, LearningRateSchedule):
             return float(lr(self.iterations))
         if callable(lr):  # Keras: a callable of no arguments returning the value to use
@@ -339,33 +340,38 @@ class Optimizer:
         """Keras 3: ``optimizer.apply(grads, variables)``."""
         self.apply_gradients(zip(grads, trainable_variables))
 
+    def _group_slots(self, gi: int, group: dict[str, Any]) -> list[list[np.ndarray]]:
+        """Each parameter's state arrays in kernel order, cached until the state names change
+        (a hyperparameter such as momentum turned on) or the state is reloaded."""
+        names = tuple(self._state_names(group))
+        cached = self._slots[gi]
+        if cached is None or cached[0] != names:
+            slots = []
+            for p in group["params"]:
+                st = self._ensure_state(p, group)
+                slots.append([st[n] for n in names])
+            cached = self._slots[gi] = (names, slots)
+        return cached[1]
+
     def _apply(self, groups_pairs: list[list[tuple[Tensor, Any]]]) -> None:
-        # Gather (param, grad array) of every parameter with a gradient.
-        live: list[list[tuple[int, Tensor, np.ndarray]]] = []
-        for pairs in groups_pairs:
-            row = []
-            for i, (p, g) in enumerate(pairs):
-                if g is None:
-                    continue
-                arr = g.data if isinstance(g, Tensor) else g
-                if not isinstance(arr, np.ndarray):
-                    raise TypeError(
-                        f"gradient of parameter {i} must be a Tensor or numpy "
-                        f"array, got {type(g).__name__}"
-                    )
-                row.append((i, p, arr))
-            live.append(row)
+        # (index, param, grad array) of every parameter with a gradient; the binding rejects a
+        # gradient that is not an array of the parameter's dtype and shape, naming it.
+        live = [
+            [
+                (i, p, g.data if isinstance(g, Tensor) else g)
+                for i, (p, g) in enumerate(pairs)
+                if g is not None
+            ]
+            for pairs in groups_pairs
+        ]
         scales = self._clip_scales(live)
         for gi, (group, row) in enumerate(zip(self.param_groups, live)):
             if not row:
                 continue
-            names = self._state_names(group)
-            params, grads, states = [], [], []
-            for _, p, arr in row:
-                st = self._ensure_state(p, group)
-                params.append(p.data)
-                grads.append(arr)
-                states.append([st[n] for n in names])
+            slots = self._group_slots(gi, group)
+            params = [p.data for _, p, _ in row]
+            grads = [a for _, _, a in row]
+            states = [slots[i] for i, _, _ in row]
             hyper = self._native_hyper(group)
             hyper["lr"] = self._resolve_lr(group["lr"])
             if self.clipvalue is not None:
@@ -480,6 +486,7 @@ class Optimizer:
                     f"the state_dict but {len(group['params'])} here"
                 )
         state = {int(k): v for k, v in state_dict["state"].items()}
+        self._slots = [None] * len(self.param_groups)
         for gi, (saved, group) in enumerate(zip(groups, self.param_groups)):
             for k, v in saved.items():
                 if k == "params":
@@ -532,8 +539,6 @@ def _check_param(p: Any, i: int) -> None:
 
 
 def _lr_to_json(lr: LearningRate) -> Any:
-    from .schedules import LearningRateSchedule, serialize
-
     if isinstance(lr, LearningRateSchedule):
         return serialize(lr)
     if callable(lr):
@@ -545,8 +550,6 @@ def _lr_to_json(lr: LearningRate) -> Any:
 
 
 def _lr_from_json(v: Any) -> LearningRate:
-    from .schedules import deserialize
-
     return deserialize(v) if isinstance(v, dict) else v
 
 

@@ -1,0 +1,220 @@
+"""Optimizer step benchmark: deepcore.optim vs torch.optim on the CPU, same run.
+
+    PYTHONPATH=python python3 bench/optim.py [--threads 2] [--pairs 7] [--quick]
+
+Each case is an optimizer and a parameter layout (one 1M or 10M-element tensor, the seed
+convnet's ten tensors, many small tensors). It first validates ours against torch over three
+steps with identical hyperparameters (eps placement matched: eps_inside_sqrt=False), then warms
+up and times ours and each torch variant alternately (A B A B ...), reporting the median step
+time, the effective memory bandwidth (bytes the update must move / time) and the median of the
+per-pair ratios torch_time / our_time (> 1: ours is faster). Torch peers: its default CPU path
+(the single-tensor loop) and, where torch has one, its fused CPU kernel (fused=True); the
+ratio reported against "torch best" uses whichever of the two is faster in that pair.
+A second table times our kernel per CPU variant (generic / avx2 / avx512) for Adam on 10M.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import deepcore as dc
+import deepcore.optim as optim
+import numpy as np
+import torch
+
+# bytes moved per float32 parameter per step: reads (p, g, state...) + writes (p, state...)
+BYTES = {
+    "sgd_momentum": 4 * (3 + 2),
+    "rmsprop": 4 * (3 + 2),
+    "adam": 4 * (4 + 3),
+    "nadam": 4 * (4 + 3),
+}
+
+LAYOUTS = {
+    "1M x1": [(1_000_000,)],
+    "10M x1": [(10_000_000,)],
+    "convnet (93k, 10 tensors)": [
+        (32, 1, 3, 3),
+        (32,),
+        (64, 32, 3, 3),
+        (64,),
+        (64, 64, 3, 3),
+        (64,),
+        (576, 64),
+        (64,),
+        (64, 10),
+        (10,),
+    ],
+    "200 x 5k": [(5_000,)] * 200,
+}
+
+
+def make(name: str, ours_params, torch_params, fused: bool):
+    kw_t: dict = {}
+    if fused:
+        kw_t["fused"] = True
+    if name == "sgd_momentum":
+        return (
+            optim.SGD(ours_params, lr=0.01, momentum=0.9),
+            torch.optim.SGD(torch_params, lr=0.01, momentum=0.9, **kw_t),
+        )
+    if name == "rmsprop":
+        return (
+            optim.RMSprop(ours_params, lr=1e-3, alpha=0.9, eps=1e-7, eps_inside_sqrt=False),
+            torch.optim.RMSprop(torch_params, lr=1e-3, alpha=0.9, eps=1e-7, **kw_t),
+        )
+    if name == "adam":
+        return (
+            optim.Adam(ours_params, lr=1e-3, eps=1e-8),
+            torch.optim.Adam(torch_params, lr=1e-3, eps=1e-8, **kw_t),
+        )
+    if name == "nadam":
+        return (
+            optim.Nadam(ours_params, lr=1e-3, eps=1e-8),
+            torch.optim.NAdam(torch_params, lr=1e-3, eps=1e-8, **kw_t),
+        )
+    raise ValueError(name)
+
+
+def supports_fused(name: str) -> bool:
+    p = [torch.zeros(4, requires_grad=True)]
+    try:
+        make(name, [dc.tensor(np.zeros(4, np.float32), requires_grad=True)], p, True)
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return True
+
+
+def setup(name: str, shapes, fused: bool, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    init = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    ours = [dc.tensor(a.copy(), requires_grad=True) for a in init]
+    theirs = [torch.tensor(a.copy(), requires_grad=True) for a in init]
+    for p, tp, g in zip(ours, theirs, grads):
+        p.grad = dc.tensor(g)
+        tp.grad = torch.from_numpy(g.copy())
+    o, t = make(name, ours, theirs, fused)
+    return ours, theirs, o, t
+
+
+def validate(name: str, shapes) -> float:
+    ours, theirs, o, t = setup(name, shapes, False)
+    for _ in range(3):
+        o.step()
+        t.step()
+    err = max(float(np.abs(p.data - tp.detach().numpy()).max()) for p, tp in zip(ours, theirs))
+    scale = max(float(np.abs(tp.detach().numpy()).max()) for tp in theirs)
+    if err > 1e-5 * scale:
+        raise SystemExit(f"{name}: ours and torch disagree by {err:.3g} (scale {scale:.3g})")
+    return err
+
+
+def time_steps(step, reps: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        step()
+    return (time.perf_counter() - t0) / reps
+
+
+def reps_for(n_elems: int) -> int:
+    return max(3, min(200, int(3e7 // max(n_elems, 1))))
+
+
+def bench_case(name: str, label: str, shapes, pairs: int, fused_ok: bool) -> dict:
+    n = sum(int(np.prod(s)) for s in shapes)
+    validate(name, shapes)
+    _, _, o, t = setup(name, shapes, False)
+    tf = setup(name, shapes, True)[3] if fused_ok else None
+    reps = reps_for(n)
+    for fn in (o.step, t.step) + ((tf.step,) if tf else ()):
+        time_steps(fn, max(2, reps // 4))  # warm-up (first-touch of state, caches, threads)
+    ours_t, torch_t, fused_t, ratios = [], [], [], []
+    for _ in range(pairs):
+        a = time_steps(o.step, reps)
+        b = time_steps(t.step, reps)
+        c = time_steps(tf.step, reps) if tf else float("inf")
+        ours_t.append(a)
+        torch_t.append(b)
+        fused_t.append(c)
+        ratios.append(min(b, c) / a)
+    med = statistics.median
+    return dict(
+        opt=name,
+        layout=label,
+        n=n,
+        ours=med(ours_t),
+        torch=med(torch_t),
+        fused=med(fused_t) if tf else None,
+        ratio=med(ratios),
+        gbs=BYTES[name] * n / med(ours_t) / 1e9,
+    )
+
+
+def isa_table(pairs: int) -> list[tuple[str, float, float]]:
+    rows = []
+    prev = dc.kernels.get_cpu_capability()
+    order = ["generic", "avx2", "avx512"]
+    best = dc.kernels.info()["cpu_capability_supported"]
+    caps = order[: order.index(best) + 1]
+    shapes = LAYOUTS["10M x1"]
+    _, _, o, _ = setup("adam", shapes, False)
+    n = 10_000_000
+    times: dict[str, list[float]] = {c: [] for c in caps}
+    try:
+        for _ in range(pairs):
+            for c in caps:  # interleaved: c1 c2 c3 c1 c2 c3 ...
+                dc.kernels.set_cpu_capability(c)
+                time_steps(o.step, 1)
+                times[c].append(time_steps(o.step, 5))
+    finally:
+        dc.kernels.set_cpu_capability(prev)
+    for c in caps:
+        m = statistics.median(times[c])
+        rows.append((c, m, BYTES["adam"] * n / m / 1e9))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--pairs", type=int, default=7)
+    ap.add_argument("--quick", action="store_true", help="fewer cases (smoke run)")
+    args = ap.parse_args()
+    dc.kernels.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    info = dc.kernels.info()
+    print(
+        f"deepcore {dc.__version__} ({info['cpu_capability']}, {args.threads} threads) vs "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads); float32; "
+        f"median of {args.pairs} A/B pairs"
+    )
+    names = ["sgd_momentum", "rmsprop", "adam", "nadam"]
+    layouts = list(LAYOUTS.items())
+    if args.quick:
+        names, layouts = ["adam"], [layouts[0], layouts[2]]
+    hdr = (
+        f"{'optimizer':<13} {'layout':<26} {'ours ms':>9} {'GB/s':>6} {'torch ms':>9} "
+        f"{'fused ms':>9} {'torch best/ours':>15}"
+    )
+    print(hdr)
+    print("-" * len(hdr))
+    for name in names:
+        fused_ok = supports_fused(name)
+        for label, shapes in layouts:
+            r = bench_case(name, label, shapes, args.pairs, fused_ok)
+            fused = f"{r['fused'] * 1e3:9.3f}" if r["fused"] is not None else f"{'n/a':>9}"
+            print(
+                f"{name:<13} {label:<26} {r['ours'] * 1e3:9.3f} {r['gbs']:6.1f} "
+                f"{r['torch'] * 1e3:9.3f} {fused} {r['ratio']:14.2f}x",
+                flush=True,
+            )
+    print("\nour Adam step on one 10M float32 tensor, per CPU variant:")
+    for cap, t, gbs in isa_table(args.pairs):
+        print(f"  {cap:<8} {t * 1e3:8.3f} ms  {gbs:6.1f} GB/s")
+
+
+if __name__ == "__main__":
+    main()
