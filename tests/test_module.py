@@ -328,3 +328,20 @@ def test_regularization_losses():
     total = d2.regularization_loss()
     total.backward()
     np.testing.assert_allclose(d2.kernel.grad.numpy(), 0.1 * np.ones((2, 3)), rtol=1e-6)
+
+
+def test_add_weight_keras3_style():
+    class K3(nn.Layer):
+        def build(self, input_shape):
+            self.a = self.add_weight((input_shape[-1], 2), initializer="zeros")
+            self.b = self.add_weight(shape=(2,), initializer="ones", trainable=False)
+            self.c = self.add_weight(name="c", shape=3)
+
+    k = K3()
+    k.build((None, 4))
+    assert list(k.state_dict()) == ["weight", "weight_1", "c"]
+    assert k.a.shape == (4, 2) and not k.b.requires_grad and k.c.shape == (3,)
+    with pytest.raises(TypeError, match="needs a shape"):
+        k.add_weight("d")
+    with pytest.raises(ValueError, match="already has a weight named 'c'"):
+        k.add_weight("c", (1,))

@@ -305,14 +305,29 @@ class Module:
     # ------------------------------------------------------------------ weights
     def add_weight(
         self,
-        name: str,
-        shape: Sequence[int],
+        name: str | None = None,
+        shape: Sequence[int] | None = None,
         initializer: Any = "glorot_uniform",
         trainable: bool = True,
         regularizer: Any = None,
         dtype: Any = None,
     ) -> Tensor:
-        """Create, register and return a weight (a Parameter when trainable)."""
+        """Create, register and return a weight (a Parameter when trainable).
+
+        Keras 2 order (name, shape, ...); Keras 3's ``add_weight(shape, ...)`` with the shape
+        first or ``name`` left out works too (the name is then weight, weight_1, ...)."""
+        if shape is None and isinstance(name, (tuple, list, int)):
+            name, shape = None, name  # Keras 3: shape is the first positional argument
+        if shape is None:
+            raise TypeError(f"{self.name}: add_weight needs a shape")
+        if isinstance(shape, (int, np.integer)):
+            shape = (int(shape),)
+        if name is None:
+            name = "weight"
+            i = 0
+            while name in self._weights:
+                i += 1
+                name = f"weight_{i}"
         if not isinstance(name, str) or not name or "." in name:
             raise ValueError(f"{self.name}: weight name must be a non-empty string without '.'")
         if name in self._weights:
