@@ -7,7 +7,8 @@ Weights use PyTorch's layout — kernel (filters, channels/groups, *kernel_size)
 
 Padding: 'valid' (none), 'same' (output = ceil(input / stride); when the total padding is odd
 the extra row/column goes at the bottom/right, as TensorFlow/Keras do), 'full' ((k-1)·d on
-both sides), 'causal' (Conv1D only: (k-1)·d on the left), or explicit ints as PyTorch.
+both sides) — all three handled inside the F.conv kernels, no padded copy — or 'causal'
+(Conv1D only: (k-1)·d zeros on the left).
 """
 
 from __future__ import annotations
@@ -62,25 +63,6 @@ def conv_output_length(
     else:  # full
         out = length + ke - 1
     return max(0, (out + stride - 1) // stride)
-
-
-def same_padding(length: int, k: int, stride: int, dilation: int = 1) -> tuple[int, int]:
-    """(before, after) zero padding for 'same' (TensorFlow's rule: the odd one at the end)."""
-    out = (length + stride - 1) // stride
-    total = max((out - 1) * stride + (k - 1) * dilation + 1 - length, 0)
-    return total // 2, total - total // 2
-
-
-def padding_pairs(
-    padding: str, sizes: Sequence[int], ks: Sequence[int], ss: Sequence[int], ds: Sequence[int]
-) -> list[tuple[int, int]]:
-    if padding == "valid":
-        return [(0, 0)] * len(sizes)
-    if padding == "full":
-        return [((k - 1) * d, (k - 1) * d) for k, d in zip(ks, ds)]
-    if padding == "causal":
-        return [((k - 1) * d, 0) for k, d in zip(ks, ds)]
-    return [same_padding(n, k, s, d) for n, k, s, d in zip(sizes, ks, ss, ds)]
 
 
 class _Conv(LayoutMixin, Module):
@@ -163,15 +145,12 @@ class _Conv(LayoutMixin, Module):
 
     def call(self, x: Tensor) -> Tensor:
         x = self._to_internal(x)  # NCHW from here on
-        sizes = x.shape[2:]
-        pairs = padding_pairs(self.padding, sizes, self.kernel_size, self.strides,
-                              self.dilation_rate)  # fmt: skip
-        if all(b == a for b, a in pairs):
-            y = self._conv(x, tuple(b for b, _ in pairs))
-        else:  # asymmetric ('same' with an odd total, 'causal'): pad explicitly
-            x = pad(x, [(0, 0), (0, 0), *pairs])
-            y = self._conv(x, (0,) * self._rank)
-        return self._from_internal(self.activation(y))
+        padding: Any = self.padding  # 'valid' / 'same' / 'full': the kernels pad (TF's split)
+        if padding == "causal":  # only the past: (k-1)·d zeros on the left
+            left = (self.kernel_size[0] - 1) * self.dilation_rate[0]
+            x = pad(x, [(0, 0), (0, 0), (left, 0)])
+            padding = "valid"
+        return self._from_internal(self.activation(self._conv(x, padding)))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         spatial = tuple(
@@ -211,7 +190,7 @@ class Conv2D(_Conv):
 
     _rank = 2
 
-    def _conv(self, x: Tensor, padding: tuple) -> Tensor:
+    def _conv(self, x: Tensor, padding: Any) -> Tensor:
         return F.conv2d(
             x, self.kernel, self.bias, stride=self.strides, padding=padding,
             dilation=self.dilation_rate, groups=self.groups,
@@ -224,8 +203,8 @@ class Conv1D(_Conv):
 
     _rank = 1
 
-    def _conv(self, x: Tensor, padding: tuple) -> Tensor:
+    def _conv(self, x: Tensor, padding: Any) -> Tensor:
         return F.conv1d(
-            x, self.kernel, self.bias, stride=self.strides[0], padding=padding[0],
+            x, self.kernel, self.bias, stride=self.strides[0], padding=padding,
             dilation=self.dilation_rate[0], groups=self.groups,
         )  # fmt: skip

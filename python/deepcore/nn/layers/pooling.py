@@ -7,18 +7,15 @@ under its window (Keras's behaviour, unlike PyTorch's count_include_pad default)
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
-
-import numpy as np
 
 from ...tensor import Tensor
 from .. import functional as F
 from ..module import InputSpec, Module
-from .conv import _tuple, conv_output_length, padding_pairs
+from .conv import _tuple, conv_output_length
 from .layout import LayoutMixin
-from .reshaping import _data_format, pad
+from .reshaping import _data_format
 
 __all__ = [
     "MaxPooling1D",
@@ -30,12 +27,6 @@ __all__ = [
     "GlobalMaxPooling1D",
     "GlobalMaxPooling2D",
 ]
-
-
-def _window_counts(n: int, k: int, s: int, before: int, out: int) -> np.ndarray:
-    """How many real (unpadded) inputs each of the ``out`` windows covers along one axis."""
-    start = np.arange(out) * s - before
-    return (np.minimum(start + k, n) - np.maximum(start, 0)).astype(np.float64)
 
 
 class _Pooling(LayoutMixin, Module):
@@ -62,28 +53,17 @@ class _Pooling(LayoutMixin, Module):
         self.data_format = _data_format(cls, data_format)
         self.input_spec = InputSpec(ndim=self._rank + 2)
 
-    def _pool(self, x: Tensor) -> Tensor:
-        fn = getattr(F, f"{self._kind}_pool{self._rank}d")
-        if self._rank == 1:
-            return fn(x, self.pool_size[0], self.strides[0], 0)
-        return fn(x, self.pool_size, self.strides, 0)
-
     def call(self, x: Tensor) -> Tensor:
         x = self._to_internal(x)
-        sizes = tuple(x.shape[2:])
-        pairs = padding_pairs(self.padding, sizes, self.pool_size, self.strides, (1,) * self._rank)
-        if not any(b or a for b, a in pairs):
-            return self._from_internal(self._pool(x))
+        fn = getattr(F, f"{self._kind}_pool{self._rank}d")
+        k, s = self.pool_size, self.strides
+        if self._rank == 1:
+            k, s = k[0], s[0]
         if self._kind == "max":
-            return self._from_internal(self._pool(pad(x, [(0, 0), (0, 0), *pairs], -np.inf)))
-        # average: pool the zero-padded input, then rescale each window from k to its real count
-        y = self._pool(pad(x, [(0, 0), (0, 0), *pairs]))
-        counts = None
-        for n, k, s, (b, _), o in zip(sizes, self.pool_size, self.strides, pairs, y.shape[2:]):
-            c = _window_counts(n, k, s, b, o)
-            counts = c if counts is None else np.multiply.outer(counts, c)
-        scale = (math.prod(self.pool_size) / counts).astype(x.dtype)
-        return self._from_internal(y * Tensor(scale))
+            y = fn(x, k, s, self.padding)
+        else:  # Keras averages over the real inputs only (padding='same' at the borders)
+            y = fn(x, k, s, self.padding, count_include_pad=False)
+        return self._from_internal(y)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         last = self.data_format == "channels_last"
@@ -139,6 +119,9 @@ class _GlobalPooling(LayoutMixin, Module):
         nchw = self.data_format == "channels_first" or self._nchw_in
         axes = tuple(range(2, 2 + self._rank)) if nchw else tuple(range(1, 1 + self._rank))
         if self._kind == "avg":
+            native = getattr(F, f"global_avg_pool{self._rank}d", None)
+            if nchw and native is not None:  # the native global-average kernel
+                return native(x, keepdims=self.keepdims)
             return x.mean(axis=axes, keepdims=self.keepdims)
         return x.max(axis=axes, keepdims=self.keepdims)
 
