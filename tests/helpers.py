@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 
+import deepcore as dc
 import numpy as np
 import pytest
-
-import deepcore as dc
 from deepcore.testing import assert_close_rel, gradcheck  # noqa: F401
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
@@ -140,10 +139,29 @@ def _check_torch(dc_fn, torch_fn, xs, grad, rng):
 
 
 # Shapes that cover the awkward cases: scalars, size-1 axes, odd sizes, empty tensors.
-UNARY_SHAPES = [(), (1,), (7,), (3, 5), (1, 4), (2, 3, 4), (2, 1, 3, 1), (1, 2, 1, 2, 3), (0,),
-                (3, 0)]  # fmt: skip
+UNARY_SHAPES = [
+    (),
+    (1,),
+    (7,),
+    (3, 5),
+    (1, 4),
+    (2, 3, 4),
+    (2, 1, 3, 1),
+    (1, 2, 1, 2, 3),
+    (0,),
+    (3, 0),
+]
 BINARY_SHAPES = [
-    ((), ()), ((5,), ()), ((), (4,)), ((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 1), (1, 4)),
-    ((2, 3, 4), (3, 1)), ((1,), (2, 3)), ((2, 1, 3), (4, 1)), ((0,), (1,)), ((3, 0), (3, 1)),
+    ((), ()),
+    ((5,), ()),
+    ((), (4,)),
+    ((3, 4), (3, 4)),
+    ((3, 4), (4,)),
+    ((3, 1), (1, 4)),
+    ((2, 3, 4), (3, 1)),
+    ((1,), (2, 3)),
+    ((2, 1, 3), (4, 1)),
+    ((0,), (1,)),
+    ((3, 0), (3, 1)),
     ((2, 1, 2, 1, 3), (1, 2, 1, 2, 1)),
-]  # fmt: skip
+]

@@ -6,12 +6,11 @@ import gc
 import threading
 import weakref
 
+import deepcore as dc
 import numpy as np
 import pytest
-from helpers import gradcheck
-
-import deepcore as dc
 from deepcore.autograd import Function
+from helpers import gradcheck
 
 
 def test_chain_rule_and_shared_subexpressions():
@@ -204,3 +203,12 @@ def test_multiple_roots_backward():
     a, b = (x * 2).sum(), (x * x).sum()
     dc.autograd.backward([a, b])
     np.testing.assert_allclose(x.grad.numpy(), [2 + 2, 2 + 4])
+
+
+def test_two_car_demo_learns():
+    """The main job: a 2-layer net trained with this autograd separates the toy problem."""
+    from deepcore.examples import two_car
+
+    res = two_car.main(["--epochs", "4", "--seed", "1", "--quiet"])
+    assert res["test_accuracy"] > 0.9, res["test_accuracy"]
+    assert res["loss"][-1] < res["loss"][0]

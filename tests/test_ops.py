@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import operator
+
+import deepcore as dc
 import numpy as np
 import pytest
 from helpers import BINARY_SHAPES, HAS_TORCH, UNARY_SHAPES, check_op, gradcheck, requires_torch
-
-import deepcore as dc
 
 if HAS_TORCH:
     import torch
@@ -38,16 +39,26 @@ def _away_from_zero(case, rng):
 
 
 def test_div():
-    check_op(lambda a, b: a / b, np.divide, BINARY_SHAPES, torch_fn=_t(lambda a, b: a / b),
-             make_inputs=_away_from_zero)  # fmt: skip
+    check_op(
+        lambda a, b: a / b,
+        np.divide,
+        BINARY_SHAPES,
+        torch_fn=_t(lambda a, b: a / b),
+        make_inputs=_away_from_zero,
+    )
 
 
 def test_pow_tensor_tensor():
     def inputs(case, rng):
         return [rng.uniform(0.5, 2.0, size=case[0]), rng.uniform(-2, 2, size=case[1])]
 
-    check_op(lambda a, b: a**b, np.power, BINARY_SHAPES, torch_fn=_t(lambda a, b: a**b),
-             make_inputs=inputs)  # fmt: skip
+    check_op(
+        lambda a, b: a**b,
+        np.power,
+        BINARY_SHAPES,
+        torch_fn=_t(lambda a, b: a**b),
+        make_inputs=inputs,
+    )
 
 
 @pytest.mark.parametrize("p", [2, 3, 0.5, -1.5, 0, 1])
@@ -55,15 +66,25 @@ def test_pow_scalar(p):
     def inputs(case, rng):
         return [rng.uniform(0.5, 2.0, size=case[0])]
 
-    check_op(lambda a: a**p, lambda a: a**p, UNARY_SHAPES, torch_fn=_t(lambda a: a**p),
-             make_inputs=inputs)  # fmt: skip
+    check_op(
+        lambda a: a**p,
+        lambda a: a**p,
+        UNARY_SHAPES,
+        torch_fn=_t(lambda a: a**p),
+        make_inputs=inputs,
+    )
 
 
 def test_rpow_and_reflected_scalars():
     check_op(lambda a: 2.0**a, lambda a: 2.0**a, UNARY_SHAPES, torch_fn=_t(lambda a: 2.0**a))
     check_op(lambda a: 3 - a, lambda a: 3 - a, UNARY_SHAPES, torch_fn=_t(lambda a: 3 - a))
-    check_op(lambda a: 1.5 / a, lambda a: 1.5 / a, UNARY_SHAPES, torch_fn=_t(lambda a: 1.5 / a),
-             make_inputs=_away_from_zero)  # fmt: skip
+    check_op(
+        lambda a: 1.5 / a,
+        lambda a: 1.5 / a,
+        UNARY_SHAPES,
+        torch_fn=_t(lambda a: 1.5 / a),
+        make_inputs=_away_from_zero,
+    )
     check_op(lambda a: 2 * a + 1, lambda a: 2 * a + 1, UNARY_SHAPES)
 
 
@@ -81,13 +102,25 @@ UNARY = {
     "sqrt": (dc.sqrt, np.sqrt, lambda x: torch.sqrt(x), (0.2, 3.0)),
     "abs": (dc.abs, np.abs, lambda x: torch.abs(x), None),
     "method_exp": (lambda x: x.exp(), np.exp, lambda x: torch.exp(x), None),
-    "clip": (lambda x: x.clip(-0.5, 0.7), lambda x: np.clip(x, -0.5, 0.7),
-             lambda x: torch.clamp(x, -0.5, 0.7), None),
-    "clip_lo": (lambda x: dc.clip(x, min=0.1), lambda x: np.clip(x, 0.1, None),
-                lambda x: torch.clamp(x, min=0.1), None),
-    "clip_hi": (lambda x: dc.clip(x, max=0.1), lambda x: np.clip(x, None, 0.1),
-                lambda x: torch.clamp(x, max=0.1), None),
-}  # fmt: skip
+    "clip": (
+        lambda x: x.clip(-0.5, 0.7),
+        lambda x: np.clip(x, -0.5, 0.7),
+        lambda x: torch.clamp(x, -0.5, 0.7),
+        None,
+    ),
+    "clip_lo": (
+        lambda x: dc.clip(x, min=0.1),
+        lambda x: np.clip(x, 0.1, None),
+        lambda x: torch.clamp(x, min=0.1),
+        None,
+    ),
+    "clip_hi": (
+        lambda x: dc.clip(x, max=0.1),
+        lambda x: np.clip(x, None, 0.1),
+        lambda x: torch.clamp(x, max=0.1),
+        None,
+    ),
+}
 
 
 @pytest.mark.parametrize("name", sorted(UNARY))
@@ -128,9 +161,21 @@ def test_maximum_ties_match_torch():
 # ------------------------------------------------------------------------------ dtype rules
 def test_float32_stays_float32_with_scalars():
     x = dc.ones(3)
-    for y in (x * 2.0, 2.0 * x, x / 3, x + np.float64(1.5), x**2, 2.0**x, x - 1, -x,
-              x * np.float32(2), dc.maximum(x, 0.5), x.clip(0, 1), dc.where(x > 0, x, 0.0)):
-        assert y.dtype == np.float32, y  # fmt: skip
+    for y in (
+        x * 2.0,
+        2.0 * x,
+        x / 3,
+        x + np.float64(1.5),
+        x**2,
+        2.0**x,
+        x - 1,
+        -x,
+        x * np.float32(2),
+        dc.maximum(x, 0.5),
+        x.clip(0, 1),
+        dc.where(x > 0, x, 0.0),
+    ):
+        assert y.dtype == np.float32, y
 
 
 def test_mixed_float_dtypes_promote_like_numpy():
@@ -167,11 +212,24 @@ def test_ndarray_on_the_left_gives_tensor():
 
 # ------------------------------------------------------------------------------ matmul
 MATMUL_SHAPES = [
-    ((2, 3), (3, 4)), ((1, 1), (1, 1)), ((7, 5), (5, 1)), ((1, 5), (5, 9)), ((3,), (3,)),
-    ((3,), (3, 4)), ((4, 3), (3,)), ((2, 4, 3), (3, 5)), ((3, 2), (4, 2, 5)),
-    ((2, 1, 3, 4), (5, 4, 2)), ((2, 3, 4), (2, 4, 1)), ((3,), (2, 3, 4)), ((2, 3, 4), (4,)),
-    ((0, 3), (3, 4)), ((3, 0), (0, 4)), ((2, 3), (3, 0)), ((1, 2, 1, 3, 2), (2, 2)),
-]  # fmt: skip
+    ((2, 3), (3, 4)),
+    ((1, 1), (1, 1)),
+    ((7, 5), (5, 1)),
+    ((1, 5), (5, 9)),
+    ((3,), (3,)),
+    ((3,), (3, 4)),
+    ((4, 3), (3,)),
+    ((2, 4, 3), (3, 5)),
+    ((3, 2), (4, 2, 5)),
+    ((2, 1, 3, 4), (5, 4, 2)),
+    ((2, 3, 4), (2, 4, 1)),
+    ((3,), (2, 3, 4)),
+    ((2, 3, 4), (4,)),
+    ((0, 3), (3, 4)),
+    ((3, 0), (0, 4)),
+    ((2, 3), (3, 0)),
+    ((1, 2, 1, 3, 2), (2, 2)),
+]
 
 
 def test_matmul():
@@ -219,9 +277,19 @@ def test_matmul_large_float32_accuracy():
 
 
 # ------------------------------------------------------------------------------ reductions
-RED_CASES = [((3, 4), None, False), ((3, 4), 0, False), ((3, 4), 1, True), ((3, 4), -1, False),
-             ((2, 3, 4), (0, 2), False), ((2, 3, 4), (2, 0), True), ((5,), 0, False), ((), None, False),
-             ((1, 1, 3), (0, 1), False), ((2, 3, 1, 2, 2), (1, 3), True), ((7, 1), 1, False)]  # fmt: skip
+RED_CASES = [
+    ((3, 4), None, False),
+    ((3, 4), 0, False),
+    ((3, 4), 1, True),
+    ((3, 4), -1, False),
+    ((2, 3, 4), (0, 2), False),
+    ((2, 3, 4), (2, 0), True),
+    ((5,), 0, False),
+    ((), None, False),
+    ((1, 1, 3), (0, 1), False),
+    ((2, 3, 1, 2, 2), (1, 3), True),
+    ((7, 1), 1, False),
+]
 
 
 @pytest.mark.parametrize("shape,axis,keepdims", RED_CASES)
@@ -245,8 +313,10 @@ def test_smooth_reductions(name, shape, axis, keepdims):
 
 def _distinct(case, rng):
     # well-separated values: no ties, so finite differences see a smooth function
-    return [rng.permutation(np.arange(int(np.prod(s)), dtype=np.float64)).reshape(s) * 0.37
-            for s in case]  # fmt: skip
+    return [
+        rng.permutation(np.arange(int(np.prod(s)), dtype=np.float64)).reshape(s) * 0.37
+        for s in case
+    ]
 
 
 @pytest.mark.parametrize("shape,axis,keepdims", RED_CASES)
@@ -315,23 +385,29 @@ def test_argmax_argmin(axis, keepdims):
     for name in ("argmax", "argmin"):
         got = getattr(t, name)(axis=axis, keepdims=keepdims)
         assert got.dtype == np.int64 and not got.requires_grad
-        np.testing.assert_array_equal(got.numpy(), getattr(np, name)(x, axis=axis,
-                                                                     keepdims=keepdims))  # fmt: skip
+        np.testing.assert_array_equal(
+            got.numpy(), getattr(np, name)(x, axis=axis, keepdims=keepdims)
+        )
 
 
 # ------------------------------------------------------------------------------ comparisons
-@pytest.mark.parametrize("op", ["<", "<=", ">", ">=", "==", "!="])
+CMP = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+       "==": operator.eq, "!=": operator.ne}  # fmt: skip
+
+
+@pytest.mark.parametrize("op", sorted(CMP))
 def test_comparisons(op):
+    f = CMP[op]
     rng = np.random.default_rng(3)
     a = rng.integers(0, 3, size=(3, 4)).astype(np.float32)
     b = rng.integers(0, 3, size=(4,)).astype(np.float32)
     ta = dc.tensor(a, requires_grad=True)
     for other, ref_other in ((dc.tensor(b), b), (1.0, 1.0), (b, b)):
-        got = eval(f"ta {op} other")
+        got = f(ta, other)
         assert isinstance(got, dc.Tensor) and got.dtype == np.bool_ and not got.requires_grad
-        np.testing.assert_array_equal(got.numpy(), eval(f"a {op} ref_other"))
+        np.testing.assert_array_equal(got.numpy(), f(a, ref_other))
     # reflected: scalar on the left
-    np.testing.assert_array_equal(eval(f"1.0 {op} ta").numpy(), eval(f"1.0 {op} a"))
+    np.testing.assert_array_equal(f(1.0, ta).numpy(), f(1.0, a))
 
 
 def test_tensor_stays_hashable():
@@ -355,20 +431,27 @@ SHAPE_OPS = [
     ("unsqueeze-1", (3, 2), lambda x: x.unsqueeze(-1), lambda x: np.expand_dims(x, -1)),
     ("expand", (3, 1), lambda x: x.expand(2, 3, 4), lambda x: np.broadcast_to(x, (2, 3, 4))),
     ("expand-1", (3, 1), lambda x: x.expand(-1, 5), lambda x: np.broadcast_to(x, (3, 5))),
-    ("broadcast_to", (1, 4), lambda x: dc.broadcast_to(x, (3, 4)),
-     lambda x: np.broadcast_to(x, (3, 4))),
+    (
+        "broadcast_to",
+        (1, 4),
+        lambda x: dc.broadcast_to(x, (3, 4)),
+        lambda x: np.broadcast_to(x, (3, 4)),
+    ),
     ("T", (3, 4), lambda x: x.T, lambda x: x.T),
     ("T3", (2, 3, 4), lambda x: x.T, lambda x: x.T),
     ("mT", (2, 3, 4), lambda x: x.mT, lambda x: np.swapaxes(x, -1, -2)),
     ("transpose_np", (2, 3, 4), lambda x: x.transpose(1, 2, 0), lambda x: x.transpose(1, 2, 0)),
     ("transpose_swap", (2, 3, 4), lambda x: x.transpose(0, 2), lambda x: np.swapaxes(x, 0, 2)),
     ("transpose2d", (2, 3), lambda x: x.transpose(1, 0), lambda x: x.T),
-    ("permute", (2, 3, 4, 5), lambda x: x.permute(3, 1, 0, 2),
-     lambda x: x.transpose(3, 1, 0, 2)),
-    ("permute5d", (1, 2, 3, 2, 1), lambda x: x.permute((4, 0, 3, 2, 1)),
-     lambda x: x.transpose(4, 0, 3, 2, 1)),
+    ("permute", (2, 3, 4, 5), lambda x: x.permute(3, 1, 0, 2), lambda x: x.transpose(3, 1, 0, 2)),
+    (
+        "permute5d",
+        (1, 2, 3, 2, 1),
+        lambda x: x.permute((4, 0, 3, 2, 1)),
+        lambda x: x.transpose(4, 0, 3, 2, 1),
+    ),
     ("swapaxes", (2, 3, 4), lambda x: x.swapaxes(0, -1), lambda x: np.swapaxes(x, 0, -1)),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("name,shape,f,ref", SHAPE_OPS, ids=[s[0] for s in SHAPE_OPS])
@@ -378,11 +461,18 @@ def test_shape_ops(name, shape, f, ref):
 
 @requires_torch
 def test_shape_ops_torch():
-    check_op(lambda x: x.permute(2, 0, 1).reshape(4, 6), lambda x: x.transpose(2, 0, 1).reshape(4, 6),
-             [(2, 3, 4)], torch_fn=lambda x: x.permute(2, 0, 1).reshape(4, 6))  # fmt: skip
-    check_op(lambda x: x.expand(2, 3, 4).transpose(0, 2), lambda x: np.swapaxes(
-        np.broadcast_to(x, (2, 3, 4)), 0, 2), [(3, 1)],
-        torch_fn=lambda x: x.expand(2, 3, 4).transpose(0, 2))  # fmt: skip
+    check_op(
+        lambda x: x.permute(2, 0, 1).reshape(4, 6),
+        lambda x: x.transpose(2, 0, 1).reshape(4, 6),
+        [(2, 3, 4)],
+        torch_fn=lambda x: x.permute(2, 0, 1).reshape(4, 6),
+    )
+    check_op(
+        lambda x: x.expand(2, 3, 4).transpose(0, 2),
+        lambda x: np.swapaxes(np.broadcast_to(x, (2, 3, 4)), 0, 2),
+        [(3, 1)],
+        torch_fn=lambda x: x.expand(2, 3, 4).transpose(0, 2),
+    )
 
 
 def test_view_shares_memory_and_refuses_copies():
@@ -416,31 +506,42 @@ def test_shape_bad_inputs():
 
 # ------------------------------------------------------------------------------ indexing
 INDEXES = [
-    ("int", (5, 3), 2), ("neg", (5, 3), -1), ("slice", (5, 3), slice(1, 4)),
-    ("step", (7, 3), slice(None, None, 2)), ("negstep", (7, 3), slice(None, None, -3)),
-    ("tuple", (4, 5), (slice(1, 3), -2)), ("none", (4, 5), (None, slice(None), 1)),
-    ("ellipsis", (2, 3, 4), (Ellipsis, 1)), ("ellipsis2", (2, 3, 4), (0, Ellipsis, None)),
-    ("intarr", (5, 3), np.array([0, 2, 2, 4, 0])), ("intlist", (5, 3), [1, 1, 3]),
+    ("int", (5, 3), 2),
+    ("neg", (5, 3), -1),
+    ("slice", (5, 3), slice(1, 4)),
+    ("step", (7, 3), slice(None, None, 2)),
+    ("negstep", (7, 3), slice(None, None, -3)),
+    ("tuple", (4, 5), (slice(1, 3), -2)),
+    ("none", (4, 5), (None, slice(None), 1)),
+    ("ellipsis", (2, 3, 4), (Ellipsis, 1)),
+    ("ellipsis2", (2, 3, 4), (0, Ellipsis, None)),
+    ("intarr", (5, 3), np.array([0, 2, 2, 4, 0])),
+    ("intlist", (5, 3), [1, 1, 3]),
     ("intarr2d", (5, 3), (np.array([[0, 1], [4, 4]]), np.array([[2, 2], [0, 0]]))),
     ("mixed", (4, 5, 3), (slice(None), np.array([1, 1, 3]), 0)),
     ("bool", (4, 3), np.array([True, False, True, True])),
     ("bool2d", (2, 3), np.array([[True, False, True], [False, False, True]])),
-    ("empty_sel", (4, 3), slice(2, 2)), ("empty_arr", (4, 3), np.array([], dtype=np.int64)),
-    ("0d", (), ()), ("5d", (2, 1, 3, 1, 2), (1, 0, slice(None, None, -1), Ellipsis)),
-]  # fmt: skip
+    ("empty_sel", (4, 3), slice(2, 2)),
+    ("empty_arr", (4, 3), np.array([], dtype=np.int64)),
+    ("0d", (), ()),
+    ("5d", (2, 1, 3, 1, 2), (1, 0, slice(None, None, -1), Ellipsis)),
+]
 
 
 @pytest.mark.parametrize("name,shape,idx", INDEXES, ids=[i[0] for i in INDEXES])
 def test_getitem(name, shape, idx):
     def torch_fn(x):
-        ti = tuple(torch.tensor(i) if isinstance(i, np.ndarray) else i for i in idx) \
-            if isinstance(idx, tuple) else (torch.tensor(idx) if isinstance(idx, (np.ndarray, list))
-                                            else idx)  # fmt: skip
+        ti = (
+            tuple(torch.tensor(i) if isinstance(i, np.ndarray) else i for i in idx)
+            if isinstance(idx, tuple)
+            else (torch.tensor(idx) if isinstance(idx, (np.ndarray, list)) else idx)
+        )
         return x[ti]
 
     torch_ok = name not in ("negstep", "5d", "0d")  # torch has no negative steps
-    check_op(lambda x: x[idx], lambda x: x[idx], [shape], torch_fn=_t(torch_fn) if torch_ok
-             else None)  # fmt: skip
+    check_op(
+        lambda x: x[idx], lambda x: x[idx], [shape], torch_fn=_t(torch_fn) if torch_ok else None
+    )
 
 
 def test_getitem_with_tensor_index_and_scatter_add():
@@ -483,27 +584,50 @@ def test_setitem():
 
 
 # ------------------------------------------------------------------------------ joining
-def test_concat():
-    cases = [((2, 3), (4, 3)), ((3,), (1,)), ((1, 3, 2), (2, 3, 2)), ((0, 2), (3, 2)), ((1,), (1,))]
-    for axis in (0, -1):
-        sel = cases if axis == 0 else [((2, 3), (2, 5)), ((2, 3, 1), (2, 3, 2)), ((4,), (2,))]
-        check_op(lambda a, b: dc.concat([a, b], axis=axis),
-                 lambda a, b: np.concatenate([a, b], axis=axis), sel,
-                 torch_fn=_t(lambda a, b: torch.cat([a, b], dim=axis)))  # fmt: skip
-    check_op(lambda a, b, c: dc.concatenate((a, b, c), 1),
-             lambda a, b, c: np.concatenate((a, b, c), 1), [((2, 1), (2, 3), (2, 2))])  # fmt: skip
+@pytest.mark.parametrize("axis", [0, -1])
+def test_concat(axis):
+    if axis == 0:
+        sel = [
+            ((2, 3), (4, 3)),
+            ((3,), (1,)),
+            ((1, 3, 2), (2, 3, 2)),
+            ((0, 2), (3, 2)),
+            ((1,), (1,)),
+        ]
+    else:
+        sel = [((2, 3), (2, 5)), ((2, 3, 1), (2, 3, 2)), ((4,), (2,))]
+    check_op(
+        lambda a, b: dc.concat([a, b], axis=axis),
+        lambda a, b: np.concatenate([a, b], axis=axis),
+        sel,
+        torch_fn=_t(lambda a, b: torch.cat([a, b], dim=axis)),
+    )
+    check_op(
+        lambda a, b, c: dc.concatenate((a, b, c), 1),
+        lambda a, b, c: np.concatenate((a, b, c), 1),
+        [((2, 1), (2, 3), (2, 2))],
+    )
 
 
-def test_stack():
-    for axis in (0, 1, -1):
-        check_op(lambda a, b: dc.stack([a, b], axis=axis),
-                 lambda a, b: np.stack([a, b], axis=axis), [((2, 3), (2, 3)), ((4,), (4,)),
-                 ((1, 2, 3), (1, 2, 3))], torch_fn=_t(lambda a, b: torch.stack([a, b], dim=axis)))  # fmt: skip
-    check_op(lambda a, b: dc.stack([a, b]), lambda a, b: np.stack([a, b]), [((), ()), ((0, 2), (0, 2))])
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_stack(axis):
+    check_op(
+        lambda a, b: dc.stack([a, b], axis=axis),
+        lambda a, b: np.stack([a, b], axis=axis),
+        [((2, 3), (2, 3)), ((4,), (4,)), ((1, 2, 3), (1, 2, 3))],
+        torch_fn=_t(lambda a, b: torch.stack([a, b], dim=axis)),
+    )
+    check_op(
+        lambda a, b: dc.stack([a, b]), lambda a, b: np.stack([a, b]), [((), ()), ((0, 2), (0, 2))]
+    )
 
 
 def test_split():
-    check_op(lambda x: dc.split(x, 3, axis=1), lambda x: tuple(np.split(x, 3, axis=1)), [(2, 6), (1, 3, 2)])
+    check_op(
+        lambda x: dc.split(x, 3, axis=1),
+        lambda x: tuple(np.split(x, 3, axis=1)),
+        [(2, 6), (1, 3, 2)],
+    )
     check_op(lambda x: dc.split(x, [1, 3]), lambda x: tuple(np.split(x, [1, 3])), [(5, 2), (3,)])
     # an unused output gets a zero gradient
     x = dc.tensor(np.arange(4.0), requires_grad=True)
@@ -533,9 +657,13 @@ def test_where():
         return [rng.uniform(-1, 1, size=s) for s in case]
 
     cond_of = lambda a: a > 0  # noqa: E731
-    check_op(lambda a, b: dc.where(cond_of(a.detach()), a, b), lambda a, b: np.where(a > 0, a, b),
-             BINARY_SHAPES, torch_fn=_t(lambda a, b: torch.where(a.detach() > 0, a, b)),
-             make_inputs=inputs)  # fmt: skip
+    check_op(
+        lambda a, b: dc.where(cond_of(a.detach()), a, b),
+        lambda a, b: np.where(a > 0, a, b),
+        BINARY_SHAPES,
+        torch_fn=_t(lambda a, b: torch.where(a.detach() > 0, a, b)),
+        make_inputs=inputs,
+    )
     check_op(lambda a: dc.where(a > 0, a, 0.0), lambda a: np.where(a > 0, a, 0.0), UNARY_SHAPES)
     with pytest.raises(ValueError, match="cannot be broadcast"):
         dc.where(dc.ones(3) > 0, dc.ones(2), 0.0)
@@ -567,7 +695,10 @@ def test_creation():
     np.testing.assert_array_equal(dc.full((2, 2), 7).numpy(), np.full((2, 2), 7.0))
     assert dc.full(3, 1.5).shape == (3,) and dc.full(3, 1.5).dtype == np.float32
     x = dc.ones(2, 3, dtype="float64")
-    assert dc.zeros_like(x).dtype == np.float64 and dc.ones_like(x, dtype="float32").dtype == np.float32
+    assert (
+        dc.zeros_like(x).dtype == np.float64
+        and dc.ones_like(x, dtype="float32").dtype == np.float32
+    )
     np.testing.assert_array_equal(dc.full_like(x, 3).numpy(), np.full((2, 3), 3.0))
     assert dc.arange(5).dtype == np.int64
     np.testing.assert_allclose(dc.arange(0, 1, 0.25).numpy(), [0, 0.25, 0.5, 0.75])
@@ -620,8 +751,11 @@ def test_inplace_ops():
 
 
 # ------------------------------------------------------------------------------ activations
-ACTS = [("relu", lambda x: np.maximum(x, 0)), ("sigmoid", lambda x: 1 / (1 + np.exp(-x))),
-        ("tanh", np.tanh)]  # fmt: skip
+ACTS = [
+    ("relu", lambda x: np.maximum(x, 0)),
+    ("sigmoid", lambda x: 1 / (1 + np.exp(-x))),
+    ("tanh", np.tanh),
+]
 
 
 @pytest.mark.parametrize("name,ref", ACTS, ids=[a[0] for a in ACTS])

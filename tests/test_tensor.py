@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import deepcore as dc
 import numpy as np
 import pytest
 from helpers import HAS_TORCH, requires_torch
-
-import deepcore as dc
 
 if HAS_TORCH:
     import torch

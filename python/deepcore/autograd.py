@@ -141,9 +141,10 @@ class Context:
         self.saved = arrays
 
     def free(self) -> None:
+        """Drop what backward needed (see [Note: graph lifetime])."""
         self.saved = ()
         self.parents = ()
-        self.__dict__.clear()
+        self.__dict__.clear()  # attributes ops set on ctx may hold arrays too
         self.freed = True
 
 
@@ -269,42 +270,52 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool = False)
         slot[t._out_index] = g if slot[t._out_index] is None else slot[t._out_index] + g
         roots.append(t._ctx)
 
-    with no_grad():
-        for node in _toposort(roots):
-            outs = grads.pop(id(node), None)
-            if outs is None:  # no gradient reached this node (an input's backward gave None)
-                if not retain_graph:
-                    node.free()
-                continue
-            if node.n_outputs > 1 and any(o is None for o in outs):
-                outs = _fill_missing(node, outs)
-            in_grads = node.fn.backward(node, *outs)
-            if type(in_grads) is not tuple:
-                in_grads = (in_grads,)
-            for parent, g in zip(node.parents, in_grads):
-                if parent is None or g is None:
-                    continue
-                pd = parent.data
-                if g.shape != pd.shape:
-                    raise RuntimeError(
-                        f"{node.fn.__name__}.backward returned a gradient of shape {g.shape} "
-                        f"for an input of shape {pd.shape}"
-                    )
-                if g.dtype != pd.dtype:  # e.g. float32 (op) float64: each input gets its dtype
-                    g = g.astype(pd.dtype)
-                pctx = parent._ctx
-                if pctx is None:
-                    _accumulate_leaf(parent, g)
-                    continue
-                if parent._retain_grad:
-                    _accumulate_leaf(parent, g)
-                slot = grads.get(id(pctx))
-                if slot is None:
-                    slot = grads[id(pctx)] = [None] * pctx.n_outputs
-                i = parent._out_index
-                slot[i] = g if slot[i] is None else slot[i] + g
+    prev = _state.enabled
+    _state.enabled = False  # backward functions compute on arrays; record nothing
+    try:
+        _run_backward(_toposort(roots), grads, retain_graph)
+    finally:
+        _state.enabled = prev
+
+
+def _run_backward(order: list[Context], grads: dict[int, list], retain_graph: bool) -> None:
+    for node in order:
+        outs = grads.pop(id(node), None)
+        if outs is None:  # no gradient reached this node (an input's backward gave None)
             if not retain_graph:
                 node.free()
+            continue
+        if node.n_outputs > 1 and any(o is None for o in outs):
+            outs = _fill_missing(node, outs)
+        in_grads = node.fn.backward(node, *outs)
+        if type(in_grads) is not tuple:
+            in_grads = (in_grads,)
+        for parent, g in zip(node.parents, in_grads):
+            if parent is None or g is None:
+                continue
+            pd = parent.data
+            if g.shape != pd.shape:
+                raise RuntimeError(
+                    f"{node.fn.__name__}.backward returned a gradient of shape {g.shape} "
+                    f"for an input of shape {pd.shape}"
+                )
+            gd, dd = g.dtype, pd.dtype
+            if gd is not dd and gd != dd:  # float32 (op) float64: each input gets its dtype
+                g = g.astype(dd)
+            pctx = parent._ctx
+            if pctx is None:
+                _accumulate_leaf(parent, g)
+                continue
+            if parent._retain_grad:
+                _accumulate_leaf(parent, g)
+            key = id(pctx)
+            slot = grads.get(key)
+            if slot is None:
+                slot = grads[key] = [None] * pctx.n_outputs
+            i = parent._out_index
+            slot[i] = g if slot[i] is None else slot[i] + g
+        if not retain_graph:
+            node.free()
 
 
 def _fill_missing(node: Context, outs: list) -> list:

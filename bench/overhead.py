@@ -1,0 +1,131 @@
+"""Per-op Python overhead of deepcore's autograd against PyTorch (CPU), same process.
+
+    PYTHONPATH=python python bench/overhead.py [--reps 15]
+
+Cases (tiny tensors, so the time is dispatch + graph bookkeeping, not arithmetic):
+  add_fwd       c = a + b on 1-element tensors, no grad recorded
+  add_fwd_bwd   (a + b).backward() with a, b requiring grad
+  mlp_step      the two_car training step: 2->32->1 ReLU MLP on a batch of 32, BCE-with-logits
+                loss from elementwise ops, forward + backward (about 15 ops)
+Each case is validated against PyTorch first, then timed ours/peer alternately (A B A B); the
+figure is the median per-call time and the median of the per-pair ratios (ours / peer: lower is
+better for us).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import deepcore as dc
+import numpy as np
+import torch
+
+
+def _time(fn, number: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - t0) / number
+
+
+def _bce(z, y, maximum, log, exp, absf):
+    return (maximum(z, 0.0) - z * y + log(1.0 + exp(-absf(z)))).mean()
+
+
+def cases():
+    rng = np.random.default_rng(0)
+    a_np, b_np = np.array([1.5], np.float32), np.array([2.5], np.float32)
+    a, b = dc.tensor(a_np, requires_grad=True), dc.tensor(b_np, requires_grad=True)
+    ta, tb = torch.tensor(a_np, requires_grad=True), torch.tensor(b_np, requires_grad=True)
+    an, bn = dc.tensor(a_np), dc.tensor(b_np)
+    tan, tbn = torch.tensor(a_np), torch.tensor(b_np)
+
+    def ours_add():
+        return an + bn
+
+    def peer_add():
+        return tan + tbn
+
+    def ours_add_bwd():
+        (a + b).backward()
+
+    def peer_add_bwd():
+        (ta + tb).backward()
+
+    x_np = rng.uniform(-1, 1, (32, 2)).astype(np.float32)
+    y_np = (rng.uniform(0, 1, (32, 1)) > 0.5).astype(np.float32)
+    p_np = [
+        rng.standard_normal((2, 32)).astype(np.float32),
+        np.zeros(32, np.float32),
+        rng.standard_normal((32, 1)).astype(np.float32) * 0.2,
+        np.zeros(1, np.float32),
+    ]
+    ps = [dc.tensor(p, requires_grad=True) for p in p_np]
+    tps = [torch.tensor(p, requires_grad=True) for p in p_np]
+    x, y, tx, ty = dc.tensor(x_np), dc.tensor(y_np), torch.tensor(x_np), torch.tensor(y_np)
+
+    def ours_mlp():
+        w1, b1, w2, b2 = ps
+        z = dc.maximum(x @ w1 + b1, 0.0) @ w2 + b2
+        loss = _bce(z, y, dc.maximum, dc.log, dc.exp, dc.abs)
+        loss.backward()
+        return loss
+
+    def peer_mlp():
+        w1, b1, w2, b2 = tps
+        z = torch.clamp_min(tx @ w1 + b1, 0.0) @ w2 + b2
+        loss = _bce(z, ty, torch.clamp_min, torch.log, torch.exp, torch.abs)
+        loss.backward()
+        return loss
+
+    # validate: same loss and gradients
+    for p in ps:
+        p.grad = None
+    lo, lp = ours_mlp(), peer_mlp()
+    assert abs(lo.item() - lp.item()) < 1e-5 * max(1.0, abs(lp.item())), (lo.item(), lp.item())
+    for p, tp in zip(ps, tps):
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-4, atol=1e-6)
+    ours_add_bwd()
+    peer_add_bwd()
+    assert np.allclose(a.grad.numpy(), ta.grad.numpy())
+    assert np.allclose((an + bn).numpy(), (tan + tbn).numpy())
+    return [
+        ("add_fwd", ours_add, peer_add, 20000),
+        ("add_fwd_bwd", ours_add_bwd, peer_add_bwd, 5000),
+        ("mlp_step", ours_mlp, peer_mlp, 500),
+    ]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=15)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    print(
+        f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"numpy {np.__version__}, deepcore threads {dc.kernels.get_num_threads()}, "
+        "torch threads 1"
+    )
+    print(f"{'case':12s} {'ours us':>9s} {'torch us':>9s} {'ours/torch':>10s}")
+    for name, ours, peer, number in cases():
+        for _ in range(3):  # warm up
+            _time(ours, number // 10)
+            _time(peer, number // 10)
+        to, tp, ratios = [], [], []
+        for _ in range(args.reps):
+            o = _time(ours, number)
+            p = _time(peer, number)
+            to.append(o)
+            tp.append(p)
+            ratios.append(o / p)
+        print(
+            f"{name:12s} {statistics.median(to) * 1e6:9.2f} {statistics.median(tp) * 1e6:9.2f} "
+            f"{statistics.median(ratios):10.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
