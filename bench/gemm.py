@@ -7,6 +7,11 @@ Each case: validate ours against a float64 reference, warm up both, then time ou
 alternately (A B A B ...) and report the median GFLOP/s of each and the median of the
 per-pair ratios ours/NumPy (> 1 means ours is faster). NumPy's OpenBLAS is pinned to the same
 thread count in-process through its own openblas_set_num_threads (threadpoolctl if installed).
+
+Both libraries keep their worker threads spinning after a call (OpenBLAS for ~2^28 cycles,
+libgomp for GOMP_SPINCOUNT iterations), which steals a core from whichever runs next on a
+2-core machine. Each timed block therefore starts after a pause (--gap) long enough for the
+other library's workers to go to sleep; within a block the calls run back to back.
 """
 
 from __future__ import annotations
@@ -83,7 +88,9 @@ def _time(fn) -> float:
     return time.perf_counter() - t0
 
 
-def bench_case(m: int, k: int, n: int, pairs: int, rng) -> tuple[float, float, float, float]:
+def bench_case(
+    m: int, k: int, n: int, pairs: int, gap: float, rng
+) -> tuple[float, float, float, float]:
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
     out = np.empty((m, n), np.float32)
@@ -108,7 +115,9 @@ def bench_case(m: int, k: int, n: int, pairs: int, rng) -> tuple[float, float, f
         run_np()
     t_ours, t_np, ratios = [], [], []
     for _ in range(pairs):
+        time.sleep(gap)
         to = _time(lambda: [run_ours() for _ in range(inner)]) / inner
+        time.sleep(gap)
         tn = _time(lambda: [run_np() for _ in range(inner)]) / inner
         t_ours.append(to)
         t_np.append(tn)
@@ -122,6 +131,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--pairs", type=int, default=7)
+    p.add_argument("--gap", type=float, default=0.2, help="pause (s) before each timed block")
     p.add_argument("--capability", default=None, help="generic | avx2 | avx512 (default: best)")
     p.add_argument("--only", default=None, help="run only shapes whose MxKxN contains this")
     args = p.parse_args()
@@ -147,7 +157,7 @@ def main() -> None:
                 shape = f"{m}x{k}x{n}"
                 if args.only and args.only not in shape:
                     continue
-                g_o, g_n, ratio, err = bench_case(m, k, n, args.pairs, rng)
+                g_o, g_n, ratio, err = bench_case(m, k, n, args.pairs, args.gap, rng)
                 print(
                     f"{kind:7} {shape:>17} {threads:>3} {g_o:8.1f} {g_n:8.1f} {ratio:6.2f} "
                     f"{err:8.1e}",

@@ -171,9 +171,20 @@ def test_gemm_padded_leading_dimensions(cpu_capability, dtype):
                 assert np.all(np.isnan(base[:, n:])), "wrote outside out's columns"
 
 
-def test_sgemm_blocked_shapes(cpu_capability):
-    # Sizes that cross the cache-blocking boundaries (KC, MC, NC) and leave ragged edge tiles.
+@pytest.mark.parametrize("threads", [1, 3])
+def test_sgemm_blocked_shapes(cpu_capability, threads):
+    # Sizes that cross the cache-blocking boundaries (KC, MC, NC) and leave ragged edge tiles,
+    # serial and split into thread strips / blocks.
     rng = np.random.default_rng(6)
+    prev = K.get_num_threads()
+    K.set_num_threads(threads)
+    try:
+        _blocked_shapes(rng)
+    finally:
+        K.set_num_threads(prev)
+
+
+def _blocked_shapes(rng):
     for m, n, k in [
         (300, 257, 530),
         (8, 4500, 40),
