@@ -35,6 +35,14 @@ def _bce(z, y, maximum, log, exp, absf):
     return (maximum(z, 0.0) - z * y + log(1.0 + exp(-absf(z)))).mean()
 
 
+def _mlp_step(ps, x, y, maximum, log, exp, absf):
+    w1, b1, w2, b2 = ps
+    z = maximum(x @ w1 + b1, 0.0) @ w2 + b2
+    loss = _bce(z, y, maximum, log, exp, absf)
+    loss.backward()
+    return loss
+
+
 def cases():
     rng = np.random.default_rng(0)
     a_np, b_np = np.array([1.5], np.float32), np.array([2.5], np.float32)
@@ -68,18 +76,10 @@ def cases():
     x, y, tx, ty = dc.tensor(x_np), dc.tensor(y_np), torch.tensor(x_np), torch.tensor(y_np)
 
     def ours_mlp():
-        w1, b1, w2, b2 = ps
-        z = dc.maximum(x @ w1 + b1, 0.0) @ w2 + b2
-        loss = _bce(z, y, dc.maximum, dc.log, dc.exp, dc.abs)
-        loss.backward()
-        return loss
+        return _mlp_step(ps, x, y, dc.maximum, dc.log, dc.exp, dc.abs)
 
     def peer_mlp():
-        w1, b1, w2, b2 = tps
-        z = torch.clamp_min(tx @ w1 + b1, 0.0) @ w2 + b2
-        loss = _bce(z, ty, torch.clamp_min, torch.log, torch.exp, torch.abs)
-        loss.backward()
-        return loss
+        return _mlp_step(tps, tx, ty, torch.clamp_min, torch.log, torch.exp, torch.abs)
 
     # validate: same loss and gradients
     for p in ps:

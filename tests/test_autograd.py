@@ -212,3 +212,35 @@ def test_two_car_demo_learns():
     res = two_car.main(["--epochs", "4", "--seed", "1", "--quiet"])
     assert res["test_accuracy"] > 0.9, res["test_accuracy"]
     assert res["loss"][-1] < res["loss"][0]
+
+
+def test_tensor_keyword_argument_rejected():
+    class Scale(Function):
+        @staticmethod
+        def forward(ctx, x, s=None):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    with pytest.raises(TypeError, match="keyword argument 's'"):
+        Scale.apply(dc.ones(2), s=dc.ones(2, requires_grad=True))
+
+
+def test_tensor_subclass_operands():
+    class Param(dc.Tensor):
+        __slots__ = ()
+
+    w = Param(np.ones(3, np.float32), requires_grad=True)
+    i = dc.tensor(np.array([1, 2, 3]))
+    y = i * w  # int (op) float subclass: float32, with a gradient for w
+    assert y.dtype == np.float32 and y.requires_grad
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [1, 2, 3])
+    x = dc.zeros(3)
+    with pytest.raises(RuntimeError, match="leaf tensor"):
+        w += x
+    x += w.detach()
+    np.testing.assert_array_equal(x.numpy(), [1, 1, 1])
+    np.testing.assert_array_equal((x == w).numpy(), [True] * 3)

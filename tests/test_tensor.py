@@ -115,3 +115,13 @@ def test_to_and_cpu():
     assert x.to("cpu") is x and x.cpu() is x
     with pytest.raises((RuntimeError, NotImplementedError)):
         x.to("cuda")
+
+
+def test_iteration():
+    x = dc.tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
+    rows = list(x)
+    assert len(rows) == 3 and rows[2].shape == (2,)
+    sum(r.sum() for r in rows).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.ones((3, 2)))
+    with pytest.raises(TypeError, match="0-d"):
+        list(dc.tensor(1.0))

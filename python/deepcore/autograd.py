@@ -177,6 +177,13 @@ class Function:
             else:
                 raw.append(a)
             parents.append(None)
+        if kwargs:
+            for k, v in kwargs.items():
+                if isinstance(v, T):  # it would get no gradient: a silent wrong answer
+                    raise TypeError(
+                        f"{cls.__name__}.apply: Tensor passed as keyword argument {k!r}; pass "
+                        "Tensors positionally so gradients can flow to them"
+                    )
         record = record and _state.enabled
         ctx = Context(cls, parents, record)
         out = cls.forward(ctx, *raw, **kwargs)

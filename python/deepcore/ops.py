@@ -187,8 +187,9 @@ def _const(x: Tensor, dtype: Any) -> Tensor:
 def _binary(fn: type[Function], a: Any, b: Any) -> Tensor:
     """Apply a broadcasting binary Function; a and b are Tensors or Python scalars (at least one
     a Tensor). Reconciles dtypes per the module docstring before the forward runs."""
-    if type(a) is Tensor:
-        if type(b) is Tensor:
+    # isinstance, not type(): nn.Parameter is a Tensor subclass
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
             da, db = a.data.dtype, b.data.dtype
             if da is not db and da != db:
                 dt = _float_of(da, db)
@@ -585,7 +586,11 @@ class _ExtremumReduce(Function):
             )
         out = cls.reduce(x, axis=axes, keepdims=True)
         ctx.saved = (x, out, axes)
-        return out if keepdims else out.reshape(np.sum(out, axis=axes).shape)
+        if keepdims:
+            return out
+        return out.reshape(
+            () if axes is None else tuple(n for i, n in enumerate(x.shape) if i not in axes)
+        )
 
     @staticmethod
     def backward(ctx: Context, g: Array) -> tuple:
@@ -1164,7 +1169,7 @@ def _inplace(np_op: Any, fn: type[Function], name: str) -> Any:
         o = _coerce(other)
         if o is NotImplemented:
             return NotImplemented
-        if _state.enabled and (self.requires_grad or (type(o) is Tensor and o.requires_grad)):
+        if _state.enabled and (self.requires_grad or (isinstance(o, Tensor) and o.requires_grad)):
             if self.requires_grad and self._ctx is None:
                 raise RuntimeError(
                     f"a leaf tensor that requires grad is used in an in-place operation ({name});"
@@ -1173,7 +1178,7 @@ def _inplace(np_op: Any, fn: type[Function], name: str) -> Any:
             # a graph is being recorded: compute out of place and rebind the name, so the
             # gradient stays correct (the old tensor's saved values are untouched)
             return _binary(fn, self, o)
-        np_op(self.data, o.data if type(o) is Tensor else o, out=self.data)
+        np_op(self.data, o.data if isinstance(o, Tensor) else o, out=self.data)
         return self
 
     op.__name__ = name
@@ -1284,7 +1289,7 @@ def _compare(np_fn: Any, name: str) -> Any:
         o = _coerce(other)
         if o is NotImplemented:
             return NotImplemented
-        return Tensor._wrap(np_fn(self.data, o.data if type(o) is Tensor else o))
+        return Tensor._wrap(np_fn(self.data, o.data if isinstance(o, Tensor) else o))
 
     op.__name__ = name
     return op
@@ -1338,6 +1343,12 @@ def _method_reshape(self: Tensor, *shape: Any) -> Tensor:
     return reshape(self, *shape)
 
 
+def _iter(self: Tensor) -> Any:
+    if self.ndim == 0:
+        raise TypeError("iteration over a 0-d tensor")
+    return (getitem(self, i) for i in range(self.shape[0]))
+
+
 def _fill_(self: Tensor, value: Scalar) -> Tensor:
     setitem(self, Ellipsis, value)
     return self
@@ -1377,6 +1388,7 @@ _METHODS: dict[str, Any] = {
     "__ne__": _compare(np.not_equal, "__ne__"),
     "__getitem__": getitem,
     "__setitem__": setitem,
+    "__iter__": _iter,
     # named methods
     "add": add,
     "sub": sub,
