@@ -345,3 +345,18 @@ def test_add_weight_keras3_style():
         k.add_weight("d")
     with pytest.raises(ValueError, match="already has a weight named 'c'"):
         k.add_weight("c", (1,))
+
+
+@needs_ops
+def test_float_inputs_autocast_to_layer_dtype():
+    s = Scale()
+    x64 = np.ones((2, 3))  # float64, as NumPy makes by default
+    y = s(x64)
+    assert y.dtype == np.float32
+    t = dc.tensor(x64, requires_grad=True)
+    s(t).sum().backward()  # the cast is differentiable
+    assert t.grad.dtype == np.float64 and np.all(t.grad.numpy() == 1.0)
+    idx = nn.Embedding(5, 2)(np.array([[1, 2]]))  # integer inputs are left alone
+    assert idx.shape == (1, 2, 2)
+    s.double()
+    assert s(np.ones((1, 3), np.float32)).dtype == np.float64

@@ -193,13 +193,21 @@ def _shape_of(x: Any) -> Any:
     raise TypeError(f"layer inputs must be Tensors (or NumPy arrays), got {type(x).__name__}")
 
 
-def _as_tensor(x: Any) -> Any:
+def _as_tensor(x: Any, dtype: str) -> Any:
+    """Layer inputs as Tensors, floating ones in the layer's dtype (Keras's autocast: a
+    float64 NumPy batch fed to a float32 model is converted, not rejected)."""
     if isinstance(x, np.ndarray):
+        if x.dtype.kind == "f" and x.dtype.name != dtype:
+            x = x.astype(dtype)
         return Tensor(x)
+    if isinstance(x, Tensor):
+        if x.data.dtype.kind == "f" and x.data.dtype.name != dtype:
+            return x.to(dtype=dtype)  # differentiable cast
+        return x
     if isinstance(x, list):
-        return [_as_tensor(v) for v in x]
+        return [_as_tensor(v, dtype) for v in x]
     if isinstance(x, tuple):
-        return tuple(_as_tensor(v) for v in x)
+        return tuple(_as_tensor(v, dtype) for v in x)
     return x
 
 
@@ -613,7 +621,7 @@ class Module:
 
     def __call__(self, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
         if args:
-            args = (_as_tensor(args[0]),) + args[1:]
+            args = (_as_tensor(args[0], self.dtype),) + args[1:]
             if not self.built:
                 self._maybe_build(self._notional_shape_any(_shape_of(args[0])))
             self._check_input(args[0])

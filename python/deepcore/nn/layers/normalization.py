@@ -1,7 +1,8 @@
 """BatchNormalization and LayerNormalization with Keras's arguments and defaults.
 
 BatchNormalization: ``momentum`` is Keras's (moving = momentum·moving + (1-momentum)·batch,
-default 0.99; PyTorch's momentum is 1 minus this), ``epsilon`` 1e-3. The moving mean and
+default 0.99; PyTorch's momentum is 1 minus this), ``epsilon`` 1e-3; the moving variance
+follows the biased batch variance, as Keras's (see [Note: BN moving variance]). The moving mean and
 variance are non-trainable weights (saved in the state_dict, never given to an optimizer). In
 training mode the batch statistics normalise and update the moving ones; in inference mode —
 and always when the layer is frozen (``trainable = False``, as Keras) — the moving ones are used.
@@ -111,22 +112,25 @@ class BatchNormalization(LayoutMixin, Module):
 
     def call(self, x: Tensor, training: bool | None = None) -> Tensor:
         training = bool(training) and self.trainable
-        rank = x.ndim
-        ax = 1 if self._nchw_in else self._axis(rank)
-        if ax == 1:
-            return self._bn(x, training)
-        if ax == rank - 1:  # channels last: (N, ..., C) -> (N·..., C) is free (contiguous)
-            shape = x.shape
-            return self._bn(x.reshape(-1, shape[-1]), training).reshape(*shape)
-        perm = [0, ax] + [i for i in range(1, rank) if i != ax]
-        inv = [perm.index(i) for i in range(rank)]
-        return self._bn(x.permute(*perm), training).permute(*inv)
+        axis = 1 if self._nchw_in else self._axis(x.ndim)  # the kernel takes any channel axis
+        if not training:
+            return self._bn(x, False, axis)
+        old_var = self.moving_variance.data.copy()
+        y = self._bn(x, True, axis)
+        # [Note: BN moving variance] F.batch_norm folds the *unbiased* batch variance into the
+        # moving one (PyTorch); Keras folds the biased one. With n values per channel,
+        #   new = m·old + (1-m)·v·n/(n-1)  ->  Keras's  m·old + (1-m)·v  = new - (new - m·old)/n
+        # an O(C) correction instead of a second statistics pass over x.
+        n = x.size // max(1, x.shape[axis])
+        if n > 1:
+            mv = self.moving_variance.data
+            mv -= (mv - self.momentum * old_var) / n
+        return y
 
-    def _bn(self, x: Tensor, training: bool) -> Tensor:
-        """x has its features on axis 1 (PyTorch's layout for F.batch_norm)."""
+    def _bn(self, x: Tensor, training: bool, axis: int) -> Tensor:
         return F.batch_norm(
             x, self.moving_mean, self.moving_variance, self.gamma, self.beta,
-            training=training, momentum=1.0 - self.momentum, eps=self.epsilon,
+            training=training, momentum=1.0 - self.momentum, eps=self.epsilon, axis=axis,
         )  # fmt: skip
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
