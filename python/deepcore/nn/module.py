@@ -142,28 +142,26 @@ class InputSpec:
 
     def check(self, shape: Sequence[int | None], layer: Module, index: int = 0) -> None:
         nd = len(shape)
-        where = f"Input {index} of layer '{layer.name}' ({type(layer).__name__})"
+        problem = None
         if self.ndim is not None and nd != self.ndim:
+            problem = f"expected ndim={self.ndim}, found ndim={nd}"
+        elif self.min_ndim is not None and nd < self.min_ndim:
+            problem = f"expected min_ndim={self.min_ndim}, found ndim={nd}"
+        elif self.max_ndim is not None and nd > self.max_ndim:
+            problem = f"expected max_ndim={self.max_ndim}, found ndim={nd}"
+        else:
+            for ax, size in self.axes.items():
+                if -nd <= ax < nd and shape[ax] is not None and shape[ax] != size:
+                    problem = (
+                        f"expected axis {ax} of size {size}, found {shape[ax]} (the layer was "
+                        "built for that size)"
+                    )
+                    break
+        if problem is not None:  # the message is only formatted on failure (hot path)
             raise ValueError(
-                f"{where} is incompatible: expected ndim={self.ndim}, found ndim={nd} "
-                f"(shape {tuple(shape)})"
+                f"Input {index} of layer '{layer.name}' ({type(layer).__name__}) is "
+                f"incompatible: {problem}; input shape {tuple(shape)}"
             )
-        if self.min_ndim is not None and nd < self.min_ndim:
-            raise ValueError(
-                f"{where} is incompatible: expected min_ndim={self.min_ndim}, found ndim={nd} "
-                f"(shape {tuple(shape)})"
-            )
-        if self.max_ndim is not None and nd > self.max_ndim:
-            raise ValueError(
-                f"{where} is incompatible: expected max_ndim={self.max_ndim}, found ndim={nd} "
-                f"(shape {tuple(shape)})"
-            )
-        for ax, size in self.axes.items():
-            if -nd <= ax < nd and shape[ax] is not None and shape[ax] != size:
-                raise ValueError(
-                    f"{where} is incompatible: expected axis {ax} of size {size}, found "
-                    f"{shape[ax]} (shape {tuple(shape)}); the layer was built for that size"
-                )
 
 
 class _CallContext(threading.local):
@@ -193,17 +191,18 @@ def _shape_of(x: Any) -> Any:
     raise TypeError(f"layer inputs must be Tensors (or NumPy arrays), got {type(x).__name__}")
 
 
-def _as_tensor(x: Any, dtype: str) -> Any:
+def _as_tensor(x: Any, dtype: np.dtype) -> Any:
     """Layer inputs as Tensors, floating ones in the layer's dtype (Keras's autocast: a
     float64 NumPy batch fed to a float32 model is converted, not rejected)."""
-    if isinstance(x, np.ndarray):
-        if x.dtype.kind == "f" and x.dtype.name != dtype:
-            x = x.astype(dtype)
-        return Tensor(x)
     if isinstance(x, Tensor):
-        if x.data.dtype.kind == "f" and x.data.dtype.name != dtype:
+        d = x.data.dtype
+        if d is not dtype and d != dtype and d.kind == "f":
             return x.to(dtype=dtype)  # differentiable cast
         return x
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind == "f" and x.dtype != dtype:
+            x = x.astype(dtype)
+        return Tensor(x)
     if isinstance(x, list):
         return [_as_tensor(v, dtype) for v in x]
     if isinstance(x, tuple):
@@ -273,7 +272,8 @@ class Module:
             raise TypeError(f"name must be a non-empty string, got {name!r}")
         self.name: str = name or _unique_name(_snake_case(type(self).__name__))
         self._trainable = bool(trainable)
-        self.dtype: str = np.dtype(dtype or "float32").name
+        self._np_dtype = np.dtype(dtype or "float32")
+        self.dtype: str = self._np_dtype.name
         self.training = True
         self.built = False
         self._build_input_shape: Any = None
@@ -537,7 +537,7 @@ class Module:
             if d.kind != "f":
                 raise TypeError(f"modules hold floating-point weights, got dtype {d}")
             for m in self.modules():
-                m.dtype = d.name
+                m.dtype, m._np_dtype = d.name, d
             for _, w, _, _ in self._named_weights():
                 w.data = w.data.astype(d)
                 w.grad = None
@@ -621,7 +621,7 @@ class Module:
 
     def __call__(self, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
         if args:
-            args = (_as_tensor(args[0], self.dtype),) + args[1:]
+            args = (_as_tensor(args[0], self._np_dtype),) + args[1:]
             if not self.built:
                 self._maybe_build(self._notional_shape_any(_shape_of(args[0])))
             self._check_input(args[0])
