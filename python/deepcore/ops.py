@@ -1061,7 +1061,16 @@ def _check_broadcast(a: Any, b: Any, op: str) -> None:
 
 
 def _binary_op(fn: type[Function], name: str, reflected: bool = False) -> Any:
+    apply = fn.apply
+
     def op(self: Tensor, other: Any) -> Any:
+        # hot path (see [Note: apply fast path]): two tensors of one dtype need no coercion
+        if type(other) is Tensor and other.data.dtype is self.data.dtype:
+            try:
+                return apply(other, self) if reflected else apply(self, other)
+            except ValueError:
+                _check_broadcast(self, other, name)
+                raise
         o = _coerce(other)
         if o is NotImplemented:
             return NotImplemented
