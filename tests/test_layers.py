@@ -913,3 +913,61 @@ def test_time_distributed_flatten():
     td = nn.TimeDistributed(nn.Flatten())
     np.testing.assert_array_equal(as_np(td(dc.tensor(x))), x.reshape(2, 5, 12))
     assert td.compute_output_shape((None, 5, 3, 4)) == (None, 5, 12)
+
+
+# ---------------------------------------------------------------------- PyTorch parity
+
+try:
+    import torch
+except ImportError:  # pragma: no cover - torch is optional
+    torch = None
+
+requires_torch = pytest.mark.skipif(torch is None, reason="PyTorch not installed")
+
+
+@requires_torch
+@needs("conv2d", "max_pool2d", "batch_norm", "linear", "relu", "layer_norm")
+def test_weights_interchange_with_pytorch():
+    """Weights in PyTorch's layout load into torch.nn modules unchanged: same outputs, same
+    gradients (train-mode BatchNorm, channels-first so the Flatten orders agree)."""
+    dc.manual_seed(60)
+    ours = [
+        nn.Conv2D(4, 3, padding="same", data_format="channels_first"),
+        nn.BatchNormalization(axis=1, momentum=0.9, epsilon=1e-5),
+        nn.Activation("relu"),
+        nn.MaxPooling2D(data_format="channels_first"),
+        nn.Flatten(data_format="channels_last"),  # plain reshape of NCHW, like torch.flatten
+        nn.Dense(5),
+        nn.LayerNormalization(epsilon=1e-5),
+    ]
+    build_chain(ours, (2, 6, 6))
+    theirs = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 4, 3, padding=1),
+        torch.nn.BatchNorm2d(4, momentum=0.1, eps=1e-5),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(36, 5),
+        torch.nn.LayerNorm(5, eps=1e-5),
+    ).double()
+    ours_t = [m for m in theirs if any(True for _ in m.parameters())]
+    with torch.no_grad():
+        for a, b in zip([ours[0], ours[1], ours[5], ours[6]], ours_t):
+            for (_, w), p in zip(a.named_parameters(), b.parameters()):
+                p.copy_(torch.from_numpy(w.numpy().astype(np.float64)))
+    for layer in ours:
+        layer.double()
+    x = np.random.default_rng(61).standard_normal((3, 2, 6, 6))
+    r = np.random.default_rng(62).standard_normal((3, 5))
+    y = _run(ours, dc.tensor(x), True)
+    (y * dc.tensor(r)).sum().backward()
+    xt = torch.from_numpy(x)
+    yt = theirs.train()(xt)
+    (yt * torch.from_numpy(r)).sum().backward()
+    np.testing.assert_allclose(as_np(y), yt.detach().numpy(), rtol=1e-9, atol=1e-10)
+    for a, b in zip([ours[0], ours[1], ours[5], ours[6]], ours_t):
+        for (_, w), p in zip(a.named_parameters(), b.parameters()):
+            np.testing.assert_allclose(w.grad.numpy(), p.grad.numpy(), rtol=1e-8, atol=1e-10)
+    # moving mean follows PyTorch's running mean (same momentum convention after conversion)
+    np.testing.assert_allclose(ours[1].moving_mean.numpy(), theirs[1].running_mean.numpy(),
+                               rtol=1e-9)  # fmt: skip
