@@ -123,6 +123,17 @@ def test_no_grad_and_set_grad_enabled():
 
     assert not f(x).requires_grad and dc.is_grad_enabled()
 
+    @dc.set_grad_enabled(False)
+    def g(t):
+        return t * 2
+
+    assert dc.is_grad_enabled()  # decorating does not switch the mode
+    assert not g(x).requires_grad and dc.is_grad_enabled()
+    dc.set_grad_enabled(False)  # as a plain call (PyTorch semantics): sets the mode
+    assert not dc.is_grad_enabled()
+    dc.set_grad_enabled(True)
+    assert dc.is_grad_enabled()
+
 
 def test_no_grad_is_per_thread():
     seen = []

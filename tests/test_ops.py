@@ -780,3 +780,21 @@ def test_softmax_methods_delegate(name):
         return s if name == "softmax" else np.log(s)
 
     check_op(lambda x: getattr(x, name)(axis=0), ref, [(3, 4)], grad=False)
+
+
+def test_matmul_irregular_strides():
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((3, 4, 5)), rng.standard_normal((5, 2))
+    bcast = np.broadcast_to(rng.standard_normal((1, 5, 2)), (3, 5, 2))  # zero batch stride
+    for a, b in ((x[::-1], y), (x[::-1, ::2], y), (x[:, :, ::-1], y), (x, bcast),
+                 (x.transpose(1, 0, 2), y), (x[0].T, x[1])):  # fmt: skip
+        got = dc.from_numpy(a) @ dc.from_numpy(b)
+        np.testing.assert_allclose(got.numpy(), a @ b, rtol=1e-12, atol=1e-12)
+
+
+def test_clone():
+    check_op(lambda x: x.clone() * 2, lambda x: x * 2, [(2, 3), ()])
+    x = dc.ones(3)
+    c = x.clone()
+    c += 1
+    assert x.numpy()[0] == 1.0

@@ -66,6 +66,8 @@ class set_grad_enabled:
     (until changed again); as a context manager the previous mode is restored on exit.
     """
 
+    _sets_on_init = True
+
     def __init__(self, mode: bool) -> None:
         self.mode = bool(mode)
         self.prev = _state.enabled
@@ -79,6 +81,8 @@ class set_grad_enabled:
 
     def __call__(self, fn: Callable) -> Callable:
         mode = self.mode
+        if self._sets_on_init:  # used as @set_grad_enabled(m): undo the mode set by __init__
+            _state.enabled = self.prev
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with set_grad_enabled(mode):
@@ -91,6 +95,8 @@ class set_grad_enabled:
 
 class no_grad(set_grad_enabled):
     """``with dc.no_grad():`` ops inside record no graph (inference, optimizer updates)."""
+
+    _sets_on_init = False
 
     def __init__(self) -> None:  # the mode changes on __enter__, not at construction
         self.mode = False
