@@ -293,21 +293,23 @@ RED_CASES = [
 
 
 @pytest.mark.parametrize("shape,axis,keepdims", RED_CASES)
-@pytest.mark.parametrize("name", ["sum", "mean", "var"])
+@pytest.mark.parametrize("name", ["sum", "mean", "var", "std"])
 def test_smooth_reductions(name, shape, axis, keepdims):
-    tf = {"sum": "sum", "mean": "mean", "var": "var"}[name]
-
     def torch_fn(x):
         dims = tuple(range(x.ndim)) if axis is None else axis
-        if tf == "var":
-            return torch.var(x, dim=dims, keepdim=keepdims, correction=0)
-        return getattr(torch, tf)(x, dim=dims, keepdim=keepdims)
+        if name in ("var", "std"):
+            return getattr(torch, name)(x, dim=dims, keepdim=keepdims, correction=0)
+        return getattr(torch, name)(x, dim=dims, keepdim=keepdims)
 
+    axes = range(len(shape)) if axis is None else np.atleast_1d(axis)
+    # std of a single element is 0, where its derivative is infinite: forward only
+    smooth = name != "std" or int(np.prod([shape[a] for a in axes])) > 1
     check_op(
         lambda x: getattr(x, name)(axis=axis, keepdims=keepdims),
         lambda x: getattr(np, name)(x, axis=axis, keepdims=keepdims),
         [shape],
-        torch_fn=_t(torch_fn) if shape != () else None,
+        torch_fn=_t(torch_fn) if shape != () and smooth else None,
+        grad=smooth,
     )
 
 

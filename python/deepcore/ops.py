@@ -59,6 +59,7 @@ __all__ = [
     "max",
     "min",
     "var",
+    "std",
     "argmax",
     "argmin",
     # shape
@@ -654,6 +655,11 @@ def min(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa:
 def var(x: Tensor, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     """Variance over ``axis`` with NumPy's default ``ddof=0`` (PyTorch's default is 1)."""
     return Var.apply(_float_for_reduce(x), _norm_axes(axis, x.ndim), bool(keepdims), int(ddof))
+
+
+def std(x: Tensor, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+    """Standard deviation over ``axis`` (sqrt of ``var``; NumPy's default ``ddof=0``)."""
+    return sqrt(var(x, axis, keepdims, ddof))
 
 
 def _arg_reduce(np_fn: Any, x: Tensor, axis: int | None, keepdims: bool) -> Tensor:
@@ -1419,6 +1425,7 @@ _METHODS: dict[str, Any] = {
     "max": max,
     "min": min,
     "var": var,
+    "std": std,
     "argmax": argmax,
     "argmin": argmin,
     "reshape": _method_reshape,
