@@ -79,26 +79,65 @@ void pack_b(bool trans, int64_t kb, int64_t nb, const T* B, int64_t ldb, T* dst)
 
 // ------------------------------------------------------------------------------ micro-kernels
 
-// Portable micro-kernel: the accumulator tile is a local array the compiler keeps in vector
-// registers (MR x NR sized to this ISA's register file).
+// Portable micro-kernel on GCC/Clang vector extensions: a tile of MR x (NR / lanes) native
+// vectors (16, 32 or 64 bytes, whatever this copy's ISA has) that the compiler keeps in
+// registers. (A plain T acc[MR][NR] array spilled most of its accumulators at 8 x 16 doubles.)
+#if DC_ISA_LEVEL == 2
+constexpr int kVecBytes = 64;
+#elif DC_ISA_LEVEL == 1
+constexpr int kVecBytes = 32;
+#else
+constexpr int kVecBytes = 16;
+#endif
+
+template <typename T>
+using Vec [[gnu::vector_size(kVecBytes)]] = T;
+
+// a * b + c, fused where this ISA has FMA (ISO C++ mode does not contract a * b + c itself).
+template <typename T>
+inline Vec<T> fma_vec(Vec<T> a, Vec<T> b, Vec<T> c) {
+#if DC_ISA_LEVEL == 2
+  if constexpr (sizeof(T) == 4) return Vec<T>(_mm512_fmadd_ps(__m512(a), __m512(b), __m512(c)));
+  if constexpr (sizeof(T) == 8) return Vec<T>(_mm512_fmadd_pd(__m512d(a), __m512d(b), __m512d(c)));
+#elif DC_ISA_LEVEL == 1
+  if constexpr (sizeof(T) == 4) return Vec<T>(_mm256_fmadd_ps(__m256(a), __m256(b), __m256(c)));
+  if constexpr (sizeof(T) == 8) return Vec<T>(_mm256_fmadd_pd(__m256d(a), __m256d(b), __m256d(c)));
+#endif
+  return a * b + c;
+}
+
 template <typename T, int MR, int NR>
 void micro_generic(int64_t kb, const T* a, const T* b, T* C, int64_t ldc, T alpha, T beta, int m,
                    int n) {
-  T acc[MR][NR] = {};
-  for (int64_t p = 0; p < kb; ++p, a += MR, b += NR)
+  using V = Vec<T>;
+  constexpr int L = kVecBytes / sizeof(T), NV = NR / L;
+  static_assert(NR % L == 0, "NR must be a whole number of vectors");
+  V acc[MR][NV];
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 32
-      for (int j = 0; j < NR; ++j) acc[i][j] += a[i] * b[j];
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[i][v] = V{};
+  for (int64_t p = 0; p < kb; ++p, a += MR, b += NR) {
+    V bv[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) bv[v] = *reinterpret_cast<const V*>(b + v * L);  // aligned
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const V ai = V{} + a[i];  // broadcast
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[i][v] = fma_vec<T>(ai, bv[v], acc[i][v]);
+    }
+  }
   // Compile-time row/column indices (guarded by m, n) keep acc out of memory.
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
     if (i >= m) break;
     T* c = C + i * ldc;
-#pragma GCC unroll 32
+#pragma GCC unroll 64
     for (int j = 0; j < NR; ++j) {
       if (j >= n) break;
-      c[j] = beta == T(0) ? alpha * acc[i][j] : alpha * acc[i][j] + beta * c[j];
+      const T x = acc[i][j / L][j % L];
+      c[j] = beta == T(0) ? alpha * x : alpha * x + beta * c[j];
     }
   }
 }
@@ -245,7 +284,7 @@ void small_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, cons
 
 // Cache blocks (Zen 4 / Skylake-class: 32 KiB L1d, 1-2 MiB L2): the A micro-panel MR x kc
 // (8 KiB at 8 x 256 floats) sits in L1, the packed B block kc x nc (512 KiB) in L2, and the
-// packed A block mc x kc in L3.
+// packed A block mc x kc in L3. Fields: {mr, nr, mc, kc, nc, pack_a, pack_b, micro, small}.
 #if DC_ISA_LEVEL == 2
 constexpr GemmKernel<float> kSgemm = {8,
                                       32,
@@ -275,14 +314,14 @@ constexpr GemmKernel<float> kSgemm = {6,
                                       &pack_b<float, 16>,
                                       &micro_avx2<6>,
                                       &small_gemm<float>};
-constexpr GemmKernel<double> kDgemm = {6,
+constexpr GemmKernel<double> kDgemm = {4,
                                        8,
-                                       510,
+                                       512,
                                        256,
                                        256,
-                                       &pack_a<double, 6>,
+                                       &pack_a<double, 4>,
                                        &pack_b<double, 8>,
-                                       &micro_generic<double, 6, 8>,
+                                       &micro_generic<double, 4, 8>,
                                        &small_gemm<double>};
 #else
 constexpr GemmKernel<float> kSgemm = {4,
