@@ -800,3 +800,15 @@ def test_clone():
     c = x.clone()
     c += 1
     assert x.numpy()[0] == 1.0
+
+
+def test_logical_ops_on_masks():
+    x = dc.tensor([-1.0, 0.5, 2.0])
+    a, b = x > 0, x < 1
+    np.testing.assert_array_equal((a & b).numpy(), [False, True, False])
+    np.testing.assert_array_equal((a | b).numpy(), [True, True, True])
+    np.testing.assert_array_equal((a ^ b).numpy(), [True, False, True])
+    np.testing.assert_array_equal((~a).numpy(), [True, False, False])
+    np.testing.assert_array_equal((True & a).numpy(), a.numpy())
+    with pytest.raises(TypeError):
+        x & x  # float tensors have no bitwise and
