@@ -74,8 +74,9 @@ void prelu_backward(const T* x, const T* a, const T* gy, T* gx, T* ga, int64_t o
   channel_map(outer, C, inner,
               [&](int64_t i, int64_t c) { gx[i] = x[i] > T(0) ? gy[i] : a[c] * gy[i]; });
   std::vector<double> sums(C);
-  channel_sums(outer, C, inner, sums.data(),
-               [&](int64_t i) { return x[i] > T(0) ? 0.0 : static_cast<double>(gy[i]) * x[i]; });
+  channel_sums(outer, C, inner, sums.data(), [&](int64_t i, int64_t) {
+    return x[i] > T(0) ? 0.0 : static_cast<double>(gy[i]) * x[i];
+  });
   for (int64_t c = 0; c < C; ++c) ga[c] += static_cast<T>(sums[c]);
 }
 
@@ -87,7 +88,7 @@ void bias_add_forward(const T* x, const T* b, T* y, int64_t outer, int64_t C, in
 template <typename T>
 void bias_add_backward(const T* gy, T* gb, int64_t outer, int64_t C, int64_t inner) {
   std::vector<double> sums(C);
-  channel_sums(outer, C, inner, sums.data(), [&](int64_t i) { return double(gy[i]); });
+  channel_sums(outer, C, inner, sums.data(), [&](int64_t i, int64_t) { return double(gy[i]); });
   for (int64_t c = 0; c < C; ++c) gb[c] += static_cast<T>(sums[c]);
 }
 

@@ -22,6 +22,7 @@
 #ifndef DC_ISA_LEVEL  // the helpers below use OpenMP and the STL: drivers only
 #include <omp.h>
 
+#include <algorithm>
 #include <vector>
 #endif
 
@@ -71,7 +72,7 @@ void bias_add_backward(const T* gy, T* gb, int64_t outer, int64_t C, int64_t inn
 
 #ifndef DC_ISA_LEVEL
 // [Note: per-channel sums] Sums over (outer, inner) for each channel c of a tensor viewed as
-// (outer, C, inner): out[c] = sum_{o,i} term(o*C*inner + c*inner + i), in double. Parallel over
+// (outer, C, inner): out[c] = sum_{o,i} term(o*C*inner + c*inner + i, c), in double. Parallel over
 // rows (o, c) when rows are long (NCHW) and over o when inner == 1 (channels-last), each thread
 // into its own partial row, so no atomics and a deterministic result for a fixed thread count.
 // Shared by PReLU, bias add and batch norm.
@@ -86,17 +87,17 @@ void channel_sums(int64_t outer, int64_t C, int64_t inner, double* out, const Te
     if (inner > 1) {
 #pragma omp for schedule(static)
       for (int64_t r = 0; r < outer * C; ++r) {
-        const int64_t base = r * inner;
+        const int64_t base = r * inner, c = r % C;
         double s = 0.0;
 #pragma omp simd reduction(+ : s)
-        for (int64_t i = 0; i < inner; ++i) s += term(base + i);
-        mine[r % C] += s;
+        for (int64_t i = 0; i < inner; ++i) s += term(base + i, c);
+        mine[c] += s;
       }
     } else {
 #pragma omp for schedule(static)
       for (int64_t o = 0; o < outer; ++o)
 #pragma omp simd
-        for (int64_t c = 0; c < C; ++c) mine[c] += term(o * C + c);
+        for (int64_t c = 0; c < C; ++c) mine[c] += term(o * C + c, c);
     }
   }
   for (int64_t c = 0; c < C; ++c) {
@@ -104,6 +105,21 @@ void channel_sums(int64_t outer, int64_t C, int64_t inner, double* out, const Te
     for (int t = 0; t < nt; ++t) s += part[static_cast<size_t>(t) * C + c];
     out[c] = s;
   }
+}
+
+// Rows of length L per parallel task, so a task holds at least ~8K elements (the OpenMP
+// fork/join costs a few microseconds).
+inline int64_t rows_per_task(int64_t L) {
+  return std::max<int64_t>(1, 8192 / std::max<int64_t>(L, 1));
+}
+
+// Run f(first_row, n_rows) over [0, rows) in parallel tasks of rows_per_task(L) rows.
+template <typename F>
+void for_row_tasks(int64_t rows, int64_t L, const F& f) {
+  const int64_t per = rows_per_task(L);
+  const int64_t tasks = (rows + per - 1) / per;
+#pragma omp parallel for schedule(static) if (tasks > 1)
+  for (int64_t t = 0; t < tasks; ++t) f(t * per, std::min(per, rows - t * per));
 }
 
 // Element-wise map over a tensor viewed as (outer, C, inner): f(flat_index, c) for every

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "activation.h"  // for_row_tasks
+
 DC_DEFINE_DISPATCH(softmax_f32_stub);
 DC_DEFINE_DISPATCH(softmax_f64_stub);
 
@@ -18,20 +20,6 @@ const SoftmaxKernels<T>& kernels() {
     return *softmax_f32_stub();
   else
     return *softmax_f64_stub();
-}
-
-// Rows per task so a task holds at least ~8K elements (the fork/join costs a few microseconds).
-inline int64_t rows_per_task(int64_t L) {
-  return std::max<int64_t>(1, 8192 / std::max<int64_t>(L, 1));
-}
-
-// Run f(first_row, n_rows) over [0, rows) in parallel tasks.
-template <typename F>
-void for_row_tasks(int64_t rows, int64_t L, const F& f) {
-  const int64_t per = rows_per_task(L);
-  const int64_t tasks = (rows + per - 1) / per;
-#pragma omp parallel for schedule(static) if (tasks > 1)
-  for (int64_t t = 0; t < tasks; ++t) f(t * per, std::min(per, rows - t * per));
 }
 
 // Run f(slice, first_lane, n_lanes) over (outer, inner) in tiles of kSoftmaxBlock lanes.

@@ -1,0 +1,279 @@
+"""layer_norm and batch_norm: NumPy float64 references over many shapes, every CPU kernel
+variant, float64 gradient checks (input, weight, bias), running statistics, PyTorch parity,
+bad inputs."""
+
+from __future__ import annotations
+
+import deepcore as dc
+import deepcore.nn.functional as F
+import numpy as np
+import pytest
+from helpers import gradcheck, requires_torch
+
+
+def _rand(*shape, dtype=np.float64, seed=0, scale=1.0, shift=0.0):
+    return (np.random.default_rng(seed).standard_normal(shape) * scale + shift).astype(dtype)
+
+
+def _tol(dtype):
+    return dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------ layer norm
+def _ln_ref(x, k, w, b, eps):
+    axes = tuple(range(x.ndim - k, x.ndim))
+    m = x.mean(axis=axes, keepdims=True)
+    v = ((x - m) ** 2).mean(axis=axes, keepdims=True)
+    xh = (x - m) / np.sqrt(v + eps)
+    return xh * (1 if w is None else w) + (0 if b is None else b), xh, v
+
+
+def _ln_grad_ref(x, k, w, g, eps):
+    axes = tuple(range(x.ndim - k, x.ndim))
+    n = np.prod(x.shape[x.ndim - k :])
+    _, xh, v = _ln_ref(x, k, None, None, eps)
+    dn = g * (1 if w is None else w)
+    gx = dn - dn.mean(axis=axes, keepdims=True) - xh * (dn * xh).mean(axis=axes, keepdims=True)
+    gx = gx / np.sqrt(v + eps)
+    lead = tuple(range(x.ndim - k))
+    assert n > 0
+    return gx, (g * xh).sum(axis=lead), g.sum(axis=lead)
+
+
+LN_CASES = [
+    ((1, 1), (1,)),
+    ((3, 7), (7,)),
+    ((2, 3, 5), (5,)),
+    ((2, 3, 5), (3, 5)),
+    ((4, 257), (257,)),
+    ((0, 8), (8,)),
+    ((130, 64), (64,)),
+    ((7,), (7,)),
+]
+
+
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xshape,nshape", LN_CASES)
+def test_layer_norm_matches_numpy(xshape, nshape, dtype, affine, cpu_capability):
+    x = _rand(*xshape, dtype=dtype, scale=2.0, shift=3.0)
+    w = _rand(*nshape, dtype=dtype, seed=1) if affine else None
+    b = _rand(*nshape, dtype=dtype, seed=2) if affine else None
+    xt = dc.tensor(x, requires_grad=True)
+    wt = dc.tensor(w, requires_grad=True) if affine else None
+    bt = dc.tensor(b, requires_grad=True) if affine else None
+    y = F.layer_norm(xt, nshape, wt, bt, eps=1e-5)
+    k = len(nshape)
+    x64 = x.astype(np.float64)
+    w64 = None if w is None else w.astype(np.float64)
+    ref, _, _ = _ln_ref(x64, k, w64, None if b is None else b.astype(np.float64), 1e-5)
+    np.testing.assert_allclose(y.data, ref, **_tol(dtype))
+    g = _rand(*xshape, dtype=dtype, seed=3)
+    y.backward(g)
+    if x.size:
+        gx, gw, gb = _ln_grad_ref(x64, k, w64, g.astype(np.float64), 1e-5)
+        np.testing.assert_allclose(xt.grad.data, gx, **_tol(dtype))
+        if affine:
+            np.testing.assert_allclose(wt.grad.data, gw, **_tol(dtype))
+            np.testing.assert_allclose(bt.grad.data, gb, **_tol(dtype))
+    elif affine:
+        np.testing.assert_array_equal(wt.grad.data, np.zeros(nshape))
+
+
+def test_layer_norm_gradcheck():
+    x = _rand(3, 5, seed=4)
+    w, b = _rand(5, seed=5), _rand(5, seed=6)
+    gradcheck(lambda u, v, c: F.layer_norm(u, 5, v, c), [x, w, b])
+    gradcheck(lambda u: F.layer_norm(u, (2, 3)), [_rand(2, 2, 3, seed=7)])
+
+
+def test_layer_norm_large_mean_is_accurate():
+    # two-pass statistics: a mean of 1e4 with unit spread still normalises exactly
+    x = _rand(8, 512, dtype=np.float32, seed=8, shift=1e4)
+    y = F.layer_norm(x, 512).data
+    ref, _, _ = _ln_ref(x.astype(np.float64), 1, None, None, 1e-5)
+    np.testing.assert_allclose(y, ref, atol=2e-3)
+
+
+def test_layer_norm_bad_inputs():
+    x = np.zeros((2, 3), np.float32)
+    with pytest.raises(ValueError, match="must match the trailing axes"):
+        F.layer_norm(x, 4)
+    with pytest.raises(ValueError, match=r"weight must have shape \(3,\)"):
+        F.layer_norm(x, 3, np.ones(4, np.float32))
+    with pytest.raises(TypeError, match="weight must have dtype float32"):
+        F.layer_norm(x, 3, np.ones(3))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        F.layer_norm(x.astype(np.int64), 3)
+
+
+@requires_torch
+def test_layer_norm_torch_parity():
+    import torch
+
+    x = _rand(16, 10, 64, dtype=np.float32, seed=9)
+    w, b = _rand(64, dtype=np.float32, seed=10), _rand(64, dtype=np.float32, seed=11)
+    g = _rand(16, 10, 64, dtype=np.float32, seed=12)
+    ds = [dc.tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = F.layer_norm(ds[0], 64, ds[1], ds[2])
+    y.backward(g)
+    ts = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    ty = torch.nn.functional.layer_norm(ts[0], (64,), ts[1], ts[2])
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-5, atol=1e-5)
+    for d, t in zip(ds, ts):
+        np.testing.assert_allclose(d.grad.data, t.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+# ------------------------------------------------------------------------------ batch norm
+def _bn_axes(ndim, axis):
+    return tuple(i for i in range(ndim) if i != axis % ndim)
+
+
+def _bcast(v, ndim, axis):
+    shape = [1] * ndim
+    shape[axis] = -1
+    return v.reshape(shape)
+
+
+BN_CASES = [
+    ((4, 3), 1),
+    ((2, 3, 5, 5), 1),
+    ((2, 5, 5, 3), -1),
+    ((8, 1, 7), 1),
+    ((3, 4, 6), -1),
+    ((64, 32, 6, 6), 1),
+    ((32, 6, 6, 16), -1),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,axis", BN_CASES)
+def test_batch_norm_training_matches_numpy(shape, axis, dtype):
+    C = shape[axis]
+    x = _rand(*shape, dtype=dtype, scale=2.0, shift=1.5)
+    w, b = _rand(C, dtype=dtype, seed=1), _rand(C, dtype=dtype, seed=2)
+    rm, rv = np.zeros(C, dtype), np.ones(C, dtype)
+    xt, wt, bt = (dc.tensor(a, requires_grad=True) for a in (x, w, b))
+    y = F.batch_norm(xt, rm, rv, wt, bt, training=True, momentum=0.1, eps=1e-5, axis=axis)
+    axes, nd = _bn_axes(x.ndim, axis), x.ndim
+    x64 = x.astype(np.float64)
+    m, v = x64.mean(axis=axes), x64.var(axis=axes)
+    xh = (x64 - _bcast(m, nd, axis)) / np.sqrt(_bcast(v, nd, axis) + 1e-5)
+    np.testing.assert_allclose(
+        y.data, xh * _bcast(w, nd, axis) + _bcast(b, nd, axis), **_tol(dtype)
+    )
+    cnt = x.size // C
+    np.testing.assert_allclose(rm, 0.1 * m, **_tol(dtype))
+    np.testing.assert_allclose(rv, 0.9 + 0.1 * v * cnt / (cnt - 1), **_tol(dtype))
+    g = _rand(*shape, dtype=dtype, seed=3)
+    y.backward(g)
+    g64 = g.astype(np.float64)
+    dn = g64 * _bcast(w, nd, axis)
+    gx = (
+        dn - _bcast(dn.mean(axis=axes), nd, axis) - xh * _bcast((dn * xh).mean(axis=axes), nd, axis)
+    )
+    gx /= np.sqrt(_bcast(v, nd, axis) + 1e-5)
+    np.testing.assert_allclose(xt.grad.data, gx, **_tol(dtype))
+    np.testing.assert_allclose(wt.grad.data, (g64 * xh).sum(axis=axes), **_tol(dtype))
+    np.testing.assert_allclose(bt.grad.data, g64.sum(axis=axes), **_tol(dtype))
+
+
+@pytest.mark.parametrize("shape,axis", [((4, 3), 1), ((2, 3, 4, 4), 1), ((2, 4, 4, 3), -1)])
+def test_batch_norm_eval_uses_running_stats(shape, axis):
+    C = shape[axis]
+    x = _rand(*shape, seed=4)
+    rm, rv = _rand(C, seed=5), np.abs(_rand(C, seed=6)) + 0.5
+    w, b = _rand(C, seed=7), _rand(C, seed=8)
+    rm0, rv0 = rm.copy(), rv.copy()
+    xt, wt = dc.tensor(x, requires_grad=True), dc.tensor(w, requires_grad=True)
+    y = F.batch_norm(xt, rm, rv, wt, b, training=False, axis=axis)
+    nd = x.ndim
+    xh = (x - _bcast(rm, nd, axis)) / np.sqrt(_bcast(rv, nd, axis) + 1e-5)
+    np.testing.assert_allclose(y.data, xh * _bcast(w, nd, axis) + _bcast(b, nd, axis), rtol=1e-12)
+    np.testing.assert_array_equal(rm, rm0)
+    np.testing.assert_array_equal(rv, rv0)
+    g = _rand(*shape, seed=9)
+    y.backward(g)
+    np.testing.assert_allclose(
+        xt.grad.data, g * _bcast(w / np.sqrt(rv + 1e-5), nd, axis), rtol=1e-12
+    )
+    np.testing.assert_allclose(wt.grad.data, (g * xh).sum(axis=_bn_axes(nd, axis)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("axis", [1, -1])
+def test_batch_norm_gradcheck(training, axis):
+    x = _rand(3, 2, 4, seed=10)
+    C = x.shape[axis]
+    w, b = _rand(C, seed=11), _rand(C, seed=12)
+    rm, rv = np.zeros(C), np.ones(C)
+    gradcheck(
+        lambda u, v, c: F.batch_norm(
+            u,
+            None if training else rm,
+            None if training else rv,
+            v,
+            c,
+            training=training,
+            axis=axis,
+        ),
+        [x, w, b],
+    )
+
+
+def test_batch_norm_tensor_running_stats_and_no_affine():
+    x = _rand(16, 4, dtype=np.float32, seed=13, shift=2.0)
+    rm = dc.tensor(np.zeros(4, np.float32))
+    rv = dc.tensor(np.ones(4, np.float32))
+    for _ in range(3):
+        y = F.batch_norm(x, rm, rv, training=True, momentum=0.5)
+    np.testing.assert_allclose(rm.data, (1 - 0.5**3) * x.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(y.data.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(y.data.var(0), 1, rtol=1e-3)
+
+
+def test_batch_norm_bad_inputs():
+    x = np.zeros((4, 3), np.float32)
+    with pytest.raises(ValueError, match="needs running_mean and running_var"):
+        F.batch_norm(x, None, None, training=False)
+    with pytest.raises(ValueError, match="running_mean must have 3 elements"):
+        F.batch_norm(x, np.zeros(2, np.float32), np.ones(3, np.float32), training=True)
+    with pytest.raises(TypeError, match="running_var must have dtype float32"):
+        F.batch_norm(x, np.zeros(3, np.float32), np.ones(3), training=True)
+    with pytest.raises(ValueError, match="axis 2 is out of range"):
+        F.batch_norm(x, None, None, training=True, axis=2)
+    with pytest.raises(ValueError, match="more than one value per channel"):
+        F.batch_norm(np.zeros((1, 3), np.float32), None, None, training=True)
+    with pytest.raises(ValueError, match="momentum"):
+        F.batch_norm(x, None, None, training=True, momentum=1.5)
+
+
+@requires_torch
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_torch_parity(training):
+    import torch
+
+    x = _rand(8, 16, 5, 5, dtype=np.float32, seed=14, scale=2.0, shift=1.0)
+    w, b = _rand(16, dtype=np.float32, seed=15), _rand(16, dtype=np.float32, seed=16)
+    g = _rand(8, 16, 5, 5, dtype=np.float32, seed=17)
+    rm, rv = np.full(16, 0.2, np.float32), np.full(16, 1.5, np.float32)
+    trm, trv = torch.tensor(rm), torch.tensor(rv)
+    ds = [dc.tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = F.batch_norm(ds[0], rm, rv, ds[1], ds[2], training=training, momentum=0.1)
+    y.backward(g)
+    ts = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    ty = torch.nn.functional.batch_norm(ts[0], trm, trv, ts[1], ts[2], training, 0.1, 1e-5)
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(rm, trm.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rv, trv.numpy(), rtol=1e-5)
+    for d, t in zip(ds, ts):
+        np.testing.assert_allclose(d.grad.data, t.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_batch_norm_keras_biased_running_var():
+    x = _rand(6, 4, seed=18)
+    rv = np.ones(4)
+    F.batch_norm(x, None, rv, training=True, momentum=0.1, unbiased_running_var=False)
+    np.testing.assert_allclose(rv, 0.9 + 0.1 * x.var(0), rtol=1e-12)
