@@ -45,54 +45,71 @@ struct Prep {
   inline T grad(T g, T p) const { return clampv(g * scale, lo, hi) + l2 * p; }
 };
 
-template <typename T, bool kMomentum>
+template <typename T, bool kMomentum, bool kNesterov>
 void sgd(const OptimCoeffs& c, int64_t n, T* __restrict p, const T* __restrict g,
          T* __restrict buf) {
   const Prep<T> pr(c);
-  const T lr = T(c.lr), mom = T(c.momentum), damp1 = T(1.0 - c.dampening);
-  const bool nesterov = c.nesterov, first = c.first_step;
+  // torch: the buffer starts as the first gradient, then b = mom*b + (1-dampening)*g. Step 1
+  // is the same expression with (0, 1) as coefficients (the fresh buffer is zeros), which keeps
+  // the loop free of data-independent branches the vectoriser would otherwise have to keep.
+  const T lr = T(c.lr), mom = T(c.momentum);
+  const T b_decay = c.first_step ? T(0) : mom, g_coef = c.first_step ? T(1) : T(1 - c.dampening);
   for_each_element(n, [&](int64_t i) {
     T pi = p[i];
     T gi = pr.grad(g[i], pi);
     pi *= pr.ps;
     if constexpr (kMomentum) {
-      // torch: the buffer starts as the first gradient; then b = mom*b + (1-dampening)*g
-      const T b = first ? gi : mom * buf[i] + damp1 * gi;
+      const T b = b_decay * buf[i] + g_coef * gi;
       buf[i] = b;
-      gi = nesterov ? gi + mom * b : b;
+      gi = kNesterov ? gi + mom * b : b;
     }
     p[i] = pi - lr * gi;
   });
 }
 
-template <typename T>
-inline T rms_denom(T v, T eps, bool inside) {
-  return inside ? std::sqrt(v + eps) : std::sqrt(v) + eps;
+// Compile-time flag (see [Note: fused optimizer step]): a runtime choice inside the loop stops
+// GCC from vectorising it, so each option that changes the arithmetic is a template parameter.
+template <bool B>
+struct Flag {
+  static constexpr bool value = B;
+};
+template <typename F>
+inline void with_flag(bool b, F&& f) {
+  if (b)
+    f(Flag<true>{});
+  else
+    f(Flag<false>{});
 }
 
-template <typename T>
+template <bool kInside, typename T>
+inline T rms_denom(T v, T eps) {
+  if constexpr (kInside)
+    return std::sqrt(v + eps);
+  else
+    return std::sqrt(v) + eps;
+}
+
+template <typename T, bool kInside>
 void adagrad(const OptimCoeffs& c, int64_t n, T* __restrict p, const T* __restrict g,
              T* __restrict sum) {
   const Prep<T> pr(c);
   const T lr = T(c.lr), eps = T(c.eps);
-  const bool inside = c.eps_inside_sqrt;
   for_each_element(n, [&](int64_t i) {
     T pi = p[i];
     const T gi = pr.grad(g[i], pi);
     pi *= pr.ps;
     const T s = sum[i] + gi * gi;
     sum[i] = s;
-    p[i] = pi - lr * gi / rms_denom(s, eps, inside);
+    p[i] = pi - lr * gi / rms_denom<kInside>(s, eps);
   });
 }
 
-template <typename T, bool kMomentum, bool kCentered>
+template <typename T, bool kMomentum, bool kCentered, bool kInside>
 void rmsprop(const OptimCoeffs& c, int64_t n, T* __restrict p, const T* __restrict g,
              T* __restrict sq, T* __restrict buf, T* __restrict gavg) {
   const Prep<T> pr(c);
   const T lr = T(c.lr), rho = T(c.beta2), rho1 = T(1.0 - c.beta2), eps = T(c.eps),
           mom = T(c.momentum);
-  const bool inside = c.eps_inside_sqrt;
   for_each_element(n, [&](int64_t i) {
     T pi = p[i];
     const T gi = pr.grad(g[i], pi);
@@ -105,7 +122,7 @@ void rmsprop(const OptimCoeffs& c, int64_t n, T* __restrict p, const T* __restri
       gavg[i] = a;
       var = s - a * a;
     }
-    T step = gi / rms_denom(var, eps, inside);
+    T step = gi / rms_denom<kInside>(var, eps);
     if constexpr (kMomentum) {
       step = mom * buf[i] + step;
       buf[i] = step;
@@ -182,36 +199,37 @@ void optim_update(OptimKind kind, const OptimCoeffs& c, int64_t n, T* p, const T
                   T* s2) {
   switch (kind) {
     case OptimKind::sgd:
-      if (c.momentum != 0.0)
-        sgd<T, true>(c, n, p, g, s0);
-      else
-        sgd<T, false>(c, n, p, g, nullptr);
+      with_flag(c.momentum != 0.0, [&](auto mom) {
+        with_flag(c.nesterov, [&](auto nest) {
+          sgd<T, decltype(mom)::value, decltype(mom)::value&& decltype(nest)::value>(c, n, p, g,
+                                                                                     s0);
+        });
+      });
       return;
     case OptimKind::adagrad:
-      adagrad<T>(c, n, p, g, s0);
+      with_flag(c.eps_inside_sqrt,
+                [&](auto ins) { adagrad<T, decltype(ins)::value>(c, n, p, g, s0); });
       return;
     case OptimKind::rmsprop: {
       // state order: square_avg, [momentum_buffer], [grad_avg]
-      const bool mom = c.momentum != 0.0;
-      T* gavg = mom ? s2 : s1;
-      if (mom && c.centered)
-        rmsprop<T, true, true>(c, n, p, g, s0, s1, gavg);
-      else if (mom)
-        rmsprop<T, true, false>(c, n, p, g, s0, s1, nullptr);
-      else if (c.centered)
-        rmsprop<T, false, true>(c, n, p, g, s0, nullptr, gavg);
-      else
-        rmsprop<T, false, false>(c, n, p, g, s0, nullptr, nullptr);
+      T* buf = c.momentum != 0.0 ? s1 : nullptr;
+      T* gavg = c.momentum != 0.0 ? s2 : s1;
+      with_flag(c.momentum != 0.0, [&](auto mom) {
+        with_flag(c.centered, [&](auto cen) {
+          with_flag(c.eps_inside_sqrt, [&](auto ins) {
+            rmsprop<T, decltype(mom)::value, decltype(cen)::value, decltype(ins)::value>(
+                c, n, p, g, s0, buf, gavg);
+          });
+        });
+      });
       return;
     }
     case OptimKind::adadelta:
       adadelta<T>(c, n, p, g, s0, s1);
       return;
     case OptimKind::adam:
-      if (c.amsgrad)
-        adam<T, true>(c, n, p, g, s0, s1, s2);
-      else
-        adam<T, false>(c, n, p, g, s0, s1, nullptr);
+      with_flag(c.amsgrad,
+                [&](auto ams) { adam<T, decltype(ams)::value>(c, n, p, g, s0, s1, s2); });
       return;
     case OptimKind::nadam:
       nadam<T>(c, n, p, g, s0, s1);
