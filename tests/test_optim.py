@@ -218,9 +218,10 @@ def test_matches_numpy_reference(name, dtype):
     ],
 )
 def test_every_cpu_variant_and_threaded_path(name, cpu_capability):
-    # one large tensor runs the OpenMP-split loop; the ISA fixture runs every compiled variant
+    # one large tensor runs the OpenMP-split loop, nine small ones (40k elements together) the
+    # one-tensor-per-thread loop; the ISA fixture runs every compiled variant
     for dtype in (np.float32, np.float64):
-        params, ref_p = run_trajectory(name, dtype, [BIG, (33,)], steps=3)
+        params, ref_p = run_trajectory(name, dtype, [BIG, (33,)] + [(5000,)] * 8, steps=3)
         assert_traj_close(params, ref_p, dtype)
 
 
@@ -628,3 +629,44 @@ def test_native_binding_validates():
         dc._C.optim_step("sgd", {"lr": -1.0}, [p], [g], [[]], steps)
     with pytest.raises(ValueError, match="mu_products"):
         dc._C.optim_step("nadam", {}, [p], [g], [[p.copy(), p.copy()]], steps)
+
+
+def test_save_load_flow_as_models_uses_it():
+    # compile(): get by name, build; save: config + flat state; load: deserialize, build, load
+    shapes = [(4, 3), (3,)]
+    params = make_params(shapes, np.float32)
+    opt = optim.get("nadam")
+    opt.build(params)
+    for s in range(2):
+        for p, g in zip(params, grads_for(s, shapes, np.float32)):
+            p.grad = dc.tensor(g)
+        opt.step()
+    saved_cfg = json.dumps(optim.serialize(opt))
+    meta, arrays = optim.flatten_state_dict(opt.state_dict())
+    saved_meta = json.dumps(meta)
+
+    clones = [dc.tensor(p.data.copy(), requires_grad=True) for p in params]
+    opt2 = optim.deserialize(json.loads(saved_cfg))
+    assert type(opt2) is optim.Nadam and not opt2.built
+    opt2.build(clones)
+    opt2.load_state_dict(optim.unflatten_state_dict(json.loads(saved_meta), arrays))
+    for s in range(2, 4):
+        for p, c, g in zip(params, clones, grads_for(s, shapes, np.float32)):
+            p.grad, c.grad = dc.tensor(g), dc.tensor(g.copy())
+        opt.step()
+        opt2.step()
+    for p, c in zip(params, clones):
+        np.testing.assert_array_equal(p.data, c.data)
+
+
+def test_schedule_given_positionally_keras_style():
+    sched = optim.schedules.InverseSqrtDecay(0.4)
+    opt = optim.SGD(sched)
+    assert opt.defaults["lr"] is sched and opt.lr == pytest.approx(0.4)
+    (x,) = make_params([(2,)], np.float64)
+    opt.build([x])
+    for t in range(3):
+        x0 = x.data.copy()
+        x.grad = dc.tensor(np.ones(2))
+        opt.step()
+        np.testing.assert_allclose(x0 - x.data, 0.4 / math.sqrt(t + 1), rtol=1e-12)
