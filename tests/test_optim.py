@@ -417,6 +417,17 @@ def test_lr_setter_and_param_groups():
     np.testing.assert_allclose(b.data, b0 - 1.0)
 
 
+def assert_continue_identically(opt, params, opt2, clones, shapes, steps):
+    """Step both optimizers on the same gradients; the parameters must stay bit-identical."""
+    for s in steps:
+        for p, c, g in zip(params, clones, grads_for(s, shapes, np.float32)):
+            p.grad, c.grad = dc.tensor(g), dc.tensor(g.copy())
+        opt.step()
+        opt2.step()
+    for p, c in zip(params, clones):
+        np.testing.assert_array_equal(p.data, c.data)
+
+
 @pytest.mark.parametrize(
     "name",
     [
@@ -446,13 +457,7 @@ def test_state_dict_round_trip_continues_identically(name):
     opt2.load_state_dict(optim.unflatten_state_dict(meta, arrays))
     assert opt2.iterations == opt.iterations == 3
     assert opt2.param_groups[0]["lr"] == hp["lr"]
-    for s in range(3, 6):
-        for p, c, g in zip(params, clones, grads_for(s, shapes, np.float32)):
-            p.grad, c.grad = dc.tensor(g), dc.tensor(g.copy())
-        opt.step()
-        opt2.step()
-    for p, c in zip(params, clones):
-        np.testing.assert_array_equal(p.data, c.data)
+    assert_continue_identically(opt, params, opt2, clones, shapes, range(3, 6))
 
 
 def test_load_state_dict_rejects_mismatch():
@@ -650,13 +655,7 @@ def test_save_load_flow_as_models_uses_it():
     assert type(opt2) is optim.Nadam and not opt2.built
     opt2.build(clones)
     opt2.load_state_dict(optim.unflatten_state_dict(json.loads(saved_meta), arrays))
-    for s in range(2, 4):
-        for p, c, g in zip(params, clones, grads_for(s, shapes, np.float32)):
-            p.grad, c.grad = dc.tensor(g), dc.tensor(g.copy())
-        opt.step()
-        opt2.step()
-    for p, c in zip(params, clones):
-        np.testing.assert_array_equal(p.data, c.data)
+    assert_continue_identically(opt, params, opt2, clones, shapes, range(2, 4))
 
 
 def test_schedule_given_positionally_keras_style():
