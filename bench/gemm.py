@@ -82,15 +82,16 @@ class NumpyBlas:
             ) from e
 
 
-def _time(fn) -> float:
-    t0 = time.perf_counter()
+def _time(fn) -> tuple[float, float]:
+    """Wall-clock and this thread's CPU seconds of fn()."""
+    t0, c0 = time.perf_counter(), time.thread_time()
     fn()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.thread_time() - c0
 
 
 def bench_case(
     m: int, k: int, n: int, pairs: int, gap: float, rng
-) -> tuple[float, float, float, float]:
+) -> tuple[float, float, float, float, float]:
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
     out = np.empty((m, n), np.float32)
@@ -108,23 +109,24 @@ def bench_case(
 
     flops = 2.0 * m * n * k
     # Inner repeats so one timing is >= ~20 ms (timer and scheduler noise).
-    one = min(_time(run_ours), _time(run_np))
+    one = min(_time(run_ours)[0], _time(run_np)[0])
     inner = max(1, int(0.02 / max(one, 1e-9)))
     for _ in range(2):  # warm-up
         run_ours()
         run_np()
-    t_ours, t_np, ratios = [], [], []
+    t_ours, t_np, ratios, cpu_ratios = [], [], [], []
     for _ in range(pairs):
         time.sleep(gap)
-        to = _time(lambda: [run_ours() for _ in range(inner)]) / inner
+        to, co = _time(lambda: [run_ours() for _ in range(inner)])
         time.sleep(gap)
-        tn = _time(lambda: [run_np() for _ in range(inner)]) / inner
-        t_ours.append(to)
-        t_np.append(tn)
+        tn, cn = _time(lambda: [run_np() for _ in range(inner)])
+        t_ours.append(to / inner)
+        t_np.append(tn / inner)
         ratios.append(tn / to)
+        cpu_ratios.append(cn / co)
     g_ours = flops / statistics.median(t_ours) / 1e9
     g_np = flops / statistics.median(t_np) / 1e9
-    return g_ours, g_np, statistics.median(ratios), err
+    return g_ours, g_np, statistics.median(ratios), statistics.median(cpu_ratios), err
 
 
 def main() -> None:
@@ -143,9 +145,12 @@ def main() -> None:
     print(f"NumPy {np.__version__}: {blas.describe()}")
     env = {k: v for k, v in os.environ.items() if "BLAS" in k or "OMP" in k}
     print(f"environment: {env or 'no BLAS/OMP variables'}; load average {os.getloadavg()}")
-    print("shapes are M x K x N; GFLOP/s = 2MNK / time; ratio = ours / NumPy (median of pairs)")
+    print("shapes are M x K x N; GFLOP/s = 2MNK / wall time; ratio = ours / NumPy speed (median")
+    print("of per-pair ratios); cpu = the same ratio in CPU time of the calling thread (1 thread")
+    print("only: robust to other processes stealing the core, unlike wall time)")
     print(
-        f"{'case':7} {'M x K x N':>17} {'thr':>3} {'ours':>8} {'numpy':>8} {'ratio':>6} {'err':>8}"
+        f"{'case':7} {'M x K x N':>17} {'thr':>3} {'ours':>8} {'numpy':>8} {'ratio':>6} "
+        f"{'cpu':>6} {'err':>8}"
     )
     rng = np.random.default_rng(0)
     prev = K.get_num_threads()
@@ -157,10 +162,11 @@ def main() -> None:
                 shape = f"{m}x{k}x{n}"
                 if args.only and args.only not in shape:
                     continue
-                g_o, g_n, ratio, err = bench_case(m, k, n, args.pairs, args.gap, rng)
+                g_o, g_n, ratio, cpu, err = bench_case(m, k, n, args.pairs, args.gap, rng)
+                cpu_s = f"{cpu:6.2f}" if threads == 1 else f"{'-':>6}"
                 print(
                     f"{kind:7} {shape:>17} {threads:>3} {g_o:8.1f} {g_n:8.1f} {ratio:6.2f} "
-                    f"{err:8.1e}",
+                    f"{cpu_s} {err:8.1e}",
                     flush=True,
                 )
     finally:
