@@ -154,6 +154,53 @@ def test_gemm_beta_zero_ignores_nan_in_out(cpu_capability, dtype):
                 _check(out, _ref(a, b, ta, tb, 0.75), dtype, f"{m}x{n}x{k}")
 
 
+class _GuardedArrays:
+    """Arrays that end exactly where an unreadable page begins (Linux): a kernel that reads or
+    writes one element past an operand's end segfaults instead of passing silently."""
+
+    def __init__(self):
+        import ctypes
+        import mmap
+
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        self.mmap = mmap
+        self.keep = []
+
+    def make(self, rows, cols, dtype, pad=0):
+        dtype = np.dtype(dtype)
+        page = self.mmap.PAGESIZE
+        n = rows * (cols + pad)
+        data_pages = (n * dtype.itemsize + page - 1) // page
+        buf = self.mmap.mmap(-1, (data_pages + 1) * page)
+        base = np.frombuffer(buf, dtype=np.uint8)
+        addr = base.ctypes.data
+        guard = addr + data_pages * page
+        if self.libc.mprotect(guard, page, 0) != 0:  # PROT_NONE
+            pytest.skip("mprotect unavailable")
+        start = data_pages * page - n * dtype.itemsize
+        flat = base[start : start + n * dtype.itemsize].view(dtype)
+        self.keep.append((buf, base))
+        full = flat.reshape(rows, cols + pad)
+        full[...] = np.random.default_rng(rows * 7 + cols).standard_normal(full.shape)
+        return full[:, :cols] if pad else full
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="needs mprotect")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_reads_nothing_past_operands(cpu_capability, dtype):
+    g = _GuardedArrays()
+    for m, n, k in [(1, 1, 1), (7, 9, 5), (33, 65, 17), (8, 3, 40), (2, 45, 33), (130, 70, 300)]:
+        for ta in (False, True):
+            for tb in (False, True):
+                a = g.make(k, m, dtype) if ta else g.make(m, k, dtype)
+                b = g.make(n, k, dtype, pad=1) if tb else g.make(k, n, dtype, pad=1)
+                out = g.make(m, n, dtype)
+                c0 = out.copy()
+                _gemm(dtype)(a, b, trans_a=ta, trans_b=tb, alpha=1.0, beta=0.5, out=out)
+                _check(out, _ref(a, b, ta, tb, 1.0, 0.5, c0), dtype, f"{m}x{n}x{k}")
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gemm_padded_leading_dimensions(cpu_capability, dtype):
     rng = np.random.default_rng(5)
