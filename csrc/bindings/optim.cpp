@@ -3,8 +3,10 @@
 // optimizer loops over groups, never over tensors' elements).
 #include "optim.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "bindings/checks.h"
@@ -184,6 +186,8 @@ void optim_step_entry(const std::string& kind_name, const py::dict& hyper, const
   std::vector<OptimTensor<float>> f32;
   std::vector<OptimTensor<double>> f64;
   int64_t* step_ptr = steps.mutable_data();
+  std::vector<std::tuple<uintptr_t, uintptr_t, size_t>> spans;  // [lo, hi) of each parameter
+  spans.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     py::handle p_obj = params[i];
     const auto pn = [&] { return "params[" + std::to_string(i) + "]"; };
@@ -209,7 +213,17 @@ void optim_step_entry(const std::string& kind_name, const py::dict& hyper, const
       else
         f64.push_back(t);
     });
+    const auto lo = reinterpret_cast<uintptr_t>(p.data());
+    if (p.nbytes() > 0) spans.emplace_back(lo, lo + static_cast<uintptr_t>(p.nbytes()), i);
   }
+  // Parameters sharing memory (two views of one buffer) would be updated twice, and by two
+  // threads at once on the small-tensor path: refuse (sorting makes this O(n log n) per step).
+  std::sort(spans.begin(), spans.end());
+  for (size_t k = 1; k < spans.size(); ++k)
+    if (std::get<0>(spans[k]) < std::get<1>(spans[k - 1]))
+      throw py::value_error("params[" + std::to_string(std::get<2>(spans[k - 1])) +
+                            "] and params[" + std::to_string(std::get<2>(spans[k])) +
+                            "] share memory; each parameter must own its storage");
   py::gil_scoped_release nogil;
   if (!f32.empty()) optim_step<float>(kind, h, f32.data(), static_cast<int64_t>(f32.size()));
   if (!f64.empty()) optim_step<double>(kind, h, f64.data(), static_cast<int64_t>(f64.size()));
