@@ -70,6 +70,15 @@ void bias_add_forward(const T* x, const T* b, T* y, int64_t outer, int64_t C, in
 template <typename T>
 void bias_add_backward(const T* gy, T* gb, int64_t outer, int64_t C, int64_t inner);
 
+namespace ref {
+// csrc/ref/activation_ref.cpp: the obvious loops in double, for tests. act_backward
+// differentiates from x for every kind.
+template <typename T>
+void act_forward(Act kind, const T* x, T* y, int64_t n, T p0, T p1);
+template <typename T>
+void act_backward(Act kind, const T* x, const T* gy, T* gx, int64_t n, T p0, T p1);
+}  // namespace ref
+
 #ifndef DC_ISA_LEVEL
 // [Note: per-channel sums] Sums over (outer, inner) for each channel c of a tensor viewed as
 // (outer, C, inner): out[c] = sum_{o,i} term(o*C*inner + c*inner + i, c), in double. Parallel over

@@ -39,6 +39,12 @@ template <typename T>
 void batch_norm_backward(const T* gy, const T* x, const T* w, const T* mean, const T* rstd, T* gx,
                          T* gw, T* gb, bool training, int64_t outer, int64_t C, int64_t inner);
 
+namespace ref {
+// csrc/ref/activation_ref.cpp: the obvious loops in double, for tests.
+template <typename T>
+void layer_norm_forward(const T* x, const T* w, const T* b, T* y, int64_t M, int64_t N, T eps);
+}  // namespace ref
+
 // Per-ISA row kernels of layer norm (csrc/cpu/norm_kernels.cpp), single-threaded.
 template <typename T>
 struct LayerNormKernels {

@@ -59,6 +59,14 @@ template <typename T>
 void cross_entropy_backward(const T* x, const int64_t* target, const T* target_prob, const T* stats,
                             const T* g, int64_t g_stride, T scale, T* gx, int64_t N, int64_t C);
 
+namespace ref {
+// csrc/ref/activation_ref.cpp: the obvious loops in double, for tests.
+template <typename T>
+void softmax_forward(const T* x, T* y, int64_t outer, int64_t L, int64_t inner, bool log);
+template <typename T>
+void cross_entropy_forward(const T* x, const int64_t* target, T* loss, int64_t N, int64_t C);
+}  // namespace ref
+
 }  // namespace dc
 
 // Each ISA copy returns its table of kernels (global scope: see core/dispatch.h).

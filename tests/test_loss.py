@@ -328,3 +328,13 @@ def test_losses_torch_parity():
             rtol=1e-5,
             atol=1e-7,
         )
+
+
+def test_cross_entropy_kernel_matches_reference_kernel(cpu_capability):
+    from deepcore import _C
+
+    x = _logits(97, 33, np.float32, scale=10.0)
+    t = _labels(97, 33)
+    loss, _ = _C.cross_entropy_forward(x, t)
+    ref = _C.cross_entropy_forward_ref(x.astype(np.float64), t)
+    np.testing.assert_allclose(loss, ref, rtol=1e-5, atol=1e-6)

@@ -277,3 +277,14 @@ def test_batch_norm_keras_biased_running_var():
     rv = np.ones(4)
     F.batch_norm(x, None, rv, training=True, momentum=0.1, unbiased_running_var=False)
     np.testing.assert_allclose(rv, 0.9 + 0.1 * x.var(0), rtol=1e-12)
+
+
+def test_layer_norm_kernel_matches_reference_kernel(cpu_capability):
+    from deepcore import _C
+
+    x = _rand(37, 129, dtype=np.float32, seed=19, scale=3.0, shift=2.0)
+    w, b = _rand(129, dtype=np.float32, seed=20), _rand(129, dtype=np.float32, seed=21)
+    y, _, _ = _C.layer_norm_forward(x, w, b, 129, 1e-5)
+    ref = _C.layer_norm_forward_ref(x.astype(np.float64), w.astype(np.float64),
+                                    b.astype(np.float64), 129, 1e-5)  # fmt: skip
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)

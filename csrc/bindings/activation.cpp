@@ -73,6 +73,33 @@ py::object activation_backward(const std::string& kind, const py::array& gy_obj,
   });
 }
 
+// Reference kernels (csrc/ref/): y = f(x), gx = gy * f'(x) from x, in double loops.
+py::array activation_forward_ref(const py::array& x_obj, const std::string& kind, double p0,
+                                 double p1) {
+  const Act k = parse_act(kind);
+  return dispatch_float(x_obj, "x", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto x = contiguous_input<T>(x_obj, "x");
+    py::array_t<T> y(shape_of(x));
+    ref::act_forward<T>(k, x.data(), y.mutable_data(), x.size(), T(p0), T(p1));
+    return y;
+  });
+}
+
+py::array activation_backward_ref(const std::string& kind, const py::array& gy_obj,
+                                  const py::array& x_obj, double p0, double p1) {
+  const Act k = parse_act(kind);
+  return dispatch_float(gy_obj, "gy", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto gy = contiguous_input<T>(gy_obj, "gy");
+    auto x = contiguous_input<T>(x_obj, "x");
+    check_same_shape(x, gy, "x", "gy");
+    py::array_t<T> gx(shape_of(x));
+    ref::act_backward<T>(k, x.data(), gy.data(), gx.mutable_data(), x.size(), T(p0), T(p1));
+    return gx;
+  });
+}
+
 // The channel axis of x for a per-channel parameter of `size` entries (1 means shared).
 AxisView channel_view(const py::array& x, int64_t axis, py::ssize_t size, const char* pname) {
   if (x.ndim() == 0) throw py::value_error("x must have at least one dimension");
@@ -197,6 +224,11 @@ DC_BINDINGS(activation) {
         py::arg("p1") = 0.0, py::arg("want_dp0") = false, py::arg("out") = py::none(),
         "gx = gy * f'(x). sigmoid/tanh/relu read the saved output y, the others the input x. "
         "With want_dp0 (swish) returns (gx, dL/dbeta).");
+  m.def("activation_forward_ref", &activation_forward_ref, py::arg("x"), py::arg("kind"),
+        py::arg("p0") = 0.0, py::arg("p1") = 0.0, "Reference (naive, double) activation_forward.");
+  m.def("activation_backward_ref", &activation_backward_ref, py::arg("kind"), py::arg("gy"),
+        py::arg("x"), py::arg("p0") = 0.0, py::arg("p1") = 0.0,
+        "Reference (naive, double) activation_backward, always from the input x.");
   m.def("prelu_forward", &prelu_fwd, py::arg("x"), py::arg("weight"), py::arg("axis") = 1,
         "y = x > 0 ? x : weight[c] * x, c the index along axis (weight of size 1: shared).");
   m.def("prelu_backward", &prelu_bwd, py::arg("x"), py::arg("weight"), py::arg("gy"),

@@ -159,9 +159,29 @@ py::tuple bn_bwd(const py::array& gy_obj, const py::array& x_obj, const py::obje
   });
 }
 
+py::array ln_fwd_ref(const py::array& x_obj, const py::object& w_obj, const py::object& b_obj,
+                     int64_t N, double eps) {
+  return dispatch_float(x_obj, "x", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto x = contiguous_input<T>(x_obj, "x");
+    if (N <= 0 || x.size() % N != 0)
+      throw py::value_error("normalized size " + std::to_string(N) +
+                            " does not divide x of shape " + shape_str(x));
+    py::array_t<T> wk, bk;
+    const T* w = optional_param<T>(w_obj, N, "weight", wk);
+    const T* b = optional_param<T>(b_obj, N, "bias", bk);
+    py::array_t<T> y(shape_of(x));
+    ref::layer_norm_forward<T>(x.data(), w, b, y.mutable_data(), x.size() / N, N, T(eps));
+    return y;
+  });
+}
+
 }  // namespace
 
 DC_BINDINGS(norm) {
+  m.def("layer_norm_forward_ref", &ln_fwd_ref, py::arg("x"), py::arg("weight"), py::arg("bias"),
+        py::arg("normalized_size"), py::arg("eps") = 1e-5,
+        "Reference (naive, double) layer norm forward: y only.");
   m.def("layer_norm_forward", &ln_fwd, py::arg("x"), py::arg("weight"), py::arg("bias"),
         py::arg("normalized_size"), py::arg("eps") = 1e-5,
         "Layer norm over the last normalized_size elements of each row of x: (y, mean, rstd).");

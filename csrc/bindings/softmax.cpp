@@ -48,6 +48,15 @@ py::array softmax_bwd(const py::array& y_obj, const py::array& gy_obj, int64_t a
   });
 }
 
+// Logits: C-contiguous (N, C) of dtype T with at least one class.
+template <typename T>
+py::array_t<T> logits_input(const py::array& x_obj) {
+  auto x = contiguous_input<T>(x_obj, "logits");
+  check_ndim(x, 2, "logits");
+  if (x.shape(1) == 0) throw py::value_error("logits must have at least one class");
+  return x;
+}
+
 // Class targets: int64 (N,) in [0, C). Probability targets: dtype of logits, (N, C).
 struct Targets {
   py::array arr;
@@ -91,9 +100,7 @@ Targets check_targets(const py::array& logits, const py::handle& t_obj) {
 py::tuple ce_fwd(const py::array& x_obj, const py::object& t_obj) {
   return dispatch_float(x_obj, "logits", [&](auto tag) -> py::tuple {
     using T = decltype(tag);
-    auto x = contiguous_input<T>(x_obj, "logits");
-    check_ndim(x, 2, "logits");
-    if (x.shape(1) == 0) throw py::value_error("logits must have at least one class");
+    auto x = logits_input<T>(x_obj);
     const Targets t = check_targets<T>(x, t_obj);
     const int64_t N = x.shape(0), C = x.shape(1);
     py::array_t<T> loss(N), stats({N, int64_t(2)});
@@ -114,8 +121,7 @@ py::array ce_bwd(const py::array& x_obj, const py::object& t_obj, const py::arra
                  const py::array& g_obj, double scale, const py::object& out) {
   return dispatch_float(x_obj, "logits", [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto x = contiguous_input<T>(x_obj, "logits");
-    check_ndim(x, 2, "logits");
+    auto x = logits_input<T>(x_obj);
     const Targets t = check_targets<T>(x, t_obj);
     const int64_t N = x.shape(0), C = x.shape(1);
     auto stats = contiguous_input<T>(stats_obj, "stats");
@@ -145,9 +151,38 @@ py::array ce_bwd(const py::array& x_obj, const py::object& t_obj, const py::arra
   });
 }
 
+py::array softmax_fwd_ref(const py::array& x_obj, int64_t axis, bool log) {
+  return dispatch_float(x_obj, "x", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto x = contiguous_input<T>(x_obj, "x");
+    if (x.ndim() == 0) throw py::value_error("softmax needs x with at least one dimension");
+    const AxisView v = axis_view(x, normalize_axis(axis, x.ndim(), "x"));
+    py::array_t<T> y(shape_of(x));
+    ref::softmax_forward<T>(x.data(), y.mutable_data(), v.outer, v.n, v.inner, log);
+    return y;
+  });
+}
+
+py::array ce_fwd_ref(const py::array& x_obj, const py::object& t_obj) {
+  return dispatch_float(x_obj, "logits", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto x = logits_input<T>(x_obj);
+    const Targets t = check_targets<T>(x, t_obj);
+    if (!t.is_index) throw py::type_error("the reference takes int64 class targets only");
+    py::array_t<T> loss(x.shape(0));
+    ref::cross_entropy_forward<T>(x.data(), static_cast<const int64_t*>(t.arr.data()),
+                                  loss.mutable_data(), x.shape(0), x.shape(1));
+    return loss;
+  });
+}
+
 }  // namespace
 
 DC_BINDINGS(softmax) {
+  m.def("softmax_forward_ref", &softmax_fwd_ref, py::arg("x"), py::arg("axis") = -1,
+        py::arg("log") = false, "Reference (naive, double) softmax / log_softmax.");
+  m.def("cross_entropy_forward_ref", &ce_fwd_ref, py::arg("logits"), py::arg("target"),
+        "Reference (naive, double) per-row cross-entropy with class targets.");
   m.def("softmax_forward", &softmax_fwd, py::arg("x"), py::arg("axis") = -1, py::arg("log") = false,
         py::arg("out") = py::none(),
         "Numerically stable softmax (log=True: log_softmax) along axis; out may be x.");
