@@ -7,9 +7,10 @@ convnet's ten tensors, many small tensors). It first validates ours against torc
 steps with identical hyperparameters (eps placement matched: eps_inside_sqrt=False), then warms
 up and times ours and each torch variant alternately (A B A B ...), reporting the median step
 time, the effective memory bandwidth (bytes the update must move / time) and the median of the
-per-pair ratios torch_time / our_time (> 1: ours is faster). Torch peers: its default CPU path
-(the single-tensor loop) and, where torch has one, its fused CPU kernel (fused=True); the
-ratio reported against "torch best" uses whichever of the two is faster in that pair.
+per-pair ratios torch_time / our_time (> 1: ours is faster); with --threads 1 also the ratio of
+CPU times of the calling thread, which a busy shared machine disturbs much less than wall time.
+Torch peers: its default CPU path (the single-tensor loop) and, where torch has one, its fused
+CPU kernel (fused=True); the ratio against "torch best" uses whichever is faster in each pair.
 A second table times our kernel per CPU variant (generic / avx2 / avx512) for Adam on 10M.
 """
 
@@ -113,10 +114,17 @@ def validate(name: str, shapes) -> float:
 
 
 def time_steps(step, reps: int) -> float:
-    t0 = time.perf_counter()
+    return time_steps_cpu(step, reps)[0]
+
+
+def time_steps_cpu(step, reps: int) -> tuple[float, float]:
+    """(wall, CPU time of this thread) per step. With one thread both libraries compute on the
+    calling thread, so the CPU time ignores the time this process spends descheduled on a
+    shared machine."""
+    t0, c0 = time.perf_counter(), time.thread_time()
     for _ in range(reps):
         step()
-    return (time.perf_counter() - t0) / reps
+    return (time.perf_counter() - t0) / reps, (time.thread_time() - c0) / reps
 
 
 def reps_for(n_elems: int) -> int:
@@ -131,15 +139,16 @@ def bench_case(name: str, label: str, shapes, pairs: int, fused_ok: bool) -> dic
     reps = reps_for(n)
     for fn in (o.step, t.step) + ((tf.step,) if tf else ()):
         time_steps(fn, max(2, reps // 4))  # warm-up (first-touch of state, caches, threads)
-    ours_t, torch_t, fused_t, ratios = [], [], [], []
+    ours_t, torch_t, fused_t, ratios, cpu_ratios = [], [], [], [], []
     for _ in range(pairs):
-        a = time_steps(o.step, reps)
-        b = time_steps(t.step, reps)
-        c = time_steps(tf.step, reps) if tf else float("inf")
+        a, a_cpu = time_steps_cpu(o.step, reps)
+        b, b_cpu = time_steps_cpu(t.step, reps)
+        c, c_cpu = time_steps_cpu(tf.step, reps) if tf else (float("inf"), float("inf"))
         ours_t.append(a)
         torch_t.append(b)
         fused_t.append(c)
         ratios.append(min(b, c) / a)
+        cpu_ratios.append(min(b_cpu, c_cpu) / max(a_cpu, 1e-9))
     med = statistics.median
     return dict(
         opt=name,
@@ -149,6 +158,7 @@ def bench_case(name: str, label: str, shapes, pairs: int, fused_ok: bool) -> dic
         torch=med(torch_t),
         fused=med(fused_t) if tf else None,
         ratio=med(ratios),
+        cpu_ratio=med(cpu_ratios),
         gbs=BYTES[name] * n / med(ours_t) / 1e9,
     )
 
@@ -195,9 +205,10 @@ def main() -> None:
     layouts = list(LAYOUTS.items())
     if args.quick:
         names, layouts = ["adam"], [layouts[0], layouts[2]]
+    one = args.threads == 1  # CPU-time ratios are meaningful only with one thread each
     hdr = (
         f"{'optimizer':<13} {'layout':<26} {'ours ms':>9} {'GB/s':>6} {'torch ms':>9} "
-        f"{'fused ms':>9} {'torch best/ours':>15}"
+        f"{'fused ms':>9} {'torch best/ours':>15}" + (f" {'(CPU time)':>10}" if one else "")
     )
     print(hdr)
     print("-" * len(hdr))
@@ -208,7 +219,8 @@ def main() -> None:
             fused = f"{r['fused'] * 1e3:9.3f}" if r["fused"] is not None else f"{'n/a':>9}"
             print(
                 f"{name:<13} {label:<26} {r['ours'] * 1e3:9.3f} {r['gbs']:6.1f} "
-                f"{r['torch'] * 1e3:9.3f} {fused} {r['ratio']:14.2f}x",
+                f"{r['torch'] * 1e3:9.3f} {fused} {r['ratio']:14.2f}x"
+                + (f" {r['cpu_ratio']:9.2f}x" if one else ""),
                 flush=True,
             )
     print("\nour Adam step on one 10M float32 tensor, per CPU variant:")
