@@ -558,6 +558,10 @@ def test_bad_hyperparameters():
         optim.SGD([a], lr=-0.1)
     with pytest.raises(ValueError, match="momentum"):
         optim.SGD([a], lr=0.1, momentum=-0.5)
+    with pytest.raises(ValueError, match="lr"):
+        optim.Adam([a], lr=float("inf"))
+    with pytest.raises(ValueError, match="eps"):
+        optim.RMSprop([a], eps=float("nan"))
     with pytest.raises(ValueError, match="nesterov"):
         optim.SGD([a], lr=0.1, nesterov=True)
     with pytest.raises(ValueError, match="beta"):

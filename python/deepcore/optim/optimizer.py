@@ -106,12 +106,12 @@ def check_range(
     lo_open: bool = False,
     hi_open: bool = False,
 ) -> float:
-    """Validate a float hyperparameter against [lo, hi] (open ends as asked)."""
+    """Validate a finite float hyperparameter against [lo, hi] (open ends as asked)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     v = float(value)
     ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
-    if not ok or math.isnan(v):
+    if not ok or not math.isfinite(v):
         lb = "(" if lo_open else "["
         rb = ")" if hi_open else "]"
         raise ValueError(f"{name} must be in {lb}{lo}, {hi}{rb}, got {value}")
