@@ -35,7 +35,8 @@ double nadam_mu(double beta1, double psi, double t) {
 }  // namespace
 
 template <typename T>
-void optim_step(OptimKind kind, const OptimHyper& h, OptimTensor<T>* tensors, int64_t count) {
+void optim_step(OptimKind kind, const OptimHyper& h, OptimTensor<T>* tensors, int64_t count,
+                bool reference) {
   OptimCoeffs base;
   base.clip = h.clip_value;
   if (h.decoupled_weight_decay)
@@ -83,7 +84,10 @@ void optim_step(OptimKind kind, const OptimHyper& h, OptimTensor<T>* tensors, in
         break;
       }
     }
-    update<T>(kind, c, x.n, x.p, x.g, x.s[0], x.s[1], x.s[2]);
+    if (reference)
+      ref::optim_update<T>(kind, c, x.n, x.p, x.g, x.s[0], x.s[1], x.s[2]);
+    else
+      update<T>(kind, c, x.n, x.p, x.g, x.s[0], x.s[1], x.s[2]);
   };
 
   // Large tensors one after another, each split across threads inside its kernel; small ones
@@ -108,8 +112,8 @@ void optim_step(OptimKind kind, const OptimHyper& h, OptimTensor<T>* tensors, in
   }
 }
 
-template void optim_step<float>(OptimKind, const OptimHyper&, OptimTensor<float>*, int64_t);
-template void optim_step<double>(OptimKind, const OptimHyper&, OptimTensor<double>*, int64_t);
+template void optim_step<float>(OptimKind, const OptimHyper&, OptimTensor<float>*, int64_t, bool);
+template void optim_step<double>(OptimKind, const OptimHyper&, OptimTensor<double>*, int64_t, bool);
 
 template <>
 double sum_squares<float>(const float* x, int64_t n) {

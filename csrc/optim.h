@@ -74,9 +74,11 @@ struct OptimTensor {
   double* mu_product;  // nadam only
 };
 
-// Step every tensor: increments *step, computes the coefficients, runs the fused kernel.
+// Step every tensor: increments *step, computes the coefficients, runs the fused kernel (or,
+// with reference=true, the naive one below, for tests).
 template <typename T>
-void optim_step(OptimKind kind, const OptimHyper& h, OptimTensor<T>* tensors, int64_t count);
+void optim_step(OptimKind kind, const OptimHyper& h, OptimTensor<T>* tensors, int64_t count,
+                bool reference = false);
 
 template <typename T>
 double sum_squares(const T* x, int64_t n);
@@ -84,6 +86,13 @@ template <typename T>
 double abs_max(const T* x, int64_t n);
 template <typename T>
 void scale_clamp(T* x, int64_t n, double scale, double clip);
+
+namespace ref {
+// csrc/ref/optim_ref.cpp: one update in double, the obvious loop; tests compare against it.
+template <typename T>
+void optim_update(OptimKind kind, const OptimCoeffs& c, int64_t n, T* p, const T* g, T* s0, T* s1,
+                  T* s2);
+}  // namespace ref
 
 }  // namespace dc
 

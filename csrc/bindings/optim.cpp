@@ -153,7 +153,7 @@ py::array_t<double> optional_f64(const py::object& obj, const char* name, size_t
 
 void optim_step_entry(const std::string& kind_name, const py::dict& hyper, const py::list& params,
                       const py::list& grads, const py::list& states, const py::object& steps_obj,
-                      const py::object& grad_scales_obj, const py::object& mu_obj) {
+                      const py::object& grad_scales_obj, const py::object& mu_obj, bool reference) {
   const OptimKind kind = parse_kind(kind_name);
   const OptimHyper h = parse_hyper(hyper);
   const size_t n = params.size();
@@ -225,8 +225,10 @@ void optim_step_entry(const std::string& kind_name, const py::dict& hyper, const
                             "] and params[" + std::to_string(std::get<2>(spans[k])) +
                             "] share memory; each parameter must own its storage");
   py::gil_scoped_release nogil;
-  if (!f32.empty()) optim_step<float>(kind, h, f32.data(), static_cast<int64_t>(f32.size()));
-  if (!f64.empty()) optim_step<double>(kind, h, f64.data(), static_cast<int64_t>(f64.size()));
+  if (!f32.empty())
+    optim_step<float>(kind, h, f32.data(), static_cast<int64_t>(f32.size()), reference);
+  if (!f64.empty())
+    optim_step<double>(kind, h, f64.data(), static_cast<int64_t>(f64.size()), reference);
 }
 
 // Per-array norms: ord 2 -> sqrt(sum x^2), ord inf -> max |x| (accumulated in double).
@@ -291,14 +293,15 @@ void scale_clamp_entry(const py::list& arrays, double scale, double clip) {
 DC_BINDINGS(optim) {
   m.def("optim_step", &optim_step_entry, py::arg("kind"), py::arg("hyper"), py::arg("params"),
         py::arg("grads"), py::arg("states"), py::arg("steps"), py::arg("grad_scales") = py::none(),
-        py::arg("mu_products") = py::none(),
+        py::arg("mu_products") = py::none(), py::arg("reference") = false,
         "Fused in-place optimizer step over a list of parameter arrays (float32/float64, "
         "C-contiguous). kind: sgd|adagrad|rmsprop|adadelta|adam|nadam; hyper: dict of "
         "hyperparameters (lr, weight_decay, decoupled_weight_decay, clipvalue, momentum, "
         "dampening, nesterov, beta_1, beta_2 (or rho), eps, amsgrad, centered, eps_inside_sqrt, "
         "lr_decay, momentum_decay); states[i]: the kind's state arrays (see csrc/optim.h); "
         "steps: int64 per-parameter step counts, incremented; grad_scales: optional float64 "
-        "per-parameter gradient factors (clip by norm); mu_products: nadam's running products.");
+        "per-parameter gradient factors (clip by norm); mu_products: nadam's running products; "
+        "reference=True runs the naive double-precision loop of csrc/ref/ (tests).");
   m.def("grad_norms", &grad_norms_entry, py::arg("arrays"), py::arg("norm_type") = 2.0,
         "Per-array norms (float64): 2-norm or inf-norm (max |x|), native reduction.");
   m.def("scale_clamp_", &scale_clamp_entry, py::arg("arrays"), py::arg("scale") = 1.0,

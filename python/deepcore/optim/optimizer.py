@@ -189,6 +189,7 @@ class Optimizer:
         self._steps: list[np.ndarray] = []
         self._mu: list[np.ndarray] = []
         self._slots: list[tuple[tuple[str, ...], list[list[np.ndarray]]] | None] = []
+        self._reference = False  # tests: run the naive csrc/ref/ loop instead of the kernels
         if params is not None:
             self.build(params)
 
@@ -389,6 +390,7 @@ class Optimizer:
                 steps,
                 None if scales is None else scales[gi],
                 mu,
+                self._reference,
             )
             if not full:
                 self._steps[gi][idx] = steps
