@@ -8,6 +8,8 @@ DC_DEFINE_DISPATCH(act_forward_f32_stub);
 DC_DEFINE_DISPATCH(act_forward_f64_stub);
 DC_DEFINE_DISPATCH(act_backward_f32_stub);
 DC_DEFINE_DISPATCH(act_backward_f64_stub);
+DC_DEFINE_DISPATCH(dropout_f32_stub);
+DC_DEFINE_DISPATCH(dropout_f64_stub);
 
 namespace dc {
 
@@ -61,6 +63,29 @@ void act_backward(Act kind, const T* x, const T* y, const T* gy, T* gx, int64_t 
 }
 
 template <typename T>
+void dropout_forward(const T* x, T* y, uint8_t* mask, int64_t n, uint64_t seed, uint32_t threshold,
+                     T scale) {
+  auto fn = [] {
+    if constexpr (std::is_same_v<T, float>)
+      return dropout_f32_stub.get();
+    else
+      return dropout_f64_stub.get();
+  }();
+  const int64_t tasks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (tasks > 1)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t b = t * kChunk;
+    fn(x + b, y + b, mask + b, std::min(kChunk, n - b), b, seed, threshold, scale);
+  }
+}
+
+template <typename T>
+void dropout_backward(const T* gy, const uint8_t* mask, T* gx, int64_t n, T scale) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) gx[i] = mask[i] ? gy[i] * scale : T(0);
+}
+
+template <typename T>
 void prelu_forward(const T* x, const T* a, T* y, int64_t outer, int64_t C, int64_t inner) {
   channel_map(outer, C, inner, [&](int64_t i, int64_t c) {
     const T v = x[i];
@@ -92,14 +117,16 @@ void bias_add_backward(const T* gy, T* gb, int64_t outer, int64_t C, int64_t inn
   for (int64_t c = 0; c < C; ++c) gb[c] += static_cast<T>(sums[c]);
 }
 
-#define DC_INSTANTIATE(T)                                                                  \
-  template void act_forward<T>(Act, const T*, T*, int64_t, T, T);                          \
-  template void act_backward<T>(Act, const T*, const T*, const T*, T*, int64_t, T, T, T*); \
-  template void prelu_forward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t);       \
-  template void prelu_backward<T>(const T*, const T*, const T*, T*, T*, int64_t, int64_t,  \
-                                  int64_t);                                                \
-  template void bias_add_forward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t);    \
-  template void bias_add_backward<T>(const T*, T*, int64_t, int64_t, int64_t);
+#define DC_INSTANTIATE(T)                                                                   \
+  template void act_forward<T>(Act, const T*, T*, int64_t, T, T);                           \
+  template void act_backward<T>(Act, const T*, const T*, const T*, T*, int64_t, T, T, T*);  \
+  template void prelu_forward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t);        \
+  template void prelu_backward<T>(const T*, const T*, const T*, T*, T*, int64_t, int64_t,   \
+                                  int64_t);                                                 \
+  template void bias_add_forward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t);     \
+  template void bias_add_backward<T>(const T*, T*, int64_t, int64_t, int64_t);              \
+  template void dropout_forward<T>(const T*, T*, uint8_t*, int64_t, uint64_t, uint32_t, T); \
+  template void dropout_backward<T>(const T*, const uint8_t*, T*, int64_t, T);
 DC_INSTANTIATE(float)
 DC_INSTANTIATE(double)
 #undef DC_INSTANTIATE

@@ -70,6 +70,15 @@ void bias_add_forward(const T* x, const T* b, T* y, int64_t outer, int64_t C, in
 template <typename T>
 void bias_add_backward(const T* gy, T* gb, int64_t outer, int64_t C, int64_t inner);
 
+// Inverted dropout: keep[i] = hash(seed, i) >= threshold (threshold = p * 2^32), y = keep ? x *
+// scale : 0 with scale = 1/(1-p); mask (n,) receives keep as 0/1 bytes. See [Note: dropout
+// RNG]. Backward: gx = gy * mask * scale.
+template <typename T>
+void dropout_forward(const T* x, T* y, uint8_t* mask, int64_t n, uint64_t seed, uint32_t threshold,
+                     T scale);
+template <typename T>
+void dropout_backward(const T* gy, const uint8_t* mask, T* gx, int64_t n, T scale);
+
 namespace ref {
 // csrc/ref/activation_ref.cpp: the obvious loops in double, for tests. act_backward
 // differentiates from x for every kind.
@@ -173,3 +182,9 @@ DC_DECLARE_DISPATCH(act_backward_f32_stub, double(dc::Act, const float*, const f
 DC_DECLARE_DISPATCH(act_backward_f64_stub,
                     double(dc::Act, const double*, const double*, const double*, double*, int64_t,
                            double, double, bool));
+// dropout(x, y, mask, n, first_index, seed, threshold, scale) over one chunk whose first
+// element has global index first_index (the random stream does not depend on the chunking).
+DC_DECLARE_DISPATCH(dropout_f32_stub, void(const float*, float*, uint8_t*, int64_t, int64_t,
+                                           uint64_t, uint32_t, float));
+DC_DECLARE_DISPATCH(dropout_f64_stub, void(const double*, double*, uint8_t*, int64_t, int64_t,
+                                           uint64_t, uint32_t, double));

@@ -10,7 +10,7 @@ import deepcore.nn.functional as F
 import numpy as np
 import pytest
 from deepcore import _C
-from helpers import gradcheck, requires_torch
+from helpers import gradcheck, requires_torch, supported_capabilities
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
@@ -476,3 +476,47 @@ def test_softmax_matches_reference_kernel(shape, axis, log, cpu_capability):
     y = _C.softmax_forward(x, axis, log)
     ref = _C.softmax_forward_ref(x.astype(np.float64), axis, log)
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_dropout_native_rng_statistics(p, cpu_capability):
+    n = 1 << 20
+    x = np.ones(n, np.float32)
+    y, mask = _C.dropout_forward(x, p, 12345)
+    keep = mask.astype(bool)
+    sigma = np.sqrt(p * (1 - p) / n)
+    assert abs(keep.mean() - (1 - p)) < 5 * sigma
+    np.testing.assert_array_equal(y, np.where(keep, np.float32(1 / (1 - p)), 0))
+    # neighbours independent: P(keep[i] and keep[i+1]) == (1-p)^2 within noise
+    both = (keep[:-1] & keep[1:]).mean()
+    assert abs(both - (1 - p) ** 2) < 6 * sigma
+    # a different seed gives a different, uncorrelated mask
+    _, mask2 = _C.dropout_forward(x, p, 12346)
+    assert abs((keep & mask2.astype(bool)).mean() - (1 - p) ** 2) < 6 * sigma
+
+
+def test_dropout_mask_independent_of_threads_and_isa():
+    x = np.ones(200_003, np.float32)
+    prev_t, prev_c = dc.kernels.get_num_threads(), dc.kernels.get_cpu_capability()
+    try:
+        masks = []
+        for threads in (1, 2):
+            for cap in supported_capabilities():
+                dc.kernels.set_num_threads(threads)
+                dc.kernels.set_cpu_capability(cap)
+                masks.append(_C.dropout_forward(x, 0.3, 7)[1])
+    finally:
+        dc.kernels.set_num_threads(prev_t)
+        dc.kernels.set_cpu_capability(prev_c)
+    for m in masks[1:]:
+        np.testing.assert_array_equal(m, masks[0])
+
+
+def test_dropout_float64_and_noncontiguous():
+    dc.manual_seed(3)
+    x = np.arange(1, 41, dtype=np.float64).reshape(5, 8)[:, ::2]
+    y = F.dropout(x, 0.25)
+    kept = y.data != 0
+    np.testing.assert_allclose(y.data, np.where(kept, x / 0.75, 0))
+    with pytest.raises(ValueError, match=r"p must be in \[0, 1\)"):
+        _C.dropout_forward(np.ones(3, np.float32), 1.0, 0)

@@ -1,6 +1,8 @@
 // deepcore._C activation / prelu / bias_add kernels: validation, then csrc/activation.h.
 #include "activation.h"
 
+#include <algorithm>
+
 #include "bindings/nn_checks.h"
 #include "bindings/registry.h"
 
@@ -201,9 +203,54 @@ py::array bias_grad(const py::array& gy_obj, int64_t axis) {
   });
 }
 
+// Returns (y, mask) with mask a uint8 array of x's shape (1 = kept).
+py::tuple dropout_fwd(const py::array& x_obj, double p, uint64_t seed) {
+  if (!(p >= 0.0 && p < 1.0))
+    throw py::value_error("dropout probability p must be in [0, 1), got " + std::to_string(p));
+  return dispatch_float(x_obj, "x", [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    auto x = contiguous_input<T>(x_obj, "x");
+    py::array_t<T> y(shape_of(x));
+    py::array_t<uint8_t> mask(shape_of(x));
+    // keep when the uniform 32-bit word >= p * 2^32, i.e. with probability 1 - p (to 2^-32)
+    const auto threshold = static_cast<uint32_t>(std::min(p * 4294967296.0, 4294967295.0));
+    const T scale = static_cast<T>(1.0 / (1.0 - p));
+    const T* px = x.data();
+    T* py_ = y.mutable_data();
+    uint8_t* pm = mask.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      dropout_forward<T>(px, py_, pm, x.size(), seed, threshold, scale);
+    }
+    return py::make_tuple(y, mask);
+  });
+}
+
+py::array dropout_bwd(const py::array& gy_obj, const py::array& mask_obj, double p) {
+  return dispatch_float(gy_obj, "gy", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto gy = contiguous_input<T>(gy_obj, "gy");
+    auto mask = contiguous_input<uint8_t>(mask_obj, "mask");
+    check_same_shape(mask, gy, "mask", "gy");
+    py::array_t<T> gx(shape_of(gy));
+    const T* pg = gy.data();
+    const uint8_t* pm = mask.data();
+    T* pgx = gx.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      dropout_backward<T>(pg, pm, pgx, gy.size(), static_cast<T>(1.0 / (1.0 - p)));
+    }
+    return gx;
+  });
+}
+
 }  // namespace
 
 DC_BINDINGS(activation) {
+  m.def("dropout_forward", &dropout_fwd, py::arg("x"), py::arg("p"), py::arg("seed"),
+        "Inverted dropout with a counter-based RNG keyed by seed: (y, mask uint8).");
+  m.def("dropout_backward", &dropout_bwd, py::arg("gy"), py::arg("mask"), py::arg("p"),
+        "gx = gy * mask / (1 - p).");
   m.def(
       "activation_kinds",
       []() {

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ... import _C
 from ...autograd import Function
 from ...tensor import Tensor, get_rng
 
@@ -17,16 +18,20 @@ class _Dropout(Function):
     def forward(ctx: Any, x: np.ndarray, p: float) -> np.ndarray:
         # Keep each element with probability 1 - p and scale the kept ones by 1/(1 - p), so the
         # expected activation is unchanged and inference needs no rescaling (inverted dropout).
-        # Uniforms are drawn in x's dtype (float32: half the random bits of float64).
-        keep = get_rng().random(x.shape, dtype=x.dtype) >= x.dtype.type(p)
-        mask = keep * x.dtype.type(1.0 / (1.0 - p))
+        # One native pass: a counter-based RNG keyed by a seed drawn from deepcore.get_rng()
+        # (a new one per call), the mask kept as bytes for backward. See [Note: dropout RNG].
+        seed = int(get_rng().integers(0, 2**64, dtype=np.uint64))
+        x = x if x.flags.c_contiguous else np.ascontiguousarray(x)
+        y, mask = _C.dropout_forward(x, p, seed)
         ctx.save_for_backward(mask)
-        return x * mask
+        ctx.p = p
+        return y
 
     @staticmethod
     def backward(ctx: Any, gy: np.ndarray) -> np.ndarray:
         (mask,) = ctx.saved
-        return gy * mask
+        gy = gy if gy.flags.c_contiguous else np.ascontiguousarray(gy)
+        return _C.dropout_backward(gy, mask, ctx.p)
 
 
 def dropout(x: Tensor | np.ndarray, p: float = 0.5, training: bool = True) -> Tensor:
