@@ -5,9 +5,12 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <new>
+#include <thread>
 
 #include "cpu/gemm_kernels.h"
 
@@ -127,31 +130,86 @@ void gemm_blocked(const GemmKernel<T>& k, bool ta, bool tb, int64_t M, int64_t N
   }
 }
 
-// [Note: GEMM threads] Column strips of C (1-4 per thread, whole NR tiles) are dealt out
-// dynamically, each an independent blocked GEMM (packing its own A and B blocks). There is no
-// barrier until the end: on a shared, oversubscribed machine every barrier waits for whichever
-// thread the OS preempted, and a cooperative "pack A once, then barrier" scheme measured ~2x
-// slower than this under load. The price is packing A once per strip.
+// [Note: GEMM shared A] The preferred threaded path. A is packed once, into one shared buffer
+// (all of it: (M rounded up to MR) x K), lazily and without barriers: each MR-row panel of
+// each (m0, k0) block has a state (0 unpacked, 1 being packed, 2 ready); the first thread
+// that needs a panel claims and packs it, one that finds a panel being packed packs the next
+// unclaimed panels of the block meanwhile (or yields). Column strips of C (~8 per thread, so
+// the threads that are running take the work of one the OS preempted) are dealt out
+// dynamically; each packs its own B block into the thread's private buffer. The only barrier
+// is the end of the loop. (A cooperative "pack the A block, barrier, compute" scheme measured
+// ~2x slower on this shared machine: every barrier waits for whichever thread the OS
+// preempted.)
+constexpr int64_t kSharedAMaxBytes = int64_t(64) << 20;
+
 template <typename T>
-void gemm_parallel_strips(const GemmKernel<T>& k, int nt, bool ta, bool tb, int64_t M, int64_t N,
-                          int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
-                          T beta, T* C, int64_t ldc) {
-  // Up to 4 strips per thread, but each strip repacks A (M*K copies ~ 1/16 the cost of M*K
-  // multiply-adds per column), so narrow C gets fewer: keep that overhead near 5%.
-  const int64_t per_thread = std::clamp<int64_t>(N / (320 * int64_t(nt)), 1, 4);
-  const int64_t nr = k.nr;
-  const int64_t ncw = ceil_div(ceil_div(N, per_thread * nt), nr) * nr;
+void gemm_parallel_shared_a(const GemmKernel<T>& k, int nt, bool ta, bool tb, int64_t M, int64_t N,
+                            int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
+                            T beta, T* C, int64_t ldc) {
+  const int64_t mr = k.mr, nr = k.nr;
+  const int64_t mc = std::min(k.mc, ceil_div(M, mr) * mr);
+  const int64_t kc = std::min(k.kc, K);
+  const int64_t mblocks = ceil_div(M, mc), kblocks = ceil_div(K, kc), ppb = mc / mr;
+  const int64_t ncw = std::min(k.nc, std::max(2 * nr, ceil_div(ceil_div(N, 8 * nt), nr) * nr));
   const int64_t strips = ceil_div(N, ncw);
+  T* pa = scratch<T>(kSlotA, ceil_div(M, mr) * mr * K);  // the calling thread's, shared
+  const int64_t units = mblocks * kblocks * ppb;
+  std::unique_ptr<std::atomic<int>[]> state(new std::atomic<int>[units]);
+  for (int64_t u = 0; u < units; ++u) state[u].store(0, std::memory_order_relaxed);
+
+  // Packed panel r of block (b, kblk); blocks before b are full (mc rows), so they hold mc*K.
+  auto panel_ptr = [&](int64_t b, int64_t kblk, int64_t r) {
+    const int64_t m0 = b * mc, mbp = ceil_div(std::min(mc, M - m0), mr) * mr;
+    const int64_t k0 = kblk * kc, kb = std::min(kc, K - k0);
+    return pa + m0 * K + mbp * k0 + r * mr * kb;
+  };
+  auto try_pack = [&](int64_t b, int64_t kblk, int64_t r) {
+    std::atomic<int>& st = state[(b * kblocks + kblk) * ppb + r];
+    int expected = 0;
+    if (st.load(std::memory_order_relaxed) != 0 ||
+        !st.compare_exchange_strong(expected, 1, std::memory_order_acquire))
+      return false;
+    const int64_t m0 = b * mc, k0 = kblk * kc;
+    const int64_t rows = std::min(mr, M - m0 - r * mr), kb = std::min(kc, K - k0);
+    const T* a = ta ? A + k0 * lda + m0 + r * mr : A + (m0 + r * mr) * lda + k0;
+    k.pack_a(ta, rows, kb, a, lda, panel_ptr(b, kblk, r));
+    st.store(2, std::memory_order_release);
+    return true;
+  };
+  auto panel = [&](int64_t b, int64_t kblk, int64_t r, int64_t panels) -> const T* {
+    std::atomic<int>& st = state[(b * kblocks + kblk) * ppb + r];
+    if (st.load(std::memory_order_acquire) != 2 && !try_pack(b, kblk, r)) {
+      int64_t next = r + 1;
+      while (st.load(std::memory_order_acquire) != 2) {
+        while (next < panels && !try_pack(b, kblk, next)) ++next;
+        if (next >= panels) std::this_thread::yield();
+      }
+    }
+    return panel_ptr(b, kblk, r);
+  };
+
   std::exception_ptr err;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
   for (int64_t s = 0; s < strips; ++s) {
-    const int64_t n0 = s * ncw, nb = std::min(ncw, N - n0);
+    T* pb = nullptr;
     try {
-      gemm_blocked(k, ta, tb, M, nb, K, alpha, A, lda, tb ? B + n0 * ldb : B + n0, ldb, beta,
-                   C + n0, ldc);
+      pb = scratch<T>(kSlotB, kc * ncw);
     } catch (...) {
 #pragma omp critical(dc_gemm_error)
       if (!err) err = std::current_exception();
+      continue;
+    }
+    const int64_t n0 = s * ncw, nb = std::min(ncw, N - n0);
+    for (int64_t b = 0; b < mblocks; ++b) {
+      const int64_t m0 = b * mc, mb = std::min(mc, M - m0), panels = ceil_div(mb, mr);
+      for (int64_t kblk = 0; kblk < kblocks; ++kblk) {
+        const int64_t k0 = kblk * kc, kb = std::min(kc, K - k0);
+        k.pack_b(tb, kb, nb, tb ? B + n0 * ldb + k0 : B + k0 * ldb + n0, ldb, pb);
+        const T beta_k = k0 == 0 ? beta : T(1);
+        for (int64_t r = 0; r < panels; ++r)
+          macro_kernel(k, std::min(mr, mb - r * mr), nb, kb, panel(b, kblk, r, panels), pb,
+                       C + (m0 + r * mr) * ldc + n0, ldc, alpha, beta_k);
+      }
     }
   }
   if (err) std::rethrow_exception(err);
@@ -238,11 +296,13 @@ void gemm_driver(const GemmKernel<T>& k, bool ta, bool tb, int64_t M, int64_t N,
     gemm_blocked(k, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  if (ceil_div(N, k.nr) >= 4 * nt) {
-    gemm_parallel_strips(k, nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (ceil_div(N, k.nr) >= 4 * nt &&
+      ceil_div(M, k.mr) * k.mr * K * int64_t(sizeof(T)) <= kSharedAMaxBytes) {
+    gemm_parallel_shared_a(k, nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  // Narrow C (few NR tiles across): a static grid of independent blocks, mostly split by rows.
+  // Narrow C (few NR tiles across) or a huge A: a static grid of independent blocks, each
+  // packing its own A and B (mostly split by rows for narrow C).
   int tm = 1, tn = 1;
   thread_grid(nt, M, N, k.mr, k.nr, tm, tn);
   const int64_t tiles_m = ceil_div(M, k.mr), tiles_n = ceil_div(N, k.nr);

@@ -238,6 +238,7 @@ def _blocked_shapes(rng):
         (517, 24, 700),
         (130, 1030, 260),
         (1100, 70, 50),
+        (1100, 400, 300),
     ]:
         for ta, tb in [(False, False), (True, True), (False, True), (True, False)]:
             a, b = _operands(rng, m, n, k, ta, tb, np.float32)
