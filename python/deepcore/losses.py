@@ -1,0 +1,293 @@
+"""Keras-level losses: ``loss(y_true, y_pred)`` objects and names, built on deepcore.nn.functional.
+
+Arguments are in Keras's order (targets first); every loss reduces to the mean over the batch.
+``get(identifier)`` resolves what ``Model.compile(loss=...)`` accepts: a name
+('mse' / 'mean_squared_error', 'mae', 'categorical_crossentropy', 'sparse_categorical_crossentropy',
+'binary_crossentropy', 'hinge'), a :class:`Loss` object, or any callable ``fn(y_true, y_pred)``.
+
+[Note: fused softmax cross-entropy] A classifier ending in softmax and trained with a
+cross-entropy loss on probabilities computes ``-sum(y * log(softmax(z)))``. ``Model`` computes the
+same quantity from the logits ``z`` with the fused, max-subtracted ``F.cross_entropy`` (one
+native pass, stable for huge logits, no clipping of tiny probabilities) whenever
+``Loss.fusable_with_softmax`` is true; the result equals the unfused math wherever the
+probabilities are above the clipping epsilon, and is more accurate where they are not.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from . import ops
+from .nn import functional as F
+from .tensor import Tensor
+
+__all__ = [
+    "Loss",
+    "LossFunctionWrapper",
+    "MeanSquaredError",
+    "MeanAbsoluteError",
+    "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "BinaryCrossentropy",
+    "Hinge",
+    "mean_squared_error",
+    "mean_absolute_error",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "binary_crossentropy",
+    "hinge",
+    "get",
+    "serialize",
+    "deserialize",
+]
+
+EPSILON = 1e-7  # Keras's backend epsilon: probabilities are clipped to [eps, 1 - eps]
+
+
+def _as_tensor(x: Any, like: Tensor | None = None) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    arr = np.asarray(x)
+    if like is not None and arr.dtype.kind == "f" and arr.dtype != like.dtype:
+        arr = arr.astype(like.dtype)
+    return Tensor(arr)
+
+
+# ---------------------------------------------------------------------- functions
+def mean_squared_error(y_true: Any, y_pred: Tensor) -> Tensor:
+    return F.mse_loss(y_pred, _as_tensor(y_true, y_pred))
+
+
+def mean_absolute_error(y_true: Any, y_pred: Tensor) -> Tensor:
+    return ops.abs(y_pred - _as_tensor(y_true, y_pred)).mean()
+
+
+def categorical_crossentropy(y_true: Any, y_pred: Tensor, from_logits: bool = False) -> Tensor:
+    """Cross-entropy with one-hot (or probability) targets along the last axis."""
+    t = _as_tensor(y_true, y_pred)
+    if from_logits:
+        return F.cross_entropy(y_pred, t)
+    # Keras: rescale so each row sums to one, clip, then -sum(y log p) averaged over the batch
+    p = y_pred / y_pred.sum(axis=-1, keepdims=True)
+    p = ops.clip(p, EPSILON, 1.0 - EPSILON)
+    return -(t * ops.log(p)).sum(axis=-1).mean()
+
+
+def sparse_categorical_crossentropy(
+    y_true: Any, y_pred: Tensor, from_logits: bool = False
+) -> Tensor:
+    """Cross-entropy with integer class targets."""
+    t = np.asarray(y_true.data if isinstance(y_true, Tensor) else y_true)
+    if t.ndim == y_pred.ndim and t.shape[-1] == 1:  # Keras accepts (N, 1) labels
+        t = t.reshape(t.shape[:-1])
+    t = t.astype(np.int64, copy=False)
+    if from_logits:
+        return F.cross_entropy(y_pred, Tensor(t))
+    onehot = np.zeros(y_pred.shape, dtype=y_pred.dtype)
+    np.put_along_axis(onehot, t[..., None], 1.0, axis=-1)
+    p = ops.clip(y_pred, EPSILON, 1.0 - EPSILON)
+    return -(Tensor(onehot) * ops.log(p)).sum(axis=-1).mean()
+
+
+def binary_crossentropy(y_true: Any, y_pred: Tensor, from_logits: bool = False) -> Tensor:
+    t = _as_tensor(y_true, y_pred)
+    if from_logits:  # max(z, 0) - z t + log(1 + exp(-|z|)): stable for any z
+        return (F.relu(y_pred) - y_pred * t + F.softplus(-ops.abs(y_pred))).mean()
+    return F.binary_cross_entropy(ops.clip(y_pred, EPSILON, 1.0 - EPSILON), t)
+
+
+def hinge(y_true: Any, y_pred: Tensor) -> Tensor:
+    """mean(max(0, 1 - y * score)); 0/1 targets are mapped to -1/+1 as Keras does."""
+    t = np.asarray(y_true.data if isinstance(y_true, Tensor) else y_true)
+    if t.size and t.min() >= 0:
+        t = 2.0 * t - 1.0
+    return F.hinge_loss(y_pred, _as_tensor(t.astype(y_pred.dtype, copy=False)))
+
+
+# ---------------------------------------------------------------------- objects
+class Loss:
+    """Base class: ``loss(y_true, y_pred) -> scalar Tensor`` (mean over the batch)."""
+
+    #: the loss is a cross-entropy on probabilities: a softmax output may be fused with it
+    fusable_with_softmax = False
+    #: the targets are integer class ids (decides what 'accuracy' means)
+    sparse_targets = False
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name or _snake(type(self).__name__)
+
+    def call(self, y_true: Any, y_pred: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def __call__(self, y_true: Any, y_pred: Tensor) -> Tensor:
+        return self.call(y_true, y_pred)
+
+    def fused_softmax_call(self, y_true: Any, logits: Tensor) -> Tensor:
+        """The loss of ``softmax(logits)`` computed from the logits (see the module note)."""
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Loss:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.get_config()})"
+
+
+class LossFunctionWrapper(Loss):
+    """A loss made from a function ``fn(y_true, y_pred, **kwargs)``."""
+
+    def __init__(self, fn: Callable, name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(name or getattr(fn, "__name__", "loss"))
+        self.fn = fn
+        self._fn_kwargs = kwargs
+
+    def call(self, y_true: Any, y_pred: Tensor) -> Tensor:
+        return self.fn(y_true, y_pred, **self._fn_kwargs)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, **self._fn_kwargs}
+
+
+class MeanSquaredError(LossFunctionWrapper):
+    def __init__(self, name: str = "mean_squared_error") -> None:
+        super().__init__(mean_squared_error, name)
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+
+class MeanAbsoluteError(LossFunctionWrapper):
+    def __init__(self, name: str = "mean_absolute_error") -> None:
+        super().__init__(mean_absolute_error, name)
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+
+class CategoricalCrossentropy(LossFunctionWrapper):
+    def __init__(self, from_logits: bool = False, name: str = "categorical_crossentropy") -> None:
+        super().__init__(categorical_crossentropy, name, from_logits=bool(from_logits))
+        self.from_logits = bool(from_logits)
+        self.fusable_with_softmax = not self.from_logits
+
+    def fused_softmax_call(self, y_true: Any, logits: Tensor) -> Tensor:
+        return F.cross_entropy(logits, _as_tensor(y_true, logits))
+
+
+class SparseCategoricalCrossentropy(LossFunctionWrapper):
+    sparse_targets = True
+
+    def __init__(
+        self, from_logits: bool = False, name: str = "sparse_categorical_crossentropy"
+    ) -> None:
+        super().__init__(sparse_categorical_crossentropy, name, from_logits=bool(from_logits))
+        self.from_logits = bool(from_logits)
+        self.fusable_with_softmax = not self.from_logits
+
+    def fused_softmax_call(self, y_true: Any, logits: Tensor) -> Tensor:
+        return sparse_categorical_crossentropy(y_true, logits, from_logits=True)
+
+
+class BinaryCrossentropy(LossFunctionWrapper):
+    def __init__(self, from_logits: bool = False, name: str = "binary_crossentropy") -> None:
+        super().__init__(binary_crossentropy, name, from_logits=bool(from_logits))
+        self.from_logits = bool(from_logits)
+
+
+class Hinge(LossFunctionWrapper):
+    def __init__(self, name: str = "hinge") -> None:
+        super().__init__(hinge, name)
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+
+_CLASSES: dict[str, type[Loss]] = {
+    c.__name__: c
+    for c in (
+        MeanSquaredError,
+        MeanAbsoluteError,
+        CategoricalCrossentropy,
+        SparseCategoricalCrossentropy,
+        BinaryCrossentropy,
+        Hinge,
+    )
+}
+
+_ALIASES: dict[str, Callable[[], Loss]] = {
+    "mse": MeanSquaredError,
+    "mean_squared_error": MeanSquaredError,
+    "mae": MeanAbsoluteError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+    "bce": BinaryCrossentropy,
+    "hinge": Hinge,
+}
+_FUNCTIONS = {
+    mean_squared_error: MeanSquaredError,
+    mean_absolute_error: MeanAbsoluteError,
+    categorical_crossentropy: CategoricalCrossentropy,
+    sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
+    binary_crossentropy: BinaryCrossentropy,
+    hinge: Hinge,
+}
+
+
+def _snake(name: str) -> str:
+    out = [name[0].lower()]
+    for c in name[1:]:
+        if c.isupper():
+            out.append("_")
+        out.append(c.lower())
+    return "".join(out)
+
+
+def get(identifier: Any) -> Loss:
+    """A :class:`Loss` from a name, a Loss object, a class, a config dict or a callable."""
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str):
+        key = identifier.lower()
+        if key in _ALIASES:
+            return _ALIASES[key]()
+        if identifier in _CLASSES:
+            return _CLASSES[identifier]()
+        raise ValueError(
+            f"unknown loss {identifier!r}; known: {', '.join(sorted(_ALIASES))} "
+            "(or pass a Loss object or a callable fn(y_true, y_pred))"
+        )
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    if callable(identifier):
+        if identifier in _FUNCTIONS:
+            return _FUNCTIONS[identifier]()
+        return LossFunctionWrapper(identifier)
+    raise TypeError(f"loss must be a name, a Loss or a callable, got {type(identifier).__name__}")
+
+
+def serialize(loss: Loss) -> dict:
+    """A JSON-able description; custom callables cannot be saved (they are code)."""
+    if type(loss).__name__ not in _CLASSES:
+        raise ValueError(
+            f"cannot serialize the custom loss {loss!r}: save_weights() works, or pass "
+            "custom_objects to load_model()"
+        )
+    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+
+
+def deserialize(config: dict, custom_objects: dict | None = None) -> Loss:
+    name = config.get("class_name")
+    cls = (custom_objects or {}).get(name) or _CLASSES.get(name)
+    if cls is None:
+        raise ValueError(f"unknown loss class {name!r} in the saved configuration")
+    return cls.from_config(config.get("config", {}))

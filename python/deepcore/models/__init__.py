@@ -1,0 +1,37 @@
+"""deepcore.models: Keras-style models and their training loop.
+
+``Sequential``, the functional API (``Input``, ``Model(inputs, outputs)``), compile / fit /
+evaluate / predict / summary (training.py), callbacks, ``save`` / ``load_model`` (one
+safetensors file), and the reference architectures in ``deepcore.models.zoo``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import callbacks
+from .functional import Functional, Input, InputLayer, KerasTensor
+from .saving import load_model, save_model
+from .sequential import Sequential
+from .training import Model
+
+__all__ = [
+    "Model",
+    "Sequential",
+    "Functional",
+    "Input",
+    "InputLayer",
+    "KerasTensor",
+    "load_model",
+    "save_model",
+    "callbacks",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # the reference architectures live in zoo.py (another owner); import it on first use
+    if name == "zoo":
+        import importlib
+
+        return importlib.import_module(".zoo", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

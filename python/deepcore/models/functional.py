@@ -1,0 +1,467 @@
+"""The functional API: ``Input()`` placeholders, layers called on them, ``Model(inputs, outputs)``.
+
+    x = Input(shape=(28, 28, 1))
+    h = layers.Conv2D(32, 3, activation="relu")(x)
+    a = layers.Dense(10, activation="softmax")(layers.Flatten()(h))
+    b = layers.Dense(1, activation="sigmoid")(layers.Flatten()(h))
+    model = Model(inputs=x, outputs=[a, b])
+
+Calling a layer on :class:`KerasTensor` placeholders computes nothing: it builds the layer for the
+placeholder's shape, infers the output shape (``compute_output_shape``, which layers may answer
+with a dry run) and records a :class:`Node` (layer, input placeholders, output placeholders).
+``Model`` walks the nodes back from the outputs, orders them topologically, and runs them in
+that order on real tensors. A layer called more than once is shared (one set of weights, one
+node per call). ``get_config()`` describes the graph by layer names and node indices so
+``from_config`` (and ``load_model``) rebuild it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..nn import module as nn_module
+from ..nn.module import Module
+from .sequential import _has_softmax, call_logits
+from .training import Model
+
+__all__ = ["Input", "InputLayer", "KerasTensor", "Node", "Functional", "symbolic_call"]
+
+
+class KerasTensor:
+    """A symbolic tensor: a shape (batch dim None), a dtype and the node that produces it."""
+
+    _dc_symbolic = True  # what Module.__call__ looks for
+
+    def __init__(self, shape: Sequence[int | None], dtype: Any = "float32", node: Node | None = None,
+                 index: int = 0, name: str | None = None) -> None:
+        self.shape = tuple(None if d is None else int(d) for d in shape)
+        self.dtype = np.dtype(dtype).name
+        self.node = node
+        self.index = index
+        self.name = name
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
+
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            "a KerasTensor is a symbolic placeholder of the functional API: it has no values. "
+            "Build a Model(inputs, outputs) and call it on data"
+        )
+
+
+class InputLayer:
+    """The source of an ``Input()`` placeholder (shown in summaries; holds no weights)."""
+
+    def __init__(self, shape: Sequence[int | None], dtype: Any = "float32",
+                 name: str | None = None) -> None:
+        self.name = name or nn_module._unique_name("input_layer")
+        self.batch_shape = tuple(shape)
+        self.dtype = np.dtype(dtype).name
+        self.output = KerasTensor(self.batch_shape, self.dtype, node=None, name=self.name)
+        self.output.node = Node(self, [], {}, [self.output])
+
+    def get_config(self) -> dict:
+        return {"batch_shape": list(self.batch_shape), "dtype": self.dtype, "name": self.name}
+
+
+def Input(  # noqa: N802 - Keras's name
+    shape: Sequence[int | None] | None = None,
+    batch_size: int | None = None,
+    name: str | None = None,
+    dtype: Any = "float32",
+    batch_shape: Sequence[int | None] | None = None,
+) -> KerasTensor:
+    """A placeholder for a model input of ``shape`` (without the batch dim)."""
+    if batch_shape is None:
+        if shape is None:
+            raise ValueError("Input() needs shape= (the shape of one sample, e.g. (28, 28, 1))")
+        if isinstance(shape, (int, np.integer)):
+            shape = (int(shape),)
+        batch_shape = (batch_size, *shape)
+    for d in batch_shape[1:]:
+        if d is not None and (not isinstance(d, (int, np.integer)) or d < 0):
+            raise ValueError(f"Input shape must hold non-negative ints or None, got {shape!r}")
+    return InputLayer(batch_shape, dtype, name).output
+
+
+class Node:
+    """One call of a layer in a graph: ``outputs = layer(*args)`` with placeholders in args."""
+
+    def __init__(self, layer: Any, args: list, kwargs: dict, outputs: list[KerasTensor]) -> None:
+        self.layer = layer
+        self.args = args  # positional call arguments; KerasTensors nested in lists allowed
+        self.kwargs = kwargs
+        self.outputs = outputs
+
+    @property
+    def inbound(self) -> list[KerasTensor]:
+        return [t for t in _flatten(self.args) if isinstance(t, KerasTensor)]
+
+    @property
+    def is_input(self) -> bool:
+        return isinstance(self.layer, InputLayer)
+
+
+def _flatten(x: Any) -> list:
+    if isinstance(x, (list, tuple)):
+        out = []
+        for v in x:
+            out.extend(_flatten(v))
+        return out
+    return [x]
+
+
+def _map(x: Any, fn: Any) -> Any:
+    if isinstance(x, list):
+        return [_map(v, fn) for v in x]
+    if isinstance(x, tuple):
+        return tuple(_map(v, fn) for v in x)
+    return fn(x)
+
+
+def is_symbolic(x: Any) -> bool:
+    if isinstance(x, KerasTensor):
+        return True
+    return isinstance(x, (list, tuple)) and any(is_symbolic(v) for v in x)
+
+
+def symbolic_call(layer: Module, args: tuple, kwargs: dict) -> Any:
+    """``layer(placeholders)``: build the layer, infer its output shape, record a Node."""
+    kwargs = {k: v for k, v in kwargs.items() if k != "training"}
+    if any(is_symbolic(v) for v in kwargs.values()):
+        raise NotImplementedError("placeholders are supported as positional layer arguments only")
+    x = args[0]
+    shape = _map(x, lambda t: t.shape if isinstance(t, KerasTensor) else t)
+    if isinstance(shape, tuple) and not isinstance(x, KerasTensor):
+        shape = list(shape)
+    shape = layer._notional_shape_any(shape) if hasattr(layer, "_notional_shape_any") else shape
+    try:
+        layer._maybe_build(shape)
+        if len(args) > 1 or kwargs:
+            out_shape = _dry_run_shape(layer, args, kwargs)
+        else:
+            out_shape = layer.compute_output_shape(shape)
+    except (ValueError, TypeError) as e:
+        raise type(e)(
+            f"layer '{layer.name}' ({type(layer).__name__}) cannot take input of shape "
+            f"{shape}: {e}"
+        ) from e
+    dtype = next(t.dtype for t in _flatten(x) if isinstance(t, KerasTensor))
+    multi = isinstance(out_shape, list) and (not out_shape or isinstance(out_shape[0], (tuple, list)))
+    shapes = out_shape if multi else [out_shape]
+    outputs = [KerasTensor(s, dtype, index=i, name=f"{layer.name}/{i}") for i, s in
+               enumerate(shapes)]
+    node = Node(layer, list(args), kwargs, outputs)
+    for t in outputs:
+        t.node = node
+    return outputs if multi else outputs[0]
+
+
+def _dry_run_shape(layer: Module, args: tuple, kwargs: dict) -> Any:
+    """Output shape by running the layer on zeros with batch 1 (several positional inputs)."""
+    from ..autograd import no_grad
+    from ..tensor import Tensor
+
+    def zeros(t: Any) -> Any:
+        if not isinstance(t, KerasTensor):
+            return t
+        if any(d is None for d in t.shape[1:]):
+            raise ValueError(f"cannot infer shapes through unknown sizes {t.shape}")
+        return Tensor(np.zeros((1, *t.shape[1:]), t.dtype))
+
+    with no_grad():
+        out = layer(*[_map(a, zeros) for a in args], training=False, **kwargs)
+    if isinstance(out, (list, tuple)):
+        return [(None, *o.shape[1:]) for o in out]
+    return (None, *out.shape[1:])
+
+
+# ---------------------------------------------------------------------- the graph model
+def _toposort(outputs: list[KerasTensor]) -> list[Node]:
+    order: list[Node] = []
+    state: dict[int, int] = {}  # id(node) -> 1 visiting, 2 done
+    for out in outputs:
+        stack = [(out.node, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                state[id(node)] = 2
+                order.append(node)
+                continue
+            if state.get(id(node)) == 2:
+                continue
+            if state.get(id(node)) == 1:
+                raise ValueError("the layer graph has a cycle")
+            state[id(node)] = 1
+            stack.append((node, True))
+            for t in reversed(node.inbound):
+                if t.node is None:
+                    raise ValueError(f"{t} was not produced by a layer or Input()")
+                if state.get(id(t.node)) != 2:
+                    stack.append((t.node, False))
+    return order
+
+
+class Functional(Model):
+    """A model defined by a graph of layers from input placeholders to outputs."""
+
+    def __init__(self, inputs: Any, outputs: Any, name: str | None = None,
+                 trainable: bool = True) -> None:
+        super().__init__(name=name or nn_module._unique_name("functional"), trainable=trainable)
+        ins = list(inputs.values()) if isinstance(inputs, dict) else (
+            list(inputs) if isinstance(inputs, (list, tuple)) else [inputs])
+        outs = list(outputs.values()) if isinstance(outputs, dict) else (
+            list(outputs) if isinstance(outputs, (list, tuple)) else [outputs])
+        for t in ins + outs:
+            if not isinstance(t, KerasTensor):
+                raise TypeError(
+                    f"Model(inputs, outputs) takes placeholders from Input() and layer calls, "
+                    f"got {type(t).__name__}"
+                )
+        for t in ins:
+            if not t.node.is_input:
+                raise ValueError(f"model inputs must come from Input(), got {t}")
+        object.__setattr__(self, "_single_output", not isinstance(outputs, (list, tuple, dict)))
+        object.__setattr__(self, "_inputs", ins)
+        object.__setattr__(self, "_outputs", outs)
+        nodes = _toposort(outs)
+        reached = [n.layer for n in nodes if n.is_input]
+        missing = [il.name for il in reached if all(il is not t.node.layer for t in ins)]
+        if missing:
+            raise ValueError(
+                f"Graph disconnected: the outputs depend on input(s) {missing} that are not in "
+                "the model's inputs"
+            )
+        object.__setattr__(self, "_nodes", [n for n in nodes if not n.is_input])
+        layers: list[Module] = []
+        for n in self._nodes:
+            if all(n.layer is not lyr for lyr in layers):
+                layers.append(n.layer)
+        names = [lyr.name for lyr in layers]
+        dup = sorted({nm for nm in names if names.count(nm) > 1})
+        if dup:
+            raise ValueError(f"layer names must be unique in a model, repeated: {dup}")
+        self.layers: list[Module] = layers
+        self.built = True
+        self._build_input_shape = [t.shape for t in ins] if len(ins) > 1 else ins[0].shape
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def inputs(self) -> list[KerasTensor]:
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list[KerasTensor]:
+        return list(self._outputs)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.node.layer.name for t in self._inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        names: list[str] = []
+        for t in self._outputs:
+            nm = t.node.layer.name
+            while nm in names:  # the same layer's outputs twice (multi-output layers)
+                nm = f"{nm}_{t.index}"
+            names.append(nm)
+        return names
+
+    @property
+    def input_shape(self) -> Any:
+        return self._build_input_shape
+
+    @property
+    def output_shape(self) -> Any:
+        shapes = [t.shape for t in self._outputs]
+        return shapes[0] if self._single_output else shapes
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Module:
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"no layer named {name!r} in model '{self.name}'")
+
+    def _softmax_outputs(self) -> list[bool]:
+        flags = []
+        for t in self._outputs:
+            node = t.node
+            # the output must be the layer's only output and not consumed by other nodes
+            consumed = any(
+                any(u is t for u in n.inbound) for n in self._nodes
+            )
+            flags.append(
+                not node.is_input and len(node.outputs) == 1 and not consumed
+                and len(node.args) == 1 and not node.kwargs and _has_softmax(node.layer)
+            )
+        return flags
+
+    # ------------------------------------------------------------------ call
+    def call(self, inputs: Any, training: bool | None = None, return_logits: Any = None) -> Any:
+        xs = list(inputs.values()) if isinstance(inputs, dict) else (
+            list(inputs) if isinstance(inputs, (list, tuple)) else [inputs])
+        if isinstance(inputs, dict):
+            xs = [inputs[nm] for nm in self.input_names]
+        if len(xs) != len(self._inputs):
+            raise ValueError(
+                f"model '{self.name}' expects {len(self._inputs)} input(s), got {len(xs)}"
+            )
+        values: dict[int, Any] = {id(t): x for t, x in zip(self._inputs, xs)}
+        logit_nodes = set()
+        if return_logits:
+            for t, want in zip(self._outputs, return_logits):
+                if want:
+                    logit_nodes.add(id(t.node))
+
+        def value(t: Any) -> Any:
+            return values[id(t)] if isinstance(t, KerasTensor) else t
+
+        for node in self._nodes:
+            args = [_map(a, value) for a in node.args]
+            if id(node) in logit_nodes:
+                out = call_logits(node.layer, args[0])
+            else:
+                out = node.layer(*args, **node.kwargs)
+            if len(node.outputs) == 1 and not isinstance(out, (list, tuple)):
+                values[id(node.outputs[0])] = out
+            else:
+                for t, o in zip(node.outputs, out):
+                    values[id(t)] = o
+        result = [values[id(t)] for t in self._outputs]
+        return result[0] if self._single_output else result
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return self.output_shape
+
+    # ------------------------------------------------------------------ summary
+    def _summary_rows(self) -> list[tuple]:
+        rows = []
+        seen: set[int] = set()
+        merge = any(len(n.inbound) > 1 for n in self._nodes) or len(self._inputs) > 1
+        for t in self._inputs:
+            il = t.node.layer
+            rows.append((il.name, "InputLayer", t.shape, 0, [] if merge else None, True))
+        for node in self._nodes:
+            layer = node.layer
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            shapes = [t.shape for t in node.outputs]
+            conn = [f"{t.node.layer.name}[{self._node_index(t.node)}][{t.index}]"
+                    for t in node.inbound] if merge else None
+            rows.append((layer.name, type(layer).__name__,
+                         shapes[0] if len(shapes) == 1 else shapes,
+                         layer.count_params() if layer.built else 0, conn, layer.trainable))
+        return rows
+
+    def _node_index(self, node: Node) -> int:
+        if node.is_input:
+            return 0
+        same = [n for n in self._nodes if n.layer is node.layer]
+        return next(i for i, n in enumerate(same) if n is node)
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict:
+        def ref(t: Any) -> Any:
+            if isinstance(t, KerasTensor):
+                return {"__ref__": [t.node.layer.name, self._node_index(t.node), t.index]}
+            if isinstance(t, (np.integer, np.floating)):
+                return t.item()
+            return t
+
+        layers = []
+        for t in self._inputs:
+            layers.append({"class_name": "InputLayer", "config": t.node.layer.get_config(),
+                           "name": t.node.layer.name, "inbound_nodes": []})
+        for layer in self.layers:
+            nodes = [
+                {"args": [_map(a, ref) for a in n.args], "kwargs": n.kwargs}
+                for n in self._nodes if n.layer is layer
+            ]
+            layers.append({**nn_module.serialize(layer), "name": layer.name,
+                           "inbound_nodes": nodes})
+
+        def out_ref(t: KerasTensor) -> list:
+            return [t.node.layer.name, self._node_index(t.node), t.index]
+
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "layers": layers,
+            "input_layers": [out_ref(t) for t in self._inputs],
+            "output_layers": [out_ref(t) for t in self._outputs],
+            "single_output": self._single_output,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Functional:
+        made: dict[str, Any] = {}  # layer name -> layer
+        node_outputs: dict[tuple[str, int], list[KerasTensor]] = {}
+        pending = []
+        for lc in config["layers"]:
+            if lc["class_name"] == "InputLayer":
+                c = lc["config"]
+                t = Input(batch_shape=tuple(c["batch_shape"]), dtype=c.get("dtype", "float32"),
+                          name=c["name"])
+                node_outputs[(c["name"], 0)] = [t]
+            else:
+                made[lc["name"]] = nn_module.deserialize(
+                    {"class_name": lc["class_name"], "config": lc["config"]}, custom_objects
+                )
+                for i, nd in enumerate(lc["inbound_nodes"]):
+                    pending.append((lc["name"], i, nd))
+
+        def resolve(v: Any) -> Any:
+            if isinstance(v, dict) and "__ref__" in v:
+                name, ni, ti = v["__ref__"]
+                return node_outputs[(name, ni)][ti]
+            return v
+
+        def ready(v: Any) -> bool:
+            if isinstance(v, dict) and "__ref__" in v:
+                name, ni, _ = v["__ref__"]
+                return (name, ni) in node_outputs
+            if isinstance(v, list):
+                return all(ready(u) for u in v)
+            return True
+
+        # replay the calls in an order where every input already exists
+        while pending:
+            progressed = False
+            for item in list(pending):
+                name, i, nd = item
+                if not all(ready(a) for a in nd["args"]):
+                    continue
+                args = [_map_json(a, resolve) for a in nd["args"]]
+                out = made[name](*args, **nd.get("kwargs", {}))
+                node_outputs[(name, i)] = list(out) if isinstance(out, list) else [out]
+                pending.remove(item)
+                progressed = True
+            if not progressed:
+                raise ValueError("the saved graph references layers or nodes that do not exist")
+
+        def get(r: list) -> KerasTensor:
+            return node_outputs[(r[0], r[1])][r[2]]
+
+        ins = [get(r) for r in config["input_layers"]]
+        outs = [get(r) for r in config["output_layers"]]
+        return cls(ins if len(ins) > 1 else ins[0],
+                   outs[0] if config.get("single_output", len(outs) == 1) else outs,
+                   name=config.get("name"), trainable=config.get("trainable", True))
+
+
+def _map_json(x: Any, fn: Any) -> Any:
+    if isinstance(x, list):
+        return [_map_json(v, fn) for v in x]
+    return fn(x)

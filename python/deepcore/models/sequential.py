@@ -1,0 +1,232 @@
+"""``Sequential``: a linear stack of layers (Keras).
+
+    model = Sequential()
+    model.add(layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)))
+    model.add(layers.MaxPooling2D((2, 2)))
+    ...
+
+The first layer's ``input_shape=`` (or a leading ``Input(shape=...)``) builds the model at once,
+each later layer inferring its input from the previous layer's output shape; without one the
+model builds on its first call (or ``build(input_shape)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..nn import module as nn_module
+from ..nn.module import Module
+from .training import Model
+
+__all__ = ["Sequential"]
+
+
+def _softmax_fn() -> Any:
+    from ..nn.layers.activation import get_activation
+
+    return get_activation("softmax")
+
+
+def _has_softmax(layer: Module) -> bool:
+    """Does the layer end in a softmax over its last axis that ``call_logits`` can skip (see
+    [Note: fused softmax cross-entropy] in deepcore.losses)?"""
+    kind = type(layer).__name__
+    if kind == "Softmax":
+        return getattr(layer, "axis", None) == -1
+    if kind in ("Dense", "Activation"):
+        return getattr(layer, "activation", None) is _softmax_fn()
+    return False
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def call_logits(layer: Module, x: Any) -> Any:
+    """The output of a layer for which ``_has_softmax`` holds, without its final softmax."""
+    if type(layer).__name__ in ("Softmax", "Activation"):
+        return x
+    act = layer.activation
+    object.__setattr__(layer, "activation", _identity)  # for this one call
+    try:
+        return layer(x)
+    finally:
+        object.__setattr__(layer, "activation", act)
+
+
+def _plan_layout(layers: list[Module]) -> None:
+    """Keep channels-last image data NCHW between consecutive conv/pool layers (see
+    [Note: channels-last] in deepcore.nn.layers.layout)."""
+    try:
+        from ..nn.layers.layout import plan_channels_last
+    except ImportError:  # pragma: no cover - the layers package always has it
+        return
+    plan_channels_last(layers)
+
+
+class Sequential(Model):
+    """A stack of layers, each feeding the next."""
+
+    def __init__(
+        self, layers: Iterable[Module] | None = None, name: str | None = None,
+        trainable: bool = True,
+    ) -> None:
+        super().__init__(name=name, trainable=trainable)
+        self.layers: list[Module] = []
+        object.__setattr__(self, "_layer_shapes", [])
+        object.__setattr__(self, "_input_shape", None)
+        for layer in layers or []:
+            self.add(layer)
+
+    # ------------------------------------------------------------------ construction
+    def add(self, layer: Any) -> None:
+        """Append a layer; it is built right away when the model's input shape is known."""
+        from .functional import KerasTensor
+
+        if isinstance(layer, KerasTensor):  # model.add(Input(shape=...))
+            if self.layers:
+                raise ValueError("an Input can only be the first thing added to a Sequential")
+            object.__setattr__(self, "_input_shape", tuple(layer.shape))
+            return
+        if not isinstance(layer, Module):
+            raise TypeError(
+                f"Sequential.add() expects a layer (deepcore.nn.Module), got "
+                f"{type(layer).__name__}"
+            )
+        if any(existing.name == layer.name for existing in self.layers):
+            raise ValueError(
+                f"all layers added to a Sequential model should have unique names; "
+                f"'{layer.name}' is already the name of a layer in this model"
+            )
+        if layer is self:
+            raise ValueError("cannot add a Sequential model to itself")
+        self.layers.append(layer)
+        object.__setattr__(self, "_compiled", None)
+        if len(self.layers) == 1 and self._input_shape is None:
+            shape = getattr(layer, "input_shape_arg", None)
+            if shape is not None:
+                batch = getattr(layer, "batch_size_arg", None)
+                object.__setattr__(self, "_input_shape", (batch, *shape))
+        if self.built:
+            # append to a built stack: build only the new layer
+            prev = self._layer_shapes[-1] if self._layer_shapes else self._build_input_shape
+            layer._maybe_build(prev)
+            self._layer_shapes.append(layer.compute_output_shape(prev))
+            _plan_layout(self.layers)
+        elif self._input_shape is not None:
+            self.build(self._input_shape)
+
+    def pop(self) -> Module:
+        if not self.layers:
+            raise TypeError("there are no layers in the model")
+        layer = self.layers.pop()
+        if self._layer_shapes:
+            self._layer_shapes.pop()
+        from ..nn.layers.layout import reset_layout
+
+        reset_layout([layer])
+        _plan_layout(self.layers)
+        object.__setattr__(self, "_compiled", None)
+        return layer
+
+    def build(self, input_shape: Any = None) -> None:
+        """Build every layer in order from ``input_shape`` (batch dim included, may be None)."""
+        if input_shape is None:
+            input_shape = self._input_shape
+        if input_shape is None:
+            raise ValueError(
+                "Sequential.build() needs an input shape: give the first layer input_shape=..., "
+                "or call the model on data"
+            )
+        shape = tuple(input_shape)
+        self._build_input_shape = shape
+        shapes = []
+        for layer in self.layers:
+            try:
+                layer._maybe_build(shape)
+                shape = layer.compute_output_shape(shape)
+            except (ValueError, TypeError) as e:
+                raise type(e)(
+                    f"layer '{layer.name}' ({type(layer).__name__}) of Sequential "
+                    f"'{self.name}' cannot take input of shape {tuple(shape)}: {e}"
+                ) from e
+            shapes.append(shape)
+        object.__setattr__(self, "_layer_shapes", shapes)
+        _plan_layout(self.layers)
+        self.built = True
+
+    # ------------------------------------------------------------------ call
+    def call(self, x: Any, training: bool | None = None, return_logits: Any = None) -> Any:
+        layers = self.layers
+        if not layers:
+            raise ValueError(f"Sequential '{self.name}' has no layers")
+        last = len(layers) - 1 if return_logits and return_logits[0] else len(layers)
+        for i in range(last):
+            x = layers[i](x)
+        if last < len(layers):
+            x = call_logits(layers[last], x)
+        return x
+
+    def _softmax_outputs(self) -> list[bool]:
+        return [bool(self.layers) and _has_softmax(self.layers[-1])]
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def output_names(self) -> list[str]:
+        return [self.layers[-1].name] if self.layers else ["output"]
+
+    @property
+    def input_shape(self) -> Any:
+        return self._build_input_shape if self.built else self._input_shape
+
+    @property
+    def output_shape(self) -> Any:
+        if not self._layer_shapes:
+            raise AttributeError(f"Sequential '{self.name}' is not built yet")
+        return self._layer_shapes[-1]
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            shape = layer.compute_output_shape(shape)
+        return shape
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Module:
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"no layer named {name!r} in Sequential '{self.name}'")
+
+    def _summary_rows(self) -> list[tuple]:
+        rows = []
+        for i, layer in enumerate(self.layers):
+            shape = self._layer_shapes[i] if i < len(self._layer_shapes) else None
+            params = layer.count_params() if layer.built else 0
+            rows.append((layer.name, type(layer).__name__, shape, params, None, layer.trainable))
+        return rows
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict:
+        cfg = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "layers": [nn_module.serialize(layer) for layer in self.layers],
+        }
+        if self.built:
+            cfg["build_input_shape"] = list(self._build_input_shape)
+        elif self._input_shape is not None:
+            cfg["build_input_shape"] = list(self._input_shape)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Sequential:
+        model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+        for lc in config.get("layers", []):
+            model.add(nn_module.deserialize(lc, custom_objects))
+        shape = config.get("build_input_shape")
+        if shape is not None and not model.built:
+            model.build(tuple(shape))
+        return model
