@@ -6,14 +6,17 @@ import json
 import os
 import struct
 
-import numpy as np
-import pytest
-
 import deepcore as dc
 import deepcore.nn as layers
+import numpy as np
+import pytest
 from deepcore import models, optim
 from deepcore.io import safetensors as st
 from deepcore.models import Input, Model, Sequential
+
+requires_conv = pytest.mark.skipif(
+    not hasattr(dc.nn.functional, "conv2d"), reason="the conv/pool kernels are not in this build"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -29,23 +32,40 @@ def data(n=48, seed=0):
     return x, labels
 
 
-def convnet():
-    m = Sequential([
-        layers.Conv2D(4, (3, 3), activation="relu", input_shape=(6, 6, 1)),
-        layers.BatchNormalization(),
-        layers.MaxPooling2D((2, 2)),
-        layers.Flatten(),
-        layers.Dropout(0.2),
-        layers.Dense(2, activation="softmax"),
-    ])
-    m.compile(optimizer=optim.Adam(learning_rate=0.01), loss="sparse_categorical_crossentropy",
-              metrics=["accuracy"])
+def convnet(kind="conv"):
+    if kind == "conv":
+        m = Sequential(
+            [
+                layers.Conv2D(4, (3, 3), activation="relu", input_shape=(6, 6, 1)),
+                layers.BatchNormalization(),
+                layers.MaxPooling2D((2, 2)),
+                layers.Flatten(),
+                layers.Dropout(0.2),
+                layers.Dense(2, activation="softmax"),
+            ]
+        )
+    else:
+        m = Sequential(
+            [
+                layers.Flatten(input_shape=(6, 6, 1)),
+                layers.Dense(8, activation="relu"),
+                layers.BatchNormalization(),
+                layers.Dropout(0.2),
+                layers.Dense(2, activation="softmax"),
+            ]
+        )
+    m.compile(
+        optimizer=optim.Adam(learning_rate=0.01),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return m
 
 
-def test_save_load_predict_identical_and_training_continues_identically(tmp_path):
+@pytest.mark.parametrize("kind", [pytest.param("conv", marks=requires_conv), "dense"])
+def test_save_load_predict_identical_and_training_continues_identically(tmp_path, kind):
     x, y = data()
-    m = convnet()
+    m = convnet(kind)
     m.fit(x, y, epochs=2, batch_size=16, verbose=0)
     path = tmp_path / "m.deepcore"
     m.save(path)
@@ -69,6 +89,7 @@ def test_save_load_predict_identical_and_training_continues_identically(tmp_path
     assert loaded.evaluate(x, y, verbose=0) == pytest.approx(m.evaluate(x, y, verbose=0))
 
 
+@requires_conv
 def test_file_is_plain_safetensors_with_json_metadata(tmp_path):
     x, y = data(16)
     m = convnet()
@@ -81,13 +102,15 @@ def test_file_is_plain_safetensors_with_json_metadata(tmp_path):
     assert meta["format"] == "deepcore.model"
     cfg = json.loads(meta["model_config"])
     assert cfg["class_name"] == "Sequential"
-    assert [lc["class_name"] for lc in cfg["config"]["layers"]][:2] == ["Conv2D",
-                                                                        "BatchNormalization"]
+    assert [lc["class_name"] for lc in cfg["config"]["layers"]][:2] == [
+        "Conv2D",
+        "BatchNormalization",
+    ]
     cc = json.loads(meta["compile_config"])
     assert cc["optimizer"]["class_name"] == "Adam"
     assert cc["loss"] == "sparse_categorical_crossentropy" and cc["metrics"] == ["accuracy"]
     assert any(k.startswith("optimizer.") for k in tensors)
-    assert {k[len("model."):] for k in tensors if k.startswith("model.")} == set(m.state_dict())
+    assert {k[len("model.") :] for k in tensors if k.startswith("model.")} == set(m.state_dict())
 
 
 def test_functional_multi_output_round_trip(tmp_path):
@@ -97,8 +120,12 @@ def test_functional_multi_output_round_trip(tmp_path):
     a = layers.Dense(3, activation="softmax", name="cls")(h2)
     b = layers.Dense(1, name="reg")(h2)
     m = Model(inp, [a, b])
-    m.compile(optimizer="rmsprop", loss=["categorical_crossentropy", "mse"],
-              loss_weights=[1.0, 0.5], metrics=[["accuracy"], []])
+    m.compile(
+        optimizer="rmsprop",
+        loss=["categorical_crossentropy", "mse"],
+        loss_weights=[1.0, 0.5],
+        metrics=[["accuracy"], []],
+    )
     rng = np.random.default_rng(0)
     x = rng.standard_normal((32, 4)).astype(np.float32)
     ya = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 32)]
@@ -111,7 +138,8 @@ def test_functional_multi_output_round_trip(tmp_path):
     for p, q in zip(m.predict(x, verbose=0), loaded.predict(x, verbose=0)):
         np.testing.assert_array_equal(p, q)
     assert loaded.evaluate(x, [ya, yb], verbose=0) == pytest.approx(
-        m.evaluate(x, [ya, yb], verbose=0))
+        m.evaluate(x, [ya, yb], verbose=0)
+    )
 
 
 def test_uncompiled_model_and_weights_only(tmp_path):

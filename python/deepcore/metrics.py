@@ -62,7 +62,11 @@ def binary_accuracy(y_true: np.ndarray, y_pred: np.ndarray, threshold: float = 0
 
 
 def top_k_categorical_accuracy(y_true: np.ndarray, y_pred: np.ndarray, k: int = 5) -> np.ndarray:
-    t = np.argmax(y_true, axis=-1) if y_true.shape == y_pred.shape else _sparse_labels(y_true, y_pred)
+    t = (
+        np.argmax(y_true, axis=-1)
+        if y_true.shape == y_pred.shape
+        else _sparse_labels(y_true, y_pred)
+    )
     k = min(k, y_pred.shape[-1])
     top = np.argpartition(-y_pred, k - 1, axis=-1)[..., :k]
     return (top == t[..., None]).any(axis=-1).astype(np.float32)

@@ -79,16 +79,15 @@ class Callback:
 
 def _overrides(cb: Callback, *names: str) -> bool:
     # a hook counts when a subclass defines it or an instance sets it (LambdaCallback)
-    return any(
-        getattr(type(cb), n) is not getattr(Callback, n) or n in vars(cb) for n in names
-    )
+    return any(getattr(type(cb), n) is not getattr(Callback, n) or n in vars(cb) for n in names)
 
 
 class CallbackList:
     """Calls every callback's hook in order (see [Note: lean batch hooks])."""
 
-    def __init__(self, callbacks: Iterable[Callback] = (), model: Any = None,
-                 params: dict | None = None) -> None:
+    def __init__(
+        self, callbacks: Iterable[Callback] = (), model: Any = None, params: dict | None = None
+    ) -> None:
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
@@ -97,15 +96,12 @@ class CallbackList:
                 cb.set_model(model)
             cb.set_params(params or {})
         self._batch_begin = [
-            cb for cb in self.callbacks
-            if _overrides(cb, "on_train_batch_begin", "on_batch_begin")
+            cb for cb in self.callbacks if _overrides(cb, "on_train_batch_begin", "on_batch_begin")
         ]
         self._batch_end = [
             cb for cb in self.callbacks if _overrides(cb, "on_train_batch_end", "on_batch_end")
         ]
-        self._test_batch_end = [
-            cb for cb in self.callbacks if _overrides(cb, "on_test_batch_end")
-        ]
+        self._test_batch_end = [cb for cb in self.callbacks if _overrides(cb, "on_test_batch_end")]
 
     @property
     def wants_batch_end(self) -> bool:
@@ -212,9 +208,11 @@ class History(Callback):
                 "History.plot() needs matplotlib, which is not installed: "
                 "pip install matplotlib (or pip install deepcore[plot])"
             ) from None
-        keys = list(keys) if keys is not None else [
-            k for k in self.history if not k.startswith("val_")
-        ]
+        keys = (
+            list(keys)
+            if keys is not None
+            else [k for k in self.history if not k.startswith("val_")]
+        )
         if ax is None:
             fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), squeeze=False)
             axes = list(axes[0])
@@ -278,8 +276,14 @@ class Progbar:
 
     width = 20
 
-    def __init__(self, target: int | None, verbose: int = 1, interval: float = 0.05,
-                 stream: Any = None, unit_name: str = "step") -> None:
+    def __init__(
+        self,
+        target: int | None,
+        verbose: int = 1,
+        interval: float = 0.05,
+        stream: Any = None,
+        unit_name: str = "step",
+    ) -> None:
         self.target = target
         self.verbose = verbose
         self.interval = interval
@@ -322,14 +326,21 @@ class Progbar:
             digits = len(str(self.target))
             head = f"{current:>{digits}d}/{self.target}"
         if self.verbose == 2:
-            return f"{head} - {_fmt_time(elapsed)} - {_fmt_per_step(per_step, self.unit_name)}" \
+            return (
+                f"{head} - {_fmt_time(elapsed)} - {_fmt_per_step(per_step, self.unit_name)}"
                 f"{metrics}"
+            )
         bar = ""
         if self.target:
             done = min(self.width, int(self.width * current / self.target))
             if self.dynamic:
-                bar = "\x1b[32m" + "━" * done + "\x1b[0m\x1b[37m" + "━" * (self.width - done) \
+                bar = (
+                    "\x1b[32m"
+                    + "━" * done
+                    + "\x1b[0m\x1b[37m"
+                    + "━" * (self.width - done)
                     + "\x1b[0m"
+                )
             else:
                 bar = "━" * done + " " * (self.width - done) if done < self.width else "━" * done
             bar = " " + bar
@@ -362,8 +373,11 @@ class ProgbarLogger(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.bar is not None:
-            self.bar.update(self.bar.current if self.bar.target is None else self.bar.target,
-                            logs, finalize=True)
+            self.bar.update(
+                self.bar.current if self.bar.target is None else self.bar.target,
+                logs,
+                finalize=True,
+            )
 
 
 # ---------------------------------------------------------------------- monitoring helpers
@@ -442,8 +456,10 @@ class EarlyStopping(Callback):
             self.model.stop_training = True
             if self.restore_best_weights and self.best_weights is not None:
                 if self.verbose > 0:
-                    print(f"Restoring model weights from the end of the best epoch: "
-                          f"{self.best_epoch + 1}.")
+                    print(
+                        f"Restoring model weights from the end of the best epoch: "
+                        f"{self.best_epoch + 1}."
+                    )
                 self.model.set_weights(self.best_weights)
 
     def on_train_end(self, logs: dict | None = None) -> None:
@@ -501,8 +517,10 @@ class ModelCheckpoint(Callback):
             if not self.monitor_op(current, self.best):
                 return
             if self.verbose > 0:
-                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to "
-                      f"{current:.5f}, saving model to {path}")
+                print(
+                    f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to "
+                    f"{current:.5f}, saving model to {path}"
+                )
             self.best = current
         elif self.verbose > 0:
             print(f"\nEpoch {epoch + 1}: saving model to {path}")
@@ -548,14 +566,27 @@ class ReduceLROnPlateau(Callback):
     """Multiply the learning rate by ``factor`` when ``monitor`` stalls for ``patience``
     epochs (never below ``min_lr``)."""
 
-    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
-                 verbose: int = 0, mode: str = "auto", min_delta: float = 1e-4,
-                 cooldown: int = 0, min_lr: float = 0.0) -> None:
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        verbose: int = 0,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+    ) -> None:
         super().__init__()
         if factor >= 1.0:
             raise ValueError(f"ReduceLROnPlateau needs factor < 1, got {factor}")
         self.monitor, self.factor, self.patience = monitor, factor, patience
-        self.verbose, self.min_delta, self.cooldown, self.min_lr = verbose, min_delta, cooldown, min_lr
+        self.verbose, self.min_delta, self.cooldown, self.min_lr = (
+            verbose,
+            min_delta,
+            cooldown,
+            min_lr,
+        )
         self.monitor_op = _monitor_op(mode, monitor)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -584,8 +615,10 @@ class ReduceLROnPlateau(Callback):
                 if new < old:
                     set_learning_rate(self.model.optimizer, new)
                     if self.verbose > 0:
-                        print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate "
-                              f"to {new}.")
+                        print(
+                            f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate "
+                            f"to {new}."
+                        )
                 self.cooldown_counter = self.cooldown
                 self.wait = 0
 
@@ -600,8 +633,9 @@ def _log_keys(logs: dict) -> list[str]:
 class CSVLogger(Callback):
     """One row per epoch: ``epoch,<logs...>`` (header first; ``append`` continues a file)."""
 
-    def __init__(self, filename: str | os.PathLike, separator: str = ",",
-                 append: bool = False) -> None:
+    def __init__(
+        self, filename: str | os.PathLike, separator: str = ",", append: bool = False
+    ) -> None:
         super().__init__()
         self.filename = os.fspath(filename)
         self.sep = separator
@@ -625,8 +659,12 @@ class CSVLogger(Callback):
         if self.keys is None:
             self.keys = _log_keys(logs)
         if self._writer is None:
-            self._writer = csv.DictWriter(self._file, fieldnames=["epoch", *self.keys],
-                                          delimiter=self.sep, extrasaction="ignore")
+            self._writer = csv.DictWriter(
+                self._file,
+                fieldnames=["epoch", *self.keys],
+                delimiter=self.sep,
+                extrasaction="ignore",
+            )
             if self._file.tell() == 0:
                 self._writer.writeheader()
         row = {"epoch": epoch}

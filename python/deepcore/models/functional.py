@@ -35,8 +35,14 @@ class KerasTensor:
 
     _dc_symbolic = True  # what Module.__call__ looks for
 
-    def __init__(self, shape: Sequence[int | None], dtype: Any = "float32", node: Node | None = None,
-                 index: int = 0, name: str | None = None) -> None:
+    def __init__(
+        self,
+        shape: Sequence[int | None],
+        dtype: Any = "float32",
+        node: Node | None = None,
+        index: int = 0,
+        name: str | None = None,
+    ) -> None:
         self.shape = tuple(None if d is None else int(d) for d in shape)
         self.dtype = np.dtype(dtype).name
         self.node = node
@@ -60,8 +66,9 @@ class KerasTensor:
 class InputLayer:
     """The source of an ``Input()`` placeholder (shown in summaries; holds no weights)."""
 
-    def __init__(self, shape: Sequence[int | None], dtype: Any = "float32",
-                 name: str | None = None) -> None:
+    def __init__(
+        self, shape: Sequence[int | None], dtype: Any = "float32", name: str | None = None
+    ) -> None:
         self.name = name or nn_module._unique_name("input_layer")
         self.batch_shape = tuple(shape)
         self.dtype = np.dtype(dtype).name
@@ -151,14 +158,16 @@ def symbolic_call(layer: Module, args: tuple, kwargs: dict) -> Any:
             out_shape = layer.compute_output_shape(shape)
     except (ValueError, TypeError) as e:
         raise type(e)(
-            f"layer '{layer.name}' ({type(layer).__name__}) cannot take input of shape "
-            f"{shape}: {e}"
+            f"layer '{layer.name}' ({type(layer).__name__}) cannot take input of shape {shape}: {e}"
         ) from e
     dtype = next(t.dtype for t in _flatten(x) if isinstance(t, KerasTensor))
-    multi = isinstance(out_shape, list) and (not out_shape or isinstance(out_shape[0], (tuple, list)))
+    multi = isinstance(out_shape, list) and (
+        not out_shape or isinstance(out_shape[0], (tuple, list))
+    )
     shapes = out_shape if multi else [out_shape]
-    outputs = [KerasTensor(s, dtype, index=i, name=f"{layer.name}/{i}") for i, s in
-               enumerate(shapes)]
+    outputs = [
+        KerasTensor(s, dtype, index=i, name=f"{layer.name}/{i}") for i, s in enumerate(shapes)
+    ]
     node = Node(layer, list(args), kwargs, outputs)
     for t in outputs:
         t.node = node
@@ -213,13 +222,20 @@ def _toposort(outputs: list[KerasTensor]) -> list[Node]:
 class Functional(Model):
     """A model defined by a graph of layers from input placeholders to outputs."""
 
-    def __init__(self, inputs: Any, outputs: Any, name: str | None = None,
-                 trainable: bool = True) -> None:
+    def __init__(
+        self, inputs: Any, outputs: Any, name: str | None = None, trainable: bool = True
+    ) -> None:
         super().__init__(name=name or nn_module._unique_name("functional"), trainable=trainable)
-        ins = list(inputs.values()) if isinstance(inputs, dict) else (
-            list(inputs) if isinstance(inputs, (list, tuple)) else [inputs])
-        outs = list(outputs.values()) if isinstance(outputs, dict) else (
-            list(outputs) if isinstance(outputs, (list, tuple)) else [outputs])
+        ins = (
+            list(inputs.values())
+            if isinstance(inputs, dict)
+            else (list(inputs) if isinstance(inputs, (list, tuple)) else [inputs])
+        )
+        outs = (
+            list(outputs.values())
+            if isinstance(outputs, dict)
+            else (list(outputs) if isinstance(outputs, (list, tuple)) else [outputs])
+        )
         for t in ins + outs:
             if not isinstance(t, KerasTensor):
                 raise TypeError(
@@ -298,19 +314,24 @@ class Functional(Model):
         for t in self._outputs:
             node = t.node
             # the output must be the layer's only output and not consumed by other nodes
-            consumed = any(
-                any(u is t for u in n.inbound) for n in self._nodes
-            )
+            consumed = any(any(u is t for u in n.inbound) for n in self._nodes)
             flags.append(
-                not node.is_input and len(node.outputs) == 1 and not consumed
-                and len(node.args) == 1 and not node.kwargs and _has_softmax(node.layer)
+                not node.is_input
+                and len(node.outputs) == 1
+                and not consumed
+                and len(node.args) == 1
+                and not node.kwargs
+                and _has_softmax(node.layer)
             )
         return flags
 
     # ------------------------------------------------------------------ call
     def call(self, inputs: Any, training: bool | None = None, return_logits: Any = None) -> Any:
-        xs = list(inputs.values()) if isinstance(inputs, dict) else (
-            list(inputs) if isinstance(inputs, (list, tuple)) else [inputs])
+        xs = (
+            list(inputs.values())
+            if isinstance(inputs, dict)
+            else (list(inputs) if isinstance(inputs, (list, tuple)) else [inputs])
+        )
         if isinstance(inputs, dict):
             xs = [inputs[nm] for nm in self.input_names]
         if len(xs) != len(self._inputs):
@@ -358,11 +379,24 @@ class Functional(Model):
                 continue
             seen.add(id(layer))
             shapes = [t.shape for t in node.outputs]
-            conn = [f"{t.node.layer.name}[{self._node_index(t.node)}][{t.index}]"
-                    for t in node.inbound] if merge else None
-            rows.append((layer.name, type(layer).__name__,
-                         shapes[0] if len(shapes) == 1 else shapes,
-                         layer.count_params() if layer.built else 0, conn, layer.trainable))
+            conn = (
+                [
+                    f"{t.node.layer.name}[{self._node_index(t.node)}][{t.index}]"
+                    for t in node.inbound
+                ]
+                if merge
+                else None
+            )
+            rows.append(
+                (
+                    layer.name,
+                    type(layer).__name__,
+                    shapes[0] if len(shapes) == 1 else shapes,
+                    layer.count_params() if layer.built else 0,
+                    conn,
+                    layer.trainable,
+                )
+            )
         return rows
 
     def _node_index(self, node: Node) -> int:
@@ -382,15 +416,23 @@ class Functional(Model):
 
         layers = []
         for t in self._inputs:
-            layers.append({"class_name": "InputLayer", "config": t.node.layer.get_config(),
-                           "name": t.node.layer.name, "inbound_nodes": []})
+            layers.append(
+                {
+                    "class_name": "InputLayer",
+                    "config": t.node.layer.get_config(),
+                    "name": t.node.layer.name,
+                    "inbound_nodes": [],
+                }
+            )
         for layer in self.layers:
             nodes = [
                 {"args": [_map(a, ref) for a in n.args], "kwargs": n.kwargs}
-                for n in self._nodes if n.layer is layer
+                for n in self._nodes
+                if n.layer is layer
             ]
-            layers.append({**nn_module.serialize(layer), "name": layer.name,
-                           "inbound_nodes": nodes})
+            layers.append(
+                {**nn_module.serialize(layer), "name": layer.name, "inbound_nodes": nodes}
+            )
 
         def out_ref(t: KerasTensor) -> list:
             return [t.node.layer.name, self._node_index(t.node), t.index]
@@ -412,8 +454,11 @@ class Functional(Model):
         for lc in config["layers"]:
             if lc["class_name"] == "InputLayer":
                 c = lc["config"]
-                t = Input(batch_shape=tuple(c["batch_shape"]), dtype=c.get("dtype", "float32"),
-                          name=c["name"])
+                t = Input(
+                    batch_shape=tuple(c["batch_shape"]),
+                    dtype=c.get("dtype", "float32"),
+                    name=c["name"],
+                )
                 node_outputs[(c["name"], 0)] = [t]
             else:
                 made[lc["name"]] = nn_module.deserialize(
@@ -456,9 +501,12 @@ class Functional(Model):
 
         ins = [get(r) for r in config["input_layers"]]
         outs = [get(r) for r in config["output_layers"]]
-        return cls(ins if len(ins) > 1 else ins[0],
-                   outs[0] if config.get("single_output", len(outs) == 1) else outs,
-                   name=config.get("name"), trainable=config.get("trainable", True))
+        return cls(
+            ins if len(ins) > 1 else ins[0],
+            outs[0] if config.get("single_output", len(outs) == 1) else outs,
+            name=config.get("name"),
+            trainable=config.get("trainable", True),
+        )
 
 
 def _map_json(x: Any, fn: Any) -> Any:

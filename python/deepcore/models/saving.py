@@ -138,8 +138,9 @@ def _json(obj: Any, what: str) -> str:
         raise ValueError(f"the {what} is not JSON-serialisable: {e}") from None
 
 
-def save_model(model: Any, filepath: Any, overwrite: bool = True,
-               include_optimizer: bool = True) -> None:
+def save_model(
+    model: Any, filepath: Any, overwrite: bool = True, include_optimizer: bool = True
+) -> None:
     """Write architecture, compile configuration, weights and optimizer state to one file."""
     path = _check_target(filepath, overwrite)
     tensors, meta = _weights_and_meta(model, MODEL_FORMAT)
@@ -193,7 +194,7 @@ def _meta_json(meta: Mapping[str, str], key: str, path: str) -> Any:
 
 
 def _load_state(model: Any, tensors: Mapping[str, np.ndarray], path: str, strict: bool) -> None:
-    state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     try:
         model.load_state_dict(state, strict=strict)
     except (KeyError, ValueError) as e:
@@ -207,8 +208,9 @@ def _read(filepath: Any) -> tuple[str, dict[str, np.ndarray], dict[str, str]]:
     return path, tensors, meta
 
 
-def load_model(filepath: Any, custom_objects: Mapping[str, Any] | None = None,
-               compile: bool = True) -> Any:  # noqa: A002 - Keras's argument name
+def load_model(
+    filepath: Any, custom_objects: Mapping[str, Any] | None = None, compile: bool = True
+) -> Any:  # noqa: A002 - Keras's argument name
     """Rebuild a model saved by ``model.save``: architecture, weights and (with ``compile``)
     the compiled optimizer with its state, so training continues where it stopped."""
     from . import functional as _functional  # noqa: F401  (registers Functional)
@@ -246,15 +248,17 @@ def load_model(filepath: Any, custom_objects: Mapping[str, Any] | None = None,
             from ..optim.optimizer import unflatten_state_dict
 
             opt_meta = _meta_json(meta, "optimizer_state", path)
-            arrays = {k[len("optimizer."):]: v for k, v in tensors.items()
-                      if k.startswith("optimizer.")}
+            arrays = {
+                k[len("optimizer.") :]: v for k, v in tensors.items() if k.startswith("optimizer.")
+            }
             model._attach_optimizer()
             try:
                 model.optimizer.load_state_dict(unflatten_state_dict(opt_meta, arrays))
             except (KeyError, TypeError, ValueError) as e:
                 msg = e.args[0] if e.args else str(e)
-                raise ValueError(f"{path}: the optimizer state does not fit the model: {msg}") \
-                    from None
+                raise ValueError(
+                    f"{path}: the optimizer state does not fit the model: {msg}"
+                ) from None
     return model
 
 
@@ -262,8 +266,10 @@ def _build_from_shape(model: Any, shape: Any) -> None:
     from ..tensor import Tensor
 
     shapes = shape if shape and isinstance(shape[0], list) else [shape]
-    xs = [np.zeros((1, *[1 if d is None else d for d in s[1:]]), np.dtype(model.dtype))
-          for s in shapes]
+    xs = [
+        np.zeros((1, *[1 if d is None else d for d in s[1:]]), np.dtype(model.dtype))
+        for s in shapes
+    ]
     try:
         model._maybe_build(tuple(shapes[0]) if len(shapes) == 1 else [tuple(s) for s in shapes])
     except NotImplementedError:

@@ -69,7 +69,9 @@ class Sequential(Model):
     """A stack of layers, each feeding the next."""
 
     def __init__(
-        self, layers: Iterable[Module] | None = None, name: str | None = None,
+        self,
+        layers: Iterable[Module] | None = None,
+        name: str | None = None,
         trainable: bool = True,
     ) -> None:
         super().__init__(name=name, trainable=trainable)
@@ -91,8 +93,7 @@ class Sequential(Model):
             return
         if not isinstance(layer, Module):
             raise TypeError(
-                f"Sequential.add() expects a layer (deepcore.nn.Module), got "
-                f"{type(layer).__name__}"
+                f"Sequential.add() expects a layer (deepcore.nn.Module), got {type(layer).__name__}"
             )
         if any(existing.name == layer.name for existing in self.layers):
             raise ValueError(

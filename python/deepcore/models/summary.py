@@ -70,8 +70,11 @@ def summary_text(
         cells.append(row)
     # Keras's default widths for 65 (98 with "Connected to") columns, grown to fit the cells
     total = line_length or (98 if connected else 65)
-    pos = list(positions) if positions else ([0.33, 0.55, 0.67, 1.0] if connected
-                                             else [0.45, 0.85, 1.0])
+    pos = (
+        list(positions)
+        if positions
+        else ([0.33, 0.55, 0.67, 1.0] if connected else [0.45, 0.85, 1.0])
+    )
     pos = pos + [1.0] * (len(headers) - len(pos))
     if all(p <= 1.0 for p in pos):
         pos = [int(total * p) for p in pos]

@@ -46,7 +46,9 @@ def _to_array(v: Any, what: str) -> np.ndarray:
     try:
         arr = np.asarray(v)
     except (TypeError, ValueError) as e:
-        raise TypeError(f"{what} must be an array (NumPy or Tensor), got {type(v).__name__}: {e}")
+        raise TypeError(
+            f"{what} must be an array (NumPy or Tensor), got {type(v).__name__}: {e}"
+        ) from None
     if arr.dtype == object:
         raise TypeError(f"{what} must be a numeric array, got {type(v).__name__}")
     return arr
@@ -59,12 +61,13 @@ def _as_list(data: Any, names: Sequence[str], what: str) -> list[np.ndarray] | N
     if isinstance(data, Mapping):
         missing = [n for n in names if n not in data]
         if missing:
-            raise ValueError(
-                f"{what} is a dict but lacks {missing} (expected keys: {list(names)})"
-            )
+            raise ValueError(f"{what} is a dict but lacks {missing} (expected keys: {list(names)})")
         return [_to_array(data[n], f"{what}[{n!r}]") for n in names]
-    if isinstance(data, (list, tuple)) and len(data) and not np.isscalar(data[0]) and (
-        isinstance(data[0], (np.ndarray, Tensor)) or len(names) > 1
+    if (
+        isinstance(data, (list, tuple))
+        and len(data)
+        and not np.isscalar(data[0])
+        and (isinstance(data[0], (np.ndarray, Tensor)) or len(names) > 1)
     ):
         return [_to_array(v, f"{what}[{i}]") for i, v in enumerate(data)]
     return [_to_array(data, what)]
@@ -103,8 +106,10 @@ def _verbose(verbose: Any) -> int:
 def _check_batch_size(batch_size: Any) -> int:
     if batch_size is None:
         return 32
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or (
-        batch_size < 1
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or (batch_size < 1)
     ):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     return int(batch_size)
@@ -201,8 +206,12 @@ class Model(Module):
         object.__setattr__(
             self,
             "_compile_args",
-            {"loss": loss, "metrics": metrics, "loss_weights": loss_weights,
-             "fuse": bool(fuse_softmax_cross_entropy)},
+            {
+                "loss": loss,
+                "metrics": metrics,
+                "loss_weights": loss_weights,
+                "fuse": bool(fuse_softmax_cross_entropy),
+            },
         )
         object.__setattr__(self, "_compiled", None)
         if self.built:
@@ -249,18 +258,25 @@ class Model(Module):
         if all(v is None for v in c.losses):
             raise ValueError("compile() got no loss for any output")
         lw = args["loss_weights"]
-        c.weights = [1.0] * n if lw is None else [
-            1.0 if w is None else float(w) for w in self._per_output(lw, "loss_weights")
-        ]
+        c.weights = (
+            [1.0] * n
+            if lw is None
+            else [1.0 if w is None else float(w) for w in self._per_output(lw, "loss_weights")]
+        )
         m = args["metrics"]
         if m is None:
             per = [[] for _ in range(n)]
         elif isinstance(m, Mapping):
-            per = [list(v) if isinstance(v, (list, tuple)) else [v]
-                   for v in self._per_output(m, "metrics")]
+            per = [
+                list(v) if isinstance(v, (list, tuple)) else [v]
+                for v in self._per_output(m, "metrics")
+            ]
             per = [[] if v == [None] else v for v in per]
-        elif isinstance(m, (list, tuple)) and n > 1 and len(m) == n and all(
-            isinstance(v, (list, tuple)) for v in m
+        elif (
+            isinstance(m, (list, tuple))
+            and n > 1
+            and len(m) == n
+            and all(isinstance(v, (list, tuple)) for v in m)
         ):
             per = [list(v) for v in m]
         else:
@@ -443,8 +459,13 @@ class Model(Module):
         cb_list = cbks.CallbackList(
             [*(callbacks or []), history],  # History last: it sees what callbacks add
             model=self,
-            params={"epochs": epochs, "steps": steps, "verbose": verbose,
-                    "batch_size": batch_size, "samples": n},
+            params={
+                "epochs": epochs,
+                "steps": steps,
+                "verbose": verbose,
+                "batch_size": batch_size,
+                "samples": n,
+            },
         )
         self.history = history
         self.stop_training = False
@@ -643,8 +664,12 @@ class Model(Module):
         return values[0] if len(values) == 1 else values
 
     def predict(
-        self, x: Any, batch_size: int | None = None, verbose: Any = "auto",
-        steps: int | None = None, callbacks: Any = None,
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: Any = "auto",
+        steps: int | None = None,
+        callbacks: Any = None,
     ) -> Any:
         """Outputs for ``x`` in inference mode, batch by batch: an array (a list of arrays for
         several outputs)."""
@@ -684,8 +709,9 @@ class Model(Module):
         return result[0] if len(result) == 1 else result
 
     def predict_on_batch(self, x: Any) -> Any:
-        return self.predict(x, batch_size=max(1, len(_as_list(x, self.input_names, "x")[0])),
-                            verbose=0)
+        return self.predict(
+            x, batch_size=max(1, len(_as_list(x, self.input_names, "x")[0])), verbose=0
+        )
 
     def train_on_batch(
         self, x: Any, y: Any, class_weight: Any = None, return_dict: bool = False
@@ -713,9 +739,13 @@ class Model(Module):
         total.backward()
         self.optimizer.step()
         self._update_metrics(c, ys, outs)
-        logs = self._logs(c, total.item() * n, n,
-                          [0.0 if li is None else li.item() * n for li in per],
-                          [f"{nm}_loss" for nm in c.names])
+        logs = self._logs(
+            c,
+            total.item() * n,
+            n,
+            [0.0 if li is None else li.item() * n for li in per],
+            [f"{nm}_loss" for nm in c.names],
+        )
         if return_dict:
             return logs
         values = [logs["loss"]] + [logs[k] for k in self._metric_keys(c)]
@@ -737,8 +767,9 @@ class Model(Module):
         """Print Keras's table of layers, output shapes and parameter counts; returns it."""
         from .summary import summary_text
 
-        text = summary_text(self, line_length=line_length, positions=positions,
-                            show_trainable=show_trainable)
+        text = summary_text(
+            self, line_length=line_length, positions=positions, show_trainable=show_trainable
+        )
         if print_fn is None:
             print(text)
         else:

@@ -210,6 +210,13 @@ def _as_tensor(x: Any, dtype: np.dtype) -> Any:
     return x
 
 
+def _is_symbolic(x: Any) -> bool:
+    """A functional-API placeholder (deepcore.models.KerasTensor), or a list holding one."""
+    if isinstance(x, (list, tuple)):
+        return any(getattr(type(v), "_dc_symbolic", False) for v in x)
+    return getattr(type(x), "_dc_symbolic", False)
+
+
 # Bookkeeping attributes of Module itself: never traversed for sub-modules.
 _INTERNAL = frozenset(
     {"_weights", "_weight_trainable", "_regularizers", "_call_losses", "input_spec"}
@@ -620,6 +627,11 @@ class Module:
         return shape
 
     def __call__(self, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
+        if args and _is_symbolic(args[0]):
+            # the functional API: record a graph node instead of computing (models/functional.py)
+            from ..models.functional import symbolic_call
+
+            return symbolic_call(self, args, kwargs)
         if args:
             args = (_as_tensor(args[0], self._np_dtype),) + args[1:]
             if not self.built:
