@@ -301,14 +301,6 @@ class Functional(Model):
         shapes = [t.shape for t in self._outputs]
         return shapes[0] if self._single_output else shapes
 
-    def get_layer(self, name: str | None = None, index: int | None = None) -> Module:
-        if index is not None:
-            return self.layers[index]
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise ValueError(f"no layer named {name!r} in model '{self.name}'")
-
     def _softmax_outputs(self) -> list[bool]:
         flags = []
         for t in self._outputs:

@@ -39,71 +39,39 @@ WEIGHTS_FORMAT = "deepcore.weights"
 
 
 # ---------------------------------------------------------------------- compile config
-def _serialize_loss(v: Any) -> Any:
+def _serialize(v: Any, mod: Any, base: type) -> Any:
+    """Loss / metric arguments of compile() as JSON: names stay names, built-in objects become
+    ``{"class_name", "config"}``, code (custom callables) is saved by name as ``{"custom"}``."""
     if v is None or isinstance(v, str):
         return v
     if isinstance(v, Mapping):
-        return {k: _serialize_loss(u) for k, u in v.items()}
+        return {k: _serialize(u, mod, base) for k, u in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_serialize_loss(u) for u in v]
-    if isinstance(v, losses_mod.Loss) and type(v).__name__ in losses_mod._CLASSES:
-        return losses_mod.serialize(v)
+        return [_serialize(u, mod, base) for u in v]
+    if isinstance(v, base) and type(v).__name__ in mod._CLASSES:
+        return mod.serialize(v)
     fn = getattr(v, "fn", v)
-    return {"custom": getattr(fn, "__name__", type(v).__name__)}
+    return {"custom": getattr(fn, "__name__", getattr(v, "name", type(v).__name__))}
 
 
-def _deserialize_loss(v: Any, custom: Mapping[str, Any]) -> Any:
+def _deserialize(v: Any, mod: Any, custom: Mapping[str, Any], what: str) -> Any:
     if v is None or isinstance(v, str):
         return v
     if isinstance(v, list):
-        return [_deserialize_loss(u, custom) for u in v]
+        return [_deserialize(u, mod, custom, what) for u in v]
     if isinstance(v, dict) and "custom" in v:
         name = v["custom"]
         if name not in custom:
             raise ValueError(
-                f"the model was compiled with the custom loss {name!r}: pass "
+                f"the model was compiled with the custom {what} {name!r}: pass "
                 f"custom_objects={{{name!r}: fn}} to load_model(), or compile=False"
             )
         return custom[name]
     if isinstance(v, dict) and "class_name" in v:
-        return losses_mod.deserialize(v, dict(custom))
+        return mod.deserialize(v, dict(custom))
     if isinstance(v, dict):
-        return {k: _deserialize_loss(u, custom) for k, u in v.items()}
-    raise ValueError(f"invalid loss in the saved compile configuration: {v!r}")
-
-
-def _serialize_metrics(m: Any) -> Any:
-    if m is None:
-        return None
-    if isinstance(m, Mapping):
-        return {k: _serialize_metrics(v) for k, v in m.items()}
-    if isinstance(m, (list, tuple)):
-        return [_serialize_metrics(v) for v in m]
-    if isinstance(m, str):
-        return m
-    if isinstance(m, metrics_mod.Metric) and type(m).__name__ in metrics_mod._CLASSES:
-        return metrics_mod.serialize(m)
-    return {"custom": getattr(m, "__name__", getattr(m, "name", type(m).__name__))}
-
-
-def _deserialize_metrics(m: Any, custom: Mapping[str, Any]) -> Any:
-    if m is None or isinstance(m, str):
-        return m
-    if isinstance(m, list):
-        return [_deserialize_metrics(v, custom) for v in m]
-    if isinstance(m, dict) and "custom" in m:
-        name = m["custom"]
-        if name not in custom:
-            raise ValueError(
-                f"the model was compiled with the custom metric {name!r}: pass "
-                f"custom_objects={{{name!r}: fn}} to load_model(), or compile=False"
-            )
-        return custom[name]
-    if isinstance(m, dict) and "class_name" in m:
-        return metrics_mod.deserialize(m, dict(custom))
-    if isinstance(m, dict):
-        return {k: _deserialize_metrics(v, custom) for k, v in m.items()}
-    raise ValueError(f"invalid metric in the saved compile configuration: {m!r}")
+        return {k: _deserialize(u, mod, custom, what) for k, u in v.items()}
+    raise ValueError(f"invalid {what} in the saved compile configuration: {v!r}")
 
 
 def compile_config(model: Any) -> dict | None:
@@ -114,8 +82,8 @@ def compile_config(model: Any) -> dict | None:
     opt = model.optimizer
     return {
         "optimizer": {"class_name": type(opt).__name__, "config": opt.get_config()},
-        "loss": _serialize_loss(args["loss"]),
-        "metrics": _serialize_metrics(args["metrics"]),
+        "loss": _serialize(args["loss"], losses_mod, losses_mod.Loss),
+        "metrics": _serialize(args["metrics"], metrics_mod, metrics_mod.Metric),
         "loss_weights": args["loss_weights"],
         "fuse_softmax_cross_entropy": args["fuse"],
     }
@@ -296,8 +264,8 @@ def _compile_from_config(model: Any, cc: Any, custom: Mapping[str, Any], path: s
     opt = cls.from_config(oc.get("config", {}))
     model.compile(
         optimizer=opt,
-        loss=_deserialize_loss(cc.get("loss"), custom),
-        metrics=_deserialize_metrics(cc.get("metrics"), custom),
+        loss=_deserialize(cc.get("loss"), losses_mod, custom, "loss"),
+        metrics=_deserialize(cc.get("metrics"), metrics_mod, custom, "metric"),
         loss_weights=cc.get("loss_weights"),
         fuse_softmax_cross_entropy=cc.get("fuse_softmax_cross_entropy", True),
     )

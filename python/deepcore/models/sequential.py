@@ -193,14 +193,6 @@ class Sequential(Model):
             shape = layer.compute_output_shape(shape)
         return shape
 
-    def get_layer(self, name: str | None = None, index: int | None = None) -> Module:
-        if index is not None:
-            return self.layers[index]
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise ValueError(f"no layer named {name!r} in Sequential '{self.name}'")
-
     def _summary_rows(self) -> list[tuple]:
         rows = []
         for i, layer in enumerate(self.layers):

@@ -164,6 +164,16 @@ class Model(Module):
     def input_names(self) -> list[str]:
         return ["input"]
 
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Module:
+        """A layer of the model by name or position."""
+        layers = getattr(self, "layers", [])
+        if index is not None:
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"no layer named {name!r} in model '{self.name}'")
+
     def _softmax_outputs(self) -> list[bool]:
         """Per output: does it end in a softmax that can be fused with the loss?"""
         return [False] * len(self.output_names)
@@ -634,6 +644,16 @@ class Model(Module):
             self.train(was)
         return self._logs(c, loss_sum, seen, out_sums, out_keys)
 
+    def _prepare(self, x: Any, y: Any) -> tuple[_Compiled, list[np.ndarray], list[np.ndarray]]:
+        """Build the model for x if needed, resolve compile(), and give x and y as lists of
+        arrays in the model's dtype."""
+        xs = _as_list(x, self.input_names, "x")
+        self._ensure_built(xs)
+        c = self._resolve_compile()
+        dtype = self._model_dtype()
+        ys = _cast_floats(_as_list(y, c.names, "y"), dtype)
+        return c, _cast_floats(xs, dtype), ys
+
     def evaluate(
         self,
         x: Any = None,
@@ -648,12 +668,7 @@ class Model(Module):
         metrics), or a dict with ``return_dict=True``."""
         batch_size = _check_batch_size(batch_size)
         verbose = _verbose(verbose)
-        xs = _as_list(x, self.input_names, "x")
-        self._ensure_built(xs)
-        c = self._resolve_compile()
-        dtype = self._model_dtype()
-        xs = _cast_floats(xs, dtype)
-        ys = _cast_floats(_as_list(y, c.names, "y"), dtype)
+        c, xs, ys = self._prepare(x, y)
         n = _n_samples(xs + ys, "x and y")
         bar = cbks.Progbar(math.ceil(n / batch_size) if n else 0, verbose=verbose)
         logs = self._evaluate_arrays(xs, ys, batch_size, steps, bar)
@@ -717,12 +732,7 @@ class Model(Module):
         self, x: Any, y: Any, class_weight: Any = None, return_dict: bool = False
     ) -> Any:
         """One optimizer step on this batch; returns its loss (and metrics)."""
-        xs = _as_list(x, self.input_names, "x")
-        self._ensure_built(xs)
-        c = self._resolve_compile()
-        dtype = self._model_dtype()
-        xs = _cast_floats(xs, dtype)
-        ys = _cast_floats(_as_list(y, c.names, "y"), dtype)
+        c, xs, ys = self._prepare(x, y)
         if class_weight is not None:
             c, ys = self._apply_class_weight(c, ys, class_weight)
         n = _n_samples(xs + ys, "x and y")
