@@ -1,0 +1,281 @@
+// deepcore._C convolution entries: validation, then csrc/conv.h.
+//
+//   conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, algo="auto") -> y
+//   conv2d_backward_input(dy, w, input_shape, stride, padding, dilation, groups, algo) -> dx
+//   conv2d_backward_weight(x, dy, weight_shape, stride, padding, dilation, groups, algo,
+//                          bias=True) -> (dw, db or None)
+//   conv2d_algorithm(input_shape, weight_shape, ..., pass_="forward") -> "direct" | "im2col"
+//   conv2d_output_shape(input_shape, weight_shape, stride, padding, dilation, groups)
+// and the conv1d_* twins on (N, C, L) / (K, C/groups, R), run as conv2d with H = R = 1.
+// algo="reference" runs the naive kernels of csrc/ref/conv_ref.cpp (for tests).
+#include "conv.h"
+
+#include "bindings/checks.h"
+#include "bindings/conv_args.h"
+#include "bindings/registry.h"
+
+namespace dc {
+
+namespace {
+
+struct ConvArgs {
+  ConvShape s;
+  int nsp;
+  bool reference;
+  ConvAlgo algo;
+};
+
+ConvAlgo parse_algo(const std::string& algo, bool& reference) {
+  reference = false;
+  if (algo == "auto") return ConvAlgo::automatic;
+  if (algo == "direct") return ConvAlgo::direct;
+  if (algo == "im2col") return ConvAlgo::im2col;
+  if (algo == "reference") {
+    reference = true;
+    return ConvAlgo::automatic;
+  }
+  throw py::value_error("algo must be 'auto', 'direct', 'im2col' or 'reference', got '" + algo +
+                        "'");
+}
+
+const char* x_layout(int nsp) { return nsp == 2 ? "(N, C, H, W)" : "(N, C, L)"; }
+const char* w_layout(int nsp) { return nsp == 2 ? "(K, C/groups, R, S)" : "(K, C/groups, R)"; }
+
+// Geometry from the input and weight shapes (x: N, C, spatial...; w: K, C/G, kernel...).
+ConvArgs conv_args(const std::vector<int64_t>& xs, const std::vector<int64_t>& ws,
+                   const py::handle& stride_obj, const py::handle& padding_obj,
+                   const py::handle& dilation_obj, int64_t groups, const std::string& algo,
+                   int nsp) {
+  ConvArgs a{};
+  a.nsp = nsp;
+  a.algo = parse_algo(algo, a.reference);
+  if (groups < 1) throw py::value_error("groups must be positive, got " + std::to_string(groups));
+  const int64_t N = xs[0], C = xs[1], K = ws[0], Cw = ws[1];
+  if (C % groups != 0)
+    throw py::value_error("groups=" + std::to_string(groups) +
+                          " must divide the input channels, got C=" + std::to_string(C));
+  if (K % groups != 0)
+    throw py::value_error("groups=" + std::to_string(groups) +
+                          " must divide the output channels, got K=" + std::to_string(K) +
+                          " (w.shape[0])");
+  if (Cw * groups != C)
+    throw py::value_error("channel mismatch: x has C=" + std::to_string(C) +
+                          " channels, but w expects C/groups=" + std::to_string(Cw) +
+                          " with groups=" + std::to_string(groups) +
+                          " (w.shape[1] * groups must equal C)");
+  const auto stride = spatial_ints(stride_obj, nsp, "stride", 1, "positive");
+  const auto dil = spatial_ints(dilation_obj, nsp, "dilation", 1, "positive");
+  const std::vector<int64_t> in(xs.begin() + 2, xs.end()), k(ws.begin() + 2, ws.end());
+  const auto pads = parse_padding(padding_obj, in, k, stride, dil, /*allow_full=*/true);
+  std::vector<int64_t> out(nsp);
+  for (int i = 0; i < nsp; ++i) {
+    const int64_t ext = dil[i] * (k[i] - 1) + 1, padded = in[i] + pads[i].lo + pads[i].hi;
+    if (k[i] < 1)
+      throw py::value_error(std::string("w must have a non-empty kernel, got shape ") +
+                            shape_str(ws));
+    if (ext > padded)
+      throw py::value_error("kernel is larger than the padded input: kernel extent " +
+                            std::to_string(ext) + " (size " + std::to_string(k[i]) + ", dilation " +
+                            std::to_string(dil[i]) + ") > input " + std::to_string(in[i]) +
+                            " + padding " + std::to_string(pads[i].lo + pads[i].hi) +
+                            " along spatial axis " + std::to_string(i));
+    out[i] = (padded - ext) / stride[i] + 1;
+  }
+  // conv1d is conv2d with a unit H axis.
+  const int o = nsp == 2 ? 0 : -1;  // offset of the W-axis values in the per-axis vectors
+  auto ax = [&](const auto& v, int i, int64_t unit) { return i + o < 0 ? unit : v[i + o]; };
+  a.s = ConvShape{N,
+                  C,
+                  ax(in, 0, 1),
+                  in[nsp - 1],
+                  K,
+                  ax(k, 0, 1),
+                  k[nsp - 1],
+                  ax(out, 0, 1),
+                  out[nsp - 1],
+                  ax(stride, 0, 1),
+                  stride[nsp - 1],
+                  nsp == 2 ? pads[0].lo : 0,
+                  pads[nsp - 1].lo,
+                  ax(dil, 0, 1),
+                  dil[nsp - 1],
+                  groups};
+  return a;
+}
+
+std::vector<int64_t> y_shape(const ConvArgs& a) {
+  if (a.nsp == 2) return {a.s.N, a.s.K, a.s.P, a.s.Q};
+  return {a.s.N, a.s.K, a.s.Q};
+}
+
+void check_input(const py::array& a, int nsp, const char* name, const char* layout) {
+  check_rank(a, 2 + nsp, name, layout);
+  check_c_contiguous(a, name);
+}
+
+template <int NSP>
+py::array conv_forward(const py::handle& x_obj, const py::handle& w_obj, const py::object& b_obj,
+                       const py::object& stride, const py::object& padding,
+                       const py::object& dilation, int64_t groups, const std::string& algo) {
+  const py::array x = require_array(x_obj, "x");
+  return dispatch_float(x, "x", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto w = as_array<T>(w_obj, "w");
+    check_input(x, NSP, "x", x_layout(NSP));
+    check_input(w, NSP, "w", w_layout(NSP));
+    const auto a =
+        conv_args(shape_of(x), shape_of(w), stride, padding, dilation, groups, algo, NSP);
+    const T* bp = nullptr;
+    py::array_t<T> b;
+    if (!b_obj.is_none()) {
+      b = as_array<T>(b_obj, "b");
+      check_shape(b, {a.s.K}, "b");
+      check_c_contiguous(b, "b");
+      bp = b.data();
+    }
+    py::array_t<T> y(y_shape(a));
+    const T* xp = static_cast<const T*>(x.data());
+    const T* wp = w.data();
+    T* yp = y.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      if (a.reference)
+        ref::conv2d_forward<T>(a.s, xp, wp, bp, yp);
+      else
+        conv2d_forward<T>(a.s, xp, wp, bp, yp, a.algo);
+    }
+    return y;
+  });
+}
+
+template <int NSP>
+py::array conv_backward_input(const py::handle& dy_obj, const py::handle& w_obj,
+                              const py::object& input_shape, const py::object& stride,
+                              const py::object& padding, const py::object& dilation, int64_t groups,
+                              const std::string& algo) {
+  const py::array dy = require_array(dy_obj, "dy");
+  return dispatch_float(dy, "dy", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto w = as_array<T>(w_obj, "w");
+    check_input(dy, NSP, "dy", "(N, K, spatial...)");
+    check_input(w, NSP, "w", w_layout(NSP));
+    const auto xs = shape_arg(input_shape, 2 + NSP, "input_shape");
+    const auto a = conv_args(xs, shape_of(w), stride, padding, dilation, groups, algo, NSP);
+    check_dy(dy, y_shape(a));
+    py::array_t<T> dx(xs);
+    const T* dyp = static_cast<const T*>(dy.data());
+    const T* wp = w.data();
+    T* dxp = dx.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      if (a.reference)
+        ref::conv2d_backward_input<T>(a.s, dyp, wp, dxp);
+      else
+        conv2d_backward_input<T>(a.s, dyp, wp, dxp, a.algo);
+    }
+    return dx;
+  });
+}
+
+template <int NSP>
+py::tuple conv_backward_weight(const py::handle& x_obj, const py::handle& dy_obj,
+                               const py::object& weight_shape, const py::object& stride,
+                               const py::object& padding, const py::object& dilation,
+                               int64_t groups, const std::string& algo, bool bias) {
+  const py::array x = require_array(x_obj, "x");
+  return dispatch_float(x, "x", [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    auto dy = as_array<T>(dy_obj, "dy");
+    check_input(x, NSP, "x", x_layout(NSP));
+    check_input(dy, NSP, "dy", "(N, K, spatial...)");
+    const auto ws = shape_arg(weight_shape, 2 + NSP, "weight_shape");
+    const auto a = conv_args(shape_of(x), ws, stride, padding, dilation, groups, algo, NSP);
+    check_dy(dy, y_shape(a));
+    py::array_t<T> dw(ws);
+    std::fill(dw.mutable_data(), dw.mutable_data() + dw.size(), T(0));
+    py::object db_obj = py::none();
+    T* dbp = nullptr;
+    if (bias) {
+      py::array_t<T> db(std::vector<int64_t>{a.s.K});
+      std::fill(db.mutable_data(), db.mutable_data() + a.s.K, T(0));
+      dbp = db.mutable_data();
+      db_obj = db;
+    }
+    const T* xp = static_cast<const T*>(x.data());
+    const T* dyp = dy.data();
+    T* dwp = dw.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      if (a.reference)
+        ref::conv2d_backward_weight<T>(a.s, xp, dyp, dwp, dbp);
+      else
+        conv2d_backward_weight<T>(a.s, xp, dyp, dwp, dbp, a.algo);
+    }
+    return py::make_tuple(dw, db_obj);
+  });
+}
+
+template <int NSP>
+std::string conv_algorithm(const py::object& input_shape, const py::object& weight_shape,
+                           const py::object& stride, const py::object& padding,
+                           const py::object& dilation, int64_t groups, const std::string& pass,
+                           const std::string& algo) {
+  const auto a = conv_args(shape_arg(input_shape, 2 + NSP, "input_shape"),
+                           shape_arg(weight_shape, 2 + NSP, "weight_shape"), stride, padding,
+                           dilation, groups, algo, NSP);
+  if (a.reference) return "reference";
+  ConvPass p;
+  if (pass == "forward")
+    p = ConvPass::forward;
+  else if (pass == "backward_input")
+    p = ConvPass::backward_input;
+  else if (pass == "backward_weight")
+    p = ConvPass::backward_weight;
+  else
+    throw py::value_error("pass_ must be 'forward', 'backward_input' or 'backward_weight'");
+  return conv_algo_name(conv_resolve_algo(a.s, p, a.algo));
+}
+
+template <int NSP>
+py::tuple conv_output_shape(const py::object& input_shape, const py::object& weight_shape,
+                            const py::object& stride, const py::object& padding,
+                            const py::object& dilation, int64_t groups) {
+  const auto a = conv_args(shape_arg(input_shape, 2 + NSP, "input_shape"),
+                           shape_arg(weight_shape, 2 + NSP, "weight_shape"), stride, padding,
+                           dilation, groups, "auto", NSP);
+  return to_tuple(y_shape(a));
+}
+
+template <int NSP>
+void bind_conv(py::module_& m, const std::string& name) {
+  m.def((name + "_forward").c_str(), &conv_forward<NSP>, py::arg("x"), py::arg("w"),
+        py::arg("b") = py::none(), py::arg("stride") = 1, py::arg("padding") = 0,
+        py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("algo") = "auto",
+        "Cross-correlation y = conv(x, w) + b (see csrc/conv.h); padding: int, tuple, 'valid', "
+        "'same' or 'full'; algo: 'auto', 'direct', 'im2col' or 'reference'.");
+  m.def((name + "_backward_input").c_str(), &conv_backward_input<NSP>, py::arg("dy"), py::arg("w"),
+        py::arg("input_shape"), py::arg("stride") = 1, py::arg("padding") = 0,
+        py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("algo") = "auto",
+        "Gradient of the input: dx (input_shape) from dy and w.");
+  m.def((name + "_backward_weight").c_str(), &conv_backward_weight<NSP>, py::arg("x"),
+        py::arg("dy"), py::arg("weight_shape"), py::arg("stride") = 1, py::arg("padding") = 0,
+        py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("algo") = "auto",
+        py::arg("bias") = true,
+        "Gradients of the weight and bias: (dw, db), db None when bias=False.");
+  m.def((name + "_algorithm").c_str(), &conv_algorithm<NSP>, py::arg("input_shape"),
+        py::arg("weight_shape"), py::arg("stride") = 1, py::arg("padding") = 0,
+        py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("pass_") = "forward",
+        py::arg("algo") = "auto", "The algorithm algo='auto' runs for this shape and pass.");
+  m.def((name + "_output_shape").c_str(), &conv_output_shape<NSP>, py::arg("input_shape"),
+        py::arg("weight_shape"), py::arg("stride") = 1, py::arg("padding") = 0,
+        py::arg("dilation") = 1, py::arg("groups") = 1, "Output shape, validating the arguments.");
+}
+
+}  // namespace
+
+DC_BINDINGS(conv) {
+  bind_conv<2>(m, "conv2d");
+  bind_conv<1>(m, "conv1d");
+}
+
+}  // namespace dc

@@ -1,0 +1,270 @@
+// deepcore._C pooling entries: validation, then csrc/pool.h.
+//
+//   max_pool2d_forward(x, kernel_size, stride=None, padding=0, return_indices=True)
+//       -> (y, idx) (idx int32, plane-local h*W + w) or y
+//   max_pool2d_backward(dy, idx, input_shape) -> dx
+//   avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad=True) -> y
+//   avg_pool2d_backward(dy, input_shape, kernel_size, stride=None, padding=0,
+//                       count_include_pad=True) -> dx
+//   pool2d_output_shape(input_shape, kernel_size, stride=None, padding=0)
+//   global_avg_pool_forward(x) -> (N, C): the mean over every axis after the second
+//   global_avg_pool_backward(dy, input_shape) -> dx
+// and the *1d twins on (N, C, L), run as 2-D pooling with H = R = 1. stride None means the
+// kernel size; padding is an int, a tuple, 'valid' or 'same' (TensorFlow/Keras split).
+// `reference=True` runs the naive kernels of csrc/ref/pool_ref.cpp (for tests).
+#include "pool.h"
+
+#include "bindings/checks.h"
+#include "bindings/conv_args.h"
+#include "bindings/registry.h"
+
+namespace dc {
+
+namespace {
+
+const char* layout(int nsp) { return nsp == 2 ? "(N, C, H, W)" : "(N, C, L)"; }
+
+PoolShape pool_args(const std::vector<int64_t>& xs, const py::handle& kernel_obj,
+                    const py::handle& stride_obj, const py::handle& padding_obj, int nsp) {
+  const auto k = spatial_ints(kernel_obj, nsp, "kernel_size", 1, "positive");
+  const auto stride =
+      stride_obj.is_none() ? k : spatial_ints(stride_obj, nsp, "stride", 1, "positive");
+  const std::vector<int64_t> in(xs.begin() + 2, xs.end()), dil(nsp, 1);
+  const auto pads = parse_padding(padding_obj, in, k, stride, dil, /*allow_full=*/false);
+  std::vector<int64_t> out(nsp);
+  for (int i = 0; i < nsp; ++i) {
+    if (pads[i].lo > k[i] / 2 || pads[i].hi > k[i] / 2)
+      throw py::value_error("padding must be at most half the kernel size, got padding " +
+                            std::to_string(std::max(pads[i].lo, pads[i].hi)) + " for kernel size " +
+                            std::to_string(k[i]));
+    const int64_t padded = in[i] + pads[i].lo + pads[i].hi;
+    if (k[i] > padded)
+      throw py::value_error("kernel_size " + std::to_string(k[i]) +
+                            " is larger than the padded input (" + std::to_string(padded) +
+                            ") along spatial axis " + std::to_string(i));
+    out[i] = (padded - k[i]) / stride[i] + 1;
+  }
+  const bool two = nsp == 2;
+  return PoolShape{xs[0],
+                   xs[1],
+                   two ? in[0] : 1,
+                   in[nsp - 1],
+                   two ? k[0] : 1,
+                   k[nsp - 1],
+                   two ? out[0] : 1,
+                   out[nsp - 1],
+                   two ? stride[0] : 1,
+                   stride[nsp - 1],
+                   two ? pads[0].lo : 0,
+                   pads[nsp - 1].lo};
+}
+
+std::vector<int64_t> out_shape(const PoolShape& s, int nsp) {
+  if (nsp == 2) return {s.N, s.C, s.P, s.Q};
+  return {s.N, s.C, s.Q};
+}
+
+py::array input_array(const py::handle& obj, int nsp, const char* name) {
+  auto a = require_array(obj, name);
+  check_rank(a, 2 + nsp, name, layout(nsp));
+  check_c_contiguous(a, name);
+  return a;
+}
+
+template <int NSP>
+py::object max_forward(const py::handle& x_obj, const py::object& kernel, const py::object& stride,
+                       const py::object& padding, bool return_indices, bool reference) {
+  auto x = input_array(x_obj, NSP, "x");
+  const auto s = pool_args(shape_of(x), kernel, stride, padding, NSP);
+  return dispatch_float(x, "x", [&](auto tag) -> py::object {
+    using T = decltype(tag);
+    py::array_t<T> y(out_shape(s, NSP));
+    py::array_t<int32_t> idx(return_indices ? out_shape(s, NSP) : std::vector<int64_t>{0});
+    const T* xp = static_cast<const T*>(x.data());
+    T* yp = y.mutable_data();
+    int32_t* ip = return_indices ? idx.mutable_data() : nullptr;
+    {
+      py::gil_scoped_release nogil;
+      if (reference)
+        ref::max_pool2d_forward<T>(s, xp, yp, ip);
+      else
+        max_pool2d_forward<T>(s, xp, yp, ip);
+    }
+    if (return_indices) return py::make_tuple(y, idx);
+    return std::move(y);
+  });
+}
+
+template <int NSP>
+py::array max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
+                       const py::object& input_shape) {
+  auto dy = input_array(dy_obj, NSP, "dy");
+  auto idx = as_array<int32_t>(idx_obj, "idx");
+  check_c_contiguous(idx, "idx");
+  const auto xs = shape_arg(input_shape, 2 + NSP, "input_shape");
+  if (shape_of(idx) != shape_of(dy))
+    throw py::value_error("idx must have dy's shape " + shape_str(dy) + ", got " + shape_str(idx));
+  if (xs[0] != dy.shape(0) || xs[1] != dy.shape(1))
+    throw py::value_error("dy " + shape_str(dy) + " does not match input_shape " + shape_str(xs) +
+                          " in its first two axes");
+  const int64_t HW = NSP == 2 ? xs[2] * xs[3] : xs[2];
+  PoolShape s{xs[0],
+              xs[1],
+              NSP == 2 ? xs[2] : 1,
+              xs[NSP + 1],
+              1,
+              1,
+              NSP == 2 ? dy.shape(2) : 1,
+              dy.shape(NSP + 1),
+              1,
+              1,
+              0,
+              0};
+  {
+    // A bad index would write outside dx: check them all (cheap next to the scatter).
+    const int32_t* ip = idx.data();
+    for (py::ssize_t i = 0; i < idx.size(); ++i)
+      if (ip[i] < 0 || ip[i] >= HW)
+        throw py::value_error("idx holds " + std::to_string(ip[i]) +
+                              ", outside the input plane of " + std::to_string(HW) + " elements");
+  }
+  return dispatch_float(dy, "dy", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    py::array_t<T> dx(xs);
+    const T* dyp = static_cast<const T*>(dy.data());
+    const int32_t* ip = idx.data();
+    T* dxp = dx.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      max_pool2d_backward<T>(s, dyp, ip, dxp);
+    }
+    return dx;
+  });
+}
+
+template <int NSP>
+py::array avg_forward(const py::handle& x_obj, const py::object& kernel, const py::object& stride,
+                      const py::object& padding, bool count_include_pad, bool reference) {
+  auto x = input_array(x_obj, NSP, "x");
+  const auto s = pool_args(shape_of(x), kernel, stride, padding, NSP);
+  return dispatch_float(x, "x", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    py::array_t<T> y(out_shape(s, NSP));
+    const T* xp = static_cast<const T*>(x.data());
+    T* yp = y.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      if (reference)
+        ref::avg_pool2d_forward<T>(s, xp, yp, count_include_pad);
+      else
+        avg_pool2d_forward<T>(s, xp, yp, count_include_pad);
+    }
+    return y;
+  });
+}
+
+template <int NSP>
+py::array avg_backward(const py::handle& dy_obj, const py::object& input_shape,
+                       const py::object& kernel, const py::object& stride,
+                       const py::object& padding, bool count_include_pad, bool reference) {
+  auto dy = input_array(dy_obj, NSP, "dy");
+  const auto xs = shape_arg(input_shape, 2 + NSP, "input_shape");
+  const auto s = pool_args(xs, kernel, stride, padding, NSP);
+  check_dy(dy, out_shape(s, NSP));
+  return dispatch_float(dy, "dy", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    py::array_t<T> dx(xs);
+    const T* dyp = static_cast<const T*>(dy.data());
+    T* dxp = dx.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      if (reference)
+        ref::avg_pool2d_backward<T>(s, dyp, dxp, count_include_pad);
+      else
+        avg_pool2d_backward<T>(s, dyp, dxp, count_include_pad);
+    }
+    return dx;
+  });
+}
+
+template <int NSP>
+py::tuple output_shape(const py::object& input_shape, const py::object& kernel,
+                       const py::object& stride, const py::object& padding) {
+  return to_tuple(out_shape(
+      pool_args(shape_arg(input_shape, 2 + NSP, "input_shape"), kernel, stride, padding, NSP),
+      NSP));
+}
+
+template <int NSP>
+void bind_pool(py::module_& m, const std::string& d) {
+  m.def(("max_pool" + d + "_forward").c_str(), &max_forward<NSP>, py::arg("x"),
+        py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
+        py::arg("return_indices") = true, py::arg("reference") = false,
+        "Max pooling; returns (y, idx) with int32 plane-local argmax indices, or y.");
+  m.def(("max_pool" + d + "_backward").c_str(), &max_backward<NSP>, py::arg("dy"), py::arg("idx"),
+        py::arg("input_shape"), "dx: dy routed to the argmax of each window.");
+  m.def(("avg_pool" + d + "_forward").c_str(), &avg_forward<NSP>, py::arg("x"),
+        py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
+        py::arg("count_include_pad") = true, py::arg("reference") = false, "Average pooling.");
+  m.def(("avg_pool" + d + "_backward").c_str(), &avg_backward<NSP>, py::arg("dy"),
+        py::arg("input_shape"), py::arg("kernel_size"), py::arg("stride") = py::none(),
+        py::arg("padding") = 0, py::arg("count_include_pad") = true, py::arg("reference") = false,
+        "dx: dy / divisor spread over each window.");
+  m.def(("pool" + d + "_output_shape").c_str(), &output_shape<NSP>, py::arg("input_shape"),
+        py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
+        "Output shape of pooling, validating the arguments.");
+}
+
+}  // namespace
+
+DC_BINDINGS(pool) {
+  bind_pool<2>(m, "2d");
+  bind_pool<1>(m, "1d");
+  m.def(
+      "global_avg_pool_forward",
+      [](const py::handle& x_obj) -> py::array {
+        auto x = require_array(x_obj, "x");
+        if (x.ndim() < 3)
+          throw py::value_error("x must have at least 3 dimensions (N, C, spatial...), got shape " +
+                                shape_str(x));
+        check_c_contiguous(x, "x");
+        const int64_t planes = x.shape(0) * x.shape(1),
+                      HW = x.size() / std::max<int64_t>(planes, 1);
+        return dispatch_float(x, "x", [&](auto tag) -> py::array {
+          using T = decltype(tag);
+          py::array_t<T> y(std::vector<int64_t>{x.shape(0), x.shape(1)});
+          const T* xp = static_cast<const T*>(x.data());
+          T* yp = y.mutable_data();
+          py::gil_scoped_release nogil;
+          global_avg_pool_forward<T>(planes, planes ? HW : 0, xp, yp);
+          return y;
+        });
+      },
+      py::arg("x"), "(N, C): the mean of x over every axis after the second.");
+  m.def(
+      "global_avg_pool_backward",
+      [](const py::handle& dy_obj, const py::object& input_shape) -> py::array {
+        auto dy = require_array(dy_obj, "dy");
+        check_c_contiguous(dy, "dy");
+        std::vector<int64_t> xs;
+        for (auto item : py::reinterpret_borrow<py::sequence>(input_shape))
+          xs.push_back(item.cast<int64_t>());
+        if (xs.size() < 3 || shape_of(dy) != std::vector<int64_t>{xs[0], xs[1]})
+          throw py::value_error("dy must have shape (N, C) of input_shape " + shape_str(xs) +
+                                ", got " + shape_str(dy));
+        int64_t HW = 1;
+        for (size_t i = 2; i < xs.size(); ++i) HW *= xs[i];
+        return dispatch_float(dy, "dy", [&](auto tag) -> py::array {
+          using T = decltype(tag);
+          py::array_t<T> dx(xs);
+          const T* dyp = static_cast<const T*>(dy.data());
+          T* dxp = dx.mutable_data();
+          py::gil_scoped_release nogil;
+          global_avg_pool_backward<T>(xs[0] * xs[1], HW, dyp, dxp);
+          return dx;
+        });
+      },
+      py::arg("dy"), py::arg("input_shape"), "dx = dy / (number of spatial elements), broadcast.");
+}
+
+}  // namespace dc

@@ -1,0 +1,106 @@
+// Convolution (cross-correlation, as every framework computes it), NCHW, weights as in PyTorch.
+//
+//   x is (N,C,H,W), w is (K,C/G,R,S), b is (K,) or null; y is (N,K,P,Q)
+//   y[n,k,p,q] = b[k] + sum_{c,r,s} w[k,c,r,s] * x[n, g*C/G + c, p*sh - ph + r*dh, q*sw - pw +
+//   s*dw] (g = k / (K/G); x outside [0,H)x[0,W) is zero).
+//
+// ph/pw are the top/left zero padding. The bottom/right padding is implied by P and Q, which
+// the binding computes, so asymmetric padding (Keras/TF 'same' with an even total) needs no
+// extra field. conv1d is conv2d with H = R = 1.
+//
+// Two algorithms behind one entry point (see [Note: conv algorithm choice] in conv.cpp):
+//   direct  - loops over the window with register-blocked accumulators, no im2col buffer;
+//   im2col  - lower each image (tile of output rows) to a column matrix and call dc::gemm.
+// Gradient rule: dx is assigned (=); dw and db ACCUMULATE (+=) into the caller's buffers (the
+// Python layer passes zeroed ones), as parameter gradients do everywhere in deepcore.
+#pragma once
+
+#include <cstdint>
+
+#include "core/dispatch.h"
+
+namespace dc {
+
+struct ConvShape {
+  int64_t N, C, H, W;  // input
+  int64_t K, R, S;     // output channels, kernel height, width
+  int64_t P, Q;        // output height, width
+  int64_t sh, sw;      // stride
+  int64_t ph, pw;      // top / left zero padding
+  int64_t dh, dw;      // dilation
+  int64_t G;           // groups
+  int64_t Cg() const { return C / G; }
+  int64_t Kg() const { return K / G; }
+};
+
+enum class ConvAlgo : int { automatic = 0, direct = 1, im2col = 2 };
+enum class ConvPass : int { forward = 0, backward_input = 1, backward_weight = 2 };
+
+// The algorithm `algo` resolves to for this shape and pass (automatic -> a concrete one).
+ConvAlgo conv_resolve_algo(const ConvShape& s, ConvPass pass, ConvAlgo algo);
+const char* conv_algo_name(ConvAlgo algo);
+
+template <typename T>
+void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, ConvAlgo algo);
+// dy is (N,K,P,Q), w is (K,C/G,R,S); dx (N,C,H,W) is assigned.
+template <typename T>
+void conv2d_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx, ConvAlgo algo);
+// x is (N,C,H,W), dy is (N,K,P,Q); dw (K,C/G,R,S) += ..., db (K,) += ... (db may be null).
+template <typename T>
+void conv2d_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, T* db,
+                            ConvAlgo algo);
+
+namespace ref {
+// Naive loops straight from the formula above (float64 accumulation); always built.
+template <typename T>
+void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y);
+template <typename T>
+void conv2d_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx);
+template <typename T>
+void conv2d_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, T* db);
+}  // namespace ref
+
+// ---------------------------------------------------------------------------------------------
+// ISA kernels (csrc/cpu/conv_direct.cpp, csrc/cpu/conv_im2col.cpp). Per image (and group);
+// the drivers in conv.cpp own threading and scratch memory.
+//
+// Direct kernels work on a zero-padded copy of the image's input (or input gradient):
+//   xp is (C/G, Hp, Wp) for one group, with x[c, h, w] at xp[c, h + ph, w + pw], and Hp, Wp
+// large enough for every window the kernel may touch (conv_direct_padded_extent).
+
+// Padded extent along one axis: every index q*stride + s*dil, q < roundup(Q, kConvDirectQB).
+constexpr int64_t kConvDirectQB = 16;
+inline int64_t conv_direct_padded_extent(int64_t out, int64_t stride, int64_t k, int64_t dil,
+                                         int64_t block) {
+  const int64_t outr = (out + block - 1) / block * block;
+  return (outr - 1) * stride + (k - 1) * dil + 1;
+}
+
+}  // namespace dc
+
+// Stubs live at global scope (DC_REGISTER_DISPATCH names them as ::stub).
+// y_g (Kg,P,Q) = b_g + w_g (Kg,Cg,R,S) (*) xp (Cg,Hp,Wp); assigned.
+#define DC_CONV_DIRECT_FWD(T) \
+  void(const dc::ConvShape&, const T* xp, int64_t Hp, int64_t Wp, const T* w, const T* b, T* y)
+DC_DECLARE_DISPATCH(conv_direct_fwd_f32, DC_CONV_DIRECT_FWD(float));
+DC_DECLARE_DISPATCH(conv_direct_fwd_f64, DC_CONV_DIRECT_FWD(double));
+// dxp (Cg,Hp,Wp) += w_g^T (*) dy_g; dxp must be zeroed by the caller.
+#define DC_CONV_DIRECT_BWD_IN(T) \
+  void(const dc::ConvShape&, const T* dy, const T* w, T* dxp, int64_t Hp, int64_t Wp)
+DC_DECLARE_DISPATCH(conv_direct_bwd_in_f32, DC_CONV_DIRECT_BWD_IN(float));
+DC_DECLARE_DISPATCH(conv_direct_bwd_in_f64, DC_CONV_DIRECT_BWD_IN(double));
+// dw_g (Kg,Cg,R,S) += dy_g (*) xp.
+#define DC_CONV_DIRECT_BWD_W(T) \
+  void(const dc::ConvShape&, const T* xp, int64_t Hp, int64_t Wp, const T* dy, T* dw)
+DC_DECLARE_DISPATCH(conv_direct_bwd_w_f32, DC_CONV_DIRECT_BWD_W(float));
+DC_DECLARE_DISPATCH(conv_direct_bwd_w_f64, DC_CONV_DIRECT_BWD_W(double));
+
+// im2col for one group of one image and output rows [p0, p1):
+//   col (Cg*R*S, (p1-p0)*Q), col[(c*R + r)*S + s][(p-p0)*Q + q] = x[c, p*sh-ph+r*dh, q*sw-pw+s*dw]
+// where x points at the group's first channel (Cg,H,W). col2im is its adjoint (dx += ...).
+#define DC_IM2COL(T) void(const dc::ConvShape&, const T* x, int64_t p0, int64_t p1, T* col)
+DC_DECLARE_DISPATCH(im2col_f32, DC_IM2COL(float));
+DC_DECLARE_DISPATCH(im2col_f64, DC_IM2COL(double));
+#define DC_COL2IM(T) void(const dc::ConvShape&, const T* col, int64_t p0, int64_t p1, T* dx)
+DC_DECLARE_DISPATCH(col2im_f32, DC_COL2IM(float));
+DC_DECLARE_DISPATCH(col2im_f64, DC_COL2IM(double));

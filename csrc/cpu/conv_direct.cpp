@@ -1,0 +1,183 @@
+// Direct convolution inner kernels, one group of one image at a time (see csrc/conv.h).
+// One source, three ISAs: see [Note: one source, three ISAs] in csrc/core/dispatch.h.
+//
+// [Note: direct conv register blocking]
+// The forward kernel computes a block of KB output channels x kConvDirectQB output columns of
+// one output row in KB vector accumulators (GCC vector extensions: one zmm per channel under
+// AVX-512, two ymm under AVX2, four xmm in the generic build), looping over (c, r, s) with one
+// input-vector load and KB broadcast-FMAs per step. The input is a zero-padded copy (the
+// driver makes it), so the block reads past the last output column without bounds checks and
+// padding costs nothing in the inner loop.
+#include <cstring>
+
+#include "conv.h"
+
+namespace dc {
+namespace DC_ISA_NS {
+namespace {
+
+constexpr int64_t QB = kConvDirectQB;
+
+template <typename T>
+struct VecOf {
+  typedef T type __attribute__((vector_size(QB * sizeof(T))));
+};
+template <typename T>
+using Vec = typename VecOf<T>::type;
+
+// (Vectors go through references, not by value: no vector ABI question at any boundary.)
+template <typename T, bool kUnit>
+inline void load_row(const T* p, int64_t stride, Vec<T>& v) {
+  if constexpr (kUnit) {
+    std::memcpy(&v, p, sizeof(v));
+  } else {
+    for (int64_t j = 0; j < QB; ++j) v[j] = p[j * stride];
+  }
+}
+
+template <typename T>
+inline T hsum(const Vec<T>& v) {
+  T s = 0;
+  for (int64_t j = 0; j < QB; ++j) s += v[j];
+  return s;
+}
+
+// y rows for output channels [0, KB) (pointers already offset to k0), output row p, all Q.
+template <typename T, int KB, bool kUnit>
+void fwd_rows(const ConvShape& s, const T* __restrict xp, int64_t Hp, int64_t Wp,
+              const T* __restrict w, const T* __restrict b, T* __restrict y, int64_t p) {
+  const int64_t Cg = s.Cg(), R = s.R, S = s.S, RS = R * S, CRS = Cg * RS, PQ = s.P * s.Q;
+  for (int64_t q0 = 0; q0 < s.Q; q0 += QB) {
+    Vec<T> acc[KB];
+    for (int kk = 0; kk < KB; ++kk) acc[kk] = Vec<T>{} + (b ? b[kk] : T(0));
+    const T* xq = xp + p * s.sh * Wp + q0 * s.sw;
+    for (int64_t c = 0; c < Cg; ++c) {
+      for (int64_t r = 0; r < R; ++r) {
+        const T* xr = xq + c * Hp * Wp + r * s.dh * Wp;
+        const T* wr = w + c * RS + r * S;
+        for (int64_t t = 0; t < S; ++t) {
+          Vec<T> xv;
+          load_row<T, kUnit>(xr + t * s.dw, s.sw, xv);
+          for (int kk = 0; kk < KB; ++kk) acc[kk] += wr[kk * CRS + t] * xv;
+        }
+      }
+    }
+    const int64_t qn = s.Q - q0 < QB ? s.Q - q0 : QB;
+    for (int kk = 0; kk < KB; ++kk) {
+      T* yr = y + kk * PQ + p * s.Q + q0;
+      if (qn == QB) {
+        std::memcpy(yr, &acc[kk], sizeof(Vec<T>));
+      } else {
+        for (int64_t j = 0; j < qn; ++j) yr[j] = acc[kk][j];
+      }
+    }
+  }
+}
+
+template <typename T, int KB>
+void fwd_channels(const ConvShape& s, const T* xp, int64_t Hp, int64_t Wp, const T* w, const T* b,
+                  T* y) {
+  for (int64_t p = 0; p < s.P; ++p) {
+    if (s.sw == 1)
+      fwd_rows<T, KB, true>(s, xp, Hp, Wp, w, b, y, p);
+    else
+      fwd_rows<T, KB, false>(s, xp, Hp, Wp, w, b, y, p);
+  }
+}
+
+template <typename T>
+void direct_fwd(const ConvShape& s, const T* xp, int64_t Hp, int64_t Wp, const T* w, const T* b,
+                T* y) {
+  const int64_t Kg = s.Kg(), CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q;
+  int64_t k = 0;
+  // blocks of 4 output channels, then 2, then 1 (K = 6 for LeNet's first layer is 4 + 2)
+  for (; k + 4 <= Kg; k += 4)
+    fwd_channels<T, 4>(s, xp, Hp, Wp, w + k * CRS, b ? b + k : b, y + k * PQ);
+  for (; k + 2 <= Kg; k += 2)
+    fwd_channels<T, 2>(s, xp, Hp, Wp, w + k * CRS, b ? b + k : b, y + k * PQ);
+  for (; k < Kg; ++k) fwd_channels<T, 1>(s, xp, Hp, Wp, w + k * CRS, b ? b + k : b, y + k * PQ);
+}
+
+// dxp[c, p*sh + r*dh, q*sw + s*dw] += w[k,c,r,s] * dy[k,p,q]: a scatter (axpy along q), which
+// handles every stride; each call owns its dxp, so there are no races.
+template <typename T>
+void direct_bwd_in(const ConvShape& s, const T* __restrict dy, const T* __restrict w,
+                   T* __restrict dxp, int64_t Hp, int64_t Wp) {
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), R = s.R, S = s.S, RS = R * S, Q = s.Q;
+  for (int64_t c = 0; c < Cg; ++c) {
+    for (int64_t p = 0; p < s.P; ++p) {
+      for (int64_t r = 0; r < R; ++r) {
+        T* dxr = dxp + c * Hp * Wp + (p * s.sh + r * s.dh) * Wp;
+        for (int64_t k = 0; k < Kg; ++k) {
+          const T* dyr = dy + (k * s.P + p) * Q;
+          const T* wr = w + (k * Cg + c) * RS + r * S;
+          for (int64_t t = 0; t < S; ++t) {
+            const T wv = wr[t];
+            T* d = dxr + t * s.dw;
+            if (s.sw == 1) {
+              for (int64_t q = 0; q < Q; ++q) d[q] += wv * dyr[q];
+            } else {
+              for (int64_t q = 0; q < Q; ++q) d[q * s.sw] += wv * dyr[q];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// dw[k,c,r,s] += sum_{p,q} dy[k,p,q] * xp[c, p*sh + r*dh, q*sw + s*dw]: vector dot products
+// along q (the padded xp makes full-vector reads past Q safe; dy's tail is masked by zeros).
+template <typename T, bool kUnit>
+void bwd_w_impl(const ConvShape& s, const T* __restrict xp, int64_t Hp, int64_t Wp,
+                const T* __restrict dy, T* __restrict dw) {
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), R = s.R, S = s.S, RS = R * S, Q = s.Q;
+  const int64_t qfull = Q / QB * QB;
+  for (int64_t k = 0; k < Kg; ++k) {
+    for (int64_t c = 0; c < Cg; ++c) {
+      for (int64_t r = 0; r < R; ++r) {
+        for (int64_t t = 0; t < S; ++t) {
+          Vec<T> acc = {};
+          for (int64_t p = 0; p < s.P; ++p) {
+            const T* dyr = dy + (k * s.P + p) * Q;
+            const T* xr = xp + c * Hp * Wp + (p * s.sh + r * s.dh) * Wp + t * s.dw;
+            int64_t q0 = 0;
+            Vec<T> dv, xv;
+            for (; q0 < qfull; q0 += QB) {
+              load_row<T, true>(dyr + q0, 1, dv);
+              load_row<T, kUnit>(xr + q0 * s.sw, s.sw, xv);
+              acc += dv * xv;
+            }
+            if (q0 < Q) {
+              dv = Vec<T>{};
+              for (int64_t j = 0; j < Q - q0; ++j) dv[j] = dyr[q0 + j];
+              load_row<T, kUnit>(xr + q0 * s.sw, s.sw, xv);
+              acc += dv * xv;
+            }
+          }
+          dw[(k * Cg + c) * RS + r * S + t] += hsum<T>(acc);
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void direct_bwd_w(const ConvShape& s, const T* xp, int64_t Hp, int64_t Wp, const T* dy, T* dw) {
+  if (s.sw == 1)
+    bwd_w_impl<T, true>(s, xp, Hp, Wp, dy, dw);
+  else
+    bwd_w_impl<T, false>(s, xp, Hp, Wp, dy, dw);
+}
+
+}  // namespace
+
+DC_REGISTER_DISPATCH(conv_direct_fwd_f32, &direct_fwd<float>);
+DC_REGISTER_DISPATCH(conv_direct_fwd_f64, &direct_fwd<double>);
+DC_REGISTER_DISPATCH(conv_direct_bwd_in_f32, &direct_bwd_in<float>);
+DC_REGISTER_DISPATCH(conv_direct_bwd_in_f64, &direct_bwd_in<double>);
+DC_REGISTER_DISPATCH(conv_direct_bwd_w_f32, &direct_bwd_w<float>);
+DC_REGISTER_DISPATCH(conv_direct_bwd_w_f64, &direct_bwd_w<double>);
+
+}  // namespace DC_ISA_NS
+}  // namespace dc

@@ -1,0 +1,157 @@
+// Pooling drivers: threading over (N*C) planes, backward passes, global average pooling.
+// See csrc/pool.h; the vectorised forward kernels are in csrc/cpu/pool_kernels.cpp.
+#include "pool.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <type_traits>
+
+DC_DEFINE_DISPATCH(max_pool_fwd_f32);
+DC_DEFINE_DISPATCH(max_pool_fwd_f64);
+DC_DEFINE_DISPATCH(avg_pool_fwd_f32);
+DC_DEFINE_DISPATCH(avg_pool_fwd_f64);
+
+namespace dc {
+
+namespace {
+
+template <typename T>
+auto& max_stub() {
+  if constexpr (std::is_same_v<T, float>)
+    return max_pool_fwd_f32;
+  else
+    return max_pool_fwd_f64;
+}
+template <typename T>
+auto& avg_stub() {
+  if constexpr (std::is_same_v<T, float>)
+    return avg_pool_fwd_f32;
+  else
+    return avg_pool_fwd_f64;
+}
+
+// Run f(first_plane, nplanes) over chunks of planes, in parallel when there is enough work.
+// Chunks of ~64K input elements keep the per-chunk dispatch cost negligible while still giving
+// every thread many chunks to balance.
+template <typename F>
+void for_planes(int64_t planes, int64_t plane_work, F&& f) {
+  const int64_t per = std::max<int64_t>(1, 65536 / std::max<int64_t>(plane_work, 1));
+  const int64_t chunks = (planes + per - 1) / per;
+#pragma omp parallel for schedule(static) if (chunks > 1 && planes * plane_work > 32768)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t i0 = c * per;
+    f(i0, std::min(per, planes - i0));
+  }
+}
+
+// Window divisor of output (p, q) for average pooling (see csrc/pool.h).
+inline int64_t avg_divisor(const PoolShape& s, int64_t p, int64_t q, bool inc_pad) {
+  if (inc_pad) return s.R * s.S;
+  const int64_t h0 = p * s.sh - s.ph, w0 = q * s.sw - s.pw;
+  const int64_t hs = std::min(h0 + s.R, s.H) - std::max<int64_t>(h0, 0);
+  const int64_t ws = std::min(w0 + s.S, s.W) - std::max<int64_t>(w0, 0);
+  return std::max<int64_t>(hs, 0) * std::max<int64_t>(ws, 0);
+}
+
+}  // namespace
+
+template <typename T>
+void max_pool2d_forward(const PoolShape& s, const T* x, T* y, int32_t* idx) {
+  const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
+  if (s.N * s.C * PQ == 0) return;
+  for_planes(s.N * s.C, HW, [&](int64_t i0, int64_t n) {
+    max_stub<T>()(s, n, x + i0 * HW, y + i0 * PQ, idx ? idx + i0 * PQ : nullptr);
+  });
+}
+
+// dx (N,C,H,W) = 0, then dx[plane, idx] += dy: each plane is one task, so no races.
+template <typename T>
+void max_pool2d_backward(const PoolShape& s, const T* dy, const int32_t* idx, T* dx) {
+  const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
+  for_planes(s.N * s.C, HW, [&](int64_t i0, int64_t n) {
+    std::fill(dx + i0 * HW, dx + (i0 + n) * HW, T(0));
+    for (int64_t i = i0; i < i0 + n; ++i) {
+      T* d = dx + i * HW;
+      const T* g = dy + i * PQ;
+      const int32_t* ix = idx + i * PQ;
+      for (int64_t j = 0; j < PQ; ++j) d[ix[j]] += g[j];
+    }
+  });
+}
+
+template <typename T>
+void avg_pool2d_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad) {
+  const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
+  if (s.N * s.C * PQ == 0) return;
+  for_planes(s.N * s.C, HW, [&](int64_t i0, int64_t n) {
+    avg_stub<T>()(s, n, x + i0 * HW, y + i0 * PQ, count_include_pad);
+  });
+}
+
+// dx (N,C,H,W) is assigned: each output spreads dy / divisor over its window (within a plane).
+template <typename T>
+void avg_pool2d_backward(const PoolShape& s, const T* dy, T* dx, bool count_include_pad) {
+  const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
+  for_planes(s.N * s.C, HW, [&](int64_t i0, int64_t n) {
+    std::fill(dx + i0 * HW, dx + (i0 + n) * HW, T(0));
+    for (int64_t i = i0; i < i0 + n; ++i)
+      for (int64_t p = 0; p < s.P; ++p) {
+        const int64_t h0 = p * s.sh - s.ph;
+        const int64_t hlo = std::max<int64_t>(h0, 0), hhi = std::min(h0 + s.R, s.H);
+        for (int64_t q = 0; q < s.Q; ++q) {
+          const int64_t div = avg_divisor(s, p, q, count_include_pad);
+          if (div == 0) continue;
+          const T g = dy[i * PQ + p * s.Q + q] / T(div);
+          const int64_t w0 = q * s.sw - s.pw;
+          const int64_t wlo = std::max<int64_t>(w0, 0), whi = std::min(w0 + s.S, s.W);
+          for (int64_t h = hlo; h < hhi; ++h) {
+            T* d = dx + i * HW + h * s.W;
+            for (int64_t w = wlo; w < whi; ++w) d[w] += g;
+          }
+        }
+      }
+  });
+}
+
+template <typename T>
+void global_avg_pool_forward(int64_t planes, int64_t HW, const T* x, T* y) {
+  for_planes(planes, HW, [&](int64_t i0, int64_t n) {
+    for (int64_t i = i0; i < i0 + n; ++i) {
+      const T* p = x + i * HW;
+      // 8 independent partial sums: vectorisable without reassociation flags, and more
+      // accurate than one running sum.
+      T part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int64_t j = 0;
+      for (; j + 8 <= HW; j += 8)
+        for (int k = 0; k < 8; ++k) part[k] += p[j + k];
+      double acc = 0;
+      for (int k = 0; k < 8; ++k) acc += part[k];
+      for (; j < HW; ++j) acc += p[j];
+      y[i] = HW ? static_cast<T>(acc / double(HW)) : T(0);
+    }
+  });
+}
+
+template <typename T>
+void global_avg_pool_backward(int64_t planes, int64_t HW, const T* dy, T* dx) {
+  for_planes(planes, HW, [&](int64_t i0, int64_t n) {
+    for (int64_t i = i0; i < i0 + n; ++i) {
+      const T g = dy[i] / T(HW);
+      std::fill(dx + i * HW, dx + (i + 1) * HW, g);
+    }
+  });
+}
+
+#define DC_INSTANTIATE_POOL(T)                                                          \
+  template void max_pool2d_forward<T>(const PoolShape&, const T*, T*, int32_t*);        \
+  template void max_pool2d_backward<T>(const PoolShape&, const T*, const int32_t*, T*); \
+  template void avg_pool2d_forward<T>(const PoolShape&, const T*, T*, bool);            \
+  template void avg_pool2d_backward<T>(const PoolShape&, const T*, T*, bool);           \
+  template void global_avg_pool_forward<T>(int64_t, int64_t, const T*, T*);             \
+  template void global_avg_pool_backward<T>(int64_t, int64_t, const T*, T*);
+DC_INSTANTIATE_POOL(float)
+DC_INSTANTIATE_POOL(double)
+#undef DC_INSTANTIATE_POOL
+
+}  // namespace dc

@@ -1,0 +1,60 @@
+// Max and average pooling (1D/2D) and global average pooling, NCHW.
+//
+//   x is (N,C,H,W); y is (N,C,P,Q); window (R,S), stride (sh,sw), top/left padding (ph,pw);
+//   the bottom/right padding is implied by P and Q (computed by the binding).
+//   max: y[n,c,p,q] = max over the window's elements inside the input (padding never wins);
+//        idx[n,c,p,q] = h*W + w of the winner within its (H,W) plane (int32), as PyTorch's
+//        return_indices does; NaN propagates.
+//   avg: y = sum over the window's elements inside the input / divisor, where divisor = R*S
+//        (count_include_pad, PyTorch's default) or the number of elements inside the input.
+// pool1d is pool2d with H = R = 1. Gradients of the input are assigned (=).
+#pragma once
+
+#include <cstdint>
+
+#include "core/dispatch.h"
+
+namespace dc {
+
+struct PoolShape {
+  int64_t N, C, H, W;
+  int64_t R, S;    // window
+  int64_t P, Q;    // output
+  int64_t sh, sw;  // stride
+  int64_t ph, pw;  // top / left padding
+};
+
+template <typename T>
+void max_pool2d_forward(const PoolShape& s, const T* x, T* y, int32_t* idx);  // idx may be null
+template <typename T>
+void max_pool2d_backward(const PoolShape& s, const T* dy, const int32_t* idx, T* dx);
+template <typename T>
+void avg_pool2d_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad);
+template <typename T>
+void avg_pool2d_backward(const PoolShape& s, const T* dy, T* dx, bool count_include_pad);
+// x is (N*C planes of HW elements); y (N*C) = the mean of each plane; dx = dy / HW broadcast.
+template <typename T>
+void global_avg_pool_forward(int64_t planes, int64_t HW, const T* x, T* y);
+template <typename T>
+void global_avg_pool_backward(int64_t planes, int64_t HW, const T* dy, T* dx);
+
+namespace ref {
+template <typename T>
+void max_pool2d_forward(const PoolShape& s, const T* x, T* y, int32_t* idx);
+template <typename T>
+void avg_pool2d_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad);
+template <typename T>
+void avg_pool2d_backward(const PoolShape& s, const T* dy, T* dx, bool count_include_pad);
+}  // namespace ref
+
+}  // namespace dc
+
+// ISA kernels (csrc/cpu/pool_kernels.cpp) over `planes` consecutive (H,W) planes.
+#define DC_MAX_POOL_FWD(T) \
+  void(const dc::PoolShape&, int64_t planes, const T* x, T* y, int32_t* idx)
+DC_DECLARE_DISPATCH(max_pool_fwd_f32, DC_MAX_POOL_FWD(float));
+DC_DECLARE_DISPATCH(max_pool_fwd_f64, DC_MAX_POOL_FWD(double));
+#define DC_AVG_POOL_FWD(T) \
+  void(const dc::PoolShape&, int64_t planes, const T* x, T* y, bool inc_pad)
+DC_DECLARE_DISPATCH(avg_pool_fwd_f32, DC_AVG_POOL_FWD(float));
+DC_DECLARE_DISPATCH(avg_pool_fwd_f64, DC_AVG_POOL_FWD(double));

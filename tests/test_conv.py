@@ -1,0 +1,475 @@
+"""conv1d / conv2d: native kernels (direct, im2col, reference) against a float64 NumPy
+reference, gradients by finite differences, PyTorch parity, textbook examples, bad inputs."""
+
+from __future__ import annotations
+
+import deepcore as dc
+import deepcore.nn.functional as F
+import numpy as np
+import pytest
+from deepcore import Tensor
+from deepcore.autograd import backward, no_grad
+from helpers import assert_close_rel, gradcheck, requires_torch
+
+K = dc.kernels
+ALGOS = ["direct", "im2col"]
+TOL = {np.float32: 2e-6, np.float64: 1e-12}
+
+
+# ---- NumPy float64 reference ----------------------------------------------------------------
+
+
+def _pair(v, n):
+    return (v,) * n if isinstance(v, int) else tuple(v)
+
+
+def ref_pads(in_sizes, k, stride, dil, padding):
+    """[(lo, hi)] per spatial axis, computed independently of the C++ parser."""
+    pads = []
+    for i, n in enumerate(in_sizes):
+        ext = dil[i] * (k[i] - 1) + 1
+        if padding == "valid":
+            pads.append((0, 0))
+        elif padding == "full":
+            pads.append((ext - 1, ext - 1))
+        elif padding == "same":
+            out = -(-n // stride[i])
+            total = max((out - 1) * stride[i] + ext - n, 0)
+            pads.append((total // 2, total - total // 2))
+        else:
+            p = _pair(padding, len(in_sizes))[i]
+            pads.append((p, p))
+    return pads
+
+
+def np_conv(x, w, b, stride, padding, dilation, groups):
+    """y, and a closure for (dx, dw, db) given dy: the formula of csrc/conv.h in NumPy (loops
+    over the kernel taps only; every tap is one einsum over the batch and channels)."""
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    nsp = x.ndim - 2
+    if nsp == 1:  # conv1d is conv2d with H = R = 1
+        st, dl = _pair(stride, 1), _pair(dilation, 1)
+        pd = padding if isinstance(padding, str) else _pair(padding, 1)
+        pd = pd if isinstance(pd, str) else (0, pd[0])
+        y, grads = np_conv(x[:, :, None], w[:, :, None], b, (1, st[0]), pd, (1, dl[0]), groups)
+
+        def grads1(dy):
+            dx, dw, db = grads(dy[:, :, None])
+            return dx[:, :, 0], dw[:, :, 0], db
+
+        return y[:, :, 0], grads1
+    st, dl = _pair(stride, 2), _pair(dilation, 2)
+    N, C, H, W = x.shape
+    Kc, Cg, R, S = w.shape
+    (pt, pb), (pl, pr) = ref_pads((H, W), (R, S), st, dl, padding)
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    P = (H + pt + pb - dl[0] * (R - 1) - 1) // st[0] + 1
+    Q = (W + pl + pr - dl[1] * (S - 1) - 1) // st[1] + 1
+    Kg = Kc // groups
+
+    def window(r, s):
+        h0, w0 = r * dl[0], s * dl[1]
+        return (
+            slice(h0, h0 + st[0] * (P - 1) + 1, st[0]),
+            slice(w0, w0 + st[1] * (Q - 1) + 1, st[1]),
+        )
+
+    y = np.zeros((N, Kc, P, Q))
+    for g in range(groups):
+        cs, ks = slice(g * Cg, (g + 1) * Cg), slice(g * Kg, (g + 1) * Kg)
+        for r in range(R):
+            for s in range(S):
+                hs, ws = window(r, s)
+                y[:, ks] += np.einsum("ncpq,kc->nkpq", xp[:, cs, hs, ws], w[ks, :, r, s])
+    if b is not None:
+        y += np.asarray(b, np.float64)[None, :, None, None]
+
+    def grads(dy):
+        dy = np.asarray(dy, np.float64)
+        dxp = np.zeros_like(xp)
+        dw = np.zeros_like(w)
+        for g in range(groups):
+            cs, ks = slice(g * Cg, (g + 1) * Cg), slice(g * Kg, (g + 1) * Kg)
+            for r in range(R):
+                for s in range(S):
+                    hs, ws = window(r, s)
+                    dxp[:, cs, hs, ws] += np.einsum("nkpq,kc->ncpq", dy[:, ks], w[ks, :, r, s])
+                    dw[ks, :, r, s] = np.einsum("nkpq,ncpq->kc", dy[:, ks], xp[:, cs, hs, ws])
+        dx = dxp[:, :, pt : pt + H, pl : pl + W]
+        return dx, dw, dy.sum(axis=(0, 2, 3))
+
+    return y, grads
+
+
+# ---- random configurations ---------------------------------------------------------------------
+
+
+def random_configs(n, seed):
+    """(N, C, spatial, K, kernel, stride, padding, dilation, groups), valid by construction:
+    odd sizes, stride > kernel, padding > 0, dilation, groups (depthwise too), batch 1, one
+    channel, 1x1 kernels, 'same'/'valid'/'full'."""
+    rng = np.random.default_rng(seed)
+    out = []
+    while len(out) < n:
+        groups = int(rng.choice([1, 1, 1, 2, 3]))
+        C = groups * int(rng.choice([1, 1, 2, 3, 5]))
+        depthwise = rng.random() < 0.15
+        if depthwise:
+            groups = C
+        Kc = groups * int(rng.choice([1, 2, 3, 4, 7]))
+        R, S = int(rng.choice([1, 2, 3, 5])), int(rng.choice([1, 3, 4]))
+        st = (int(rng.choice([1, 1, 2, 3])), int(rng.choice([1, 2, 4])))
+        dl = (int(rng.choice([1, 1, 2])), int(rng.choice([1, 1, 3])))
+        pad = rng.choice(["int", "pair", "same", "valid", "full"])
+        padding = {
+            "int": int(rng.integers(0, 3)),
+            "pair": (int(rng.integers(0, 3)), int(rng.integers(0, 4))),
+            "same": "same",
+            "valid": "valid",
+            "full": "full",
+        }[pad]
+        H, W = int(rng.integers(1, 12)), int(rng.integers(1, 23))
+        pads = ref_pads((H, W), (R, S), st, dl, padding)
+        if any(
+            d * (k - 1) + 1 > n + lo + hi for d, k, n, (lo, hi) in zip(dl, (R, S), (H, W), pads)
+        ):
+            continue
+        N = int(rng.choice([1, 2, 3]))
+        out.append((N, C, (H, W), Kc, (R, S), st, padding, dl, groups))
+    return out
+
+
+CONFIGS = random_configs(60, seed=1)
+
+
+def _data(cfg, dtype, seed=0):
+    N, C, sp, Kc, k, st, padding, dl, groups = cfg
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C) + sp).astype(dtype)
+    w = rng.standard_normal((Kc, C // groups) + k).astype(dtype)
+    b = rng.standard_normal(Kc).astype(dtype)
+    return x, w, b
+
+
+def _kernel_case(cfg, dtype, algo, nsp=2):
+    N, C, sp, Kc, k, st, padding, dl, groups = cfg
+    x, w, b = _data(cfg, dtype)
+    if nsp == 1:  # use the W axis only
+        x, w = np.ascontiguousarray(x[:, :, 0]), np.ascontiguousarray(w[:, :, 0])
+        st, dl = st[1], dl[1]
+        padding = padding if isinstance(padding, str) else _pair(padding, 2)[1]
+    pre = f"conv{nsp}d"
+    fwd, bin_, bw = (
+        getattr(K, f"{pre}_{n}") for n in ("forward", "backward_input", "backward_weight")
+    )
+    y_ref, grads = np_conv(x, w, b, st, padding, dl, groups)
+    y = fwd(x, w, b, st, padding, dl, groups, algo)
+    assert y.dtype == dtype
+    tol = TOL[dtype] * np.sqrt(w[0].size)
+    assert_close_rel(y, y_ref, tol, f"{pre} {algo} y {cfg}")
+    dy = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+    dx_ref, dw_ref, db_ref = grads(dy)
+    dx = bin_(dy, w, x.shape, st, padding, dl, groups, algo)
+    dw, db = bw(x, dy, w.shape, st, padding, dl, groups, algo)
+    red = np.sqrt(max(y[0, 0].size * N, 1))
+    assert_close_rel(dx, dx_ref, tol, f"{pre} {algo} dx {cfg}")
+    assert_close_rel(dw, dw_ref, TOL[dtype] * red, f"{pre} {algo} dw {cfg}")
+    assert_close_rel(db, db_ref, TOL[dtype] * red, f"{pre} {algo} db {cfg}")
+
+
+@pytest.mark.parametrize("algo", ALGOS + ["auto", "reference"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d_random_configs(algo, dtype):
+    for cfg in CONFIGS:
+        _kernel_case(cfg, dtype, algo)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_conv1d_random_configs(algo):
+    for cfg in CONFIGS[:30]:
+        _kernel_case(cfg, np.float64, algo, nsp=1)
+        _kernel_case(cfg, np.float32, algo, nsp=1)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_conv2d_every_cpu_capability(cpu_capability, algo):
+    for cfg in CONFIGS[:20]:
+        _kernel_case(cfg, np.float32, algo)
+    _kernel_case(CONFIGS[0], np.float64, algo)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        (5, 1, (28, 28), 6, (5, 5), (1, 1), 0, (1, 1), 1),  # LeNet's first layer
+        (3, 6, (12, 12), 16, (5, 5), (1, 1), 0, (1, 1), 1),  # LeNet's second layer
+        (2, 16, (9, 9), 24, (3, 3), (1, 1), 1, (1, 1), 1),  # im2col territory, several tiles
+        (2, 8, (13, 13), 16, (1, 1), (1, 1), 0, (1, 1), 1),  # pointwise: GEMM on x itself
+        (2, 8, (13, 13), 16, (1, 1), (2, 2), 0, (1, 1), 1),  # strided 1x1
+        (2, 12, (11, 11), 12, (3, 3), (2, 2), "same", (1, 1), 12),  # depthwise
+        (1, 3, (37, 41), 8, (11, 11), (4, 4), 2, (1, 1), 1),  # AlexNet-like first layer
+        (4, 4, (6, 7), 8, (3, 3), (1, 1), 1, (1, 1), 2),  # batch >= threads, groups
+    ],
+)
+def test_conv2d_named_shapes(algo, cfg):
+    _kernel_case(cfg, np.float32, algo)
+    _kernel_case(cfg, np.float64, algo)
+
+
+def test_conv2d_threads_give_the_same_result():
+    cfg = (6, 16, (10, 10), 24, (3, 3), (1, 1), 1, (1, 1), 1)
+    x, w, b = _data(cfg, np.float64)
+    prev = K.get_num_threads()
+    try:
+        outs = []
+        for nt in (1, 2, 3):
+            K.set_num_threads(nt)
+            for algo in ALGOS:
+                y = K.conv2d_forward(x, w, b, 1, 1, 1, 1, algo)
+                dw, db = K.conv2d_backward_weight(x, y, w.shape, 1, 1, 1, 1, algo)
+                outs.append((y, dw, db))
+    finally:
+        K.set_num_threads(prev)
+    for y, dw, db in outs[1:]:
+        np.testing.assert_allclose(y, outs[0][0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(dw, outs[0][1], rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(db, outs[0][2], rtol=1e-12, atol=1e-12)
+
+
+def test_auto_algorithm_choice():
+    # see [Note: conv algorithm choice] in csrc/conv.cpp
+    assert K.conv2d_algorithm((64, 1, 28, 28), (6, 1, 5, 5)) == "direct"
+    assert K.conv2d_algorithm((32, 64, 56, 56), (64, 64, 3, 3), 1, 1) == "im2col"
+    assert K.conv2d_algorithm((8, 32, 14, 14), (32, 1, 3, 3), 1, 1, 1, 32) == "direct"
+    assert K.conv2d_algorithm((8, 32, 14, 14), (64, 32, 1, 1)) == "im2col"
+    for p in ("forward", "backward_input", "backward_weight"):
+        assert K.conv2d_algorithm((2, 3, 9, 9), (4, 3, 3, 3), pass_=p, algo="im2col") == "im2col"
+
+
+def test_output_shapes_and_padding_modes():
+    assert K.conv2d_output_shape((2, 3, 10, 11), (4, 3, 3, 3), 1, "same") == (2, 4, 10, 11)
+    assert K.conv2d_output_shape((2, 3, 10, 11), (4, 3, 3, 3), 2, "same") == (2, 4, 5, 6)
+    assert K.conv2d_output_shape((2, 3, 10, 11), (4, 3, 4, 2), 3, "same") == (2, 4, 4, 4)
+    assert K.conv2d_output_shape((2, 3, 10, 11), (4, 3, 3, 3), 1, "valid") == (2, 4, 8, 9)
+    assert K.conv2d_output_shape((2, 3, 10, 11), (4, 3, 3, 3), 1, "full") == (2, 4, 12, 13)
+    assert K.conv2d_output_shape((2, 3, 10, 11), (4, 3, 3, 3), 1, "full", 2) == (2, 4, 14, 15)
+    assert K.conv1d_output_shape((2, 3, 10), (4, 3, 4), 1, "same") == (2, 4, 10)
+    # 'same' with an even kernel pads one more after (TensorFlow/Keras): out[0] sees x[-1]=0
+    x = np.arange(1, 6, dtype=np.float64)[None, None]
+    w = np.ones((1, 1, 2))
+    np.testing.assert_array_equal(K.conv1d_forward(x, w, None, 1, "same")[0, 0], [3, 5, 7, 9, 5])
+
+
+def test_empty_batch():
+    x = np.zeros((0, 3, 5, 5), np.float32)
+    w = np.ones((2, 3, 3, 3), np.float32)
+    for algo in ALGOS:
+        assert K.conv2d_forward(x, w, None, 1, 0, 1, 1, algo).shape == (0, 2, 3, 3)
+        dy = np.zeros((0, 2, 3, 3), np.float32)
+        assert K.conv2d_backward_input(dy, w, x.shape, algo=algo).shape == x.shape
+        dw, db = K.conv2d_backward_weight(x, dy, w.shape, algo=algo)
+        np.testing.assert_array_equal(dw, 0)
+        np.testing.assert_array_equal(db, 0)
+
+
+# ---- textbook worked examples --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_textbook_binary_image(algo):
+    img = np.array(
+        [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]],
+        np.float32,
+    )[None, None]
+    f = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]], np.float32)[None, None]
+    y1 = F.conv2d(dc.tensor(img), dc.tensor(f), algo=algo).numpy()
+    np.testing.assert_array_equal(y1[0, 0], [[4, 3, 4], [2, 4, 3], [2, 3, 4]])
+    y2 = F.conv2d(dc.tensor(img), dc.tensor(f), stride=2, algo=algo).numpy()
+    np.testing.assert_array_equal(y2[0, 0], [[4, 4], [2, 4]])
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_textbook_true_convolution_flips_the_kernel(algo):
+    img = np.array(
+        [[1, 1, 1, 1, 1], [-1, 0, -3, 0, 1], [2, 1, 1, -1, 0], [0, -1, 1, 2, 1], [1, 2, 1, 1, 1]],
+        np.float64,
+    )[None, None]
+    k = np.array([[1, 0, 0], [0, 0, 0], [0, 0, -1]], np.float64)
+    flipped = np.ascontiguousarray(k[::-1, ::-1])[None, None]
+    y = F.conv2d(dc.tensor(img), dc.tensor(flipped), algo=algo).numpy()
+    np.testing.assert_array_equal(y[0, 0], [[0, -2, -1], [2, 2, 4], [-1, 0, 0]])
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_textbook_1d_edge_filter(algo):
+    x = np.array([[[0, 0, 1, 1, 1, 3, 3, 0]]], np.float32)
+    w = np.array([[[-1, 0, 1]]], np.float32)
+    y = F.conv1d(dc.tensor(x), dc.tensor(w), algo=algo).numpy()
+    np.testing.assert_array_equal(y[0, 0], [1, 1, 0, 2, 2, -3])  # x[i+2] - x[i]
+
+
+# ---- autograd ------------------------------------------------------------------------------
+
+
+def _gradcheck(fn, inputs):
+    """deepcore.testing.gradcheck; until Tensor arithmetic has landed on main, the same
+    central-difference check driven through autograd.backward with the cotangent directly."""
+    if hasattr(Tensor, "__mul__") and hasattr(Tensor, "sum"):
+        gradcheck(fn, inputs)
+        return
+    rng = np.random.default_rng(0)
+    ts = [Tensor(np.array(a, copy=True), requires_grad=True) for a in inputs]
+    out = fn(*ts)
+    r = rng.standard_normal(out.shape)
+    backward([out], [r])
+    for t in ts:
+        flat = t.data.reshape(-1)
+        num = np.zeros(flat.size)
+        for i in range(flat.size):
+            o = flat[i]
+            flat[i] = o + 1e-6
+            with no_grad():
+                fp = np.sum(fn(*ts).data * r)
+            flat[i] = o - 1e-6
+            with no_grad():
+                fm = np.sum(fn(*ts).data * r)
+            flat[i] = o
+            num[i] = (fp - fm) / 2e-6
+        np.testing.assert_allclose(t.grad.data.reshape(-1), num, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(stride=1, padding=0),
+        dict(stride=2, padding=1),
+        dict(stride=(1, 2), padding="same", dilation=(2, 1)),
+        dict(stride=1, padding="full", groups=2),
+    ],
+)
+def test_conv2d_gradcheck(algo, kw):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 4, 6, 5))
+    w = rng.standard_normal((4, 4 // kw.get("groups", 1), 3, 2))
+    b = rng.standard_normal(4)
+    _gradcheck(lambda x, w, b: F.conv2d(x, w, b, algo=algo, **kw), [x, w, b])
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_conv1d_gradcheck(algo):
+    rng = np.random.default_rng(4)
+    x, w, b = rng.standard_normal((2, 3, 9)), rng.standard_normal((4, 3, 3)), rng.standard_normal(4)
+    _gradcheck(lambda x, w, b: F.conv1d(x, w, b, stride=2, padding="same", algo=algo), [x, w, b])
+
+
+def test_conv2d_without_bias_and_partial_grads():
+    rng = np.random.default_rng(5)
+    x = dc.tensor(rng.standard_normal((2, 3, 6, 6)))
+    w = dc.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    y = F.conv2d(x, w, padding=1)
+    dy = rng.standard_normal(y.shape)
+    backward([y], [dy])
+    assert x.grad is None
+    _, grads = np_conv(x.numpy(), w.numpy(), None, 1, 1, 1, 1)
+    assert_close_rel(w.grad.numpy(), grads(dy)[1], 1e-12)
+
+
+# ---- PyTorch parity --------------------------------------------------------------------------
+
+
+@requires_torch
+@pytest.mark.parametrize("algo", ALGOS)
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        ((4, 6, 11, 13), (8, 3, 3, 3), dict(stride=2, padding=1, dilation=1, groups=2)),
+        ((2, 1, 28, 28), (6, 1, 5, 5), dict(stride=1, padding=0, dilation=1, groups=1)),
+        ((3, 8, 9, 9), (8, 1, 3, 3), dict(stride=1, padding=2, dilation=2, groups=8)),
+        ((2, 4, 7, 7), (5, 4, 3, 3), dict(stride=1, padding="same", dilation=1, groups=1)),
+    ],
+)
+def test_conv2d_torch_parity(algo, cfg):
+    import torch
+
+    xs, ws, kw = cfg
+    rng = np.random.default_rng(6)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in (xs, ws, (ws[0],)))
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.conv2d(tx, tw, tb, **kw)
+    dy = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
+    ty.backward(torch.tensor(dy))
+    dx_, dw_, db_ = (dc.tensor(a, requires_grad=True) for a in (x, w, b))
+    y = F.conv2d(dx_, dw_, db_, algo=algo, **kw)
+    backward([y], [dy])
+    for ours, theirs, name in [
+        (y, ty, "y"),
+        (dx_.grad, tx.grad, "dx"),
+        (dw_.grad, tw.grad, "dw"),
+        (db_.grad, tb.grad, "db"),
+    ]:
+        assert_close_rel(ours.detach().numpy(), theirs.detach().numpy(), 1e-5, name)
+
+
+@requires_torch
+def test_conv1d_torch_parity():
+    import torch
+
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((3, 4, 17)), rng.standard_normal((6, 2, 4))
+    ty = torch.nn.functional.conv1d(
+        torch.tensor(x), torch.tensor(w), stride=3, padding=2, dilation=2, groups=2
+    )
+    y = F.conv1d(dc.tensor(x), dc.tensor(w), stride=3, padding=2, dilation=2, groups=2)
+    assert_close_rel(y.numpy(), ty.numpy(), 1e-12)
+
+
+# ---- bad inputs --------------------------------------------------------------------------------
+
+
+def _x(*s, dtype=np.float32):
+    return np.zeros(s, dtype)
+
+
+@pytest.mark.parametrize(
+    "args,kw,exc,match",
+    [
+        ((_x(1, 3, 5, 5), _x(2, 4, 3, 3)), {}, ValueError, "channel mismatch"),
+        ((_x(1, 3, 5, 5), _x(2, 3, 7, 3)), {}, ValueError, "larger than the padded input"),
+        ((_x(1, 3, 5, 5), _x(2, 3, 3, 3)), dict(dilation=3), ValueError, "larger than the padded"),
+        ((_x(1, 3, 5, 5), _x(2, 3, 3, 3)), dict(stride=0), ValueError, "stride must be positive"),
+        ((_x(1, 3, 5, 5), _x(2, 3, 3, 3)), dict(stride=-1), ValueError, "stride must be positive"),
+        ((_x(1, 3, 5, 5), _x(2, 3, 3, 3)), dict(padding=-1), ValueError, "padding must be non"),
+        ((_x(1, 3, 5, 5), _x(2, 3, 3, 3)), dict(padding="wide"), ValueError, "padding must be"),
+        ((_x(1, 3, 5, 5), _x(2, 3, 3, 3)), dict(stride=(1, 2, 3)), ValueError, "tuple of 2"),
+        ((_x(1, 3, 5, 5), _x(2, 3, 3, 3)), dict(dilation=0), ValueError, "dilation must be"),
+        ((_x(3, 5, 5), _x(2, 3, 3, 3)), {}, ValueError, "x must be 4-dimensional"),
+        ((_x(1, 3, 5, 5), _x(2, 3, 3)), {}, ValueError, "w must be 4-dimensional"),
+        ((_x(1, 3, 5, 5, dtype=np.int32), _x(2, 3, 3, 3)), {}, TypeError, "float32 or float64"),
+        ((_x(1, 3, 5, 5), _x(2, 3, 3, 3, dtype=np.float64)), {}, TypeError, "w must have dtype"),
+        ((_x(1, 4, 5, 5), _x(3, 2, 3, 3)), dict(groups=2), ValueError, "must divide the output"),
+        ((_x(1, 3, 5, 5), _x(2, 1, 3, 3)), dict(groups=2), ValueError, "must divide the input"),
+        ((_x(1, 3, 5, 5), _x(2, 3, 3, 3)), dict(groups=0), ValueError, "groups must be positive"),
+        ((_x(1, 3, 5, 5), _x(2, 3, 3, 3), _x(3)), {}, ValueError, "b must have shape"),
+        ((_x(1, 3, 5, 5), _x(2, 3, 3, 3)), dict(algo="fft"), ValueError, "algo must be"),
+        (([[1.0]], _x(2, 3, 3, 3)), {}, TypeError, "x must be a numpy array"),
+    ],
+)
+def test_conv2d_bad_inputs(args, kw, exc, match):
+    with pytest.raises(exc, match=match):
+        K.conv2d_forward(*args, **kw)
+
+
+def test_conv_bad_inputs_through_F_and_backward_entries():
+    with pytest.raises(ValueError, match="channel mismatch"):
+        F.conv2d(dc.tensor(_x(1, 2, 5, 5)), dc.tensor(_x(2, 3, 3, 3)))
+    with pytest.raises(ValueError, match="x must be 3-dimensional"):
+        F.conv1d(dc.tensor(_x(1, 2, 5, 5)), dc.tensor(_x(2, 2, 3)))
+    with pytest.raises(ValueError, match="dy must have the output's shape"):
+        K.conv2d_backward_input(_x(1, 2, 4, 4), _x(2, 3, 3, 3), (1, 3, 5, 5))
+    with pytest.raises(ValueError, match="dy must have the output's shape"):
+        K.conv2d_backward_weight(_x(1, 3, 5, 5), _x(1, 2, 4, 4), (2, 3, 3, 3))
+    with pytest.raises(ValueError, match="must be C-contiguous"):
+        K.conv2d_forward(_x(1, 3, 5, 10)[..., ::2], _x(2, 3, 3, 3))
