@@ -2,7 +2,8 @@
 
     PYTHONPATH=python python3 bench/gemm.py [--threads 1 2] [--pairs 7] [--capability avx512]
 
-Shapes are M x K x N: C (M x N) = A (M x K) @ B (K x N), all row-major, no transposes.
+Shapes are M x K x N: C (M x N) = op(A) (M x K) @ op(B) (K x N), row-major; --trans picks
+op(A)/op(B) (default nn: no transposes; nt is a Linear layer's x @ w.T).
 Each case: validate ours against a float64 reference, warm up both, then time ours and NumPy
 alternately (A B A B ...) and report the median GFLOP/s of each and the median of the
 per-pair ratios ours/NumPy (> 1 means ours is faster). NumPy's OpenBLAS is pinned to the same
@@ -90,22 +91,26 @@ def _time(fn) -> tuple[float, float]:
 
 
 def bench_case(
-    m: int, k: int, n: int, pairs: int, gap: float, rng
+    m: int, k: int, n: int, trans: str, pairs: int, gap: float, rng
 ) -> tuple[float, float, float, float, float]:
-    a = rng.standard_normal((m, k)).astype(np.float32)
-    b = rng.standard_normal((k, n)).astype(np.float32)
+    """trans: "nn", "nt", "tn" or "tt" (op(A), op(B)); NumPy multiplies the same transposed
+    views (a.T / b.T of the stored arrays), as a Linear layer's x @ w.T does."""
+    ta, tb = trans[0] == "t", trans[1] == "t"
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
+    av, bv = (a.T if ta else a), (b.T if tb else b)
     out = np.empty((m, n), np.float32)
-    ref = a.astype(np.float64) @ b.astype(np.float64)
-    ours = K.sgemm(a, b, out=out)
+    ref = av.astype(np.float64) @ bv.astype(np.float64)
+    ours = K.sgemm(a, b, trans_a=ta, trans_b=tb, out=out)
     err = np.linalg.norm(ours - ref) / np.linalg.norm(ref)
     if not err < 1e-5:
-        raise SystemExit(f"validation failed at {m}x{k}x{n}: relative error {err:.3g}")
+        raise SystemExit(f"validation failed at {m}x{k}x{n} {trans}: relative error {err:.3g}")
 
     def run_ours():
-        K.sgemm(a, b, out=out)
+        K.sgemm(a, b, trans_a=ta, trans_b=tb, out=out)
 
     def run_np():
-        np.matmul(a, b, out=out)
+        np.matmul(av, bv, out=out)
 
     flops = 2.0 * m * n * k
     # Inner repeats so one timing is >= ~20 ms (timer and scheduler noise).
@@ -133,6 +138,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--pairs", type=int, default=7)
+    p.add_argument(
+        "--trans",
+        nargs="+",
+        default=["nn"],
+        choices=["nn", "nt", "tn", "tt"],
+        help="op(A) op(B): n = as stored, t = transposed (nt is a Linear layer's x @ w.T)",
+    )
     p.add_argument("--gap", type=float, default=0.2, help="pause (s) before each timed block")
     p.add_argument("--capability", default=None, help="generic | avx2 | avx512 (default: best)")
     p.add_argument("--only", default=None, help="run only shapes whose MxKxN contains this")
@@ -149,7 +161,7 @@ def main() -> None:
     print("of per-pair ratios); cpu = the same ratio in CPU time of the calling thread (1 thread")
     print("only: robust to other processes stealing the core, unlike wall time)")
     print(
-        f"{'case':7} {'M x K x N':>17} {'thr':>3} {'ours':>8} {'numpy':>8} {'ratio':>6} "
+        f"{'case':10} {'M x K x N':>17} {'thr':>3} {'ours':>8} {'numpy':>8} {'ratio':>6} "
         f"{'cpu':>6} {'err':>8}"
     )
     rng = np.random.default_rng(0)
@@ -158,17 +170,20 @@ def main() -> None:
         for threads in args.threads:
             K.set_num_threads(threads)
             blas.set_threads(threads)
-            for kind, m, k, n in SHAPES:
-                shape = f"{m}x{k}x{n}"
-                if args.only and args.only not in shape:
-                    continue
-                g_o, g_n, ratio, cpu, err = bench_case(m, k, n, args.pairs, args.gap, rng)
-                cpu_s = f"{cpu:6.2f}" if threads == 1 else f"{'-':>6}"
-                print(
-                    f"{kind:7} {shape:>17} {threads:>3} {g_o:8.1f} {g_n:8.1f} {ratio:6.2f} "
-                    f"{cpu_s} {err:8.1e}",
-                    flush=True,
-                )
+            for trans in args.trans:
+                for kind, m, k, n in SHAPES:
+                    shape = f"{m}x{k}x{n}"
+                    if args.only and args.only not in shape:
+                        continue
+                    g_o, g_n, ratio, cpu, err = bench_case(
+                        m, k, n, trans, args.pairs, args.gap, rng
+                    )
+                    cpu_s = f"{cpu:6.2f}" if threads == 1 else f"{'-':>6}"
+                    print(
+                        f"{kind + ' ' + trans:10} {shape:>17} {threads:>3} {g_o:8.1f} "
+                        f"{g_n:8.1f} {ratio:6.2f} {cpu_s} {err:8.1e}",
+                        flush=True,
+                    )
     finally:
         K.set_num_threads(prev)
 
