@@ -1,0 +1,268 @@
+"""End-to-end training benchmark: the seed Keras convnet on MNIST, deepcore vs PyTorch (CPU).
+
+    PYTHONPATH=python python bench/train_convnet.py [--data DIR] [--epochs 5] [--profile]
+
+The seed convnet (Conv2D 32-MaxPool-Conv2D 64-MaxPool-Conv2D 64-Flatten-Dense 64-Dense 10,
+93,322 parameters) trained with RMSprop (lr 0.001), batch 64, on the first 8,000 images of the
+MNIST 10k test set (``--data`` / $DEEPCORE_DATA / ../shared/data/mnist), tested on the last
+2,000. Both frameworks start from the same weights (ours copied into PyTorch) and use the same
+optimizer: v = 0.9·v + 0.1·g², w -= lr·g / (sqrt(v) + 1e-7). Keras's RMSprop puts epsilon
+*inside* the square root; PyTorch's outside, so ours runs in PyTorch's convention here
+(``eps_inside_sqrt=False``) and PyTorch gets Keras's rho/epsilon (alpha=0.9, eps=1e-7).
+
+Protocol: validate (same weights -> same forward output and loss), warm up both on a throwaway
+copy, then alternate training epochs ours / PyTorch (A B A B ...), each epoch timed whole
+(shuffling, batching, forward, backward, update; ours through ``model.fit`` as a user runs it).
+Reports images/s per epoch, the median of the per-epoch ratios, and both test accuracies.
+``--profile`` adds a cProfile of one more epoch of ours (on a fresh model) with the share of time
+spent inside native ``deepcore._C`` calls vs NumPy vs Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import platform
+import pstats
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "python"))
+
+import deepcore as dc  # noqa: E402
+from deepcore import optim  # noqa: E402
+from deepcore.datasets import mnist  # noqa: E402
+from deepcore.models import zoo  # noqa: E402
+from deepcore.utils import scale_to_unit, to_categorical  # noqa: E402
+
+LR, RHO, EPS = 1e-3, 0.9, 1e-7
+
+
+def find_data(arg: str | None) -> Path:
+    for cand in (arg, os.environ.get("DEEPCORE_DATA"), REPO.parent / "shared/data/mnist",
+                 REPO.parent.parent / "shared/data/mnist"):  # fmt: skip
+        if cand and mnist._find(mnist.FILES["test_images"][0], [Path(cand)]):
+            return Path(cand)
+        if cand and mnist._find(mnist.FILES["test_images"][0], [Path(cand) / "mnist"]):
+            return Path(cand) / "mnist"
+    sys.exit("MNIST test files not found: pass --data DIR or set DEEPCORE_DATA")
+
+
+def load(path: Path, n_train: int):
+    (xtr, ytr), (xte, yte) = mnist.load_test_split(path, n_train=n_train, download=False)
+    prep = lambda x: scale_to_unit(x)[..., None]  # noqa: E731  (N, 28, 28, 1) float32 in [0,1]
+    return prep(xtr), ytr.astype(np.int64), prep(xte), yte.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------- deepcore
+def build_ours(seed: int):
+    dc.manual_seed(seed)
+    model = zoo.seed_convnet()
+    opt = optim.RMSprop(learning_rate=LR, rho=RHO, epsilon=EPS, eps_inside_sqrt=False)
+    model.compile(optimizer=opt, loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def ours_epoch(model, x, y1h, batch_size: int) -> float:
+    t = time.perf_counter()
+    model.fit(x, y1h, batch_size=batch_size, epochs=1, shuffle=True, verbose=0)
+    return time.perf_counter() - t
+
+
+def ours_accuracy(model, x, y) -> float:
+    return float((np.argmax(np.asarray(model.predict(x, batch_size=500)), 1) == y).mean())
+
+
+# ---------------------------------------------------------------------------------- PyTorch
+def build_torch(ours_model):
+    import torch
+    from torch import nn
+
+    net = nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 64, 3), nn.ReLU(),
+        nn.Flatten(), nn.Linear(576, 64), nn.ReLU(), nn.Linear(64, 10),
+    )  # fmt: skip
+    copy_weights(ours_model, net)
+    opt = torch.optim.RMSprop(net.parameters(), lr=LR, alpha=RHO, eps=EPS)
+    return net, opt
+
+
+def copy_weights(ours_model, net) -> None:
+    """Ours -> PyTorch. Weight layouts are PyTorch's (conv (K,C,R,S), dense (out,in)); only the
+    first Dense after Flatten needs its input columns reordered: ours flattens the channels-last
+    (H, W, C) map as Keras does, PyTorch flattens (C, H, W)."""
+    import torch
+
+    ours = [np.asarray(p.numpy()) for p in ours_model.parameters()]
+    theirs = [p for p in net.parameters()]
+    assert [a.shape for a in ours] == [tuple(p.shape) for p in theirs], (
+        [a.shape for a in ours],
+        [tuple(p.shape) for p in theirs],
+    )
+    dense1 = 6  # conv w,b x3, then the first Dense kernel
+    w = ours[dense1]
+    ours[dense1] = w.reshape(64, 3, 3, 64).transpose(0, 3, 1, 2).reshape(64, 576)
+    with torch.no_grad():
+        for a, p in zip(ours, theirs):
+            p.copy_(torch.from_numpy(np.ascontiguousarray(a)))
+
+
+def torch_epoch(net, opt, x, y, batch_size: int, rng: np.random.Generator) -> float:
+    import torch
+    import torch.nn.functional as F
+
+    t = time.perf_counter()
+    net.train()
+    order = torch.from_numpy(rng.permutation(len(x)))
+    for i in range(0, len(x), batch_size):
+        idx = order[i : i + batch_size]
+        opt.zero_grad()
+        loss = F.cross_entropy(net(x[idx]), y[idx])
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - t
+
+
+def torch_accuracy(net, x, y) -> float:
+    import torch
+
+    net.eval()
+    with torch.no_grad():
+        return float((net(x).argmax(1) == y).float().mean())
+
+
+# ---------------------------------------------------------------------------------- checks
+def validate(model, net, x, y) -> float:
+    """Same weights -> same predictions (ours ends in softmax, PyTorch in logits)."""
+    import torch
+
+    p_ours = np.asarray(model.predict(x[:64], batch_size=64), dtype=np.float64)
+    with torch.no_grad():
+        p_torch = torch.softmax(net(torch.from_numpy(x[:64].transpose(0, 3, 1, 2))), 1).numpy()
+    err = float(np.abs(p_ours - p_torch).max())
+    if err > 1e-4:
+        raise SystemExit(f"validation failed: max |softmax diff| = {err:.3g}")
+    return err
+
+
+def profile_epoch(x, y1h, batch_size: int, seed: int, top: int) -> str:
+    model = build_ours(seed)
+    ours_epoch(model, x[: batch_size * 4], y1h[: batch_size * 4], batch_size)  # build + warm up
+    prof = cProfile.Profile()
+    t = time.perf_counter()
+    prof.enable()
+    model.fit(x, y1h, batch_size=batch_size, epochs=1, shuffle=True, verbose=0)
+    prof.disable()
+    wall = time.perf_counter() - t
+    st = pstats.Stats(prof)
+    native = numpy_t = other_builtin = python = 0.0
+    rows = []
+    for (file, line, name), (_cc, nc, tt, ct, _callers) in st.stats.items():
+        if file == "~":  # a C function: classify by what it belongs to
+            if "deepcore._C" in name or "_C." in name:
+                native += tt
+            elif "numpy" in name or "ndarray" in name:
+                numpy_t += tt
+            else:
+                other_builtin += tt
+        else:
+            python += tt
+        rows.append((tt, nc, ct, f"{Path(file).name}:{line}({name})" if file != "~" else name))
+    total = native + numpy_t + other_builtin + python
+    rows.sort(reverse=True)
+    steps = -(-len(x) // batch_size)
+    out = [
+        f"one epoch under cProfile: {wall:.2f} s wall ({len(x) / wall:.0f} images/s with "
+        f"profiling overhead), {steps} steps, {1e3 * wall / steps:.2f} ms/step",
+        f"time by kind (tottime): native deepcore._C {100 * native / total:.1f}% | "
+        f"NumPy C calls {100 * numpy_t / total:.1f}% | other builtins "
+        f"{100 * other_builtin / total:.1f}% | Python code {100 * python / total:.1f}%",
+        "",
+        "| tottime s | calls | cumtime s | function |",
+        "|---:|---:|---:|---|",
+    ]
+    out += [f"| {tt:.3f} | {nc} | {ct:.3f} | `{name}` |" for tt, nc, ct, name in rows[:top]]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", help="directory with t10k-*-ubyte(.gz)")
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--n-train", type=int, default=8000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profile", action="store_true", help="cProfile one extra epoch of ours")
+    ap.add_argument("--top", type=int, default=25, help="rows of the profile table")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    xtr, ytr, xte, yte = load(find_data(args.data), args.n_train)
+    y1h = to_categorical(ytr, 10)
+    xtr_t = torch.from_numpy(np.ascontiguousarray(xtr.transpose(0, 3, 1, 2)))
+    xte_t = torch.from_numpy(np.ascontiguousarray(xte.transpose(0, 3, 1, 2)))
+    ytr_t, yte_t = torch.from_numpy(ytr), torch.from_numpy(yte)
+
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()  # fmt: skip
+    info = dc.kernels.info()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
+          f"deepcore {commit} {info.get('cpu_capability', '')} "
+          f"omp threads {info.get('omp_max_threads', '?')}, torch {torch.__version__} "
+          f"threads {torch.get_num_threads()}")  # fmt: skip
+    print(
+        f"data: {len(xtr)} train / {len(xte)} test images, batch {args.batch_size}, "
+        f"RMSprop lr {LR} rho {RHO} eps {EPS} (outside sqrt)"
+    )
+
+    # warm up both on throwaway copies (first-call costs: allocations, thread pools, builds)
+    warm = build_ours(args.seed + 1)
+    wnet, wopt = build_torch(warm)
+    n_warm = 8 * args.batch_size
+    ours_epoch(warm, xtr[:n_warm], y1h[:n_warm], args.batch_size)
+    torch_epoch(wnet, wopt, xtr_t[:n_warm], ytr_t[:n_warm], args.batch_size,
+                np.random.default_rng(0))  # fmt: skip
+
+    model = build_ours(args.seed)
+    model.predict(xtr[:1])  # builds the weights
+    net, opt = build_torch(model)
+    err = validate(model, net, xtr, ytr)
+    print(f"validation: same weights, max |softmax(ours) - softmax(torch)| = {err:.2e}")
+
+    rng = np.random.default_rng(args.seed)
+    rows = []
+    for epoch in range(1, args.epochs + 1):
+        t_ours = ours_epoch(model, xtr, y1h, args.batch_size)
+        t_torch = torch_epoch(net, opt, xtr_t, ytr_t, args.batch_size, rng)
+        ours_ips, torch_ips = len(xtr) / t_ours, len(xtr) / t_torch
+        rows.append((ours_ips, torch_ips))
+        print(f"epoch {epoch}: ours {ours_ips:7.0f} images/s | torch {torch_ips:7.0f} images/s "
+              f"| ratio {ours_ips / torch_ips:.2f}", flush=True)  # fmt: skip
+    acc_ours, acc_torch = ours_accuracy(model, xte, yte), torch_accuracy(net, xte_t, yte_t)
+    ratios = [a / b for a, b in rows]
+    med = lambda v: float(np.median(v))  # noqa: E731
+    print()
+    print("| | deepcore | PyTorch | ratio |")
+    print("|---|---:|---:|---:|")
+    print(
+        f"| train images/s (median of {len(rows)} epochs) | {med([r[0] for r in rows]):.0f} | "
+        f"{med([r[1] for r in rows]):.0f} | {med(ratios):.2f}x (median per-epoch ratio) |"
+    )
+    print(f"| test accuracy after {args.epochs} epochs (last {len(xte)}) | {acc_ours:.4f} | "
+          f"{acc_torch:.4f} | {100 * (acc_ours - acc_torch):+.2f} points |")  # fmt: skip
+    if args.profile:
+        print()
+        print(profile_epoch(xtr, y1h, args.batch_size, args.seed, args.top))
+
+
+if __name__ == "__main__":
+    main()

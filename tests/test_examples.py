@@ -1,0 +1,65 @@
+"""The runnable examples: each main() on a tiny subset for one epoch."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from data_helpers import MNIST_DIR, requires_shared_data
+from deepcore.examples import lenet, two_car_keras
+from deepcore.examples import mnist as mnist_example
+
+
+@pytest.fixture(autouse=True)
+def no_user_data(monkeypatch, tmp_path):
+    """Never read the user's data or cache, never reach the internet."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    monkeypatch.delenv("DEEPCORE_DATA", raising=False)
+    monkeypatch.setenv("DEEPCORE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("DEEPCORE_MNIST_MIRRORS", f"http://127.0.0.1:{port}/")
+
+
+@requires_shared_data
+def test_mnist_example_on_test_split(capsys):
+    r = mnist_example.main(
+        ["--data", str(MNIST_DIR), "--epochs", "1", "--limit", "512", "--verbose", "0"]
+    )
+    out = capsys.readouterr().out
+    assert "test set only" in r["source"] and "8000" in r["source"]
+    assert r["train_images"] == 512 and r["test_images"] == 512
+    assert "93,322" in out and "test accuracy" in out
+    # one epoch on 512 MNIST images is well above chance (0.1)
+    assert 0.3 < r["test_accuracy"] <= 1.0
+
+
+@requires_shared_data
+def test_mnist_example_finds_deepcore_data(monkeypatch):
+    monkeypatch.setenv("DEEPCORE_DATA", str(MNIST_DIR))
+    r = mnist_example.main(["--epochs", "1", "--limit", "128", "--verbose", "0"])
+    assert "MNIST" in r["source"] and "SYNTHETIC" not in r["source"]
+
+
+def test_mnist_example_falls_back_to_synthetic(capsys):
+    r = mnist_example.main(["--epochs", "1", "--limit", "512", "--verbose", "0"])
+    out = capsys.readouterr().out
+    assert "MNIST is not available" in out and "DEEPCORE_DATA" in out
+    assert "SYNTHETIC" in r["source"] and "NOT MNIST" in out
+    assert 0.0 <= r["test_accuracy"] <= 1.0
+
+
+@requires_shared_data
+def test_lenet_example():
+    r = lenet.main(
+        ["--data", str(MNIST_DIR), "--epochs", "1", "--limit", "512", "--verbose", "0",
+         "--activation", "relu", "--pooling", "max"]
+    )  # fmt: skip
+    assert r["train_images"] == 512 and 0.2 < r["test_accuracy"] <= 1.0
+
+
+def test_two_car_keras_learns():
+    r = two_car_keras.main(["--epochs", "15", "--train", "1000"])
+    assert r["losses"][-1] < r["losses"][0]
+    assert r["test_accuracy"] > 0.9
