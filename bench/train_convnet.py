@@ -44,18 +44,22 @@ from deepcore.utils import scale_to_unit, to_categorical  # noqa: E402
 LR, RHO, EPS = 1e-3, 0.9, 1e-7
 
 
-def find_data(arg: str | None) -> Path:
-    for cand in (arg, os.environ.get("DEEPCORE_DATA"), REPO.parent / "shared/data/mnist",
-                 REPO.parent.parent / "shared/data/mnist"):  # fmt: skip
-        if cand and mnist._find(mnist.FILES["test_images"][0], [Path(cand)]):
-            return Path(cand)
-        if cand and mnist._find(mnist.FILES["test_images"][0], [Path(cand) / "mnist"]):
-            return Path(cand) / "mnist"
-    sys.exit("MNIST test files not found: pass --data DIR or set DEEPCORE_DATA")
-
-
-def load(path: Path, n_train: int):
-    (xtr, ytr), (xte, yte) = mnist.load_test_split(path, n_train=n_train, download=False)
+def load(arg: str | None, n_train: int):
+    """The 10k MNIST test set from --data, $DEEPCORE_DATA or ../shared/data/mnist, split."""
+    env = os.environ.get("DEEPCORE_DATA")
+    candidates = [arg] if arg else [env, REPO.parent / "shared/data/mnist",
+                                    REPO.parent.parent / "shared/data/mnist"]  # fmt: skip
+    for cand in filter(None, candidates):
+        try:
+            split = mnist.load_test_split(cand, n_train=n_train, download=False)
+            break
+        except mnist.MnistNotFoundError:
+            continue
+    else:
+        sys.exit(
+            f"MNIST test files not found in {candidates}: pass --data DIR or set DEEPCORE_DATA"
+        )
+    (xtr, ytr), (xte, yte) = split
     prep = lambda x: scale_to_unit(x)[..., None]  # noqa: E731  (N, 28, 28, 1) float32 in [0,1]
     return prep(xtr), ytr.astype(np.int64), prep(xte), yte.astype(np.int64)
 
@@ -206,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    xtr, ytr, xte, yte = load(find_data(args.data), args.n_train)
+    xtr, ytr, xte, yte = load(args.data, args.n_train)
     y1h = to_categorical(ytr, 10)
     xtr_t = torch.from_numpy(np.ascontiguousarray(xtr.transpose(0, 3, 1, 2)))
     xte_t = torch.from_numpy(np.ascontiguousarray(xte.transpose(0, 3, 1, 2)))

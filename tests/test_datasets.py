@@ -472,3 +472,8 @@ def test_synthetic_digits_learnable_but_not_trivial():
     w = np.linalg.solve(a.T @ a + 1e-1 * np.eye(a.shape[1]), a.T @ np.eye(10)[y[:2500]])
     acc = (np.argmax(f[2500:] @ w, 1) == y[2500:]).mean()
     assert 0.5 < acc < 0.97, acc  # a linear model learns it, imperfectly
+
+
+def test_unknown_checksum_key(tmp_path):
+    with pytest.raises(ValueError, match="unknown keys"):
+        mnist.load_data(cache=tmp_path, checksums={"train-images": "0" * 32})

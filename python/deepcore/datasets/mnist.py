@@ -238,6 +238,9 @@ def _resolve(
     checksums: Mapping[str, str] | None,
     timeout: float,
 ) -> dict[str, Path]:
+    unknown = set(checksums or {}) - set(FILES)
+    if unknown:
+        raise ValueError(f"checksums: unknown keys {sorted(unknown)}; expected keys of FILES")
     dirs = _search_dirs(path, cache)
     found = {k: _find(FILES[k][0], dirs) for k in keys}
     missing = [k for k in keys if found[k] is None]
