@@ -80,7 +80,9 @@ def ours_epoch(model, x, y1h, batch_size: int) -> float:
 
 
 def ours_accuracy(model, x, y) -> float:
-    return float((np.argmax(np.asarray(model.predict(x, batch_size=500)), 1) == y).mean())
+    return float(
+        (np.argmax(np.asarray(model.predict(x, batch_size=500, verbose=0)), 1) == y).mean()
+    )
 
 
 # ---------------------------------------------------------------------------------- PyTorch
@@ -148,7 +150,7 @@ def validate(model, net, x, y) -> float:
     """Same weights -> same predictions (ours ends in softmax, PyTorch in logits)."""
     import torch
 
-    p_ours = np.asarray(model.predict(x[:64], batch_size=64), dtype=np.float64)
+    p_ours = np.asarray(model.predict(x[:64], batch_size=64, verbose=0), dtype=np.float64)
     with torch.no_grad():
         p_torch = torch.softmax(net(torch.from_numpy(x[:64].transpose(0, 3, 1, 2))), 1).numpy()
     err = float(np.abs(p_ours - p_torch).max())
@@ -221,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     info = dc.kernels.info()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
           f"deepcore {commit} {info.get('cpu_capability', '')} "
-          f"omp threads {info.get('omp_max_threads', '?')}, torch {torch.__version__} "
+          f"threads {info.get('num_threads', '?')}, torch {torch.__version__} "
           f"threads {torch.get_num_threads()}")  # fmt: skip
     print(
         f"data: {len(xtr)} train / {len(xte)} test images, batch {args.batch_size}, "
@@ -237,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
                 np.random.default_rng(0))  # fmt: skip
 
     model = build_ours(args.seed)
-    model.predict(xtr[:1])  # builds the weights
+    model.predict(xtr[:1], verbose=0)  # builds the weights
     net, opt = build_torch(model)
     err = validate(model, net, xtr, ytr)
     print(f"validation: same weights, max |softmax(ours) - softmax(torch)| = {err:.2e}")

@@ -60,6 +60,6 @@ def test_lenet_example():
 
 
 def test_two_car_keras_learns():
-    r = two_car_keras.main(["--epochs", "15", "--train", "1000"])
-    assert r["losses"][-1] < r["losses"][0]
-    assert r["test_accuracy"] > 0.9
+    r = two_car_keras.main([])  # the defaults: 2,000 pairs, 60 epochs (about a second)
+    assert r["losses"][-1] < 0.5 * r["losses"][0]
+    assert r["test_accuracy"] > 0.95

@@ -1,6 +1,6 @@
 """Two cars on a road, Keras style: a 2-layer net learns y = sign(|x1 - x2| - 1).
 
-    python -m deepcore.examples.two_car_keras [--epochs 40] [--hidden 8]
+    python -m deepcore.examples.two_car_keras [--epochs 60] [--hidden 16]
 
 Two cars stand at positions x1, x2 drawn uniformly from [0, 4]; the label says whether they are
 farther apart than 1 (y = +1) or not (y = -1), stored as 1 / 0 for a sigmoid output. Two ReLU
@@ -31,8 +31,8 @@ def make_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description="Two-car distance toy problem (Keras-style API).")
-    ap.add_argument("--epochs", type=int, default=40)
-    ap.add_argument("--hidden", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--hidden", type=int, default=16)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--train", type=int, default=2000, help="training samples")
     ap.add_argument("--seed", type=int, default=0)
@@ -52,7 +52,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     test_loss = model.evaluate(x_test, y_test, verbose=0)[0]
     # accuracy of sign(|x1 - x2| - 1), computed here from the predicted probabilities
-    test_acc = float(((np.asarray(model.predict(x_test)) > 0.5) == (y_test > 0.5)).mean())
+    test_acc = float(
+        ((np.asarray(model.predict(x_test, verbose=0)) > 0.5) == (y_test > 0.5)).mean()
+    )
     losses = history.history["loss"]
     print(
         f"two cars: train loss {losses[0]:.3f} -> {losses[-1]:.3f} over {args.epochs} epochs; "
