@@ -157,54 +157,14 @@ def alexnet(
     )
 
 
-# VGG Table 1: numbers are 3×3 conv widths, (1, n) a 1×1 conv (config C), "M" a 2×2 max-pool.
-VGG_CONFIGS: dict[str, list] = {
-    "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "B": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "C": [
-        64,
-        64,
-        "M",
-        128,
-        128,
-        "M",
-        256,
-        256,
-        (1, 256),
-        "M",
-        512,
-        512,
-        (1, 512),
-        "M",
-        512,
-        512,
-        (1, 512),
-        "M",
-    ],  # fmt: skip
-    "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
-    "E": [
-        64,
-        64,
-        "M",
-        128,
-        128,
-        "M",
-        256,
-        256,
-        256,
-        256,
-        "M",
-        512,
-        512,
-        512,
-        512,
-        "M",
-        512,
-        512,
-        512,
-        512,
-        "M",
-    ],  # fmt: skip
+# VGG Table 1, one stage after another: "N" a 3×3 conv with N filters, "N/1" a 1×1 conv with N
+# filters (config C), "M" a 2×2 max-pool.
+VGG_CONFIGS: dict[str, str] = {
+    "A": "64 M 128 M 256 256 M 512 512 M 512 512 M",
+    "B": "64 64 M 128 128 M 256 256 M 512 512 M 512 512 M",
+    "C": "64 64 M 128 128 M 256 256 256/1 M 512 512 512/1 M 512 512 512/1 M",
+    "D": "64 64 M 128 128 M 256 256 256 M 512 512 512 M 512 512 512 M",
+    "E": "64 64 M 128 128 M 256 256 256 256 M 512 512 512 512 M 512 512 512 512 M",
 }
 _VGG_DEPTH = {"A": 11, "B": 13, "C": 16, "D": 16, "E": 19}
 
@@ -226,11 +186,12 @@ def vgg(
     if config not in VGG_CONFIGS:
         raise ValueError(f"vgg: config must be one of {sorted(VGG_CONFIGS)}, got {config!r}")
     layers: list = []
-    for item in VGG_CONFIGS[config]:
+    for item in VGG_CONFIGS[config].split():
         if item == "M":
             layers.append(nn.MaxPooling2D(2, strides=2))
             continue
-        k, filters = item if isinstance(item, tuple) else (3, item)
+        filters, _, k = item.partition("/")
+        filters, k = int(filters), int(k or 3)
         kw = {"input_shape": tuple(input_shape)} if not layers else {}
         layers.append(nn.Conv2D(filters, k, padding="same", activation="relu", **kw))
     layers += [
