@@ -8,6 +8,7 @@
 //   softplus    p0 = beta, p1 = threshold    (1/beta)*log(1+exp(beta*x)); x where beta*x > p1
 //   swish       p0 = beta                    x*sigmoid(beta*x); gelu "sigmoid" is beta = 1.702
 //   hard_sigmoid p0 = slope, p1 = offset     clip(slope*x + offset, 0, 1); Keras 2: 0.2, 0.5
+//   selu        p0 = alpha, p1 = scale       scale * (x > 0 ? x : alpha * (exp(x) - 1))
 //
 // [Note: what backward reads]
 // Backward reads the saved output y where that is cheaper than recomputing (sigmoid: y(1-y),
@@ -39,6 +40,7 @@ enum class Act : int {
   gelu,
   gelu_tanh,
   hard_sigmoid,
+  selu,
   count
 };
 

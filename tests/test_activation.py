@@ -50,6 +50,16 @@ ACTS = {
         lambda x: np.where(x > 0, 1.0, 1.5 * np.exp(np.minimum(x, 0))),
         lambda t, x: t.nn.functional.elu(x, 1.5),
     ),
+    "selu": (
+        F.selu,
+        lambda x: (
+            1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0)))
+        ),
+        lambda x: (
+            1.0507009873554805 * np.where(x > 0, 1.0, 1.6732632423543772 * np.exp(np.minimum(x, 0)))
+        ),
+        lambda t, x: t.nn.functional.selu(x),
+    ),
     "softplus": (
         F.softplus,
         _softplus,
@@ -446,7 +456,8 @@ def test_zero_dim_input_keeps_its_shape():
 
 KIND_PARAMS = [("sigmoid", 0, 0), ("tanh", 0, 0), ("relu", 0, 0), ("leaky_relu", 0.1, 0),
                ("elu", 1.2, 0), ("softplus", 1.0, 20.0), ("softplus", 3.0, 4.0), ("swish", 0.8, 0),
-               ("gelu", 0, 0), ("gelu_tanh", 0, 0), ("hard_sigmoid", 0.2, 0.5)]  # fmt: skip
+               ("gelu", 0, 0), ("gelu_tanh", 0, 0), ("hard_sigmoid", 0.2, 0.5),
+               ("selu", 1.6732632423543772, 1.0507009873554805)]  # fmt: skip
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -42,6 +42,8 @@ inline V act_fwd(V x, V p0, V p1) {
     return x * vsigmoid(u + u);
   } else if constexpr (K == Act::hard_sigmoid) {
     return vmin(vmax(p0 * x + p1, zero), one);
+  } else if constexpr (K == Act::selu) {
+    return p1 * (x > zero ? x : p0 * vexpm1_neg(vmin(x, zero)));
   } else {
     static_assert(K == Act::sigmoid, "unhandled activation kind");
   }
@@ -83,6 +85,8 @@ inline V act_bwd(V in, V gy, V p0, V p1) {
   } else if constexpr (K == Act::hard_sigmoid) {
     const V z = p0 * in + p1;
     return z > zero ? (z < one ? gy * p0 : zero) : zero;
+  } else if constexpr (K == Act::selu) {
+    return gy * p1 * (in > zero ? one : p0 * vexp(vmin(in, zero)));
   } else {
     static_assert(K == Act::sigmoid, "unhandled activation kind");
   }
@@ -126,7 +130,8 @@ double bwd_loop(const T* x, const T* y, const T* gy, T* gx, int64_t n, T p0, T p
   X(swish)                 \
   X(gelu)                  \
   X(gelu_tanh)             \
-  X(hard_sigmoid)
+  X(hard_sigmoid)          \
+  X(selu)
 
 template <typename T>
 void act_forward_kernel(Act kind, const T* x, T* y, int64_t n, T p0, T p1) {

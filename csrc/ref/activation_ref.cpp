@@ -34,6 +34,8 @@ double fwd(Act k, double x, double p0, double p1) {
       return 0.5 * x * std::erfc(-x / std::sqrt(2.0));
     case Act::gelu_tanh:
       return 0.5 * x * (1 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+    case Act::selu:
+      return p1 * (x > 0 ? x : p0 * std::expm1(x));
     case Act::hard_sigmoid:
       return std::fmin(std::fmax(p0 * x + p1, 0.0), 1.0);
     default:
@@ -67,6 +69,8 @@ double dfdx(Act k, double x, double p0, double p1) {
       const double c = std::sqrt(2.0 / M_PI), t = std::tanh(c * (x + 0.044715 * x * x * x));
       return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x);
     }
+    case Act::selu:
+      return p1 * (x > 0 ? 1.0 : p0 * std::exp(x));
     case Act::hard_sigmoid: {
       const double z = p0 * x + p1;
       return z > 0 && z < 1 ? p0 : 0.0;

@@ -22,6 +22,7 @@ __all__ = [
     "relu",
     "leaky_relu",
     "elu",
+    "selu",
     "softplus",
     "swish",
     "silu",
@@ -105,6 +106,16 @@ def leaky_relu(x: ArrayOrTensor, negative_slope: float = 0.01) -> Tensor:
 def elu(x: ArrayOrTensor, alpha: float = 1.0) -> Tensor:
     """x if x > 0 else alpha * (exp(x) - 1)."""
     return _act(x, "elu", alpha)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(x: ArrayOrTensor) -> Tensor:
+    """scale * elu(x, alpha) with Klambauer et al.'s self-normalising constants
+    (alpha ≈ 1.6733, scale ≈ 1.0507)."""
+    return _act(x, "selu", _SELU_ALPHA, _SELU_SCALE)
 
 
 def softplus(x: ArrayOrTensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -218,6 +229,7 @@ _BY_NAME: dict[str, Callable[..., Tensor]] = {
     "relu": relu,
     "leaky_relu": leaky_relu,
     "elu": elu,
+    "selu": selu,
     "softplus": softplus,
     "swish": swish,
     "silu": silu,
