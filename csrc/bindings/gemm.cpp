@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <exception>
 #include <vector>
 
 #include "bindings/checks.h"
@@ -197,10 +198,18 @@ py::array matmul_typed(const py::array& a_arr, const py::handle& b_obj, bool tra
         threads > 1 && !omp_in_parallel() && batch >= threads &&
         (work <= 256.0 * 256.0 * 256.0 || batch % threads == 0 || batch >= 4 * threads);
     const int64_t mn = M * N;
+    std::exception_ptr err;  // (a failed scratch allocation must not escape the region)
 #pragma omp parallel for schedule(static) if (over_batch)
-    for (int64_t i = 0; i < batch; ++i)
-      gemm<T>(trans_a, trans_b, M, N, K, T(1), pa + off_a[i], lda, pb + off_b[i], ldb, T(0),
-              pc + i * mn, N);
+    for (int64_t i = 0; i < batch; ++i) {
+      try {
+        gemm<T>(trans_a, trans_b, M, N, K, T(1), pa + off_a[i], lda, pb + off_b[i], ldb, T(0),
+                pc + i * mn, N);
+      } catch (...) {
+#pragma omp critical(dc_matmul_error)
+        if (!err) err = std::current_exception();
+      }
+    }
+    if (err) std::rethrow_exception(err);
   }
   return out;
 }
