@@ -134,7 +134,7 @@ def test_channels_last_convnet_matches_torch_layout():
     conv = model.layers[0]
     xt = dc.tensor(x.transpose(0, 3, 1, 2))
     ref = dc.nn.functional.conv2d(xt, conv.kernel, conv.bias)
-    ref = dc.nn.functional.max_pool2d(ref, 2).numpy().transpose(0, 2, 3, 1)  # back to NHWC
+    ref = dc.nn.functional.max_pool2d(ref, 2).detach().numpy().transpose(0, 2, 3, 1)  # to NHWC
     np.testing.assert_allclose(got, ref.reshape(2, -1), rtol=1e-5, atol=1e-5)
 
 
