@@ -138,6 +138,40 @@ def test_channels_last_convnet_matches_torch_layout():
     np.testing.assert_allclose(got, ref.reshape(2, -1), rtol=1e-5, atol=1e-5)
 
 
+@requires_conv
+def test_functional_channels_last_chains_are_planned():
+    """A functional convnet keeps NCHW inside its conv/pool chains and equals the Sequential."""
+
+    def stack():
+        return [
+            layers.Conv2D(3, 3, activation="relu", padding="same"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(4, 3, activation="relu"),
+            layers.Flatten(),
+            layers.Dense(2),
+        ]
+
+    inp = Input(shape=(8, 8, 2))
+    branch = stack()
+    h = inp
+    for lyr in branch:
+        h = lyr(h)
+    side = layers.Flatten()(layers.Conv2D(1, 1)(inp))  # a second consumer of the input
+    model = Model(inp, [h, layers.Dense(2)(side)])
+    assert branch[0]._nchw_out and branch[1]._nchw_in and branch[2]._nchw_in
+    seq = Sequential(
+        [
+            layers.Conv2D(3, 3, activation="relu", padding="same", input_shape=(8, 8, 2)),
+            *stack()[1:],
+        ]
+    )
+    seq.set_weights([w for lyr in branch for w in lyr.get_weights()])
+    x = np.random.default_rng(3).standard_normal((3, 8, 8, 2)).astype(np.float32)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0)[0], seq.predict(x, verbose=0), rtol=1e-5, atol=1e-5
+    )
+
+
 def test_nested_sequential():
     inner = Sequential([layers.Dense(4, activation="relu")], name="block")
     model = Sequential([layers.Dense(4, input_shape=(3,)), inner, layers.Dense(1)])

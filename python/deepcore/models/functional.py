@@ -24,7 +24,7 @@ import numpy as np
 
 from ..nn import module as nn_module
 from ..nn.module import Module
-from .sequential import _has_softmax, call_logits
+from .sequential import _has_softmax, _plan_layout, call_logits
 from .training import Model
 
 __all__ = ["Input", "InputLayer", "KerasTensor", "Node", "Functional", "symbolic_call"]
@@ -266,8 +266,50 @@ class Functional(Model):
         if dup:
             raise ValueError(f"layer names must be unique in a model, repeated: {dup}")
         self.layers: list[Module] = layers
+        self._plan_layout()
         self.built = True
         self._build_input_shape = [t.shape for t in ins] if len(ins) > 1 else ins[0].shape
+
+    def _plan_layout(self) -> None:
+        """Plan channels-last layouts along the graph's chains (see [Note: channels-last] in
+        deepcore.nn.layers.layout): a chain is a maximal path of nodes each feeding only the
+        next, which takes only that input; layers called by several nodes stay standalone."""
+        consumers: dict[int, int] = {}
+        for n in self._nodes:
+            for t in n.inbound:
+                consumers[id(t)] = consumers.get(id(t), 0) + 1
+        for t in self._outputs:
+            consumers[id(t)] = consumers.get(id(t), 0) + 1
+        calls: dict[int, int] = {}
+        for n in self._nodes:
+            calls[id(n.layer)] = calls.get(id(n.layer), 0) + 1
+
+        def simple(n: Node) -> bool:
+            return calls[id(n.layer)] == 1 and len(n.outputs) == 1 and not n.kwargs
+
+        chain: list[Module] = []
+        prev: Node | None = None
+        for n in self._nodes:  # topological order: a chain's nodes are consecutive
+            ins = n.inbound
+            links = (
+                prev is not None
+                and simple(n)
+                and len(n.args) == 1
+                and len(ins) == 1
+                and ins[0].node is prev
+                and consumers.get(id(ins[0]), 0) == 1
+            )
+            if not links:
+                if len(chain) > 1:
+                    _plan_layout(chain)
+                chain = []
+            if simple(n):
+                chain.append(n.layer)
+                prev = n
+            else:
+                prev = None
+        if len(chain) > 1:
+            _plan_layout(chain)
 
     # ------------------------------------------------------------------ structure
     @property
