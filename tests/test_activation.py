@@ -531,3 +531,25 @@ def test_dropout_float64_and_noncontiguous():
     np.testing.assert_allclose(y.data, np.where(kept, x / 0.75, 0))
     with pytest.raises(ValueError, match=r"p must be in \[0, 1\)"):
         _C.dropout_forward(np.ones(3, np.float32), 1.0, 0)
+
+
+@pytest.mark.parametrize("kind,p0,p1", KIND_PARAMS)
+def test_nan_propagates(kind, p0, p1, cpu_capability):
+    """A NaN input gives a NaN output (divergence must not be silently hidden), in every lane
+    position of a vector."""
+    x = np.linspace(-3, 3, 37).astype(np.float32)
+    x[[0, 5, 17, 36]] = np.nan
+    y = _C.activation_forward(x, kind, p0, p1)
+    assert np.isnan(y[[0, 5, 17, 36]]).all(), y[[0, 5, 17, 36]]
+    assert np.isfinite(np.delete(y, [0, 5, 17, 36])).all()
+
+
+def test_softmax_and_cross_entropy_propagate_nan(cpu_capability):
+    x = _input((3, 40), np.float32, seed=23)
+    x[1, 7] = np.nan
+    for axis in (-1, 0):
+        y = F.softmax(x, axis=axis).data
+        bad = np.isnan(y)
+        assert bad.any() and (bad == (np.isnan(x).any(axis=axis, keepdims=True) & True)).all()
+    loss = F.cross_entropy(x, np.array([0, 1, 2]), reduction="none").data
+    assert np.isnan(loss[1]) and np.isfinite(loss[[0, 2]]).all()

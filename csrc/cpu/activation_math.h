@@ -105,11 +105,13 @@ inline double hsum(double v, int = 1) { return v; }
 inline double hmax(double v, int = 1) { return v; }
 
 // ---------------------------------------------------------------- lane-wise helpers
-inline vf vmax(vf a, vf b) { return a > b ? a : b; }
-inline vf vmin(vf a, vf b) { return a < b ? a : b; }
+// A NaN in the FIRST argument of vmax/vmin propagates
+// (b > a and b < a are false for NaN a), so vexp(NaN) = NaN through its clamps, elu(NaN) = NaN.
+inline vf vmax(vf a, vf b) { return b > a ? b : a; }
+inline vf vmin(vf a, vf b) { return b < a ? b : a; }
 inline vf vabs(vf a) { return a < 0.f ? -a : a; }
-inline double vmax(double a, double b) { return a > b ? a : b; }
-inline double vmin(double a, double b) { return a < b ? a : b; }
+inline double vmax(double a, double b) { return b > a ? b : a; }
+inline double vmin(double a, double b) { return b < a ? b : a; }
 inline double vabs(double a) { return std::fabs(a); }
 
 // Round to nearest (ties to even) for |x| < 2^22: adding and subtracting 1.5*2^23 leaves the
