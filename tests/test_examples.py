@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import socket
 
-import deepcore.nn.functional as F
 import pytest
 from data_helpers import MNIST_DIR, requires_shared_data
 from deepcore.examples import lenet, two_car_keras
 from deepcore.examples import mnist as mnist_example
-
-requires_conv = pytest.mark.skipif(
-    not hasattr(F, "conv2d"), reason="F.conv2d is not on this branch yet"
-)  # TODO(zoo): drop once the conv kernels are on main
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +23,6 @@ def no_user_data(monkeypatch, tmp_path):
 
 
 @requires_shared_data
-@requires_conv
 def test_mnist_example_on_test_split(capsys):
     r = mnist_example.main(
         ["--data", str(MNIST_DIR), "--epochs", "1", "--limit", "512", "--verbose", "0"]
@@ -42,14 +36,12 @@ def test_mnist_example_on_test_split(capsys):
 
 
 @requires_shared_data
-@requires_conv
 def test_mnist_example_finds_deepcore_data(monkeypatch):
     monkeypatch.setenv("DEEPCORE_DATA", str(MNIST_DIR))
     r = mnist_example.main(["--epochs", "1", "--limit", "128", "--verbose", "0"])
     assert "MNIST" in r["source"] and "SYNTHETIC" not in r["source"]
 
 
-@requires_conv
 def test_mnist_example_falls_back_to_synthetic(capsys):
     r = mnist_example.main(["--epochs", "1", "--limit", "512", "--verbose", "0"])
     out = capsys.readouterr().out
@@ -59,7 +51,6 @@ def test_mnist_example_falls_back_to_synthetic(capsys):
 
 
 @requires_shared_data
-@requires_conv
 def test_lenet_example():
     r = lenet.main(
         ["--data", str(MNIST_DIR), "--epochs", "1", "--limit", "512", "--verbose", "0",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import gc
 
 import deepcore as dc
-import deepcore.nn.functional as F
 import numpy as np
 import pytest
 from deepcore.models import zoo
@@ -23,8 +22,6 @@ def trainable_count(model) -> int:
 
 
 def forward(model, shape, batch=2, seed=0):
-    if not hasattr(F, "conv2d"):  # TODO(zoo): drop once the conv kernels are on main
-        pytest.skip("F.conv2d is not on this branch yet (parameter counts were checked)")
     x = np.random.default_rng(seed).random((batch, *shape), dtype=np.float32)
     with dc.no_grad():
         out = model(dc.tensor(x), training=False)
