@@ -17,9 +17,10 @@ import time
 from collections.abc import Sequence
 from typing import Callable
 
+import numpy as np
+
 import deepcore
 import deepcore.nn as layers
-import numpy as np
 from deepcore import models
 from deepcore.datasets import mnist, synthetic
 from deepcore.utils import to_categorical

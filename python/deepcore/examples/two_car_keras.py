@@ -15,9 +15,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+import numpy as np
+
 import deepcore
 import deepcore.nn as layers
-import numpy as np
 from deepcore import models
 
 
