@@ -20,10 +20,9 @@ import numpy as np
 
 from ...tensor import Tensor
 from .. import functional as F
-from .. import initializers, regularizers
 from ..module import InputSpec, Module
 from .activation import get_activation, serialize_activation
-from .core import kernel_and_bias, kernel_and_bias_config
+from .core import kernel_and_bias, kernel_and_bias_config, set_kernel_args
 from .layout import LayoutMixin
 from .reshaping import _data_format, pad
 
@@ -106,11 +105,10 @@ class _Conv(LayoutMixin, Module):
             raise ValueError(f"{cls}: filters ({filters}) must be divisible by groups ({groups})")
         self.groups = int(groups)
         self.activation = get_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
+        set_kernel_args(
+            self, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+            bias_regularizer,
+        )  # fmt: skip
 
     @property
     def _channel_axis(self) -> int:

@@ -28,6 +28,22 @@ def _positive_int(layer: str, name: str, v: Any) -> int:
     return int(v)
 
 
+def set_kernel_args(
+    layer: Module,
+    use_bias: bool,
+    kernel_initializer: Any,
+    bias_initializer: Any,
+    kernel_regularizer: Any,
+    bias_regularizer: Any = None,
+) -> None:
+    """Resolve and store the Keras kernel/bias arguments shared by Dense, Maxout and Conv."""
+    layer.use_bias = bool(use_bias)
+    layer.kernel_initializer = initializers.get(kernel_initializer)
+    layer.bias_initializer = initializers.get(bias_initializer)
+    layer.kernel_regularizer = regularizers.get(kernel_regularizer)
+    layer.bias_regularizer = regularizers.get(bias_regularizer)
+
+
 def kernel_and_bias(layer: Module, kernel_shape: tuple, n_out: int) -> tuple:
     """The (kernel, bias-or-None) weights of Dense / Maxout / Conv from the layer's
     ``*_initializer`` / ``*_regularizer`` / ``use_bias`` attributes."""
@@ -36,21 +52,20 @@ def kernel_and_bias(layer: Module, kernel_shape: tuple, n_out: int) -> tuple:
     )
     bias = None
     if layer.use_bias:
-        reg = getattr(layer, "bias_regularizer", None)
-        bias = layer.add_weight("bias", (n_out,), layer.bias_initializer, regularizer=reg)
+        bias = layer.add_weight(
+            "bias", (n_out,), layer.bias_initializer, regularizer=layer.bias_regularizer
+        )
     return kernel, bias
 
 
 def kernel_and_bias_config(layer: Module) -> dict:
-    cfg = {
+    return {
         "use_bias": layer.use_bias,
         "kernel_initializer": initializers.serialize(layer.kernel_initializer),
         "bias_initializer": initializers.serialize(layer.bias_initializer),
         "kernel_regularizer": regularizers.serialize(layer.kernel_regularizer),
+        "bias_regularizer": regularizers.serialize(layer.bias_regularizer),
     }
-    if hasattr(layer, "bias_regularizer"):
-        cfg["bias_regularizer"] = regularizers.serialize(layer.bias_regularizer)
-    return cfg
 
 
 class Dense(Module):
@@ -70,11 +85,10 @@ class Dense(Module):
         super().__init__(**kwargs)
         self.units = _positive_int("Dense", "units", units)
         self.activation = get_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
+        set_kernel_args(
+            self, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+            bias_regularizer,
+        )  # fmt: skip
 
     def build(self, input_shape: tuple) -> None:
         if len(input_shape) < 2 or input_shape[-1] is None:
@@ -228,15 +242,16 @@ class Maxout(Module):
         kernel_initializer: Any = "glorot_uniform",
         bias_initializer: Any = "zeros",
         kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.units = _positive_int("Maxout", "units", units)
         self.pieces = _positive_int("Maxout", "pieces", pieces)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        set_kernel_args(
+            self, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+            bias_regularizer,
+        )  # fmt: skip
 
     def build(self, input_shape: tuple) -> None:
         if len(input_shape) != 2 or input_shape[-1] is None:
