@@ -129,6 +129,24 @@ def test_fused_softmax_cross_entropy_equals_unfused_math():
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
+def test_fused_cross_entropy_is_stable_for_huge_logits():
+    """Logits of ±1e4: the fused loss is the exact -log softmax; unfused, the probability
+    clipping at 1e-7 caps each wrong sample's loss at -log(1e-7) = 16.1."""
+    model = Sequential([layers.Dense(2, activation="softmax", use_bias=False, input_shape=(1,))])
+    model.layers[0].kernel.data[...] = np.array([[1e4], [-1e4]], np.float32)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x = np.array([[1.0], [-1.0]], np.float32)
+    labels = np.array([1, 1])  # the first sample is wrong by a margin of 2e4
+    got = model.evaluate(x, labels, verbose=0)
+    assert got == pytest.approx(2e4 / 2, rel=1e-6)
+    plain = Sequential([layers.Dense(2, activation="softmax", use_bias=False, input_shape=(1,))])
+    plain.set_weights(model.get_weights())
+    plain.compile(
+        optimizer="sgd", loss="sparse_categorical_crossentropy", fuse_softmax_cross_entropy=False
+    )
+    assert plain.evaluate(x, labels, verbose=0) == pytest.approx(-np.log(1e-7) / 2, rel=1e-4)
+
+
 def test_losses_match_numpy():
     rng = np.random.default_rng(0)
     p = dc.tensor(rng.dirichlet(np.ones(4), size=6).astype(np.float64))
