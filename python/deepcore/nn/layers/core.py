@@ -124,7 +124,8 @@ class Dropout(Module):
     1/(1-rate) in training (a new mask every call); the identity at inference.
 
     ``noise_shape`` (Keras) shares the mask along axes of size 1, e.g. (batch, 1, features)
-    drops whole features for every time step.
+    drops whole features for every time step. ``seed`` is kept in the config for Keras
+    compatibility only: masks come from ``deepcore.get_rng()`` (``deepcore.manual_seed``).
     """
 
     def __init__(
@@ -184,7 +185,12 @@ class Embedding(Module):
         self.output_dim = _positive_int("Embedding", "output_dim", output_dim)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
-        self.mask_zero = bool(mask_zero)
+        if mask_zero:  # say so rather than silently computing over the padding
+            raise NotImplementedError(
+                "Embedding(mask_zero=True): masks are not propagated by deepcore's layers yet; "
+                "use mask_zero=False"
+            )
+        self.mask_zero = False
 
     def build(self, input_shape: tuple) -> None:
         self.embeddings = self.add_weight(
