@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import struct
@@ -288,3 +289,19 @@ def test_save_never_leaves_a_partial_file(tmp_path, monkeypatch):
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["m.deepcore"]
     assert models.load_model(path).count_params() == 9
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("safetensors") is None, reason="safetensors is not installed"
+)
+def test_model_file_opens_with_the_safetensors_package(saved):
+    from safetensors import safe_open
+
+    with safe_open(str(saved), "np") as f:
+        meta = f.metadata()
+        names = set(f.keys())
+        arrays = {k: f.get_tensor(k) for k in names}
+    ours, our_meta = st.load_file_with_metadata(saved)
+    assert meta == our_meta and names == set(ours)
+    for k in names:
+        np.testing.assert_array_equal(arrays[k], ours[k])
