@@ -326,10 +326,7 @@ class Progbar:
             digits = len(str(self.target))
             head = f"{current:>{digits}d}/{self.target}"
         if self.verbose == 2:
-            return (
-                f"{head} - {_fmt_time(elapsed)} - {_fmt_per_step(per_step, self.unit_name)}"
-                f"{metrics}"
-            )
+            return f"{head} - {int(elapsed)}s - {_fmt_per_step(per_step, self.unit_name)}{metrics}"
         bar = ""
         if self.target:
             done = min(self.width, int(self.width * current / self.target))
@@ -345,7 +342,7 @@ class Progbar:
                 bar = "━" * done + " " * (self.width - done) if done < self.width else "━" * done
             bar = " " + bar
         if finalize or self.target is None or not current:
-            t = _fmt_time(elapsed)
+            t = f"{int(elapsed)}s"  # Keras: elapsed in whole seconds; the ETA as h:mm:ss
         else:
             t = _fmt_time(per_step * (self.target - current))
         return f"{head}{bar} {t} {_fmt_per_step(per_step, self.unit_name)}{metrics}"
