@@ -6,14 +6,16 @@
 // micro-tile and amortise packing; with few input channels (LeNet's first layer: C*R*S = 25)
 // or few output channels per group (depthwise convolution: K/G = 1) most of its time goes to
 // packing and edge tiles, and the im2col copy (R*S times the input) costs more than the
-// arithmetic. The direct kernel has no copy beyond one padded image and keeps KB x 16 outputs
-// in registers. So `automatic` picks
-//   direct  when C/G*R*S <= 64 or K/G < 8  (few input or output channels per group),
-//   im2col  otherwise (and always for 1x1 stride-1 unpadded convs, where the "column matrix" is
-//           the input itself and no copy is made).
-// The same rule serves the three passes (their GEMMs have the same three sizes in another
-// order). Measured figures per shape are in bench/RESULTS.md.
-//
+// arithmetic. The direct forward kernel has no copy beyond one padded image and keeps
+// KB x 16 outputs in registers. Measured per pass (bench/RESULTS.md, one thread, CPU time),
+// `automatic` picks
+//   forward          direct when C/G*R*S <= 64 or K/G < 8, else im2col;
+//   backward_input   direct only when K/G == 1 (depthwise: the scatter kernel beats a GEMM
+//                    with an inner dimension of 1), else im2col (GEMM + col2im);
+//   backward_weight  im2col (batched GEMMs over several images beat the direct dot products
+//                    on every shape measured, depthwise included);
+// and always im2col for a 1x1 stride-1 unpadded conv, whose "column matrix" is the input
+// itself (no copy).
 // [Note: conv threading]
 // Work is split into independent tasks (image x group x tile of output rows where outputs are
 // disjoint); with at least as many tasks as threads, one OpenMP loop runs them and every GEMM
@@ -205,91 +207,185 @@ void direct_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw) 
 }
 
 // ---- im2col + GEMM -----------------------------------------------------------------------------
+//
+// [Note: im2col tiles]
+// A tile is either a band of output rows of one image (large images: the column block is
+// bounded by kColBudgetBytes) or `imgs` whole images side by side (small images such as
+// LeNet's 8x8 outputs: one GEMM per image would have N = 64 columns, all overhead, so several
+// images share one GEMM of N = imgs*P*Q, their outputs / output gradients staged in scratch).
+
+struct Tiling {
+  int64_t imgs;                                 // images per tile (> 1 only when rows == P)
+  int64_t rows;                                 // output rows per tile
+  int64_t ntiles;                               // tiles per image (1 when imgs > 1)
+  int64_t nchunks;                              // image chunks: ceil(N / imgs)
+  int64_t cols() const { return imgs * rows; }  // times Q: the GEMM's N
+};
+
+template <typename T>
+Tiling plan_tiles(const ConvShape& s, int nthreads) {
+  constexpr int64_t kTargetCols = 512;  // enough columns for the GEMM's packing to pay off
+  const int64_t CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q;
+  const int64_t img_bytes = CRS * PQ * int64_t(sizeof(T));
+  Tiling t{1, tile_rows<T>(s), 0, s.N};
+  if (PQ > 0 && PQ < kTargetCols && t.rows == s.P) {
+    int64_t imgs =
+        std::min<int64_t>((kTargetCols + PQ - 1) / PQ,
+                          std::max<int64_t>(kColBudgetBytes / std::max<int64_t>(img_bytes, 1), 1));
+    // keep at least two chunks per thread for balance
+    imgs = std::max<int64_t>(1, std::min(imgs, s.N / std::max(2 * nthreads, 1)));
+    t.imgs = imgs;
+    t.nchunks = (s.N + imgs - 1) / imgs;
+  }
+  t.ntiles = (s.P + t.rows - 1) / t.rows;
+  return t;
+}
+
+// One tile's work item: images [n0, n0+nimg) of group g, output rows [p0, p1).
+struct TileTask {
+  int64_t n0, nimg, g, p0, p1;
+};
+TileTask tile_task(const ConvShape& s, const Tiling& t, int64_t task) {
+  const int64_t chunk = task / (s.G * t.ntiles), g = (task / t.ntiles) % s.G,
+                tile = task % t.ntiles;
+  const int64_t n0 = chunk * t.imgs, p0 = tile * t.rows;
+  return {n0, std::min(t.imgs, s.N - n0), g, p0, std::min(s.P, p0 + t.rows)};
+}
+
+// Column block of a tile: im2col of each image side by side (row stride ld), or, for a
+// pointwise conv of a single image, the input itself. Returns the block and its row stride.
+template <typename T>
+const T* tile_columns(const ConvShape& s, const TileTask& k, const T* x, bool pointwise, T* col,
+                      int64_t& ld) {
+  const int64_t HW = s.H * s.W, cols = (k.p1 - k.p0) * s.Q;
+  if (pointwise && k.nimg == 1) {
+    ld = s.P * s.Q;
+    return x + (k.n0 * s.C + k.g * s.Cg()) * HW + k.p0 * s.Q;
+  }
+  ld = k.nimg * cols;
+  for (int64_t j = 0; j < k.nimg; ++j)
+    ConvStubs<T>::im2col()(s, x + ((k.n0 + j) * s.C + k.g * s.Cg()) * HW, k.p0, k.p1,
+                           col + j * cols, ld);
+  return col;
+}
 
 template <typename T>
 void im2col_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y) {
-  const int64_t CRS = s.Cg() * s.R * s.S, HW = s.H * s.W, PQ = s.P * s.Q, Kg = s.Kg();
+  const int64_t CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q, Kg = s.Kg();
   const bool pw = is_pointwise(s);
-  const int64_t rows = tile_rows<T>(s), ntiles = (s.P + rows - 1) / rows;
   const int nt = max_threads();
-  std::vector<T> scratch(pw ? 0 : size_t(nt) * CRS * rows * s.Q);
-  for_tasks(s.N * s.G * ntiles, nt, [&](int64_t task, int tid) {
-    const int64_t n = task / (s.G * ntiles), g = (task / ntiles) % s.G, t = task % ntiles;
-    const int64_t p0 = t * rows, p1 = std::min(s.P, p0 + rows), ncols = (p1 - p0) * s.Q;
-    const T* xg = x + (n * s.C + g * s.Cg()) * HW;
-    T* yg = y + (n * s.K + g * Kg) * PQ + p0 * s.Q;
-    const T* B = xg + p0 * s.Q;
-    int64_t ldb = PQ;
-    if (!pw) {
-      T* col = scratch.data() + size_t(tid) * CRS * rows * s.Q;
-      ConvStubs<T>::im2col()(s, xg, p0, p1, col);
-      B = col;
-      ldb = ncols;
+  const Tiling t = plan_tiles<T>(s, nt);
+  const int64_t colsz = CRS * t.cols() * s.Q, ysz = t.imgs > 1 ? Kg * t.cols() * s.Q : 0;
+  std::vector<T> scratch(size_t(nt) * (colsz + ysz));
+  for_tasks(t.nchunks * s.G * t.ntiles, nt, [&](int64_t task, int tid) {
+    const TileTask k = tile_task(s, t, task);
+    const int64_t cols = (k.p1 - k.p0) * s.Q;
+    T* col = scratch.data() + size_t(tid) * (colsz + ysz);
+    int64_t ldb;
+    const T* B = tile_columns(s, k, x, pw, col, ldb);
+    const T* wg = w + k.g * Kg * CRS;
+    if (k.nimg == 1) {
+      T* yg = y + (k.n0 * s.K + k.g * Kg) * PQ + k.p0 * s.Q;
+      gemm<T>(false, false, Kg, cols, CRS, T(1), wg, CRS, B, ldb, T(0), yg, PQ);
+      if (b)
+        for (int64_t c = 0; c < Kg; ++c) {
+          const T bk = b[k.g * Kg + c];
+          for (int64_t j = 0; j < cols; ++j) yg[c * PQ + j] += bk;
+        }
+      return;
     }
-    gemm<T>(false, false, Kg, ncols, CRS, T(1), w + g * Kg * CRS, CRS, B, ldb, T(0), yg, PQ);
-    if (b)
-      for (int64_t k = 0; k < Kg; ++k) {
-        const T bk = b[g * Kg + k];
-        T* yr = yg + k * PQ;
-        for (int64_t j = 0; j < ncols; ++j) yr[j] += bk;
+    T* ys = col + colsz;  // (Kg, nimg*PQ), then scattered to each image's (Kg, PQ)
+    gemm<T>(false, false, Kg, k.nimg * PQ, CRS, T(1), wg, CRS, B, ldb, T(0), ys, k.nimg * PQ);
+    for (int64_t j = 0; j < k.nimg; ++j)
+      for (int64_t c = 0; c < Kg; ++c) {
+        const T bk = b ? b[k.g * Kg + c] : T(0);
+        const T* src = ys + c * k.nimg * PQ + j * PQ;
+        T* dst = y + ((k.n0 + j) * s.K + k.g * Kg + c) * PQ;
+        for (int64_t i = 0; i < PQ; ++i) dst[i] = src[i] + bk;
       }
   });
+}
+
+// Stage dy of a multi-image tile as one (Kg, nimg*PQ) matrix.
+template <typename T>
+void gather_dy(const ConvShape& s, const TileTask& k, const T* dy, T* out) {
+  const int64_t PQ = s.P * s.Q, Kg = s.Kg();
+  for (int64_t c = 0; c < Kg; ++c)
+    for (int64_t j = 0; j < k.nimg; ++j)
+      std::memcpy(out + c * k.nimg * PQ + j * PQ, dy + ((k.n0 + j) * s.K + k.g * Kg + c) * PQ,
+                  PQ * sizeof(T));
 }
 
 template <typename T>
 void im2col_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx) {
   const int64_t CRS = s.Cg() * s.R * s.S, HW = s.H * s.W, PQ = s.P * s.Q, Kg = s.Kg();
   const bool pw = is_pointwise(s);
-  const int64_t rows = tile_rows<T>(s), ntiles = (s.P + rows - 1) / rows;
   const int nt = max_threads();
-  std::vector<T> scratch(pw ? 0 : size_t(nt) * CRS * rows * s.Q);
-  // col2im of neighbouring row tiles overlap in dx: a task is a whole (image, group).
-  for_tasks(s.N * s.G, nt, [&](int64_t task, int tid) {
-    const int64_t n = task / s.G, g = task % s.G;
-    T* dxg = dx + (n * s.C + g * s.Cg()) * HW;
+  const Tiling t = plan_tiles<T>(s, nt);
+  const int64_t colsz = CRS * t.cols() * s.Q, ysz = t.imgs > 1 ? Kg * t.cols() * s.Q : 0;
+  std::vector<T> scratch(size_t(nt) * (colsz + ysz));
+  // col2im of neighbouring row tiles overlap in dx: a task is whole images (all row tiles).
+  for_tasks(t.nchunks * s.G, nt, [&](int64_t task, int tid) {
+    const int64_t chunk = task / s.G, g = task % s.G;
     const T* wg = w + g * Kg * CRS;
+    T* col = scratch.data() + size_t(tid) * (colsz + ysz);
+    if (t.imgs > 1) {
+      const TileTask k{chunk * t.imgs, std::min(t.imgs, s.N - chunk * t.imgs), g, 0, s.P};
+      const int64_t ld = k.nimg * PQ;
+      gather_dy(s, k, dy, col + colsz);
+      gemm<T>(true, false, CRS, ld, Kg, T(1), wg, CRS, col + colsz, ld, T(0), col, ld);
+      for (int64_t j = 0; j < k.nimg; ++j) {
+        T* dxg = dx + ((k.n0 + j) * s.C + g * s.Cg()) * HW;
+        std::fill(dxg, dxg + s.Cg() * HW, T(0));
+        ConvStubs<T>::col2im()(s, col + j * PQ, 0, s.P, dxg, ld);
+      }
+      return;
+    }
+    const int64_t n = chunk;
+    T* dxg = dx + (n * s.C + g * s.Cg()) * HW;
     const T* dyg = dy + (n * s.K + g * Kg) * PQ;
     if (pw) {  // dx_g (Cg, HW) = w_g^T (Cg, Kg) @ dy_g (Kg, PQ)
       gemm<T>(true, false, CRS, PQ, Kg, T(1), wg, CRS, dyg, PQ, T(0), dxg, HW);
       return;
     }
     std::fill(dxg, dxg + s.Cg() * HW, T(0));
-    T* col = scratch.data() + size_t(tid) * CRS * rows * s.Q;
-    for (int64_t t = 0; t < ntiles; ++t) {
-      const int64_t p0 = t * rows, p1 = std::min(s.P, p0 + rows), ncols = (p1 - p0) * s.Q;
-      gemm<T>(true, false, CRS, ncols, Kg, T(1), wg, CRS, dyg + p0 * s.Q, PQ, T(0), col, ncols);
-      ConvStubs<T>::col2im()(s, col, p0, p1, dxg);
+    for (int64_t tile = 0; tile < t.ntiles; ++tile) {
+      const int64_t p0 = tile * t.rows, p1 = std::min(s.P, p0 + t.rows), cols = (p1 - p0) * s.Q;
+      gemm<T>(true, false, CRS, cols, Kg, T(1), wg, CRS, dyg + p0 * s.Q, PQ, T(0), col, cols);
+      ConvStubs<T>::col2im()(s, col, p0, p1, dxg, cols);
     }
   });
 }
 
 template <typename T>
 void im2col_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw) {
-  const int64_t CRS = s.Cg() * s.R * s.S, HW = s.H * s.W, PQ = s.P * s.Q, Kg = s.Kg();
+  const int64_t CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q, Kg = s.Kg();
   const bool pw = is_pointwise(s);
-  const int64_t rows = tile_rows<T>(s), ntiles = (s.P + rows - 1) / rows;
   const int nt = max_threads();
+  const Tiling t = plan_tiles<T>(s, nt);
+  const int64_t ntasks = t.nchunks * s.G * t.ntiles;
   const int64_t wsize = s.K * CRS;
-  const bool serial = !(nt > 1 && s.N * s.G * ntiles >= nt);
-  std::vector<T> scratch(pw ? 0 : size_t(nt) * CRS * rows * s.Q);
+  const bool serial = !(nt > 1 && ntasks >= nt);
+  const int64_t colsz = CRS * t.cols() * s.Q, ysz = t.imgs > 1 ? Kg * t.cols() * s.Q : 0;
+  std::vector<T> scratch(size_t(nt) * (colsz + ysz));
   // Serial task order: GEMMs accumulate straight into dw (beta = 1), multithreaded inside.
   std::vector<T> parts(serial ? 0 : size_t(nt) * wsize, T(0));
-  for_tasks(s.N * s.G * ntiles, nt, [&](int64_t task, int tid) {
-    const int64_t n = task / (s.G * ntiles), g = (task / ntiles) % s.G, t = task % ntiles;
-    const int64_t p0 = t * rows, p1 = std::min(s.P, p0 + rows), ncols = (p1 - p0) * s.Q;
-    const T* xg = x + (n * s.C + g * s.Cg()) * HW;
-    const T* B = xg + p0 * s.Q;
-    int64_t ldb = PQ;
-    if (!pw) {
-      T* col = scratch.data() + size_t(tid) * CRS * rows * s.Q;
-      ConvStubs<T>::im2col()(s, xg, p0, p1, col);
-      B = col;
-      ldb = ncols;
+  for_tasks(ntasks, nt, [&](int64_t task, int tid) {
+    const TileTask k = tile_task(s, t, task);
+    T* col = scratch.data() + size_t(tid) * (colsz + ysz);
+    int64_t ldb;
+    const T* B = tile_columns(s, k, x, pw, col, ldb);
+    const T* A = dy + (k.n0 * s.K + k.g * Kg) * PQ + k.p0 * s.Q;
+    int64_t lda = PQ;
+    const int64_t cols = k.nimg * (k.p1 - k.p0) * s.Q;
+    if (k.nimg > 1) {
+      gather_dy(s, k, dy, col + colsz);
+      A = col + colsz;
+      lda = cols;
     }
-    T* dst = (serial ? dw : parts.data() + tid * wsize) + g * Kg * CRS;
-    // dw_g (Kg, CRS) += dy_g (Kg, ncols) @ col^T (ncols, CRS)
-    gemm<T>(false, true, Kg, CRS, ncols, T(1), dy + (n * s.K + g * Kg) * PQ + p0 * s.Q, PQ, B, ldb,
-            T(1), dst, CRS);
+    T* dst = (serial ? dw : parts.data() + tid * wsize) + k.g * Kg * CRS;
+    // dw_g (Kg, CRS) += dy_g (Kg, cols) @ col^T (cols, CRS)
+    gemm<T>(false, true, Kg, CRS, cols, T(1), A, lda, B, ldb, T(1), dst, CRS);
   });
   if (!serial) reduce_partials(parts.data(), nt, wsize, dw, nt);
 }
@@ -300,8 +396,14 @@ ConvAlgo conv_resolve_algo(const ConvShape& s, ConvPass pass, ConvAlgo algo) {
   if (algo != ConvAlgo::automatic) return algo;
   if (is_pointwise(s)) return ConvAlgo::im2col;  // a plain GEMM on the input, no copy
   // See [Note: conv algorithm choice].
-  if (s.Cg() * s.R * s.S <= 64 || s.Kg() < 8) return ConvAlgo::direct;
-  return ConvAlgo::im2col;
+  switch (pass) {
+    case ConvPass::forward:
+      return (s.Cg() * s.R * s.S <= 64 || s.Kg() < 8) ? ConvAlgo::direct : ConvAlgo::im2col;
+    case ConvPass::backward_input:
+      return s.Kg() == 1 ? ConvAlgo::direct : ConvAlgo::im2col;
+    default:
+      return ConvAlgo::im2col;
+  }
 }
 
 const char* conv_algo_name(ConvAlgo algo) {

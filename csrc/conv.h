@@ -96,11 +96,14 @@ DC_DECLARE_DISPATCH(conv_direct_bwd_w_f32, DC_CONV_DIRECT_BWD_W(float));
 DC_DECLARE_DISPATCH(conv_direct_bwd_w_f64, DC_CONV_DIRECT_BWD_W(double));
 
 // im2col for one group of one image and output rows [p0, p1):
-//   col (Cg*R*S, (p1-p0)*Q), col[(c*R + r)*S + s][(p-p0)*Q + q] = x[c, p*sh-ph+r*dh, q*sw-pw+s*dw]
-// where x points at the group's first channel (Cg,H,W). col2im is its adjoint (dx += ...).
-#define DC_IM2COL(T) void(const dc::ConvShape&, const T* x, int64_t p0, int64_t p1, T* col)
+//   col (Cg*R*S rows of row stride ld), col[(c*R + r)*S + s][(p-p0)*Q + q] =
+//   x[c, p*sh-ph+r*dh, q*sw-pw+s*dw] where x points at the group's first channel (Cg,H,W).
+// col2im is its adjoint (dx += ...). ld > (p1-p0)*Q puts several images side by side.
+#define DC_IM2COL(T) \
+  void(const dc::ConvShape&, const T* x, int64_t p0, int64_t p1, T* col, int64_t ld)
 DC_DECLARE_DISPATCH(im2col_f32, DC_IM2COL(float));
 DC_DECLARE_DISPATCH(im2col_f64, DC_IM2COL(double));
-#define DC_COL2IM(T) void(const dc::ConvShape&, const T* col, int64_t p0, int64_t p1, T* dx)
+#define DC_COL2IM(T) \
+  void(const dc::ConvShape&, const T* col, int64_t p0, int64_t p1, T* dx, int64_t ld)
 DC_DECLARE_DISPATCH(col2im_f32, DC_COL2IM(float));
 DC_DECLARE_DISPATCH(col2im_f64, DC_COL2IM(double));

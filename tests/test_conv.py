@@ -211,6 +211,8 @@ def test_conv2d_every_cpu_capability(cpu_capability, algo):
         (2, 12, (11, 11), 12, (3, 3), (2, 2), "same", (1, 1), 12),  # depthwise
         (1, 3, (37, 41), 8, (11, 11), (4, 4), 2, (1, 1), 1),  # AlexNet-like first layer
         (4, 4, (6, 7), 8, (3, 3), (1, 1), 1, (1, 1), 2),  # batch >= threads, groups
+        (13, 6, (12, 12), 16, (5, 5), (1, 1), 0, (1, 1), 1),  # several images per GEMM
+        (11, 4, (5, 6), 6, (3, 3), (2, 1), 1, (1, 1), 2),  # same, uneven last chunk, groups
     ],
 )
 def test_conv2d_named_shapes(algo, cfg):
@@ -240,12 +242,18 @@ def test_conv2d_threads_give_the_same_result():
 
 def test_auto_algorithm_choice():
     # see [Note: conv algorithm choice] in csrc/conv.cpp
-    assert K.conv2d_algorithm((64, 1, 28, 28), (6, 1, 5, 5)) == "direct"
-    assert K.conv2d_algorithm((32, 64, 56, 56), (64, 64, 3, 3), 1, 1) == "im2col"
-    assert K.conv2d_algorithm((8, 32, 14, 14), (32, 1, 3, 3), 1, 1, 1, 32) == "direct"
-    assert K.conv2d_algorithm((8, 32, 14, 14), (64, 32, 1, 1)) == "im2col"
+    algo = K.conv2d_algorithm
+    lenet1 = ((64, 1, 28, 28), (6, 1, 5, 5))
+    assert algo(*lenet1) == "direct"
+    assert algo(*lenet1, pass_="backward_input") == "im2col"
+    assert algo(*lenet1, pass_="backward_weight") == "im2col"
+    assert algo((32, 64, 56, 56), (64, 64, 3, 3), 1, 1) == "im2col"
+    depthwise = ((8, 32, 14, 14), (32, 1, 3, 3), 1, 1, 1, 32)
+    assert algo(*depthwise) == "direct"
+    assert algo(*depthwise, pass_="backward_input") == "direct"
+    assert algo((8, 32, 14, 14), (64, 32, 1, 1)) == "im2col"
     for p in ("forward", "backward_input", "backward_weight"):
-        assert K.conv2d_algorithm((2, 3, 9, 9), (4, 3, 3, 3), pass_=p, algo="im2col") == "im2col"
+        assert algo((2, 3, 9, 9), (4, 3, 3, 3), pass_=p, algo="direct") == "direct"
 
 
 def test_output_shapes_and_padding_modes():

@@ -19,12 +19,13 @@ inline void valid_range(int64_t Q, int64_t W, int64_t stride, int64_t off, int64
 }
 
 template <typename T>
-void im2col(const ConvShape& s, const T* __restrict x, int64_t p0, int64_t p1, T* __restrict col) {
-  const int64_t Q = s.Q, ncols = (p1 - p0) * Q, Cg = s.Cg();
+void im2col(const ConvShape& s, const T* __restrict x, int64_t p0, int64_t p1, T* __restrict col,
+            int64_t ld) {
+  const int64_t Q = s.Q, Cg = s.Cg();
   for (int64_t c = 0; c < Cg; ++c)
     for (int64_t r = 0; r < s.R; ++r)
       for (int64_t t = 0; t < s.S; ++t) {
-        T* crow = col + ((c * s.R + r) * s.S + t) * ncols;
+        T* crow = col + ((c * s.R + r) * s.S + t) * ld;
         const int64_t off = t * s.dw - s.pw;
         int64_t lo, hi;
         valid_range(Q, s.W, s.sw, off, lo, hi);
@@ -48,12 +49,13 @@ void im2col(const ConvShape& s, const T* __restrict x, int64_t p0, int64_t p1, T
 }
 
 template <typename T>
-void col2im(const ConvShape& s, const T* __restrict col, int64_t p0, int64_t p1, T* __restrict dx) {
-  const int64_t Q = s.Q, ncols = (p1 - p0) * Q, Cg = s.Cg();
+void col2im(const ConvShape& s, const T* __restrict col, int64_t p0, int64_t p1, T* __restrict dx,
+            int64_t ld) {
+  const int64_t Q = s.Q, Cg = s.Cg();
   for (int64_t c = 0; c < Cg; ++c)
     for (int64_t r = 0; r < s.R; ++r)
       for (int64_t t = 0; t < s.S; ++t) {
-        const T* crow = col + ((c * s.R + r) * s.S + t) * ncols;
+        const T* crow = col + ((c * s.R + r) * s.S + t) * ld;
         const int64_t off = t * s.dw - s.pw;
         int64_t lo, hi;
         valid_range(Q, s.W, s.sw, off, lo, hi);

@@ -1,0 +1,154 @@
+"""conv2d benchmark: deepcore's native kernels vs PyTorch CPU (oneDNN), same run, float32.
+
+    PYTHONPATH=python python3 bench/conv.py [--threads 2] [--pairs 7] [--algo auto]
+
+Shapes are (N, C, H=W, K, R=S, stride, pad). For each: validate ours against torch (forward,
+dX, dW, db), warm up both, then time ours and torch alternately (A B A B ...): the forward, and
+forward + backward (dX, dW and db, i.e. what a training step of a middle layer computes).
+Reported: median ms and GFLOP/s of each (2*N*K*P*Q*C*R*S per pass, three passes for
+forward+backward), and the median of per-pair ratios torch_time / our_time (> 1: ours faster).
+
+Both sides are called at the kernel level: ours through deepcore.kernels.conv2d_forward /
+_backward_input / _backward_weight, torch through torch.nn.functional.conv2d and
+torch.ops.aten.convolution_backward, so neither pays for its autograd engine. Each timed block
+starts after a short pause (--gap) so the other library's spinning OpenMP workers have gone to
+sleep (2-core machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import deepcore as dc
+import numpy as np
+import torch
+
+K = dc.kernels
+
+SHAPES = [  # (N, C, H, K, R, stride, pad)
+    (64, 1, 28, 6, 5, 1, 0),
+    (64, 6, 12, 16, 5, 1, 0),
+    (32, 64, 56, 64, 3, 1, 1),
+    (32, 128, 28, 128, 3, 1, 1),
+    (32, 3, 224, 64, 11, 4, 2),
+]
+
+
+def rel(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+
+
+def block(fn, reps: int, gap: float) -> float:
+    time.sleep(gap)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - t0) / reps
+
+
+def run(shape, args) -> dict:
+    N, C, H, Kc, R, st, pad = shape
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N, C, H, H)).astype(np.float32)
+    w = (rng.standard_normal((Kc, C, R, R)) / np.sqrt(C * R * R)).astype(np.float32)
+    b = rng.standard_normal(Kc).astype(np.float32)
+    tx, tw, tb = (torch.from_numpy(a) for a in (x, w, b))
+    algo = args.algo
+
+    def ours_fwd():
+        return K.conv2d_forward(x, w, b, st, pad, 1, 1, algo)
+
+    def ours_fb():
+        y = K.conv2d_forward(x, w, b, st, pad, 1, 1, algo)
+        dx = K.conv2d_backward_input(y, w, x.shape, st, pad, 1, 1, algo)
+        dw, db = K.conv2d_backward_weight(x, y, w.shape, st, pad, 1, 1, algo)
+        return y, dx, dw, db
+
+    def torch_fwd():
+        return torch.nn.functional.conv2d(tx, tw, tb, st, pad)
+
+    def torch_fb():
+        y = torch.nn.functional.conv2d(tx, tw, tb, st, pad)
+        dx, dw, db = torch.ops.aten.convolution_backward(
+            y, tx, tw, [Kc], [st, st], [pad, pad], [1, 1], False, [0, 0], 1, [True, True, True]
+        )
+        return y, dx, dw, db
+
+    # validate (dy = y, as in the timed step)
+    with torch.no_grad():
+        got, want = ours_fb(), torch_fb()
+    errs = [rel(g, t.numpy()) for g, t in zip(got, want)]
+    if max(errs) > 1e-4:
+        raise SystemExit(f"{shape}: mismatch vs torch (y, dx, dw, db rel errors {errs})")
+
+    P = (H + 2 * pad - R) // st + 1
+    flops = 2.0 * N * Kc * P * P * C * R * R
+    out = {"shape": shape, "errs": errs}
+    out["algo"] = "/".join(
+        K.conv2d_algorithm((N, C, H, H), (Kc, C, R, R), st, pad, 1, 1, p, algo)
+        for p in ("forward", "backward_input", "backward_weight")
+    )
+    with torch.no_grad():
+        for name, ours, theirs, f in [
+            ("fwd", ours_fwd, torch_fwd, flops),
+            ("fb", ours_fb, torch_fb, 3 * flops),
+        ]:
+            t1 = block(ours, 1, 0)  # warm up and size the blocks to ~0.2 s
+            block(theirs, 1, 0)
+            reps = max(1, int(0.2 / max(t1, 1e-6)))
+            to, tt, ratio = [], [], []
+            for _ in range(args.pairs):
+                a = block(ours, reps, args.gap)
+                c = block(theirs, reps, args.gap)
+                to.append(a)
+                tt.append(c)
+                ratio.append(c / a)
+            out[name] = (statistics.median(to), statistics.median(tt), statistics.median(ratio), f)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--pairs", type=int, default=7)
+    ap.add_argument("--gap", type=float, default=0.05)
+    ap.add_argument("--algo", default="auto", choices=["auto", "direct", "im2col"])
+    ap.add_argument("--capability", default=None)
+    ap.add_argument("--only", type=int, nargs="*", help="indices into SHAPES")
+    args = ap.parse_args()
+    K.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    if args.capability:
+        K.set_cpu_capability(args.capability)
+    info = K.info()
+    print(
+        f"deepcore {info['cpu_capability']} x{args.threads} threads, torch {torch.__version__} "
+        f"x{torch.get_num_threads()} (mkldnn {torch.backends.mkldnn.is_available()}), "
+        f"algo={args.algo}, pairs={args.pairs}"
+    )
+    print(
+        "| (N, C, H, K, R, s, p) | algo fwd/dX/dW | fwd ours ms | GFLOP/s | torch ms | GFLOP/s "
+        "| torch/ours | fwd+bwd ours ms | GFLOP/s | torch ms | GFLOP/s | torch/ours |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    shapes = SHAPES if not args.only else [SHAPES[i] for i in args.only]
+    for shape in shapes:
+        r = run(shape, args)
+        cells = []
+        for name in ("fwd", "fb"):
+            to, tt, ratio, f = r[name]
+            cells += [
+                f"{to * 1e3:.2f}",
+                f"{f / to / 1e9:.1f}",
+                f"{tt * 1e3:.2f}",
+                f"{f / tt / 1e9:.1f}",
+                f"{ratio:.2f}",
+            ]
+        print(f"| {shape} | {r['algo']} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
