@@ -8,8 +8,6 @@ namespace dc {
 namespace DC_ISA_NS {
 namespace {
 
-constexpr double kSqrt1_2 = 0.70710678118654752440;      // 1/sqrt(2)
-constexpr double kInvSqrt2Pi = 0.39894228040143267794;   // 1/sqrt(2*pi)
 constexpr double kSqrt2OverPi = 0.79788456080286535588;  // sqrt(2/pi)
 constexpr double kGeluTanhC = 0.044715;
 
@@ -35,7 +33,9 @@ inline V act_fwd(V x, V p0, V p1) {
   } else if constexpr (K == Act::swish) {
     return x * vsigmoid(p0 * x);
   } else if constexpr (K == Act::gelu) {
-    return x * (bc<V>(0.5) * verfc(-x * bc<V>(kSqrt1_2)));  // x * Phi(x)
+    V cdf, pdf;  // see [Note: normal CDF]
+    vnormal_cdf_pdf(x, cdf, pdf);
+    return x * cdf;
   } else if constexpr (K == Act::gelu_tanh) {
     // 0.5 x (1 + tanh(u)) = x * sigmoid(2u): no cancellation of 1 + tanh(u) for x << 0
     const V u = bc<V>(kSqrt2OverPi) * (x + bc<V>(kGeluTanhC) * x * x * x);
@@ -71,8 +71,8 @@ inline V act_bwd(V in, V gy, V p0, V p1) {
     vsigmoid_d(p0 * in, s, ds);
     return gy * (s + p0 * in * ds);
   } else if constexpr (K == Act::gelu) {
-    const V cdf = bc<V>(0.5) * verfc(-in * bc<V>(kSqrt1_2));
-    const V pdf = bc<V>(kInvSqrt2Pi) * vexp(bc<V>(-0.5) * in * in);
+    V cdf, pdf;
+    vnormal_cdf_pdf(in, cdf, pdf);
     return gy * (cdf + in * pdf);
   } else if constexpr (K == Act::gelu_tanh) {
     // d/dx x*sigmoid(2u) = s + x * 2 s(1-s) * du/dx, with s(1-s) from vsigmoid_d (stable)
