@@ -5,8 +5,9 @@
 // [Note: one formula, every width]
 // Each formula is written once as a template over V, the "value" type:
 //   - V = vf, a GCC vector of float as wide as the ISA (4 lanes SSE2, 8 AVX2, 16 AVX-512),
-//     with our own polynomial exp/log/tanh/erfc (Cephes-style, ~1-3 ulp in float32), so the
-//     float32 path is SIMD on every ISA without relying on libmvec or -ffast-math;
+//     with our own polynomial exp/log/tanh (Cephes-style, ~1-3 ulp in float32) and normal CDF
+//     (see [Note: normal CDF]), so the float32 path is SIMD on every ISA without relying on
+//     libmvec or -ffast-math;
 //   - V = double, one lane, with the <cmath> functions: the float64 path exists for gradient
 //     checks and float64 models, where exactness matters more than speed.
 // GCC lowers the vector types to SSE/AVX2/AVX-512 instructions according to the flags of the
