@@ -288,3 +288,16 @@ def test_layer_norm_kernel_matches_reference_kernel(cpu_capability):
     ref = _C.layer_norm_forward_ref(x.astype(np.float64), w.astype(np.float64),
                                     b.astype(np.float64), 129, 1e-5)  # fmt: skip
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_norms_with_weight_or_bias_only():
+    x = _rand(3, 4, seed=22)
+    w, b = _rand(4, seed=23), _rand(4, seed=24)
+    gradcheck(lambda u, v: F.layer_norm(u, 4, v, None), [x, w])
+    gradcheck(lambda u, c: F.layer_norm(u, 4, None, c), [x, b])
+    ref, _, _ = _ln_ref(x, 1, w, None, 1e-5)
+    np.testing.assert_allclose(F.layer_norm(x, 4, w).data, ref, rtol=1e-12)
+    xb = _rand(5, 4, 3, seed=25)
+    wb, bb = _rand(4, seed=26), _rand(4, seed=27)
+    gradcheck(lambda u, v: F.batch_norm(u, None, None, v, None, training=True), [xb, wb])
+    gradcheck(lambda u, c: F.batch_norm(u, None, None, None, c, training=True), [xb, bb])
