@@ -627,31 +627,43 @@ class Module:
         return shape
 
     def __call__(self, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
-        if args and _is_symbolic(args[0]):
-            # the functional API: record a graph node instead of computing (models/functional.py)
-            from ..models.functional import symbolic_call
-
-            return symbolic_call(self, args, kwargs)
         if args:
-            args = (_as_tensor(args[0], self._np_dtype),) + args[1:]
+            x = args[0]
+            # hot path: a Tensor already in the layer's dtype needs no conversion
+            if type(x) is not Tensor or (
+                x.data.dtype is not self._np_dtype and x.data.dtype != self._np_dtype
+            ):
+                if _is_symbolic(x):
+                    # the functional API: record a graph node instead of computing
+                    # (models/functional.py)
+                    from ..models.functional import symbolic_call
+
+                    return symbolic_call(self, args, kwargs)
+                x = _as_tensor(x, self._np_dtype)
+                args = (x,) + args[1:]
             if not self.built:
-                self._maybe_build(self._notional_shape_any(_shape_of(args[0])))
-            self._check_input(args[0])
+                self._maybe_build(self._notional_shape_any(_shape_of(x)))
+            if self.input_spec is not None:
+                self._check_input(x)
         elif not self.built:
             self._maybe_build(None)
-        explicit = training is not None
-        prev = _call_ctx.training
-        if training is None:
+        if self._call_losses:
+            self._call_losses.clear()
+        ctx = _call_ctx
+        if training is None:  # no context change: nothing to restore afterwards
+            prev = ctx.training
             training = prev if prev is not None else self.training
-        if explicit:
-            _call_ctx.training = bool(training)
-        self._call_losses.clear()
+            if self._call_takes_training:
+                return self.call(*args, training=training, **kwargs)
+            return self.call(*args, **kwargs)
+        prev = ctx.training
+        ctx.training = training = bool(training)
         try:
             if self._call_takes_training:
                 return self.call(*args, training=training, **kwargs)
             return self.call(*args, **kwargs)
         finally:
-            _call_ctx.training = prev
+            ctx.training = prev
 
     def _notional_shape_any(self, shape: Any) -> Any:
         if isinstance(shape, tuple):

@@ -1,0 +1,124 @@
+"""Layer-system overheads: what deepcore.nn.Module adds on top of the F op it calls, next to
+what torch.nn.Module adds on top of torch.nn.functional; and the channels-last plan.
+
+    PYTHONPATH=python python bench/layers.py
+
+1. Per-call overhead of a layer: time(layer(x)) - time(F.op(x, w, b)) on a tiny input (so the
+   kernel is negligible), ours and PyTorch's, measured alternately (A B A B), medians.
+2. The channels-last plan ([Note: channels-last]): a training step of a channels-last stack,
+   standalone layers vs planned, alternately; outputs are checked equal first.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import deepcore as dc
+import deepcore.nn as nn
+import numpy as np
+from deepcore.nn import functional as F
+
+
+def per_call_us(fn, n: int) -> float:
+    t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t) / n * 1e6
+
+
+def call_overhead(pairs: int = 9, n: int = 10000) -> None:
+    """Layer call and bare F call timed in turn (ours, torch, ours, torch, ...); the overhead is
+    median(layer) - median(F)."""
+    x = dc.tensor(np.ones((4, 8), np.float32))
+    d = nn.Dense(8)
+    d(x)
+    np.testing.assert_allclose(
+        d(x).detach().numpy(), F.linear(x, d.kernel, d.bias).detach().numpy()
+    )
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    cases = {"ours layer": lambda: d(x), "ours F": lambda: F.linear(x, d.kernel, d.bias)}
+    if torch is not None:
+        xt = torch.ones(4, 8)
+        lin = torch.nn.Linear(8, 8)
+        cases["torch layer"] = lambda: lin(xt)
+        cases["torch F"] = lambda: torch.nn.functional.linear(xt, lin.weight, lin.bias)
+    times: dict[str, list] = {k: [] for k in cases}
+    for _ in range(pairs):
+        for k, fn in cases.items():
+            times[k].append(per_call_us(fn, n))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    o = med["ours layer"] - med["ours F"]
+    line = (
+        f"Dense(8) call on (4, 8): {med['ours layer']:.1f} us, F.linear {med['ours F']:.1f} us "
+        f"-> layer overhead {o:.1f} us"
+    )
+    if torch is not None:
+        t = med["torch layer"] - med["torch F"]
+        line += (
+            f"; torch.nn.Linear {med['torch layer']:.1f} us, F.linear {med['torch F']:.1f} us "
+            f"-> overhead {t:.1f} us"
+        )
+    print(line)
+
+
+def _stack(bn: bool) -> list:
+    def block(filters):
+        if bn:
+            return [nn.Conv2D(filters, 3), nn.BatchNormalization(), nn.Activation("relu")]
+        return [nn.Conv2D(filters, 3, activation="relu")]
+
+    return [*block(32), nn.MaxPooling2D(), *block(64), nn.MaxPooling2D(), *block(64),
+            nn.Flatten(), nn.Dense(64, activation="relu"), nn.Dense(10)]  # fmt: skip
+
+
+def plan_effect(bn: bool, pairs: int = 9) -> None:
+    dc.manual_seed(0)
+    a, b = _stack(bn), _stack(bn)
+    for layers in (a, b):
+        s = (None, 28, 28, 1)
+        for layer in layers:
+            layer.build(s)
+            s = layer.compute_output_shape(s)
+    for la, lb in zip(a, b):
+        lb.set_weights(la.get_weights())
+    nn.plan_channels_last(b)
+    x = dc.tensor(np.random.default_rng(0).random((64, 28, 28, 1), np.float32))
+    y = dc.tensor(np.random.default_rng(1).integers(0, 10, 64))
+
+    def step(layers):
+        h = x
+        for layer in layers:
+            h = layer(h, training=True)
+        F.cross_entropy(h, y).backward()
+        for layer in layers:
+            layer.zero_grad()
+        return h.detach().numpy()
+
+    np.testing.assert_allclose(step(a), step(b), rtol=1e-4, atol=1e-5)  # validate first
+    for _ in range(2):
+        step(a), step(b)
+    ta, tb, ratios = [], [], []
+    for _ in range(pairs):
+        t = time.perf_counter()
+        step(a)
+        ta.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        step(b)
+        tb.append(time.perf_counter() - t)
+        ratios.append(ta[-1] / tb[-1])
+    name = "conv-BN-relu convnet" if bn else "seed convnet"
+    print(
+        f"{name}, batch 64 train step: standalone {64 / statistics.median(ta):.0f} img/s, "
+        f"planned {64 / statistics.median(tb):.0f} img/s, median speedup "
+        f"{statistics.median(ratios):.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    call_overhead()
+    plan_effect(bn=False)
+    plan_effect(bn=True)
