@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <type_traits>
+#include <vector>
 
 DC_DEFINE_DISPATCH(max_pool_fwd_f32);
 DC_DEFINE_DISPATCH(max_pool_fwd_f64);
@@ -90,24 +91,33 @@ void avg_pool2d_forward(const PoolShape& s, const T* x, T* y, bool count_include
 }
 
 // dx (N,C,H,W) is assigned: each output spreads dy / divisor over its window (within a plane).
+// Loop order: per output row, the scaled dy row once, then one add per window tap (r, s) over
+// the whole row, so the inner loop is a (strided) add the compiler can vectorise.
 template <typename T>
 void avg_pool2d_backward(const PoolShape& s, const T* dy, T* dx, bool count_include_pad) {
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
   for_planes(s.N * s.C, HW, [&](int64_t i0, int64_t n) {
+    std::vector<T> g(s.Q);
     std::fill(dx + i0 * HW, dx + (i0 + n) * HW, T(0));
     for (int64_t i = i0; i < i0 + n; ++i)
       for (int64_t p = 0; p < s.P; ++p) {
-        const int64_t h0 = p * s.sh - s.ph;
-        const int64_t hlo = std::max<int64_t>(h0, 0), hhi = std::min(h0 + s.R, s.H);
         for (int64_t q = 0; q < s.Q; ++q) {
           const int64_t div = avg_divisor(s, p, q, count_include_pad);
-          if (div == 0) continue;
-          const T g = dy[i * PQ + p * s.Q + q] / T(div);
-          const int64_t w0 = q * s.sw - s.pw;
-          const int64_t wlo = std::max<int64_t>(w0, 0), whi = std::min(w0 + s.S, s.W);
-          for (int64_t h = hlo; h < hhi; ++h) {
-            T* d = dx + i * HW + h * s.W;
-            for (int64_t w = wlo; w < whi; ++w) d[w] += g;
+          g[q] = div ? dy[i * PQ + p * s.Q + q] / T(div) : T(0);
+        }
+        const int64_t h0 = p * s.sh - s.ph;
+        for (int64_t h = std::max<int64_t>(h0, 0); h < std::min(h0 + s.R, s.H); ++h) {
+          T* d = dx + i * HW + h * s.W;
+          for (int64_t t = 0; t < s.S; ++t) {
+            // columns q with 0 <= q*sw - pw + t < W
+            const int64_t off = t - s.pw;
+            const int64_t qlo = off >= 0 ? 0 : (-off + s.sw - 1) / s.sw;
+            const int64_t qhi = std::min(s.Q, s.W - 1 - off < 0 ? 0 : (s.W - 1 - off) / s.sw + 1);
+            if (s.sw == 1) {
+              for (int64_t q = qlo; q < qhi; ++q) d[q + off] += g[q];
+            } else {
+              for (int64_t q = qlo; q < qhi; ++q) d[q * s.sw + off] += g[q];
+            }
           }
         }
       }

@@ -107,6 +107,21 @@ inline std::vector<int64_t> shape_arg(const py::handle& obj, size_t ndim, const 
   return v;
 }
 
+// The result array: a new one, or `out` (dtype T, the exact shape, C-contiguous, writeable).
+// Passing `out` lets a caller reuse memory, skipping the page faults of a fresh allocation.
+template <typename T>
+py::array_t<T> result_array(const py::handle& out, const std::vector<int64_t>& shape,
+                            const char* name) {
+  if (out.is_none()) return py::array_t<T>(shape);
+  auto a = as_array<T>(out, name);
+  if (shape_of(a) != shape)
+    throw py::value_error(std::string(name) + " must have shape " + shape_str(shape) + ", got " +
+                          shape_str(a));
+  check_c_contiguous(a, name);
+  check_writeable(a, name);
+  return a;
+}
+
 // A gradient of the output must have the output's shape.
 inline void check_dy(const py::array& dy, const std::vector<int64_t>& want) {
   if (shape_of(dy) != want)

@@ -11,6 +11,7 @@
 //   global_avg_pool_backward(dy, input_shape) -> dx
 // and the *1d twins on (N, C, L), run as 2-D pooling with H = R = 1. stride None means the
 // kernel size; padding is an int, a tuple, 'valid' or 'same' (TensorFlow/Keras split).
+// out= (optional) receives y / dx instead of a new array.
 // `reference=True` runs the naive kernels of csrc/ref/pool_ref.cpp (for tests).
 #include "pool.h"
 
@@ -73,12 +74,13 @@ py::array input_array(const py::handle& obj, int nsp, const char* name) {
 
 template <int NSP>
 py::object max_forward(const py::handle& x_obj, const py::object& kernel, const py::object& stride,
-                       const py::object& padding, bool return_indices, bool reference) {
+                       const py::object& padding, bool return_indices, bool reference,
+                       const py::object& out) {
   auto x = input_array(x_obj, NSP, "x");
   const auto s = pool_args(shape_of(x), kernel, stride, padding, NSP);
   return dispatch_float(x, "x", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    py::array_t<T> y(out_shape(s, NSP));
+    auto y = result_array<T>(out, out_shape(s, NSP), "out");
     py::array_t<int32_t> idx(return_indices ? out_shape(s, NSP) : std::vector<int64_t>{0});
     const T* xp = static_cast<const T*>(x.data());
     T* yp = y.mutable_data();
@@ -97,7 +99,7 @@ py::object max_forward(const py::handle& x_obj, const py::object& kernel, const 
 
 template <int NSP>
 py::array max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
-                       const py::object& input_shape) {
+                       const py::object& input_shape, const py::object& out) {
   auto dy = input_array(dy_obj, NSP, "dy");
   auto idx = as_array<int32_t>(idx_obj, "idx");
   check_c_contiguous(idx, "idx");
@@ -130,7 +132,7 @@ py::array max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
   }
   return dispatch_float(dy, "dy", [&](auto tag) -> py::array {
     using T = decltype(tag);
-    py::array_t<T> dx(xs);
+    auto dx = result_array<T>(out, xs, "out");
     const T* dyp = static_cast<const T*>(dy.data());
     const int32_t* ip = idx.data();
     T* dxp = dx.mutable_data();
@@ -144,12 +146,13 @@ py::array max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
 
 template <int NSP>
 py::array avg_forward(const py::handle& x_obj, const py::object& kernel, const py::object& stride,
-                      const py::object& padding, bool count_include_pad, bool reference) {
+                      const py::object& padding, bool count_include_pad, bool reference,
+                      const py::object& out) {
   auto x = input_array(x_obj, NSP, "x");
   const auto s = pool_args(shape_of(x), kernel, stride, padding, NSP);
   return dispatch_float(x, "x", [&](auto tag) -> py::array {
     using T = decltype(tag);
-    py::array_t<T> y(out_shape(s, NSP));
+    auto y = result_array<T>(out, out_shape(s, NSP), "out");
     const T* xp = static_cast<const T*>(x.data());
     T* yp = y.mutable_data();
     {
@@ -166,14 +169,15 @@ py::array avg_forward(const py::handle& x_obj, const py::object& kernel, const p
 template <int NSP>
 py::array avg_backward(const py::handle& dy_obj, const py::object& input_shape,
                        const py::object& kernel, const py::object& stride,
-                       const py::object& padding, bool count_include_pad, bool reference) {
+                       const py::object& padding, bool count_include_pad, bool reference,
+                       const py::object& out) {
   auto dy = input_array(dy_obj, NSP, "dy");
   const auto xs = shape_arg(input_shape, 2 + NSP, "input_shape");
   const auto s = pool_args(xs, kernel, stride, padding, NSP);
   check_dy(dy, out_shape(s, NSP));
   return dispatch_float(dy, "dy", [&](auto tag) -> py::array {
     using T = decltype(tag);
-    py::array_t<T> dx(xs);
+    auto dx = result_array<T>(out, xs, "out");
     const T* dyp = static_cast<const T*>(dy.data());
     T* dxp = dx.mutable_data();
     {
@@ -199,17 +203,19 @@ template <int NSP>
 void bind_pool(py::module_& m, const std::string& d) {
   m.def(("max_pool" + d + "_forward").c_str(), &max_forward<NSP>, py::arg("x"),
         py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
-        py::arg("return_indices") = true, py::arg("reference") = false,
+        py::arg("return_indices") = true, py::arg("reference") = false, py::arg("out") = py::none(),
         "Max pooling; returns (y, idx) with int32 plane-local argmax indices, or y.");
   m.def(("max_pool" + d + "_backward").c_str(), &max_backward<NSP>, py::arg("dy"), py::arg("idx"),
-        py::arg("input_shape"), "dx: dy routed to the argmax of each window.");
+        py::arg("input_shape"), py::arg("out") = py::none(),
+        "dx: dy routed to the argmax of each window.");
   m.def(("avg_pool" + d + "_forward").c_str(), &avg_forward<NSP>, py::arg("x"),
         py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
-        py::arg("count_include_pad") = true, py::arg("reference") = false, "Average pooling.");
+        py::arg("count_include_pad") = true, py::arg("reference") = false,
+        py::arg("out") = py::none(), "Average pooling.");
   m.def(("avg_pool" + d + "_backward").c_str(), &avg_backward<NSP>, py::arg("dy"),
         py::arg("input_shape"), py::arg("kernel_size"), py::arg("stride") = py::none(),
         py::arg("padding") = 0, py::arg("count_include_pad") = true, py::arg("reference") = false,
-        "dx: dy / divisor spread over each window.");
+        py::arg("out") = py::none(), "dx: dy / divisor spread over each window.");
   m.def(("pool" + d + "_output_shape").c_str(), &output_shape<NSP>, py::arg("input_shape"),
         py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
         "Output shape of pooling, validating the arguments.");

@@ -1,0 +1,127 @@
+"""Pooling benchmark: deepcore vs PyTorch CPU and vs the memory-bandwidth floor, same run.
+
+    PYTHONPATH=python python3 bench/pool.py [--threads 2] [--pairs 7] [--shape 64 64 56 56]
+
+2x2 stride-2 max and average pooling, float32, forward and backward. The floor of each case
+is (bytes it must read + write) / (copy bandwidth), the copy bandwidth measured in the same
+run as the best of a NumPy and a torch (multi-threaded) copy of the input-sized buffer, counting
+read + write. Max pooling's training forward also writes int32 argmax indices (ours; torch
+writes int64); the inference forward writes only y. Ours and torch are validated, then timed
+alternately (A B A B ...); reported: medians, ours / floor, and the median of per-pair ratios
+torch / ours (> 1: ours faster). Rows marked out= pass a preallocated result: a fresh 51 MB
+array costs page faults on first touch (measured ~9 ms here, more than the kernel), which the
+copy-bandwidth floor does not include; torch always allocates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+import deepcore as dc
+
+K = dc.kernels
+
+
+def block(fn, reps: int, gap: float) -> float:
+    time.sleep(gap)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - t0) / reps
+
+
+def copy_bandwidth(nbytes: int, pairs: int) -> float:
+    src = np.random.default_rng(0).standard_normal(nbytes // 4).astype(np.float32)
+    dst = np.empty_like(src)
+    ts, td = torch.from_numpy(src), torch.from_numpy(dst)
+    best = []
+    for _ in range(pairs):
+        a = block(lambda: np.copyto(dst, src), 3, 0.02)
+        b = block(lambda: td.copy_(ts), 3, 0.02)
+        best.append(min(a, b))
+    return 2 * nbytes / statistics.median(best)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--pairs", type=int, default=7)
+    ap.add_argument("--gap", type=float, default=0.05)
+    ap.add_argument("--shape", type=int, nargs=4, default=[64, 64, 56, 56])
+    args = ap.parse_args()
+    K.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    N, C, H, W = args.shape
+    x = np.random.default_rng(1).standard_normal((N, C, H, W)).astype(np.float32)
+    tx = torch.from_numpy(x)
+    y, idx = K.max_pool2d_forward(x, 2)
+    dy = np.random.default_rng(2).standard_normal(y.shape).astype(np.float32)
+    tdy = torch.from_numpy(dy)
+    ty, tidx = torch.nn.functional.max_pool2d(tx, 2, return_indices=True)
+    assert np.array_equal(y, ty.numpy()) and np.array_equal(idx, tidx.numpy())
+    ya = K.avg_pool2d_forward(x, 2)
+    assert np.allclose(ya, torch.nn.functional.avg_pool2d(tx, 2).numpy(), rtol=1e-6, atol=1e-6)
+    dxm = K.max_pool2d_backward(dy, idx, x.shape)
+    tdxm = torch.ops.aten.max_pool2d_with_indices_backward(tdy, tx, [2, 2], [2, 2], [0, 0],
+                                                           [1, 1], False, tidx)
+    assert np.array_equal(dxm, tdxm.numpy())
+    dxa = K.avg_pool2d_backward(dy, x.shape, 2)
+    tdxa = torch.ops.aten.avg_pool2d_backward(tdy, tx, [2, 2], [2, 2], [0, 0], False, True, None)
+    assert np.allclose(dxa, tdxa.numpy(), rtol=1e-6, atol=1e-7)
+
+    bw = copy_bandwidth(x.nbytes, args.pairs)
+    y_out, dx_out = np.empty_like(y), np.empty_like(x)
+    xb, yb = x.nbytes, y.nbytes
+    cases = [  # name, ours, torch, bytes moved
+        ("max fwd (training: y + idx)", lambda: K.max_pool2d_forward(x, 2),
+         lambda: torch.nn.functional.max_pool2d(tx, 2, return_indices=True), xb + 2 * yb),
+        ("max fwd (inference: y)", lambda: K.max_pool2d_forward(x, 2, return_indices=False),
+         lambda: torch.nn.functional.max_pool2d(tx, 2), xb + yb),
+        ("max fwd (inference, out=)",
+         lambda: K.max_pool2d_forward(x, 2, return_indices=False, out=y_out),
+         lambda: torch.nn.functional.max_pool2d(tx, 2), xb + yb),
+        ("max bwd", lambda: K.max_pool2d_backward(dy, idx, x.shape),
+         lambda: torch.ops.aten.max_pool2d_with_indices_backward(
+             tdy, tx, [2, 2], [2, 2], [0, 0], [1, 1], False, tidx), 2 * yb + xb),
+        ("max bwd (out=)", lambda: K.max_pool2d_backward(dy, idx, x.shape, out=dx_out),
+         lambda: torch.ops.aten.max_pool2d_with_indices_backward(
+             tdy, tx, [2, 2], [2, 2], [0, 0], [1, 1], False, tidx), 2 * yb + xb),
+        ("avg fwd", lambda: K.avg_pool2d_forward(x, 2),
+         lambda: torch.nn.functional.avg_pool2d(tx, 2), xb + yb),
+        ("avg bwd", lambda: K.avg_pool2d_backward(dy, x.shape, 2),
+         lambda: torch.ops.aten.avg_pool2d_backward(tdy, tx, [2, 2], [2, 2], [0, 0], False,
+                                                    True, None), yb + xb),
+        ("avg bwd (out=)", lambda: K.avg_pool2d_backward(dy, x.shape, 2, out=dx_out),
+         lambda: torch.ops.aten.avg_pool2d_backward(tdy, tx, [2, 2], [2, 2], [0, 0], False,
+                                                    True, None), yb + xb),
+    ]
+    print(f"pooling 2x2/2 on {tuple(args.shape)} float32; deepcore {K.info()['cpu_capability']} "
+          f"x{args.threads}, torch {torch.__version__} x{torch.get_num_threads()}; "
+          f"copy bandwidth {bw / 1e9:.1f} GB/s (read+write)")
+    print("| case | MB moved | floor ms | ours ms | ours/floor | torch ms | torch/ours |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    with torch.no_grad():
+        for name, ours, theirs, nbytes in cases:
+            ours()
+            theirs()
+            to, tt, ratio = [], [], []
+            for _ in range(args.pairs):
+                a = block(ours, 3, args.gap)
+                c = block(theirs, 3, args.gap)
+                to.append(a)
+                tt.append(c)
+                ratio.append(c / a)
+            floor = nbytes / bw
+            mo, mt = statistics.median(to), statistics.median(tt)
+            print(f"| {name} | {nbytes / 1e6:.1f} | {floor * 1e3:.2f} | {mo * 1e3:.2f} | "
+                  f"{mo / floor:.2f} | {mt * 1e3:.2f} | {statistics.median(ratio):.2f} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
