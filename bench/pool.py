@@ -19,10 +19,9 @@ import argparse
 import statistics
 import time
 
+import deepcore as dc
 import numpy as np
 import torch
-
-import deepcore as dc
 
 K = dc.kernels
 
@@ -67,8 +66,9 @@ def main() -> None:
     ya = K.avg_pool2d_forward(x, 2)
     assert np.allclose(ya, torch.nn.functional.avg_pool2d(tx, 2).numpy(), rtol=1e-6, atol=1e-6)
     dxm = K.max_pool2d_backward(dy, idx, x.shape)
-    tdxm = torch.ops.aten.max_pool2d_with_indices_backward(tdy, tx, [2, 2], [2, 2], [0, 0],
-                                                           [1, 1], False, tidx)
+    tdxm = torch.ops.aten.max_pool2d_with_indices_backward(
+        tdy, tx, [2, 2], [2, 2], [0, 0], [1, 1], False, tidx
+    )
     assert np.array_equal(dxm, tdxm.numpy())
     dxa = K.avg_pool2d_backward(dy, x.shape, 2)
     tdxa = torch.ops.aten.avg_pool2d_backward(tdy, tx, [2, 2], [2, 2], [0, 0], False, True, None)
@@ -78,31 +78,68 @@ def main() -> None:
     y_out, dx_out = np.empty_like(y), np.empty_like(x)
     xb, yb = x.nbytes, y.nbytes
     cases = [  # name, ours, torch, bytes moved
-        ("max fwd (training: y + idx)", lambda: K.max_pool2d_forward(x, 2),
-         lambda: torch.nn.functional.max_pool2d(tx, 2, return_indices=True), xb + 2 * yb),
-        ("max fwd (inference: y)", lambda: K.max_pool2d_forward(x, 2, return_indices=False),
-         lambda: torch.nn.functional.max_pool2d(tx, 2), xb + yb),
-        ("max fwd (inference, out=)",
-         lambda: K.max_pool2d_forward(x, 2, return_indices=False, out=y_out),
-         lambda: torch.nn.functional.max_pool2d(tx, 2), xb + yb),
-        ("max bwd", lambda: K.max_pool2d_backward(dy, idx, x.shape),
-         lambda: torch.ops.aten.max_pool2d_with_indices_backward(
-             tdy, tx, [2, 2], [2, 2], [0, 0], [1, 1], False, tidx), 2 * yb + xb),
-        ("max bwd (out=)", lambda: K.max_pool2d_backward(dy, idx, x.shape, out=dx_out),
-         lambda: torch.ops.aten.max_pool2d_with_indices_backward(
-             tdy, tx, [2, 2], [2, 2], [0, 0], [1, 1], False, tidx), 2 * yb + xb),
-        ("avg fwd", lambda: K.avg_pool2d_forward(x, 2),
-         lambda: torch.nn.functional.avg_pool2d(tx, 2), xb + yb),
-        ("avg bwd", lambda: K.avg_pool2d_backward(dy, x.shape, 2),
-         lambda: torch.ops.aten.avg_pool2d_backward(tdy, tx, [2, 2], [2, 2], [0, 0], False,
-                                                    True, None), yb + xb),
-        ("avg bwd (out=)", lambda: K.avg_pool2d_backward(dy, x.shape, 2, out=dx_out),
-         lambda: torch.ops.aten.avg_pool2d_backward(tdy, tx, [2, 2], [2, 2], [0, 0], False,
-                                                    True, None), yb + xb),
+        (
+            "max fwd (training: y + idx)",
+            lambda: K.max_pool2d_forward(x, 2),
+            lambda: torch.nn.functional.max_pool2d(tx, 2, return_indices=True),
+            xb + 2 * yb,
+        ),
+        (
+            "max fwd (inference: y)",
+            lambda: K.max_pool2d_forward(x, 2, return_indices=False),
+            lambda: torch.nn.functional.max_pool2d(tx, 2),
+            xb + yb,
+        ),
+        (
+            "max fwd (inference, out=)",
+            lambda: K.max_pool2d_forward(x, 2, return_indices=False, out=y_out),
+            lambda: torch.nn.functional.max_pool2d(tx, 2),
+            xb + yb,
+        ),
+        (
+            "max bwd",
+            lambda: K.max_pool2d_backward(dy, idx, x.shape),
+            lambda: torch.ops.aten.max_pool2d_with_indices_backward(
+                tdy, tx, [2, 2], [2, 2], [0, 0], [1, 1], False, tidx
+            ),
+            2 * yb + xb,
+        ),
+        (
+            "max bwd (out=)",
+            lambda: K.max_pool2d_backward(dy, idx, x.shape, out=dx_out),
+            lambda: torch.ops.aten.max_pool2d_with_indices_backward(
+                tdy, tx, [2, 2], [2, 2], [0, 0], [1, 1], False, tidx
+            ),
+            2 * yb + xb,
+        ),
+        (
+            "avg fwd",
+            lambda: K.avg_pool2d_forward(x, 2),
+            lambda: torch.nn.functional.avg_pool2d(tx, 2),
+            xb + yb,
+        ),
+        (
+            "avg bwd",
+            lambda: K.avg_pool2d_backward(dy, x.shape, 2),
+            lambda: torch.ops.aten.avg_pool2d_backward(
+                tdy, tx, [2, 2], [2, 2], [0, 0], False, True, None
+            ),
+            yb + xb,
+        ),
+        (
+            "avg bwd (out=)",
+            lambda: K.avg_pool2d_backward(dy, x.shape, 2, out=dx_out),
+            lambda: torch.ops.aten.avg_pool2d_backward(
+                tdy, tx, [2, 2], [2, 2], [0, 0], False, True, None
+            ),
+            yb + xb,
+        ),
     ]
-    print(f"pooling 2x2/2 on {tuple(args.shape)} float32; deepcore {K.info()['cpu_capability']} "
-          f"x{args.threads}, torch {torch.__version__} x{torch.get_num_threads()}; "
-          f"copy bandwidth {bw / 1e9:.1f} GB/s (read+write)")
+    print(
+        f"pooling 2x2/2 on {tuple(args.shape)} float32; deepcore {K.info()['cpu_capability']} "
+        f"x{args.threads}, torch {torch.__version__} x{torch.get_num_threads()}; "
+        f"copy bandwidth {bw / 1e9:.1f} GB/s (read+write)"
+    )
     print("| case | MB moved | floor ms | ours ms | ours/floor | torch ms | torch/ours |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     with torch.no_grad():
@@ -118,9 +155,11 @@ def main() -> None:
                 ratio.append(c / a)
             floor = nbytes / bw
             mo, mt = statistics.median(to), statistics.median(tt)
-            print(f"| {name} | {nbytes / 1e6:.1f} | {floor * 1e3:.2f} | {mo * 1e3:.2f} | "
-                  f"{mo / floor:.2f} | {mt * 1e3:.2f} | {statistics.median(ratio):.2f} |",
-                  flush=True)
+            print(
+                f"| {name} | {nbytes / 1e6:.1f} | {floor * 1e3:.2f} | {mo * 1e3:.2f} | "
+                f"{mo / floor:.2f} | {mt * 1e3:.2f} | {statistics.median(ratio):.2f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

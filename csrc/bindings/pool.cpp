@@ -123,12 +123,17 @@ py::array max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
               0,
               0};
   {
-    // A bad index would write outside dx: check them all (cheap next to the scatter).
+    // A bad index would write outside dx: check them all (a vectorised min/max pass, cheap
+    // next to the scatter).
     const int32_t* ip = idx.data();
-    for (py::ssize_t i = 0; i < idx.size(); ++i)
-      if (ip[i] < 0 || ip[i] >= HW)
-        throw py::value_error("idx holds " + std::to_string(ip[i]) +
-                              ", outside the input plane of " + std::to_string(HW) + " elements");
+    int32_t lo = 0, hi = 0;
+    for (py::ssize_t i = 0; i < idx.size(); ++i) {
+      lo = std::min(lo, ip[i]);
+      hi = std::max(hi, ip[i]);
+    }
+    if (lo < 0 || (idx.size() > 0 && hi >= HW))
+      throw py::value_error("idx holds " + std::to_string(lo < 0 ? lo : hi) +
+                            ", outside the input plane of " + std::to_string(HW) + " elements");
   }
   return dispatch_float(dy, "dy", [&](auto tag) -> py::array {
     using T = decltype(tag);
