@@ -2,10 +2,11 @@
 
 BatchNormalization: ``momentum`` is Keras's (moving = momentum·moving + (1-momentum)·batch,
 default 0.99; PyTorch's momentum is 1 minus this), ``epsilon`` 1e-3; the moving variance
-follows the biased batch variance, as Keras's (see [Note: BN moving variance]). The moving mean and
-variance are non-trainable weights (saved in the state_dict, never given to an optimizer). In
-training mode the batch statistics normalise and update the moving ones; in inference mode —
-and always when the layer is frozen (``trainable = False``, as Keras) — the moving ones are used.
+follows the biased batch variance, as Keras's (F.batch_norm's unbiased_running_var=False).
+The moving mean and variance are non-trainable weights (saved in the state_dict, never given
+to an optimizer). In training mode the batch statistics normalise and update the moving ones;
+in inference mode — and always when the layer is frozen (``trainable = False``, as Keras) —
+the moving ones are used.
 """
 
 from __future__ import annotations
@@ -113,24 +114,11 @@ class BatchNormalization(LayoutMixin, Module):
     def call(self, x: Tensor, training: bool | None = None) -> Tensor:
         training = bool(training) and self.trainable
         axis = 1 if self._nchw_in else self._axis(x.ndim)  # the kernel takes any channel axis
-        if not training:
-            return self._bn(x, False, axis)
-        old_var = self.moving_variance.data.copy()
-        y = self._bn(x, True, axis)
-        # [Note: BN moving variance] F.batch_norm folds the *unbiased* batch variance into the
-        # moving one (PyTorch); Keras folds the biased one. With n values per channel,
-        #   new = m·old + (1-m)·v·n/(n-1)  ->  Keras's  m·old + (1-m)·v  = new - (new - m·old)/n
-        # an O(C) correction instead of a second statistics pass over x.
-        n = x.size // max(1, x.shape[axis])
-        if n > 1:
-            mv = self.moving_variance.data
-            mv -= (mv - self.momentum * old_var) / n
-        return y
-
-    def _bn(self, x: Tensor, training: bool, axis: int) -> Tensor:
+        # Keras folds the *biased* batch variance into the moving one (PyTorch: unbiased)
         return F.batch_norm(
             x, self.moving_mean, self.moving_variance, self.gamma, self.beta,
             training=training, momentum=1.0 - self.momentum, eps=self.epsilon, axis=axis,
+            unbiased_running_var=False,
         )  # fmt: skip
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
