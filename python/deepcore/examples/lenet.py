@@ -5,6 +5,11 @@
 LeNet-5 as built by deepcore.models.zoo.lenet5 (61,706 parameters): C1 6@5×5 – S2 – C3 16@5×5
 – S4 – Dense 120 – 84 – 10, tanh and average pooling by default (the paper's choices), trained
 with Adam, batch 128.
+
+Measured on the 8,000 / 2,000 split of the MNIST test set (DEEPCORE_DATA=shared/data/mnist),
+10 epochs, seed 0: test accuracy 0.9605 (tanh, average pooling) and 0.9755 (``--activation
+relu --pooling max``); full MNIST (60k training images) was not available to check the ≈0.985
+usually quoted for LeNet-5.
 """
 
 from __future__ import annotations
