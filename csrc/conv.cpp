@@ -224,7 +224,7 @@ struct Tiling {
 
 template <typename T>
 Tiling plan_tiles(const ConvShape& s, int nthreads) {
-  constexpr int64_t kTargetCols = 512;  // enough columns for the GEMM's packing to pay off
+  constexpr int64_t kTargetCols = 2048;  // enough columns for the GEMM's packing to pay off
   const int64_t CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q;
   const int64_t img_bytes = CRS * PQ * int64_t(sizeof(T));
   Tiling t{1, tile_rows<T>(s), 0, s.N};
