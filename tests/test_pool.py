@@ -134,6 +134,8 @@ def _case(cfg, dtype, mode, nsp=2, count_include_pad=True, reference=False):
         np.testing.assert_array_equal(y2, y)
         assert idx.dtype == np.int32
         dx = getattr(K, f"max_pool{d}_backward")(dy, idx, x.shape)
+        dxw = getattr(K, f"max_pool{d}_backward")(dy, idx, x.shape, None, k, st, padding)
+        np.testing.assert_array_equal(dxw, dx)  # write-once path (windows tiling) or general
     else:
         y = getattr(K, f"avg_pool{d}_forward")(
             x, k, st, padding, count_include_pad, reference=reference

@@ -99,7 +99,9 @@ py::object max_forward(const py::handle& x_obj, const py::object& kernel, const 
 
 template <int NSP>
 py::array max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
-                       const py::object& input_shape, const py::object& out) {
+                       const py::object& input_shape, const py::object& out,
+                       const py::object& kernel, const py::object& stride,
+                       const py::object& padding) {
   auto dy = input_array(dy_obj, NSP, "dy");
   auto idx = as_array<int32_t>(idx_obj, "idx");
   check_c_contiguous(idx, "idx");
@@ -110,6 +112,8 @@ py::array max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
     throw py::value_error("dy " + shape_str(dy) + " does not match input_shape " + shape_str(xs) +
                           " in its first two axes");
   const int64_t HW = NSP == 2 ? xs[2] * xs[3] : xs[2];
+  // The window (optional) lets dy's shape be checked against it; the kernel itself needs only
+  // the output size.
   PoolShape s{xs[0],
               xs[1],
               NSP == 2 ? xs[2] : 1,
@@ -122,6 +126,10 @@ py::array max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
               1,
               0,
               0};
+  if (!kernel.is_none()) {
+    s = pool_args(xs, kernel, stride, padding, NSP);
+    check_dy(dy, out_shape(s, NSP));
+  }
   {
     // A bad index would write outside dx: check them all (a vectorised min/max pass, cheap
     // next to the scatter).
@@ -211,8 +219,10 @@ void bind_pool(py::module_& m, const std::string& d) {
         py::arg("return_indices") = true, py::arg("reference") = false, py::arg("out") = py::none(),
         "Max pooling; returns (y, idx) with int32 plane-local argmax indices, or y.");
   m.def(("max_pool" + d + "_backward").c_str(), &max_backward<NSP>, py::arg("dy"), py::arg("idx"),
-        py::arg("input_shape"), py::arg("out") = py::none(),
-        "dx: dy routed to the argmax of each window.");
+        py::arg("input_shape"), py::arg("out") = py::none(), py::arg("kernel_size") = py::none(),
+        py::arg("stride") = py::none(), py::arg("padding") = 0,
+        "dx: dy routed to the argmax of each window (kernel_size/stride/padding optional: "
+        "given, dy's shape is checked against them).");
   m.def(("avg_pool" + d + "_forward").c_str(), &avg_forward<NSP>, py::arg("x"),
         py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
         py::arg("count_include_pad") = true, py::arg("reference") = false,

@@ -48,6 +48,7 @@ class MaxPoolNd(Function):
             return fwd(x, kernel_size, stride, padding, return_indices=False)
         y, idx = fwd(x, kernel_size, stride, padding, return_indices=True)
         ctx.save_for_backward(idx)
+        ctx.window = (kernel_size, stride, padding)
         ctx.in_shape = x.shape
         ctx.nsp = nsp
         return y
@@ -55,7 +56,8 @@ class MaxPoolNd(Function):
     @staticmethod
     def backward(ctx: Context, gy: Any) -> tuple:
         (idx,) = ctx.saved
-        gx = _MAX[ctx.nsp][1](np.ascontiguousarray(gy), idx, ctx.in_shape)
+        k, st, pad = ctx.window
+        gx = _MAX[ctx.nsp][1](np.ascontiguousarray(gy), idx, ctx.in_shape, None, k, st, pad)
         return gx, None, None, None, None
 
 
