@@ -3,17 +3,23 @@
 import subprocess
 import sys
 
+import deepcore as dc
 import numpy as np
 import pytest
-
-import deepcore as dc
 from helpers import supported_capabilities
 
 
 def test_info_reports_build():
     info = dc.kernels.info()
-    for key in ("compiler", "cxx_flags", "num_threads", "cpu_capability",
-                "cpu_capability_supported", "cuda_built", "cuda_available"):
+    for key in (
+        "compiler",
+        "cxx_flags",
+        "num_threads",
+        "cpu_capability",
+        "cpu_capability_supported",
+        "cuda_built",
+        "cuda_available",
+    ):
         assert key in info
     assert info["num_threads"] >= 1
     assert info["cpu_capability"] in ("generic", "avx2", "avx512")
@@ -39,16 +45,24 @@ def test_set_cpu_capability_rejects_unknown():
 @pytest.mark.parametrize("cap", supported_capabilities())
 def test_env_var_forces_capability(cap):
     code = "import deepcore as dc; print(dc.kernels.info()['cpu_capability'])"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**__import__("os").environ, "DEEPCORE_CPU_CAPABILITY": cap},
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "DEEPCORE_CPU_CAPABILITY": cap},
+        check=True,
+    )
     assert out.stdout.strip() == cap
 
 
 def test_env_var_bad_value_fails_import_clearly():
     code = "import deepcore"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**__import__("os").environ, "DEEPCORE_CPU_CAPABILITY": "bogus"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "DEEPCORE_CPU_CAPABILITY": "bogus"},
+    )
     assert out.returncode != 0
     assert "unknown CPU capability" in out.stderr
 
