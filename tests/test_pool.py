@@ -182,6 +182,28 @@ def test_max_pool_indices_and_nan():
     assert np.isfinite(np.delete(y, 16)).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_narrow_planes_match_reference(cpu_capability, dtype):
+    # Planes with fewer interior outputs per row than a vector (26x26 -> 13x13, 11 -> 5 ...)
+    # take the buffered vector path (see [Note: narrow planes]); values, argmax on ties and
+    # NaN must equal the reference kernel's exactly.
+    rng = np.random.default_rng(7)
+    for h, w, k, st, pad in [
+        (26, 26, 2, 2, 0),
+        (11, 11, 2, 2, 0),
+        (7, 30, 3, 2, 1),
+        (5, 9, 3, 1, 1),
+        (4, 3, 2, 1, 0),
+        (9, 17, 3, 3, 0),
+    ]:
+        x = rng.integers(-2, 3, size=(2, 3, h, w)).astype(dtype)  # many ties
+        x[0, 1, h // 2, w // 2] = np.nan
+        y, idx = K.max_pool2d_forward(x, k, st, pad)
+        y_ref, idx_ref = K.max_pool2d_forward(x, k, st, pad, reference=True)
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_array_equal(idx, idx_ref)
+
+
 def test_global_avg_pool():
     rng = np.random.default_rng(3)
     for shape in [(2, 3, 5, 7), (1, 1, 1, 1), (3, 4, 64, 64)]:

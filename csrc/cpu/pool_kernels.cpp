@@ -20,6 +20,7 @@ namespace DC_ISA_NS {
 namespace {
 
 constexpr int64_t VB = 16;
+constexpr int64_t kNarrowBuf = 256;  // elements; see [Note: narrow planes]
 
 template <typename T>
 struct VecOf {
@@ -64,7 +65,7 @@ inline void interior(const PoolShape& s, int64_t& lo, int64_t& hi) {
 
 template <typename T>
 inline bool better(T v, T best) {
-  return v > best || (v != v && best == best);  // NaN wins (and stays), as in PyTorch
+  return (v > best) | ((v != v) & (best == best));  // NaN wins (and stays), as in PyTorch
 }
 
 template <typename T>
@@ -72,6 +73,8 @@ void max_plane(const PoolShape& s, const T* __restrict x, T* __restrict y,
                int32_t* __restrict idx) {
   int64_t qlo, qhi;
   interior(s, qlo, qhi);
+  T buf[kNarrowBuf];  // see [Note: narrow planes]
+  bool buf_zeroed = false;
   for (int64_t p = 0; p < s.P; ++p) {
     const int64_t h0 = p * s.sh - s.ph;
     const int64_t rlo = h0 < 0 ? -h0 : 0, rhi = h0 + s.R > s.H ? s.H - h0 : s.R;
@@ -84,11 +87,13 @@ void max_plane(const PoolShape& s, const T* __restrict x, T* __restrict y,
       int64_t bi = (h0 + rlo) * s.W + w0 + slo;
       for (int64_t r = rlo; r < rhi; ++r)
         for (int64_t t = slo; t < shi; ++t) {
-          const T v = x[(h0 + r) * s.W + w0 + t];
-          if (better(v, best)) {
-            best = v;
-            bi = (h0 + r) * s.W + w0 + t;
-          }
+          // Branch-free select: which tap wins is data-dependent and mispredicts about half
+          // the time (narrow planes, e.g. 26x26 -> 13x13, run entirely on this path).
+          const int64_t off = (h0 + r) * s.W + w0 + t;
+          const T v = x[off];
+          const bool m = better(v, best);
+          best = m ? v : best;
+          bi = m ? off : bi;
         }
       yr[q] = best;
       if (ir) ir[q] = static_cast<int32_t>(bi);
@@ -115,6 +120,39 @@ void max_plane(const PoolShape& s, const T* __restrict x, T* __restrict y,
         if (ir) std::memcpy(ir + q0, &bi, sizeof(bi));
         if (q0 + VB >= qhi) break;
       }
+    } else if (qhi > qlo && rhi > rlo && (VB - 1) * s.sw + s.S + VB <= kNarrowBuf) {
+      // [Note: narrow planes] Fewer than VB interior outputs per row (28x28 -> 14x14): copy
+      // each window row's span into a zero-padded stack buffer so the vector path can load
+      // full vectors without reading past the input; only the n valid lanes are stored. The
+      // scalar path (a data-dependent argmax, compiled to branches) measured ~10x slower.
+      const int64_t n = qhi - qlo, w0 = qlo * s.sw - s.pw;
+      const int64_t avail = s.W - w0, need = (n - 1) * s.sw + s.S;
+      const int64_t copy = need < avail ? need : avail;
+      if (!buf_zeroed) {  // lanes past `copy` read zeros (never stored); set once per plane
+        std::memset(buf, 0, sizeof(buf));
+        buf_zeroed = true;
+      }
+      VecI lane;
+      for (int64_t j = 0; j < VB; ++j) lane[j] = static_cast<int32_t>(j * s.sw);
+      Vec<T> best, v;
+      VecI bi;
+      for (int64_t r = rlo; r < rhi; ++r) {
+        const int64_t row = (h0 + r) * s.W + w0;
+        std::memcpy(buf, x + row, static_cast<size_t>(copy) * sizeof(T));
+        for (int64_t t = 0; t < s.S; ++t) {
+          load_strided(buf + t, s.sw, v);
+          if (r == rlo && t == 0) {
+            best = v;
+            bi = lane + static_cast<int32_t>(row);
+            continue;
+          }
+          const auto m = (v > best) | ((v != v) & (best == best));
+          best = m ? v : best;
+          bi = __builtin_convertvector(m, VecI) ? lane + static_cast<int32_t>(row + t) : bi;
+        }
+      }
+      std::memcpy(yr + qlo, &best, static_cast<size_t>(n) * sizeof(T));
+      if (ir) std::memcpy(ir + qlo, &bi, static_cast<size_t>(n) * sizeof(int32_t));
     } else {
       for (int64_t q = qlo; q < qhi; ++q) scalar(q);
     }
