@@ -28,8 +28,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
+#include "core/scratch.h"
 #include "gemm.h"
 
 DC_DEFINE_DISPATCH(conv_direct_fwd_f32);
@@ -42,6 +42,10 @@ DC_DEFINE_DISPATCH(im2col_f32);
 DC_DEFINE_DISPATCH(im2col_f64);
 DC_DEFINE_DISPATCH(col2im_f32);
 DC_DEFINE_DISPATCH(col2im_f64);
+DC_DEFINE_DISPATCH(im2col_padded_f32);
+DC_DEFINE_DISPATCH(im2col_padded_f64);
+DC_DEFINE_DISPATCH(col2im_padded_f32);
+DC_DEFINE_DISPATCH(col2im_padded_f64);
 
 namespace dc {
 
@@ -57,6 +61,8 @@ struct ConvStubs<float> {
   static auto& bwd_w() { return conv_direct_bwd_w_f32; }
   static auto& im2col() { return im2col_f32; }
   static auto& col2im() { return col2im_f32; }
+  static auto& im2col_padded() { return im2col_padded_f32; }
+  static auto& col2im_padded() { return col2im_padded_f32; }
 };
 template <>
 struct ConvStubs<double> {
@@ -65,6 +71,8 @@ struct ConvStubs<double> {
   static auto& bwd_w() { return conv_direct_bwd_w_f64; }
   static auto& im2col() { return im2col_f64; }
   static auto& col2im() { return col2im_f64; }
+  static auto& im2col_padded() { return im2col_padded_f64; }
+  static auto& col2im_padded() { return col2im_padded_f64; }
 };
 
 // Scratch budget of one im2col tile (per thread). 1 MiB keeps the column block within L2
@@ -163,10 +171,9 @@ void direct_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y
   const auto e = direct_extent(s);
   const int64_t CRS = s.Cg() * s.R * s.S, HW = s.H * s.W, PQ = s.P * s.Q, Kg = s.Kg();
   const int nt = max_threads();
-  std::vector<T> scratch(size_t(nt) * s.Cg() * e.Hp * e.Wp);
-  for_tasks(s.N * s.G, nt, [&](int64_t task, int tid) {
+  for_tasks(s.N * s.G, nt, [&](int64_t task, int) {
     const int64_t n = task / s.G, g = task % s.G;
-    T* xp = scratch.data() + size_t(tid) * s.Cg() * e.Hp * e.Wp;
+    T* xp = thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp);
     pad_copy(s, x + (n * s.C + g * s.Cg()) * HW, e, xp);
     ConvStubs<T>::fwd()(s, xp, e.Hp, e.Wp, w + g * Kg * CRS, b ? b + g * Kg : b,
                         y + (n * s.K + g * Kg) * PQ);
@@ -178,10 +185,9 @@ void direct_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx) {
   const auto e = direct_extent(s);
   const int64_t CRS = s.Cg() * s.R * s.S, HW = s.H * s.W, PQ = s.P * s.Q, Kg = s.Kg();
   const int nt = max_threads();
-  std::vector<T> scratch(size_t(nt) * s.Cg() * e.Hp * e.Wp);
-  for_tasks(s.N * s.G, nt, [&](int64_t task, int tid) {
+  for_tasks(s.N * s.G, nt, [&](int64_t task, int) {
     const int64_t n = task / s.G, g = task % s.G;
-    T* dxp = scratch.data() + size_t(tid) * s.Cg() * e.Hp * e.Wp;
+    T* dxp = thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp);
     std::fill(dxp, dxp + s.Cg() * e.Hp * e.Wp, T(0));
     ConvStubs<T>::bwd_in()(s, dy + (n * s.K + g * Kg) * PQ, w + g * Kg * CRS, dxp, e.Hp, e.Wp);
     unpad_copy(s, dxp, e, dx + (n * s.C + g * s.Cg()) * HW);
@@ -194,160 +200,255 @@ void direct_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw) 
   const int64_t CRS = s.Cg() * s.R * s.S, HW = s.H * s.W, PQ = s.P * s.Q, Kg = s.Kg();
   const int nt = max_threads();
   const int64_t wsize = s.K * CRS;
-  std::vector<T> scratch(size_t(nt) * s.Cg() * e.Hp * e.Wp);
-  std::vector<T> parts(size_t(nt) * wsize, T(0));
+  T* parts = thread_scratch<T>(ScratchSlot::conv_out, nt * wsize);
+  std::fill(parts, parts + nt * wsize, T(0));
   for_tasks(s.N * s.G, nt, [&](int64_t task, int tid) {
     const int64_t n = task / s.G, g = task % s.G;
-    T* xp = scratch.data() + size_t(tid) * s.Cg() * e.Hp * e.Wp;
+    T* xp = thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp);
     pad_copy(s, x + (n * s.C + g * s.Cg()) * HW, e, xp);
     ConvStubs<T>::bwd_w()(s, xp, e.Hp, e.Wp, dy + (n * s.K + g * Kg) * PQ,
-                          parts.data() + tid * wsize + g * Kg * CRS);
+                          parts + tid * wsize + g * Kg * CRS);
   });
-  reduce_partials(parts.data(), nt, wsize, dw, nt);
+  reduce_partials(parts, nt, wsize, dw, nt);
 }
 
 // ---- im2col + GEMM -----------------------------------------------------------------------------
 //
 // [Note: im2col tiles]
-// A tile is either a band of output rows of one image (large images: the column block is
-// bounded by kColBudgetBytes) or `imgs` whole images side by side (small images such as
-// LeNet's 8x8 outputs: one GEMM per image would have N = 64 columns, all overhead, so several
-// images share one GEMM of N = imgs*P*Q, their outputs / output gradients staged in scratch).
+// Two ways to cut the work, by image size:
+//  - small images (P*Q < kBatchedMaxPQ, e.g. every layer of an MNIST convnet): a chunk of
+//    images is lowered side by side into one column matrix (C/G*R*S, imgs*P*Q) by all threads,
+//    then ONE GEMM over the chunk uses all threads (its shared-A path packs the weights once).
+//    A GEMM per image would have N = P*Q columns (121 for a 13x13 layer, 9 for 5x5), mostly
+//    packing overhead and edge tiles. Output (gradient) columns of several images are not a
+//    strided matrix, so they are staged in scratch and scattered / gathered per image.
+//  - large images: tasks of (image, group, band of output rows), the band's column block
+//    bounded by kColBudgetBytes, one single-threaded GEMM per task (see [Note: conv threading]).
 
+// Images of at most this many output pixels take the batched path.
+constexpr int64_t kBatchedMaxPQ = 2048;
+// Column matrix budget of one batched chunk (the chunk has at least one image).
+constexpr int64_t kBatchedColBytes = int64_t(16) << 20;
+
+bool batched(const ConvShape& s) { return s.P * s.Q < kBatchedMaxPQ; }
+
+template <typename T>
+int64_t batch_images(const ConvShape& s) {
+  const int64_t img_bytes = s.Cg() * s.R * s.S * s.P * s.Q * int64_t(sizeof(T));
+  return std::clamp<int64_t>(kBatchedColBytes / std::max<int64_t>(img_bytes, 1), 1, s.N);
+}
+
+// Whole-image lowering works on a zero-padded copy of each image (see im2col_padded in
+// conv.h), except when no padding is needed: a 'valid' conv reads the image in place.
+PaddedExtent whole_image_extent(const ConvShape& s) {
+  const PaddedExtent e{conv_direct_padded_extent(s.P, s.sh, s.R, s.dh, 1),
+                       conv_direct_padded_extent(s.Q, s.sw, s.S, s.dw, 1)};
+  if (s.ph == 0 && s.pw == 0 && e.Hp <= s.H && e.Wp <= s.W) return {s.H, s.W};  // in place
+  return e;
+}
+bool in_place(const ConvShape& s, const PaddedExtent& e) { return e.Hp == s.H && e.Wp == s.W; }
+
+// col (CRS, nimg*PQ) = im2col of images [n0, n0+nimg), group g, side by side; all threads.
+template <typename T>
+void batch_columns(const ConvShape& s, const T* x, int64_t n0, int64_t nimg, int64_t g, T* col,
+                   int nt) {
+  const int64_t HW = s.H * s.W, PQ = s.P * s.Q, ld = nimg * PQ;
+  const PaddedExtent e = whole_image_extent(s);
+  const bool copy = !in_place(s, e);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nimg > 1)
+  for (int64_t j = 0; j < nimg; ++j) {
+    const T* xi = x + ((n0 + j) * s.C + g * s.Cg()) * HW;
+    if (copy) {
+      T* xp = thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp);
+      pad_copy(s, xi, e, xp);
+      xi = xp;
+    }
+    ConvStubs<T>::im2col_padded()(s, xi, e.Hp, e.Wp, col + j * PQ, ld);
+  }
+}
+
+// dx of images [n0, n0+nimg), group g = col2im of col (CRS, nimg*PQ); all threads.
+template <typename T>
+void batch_col2im(const ConvShape& s, const T* col, int64_t n0, int64_t nimg, int64_t g, T* dx,
+                  int nt) {
+  const int64_t HW = s.H * s.W, PQ = s.P * s.Q, ld = nimg * PQ;
+  const PaddedExtent e = whole_image_extent(s);
+  const bool copy = !in_place(s, e);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nimg > 1)
+  for (int64_t j = 0; j < nimg; ++j) {
+    T* dxi = dx + ((n0 + j) * s.C + g * s.Cg()) * HW;
+    T* dxp = copy ? thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp) : dxi;
+    ConvStubs<T>::col2im_padded()(s, col + j * PQ, ld, dxp, e.Hp, e.Wp);
+    if (copy) unpad_copy(s, dxp, e, dxi);
+  }
+}
+
+// out (Kg, nimg*PQ) = the group's channels of dy for images [n0, n0+nimg); all threads.
+template <typename T>
+void batch_gather(const ConvShape& s, const T* dy, int64_t n0, int64_t nimg, int64_t g, T* out,
+                  int nt) {
+  const int64_t PQ = s.P * s.Q, Kg = s.Kg();
+#pragma omp parallel for collapse(2) schedule(static) num_threads(nt) if (nimg * Kg * PQ > 32768)
+  for (int64_t c = 0; c < Kg; ++c)
+    for (int64_t j = 0; j < nimg; ++j)
+      std::memcpy(out + (c * nimg + j) * PQ, dy + ((n0 + j) * s.K + g * Kg + c) * PQ,
+                  PQ * sizeof(T));
+}
+
+template <typename T>
+void batched_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, int nt) {
+  const int64_t CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q, Kg = s.Kg();
+  const int64_t imgs = batch_images<T>(s);
+  T* col = thread_scratch<T>(ScratchSlot::conv_col, CRS * imgs * PQ);
+  T* ys = thread_scratch<T>(ScratchSlot::conv_out, Kg * imgs * PQ);
+  for (int64_t n0 = 0; n0 < s.N; n0 += imgs) {
+    const int64_t nimg = std::min(imgs, s.N - n0), ld = nimg * PQ;
+    for (int64_t g = 0; g < s.G; ++g) {
+      const T* B = col;
+      if (is_pointwise(s) && nimg == 1)
+        B = x + (n0 * s.C + g * s.Cg()) * PQ;
+      else
+        batch_columns(s, x, n0, nimg, g, col, nt);
+      gemm<T>(false, false, Kg, ld, CRS, T(1), w + g * Kg * CRS, CRS, B, ld, T(0), ys, ld);
+      // scatter (Kg, nimg*PQ) to each image's (Kg, PQ), adding the bias
+#pragma omp parallel for collapse(2) schedule(static) num_threads(nt) if (Kg * ld > 32768)
+      for (int64_t j = 0; j < nimg; ++j)
+        for (int64_t c = 0; c < Kg; ++c) {
+          const T bk = b ? b[g * Kg + c] : T(0);
+          const T* src = ys + c * ld + j * PQ;
+          T* dst = y + ((n0 + j) * s.K + g * Kg + c) * PQ;
+          for (int64_t i = 0; i < PQ; ++i) dst[i] = src[i] + bk;
+        }
+    }
+  }
+}
+
+template <typename T>
+void batched_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx, int nt) {
+  const int64_t CRS = s.Cg() * s.R * s.S, HW = s.H * s.W, PQ = s.P * s.Q, Kg = s.Kg();
+  const int64_t imgs = batch_images<T>(s);
+  T* col = thread_scratch<T>(ScratchSlot::conv_col, CRS * imgs * PQ);
+  T* dys = thread_scratch<T>(ScratchSlot::conv_out, Kg * imgs * PQ);
+  for (int64_t n0 = 0; n0 < s.N; n0 += imgs) {
+    const int64_t nimg = std::min(imgs, s.N - n0), ld = nimg * PQ;
+    for (int64_t g = 0; g < s.G; ++g) {
+      const T* A = w + g * Kg * CRS;
+      const T* B = dys;
+      if (nimg == 1)
+        B = dy + (n0 * s.K + g * Kg) * PQ;
+      else
+        batch_gather(s, dy, n0, nimg, g, dys, nt);
+      if (is_pointwise(s) && nimg == 1) {  // dx_g (Cg, HW) = w_g^T (Cg, Kg) @ dy_g (Kg, PQ)
+        gemm<T>(true, false, CRS, ld, Kg, T(1), A, CRS, B, ld, T(0),
+                dx + (n0 * s.C + g * s.Cg()) * HW, ld);
+        continue;
+      }
+      gemm<T>(true, false, CRS, ld, Kg, T(1), A, CRS, B, ld, T(0), col, ld);
+      batch_col2im(s, col, n0, nimg, g, dx, nt);
+    }
+  }
+}
+
+template <typename T>
+void batched_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, int nt) {
+  const int64_t CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q, Kg = s.Kg();
+  const int64_t imgs = batch_images<T>(s);
+  T* col = thread_scratch<T>(ScratchSlot::conv_col, CRS * imgs * PQ);
+  T* dys = thread_scratch<T>(ScratchSlot::conv_out, Kg * imgs * PQ);
+  for (int64_t n0 = 0; n0 < s.N; n0 += imgs) {
+    const int64_t nimg = std::min(imgs, s.N - n0), ld = nimg * PQ;
+    for (int64_t g = 0; g < s.G; ++g) {
+      const T* A = dys;
+      if (nimg == 1)
+        A = dy + (n0 * s.K + g * Kg) * PQ;
+      else
+        batch_gather(s, dy, n0, nimg, g, dys, nt);
+      const T* B = col;
+      if (is_pointwise(s) && nimg == 1)
+        B = x + (n0 * s.C + g * s.Cg()) * PQ;
+      else
+        batch_columns(s, x, n0, nimg, g, col, nt);
+      // dw_g (Kg, CRS) += dy_g (Kg, ld) @ col^T (ld, CRS)
+      gemm<T>(false, true, Kg, CRS, ld, T(1), A, ld, B, ld, T(1), dw + g * Kg * CRS, CRS);
+    }
+  }
+}
+
+// Large images: tasks of (image, group, band of output rows).
 struct Tiling {
-  int64_t imgs;                                 // images per tile (> 1 only when rows == P)
-  int64_t rows;                                 // output rows per tile
-  int64_t ntiles;                               // tiles per image (1 when imgs > 1)
-  int64_t nchunks;                              // image chunks: ceil(N / imgs)
-  int64_t cols() const { return imgs * rows; }  // times Q: the GEMM's N
+  int64_t rows;    // output rows per tile
+  int64_t ntiles;  // tiles per image
 };
 
 template <typename T>
-Tiling plan_tiles(const ConvShape& s, int nthreads) {
-  constexpr int64_t kTargetCols = 2048;  // enough columns for the GEMM's packing to pay off
-  const int64_t CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q;
-  const int64_t img_bytes = CRS * PQ * int64_t(sizeof(T));
-  Tiling t{1, tile_rows<T>(s), 0, s.N};
-  if (PQ > 0 && PQ < kTargetCols && t.rows == s.P) {
-    int64_t imgs =
-        std::min<int64_t>((kTargetCols + PQ - 1) / PQ,
-                          std::max<int64_t>(kColBudgetBytes / std::max<int64_t>(img_bytes, 1), 1));
-    // keep at least two chunks per thread for balance
-    imgs = std::max<int64_t>(1, std::min(imgs, s.N / std::max(2 * nthreads, 1)));
-    t.imgs = imgs;
-    t.nchunks = (s.N + imgs - 1) / imgs;
-  }
-  t.ntiles = (s.P + t.rows - 1) / t.rows;
-  return t;
+Tiling plan_tiles(const ConvShape& s) {
+  const int64_t rows = tile_rows<T>(s);
+  return {rows, (s.P + rows - 1) / rows};
 }
 
-// One tile's work item: images [n0, n0+nimg) of group g, output rows [p0, p1).
+// One tile's work item: image n, group g, output rows [p0, p1).
 struct TileTask {
-  int64_t n0, nimg, g, p0, p1;
+  int64_t n, g, p0, p1;
 };
 TileTask tile_task(const ConvShape& s, const Tiling& t, int64_t task) {
-  const int64_t chunk = task / (s.G * t.ntiles), g = (task / t.ntiles) % s.G,
-                tile = task % t.ntiles;
-  const int64_t n0 = chunk * t.imgs, p0 = tile * t.rows;
-  return {n0, std::min(t.imgs, s.N - n0), g, p0, std::min(s.P, p0 + t.rows)};
+  const int64_t n = task / (s.G * t.ntiles), g = (task / t.ntiles) % s.G, tile = task % t.ntiles;
+  const int64_t p0 = tile * t.rows;
+  return {n, g, p0, std::min(s.P, p0 + t.rows)};
 }
 
-// Column block of a tile: im2col of each image side by side (row stride ld), or, for a
-// pointwise conv of a single image, the input itself. Returns the block and its row stride.
+// Column block of a tile (row stride = its column count), or, for a pointwise conv, the input
+// itself (row stride P*Q). Returns the block and its row stride.
 template <typename T>
-const T* tile_columns(const ConvShape& s, const TileTask& k, const T* x, bool pointwise, T* col,
-                      int64_t& ld) {
-  const int64_t HW = s.H * s.W, cols = (k.p1 - k.p0) * s.Q;
-  if (pointwise && k.nimg == 1) {
+const T* tile_columns(const ConvShape& s, const TileTask& k, const T* x, T* col, int64_t& ld) {
+  const int64_t HW = s.H * s.W;
+  if (is_pointwise(s)) {
     ld = s.P * s.Q;
-    return x + (k.n0 * s.C + k.g * s.Cg()) * HW + k.p0 * s.Q;
+    return x + (k.n * s.C + k.g * s.Cg()) * HW + k.p0 * s.Q;
   }
-  ld = k.nimg * cols;
-  for (int64_t j = 0; j < k.nimg; ++j)
-    ConvStubs<T>::im2col()(s, x + ((k.n0 + j) * s.C + k.g * s.Cg()) * HW, k.p0, k.p1,
-                           col + j * cols, ld);
+  ld = (k.p1 - k.p0) * s.Q;
+  ConvStubs<T>::im2col()(s, x + (k.n * s.C + k.g * s.Cg()) * HW, k.p0, k.p1, col, ld);
   return col;
 }
 
 template <typename T>
 void im2col_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y) {
-  const int64_t CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q, Kg = s.Kg();
-  const bool pw = is_pointwise(s);
   const int nt = max_threads();
-  const Tiling t = plan_tiles<T>(s, nt);
-  const int64_t colsz = CRS * t.cols() * s.Q, ysz = t.imgs > 1 ? Kg * t.cols() * s.Q : 0;
-  std::vector<T> scratch(size_t(nt) * (colsz + ysz));
-  for_tasks(t.nchunks * s.G * t.ntiles, nt, [&](int64_t task, int tid) {
+  if (batched(s)) return batched_forward(s, x, w, b, y, nt);
+  const int64_t CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q, Kg = s.Kg();
+  const Tiling t = plan_tiles<T>(s);
+  for_tasks(s.N * s.G * t.ntiles, nt, [&](int64_t task, int) {
     const TileTask k = tile_task(s, t, task);
     const int64_t cols = (k.p1 - k.p0) * s.Q;
-    T* col = scratch.data() + size_t(tid) * (colsz + ysz);
+    T* col = thread_scratch<T>(ScratchSlot::conv_col, CRS * t.rows * s.Q);
     int64_t ldb;
-    const T* B = tile_columns(s, k, x, pw, col, ldb);
-    const T* wg = w + k.g * Kg * CRS;
-    if (k.nimg == 1) {
-      T* yg = y + (k.n0 * s.K + k.g * Kg) * PQ + k.p0 * s.Q;
-      gemm<T>(false, false, Kg, cols, CRS, T(1), wg, CRS, B, ldb, T(0), yg, PQ);
-      if (b)
-        for (int64_t c = 0; c < Kg; ++c) {
-          const T bk = b[k.g * Kg + c];
-          for (int64_t j = 0; j < cols; ++j) yg[c * PQ + j] += bk;
-        }
-      return;
-    }
-    T* ys = col + colsz;  // (Kg, nimg*PQ), then scattered to each image's (Kg, PQ)
-    gemm<T>(false, false, Kg, k.nimg * PQ, CRS, T(1), wg, CRS, B, ldb, T(0), ys, k.nimg * PQ);
-    for (int64_t j = 0; j < k.nimg; ++j)
+    const T* B = tile_columns(s, k, x, col, ldb);
+    T* yg = y + (k.n * s.K + k.g * Kg) * PQ + k.p0 * s.Q;
+    gemm<T>(false, false, Kg, cols, CRS, T(1), w + k.g * Kg * CRS, CRS, B, ldb, T(0), yg, PQ);
+    if (b)
       for (int64_t c = 0; c < Kg; ++c) {
-        const T bk = b ? b[k.g * Kg + c] : T(0);
-        const T* src = ys + c * k.nimg * PQ + j * PQ;
-        T* dst = y + ((k.n0 + j) * s.K + k.g * Kg + c) * PQ;
-        for (int64_t i = 0; i < PQ; ++i) dst[i] = src[i] + bk;
+        const T bk = b[k.g * Kg + c];
+        for (int64_t j = 0; j < cols; ++j) yg[c * PQ + j] += bk;
       }
   });
 }
 
-// Stage dy of a multi-image tile as one (Kg, nimg*PQ) matrix.
-template <typename T>
-void gather_dy(const ConvShape& s, const TileTask& k, const T* dy, T* out) {
-  const int64_t PQ = s.P * s.Q, Kg = s.Kg();
-  for (int64_t c = 0; c < Kg; ++c)
-    for (int64_t j = 0; j < k.nimg; ++j)
-      std::memcpy(out + c * k.nimg * PQ + j * PQ, dy + ((k.n0 + j) * s.K + k.g * Kg + c) * PQ,
-                  PQ * sizeof(T));
-}
-
 template <typename T>
 void im2col_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx) {
-  const int64_t CRS = s.Cg() * s.R * s.S, HW = s.H * s.W, PQ = s.P * s.Q, Kg = s.Kg();
-  const bool pw = is_pointwise(s);
   const int nt = max_threads();
-  const Tiling t = plan_tiles<T>(s, nt);
-  const int64_t colsz = CRS * t.cols() * s.Q, ysz = t.imgs > 1 ? Kg * t.cols() * s.Q : 0;
-  std::vector<T> scratch(size_t(nt) * (colsz + ysz));
-  // col2im of neighbouring row tiles overlap in dx: a task is whole images (all row tiles).
-  for_tasks(t.nchunks * s.G, nt, [&](int64_t task, int tid) {
-    const int64_t chunk = task / s.G, g = task % s.G;
+  if (batched(s)) return batched_backward_input(s, dy, w, dx, nt);
+  const int64_t CRS = s.Cg() * s.R * s.S, HW = s.H * s.W, PQ = s.P * s.Q, Kg = s.Kg();
+  const Tiling t = plan_tiles<T>(s);
+  // col2im of neighbouring row tiles overlap in dx: a task is a whole image (all row tiles).
+  for_tasks(s.N * s.G, nt, [&](int64_t task, int) {
+    const int64_t n = task / s.G, g = task % s.G;
     const T* wg = w + g * Kg * CRS;
-    T* col = scratch.data() + size_t(tid) * (colsz + ysz);
-    if (t.imgs > 1) {
-      const TileTask k{chunk * t.imgs, std::min(t.imgs, s.N - chunk * t.imgs), g, 0, s.P};
-      const int64_t ld = k.nimg * PQ;
-      gather_dy(s, k, dy, col + colsz);
-      gemm<T>(true, false, CRS, ld, Kg, T(1), wg, CRS, col + colsz, ld, T(0), col, ld);
-      for (int64_t j = 0; j < k.nimg; ++j) {
-        T* dxg = dx + ((k.n0 + j) * s.C + g * s.Cg()) * HW;
-        std::fill(dxg, dxg + s.Cg() * HW, T(0));
-        ConvStubs<T>::col2im()(s, col + j * PQ, 0, s.P, dxg, ld);
-      }
-      return;
-    }
-    const int64_t n = chunk;
     T* dxg = dx + (n * s.C + g * s.Cg()) * HW;
     const T* dyg = dy + (n * s.K + g * Kg) * PQ;
-    if (pw) {  // dx_g (Cg, HW) = w_g^T (Cg, Kg) @ dy_g (Kg, PQ)
+    if (is_pointwise(s)) {  // dx_g (Cg, HW) = w_g^T (Cg, Kg) @ dy_g (Kg, PQ)
       gemm<T>(true, false, CRS, PQ, Kg, T(1), wg, CRS, dyg, PQ, T(0), dxg, HW);
       return;
     }
+    T* col = thread_scratch<T>(ScratchSlot::conv_col, CRS * t.rows * s.Q);
     std::fill(dxg, dxg + s.Cg() * HW, T(0));
     for (int64_t tile = 0; tile < t.ntiles; ++tile) {
       const int64_t p0 = tile * t.rows, p1 = std::min(s.P, p0 + t.rows), cols = (p1 - p0) * s.Q;
@@ -359,35 +460,28 @@ void im2col_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx) {
 
 template <typename T>
 void im2col_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw) {
-  const int64_t CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q, Kg = s.Kg();
-  const bool pw = is_pointwise(s);
   const int nt = max_threads();
-  const Tiling t = plan_tiles<T>(s, nt);
-  const int64_t ntasks = t.nchunks * s.G * t.ntiles;
+  if (batched(s)) return batched_backward_weight(s, x, dy, dw, nt);
+  const int64_t CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q, Kg = s.Kg();
+  const Tiling t = plan_tiles<T>(s);
+  const int64_t ntasks = s.N * s.G * t.ntiles;
   const int64_t wsize = s.K * CRS;
   const bool serial = !(nt > 1 && ntasks >= nt);
-  const int64_t colsz = CRS * t.cols() * s.Q, ysz = t.imgs > 1 ? Kg * t.cols() * s.Q : 0;
-  std::vector<T> scratch(size_t(nt) * (colsz + ysz));
   // Serial task order: GEMMs accumulate straight into dw (beta = 1), multithreaded inside.
-  std::vector<T> parts(serial ? 0 : size_t(nt) * wsize, T(0));
+  T* parts = serial ? nullptr : thread_scratch<T>(ScratchSlot::conv_out, nt * wsize);
+  if (!serial) std::fill(parts, parts + nt * wsize, T(0));
   for_tasks(ntasks, nt, [&](int64_t task, int tid) {
     const TileTask k = tile_task(s, t, task);
-    T* col = scratch.data() + size_t(tid) * (colsz + ysz);
+    T* col = thread_scratch<T>(ScratchSlot::conv_col, CRS * t.rows * s.Q);
     int64_t ldb;
-    const T* B = tile_columns(s, k, x, pw, col, ldb);
-    const T* A = dy + (k.n0 * s.K + k.g * Kg) * PQ + k.p0 * s.Q;
-    int64_t lda = PQ;
-    const int64_t cols = k.nimg * (k.p1 - k.p0) * s.Q;
-    if (k.nimg > 1) {
-      gather_dy(s, k, dy, col + colsz);
-      A = col + colsz;
-      lda = cols;
-    }
-    T* dst = (serial ? dw : parts.data() + tid * wsize) + k.g * Kg * CRS;
+    const T* B = tile_columns(s, k, x, col, ldb);
+    const T* A = dy + (k.n * s.K + k.g * Kg) * PQ + k.p0 * s.Q;
+    const int64_t cols = (k.p1 - k.p0) * s.Q;
+    T* dst = (serial ? dw : parts + tid * wsize) + k.g * Kg * CRS;
     // dw_g (Kg, CRS) += dy_g (Kg, cols) @ col^T (cols, CRS)
-    gemm<T>(false, true, Kg, CRS, cols, T(1), A, lda, B, ldb, T(1), dst, CRS);
+    gemm<T>(false, true, Kg, CRS, cols, T(1), A, PQ, B, ldb, T(1), dst, CRS);
   });
-  if (!serial) reduce_partials(parts.data(), nt, wsize, dw, nt);
+  if (!serial) reduce_partials(parts, nt, wsize, dw, nt);
 }
 
 }  // namespace

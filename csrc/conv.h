@@ -107,3 +107,15 @@ DC_DECLARE_DISPATCH(im2col_f64, DC_IM2COL(double));
   void(const dc::ConvShape&, const T* col, int64_t p0, int64_t p1, T* dx, int64_t ld)
 DC_DECLARE_DISPATCH(col2im_f32, DC_COL2IM(float));
 DC_DECLARE_DISPATCH(col2im_f64, DC_COL2IM(double));
+
+// Whole-image variants on a zero-padded copy xp (Cg,Hp,Wp) as for the direct kernels (block 1):
+//   col[(c*R + r)*S + s][p*Q + q] = xp[c, p*sh + r*dh, q*sw + s*dw]   (all p < P; row stride ld)
+// and its adjoint: dxp (Cg,Hp,Wp) is ASSIGNED the sum over the runs. No bounds logic inside.
+#define DC_IM2COL_PADDED(T) \
+  void(const dc::ConvShape&, const T* xp, int64_t Hp, int64_t Wp, T* col, int64_t ld)
+DC_DECLARE_DISPATCH(im2col_padded_f32, DC_IM2COL_PADDED(float));
+DC_DECLARE_DISPATCH(im2col_padded_f64, DC_IM2COL_PADDED(double));
+#define DC_COL2IM_PADDED(T) \
+  void(const dc::ConvShape&, const T* col, int64_t ld, T* dxp, int64_t Hp, int64_t Wp)
+DC_DECLARE_DISPATCH(col2im_padded_f32, DC_COL2IM_PADDED(float));
+DC_DECLARE_DISPATCH(col2im_padded_f64, DC_COL2IM_PADDED(double));

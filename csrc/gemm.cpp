@@ -6,12 +6,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
 #include <exception>
 #include <memory>
-#include <new>
 #include <thread>
 
+#include "core/scratch.h"
 #include "cpu/gemm_kernels.h"
 
 DC_DEFINE_DISPATCH(sgemm_kernel_stub);
@@ -25,36 +24,14 @@ constexpr double kWorkPerThread = 64.0 * 64.0 * 64.0;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Per-thread packing buffers, 64-byte aligned, grown on demand and kept for the thread's life
-// (OpenMP pool threads persist, so steady-state calls allocate nothing).
-class Scratch {
- public:
-  ~Scratch() { std::free(ptr_); }
-  void* get(size_t bytes) {
-    if (bytes > cap_) {
-      std::free(ptr_);
-      cap_ = (bytes + 4095) & ~size_t(4095);
-      ptr_ = std::aligned_alloc(64, cap_);
-      if (!ptr_) {
-        cap_ = 0;
-        throw std::bad_alloc();
-      }
-    }
-    return ptr_;
-  }
-
- private:
-  void* ptr_ = nullptr;
-  size_t cap_ = 0;
-};
-
-enum ScratchSlot { kSlotA, kSlotB, kSlotBT, kSlotSmall, kSlotCT, kNumSlots };
-
+// Packing buffers: per-thread and reused, see [Note: scratch memory] in core/scratch.h.
 template <typename T>
 T* scratch(ScratchSlot slot, int64_t count) {
-  thread_local Scratch buffers[kNumSlots];
-  return static_cast<T*>(buffers[slot].get(static_cast<size_t>(count) * sizeof(T)));
+  return thread_scratch<T>(slot, count);
 }
+constexpr ScratchSlot kSlotA = ScratchSlot::gemm_a, kSlotB = ScratchSlot::gemm_b,
+                      kSlotBT = ScratchSlot::gemm_bt, kSlotSmall = ScratchSlot::gemm_small,
+                      kSlotCT = ScratchSlot::gemm_ct;
 
 // Run f(0..n-1) on up to n threads. Blocks are dealt out by thread number, so a team smaller
 // than asked for (nested regions, thread limits) still runs every block; an exception (a

@@ -212,6 +212,11 @@ def test_conv2d_every_cpu_capability(cpu_capability, algo):
         (4, 4, (6, 7), 8, (3, 3), (1, 1), 1, (1, 1), 2),  # batch >= threads, groups
         (13, 6, (12, 12), 16, (5, 5), (1, 1), 0, (1, 1), 1),  # several images per GEMM
         (11, 4, (5, 6), 6, (3, 3), (2, 1), 1, (1, 1), 2),  # same, uneven last chunk, groups
+        # [Note: im2col tiles]: a batched chunk holds one image (column block > 8 MiB)
+        (3, 64, (46, 46), 2, (5, 5), (1, 1), 0, (1, 1), 1),
+        # large images (P*Q >= 2048): tasks of row bands, several bands per image
+        (2, 64, (50, 45), 3, (3, 3), (1, 1), 1, (1, 1), 1),
+        (2, 8, (48, 48), 16, (1, 1), (1, 1), 0, (1, 1), 1),  # large pointwise
     ],
 )
 def test_conv2d_named_shapes(algo, cfg):
