@@ -227,8 +227,10 @@ void direct_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw) 
 
 // Images of at most this many output pixels take the batched path.
 constexpr int64_t kBatchedMaxPQ = 2048;
-// Column matrix budget of one batched chunk (the chunk has at least one image).
-constexpr int64_t kBatchedColBytes = int64_t(16) << 20;
+// Column matrix budget of one batched chunk (the chunk has at least one image): about the L2
+// of the two cores, so the GEMM reads the block im2col has just written from cache. Measured
+// on (64,32,13,64,3): 16 MiB chunks 1.98 / 2.37 ms forward / dW, 2 MiB 1.62 / 1.76 (1 thread).
+constexpr int64_t kBatchedColBytes = int64_t(2) << 20;
 
 bool batched(const ConvShape& s) { return s.P * s.Q < kBatchedMaxPQ; }
 

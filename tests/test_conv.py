@@ -212,7 +212,9 @@ def test_conv2d_every_cpu_capability(cpu_capability, algo):
         (4, 4, (6, 7), 8, (3, 3), (1, 1), 1, (1, 1), 2),  # batch >= threads, groups
         (13, 6, (12, 12), 16, (5, 5), (1, 1), 0, (1, 1), 1),  # several images per GEMM
         (11, 4, (5, 6), 6, (3, 3), (2, 1), 1, (1, 1), 2),  # same, uneven last chunk, groups
-        # [Note: im2col tiles]: a batched chunk holds one image (column block > 8 MiB)
+        # [Note: im2col tiles]: batched chunks of several images (uneven last chunk), and a
+        # chunk of one image (its column block alone exceeds the budget)
+        (7, 16, (20, 20), 3, (5, 5), (1, 1), 1, (1, 1), 1),
         (3, 64, (46, 46), 2, (5, 5), (1, 1), 0, (1, 1), 1),
         # large images (P*Q >= 2048): tasks of row bands, several bands per image
         (2, 64, (50, 45), 3, (3, 3), (1, 1), 1, (1, 1), 1),
