@@ -65,7 +65,7 @@ def main() -> None:
     assert np.array_equal(y, ty.numpy()) and np.array_equal(idx, tidx.numpy())
     ya = K.avg_pool2d_forward(x, 2)
     assert np.allclose(ya, torch.nn.functional.avg_pool2d(tx, 2).numpy(), rtol=1e-6, atol=1e-6)
-    dxm = K.max_pool2d_backward(dy, idx, x.shape)
+    dxm = K.max_pool2d_backward(dy, idx, x.shape, None, 2)  # with the window, as autograd calls it
     tdxm = torch.ops.aten.max_pool2d_with_indices_backward(
         tdy, tx, [2, 2], [2, 2], [0, 0], [1, 1], False, tidx
     )
@@ -98,7 +98,7 @@ def main() -> None:
         ),
         (
             "max bwd",
-            lambda: K.max_pool2d_backward(dy, idx, x.shape),
+            lambda: K.max_pool2d_backward(dy, idx, x.shape, None, 2),
             lambda: torch.ops.aten.max_pool2d_with_indices_backward(
                 tdy, tx, [2, 2], [2, 2], [0, 0], [1, 1], False, tidx
             ),
@@ -106,7 +106,7 @@ def main() -> None:
         ),
         (
             "max bwd (out=)",
-            lambda: K.max_pool2d_backward(dy, idx, x.shape, out=dx_out),
+            lambda: K.max_pool2d_backward(dy, idx, x.shape, dx_out, 2),
             lambda: torch.ops.aten.max_pool2d_with_indices_backward(
                 tdy, tx, [2, 2], [2, 2], [0, 0], [1, 1], False, tidx
             ),

@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <type_traits>
 #include <vector>
 
@@ -12,24 +13,20 @@ DC_DEFINE_DISPATCH(max_pool_fwd_f32);
 DC_DEFINE_DISPATCH(max_pool_fwd_f64);
 DC_DEFINE_DISPATCH(avg_pool_fwd_f32);
 DC_DEFINE_DISPATCH(avg_pool_fwd_f64);
+DC_DEFINE_DISPATCH(max_pool_bwd_w2_f32);
+DC_DEFINE_DISPATCH(max_pool_bwd_w2_f64);
 
 namespace dc {
 
 namespace {
 
-template <typename T>
-auto& max_stub() {
+// The float or the double stub of a pair.
+template <typename T, typename F32, typename F64>
+auto& stub_for(F32& f32, F64& f64) {
   if constexpr (std::is_same_v<T, float>)
-    return max_pool_fwd_f32;
+    return f32;
   else
-    return max_pool_fwd_f64;
-}
-template <typename T>
-auto& avg_stub() {
-  if constexpr (std::is_same_v<T, float>)
-    return avg_pool_fwd_f32;
-  else
-    return avg_pool_fwd_f64;
+    return f64;
 }
 
 // Run f(first_plane, nplanes) over chunks of planes, in parallel when there is enough work.
@@ -87,25 +84,42 @@ void max_pool2d_forward(const PoolShape& s, const T* x, T* y, int32_t* idx) {
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
   if (s.N * s.C * PQ == 0) return;
   for_planes(s.N * s.C, HW, [&](int64_t i0, int64_t n) {
-    max_stub<T>()(s, n, x + i0 * HW, y + i0 * PQ, idx ? idx + i0 * PQ : nullptr);
+    stub_for<T>(max_pool_fwd_f32, max_pool_fwd_f64)(s, n, x + i0 * HW, y + i0 * PQ,
+                                                    idx ? idx + i0 * PQ : nullptr);
   });
 }
 
-// dx (N,C,H,W) = 0, then dx[plane, idx] += dy: each plane is one task, so no races.
-// Only P and Q of the window geometry are used. (A write-once variant like avg pooling's,
-// comparing idx per element, measured 3x slower than this zero-fill + scatter.)
+// dx (N,C,H,W) = dy routed to each window's argmax. Windows of width 2 / column stride 2 that
+// do not overlap take the write-once kernel ([Note: write-once max pooling backward]); anything
+// else (overlapping or unknown windows, or an index outside its window) zero-fills each plane
+// and scatters dx[plane, idx] += dy into it while it is still in cache, checking every index
+// (a bad one is reported, never written). Each chunk of planes is one task, so no races.
 template <typename T>
-void max_pool2d_backward(const PoolShape& s, const T* dy, const int32_t* idx, T* dx) {
+bool max_pool2d_backward(const PoolShape& s, const T* dy, const int32_t* idx, T* dx,
+                         bool window_known, int32_t* bad) {
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
+  const bool w2 = window_known && s.S == 2 && s.sw == 2 && s.sh >= s.R && s.ph == 0 && s.pw == 0;
+  std::atomic<bool> ok{true};
   for_planes(s.N * s.C, HW, [&](int64_t i0, int64_t n) {
-    std::fill(dx + i0 * HW, dx + (i0 + n) * HW, T(0));
+    if (w2 && stub_for<T>(max_pool_bwd_w2_f32, max_pool_bwd_w2_f64)(s, n, dy + i0 * PQ,
+                                                                    idx + i0 * PQ, dx + i0 * HW))
+      return;
     for (int64_t i = i0; i < i0 + n; ++i) {
       T* d = dx + i * HW;
       const T* g = dy + i * PQ;
       const int32_t* ix = idx + i * PQ;
-      for (int64_t j = 0; j < PQ; ++j) d[ix[j]] += g[j];
+      std::fill(d, d + HW, T(0));
+      for (int64_t j = 0; j < PQ; ++j) {
+        const int32_t k = ix[j];
+        if (static_cast<uint64_t>(static_cast<int64_t>(k)) >= static_cast<uint64_t>(HW)) {
+          if (ok.exchange(false, std::memory_order_relaxed)) *bad = k;
+          continue;
+        }
+        d[k] += g[j];
+      }
     }
   });
+  return ok.load();
 }
 
 template <typename T>
@@ -113,7 +127,8 @@ void avg_pool2d_forward(const PoolShape& s, const T* x, T* y, bool count_include
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
   if (s.N * s.C * PQ == 0) return;
   for_planes(s.N * s.C, HW, [&](int64_t i0, int64_t n) {
-    avg_stub<T>()(s, n, x + i0 * HW, y + i0 * PQ, count_include_pad);
+    stub_for<T>(avg_pool_fwd_f32, avg_pool_fwd_f64)(s, n, x + i0 * HW, y + i0 * PQ,
+                                                    count_include_pad);
   });
 }
 
@@ -194,12 +209,13 @@ void global_avg_pool_backward(int64_t planes, int64_t HW, const T* dy, T* dx) {
   });
 }
 
-#define DC_INSTANTIATE_POOL(T)                                                          \
-  template void max_pool2d_forward<T>(const PoolShape&, const T*, T*, int32_t*);        \
-  template void max_pool2d_backward<T>(const PoolShape&, const T*, const int32_t*, T*); \
-  template void avg_pool2d_forward<T>(const PoolShape&, const T*, T*, bool);            \
-  template void avg_pool2d_backward<T>(const PoolShape&, const T*, T*, bool);           \
-  template void global_avg_pool_forward<T>(int64_t, int64_t, const T*, T*);             \
+#define DC_INSTANTIATE_POOL(T)                                                               \
+  template void max_pool2d_forward<T>(const PoolShape&, const T*, T*, int32_t*);             \
+  template bool max_pool2d_backward<T>(const PoolShape&, const T*, const int32_t*, T*, bool, \
+                                       int32_t*);                                            \
+  template void avg_pool2d_forward<T>(const PoolShape&, const T*, T*, bool);                 \
+  template void avg_pool2d_backward<T>(const PoolShape&, const T*, T*, bool);                \
+  template void global_avg_pool_forward<T>(int64_t, int64_t, const T*, T*);                  \
   template void global_avg_pool_backward<T>(int64_t, int64_t, const T*, T*);
 DC_INSTANTIATE_POOL(float)
 DC_INSTANTIATE_POOL(double)

@@ -26,8 +26,12 @@ struct PoolShape {
 
 template <typename T>
 void max_pool2d_forward(const PoolShape& s, const T* x, T* y, int32_t* idx);  // idx may be null
+// The window of s is known (window_known) or only N, C, H, W, P, Q are (then the general
+// scatter runs). Returns false, with one offending index in *bad, if some index lies outside its
+// plane [0, H*W) (dx is then unspecified).
 template <typename T>
-void max_pool2d_backward(const PoolShape& s, const T* dy, const int32_t* idx, T* dx);
+bool max_pool2d_backward(const PoolShape& s, const T* dy, const int32_t* idx, T* dx,
+                         bool window_known, int32_t* bad);
 template <typename T>
 void avg_pool2d_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad);
 template <typename T>
@@ -58,3 +62,9 @@ DC_DECLARE_DISPATCH(max_pool_fwd_f64, DC_MAX_POOL_FWD(double));
   void(const dc::PoolShape&, int64_t planes, const T* x, T* y, bool inc_pad)
 DC_DECLARE_DISPATCH(avg_pool_fwd_f32, DC_AVG_POOL_FWD(float));
 DC_DECLARE_DISPATCH(avg_pool_fwd_f64, DC_AVG_POOL_FWD(double));
+// Write-once max-pooling backward for S == sw == 2, sh >= R, no padding ([Note: write-once max
+// pooling backward]); false if some window's index lies outside it.
+#define DC_MAX_POOL_BWD_W2(T) \
+  bool(const dc::PoolShape&, int64_t planes, const T* dy, const int32_t* idx, T* dx)
+DC_DECLARE_DISPATCH(max_pool_bwd_w2_f32, DC_MAX_POOL_BWD_W2(float));
+DC_DECLARE_DISPATCH(max_pool_bwd_w2_f64, DC_MAX_POOL_BWD_W2(double));

@@ -204,6 +204,81 @@ def test_max_pool_narrow_planes_match_reference(cpu_capability, dtype):
         np.testing.assert_array_equal(idx, idx_ref)
 
 
+def _scatter_ref(dy, idx, in_shape):
+    """dx[n, c].flat[idx] += dy, float64 (np.add.at accumulates repeated indices)."""
+    N, C = in_shape[:2]
+    dx = np.zeros((N * C, int(np.prod(in_shape[2:]))))
+    rows = np.repeat(np.arange(N * C), idx[0, 0].size)
+    np.add.at(dx, (rows, idx.reshape(-1)), dy.reshape(-1).astype(np.float64))
+    return dx.reshape(in_shape)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_backward_paths(cpu_capability, dtype):
+    # Width-2 / column-stride-2 windows that do not overlap take the write-once kernel ([Note:
+    # write-once max pooling backward]): narrow rows (Q < 16, buffered), wide rows with a
+    # partial last block, odd sizes (uncovered last row / column), row gaps (sh > R). The rest
+    # (overlapping windows, padding, other widths) take the zero-fill + scatter path. Both must
+    # equal a float64 scatter of dy to the indices, with and without the window given.
+    rng = np.random.default_rng(11)
+    tol = 1e-6 if dtype == np.float32 else 1e-15
+    for h, w, k, st, pad in [
+        (26, 26, 2, 2, 0),  # 13x13: the seed convnet's first pool
+        (11, 11, 2, 2, 0),  # 5x5, odd: row and column 10 uncovered
+        (56, 56, 2, 2, 0),  # Q = 28: one full block, one overlapping
+        (7, 73, 2, 2, 0),  # Q = 36, odd width
+        (9, 40, (3, 2), (4, 2), 0),  # R = 3, sh = 4: gap rows, tail rows
+        (6, 34, (1, 2), (1, 2), 0),  # R = 1
+        (8, 8, 2, 1, 0),  # overlapping: general path
+        (9, 17, 3, 2, 1),  # overlapping with padding
+        (8, 18, 2, 2, 1),  # padded 2x2/2: general path
+        (7, 20, 3, 3, 0),  # width 3, not overlapping: general path
+        (5, 20, (2, 2), (2, 3), 0),  # column gaps: general path
+    ]:
+        x = rng.integers(-2, 3, size=(2, 3, h, w)).astype(dtype)  # ties
+        x[1, 2, h // 2, w // 2] = np.nan
+        y, idx = K.max_pool2d_forward(x, k, st, pad)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        ref = _scatter_ref(dy, idx, x.shape)
+        dx = K.max_pool2d_backward(dy, idx, x.shape, None, k, st, pad)
+        assert dx.dtype == dtype
+        assert_close_rel(dx, ref, tol, f"{(h, w, k, st, pad)}")  # (overlaps accumulate)
+        np.testing.assert_array_equal(K.max_pool2d_backward(dy, idx, x.shape), dx)
+        out = np.full_like(x, 7.0)  # every element must be assigned
+        K.max_pool2d_backward(dy, idx, x.shape, out, k, st, pad)
+        np.testing.assert_array_equal(out, dx)
+        # an index elsewhere in the plane (not in its window) is still honoured: the
+        # write-once kernel notices and the scatter redoes the planes
+        idx2 = idx.copy()
+        idx2[1, 1, -1, -1] = 0
+        idx2[0, 0, 0, 0] = h * w - 1  # (two dy may now add up in one element)
+        dx2 = K.max_pool2d_backward(dy, idx2, x.shape, None, k, st, pad)
+        assert_close_rel(dx2, _scatter_ref(dy, idx2, x.shape), tol, "moved index")
+        for bad in (-1, h * w):
+            idx3 = idx.copy()
+            idx3[1, 2, -1, -1] = bad
+            with pytest.raises(ValueError, match="outside the input plane"):
+                K.max_pool2d_backward(dy, idx3, x.shape, None, k, st, pad)
+    # 1-D: 2/2 windows take the write-once kernel too (H = R = 1)
+    x = rng.standard_normal((3, 4, 45)).astype(dtype)
+    y, idx = K.max_pool1d_forward(x, 2)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = K.max_pool1d_backward(dy, idx, x.shape, None, 2)
+    ref = _scatter_ref(dy[:, :, None], idx[:, :, None], x.shape[:2] + (1, 45))[:, :, 0]
+    assert_close_rel(dx, ref, 1e-15, "1d")
+
+
+@pytest.mark.parametrize("shape", [(64, 32, 26, 26), (64, 64, 11, 11)])
+def test_max_pool_backward_threaded_matches_serial(shape):
+    # the seed convnet's pools: big enough to split over threads
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal(shape).astype(np.float32)
+    y, idx = K.max_pool2d_forward(x, 2)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx = K.max_pool2d_backward(dy, idx, x.shape, None, 2)
+    np.testing.assert_array_equal(dx, _scatter_ref(dy, idx, x.shape).astype(np.float32))
+
+
 def test_global_avg_pool():
     rng = np.random.default_rng(3)
     for shape in [(2, 3, 5, 7), (1, 1, 1, 1), (3, 4, 64, 64)]:
