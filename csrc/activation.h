@@ -68,7 +68,7 @@ void prelu_backward(const T* x, const T* a, const T* gy, T* gx, T* ga, int64_t o
 // Bias along a channel axis. x, y are (outer, C, inner); b is (C,). y = x + b[c] (y may be x).
 template <typename T>
 void bias_add_forward(const T* x, const T* b, T* y, int64_t outer, int64_t C, int64_t inner);
-// gb[c] += sum over outer, inner of gy[o, c, i].
+// gb[c] += sum over outer, inner of gy[o, c, i]. Also conv2d's bias gradient.
 template <typename T>
 void bias_add_backward(const T* gy, T* gb, int64_t outer, int64_t C, int64_t inner);
 
@@ -184,6 +184,9 @@ DC_DECLARE_DISPATCH(act_backward_f32_stub, double(dc::Act, const float*, const f
 DC_DECLARE_DISPATCH(act_backward_f64_stub,
                     double(dc::Act, const double*, const double*, const double*, double*, int64_t,
                            double, double, bool));
+// sum of x[0, n) (returned in double).
+DC_DECLARE_DISPATCH(sum_f32_stub, double(const float*, int64_t));
+DC_DECLARE_DISPATCH(sum_f64_stub, double(const double*, int64_t));
 // dropout(x, y, mask, n, first_index, seed, threshold, scale) over one chunk whose first
 // element has global index first_index (the random stream does not depend on the chunking).
 DC_DECLARE_DISPATCH(dropout_f32_stub, void(const float*, float*, uint8_t*, int64_t, int64_t,

@@ -7,13 +7,16 @@
 // or few output channels per group (depthwise convolution: K/G = 1) most of its time goes to
 // packing and edge tiles, and the im2col copy (R*S times the input) costs more than the
 // arithmetic. The direct forward kernel has no copy beyond one padded image and keeps
-// KB x 16 outputs in registers. Measured per pass (bench/RESULTS.md, one thread, CPU time),
-// `automatic` picks
-//   forward          direct when C/G*R*S <= 64 or K/G < 8, else im2col;
+// KB x 16 outputs in registers. Measured per pass (1 thread, CPU time, 2026-11-23, after the
+// batched im2col of [Note: im2col tiles]), `automatic` picks
+//   forward          direct when K/G < 8 (LeNet's 6 channels, depthwise: the GEMM's 8-row
+//                    micro-tile would be mostly empty), else im2col (the seed convnet's first
+//                    layer, C*R*S = 9 but K = 32: im2col 0.31 ms, direct 0.54 ms);
 //   backward_input   direct only when K/G == 1 (depthwise: the scatter kernel beats a GEMM
 //                    with an inner dimension of 1), else im2col (GEMM + col2im);
-//   backward_weight  im2col (batched GEMMs over several images beat the direct dot products
-//                    on every shape measured, depthwise included);
+//   backward_weight  direct when C/G*R*S <= 32 (few input channels: its dot products along q
+//                    read dy once per kernel row; (64,1,28,6,5) 0.18 vs 0.43 ms, (64,3,32,16,3)
+//                    0.67 vs 1.08 ms), else im2col ((64,6,12,16,5): 0.26 vs 0.60 ms);
 // and always im2col for a 1x1 stride-1 unpadded conv, whose "column matrix" is the input
 // itself (no copy).
 // [Note: conv threading]
@@ -29,6 +32,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "activation.h"
 #include "core/scratch.h"
 #include "gemm.h"
 
@@ -115,23 +119,6 @@ void reduce_partials(const T* parts, int nparts, int64_t n, T* dst, int nthreads
   }
 }
 
-// db[k] += sum over n, p, q of dy[n,k,p,q] (accumulated in double: up to N*P*Q terms).
-template <typename T>
-void bias_grad(const ConvShape& s, const T* dy, T* db, int nthreads) {
-  const int64_t PQ = s.P * s.Q;
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (s.N * s.K * PQ > 65536)
-  for (int64_t k = 0; k < s.K; ++k) {
-    double acc = 0;
-    for (int64_t n = 0; n < s.N; ++n) {
-      const T* d = dy + (n * s.K + k) * PQ;
-      T part = 0;
-      for (int64_t i = 0; i < PQ; ++i) part += d[i];
-      acc += part;
-    }
-    db[k] += static_cast<T>(acc);
-  }
-}
-
 // ---- direct ----------------------------------------------------------------------------------
 
 struct PaddedExtent {
@@ -200,14 +187,21 @@ void direct_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw) 
   const int64_t CRS = s.Cg() * s.R * s.S, HW = s.H * s.W, PQ = s.P * s.Q, Kg = s.Kg();
   const int nt = max_threads();
   const int64_t wsize = s.K * CRS;
+  const int64_t Qr = (s.Q + kConvDirectQB - 1) / kConvDirectQB * kConvDirectQB;
   T* parts = thread_scratch<T>(ScratchSlot::conv_out, nt * wsize);
   std::fill(parts, parts + nt * wsize, T(0));
   for_tasks(s.N * s.G, nt, [&](int64_t task, int tid) {
     const int64_t n = task / s.G, g = task % s.G;
     T* xp = thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp);
     pad_copy(s, x + (n * s.C + g * s.Cg()) * HW, e, xp);
-    ConvStubs<T>::bwd_w()(s, xp, e.Hp, e.Wp, dy + (n * s.K + g * Kg) * PQ,
-                          parts + tid * wsize + g * Kg * CRS);
+    // dy rows zero-padded to whole vectors (see [Note: direct weight gradient])
+    T* dyp = thread_scratch<T>(ScratchSlot::conv_dy, Kg * s.P * Qr);
+    const T* d = dy + (n * s.K + g * Kg) * PQ;
+    for (int64_t i = 0; i < Kg * s.P; ++i) {
+      std::memcpy(dyp + i * Qr, d + i * s.Q, s.Q * sizeof(T));
+      std::fill(dyp + i * Qr + s.Q, dyp + (i + 1) * Qr, T(0));
+    }
+    ConvStubs<T>::bwd_w()(s, xp, e.Hp, e.Wp, dyp, Qr, parts + tid * wsize + g * Kg * CRS);
   });
   reduce_partials(parts, nt, wsize, dw, nt);
 }
@@ -494,11 +488,11 @@ ConvAlgo conv_resolve_algo(const ConvShape& s, ConvPass pass, ConvAlgo algo) {
   // See [Note: conv algorithm choice].
   switch (pass) {
     case ConvPass::forward:
-      return (s.Cg() * s.R * s.S <= 64 || s.Kg() < 8) ? ConvAlgo::direct : ConvAlgo::im2col;
+      return s.Kg() < 8 ? ConvAlgo::direct : ConvAlgo::im2col;
     case ConvPass::backward_input:
       return s.Kg() == 1 ? ConvAlgo::direct : ConvAlgo::im2col;
     default:
-      return ConvAlgo::im2col;
+      return s.Cg() * s.R * s.S <= 32 ? ConvAlgo::direct : ConvAlgo::im2col;
   }
 }
 
@@ -545,7 +539,7 @@ void conv2d_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx, C
 template <typename T>
 void conv2d_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, T* db,
                             ConvAlgo algo) {
-  if (db) bias_grad(s, dy, db, max_threads());
+  if (db) bias_add_backward(dy, db, s.N, s.K, s.P * s.Q);
   if (s.N * s.P * s.Q == 0 || s.K * s.C * s.R * s.S == 0) return;
   if (conv_resolve_algo(s, ConvPass::backward_weight, algo) == ConvAlgo::direct)
     direct_backward_weight(s, x, dy, dw);

@@ -252,11 +252,17 @@ def test_auto_algorithm_choice():
     lenet1 = ((64, 1, 28, 28), (6, 1, 5, 5))
     assert algo(*lenet1) == "direct"
     assert algo(*lenet1, pass_="backward_input") == "im2col"
-    assert algo(*lenet1, pass_="backward_weight") == "im2col"
+    assert algo(*lenet1, pass_="backward_weight") == "direct"
+    seed1 = ((64, 1, 28, 28), (32, 1, 3, 3))  # few input channels but 32 output channels
+    assert algo(*seed1) == "im2col"
+    assert algo(*seed1, pass_="backward_weight") == "direct"
+    lenet2 = ((64, 6, 12, 12), (16, 6, 5, 5))
+    assert algo(*lenet2, pass_="backward_weight") == "im2col"
     assert algo((32, 64, 56, 56), (64, 64, 3, 3), 1, 1) == "im2col"
     depthwise = ((8, 32, 14, 14), (32, 1, 3, 3), 1, 1, 1, 32)
     assert algo(*depthwise) == "direct"
     assert algo(*depthwise, pass_="backward_input") == "direct"
+    assert algo(*depthwise, pass_="backward_weight") == "direct"
     assert algo((8, 32, 14, 14), (64, 32, 1, 1)) == "im2col"
     for p in ("forward", "backward_input", "backward_weight"):
         assert algo((2, 3, 9, 9), (4, 3, 3, 3), pass_=p, algo="direct") == "direct"

@@ -26,6 +26,7 @@ enum class ScratchSlot : int {
   conv_col,
   conv_out,
   conv_pad,
+  conv_dy,
   count
 };
 

@@ -1,6 +1,8 @@
 // Activation forward/backward inner loops, one ISA copy (see [Note: one source, three ISAs]).
 // Single-threaded over a contiguous chunk; csrc/activation.cpp splits the work across threads.
 // Each formula is written once over V (see [Note: one formula, every width]).
+#include <algorithm>
+
 #include "activation.h"
 #include "cpu/activation_math.h"
 
@@ -190,8 +192,43 @@ void dropout_kernel(const T* x, T* y, uint8_t* mask, int64_t n, int64_t first, u
   }
 }
 
+// sum of x[0, n): four vector accumulators of float lanes (independent add chains), folded
+// into double every 4096 elements so long rows keep float32's relative precision per block.
+double sum_kernel_f32(const float* x, int64_t n) {
+  constexpr int W = Lanes<float>::W;
+  double total = 0;
+  for (int64_t b0 = 0; b0 < n; b0 += 4096) {
+    const int64_t b1 = std::min<int64_t>(n, b0 + 4096);
+    vf a0 = vf{}, a1 = vf{}, a2 = vf{}, a3 = vf{};
+    int64_t i = b0;
+    for (; i + 4 * W <= b1; i += 4 * W) {
+      a0 += load(x + i);
+      a1 += load(x + i + W);
+      a2 += load(x + i + 2 * W);
+      a3 += load(x + i + 3 * W);
+    }
+    for (; i + W <= b1; i += W) a0 += load(x + i);
+    if (i < b1) a1 += loadn(x + i, static_cast<int>(b1 - i));
+    const vf a = (a0 + a1) + (a2 + a3);
+    double part = 0;
+    for (int j = 0; j < W; ++j) part += a[j];
+    total += part;
+  }
+  return total;
+}
+double sum_kernel_f64(const double* x, int64_t n) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; ++k) acc[k] += x[i + k];
+  for (; i < n; ++i) acc[0] += x[i];
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 }  // namespace
 
+DC_REGISTER_DISPATCH(sum_f32_stub, &sum_kernel_f32);
+DC_REGISTER_DISPATCH(sum_f64_stub, &sum_kernel_f64);
 DC_REGISTER_DISPATCH(dropout_f32_stub, &dropout_kernel<float>);
 DC_REGISTER_DISPATCH(dropout_f64_stub, &dropout_kernel<double>);
 DC_REGISTER_DISPATCH(act_forward_f32_stub, &act_forward_kernel<float>);

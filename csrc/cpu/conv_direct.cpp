@@ -8,6 +8,7 @@
 // input-vector load and KB broadcast-FMAs per step. The input is a zero-padded copy (the
 // driver makes it), so the block reads past the last output column without bounds checks and
 // padding costs nothing in the inner loop.
+#include <algorithm>
 #include <cstring>
 
 #include "conv.h"
@@ -126,48 +127,79 @@ void direct_bwd_in(const ConvShape& s, const T* __restrict dy, const T* __restri
   }
 }
 
-// dw[k,c,r,s] += sum_{p,q} dy[k,p,q] * xp[c, p*sh + r*dh, q*sw + s*dw]: vector dot products
-// along q (the padded xp makes full-vector reads past Q safe; dy's tail is masked by zeros).
-template <typename T, bool kUnit>
-void bwd_w_impl(const ConvShape& s, const T* __restrict xp, int64_t Hp, int64_t Wp,
-                const T* __restrict dy, T* __restrict dw) {
-  const int64_t Cg = s.Cg(), Kg = s.Kg(), R = s.R, S = s.S, RS = R * S, Q = s.Q;
-  const int64_t qfull = Q / QB * QB;
-  for (int64_t k = 0; k < Kg; ++k) {
-    for (int64_t c = 0; c < Cg; ++c) {
-      for (int64_t r = 0; r < R; ++r) {
-        for (int64_t t = 0; t < S; ++t) {
-          Vec<T> acc = {};
-          for (int64_t p = 0; p < s.P; ++p) {
-            const T* dyr = dy + (k * s.P + p) * Q;
-            const T* xr = xp + c * Hp * Wp + (p * s.sh + r * s.dh) * Wp + t * s.dw;
-            int64_t q0 = 0;
-            Vec<T> dv, xv;
-            for (; q0 < qfull; q0 += QB) {
-              load_row<T, true>(dyr + q0, 1, dv);
-              load_row<T, kUnit>(xr + q0 * s.sw, s.sw, xv);
-              acc += dv * xv;
-            }
-            if (q0 < Q) {
-              dv = Vec<T>{};
-              for (int64_t j = 0; j < Q - q0; ++j) dv[j] = dyr[q0 + j];
-              load_row<T, kUnit>(xr + q0 * s.sw, s.sw, xv);
-              acc += dv * xv;
-            }
+// [Note: direct weight gradient]
+// dw[k,c,r,t] += sum_{p,q} dy[k,p,q] * xp[c, p*sh + r*dh, q*sw + t*dw]. For each (c, r) and a
+// block of KB output channels x ST kernel columns, KB*ST vector accumulators sum products
+// along q over every output row p; each input vector loaded serves KB channels and each dy
+// vector ST columns, and the horizontal sums happen once per weight. dy comes as a copy whose
+// rows are zero-padded to a whole number of vectors (Qr), so the q loop has no tail, and
+// the padded xp makes full-vector reads past Q safe.
+template <typename T, int KB, int ST, bool kUnit>
+void bwd_w_block(const ConvShape& s, const T* __restrict xp, int64_t Hp, int64_t Wp,
+                 const T* __restrict dyp, int64_t Qr, T* __restrict dw, int64_t k0, int64_t t0) {
+  const int64_t Cg = s.Cg(), R = s.R, S = s.S, RS = R * S, P = s.P;
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t r = 0; r < R; ++r) {
+      Vec<T> acc[KB][ST];
+      for (int kb = 0; kb < KB; ++kb)
+        for (int j = 0; j < ST; ++j) acc[kb][j] = Vec<T>{};
+      for (int64_t p = 0; p < P; ++p) {
+        const T* xr = xp + c * Hp * Wp + (p * s.sh + r * s.dh) * Wp + t0 * s.dw;
+        const T* dr = dyp + (k0 * P + p) * Qr;
+        for (int64_t q0 = 0; q0 < Qr; q0 += QB) {
+          Vec<T> dv[KB], xv;
+          for (int kb = 0; kb < KB; ++kb) load_row<T, true>(dr + kb * P * Qr + q0, 1, dv[kb]);
+          for (int j = 0; j < ST; ++j) {
+            load_row<T, kUnit>(xr + q0 * s.sw + j * s.dw, s.sw, xv);
+            for (int kb = 0; kb < KB; ++kb) acc[kb][j] += dv[kb] * xv;
           }
-          dw[(k * Cg + c) * RS + r * S + t] += hsum<T>(acc);
         }
       }
+      for (int kb = 0; kb < KB; ++kb)
+        for (int j = 0; j < ST; ++j)
+          dw[((k0 + kb) * Cg + c) * RS + r * S + t0 + j] += hsum<T>(acc[kb][j]);
+    }
+}
+
+// Kernel columns [t0, S) for output channels [k0, k0 + KB), in blocks of up to 7 columns.
+template <typename T, int KB, bool kUnit>
+void bwd_w_channels(const ConvShape& s, const T* xp, int64_t Hp, int64_t Wp, const T* dyp,
+                    int64_t Qr, T* dw, int64_t k0) {
+  for (int64_t t0 = 0; t0 < s.S;) {
+    switch (std::min<int64_t>(s.S - t0, 7)) {
+#define DC_BWD_W_CASE(n)                                              \
+  case n:                                                             \
+    bwd_w_block<T, KB, n, kUnit>(s, xp, Hp, Wp, dyp, Qr, dw, k0, t0); \
+    t0 += n;                                                          \
+    break;
+      DC_BWD_W_CASE(1)
+      DC_BWD_W_CASE(2)
+      DC_BWD_W_CASE(3)
+      DC_BWD_W_CASE(4)
+      DC_BWD_W_CASE(5)
+      DC_BWD_W_CASE(6)
+      DC_BWD_W_CASE(7)
+#undef DC_BWD_W_CASE
     }
   }
 }
 
+template <typename T, bool kUnit>
+void bwd_w_impl(const ConvShape& s, const T* xp, int64_t Hp, int64_t Wp, const T* dyp, int64_t Qr,
+                T* dw) {
+  constexpr int KB = DC_ISA_LEVEL >= 2 ? 4 : 2;  // 4*7 + 4 + 1 zmm at most; ymm/xmm pairs spill
+  int64_t k = 0;
+  for (; k + KB <= s.Kg(); k += KB) bwd_w_channels<T, KB, kUnit>(s, xp, Hp, Wp, dyp, Qr, dw, k);
+  for (; k < s.Kg(); ++k) bwd_w_channels<T, 1, kUnit>(s, xp, Hp, Wp, dyp, Qr, dw, k);
+}
+
 template <typename T>
-void direct_bwd_w(const ConvShape& s, const T* xp, int64_t Hp, int64_t Wp, const T* dy, T* dw) {
+void direct_bwd_w(const ConvShape& s, const T* xp, int64_t Hp, int64_t Wp, const T* dyp, int64_t Qr,
+                  T* dw) {
   if (s.sw == 1)
-    bwd_w_impl<T, true>(s, xp, Hp, Wp, dy, dw);
+    bwd_w_impl<T, true>(s, xp, Hp, Wp, dyp, Qr, dw);
   else
-    bwd_w_impl<T, false>(s, xp, Hp, Wp, dy, dw);
+    bwd_w_impl<T, false>(s, xp, Hp, Wp, dyp, Qr, dw);
 }
 
 }  // namespace
