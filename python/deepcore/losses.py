@@ -11,6 +11,18 @@ same quantity from the logits ``z`` with the fused, max-subtracted ``F.cross_ent
 native pass, stable for huge logits, no clipping of tiny probabilities) whenever
 ``Loss.fusable_with_softmax`` is true; the result equals the unfused math wherever the
 probabilities are above the clipping epsilon, and is more accurate where they are not.
+
+[Note: weighted losses] ``loss(y_true, y_pred, sample_weight=None, mask=None)`` follows Keras's
+"sum_over_batch_size" reduction. The unreduced losses are Keras's per-sample values (the loss
+reduced over the last axis only: shape ``y_pred.shape[:-1]``, one per sample, or one per
+sample and time step for sequence outputs; every built-in function gives them with
+``reduction="none"``). With weights ``w`` (``sample_weight`` of shape ``(batch,)`` or of the
+per-sample shape, broadcast along trailing axes) the loss is ``sum(w * loss) / loss.size``: the
+weighted sum divided by the number of samples, not by the sum of the weights. A boolean
+``mask`` (the model output's Keras mask, e.g. from ``Embedding(mask_zero=True)``) zeroes the
+masked entries and rescales by ``mask.size / (mask.sum() + eps)``, so the loss is the
+(weighted) sum over the unmasked entries divided by their number. Without weights or a mask the
+loss is the plain mean, computed by the fused kernels.
 """
 
 from __future__ import annotations
@@ -38,6 +50,7 @@ __all__ = [
     "sparse_categorical_crossentropy",
     "binary_crossentropy",
     "hinge",
+    "weighted_reduce",
     "get",
     "serialize",
     "deserialize",
@@ -56,59 +69,134 @@ def _as_tensor(x: Any, like: Tensor | None = None) -> Tensor:
 
 
 # ---------------------------------------------------------------------- functions
-def mean_squared_error(y_true: Any, y_pred: Tensor) -> Tensor:
-    return F.mse_loss(y_pred, _as_tensor(y_true, y_pred))
+def _check_reduction(reduction: str) -> None:
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
 
 
-def mean_absolute_error(y_true: Any, y_pred: Tensor) -> Tensor:
-    return ops.abs(y_pred - _as_tensor(y_true, y_pred)).mean()
+def _pointwise(elementwise: Tensor, reduction: str) -> Tensor:
+    """An element-wise loss as the batch mean, or per sample (the mean over the last axis)."""
+    if reduction == "mean":
+        return elementwise.mean()
+    return elementwise.mean(axis=-1) if elementwise.ndim >= 2 else elementwise
 
 
-def categorical_crossentropy(y_true: Any, y_pred: Tensor, from_logits: bool = False) -> Tensor:
-    """Cross-entropy with one-hot (or probability) targets along the last axis."""
+def mean_squared_error(y_true: Any, y_pred: Tensor, reduction: str = "mean") -> Tensor:
+    """mean((y_pred - y_true)²); ``reduction="none"``: per sample (mean over the last axis)."""
+    _check_reduction(reduction)
+    if reduction == "mean":
+        return F.mse_loss(y_pred, _as_tensor(y_true, y_pred))
+    return _pointwise(F.mse_loss(y_pred, _as_tensor(y_true, y_pred), reduction="none"), reduction)
+
+
+def mean_absolute_error(y_true: Any, y_pred: Tensor, reduction: str = "mean") -> Tensor:
+    _check_reduction(reduction)
+    return _pointwise(ops.abs(y_pred - _as_tensor(y_true, y_pred)), reduction)
+
+
+def categorical_crossentropy(
+    y_true: Any, y_pred: Tensor, from_logits: bool = False, reduction: str = "mean"
+) -> Tensor:
+    """Cross-entropy with one-hot (or probability) targets along the last axis;
+    ``reduction="none"`` gives one value per sample (shape ``y_pred.shape[:-1]``)."""
+    _check_reduction(reduction)
     t = _as_tensor(y_true, y_pred)
     if from_logits:
-        return F.cross_entropy(y_pred, t)
+        return F.cross_entropy(y_pred, t, reduction=reduction)
     # Keras: rescale so each row sums to one, clip, then -sum(y log p) averaged over the batch
     p = y_pred / y_pred.sum(axis=-1, keepdims=True)
     p = ops.clip(p, EPSILON, 1.0 - EPSILON)
-    return -(t * ops.log(p)).sum(axis=-1).mean()
+    per = -(t * ops.log(p)).sum(axis=-1)
+    return per.mean() if reduction == "mean" else per
 
 
 def sparse_categorical_crossentropy(
-    y_true: Any, y_pred: Tensor, from_logits: bool = False
+    y_true: Any, y_pred: Tensor, from_logits: bool = False, reduction: str = "mean"
 ) -> Tensor:
-    """Cross-entropy with integer class targets."""
+    """Cross-entropy with integer class targets (``reduction="none"``: one value per sample)."""
+    _check_reduction(reduction)
     t = np.asarray(y_true.data if isinstance(y_true, Tensor) else y_true)
     if t.ndim == y_pred.ndim and t.shape[-1] == 1:  # Keras accepts (N, 1) labels
         t = t.reshape(t.shape[:-1])
     t = t.astype(np.int64, copy=False)
     if from_logits:
-        return F.cross_entropy(y_pred, Tensor(t))
+        return F.cross_entropy(y_pred, Tensor(t), reduction=reduction)
     onehot = np.zeros(y_pred.shape, dtype=y_pred.dtype)
     np.put_along_axis(onehot, t[..., None], 1.0, axis=-1)
     p = ops.clip(y_pred, EPSILON, 1.0 - EPSILON)
-    return -(Tensor(onehot) * ops.log(p)).sum(axis=-1).mean()
+    per = -(Tensor(onehot) * ops.log(p)).sum(axis=-1)
+    return per.mean() if reduction == "mean" else per
 
 
-def binary_crossentropy(y_true: Any, y_pred: Tensor, from_logits: bool = False) -> Tensor:
+def binary_crossentropy(
+    y_true: Any, y_pred: Tensor, from_logits: bool = False, reduction: str = "mean"
+) -> Tensor:
+    """Binary cross-entropy; ``reduction="none"``: per sample (mean over the last axis)."""
+    _check_reduction(reduction)
     t = _as_tensor(y_true, y_pred)
     if from_logits:  # max(z, 0) - z t + log(1 + exp(-|z|)): stable for any z
-        return (F.relu(y_pred) - y_pred * t + F.softplus(-ops.abs(y_pred))).mean()
-    return F.binary_cross_entropy(ops.clip(y_pred, EPSILON, 1.0 - EPSILON), t)
+        return _pointwise(F.relu(y_pred) - y_pred * t + F.softplus(-ops.abs(y_pred)), reduction)
+    p = ops.clip(y_pred, EPSILON, 1.0 - EPSILON)
+    if reduction == "mean":
+        return F.binary_cross_entropy(p, t)
+    return _pointwise(F.binary_cross_entropy(p, t, reduction="none"), reduction)
 
 
-def hinge(y_true: Any, y_pred: Tensor) -> Tensor:
+def hinge(y_true: Any, y_pred: Tensor, reduction: str = "mean") -> Tensor:
     """mean(max(0, 1 - y * score)); 0/1 targets are mapped to -1/+1 as Keras does."""
+    _check_reduction(reduction)
     t = np.asarray(y_true.data if isinstance(y_true, Tensor) else y_true)
     if t.size and t.min() >= 0:
         t = 2.0 * t - 1.0
-    return F.hinge_loss(y_pred, _as_tensor(t.astype(y_pred.dtype, copy=False)))
+    t = _as_tensor(t.astype(y_pred.dtype, copy=False))
+    if reduction == "mean":
+        return F.hinge_loss(y_pred, t)
+    return _pointwise(F.hinge_loss(y_pred, t, reduction="none"), reduction)
+
+
+# ---------------------------------------------------------------------- weighting
+def expand_weights(w: np.ndarray, shape: tuple, what: str) -> np.ndarray:
+    """``w`` broadcast to ``shape`` along trailing axes (Keras's squeeze_or_expand_to_same_rank):
+    a (batch,) weight covers every time step of a (batch, time) loss; a trailing axis of size 1
+    beyond ``shape`` is dropped. Raises ValueError when the leading sizes disagree."""
+    w = np.asarray(w)
+    if w.ndim == len(shape) + 1 and w.shape[-1] == 1:
+        w = w.reshape(w.shape[:-1])
+    if w.ndim > len(shape) or tuple(w.shape) != tuple(shape[: w.ndim]):
+        raise ValueError(
+            f"{what} of shape {tuple(w.shape)} does not match the per-sample losses of shape "
+            f"{tuple(shape)}: give one weight per sample (batch,) or one per entry {tuple(shape)}"
+        )
+    return np.broadcast_to(w.reshape(w.shape + (1,) * (len(shape) - w.ndim)), shape)
+
+
+def weighted_reduce(values: Tensor, sample_weight: Any = None, mask: Any = None) -> Tensor:
+    """Per-sample losses reduced as Keras's "sum_over_batch_size" (see [Note: weighted losses])."""
+    if values.ndim == 0:
+        raise ValueError(
+            "sample weights and masks need per-sample losses, but the loss returned a scalar: "
+            "return one value per sample (shape (batch,) or (batch, time))"
+        )
+    shape = tuple(values.shape)
+    w = None
+    if sample_weight is not None:
+        sw = sample_weight.data if isinstance(sample_weight, Tensor) else sample_weight
+        w = expand_weights(np.asarray(sw, dtype=np.float64), shape, "sample_weight")
+    if mask is not None:
+        m = np.asarray(mask.data if isinstance(mask, Tensor) else mask, dtype=np.float64)
+        scale = m.size / (m.sum() + EPSILON)  # the mean over the unmasked entries
+        m = expand_weights(m * scale, shape, "the output mask")
+        w = m if w is None else w * m
+    if w is None:
+        return values.mean()
+    return (values * Tensor(w.astype(values.dtype))).sum() * (1.0 / max(values.size, 1))
 
 
 # ---------------------------------------------------------------------- objects
 class Loss:
-    """Base class: ``loss(y_true, y_pred) -> scalar Tensor`` (mean over the batch)."""
+    """Base class: ``loss(y_true, y_pred, sample_weight=None) -> scalar Tensor`` (mean over the
+    batch; see [Note: weighted losses]). Subclasses implement ``call``, returning the mean or
+    (as in Keras) the per-sample losses, which are then averaged."""
 
     #: the loss is a cross-entropy on probabilities: a softmax output may be fused with it
     fusable_with_softmax = False
@@ -121,10 +209,21 @@ class Loss:
     def call(self, y_true: Any, y_pred: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def __call__(self, y_true: Any, y_pred: Tensor) -> Tensor:
+    def __call__(
+        self, y_true: Any, y_pred: Tensor, sample_weight: Any = None, mask: Any = None
+    ) -> Tensor:
+        if sample_weight is None and mask is None:
+            out = self.call(y_true, y_pred)
+            return out.mean() if getattr(out, "ndim", 0) else out
+        return weighted_reduce(self.per_sample(y_true, y_pred), sample_weight, mask)
+
+    def per_sample(self, y_true: Any, y_pred: Tensor) -> Tensor:
+        """The unreduced losses: one per sample (and time step), shape ``y_pred.shape[:-1]``."""
         return self.call(y_true, y_pred)
 
-    def fused_softmax_call(self, y_true: Any, logits: Tensor) -> Tensor:
+    def fused_softmax_call(
+        self, y_true: Any, logits: Tensor, sample_weight: Any = None, mask: Any = None
+    ) -> Tensor:
         """The loss of ``softmax(logits)`` computed from the logits (see the module note)."""
         raise NotImplementedError
 
@@ -148,6 +247,11 @@ class LossFunctionWrapper(Loss):
         self._fn_kwargs = kwargs
 
     def call(self, y_true: Any, y_pred: Tensor) -> Tensor:
+        return self.fn(y_true, y_pred, **self._fn_kwargs)
+
+    def per_sample(self, y_true: Any, y_pred: Tensor) -> Tensor:
+        if self.fn in _FUNCTIONS:  # the built-ins give Keras's per-sample values
+            return self.fn(y_true, y_pred, reduction="none", **self._fn_kwargs)
         return self.fn(y_true, y_pred, **self._fn_kwargs)
 
     def get_config(self) -> dict:
@@ -176,8 +280,13 @@ class CategoricalCrossentropy(LossFunctionWrapper):
         self.from_logits = bool(from_logits)
         self.fusable_with_softmax = not self.from_logits
 
-    def fused_softmax_call(self, y_true: Any, logits: Tensor) -> Tensor:
-        return F.cross_entropy(logits, _as_tensor(y_true, logits))
+    def fused_softmax_call(
+        self, y_true: Any, logits: Tensor, sample_weight: Any = None, mask: Any = None
+    ) -> Tensor:
+        t = _as_tensor(y_true, logits)
+        if sample_weight is None and mask is None:
+            return F.cross_entropy(logits, t)
+        return weighted_reduce(F.cross_entropy(logits, t, reduction="none"), sample_weight, mask)
 
 
 class SparseCategoricalCrossentropy(LossFunctionWrapper):
@@ -190,8 +299,13 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         self.from_logits = bool(from_logits)
         self.fusable_with_softmax = not self.from_logits
 
-    def fused_softmax_call(self, y_true: Any, logits: Tensor) -> Tensor:
-        return sparse_categorical_crossentropy(y_true, logits, from_logits=True)
+    def fused_softmax_call(
+        self, y_true: Any, logits: Tensor, sample_weight: Any = None, mask: Any = None
+    ) -> Tensor:
+        if sample_weight is None and mask is None:
+            return sparse_categorical_crossentropy(y_true, logits, from_logits=True)
+        per = sparse_categorical_crossentropy(y_true, logits, from_logits=True, reduction="none")
+        return weighted_reduce(per, sample_weight, mask)
 
 
 class BinaryCrossentropy(LossFunctionWrapper):

@@ -7,8 +7,16 @@
 'accuracy' is resolved as Keras resolves it: from the loss when it says (binary, categorical or
 sparse cross-entropy), else from the shapes of the first batch: a single output unit is binary,
 targets shaped like the output are one-hot (categorical), anything else is integer labels.
-A metric's ``update_state`` is called once per batch with the batch's targets and outputs as
-arrays, and ``result()`` is the mean over every sample seen since ``reset_state()``.
+A metric's ``update_state(y_true, y_pred, sample_weight=None)`` is called once per batch with
+the batch's targets and outputs as arrays, and ``result()`` is the mean over every sample seen
+since ``reset_state()``. Per-sample values are Keras's: one per sample, or one per sample and
+time step for sequence outputs (the last axis is reduced).
+
+[Note: weighted metrics] With ``sample_weight`` (shape (batch,), or the shape of the values;
+broadcast along trailing axes) a metric is the weighted mean ``sum(w * v) / sum(w)`` over
+everything seen, as Keras's ``Mean``. ``Model.compile(weighted_metrics=[...])`` metrics get the
+fit/evaluate sample weights (and class weights); ``metrics=[...]`` ones do not. A model output's
+mask (``Embedding(mask_zero=True)``) reaches both kinds as a 0/1 weight on its time steps.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ __all__ = [
     "sparse_categorical_accuracy",
     "binary_accuracy",
     "top_k_categorical_accuracy",
+    "weighted_totals",
     "get",
     "serialize",
     "deserialize",
@@ -55,10 +64,14 @@ def sparse_categorical_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> np.nd
     return (t.astype(np.int64, copy=False) == np.argmax(y_pred, axis=-1)).astype(np.float32)
 
 
+def _last_axis_mean(v: np.ndarray) -> np.ndarray:
+    """Keras's per-sample value of an element-wise metric: the mean over the last axis."""
+    return v.mean(axis=-1) if v.ndim > 1 else v.astype(np.float32, copy=False)
+
+
 def binary_accuracy(y_true: np.ndarray, y_pred: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     t = np.asarray(y_true).reshape(y_pred.shape)
-    hit = (y_pred > threshold) == (t > 0.5)
-    return hit.reshape(hit.shape[0], -1).mean(axis=-1) if hit.ndim > 1 else hit.astype(np.float32)
+    return _last_axis_mean((y_pred > threshold) == (t > 0.5))
 
 
 def top_k_categorical_accuracy(y_true: np.ndarray, y_pred: np.ndarray, k: int = 5) -> np.ndarray:
@@ -73,13 +86,35 @@ def top_k_categorical_accuracy(y_true: np.ndarray, y_pred: np.ndarray, k: int = 
 
 
 def _mse(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    d = (y_pred - np.asarray(y_true).reshape(y_pred.shape)) ** 2
-    return d.reshape(d.shape[0], -1).mean(axis=-1)
+    return _last_axis_mean((y_pred - np.asarray(y_true).reshape(y_pred.shape)) ** 2)
 
 
 def _mae(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    d = np.abs(y_pred - np.asarray(y_true).reshape(y_pred.shape))
-    return d.reshape(d.shape[0], -1).mean(axis=-1)
+    return _last_axis_mean(np.abs(y_pred - np.asarray(y_true).reshape(y_pred.shape)))
+
+
+def weighted_totals(values: Any, sample_weight: Any = None) -> tuple[float, float]:
+    """(sum of weighted values, sum of weights) for one batch (see [Note: weighted metrics])."""
+    v = np.asarray(values, dtype=np.float64)
+    if sample_weight is None:
+        return float(v.sum()), float(v.size)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.ndim == v.ndim + 1 and w.shape[-1] == 1:
+        w = w.reshape(w.shape[:-1])
+    elif v.ndim == w.ndim + 1 and v.shape[-1] == 1:
+        v = v.reshape(v.shape[:-1])
+    if w.ndim < v.ndim:
+        w = w.reshape(w.shape + (1,) * (v.ndim - w.ndim))
+    else:
+        v = v.reshape(v.shape + (1,) * (w.ndim - v.ndim))
+    try:
+        v, w = np.broadcast_arrays(v, w)
+    except ValueError:
+        raise ValueError(
+            f"sample_weight of shape {np.shape(sample_weight)} does not match the metric "
+            f"values of shape {np.shape(values)}"
+        ) from None
+    return float((v * w).sum()), float(w.sum())
 
 
 # ---------------------------------------------------------------------- objects
@@ -97,16 +132,21 @@ class Metric:
     def reset_state(self) -> None:
         raise NotImplementedError
 
-    def update_state(self, y_true: np.ndarray, y_pred: np.ndarray) -> None:
+    def update_state(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: Any = None
+    ) -> None:
         raise NotImplementedError
 
     def result(self) -> float:
         raise NotImplementedError
 
-    def __call__(self, y_true: Any, y_pred: Any) -> float:
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
         """Stateless use: the metric of this one batch."""
         self.reset_state()
-        self.update_state(np.asarray(y_true), np.asarray(y_pred))
+        if sample_weight is None:
+            self.update_state(np.asarray(y_true), np.asarray(y_pred))
+        else:
+            self.update_state(np.asarray(y_true), np.asarray(y_pred), sample_weight=sample_weight)
         out = self.result()
         self.reset_state()
         return out
@@ -123,16 +163,18 @@ class Mean(Metric):
 
     def reset_state(self) -> None:
         self.total = 0.0
-        self.count = 0
+        self.count = 0.0
 
-    def update_state(self, values: Any, count: int | None = None) -> None:  # type: ignore[override]
-        v = np.asarray(values, dtype=np.float64)
-        if count is None:
-            self.total += float(v.sum())
-            self.count += v.size
-        else:  # a batch mean of ``count`` samples
-            self.total += float(v) * count
+    def update_state(  # type: ignore[override]
+        self, values: Any, sample_weight: Any = None, count: int | None = None
+    ) -> None:
+        if count is not None:  # a batch mean of ``count`` samples
+            self.total += float(np.asarray(values, dtype=np.float64)) * count
             self.count += count
+            return
+        total, n = weighted_totals(values, sample_weight)
+        self.total += total
+        self.count += n
 
     def result(self) -> float:
         return self.total / self.count if self.count else 0.0
@@ -146,10 +188,12 @@ class MeanMetricWrapper(Mean):
         self._fn_kwargs = kwargs
         super().__init__(name or getattr(fn, "__name__", "metric"))
 
-    def update_state(self, y_true: np.ndarray, y_pred: np.ndarray) -> None:  # type: ignore[override]
-        v = np.asarray(self.fn(y_true, y_pred, **self._fn_kwargs), dtype=np.float64)
-        self.total += float(v.sum())
-        self.count += v.size
+    def update_state(  # type: ignore[override]
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: Any = None
+    ) -> None:
+        total, n = weighted_totals(self.fn(y_true, y_pred, **self._fn_kwargs), sample_weight)
+        self.total += total
+        self.count += n
 
 
 class CategoricalAccuracy(MeanMetricWrapper):
@@ -215,13 +259,16 @@ class Accuracy(Mean):
             return categorical_accuracy
         return sparse_categorical_accuracy
 
-    def update_state(self, y_true: np.ndarray, y_pred: np.ndarray) -> None:  # type: ignore[override]
+    def update_state(  # type: ignore[override]
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: Any = None
+    ) -> None:
         fn = self._fn
         if fn is None:
             fn = self._fn = self._resolve(y_true, y_pred)
         v = fn(y_true, y_pred, self._threshold) if fn is binary_accuracy else fn(y_true, y_pred)
-        self.total += float(v.sum())
-        self.count += v.size
+        total, n = weighted_totals(v, sample_weight)
+        self.total += total
+        self.count += n
 
 
 _ALIASES: dict[str, Callable[[], Metric]] = {

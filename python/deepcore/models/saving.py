@@ -84,6 +84,9 @@ def compile_config(model: Any) -> dict | None:
         "optimizer": {"class_name": type(opt).__name__, "config": opt.get_config()},
         "loss": _serialize(args["loss"], losses_mod, losses_mod.Loss),
         "metrics": _serialize(args["metrics"], metrics_mod, metrics_mod.Metric),
+        "weighted_metrics": _serialize(
+            args.get("weighted_metrics"), metrics_mod, metrics_mod.Metric
+        ),
         "loss_weights": args["loss_weights"],
         "fuse_softmax_cross_entropy": args["fuse"],
     }
@@ -266,6 +269,7 @@ def _compile_from_config(model: Any, cc: Any, custom: Mapping[str, Any], path: s
         optimizer=opt,
         loss=_deserialize(cc.get("loss"), losses_mod, custom, "loss"),
         metrics=_deserialize(cc.get("metrics"), metrics_mod, custom, "metric"),
+        weighted_metrics=_deserialize(cc.get("weighted_metrics"), metrics_mod, custom, "metric"),
         loss_weights=cc.get("loss_weights"),
         fuse_softmax_cross_entropy=cc.get("fuse_softmax_cross_entropy", True),
     )

@@ -9,11 +9,21 @@ and callbacks are resolved once per ``fit``; a step is one forward under the aut
 backward, one fused native optimizer step, one ``loss.item()`` and a NumPy arg-max for the
 accuracy; the progress bar redraws at most every 50 ms and per-batch callback hooks run only
 when a callback defines them (see [Note: lean batch hooks] in callbacks.py).
+
+[Note: sample weights] ``fit(sample_weight=...)`` / ``evaluate(sample_weight=...)`` take one
+weight per sample (shape (n,), or (n, time) for sequence outputs; one array for every output,
+or a list / dict per output); ``class_weight={label: weight}`` is turned into such an array from
+the (sparse, binary or one-hot) targets of a single-output model, as Keras 3 does, and cannot
+be combined with ``sample_weight``. The weights multiply the per-sample losses, reduced as
+Keras's "sum_over_batch_size" (see [Note: weighted losses] in deepcore.losses);
+``compile(weighted_metrics=[...])`` metrics see them, ``metrics=[...]`` ones do not (see
+[Note: weighted metrics] in deepcore.metrics). A weighted metric is logged under its name, or
+as ``weighted_<name>`` when an unweighted metric has that name (Keras 3's rule). Without weights
+a step takes the unweighted fused path.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import sys
 from collections.abc import Mapping, Sequence
@@ -115,6 +125,93 @@ def _check_batch_size(batch_size: Any) -> int:
     return int(batch_size)
 
 
+def _weight_array(v: Any, n: int, what: str) -> np.ndarray:
+    w = _to_array(v, what)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must be a numeric array, got dtype {w.dtype}")
+    if w.ndim == 0 or len(w) != n:
+        raise ValueError(
+            f"{what} must hold one weight per sample: expected shape ({n},) (or ({n}, ...) "
+            f"for sequence outputs), got {tuple(w.shape)}"
+        )
+    w = w.astype(np.float64)
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"{what} holds non-finite values (NaN or inf)")
+    return w
+
+
+def _sample_weights(sw: Any, names: Sequence[str], n: int, what: str) -> list | None:
+    """``sample_weight`` as one array (or None) per output, validated against ``n`` samples."""
+    if sw is None:
+        return None
+    if isinstance(sw, Mapping):
+        unknown = [k for k in sw if k not in names]
+        if unknown:
+            raise ValueError(f"{what} has keys {unknown} that are not outputs of the model")
+        per = [sw.get(k) for k in names]
+    elif (
+        isinstance(sw, (list, tuple))
+        and len(names) > 1
+        and len(sw) == len(names)
+        and all(v is None or isinstance(v, (np.ndarray, Tensor, list, tuple)) for v in sw)
+    ):
+        per = list(sw)
+    else:
+        per = [sw] * len(names)  # Keras: one array weights every output
+    out = [
+        None if v is None else _weight_array(v, n, what if len(names) == 1 else f"{what}[{i}]")
+        for i, v in enumerate(per)
+    ]
+    return None if all(v is None for v in out) else out
+
+
+def _class_weight_array(
+    class_weight: Mapping[Any, float], y: np.ndarray, sparse: bool, out_ndim: int | None
+) -> np.ndarray:
+    """Keras 3's class_weight_to_sample_weights: each sample weighs its class's weight (1 for
+    classes not listed); labels are the targets themselves (sparse / binary) or their arg-max
+    (one-hot). Sparse sequence targets give one weight per time step."""
+    if not isinstance(class_weight, Mapping):
+        raise TypeError(
+            f"class_weight must be a dict {{class: weight}}, got {type(class_weight).__name__}"
+        )
+    keys, vals = [], []
+    for k, v in class_weight.items():
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 0:
+            raise ValueError(f"class_weight keys must be non-negative class ids, got {k!r}")
+        try:
+            fv = float(v)
+        except (TypeError, ValueError):
+            raise TypeError(f"class_weight[{k}] must be a number, got {v!r}") from None
+        if not np.isfinite(fv):
+            raise ValueError(f"class_weight[{k}] must be finite, got {v!r}")
+        keys.append(int(k))
+        vals.append(fv)
+    if sparse:
+        labels = y.reshape(y.shape[:-1]) if y.ndim > 1 and y.ndim == out_ndim else y
+    elif y.ndim > 1 and y.shape[-1] != 1:
+        labels = np.argmax(y, axis=-1)
+    else:
+        labels = y.reshape(y.shape[:-1]) if y.ndim > 1 else y
+    labels = np.round(labels).astype(np.int64)
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"class_weight needs non-negative class labels, got {labels.min()}")
+    size = max(int(labels.max()) + 1 if labels.size else 0, max(keys, default=-1) + 1)
+    table = np.ones(size, np.float64)
+    table[keys] = vals
+    return table[labels]
+
+
+def _combine_weights(sw: np.ndarray | None, mask: np.ndarray | None) -> np.ndarray | None:
+    """Per-entry weights for a metric: the sample weights times the output mask."""
+    if mask is None:
+        return sw
+    m = mask.astype(np.float64)
+    if sw is None:
+        return m
+    return losses_mod.expand_weights(sw, m.shape, "sample_weight") * m
+
+
 def _softmax_np(z: np.ndarray) -> np.ndarray:
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
@@ -128,6 +225,9 @@ class _Compiled:
         self.losses: list[losses_mod.Loss | None] = []
         self.weights: list[float] = []
         self.metrics: list[list[metrics_mod.Metric]] = []
+        self.wmetrics: list[list[metrics_mod.Metric]] = []  # weighted_metrics
+        self.keys: list[list[str]] = []  # log names of metrics, per output
+        self.wkeys: list[list[str]] = []  # log names of weighted_metrics, per output
         self.fused: list[bool] = []
         self.probs_needed: list[bool] = []
 
@@ -199,14 +299,13 @@ class Model(Module):
         **kwargs: Any,
     ) -> None:
         """Configure training: optimizer (name or object), loss (name, callable, Loss, or a
-        list/dict per output), metrics, loss_weights (list/dict per output).
+        list/dict per output), metrics, loss_weights (list/dict per output), weighted_metrics
+        (metrics that see the sample / class weights; see [Note: sample weights]).
 
         ``fuse_softmax_cross_entropy``: compute cross-entropy from the logits of a softmax
         output (see [Note: fused softmax cross-entropy] in deepcore.losses)."""
         if kwargs:
             raise TypeError(f"compile() got unexpected keyword argument(s) {sorted(kwargs)}")
-        if weighted_metrics:
-            raise NotImplementedError("weighted_metrics are not supported")
         optim = _optim()
         if isinstance(optimizer, optim.Optimizer):
             opt = optimizer
@@ -219,6 +318,7 @@ class Model(Module):
             {
                 "loss": loss,
                 "metrics": metrics,
+                "weighted_metrics": weighted_metrics,
                 "loss_weights": loss_weights,
                 "fuse": bool(fuse_softmax_cross_entropy),
             },
@@ -242,7 +342,7 @@ class Model(Module):
                     f"(outputs: {names})"
                 )
             return [value.get(k) for k in names]
-        if isinstance(value, (list, tuple)) and what != "metrics":
+        if isinstance(value, (list, tuple)) and what not in ("metrics", "weighted_metrics"):
             if len(value) != n:
                 raise ValueError(f"{what} has {len(value)} entries but the model has {n} outputs")
             return list(value)
@@ -273,13 +373,31 @@ class Model(Module):
             if lw is None
             else [1.0 if w is None else float(w) for w in self._per_output(lw, "loss_weights")]
         )
-        m = args["metrics"]
+        c.metrics = self._resolve_metrics(args["metrics"], "metrics", c.losses)
+        c.wmetrics = self._resolve_metrics(
+            args.get("weighted_metrics"), "weighted_metrics", c.losses
+        )
+        self._name_metrics(c)
+        soft = self._softmax_outputs() if args["fuse"] else [False] * n
+        c.fused = [
+            bool(soft[i] and c.losses[i] is not None and c.losses[i].fusable_with_softmax)
+            for i in range(n)
+        ]
+        c.probs_needed = [
+            c.fused[i] and any(not mt.argmax_only for mt in c.metrics[i] + c.wmetrics[i])
+            for i in range(n)
+        ]
+        object.__setattr__(self, "_compiled", c)
+        return c
+
+    def _resolve_metrics(self, m: Any, what: str, losses: list) -> list[list[metrics_mod.Metric]]:
+        """compile()'s ``metrics`` or ``weighted_metrics``: a list of Metrics per output."""
+        n = len(losses)
         if m is None:
-            per = [[] for _ in range(n)]
+            per: list[list[Any]] = [[] for _ in range(n)]
         elif isinstance(m, Mapping):
             per = [
-                list(v) if isinstance(v, (list, tuple)) else [v]
-                for v in self._per_output(m, "metrics")
+                list(v) if isinstance(v, (list, tuple)) else [v] for v in self._per_output(m, what)
             ]
             per = [[] if v == [None] else v for v in per]
         elif (
@@ -291,26 +409,46 @@ class Model(Module):
             per = [list(v) for v in m]
         else:
             per = [list(m) if isinstance(m, (list, tuple)) else [m] for _ in range(n)]
-        c.metrics = []
+        out = []
         for i in range(n):
             ms = []
             for ident in per[i]:
                 # a Metric object given for every output must not share its state
-                metric = metrics_mod.get(ident, loss=c.losses[i])
+                metric = metrics_mod.get(ident, loss=losses[i])
                 if n > 1 and isinstance(ident, metrics_mod.Metric) and i > 0:
                     metric = type(ident)()
                 ms.append(metric)
-            c.metrics.append(ms)
-        soft = self._softmax_outputs() if args["fuse"] else [False] * n
-        c.fused = [
-            bool(soft[i] and c.losses[i] is not None and c.losses[i].fusable_with_softmax)
-            for i in range(n)
+            out.append(ms)
+        return out
+
+    @staticmethod
+    def _name_metrics(c: _Compiled) -> None:
+        """Log names, Keras 3's rules: ``<output>_<name>`` for several outputs, a repeated name
+        gets ``_1``, ``_2``; a weighted metric whose name is taken becomes ``weighted_<name>``."""
+        multi = len(c.names) > 1
+        taken: dict[str, int] = {}
+
+        def unique(name: str) -> str:
+            if name not in taken:
+                taken[name] = 1
+                return name
+            k = taken[name]
+            taken[name] += 1
+            return f"{name}_{k}"
+
+        c.keys = [
+            [unique(f"{nm}_{m.name}" if multi else m.name) for m in ms]
+            for nm, ms in zip(c.names, c.metrics)
         ]
-        c.probs_needed = [
-            c.fused[i] and any(not mt.argmax_only for mt in c.metrics[i]) for i in range(n)
-        ]
-        object.__setattr__(self, "_compiled", c)
-        return c
+        c.wkeys = []
+        for nm, ms in zip(c.names, c.wmetrics):
+            keys = []
+            for m in ms:
+                key = f"{nm}_{m.name}" if multi else m.name
+                if key in taken:
+                    key = f"{nm}_weighted_{m.name}" if multi else f"weighted_{m.name}"
+                keys.append(unique(key))
+            c.wkeys.append(keys)
 
     @property
     def metrics_names(self) -> list[str]:
@@ -324,9 +462,16 @@ class Model(Module):
         keys = []
         if multi:
             keys += [f"{nm}_loss" for nm, lf in zip(c.names, c.losses) if lf is not None]
-        for nm, ms in zip(c.names, c.metrics):
-            keys += [f"{nm}_{m.name}" if multi else m.name for m in ms]
+        for ks in c.keys:
+            keys += ks
+        for ks in c.wkeys:
+            keys += ks
         return keys
+
+    def _reset_metrics(self, c: _Compiled) -> None:
+        for ms in c.metrics + c.wmetrics:
+            for m in ms:
+                m.reset_state()
 
     # ------------------------------------------------------------------ building
     def _ensure_built(self, xs: list[np.ndarray]) -> None:
@@ -373,7 +518,12 @@ class Model(Module):
         return out
 
     def _loss_terms(
-        self, c: _Compiled, ys: list[np.ndarray], outs: list[Tensor]
+        self,
+        c: _Compiled,
+        ys: list[np.ndarray],
+        outs: list[Tensor],
+        sws: list | None = None,
+        masks: list | None = None,
     ) -> tuple[Tensor, list[Tensor | None]]:
         total = None
         per: list[Tensor | None] = []
@@ -381,20 +531,47 @@ class Model(Module):
             if lf is None:
                 per.append(None)
                 continue
-            li = lf.fused_softmax_call(ys[i], outs[i]) if c.fused[i] else lf(ys[i], outs[i])
+            sw = None if sws is None else sws[i]
+            mk = None if masks is None else masks[i]
+            if sw is None and mk is None:  # the lean path
+                li = lf.fused_softmax_call(ys[i], outs[i]) if c.fused[i] else lf(ys[i], outs[i])
+            elif c.fused[i]:
+                li = lf.fused_softmax_call(ys[i], outs[i], sample_weight=sw, mask=mk)
+            else:
+                li = lf(ys[i], outs[i], sample_weight=sw, mask=mk)
             per.append(li)
             term = li if c.weights[i] == 1.0 else li * c.weights[i]
             total = term if total is None else total + term
         return total, per
 
-    def _update_metrics(self, c: _Compiled, ys: list[np.ndarray], outs: list[Tensor]) -> None:
+    def _update_metrics(
+        self,
+        c: _Compiled,
+        ys: list[np.ndarray],
+        outs: list[Tensor],
+        sws: list | None = None,
+        masks: list | None = None,
+    ) -> None:
         for i, ms in enumerate(c.metrics):
-            if not ms:
+            wms = c.wmetrics[i]
+            if not ms and not wms:
                 continue
             pred = outs[i].data
             probs = _softmax_np(pred) if c.probs_needed[i] else pred
+            mk = None if masks is None or masks[i] is None else np.asarray(masks[i])
+            w = None if mk is None else mk.astype(np.float64)
             for m in ms:
-                m.update_state(ys[i], pred if m.argmax_only else probs)
+                if w is None:
+                    m.update_state(ys[i], pred if m.argmax_only else probs)
+                else:
+                    m.update_state(ys[i], pred if m.argmax_only else probs, sample_weight=w)
+            if wms:
+                w = _combine_weights(None if sws is None else sws[i], mk)
+                for m in wms:
+                    if w is None:
+                        m.update_state(ys[i], pred if m.argmax_only else probs)
+                    else:
+                        m.update_state(ys[i], pred if m.argmax_only else probs, sample_weight=w)
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -416,9 +593,11 @@ class Model(Module):
         validation_batch_size: int | None = None,
         validation_freq: int = 1,
     ) -> cbks.History:
-        """Train for ``epochs`` epochs of mini-batches (reshuffled every epoch); returns History."""
-        if sample_weight is not None:
-            raise NotImplementedError("sample_weight is not supported; use class_weight")
+        """Train for ``epochs`` epochs of mini-batches (reshuffled every epoch); returns History.
+
+        ``sample_weight`` / ``class_weight`` weight each sample's loss, and the
+        ``weighted_metrics``; ``validation_data`` may be ``(x, y)`` or ``(x, y, sample_weight)``
+        (see [Note: sample weights])."""
         if x is None or y is None:
             raise ValueError("fit() needs x and y arrays")
         batch_size = _check_batch_size(batch_size)
@@ -437,15 +616,29 @@ class Model(Module):
         dtype = self._model_dtype()
         xs, ys = _cast_floats(xs, dtype), _cast_floats(ys, dtype)
         n = _n_samples(xs + ys, "x and y")
+        sws = _sample_weights(sample_weight, c.names, n, "sample_weight")
+        if class_weight is not None:
+            if sws is not None:
+                raise ValueError(
+                    "fit() got both class_weight and sample_weight: give one of them (fold the "
+                    "class weights into sample_weight)"
+                )
+            sws = [self._class_weights(c, ys, class_weight)]
 
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError("validation_data must be a tuple (x_val, y_val)")
+                raise ValueError(
+                    "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+                    "sample_weight_val)"
+                )
             vx = _cast_floats(_as_list(validation_data[0], self.input_names, "x_val"), dtype)
             vy = _cast_floats(_as_list(validation_data[1], c.names, "y_val"), dtype)
-            _n_samples(vx + vy, "validation_data")
-            val = (vx, vy)
+            nv = _n_samples(vx + vy, "validation_data")
+            vsw = None
+            if len(validation_data) == 3:
+                vsw = _sample_weights(validation_data[2], c.names, nv, "validation sample_weight")
+            val = (vx, vy, vsw)
         elif validation_split:
             # Keras: the last fraction of the samples, taken before any shuffling
             split = int(n * (1.0 - float(validation_split)))
@@ -454,11 +647,12 @@ class Model(Module):
                     f"validation_split={validation_split} leaves an empty training or "
                     f"validation set for {n} samples"
                 )
-            val = ([a[split:] for a in xs], [a[split:] for a in ys])
+            vsw = None if sws is None else [None if w is None else w[split:] for w in sws]
+            val = ([a[split:] for a in xs], [a[split:] for a in ys], vsw)
             xs, ys = [a[:split] for a in xs], [a[:split] for a in ys]
+            if sws is not None:
+                sws = [None if w is None else w[:split] for w in sws]
             n = split
-        if class_weight is not None:
-            c, ys = self._apply_class_weight(c, ys, class_weight)
 
         self._attach_optimizer()
         steps = max(1, math.ceil(n / batch_size)) if n else 0
@@ -491,9 +685,7 @@ class Model(Module):
         self.train()
         for epoch in range(initial_epoch, epochs):
             cb_list.on_epoch_begin(epoch)
-            for ms in c.metrics:
-                for m in ms:
-                    m.reset_state()
+            self._reset_metrics(c)
             bar = cbks.Progbar(steps, verbose=verbose)
             if verbose:
                 sys.stdout.write(f"Epoch {epoch + 1}/{epochs}\n")
@@ -508,17 +700,22 @@ class Model(Module):
                     cb_list.on_train_batch_begin(step)
                 lo = step * batch_size
                 hi = min(lo + batch_size, n)
+                swb = None
                 if perm is None:
                     xb = [a[lo:hi] for a in xs]
                     yb = [a[lo:hi] for a in ys]
+                    if sws is not None:
+                        swb = [None if w is None else w[lo:hi] for w in sws]
                 else:
                     idx = perm[lo:hi]
                     xb = [a.take(idx, axis=0) for a in xs]
                     yb = [a.take(idx, axis=0) for a in ys]
+                    if sws is not None:
+                        swb = [None if w is None else w.take(idx, axis=0) for w in sws]
                 bs = hi - lo
                 xt = [Tensor(xb[0])] if single_x else [Tensor(a) for a in xb]
                 outs = self._forward(xt, True, fused)
-                total, per = self._loss_terms(c, yb, outs)
+                total, per = self._loss_terms(c, yb, outs, swb)
                 extra = self._extra_losses(mods)
                 for e in extra:
                     total = total + e
@@ -531,7 +728,7 @@ class Model(Module):
                     for i, li in enumerate(per):
                         if li is not None:
                             out_sums[i] += li.item() * bs
-                self._update_metrics(c, yb, outs)
+                self._update_metrics(c, yb, outs, swb)
                 if cb_list.wants_batch_end or bar.due():
                     logs = self._logs(c, loss_sum, seen, out_sums, out_keys)
                     if cb_list.wants_batch_end:
@@ -542,7 +739,11 @@ class Model(Module):
             logs = self._logs(c, loss_sum, seen, out_sums, out_keys)
             if val is not None and (epoch + 1 - initial_epoch) % validation_freq == 0:
                 vlogs = self._evaluate_arrays(
-                    val[0], val[1], validation_batch_size or batch_size, validation_steps
+                    val[0],
+                    val[1],
+                    validation_batch_size or batch_size,
+                    validation_steps,
+                    sws=val[2],
                 )
                 logs.update({"val_" + k: v for k, v in vlogs.items()})
             cb_list.on_epoch_end(epoch, logs)
@@ -562,40 +763,29 @@ class Model(Module):
             for i, lf in enumerate(c.losses):
                 if lf is not None:
                     logs[out_keys[i]] = out_sums[i] / seen if seen else float("nan")
-        for nm, ms in zip(c.names, c.metrics):
-            for m in ms:
-                logs[f"{nm}_{m.name}" if multi else m.name] = m.result()
+        for ms, ks in zip(c.metrics + c.wmetrics, c.keys + c.wkeys):
+            for m, k in zip(ms, ks):
+                logs[k] = m.result()
         return dict(sorted(logs.items()))
 
-    def _apply_class_weight(
+    def _class_weights(
         self, c: _Compiled, ys: list[np.ndarray], class_weight: Mapping[int, float]
-    ) -> tuple[_Compiled, list[np.ndarray]]:
-        """Weight each sample's loss by its class: cross-entropy is linear in its targets, so
-        scaling the (one-hot) target row by the class weight weights that sample's loss.
-        Returns a copy of the compiled state (the model's own is unchanged) and the targets."""
+    ) -> np.ndarray:
+        """``class_weight`` as per-sample weights from the targets (see [Note: sample weights])."""
         if len(ys) != 1:
-            raise NotImplementedError("class_weight is supported for single-output models")
-        lf = c.losses[0]
-        if type(lf).__name__ not in ("CategoricalCrossentropy", "SparseCategoricalCrossentropy"):
-            raise NotImplementedError(
-                "class_weight is supported with categorical / sparse categorical cross-entropy"
+            raise ValueError(
+                "class_weight is only supported for models with a single output; give "
+                "sample_weight per output instead"
             )
-        y = ys[0]
-        if lf.sparse_targets:
-            labels = y.reshape(len(y), -1)[:, 0].astype(np.int64)
-            n_cls = max(int(labels.max()) + 1, max(class_weight) + 1)
-            onehot = np.zeros((len(y), n_cls), self._model_dtype())
-            onehot[np.arange(len(y)), labels] = 1.0
-            # the targets are now probability rows: the dense loss takes them
-            c = copy.copy(c)
-            c.losses = [losses_mod.CategoricalCrossentropy(from_logits=lf.from_logits)]
-            y = onehot
-        else:
-            labels = np.argmax(y, axis=-1)
-        table = np.ones(max(int(labels.max()) + 1, max(class_weight) + 1), y.dtype)
-        for k, v in class_weight.items():
-            table[int(k)] = float(v)
-        return c, [y * table[labels][:, None]]
+        lf = c.losses[0]
+        sparse = bool(getattr(lf, "sparse_targets", False))
+        out_ndim = None
+        if sparse and hasattr(self, "output_shape"):
+            try:
+                out_ndim = len(self.output_shape)
+            except (AttributeError, TypeError):
+                out_ndim = None
+        return _class_weight_array(class_weight, ys[0], sparse, out_ndim)
 
     # ------------------------------------------------------------------ evaluate / predict
     def _evaluate_arrays(
@@ -605,12 +795,11 @@ class Model(Module):
         batch_size: int,
         steps: int | None = None,
         bar: cbks.Progbar | None = None,
+        sws: list | None = None,
     ) -> dict[str, float]:
         c = self._resolve_compile()
         n = _n_samples(xs + ys, "x and y")
-        for ms in c.metrics:
-            for m in ms:
-                m.reset_state()
+        self._reset_metrics(c)
         was = self.training
         self.eval()
         loss_sum = 0.0
@@ -627,8 +816,9 @@ class Model(Module):
                     lo, hi = step * batch_size, min((step + 1) * batch_size, n)
                     xt = [Tensor(a[lo:hi]) for a in xs]
                     yb = [a[lo:hi] for a in ys]
+                    swb = None if sws is None else [None if w is None else w[lo:hi] for w in sws]
                     outs = self._forward(xt, False, c.fused)
-                    total, per = self._loss_terms(c, yb, outs)
+                    total, per = self._loss_terms(c, yb, outs, swb)
                     for e in self._extra_losses(mods):
                         total = total + e
                     bs = hi - lo
@@ -637,7 +827,7 @@ class Model(Module):
                         if li is not None:
                             out_sums[i] += li.item() * bs
                     seen += bs
-                    self._update_metrics(c, yb, outs)
+                    self._update_metrics(c, yb, outs, swb)
                     if bar is not None and bar.due():
                         bar.update(step + 1, self._logs(c, loss_sum, seen, out_sums, out_keys))
         finally:
@@ -660,18 +850,21 @@ class Model(Module):
         y: Any = None,
         batch_size: int | None = None,
         verbose: Any = "auto",
+        sample_weight: Any = None,
         steps: int | None = None,
         callbacks: Any = None,
         return_dict: bool = False,
     ) -> Any:
         """Loss and metrics over (x, y): ``[loss, metric...]`` (a float when there are no
-        metrics), or a dict with ``return_dict=True``."""
+        metrics), or a dict with ``return_dict=True``. ``sample_weight`` weights the loss and
+        the weighted_metrics (see [Note: sample weights])."""
         batch_size = _check_batch_size(batch_size)
         verbose = _verbose(verbose)
         c, xs, ys = self._prepare(x, y)
         n = _n_samples(xs + ys, "x and y")
+        sws = _sample_weights(sample_weight, c.names, n, "sample_weight")
         bar = cbks.Progbar(math.ceil(n / batch_size) if n else 0, verbose=verbose)
-        logs = self._evaluate_arrays(xs, ys, batch_size, steps, bar)
+        logs = self._evaluate_arrays(xs, ys, batch_size, steps, bar, sws)
         bar.update(bar.target, logs, finalize=True)
         if return_dict:
             return logs
@@ -729,26 +922,32 @@ class Model(Module):
         )
 
     def train_on_batch(
-        self, x: Any, y: Any, class_weight: Any = None, return_dict: bool = False
+        self,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        class_weight: Any = None,
+        return_dict: bool = False,
     ) -> Any:
         """One optimizer step on this batch; returns its loss (and metrics)."""
         c, xs, ys = self._prepare(x, y)
-        if class_weight is not None:
-            c, ys = self._apply_class_weight(c, ys, class_weight)
         n = _n_samples(xs + ys, "x and y")
+        sws = _sample_weights(sample_weight, c.names, n, "sample_weight")
+        if class_weight is not None:
+            if sws is not None:
+                raise ValueError("train_on_batch() got both class_weight and sample_weight")
+            sws = [self._class_weights(c, ys, class_weight)]
         self._attach_optimizer()
-        for ms in c.metrics:
-            for m in ms:
-                m.reset_state()
+        self._reset_metrics(c)
         self.train()
         outs = self._forward([Tensor(a) for a in xs], True, c.fused)
-        total, per = self._loss_terms(c, ys, outs)
+        total, per = self._loss_terms(c, ys, outs, sws)
         for e in self._extra_losses(list(self.modules())):
             total = total + e
         self.optimizer.zero_grad()
         total.backward()
         self.optimizer.step()
-        self._update_metrics(c, ys, outs)
+        self._update_metrics(c, ys, outs, sws)
         logs = self._logs(
             c,
             total.item() * n,
@@ -761,9 +960,18 @@ class Model(Module):
         values = [logs["loss"]] + [logs[k] for k in self._metric_keys(c)]
         return values[0] if len(values) == 1 else values
 
-    def test_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Any:
+    def test_on_batch(
+        self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
+    ) -> Any:
         n = len(_as_list(x, self.input_names, "x")[0])
-        return self.evaluate(x, y, batch_size=max(1, n), verbose=0, return_dict=return_dict)
+        return self.evaluate(
+            x,
+            y,
+            batch_size=max(1, n),
+            verbose=0,
+            sample_weight=sample_weight,
+            return_dict=return_dict,
+        )
 
     # ------------------------------------------------------------------ summary / saving
     def summary(
