@@ -209,29 +209,39 @@ void direct_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw) 
 // ---- im2col + GEMM -----------------------------------------------------------------------------
 //
 // [Note: im2col tiles]
-// Two ways to cut the work, by image size:
-//  - small images (P*Q < kBatchedMaxPQ, e.g. every layer of an MNIST convnet): a chunk of
-//    images is lowered side by side into one column matrix (C/G*R*S, imgs*P*Q) by all threads,
-//    then ONE GEMM over the chunk uses all threads (its shared-A path packs the weights once).
-//    A GEMM per image would have N = P*Q columns (121 for a 13x13 layer, 9 for 5x5), mostly
-//    packing overhead and edge tiles. Output (gradient) columns of several images are not a
-//    strided matrix, so they are staged in scratch and scattered / gathered per image.
+// Two ways to cut the work, by image size; either way one OpenMP loop runs independent tasks
+// and each task's GEMM runs single-threaded on its thread (see [Note: conv threading]): a
+// training step makes dozens of conv calls, and a fork/join per stage (im2col, GEMM, scatter)
+// measured up to 3x slower on this 2-core machine whenever another process took a core.
+//  - small images (P*Q < kBatchedMaxPQ, e.g. every layer of an MNIST convnet): a task is a
+//    chunk of images lowered side by side into one column matrix (C/G*R*S, imgs*P*Q) and ONE
+//    GEMM over it. A GEMM per image would have N = P*Q columns (121 for a 13x13 layer, 9 for
+//    5x5), mostly packing overhead and edge tiles. Output (gradient) columns of several images
+//    are not a strided matrix, so they are staged in scratch and scattered / gathered per
+//    image. Chunks are sized so the column block stays in the core's L2 (kBatchedColBytes)
+//    and their number is a multiple of the thread count.
 //  - large images: tasks of (image, group, band of output rows), the band's column block
-//    bounded by kColBudgetBytes, one single-threaded GEMM per task (see [Note: conv threading]).
+//    bounded by kColBudgetBytes.
 
 // Images of at most this many output pixels take the batched path.
 constexpr int64_t kBatchedMaxPQ = 2048;
-// Column matrix budget of one batched chunk (the chunk has at least one image): about the L2
-// of the two cores, so the GEMM reads the block im2col has just written from cache. Measured
-// on (64,32,13,64,3): 16 MiB chunks 1.98 / 2.37 ms forward / dW, 2 MiB 1.62 / 1.76 (1 thread).
-constexpr int64_t kBatchedColBytes = int64_t(2) << 20;
+// Column block budget of one batched chunk (a chunk has at least one image): about one core's
+// L2, so the GEMM reads what im2col has just written from cache. Measured on (64,32,13,64,3),
+// 1 thread: 16 MiB chunks 1.98 / 2.37 ms forward / dW, 1-4 MiB 1.62-1.66 / 1.76.
+constexpr int64_t kBatchedColBytes = int64_t(1) << 20;
 
 bool batched(const ConvShape& s) { return s.P * s.Q < kBatchedMaxPQ; }
 
+struct Chunks {
+  int64_t imgs, count;  // images per chunk (the last may have fewer), number of chunks
+};
 template <typename T>
-int64_t batch_images(const ConvShape& s) {
-  const int64_t img_bytes = s.Cg() * s.R * s.S * s.P * s.Q * int64_t(sizeof(T));
-  return std::clamp<int64_t>(kBatchedColBytes / std::max<int64_t>(img_bytes, 1), 1, s.N);
+Chunks plan_chunks(const ConvShape& s, int nt) {
+  const int64_t img_bytes = std::max<int64_t>(s.Cg() * s.R * s.S * s.P * s.Q * sizeof(T), 1);
+  int64_t count = (s.N * img_bytes + kBatchedColBytes - 1) / kBatchedColBytes;
+  count = std::min(s.N, (count + nt - 1) / nt * nt);  // whole rounds of tasks
+  const int64_t imgs = (s.N + count - 1) / count;
+  return {imgs, (s.N + imgs - 1) / imgs};
 }
 
 // Whole-image lowering works on a zero-padded copy of each image (see im2col_padded in
@@ -244,18 +254,16 @@ PaddedExtent whole_image_extent(const ConvShape& s) {
 }
 bool in_place(const ConvShape& s, const PaddedExtent& e) { return e.Hp == s.H && e.Wp == s.W; }
 
-// col (CRS, nimg*PQ) = im2col of images [n0, n0+nimg), group g, side by side; all threads.
+// col (CRS, nimg*PQ) = im2col of images [n0, n0+nimg), group g, side by side.
 template <typename T>
-void batch_columns(const ConvShape& s, const T* x, int64_t n0, int64_t nimg, int64_t g, T* col,
-                   int nt) {
+void batch_columns(const ConvShape& s, const T* x, int64_t n0, int64_t nimg, int64_t g, T* col) {
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q, ld = nimg * PQ;
   const PaddedExtent e = whole_image_extent(s);
   const bool copy = !in_place(s, e);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nimg > 1)
+  T* xp = copy ? thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp) : nullptr;
   for (int64_t j = 0; j < nimg; ++j) {
     const T* xi = x + ((n0 + j) * s.C + g * s.Cg()) * HW;
     if (copy) {
-      T* xp = thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp);
       pad_copy(s, xi, e, xp);
       xi = xp;
     }
@@ -263,28 +271,24 @@ void batch_columns(const ConvShape& s, const T* x, int64_t n0, int64_t nimg, int
   }
 }
 
-// dx of images [n0, n0+nimg), group g = col2im of col (CRS, nimg*PQ); all threads.
+// dx of images [n0, n0+nimg), group g = col2im of col (CRS, nimg*PQ).
 template <typename T>
-void batch_col2im(const ConvShape& s, const T* col, int64_t n0, int64_t nimg, int64_t g, T* dx,
-                  int nt) {
+void batch_col2im(const ConvShape& s, const T* col, int64_t n0, int64_t nimg, int64_t g, T* dx) {
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q, ld = nimg * PQ;
   const PaddedExtent e = whole_image_extent(s);
   const bool copy = !in_place(s, e);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nimg > 1)
+  T* dxp = copy ? thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp) : nullptr;
   for (int64_t j = 0; j < nimg; ++j) {
     T* dxi = dx + ((n0 + j) * s.C + g * s.Cg()) * HW;
-    T* dxp = copy ? thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp) : dxi;
-    ConvStubs<T>::col2im_padded()(s, col + j * PQ, ld, dxp, e.Hp, e.Wp);
+    ConvStubs<T>::col2im_padded()(s, col + j * PQ, ld, copy ? dxp : dxi, e.Hp, e.Wp);
     if (copy) unpad_copy(s, dxp, e, dxi);
   }
 }
 
-// out (Kg, nimg*PQ) = the group's channels of dy for images [n0, n0+nimg); all threads.
+// out (Kg, nimg*PQ) = the group's channels of dy for images [n0, n0+nimg).
 template <typename T>
-void batch_gather(const ConvShape& s, const T* dy, int64_t n0, int64_t nimg, int64_t g, T* out,
-                  int nt) {
+void batch_gather(const ConvShape& s, const T* dy, int64_t n0, int64_t nimg, int64_t g, T* out) {
   const int64_t PQ = s.P * s.Q, Kg = s.Kg();
-#pragma omp parallel for collapse(2) schedule(static) num_threads(nt) if (nimg * Kg * PQ > 32768)
   for (int64_t c = 0; c < Kg; ++c)
     for (int64_t j = 0; j < nimg; ++j)
       std::memcpy(out + (c * nimg + j) * PQ, dy + ((n0 + j) * s.K + g * Kg + c) * PQ,
@@ -294,80 +298,94 @@ void batch_gather(const ConvShape& s, const T* dy, int64_t n0, int64_t nimg, int
 template <typename T>
 void batched_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, int nt) {
   const int64_t CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q, Kg = s.Kg();
-  const int64_t imgs = batch_images<T>(s);
-  T* col = thread_scratch<T>(ScratchSlot::conv_col, CRS * imgs * PQ);
-  T* ys = thread_scratch<T>(ScratchSlot::conv_out, Kg * imgs * PQ);
-  for (int64_t n0 = 0; n0 < s.N; n0 += imgs) {
-    const int64_t nimg = std::min(imgs, s.N - n0), ld = nimg * PQ;
-    for (int64_t g = 0; g < s.G; ++g) {
-      const T* B = col;
-      if (is_pointwise(s) && nimg == 1)
-        B = x + (n0 * s.C + g * s.Cg()) * PQ;
-      else
-        batch_columns(s, x, n0, nimg, g, col, nt);
-      gemm<T>(false, false, Kg, ld, CRS, T(1), w + g * Kg * CRS, CRS, B, ld, T(0), ys, ld);
-      // scatter (Kg, nimg*PQ) to each image's (Kg, PQ), adding the bias
-#pragma omp parallel for collapse(2) schedule(static) num_threads(nt) if (Kg * ld > 32768)
-      for (int64_t j = 0; j < nimg; ++j)
-        for (int64_t c = 0; c < Kg; ++c) {
-          const T bk = b ? b[g * Kg + c] : T(0);
-          const T* src = ys + c * ld + j * PQ;
-          T* dst = y + ((n0 + j) * s.K + g * Kg + c) * PQ;
-          for (int64_t i = 0; i < PQ; ++i) dst[i] = src[i] + bk;
-        }
+  const Chunks ch = plan_chunks<T>(s, nt);
+  for_tasks(ch.count * s.G, nt, [&](int64_t task, int) {
+    const int64_t n0 = task / s.G * ch.imgs, g = task % s.G;
+    const int64_t nimg = std::min(ch.imgs, s.N - n0), ld = nimg * PQ;
+    const T* B;
+    if (is_pointwise(s) && nimg == 1) {
+      B = x + (n0 * s.C + g * s.Cg()) * PQ;
+    } else {
+      T* col = thread_scratch<T>(ScratchSlot::conv_col, CRS * ld);
+      batch_columns(s, x, n0, nimg, g, col);
+      B = col;
     }
-  }
+    // one image: straight into y (the scatter below then only adds the bias in place)
+    T* ys = nimg == 1 ? y + (n0 * s.K + g * Kg) * PQ
+                      : thread_scratch<T>(ScratchSlot::conv_out, Kg * ld);
+    gemm<T>(false, false, Kg, ld, CRS, T(1), w + g * Kg * CRS, CRS, B, ld, T(0), ys, ld);
+    // scatter (Kg, nimg*PQ) to each image's (Kg, PQ), adding the bias
+    for (int64_t j = 0; j < nimg; ++j)
+      for (int64_t c = 0; c < Kg; ++c) {
+        const T bk = b ? b[g * Kg + c] : T(0);
+        const T* src = ys + c * ld + j * PQ;
+        T* dst = y + ((n0 + j) * s.K + g * Kg + c) * PQ;
+        for (int64_t i = 0; i < PQ; ++i) dst[i] = src[i] + bk;
+      }
+  });
 }
 
 template <typename T>
 void batched_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx, int nt) {
   const int64_t CRS = s.Cg() * s.R * s.S, HW = s.H * s.W, PQ = s.P * s.Q, Kg = s.Kg();
-  const int64_t imgs = batch_images<T>(s);
-  T* col = thread_scratch<T>(ScratchSlot::conv_col, CRS * imgs * PQ);
-  T* dys = thread_scratch<T>(ScratchSlot::conv_out, Kg * imgs * PQ);
-  for (int64_t n0 = 0; n0 < s.N; n0 += imgs) {
-    const int64_t nimg = std::min(imgs, s.N - n0), ld = nimg * PQ;
-    for (int64_t g = 0; g < s.G; ++g) {
-      const T* A = w + g * Kg * CRS;
-      const T* B = dys;
-      if (nimg == 1)
-        B = dy + (n0 * s.K + g * Kg) * PQ;
-      else
-        batch_gather(s, dy, n0, nimg, g, dys, nt);
-      if (is_pointwise(s) && nimg == 1) {  // dx_g (Cg, HW) = w_g^T (Cg, Kg) @ dy_g (Kg, PQ)
-        gemm<T>(true, false, CRS, ld, Kg, T(1), A, CRS, B, ld, T(0),
-                dx + (n0 * s.C + g * s.Cg()) * HW, ld);
-        continue;
-      }
-      gemm<T>(true, false, CRS, ld, Kg, T(1), A, CRS, B, ld, T(0), col, ld);
-      batch_col2im(s, col, n0, nimg, g, dx, nt);
+  const Chunks ch = plan_chunks<T>(s, nt);
+  for_tasks(ch.count * s.G, nt, [&](int64_t task, int) {
+    const int64_t n0 = task / s.G * ch.imgs, g = task % s.G;
+    const int64_t nimg = std::min(ch.imgs, s.N - n0), ld = nimg * PQ;
+    const T* A = w + g * Kg * CRS;
+    const T* B;
+    if (nimg == 1) {
+      B = dy + (n0 * s.K + g * Kg) * PQ;
+    } else {
+      T* dys = thread_scratch<T>(ScratchSlot::conv_out, Kg * ld);
+      batch_gather(s, dy, n0, nimg, g, dys);
+      B = dys;
     }
-  }
+    if (is_pointwise(s) && nimg == 1) {  // dx_g (Cg, HW) = w_g^T (Cg, Kg) @ dy_g (Kg, PQ)
+      gemm<T>(true, false, CRS, ld, Kg, T(1), A, CRS, B, ld, T(0),
+              dx + (n0 * s.C + g * s.Cg()) * HW, ld);
+      return;
+    }
+    T* col = thread_scratch<T>(ScratchSlot::conv_col, CRS * ld);
+    gemm<T>(true, false, CRS, ld, Kg, T(1), A, CRS, B, ld, T(0), col, ld);
+    batch_col2im(s, col, n0, nimg, g, dx);
+  });
 }
 
 template <typename T>
 void batched_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, int nt) {
-  const int64_t CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q, Kg = s.Kg();
-  const int64_t imgs = batch_images<T>(s);
-  T* col = thread_scratch<T>(ScratchSlot::conv_col, CRS * imgs * PQ);
-  T* dys = thread_scratch<T>(ScratchSlot::conv_out, Kg * imgs * PQ);
-  for (int64_t n0 = 0; n0 < s.N; n0 += imgs) {
-    const int64_t nimg = std::min(imgs, s.N - n0), ld = nimg * PQ;
-    for (int64_t g = 0; g < s.G; ++g) {
-      const T* A = dys;
-      if (nimg == 1)
-        A = dy + (n0 * s.K + g * Kg) * PQ;
-      else
-        batch_gather(s, dy, n0, nimg, g, dys, nt);
-      const T* B = col;
-      if (is_pointwise(s) && nimg == 1)
-        B = x + (n0 * s.C + g * s.Cg()) * PQ;
-      else
-        batch_columns(s, x, n0, nimg, g, col, nt);
-      // dw_g (Kg, CRS) += dy_g (Kg, ld) @ col^T (ld, CRS)
-      gemm<T>(false, true, Kg, CRS, ld, T(1), A, ld, B, ld, T(1), dw + g * Kg * CRS, CRS);
+  const int64_t CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q, Kg = s.Kg(), wsize = s.K * CRS;
+  const Chunks ch = plan_chunks<T>(s, nt);
+  const int64_t ntasks = ch.count * s.G;
+  const bool serial = !(nt > 1 && ntasks >= nt);
+  // Serial task order: GEMMs accumulate straight into dw (beta = 1), multithreaded inside;
+  // otherwise each thread into its own partial dw, summed at the end.
+  T* parts = serial ? nullptr : thread_scratch<T>(ScratchSlot::conv_dy, nt * wsize);
+  if (!serial) std::fill(parts, parts + nt * wsize, T(0));
+  for_tasks(ntasks, nt, [&](int64_t task, int tid) {
+    const int64_t n0 = task / s.G * ch.imgs, g = task % s.G;
+    const int64_t nimg = std::min(ch.imgs, s.N - n0), ld = nimg * PQ;
+    const T* A;
+    if (nimg == 1) {
+      A = dy + (n0 * s.K + g * Kg) * PQ;
+    } else {
+      T* dys = thread_scratch<T>(ScratchSlot::conv_out, Kg * ld);
+      batch_gather(s, dy, n0, nimg, g, dys);
+      A = dys;
     }
-  }
+    const T* B;
+    if (is_pointwise(s) && nimg == 1) {
+      B = x + (n0 * s.C + g * s.Cg()) * PQ;
+    } else {
+      T* col = thread_scratch<T>(ScratchSlot::conv_col, CRS * ld);
+      batch_columns(s, x, n0, nimg, g, col);
+      B = col;
+    }
+    T* dst = (serial ? dw : parts + tid * wsize) + g * Kg * CRS;
+    // dw_g (Kg, CRS) += dy_g (Kg, ld) @ col^T (ld, CRS)
+    gemm<T>(false, true, Kg, CRS, ld, T(1), A, ld, B, ld, T(1), dst, CRS);
+  });
+  if (!serial) reduce_partials(parts, nt, wsize, dw, nt);
 }
 
 // Large images: tasks of (image, group, band of output rows).
