@@ -307,6 +307,17 @@ bool max_bwd_w2(const PoolShape& s, int64_t planes, const T* dy, const int32_t* 
       std::memcpy(o, obuf, static_cast<size_t>(2 * n) * sizeof(T));
     }
   };
+  // n zeros at p; a short run is two vector stores, zeros past n landing where later rows are
+  // written (as in block: no libc memset call for a column or two)
+  auto zeros = [&](T* p, int64_t n) {
+    if (n <= 0) return;
+    if (n <= 2 * VB && p + 2 * VB <= dx_end) {
+      std::memcpy(p, &zero, sizeof(zero));
+      std::memcpy(p + VB, &zero, sizeof(zero));
+    } else {
+      for (int64_t j = 0; j < n; ++j) p[j] = T(0);
+    }
+  };
   for (int64_t i = 0; i < planes; ++i) {
     const T* g = dy + i * PQ;
     const int32_t* ix = idx + i * PQ;
@@ -314,9 +325,8 @@ bool max_bwd_w2(const PoolShape& s, int64_t planes, const T* dy, const int32_t* 
     int64_t h = 0;
     for (int64_t p = 0; p < P; ++p) {
       const int64_t h0 = p * s.sh;
-      for (; h < h0; ++h)  // rows between windows (sh > R)
-        for (int64_t w = 0; w < W; ++w) d[h * W + w] = T(0);
-      for (; h < h0 + R; ++h) {
+      zeros(d + h * W, (h0 - h) * W);  // rows between windows (sh > R)
+      for (h = h0; h < h0 + R; ++h) {
         if (Q >= VB) {
           for (int64_t q0 = 0; q0 < Q; q0 += VB) {
             int32_t skip = 0;
@@ -330,11 +340,10 @@ bool max_bwd_w2(const PoolShape& s, int64_t planes, const T* dy, const int32_t* 
         } else if (Q > 0) {
           block(g + p * Q, ix + p * Q, d, h, 0, Q, 0);
         }
-        for (int64_t w = wq; w < W; ++w) d[h * W + w] = T(0);
+        zeros(d + h * W + wq, W - wq);
       }
     }
-    for (; h < H; ++h)
-      for (int64_t w = 0; w < W; ++w) d[h * W + w] = T(0);
+    zeros(d + h * W, (H - h) * W);
   }
   int64_t matched = 0;
   for (int64_t j = 0; j < VB; ++j) matched += count[j];
