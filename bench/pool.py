@@ -11,6 +11,10 @@ alternately (A B A B ...); reported: medians, ours / floor, and the median of pe
 torch / ours (> 1: ours faster). Rows marked out= pass a preallocated result: a fresh 51 MB
 array costs page faults on first touch (measured ~9 ms here, more than the kernel), which the
 copy-bandwidth floor does not include; torch always allocates.
+
+A second table times the seed convnet's two pools (bench/train_convnet.py: 2x2 max pooling on
+(64, 32, 26, 26) and (64, 64, 11, 11), training forward with indices and backward), ours vs
+torch only: these are cache-resident, so per-call overhead rather than bandwidth decides.
 """
 
 from __future__ import annotations
@@ -160,6 +164,59 @@ def main() -> None:
                 f"{mo / floor:.2f} | {mt * 1e3:.2f} | {statistics.median(ratio):.2f} |",
                 flush=True,
             )
+        convnet_pools(args.pairs, args.gap)
+
+
+def convnet_pools(pairs: int, gap: float) -> None:
+    print("\nseed convnet pools (2x2 max, training forward with indices, backward)")
+    print("| shape | pass | ours ms | torch ms | torch/ours |")
+    print("|---|---|---:|---:|---:|")
+    for shape in [(64, 32, 26, 26), (64, 64, 11, 11)]:
+        convnet_pool(shape, pairs, gap)
+
+
+def convnet_pool(shape: tuple, pairs: int, gap: float) -> None:
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    tx = torch.from_numpy(x)
+    y, idx = K.max_pool2d_forward(x, 2)
+    ty, tidx = torch.nn.functional.max_pool2d(tx, 2, return_indices=True)
+    assert np.array_equal(y, ty.numpy()) and np.array_equal(idx, tidx.numpy())
+    dy = np.random.default_rng(4).standard_normal(y.shape).astype(np.float32)
+    tdy = torch.from_numpy(dy)
+    dx = K.max_pool2d_backward(dy, idx, shape, None, 2)
+    tdx = torch.ops.aten.max_pool2d_with_indices_backward(
+        tdy, tx, [2, 2], [2, 2], [0, 0], [1, 1], False, tidx
+    )
+    assert np.array_equal(dx, tdx.numpy())
+    cases = [
+        (
+            "fwd",
+            lambda: K.max_pool2d_forward(x, 2),
+            lambda: torch.nn.functional.max_pool2d(tx, 2, return_indices=True),
+        ),
+        (
+            "bwd",
+            lambda: K.max_pool2d_backward(dy, idx, shape, None, 2),
+            lambda: torch.ops.aten.max_pool2d_with_indices_backward(
+                tdy, tx, [2, 2], [2, 2], [0, 0], [1, 1], False, tidx
+            ),
+        ),
+    ]
+    for name, ours, theirs in cases:
+        ours()
+        theirs()
+        to, tt, ratio = [], [], []
+        for _ in range(pairs):
+            a = block(ours, 20, gap)
+            c = block(theirs, 20, gap)
+            to.append(a)
+            tt.append(c)
+            ratio.append(c / a)
+        print(
+            f"| {shape} | {name} | {statistics.median(to) * 1e3:.3f} | "
+            f"{statistics.median(tt) * 1e3:.3f} | {statistics.median(ratio):.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
