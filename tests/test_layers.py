@@ -590,8 +590,7 @@ def test_embedding():
     with pytest.raises(TypeError, match="integer indices"):
         e(dc.tensor(np.array([[0.5]])))
     assert e.embeddings.numpy().std() < 0.05  # Keras default: uniform(-0.05, 0.05)
-    with pytest.raises(NotImplementedError, match="mask_zero"):
-        nn.Embedding(10, 4, mask_zero=True)
+    assert e.compute_mask(idx) is None  # masks: tests/test_masking.py
 
 
 @needs("relu")

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..nn import module as nn_module
-from ..nn.module import Module
+from ..nn.module import Module, call_with_mask
 from .sequential import _has_softmax, _plan_layout, call_logits
 from .training import Model
 
@@ -220,7 +220,11 @@ def _toposort(outputs: list[KerasTensor]) -> list[Node]:
 
 
 class Functional(Model):
-    """A model defined by a graph of layers from input placeholders to outputs."""
+    """A model defined by a graph of layers from input placeholders to outputs. Keras masks
+    travel along the graph (see [Note: masking] in nn/module.py)."""
+
+    supports_masking = True
+    _returns_masks = True
 
     def __init__(
         self, inputs: Any, outputs: Any, name: str | None = None, trainable: bool = True
@@ -360,7 +364,16 @@ class Functional(Model):
         return flags
 
     # ------------------------------------------------------------------ call
-    def call(self, inputs: Any, training: bool | None = None, return_logits: Any = None) -> Any:
+    def call(
+        self,
+        inputs: Any,
+        training: bool | None = None,
+        return_logits: Any = None,
+        mask: Any = None,
+        return_masks: bool = False,
+    ) -> Any:
+        """The outputs for ``inputs`` (with input masks ``mask``: one, or one per input);
+        ``return_masks=True`` gives ``(outputs, output masks)``."""
         xs = (
             list(inputs.values())
             if isinstance(inputs, dict)
@@ -373,6 +386,15 @@ class Functional(Model):
                 f"model '{self.name}' expects {len(self._inputs)} input(s), got {len(xs)}"
             )
         values: dict[int, Any] = {id(t): x for t, x in zip(self._inputs, xs)}
+        masks: dict[int, Any] = {}  # id(KerasTensor) -> its mask, where it has one
+        if mask is not None:
+            in_masks = mask if isinstance(mask, (list, tuple)) else [mask]
+            if len(in_masks) != len(self._inputs):
+                raise ValueError(
+                    f"model '{self.name}' has {len(self._inputs)} input(s), got "
+                    f"{len(in_masks)} mask(s)"
+                )
+            masks = {id(t): m for t, m in zip(self._inputs, in_masks) if m is not None}
         logit_nodes = set()
         if return_logits:
             for t, want in zip(self._outputs, return_logits):
@@ -382,18 +404,41 @@ class Functional(Model):
         def value(t: Any) -> Any:
             return values[id(t)] if isinstance(t, KerasTensor) else t
 
+        def mask_of(t: Any) -> Any:
+            return masks.get(id(t)) if isinstance(t, KerasTensor) else None
+
         for node in self._nodes:
+            layer = node.layer
             args = [_map(a, value) for a in node.args]
+            in_mask = _map(node.args[0], mask_of) if masks and node.args else None
+            if in_mask is not None and not any(m is not None for m in _flatten(in_mask)):
+                in_mask = None
+            out_mask = None
             if id(node) in logit_nodes:
-                out = call_logits(node.layer, args[0])
+                if in_mask is not None:
+                    out_mask = layer.compute_mask(args[0], in_mask)
+                out = call_logits(layer, args[0])
+            elif in_mask is None and not layer._computes_mask:  # the lean path
+                out = layer(*args, **node.kwargs)
             else:
-                out = node.layer(*args, **node.kwargs)
+                out, out_mask = call_with_mask(layer, args, node.kwargs, in_mask)
             if len(node.outputs) == 1 and not isinstance(out, (list, tuple)):
                 values[id(node.outputs[0])] = out
             else:
                 for t, o in zip(node.outputs, out):
                     values[id(t)] = o
+            if out_mask is not None:
+                several = isinstance(out_mask, (list, tuple))
+                for i, t in enumerate(node.outputs):
+                    mi = out_mask[i] if several else out_mask
+                    if mi is not None:
+                        masks[id(t)] = mi
         result = [values[id(t)] for t in self._outputs]
+        if return_masks:
+            out_masks = [masks.get(id(t)) for t in self._outputs]
+            if self._single_output:
+                return result[0], out_masks[0]
+            return result, out_masks
         return result[0] if self._single_output else result
 
     def compute_output_shape(self, input_shape: Any) -> Any:

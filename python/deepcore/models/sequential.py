@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..nn import module as nn_module
-from ..nn.module import Module
+from ..nn.module import Module, call_with_mask
 from .training import Model
 
 __all__ = ["Sequential"]
@@ -66,7 +66,11 @@ def _plan_layout(layers: list[Module]) -> None:
 
 
 class Sequential(Model):
-    """A stack of layers, each feeding the next."""
+    """A stack of layers, each feeding the next; Keras masks travel along (see [Note: masking]
+    in nn/module.py)."""
+
+    supports_masking = True
+    _returns_masks = True
 
     def __init__(
         self,
@@ -158,16 +162,31 @@ class Sequential(Model):
         self.built = True
 
     # ------------------------------------------------------------------ call
-    def call(self, x: Any, training: bool | None = None, return_logits: Any = None) -> Any:
+    def call(
+        self,
+        x: Any,
+        training: bool | None = None,
+        return_logits: Any = None,
+        mask: Any = None,
+        return_masks: bool = False,
+    ) -> Any:
+        """The stack's output for ``x`` (and input mask ``mask``); ``return_masks=True`` gives
+        ``(output, output mask)``."""
         layers = self.layers
         if not layers:
             raise ValueError(f"Sequential '{self.name}' has no layers")
         last = len(layers) - 1 if return_logits and return_logits[0] else len(layers)
         for i in range(last):
-            x = layers[i](x)
+            layer = layers[i]
+            if mask is None and not layer._computes_mask:  # the lean path: no mask to carry
+                x = layer(x)
+            else:
+                x, mask = call_with_mask(layer, (x,), {}, mask)
         if last < len(layers):
-            x = call_logits(layers[last], x)
-        return x
+            layer = layers[last]
+            mask = layer.compute_mask(x, mask) if mask is not None else None
+            x = call_logits(layer, x)
+        return (x, mask) if return_masks else x
 
     def _softmax_outputs(self) -> list[bool]:
         return [bool(self.layers) and _has_softmax(self.layers[-1])]

@@ -239,6 +239,8 @@ class Model(Module):
     implement ``call`` for arbitrary models.
     """
 
+    supports_masking = False  # Sequential and functional models: True (they carry masks)
+
     def __new__(cls, *args: Any, **kwargs: Any) -> Model:
         if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
             from .functional import Functional
@@ -508,6 +510,32 @@ class Model(Module):
             return list(out)
         return [out]
 
+    def _forward_masked(
+        self, xs: list[Tensor], training: bool, logits: Sequence[bool] = ()
+    ) -> tuple[list, list | None]:
+        """``_forward`` and the outputs' Keras masks as NumPy bool arrays (None when no output
+        carries one); see [Note: masking] in nn/module.py."""
+        if not self._returns_masks:
+            return self._forward(xs, training, logits), None
+        x = xs[0] if len(xs) == 1 else list(xs)
+        if any(logits):
+            out, masks = self(x, training=training, return_logits=list(logits), return_masks=True)
+        else:
+            out, masks = self(x, training=training, return_masks=True)
+        outs = list(out) if isinstance(out, (list, tuple)) else [out]
+        masks = list(masks) if isinstance(masks, (list, tuple)) else [masks]
+        if all(m is None for m in masks):
+            return outs, None
+        return outs, [None if m is None else np.asarray(getattr(m, "data", m), bool) for m in masks]
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The output mask(s) of a Sequential or functional model for ``inputs`` (runs it in
+        inference mode); a subclassed model has none."""
+        if not self._returns_masks:
+            return None
+        with no_grad():
+            return self(inputs, mask=mask, training=False, return_masks=True)[1]
+
     def _extra_losses(self, mods: list[Module]) -> list[Tensor]:
         out = []
         for m in mods:
@@ -714,8 +742,8 @@ class Model(Module):
                         swb = [None if w is None else w.take(idx, axis=0) for w in sws]
                 bs = hi - lo
                 xt = [Tensor(xb[0])] if single_x else [Tensor(a) for a in xb]
-                outs = self._forward(xt, True, fused)
-                total, per = self._loss_terms(c, yb, outs, swb)
+                outs, masks = self._forward_masked(xt, True, fused)
+                total, per = self._loss_terms(c, yb, outs, swb, masks)
                 extra = self._extra_losses(mods)
                 for e in extra:
                     total = total + e
@@ -728,7 +756,7 @@ class Model(Module):
                     for i, li in enumerate(per):
                         if li is not None:
                             out_sums[i] += li.item() * bs
-                self._update_metrics(c, yb, outs, swb)
+                self._update_metrics(c, yb, outs, swb, masks)
                 if cb_list.wants_batch_end or bar.due():
                     logs = self._logs(c, loss_sum, seen, out_sums, out_keys)
                     if cb_list.wants_batch_end:
@@ -817,8 +845,8 @@ class Model(Module):
                     xt = [Tensor(a[lo:hi]) for a in xs]
                     yb = [a[lo:hi] for a in ys]
                     swb = None if sws is None else [None if w is None else w[lo:hi] for w in sws]
-                    outs = self._forward(xt, False, c.fused)
-                    total, per = self._loss_terms(c, yb, outs, swb)
+                    outs, masks = self._forward_masked(xt, False, c.fused)
+                    total, per = self._loss_terms(c, yb, outs, swb, masks)
                     for e in self._extra_losses(mods):
                         total = total + e
                     bs = hi - lo
@@ -827,7 +855,7 @@ class Model(Module):
                         if li is not None:
                             out_sums[i] += li.item() * bs
                     seen += bs
-                    self._update_metrics(c, yb, outs, swb)
+                    self._update_metrics(c, yb, outs, swb, masks)
                     if bar is not None and bar.due():
                         bar.update(step + 1, self._logs(c, loss_sum, seen, out_sums, out_keys))
         finally:
@@ -940,14 +968,14 @@ class Model(Module):
         self._attach_optimizer()
         self._reset_metrics(c)
         self.train()
-        outs = self._forward([Tensor(a) for a in xs], True, c.fused)
-        total, per = self._loss_terms(c, ys, outs, sws)
+        outs, masks = self._forward_masked([Tensor(a) for a in xs], True, c.fused)
+        total, per = self._loss_terms(c, ys, outs, sws, masks)
         for e in self._extra_losses(list(self.modules())):
             total = total + e
         self.optimizer.zero_grad()
         total.backward()
         self.optimizer.step()
-        self._update_metrics(c, ys, outs, sws)
+        self._update_metrics(c, ys, outs, sws, masks)
         logs = self._logs(
             c,
             total.item() * n,

@@ -32,6 +32,26 @@ cannot create cycles); a container keeping sub-layers privately overrides ``name
 ``eval()``. ``layer(x, training=...)`` overrides it for that call *and every layer called
 inside it* (Keras's call context), so ``model(x, training=False)`` runs Dropout and BatchNorm
 in inference mode throughout; with no explicit argument each layer uses its own mode.
+
+[Note: masking] Keras's masks: a boolean tensor per sample (and time step) saying which
+entries are real data and which are padding. A layer *makes* one with
+``compute_mask(inputs, mask=None)`` (``Embedding(mask_zero=True)``: ``inputs != 0``); a layer
+with ``supports_masking = True`` *passes* the incoming mask on (the default ``compute_mask``
+returns it: element-wise layers, Dense, Dropout, Activation, normalisation); a layer whose
+``call`` takes a ``mask=`` argument *consumes* it (GlobalAveragePooling1D averages only the
+unmasked steps, and returns no mask). A layer that does neither drops the mask with Keras's
+warning (Flatten, Conv, pooling, Reshape). Overriding ``compute_mask`` sets
+``supports_masking`` (Keras 3). Masks travel beside the values: ``Sequential`` and
+functional models run each layer through :func:`call_with_mask`, which hands the mask to
+``call`` when it takes one and computes the output's mask; a nested model returns its output
+masks from the same run (``model(x, mask=..., return_masks=True)``), and ``fit`` / ``evaluate``
+weight the losses and metrics of a model output that still carries a mask (see
+[Note: weighted losses] in deepcore.losses). A subclassed model's own ``call`` sees no masks
+unless it passes them itself: ``h = emb(x); y = pool(h, mask=emb.compute_mask(x))``.
+Layers still to come plug in the same way: a recurrent layer takes ``call(x, mask=None)``
+(skipping masked steps, carrying the state over them) and returns the mask from
+``compute_mask`` only with ``return_sequences``; attention takes ``query_mask`` /
+``value_mask`` from the mask of its inputs.
 """
 
 from __future__ import annotations
@@ -40,6 +60,7 @@ import functools
 import inspect
 import re
 import threading
+import warnings
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any, Callable, NamedTuple
@@ -61,6 +82,7 @@ __all__ = [
     "deserialize",
     "get_layer_class",
     "reset_name_counters",
+    "call_with_mask",
 ]
 
 
@@ -246,12 +268,22 @@ class Module:
     # Subclasses may declare their input contract up front; build() usually sets it.
     input_spec: InputSpec | list | None = None
     _call_takes_training = False
+    #: the layer passes an incoming mask on (see [Note: masking]); Keras's name
+    supports_masking: bool = False
+    _call_takes_mask = False
+    _computes_mask = False  # overrides compute_mask: may make a mask from none
+    _returns_masks = False  # a model that gives its output masks (return_masks=True)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _registry[cls.__name__] = cls
         fn = cls.call if cls.call is not Module.call else cls.forward
-        cls._call_takes_training = "training" in inspect.signature(fn).parameters
+        params = inspect.signature(fn).parameters
+        cls._call_takes_training = "training" in params
+        cls._call_takes_mask = "mask" in params
+        cls._computes_mask = cls.compute_mask is not Module.compute_mask
+        if "compute_mask" in cls.__dict__ and "supports_masking" not in cls.__dict__:
+            cls.supports_masking = True  # Keras 3: a layer that computes masks supports them
         if "build" in cls.__dict__:
             cls.build = _mark_built(cls.__dict__["build"])
 
@@ -670,6 +702,11 @@ class Module:
             return self._notional_shape(shape)
         return shape
 
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The mask of this layer's output for ``inputs`` with input mask ``mask`` (see
+        [Note: masking]): the incoming mask when the layer supports masking, else None."""
+        return mask if self.supports_masking else None
+
     def compute_output_shape(self, input_shape: Any) -> Any:
         """Output shape for ``input_shape`` (batch dim may be None). This default runs the
         layer on zeros with batch 1 in inference mode; layers override it with the formula."""
@@ -747,3 +784,31 @@ class Module:
 
 
 Layer = Module
+
+
+def _live(mask: Any) -> bool:
+    if isinstance(mask, (list, tuple)):
+        return any(m is not None for m in mask)
+    return mask is not None
+
+
+def call_with_mask(layer: Module, args: Sequence[Any], kwargs: dict, mask: Any) -> tuple:
+    """``(output, output mask)`` of ``layer(*args, **kwargs)`` given the mask of its first
+    argument (a list of masks for a list of inputs); see [Note: masking]."""
+    live = _live(mask)
+    if layer._returns_masks:  # a nested model: its masks come from the same run
+        return layer(*args, mask=mask if live else None, return_masks=True, **kwargs)
+    if live and layer._call_takes_mask:
+        out = layer(*args, mask=mask, **kwargs)
+    else:
+        out = layer(*args, **kwargs)
+    if layer.supports_masking:
+        return out, layer.compute_mask(args[0], mask if live else None)
+    if live:
+        warnings.warn(
+            f"Layer '{layer.name}' (of type {type(layer).__name__}) was passed an input with a "
+            "mask attached to it. However, this layer does not support masking and will "
+            "therefore destroy the mask information. Downstream layers will not see the mask.",
+            stacklevel=3,
+        )
+    return out, None

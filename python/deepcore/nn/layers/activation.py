@@ -110,6 +110,8 @@ def serialize_activation(fn: Callable | None) -> str:
 class Activation(Module):
     """Applies an activation function: ``Activation("relu")``."""
 
+    supports_masking = True  # the mask passes on (see [Note: masking])
+
     _layout_elementwise = True  # see layers/layout.py
 
     def __init__(self, activation: str | Callable, **kwargs: Any) -> None:
@@ -130,6 +132,8 @@ class Activation(Module):
 
 class ReLU(Module):
     """max(x, 0); Keras's ``ReLU(max_value, negative_slope)`` clipped / leaky forms too."""
+
+    supports_masking = True  # the mask passes on (see [Note: masking])
 
     _layout_elementwise = True
 
@@ -167,6 +171,8 @@ class ReLU(Module):
 class LeakyReLU(Module):
     """x if x > 0 else negative_slope·x (Keras 3 default slope 0.3; ``alpha`` is Keras 2's)."""
 
+    supports_masking = True  # the mask passes on (see [Note: masking])
+
     _layout_elementwise = True
 
     def __init__(self, negative_slope: float = 0.3, alpha: float | None = None, **kwargs):
@@ -184,6 +190,7 @@ class LeakyReLU(Module):
 
 
 class ELU(Module):
+    supports_masking = True  # the mask passes on (see [Note: masking])
     _layout_elementwise = True
 
     def __init__(self, alpha: float = 1.0, **kwargs: Any) -> None:
@@ -201,6 +208,8 @@ class ELU(Module):
 
 
 class Softmax(Module):
+    supports_masking = True  # the mask passes on (see [Note: masking])
+
     def __init__(self, axis: int = -1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.axis = int(axis)
@@ -222,6 +231,8 @@ class PReLU(Module):
     Keras) where it is shared: ``PReLU(shared_axes=[1, 2])`` on (N, H, W, C) images gives one
     slope per channel — the paper's channel-wise PReLU.
     """
+
+    supports_masking = True  # the mask passes on (see [Note: masking])
 
     def __init__(
         self,

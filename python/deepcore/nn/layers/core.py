@@ -71,6 +71,8 @@ def kernel_and_bias_config(layer: Module) -> dict:
 class Dense(Module):
     """``y = activation(x · Wᵀ + b)`` over the last axis (see [Note: dense kernel layout])."""
 
+    supports_masking = True  # per time step on sequences: the mask passes on (Keras)
+
     def __init__(
         self,
         units: int,
@@ -128,6 +130,8 @@ class Dropout(Module):
     compatibility only: masks come from ``deepcore.get_rng()`` (``deepcore.manual_seed``).
     """
 
+    supports_masking = True
+
     def __init__(
         self,
         rate: float,
@@ -166,7 +170,13 @@ class Dropout(Module):
 
 class Embedding(Module):
     """Integer indices (batch, ...) -> vectors (batch, ..., output_dim): a table lookup whose
-    gradient scatter-adds into the rows that were used."""
+    gradient scatter-adds into the rows that were used.
+
+    ``mask_zero=True`` (Keras): index 0 is padding. The layer's ``compute_mask(inputs)`` is
+    ``inputs != 0`` and travels to the next layers (see [Note: masking] in nn/module.py), so
+    pooling, losses and metrics skip the padded steps. As in Keras, index 0 is still a row of
+    the table: ``input_dim`` is the vocabulary size + 1.
+    """
 
     def __init__(
         self,
@@ -185,18 +195,24 @@ class Embedding(Module):
         self.output_dim = _positive_int("Embedding", "output_dim", output_dim)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
-        if mask_zero:  # say so rather than silently computing over the padding
-            raise NotImplementedError(
-                "Embedding(mask_zero=True): masks are not propagated by deepcore's layers yet; "
-                "use mask_zero=False"
-            )
-        self.mask_zero = False
+        if not isinstance(mask_zero, (bool, np.bool_)):
+            raise TypeError(f"Embedding: mask_zero must be True or False, got {mask_zero!r}")
+        self.mask_zero = bool(mask_zero)
+        self.supports_masking = self.mask_zero
 
     def build(self, input_shape: tuple) -> None:
         self.embeddings = self.add_weight(
             "embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer,
             regularizer=self.embeddings_regularizer,
         )  # fmt: skip
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Tensor | None:
+        """``inputs != 0`` with ``mask_zero=True`` (a bool Tensor of the inputs' shape), else
+        None."""
+        if not self.mask_zero:
+            return None
+        idx = inputs.data if isinstance(inputs, Tensor) else np.asarray(inputs)
+        return Tensor(idx != 0)
 
     def call(self, x: Tensor) -> Tensor:
         idx = x.data if isinstance(x, Tensor) else np.asarray(x)
@@ -287,7 +303,10 @@ class Maxout(Module):
 
 class TimeDistributed(Module):
     """Apply ``layer`` to every time step of (batch, time, ...) inputs with shared weights:
-    the batch and time axes are merged into one, so the inner layer runs once, batched."""
+    the batch and time axes are merged into one, so the inner layer runs once, batched.
+    A (batch, time) mask passes on unchanged."""
+
+    supports_masking = True
 
     def __init__(self, layer: Module, **kwargs: Any) -> None:
         if not isinstance(layer, Module):

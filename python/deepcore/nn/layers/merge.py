@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ... import ops
 from ...tensor import Tensor
 from ..module import Module
@@ -12,9 +14,21 @@ from ..module import Module
 __all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
 
 
+def _mask_array(m: Any) -> np.ndarray:
+    return np.asarray(m.data if isinstance(m, Tensor) else m, dtype=bool)
+
+
 class _Merge(Module):
     _min_inputs = 2
     _max_inputs = None
+    supports_masking = True
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Tensor | None:
+        """Keras: a position is valid where every masked input is valid."""
+        if mask is None or all(m is None for m in mask):
+            return None
+        ms = [_mask_array(m) for m in mask if m is not None]
+        return Tensor(np.logical_and.reduce(np.broadcast_arrays(*ms)))
 
     def _check_shapes(self, shapes: Any) -> list[tuple]:
         cls = type(self).__name__
@@ -151,6 +165,27 @@ class Concatenate(_Merge):
         if len(xs) == 1:
             return xs[0]
         return ops.concat(xs, axis=self.axis)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Tensor | None:
+        """Keras 3: each input's mask (all-true for an unmasked input) widened to the input's
+        shape, joined along ``axis``; a position is valid where any of its features is."""
+        if mask is None or all(m is None for m in mask):
+            return None
+        if len(mask) != len(inputs):
+            raise ValueError(
+                f"Concatenate '{self.name}': {len(mask)} masks for {len(inputs)} inputs"
+            )
+        full = []
+        for x, m in zip(inputs, mask):
+            shape = tuple(x.shape)
+            if m is None:
+                full.append(np.ones(shape, bool))
+                continue
+            a = _mask_array(m)
+            if a.ndim < len(shape):
+                a = np.broadcast_to(a.reshape(a.shape + (1,) * (len(shape) - a.ndim)), shape)
+            full.append(a)
+        return Tensor(np.concatenate(full, axis=self.axis).any(axis=-1))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "axis": self.axis}

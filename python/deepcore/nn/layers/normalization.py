@@ -6,7 +6,8 @@ follows the biased batch variance, as Keras's (F.batch_norm's unbiased_running_v
 The moving mean and variance are non-trainable weights (saved in the state_dict, never given
 to an optimizer). In training mode the batch statistics normalise and update the moving ones;
 in inference mode — and always when the layer is frozen (``trainable = False``, as Keras) —
-the moving ones are used.
+the moving ones are used. With a Keras mask (e.g. after ``Embedding(mask_zero=True)``) the
+training statistics are taken over the unmasked positions only, as Keras 3's; the mask passes on.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
+from ... import ops
+from ...autograd import no_grad
 from ...tensor import Tensor
 from .. import functional as F
 from .. import initializers, regularizers
@@ -25,6 +30,8 @@ __all__ = ["BatchNormalization", "LayerNormalization"]
 
 class BatchNormalization(LayoutMixin, Module):
     """Normalise each feature along ``axis`` over the batch (and spatial) axes."""
+
+    supports_masking = True
 
     def __init__(
         self,
@@ -111,15 +118,49 @@ class BatchNormalization(LayoutMixin, Module):
         )
         self.input_spec = InputSpec(ndim=rank, axes={ax: c})
 
-    def call(self, x: Tensor, training: bool | None = None) -> Tensor:
+    def call(self, x: Tensor, training: bool | None = None, mask: Any = None) -> Tensor:
         training = bool(training) and self.trainable
         axis = 1 if self._nchw_in else self._axis(x.ndim)  # the kernel takes any channel axis
+        if training and mask is not None:
+            return self._masked_train(x, mask, axis)
         # Keras folds the *biased* batch variance into the moving one (PyTorch: unbiased)
         return F.batch_norm(
             x, self.moving_mean, self.moving_variance, self.gamma, self.beta,
             training=training, momentum=1.0 - self.momentum, eps=self.epsilon, axis=axis,
             unbiased_running_var=False,
         )  # fmt: skip
+
+    def _masked_train(self, x: Tensor, mask: Any, axis: int) -> Tensor:
+        """Training-mode normalisation with the moments of the unmasked positions (Keras 3)."""
+        m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+        if m.ndim > x.ndim or m.shape != tuple(x.shape[: m.ndim]) or axis < m.ndim:
+            raise ValueError(
+                f"BatchNormalization '{self.name}': mask of shape {m.shape} does not match "
+                f"inputs of shape {tuple(x.shape)} (channel axis {axis})"
+            )
+        m = m.reshape(m.shape + (1,) * (x.ndim - m.ndim)).astype(x.dtype)
+        red = tuple(a for a in range(x.ndim) if a != axis)
+        count = np.maximum(np.broadcast_to(m, x.shape).sum(axis=red, keepdims=True), 1.0)
+        mt, inv_count = Tensor(m), Tensor((1.0 / count).astype(x.dtype))
+        mean = (x * mt).sum(axis=red, keepdims=True) * inv_count
+        d = x - mean
+        var = (d * d * mt).sum(axis=red, keepdims=True) * inv_count
+        y = d / ops.sqrt(var + self.epsilon)
+        shape = [1] * x.ndim
+        shape[axis] = x.shape[axis]
+        if self.gamma is not None:
+            y = y * self.gamma.reshape(shape)
+        if self.beta is not None:
+            y = y + self.beta.reshape(shape)
+        with no_grad():  # Keras: moving = momentum·moving + (1-momentum)·batch (biased var)
+            mom = self.momentum
+            self.moving_mean.data[...] = mom * self.moving_mean.data + (1 - mom) * (
+                mean.data.reshape(-1)
+            )
+            self.moving_variance.data[...] = mom * self.moving_variance.data + (1 - mom) * (
+                var.data.reshape(-1)
+            )
+        return y
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)
@@ -143,6 +184,8 @@ class BatchNormalization(LayoutMixin, Module):
 
 class LayerNormalization(Module):
     """Normalise each sample over ``axis`` (the last axes), then scale by γ and shift by β."""
+
+    supports_masking = True  # per position: the mask passes on
 
     def __init__(
         self,

@@ -3,12 +3,18 @@
 'same' padding follows Keras/TensorFlow: output = ceil(input / stride), the odd padding row at
 the bottom/right; padded positions never win a max, and an average counts only the real inputs
 under its window (Keras's behaviour, unlike PyTorch's count_include_pad default).
+
+GlobalAveragePooling1D consumes a Keras mask (batch, steps): the mean is over the unmasked
+steps only, and no mask leaves the layer (a step sequence whose steps are all masked averages to
+zeros, where Keras divides 0 by 0).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from ...tensor import Tensor
 from .. import functional as F
@@ -143,6 +149,28 @@ class GlobalAveragePooling2D(_GlobalPooling):
 
 class GlobalAveragePooling1D(_GlobalPooling):
     _rank, _kind = 1, "avg"
+    supports_masking = True
+
+    def call(self, x: Tensor, mask: Any = None) -> Tensor:
+        if mask is None:
+            return super().call(x)
+        nchw = self.data_format == "channels_first" or self._nchw_in
+        m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+        steps = 2 if nchw else 1
+        if m.shape != (x.shape[0], x.shape[steps]):
+            raise ValueError(
+                f"GlobalAveragePooling1D '{self.name}': mask of shape {m.shape} does not match "
+                f"inputs of shape {tuple(x.shape)} (batch, steps)"
+            )
+        m = m.astype(x.dtype)
+        count = np.maximum(m.sum(axis=1), 1.0)  # (batch,)
+        m = m[:, None, :] if nchw else m[:, :, None]
+        cshape = (-1, 1, 1) if self.keepdims else (-1, 1)
+        total = (x * Tensor(m)).sum(axis=steps, keepdims=self.keepdims)
+        return total * Tensor((1.0 / count).reshape(cshape))
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> None:
+        return None  # the steps are gone
 
 
 class GlobalMaxPooling2D(_GlobalPooling):
