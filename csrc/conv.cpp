@@ -119,6 +119,20 @@ void reduce_partials(const T* parts, int nparts, int64_t n, T* dst, int nthreads
   }
 }
 
+// dst[i] = src[i] + bias, then ReLU when `relu` (x < 0 ? 0 : x, so NaN stays NaN, as the
+// activation kernels): the forward's epilogue, fused into the pass that adds the bias.
+template <typename T>
+void bias_epilogue(T* dst, const T* src, int64_t n, T bias, bool relu) {
+  if (relu) {
+    for (int64_t i = 0; i < n; ++i) {
+      const T v = src[i] + bias;
+      dst[i] = v < T(0) ? T(0) : v;
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i] + bias;
+  }
+}
+
 // ---- direct ----------------------------------------------------------------------------------
 
 struct PaddedExtent {
@@ -154,7 +168,7 @@ void unpad_copy(const ConvShape& s, const T* dxp, const PaddedExtent& e, T* dx) 
 }
 
 template <typename T>
-void direct_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y) {
+void direct_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, bool relu) {
   const auto e = direct_extent(s);
   const int64_t CRS = s.Cg() * s.R * s.S, HW = s.H * s.W, PQ = s.P * s.Q, Kg = s.Kg();
   const int nt = max_threads();
@@ -162,8 +176,9 @@ void direct_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y
     const int64_t n = task / s.G, g = task % s.G;
     T* xp = thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp);
     pad_copy(s, x + (n * s.C + g * s.Cg()) * HW, e, xp);
-    ConvStubs<T>::fwd()(s, xp, e.Hp, e.Wp, w + g * Kg * CRS, b ? b + g * Kg : b,
-                        y + (n * s.K + g * Kg) * PQ);
+    T* yg = y + (n * s.K + g * Kg) * PQ;
+    ConvStubs<T>::fwd()(s, xp, e.Hp, e.Wp, w + g * Kg * CRS, b ? b + g * Kg : b, yg);
+    if (relu) bias_epilogue(yg, yg, Kg * PQ, T(0), true);  // still in cache
   });
 }
 
@@ -296,7 +311,8 @@ void batch_gather(const ConvShape& s, const T* dy, int64_t n0, int64_t nimg, int
 }
 
 template <typename T>
-void batched_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, int nt) {
+void batched_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, bool relu,
+                     int nt) {
   const int64_t CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q, Kg = s.Kg();
   const Chunks ch = plan_chunks<T>(s, nt);
   for_tasks(ch.count * s.G, nt, [&](int64_t task, int) {
@@ -314,13 +330,13 @@ void batched_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* 
     T* ys = nimg == 1 ? y + (n0 * s.K + g * Kg) * PQ
                       : thread_scratch<T>(ScratchSlot::conv_out, Kg * ld);
     gemm<T>(false, false, Kg, ld, CRS, T(1), w + g * Kg * CRS, CRS, B, ld, T(0), ys, ld);
-    // scatter (Kg, nimg*PQ) to each image's (Kg, PQ), adding the bias
+    // scatter (Kg, nimg*PQ) to each image's (Kg, PQ), adding the bias (and ReLU)
     for (int64_t j = 0; j < nimg; ++j)
       for (int64_t c = 0; c < Kg; ++c) {
         const T bk = b ? b[g * Kg + c] : T(0);
         const T* src = ys + c * ld + j * PQ;
         T* dst = y + ((n0 + j) * s.K + g * Kg + c) * PQ;
-        for (int64_t i = 0; i < PQ; ++i) dst[i] = src[i] + bk;
+        bias_epilogue(dst, src, PQ, bk, relu);
       }
   });
 }
@@ -425,9 +441,9 @@ const T* tile_columns(const ConvShape& s, const TileTask& k, const T* x, T* col,
 }
 
 template <typename T>
-void im2col_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y) {
+void im2col_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, bool relu) {
   const int nt = max_threads();
-  if (batched(s)) return batched_forward(s, x, w, b, y, nt);
+  if (batched(s)) return batched_forward(s, x, w, b, y, relu, nt);
   const int64_t CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q, Kg = s.Kg();
   const Tiling t = plan_tiles<T>(s);
   for_tasks(s.N * s.G * t.ntiles, nt, [&](int64_t task, int) {
@@ -438,11 +454,9 @@ void im2col_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y
     const T* B = tile_columns(s, k, x, col, ldb);
     T* yg = y + (k.n * s.K + k.g * Kg) * PQ + k.p0 * s.Q;
     gemm<T>(false, false, Kg, cols, CRS, T(1), w + k.g * Kg * CRS, CRS, B, ldb, T(0), yg, PQ);
-    if (b)
-      for (int64_t c = 0; c < Kg; ++c) {
-        const T bk = b[k.g * Kg + c];
-        for (int64_t j = 0; j < cols; ++j) yg[c * PQ + j] += bk;
-      }
+    if (b || relu)
+      for (int64_t c = 0; c < Kg; ++c)
+        bias_epilogue(yg + c * PQ, yg + c * PQ, cols, b ? b[k.g * Kg + c] : T(0), relu);
   });
 }
 
@@ -526,19 +540,22 @@ const char* conv_algo_name(ConvAlgo algo) {
 }
 
 template <typename T>
-void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, ConvAlgo algo) {
+void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, ConvAlgo algo,
+                    bool relu) {
   if (s.N * s.K * s.P * s.Q == 0) return;
   if (s.C == 0 || s.R * s.S == 0) {  // empty reduction: y = b
     for (int64_t n = 0; n < s.N; ++n)
-      for (int64_t k = 0; k < s.K; ++k)
+      for (int64_t k = 0; k < s.K; ++k) {
+        const T v = b ? b[k] : T(0);
         std::fill(y + (n * s.K + k) * s.P * s.Q, y + (n * s.K + k + 1) * s.P * s.Q,
-                  b ? b[k] : T(0));
+                  relu && v < T(0) ? T(0) : v);
+      }
     return;
   }
   if (conv_resolve_algo(s, ConvPass::forward, algo) == ConvAlgo::direct)
-    direct_forward(s, x, w, b, y);
+    direct_forward(s, x, w, b, y, relu);
   else
-    im2col_forward(s, x, w, b, y);
+    im2col_forward(s, x, w, b, y, relu);
 }
 
 template <typename T>
@@ -565,9 +582,10 @@ void conv2d_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, 
     im2col_backward_weight(s, x, dy, dw);
 }
 
-#define DC_INSTANTIATE_CONV(T)                                                                   \
-  template void conv2d_forward<T>(const ConvShape&, const T*, const T*, const T*, T*, ConvAlgo); \
-  template void conv2d_backward_input<T>(const ConvShape&, const T*, const T*, T*, ConvAlgo);    \
+#define DC_INSTANTIATE_CONV(T)                                                                  \
+  template void conv2d_forward<T>(const ConvShape&, const T*, const T*, const T*, T*, ConvAlgo, \
+                                  bool);                                                        \
+  template void conv2d_backward_input<T>(const ConvShape&, const T*, const T*, T*, ConvAlgo);   \
   template void conv2d_backward_weight<T>(const ConvShape&, const T*, const T*, T*, T*, ConvAlgo);
 DC_INSTANTIATE_CONV(float)
 DC_INSTANTIATE_CONV(double)

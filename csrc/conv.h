@@ -40,8 +40,10 @@ enum class ConvPass : int { forward = 0, backward_input = 1, backward_weight = 2
 ConvAlgo conv_resolve_algo(const ConvShape& s, ConvPass pass, ConvAlgo algo);
 const char* conv_algo_name(ConvAlgo algo);
 
+// relu: y = max(y, 0) fused into the pass that adds the bias (Conv2D(activation="relu")).
 template <typename T>
-void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, ConvAlgo algo);
+void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, ConvAlgo algo,
+                    bool relu = false);
 // dy is (N,K,P,Q), w is (K,C/G,R,S); dx (N,C,H,W) is assigned.
 template <typename T>
 void conv2d_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx, ConvAlgo algo);

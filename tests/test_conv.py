@@ -471,3 +471,78 @@ def test_conv_bad_inputs_through_F_and_backward_entries():
         K.conv2d_backward_weight(_x(1, 3, 5, 5), _x(1, 2, 4, 4), (2, 3, 3, 3))
     with pytest.raises(ValueError, match="must be C-contiguous"):
         K.conv2d_forward(_x(1, 3, 5, 10)[..., ::2], _x(2, 3, 3, 3))
+
+
+# ---- fused ReLU (Conv2D(activation="relu")) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("algo", ALGOS + ["auto", "reference"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_relu_forward_matches_conv_then_relu(algo, dtype):
+    for cfg in CONFIGS[:25] + [(13, 6, (12, 12), 16, (5, 5), (1, 1), 0, (1, 1), 1)]:
+        N, C, sp, Kc, k, st, padding, dl, groups = cfg
+        x, w, b = _data(cfg, dtype)
+        y_ref, _ = np_conv(x, w, b, st, padding, dl, groups)
+        y = K.conv2d_forward(x, w, b, st, padding, dl, groups, algo, relu=True)
+        assert_close_rel(y, np.maximum(y_ref, 0), TOL[dtype] * np.sqrt(w[0].size), f"{cfg}")
+        assert (y >= 0).all()
+        yn = K.conv2d_forward(x, w, None, st, padding, dl, groups, algo, relu=True)
+        y_ref_nb, _ = np_conv(x, w, np.zeros_like(b), st, padding, dl, groups)
+        assert_close_rel(yn, np.maximum(y_ref_nb, 0), TOL[dtype] * np.sqrt(w[0].size), f"{cfg}")
+
+
+def test_fused_relu_every_cpu_capability(cpu_capability):
+    cfg = (5, 3, (9, 11), 8, (3, 3), (1, 1), 1, (1, 1), 1)
+    x, w, b = _data(cfg, np.float32)
+    y_ref, _ = np_conv(x, w, b, 1, 1, (1, 1), 1)
+    for algo in ALGOS:
+        y = K.conv2d_forward(x, w, b, 1, 1, 1, 1, algo, relu=True)
+        assert_close_rel(y, np.maximum(y_ref, 0), 1e-5, algo)
+
+
+def test_fused_relu_keeps_nan():
+    x = np.ones((1, 1, 3, 3), np.float32)
+    x[0, 0, 1, 1] = np.nan
+    y = K.conv2d_forward(x, np.ones((1, 1, 1, 1), np.float32), None, relu=True)
+    assert np.isnan(y[0, 0, 1, 1]) and np.isfinite(np.delete(y.ravel(), 4)).all()
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_fused_relu_gradcheck(algo):
+    rng = np.random.default_rng(5)
+    x, w, b = (
+        rng.standard_normal((2, 3, 6, 5)),
+        rng.standard_normal((4, 3, 3, 2)),
+        rng.standard_normal(4),
+    )
+    _gradcheck(
+        lambda x, w, b: F.conv2d(x, w, b, padding=1, algo=algo, activation="relu"), [x, w, b]
+    )
+    x1, w1 = rng.standard_normal((2, 3, 9)), rng.standard_normal((4, 3, 3))
+    _gradcheck(lambda x, w: F.conv1d(x, w, activation="relu", algo=algo), [x1, w1])
+
+
+def test_fused_relu_equals_unfused_in_a_layer():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((3, 10, 10, 2)).astype(np.float32)
+    fused = dc.nn.Conv2D(5, 3, activation="relu")
+    plain = dc.nn.Conv2D(5, 3)
+    y1 = fused(dc.tensor(x))
+    plain.build(x.shape)
+    plain.load_state_dict(fused.state_dict())
+    xt = dc.tensor(x, requires_grad=True)
+    y2 = F.relu(plain(xt))
+    np.testing.assert_allclose(y1.detach().numpy(), y2.detach().numpy(), rtol=1e-6, atol=1e-6)
+    xf = dc.tensor(x, requires_grad=True)
+    backward((fused(xf) * dc.tensor(y2.detach().numpy() + 1.0)).sum())
+    backward((y2 * dc.tensor(y2.detach().numpy() + 1.0)).sum())
+    np.testing.assert_allclose(xf.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        fused.kernel.grad.numpy(), plain.kernel.grad.numpy(), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_fused_activation_bad_input():
+    x, w = np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2))
+    with pytest.raises(ValueError, match="fused activation"):
+        F.conv2d(dc.tensor(x), dc.tensor(w), activation="tanh")

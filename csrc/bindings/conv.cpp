@@ -1,6 +1,7 @@
 // deepcore._C convolution entries: validation, then csrc/conv.h.
 //
-//   conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, algo="auto") -> y
+//   conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, algo="auto",
+//                  relu=False) -> y          (relu: max(y, 0) fused into the bias pass)
 //   conv2d_backward_input(dy, w, input_shape, stride, padding, dilation, groups, algo) -> dx
 //   conv2d_backward_weight(x, dy, weight_shape, stride, padding, dilation, groups, algo,
 //                          bias=True) -> (dw, db or None)
@@ -116,7 +117,8 @@ void check_input(const py::array& a, int nsp, const char* name, const char* layo
 template <int NSP>
 py::array conv_forward(const py::handle& x_obj, const py::handle& w_obj, const py::object& b_obj,
                        const py::object& stride, const py::object& padding,
-                       const py::object& dilation, int64_t groups, const std::string& algo) {
+                       const py::object& dilation, int64_t groups, const std::string& algo,
+                       bool relu) {
   const py::array x = require_array(x_obj, "x");
   return dispatch_float(x, "x", [&](auto tag) -> py::array {
     using T = decltype(tag);
@@ -139,10 +141,13 @@ py::array conv_forward(const py::handle& x_obj, const py::handle& w_obj, const p
     T* yp = y.mutable_data();
     {
       py::gil_scoped_release nogil;
-      if (a.reference)
+      if (a.reference) {
         ref::conv2d_forward<T>(a.s, xp, wp, bp, yp);
-      else
-        conv2d_forward<T>(a.s, xp, wp, bp, yp, a.algo);
+        if (relu)
+          for (T* p = yp; p < yp + y.size(); ++p) *p = *p < T(0) ? T(0) : *p;
+      } else {
+        conv2d_forward<T>(a.s, xp, wp, bp, yp, a.algo, relu);
+      }
     }
     return y;
   });
@@ -251,8 +256,10 @@ void bind_conv(py::module_& m, const std::string& name) {
   m.def((name + "_forward").c_str(), &conv_forward<NSP>, py::arg("x"), py::arg("w"),
         py::arg("b") = py::none(), py::arg("stride") = 1, py::arg("padding") = 0,
         py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("algo") = "auto",
+        py::arg("relu") = false,
         "Cross-correlation y = conv(x, w) + b (see csrc/conv.h); padding: int, tuple, 'valid', "
-        "'same' or 'full'; algo: 'auto', 'direct', 'im2col' or 'reference'.");
+        "'same' or 'full'; algo: 'auto', 'direct', 'im2col' or 'reference'; relu: y = max(y, 0) "
+        "fused into the bias pass.");
   m.def((name + "_backward_input").c_str(), &conv_backward_input<NSP>, py::arg("dy"), py::arg("w"),
         py::arg("input_shape"), py::arg("stride") = 1, py::arg("padding") = 0,
         py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("algo") = "auto",

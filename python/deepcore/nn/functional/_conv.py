@@ -34,8 +34,11 @@ def _contiguous(a: Any) -> Any:
 
 
 class ConvNd(Function):
-    """y = conv(x, w) + b; backward: dx by the transposed convolution, dw and db reduced over
-    the batch (both by the same native algorithm choice)."""
+    """y = conv(x, w) + b, optionally followed by a fused ReLU; backward: dx by the transposed
+    convolution, dw and db reduced over the batch (both by the same native algorithm choice).
+    With ``relu`` the forward applies max(y, 0) in the pass that adds the bias (no separate
+    activation pass or autograd node), and the backward masks the incoming gradient once
+    (native ReLU backward from the saved output) before both gradient kernels."""
 
     @staticmethod
     def forward(
@@ -49,11 +52,12 @@ class ConvNd(Function):
         groups: int,
         algo: str,
         nsp: int,
+        relu: bool,
     ) -> Any:
         fwd = _KERNELS[nsp][0]
         x, w, b = _contiguous(x), _contiguous(w), _contiguous(b)
-        y = fwd(x, w, b, stride, padding, dilation, groups, algo)
-        ctx.save_for_backward(x, w)
+        y = fwd(x, w, b, stride, padding, dilation, groups, algo, relu)
+        ctx.save_for_backward(x, w, y if relu else None)
         ctx.conv = (stride, padding, dilation, groups, algo)
         ctx.nsp = nsp
         ctx.has_bias = b is not None
@@ -61,15 +65,17 @@ class ConvNd(Function):
 
     @staticmethod
     def backward(ctx: Context, gy: Any) -> tuple:
-        x, w = ctx.saved
+        x, w, y = ctx.saved
         _, bwd_input, bwd_weight = _KERNELS[ctx.nsp]
         gy = np.ascontiguousarray(gy, dtype=x.dtype)
+        if y is not None:  # fused ReLU: gy * (y > 0)
+            gy = _C.activation_backward("relu", gy, y=y)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gx = bwd_input(gy, w, x.shape, *ctx.conv) if need_x else None
         gw = gb = None
         if need_w or need_b:
             gw, gb = bwd_weight(x, gy, w.shape, *ctx.conv, bias=ctx.has_bias and need_b)
-        return gx, gw if need_w else None, gb, None, None, None, None, None, None
+        return gx, gw if need_w else None, gb, None, None, None, None, None, None, None
 
 
 def _conv(
@@ -82,8 +88,11 @@ def _conv(
     groups: int,
     algo: str,
     nsp: int,
+    activation: str | None,
 ) -> Tensor:
-    return ConvNd.apply(x, w, b, stride, padding, dilation, groups, algo, nsp)
+    if activation not in (None, "relu"):
+        raise ValueError(f"conv: fused activation must be None or 'relu', got {activation!r}")
+    return ConvNd.apply(x, w, b, stride, padding, dilation, groups, algo, nsp, activation == "relu")
 
 
 def conv2d(
@@ -95,9 +104,12 @@ def conv2d(
     dilation: IntOrTuple = 1,
     groups: int = 1,
     algo: str = "auto",
+    activation: str | None = None,
 ) -> Tensor:
-    """2-D cross-correlation: x (N, C, H, W), w (K, C/groups, R, S), b (K,) -> (N, K, P, Q)."""
-    return _conv(x, w, b, stride, padding, dilation, groups, algo, 2)
+    """2-D cross-correlation: x (N, C, H, W), w (K, C/groups, R, S), b (K,) -> (N, K, P, Q).
+    ``activation="relu"`` fuses max(y, 0) into the kernel (what Conv2D(activation="relu")
+    runs)."""
+    return _conv(x, w, b, stride, padding, dilation, groups, algo, 2, activation)
 
 
 def conv1d(
@@ -109,6 +121,8 @@ def conv1d(
     dilation: IntOrTuple = 1,
     groups: int = 1,
     algo: str = "auto",
+    activation: str | None = None,
 ) -> Tensor:
-    """1-D cross-correlation: x (N, C, L), w (K, C/groups, R), b (K,) -> (N, K, L_out)."""
-    return _conv(x, w, b, stride, padding, dilation, groups, algo, 1)
+    """1-D cross-correlation: x (N, C, L), w (K, C/groups, R), b (K,) -> (N, K, L_out).
+    ``activation="relu"`` fuses max(y, 0) into the kernel."""
+    return _conv(x, w, b, stride, padding, dilation, groups, algo, 1, activation)

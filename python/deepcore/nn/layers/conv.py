@@ -138,7 +138,7 @@ class _Conv(LayoutMixin, Module):
         self.kernel, self.bias = kernel_and_bias(self, kshape, self.filters)
         self.input_spec = InputSpec(ndim=nd, axes={self._channel_axis: int(c)})
 
-    def _conv(self, x: Tensor, padding: Any) -> Tensor:
+    def _conv(self, x: Tensor, padding: Any, activation: str | None = None) -> Tensor:
         raise NotImplementedError
 
     def call(self, x: Tensor) -> Tensor:
@@ -148,6 +148,8 @@ class _Conv(LayoutMixin, Module):
             left = (self.kernel_size[0] - 1) * self.dilation_rate[0]
             x = pad(x, [(0, 0), (0, 0), (left, 0)])
             padding = "valid"
+        if self.activation is get_activation("relu"):  # fused into the conv kernel's epilogue
+            return self._from_internal(self._conv(x, padding, "relu"))
         return self._from_internal(self.activation(self._conv(x, padding)))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
@@ -188,10 +190,10 @@ class Conv2D(_Conv):
 
     _rank = 2
 
-    def _conv(self, x: Tensor, padding: Any) -> Tensor:
+    def _conv(self, x: Tensor, padding: Any, activation: str | None = None) -> Tensor:
         return F.conv2d(
             x, self.kernel, self.bias, stride=self.strides, padding=padding,
-            dilation=self.dilation_rate, groups=self.groups,
+            dilation=self.dilation_rate, groups=self.groups, activation=activation,
         )  # fmt: skip
 
 
@@ -201,8 +203,8 @@ class Conv1D(_Conv):
 
     _rank = 1
 
-    def _conv(self, x: Tensor, padding: Any) -> Tensor:
+    def _conv(self, x: Tensor, padding: Any, activation: str | None = None) -> Tensor:
         return F.conv1d(
             x, self.kernel, self.bias, stride=self.strides[0], padding=padding,
-            dilation=self.dilation_rate[0], groups=self.groups,
+            dilation=self.dilation_rate[0], groups=self.groups, activation=activation,
         )  # fmt: skip
