@@ -98,7 +98,10 @@ template <typename T>
 bool max_pool2d_backward(const PoolShape& s, const T* dy, const int32_t* idx, T* dx,
                          bool window_known, int32_t* bad) {
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
-  const bool w2 = window_known && s.S == 2 && s.sw == 2 && s.sh >= s.R && s.ph == 0 && s.pw == 0;
+  // (no padding on any side: windows reaching into bottom / right padding, as 'same' padding
+  // of odd sizes makes them, take the general path)
+  const bool w2 = window_known && s.S == 2 && s.sw == 2 && s.sh >= s.R && s.ph == 0 && s.pw == 0 &&
+                  (s.P - 1) * s.sh + s.R <= s.H && 2 * s.Q <= s.W;
   std::atomic<bool> ok{true};
   for_planes(s.N * s.C, HW, [&](int64_t i0, int64_t n) {
     if (w2 && stub_for<T>(max_pool_bwd_w2_f32, max_pool_bwd_w2_f64)(s, n, dy + i0 * PQ,

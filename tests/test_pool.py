@@ -232,6 +232,9 @@ def test_max_pool_backward_paths(cpu_capability, dtype):
         (8, 8, 2, 1, 0),  # overlapping: general path
         (9, 17, 3, 2, 1),  # overlapping with padding
         (8, 18, 2, 2, 1),  # padded 2x2/2: general path
+        (7, 5, 2, 2, "same"),  # bottom / right padding only: general path
+        (7, 37, 2, 2, "same"),
+        (5, 9, (3, 2), (3, 2), "same"),
         (7, 20, 3, 3, 0),  # width 3, not overlapping: general path
         (5, 20, (2, 2), (2, 3), 0),  # column gaps: general path
     ]:
@@ -244,9 +247,12 @@ def test_max_pool_backward_paths(cpu_capability, dtype):
         assert dx.dtype == dtype
         assert_close_rel(dx, ref, tol, f"{(h, w, k, st, pad)}")  # (overlaps accumulate)
         np.testing.assert_array_equal(K.max_pool2d_backward(dy, idx, x.shape), dx)
-        out = np.full_like(x, 7.0)  # every element must be assigned
+        # every element must be assigned, and nothing past the end
+        guarded = np.full(x.size + 64, 7.0, dtype)
+        out = guarded[: x.size].reshape(x.shape)
         K.max_pool2d_backward(dy, idx, x.shape, out, k, st, pad)
         np.testing.assert_array_equal(out, dx)
+        assert (guarded[x.size :] == 7.0).all(), "wrote past the end of dx"
         # an index elsewhere in the plane (not in its window) is still honoured: the
         # write-once kernel notices and the scatter redoes the planes
         idx2 = idx.copy()
