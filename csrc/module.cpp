@@ -3,6 +3,7 @@
 
 #include "bindings/registry.h"
 #include "core/dispatch.h"
+#include "core/memory.h"
 
 namespace dc {
 std::map<std::string, BindFn>& binding_registry() {
@@ -14,5 +15,6 @@ std::map<std::string, BindFn>& binding_registry() {
 PYBIND11_MODULE(_C, m) {
   m.doc() = "deepcore native kernels (C++/OpenMP, optional CUDA)";
   dc::cpu_capability();  // surface a bad DEEPCORE_CPU_CAPABILITY as an ImportError
+  dc::tune_malloc();     // [Note: malloc tuning] in core/memory.h
   for (auto& [area, bind] : dc::binding_registry()) bind(m);
 }

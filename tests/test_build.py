@@ -67,6 +67,33 @@ def test_env_var_bad_value_fails_import_clearly():
     assert "unknown CPU capability" in out.stderr
 
 
+@pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="glibc malloc tuning")
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({}, 256 << 20),  # [Note: malloc tuning] in csrc/core/memory.h
+        ({"DEEPCORE_MALLOC_MMAP_THRESHOLD": str(64 << 20)}, 64 << 20),
+        ({"DEEPCORE_MALLOC_MMAP_THRESHOLD": "0"}, 0),  # opt out: glibc defaults
+        ({"MALLOC_MMAP_THRESHOLD_": "1048576"}, 0),  # the user's own setting wins
+    ],
+)
+def test_malloc_tuning(env, expected):
+    code = "import deepcore as dc; print(dc.kernels.info()['malloc_mmap_threshold'])"
+    base = {
+        k: v
+        for k, v in __import__("os").environ.items()
+        if k not in ("DEEPCORE_MALLOC_MMAP_THRESHOLD", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES")
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**base, **env},
+        check=True,
+    )
+    assert int(out.stdout.strip()) == expected
+
+
 def test_num_threads_control():
     prev = dc.kernels.get_num_threads()
     try:

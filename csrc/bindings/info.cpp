@@ -4,6 +4,7 @@
 #include "bindings/checks.h"
 #include "bindings/registry.h"
 #include "core/dispatch.h"
+#include "core/memory.h"
 #include "cuda/cuda_api.h"
 
 namespace dc {
@@ -36,6 +37,7 @@ DC_BINDINGS(info) {
         d["num_threads"] = omp_get_max_threads();
         d["cpu_capability"] = cpu_capability_name(cpu_capability());
         d["cpu_capability_supported"] = cpu_capability_name(cpu_capability_supported());
+        d["malloc_mmap_threshold"] = malloc_mmap_threshold();  // [Note: malloc tuning]
         d["cuda_built"] = kCudaBuilt;
 #ifdef DEEPCORE_WITH_CUDA
         d["cuda_archs"] = DC_CUDA_ARCHS;
@@ -108,7 +110,8 @@ DC_BINDINGS(info) {
         const float* xp = x.data();
         float* yp = y.mutable_data();
         py::gil_scoped_release nogil;
-        uintptr_t dx = cuda::malloc_device(bytes ? bytes : 4), dy = cuda::malloc_device(bytes ? bytes : 4);
+        uintptr_t dx = cuda::malloc_device(bytes ? bytes : 4),
+                  dy = cuda::malloc_device(bytes ? bytes : 4);
         try {
           cuda::copy_to_device(dx, xp, bytes);
           cuda::copy_to_device(dy, yp, bytes);
