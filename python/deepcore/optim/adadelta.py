@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .optimizer import LearningRate, Optimizer, check_range, keras_positional, pick
+from .optimizer import LearningRate, Optimizer, check_range
 
 __all__ = ["Adadelta"]
 
@@ -36,22 +36,7 @@ class Adadelta(Optimizer):
         global_clipnorm: float | None = None,
         name: str | None = None,
     ) -> None:
-        params, learning_rate = keras_positional(params, learning_rate)
-        defaults = dict(
-            lr=pick("lr", lr, "learning_rate", learning_rate, 0.001),
-            rho=rho,
-            eps=pick("eps", eps, "epsilon", epsilon, 1e-7),
-            weight_decay=weight_decay,
-            decoupled_weight_decay=bool(decoupled_weight_decay),
-        )
-        super().__init__(
-            params,
-            defaults,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-        )
+        self._init_from_args(locals())
 
     def _validate(self, group: dict[str, Any]) -> None:
         super()._validate(group)

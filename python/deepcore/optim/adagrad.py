@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..tensor import Tensor
-from .optimizer import LearningRate, Optimizer, check_range, keras_positional, pick
+from .optimizer import LearningRate, Optimizer, check_range
 
 __all__ = ["Adagrad"]
 
@@ -43,24 +43,7 @@ class Adagrad(Optimizer):
         global_clipnorm: float | None = None,
         name: str | None = None,
     ) -> None:
-        params, learning_rate = keras_positional(params, learning_rate)
-        defaults = dict(
-            lr=pick("lr", lr, "learning_rate", learning_rate, 0.001),
-            lr_decay=lr_decay,
-            weight_decay=weight_decay,
-            initial_accumulator_value=initial_accumulator_value,
-            eps=pick("eps", eps, "epsilon", epsilon, 1e-7),
-            eps_inside_sqrt=bool(eps_inside_sqrt),
-            decoupled_weight_decay=bool(decoupled_weight_decay),
-        )
-        super().__init__(
-            params,
-            defaults,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-        )
+        self._init_from_args(locals())
 
     def _validate(self, group: dict[str, Any]) -> None:
         super()._validate(group)

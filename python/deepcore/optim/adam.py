@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .optimizer import LearningRate, Optimizer, check_range, keras_positional, pick
+from .optimizer import LearningRate, Optimizer, check_range
 
 __all__ = ["Adam", "AdamW", "Nadam", "NAdam"]
 
@@ -21,6 +21,14 @@ def _betas(betas: Any, beta_1: float | None, beta_2: float | None) -> tuple[floa
 
 
 class _AdamBase(Optimizer):
+    def _keras_spellings(self) -> set[str]:
+        return super()._keras_spellings() | {"beta_1", "beta_2"}
+
+    def _hyper_value(self, name: str, args: dict[str, Any]) -> Any:
+        if name == "betas":
+            return _betas(args["betas"], args["beta_1"], args["beta_2"])
+        return super()._hyper_value(name, args)
+
     def _validate(self, group: dict[str, Any]) -> None:
         super()._validate(group)
         b1, b2 = group["betas"]
@@ -71,23 +79,7 @@ class Adam(_AdamBase):
         global_clipnorm: float | None = None,
         name: str | None = None,
     ) -> None:
-        params, learning_rate = keras_positional(params, learning_rate)
-        defaults = dict(
-            lr=pick("lr", lr, "learning_rate", learning_rate, 0.001),
-            betas=_betas(betas, beta_1, beta_2),
-            eps=pick("eps", eps, "epsilon", epsilon, 1e-7),
-            weight_decay=weight_decay,
-            amsgrad=bool(amsgrad),
-            decoupled_weight_decay=bool(decoupled_weight_decay),
-        )
-        super().__init__(
-            params,
-            defaults,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-        )
+        self._init_from_args(locals())
 
     def _state_names(self, group: dict[str, Any]) -> list[str]:
         names = ["exp_avg", "exp_avg_sq"]
@@ -123,23 +115,7 @@ class AdamW(Adam):
     ) -> None:
         if not decoupled_weight_decay:
             raise ValueError("AdamW always decouples weight decay; use Adam for L2 decay")
-        super().__init__(
-            params,
-            lr,
-            betas,
-            eps,
-            weight_decay,
-            amsgrad,
-            decoupled_weight_decay=True,
-            learning_rate=learning_rate,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-        )
+        self._init_from_args(locals())
 
 
 class Nadam(_AdamBase):
@@ -171,23 +147,7 @@ class Nadam(_AdamBase):
         global_clipnorm: float | None = None,
         name: str | None = None,
     ) -> None:
-        params, learning_rate = keras_positional(params, learning_rate)
-        defaults = dict(
-            lr=pick("lr", lr, "learning_rate", learning_rate, 0.001),
-            betas=_betas(betas, beta_1, beta_2),
-            eps=pick("eps", eps, "epsilon", epsilon, 1e-7),
-            weight_decay=weight_decay,
-            momentum_decay=momentum_decay,
-            decoupled_weight_decay=bool(decoupled_weight_decay),
-        )
-        super().__init__(
-            params,
-            defaults,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-        )
+        self._init_from_args(locals())
 
     def _validate(self, group: dict[str, Any]) -> None:
         super()._validate(group)

@@ -26,6 +26,7 @@ round-trip the hyperparameters alone (Keras).
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from collections.abc import Iterable, Iterator
@@ -40,6 +41,9 @@ from .schedules import LearningRateSchedule, deserialize, serialize
 __all__ = ["Optimizer", "flatten_state_dict", "unflatten_state_dict"]
 
 LearningRate = Union[float, Callable[..., float]]
+
+# The Keras keywords every optimizer takes and the base stores itself (not per group).
+_COMMON_KEYWORDS = ("clipnorm", "clipvalue", "global_clipnorm", "name")
 
 
 class _StateMap:
@@ -126,7 +130,9 @@ def _check_lr(lr: Any) -> LearningRate:
 
 class Optimizer:
     """Base of every optimizer; subclasses set ``kind`` (the native kernel), ``keras_name``,
-    and implement ``_state_names(group)`` and ``_native_hyper(group)``.
+    and implement ``_state_names(group)`` and ``_native_hyper(group)``. A subclass ``__init__``
+    spells out its signature and hands its ``locals()`` to ``_init_from_args``, which turns
+    them into ``defaults`` (``aliases`` lists the hyperparameters Keras names differently).
 
     Attributes: ``param_groups`` (list of dicts: ``params`` plus hyperparameters, PyTorch-style;
     ``lr`` may be a float or a LearningRateSchedule), ``state`` (per-parameter dict of arrays),
@@ -137,11 +143,22 @@ class Optimizer:
     kind: ClassVar[str] = ""
     keras_name: ClassVar[str] = ""
     registry: ClassVar[dict[str, type[Optimizer]]] = {}
+    #: hyperparameters with a PyTorch and a Keras name: {PyTorch name: (Keras name, default)}
+    aliases: ClassVar[dict[str, tuple[str, Any]]] = {
+        "lr": ("learning_rate", 0.001),
+        "eps": ("epsilon", 1e-7),
+    }
+    # the subclass __init__'s arguments in order, each with whether it is a flag (bool default)
+    _init_args: ClassVar[tuple[tuple[str, bool], ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.keras_name:
             Optimizer.registry[cls.keras_name] = cls
+        cls._init_args = tuple(
+            (n, isinstance(a.default, bool))
+            for n, a in inspect.signature(cls.__init__).parameters.items()
+        )
 
     def __init__(
         self,
@@ -192,6 +209,34 @@ class Optimizer:
         self._reference = False  # tests: run the naive csrc/ref/ loop instead of the kernels
         if params is not None:
             self.build(params)
+
+    def _init_from_args(self, args: dict[str, Any]) -> None:
+        """The body of a subclass ``__init__``, given its ``locals()``. A learning rate passed
+        first Keras-style is told from parameters; each hyperparameter with two names
+        (``aliases``) is taken from whichever was given; flags (arguments with a bool default)
+        are stored as bools; the rest of the arguments, in signature order, become
+        ``defaults``, and the common Keras keywords (clipnorm, clipvalue, global_clipnorm,
+        name) go to ``Optimizer.__init__``."""
+        args = dict(args)
+        params, args["learning_rate"] = keras_positional(args["params"], args["learning_rate"])
+        skip = {"self", "params", *_COMMON_KEYWORDS, *self._keras_spellings()}
+        defaults = {}
+        for n, flag in self._init_args:
+            if n not in skip:
+                v = self._hyper_value(n, args)
+                defaults[n] = bool(v) if flag else v
+        Optimizer.__init__(self, params, defaults, **{k: args[k] for k in _COMMON_KEYWORDS})
+
+    def _keras_spellings(self) -> set[str]:
+        """Constructor arguments that only spell another hyperparameter (Keras names)."""
+        return {keras for keras, _ in self.aliases.values()}
+
+    def _hyper_value(self, name: str, args: dict[str, Any]) -> Any:
+        """Hyperparameter ``name`` from the constructor's arguments (see ``aliases``)."""
+        if name in self.aliases:
+            keras, default = self.aliases[name]
+            return pick(name, args[name], keras, args[keras], default)
+        return args[name]
 
     # ------------------------------------------------------------------ subclass hooks
     def _validate(self, group: dict[str, Any]) -> None:
@@ -411,22 +456,9 @@ class Optimizer:
         return [np.full(len(row), s) for row in live]
 
     # ------------------------------------------------------------------ (de)serialisation
-    def _group_hyper(self, group: dict[str, Any]) -> dict[str, Any]:
-        out = {}
-        for k, v in group.items():
-            if k == "params":
-                continue
-            if k == "lr":
-                v = _lr_to_json(v)
-            elif isinstance(v, tuple):
-                v = list(v)
-            out[k] = v
-        return out
-
     def get_config(self) -> dict[str, Any]:
         """JSON-able hyperparameters (Keras names where they exist); ``from_config`` inverts."""
-        cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.defaults.items()}
-        cfg["lr"] = _lr_to_json(self.defaults["lr"])
+        cfg = _hyper_to_json(self.defaults)
         cfg.update(
             name=self.name,
             clipnorm=self.clipnorm,
@@ -462,7 +494,7 @@ class Optimizer:
                 state[idx] = st
                 ids.append(idx)
                 idx += 1
-            g = self._group_hyper(group)
+            g = _hyper_to_json(group)
             g["params"] = ids
             groups.append(g)
         return {
@@ -490,14 +522,7 @@ class Optimizer:
         state = {int(k): v for k, v in state_dict["state"].items()}
         self._slots = [None] * len(self.param_groups)
         for gi, (saved, group) in enumerate(zip(groups, self.param_groups)):
-            for k, v in saved.items():
-                if k == "params":
-                    continue
-                if k == "lr":
-                    v = _lr_from_json(v)
-                elif isinstance(v, list):
-                    v = tuple(v)
-                group[k] = v
+            group.update(_hyper_from_json(saved))
             self._validate(group)
             names = self._state_names(group)
             for j, (pid, p) in enumerate(zip(saved["params"], group["params"])):
@@ -553,6 +578,24 @@ def _lr_to_json(lr: LearningRate) -> Any:
 
 def _lr_from_json(v: Any) -> LearningRate:
     return deserialize(v) if isinstance(v, dict) else v
+
+
+def _hyper_to_json(hyper: dict[str, Any]) -> dict[str, Any]:
+    """A group's (or the defaults') hyperparameters, less ``params``, as JSON-able values."""
+    return {
+        k: _lr_to_json(v) if k == "lr" else list(v) if isinstance(v, tuple) else v
+        for k, v in hyper.items()
+        if k != "params"
+    }
+
+
+def _hyper_from_json(saved: dict[str, Any]) -> dict[str, Any]:
+    """Inverse of ``_hyper_to_json``: schedules rebuilt, lists back to tuples."""
+    return {
+        k: _lr_from_json(v) if k == "lr" else tuple(v) if isinstance(v, list) else v
+        for k, v in saved.items()
+        if k != "params"
+    }
 
 
 # ---------------------------------------------------------------------- flat (safetensors) form

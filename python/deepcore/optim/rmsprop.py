@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .optimizer import LearningRate, Optimizer, check_range, keras_positional, pick
+from .optimizer import LearningRate, Optimizer, check_range
 
 __all__ = ["RMSprop"]
 
@@ -23,6 +23,7 @@ class RMSprop(Optimizer):
 
     kind = "rmsprop"
     keras_name = "rmsprop"
+    aliases = {**Optimizer.aliases, "alpha": ("rho", 0.9)}
 
     def __init__(
         self,
@@ -44,25 +45,7 @@ class RMSprop(Optimizer):
         global_clipnorm: float | None = None,
         name: str | None = None,
     ) -> None:
-        params, learning_rate = keras_positional(params, learning_rate)
-        defaults = dict(
-            lr=pick("lr", lr, "learning_rate", learning_rate, 0.001),
-            alpha=pick("alpha", alpha, "rho", rho, 0.9),
-            eps=pick("eps", eps, "epsilon", epsilon, 1e-7),
-            weight_decay=weight_decay,
-            momentum=momentum,
-            centered=bool(centered),
-            eps_inside_sqrt=bool(eps_inside_sqrt),
-            decoupled_weight_decay=bool(decoupled_weight_decay),
-        )
-        super().__init__(
-            params,
-            defaults,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-        )
+        self._init_from_args(locals())
 
     def _validate(self, group: dict[str, Any]) -> None:
         super()._validate(group)

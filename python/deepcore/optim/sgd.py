@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .optimizer import LearningRate, Optimizer, check_range, keras_positional, pick
+from .optimizer import LearningRate, Optimizer, check_range
 
 __all__ = ["SGD"]
 
@@ -25,6 +25,7 @@ class SGD(Optimizer):
 
     kind = "sgd"
     keras_name = "sgd"
+    aliases = {"lr": ("learning_rate", 0.01)}
 
     def __init__(
         self,
@@ -42,23 +43,7 @@ class SGD(Optimizer):
         global_clipnorm: float | None = None,
         name: str | None = None,
     ) -> None:
-        params, learning_rate = keras_positional(params, learning_rate)
-        defaults = dict(
-            lr=pick("lr", lr, "learning_rate", learning_rate, 0.01),
-            momentum=momentum,
-            dampening=dampening,
-            weight_decay=weight_decay,
-            nesterov=bool(nesterov),
-            decoupled_weight_decay=bool(decoupled_weight_decay),
-        )
-        super().__init__(
-            params,
-            defaults,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-        )
+        self._init_from_args(locals())
 
     def _validate(self, group: dict[str, Any]) -> None:
         super()._validate(group)
