@@ -283,7 +283,9 @@ def test_class_weight_equals_sample_weight(kind):
     sw = np.array([cw.get(k, 1.0) for k in labels])
     ha = a.fit(x, target, class_weight=cw, batch_size=8, epochs=2, shuffle=False, verbose=0)
     hb = b.fit(x, target, sample_weight=sw, batch_size=8, epochs=2, shuffle=False, verbose=0)
-    assert ha.history == pytest.approx(hb.history)
+    assert ha.history.keys() == hb.history.keys()
+    for key in ha.history:  # (newer pytest.approx refuses dicts of lists)
+        assert ha.history[key] == pytest.approx(hb.history[key]), key
     for u, v in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(u, v, rtol=1e-6)
     assert a.train_on_batch(x, target, class_weight=cw) == pytest.approx(
