@@ -193,47 +193,52 @@ void micro_generic(int64_t kb, const T* a, const T* b, T* C, int64_t ldc, T alph
 }
 
 #if DC_ISA_LEVEL == 2
-// 8 x 32 float tile: two zmm per row of C. The edge path indexes rows with compile-time
-// indices (i < MR, guarded by i < m) so the accumulators stay in registers.
-template <int MR>
+// MR x (16*NV) float tile: NV zmm per row of C (8 x 48: 24 accumulators, 3 B loads and 8
+// broadcasts per k step). The edge path indexes rows with compile-time indices (i < MR,
+// guarded by i < m) so the accumulators stay in registers.
+template <int MR, int NV>
 void micro_avx512(int64_t kb, const float* a, const float* b, float* C, int64_t ldc, float alpha,
                   float beta, int m, int n) {
-  __m512 c0[MR], c1[MR];
+  constexpr int NR = 16 * NV;
+  __m512 c[MR][NV];
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+  for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
-  for (int64_t p = 0; p < kb; ++p, a += MR, b += 32) {
-    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+    for (int v = 0; v < NV; ++v) c[i][v] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < kb; ++p, a += MR, b += NR) {
+    __m512 bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + 16 * v);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i]);
-      c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
-      c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) c[i][v] = _mm512_fmadd_ps(ai, bv[v], c[i][v]);
     }
   }
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-  const __mmask16 k0 = n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1);
-  const __mmask16 k1 = n >= 32 ? __mmask16(0xFFFF) : n > 16 ? __mmask16((1u << (n - 16)) - 1) : 0;
-  const bool full = m == MR && n == 32;
+  __mmask16 k[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) {
+    const int left = n - 16 * v;
+    k[v] = left >= 16 ? __mmask16(0xFFFF) : left > 0 ? __mmask16((1u << left) - 1) : 0;
+  }
+  const bool full = m == MR && n == NR;
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
     if (i >= m) break;
-    float* c = C + i * ldc;
-    __m512 r0 = _mm512_mul_ps(va, c0[i]), r1 = _mm512_mul_ps(va, c1[i]);
-    if (full) {
-      if (beta != 0.0f) {
-        r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), r0);
-        r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + 16), r1);
+    float* cr = C + i * ldc;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      __m512 r = _mm512_mul_ps(va, c[i][v]);
+      if (full) {
+        if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_loadu_ps(cr + 16 * v), r);
+        _mm512_storeu_ps(cr + 16 * v, r);
+      } else {  // masked loads never touch (or fault on) the masked-off lanes
+        if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k[v], cr + 16 * v), r);
+        _mm512_mask_storeu_ps(cr + 16 * v, k[v], r);
       }
-      _mm512_storeu_ps(c, r0);
-      _mm512_storeu_ps(c + 16, r1);
-    } else {
-      if (beta != 0.0f) {  // masked loads never touch (or fault on) the masked-off lanes
-        r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k0, c), r0);
-        r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k1, c + 16), r1);
-      }
-      _mm512_mask_storeu_ps(c, k0, r0);
-      _mm512_mask_storeu_ps(c + 16, k1, r1);
     }
   }
 }
@@ -343,7 +348,7 @@ constexpr GemmKernel<float> kSgemm = {8,
                                       512,
                                       &pack_a<float, 8>,
                                       &pack_b<float, 32>,
-                                      &micro_avx512<8>,
+                                      &micro_avx512<8, 2>,
                                       &small_gemm<float>};
 constexpr GemmKernel<double> kDgemm = {8,
                                        16,
