@@ -247,16 +247,21 @@ constexpr int64_t kBatchedColBytes = int64_t(1) << 20;
 
 bool batched(const ConvShape& s) { return s.P * s.Q < kBatchedMaxPQ; }
 
+// `count` chunks of consecutive images, sizes differing by at most one (chunk i is images
+// [N*i/count, N*(i+1)/count)): 64 images in 10 chunks are 4 x 7 + 6 x 6, not 9 x 7 + 1, which
+// left one thread a fifth more work.
 struct Chunks {
-  int64_t imgs, count;  // images per chunk (the last may have fewer), number of chunks
+  int64_t N, count;
+  int64_t first(int64_t i) const { return N * i / count; }
+  int64_t size(int64_t i) const { return first(i + 1) - first(i); }
+  int64_t max_size() const { return (N + count - 1) / count; }
 };
 template <typename T>
 Chunks plan_chunks(const ConvShape& s, int nt) {
   const int64_t img_bytes = std::max<int64_t>(s.Cg() * s.R * s.S * s.P * s.Q * sizeof(T), 1);
   int64_t count = (s.N * img_bytes + kBatchedColBytes - 1) / kBatchedColBytes;
-  count = std::min(s.N, (count + nt - 1) / nt * nt);  // whole rounds of tasks
-  const int64_t imgs = (s.N + count - 1) / count;
-  return {imgs, (s.N + imgs - 1) / imgs};
+  count = std::max<int64_t>(1, std::min(s.N, (count + nt - 1) / nt * nt));  // whole rounds
+  return {s.N, count};
 }
 
 // Whole-image lowering works on a zero-padded copy of each image (see im2col_padded in
@@ -316,8 +321,8 @@ void batched_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* 
   const int64_t CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q, Kg = s.Kg();
   const Chunks ch = plan_chunks<T>(s, nt);
   for_tasks(ch.count * s.G, nt, [&](int64_t task, int) {
-    const int64_t n0 = task / s.G * ch.imgs, g = task % s.G;
-    const int64_t nimg = std::min(ch.imgs, s.N - n0), ld = nimg * PQ;
+    const int64_t n0 = ch.first(task / s.G), nimg = ch.size(task / s.G), g = task % s.G;
+    const int64_t ld = nimg * PQ;
     const T* B;
     if (is_pointwise(s) && nimg == 1) {
       B = x + (n0 * s.C + g * s.Cg()) * PQ;
@@ -346,8 +351,8 @@ void batched_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx, 
   const int64_t CRS = s.Cg() * s.R * s.S, HW = s.H * s.W, PQ = s.P * s.Q, Kg = s.Kg();
   const Chunks ch = plan_chunks<T>(s, nt);
   for_tasks(ch.count * s.G, nt, [&](int64_t task, int) {
-    const int64_t n0 = task / s.G * ch.imgs, g = task % s.G;
-    const int64_t nimg = std::min(ch.imgs, s.N - n0), ld = nimg * PQ;
+    const int64_t n0 = ch.first(task / s.G), nimg = ch.size(task / s.G), g = task % s.G;
+    const int64_t ld = nimg * PQ;
     const T* A = w + g * Kg * CRS;
     const T* B;
     if (nimg == 1) {
@@ -379,8 +384,8 @@ void batched_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw,
   T* parts = serial ? nullptr : thread_scratch<T>(ScratchSlot::conv_dy, nt * wsize);
   if (!serial) std::fill(parts, parts + nt * wsize, T(0));
   for_tasks(ntasks, nt, [&](int64_t task, int tid) {
-    const int64_t n0 = task / s.G * ch.imgs, g = task % s.G;
-    const int64_t nimg = std::min(ch.imgs, s.N - n0), ld = nimg * PQ;
+    const int64_t n0 = ch.first(task / s.G), nimg = ch.size(task / s.G), g = task % s.G;
+    const int64_t ld = nimg * PQ;
     const T* A;
     if (nimg == 1) {
       A = dy + (n0 * s.K + g * Kg) * PQ;
