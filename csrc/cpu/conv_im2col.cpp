@@ -135,36 +135,70 @@ void im2col_padded(const ConvShape& s, const T* __restrict xp, int64_t Hp, int64
       }
 }
 
-// Narrow images (Wp <= 16 floats, unit column stride and dilation) under AVX-512: each row of
-// dxp is gathered once, as the sum of the column-matrix runs that land on it (shifted into
-// place by a masked load), and stored once. The scatter form (add each run into dxp) re-reads
-// rows it has just stored at a shifted address, which defeats store-to-load forwarding and
+// Rows of up to 64 floats (Wp <= 64, unit column stride and dilation) under AVX-512: each row
+// of dxp is gathered once, as the sum of the column-matrix runs that land on it (shifted into
+// place by masked loads), and stored once. The scatter form (add each run into dxp) re-reads
+// rows it has just stored at a shifted address, which defeats store-to-load forwarding: it
 // measured 3x slower on a 5x5 layer.
+#if DC_ISA_LEVEL >= 2
+constexpr int64_t kMaxRunS = 16;  // kernel widths up to this take the gather form
+// Lanes [lo, hi) of a 16-lane vector (clipped to [0, 16)).
+inline __mmask16 lane_range(int64_t lo, int64_t hi) {
+  lo = lo < 0 ? 0 : lo;
+  hi = hi > 16 ? 16 : hi;
+  if (hi <= lo) return 0;
+  return static_cast<__mmask16>(((1u << (hi - lo)) - 1) << lo);
+}
+
+template <int NV>
+void col2im_rows_nv(const ConvShape& s, const float* __restrict col, int64_t ld,
+                    float* __restrict dxp, int64_t Hp, int64_t Wp) {
+  const int64_t P = s.P, Q = s.Q, R = s.R, S = s.S;
+  __mmask16 store[NV], run[kMaxRunS][NV];  // run[t][v]: lanes of vector v fed by run t
+  for (int v = 0; v < NV; ++v) store[v] = lane_range(0, Wp - 16 * v);
+  for (int64_t t = 0; t < S; ++t)
+    for (int v = 0; v < NV; ++v) run[t][v] = lane_range(t - 16 * v, t + Q - 16 * v);
+  for (int64_t c = 0; c < s.Cg(); ++c)
+    for (int64_t h = 0; h < Hp; ++h) {
+      __m512 acc[NV];
+      for (int v = 0; v < NV; ++v) acc[v] = _mm512_setzero_ps();
+      for (int64_t r = 0; r < R; ++r) {
+        const int64_t num = h - r * s.dh;
+        if (num < 0 || num % s.sh) continue;
+        const int64_t p = num / s.sh;
+        if (p >= P) continue;
+        const float* src = col + (c * R + r) * S * ld + p * Q;
+        for (int64_t t = 0; t < S; ++t)  // output column j gets src[j - t] for j in [t, t+Q)
+          for (int v = 0; v < NV; ++v)
+            acc[v] =
+                _mm512_add_ps(acc[v], _mm512_maskz_loadu_ps(run[t][v], src + t * ld + 16 * v - t));
+      }
+      float* d = dxp + (c * Hp + h) * Wp;
+      for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(d + 16 * v, store[v], acc[v]);
+    }
+}
+#endif
+
 template <typename T>
 bool col2im_rows(const ConvShape& s, const T* __restrict col, int64_t ld, T* __restrict dxp,
                  int64_t Hp, int64_t Wp) {
 #if DC_ISA_LEVEL >= 2
   if constexpr (sizeof(T) == 4) {
-    if (s.sw != 1 || s.dw != 1 || Wp > 16 || s.Q + s.S - 1 > 16) return false;
-    const int64_t P = s.P, Q = s.Q, R = s.R, S = s.S;
-    const __mmask16 row = static_cast<__mmask16>((1u << Wp) - 1);
-    const unsigned run = (1u << Q) - 1;
-    for (int64_t c = 0; c < s.Cg(); ++c)
-      for (int64_t h = 0; h < Hp; ++h) {
-        __m512 acc = _mm512_setzero_ps();
-        for (int64_t r = 0; r < R; ++r) {
-          const int64_t num = h - r * s.dh;
-          if (num < 0 || num % s.sh) continue;
-          const int64_t p = num / s.sh;
-          if (p >= P) continue;
-          const T* src = col + (c * R + r) * S * ld + p * Q;
-          for (int64_t t = 0; t < S; ++t)  // lanes [t, t+Q) get src[0, Q) of run (c, r, t)
-            acc = _mm512_add_ps(
-                acc, _mm512_maskz_loadu_ps(static_cast<__mmask16>(run << t), src + t * ld - t));
-        }
-        _mm512_mask_storeu_ps(dxp + (c * Hp + h) * Wp, row, acc);
-      }
-    return true;
+    if (s.sw != 1 || s.dw != 1 || Wp > 64 || s.Q + s.S - 1 > Wp || s.S > kMaxRunS) return false;
+    switch ((Wp + 15) / 16) {
+      case 1:
+        col2im_rows_nv<1>(s, col, ld, dxp, Hp, Wp);
+        return true;
+      case 2:
+        col2im_rows_nv<2>(s, col, ld, dxp, Hp, Wp);
+        return true;
+      case 3:
+        col2im_rows_nv<3>(s, col, ld, dxp, Hp, Wp);
+        return true;
+      default:
+        col2im_rows_nv<4>(s, col, ld, dxp, Hp, Wp);
+        return true;
+    }
   }
 #endif
   return false;
