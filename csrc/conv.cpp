@@ -274,20 +274,29 @@ PaddedExtent whole_image_extent(const ConvShape& s) {
 }
 bool in_place(const ConvShape& s, const PaddedExtent& e) { return e.Hp == s.H && e.Wp == s.W; }
 
+// The extent and the calling thread's padded-image buffer (null when read in place).
+template <typename T>
+struct WholeImage {
+  PaddedExtent e;
+  T* buf;
+  explicit WholeImage(const ConvShape& s)
+      : e(whole_image_extent(s)),
+        buf(in_place(s, e) ? nullptr
+                           : thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp)) {}
+};
+
 // col (CRS, nimg*PQ) = im2col of images [n0, n0+nimg), group g, side by side.
 template <typename T>
 void batch_columns(const ConvShape& s, const T* x, int64_t n0, int64_t nimg, int64_t g, T* col) {
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q, ld = nimg * PQ;
-  const PaddedExtent e = whole_image_extent(s);
-  const bool copy = !in_place(s, e);
-  T* xp = copy ? thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp) : nullptr;
+  const WholeImage<T> img(s);
   for (int64_t j = 0; j < nimg; ++j) {
     const T* xi = x + ((n0 + j) * s.C + g * s.Cg()) * HW;
-    if (copy) {
-      pad_copy(s, xi, e, xp);
-      xi = xp;
+    if (img.buf) {
+      pad_copy(s, xi, img.e, img.buf);
+      xi = img.buf;
     }
-    ConvStubs<T>::im2col_padded()(s, xi, e.Hp, e.Wp, col + j * PQ, ld);
+    ConvStubs<T>::im2col_padded()(s, xi, img.e.Hp, img.e.Wp, col + j * PQ, ld);
   }
 }
 
@@ -295,13 +304,11 @@ void batch_columns(const ConvShape& s, const T* x, int64_t n0, int64_t nimg, int
 template <typename T>
 void batch_col2im(const ConvShape& s, const T* col, int64_t n0, int64_t nimg, int64_t g, T* dx) {
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q, ld = nimg * PQ;
-  const PaddedExtent e = whole_image_extent(s);
-  const bool copy = !in_place(s, e);
-  T* dxp = copy ? thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp) : nullptr;
+  const WholeImage<T> img(s);
   for (int64_t j = 0; j < nimg; ++j) {
     T* dxi = dx + ((n0 + j) * s.C + g * s.Cg()) * HW;
-    ConvStubs<T>::col2im_padded()(s, col + j * PQ, ld, copy ? dxp : dxi, e.Hp, e.Wp);
-    if (copy) unpad_copy(s, dxp, e, dxi);
+    ConvStubs<T>::col2im_padded()(s, col + j * PQ, ld, img.buf ? img.buf : dxi, img.e.Hp, img.e.Wp);
+    if (img.buf) unpad_copy(s, img.buf, img.e, dxi);
   }
 }
 
