@@ -20,8 +20,9 @@
 // and always im2col for a 1x1 stride-1 unpadded conv, whose "column matrix" is the input
 // itself (no copy).
 // [Note: conv threading]
-// Work is split into independent tasks (image x group x tile of output rows where outputs are
-// disjoint); with at least as many tasks as threads, one OpenMP loop runs them and every GEMM
+// Work is split into independent tasks (a chunk of whole images x group for small images, an
+// image x group x band of output rows for large ones: [Note: im2col tiles]; outputs of tasks
+// are disjoint); with at least as many tasks as threads, one OpenMP loop runs them and every GEMM
 // runs single-threaded on its thread. With fewer tasks (batch 1), the tasks run in order and
 // each GEMM uses all threads itself. Weight gradients go to per-thread partial buffers that
 // are summed at the end, so no two threads ever add into the same element.
