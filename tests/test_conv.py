@@ -218,6 +218,9 @@ def test_conv2d_every_cpu_capability(cpu_capability, algo):
         (3, 64, (46, 46), 2, (5, 5), (1, 1), 0, (1, 1), 1),
         # large images (P*Q >= 2048): tasks of row bands, several bands per image
         (2, 64, (50, 45), 3, (3, 3), (1, 1), 1, (1, 1), 1),
+        (2, 64, (52, 50), 3, (3, 3), (1, 1), 0, (1, 1), 1),  # bands read in place (no padding)
+        (1, 8, (60, 60), 4, (3, 3), (1, 1), 2, (2, 2), 1),  # padded bands with dilation
+        (1, 3, (101, 130), 4, (5, 5), (2, 3), 2, (1, 1), 1),  # strided large image
         (2, 8, (48, 48), 16, (1, 1), (1, 1), 0, (1, 1), 1),  # large pointwise
     ],
 )
