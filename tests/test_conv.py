@@ -221,6 +221,7 @@ def test_conv2d_every_cpu_capability(cpu_capability, algo):
         (2, 64, (52, 50), 3, (3, 3), (1, 1), 0, (1, 1), 1),  # bands read in place (no padding)
         (1, 8, (60, 60), 4, (3, 3), (1, 1), 2, (2, 2), 1),  # padded bands with dilation
         (1, 3, (101, 130), 4, (5, 5), (2, 3), 2, (1, 1), 1),  # strided large image
+        (1, 64, (60, 60), 2, (3, 3), (1, 1), 1, (1, 1), 1),  # dX by bands (column block > 8 MiB)
         (2, 8, (48, 48), 16, (1, 1), (1, 1), 0, (1, 1), 1),  # large pointwise
     ],
 )
