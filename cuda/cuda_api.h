@@ -9,7 +9,7 @@
 
 namespace dc::cuda {
 
-int device_count();                  // 0 when there is no driver or no GPU (never throws)
+int device_count();                   // 0 when there is no driver or no GPU (never throws)
 std::string device_name(int device);  // throws if the device does not exist
 std::string runtime_version();
 

@@ -22,7 +22,7 @@ struct BindingRegistrar {
 
 }  // namespace dc
 
-#define DC_BINDINGS(area)                                                             \
-  static void dc_bind_##area(pybind11::module_& m);                                   \
+#define DC_BINDINGS(area)                                                                 \
+  static void dc_bind_##area(pybind11::module_& m);                                       \
   static const ::dc::BindingRegistrar dc_binding_registrar_##area(#area, dc_bind_##area); \
   static void dc_bind_##area(pybind11::module_& m)

@@ -25,8 +25,8 @@ CpuCapability initial() {
       CpuCapability want = parse_cpu_capability(env);
       if (static_cast<int>(want) > static_cast<int>(hw))
         throw std::runtime_error(std::string("DEEPCORE_CPU_CAPABILITY=") + env +
-                                 " is not supported by this CPU (best: " +
-                                 cpu_capability_name(hw) + ")");
+                                 " is not supported by this CPU (best: " + cpu_capability_name(hw) +
+                                 ")");
       return want;
     }
   }
@@ -57,9 +57,12 @@ void set_cpu_capability(CpuCapability cap) {
 
 const char* cpu_capability_name(CpuCapability cap) {
   switch (cap) {
-    case CpuCapability::generic: return "generic";
-    case CpuCapability::avx2: return "avx2";
-    case CpuCapability::avx512: return "avx512";
+    case CpuCapability::generic:
+      return "generic";
+    case CpuCapability::avx2:
+      return "avx2";
+    case CpuCapability::avx512:
+      return "avx512";
   }
   return "?";
 }

@@ -72,7 +72,7 @@ struct DispatchStub {
 #error "unknown DC_ISA_LEVEL"
 #endif
 // Register fn (a function of this ISA copy) in stub `name`, at static-initialisation time.
-#define DC_REGISTER_DISPATCH(name, fn)                                   \
+#define DC_REGISTER_DISPATCH(name, fn)                                     \
   static const bool DC_CONCAT(dc_registered_, DC_CONCAT(name, __LINE__)) = \
       (::name.impl[DC_ISA_LEVEL] = (fn), true)
 #endif
