@@ -71,6 +71,13 @@ struct DispatchStub {
 #else
 #error "unknown DC_ISA_LEVEL"
 #endif
+namespace dc {
+namespace DC_ISA_NS {
+// Bytes in one native SIMD register of this ISA copy (zmm, ymm, xmm): the width the
+// vector-extension kernels (GEMM's portable micro-kernel, activation_math.h) are built on.
+constexpr int kVecBytes = DC_ISA_LEVEL == 2 ? 64 : DC_ISA_LEVEL == 1 ? 32 : 16;
+}  // namespace DC_ISA_NS
+}  // namespace dc
 // Register fn (a function of this ISA copy) in stub `name`, at static-initialisation time.
 #define DC_REGISTER_DISPATCH(name, fn)                                     \
   static const bool DC_CONCAT(dc_registered_, DC_CONCAT(name, __LINE__)) = \

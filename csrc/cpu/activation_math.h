@@ -29,14 +29,6 @@
 namespace dc {
 namespace DC_ISA_NS {
 
-#if DC_ISA_LEVEL == 2
-constexpr int kVecBytes = 64;
-#elif DC_ISA_LEVEL == 1
-constexpr int kVecBytes = 32;
-#else
-constexpr int kVecBytes = 16;
-#endif
-
 typedef float vf __attribute__((vector_size(kVecBytes)));
 typedef int32_t vi __attribute__((vector_size(kVecBytes)));
 

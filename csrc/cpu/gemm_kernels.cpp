@@ -132,14 +132,6 @@ void pack_b(bool trans, int64_t kb, int64_t nb, const T* B, int64_t ldb, T* dst)
 // Portable micro-kernel on GCC/Clang vector extensions: a tile of MR x (NR / lanes) native
 // vectors (16, 32 or 64 bytes, whatever this copy's ISA has) that the compiler keeps in
 // registers. (A plain T acc[MR][NR] array spilled most of its accumulators at 8 x 16 doubles.)
-#if DC_ISA_LEVEL == 2
-constexpr int kVecBytes = 64;
-#elif DC_ISA_LEVEL == 1
-constexpr int kVecBytes = 32;
-#else
-constexpr int kVecBytes = 16;
-#endif
-
 template <typename T>
 using Vec [[gnu::vector_size(kVecBytes)]] = T;
 
