@@ -407,7 +407,9 @@ def test_softmax_torch_parity(shape, axis, log):
     ty = (torch.log_softmax if log else torch.softmax)(tx, dim=axis)
     ty.backward(torch.tensor(g))
     np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(xt.grad.data, tx.grad.numpy(), rtol=1e-4, atol=1e-6)
+    # gx = g - p * sum(g): over 1000 classes sum(g) is ~30 in float32, so elements near zero
+    # carry ~1e-6 absolute cancellation error, in either library (seen with the generic kernels)
+    np.testing.assert_allclose(xt.grad.data, tx.grad.numpy(), rtol=1e-4, atol=1e-5)
 
 
 # ------------------------------------------------------------------------------ dropout
