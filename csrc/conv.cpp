@@ -144,16 +144,18 @@ PaddedExtent direct_extent(const ConvShape& s) {
           conv_direct_padded_extent(s.Q, s.sw, s.S, s.dw, kConvDirectQB)};
 }
 
-// xp (Cg,Hp,Wp) = x (Cg,H,W) shifted by (ph, pw), zero elsewhere (cropped where Hp/Wp end).
+// xp (Cg,Hp,Wp) = rows [row0, row0 + Hp) of x (Cg,H,W) shifted by (ph, pw), i.e. xp[c, i, j] =
+// x[c, row0 + i - ph, j - pw], zero outside x (cropped where Wp ends). row0 > 0: a band.
 template <typename T>
-void pad_copy(const ConvShape& s, const T* x, const PaddedExtent& e, T* xp) {
+void pad_copy(const ConvShape& s, const T* x, const PaddedExtent& e, T* xp, int64_t row0 = 0) {
   std::fill(xp, xp + s.Cg() * e.Hp * e.Wp, T(0));
   const int64_t w_lo = std::max<int64_t>(0, -s.pw), w_hi = std::min(s.W, e.Wp - s.pw);
   if (w_hi <= w_lo) return;
+  const int64_t h_lo = std::max<int64_t>(0, row0 - s.ph), h_hi = std::min(s.H, row0 + e.Hp - s.ph);
   for (int64_t c = 0; c < s.Cg(); ++c)
-    for (int64_t h = std::max<int64_t>(0, -s.ph); h < std::min(s.H, e.Hp - s.ph); ++h)
-      std::memcpy(xp + (c * e.Hp + h + s.ph) * e.Wp + w_lo + s.pw, x + (c * s.H + h) * s.W + w_lo,
-                  (w_hi - w_lo) * sizeof(T));
+    for (int64_t h = h_lo; h < h_hi; ++h)
+      std::memcpy(xp + (c * e.Hp + h + s.ph - row0) * e.Wp + w_lo + s.pw,
+                  x + (c * s.H + h) * s.W + w_lo, (w_hi - w_lo) * sizeof(T));
 }
 
 // dx (Cg,H,W) = the (ph, pw)-shifted window of dxp; elements outside dxp get 0.
@@ -237,7 +239,9 @@ void direct_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw) 
 //    image. Chunks are sized so the column block stays in the core's L2 (kBatchedColBytes)
 //    and their number is a multiple of the thread count.
 //  - large images: tasks of (image, group, band of output rows), the band's column block
-//    bounded by kColBudgetBytes.
+//    bounded by kColBudgetBytes. Backward-input keeps whole images (the batched path, one
+//    image per chunk) while one image's column block is at most kWholeImageDxBytes: its
+//    gather-form col2im needs all of a row's contributions at once.
 
 // Images of at most this many output pixels take the batched path.
 constexpr int64_t kBatchedMaxPQ = 2048;
@@ -257,7 +261,6 @@ struct Chunks {
   int64_t N, count;
   int64_t first(int64_t i) const { return N * i / count; }
   int64_t size(int64_t i) const { return first(i + 1) - first(i); }
-  int64_t max_size() const { return (N + count - 1) / count; }
 };
 template <typename T>
 Chunks plan_chunks(const ConvShape& s, int nt) {
@@ -455,19 +458,10 @@ void band_columns(const ConvShape& s, const T* xi, int64_t p0, int64_t p1, T* co
     ConvStubs<T>::im2col_padded()(band, xi + p0 * s.sh * s.W, s.H, s.W, col, ld);
     return;
   }
-  const int64_t rows = (band.P - 1) * s.sh + (s.R - 1) * s.dh + 1, Wp = e.Wp;
-  T* buf = thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * rows * Wp);
-  std::fill(buf, buf + s.Cg() * rows * Wp, T(0));
-  const int64_t w_lo = std::max<int64_t>(0, -s.pw), w_hi = std::min(s.W, Wp - s.pw);
-  if (w_hi > w_lo)
-    for (int64_t c = 0; c < s.Cg(); ++c)
-      for (int64_t i = 0; i < rows; ++i) {
-        const int64_t h = p0 * s.sh + i - s.ph;  // input row of padded band row i
-        if (h >= 0 && h < s.H)
-          std::memcpy(buf + (c * rows + i) * Wp + w_lo + s.pw, xi + (c * s.H + h) * s.W + w_lo,
-                      (w_hi - w_lo) * sizeof(T));
-      }
-  ConvStubs<T>::im2col_padded()(band, buf, rows, Wp, col, ld);
+  const PaddedExtent rows{(band.P - 1) * s.sh + (s.R - 1) * s.dh + 1, e.Wp};
+  T* buf = thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * rows.Hp * rows.Wp);
+  pad_copy(s, xi, rows, buf, p0 * s.sh);
+  ConvStubs<T>::im2col_padded()(band, buf, rows.Hp, rows.Wp, col, ld);
 }
 
 // Column block of a tile (row stride = its column count), or, for a pointwise conv, the input
