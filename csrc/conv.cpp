@@ -109,13 +109,15 @@ void for_tasks(int64_t ntasks, int nthreads, F&& f) {
   }
 }
 
-// dst[i] += sum_t parts[t][i] over nparts partial buffers of n elements each.
+// dst[i] += sum_t parts[t * stride + i] over nparts partial buffers of n elements each.
 template <typename T>
-void reduce_partials(const T* parts, int nparts, int64_t n, T* dst, int nthreads) {
+void reduce_partials(const T* parts, int nparts, int64_t n, T* dst, int nthreads,
+                     int64_t stride = -1) {
+  if (stride < 0) stride = n;
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (n * nparts > 32768)
   for (int64_t i = 0; i < n; ++i) {
     T acc = 0;
-    for (int t = 0; t < nparts; ++t) acc += parts[t * n + i];
+    for (int t = 0; t < nparts; ++t) acc += parts[t * stride + i];
     dst[i] += acc;
   }
 }
@@ -199,29 +201,32 @@ void direct_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx) {
   });
 }
 
+// dw += ..., and db += ... when db is non-null (computed by the kernel from its copy of dy).
 template <typename T>
-void direct_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw) {
+void direct_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, T* db) {
   const auto e = direct_extent(s);
   const int64_t CRS = s.Cg() * s.R * s.S, HW = s.H * s.W, PQ = s.P * s.Q, Kg = s.Kg();
   const int nt = max_threads();
-  const int64_t wsize = s.K * CRS;
+  const int64_t wsize = s.K * CRS, psize = wsize + (db ? s.K : 0);  // per thread: dw, then db
   const int64_t Qr = (s.Q + kConvDirectQB - 1) / kConvDirectQB * kConvDirectQB;
-  T* parts = thread_scratch<T>(ScratchSlot::conv_out, nt * wsize);
-  std::fill(parts, parts + nt * wsize, T(0));
+  T* parts = thread_scratch<T>(ScratchSlot::conv_out, nt * psize);
+  std::fill(parts, parts + nt * psize, T(0));
   for_tasks(s.N * s.G, nt, [&](int64_t task, int tid) {
     const int64_t n = task / s.G, g = task % s.G;
     T* xp = thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp);
     pad_copy(s, x + (n * s.C + g * s.Cg()) * HW, e, xp);
-    // dy rows zero-padded to whole vectors (see [Note: direct weight gradient])
     T* dyp = thread_scratch<T>(ScratchSlot::conv_dy, Kg * s.P * Qr);
-    const T* d = dy + (n * s.K + g * Kg) * PQ;
-    for (int64_t i = 0; i < Kg * s.P; ++i) {
-      std::memcpy(dyp + i * Qr, d + i * s.Q, s.Q * sizeof(T));
-      std::fill(dyp + i * Qr + s.Q, dyp + (i + 1) * Qr, T(0));
-    }
-    ConvStubs<T>::bwd_w()(s, xp, e.Hp, e.Wp, dyp, Qr, parts + tid * wsize + g * Kg * CRS);
+    T* mine = parts + tid * psize;
+    ConvStubs<T>::bwd_w()(s, xp, e.Hp, e.Wp, dy + (n * s.K + g * Kg) * PQ, dyp, mine + g * Kg * CRS,
+                          db ? mine + wsize + g * Kg : nullptr);
   });
-  reduce_partials(parts, nt, wsize, dw, nt);
+  reduce_partials(parts, nt, wsize, dw, nt, psize);
+  if (db)
+    for (int64_t k = 0; k < s.K; ++k) {
+      double acc = 0;
+      for (int t = 0; t < nt; ++t) acc += parts[t * psize + wsize + k];
+      db[k] += static_cast<T>(acc);
+    }
 }
 
 // ---- im2col + GEMM -----------------------------------------------------------------------------
@@ -620,12 +625,13 @@ void conv2d_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx, C
 template <typename T>
 void conv2d_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, T* db,
                             ConvAlgo algo) {
+  const bool empty = s.N * s.P * s.Q == 0 || s.K * s.C * s.R * s.S == 0;
+  if (!empty && conv_resolve_algo(s, ConvPass::backward_weight, algo) == ConvAlgo::direct) {
+    direct_backward_weight(s, x, dy, dw, db);  // db from the kernel's pass over dy
+    return;
+  }
   if (db) bias_add_backward(dy, db, s.N, s.K, s.P * s.Q);
-  if (s.N * s.P * s.Q == 0 || s.K * s.C * s.R * s.S == 0) return;
-  if (conv_resolve_algo(s, ConvPass::backward_weight, algo) == ConvAlgo::direct)
-    direct_backward_weight(s, x, dy, dw);
-  else
-    im2col_backward_weight(s, x, dy, dw);
+  if (!empty) im2col_backward_weight(s, x, dy, dw);
 }
 
 #define DC_INSTANTIATE_CONV(T)                                                                  \

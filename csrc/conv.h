@@ -91,10 +91,11 @@ DC_DECLARE_DISPATCH(conv_direct_fwd_f64, DC_CONV_DIRECT_FWD(double));
   void(const dc::ConvShape&, const T* dy, const T* w, T* dxp, int64_t Hp, int64_t Wp)
 DC_DECLARE_DISPATCH(conv_direct_bwd_in_f32, DC_CONV_DIRECT_BWD_IN(float));
 DC_DECLARE_DISPATCH(conv_direct_bwd_in_f64, DC_CONV_DIRECT_BWD_IN(double));
-// dw_g (Kg,Cg,R,S) += dy_g (*) xp, where dyp is dy_g (Kg,P,Q) with rows zero-padded to Qr (a
-// multiple of kConvDirectQB).
+// dw_g (Kg,Cg,R,S) += dy_g (*) xp and, when db is non-null, db_g (Kg) += sums of dy_g, for one
+// image's group: dy (Kg,P,Q) as stored; dyp is scratch for Kg*P*Qr elements (Qr = Q rounded up
+// to kConvDirectQB), where the kernel copies dy with zero-padded rows.
 #define DC_CONV_DIRECT_BWD_W(T) \
-  void(const dc::ConvShape&, const T* xp, int64_t Hp, int64_t Wp, const T* dyp, int64_t Qr, T* dw)
+  void(const dc::ConvShape&, const T* xp, int64_t Hp, int64_t Wp, const T* dy, T* dyp, T* dw, T* db)
 DC_DECLARE_DISPATCH(conv_direct_bwd_w_f32, DC_CONV_DIRECT_BWD_W(float));
 DC_DECLARE_DISPATCH(conv_direct_bwd_w_f64, DC_CONV_DIRECT_BWD_W(double));
 
