@@ -59,26 +59,20 @@ namespace {
 // The ISA stubs for T.
 template <typename T>
 struct ConvStubs;
-template <>
-struct ConvStubs<float> {
-  static auto& fwd() { return conv_direct_fwd_f32; }
-  static auto& bwd_in() { return conv_direct_bwd_in_f32; }
-  static auto& bwd_w() { return conv_direct_bwd_w_f32; }
-  static auto& im2col() { return im2col_f32; }
-  static auto& col2im() { return col2im_f32; }
-  static auto& im2col_padded() { return im2col_padded_f32; }
-  static auto& col2im_padded() { return col2im_padded_f32; }
-};
-template <>
-struct ConvStubs<double> {
-  static auto& fwd() { return conv_direct_fwd_f64; }
-  static auto& bwd_in() { return conv_direct_bwd_in_f64; }
-  static auto& bwd_w() { return conv_direct_bwd_w_f64; }
-  static auto& im2col() { return im2col_f64; }
-  static auto& col2im() { return col2im_f64; }
-  static auto& im2col_padded() { return im2col_padded_f64; }
-  static auto& col2im_padded() { return col2im_padded_f64; }
-};
+#define DC_CONV_STUBS(T, sfx)                                    \
+  template <>                                                    \
+  struct ConvStubs<T> {                                          \
+    static auto& fwd() { return conv_direct_fwd_##sfx; }         \
+    static auto& bwd_in() { return conv_direct_bwd_in_##sfx; }   \
+    static auto& bwd_w() { return conv_direct_bwd_w_##sfx; }     \
+    static auto& im2col() { return im2col_##sfx; }               \
+    static auto& col2im() { return col2im_##sfx; }               \
+    static auto& im2col_padded() { return im2col_padded_##sfx; } \
+    static auto& col2im_padded() { return col2im_padded_##sfx; } \
+  };
+DC_CONV_STUBS(float, f32)
+DC_CONV_STUBS(double, f64)
+#undef DC_CONV_STUBS
 
 // Scratch budget of one im2col tile (per thread). 1 MiB keeps the column block within L2
 // while the GEMM streams it; at least one output row is always taken.
