@@ -118,20 +118,9 @@ inline double row_sum(const double* x, int64_t n) { return sum_f64_stub(x, n); }
 template <typename T>
 void bias_add_backward(const T* gy, T* gb, int64_t outer, int64_t C, int64_t inner) {
   std::vector<double> sums(C);
-  if (inner >= 64) {  // rows (o, c) are long: vector sums per row (the NCHW case)
-    const int nt = omp_get_max_threads();
-    std::vector<double> part(static_cast<size_t>(nt) * C, 0.0);
-#pragma omp parallel if (outer * C * inner > 32768)
-    {
-      double* mine = part.data() + static_cast<int64_t>(omp_get_thread_num()) * C;
-#pragma omp for schedule(static)
-      for (int64_t r = 0; r < outer * C; ++r) mine[r % C] += row_sum(gy + r * inner, inner);
-    }
-    for (int t = 0; t < nt; ++t)
-      for (int64_t c = 0; c < C; ++c) sums[c] += part[static_cast<size_t>(t) * C + c];
-  } else {
-    channel_sums(outer, C, inner, sums.data(), [&](int64_t i, int64_t) { return double(gy[i]); });
-  }
+  channel_sums(
+      outer, C, inner, sums.data(), [&](int64_t i, int64_t) { return double(gy[i]); },
+      [&](int64_t base, int64_t) { return row_sum(gy + base, inner); });  // vector row sums
   for (int64_t c = 0; c < C; ++c) gb[c] += static_cast<T>(sums[c]);
 }
 

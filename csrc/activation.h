@@ -95,9 +95,12 @@ void act_backward(Act kind, const T* x, const T* gy, T* gx, int64_t n, T p0, T p
 // (outer, C, inner): out[c] = sum_{o,i} term(o*C*inner + c*inner + i, c), in double. Parallel over
 // rows (o, c) when rows are long (NCHW) and over o when inner == 1 (channels-last), each thread
 // into its own partial row, so no atomics and a deterministic result for a fixed thread count.
-// Shared by PReLU, bias add and batch norm.
-template <typename Term>
-void channel_sums(int64_t outer, int64_t C, int64_t inner, double* out, const Term& term) {
+// Shared by PReLU, bias add and batch norm. row_sum(base, c) sums one row (o, c) of `inner`
+// terms starting at flat index base; the default adds term() with 8 independent accumulators,
+// and a caller with a plain array passes a vector kernel instead (bias add: sum_f32_stub).
+template <typename Term, typename RowSum>
+void channel_sums(int64_t outer, int64_t C, int64_t inner, double* out, const Term& term,
+                  const RowSum& row_sum) {
   const int nt = omp_get_max_threads();
   std::vector<double> part(static_cast<size_t>(nt) * C, 0.0);
   const int64_t total = outer * C * inner;
@@ -106,18 +109,7 @@ void channel_sums(int64_t outer, int64_t C, int64_t inner, double* out, const Te
     double* mine = part.data() + static_cast<int64_t>(omp_get_thread_num()) * C;
     if (inner > 1) {
 #pragma omp for schedule(static)
-      for (int64_t r = 0; r < outer * C; ++r) {
-        const int64_t base = r * inner, c = r % C;
-        // 8 independent accumulators: a single running sum is a chain of dependent adds (4
-        // cycles each); these can issue every cycle and vectorise.
-        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int64_t i = 0;
-        for (; i + 8 <= inner; i += 8)
-          for (int k = 0; k < 8; ++k) acc[k] += term(base + i + k, c);
-        for (; i < inner; ++i) acc[0] += term(base + i, c);
-        mine[c] +=
-            ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-      }
+      for (int64_t r = 0; r < outer * C; ++r) mine[r % C] += row_sum(r * inner, r % C);
     } else {
 #pragma omp for schedule(static)
       for (int64_t o = 0; o < outer; ++o)
@@ -130,6 +122,20 @@ void channel_sums(int64_t outer, int64_t C, int64_t inner, double* out, const Te
     for (int t = 0; t < nt; ++t) s += part[static_cast<size_t>(t) * C + c];
     out[c] = s;
   }
+}
+
+template <typename Term>
+void channel_sums(int64_t outer, int64_t C, int64_t inner, double* out, const Term& term) {
+  channel_sums(outer, C, inner, out, term, [&](int64_t base, int64_t c) {
+    // 8 independent accumulators: a single running sum is a chain of dependent adds (4
+    // cycles each); these can issue every cycle and vectorise.
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= inner; i += 8)
+      for (int k = 0; k < 8; ++k) acc[k] += term(base + i + k, c);
+    for (; i < inner; ++i) acc[0] += term(base + i, c);
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  });
 }
 
 // Rows of length L per parallel task, so a task holds at least ~8K elements (the OpenMP
