@@ -327,6 +327,26 @@ void batch_gather(const ConvShape& s, const T* dy, int64_t n0, int64_t nimg, int
                   PQ * sizeof(T));
 }
 
+// The chunk's column block (CRS, nimg*PQ) in the thread's scratch; for a pointwise conv of one
+// image, the input itself (row stride P*Q = H*W).
+template <typename T>
+const T* chunk_columns(const ConvShape& s, const T* x, int64_t n0, int64_t nimg, int64_t g) {
+  if (is_pointwise(s) && nimg == 1) return x + (n0 * s.C + g * s.Cg()) * s.P * s.Q;
+  T* col = thread_scratch<T>(ScratchSlot::conv_col, s.Cg() * s.R * s.S * nimg * s.P * s.Q);
+  batch_columns(s, x, n0, nimg, g, col);
+  return col;
+}
+
+// The chunk's dy as one (Kg, nimg*PQ) matrix: dy itself for one image, else gathered into the
+// thread's scratch.
+template <typename T>
+const T* chunk_dy(const ConvShape& s, const T* dy, int64_t n0, int64_t nimg, int64_t g) {
+  if (nimg == 1) return dy + (n0 * s.K + g * s.Kg()) * s.P * s.Q;
+  T* dys = thread_scratch<T>(ScratchSlot::conv_out, s.Kg() * nimg * s.P * s.Q);
+  batch_gather(s, dy, n0, nimg, g, dys);
+  return dys;
+}
+
 template <typename T>
 void batched_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, bool relu,
                      int nt) {
@@ -335,14 +355,7 @@ void batched_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* 
   for_tasks(ch.count * s.G, nt, [&](int64_t task, int) {
     const int64_t n0 = ch.first(task / s.G), nimg = ch.size(task / s.G), g = task % s.G;
     const int64_t ld = nimg * PQ;
-    const T* B;
-    if (is_pointwise(s) && nimg == 1) {
-      B = x + (n0 * s.C + g * s.Cg()) * PQ;
-    } else {
-      T* col = thread_scratch<T>(ScratchSlot::conv_col, CRS * ld);
-      batch_columns(s, x, n0, nimg, g, col);
-      B = col;
-    }
+    const T* B = chunk_columns(s, x, n0, nimg, g);
     // one image: straight into y (the scatter below then only adds the bias in place)
     T* ys = nimg == 1 ? y + (n0 * s.K + g * Kg) * PQ
                       : thread_scratch<T>(ScratchSlot::conv_out, Kg * ld);
@@ -366,14 +379,7 @@ void batched_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx, 
     const int64_t n0 = ch.first(task / s.G), nimg = ch.size(task / s.G), g = task % s.G;
     const int64_t ld = nimg * PQ;
     const T* A = w + g * Kg * CRS;
-    const T* B;
-    if (nimg == 1) {
-      B = dy + (n0 * s.K + g * Kg) * PQ;
-    } else {
-      T* dys = thread_scratch<T>(ScratchSlot::conv_out, Kg * ld);
-      batch_gather(s, dy, n0, nimg, g, dys);
-      B = dys;
-    }
+    const T* B = chunk_dy(s, dy, n0, nimg, g);
     if (is_pointwise(s) && nimg == 1) {  // dx_g (Cg, HW) = w_g^T (Cg, Kg) @ dy_g (Kg, PQ)
       gemm<T>(true, false, CRS, ld, Kg, T(1), A, CRS, B, ld, T(0),
               dx + (n0 * s.C + g * s.Cg()) * HW, ld);
@@ -398,22 +404,8 @@ void batched_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw,
   for_tasks(ntasks, nt, [&](int64_t task, int tid) {
     const int64_t n0 = ch.first(task / s.G), nimg = ch.size(task / s.G), g = task % s.G;
     const int64_t ld = nimg * PQ;
-    const T* A;
-    if (nimg == 1) {
-      A = dy + (n0 * s.K + g * Kg) * PQ;
-    } else {
-      T* dys = thread_scratch<T>(ScratchSlot::conv_out, Kg * ld);
-      batch_gather(s, dy, n0, nimg, g, dys);
-      A = dys;
-    }
-    const T* B;
-    if (is_pointwise(s) && nimg == 1) {
-      B = x + (n0 * s.C + g * s.Cg()) * PQ;
-    } else {
-      T* col = thread_scratch<T>(ScratchSlot::conv_col, CRS * ld);
-      batch_columns(s, x, n0, nimg, g, col);
-      B = col;
-    }
+    const T* A = chunk_dy(s, dy, n0, nimg, g);
+    const T* B = chunk_columns(s, x, n0, nimg, g);
     T* dst = (serial ? dw : parts + tid * wsize) + g * Kg * CRS;
     // dw_g (Kg, CRS) += dy_g (Kg, ld) @ col^T (ld, CRS)
     gemm<T>(false, true, Kg, CRS, ld, T(1), A, ld, B, ld, T(1), dst, CRS);
