@@ -4,3 +4,29 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 
 from helpers import cpu_capability  # noqa: E402,F401  (fixture available to every test)
+
+# [Note: fuzz budget] Property-based tests (tests/test_fuzz_*.py, the `hypothesis` test extra)
+# run a fixed number of examples from a fixed seed in CI (derandomize: the same examples on
+# every run, no example database written into the tree), so the suite's time is bounded and a
+# failure reproduces. DEEPCORE_FUZZ_EXAMPLES=<n> runs n examples per test with fresh random
+# seeds instead, for a longer hunt:
+#   DEEPCORE_FUZZ_EXAMPLES=2000 python -m pytest tests/test_fuzz_*
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:  # the fuzz tests skip themselves (pytest.importorskip)
+    pass
+else:
+    _common = dict(
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        print_blob=True,
+    )
+    settings.register_profile("ci", max_examples=40, derandomize=True, **_common)
+    settings.register_profile(
+        "long",
+        max_examples=int(os.environ.get("DEEPCORE_FUZZ_EXAMPLES", "0") or 0) or 40,
+        derandomize=False,
+        **_common,
+    )
+    settings.load_profile("long" if os.environ.get("DEEPCORE_FUZZ_EXAMPLES") else "ci")
