@@ -189,10 +189,14 @@ def saved(tmp_path):
     return path
 
 
-def _rewrite(path, fn):
+def _rewrite(path, fn, keep_digest=False):
+    """Edit the file's header with ``fn(header, body)`` as a hand edit (or another tool) would:
+    dropping the digest, unless ``keep_digest`` (then the stale digest no longer matches)."""
     raw = path.read_bytes()
     (n,) = struct.unpack("<Q", raw[:8])
     header = json.loads(raw[8 : 8 + n])
+    if not keep_digest:
+        header["__metadata__"].pop(st.DIGEST_KEY)
     header, body = fn(header, raw[8 + n :])
     hb = json.dumps(header).encode()
     path.write_bytes(struct.pack("<Q", len(hb)) + hb + body)
@@ -267,6 +271,29 @@ def test_tampered_contents_raise_clear_errors(saved, tmp_path):
             models.load_model(bad)
 
 
+def test_a_corrupted_model_file_is_refused_by_its_digest(saved, tmp_path):
+    """[Note: safetensors digest]: a flipped weight byte, or an edited configuration that still
+    parses, used to load silently."""
+    raw = saved.read_bytes()
+    bad = tmp_path / "flipped.deepcore"
+    bad.write_bytes(raw[:-3] + bytes([raw[-3] ^ 0x10]) + raw[-2:])
+    with pytest.raises(ValueError, match="flipped.deepcore: the file is corrupted"):
+        models.load_model(bad)
+
+    def other_loss(h, body):
+        h["__metadata__"]["compile_config"] = h["__metadata__"]["compile_config"].replace(
+            '"mse"', '"mae"'
+        )
+        return h, body
+
+    bad.write_bytes(raw)
+    _rewrite(bad, other_loss, keep_digest=True)
+    with pytest.raises(ValueError, match="corrupted"):
+        models.load_model(bad)
+    _rewrite(bad, lambda h, b: (h, b))  # the same edit without the digest: loads unverified
+    assert models.load_model(bad).get_compile_config()["loss"] == "mae"
+
+
 def test_save_never_leaves_a_partial_file(tmp_path, monkeypatch):
     m = Sequential([layers.Dense(3, input_shape=(2,))])
     path = tmp_path / "m.deepcore"
@@ -302,6 +329,7 @@ def test_model_file_opens_with_the_safetensors_package(saved):
         names = set(f.keys())
         arrays = {k: f.get_tensor(k) for k in names}
     ours, our_meta = st.load_file_with_metadata(saved)
+    assert meta.pop(st.DIGEST_KEY).startswith("crc32:")  # ours is verified, then dropped
     assert meta == our_meta and names == set(ours)
     for k in names:
         np.testing.assert_array_equal(arrays[k], ours[k])

@@ -12,27 +12,56 @@ The format (https://github.com/huggingface/safetensors):
                    [begin, end) relative to the start of the buffer
 
 [Note: safetensors validation] A file may be truncated or tampered with, so the reader trusts
-nothing: the header length must fit in the file, the header must be a JSON object of the shape
-above, every dtype must be known, every byte range must match its dtype and shape exactly, and
-the ranges, sorted, must tile the buffer with no overlap, gap or trailing bytes (the same rules
-as the reference implementation). Any violation raises ``ValueError`` naming the tensor and the
-rule; nothing is ever read outside the buffer.
+nothing, and it looks before it allocates: it reads the 8-byte length first, then only the
+header (at most ``MAX_HEADER_SIZE`` bytes, and never more than the file holds), and validates
+it completely before reading any tensor: the header must be a JSON object of the shape above,
+every dtype must be known, every byte range must match its dtype and shape exactly, and the
+ranges, sorted, must tile the buffer with no overlap, gap or trailing bytes (the same rules as
+the reference implementation). Only then are the tensors read, each straight into its own
+array, so what is allocated is exactly what the file holds. Any violation raises
+``ValueError`` naming the file, the tensor and the rule; nothing is read outside the buffer.
 
-Writes are atomic: the file is written under a temporary name in the target directory, flushed
-and fsync'ed, then ``os.replace``'d over the target, so a crash or an exception mid-write never
-leaves a partial file at ``path``.
+[Note: safetensors digest] The writer stores a CRC-32 of the file's contents in the metadata
+(``DIGEST_KEY``, value ``"crc32:<8 hex digits>"``): of the canonical JSON of the header without
+the digest itself (sorted keys, ASCII, no spaces) followed by the data buffer, so a flipped
+byte in a weight or in the metadata (a model's configuration) is caught, not only a broken
+structure. The reader verifies it while it streams the tensors in and raises ``ValueError``
+naming the file on a mismatch. The digest is for accidental corruption (disks, copies,
+transfers), not tampering: anyone who edits a file can drop or recompute it, and files without
+one (older deepcore files, other tools' safetensors) load as before. CRC-32 rather than SHA-256:
+it is what zip and PNG use for the same purpose and costs about half as much (bench/file_digest.py).
+The key is removed from the metadata that loading returns.
+
+Writes are atomic: the file is written under a temporary name in the target directory
+(``.<name>.<random>.tmp``), flushed and fsync'ed, then ``os.replace``'d over the target, so a
+crash or an exception mid-write never leaves a partial file at ``path``. The temporary is
+removed on an exception, on Ctrl-C, and on SIGTERM while the main thread writes (where the
+process had the default handler, the signal is delivered again once the temporary is gone). A
+process killed outright (SIGKILL, power loss) cannot clean up, so every save also removes the
+stale temporaries of the same target that an earlier save left: each live writer holds an
+exclusive ``flock`` on its temporary, so a temporary that can be locked is an orphan.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import struct
 import tempfile
-from collections.abc import Mapping
-from typing import Any, Union
+import threading
+import zlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Callable, Union
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so no cleanup of other processes' temporaries
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "save_file",
@@ -41,7 +70,9 @@ __all__ = [
     "save",
     "load",
     "read_metadata",
+    "safe_open",
     "atomic_write",
+    "DIGEST_KEY",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -69,6 +100,42 @@ _KIND_SIZE_TO_CODE = {(d.kind, d.itemsize): c for c, d in _CODE_TO_DTYPE.items()
 # must not make us allocate gigabytes).
 MAX_HEADER_SIZE = 100_000_000
 
+#: the metadata key of the file's digest (see [Note: safetensors digest])
+DIGEST_KEY = "deepcore.digest"
+
+
+# ---------------------------------------------------------------------- digest
+def _digest_prefix(entries: Mapping[str, Any], metadata: Mapping[str, str]) -> bytes:
+    """The canonical header text the digest covers: every tensor entry and the metadata except
+    the digest itself (see [Note: safetensors digest])."""
+    header = dict(entries)
+    meta = {k: v for k, v in metadata.items() if k != DIGEST_KEY}
+    if meta:
+        header["__metadata__"] = meta
+    return json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _format_digest(crc: int) -> str:
+    return f"crc32:{crc & 0xFFFFFFFF:08x}"
+
+
+def _expected_crc(value: str, source: str) -> int:
+    alg, _, hexd = value.partition(":")
+    if alg != "crc32" or not re.fullmatch(r"[0-9a-f]{8}", hexd):
+        raise ValueError(
+            f"{source}: unsupported digest {value!r} in the metadata key {DIGEST_KEY!r} (this "
+            "deepcore verifies 'crc32:<8 hex digits>'; drop the key to load the file unverified)"
+        )
+    return int(hexd, 16)
+
+
+def _check_digest(crc: int, expected: int, source: str) -> None:
+    if crc != expected:
+        raise ValueError(
+            f"{source}: the file is corrupted: its contents do not match the digest stored when "
+            f"it was written ({_format_digest(expected)} stored, {_format_digest(crc)} computed)"
+        )
+
 
 # ---------------------------------------------------------------------- writing
 def _dtype_code(name: str, arr: np.ndarray) -> str:
@@ -95,24 +162,36 @@ def _prepare(tensors: Mapping[str, Any]) -> list[tuple[str, str, np.ndarray]]:
     return out
 
 
+def _bytes_of(arr: np.ndarray) -> memoryview:
+    """The raw bytes of a C-contiguous array (0-d and empty arrays included)."""
+    return memoryview(arr.reshape(-1).view(np.uint8))
+
+
 def _header_bytes(
     items: list[tuple[str, str, np.ndarray]], metadata: Mapping[str, str] | None
 ) -> bytes:
-    header: dict[str, Any] = {}
+    meta: dict[str, str] = {}
     if metadata is not None:
         if not isinstance(metadata, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
         ):
             raise TypeError("metadata must be a mapping of str -> str")
-        header["__metadata__"] = dict(metadata)
+        if DIGEST_KEY in metadata:
+            raise ValueError(f"the metadata key {DIGEST_KEY!r} is reserved (the file's digest)")
+        meta = dict(metadata)
+    entries: dict[str, Any] = {}
     offset = 0
     for name, code, arr in items:
-        header[name] = {
+        entries[name] = {
             "dtype": code,
             "shape": list(arr.shape),
             "data_offsets": [offset, offset + arr.nbytes],
         }
         offset += arr.nbytes
+    crc = zlib.crc32(_digest_prefix(entries, meta))
+    for _, _, arr in items:
+        crc = zlib.crc32(_bytes_of(arr), crc)
+    header = {"__metadata__": {**meta, DIGEST_KEY: _format_digest(crc)}, **entries}
     raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     raw += b" " * (-(8 + len(raw)) % 8)  # the buffer starts 8-byte aligned
     return struct.pack("<Q", len(raw)) + raw
@@ -126,26 +205,107 @@ def save(tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = None) 
     return b"".join(parts)
 
 
+def _temp_pattern(path: str) -> tuple[str, re.Pattern[str]]:
+    """The prefix of ``path``'s temporaries and a pattern matching exactly those names."""
+    prefix = "." + os.path.basename(path) + "."
+    return prefix, re.compile(re.escape(prefix) + r"[a-z0-9_]{6,16}\.tmp")
+
+
+def _create_temp(directory: str, prefix: str) -> tuple[int, str]:
+    """A new temporary file, exclusively flock'ed for as long as it is open (the mark of a live
+    writer, see the module docstring)."""
+    while True:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
+        if fcntl is None:
+            return fd, tmp
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.fstat(fd).st_nlink:
+            return fd, tmp
+        os.close(fd)  # a concurrent save took it for an orphan before we locked it: retry
+
+
+def _remove_stale_temps(directory: str, path: str) -> None:
+    """Remove the temporaries of ``path`` that no live writer holds (orphans of killed saves)."""
+    if fcntl is None:
+        return
+    _, pattern = _temp_pattern(path)
+    try:
+        names = [n for n in os.listdir(directory) if pattern.fullmatch(n)]
+    except OSError:
+        return
+    for name in names:
+        p = os.path.join(directory, name)
+        try:
+            fd = os.open(p, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(p)
+        except OSError:
+            pass  # being written right now (or already gone)
+        finally:
+            os.close(fd)
+
+
+class _Terminated(BaseException):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _terminate_cleanly() -> Iterator[None]:
+    """Turn SIGTERM into an exception for the duration of a write, so the temporary is removed;
+    only in the main thread and only where the process kept the default (die) handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+    except (AttributeError, ValueError):
+        previous = None
+    if previous is not signal.SIG_DFL:
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise _Terminated(signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    except _Terminated as t:  # the temporary is gone by now: die as the signal asked
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), t.signum)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def atomic_write(path: PathLike, write: Any) -> None:
     """Call ``write(fileobj)`` on a temporary file beside ``path``, fsync it, then rename it
-    over ``path``. On any exception the temporary file is removed and ``path`` is untouched."""
+    over ``path``. On any exception (and on SIGTERM, see the module docstring) the temporary
+    file is removed and ``path`` is untouched; stale temporaries of ``path`` left by killed
+    saves are removed first."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(
-        prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory
-    )
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+    prefix, _ = _temp_pattern(path)
+    _remove_stale_temps(directory, path)
+    with _terminate_cleanly():
+        fd, tmp = _create_temp(directory, prefix)
         try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+            with os.fdopen(fd, "wb") as f:  # closing it releases the lock
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+                os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
     # make the rename itself durable (best effort: not every platform can fsync a directory)
     try:
         dfd = os.open(directory, os.O_RDONLY)
@@ -170,21 +330,21 @@ def save_file(
         f.write(header)
         for _, _, arr in items:
             if arr.nbytes:
-                f.write(memoryview(arr.reshape(-1)).cast("B"))
+                f.write(_bytes_of(arr))
 
     atomic_write(path, write)
 
 
 # ---------------------------------------------------------------------- reading
-def _parse_header(data: memoryview, source: str) -> tuple[dict, int]:
-    """Validate the length prefix and the JSON header. Returns (header, buffer start)."""
-    total = len(data)
+def _parse_header(read: Callable[[int, int], bytes], total: int, source: str) -> tuple[dict, int]:
+    """Validate the length prefix and the JSON header, reading only those bytes through
+    ``read(offset, n)`` from a source of ``total`` bytes. Returns (header, buffer start)."""
     if total < 8:
         raise ValueError(
             f"{source}: not a safetensors file: {total} bytes is shorter than the 8-byte header "
             "length (truncated?)"
         )
-    (n,) = struct.unpack("<Q", data[:8])
+    (n,) = struct.unpack("<Q", read(0, 8))
     if n > MAX_HEADER_SIZE:
         raise ValueError(f"{source}: invalid header length {n} (more than {MAX_HEADER_SIZE})")
     if 8 + n > total:
@@ -192,23 +352,46 @@ def _parse_header(data: memoryview, source: str) -> tuple[dict, int]:
             f"{source}: invalid header length {n}: the file has only {total - 8} bytes after the "
             "length field (truncated or corrupted)"
         )
-    raw = bytes(data[8 : 8 + n])
+    raw = read(8, n)
+    if len(raw) != n:
+        raise ValueError(f"{source}: short read of the header (the file changed while reading)")
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, ValueError) as e:  # JSONDecodeError, or an int too long
         raise ValueError(f"{source}: header is not valid UTF-8 JSON ({e})") from None
+    except RecursionError:
+        raise ValueError(f"{source}: header JSON is nested too deeply") from None
     if not isinstance(header, dict):
         raise ValueError(f"{source}: header must be a JSON object, got {type(header).__name__}")
     return header, 8 + n
 
 
-def _validate_entries(header: dict, buffer_len: int, source: str) -> tuple[dict, list]:
-    metadata = header.pop("__metadata__", None)
-    if metadata is not None and (
-        not isinstance(metadata, dict)
-        or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())
-    ):
-        raise ValueError(f"{source}: __metadata__ must be an object of str -> str")
+class _Layout:
+    """A validated header: tensors sorted by offset, the user metadata, the digest (if any)."""
+
+    def __init__(self, header: dict, buffer_len: int, source: str) -> None:
+        metadata = header.pop("__metadata__", None)
+        if metadata is not None and (
+            not isinstance(metadata, dict)
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())
+        ):
+            raise ValueError(f"{source}: __metadata__ must be an object of str -> str")
+        metadata = metadata or {}
+        self.source = source
+        self.expected_crc = (
+            _expected_crc(metadata[DIGEST_KEY], source) if DIGEST_KEY in metadata else None
+        )
+        self.digest_prefix = (
+            _digest_prefix(header, metadata) if self.expected_crc is not None else b""
+        )
+        self.metadata = {k: v for k, v in metadata.items() if k != DIGEST_KEY}
+        self.entries = _validate_entries(header, buffer_len, source)
+
+    def shapes(self) -> dict[str, tuple[str, tuple[int, ...]]]:
+        return {name: (code, shape) for _, _, name, code, shape in self.entries}
+
+
+def _validate_entries(header: dict, buffer_len: int, source: str) -> list:
     entries = []
     for name, info in header.items():
         if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
@@ -267,35 +450,99 @@ def _validate_entries(header: dict, buffer_len: int, source: str) -> tuple[dict,
             f"{source}: the data buffer has {buffer_len} bytes but the tensors cover {pos} "
             "(truncated, or trailing bytes)"
         )
-    return (metadata or {}), entries
+    return entries
+
+
+def _finish(arr: np.ndarray, code: str) -> np.ndarray:
+    """A stored array as a native, aligned, writeable one (BF16 widened to float32)."""
+    if code == "BF16":  # bfloat16 is the top half of a float32
+        return (arr.astype(np.uint32) << 16).view(np.float32)
+    if not arr.flags.aligned or not arr.flags.writeable:
+        arr = arr.copy()
+    return arr.astype(arr.dtype.newbyteorder("="), copy=False)
 
 
 def _decode(data: Any, source: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Tensors and metadata from safetensors bytes in memory."""
     view = memoryview(data).cast("B")
-    header, start = _parse_header(view, source)
-    metadata, entries = _validate_entries(header, len(view) - start, source)
+    header, start = _parse_header(lambda o, n: bytes(view[o : o + n]), len(view), source)
+    layout = _Layout(header, len(view) - start, source)
+    if layout.expected_crc is not None:
+        crc = zlib.crc32(view[start:], zlib.crc32(layout.digest_prefix))
+        _check_digest(crc, layout.expected_crc, source)
     tensors: dict[str, np.ndarray] = {}
-    for begin, end, name, code, shape in entries:
+    for begin, end, name, code, shape in layout.entries:
         dt = _CODE_TO_DTYPE[code]
         arr = np.frombuffer(view[start + begin : start + end], dtype=dt).reshape(shape)
-        if code == "BF16":  # bfloat16 is the top half of a float32
-            arr = (arr.astype(np.uint32) << 16).view(np.float32)
-        else:
-            if not arr.flags.aligned or not arr.flags.writeable:
-                arr = arr.copy()
-            arr = arr.astype(dt.newbyteorder("="), copy=False)
-        tensors[name] = arr
-    return tensors, metadata
+        tensors[name] = _finish(arr, code)
+    return tensors, layout.metadata
 
 
-def _read(path: PathLike) -> bytearray:
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        buf = bytearray(size)
-        got = f.readinto(buf)
-        if got != size:
-            raise ValueError(f"{os.fspath(path)}: short read ({got} of {size} bytes)")
-    return buf
+class safe_open:  # noqa: N801 - the safetensors package's name for the same thing
+    """A safetensors file opened for reading: the header is read and validated at once (see
+    [Note: safetensors validation]), the tensors only by ``read()``. Use as a context manager::
+
+        with safe_open(path) as f:
+            f.metadata(), f.keys(), f.shapes()   # from the header alone
+            tensors = f.read()                   # every tensor, digest verified
+    """
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = os.fspath(path)
+        self._f = open(self.path, "rb")  # noqa: SIM115 - closed by close() / __exit__
+        try:
+            size = os.fstat(self._f.fileno()).st_size
+            header, self._start = _parse_header(self._read_at, size, self.path)
+            self._layout = _Layout(header, size - self._start, self.path)
+        except BaseException:
+            self._f.close()
+            raise
+
+    def _read_at(self, offset: int, n: int) -> bytes:
+        self._f.seek(offset)
+        return self._f.read(n)
+
+    def metadata(self) -> dict[str, str]:
+        """The ``__metadata__`` (without the digest)."""
+        return dict(self._layout.metadata)
+
+    def keys(self) -> list[str]:
+        return [name for _, _, name, _, _ in self._layout.entries]
+
+    def shapes(self) -> dict[str, tuple[str, tuple[int, ...]]]:
+        """``{name: (dtype code, shape)}`` from the header."""
+        return self._layout.shapes()
+
+    def read(self) -> dict[str, np.ndarray]:
+        """Every tensor, each read straight into its own array; the digest (when the file has
+        one) is verified on the way, and a mismatch raises ``ValueError``."""
+        layout, f = self._layout, self._f
+        crc = zlib.crc32(layout.digest_prefix)
+        f.seek(self._start)
+        tensors: dict[str, np.ndarray] = {}
+        for begin, end, name, code, shape in layout.entries:  # sorted, contiguous
+            arr = np.empty(shape, _CODE_TO_DTYPE[code])
+            buf = _bytes_of(arr)
+            got = f.readinto(buf) if end > begin else 0
+            if got != end - begin:
+                raise ValueError(
+                    f"{self.path}: short read of tensor {name!r} (the file changed while reading)"
+                )
+            if layout.expected_crc is not None:
+                crc = zlib.crc32(buf, crc)
+            tensors[name] = _finish(arr, code)
+        if layout.expected_crc is not None:
+            _check_digest(crc, layout.expected_crc, self.path)
+        return tensors
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> safe_open:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 def load(data: bytes | bytearray | memoryview) -> dict[str, np.ndarray]:
@@ -305,7 +552,8 @@ def load(data: bytes | bytearray | memoryview) -> dict[str, np.ndarray]:
 
 def load_file_with_metadata(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Read ``path``: ``({name: array}, metadata)``. Invalid files raise ``ValueError``."""
-    return _decode(_read(path), os.fspath(path))
+    with safe_open(path) as f:
+        return f.read(), f.metadata()
 
 
 def load_file(path: PathLike) -> dict[str, np.ndarray]:
@@ -314,5 +562,6 @@ def load_file(path: PathLike) -> dict[str, np.ndarray]:
 
 
 def read_metadata(path: PathLike) -> dict[str, str]:
-    """Only the ``__metadata__`` of ``path`` (the whole file is still validated)."""
-    return load_file_with_metadata(path)[1]
+    """Only the ``__metadata__`` of ``path`` (its header is validated; no tensor is read)."""
+    with safe_open(path) as f:
+        return f.metadata()
