@@ -364,3 +364,53 @@ def test_progress_bar_on_a_terminal_redraws_in_place():
     assert re.search(r"^ 1/10 .*━.* \d+s \d+(us|ms|s)/step - loss: 1\.0000", frames[0])
     assert "\x1b[32m" in frames[0]  # the done part is coloured on terminals
     assert re.search(r"10/10 .* - loss: 0\.1000\s*\n$", frames[-1])
+
+
+# ---------------------------------------------------------------------- edge batch sizes
+def test_fit_trains_through_a_last_batch_of_one_with_batch_norm():
+    """Issue 9: 65 samples in batches of 64 left a last batch of one sample, and
+    BatchNormalization aborted fit (the kernel refuses one value per channel, as PyTorch)."""
+    x, labels, _ = blobs(n=65)
+    model = Sequential(
+        [
+            layers.Dense(8, input_shape=(4,)),
+            layers.BatchNormalization(),
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    hist = model.fit(x, labels, batch_size=64, epochs=2, shuffle=False, verbose=0)
+    assert np.all(np.isfinite(hist.history["loss"]))
+    assert np.all(np.isfinite(model.predict(x[:3], verbose=0)))
+
+
+def test_batch_norm_training_on_one_sample_follows_keras():
+    """Keras's batch statistics of one sample: mean = the sample, variance 0; so y = beta,
+    x gets no gradient, and the moving statistics move towards (x, 0)."""
+    bn = layers.BatchNormalization(momentum=0.9, beta_initializer="ones")
+    x = dc.tensor(np.array([[2.0, -3.0]]), dtype="float64", requires_grad=True)
+    bn.to("float64")
+    y = bn(x, training=True)
+    np.testing.assert_allclose(y.detach().numpy(), [[1.0, 1.0]])
+    (y * dc.tensor(np.array([[5.0, 7.0]]))).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0.0, 0.0]])
+    np.testing.assert_allclose(bn.beta.grad.numpy(), [5.0, 7.0])
+    np.testing.assert_allclose(bn.gamma.grad.numpy(), [0.0, 0.0])
+    np.testing.assert_allclose(bn.moving_mean.numpy(), [0.2, -0.3])
+    np.testing.assert_allclose(bn.moving_variance.numpy(), [0.9, 0.9])
+
+
+def test_fit_and_evaluate_refuse_zero_samples_and_predict_returns_empty():
+    """Issue 9: fit on 0 samples returned {'loss': [nan]}."""
+    x, _, y = blobs(n=10)
+    model = mlp()
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"fit\(\) got 0 samples"):
+        model.fit(x[:0], y[:0], verbose=0)
+    with pytest.raises(ValueError, match=r"fit\(\) got 0 samples in validation_data"):
+        model.fit(x, y, validation_data=(x[:0], y[:0]), verbose=0)
+    with pytest.raises(ValueError, match=r"evaluate\(\) got 0 samples"):
+        model.evaluate(x[:0], y[:0], verbose=0)
+    with pytest.raises(ValueError, match=r"train_on_batch\(\) got 0 samples"):
+        model.train_on_batch(x[:0], y[:0])
+    assert model.predict(x[:0], verbose=0).shape == (0, 3)

@@ -338,3 +338,22 @@ def test_cross_entropy_kernel_matches_reference_kernel(cpu_capability):
     loss, _ = _C.cross_entropy_forward(x, t)
     ref = _C.cross_entropy_forward_ref(x.astype(np.float64), t)
     np.testing.assert_allclose(loss, ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("from_logits", [True, False])
+@pytest.mark.parametrize("bad", [-1, 3, 2**40])
+def test_keras_sparse_crossentropy_rejects_labels_out_of_range(from_logits, bad):
+    """Issue 9: on probabilities a label of -1 silently trained on the last class and a label
+    of C gave NumPy's IndexError; both paths now raise the fused kernel's ValueError."""
+    from deepcore import losses
+
+    p = dc.tensor(np.full((2, 3), 1 / 3, np.float32))
+    loss = losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+    msg = rf"target label {bad} at position 1 is out of range for 3 classes \(labels must be in"
+    with pytest.raises(ValueError, match=msg):
+        loss(np.array([0, bad]), p)
+    with pytest.raises(ValueError, match=msg):
+        loss(np.array([0, bad]), p, sample_weight=np.ones(2))  # the per-sample path too
+    with pytest.raises(ValueError, match=msg):
+        F.sparse_categorical_crossentropy(p, np.array([0, bad]), from_logits=from_logits)
+    np.testing.assert_allclose(loss(np.array([[0], [2]]), p).item(), np.log(3), rtol=1e-6)

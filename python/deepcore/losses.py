@@ -33,6 +33,7 @@ import numpy as np
 
 from . import ops
 from .nn import functional as F
+from .nn.functional._loss import class_indices
 from .tensor import Tensor
 
 __all__ = [
@@ -121,8 +122,11 @@ def sparse_categorical_crossentropy(
     t = t.astype(np.int64, copy=False)
     if from_logits:
         return F.cross_entropy(y_pred, Tensor(t), reduction=reduction)
-    onehot = np.zeros(y_pred.shape, dtype=y_pred.dtype)
-    np.put_along_axis(onehot, t[..., None], 1.0, axis=-1)
+    # the fused path's label check (cross_entropy's kernel makes it): no -1 as the last class
+    t = class_indices("sparse_categorical_crossentropy", y_pred.data, t)
+    onehot = np.zeros((t.size, y_pred.shape[-1]), dtype=y_pred.dtype)
+    onehot[np.arange(t.size), t] = 1.0
+    onehot = onehot.reshape(y_pred.shape)
     p = ops.clip(y_pred, EPSILON, 1.0 - EPSILON)
     per = -(Tensor(onehot) * ops.log(p)).sum(axis=-1)
     return per.mean() if reduction == "mean" else per

@@ -95,14 +95,19 @@ def _cast_floats(arrays: list[np.ndarray], dtype: np.dtype) -> list[np.ndarray]:
     return out
 
 
-def _n_samples(arrays: list[np.ndarray], what: str) -> int:
+def _n_samples(arrays: list[np.ndarray], what: str, fn: str | None = None) -> int:
+    """The common number of samples; with ``fn``, zero samples is an error (fit / evaluate
+    have no loss to report for nothing; predict returns an empty array, as Keras)."""
     ns = {len(a) if a.ndim else 0 for a in arrays}
     if len(ns) != 1:
         raise ValueError(
             f"all arrays in {what} must have the same number of samples, got "
             f"{[len(a) for a in arrays]}"
         )
-    return ns.pop()
+    n = ns.pop()
+    if n == 0 and fn is not None:
+        raise ValueError(f"{fn}() got 0 samples in {what}: there is nothing to compute a loss on")
+    return n
 
 
 def _verbose(verbose: Any) -> int:
@@ -643,7 +648,7 @@ class Model(Module):
             raise ValueError(f"y has {len(ys)} arrays but the model has {len(c.names)} outputs")
         dtype = self._model_dtype()
         xs, ys = _cast_floats(xs, dtype), _cast_floats(ys, dtype)
-        n = _n_samples(xs + ys, "x and y")
+        n = _n_samples(xs + ys, "x and y", "fit")
         sws = _sample_weights(sample_weight, c.names, n, "sample_weight")
         if class_weight is not None:
             if sws is not None:
@@ -662,7 +667,7 @@ class Model(Module):
                 )
             vx = _cast_floats(_as_list(validation_data[0], self.input_names, "x_val"), dtype)
             vy = _cast_floats(_as_list(validation_data[1], c.names, "y_val"), dtype)
-            nv = _n_samples(vx + vy, "validation_data")
+            nv = _n_samples(vx + vy, "validation_data", "fit")
             vsw = None
             if len(validation_data) == 3:
                 vsw = _sample_weights(validation_data[2], c.names, nv, "validation sample_weight")
@@ -889,7 +894,7 @@ class Model(Module):
         batch_size = _check_batch_size(batch_size)
         verbose = _verbose(verbose)
         c, xs, ys = self._prepare(x, y)
-        n = _n_samples(xs + ys, "x and y")
+        n = _n_samples(xs + ys, "x and y", "evaluate")
         sws = _sample_weights(sample_weight, c.names, n, "sample_weight")
         bar = cbks.Progbar(math.ceil(n / batch_size) if n else 0, verbose=verbose)
         logs = self._evaluate_arrays(xs, ys, batch_size, steps, bar, sws)
@@ -959,7 +964,7 @@ class Model(Module):
     ) -> Any:
         """One optimizer step on this batch; returns its loss (and metrics)."""
         c, xs, ys = self._prepare(x, y)
-        n = _n_samples(xs + ys, "x and y")
+        n = _n_samples(xs + ys, "x and y", "train_on_batch")
         sws = _sample_weights(sample_weight, c.names, n, "sample_weight")
         if class_weight is not None:
             if sws is not None:

@@ -102,6 +102,22 @@ def _class_targets(fn: str, logits: np.ndarray, target: np.ndarray) -> np.ndarra
     return np.ascontiguousarray(target.reshape(-1), dtype=np.int64)
 
 
+def class_indices(fn: str, probs: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``_class_targets`` and every label in [0, C): the check the fused cross-entropy kernel
+    makes, with its message, for the paths that index rows by label in NumPy (a label of -1
+    would silently pick the last class, one of C an IndexError)."""
+    t = _class_targets(fn, probs, target)
+    C = probs.shape[-1]
+    bad = (t < 0) | (t >= C)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"{fn}: target label {int(t[i])} at position {i} is out of range for {C} classes "
+            f"(labels must be in [0, {C}))"
+        )
+    return t
+
+
 class _CrossEntropy(Function):
     @staticmethod
     def forward(ctx: Any, logits: np.ndarray, target: np.ndarray, reduction: str) -> np.ndarray:
@@ -175,14 +191,7 @@ def nll_loss(log_probs: ArrayOrTensor, target: ArrayOrTensor, reduction: str = "
     _check_float(fn, "log_probs", x)
     if x.ndim < 1:
         raise ValueError(f"{fn}: log_probs must have a class axis, got a scalar")
-    t = _class_targets(fn, x, _data(target))
-    C = x.shape[-1]
-    bad = (t < 0) | (t >= C)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(
-            f"{fn}: target label {int(t[i])} at position {i} is out of range for {C} classes"
-        )
+    t = class_indices(fn, x, _data(target))
     return _NLL.apply(log_probs, t, reduction)
 
 
@@ -244,14 +253,8 @@ def sparse_categorical_crossentropy(
         return cross_entropy(probs, target, reduction=reduction)
     p = _data(probs)
     _check_float(fn, "probs", p)
-    t = _class_targets(fn, p, _data(target))
+    t = class_indices(fn, p, _data(target))
     C = p.shape[-1]
-    bad = (t < 0) | (t >= C)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(
-            f"{fn}: target label {int(t[i])} at position {i} is out of range for {C} classes"
-        )
     onehot = np.zeros((t.size, C), dtype=p.dtype)
     onehot[np.arange(t.size), t] = 1
     return _CategoricalCE.apply(probs, onehot.reshape(p.shape), float(eps), reduction)

@@ -8,6 +8,10 @@ to an optimizer). In training mode the batch statistics normalise and update the
 in inference mode — and always when the layer is frozen (``trainable = False``, as Keras) —
 the moving ones are used. With a Keras mask (e.g. after ``Embedding(mask_zero=True)``) the
 training statistics are taken over the unmasked positions only, as Keras 3's; the mask passes on.
+A training batch with one value per channel (the last batch of ``fit`` holding one sample)
+normalises as Keras's does: mean = the value, variance 0, so the output is β and the moving
+variance moves towards 0 (PyTorch's BatchNorm raises there instead; ``F.batch_norm`` keeps
+PyTorch's rule, the layer follows Keras).
 """
 
 from __future__ import annotations
@@ -121,8 +125,10 @@ class BatchNormalization(LayoutMixin, Module):
     def call(self, x: Tensor, training: bool | None = None, mask: Any = None) -> Tensor:
         training = bool(training) and self.trainable
         axis = 1 if self._nchw_in else self._axis(x.ndim)  # the kernel takes any channel axis
-        if training and mask is not None:
-            return self._masked_train(x, mask, axis)
+        if training and (mask is not None or x.size <= x.shape[axis]):
+            # one value per channel (a last batch of one sample): Keras normalises it with its
+            # own statistics, variance 0, where the fused kernel refuses (PyTorch's rule)
+            return self._moments_train(x, mask, axis)
         # Keras folds the *biased* batch variance into the moving one (PyTorch: unbiased)
         return F.batch_norm(
             x, self.moving_mean, self.moving_variance, self.gamma, self.beta,
@@ -130,8 +136,11 @@ class BatchNormalization(LayoutMixin, Module):
             unbiased_running_var=False,
         )  # fmt: skip
 
-    def _masked_train(self, x: Tensor, mask: Any, axis: int) -> Tensor:
-        """Training-mode normalisation with the moments of the unmasked positions (Keras 3)."""
+    def _moments_train(self, x: Tensor, mask: Any, axis: int) -> Tensor:
+        """Training-mode normalisation from moments computed by Tensor ops: over the unmasked
+        positions with a mask (Keras 3), over all of them without one."""
+        if mask is None:
+            mask = np.ones(x.shape[:axis], bool)
         m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
         if m.ndim > x.ndim or m.shape != tuple(x.shape[: m.ndim]) or axis < m.ndim:
             raise ValueError(
