@@ -102,17 +102,17 @@ ACTS = {
         None,
         lambda t, x: x * t.sigmoid(1.702 * x),
     ),
-    "hard_sigmoid": (
+    "hard_sigmoid": (  # Keras 3's default, relu6(x + 3) / 6, is PyTorch's hardsigmoid
         F.hard_sigmoid,
-        lambda x: np.clip(0.2 * x + 0.5, 0, 1),
-        lambda x: np.where(np.abs(x) < 2.5, 0.2, 0.0),
-        None,
-    ),
-    "hard_sigmoid_torch": (
-        lambda x: F.hard_sigmoid(x, slope=1 / 6, offset=0.5),
         lambda x: np.clip(x / 6 + 0.5, 0, 1),
         lambda x: np.where(np.abs(x) < 3, 1 / 6, 0.0),
         lambda t, x: t.nn.functional.hardsigmoid(x),
+    ),
+    "hard_sigmoid_keras2": (
+        lambda x: F.hard_sigmoid(x, slope=0.2, offset=0.5),
+        lambda x: np.clip(0.2 * x + 0.5, 0, 1),
+        lambda x: np.where(np.abs(x) < 2.5, 0.2, 0.0),
+        None,
     ),
 }
 NAMES = list(ACTS)

@@ -16,16 +16,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..nn import module as nn_module
+from ..nn.functional import activation_name
 from ..nn.module import Module, call_with_mask
 from .training import Model
 
 __all__ = ["Sequential"]
-
-
-def _softmax_fn() -> Any:
-    from ..nn.layers.activation import get_activation
-
-    return get_activation("softmax")
 
 
 def _has_softmax(layer: Module) -> bool:
@@ -35,7 +30,7 @@ def _has_softmax(layer: Module) -> bool:
     if kind == "Softmax":
         return getattr(layer, "axis", None) == -1
     if kind in ("Dense", "Activation"):
-        return getattr(layer, "activation", None) is _softmax_fn()
+        return activation_name(getattr(layer, "activation", None)) == "softmax"
     return False
 
 

@@ -1,9 +1,26 @@
-"""Activations, softmax and log-softmax as autograd Functions over fused native kernels.
+"""Activations, softmax and log-softmax as autograd Functions over fused native kernels, and
+the one registry of activations by name.
 
 Every activation is one pass of one native kernel family (csrc/activation.h) forward and one
 backward, OpenMP-parallel and SIMD on float32 (float64 supported for gradient checks).
 [Note: what backward reads] sigmoid, tanh and relu differentiate from their saved output
 (y(1-y), 1-y², y>0); the others from their saved input.
+
+[Note: activation names and defaults] ``ACTIVATIONS`` is the one table of activations by name
+(see [Note: one registry per concept] in deepcore/_registry.py): layers (``Dense(activation=
+"relu")``), models (the fused softmax + cross-entropy path), the conv kernels' fused ReLU and
+saving all resolve names here and ask it what a callable *is*. Names and default arguments are
+Keras 3's (``keras.activations``), PyTorch's names are aliases:
+
+- ``leaky_relu``: slope 0.2, the Keras ``leaky_relu`` activation function. Keras's
+  ``LeakyReLU`` *layer* defaults to 0.3 (``nn.LeakyReLU`` does too) and PyTorch's
+  ``F.leaky_relu`` to 0.01: pass ``negative_slope=0.01`` for PyTorch's.
+- ``hard_sigmoid``: relu6(x + 3) / 6 (Keras 3, and PyTorch's ``hardsigmoid``, an alias);
+  Keras 2's clip(0.2x + 0.5, 0, 1) is ``hard_sigmoid(x, slope=0.2)``.
+- ``gelu``: the exact x·Φ(x) (``keras.activations.gelu``'s and PyTorch's default;
+  ``keras.ops.gelu`` defaults to the tanh approximation: ``gelu(x, approximate="tanh")``).
+- ``swish`` (alias ``silu``): x·σ(x); ``selu``: Klambauer et al.'s constants; ``linear``
+  (alias ``identity``): x unchanged.
 """
 
 from __future__ import annotations
@@ -13,6 +30,7 @@ from typing import Any, Callable, Union
 import numpy as np
 
 from ... import _C
+from ..._registry import Registry
 from ...autograd import Function
 from ...tensor import Tensor
 
@@ -33,7 +51,14 @@ __all__ = [
     "softmax",
     "log_softmax",
     "get_activation",
+    "serialize_activation",
+    "activation_name",
+    "ACTIVATIONS",
 ]
+
+#: Keras name -> F function (see [Note: activation names and defaults]).
+ACTIVATIONS: Registry[Callable[..., Tensor]] = Registry("activation")
+_register = ACTIVATIONS.register
 
 ArrayOrTensor = Union[Tensor, np.ndarray]
 
@@ -84,25 +109,31 @@ def _act(x: ArrayOrTensor, kind: str, p0: float = 0.0, p1: float = 0.0) -> Tenso
     return _Activation.apply(x, kind, float(p0), float(p1))
 
 
+@_register("sigmoid", aliases=("logistic",))
 def sigmoid(x: ArrayOrTensor) -> Tensor:
     """Logistic sigmoid 1 / (1 + exp(-x)), stable for large |x|."""
     return _act(x, "sigmoid")
 
 
+@_register("tanh")
 def tanh(x: ArrayOrTensor) -> Tensor:
     return _act(x, "tanh")
 
 
+@_register("relu")
 def relu(x: ArrayOrTensor) -> Tensor:
     """max(x, 0); the gradient at 0 is 0 (as PyTorch)."""
     return _act(x, "relu")
 
 
-def leaky_relu(x: ArrayOrTensor, negative_slope: float = 0.01) -> Tensor:
-    """x if x > 0 else negative_slope * x (PyTorch's default slope; Keras' LeakyReLU uses 0.3)."""
+@_register("leaky_relu")
+def leaky_relu(x: ArrayOrTensor, negative_slope: float = 0.2) -> Tensor:
+    """x if x > 0 else negative_slope * x. The default 0.2 is Keras's ``leaky_relu``; PyTorch's
+    is 0.01 and Keras's LeakyReLU layer's 0.3 (see [Note: activation names and defaults])."""
     return _act(x, "leaky_relu", negative_slope)
 
 
+@_register("elu")
 def elu(x: ArrayOrTensor, alpha: float = 1.0) -> Tensor:
     """x if x > 0 else alpha * (exp(x) - 1)."""
     return _act(x, "elu", alpha)
@@ -112,12 +143,14 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
+@_register("selu")
 def selu(x: ArrayOrTensor) -> Tensor:
     """scale * elu(x, alpha) with Klambauer et al.'s self-normalising constants
     (alpha ≈ 1.6733, scale ≈ 1.0507)."""
     return _act(x, "selu", _SELU_ALPHA, _SELU_SCALE)
 
 
+@_register("softplus")
 def softplus(x: ArrayOrTensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """(1/beta) * log(1 + exp(beta * x)), and x itself where beta * x > threshold (PyTorch)."""
     if beta <= 0:
@@ -125,6 +158,7 @@ def softplus(x: ArrayOrTensor, beta: float = 1.0, threshold: float = 20.0) -> Te
     return _act(x, "softplus", beta, threshold)
 
 
+@_register("swish", aliases=("silu",))
 def swish(x: ArrayOrTensor, beta: float | Tensor = 1.0) -> Tensor:
     """x * sigmoid(beta * x). ``beta`` a float (fixed) or a one-element Tensor (learnable: it
     receives the gradient sum(gy * x² σ(βx)(1-σ(βx))))."""
@@ -138,14 +172,13 @@ def swish(x: ArrayOrTensor, beta: float | Tensor = 1.0) -> Tensor:
     return _act(x, "swish", beta)
 
 
-def silu(x: ArrayOrTensor) -> Tensor:
-    """x * sigmoid(x) (swish with beta = 1)."""
-    return _act(x, "swish", 1.0)
+silu = swish  # PyTorch's name for x * sigmoid(x)
 
 
 _GELU_SIGMOID_BETA = 1.702
 
 
+@_register("gelu")
 def gelu(x: ArrayOrTensor, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit.
 
@@ -162,15 +195,14 @@ def gelu(x: ArrayOrTensor, approximate: str = "none") -> Tensor:
     raise ValueError(f"gelu: approximate must be 'none', 'tanh' or 'sigmoid', got {approximate!r}")
 
 
-def hard_sigmoid(x: ArrayOrTensor, slope: float = 0.2, offset: float = 0.5) -> Tensor:
-    """clip(slope * x + offset, 0, 1).
-
-    The defaults are Keras 2's definition (tf.keras.activations.hard_sigmoid: 0.2x + 0.5).
-    Keras 3 and PyTorch's hardsigmoid use relu6(x + 3) / 6, which is slope=1/6, offset=0.5.
-    """
+@_register("hard_sigmoid", aliases=("hardsigmoid",))
+def hard_sigmoid(x: ArrayOrTensor, slope: float = 1.0 / 6.0, offset: float = 0.5) -> Tensor:
+    """clip(slope * x + offset, 0, 1). The defaults give relu6(x + 3) / 6, Keras 3's and
+    PyTorch's hard sigmoid; Keras 2's was slope=0.2."""
     return _act(x, "hard_sigmoid", slope, offset)
 
 
+@_register("linear", aliases=("identity",))
 def identity(x: ArrayOrTensor) -> Tensor:
     """The "linear" activation: x unchanged."""
     return x if isinstance(x, Tensor) else Tensor(x)
@@ -212,45 +244,46 @@ class _Softmax(Function):
         return _C.softmax_backward(y, _contig(gy), ctx.axis, ctx.log)
 
 
+@_register("softmax")
 def softmax(x: ArrayOrTensor, axis: int = -1) -> Tensor:
     """exp(x - max) / sum(exp(x - max)) along ``axis`` (any axis; stable for huge inputs)."""
     return _Softmax.apply(x, int(axis), False)
 
 
+@_register("log_softmax")
 def log_softmax(x: ArrayOrTensor, axis: int = -1) -> Tensor:
     """x - max - log(sum(exp(x - max))) along ``axis``: never takes log of 0."""
     return _Softmax.apply(x, int(axis), True)
 
 
-_BY_NAME: dict[str, Callable[..., Tensor]] = {
-    "sigmoid": sigmoid,
-    "logistic": sigmoid,
-    "tanh": tanh,
-    "relu": relu,
-    "leaky_relu": leaky_relu,
-    "elu": elu,
-    "selu": selu,
-    "softplus": softplus,
-    "swish": swish,
-    "silu": silu,
-    "gelu": gelu,
-    "hard_sigmoid": hard_sigmoid,
-    "linear": identity,
-    "softmax": softmax,
-    "log_softmax": log_softmax,
-}
-
-
-def get_activation(name: str | Callable[..., Tensor] | None) -> Callable[..., Tensor]:
-    """The activation function for a Keras-style name ("relu", "softmax", "linear", ...);
-    None means "linear" (identity); a callable is returned unchanged."""
-    if name is None:
+def get_activation(identifier: str | Callable[..., Tensor] | dict | None) -> Callable[..., Tensor]:
+    """The activation for a name ("relu", "softmax", "silu", ...; see
+    [Note: activation names and defaults]), a Keras config dict, or a callable (returned
+    unchanged); None means "linear"."""
+    if identifier is None:
         return identity
-    if callable(name):
-        return name
-    try:
-        return _BY_NAME[name]
-    except (KeyError, TypeError):
+    if isinstance(identifier, str):
+        return ACTIVATIONS.get(identifier)
+    if isinstance(identifier, dict):  # Keras-style {"class_name": ..., "config": {"name": ...}}
+        return get_activation(identifier.get("config", {}).get("name", identifier.get("name")))
+    if callable(identifier):
+        return identifier
+    raise TypeError(f"activation must be a name or a callable, got {identifier!r}")
+
+
+def activation_name(fn: Callable | None) -> str | None:
+    """The registered name of an activation callable ("relu" for ``F.relu`` however it was
+    given), "linear" for None, None for a callable that is not registered."""
+    return "linear" if fn is None else ACTIVATIONS.name_of(fn)
+
+
+def serialize_activation(fn: Callable | None) -> str:
+    """The name a layer config stores for its activation; ValueError for an unregistered
+    callable (code cannot be saved as JSON)."""
+    name = activation_name(fn)
+    if name is None:
         raise ValueError(
-            f"unknown activation {name!r} (known: {', '.join(sorted(_BY_NAME))})"
-        ) from None
+            f"cannot serialise activation {fn!r}: pass one of {ACTIVATIONS.names()} by name "
+            "(or override get_config)"
+        )
+    return name

@@ -1,13 +1,9 @@
-"""Activations by Keras name, and the activation layers (Activation, ReLU, LeakyReLU, ELU,
-Softmax, PReLU).
+"""The activation layers (Activation, ReLU, LeakyReLU, ELU, Softmax, PReLU).
 
-``get_activation("relu")`` returns a callable on Tensors backed by ``deepcore.nn.functional``
-(fused native kernels); ``serialize_activation`` turns it back into its name so layer configs
-stay JSON. Names follow Keras 3: 'leaky_relu' has slope 0.2, 'hard_sigmoid' is
-relu6(x + 3) / 6 (Keras 2's was clip(0.2x + 0.5)), 'swish' == 'silu' is x·σ(x), 'selu' uses
-Klambauer et al.'s constants. 'gelu' is the exact x·Φ(x) (PyTorch's and tf.keras 2's default;
-Keras 3 defaults to the tanh approximation: pass ``lambda x: F.gelu(x, approximate="tanh")``
-or use ``F.gelu`` directly for that).
+Activations by name come from the one table in ``deepcore.nn.functional`` (``get_activation``,
+``serialize_activation``; names and defaults as described in
+[Note: activation names and defaults] there), re-exported here as Keras's
+``keras.activations.get`` / ``serialize``.
 """
 
 from __future__ import annotations
@@ -17,11 +13,13 @@ from typing import Any, Callable
 from ...tensor import Tensor
 from .. import functional as F
 from .. import initializers, regularizers
+from ..functional import activation_name, get_activation, serialize_activation
 from ..module import InputSpec, Module
 
 __all__ = [
     "get_activation",
     "serialize_activation",
+    "activation_name",
     "Activation",
     "ReLU",
     "LeakyReLU",
@@ -29,82 +27,6 @@ __all__ = [
     "Softmax",
     "PReLU",
 ]
-
-
-def _F(name: str) -> Callable:
-    fn = getattr(F, name, None)
-    if fn is None:
-        raise NotImplementedError(f"deepcore.nn.functional.{name} is not available in this build")
-    return fn
-
-
-def _linear(x: Tensor) -> Tensor:
-    return x
-
-
-_SELU_ALPHA = 1.6732632423543772848170429916717
-_SELU_SCALE = 1.0507009873554804934193349852946
-
-
-def _selu(x: Tensor) -> Tensor:
-    selu = getattr(F, "selu", None)
-    if selu is not None:
-        return selu(x)
-    return _F("elu")(x, _SELU_ALPHA) * _SELU_SCALE
-
-
-# name -> builder of the callable. Looked up in F at call time so the table does not depend on
-# import order of the functional modules.
-_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "linear": _linear,
-    "relu": lambda x: _F("relu")(x),
-    "sigmoid": lambda x: _F("sigmoid")(x),
-    "tanh": lambda x: _F("tanh")(x),
-    "softmax": lambda x: _F("softmax")(x, axis=-1),
-    "log_softmax": lambda x: _F("log_softmax")(x, axis=-1),
-    "elu": lambda x: _F("elu")(x),
-    "selu": _selu,
-    "softplus": lambda x: _F("softplus")(x),
-    "swish": lambda x: _F("swish")(x),
-    "gelu": lambda x: _F("gelu")(x),
-    "leaky_relu": lambda x: _F("leaky_relu")(x, 0.2),
-    "hard_sigmoid": lambda x: _F("hard_sigmoid")(x, 1.0 / 6.0, 0.5),
-}
-_ALIASES = {"silu": "swish", "logistic": "sigmoid", None: "linear"}
-for _name, _fn in _ACTIVATIONS.items():
-    _fn.__name__ = _name
-
-
-def get_activation(identifier: str | Callable | None) -> Callable[[Tensor], Tensor]:
-    """A name ('relu'), None (linear) or a callable on Tensors."""
-    if identifier is None or isinstance(identifier, str):
-        key = _ALIASES.get(identifier, identifier)
-        if key not in _ACTIVATIONS:
-            raise ValueError(
-                f"unknown activation {identifier!r}; known: {', '.join(sorted(_ACTIVATIONS))}"
-            )
-        return _ACTIVATIONS[key]
-    if isinstance(identifier, dict):  # Keras-style {"class_name": ..., "config": ...}
-        return get_activation(identifier.get("config", {}).get("name", identifier.get("name")))
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"activation must be a name or a callable, got {identifier!r}")
-
-
-def serialize_activation(fn: Callable | None) -> str:
-    """The name of a built-in activation (or of an F function with the same name)."""
-    if fn is None:
-        return "linear"
-    for name, f in _ACTIVATIONS.items():
-        if f is fn:
-            return name
-    name = getattr(fn, "__name__", None)
-    if name in _ACTIVATIONS and getattr(F, name, None) is fn:
-        return name
-    raise ValueError(
-        f"cannot serialise activation {fn!r}: pass one of {sorted(_ACTIVATIONS)} by name "
-        "(or override get_config)"
-    )
 
 
 class Activation(Module):
@@ -117,7 +39,7 @@ class Activation(Module):
     def __init__(self, activation: str | Callable, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.activation = get_activation(activation)
-        if activation in ("softmax", "log_softmax"):
+        if activation_name(self.activation) in ("softmax", "log_softmax"):
             self._layout_elementwise = False  # works along the last axis
 
     def call(self, x: Tensor) -> Tensor:
@@ -150,11 +72,11 @@ class ReLU(Module):
 
     def call(self, x: Tensor) -> Tensor:
         if self.negative_slope:
-            y = _F("leaky_relu")(x, self.negative_slope)
+            y = F.leaky_relu(x, self.negative_slope)
         else:
-            y = _F("relu")(x)
+            y = F.relu(x)
         if self.max_value is not None:  # min(y, m) = y - relu(y - m)
-            y = y - _F("relu")(y - self.max_value)
+            y = y - F.relu(y - self.max_value)
         return y
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
@@ -180,7 +102,7 @@ class LeakyReLU(Module):
         self.negative_slope = float(negative_slope if alpha is None else alpha)
 
     def call(self, x: Tensor) -> Tensor:
-        return _F("leaky_relu")(x, self.negative_slope)
+        return F.leaky_relu(x, self.negative_slope)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)
@@ -198,7 +120,7 @@ class ELU(Module):
         self.alpha = float(alpha)
 
     def call(self, x: Tensor) -> Tensor:
-        return _F("elu")(x, self.alpha)
+        return F.elu(x, self.alpha)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)
@@ -215,7 +137,7 @@ class Softmax(Module):
         self.axis = int(axis)
 
     def call(self, x: Tensor) -> Tensor:
-        return _F("softmax")(x, axis=self.axis)
+        return F.softmax(x, axis=self.axis)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)
@@ -272,11 +194,10 @@ class PReLU(Module):
     def call(self, x: Tensor) -> Tensor:
         shape = self.alpha.shape
         chan = [i for i, s in enumerate(shape) if s != 1]
-        if len(chan) <= 1 and hasattr(F, "prelu"):  # one slope per channel: the fused kernel
+        if len(chan) <= 1:  # one slope per channel: the fused kernel
             axis = 1 + (chan[0] if chan else len(shape) - 1)
             return F.prelu(x, self.alpha.reshape(-1), axis=axis)
-        relu = _F("relu")
-        return relu(x) - self.alpha * relu(-x)
+        return F.relu(x) - self.alpha * F.relu(-x)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)

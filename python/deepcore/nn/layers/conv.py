@@ -21,7 +21,7 @@ import numpy as np
 from ...tensor import Tensor
 from .. import functional as F
 from ..module import InputSpec, Module
-from .activation import get_activation, serialize_activation
+from .activation import activation_name, get_activation, serialize_activation
 from .core import kernel_and_bias, kernel_and_bias_config, set_kernel_args
 from .layout import LayoutMixin
 from .reshaping import _data_format, pad
@@ -148,7 +148,7 @@ class _Conv(LayoutMixin, Module):
             left = (self.kernel_size[0] - 1) * self.dilation_rate[0]
             x = pad(x, [(0, 0), (0, 0), (left, 0)])
             padding = "valid"
-        if self.activation is get_activation("relu"):  # fused into the conv kernel's epilogue
+        if activation_name(self.activation) == "relu":  # fused into the conv kernel's epilogue
             return self._from_internal(self._conv(x, padding, "relu"))
         return self._from_internal(self.activation(self._conv(x, padding)))
 
