@@ -10,6 +10,7 @@ from __future__ import annotations
 from . import _C as _C
 from . import kernels as kernels
 from . import ops as ops  # installs the Tensor operators and methods
+from . import tensor as tensor  # the module, callable as the tensor() factory (tensor.py)
 from .autograd import enable_grad as enable_grad
 from .autograd import is_grad_enabled as is_grad_enabled
 from .autograd import no_grad as no_grad
@@ -20,6 +21,5 @@ from .tensor import from_dlpack as from_dlpack
 from .tensor import from_numpy as from_numpy
 from .tensor import get_rng as get_rng
 from .tensor import manual_seed as manual_seed
-from .tensor import tensor as tensor
 
 __version__ = "0.1.0"

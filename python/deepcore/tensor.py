@@ -8,6 +8,8 @@ are thin forwards to them.
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import Any
 
 import numpy as np
@@ -317,3 +319,15 @@ def get_rng() -> np.random.Generator:
 
 
 autograd._Tensor = Tensor
+
+
+class _CallableModule(types.ModuleType):
+    """``deepcore.tensor`` is both this module (``import deepcore.tensor as t``) and the
+    ``tensor()`` factory (``deepcore.tensor([1.0, 2.0])``): a package attribute can hold only
+    one object, so the module forwards calls to the function."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
+        return tensor(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
