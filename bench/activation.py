@@ -1,6 +1,6 @@
 """Activation / softmax cross-entropy benchmark: deepcore vs PyTorch CPU, same run.
 
-    PYTHONPATH=python python3 bench/activation.py [--pairs 15] [--threads 2] [--capability avx512]
+    python3 bench/activation.py [--pairs 15] [--threads 2] [--capability avx512]
 
 Cases: relu, gelu (exact), sigmoid forward+backward and softmax cross-entropy forward+backward
 on (64, 4096) and (64, 32, 26, 26) float32 (CE on (64, 4096) logits and on the NCHW tensor
@@ -20,50 +20,22 @@ Cross-entropy: forward reads the logits, backward reads them again and writes th
 
 Each case is validated against the peer first, both are warmed up, then timed alternately in
 blocks (A B A B ...) with a pause between blocks so the other library's spinning OpenMP workers
-sleep (see bench/gemm.py); the ratios are the medians of the per-pair ratios ours/torch of wall
-time and of process CPU time (< 1 means ours is faster), reported with both wall medians. With
---threads 1 the CPU-time ratio is the one to trust on a shared machine.
+sleep (bench/harness.py, [Note: bench protocol]); the ratios are the medians of the per-pair
+ratios ours/torch of wall time and of process CPU time (< 1 means ours is faster), reported with
+both wall medians. With --threads 1 the CPU-time ratio is the one to trust on a shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import deepcore as dc
 import deepcore.nn.functional as F
 import numpy as np
 from deepcore import _C
+from harness import banner, check_close, paired
 
 SHAPES = [(64, 4096), (64, 32, 26, 26)]
-
-
-def timeit(fn, reps: int) -> tuple[float, float]:
-    """Wall and process-CPU seconds per call. On one thread the CPU time is immune to being
-    preempted on a shared machine (it is the robust figure there, as in bench/gemm.py)."""
-    t0, c0 = time.perf_counter(), time.process_time()
-    for _ in range(reps):
-        fn()
-    return (time.perf_counter() - t0) / reps, (time.process_time() - c0) / reps
-
-
-def alternate(ours, peer, pairs: int, reps: int, gap: float) -> tuple[float, ...]:
-    for _ in range(2):  # warm up
-        ours()
-        peer()
-    to, tp, ratios, cpu_ratios = [], [], [], []
-    for _ in range(pairs):
-        time.sleep(gap)
-        a, ac = timeit(ours, reps)
-        time.sleep(gap)
-        b, bc = timeit(peer, reps)
-        to.append(a)
-        tp.append(b)
-        ratios.append(a / b)
-        cpu_ratios.append(ac / bc)
-    med = statistics.median
-    return med(to), med(tp), med(ratios), med(cpu_ratios)
 
 
 def activation_cases(torch, shape):
@@ -175,8 +147,7 @@ def main() -> None:
     threads = args.threads or dc.kernels.get_num_threads()
     dc.kernels.set_num_threads(threads)
     torch.set_num_threads(threads)
-    print(f"deepcore {dc.kernels.info()['cpu_capability']}, torch {torch.__version__}, "
-          f"{threads} threads each")  # fmt: skip
+    banner(f"torch {torch.__version__} {threads} threads")
 
     cases = []
     for shape in SHAPES:
@@ -187,15 +158,12 @@ def main() -> None:
     hdr = f"{'level':9} {'op':11} {'shape':18} {'ours ms':>9} {'torch ms':>9} {'ours GB/s':>10}"
     print(hdr + f" {'torch GB/s':>10} {'ours/torch wall':>16} {'ours/torch cpu':>15}")
     for level, name, shape, nbytes, ours, peer in cases:
-        a, b = np.asarray(ours(), np.float64), np.asarray(peer(), np.float64)
-        err = np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)
-        if not err < 1e-4:
-            raise SystemExit(f"validation failed: {level} {name} {shape}: rel err {err:.2e}")
-        reps = max(1, int(0.02 / max(timeit(ours, 1)[0], 1e-6)))
-        to, tp, ratio, cpu_ratio = alternate(ours, peer, args.pairs, reps, args.gap)
+        check_close(np.asarray(ours()), np.asarray(peer()), 1e-4, f"{level} {name} {shape}")
+        r = paired(ours, peer, pairs=args.pairs, gap=args.gap)
+        to, tp = r.ours_median, r.peer_median
         print(f"{level:9} {name:11} {str(shape):18} {to * 1e3:9.3f} {tp * 1e3:9.3f} "
-              f"{nbytes / to / 1e9:10.1f} {nbytes / tp / 1e9:10.1f} {ratio:16.2f} "
-              f"{cpu_ratio:15.2f}")  # fmt: skip
+              f"{nbytes / to / 1e9:10.1f} {nbytes / tp / 1e9:10.1f} {r.ratio:16.2f} "
+              f"{r.cpu_ratio:15.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """conv2d benchmark: deepcore's native kernels vs PyTorch CPU (oneDNN), same run, float32.
 
-    PYTHONPATH=python python3 bench/conv.py [--threads 2] [--pairs 7] [--algo auto]
+    python3 bench/conv.py [--threads 2] [--pairs 7] [--algo auto]
 
 Shapes are (N, C, H=W, K, R=S, stride, pad). For each: validate ours against torch (forward,
 dX, dW, db), warm up both, then time ours and torch alternately (A B A B ...): the forward, and
@@ -12,19 +12,20 @@ Both sides are called at the kernel level: ours through deepcore.kernels.conv2d_
 _backward_input / _backward_weight, torch through torch.nn.functional.conv2d and
 torch.ops.aten.convolution_backward, so neither pays for its autograd engine. Each timed block
 starts after a short pause (--gap) so the other library's spinning OpenMP workers have gone to
-sleep (2-core machine). With --threads 1 both run on the calling thread, and the time is that
-thread's CPU time (time.thread_time), which other processes on a busy machine do not inflate.
+sleep (2-core machine; bench/harness.py, [Note: bench protocol]). With --threads 1 both run on
+the calling thread, and the time is that thread's CPU time (time.thread_time), which other
+processes on a busy machine do not inflate.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import deepcore as dc
 import numpy as np
 import torch
+from harness import banner, check_close, paired
 
 K = dc.kernels
 
@@ -35,22 +36,6 @@ SHAPES = [  # (N, C, H, K, R, stride, pad)
     (32, 128, 28, 128, 3, 1, 1),
     (32, 3, 224, 64, 11, 4, 2),
 ]
-
-
-def rel(a, b) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
-
-
-CLOCK = time.perf_counter
-
-
-def block(fn, reps: int, gap: float) -> float:
-    time.sleep(gap)
-    t0 = CLOCK()
-    for _ in range(reps):
-        fn()
-    return (CLOCK() - t0) / reps
 
 
 def run(shape, args) -> dict:
@@ -84,13 +69,11 @@ def run(shape, args) -> dict:
     # validate (dy = y, as in the timed step)
     with torch.no_grad():
         got, want = ours_fb(), torch_fb()
-    errs = [rel(g, t.numpy()) for g, t in zip(got, want)]
-    if max(errs) > 1e-4:
-        raise SystemExit(f"{shape}: mismatch vs torch (y, dx, dw, db rel errors {errs})")
+    check_close(list(got), [t.numpy() for t in want], 1e-4, f"{shape} y, dx, dw, db vs torch")
 
     P = (H + 2 * pad - R) // st + 1
     flops = 2.0 * N * Kc * P * P * C * R * R
-    out = {"shape": shape, "errs": errs}
+    out = {"shape": shape}
     out["algo"] = "/".join(
         K.conv2d_algorithm((N, C, H, H), (Kc, C, R, R), st, pad, 1, 1, p, algo)
         for p in ("forward", "backward_input", "backward_weight")
@@ -100,17 +83,12 @@ def run(shape, args) -> dict:
             ("fwd", ours_fwd, torch_fwd, flops),
             ("fb", ours_fb, torch_fb, 3 * flops),
         ]:
-            t1 = block(ours, 1, 0)  # warm up and size the blocks to ~0.2 s
-            block(theirs, 1, 0)
-            reps = max(1, int(0.2 / max(t1, 1e-6)))
-            to, tt, ratio = [], [], []
-            for _ in range(args.pairs):
-                a = block(ours, reps, args.gap)
-                c = block(theirs, reps, args.gap)
-                to.append(a)
-                tt.append(c)
-                ratio.append(c / a)
-            out[name] = (statistics.median(to), statistics.median(tt), statistics.median(ratio), f)
+            r = paired(ours, theirs, args.pairs, gap=args.gap, warmup=1, target=0.2, cpu="thread")
+            if args.threads == 1:  # one thread each: this thread's CPU time (see harness.py)
+                t_ours, t_torch, speedup = r.ours_cpu, r.peer_cpu, r.cpu_speedup
+            else:
+                t_ours, t_torch, speedup = r.ours, r.peer, r.speedup
+            out[name] = (statistics.median(t_ours), statistics.median(t_torch), speedup, f)
     return out
 
 
@@ -123,17 +101,14 @@ def main() -> None:
     ap.add_argument("--capability", default=None)
     ap.add_argument("--only", type=int, nargs="*", help="indices into SHAPES")
     args = ap.parse_args()
-    global CLOCK
-    CLOCK = time.thread_time if args.threads == 1 else time.perf_counter
     K.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
     if args.capability:
         K.set_cpu_capability(args.capability)
-    info = K.info()
-    print(
-        f"deepcore {info['cpu_capability']} x{args.threads} threads, torch {torch.__version__} "
-        f"x{torch.get_num_threads()} (mkldnn {torch.backends.mkldnn.is_available()}), "
-        f"algo={args.algo}, pairs={args.pairs}"
+    banner(
+        f"torch {torch.__version__} x{torch.get_num_threads()} "
+        f"(mkldnn {torch.backends.mkldnn.is_available()})",
+        f"algo={args.algo}, pairs={args.pairs}",
     )
     print(
         "| (N, C, H, K, R, s, p) | algo fwd/dX/dW | fwd ours ms | GFLOP/s | torch ms | GFLOP/s "

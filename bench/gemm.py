@@ -1,6 +1,6 @@
 """SGEMM benchmark: deepcore.kernels.sgemm vs NumPy's BLAS (np.matmul on float32), same run.
 
-    PYTHONPATH=python python3 bench/gemm.py [--threads 1 2] [--pairs 7] [--capability avx512]
+    python3 bench/gemm.py [--threads 1 2] [--pairs 7] [--capability avx512]
 
 Shapes are M x K x N: C (M x N) = op(A) (M x K) @ op(B) (K x N), row-major; --trans picks
 op(A)/op(B) (default nn: no transposes; nt is a Linear layer's x @ w.T).
@@ -12,7 +12,8 @@ thread count in-process through its own openblas_set_num_threads (threadpoolctl 
 Both libraries keep their worker threads spinning after a call (OpenBLAS for ~2^28 cycles,
 libgomp for GOMP_SPINCOUNT iterations), which steals a core from whichever runs next on a
 2-core machine. Each timed block therefore starts after a pause (--gap) long enough for the
-other library's workers to go to sleep; within a block the calls run back to back.
+other library's workers to go to sleep; within a block the calls run back to back
+(bench/harness.py, [Note: bench protocol]).
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
-import statistics
-import time
 
 import deepcore as dc
 import numpy as np
+from harness import banner, check_close, paired
 
 K = dc.kernels
 
@@ -83,13 +83,6 @@ class NumpyBlas:
             ) from e
 
 
-def _time(fn) -> tuple[float, float]:
-    """Wall-clock and this thread's CPU seconds of fn()."""
-    t0, c0 = time.perf_counter(), time.thread_time()
-    fn()
-    return time.perf_counter() - t0, time.thread_time() - c0
-
-
 def bench_case(
     m: int, k: int, n: int, trans: str, pairs: int, gap: float, rng
 ) -> tuple[float, float, float, float, float]:
@@ -101,10 +94,9 @@ def bench_case(
     av, bv = (a.T if ta else a), (b.T if tb else b)
     out = np.empty((m, n), np.float32)
     ref = av.astype(np.float64) @ bv.astype(np.float64)
-    ours = K.sgemm(a, b, trans_a=ta, trans_b=tb, out=out)
-    err = np.linalg.norm(ours - ref) / np.linalg.norm(ref)
-    if not err < 1e-5:
-        raise SystemExit(f"validation failed at {m}x{k}x{n} {trans}: relative error {err:.3g}")
+    err = check_close(
+        K.sgemm(a, b, trans_a=ta, trans_b=tb, out=out), ref, 1e-5, f"{m}x{k}x{n} {trans}"
+    )
 
     def run_ours():
         K.sgemm(a, b, trans_a=ta, trans_b=tb, out=out)
@@ -113,25 +105,8 @@ def bench_case(
         np.matmul(av, bv, out=out)
 
     flops = 2.0 * m * n * k
-    # Inner repeats so one timing is >= ~20 ms (timer and scheduler noise).
-    one = min(_time(run_ours)[0], _time(run_np)[0])
-    inner = max(1, int(0.02 / max(one, 1e-9)))
-    for _ in range(2):  # warm-up
-        run_ours()
-        run_np()
-    t_ours, t_np, ratios, cpu_ratios = [], [], [], []
-    for _ in range(pairs):
-        time.sleep(gap)
-        to, co = _time(lambda: [run_ours() for _ in range(inner)])
-        time.sleep(gap)
-        tn, cn = _time(lambda: [run_np() for _ in range(inner)])
-        t_ours.append(to / inner)
-        t_np.append(tn / inner)
-        ratios.append(tn / to)
-        cpu_ratios.append(cn / co)
-    g_ours = flops / statistics.median(t_ours) / 1e9
-    g_np = flops / statistics.median(t_np) / 1e9
-    return g_ours, g_np, statistics.median(ratios), statistics.median(cpu_ratios), err
+    r = paired(run_ours, run_np, pairs, gap=gap, cpu="thread")
+    return flops / r.ours_median / 1e9, flops / r.peer_median / 1e9, r.speedup, r.cpu_speedup, err
 
 
 def main() -> None:
@@ -152,8 +127,7 @@ def main() -> None:
     if args.capability:
         K.set_cpu_capability(args.capability)
     blas = NumpyBlas()
-    info = K.info()
-    print(f"deepcore: capability {info['cpu_capability']}, compiler {info['compiler']}")
+    banner(f"compiler {K.info()['compiler']}")
     print(f"NumPy {np.__version__}: {blas.describe()}")
     env = {k: v for k, v in os.environ.items() if "BLAS" in k or "OMP" in k}
     print(f"environment: {env or 'no BLAS/OMP variables'}; load average {os.getloadavg()}")

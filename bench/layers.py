@@ -1,30 +1,22 @@
 """Layer-system overheads: what deepcore.nn.Module adds on top of the F op it calls, next to
 what torch.nn.Module adds on top of torch.nn.functional; and the channels-last plan.
 
-    PYTHONPATH=python python bench/layers.py
+    python bench/layers.py      (PYTHONPATH=python for an in-place build)
 
 1. Per-call overhead of a layer: time(layer(x)) - time(F.op(x, w, b)) on a tiny input (so the
-   kernel is negligible), ours and PyTorch's, measured alternately (A B A B), medians.
+   kernel is negligible), ours and PyTorch's, measured alternately (A B A B), medians
+   (bench/harness.py, [Note: bench protocol]).
 2. The channels-last plan ([Note: channels-last]): a training step of a channels-last stack,
    standalone layers vs planned, alternately; outputs are checked equal first.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import deepcore as dc
 import deepcore.nn as nn
 import numpy as np
 from deepcore.nn import functional as F
-
-
-def per_call_us(fn, n: int) -> float:
-    t = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - t) / n * 1e6
+from harness import alternate, banner, check_close, paired
 
 
 def call_overhead(pairs: int = 9, n: int = 10000) -> None:
@@ -33,9 +25,8 @@ def call_overhead(pairs: int = 9, n: int = 10000) -> None:
     x = dc.tensor(np.ones((4, 8), np.float32))
     d = nn.Dense(8)
     d(x)
-    np.testing.assert_allclose(
-        d(x).detach().numpy(), F.linear(x, d.kernel, d.bias).detach().numpy()
-    )
+    check_close(d(x).detach().numpy(), F.linear(x, d.kernel, d.bias).detach().numpy(), 0.0,
+                "Dense(8) == F.linear")  # fmt: skip
     try:
         import torch
     except ImportError:
@@ -46,11 +37,8 @@ def call_overhead(pairs: int = 9, n: int = 10000) -> None:
         lin = torch.nn.Linear(8, 8)
         cases["torch layer"] = lambda: lin(xt)
         cases["torch F"] = lambda: torch.nn.functional.linear(xt, lin.weight, lin.bias)
-    times: dict[str, list] = {k: [] for k in cases}
-    for _ in range(pairs):
-        for k, fn in cases.items():
-            times[k].append(per_call_us(fn, n))
-    med = {k: statistics.median(v) for k, v in times.items()}
+    r = alternate(*cases.values(), rounds=pairs, reps=n, warmup=0)
+    med = {k: r.median(i) * 1e6 for i, k in enumerate(cases)}
     o = med["ours layer"] - med["ours F"]
     line = (
         f"Dense(8) call on (4, 8): {med['ours layer']:.1f} us, F.linear {med['ours F']:.1f} us "
@@ -98,27 +86,17 @@ def plan_effect(bn: bool, pairs: int = 9) -> None:
             layer.zero_grad()
         return h.detach().numpy()
 
-    np.testing.assert_allclose(step(a), step(b), rtol=1e-4, atol=1e-5)  # validate first
-    for _ in range(2):
-        step(a), step(b)
-    ta, tb, ratios = [], [], []
-    for _ in range(pairs):
-        t = time.perf_counter()
-        step(a)
-        ta.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        step(b)
-        tb.append(time.perf_counter() - t)
-        ratios.append(ta[-1] / tb[-1])
+    check_close(step(a), step(b), 1e-4, "planned vs standalone output")  # validate first
+    r = paired(lambda: step(a), lambda: step(b), pairs, reps=1)
     name = "conv-BN-relu convnet" if bn else "seed convnet"
     print(
-        f"{name}, batch 64 train step: standalone {64 / statistics.median(ta):.0f} img/s, "
-        f"planned {64 / statistics.median(tb):.0f} img/s, median speedup "
-        f"{statistics.median(ratios):.2f}x"
+        f"{name}, batch 64 train step: standalone {64 / r.ours_median:.0f} img/s, "
+        f"planned {64 / r.peer_median:.0f} img/s, median speedup {r.ratio:.2f}x"
     )
 
 
 if __name__ == "__main__":
+    banner()
     call_overhead()
     plan_effect(bn=False)
     plan_effect(bn=True)

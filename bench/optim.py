@@ -1,11 +1,12 @@
 """Optimizer step benchmark: deepcore.optim vs torch.optim on the CPU, same run.
 
-    PYTHONPATH=python python3 bench/optim.py [--threads 2] [--pairs 7] [--quick]
+    python3 bench/optim.py [--threads 2] [--pairs 7] [--quick]
 
 Each case is an optimizer and a parameter layout (one 1M or 10M-element tensor, the seed
 convnet's ten tensors, many small tensors). It first validates ours against torch over three
 steps with identical hyperparameters (eps placement matched: eps_inside_sqrt=False), then warms
-up and times ours and each torch variant alternately (A B A B ...), reporting the median step
+up and times ours and each torch variant alternately (A B A B ..., bench/harness.py's
+[Note: bench protocol]), reporting the median step
 time, the effective memory bandwidth (bytes the update must move / time) and the median of the
 per-pair ratios torch_time / our_time (> 1: ours is faster); with --threads 1 also the ratio of
 CPU times of the calling thread, which a busy shared machine disturbs much less than wall time.
@@ -17,13 +18,12 @@ A second table times our kernel per CPU variant (generic / avx2 / avx512) for Ad
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import deepcore as dc
 import deepcore.optim as optim
 import numpy as np
 import torch
+from harness import alternate, banner, check_close
 
 # bytes moved per float32 parameter per step: reads (p, g, state...) + writes (p, state...)
 BYTES = {
@@ -106,25 +106,9 @@ def validate(name: str, shapes) -> float:
     for _ in range(3):
         o.step()
         t.step()
-    err = max(float(np.abs(p.data - tp.detach().numpy()).max()) for p, tp in zip(ours, theirs))
-    scale = max(float(np.abs(tp.detach().numpy()).max()) for tp in theirs)
-    if err > 1e-5 * scale:
-        raise SystemExit(f"{name}: ours and torch disagree by {err:.3g} (scale {scale:.3g})")
-    return err
-
-
-def time_steps(step, reps: int) -> float:
-    return time_steps_cpu(step, reps)[0]
-
-
-def time_steps_cpu(step, reps: int) -> tuple[float, float]:
-    """(wall, CPU time of this thread) per step. With one thread both libraries compute on the
-    calling thread, so the CPU time ignores the time this process spends descheduled on a
-    shared machine."""
-    t0, c0 = time.perf_counter(), time.thread_time()
-    for _ in range(reps):
-        step()
-    return (time.perf_counter() - t0) / reps, (time.thread_time() - c0) / reps
+    return check_close(
+        [p.data for p in ours], [tp.detach().numpy() for tp in theirs], 1e-5, f"{name} 3 steps"
+    )
 
 
 def reps_for(n_elems: int) -> int:
@@ -135,56 +119,45 @@ def bench_case(name: str, label: str, shapes, pairs: int, fused_ok: bool) -> dic
     n = sum(int(np.prod(s)) for s in shapes)
     validate(name, shapes)
     _, _, o, t = setup(name, shapes, False)
-    tf = setup(name, shapes, True)[3] if fused_ok else None
+    steps = [o.step, t.step] + ([setup(name, shapes, True)[3].step] if fused_ok else [])
     reps = reps_for(n)
-    for fn in (o.step, t.step) + ((tf.step,) if tf else ()):
-        time_steps(fn, max(2, reps // 4))  # warm-up (first-touch of state, caches, threads)
-    ours_t, torch_t, fused_t, ratios, cpu_ratios = [], [], [], [], []
-    for _ in range(pairs):
-        a, a_cpu = time_steps_cpu(o.step, reps)
-        b, b_cpu = time_steps_cpu(t.step, reps)
-        c, c_cpu = time_steps_cpu(tf.step, reps) if tf else (float("inf"), float("inf"))
-        ours_t.append(a)
-        torch_t.append(b)
-        fused_t.append(c)
-        ratios.append(min(b, c) / a)
-        cpu_ratios.append(min(b_cpu, c_cpu) / max(a_cpu, 1e-9))
-    med = statistics.median
+    # warm-up: first touch of the state, caches, threads; one thread: this thread's CPU time
+    r = alternate(*steps, rounds=pairs, reps=reps, warmup=max(2, reps // 4), cpu="thread")
+    best = [min(ts) for ts in zip(*r.wall[1:])]  # torch's faster variant in each round
+    best_cpu = [min(ts) for ts in zip(*r.cpu[1:])]
     return dict(
         opt=name,
         layout=label,
         n=n,
-        ours=med(ours_t),
-        torch=med(torch_t),
-        fused=med(fused_t) if tf else None,
-        ratio=med(ratios),
-        cpu_ratio=med(cpu_ratios),
-        gbs=BYTES[name] * n / med(ours_t) / 1e9,
+        ours=r.median(0),
+        torch=r.median(1),
+        fused=r.median(2) if fused_ok else None,
+        ratio=float(np.median([b / a for a, b in zip(r.wall[0], best)])),
+        cpu_ratio=float(np.median([b / max(a, 1e-9) for a, b in zip(r.cpu[0], best_cpu)])),
+        gbs=BYTES[name] * n / r.median(0) / 1e9,
     )
 
 
 def isa_table(pairs: int) -> list[tuple[str, float, float]]:
-    rows = []
     prev = dc.kernels.get_cpu_capability()
     order = ["generic", "avx2", "avx512"]
     best = dc.kernels.info()["cpu_capability_supported"]
     caps = order[: order.index(best) + 1]
-    shapes = LAYOUTS["10M x1"]
-    _, _, o, _ = setup("adam", shapes, False)
+    _, _, o, _ = setup("adam", LAYOUTS["10M x1"], False)
     n = 10_000_000
-    times: dict[str, list[float]] = {c: [] for c in caps}
-    try:
-        for _ in range(pairs):
-            for c in caps:  # interleaved: c1 c2 c3 c1 c2 c3 ...
-                dc.kernels.set_cpu_capability(c)
-                time_steps(o.step, 1)
-                times[c].append(time_steps(o.step, 5))
+
+    def step_with(cap: str):
+        def step() -> None:
+            dc.kernels.set_cpu_capability(cap)
+            o.step()
+
+        return step
+
+    try:  # interleaved: c1 c2 c3 c1 c2 c3 ...
+        r = alternate(*[step_with(c) for c in caps], rounds=pairs, reps=5, warmup=1)
     finally:
         dc.kernels.set_cpu_capability(prev)
-    for c in caps:
-        m = statistics.median(times[c])
-        rows.append((c, m, BYTES["adam"] * n / m / 1e9))
-    return rows
+    return [(c, r.median(i), BYTES["adam"] * n / r.median(i) / 1e9) for i, c in enumerate(caps)]
 
 
 def main() -> None:
@@ -195,11 +168,9 @@ def main() -> None:
     args = ap.parse_args()
     dc.kernels.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
-    info = dc.kernels.info()
-    print(
-        f"deepcore {dc.__version__} ({info['cpu_capability']}, {args.threads} threads) vs "
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads); float32; "
-        f"median of {args.pairs} A/B pairs"
+    banner(
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads)",
+        f"float32; median of {args.pairs} A/B pairs",
     )
     names = ["sgd_momentum", "rmsprop", "adam", "nadam"]
     layouts = list(LAYOUTS.items())

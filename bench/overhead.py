@@ -1,34 +1,25 @@
 """Per-op Python overhead of deepcore's autograd against PyTorch (CPU), same process.
 
-    PYTHONPATH=python python bench/overhead.py [--reps 15]
+    python bench/overhead.py [--reps 15]     (PYTHONPATH=python for an in-place build)
 
 Cases (tiny tensors, so the time is dispatch + graph bookkeeping, not arithmetic):
   add_fwd       c = a + b on 1-element tensors, no grad recorded
   add_fwd_bwd   (a + b).backward() with a, b requiring grad
   mlp_step      the two_car training step: 2->32->1 ReLU MLP on a batch of 32, BCE-with-logits
                 loss from elementwise ops, forward + backward (about 15 ops)
-Each case is validated against PyTorch first, then timed ours/peer alternately (A B A B); the
-figure is the median per-call time and the median of the per-pair ratios (ours / peer: lower is
-better for us).
+Each case is validated against PyTorch first, then timed ours/peer alternately (A B A B) by
+bench/harness.py ([Note: bench protocol]); the figure is the median per-call time and the
+median of the per-pair ratios (ours / peer: lower is better for us).
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
-import statistics
-import time
 
 import deepcore as dc
 import numpy as np
 import torch
-
-
-def _time(fn, number: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(number):
-        fn()
-    return (time.perf_counter() - t0) / number
+from harness import banner, check_close, paired
 
 
 def _bce(z, y, maximum, log, exp, absf):
@@ -85,13 +76,13 @@ def cases():
     for p in ps:
         p.grad = None
     lo, lp = ours_mlp(), peer_mlp()
-    assert abs(lo.item() - lp.item()) < 1e-5 * max(1.0, abs(lp.item())), (lo.item(), lp.item())
-    for p, tp in zip(ps, tps):
-        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-4, atol=1e-6)
+    check_close(lo.item(), lp.item(), 1e-5, "mlp_step loss")
+    grads = [p.grad.numpy() for p in ps], [tp.grad.numpy() for tp in tps]
+    check_close(*grads, 1e-4, "mlp_step gradients")
     ours_add_bwd()
     peer_add_bwd()
-    assert np.allclose(a.grad.numpy(), ta.grad.numpy())
-    assert np.allclose((an + bn).numpy(), (tan + tbn).numpy())
+    check_close(a.grad.numpy(), ta.grad.numpy(), 1e-6, "add_fwd_bwd gradient")
+    check_close((an + bn).numpy(), (tan + tbn).numpy(), 1e-6, "add_fwd")
     return [
         ("add_fwd", ours_add, peer_add, 20000),
         ("add_fwd_bwd", ours_add_bwd, peer_add_bwd, 5000),
@@ -104,27 +95,11 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=15)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    print(
-        f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"numpy {np.__version__}, deepcore threads {dc.kernels.get_num_threads()}, "
-        "torch threads 1"
-    )
+    banner(f"torch {torch.__version__} 1 thread", f"numpy {np.__version__}")
     print(f"{'case':12s} {'ours us':>9s} {'torch us':>9s} {'ours/torch':>10s}")
     for name, ours, peer, number in cases():
-        for _ in range(3):  # warm up
-            _time(ours, number // 10)
-            _time(peer, number // 10)
-        to, tp, ratios = [], [], []
-        for _ in range(args.reps):
-            o = _time(ours, number)
-            p = _time(peer, number)
-            to.append(o)
-            tp.append(p)
-            ratios.append(o / p)
-        print(
-            f"{name:12s} {statistics.median(to) * 1e6:9.2f} {statistics.median(tp) * 1e6:9.2f} "
-            f"{statistics.median(ratios):10.2f}"
-        )
+        r = paired(ours, peer, pairs=args.reps, reps=number, warmup=number // 3)
+        print(f"{name:12s} {r.ours_median * 1e6:9.2f} {r.peer_median * 1e6:9.2f} {r.ratio:10.2f}")
 
 
 if __name__ == "__main__":

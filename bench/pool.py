@@ -1,15 +1,15 @@
 """Pooling benchmark: deepcore vs PyTorch CPU and vs the memory-bandwidth floor, same run.
 
-    PYTHONPATH=python python3 bench/pool.py [--threads 2] [--pairs 7] [--shape 64 64 56 56]
+    python3 bench/pool.py [--threads 2] [--pairs 7] [--shape 64 64 56 56]
 
-2x2 stride-2 max and average pooling, float32, forward and backward. The floor of each case
-is (bytes it must read + write) / (copy bandwidth), the copy bandwidth measured in the same
-run as the best of a NumPy and a torch (multi-threaded) copy of the input-sized buffer, counting
-read + write. Max pooling's training forward also writes int32 argmax indices (ours; torch
-writes int64); the inference forward writes only y. Ours and torch are validated, then timed
-alternately (A B A B ...); reported: medians, ours / floor, and the median of per-pair ratios
-torch / ours (> 1: ours faster). Rows marked out= pass a preallocated result: a fresh 51 MB
-array costs page faults on first touch (measured ~9 ms here, more than the kernel), which the
+2x2 stride-2 max and average pooling, float32, forward and backward. The floor of each case is
+(bytes it must read + write) / (copy bandwidth), the copy bandwidth measured in the same run as the
+best of a NumPy and a torch (multi-threaded) copy of the input-sized buffer, counting read + write.
+Max pooling's training forward also writes int32 argmax indices (ours; torch writes int64); the
+inference forward writes only y. Ours and torch are validated, then timed alternately (A B A B ...,
+bench/harness.py's [Note: bench protocol]); reported: medians, ours / floor, and the median of per-
+pair ratios torch / ours (> 1: ours faster). Rows marked out= pass a preallocated result: a fresh 51
+MB array costs page faults on first touch (measured ~9 ms here, more than the kernel), which the
 copy-bandwidth floor does not include; torch always allocates.
 
 A second table times the seed convnet's two pools (bench/train_convnet.py: 2x2 max pooling on
@@ -21,21 +21,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import deepcore as dc
 import numpy as np
 import torch
+from harness import banner, block, check_close, paired
 
 K = dc.kernels
-
-
-def block(fn, reps: int, gap: float) -> float:
-    time.sleep(gap)
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        fn()
-    return (time.perf_counter() - t0) / reps
 
 
 def copy_bandwidth(nbytes: int, pairs: int) -> float:
@@ -44,8 +36,8 @@ def copy_bandwidth(nbytes: int, pairs: int) -> float:
     ts, td = torch.from_numpy(src), torch.from_numpy(dst)
     best = []
     for _ in range(pairs):
-        a = block(lambda: np.copyto(dst, src), 3, 0.02)
-        b = block(lambda: td.copy_(ts), 3, 0.02)
+        a = block(lambda: np.copyto(dst, src), 3, 0.02)[0]
+        b = block(lambda: td.copy_(ts), 3, 0.02)[0]
         best.append(min(a, b))
     return 2 * nbytes / statistics.median(best)
 
@@ -66,17 +58,17 @@ def main() -> None:
     dy = np.random.default_rng(2).standard_normal(y.shape).astype(np.float32)
     tdy = torch.from_numpy(dy)
     ty, tidx = torch.nn.functional.max_pool2d(tx, 2, return_indices=True)
-    assert np.array_equal(y, ty.numpy()) and np.array_equal(idx, tidx.numpy())
+    check_close([y, idx], [ty.numpy(), tidx.numpy()], 0.0, "max fwd")
     ya = K.avg_pool2d_forward(x, 2)
-    assert np.allclose(ya, torch.nn.functional.avg_pool2d(tx, 2).numpy(), rtol=1e-6, atol=1e-6)
+    check_close(ya, torch.nn.functional.avg_pool2d(tx, 2).numpy(), 1e-6, "avg fwd")
     dxm = K.max_pool2d_backward(dy, idx, x.shape, None, 2)  # with the window, as autograd calls it
     tdxm = torch.ops.aten.max_pool2d_with_indices_backward(
         tdy, tx, [2, 2], [2, 2], [0, 0], [1, 1], False, tidx
     )
-    assert np.array_equal(dxm, tdxm.numpy())
+    check_close(dxm, tdxm.numpy(), 0.0, "max bwd")
     dxa = K.avg_pool2d_backward(dy, x.shape, 2)
     tdxa = torch.ops.aten.avg_pool2d_backward(tdy, tx, [2, 2], [2, 2], [0, 0], False, True, None)
-    assert np.allclose(dxa, tdxa.numpy(), rtol=1e-6, atol=1e-7)
+    check_close(dxa, tdxa.numpy(), 1e-6, "avg bwd")
 
     bw = copy_bandwidth(x.nbytes, args.pairs)
     y_out, dx_out = np.empty_like(y), np.empty_like(x)
@@ -139,29 +131,21 @@ def main() -> None:
             yb + xb,
         ),
     ]
-    print(
-        f"pooling 2x2/2 on {tuple(args.shape)} float32; deepcore {K.info()['cpu_capability']} "
-        f"x{args.threads}, torch {torch.__version__} x{torch.get_num_threads()}; "
-        f"copy bandwidth {bw / 1e9:.1f} GB/s (read+write)"
+    banner(
+        f"pooling 2x2/2 on {tuple(args.shape)} float32",
+        f"torch {torch.__version__} x{torch.get_num_threads()}",
+        f"copy bandwidth {bw / 1e9:.1f} GB/s (read+write)",
     )
     print("| case | MB moved | floor ms | ours ms | ours/floor | torch ms | torch/ours |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     with torch.no_grad():
         for name, ours, theirs, nbytes in cases:
-            ours()
-            theirs()
-            to, tt, ratio = [], [], []
-            for _ in range(args.pairs):
-                a = block(ours, 3, args.gap)
-                c = block(theirs, 3, args.gap)
-                to.append(a)
-                tt.append(c)
-                ratio.append(c / a)
+            r = paired(ours, theirs, args.pairs, reps=3, gap=args.gap, warmup=1)
             floor = nbytes / bw
-            mo, mt = statistics.median(to), statistics.median(tt)
+            mo, mt = r.ours_median, r.peer_median
             print(
                 f"| {name} | {nbytes / 1e6:.1f} | {floor * 1e3:.2f} | {mo * 1e3:.2f} | "
-                f"{mo / floor:.2f} | {mt * 1e3:.2f} | {statistics.median(ratio):.2f} |",
+                f"{mo / floor:.2f} | {mt * 1e3:.2f} | {r.speedup:.2f} |",
                 flush=True,
             )
         convnet_pools(args.pairs, args.gap)
@@ -180,14 +164,14 @@ def convnet_pool(shape: tuple, pairs: int, gap: float) -> None:
     tx = torch.from_numpy(x)
     y, idx = K.max_pool2d_forward(x, 2)
     ty, tidx = torch.nn.functional.max_pool2d(tx, 2, return_indices=True)
-    assert np.array_equal(y, ty.numpy()) and np.array_equal(idx, tidx.numpy())
+    check_close([y, idx], [ty.numpy(), tidx.numpy()], 0.0, f"{shape} fwd")
     dy = np.random.default_rng(4).standard_normal(y.shape).astype(np.float32)
     tdy = torch.from_numpy(dy)
     dx = K.max_pool2d_backward(dy, idx, shape, None, 2)
     tdx = torch.ops.aten.max_pool2d_with_indices_backward(
         tdy, tx, [2, 2], [2, 2], [0, 0], [1, 1], False, tidx
     )
-    assert np.array_equal(dx, tdx.numpy())
+    check_close(dx, tdx.numpy(), 0.0, f"{shape} bwd")
     cases = [
         (
             "fwd",
@@ -203,18 +187,10 @@ def convnet_pool(shape: tuple, pairs: int, gap: float) -> None:
         ),
     ]
     for name, ours, theirs in cases:
-        ours()
-        theirs()
-        to, tt, ratio = [], [], []
-        for _ in range(pairs):
-            a = block(ours, 20, gap)
-            c = block(theirs, 20, gap)
-            to.append(a)
-            tt.append(c)
-            ratio.append(c / a)
+        r = paired(ours, theirs, pairs, reps=20, gap=gap, warmup=1)
         print(
-            f"| {shape} | {name} | {statistics.median(to) * 1e3:.3f} | "
-            f"{statistics.median(tt) * 1e3:.3f} | {statistics.median(ratio):.2f} |",
+            f"| {shape} | {name} | {r.ours_median * 1e3:.3f} | {r.peer_median * 1e3:.3f} | "
+            f"{r.speedup:.2f} |",
             flush=True,
         )
 

@@ -1,6 +1,6 @@
 """End-to-end training benchmark: the seed Keras convnet on MNIST, deepcore vs PyTorch (CPU).
 
-    PYTHONPATH=python python bench/train_convnet.py [--data DIR] [--epochs 5] [--profile]
+    python bench/train_convnet.py [--data DIR] [--epochs 5] [--profile]
 
 The seed convnet (Conv2D 32-MaxPool-Conv2D 64-MaxPool-Conv2D 64-Flatten-Dense 64-Dense 10,
 93,322 parameters) trained with RMSprop (lr 0.001), batch 64, on the first 8,000 images of the
@@ -10,8 +10,9 @@ optimizer: v = 0.9·v + 0.1·g², w -= lr·g / (sqrt(v) + 1e-7). Keras's RMSprop
 *inside* the square root; PyTorch's outside, so ours runs in PyTorch's convention here
 (``eps_inside_sqrt=False``) and PyTorch gets Keras's rho/epsilon (alpha=0.9, eps=1e-7).
 
-Protocol: validate (same weights -> same forward output and loss), warm up both on a throwaway
-copy, then alternate training epochs ours / PyTorch (A B A B ...), each epoch timed whole
+Protocol (bench/harness.py, [Note: bench protocol]): validate (same weights -> same forward
+output), warm up both on a throwaway copy, then alternate training epochs ours / PyTorch
+(A B A B ...), each epoch timed whole
 (shuffling, batching, forward, backward, update; ours through ``model.fit`` as a user runs it).
 Reports images/s per epoch, the median of the per-epoch ratios, and both test accuracies.
 ``--profile`` adds a cProfile of one more epoch of ours (on a fresh model) with the share of time
@@ -23,23 +24,20 @@ from __future__ import annotations
 import argparse
 import cProfile
 import os
-import platform
 import pstats
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+import deepcore as dc
 import numpy as np
+from deepcore import optim
+from deepcore.datasets import mnist
+from deepcore.models import zoo
+from deepcore.utils import scale_to_unit, to_categorical
+from harness import alternate, banner, check_close
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "python"))
-
-import deepcore as dc  # noqa: E402
-from deepcore import optim  # noqa: E402
-from deepcore.datasets import mnist  # noqa: E402
-from deepcore.models import zoo  # noqa: E402
-from deepcore.utils import scale_to_unit, to_categorical  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent  # only to find ../shared/data/mnist
 
 LR, RHO, EPS = 1e-3, 0.9, 1e-7
 
@@ -73,11 +71,9 @@ def build_ours(seed: int):
     return model
 
 
-def ours_epoch(model, x, y1h, batch_size: int) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process) for one epoch of model.fit."""
-    t, c = time.perf_counter(), time.process_time()
+def ours_epoch(model, x, y1h, batch_size: int) -> None:
+    """One epoch of model.fit, as a user runs it."""
     model.fit(x, y1h, batch_size=batch_size, epochs=1, shuffle=True, verbose=0)
-    return time.perf_counter() - t, time.process_time() - c
 
 
 def ours_accuracy(model, x, y) -> float:
@@ -122,11 +118,10 @@ def copy_weights(ours_model, net) -> None:
             p.copy_(torch.from_numpy(np.ascontiguousarray(a)))
 
 
-def torch_epoch(net, opt, x, y, batch_size: int, rng: np.random.Generator) -> tuple[float, float]:
+def torch_epoch(net, opt, x, y, batch_size: int, rng: np.random.Generator) -> None:
     import torch
     import torch.nn.functional as F
 
-    t, c = time.perf_counter(), time.process_time()
     net.train()
     order = torch.from_numpy(rng.permutation(len(x)))
     for i in range(0, len(x), batch_size):
@@ -135,7 +130,6 @@ def torch_epoch(net, opt, x, y, batch_size: int, rng: np.random.Generator) -> tu
         loss = F.cross_entropy(net(x[idx]), y[idx])
         loss.backward()
         opt.step()
-    return time.perf_counter() - t, time.process_time() - c
 
 
 def torch_accuracy(net, x, y) -> float:
@@ -154,10 +148,7 @@ def validate(model, net, x, y) -> float:
     p_ours = np.asarray(model.predict(x[:64], batch_size=64, verbose=0), dtype=np.float64)
     with torch.no_grad():
         p_torch = torch.softmax(net(torch.from_numpy(x[:64].transpose(0, 3, 1, 2))), 1).numpy()
-    err = float(np.abs(p_ours - p_torch).max())
-    if err > 1e-4:
-        raise SystemExit(f"validation failed: max |softmax diff| = {err:.3g}")
-    return err
+    return check_close(p_ours, p_torch, 1e-4, "softmax outputs from the same weights")
 
 
 def profile_epoch(x, y1h, batch_size: int, seed: int, top: int) -> str:
@@ -224,14 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     xte_t = torch.from_numpy(np.ascontiguousarray(xte.transpose(0, 3, 1, 2)))
     ytr_t, yte_t = torch.from_numpy(ytr), torch.from_numpy(yte)
 
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()  # fmt: skip
-    info = dc.kernels.info()
-    loadavg = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-          f"deepcore {commit} {info.get('cpu_capability', '')} "
-          f"threads {info.get('num_threads', '?')}, torch {torch.__version__} "
-          f"threads {torch.get_num_threads()}, load average {loadavg:.1f}")  # fmt: skip
+    banner(f"torch {torch.__version__} threads {torch.get_num_threads()}")
     print(
         f"data: {len(xtr)} train / {len(xte)} test images, batch {args.batch_size}, "
         f"RMSprop lr {LR} rho {RHO} eps {EPS} (outside sqrt)"
@@ -249,27 +233,29 @@ def main(argv: list[str] | None = None) -> None:
     model.predict(xtr[:1], verbose=0)  # builds the weights
     net, opt = build_torch(model)
     err = validate(model, net, xtr, ytr)
-    print(f"validation: same weights, max |softmax(ours) - softmax(torch)| = {err:.2e}")
+    print(f"validation: same weights, relative error of softmax(ours) vs softmax(torch) {err:.2e}")
 
     rng = np.random.default_rng(args.seed)
-    rows = []
-    for epoch in range(1, args.epochs + 1):
-        (t_ours, c_ours) = ours_epoch(model, xtr, y1h, args.batch_size)
-        (t_torch, c_torch) = torch_epoch(net, opt, xtr_t, ytr_t, args.batch_size, rng)
-        ours_ips, torch_ips = len(xtr) / t_ours, len(xtr) / t_torch
-        rows.append((ours_ips, torch_ips, c_torch / c_ours))
-        print(f"epoch {epoch}: ours {ours_ips:7.0f} images/s | torch {torch_ips:7.0f} images/s "
-              f"| ratio {ours_ips / torch_ips:.2f} | CPU-time ratio {c_torch / c_ours:.2f}",
+    n = len(xtr)
+
+    def report(r) -> None:
+        (to, tt), (co, ct) = [w[-1] for w in r.wall], [c[-1] for c in r.cpu]
+        print(f"epoch {len(r.wall[0])}: ours {n / to:7.0f} images/s | torch {n / tt:7.0f} "
+              f"images/s | ratio {tt / to:.2f} | CPU-time ratio {ct / co:.2f}",
               flush=True)  # fmt: skip
+
+    r = alternate(
+        lambda: ours_epoch(model, xtr, y1h, args.batch_size),
+        lambda: torch_epoch(net, opt, xtr_t, ytr_t, args.batch_size, rng),
+        rounds=args.epochs, reps=1, warmup=0, after_round=report,
+    )  # fmt: skip
     acc_ours, acc_torch = ours_accuracy(model, xte, yte), torch_accuracy(net, xte_t, yte_t)
-    ratios = [r[0] / r[1] for r in rows]
-    med = lambda v: float(np.median(v))  # noqa: E731
     print()
     print("| | deepcore | PyTorch | ratio |")
     print("|---|---:|---:|---:|")
     print(
-        f"| train images/s (median of {len(rows)} epochs) | {med([r[0] for r in rows]):.0f} | "
-        f"{med([r[1] for r in rows]):.0f} | {med(ratios):.2f}x (median per-epoch ratio) |"
+        f"| train images/s (median of {args.epochs} epochs) | {n / r.median(0):.0f} | "
+        f"{n / r.median(1):.0f} | {r.ratio(1, 0):.2f}x (median per-epoch ratio) |"
     )
     print(f"| test accuracy after {args.epochs} epochs (last {len(xte)}) | {acc_ours:.4f} | "
           f"{acc_torch:.4f} | {100 * (acc_ours - acc_torch):+.2f} points |")  # fmt: skip

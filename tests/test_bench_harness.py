@@ -1,0 +1,59 @@
+"""bench/: one timing harness, and benchmarks that run against whatever deepcore is importable."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def _harness():
+    spec = importlib.util.spec_from_file_location("bench_harness", BENCH / "harness.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["bench_harness"] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize(
+    "path", sorted(p.name for p in BENCH.glob("*.py") if p.name != "harness.py")
+)
+def test_bench_uses_the_harness_and_never_edits_sys_path(path):
+    tree = ast.parse((BENCH / path).read_text())
+    imports = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert "harness" in imports, f"{path} does not time through bench/harness.py"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr == "path":
+            assert not (isinstance(node.value, ast.Name) and node.value.id == "sys"), (
+                f"{path} edits sys.path: a bench must run against the importable deepcore"
+            )
+
+
+def test_validation_stops_the_run():
+    h = _harness()
+    assert h.check_close([1.0, 2.0], [1.0, 2.0], 0.0, "same") == 0.0
+    with pytest.raises(SystemExit, match="validation failed: case"):
+        h.check_close([1.0, 2.0], [1.0, 2.5], 1e-3, "case")
+    with pytest.raises(SystemExit, match="validation failed"):
+        h.check_close([float("nan")], [1.0], 1e-3, "nan")
+
+
+def test_alternate_warms_up_then_times_in_rounds():
+    h = _harness()
+    calls = []
+    r = h.alternate(lambda: calls.append("a"), lambda: calls.append("b"), rounds=3, reps=2,
+                    warmup=1)  # fmt: skip
+    assert calls == ["a", "b"] + ["a", "a", "b", "b"] * 3
+    assert len(r.wall[0]) == len(r.cpu[1]) == 3
+    p = h.Paired(h.Rounds([[1.0, 2.0, 4.0], [2.0, 2.0, 2.0]], [[1.0] * 3, [1.0] * 3], 1))
+    assert p.ratio == 1.0 and p.speedup == 1.0  # medians of the per-pair ratios
+    assert p.ours_median == 2.0 and p.cpu_ratio == 1.0
+
+
+def test_origin_says_which_deepcore_ran():
+    assert "deepcore" in _harness().deepcore_origin()
