@@ -112,3 +112,37 @@ def test_conv_relu_fuses_however_given(activation):
     assert "_Activation" in _graph_ops(nn.Conv2D(4, 3, activation=F.sigmoid)(x))
     want = np.maximum(plain(x).detach().numpy(), 0)
     np.testing.assert_allclose(y.detach().numpy(), want, rtol=1e-6, atol=1e-6)
+
+
+# ---------------------------------------------------------------------- losses and optimizers
+def test_loss_registry_names_aliases_and_functions():
+    from deepcore import losses
+
+    for ident in ("mse", "mean_squared_error", "MeanSquaredError", losses.mean_squared_error):
+        assert type(losses.get(ident)) is losses.MeanSquaredError
+    assert losses.LOSSES.name_of(losses.BinaryCrossentropy) == "binary_crossentropy"
+    assert losses.LOSSES.name_of(losses.binary_crossentropy) == "binary_crossentropy"
+    cfg = losses.serialize(losses.get("bce"))
+    assert type(losses.deserialize(cfg)) is losses.BinaryCrossentropy
+    with pytest.raises(ValueError, match="unknown loss 'msse'"):
+        losses.get("msse")
+    with pytest.raises(ValueError, match="cannot serialize the custom loss"):
+        losses.serialize(losses.get(lambda t, p: (p - t).mean()))
+
+
+def test_optimizer_registry_and_subclasses():
+    from deepcore import optim
+
+    assert type(optim.get("RMSprop")) is optim.RMSprop
+    assert type(optim.get("rmsprop")) is optim.RMSprop
+    assert optim.OPTIMIZERS.name_of(optim.AdamW) == "adamw"
+
+    class MyAdam(optim.Adam):  # does not rename itself: must not take over "adam"
+        pass
+
+    assert type(optim.get("adam")) is optim.Adam
+    cfg = optim.serialize(MyAdam(learning_rate=0.5))
+    with pytest.raises(ValueError, match="unknown optimizer 'MyAdam'"):
+        optim.deserialize(cfg)
+    opt = optim.deserialize(cfg, custom_objects={"MyAdam": MyAdam})
+    assert type(opt) is MyAdam and opt.lr == 0.5

@@ -28,12 +28,20 @@ class Registry(Generic[T]):
         self._aliases: dict[str, str] = {}
         self._names: dict[Any, str] = {}
 
-    def register(self, name: str, thing: T | None = None, aliases: Iterable[str] = ()) -> Any:
-        """Register ``thing`` under ``name`` (and ``aliases``); without ``thing`` a decorator."""
+    def register(
+        self,
+        name: str,
+        thing: T | None = None,
+        aliases: Iterable[str] = (),
+        equivalents: Iterable[Any] = (),
+    ) -> Any:
+        """Register ``thing`` under ``name`` (and ``aliases``); ``equivalents`` are other objects
+        that stand for the same thing (a loss *function* for its Loss class): ``name_of`` gives
+        ``name`` for them too. Without ``thing``, a decorator."""
         if thing is None:
 
             def deco(obj: T) -> T:
-                self.register(name, obj, aliases)
+                self.register(name, obj, aliases, equivalents)
                 return obj
 
             return deco
@@ -43,7 +51,8 @@ class Registry(Generic[T]):
         self._things[name] = thing
         for a in aliases:
             self._aliases[a] = name
-        self._names.setdefault(thing, name)
+        for obj in (thing, *equivalents):
+            self._names.setdefault(obj, name)
         return thing
 
     def canonical(self, name: str) -> str | None:

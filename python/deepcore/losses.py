@@ -32,6 +32,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import ops
+from ._registry import Registry
 from .nn import functional as F
 from .nn.functional._loss import class_indices
 from .tensor import Tensor
@@ -52,6 +53,7 @@ __all__ = [
     "binary_crossentropy",
     "hinge",
     "weighted_reduce",
+    "LOSSES",
     "get",
     "serialize",
     "deserialize",
@@ -254,7 +256,7 @@ class LossFunctionWrapper(Loss):
         return self.fn(y_true, y_pred, **self._fn_kwargs)
 
     def per_sample(self, y_true: Any, y_pred: Tensor) -> Tensor:
-        if self.fn in _FUNCTIONS:  # the built-ins give Keras's per-sample values
+        if LOSSES.name_of(self.fn):  # the built-ins give Keras's per-sample values
             return self.fn(y_true, y_pred, reduction="none", **self._fn_kwargs)
         return self.fn(y_true, y_pred, **self._fn_kwargs)
 
@@ -326,37 +328,25 @@ class Hinge(LossFunctionWrapper):
         return {"name": self.name}
 
 
-_CLASSES: dict[str, type[Loss]] = {
-    c.__name__: c
-    for c in (
-        MeanSquaredError,
-        MeanAbsoluteError,
-        CategoricalCrossentropy,
+#: Keras name -> Loss class; abbreviations and class names are aliases, and the loss
+#: functions stand for their class (see [Note: one registry per concept] in
+#: deepcore/_registry.py).
+LOSSES: Registry[type[Loss]] = Registry("loss")
+for _cls, _name, _short, _fn in [
+    (MeanSquaredError, "mean_squared_error", ("mse",), mean_squared_error),
+    (MeanAbsoluteError, "mean_absolute_error", ("mae",), mean_absolute_error),
+    (CategoricalCrossentropy, "categorical_crossentropy", (), categorical_crossentropy),
+    (
         SparseCategoricalCrossentropy,
-        BinaryCrossentropy,
-        Hinge,
-    )
-}
-
-_ALIASES: dict[str, Callable[[], Loss]] = {
-    "mse": MeanSquaredError,
-    "mean_squared_error": MeanSquaredError,
-    "mae": MeanAbsoluteError,
-    "mean_absolute_error": MeanAbsoluteError,
-    "categorical_crossentropy": CategoricalCrossentropy,
-    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
-    "binary_crossentropy": BinaryCrossentropy,
-    "bce": BinaryCrossentropy,
-    "hinge": Hinge,
-}
-_FUNCTIONS = {
-    mean_squared_error: MeanSquaredError,
-    mean_absolute_error: MeanAbsoluteError,
-    categorical_crossentropy: CategoricalCrossentropy,
-    sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
-    binary_crossentropy: BinaryCrossentropy,
-    hinge: Hinge,
-}
+        "sparse_categorical_crossentropy",
+        (),
+        sparse_categorical_crossentropy,
+    ),
+    (BinaryCrossentropy, "binary_crossentropy", ("bce",), binary_crossentropy),
+    (Hinge, "hinge", (), hinge),
+]:
+    LOSSES.register(_name, _cls, aliases=(*_short, _cls.__name__), equivalents=(_fn,))
+del _cls, _name, _short, _fn
 
 
 def _snake(name: str) -> str:
@@ -373,29 +363,25 @@ def get(identifier: Any) -> Loss:
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, str):
-        key = identifier.lower()
-        if key in _ALIASES:
-            return _ALIASES[key]()
-        if identifier in _CLASSES:
-            return _CLASSES[identifier]()
-        raise ValueError(
-            f"unknown loss {identifier!r}; known: {', '.join(sorted(_ALIASES))} "
-            "(or pass a Loss object or a callable fn(y_true, y_pred))"
-        )
+        if identifier not in LOSSES:
+            raise ValueError(
+                f"unknown loss {identifier!r}; known: {', '.join(LOSSES.names(aliases=True))} "
+                "(or pass a Loss object or a callable fn(y_true, y_pred))"
+            )
+        return LOSSES.get(identifier)()
     if isinstance(identifier, dict):
         return deserialize(identifier)
     if isinstance(identifier, type) and issubclass(identifier, Loss):
         return identifier()
     if callable(identifier):
-        if identifier in _FUNCTIONS:
-            return _FUNCTIONS[identifier]()
-        return LossFunctionWrapper(identifier)
+        name = LOSSES.name_of(identifier)  # a built-in loss function: its Loss class
+        return LOSSES.get(name)() if name else LossFunctionWrapper(identifier)
     raise TypeError(f"loss must be a name, a Loss or a callable, got {type(identifier).__name__}")
 
 
 def serialize(loss: Loss) -> dict:
     """A JSON-able description; custom callables cannot be saved (they are code)."""
-    if type(loss).__name__ not in _CLASSES:
+    if LOSSES.name_of(type(loss)) is None:
         raise ValueError(
             f"cannot serialize the custom loss {loss!r}: save_weights() works, or pass "
             "custom_objects to load_model()"
@@ -405,7 +391,9 @@ def serialize(loss: Loss) -> dict:
 
 def deserialize(config: dict, custom_objects: dict | None = None) -> Loss:
     name = config.get("class_name")
-    cls = (custom_objects or {}).get(name) or _CLASSES.get(name)
+    cls = (custom_objects or {}).get(name)
     if cls is None:
-        raise ValueError(f"unknown loss class {name!r} in the saved configuration")
+        if not isinstance(name, str) or name not in LOSSES:
+            raise ValueError(f"unknown loss class {name!r} in the saved configuration")
+        cls = LOSSES.get(name)
     return cls.from_config(config.get("config", {}))

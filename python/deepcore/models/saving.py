@@ -48,8 +48,11 @@ def _serialize(v: Any, mod: Any, base: type) -> Any:
         return {k: _serialize(u, mod, base) for k, u in v.items()}
     if isinstance(v, (list, tuple)):
         return [_serialize(u, mod, base) for u in v]
-    if isinstance(v, base) and type(v).__name__ in mod._CLASSES:
-        return mod.serialize(v)
+    if isinstance(v, base):
+        try:
+            return mod.serialize(v)  # the module's registry knows its built-in classes
+        except ValueError:
+            pass
     fn = getattr(v, "fn", v)
     return {"custom": getattr(fn, "__name__", getattr(v, "name", type(v).__name__))}
 
@@ -257,14 +260,10 @@ def _compile_from_config(model: Any, cc: Any, custom: Mapping[str, Any], path: s
 
     if not isinstance(cc, dict) or "optimizer" not in cc:
         raise ValueError(f"{path}: compile_config must be an object with an optimizer")
-    oc = cc["optimizer"]
-    name = oc.get("class_name")
-    cls = custom.get(name) or next(
-        (c for c in optim.Optimizer.registry.values() if c.__name__ == name), None
-    )
-    if cls is None:
-        raise ValueError(f"{path}: unknown optimizer class {name!r}")
-    opt = cls.from_config(oc.get("config", {}))
+    try:
+        opt = optim.deserialize(cc["optimizer"], custom)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
     model.compile(
         optimizer=opt,
         loss=_deserialize(cc.get("loss"), losses_mod, custom, "loss"),

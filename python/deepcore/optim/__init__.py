@@ -17,7 +17,7 @@ from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW, NAdam, Nadam
 from .clip import clip_grad_norm_, clip_grad_value_, global_norm
-from .optimizer import Optimizer, flatten_state_dict, unflatten_state_dict
+from .optimizer import OPTIMIZERS, Optimizer, flatten_state_dict, unflatten_state_dict
 from .rmsprop import RMSprop
 from .schedules import (
     CosineDecay,
@@ -31,6 +31,7 @@ from .schedules import (
 from .sgd import SGD
 
 __all__ = [
+    "OPTIMIZERS",
     "Optimizer",
     "SGD",
     "Adagrad",
@@ -65,12 +66,11 @@ def serialize(optimizer: Optimizer) -> dict[str, Any]:
     return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
 
 
-def deserialize(config: dict[str, Any]) -> Optimizer:
+def deserialize(config: dict[str, Any], custom_objects: dict | None = None) -> Optimizer:
+    """Rebuild what ``serialize`` wrote; ``custom_objects`` maps class names of optimizers
+    that are not built in."""
     name = config.get("class_name", "")
-    classes = {c.__name__: c for c in Optimizer.registry.values()}
-    cls = classes.get(name) or Optimizer.registry.get(str(name).lower())
-    if cls is None:
-        raise ValueError(f"unknown optimizer class {name!r}")
+    cls = (custom_objects or {}).get(name) or OPTIMIZERS.get(str(name))
     return cls.from_config(config.get("config", {}))
 
 
@@ -82,9 +82,5 @@ def get(identifier: Any) -> Optimizer:
     if isinstance(identifier, dict):
         return deserialize(identifier)
     if isinstance(identifier, str):
-        cls = Optimizer.registry.get(identifier.lower())
-        if cls is None:
-            known = ", ".join(sorted(Optimizer.registry))
-            raise ValueError(f"unknown optimizer {identifier!r} (known: {known})")
-        return cls()
+        return OPTIMIZERS.get(identifier)()
     raise TypeError(f"cannot interpret {identifier!r} as an optimizer")

@@ -35,6 +35,7 @@ from typing import Any, Callable, ClassVar, Union
 import numpy as np
 
 from .. import _C
+from .._registry import Registry
 from ..tensor import Tensor
 from .schedules import LearningRateSchedule, deserialize, serialize
 
@@ -128,6 +129,12 @@ def _check_lr(lr: Any) -> LearningRate:
     return check_range("lr (learning_rate)", lr, 0.0)
 
 
+#: Keras name ("adam") -> optimizer class; class names are aliases (see
+#: [Note: one registry per concept] in deepcore/_registry.py). Subclasses with a ``keras_name``
+#: register themselves.
+OPTIMIZERS: Registry[type[Optimizer]] = Registry("optimizer")
+
+
 class Optimizer:
     """Base of every optimizer; subclasses set ``kind`` (the native kernel), ``keras_name``,
     and implement ``_state_names(group)`` and ``_native_hyper(group)``. A subclass ``__init__``
@@ -142,7 +149,6 @@ class Optimizer:
 
     kind: ClassVar[str] = ""
     keras_name: ClassVar[str] = ""
-    registry: ClassVar[dict[str, type[Optimizer]]] = {}
     #: hyperparameters with a PyTorch and a Keras name: {PyTorch name: (Keras name, default)}
     aliases: ClassVar[dict[str, tuple[str, Any]]] = {
         "lr": ("learning_rate", 0.001),
@@ -153,8 +159,8 @@ class Optimizer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.keras_name:
-            Optimizer.registry[cls.keras_name] = cls
+        if "keras_name" in cls.__dict__:  # a subclass that does not rename itself is not "adam"
+            OPTIMIZERS.register(cls.keras_name, cls, aliases=(cls.__name__,))
         cls._init_args = tuple(
             (n, isinstance(a.default, bool))
             for n, a in inspect.signature(cls.__init__).parameters.items()
