@@ -1,5 +1,6 @@
 """The build itself: module import, info(), CPU-capability dispatch control, CUDA toolchain."""
 
+import os
 import subprocess
 import sys
 
@@ -24,6 +25,15 @@ def test_info_reports_build():
     assert info["num_threads"] >= 1
     assert info["cpu_capability"] in ("generic", "avx2", "avx512")
     assert "-march=native" not in info["cxx_flags"]
+
+
+def test_info_reports_version_module_and_openmp_runtime():
+    info = dc.kernels.info()
+    assert info["version"] == dc.__version__
+    assert info["module"] == dc._C.__file__
+    # _C needs libgomp, so it is mapped (in a repaired wheel: deepcore.libs/libgomp-<hash>)
+    assert os.path.basename(info["openmp_runtime"]).startswith("libgomp")
+    assert os.path.exists(info["openmp_runtime"])
 
 
 def test_set_cpu_capability_round_trip():

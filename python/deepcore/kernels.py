@@ -33,8 +33,30 @@ set_num_threads = _C.set_num_threads
 
 def info() -> dict[str, Any]:
     """Build and runtime facts: compiler, flags, OpenMP threads, CPU capability in use (and the
-    best supported), whether CUDA kernels were built and a GPU is available."""
-    return dict(_C.info())
+    best supported), whether CUDA kernels were built (for which archs, with which runtime) and a
+    GPU is available; plus the version, the native module's file and the OpenMP runtime loaded
+    (in an installed wheel: the copy vendored in deepcore.libs/)."""
+    from . import __version__
+
+    d = dict(_C.info())
+    d["version"] = __version__
+    d["module"] = _C.__file__
+    d["openmp_runtime"] = _loaded_library("libgomp")
+    return d
+
+
+def _loaded_library(stem: str) -> str | None:
+    """Path of the shared library whose file name starts with ``stem`` mapped into this
+    process (Linux /proc/self/maps), or None."""
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.rstrip("\n").split(" ")[-1]
+                if path.rsplit("/", 1)[-1].startswith(stem):
+                    return path
+    except OSError:
+        pass
+    return None
 
 
 def __getattr__(name: str) -> Any:
