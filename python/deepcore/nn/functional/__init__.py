@@ -1,14 +1,18 @@
 """deepcore.nn.functional: differentiable ops on Tensors, weight layouts as in PyTorch.
 
-One private module per area; each lists its public names in ``__all__``.
+One private module per area; each lists its public names in ``__all__``. Those names, here and
+in their modules, are the ops with their array arguments' types checked (see
+[Note: F argument types] in ``_args``).
 """
 
-from ._activation import *  # noqa: F401,F403
-from ._attention import *  # noqa: F401,F403
-from ._conv import *  # noqa: F401,F403
-from ._dropout import *  # noqa: F401,F403
-from ._linear import *  # noqa: F401,F403
-from ._loss import *  # noqa: F401,F403
-from ._norm import *  # noqa: F401,F403
-from ._pool import *  # noqa: F401,F403
-from ._rnn import *  # noqa: F401,F403
+from . import _activation, _attention, _conv, _dropout, _linear, _loss, _norm, _pool, _rnn
+from ._args import checked as _checked
+
+__all__: list[str] = []
+for _module in (_activation, _attention, _conv, _dropout, _linear, _loss, _norm, _pool, _rnn):
+    for _name in getattr(_module, "__all__", ()):
+        _op = _checked(getattr(_module, _name))
+        setattr(_module, _name, _op)  # one object per op: F.relu is get_activation("relu")
+        globals()[_name] = _op
+        __all__.append(_name)
+del _module, _name, _op

@@ -33,6 +33,7 @@ from ... import _C
 from ..._registry import Registry
 from ...autograd import Function
 from ...tensor import Tensor
+from ._args import checked
 
 __all__ = [
     "sigmoid",
@@ -58,7 +59,17 @@ __all__ = [
 
 #: Keras name -> F function (see [Note: activation names and defaults]).
 ACTIVATIONS: Registry[Callable[..., Tensor]] = Registry("activation")
-_register = ACTIVATIONS.register
+
+
+def _register(name: str, aliases: tuple[str, ...] = ()) -> Callable:
+    """Register the op in its checked form (see [Note: F argument types] in _args), so the
+    registry, this module and ``F`` hold one and the same object."""
+
+    def deco(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+        return ACTIVATIONS.register(name, checked(fn), aliases)
+
+    return deco
+
 
 ArrayOrTensor = Union[Tensor, np.ndarray]
 
