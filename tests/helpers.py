@@ -171,3 +171,21 @@ def np_softmax(z: np.ndarray) -> np.ndarray:
     """Softmax over the last axis in NumPy (a reference for tests)."""
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def split_safetensors(raw: bytes) -> tuple[dict, bytes]:
+    """(header JSON, data buffer) of safetensors bytes, for tests that edit files by hand."""
+    import json
+    import struct
+
+    (n,) = struct.unpack("<Q", raw[:8])
+    return json.loads(raw[8 : 8 + n]), raw[8 + n :]
+
+
+def join_safetensors(header: dict, body: bytes) -> bytes:
+    """Inverse of ``split_safetensors`` (an unpadded header, as another writer may make)."""
+    import json
+    import struct
+
+    hb = json.dumps(header).encode()
+    return struct.pack("<Q", len(hb)) + hb + body

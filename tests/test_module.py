@@ -360,3 +360,20 @@ def test_float_inputs_autocast_to_layer_dtype():
     assert idx.shape == (1, 2, 2)
     s.double()
     assert s(np.ones((1, 3), np.float32)).dtype == np.float64
+
+
+def test_add_weight_refuses_float_bool_and_negative_sizes_and_respects_a_budget():
+    """A float size used to be truncated (2.5 -> 2); see also [Note: weight budget]."""
+    from deepcore.nn.module import weight_budget
+
+    layer = nn.Module(name="m")
+    for shape, exc in (((3, 2.5), TypeError), ((3, True), TypeError), ((3, -1), ValueError)):
+        with pytest.raises(exc, match="layer 'm': the shape of weight 'w'"):
+            layer.add_weight("w", shape)
+    with weight_budget(10, "f.deepcore"):
+        layer.add_weight("a", (2, 3))
+        with pytest.raises(ValueError, match=r"f.deepcore: .* weight 'b' of shape \(5,\)"):
+            layer.add_weight("b", (5,))
+        layer.add_weight("c", (4,))
+    layer.add_weight("d", (2**10,))  # the budget ends with its block
+    assert layer.count_params() == 6 + 4 + 2**10

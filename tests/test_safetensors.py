@@ -15,6 +15,7 @@ import deepcore as dc
 import numpy as np
 import pytest
 from deepcore.io import safetensors as st
+from helpers import join_safetensors, split_safetensors
 
 HAS_SAFETENSORS = importlib.util.find_spec("safetensors") is not None
 
@@ -125,14 +126,7 @@ def test_save_never_leaves_a_partial_file(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------- hostile files
-def _header(raw: bytes) -> tuple[dict, bytes]:
-    (n,) = struct.unpack("<Q", raw[:8])
-    return json.loads(raw[8 : 8 + n]), raw[8 + n :]
-
-
-def _assemble(header: dict, body: bytes) -> bytes:
-    hb = json.dumps(header).encode()
-    return struct.pack("<Q", len(hb)) + hb + body
+_header, _assemble = split_safetensors, join_safetensors
 
 
 GOOD = st.save({"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.arange(3.0)})

@@ -14,6 +14,7 @@ import pytest
 from deepcore import models, optim
 from deepcore.io import safetensors as st
 from deepcore.models import Input, Model, Sequential
+from helpers import join_safetensors, split_safetensors
 
 requires_conv = pytest.mark.skipif(
     not hasattr(dc.nn.functional, "conv2d"), reason="the conv/pool kernels are not in this build"
@@ -192,14 +193,10 @@ def saved(tmp_path):
 def _rewrite(path, fn, keep_digest=False):
     """Edit the file's header with ``fn(header, body)`` as a hand edit (or another tool) would:
     dropping the digest, unless ``keep_digest`` (then the stale digest no longer matches)."""
-    raw = path.read_bytes()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + n])
+    header, body = split_safetensors(path.read_bytes())
     if not keep_digest:
         header["__metadata__"].pop(st.DIGEST_KEY)
-    header, body = fn(header, raw[8 + n :])
-    hb = json.dumps(header).encode()
-    path.write_bytes(struct.pack("<Q", len(hb)) + hb + body)
+    path.write_bytes(join_safetensors(*fn(header, body)))
 
 
 def test_truncated_and_tampered_files_raise_clear_errors(saved, tmp_path):
@@ -292,6 +289,132 @@ def test_a_corrupted_model_file_is_refused_by_its_digest(saved, tmp_path):
         models.load_model(bad)
     _rewrite(bad, lambda h, b: (h, b))  # the same edit without the digest: loads unverified
     assert models.load_model(bad).get_compile_config()["loss"] == "mae"
+
+
+def _edit_config(path, fn):
+    def edit(h, body):
+        cfg = json.loads(h["__metadata__"]["model_config"])
+        fn(cfg)
+        h["__metadata__"]["model_config"] = json.dumps(cfg)
+        return h, body
+
+    _rewrite(path, edit)
+
+
+def test_a_config_asking_for_more_weights_than_the_file_holds_is_refused(saved, tmp_path):
+    """[Note: hostile model files]: an 11 KB file with units=2**31 used to try to allocate
+    64 GiB (a MemoryError at best) before comparing anything with the stored tensors."""
+    bad = tmp_path / "units.deepcore"
+    for units in (2**31, 4):  # 4: only a few values more than the file holds
+        bad.write_bytes(saved.read_bytes())
+        _edit_config(bad, lambda c, u=units: c["config"]["layers"][0]["config"].update(units=u))
+        with pytest.raises(ValueError, match=r"units.deepcore.*asks for a weight 'kernel'"):
+            models.load_model(bad)
+    bad.write_bytes(saved.read_bytes())
+    _edit_config(bad, lambda c: c["config"].update(build_input_shape=[None, 2**31, 2**31]))
+    with pytest.raises(ValueError, match="invalid build_input_shape"):
+        models.load_model(bad)
+
+
+def test_malformed_configs_raise_errors_naming_the_file(saved, tmp_path):
+    """Issue 9: a null config gave AttributeError, deeply nested JSON RecursionError."""
+    deep = {"class_name": "Sequential", "config": {"layers": []}}
+    for _ in range(240):  # JSON that parses, models nested deeper than Python's stack
+        deep = {"class_name": "Sequential", "config": {"layers": [deep]}}
+
+    def nested(h, body):
+        h["__metadata__"]["model_config"] = "[" * 100_000 + "]" * 100_000
+        return h, body
+
+    cases = [
+        (lambda c: c.update(config=None), TypeError, "config must be an object, got None"),
+        (
+            lambda c: c["config"]["layers"][0].update(config=None),
+            TypeError,
+            "the config of a Dense layer must be an object",
+        ),
+        (lambda c: c["config"]["layers"][1].pop("class_name"), ValueError, "class_name"),
+        (lambda c: c["config"].update(layers=7), TypeError, "not iterable"),
+        (lambda c: c.update(deep), ValueError, "cannot rebuild the model.*RecursionError"),
+    ]
+    bad = tmp_path / "cfg.deepcore"
+    for fn, exc, msg in cases:
+        bad.write_bytes(saved.read_bytes())
+        _edit_config(bad, fn)
+        with pytest.raises(exc, match=msg) as info:
+            models.load_model(bad)
+        assert "cfg.deepcore" in str(info.value)
+    bad.write_bytes(saved.read_bytes())
+    _rewrite(bad, nested)
+    with pytest.raises(ValueError, match="cfg.deepcore: the 'model_config' metadata is nested"):
+        models.load_model(bad)
+
+
+def test_an_optimizer_config_without_lr_takes_the_default(saved, tmp_path):
+    """Issue 9: it gave KeyError: 'lr' (Keras fills in the default)."""
+
+    def no_lr(h, body):
+        cc = json.loads(h["__metadata__"]["compile_config"])
+        del cc["optimizer"]["config"]["lr"]
+        h["__metadata__"]["compile_config"] = json.dumps(cc)
+        return h, body
+
+    bad = tmp_path / "opt.deepcore"
+    bad.write_bytes(saved.read_bytes())
+    _rewrite(bad, no_lr)
+    assert models.load_model(bad).optimizer.lr == optim.Adam().lr
+
+    def no_config(h, body):
+        cc = json.loads(h["__metadata__"]["compile_config"])
+        cc["optimizer"]["config"] = None
+        h["__metadata__"]["compile_config"] = json.dumps(cc)
+        return h, body
+
+    bad.write_bytes(saved.read_bytes())
+    _rewrite(bad, no_config)
+    with pytest.raises(TypeError, match="opt.deepcore: cannot rebuild the compile configuration"):
+        models.load_model(bad)
+
+
+@pytest.mark.parametrize(
+    "field, value, msg",
+    [
+        ("step", -1, "step of parameter 0 must be a non-negative integer"),
+        ("step", "x", "step of parameter 0 must be a non-negative integer"),
+        ("step", 2**63, "below 2"),
+        ("iterations", 2.5, "iterations must be a non-negative integer"),
+        ("lr", "x", "lr .learning_rate. must be a number"),
+        ("eps", -1.0, "eps .epsilon. must be in"),
+    ],
+)
+def test_a_bad_optimizer_state_is_refused_and_changes_nothing(saved, tmp_path, field, value, msg):
+    """These loaded silently (a step of -1 or "x", a learning rate of "x" in a group)."""
+
+    def edit(h, body):
+        os_ = json.loads(h["__metadata__"]["optimizer_state"])
+        target = {"step": os_["state"]["0"], "iterations": os_, "lr": os_["param_groups"][0]}
+        target.get(field, os_["param_groups"][0])[field] = value
+        h["__metadata__"]["optimizer_state"] = json.dumps(os_)
+        return h, body
+
+    bad = tmp_path / "state.deepcore"
+    bad.write_bytes(saved.read_bytes())
+    _rewrite(bad, edit)
+    with pytest.raises((TypeError, ValueError), match=rf"state.deepcore: .*{msg}"):
+        models.load_model(bad)
+    m = models.load_model(saved)
+    before = m.optimizer.state_dict()
+    sd = m.optimizer.state_dict()
+    target = {"step": sd["state"][0], "iterations": sd, "lr": sd["param_groups"][0]}
+    target.get(field, sd["param_groups"][0])[field] = value
+    with pytest.raises((TypeError, ValueError), match=msg):
+        m.optimizer.load_state_dict(sd)
+    after = m.optimizer.state_dict()  # all or nothing
+    assert after["iterations"] == before["iterations"]
+    assert after["param_groups"] == before["param_groups"]
+    assert [s["step"] for s in after["state"].values()] == [
+        s["step"] for s in before["state"].values()
+    ]
 
 
 def test_save_never_leaves_a_partial_file(tmp_path, monkeypatch):

@@ -14,14 +14,28 @@ File layout (see deepcore.io.safetensors for the container):
 Writes go through a temporary file that is renamed over the target (never a partial file).
 Loading validates the container (a truncated or tampered file raises ``ValueError``) and then
 the contents (unknown format, bad JSON, missing or misshaped weights all raise ``ValueError``).
+
+[Note: hostile model files] The configuration in a file is data, not code, and may be corrupt or
+crafted, so rebuilding a model from it is bounded and its errors are the file's errors:
+- the weights the configuration asks for are capped by what the file stores (the count of
+  values of its ``model.*`` tensors, from the header): ``Dense(units=2**31)`` raises a
+  ``ValueError`` before allocating (see [Note: weight budget] in deepcore.nn.module);
+- every input shape in it (``input_shape``, ``batch_shape``, ``build_input_shape`` ...) must be
+  a list of None or non-negative integers holding at most ``MAX_SAMPLE_VALUES`` values per
+  sample, checked before anything is built;
+- any error while rebuilding the model, its compile configuration or its optimizer state (a
+  null config, a missing key, a string where a number belongs, JSON nested too deeply) is
+  raised as ``ValueError`` (``TypeError`` for a wrong type) that names the file.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -36,6 +50,20 @@ __all__ = ["save_model", "load_model", "save_weights", "load_weights", "compile_
 FORMAT_VERSION = "1"
 MODEL_FORMAT = "deepcore.model"
 WEIGHTS_FORMAT = "deepcore.weights"
+
+#: the most values one sample of a model input may hold in a loaded configuration (1 GiB of
+#: float32; see [Note: hostile model files])
+MAX_SAMPLE_VALUES = 2**28
+_SHAPE_KEYS = frozenset({"input_shape", "batch_input_shape", "batch_shape", "build_input_shape"})
+_CONFIG_ERRORS = (
+    TypeError,
+    ValueError,
+    LookupError,
+    AttributeError,
+    ArithmeticError,
+    RecursionError,
+    NotImplementedError,
+)
 
 
 # ---------------------------------------------------------------------- compile config
@@ -163,8 +191,60 @@ def save_weights(model: Any, filepath: Any, overwrite: bool = True) -> None:
 def _meta_json(meta: Mapping[str, str], key: str, path: str) -> Any:
     try:
         return json.loads(meta[key])
-    except json.JSONDecodeError as e:
+    except ValueError as e:  # JSONDecodeError, or an integer too long to parse
         raise ValueError(f"{path}: the {key!r} metadata is not valid JSON ({e})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: the {key!r} metadata is nested too deeply") from None
+
+
+@contextmanager
+def _file_errors(path: str, what: str) -> Iterator[None]:
+    """Errors while rebuilding ``what`` from the file as the file's errors (see
+    [Note: hostile model files]): ValueError (TypeError for a type) naming the file."""
+    try:
+        yield
+    except _CONFIG_ERRORS as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        if isinstance(e, (TypeError, ValueError)) and path in str(msg):
+            raise  # it names the file already (the weight budget's errors)
+        if isinstance(e, KeyError):
+            msg = f"missing key {msg!r}"
+        elif not isinstance(e, (TypeError, ValueError)):
+            msg = f"{type(e).__name__}: {msg}"
+        cls = TypeError if isinstance(e, TypeError) else ValueError
+        raise cls(f"{path}: cannot rebuild the {what}: {msg}") from e
+
+
+def _check_shapes(cfg: Any, path: str) -> None:
+    """Every input shape in a configuration, checked before anything is built (see
+    [Note: hostile model files]). Walks the JSON without recursion."""
+    stack = [cfg]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                if k in _SHAPE_KEYS and v is not None:
+                    for shape in v if v and isinstance(v[0], list) else [v]:
+                        _check_shape(shape, k, path)
+                else:
+                    stack.append(v)
+
+
+def _check_shape(shape: Any, key: str, path: str) -> None:
+    batched = key != "input_shape"
+    ok = isinstance(shape, list) and all(
+        d is None or (type(d) is int and 0 <= d <= MAX_SAMPLE_VALUES) for d in shape
+    )
+    if ok:
+        values = math.prod(d for d in shape[1 if batched else 0 :] if d is not None)
+        ok = values <= MAX_SAMPLE_VALUES
+    if not ok:
+        raise ValueError(
+            f"{path}: invalid {key} {shape!r} in the configuration: it must be a list of None or "
+            f"non-negative integers with at most {MAX_SAMPLE_VALUES} values per sample"
+        )
 
 
 def _load_state(model: Any, tensors: Mapping[str, np.ndarray], path: str, strict: bool) -> None:
@@ -176,22 +256,28 @@ def _load_state(model: Any, tensors: Mapping[str, np.ndarray], path: str, strict
         raise ValueError(f"{path}: the weights do not fit the model: {msg}") from None
 
 
-def _read(filepath: Any) -> tuple[str, dict[str, np.ndarray], dict[str, str]]:
+def _read(filepath: Any) -> tuple[str, dict[str, np.ndarray], dict[str, str], int]:
+    """(path, tensors, metadata, number of model weight values) of a validated file."""
     path = os.fspath(filepath)
-    tensors, meta = st.load_file_with_metadata(path)
-    return path, tensors, meta
+    with st.safe_open(path) as f:
+        values = sum(
+            math.prod(shape) for k, (_, shape) in f.shapes().items() if k.startswith("model.")
+        )
+        return path, f.read(), f.metadata(), values
 
 
 def load_model(
     filepath: Any, custom_objects: Mapping[str, Any] | None = None, compile: bool = True
 ) -> Any:  # noqa: A002 - Keras's argument name
     """Rebuild a model saved by ``model.save``: architecture, weights and (with ``compile``)
-    the compiled optimizer with its state, so training continues where it stopped."""
+    the compiled optimizer with its state, so training continues where it stopped. A corrupt
+    or crafted file raises ``ValueError`` / ``TypeError`` naming it, and building the model
+    allocates no more weights than the file stores (see [Note: hostile model files])."""
     from . import functional as _functional  # noqa: F401  (registers Functional)
     from . import sequential as _sequential  # noqa: F401
 
     custom = dict(custom_objects or {})
-    path, tensors, meta = _read(filepath)
+    path, tensors, meta, values = _read(filepath)
     fmt = meta.get("format")
     if fmt != MODEL_FORMAT:
         hint = " (a weights file: use model.load_weights())" if fmt == WEIGHTS_FORMAT else ""
@@ -204,20 +290,26 @@ def load_model(
     if "model_config" not in meta:
         raise ValueError(f"{path}: the file has no model_config metadata")
     cfg = _meta_json(meta, "model_config", path)
-    if not isinstance(cfg, dict) or "class_name" not in cfg:
-        raise ValueError(f"{path}: model_config must be an object with a class_name")
-    cls = custom.get(cfg["class_name"]) or nn_module.get_layer_class(cfg["class_name"])
-    if "custom_objects" in inspect.signature(cls.from_config).parameters:
-        model = cls.from_config(cfg.get("config", {}), custom_objects=custom)
-    else:
-        model = cls.from_config(cfg.get("config", {}))
-    if not model.built and "build_input_shape" in meta:
-        shape = _meta_json(meta, "build_input_shape", path)
-        _build_from_shape(model, shape)
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("class_name"), str):
+        raise ValueError(f"{path}: model_config must be an object with a class_name string")
+    shape = _meta_json(meta, "build_input_shape", path) if "build_input_shape" in meta else None
+    _check_shapes([cfg, {"build_input_shape": shape}], path)
+    with _file_errors(path, "model from its configuration"), nn_module.weight_budget(values, path):
+        cls = custom.get(cfg["class_name"]) or nn_module.get_layer_class(cfg["class_name"])
+        config = cfg.get("config", {})
+        if not isinstance(config, dict):
+            raise TypeError(f"model_config's config must be an object, got {config!r}")
+        if "custom_objects" in inspect.signature(cls.from_config).parameters:
+            model = cls.from_config(config, custom_objects=custom)
+        else:
+            model = cls.from_config(config)
+        if not model.built and shape is not None:
+            _build_from_shape(model, shape, values)
     _load_state(model, tensors, path, strict=True)
     if compile and "compile_config" in meta:
         cc = _meta_json(meta, "compile_config", path)
-        _compile_from_config(model, cc, custom, path)
+        with _file_errors(path, "compile configuration"):
+            _compile_from_config(model, cc, custom, path)
         if "optimizer_state" in meta:
             from ..optim.optimizer import unflatten_state_dict
 
@@ -226,31 +318,28 @@ def load_model(
                 k[len("optimizer.") :]: v for k, v in tensors.items() if k.startswith("optimizer.")
             }
             model._attach_optimizer()
-            try:
+            with _file_errors(path, "optimizer state (it does not fit the model)"):
                 model.optimizer.load_state_dict(unflatten_state_dict(opt_meta, arrays))
-            except (KeyError, TypeError, ValueError) as e:
-                msg = e.args[0] if e.args else str(e)
-                raise ValueError(
-                    f"{path}: the optimizer state does not fit the model: {msg}"
-                ) from None
     return model
 
 
-def _build_from_shape(model: Any, shape: Any) -> None:
+def _build_from_shape(model: Any, shape: Any, values: int) -> None:
+    """Build ``model`` for a saved input shape (already checked by ``_check_shapes``)."""
     from ..tensor import Tensor
 
     shapes = shape if shape and isinstance(shape[0], list) else [shape]
-    xs = [
-        np.zeros((1, *[1 if d is None else d for d in s[1:]]), np.dtype(model.dtype))
-        for s in shapes
-    ]
     try:
         model._maybe_build(tuple(shapes[0]) if len(shapes) == 1 else [tuple(s) for s in shapes])
     except NotImplementedError:
         pass
-    if not any(True for _ in model.parameters()):
+    if values and not any(True for _ in model._named_weights()):
+        # a subclassed model that makes its weights on its first call: call it on zeros
         from ..autograd import no_grad
 
+        xs = [
+            np.zeros((1, *[1 if d is None else d for d in s[1:]]), np.dtype(model.dtype))
+            for s in shapes
+        ]
         with no_grad():
             model(Tensor(xs[0]) if len(xs) == 1 else [Tensor(x) for x in xs], training=False)
 
@@ -258,12 +347,9 @@ def _build_from_shape(model: Any, shape: Any) -> None:
 def _compile_from_config(model: Any, cc: Any, custom: Mapping[str, Any], path: str) -> None:
     from .. import optim
 
-    if not isinstance(cc, dict) or "optimizer" not in cc:
-        raise ValueError(f"{path}: compile_config must be an object with an optimizer")
-    try:
-        opt = optim.deserialize(cc["optimizer"], custom)
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
+    if not isinstance(cc, dict) or not isinstance(cc.get("optimizer"), dict):
+        raise ValueError(f"{path}: compile_config must be an object with an optimizer object")
+    opt = optim.deserialize(cc["optimizer"], custom)
     model.compile(
         optimizer=opt,
         loss=_deserialize(cc.get("loss"), losses_mod, custom, "loss"),
@@ -276,9 +362,12 @@ def _compile_from_config(model: Any, cc: Any, custom: Mapping[str, Any], path: s
 
 def load_weights(model: Any, filepath: Any, strict: bool = True) -> None:
     """Load weights saved by ``save_weights`` (or the weights of a ``save``d model)."""
-    path, tensors, meta = _read(filepath)
+    path, tensors, meta, values = _read(filepath)
     if meta.get("format") not in (WEIGHTS_FORMAT, MODEL_FORMAT):
         raise ValueError(f"{path}: not a deepcore weights file (format {meta.get('format')!r})")
     if not model.built and "build_input_shape" in meta:
-        _build_from_shape(model, _meta_json(meta, "build_input_shape", path))
+        shape = _meta_json(meta, "build_input_shape", path)
+        _check_shapes({"build_input_shape": shape}, path)
+        with _file_errors(path, "model for its saved input shape"):
+            _build_from_shape(model, shape, values)
     _load_state(model, tensors, path, strict)

@@ -56,6 +56,7 @@ Layers still to come plug in the same way: a recurrent layer takes ``call(x, mas
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import re
@@ -83,6 +84,7 @@ __all__ = [
     "get_layer_class",
     "reset_name_counters",
     "call_with_mask",
+    "weight_budget",
 ]
 
 
@@ -145,8 +147,13 @@ def deserialize(config: dict, custom_objects: dict | None = None) -> Module:
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"a layer config needs 'class_name' and 'config', got {config!r}")
     name = config["class_name"]
+    if not isinstance(name, str):
+        raise TypeError(f"a layer's class_name must be a string, got {name!r}")
     cls = (custom_objects or {}).get(name) or get_layer_class(name)
-    return cls.from_config(dict(config.get("config", {})))
+    cfg = config.get("config", {})
+    if not isinstance(cfg, dict):
+        raise TypeError(f"the config of a {name} layer must be an object, got {cfg!r}")
+    return cls.from_config(dict(cfg))
 
 
 class InputSpec:
@@ -184,6 +191,50 @@ class InputSpec:
                 f"Input {index} of layer '{layer.name}' ({type(layer).__name__}) is "
                 f"incompatible: {problem}; input shape {tuple(shape)}"
             )
+
+
+class _WeightBudget(threading.local):
+    """[Note: weight budget] ``load_model`` builds a model from a file's configuration, which
+    may be corrupt or hostile: ``Dense(units=2**31)`` would allocate hundreds of GiB before any
+    comparison with the stored tensors. Within ``weight_budget(n, source)`` every ``add_weight``
+    (in this thread) first checks that the weights created so far plus the new one hold at
+    most ``n`` values, the number the file stores, and raises ``ValueError`` naming the file
+    and the weight otherwise; so building allocates no more than the file holds."""
+
+    left: int | None = None
+    total: int = 0
+    source: str = ""
+
+    def spend(self, layer: Module, name: str, shape: tuple[int, ...]) -> None:
+        if self.left is None:
+            return
+        n = 1
+        for d in shape:
+            n *= d
+        if n > self.left:
+            raise ValueError(
+                f"{self.source}: the configuration of layer '{layer.name}' "
+                f"({type(layer).__name__}) asks for a weight {name!r} of shape {shape}, but the "
+                f"file stores {self.total} weight values in all and {self.left} are left: the "
+                "configuration does not match the stored weights"
+            )
+        self.left -= n
+
+
+_weight_budget = _WeightBudget()
+
+
+@contextlib.contextmanager
+def weight_budget(values: int, source: str) -> Iterator[None]:
+    """Limit the weights created in this thread to ``values`` scalars in all (see
+    [Note: weight budget]); errors name ``source`` (a file)."""
+    b = _weight_budget
+    saved = (b.left, b.total, b.source)
+    b.left, b.total, b.source = int(values), int(values), source
+    try:
+        yield
+    finally:
+        b.left, b.total, b.source = saved
 
 
 class _CallContext(threading.local):
@@ -382,7 +433,8 @@ class Module:
         init = _initializers.get(initializer)
         if init is None:
             init = _initializers.Zeros()
-        shape = tuple(int(s) for s in shape)
+        shape = self._weight_shape(name, shape)
+        _weight_budget.spend(self, name, shape)
         arr = np.asarray(init(shape, dtype or self.dtype))
         if arr.shape != shape:
             raise ValueError(
@@ -400,6 +452,29 @@ class Module:
         if reg is not None:
             self._regularizers.append((w, reg))
         return w
+
+    def _weight_shape(self, name: str, shape: Any) -> tuple[int, ...]:
+        """``shape`` as a tuple of non-negative ints (a float or bool size is a mistake, not
+        something to truncate)."""
+        try:
+            dims = tuple(shape)
+        except TypeError:
+            raise TypeError(
+                f"layer '{self.name}': the shape of weight {name!r} must be a sequence of "
+                f"integers, got {shape!r}"
+            ) from None
+        for d in dims:
+            if isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)):
+                raise TypeError(
+                    f"layer '{self.name}': the shape of weight {name!r} must hold integers, got "
+                    f"{dims!r}"
+                )
+            if d < 0:
+                raise ValueError(
+                    f"layer '{self.name}': the shape of weight {name!r} has a negative size: "
+                    f"{dims!r}"
+                )
+        return tuple(int(d) for d in dims)
 
     def _effective_trainable(self) -> bool:
         return self._trainable

@@ -475,8 +475,15 @@ class Optimizer:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Optimizer:
+        """Inverse of ``get_config``; a hyperparameter left out (``lr`` too) takes its default,
+        as in Keras, and an unknown one raises ``TypeError`` naming it."""
+        if not isinstance(config, dict):
+            raise TypeError(
+                f"{cls.__name__}.from_config: config must be a dict, got {type(config).__name__}"
+            )
         cfg = dict(config)
-        cfg["lr"] = _lr_from_json(cfg["lr"])
+        if "lr" in cfg:
+            cfg["lr"] = _lr_from_json(cfg["lr"])
         for k, v in list(cfg.items()):
             if isinstance(v, list):
                 cfg[k] = tuple(v)
@@ -512,31 +519,39 @@ class Optimizer:
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore what ``state_dict()`` produced, for the same parameters in the same order."""
+        """Restore what ``state_dict()`` produced, for the same parameters in the same order.
+        Everything is validated (hyperparameters as the constructor does, step counts, state
+        shapes) before anything changes, so a bad state dict (say from a corrupt file) raises
+        and leaves the optimizer as it was."""
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
         groups = state_dict["param_groups"]
-        if len(groups) != len(self.param_groups):
+        if not isinstance(groups, list) or len(groups) != len(self.param_groups):
+            n = len(groups) if isinstance(groups, list) else groups
             raise ValueError(
-                f"state_dict has {len(groups)} parameter groups, this optimizer has "
+                f"state_dict has {n!r} parameter groups, this optimizer has "
                 f"{len(self.param_groups)}"
             )
+        state = {_count("state index", k): v for k, v in state_dict["state"].items()}
+        new_groups, new_state = [], []
         for gi, (saved, group) in enumerate(zip(groups, self.param_groups)):
-            if len(saved["params"]) != len(group["params"]):
+            pids = saved["params"]
+            if not isinstance(pids, list) or len(pids) != len(group["params"]):
                 raise ValueError(
-                    f"parameter group {gi} has {len(saved['params'])} parameters in "
-                    f"the state_dict but {len(group['params'])} here"
+                    f"parameter group {gi} has {pids!r} parameters in the state_dict but "
+                    f"{len(group['params'])} here"
                 )
-        state = {int(k): v for k, v in state_dict["state"].items()}
-        self._slots = [None] * len(self.param_groups)
-        for gi, (saved, group) in enumerate(zip(groups, self.param_groups)):
-            group.update(_hyper_from_json(saved))
-            self._validate(group)
-            names = self._state_names(group)
-            for j, (pid, p) in enumerate(zip(saved["params"], group["params"])):
-                st = state.get(int(pid))
+            g = {**group, **_hyper_from_json(saved), "params": group["params"]}
+            g["lr"] = _check_lr(g["lr"])
+            self._validate(g)
+            new_groups.append(g)
+            names = self._state_names(g)
+            for j, (pid, p) in enumerate(zip(pids, group["params"])):
+                st = state.get(_count("parameter index", pid))
                 if st is None:
                     continue
-                self._steps[gi][j] = int(st.get("step", 0))
-                self._mu[gi][j] = float(st.get("mu_product", 1.0))
+                step = _count(f"step of parameter {pid}", st.get("step", 0))
+                mu = check_range(f"mu_product of parameter {pid}", st.get("mu_product", 1.0), 0.0)
                 new = {}
                 for n in names:
                     if n not in st:
@@ -548,13 +563,31 @@ class Optimizer:
                             f"the parameter has {p.data.shape}"
                         )
                     new[n] = np.array(a, dtype=p.data.dtype, order="C", copy=True)
-                self.state[p] = new
-        self.iterations = int(state_dict.get("iterations", self.iterations))
+                new_state.append((gi, j, p, step, mu, new))
+        iterations = _count("iterations", state_dict.get("iterations", self.iterations))
+        for gi, g in enumerate(new_groups):
+            self.param_groups[gi].update(g)
+        self._slots = [None] * len(self.param_groups)
+        for gi, j, p, step, mu, new in new_state:
+            self._steps[gi][j], self._mu[gi][j] = step, mu
+            self.state[p] = new
+        self.iterations = iterations
 
     def __repr__(self) -> str:
         hp = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items())
         n = sum(len(g["params"]) for g in self.param_groups)
         return f"{type(self).__name__}({hp}; {n} parameters)"
+
+
+def _count(name: str, value: Any) -> int:
+    """A step / iteration count or an index: a non-negative int that fits an int64 step."""
+    if isinstance(value, str) and value.isdigit():  # JSON object keys are strings
+        value = int(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a non-negative integer, got {value!r}")
+    if not 0 <= value < 2**62:
+        raise ValueError(f"{name} must be a non-negative integer below 2**62, got {value}")
+    return int(value)
 
 
 def _check_param(p: Any, i: int) -> None:
