@@ -33,3 +33,42 @@ def test_no_attribute_shadows_a_submodule():
         if getattr(sys.modules[parent], last, None) is not mod:
             shadowed.append(name)
     assert not shadowed
+
+
+# ---------------------------------------------------------------------- array module
+# numpy names that concern metadata, not storage: fine to call directly ([Note: array module])
+_NUMPY_METADATA = {
+    "ndarray", "dtype", "result_type", "broadcast_shapes", "integer", "generic", "floating",
+    "float32", "float64", "int64", "intp", "bool_", "errstate", "nan", "cumsum", "asarray", "shape",
+}  # fmt: skip
+
+
+def test_ops_and_autograd_reach_storage_through_the_array_module():
+    """Functions run unchanged on NumPy and CuPy storage only if they take library functions
+    from array_module(x): no numpy function on storage in deepcore/ops or autograd.py."""
+    import ast
+    from pathlib import Path
+
+    root = Path(deepcore.__file__).parent
+    # creation makes CPU tensors (NumPy) until the CUDA backend adds a device argument
+    ops = [f for f in sorted((root / "ops").glob("*.py")) if f.name != "_creation.py"]
+    files = [*ops, root / "autograd.py", root / "_tensor_methods.py"]
+    found = []
+    for f in files:
+        for node in ast.walk(ast.parse(f.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "np"
+                and node.attr not in _NUMPY_METADATA
+            ):
+                found.append(f"{f.name}:{node.lineno} np.{node.attr}")
+    assert not found
+
+
+def test_array_module_and_device():
+    from deepcore._array import array_module, device_of
+
+    x = np.zeros(3, np.float32)
+    assert array_module(x) is np and device_of(x) == "cpu"
+    assert deepcore.tensor(x).device == "cpu"

@@ -8,8 +8,9 @@ x = dc.tensor([[1.0, 2.0]], requires_grad=True)
 from __future__ import annotations
 
 from . import _C as _C
+from . import _tensor_methods  # noqa: F401  (attaches the Tensor operators and methods)
 from . import kernels as kernels
-from . import ops as ops  # installs the Tensor operators and methods
+from . import ops as ops
 from . import tensor as tensor  # the module, callable as the tensor() factory (tensor.py)
 from .autograd import enable_grad as enable_grad
 from .autograd import is_grad_enabled as is_grad_enabled

@@ -12,7 +12,7 @@ Writing an op::
     class Exp(Function):
         @staticmethod
         def forward(ctx, x):
-            y = np.exp(x)
+            y = array_module(x).exp(x)  # numpy, or cupy on "cuda": [Note: array module]
             ctx.save_for_backward(y)
             return y
 
@@ -34,7 +34,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Callable
 
-import numpy as np
+from ._array import array_module
 
 __all__ = [
     "Context",
@@ -270,9 +270,9 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool = False)
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs; got shape {t.shape}"
                 )
-            g = np.ones(t.shape, dtype=t.dtype)
+            g = array_module(t.data).ones(t.shape, dtype=t.dtype)
         else:
-            g = g.data if isinstance(g, T) else np.asarray(g, dtype=t.dtype)
+            g = g.data if isinstance(g, T) else array_module(t.data).asarray(g, dtype=t.dtype)
             if g.shape != t.shape:
                 raise ValueError(f"gradient has shape {g.shape}, expected {t.shape}")
         if t._ctx is None or t._retain_grad:  # a leaf, or a non-leaf that keeps its .grad
@@ -339,7 +339,8 @@ def _fill_missing(node: Context, outs: list) -> list:
             f"{node.fn.__name__}: a multi-output op must set ctx.out_shapes/out_dtypes so unused "
             "outputs can get zero gradients"
         )
-    return [np.zeros(s, d) if o is None else o for o, s, d in zip(outs, shapes, dtypes)]
+    xp = array_module(next(o for o in outs if o is not None))
+    return [xp.zeros(s, d) if o is None else o for o, s, d in zip(outs, shapes, dtypes)]
 
 
 def _accumulate_leaf(t: Any, g: Any) -> None:
@@ -348,6 +349,6 @@ def _accumulate_leaf(t: Any, g: Any) -> None:
     if t.grad is None:
         # own the buffer: g may alias an array another node still holds (or be a read-only
         # broadcast view), and the optimizer updates .grad in place
-        t.grad = _Tensor._wrap(np.array(g, copy=True))
+        t.grad = _Tensor._wrap(g.copy())
     else:
         t.grad.data += g

@@ -1,9 +1,11 @@
 """deepcore.Tensor: an n-dimensional array with reverse-mode autograd.
 
 Storage is a NumPy array on the CPU (``Tensor.data``); a CuPy array on "cuda" comes with the
-CUDA backend. Differentiable operators are defined in :mod:`deepcore.ops` (and
-``deepcore.nn.functional``) as :class:`deepcore.autograd.Function` subclasses; the methods here
-are thin forwards to them.
+CUDA backend (``Tensor.device`` says which, see [Note: array module] in _array.py).
+Differentiable operators are :class:`deepcore.autograd.Function` subclasses in
+:mod:`deepcore.ops` (and ``deepcore.nn.functional``). The operators and methods of Tensor
+(``x + y``, ``x @ w``, ``x[idx]``, ``x.sum(axis=1)``, ``x.relu()``) are those functions,
+attached by deepcore/_tensor_methods.py: one table there lists them all.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import autograd
+from ._array import device_of
 
 __all__ = ["Tensor", "tensor", "from_numpy", "from_dlpack", "manual_seed", "get_rng"]
 
@@ -64,7 +67,11 @@ def _check_device(device: Any) -> str:
 
 
 class Tensor:
-    """An array plus what autograd needs: ``requires_grad``, ``grad`` and its graph node."""
+    """An array plus what autograd needs: ``requires_grad``, ``grad`` and its graph node.
+
+    Operators and methods beyond the properties, interop and autograd ones below are attached
+    by deepcore/_tensor_methods.py (arithmetic, comparisons, matmul, reductions, shape,
+    indexing, casts, activations)."""
 
     __slots__ = (
         "data",
@@ -132,7 +139,8 @@ class Tensor:
 
     @property
     def device(self) -> str:
-        return "cpu"
+        """"cpu" (NumPy storage) or "cuda" (CuPy storage, with the CUDA backend)."""
+        return device_of(self.data)
 
     @property
     def is_leaf(self) -> bool:
@@ -221,9 +229,7 @@ class Tensor:
         if device is not None:
             _check_device(device)
         if dtype is not None and np.dtype(_resolve_dtype(dtype)) != self.dtype:
-            from . import ops
-
-            return ops.cast(self, _resolve_dtype(dtype))
+            return self.astype(_resolve_dtype(dtype))  # deepcore.ops.cast
         return self
 
     def cpu(self) -> Tensor:

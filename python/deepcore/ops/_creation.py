@@ -1,0 +1,123 @@
+"""Creation: zeros, ones, full, empty, *_like, arange, eye and the random tensors (from
+``deepcore.get_rng()``). Tensors are made on the CPU (NumPy storage)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..tensor import Tensor, _resolve_dtype, get_rng
+from ._common import Scalar, _shape_args
+
+__all__ = [
+    "zeros",
+    "ones",
+    "full",
+    "empty",
+    "zeros_like",
+    "ones_like",
+    "full_like",
+    "arange",
+    "eye",
+    "randn",
+    "rand",
+    "randint",
+]
+
+
+def _creation_dtype(dtype: Any) -> Any:
+    return np.float32 if dtype is None else _resolve_dtype(dtype)
+
+
+def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros (float32 unless ``dtype`` says otherwise)."""
+    return Tensor(np.zeros(_shape_args(shape), _creation_dtype(dtype)), requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones."""
+    return Tensor(np.ones(_shape_args(shape), _creation_dtype(dtype)), requires_grad)
+
+
+def empty(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """An uninitialised tensor (its values are whatever the memory held)."""
+    return Tensor(np.empty(_shape_args(shape), _creation_dtype(dtype)), requires_grad)
+
+
+def full(shape: Any, fill_value: Scalar, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor filled with ``fill_value``."""
+    shape = _shape_args((shape,) if isinstance(shape, (int, np.integer)) else (shape,))
+    return Tensor(np.full(shape, fill_value, _creation_dtype(dtype)), requires_grad)
+
+
+def _like_dtype(x: Tensor, dtype: Any) -> Any:
+    return x.dtype if dtype is None else _resolve_dtype(dtype)
+
+
+def zeros_like(x: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros(x.shape, _like_dtype(x, dtype)), requires_grad)
+
+
+def ones_like(x: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones(x.shape, _like_dtype(x, dtype)), requires_grad)
+
+
+def full_like(
+    x: Tensor, fill_value: Scalar, dtype: Any = None, requires_grad: bool = False
+) -> Tensor:
+    return Tensor(np.full(x.shape, fill_value, _like_dtype(x, dtype)), requires_grad)
+
+
+def arange(
+    start: Scalar,
+    stop: Scalar | None = None,
+    step: Scalar = 1,
+    dtype: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """``arange(stop)`` / ``arange(start, stop, step)``: int64 for integer arguments, else
+    float32 (``dtype`` overrides)."""
+    if stop is None:
+        start, stop = 0, start
+    if dtype is None:
+        ints = all(isinstance(v, (int, np.integer)) for v in (start, stop, step))
+        dt = np.int64 if ints else np.float32
+    else:
+        dt = _resolve_dtype(dtype)
+    if step == 0:
+        raise ValueError("arange: step must not be zero")
+    return Tensor(np.arange(start, stop, step).astype(dt), requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """The n x m identity matrix."""
+    return Tensor(np.eye(n, m, dtype=_creation_dtype(dtype)), requires_grad)
+
+
+def _float_dtype(dtype: Any, name: str) -> Any:
+    dt = _creation_dtype(dtype)
+    if np.dtype(dt).kind != "f":
+        raise TypeError(f"{name}: dtype must be float32 or float64, got {np.dtype(dt)}")
+    return dt
+
+
+def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from ``deepcore.get_rng()`` (seeded by ``manual_seed``)."""
+    dt = _float_dtype(dtype, "randn")
+    return Tensor(get_rng().standard_normal(_shape_args(shape), dtype=dt), requires_grad)
+
+
+def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) from ``deepcore.get_rng()``."""
+    dt = _float_dtype(dtype, "rand")
+    return Tensor(get_rng().random(_shape_args(shape), dtype=dt), requires_grad)
+
+
+def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None) -> Tensor:
+    """Integers in [low, high) (or [0, low)) from ``deepcore.get_rng()``; int64 by default."""
+    if high is None:
+        low, high = 0, low
+    dt = np.int64 if dtype is None else _resolve_dtype(dtype)
+    size = _shape_args((size,) if isinstance(size, (int, np.integer)) else (size,))
+    return Tensor(get_rng().integers(low, high, size=size).astype(dt))

@@ -1,0 +1,278 @@
+"""Shape ops: reshape/view/flatten/squeeze/unsqueeze, expand (broadcast_to), transpose/permute/
+swapaxes, and joining/splitting (concat, stack, split). ``transpose(i, j)`` with two axes on a
+tensor of more than two dimensions swaps them (PyTorch's meaning); otherwise
+``transpose(*axes)`` is NumPy's permutation."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._array import array_module
+from ..autograd import Context, Function
+from ..tensor import Tensor, tensor
+from ._common import Array, _float_of, _norm_axes, _norm_axis, _shape_args, _sum_to
+
+__all__ = [
+    "reshape",
+    "view",
+    "flatten",
+    "squeeze",
+    "unsqueeze",
+    "expand",
+    "broadcast_to",
+    "transpose",
+    "permute",
+    "swapaxes",
+    "concat",
+    "concatenate",
+    "stack",
+    "split",
+]
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Array, shape: tuple[int, ...]) -> Array:
+        ctx.saved = (x.shape,)
+        return x.reshape(shape)
+
+    @staticmethod
+    def backward(ctx: Context, g: Array) -> tuple:
+        return g.reshape(ctx.saved[0]), None
+
+
+class Expand(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Array, shape: tuple[int, ...]) -> Array:
+        ctx.saved = (x.shape,)
+        return array_module(x).broadcast_to(x, shape)  # a read-only view, as PyTorch's expand
+
+    @staticmethod
+    def backward(ctx: Context, g: Array) -> tuple:
+        return _sum_to(g, ctx.saved[0]), None
+
+
+class Transpose(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Array, axes: tuple[int, ...]) -> Array:
+        ctx.saved = (axes,)
+        return x.transpose(axes)
+
+    @staticmethod
+    def backward(ctx: Context, g: Array) -> tuple:
+        axes = ctx.saved[0]
+        inv = [0] * len(axes)
+        for i, a in enumerate(axes):
+            inv[a] = i
+        return g.transpose(inv), None
+
+
+def reshape(x: Tensor, *shape: Any) -> Tensor:
+    """A tensor with the same data and a new shape (a view when the layout allows)."""
+    shape = _shape_args(shape)
+    if shape == x.shape:
+        return x
+    out_shape = shape
+    n_unknown = [n for n in shape if n < 0]
+    if len(n_unknown) > 1 or (n_unknown and n_unknown[0] != -1):
+        raise ValueError(f"reshape: invalid shape {shape} (at most one -1, no other negatives)")
+    known = math.prod(n for n in shape if n >= 0)
+    if n_unknown:
+        if known == 0 or x.size % known:
+            raise ValueError(f"cannot reshape a tensor of shape {x.shape} into {shape}")
+        out_shape = tuple(x.size // known if n == -1 else n for n in shape)
+    elif known != x.size:
+        raise ValueError(f"cannot reshape a tensor of shape {x.shape} into {shape}")
+    return Reshape.apply(x, out_shape)
+
+
+def view(x: Tensor, *shape: Any) -> Tensor:
+    """Like reshape, but never copies: raises when the layout needs a copy."""
+    out = reshape(x, *shape)
+    if out.size and out is not x and not array_module(x.data).may_share_memory(out.data, x.data):
+        raise RuntimeError(
+            f"view of shape {out.shape} is not possible on this non-contiguous tensor of shape "
+            f"{x.shape}; use reshape() (which copies)"
+        )
+    return out
+
+
+def flatten(x: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+    """Merge axes ``start_axis..end_axis`` (all by default) into one."""
+    if x.ndim == 0:
+        return reshape(x, 1)
+    s = _norm_axis(start_axis, x.ndim)
+    e = _norm_axis(end_axis, x.ndim)
+    if s > e:
+        raise ValueError(f"flatten: start_axis {start_axis} comes after end_axis {end_axis}")
+    shape = x.shape[:s] + (math.prod(x.shape[s : e + 1]),) + x.shape[e + 1 :]
+    return reshape(x, shape)
+
+
+def squeeze(x: Tensor, axis: Any = None) -> Tensor:
+    """Remove axes of size 1 (all of them, or the given ones, which must have size 1)."""
+    axes = _norm_axes(axis, x.ndim)
+    if axes is None:
+        axes = tuple(i for i, n in enumerate(x.shape) if n == 1)
+    for a in axes:
+        if x.shape[a] != 1:
+            raise ValueError(f"squeeze: axis {a} has size {x.shape[a]}, not 1")
+    return Reshape.apply(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
+
+
+def unsqueeze(x: Tensor, axis: int) -> Tensor:
+    """Insert an axis of size 1 at ``axis`` (an index of the result, may be negative)."""
+    a = _norm_axis(axis, x.ndim + 1)
+    return Reshape.apply(x, x.shape[:a] + (1,) + x.shape[a:])
+
+
+def expand(x: Tensor, *shape: Any) -> Tensor:
+    """Broadcast to ``shape`` without copying (-1 keeps an axis); the result is read-only."""
+    shape = _shape_args(shape)
+    lead = len(shape) - x.ndim
+    if lead < 0:
+        raise ValueError(f"expand: cannot expand shape {x.shape} to fewer axes {shape}")
+    shape = tuple(x.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(shape))
+    try:
+        if np.broadcast_shapes(x.shape, shape) != shape:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"expand: shape {x.shape} cannot be broadcast to {shape}") from None
+    if shape == x.shape:
+        return x
+    return Expand.apply(x, shape)
+
+
+broadcast_to = expand
+
+
+def permute(x: Tensor, *axes: Any) -> Tensor:
+    """Reorder the axes: the result's axis i is the input's axis ``axes[i]``."""
+    axes = _shape_args(axes)
+    if len(axes) != x.ndim:
+        raise ValueError(f"permute: {len(axes)} axes given for a tensor of dimension {x.ndim}")
+    norm = tuple(_norm_axis(a, x.ndim) for a in axes)
+    if sorted(norm) != list(range(x.ndim)):
+        raise ValueError(f"permute: {axes} is not a permutation of the {x.ndim} axes")
+    if norm == tuple(range(x.ndim)):
+        return x
+    return Transpose.apply(x, norm)
+
+
+def transpose(x: Tensor, *axes: Any) -> Tensor:
+    """No axes: reverse them (NumPy). Two axes on a tensor of more than two dimensions: swap
+    them (PyTorch). Otherwise ``axes`` is a full permutation (NumPy)."""
+    axes = _shape_args(axes) if axes else ()
+    if not axes:
+        return Transpose.apply(x, tuple(range(x.ndim - 1, -1, -1))) if x.ndim > 1 else x
+    if len(axes) == 2 and x.ndim != 2:
+        return swapaxes(x, axes[0], axes[1])
+    return permute(x, axes)
+
+
+def swapaxes(x: Tensor, axis1: int, axis2: int) -> Tensor:
+    """Exchange two axes."""
+    a, b = _norm_axis(axis1, x.ndim), _norm_axis(axis2, x.ndim)
+    if a == b:
+        return x
+    perm = list(range(x.ndim))
+    perm[a], perm[b] = b, a
+    return Transpose.apply(x, tuple(perm))
+
+
+class Concat(Function):
+    @staticmethod
+    def forward(ctx: Context, *xs: Array, axis: int) -> Array:
+        ctx.saved = (axis, [x.shape[axis] for x in xs])
+        return array_module(xs[0]).concatenate(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx: Context, g: Array) -> tuple:
+        axis, sizes = ctx.saved
+        return tuple(array_module(g).split(g, np.cumsum(sizes)[:-1].tolist(), axis=axis))
+
+
+class Stack(Function):
+    @staticmethod
+    def forward(ctx: Context, *xs: Array, axis: int) -> Array:
+        ctx.saved = (axis,)
+        return array_module(xs[0]).stack(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx: Context, g: Array) -> tuple:
+        gm = array_module(g).moveaxis(g, ctx.saved[0], 0)
+        return tuple(gm[i] for i in range(gm.shape[0]))
+
+
+class Split(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Array, points: list[int], axis: int) -> tuple:
+        ctx.saved = (axis,)
+        return tuple(array_module(x).split(x, points, axis=axis))
+
+    @staticmethod
+    def backward(ctx: Context, *gs: Array) -> tuple:
+        return array_module(gs[0]).concatenate(gs, axis=ctx.saved[0]), None, None
+
+
+def _tensors(xs: Any, name: str) -> list[Tensor]:
+    if isinstance(xs, Tensor) or not isinstance(xs, Sequence):
+        raise TypeError(f"{name} expects a sequence of tensors, got {type(xs).__name__}")
+    if len(xs) == 0:
+        raise ValueError(f"{name} needs at least one tensor")
+    ts = [x if isinstance(x, Tensor) else tensor(x) for x in xs]
+    dtypes = {t.dtype for t in ts}
+    if len(dtypes) > 1:
+        dt = _float_of(*dtypes)
+        ts = [t if t.dtype == dt else t.astype(dt) for t in ts]
+    return ts
+
+
+def concat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis (all other axes must match)."""
+    ts = _tensors(tensors, "concat")
+    nd = ts[0].ndim
+    if nd == 0:
+        raise ValueError("concat: zero-dimensional tensors cannot be concatenated; use stack")
+    ax = _norm_axis(axis, nd)
+    for i, t in enumerate(ts):
+        if (
+            t.ndim != nd
+            or t.shape[:ax] + t.shape[ax + 1 :] != ts[0].shape[:ax] + ts[0].shape[ax + 1 :]
+        ):
+            raise ValueError(
+                f"concat: tensor {i} has shape {t.shape}, incompatible with {ts[0].shape} "
+                f"(all axes but {ax} must match)"
+            )
+    return Concat.apply(*ts, axis=ax)
+
+
+concatenate = concat
+
+
+def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new axis."""
+    ts = _tensors(tensors, "stack")
+    for i, t in enumerate(ts):
+        if t.shape != ts[0].shape:
+            raise ValueError(f"stack: tensor {i} has shape {t.shape}, tensor 0 has {ts[0].shape}")
+    return Stack.apply(*ts, axis=_norm_axis(axis, ts[0].ndim + 1))
+
+
+def split(x: Tensor, indices_or_sections: Any, axis: int = 0) -> tuple[Tensor, ...]:
+    """NumPy's split: an int n gives n equal parts (it must divide the axis); a list gives the
+    split points. Returns a tuple of views."""
+    ax = _norm_axis(axis, x.ndim)
+    n = x.shape[ax]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        k = int(indices_or_sections)
+        if k <= 0 or n % k:
+            raise ValueError(f"split: axis {ax} of size {n} cannot be split into {k} equal parts")
+        points = [n // k * i for i in range(1, k)]
+    else:
+        points = [int(p) for p in indices_or_sections]
+    return Split.apply(x, points, ax)
