@@ -1,10 +1,15 @@
-"""The package's structure: every module reachable by its dotted name."""
+"""The package's structure: every module reachable by its dotted name, no import cycles, the
+layers of the house respected (docs/ARCHITECTURE.md), ops reaching storage through the array
+module."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
+import subprocess
 import sys
+from pathlib import Path
 
 import deepcore
 import numpy as np
@@ -72,3 +77,94 @@ def test_array_module_and_device():
     x = np.zeros(3, np.float32)
     assert array_module(x) is np and device_of(x) == "cpu"
     assert deepcore.tensor(x).device == "cpu"
+
+
+# ---------------------------------------------------------------------- import graph
+ROOT = Path(deepcore.__file__).parent
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """module -> the package modules it imports, at module level or inside functions (a lazy
+    import that dodges a cycle is still a cycle in the design)."""
+    files = {}
+    for f in ROOT.rglob("*.py"):
+        parts = list(f.relative_to(ROOT.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        files[".".join(parts)] = f
+    known = set(files) | {"deepcore._C"}  # the extension module
+
+    def target(name: str) -> str | None:
+        while name and name not in known:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph = {}
+    for mod, f in files.items():
+        base = mod.split(".") if f.name == "__init__.py" else mod.split(".")[:-1]
+        deps = set()
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                pkg = base[: len(base) - node.level + 1] if node.level else []
+                prefix = ".".join(pkg + ([node.module] if node.module else []))
+                names = [f"{prefix}.{a.name}" for a in node.names]
+            else:
+                continue
+            deps |= {t for t in map(target, names) if t and t != mod}
+        graph[mod] = deps
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycles():
+    assert _cycles(_import_graph()) == []
+
+
+def test_nn_does_not_import_models():
+    graph = _import_graph()
+    offenders = {
+        m: sorted(d for d in deps if d.startswith("deepcore.models"))
+        for m, deps in graph.items()
+        if m.startswith("deepcore.nn")
+    }
+    assert {m: d for m, d in offenders.items() if d} == {}
+    code = "import sys, deepcore.nn; print(sorted(m for m in sys.modules if 'models' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_cycle_finder_finds_cycles():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import autograd
+from . import _C, autograd
 from ._array import device_of
 
 __all__ = ["Tensor", "tensor", "from_numpy", "from_dlpack", "manual_seed", "get_rng"]
@@ -53,8 +53,6 @@ def _check_device(device: Any) -> str:
     if dev in ("cpu", "cpu:0"):
         return "cpu"
     if dev.startswith("cuda"):
-        from . import _C
-
         if not _C.info()["cuda_built"]:
             raise RuntimeError(
                 "deepcore was built without CUDA: tensors on 'cuda' are not available "
@@ -139,7 +137,7 @@ class Tensor:
 
     @property
     def device(self) -> str:
-        """"cpu" (NumPy storage) or "cuda" (CuPy storage, with the CUDA backend)."""
+        """ "cpu" (NumPy storage) or "cuda" (CuPy storage, with the CUDA backend)."""
         return device_of(self.data)
 
     @property

@@ -7,9 +7,7 @@ safetensors file), and the reference architectures in ``deepcore.models.zoo``.
 
 from __future__ import annotations
 
-from typing import Any
-
-from . import callbacks
+from . import callbacks, zoo
 from .functional import Functional, Input, InputLayer, KerasTensor
 from .saving import load_model, save_model
 from .sequential import Sequential
@@ -25,13 +23,5 @@ __all__ = [
     "load_model",
     "save_model",
     "callbacks",
+    "zoo",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # the reference architectures live in zoo.py (another owner); import it on first use
-    if name == "zoo":
-        import importlib
-
-        return importlib.import_module(".zoo", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

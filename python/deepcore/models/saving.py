@@ -273,9 +273,6 @@ def load_model(
     the compiled optimizer with its state, so training continues where it stopped. A corrupt
     or crafted file raises ``ValueError`` / ``TypeError`` naming it, and building the model
     allocates no more weights than the file stores (see [Note: hostile model files])."""
-    from . import functional as _functional  # noqa: F401  (registers Functional)
-    from . import sequential as _sequential  # noqa: F401
-
     custom = dict(custom_objects or {})
     path, tensors, meta, values = _read(filepath)
     fmt = meta.get("format")

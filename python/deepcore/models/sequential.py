@@ -17,7 +17,9 @@ from typing import Any
 
 from ..nn import module as nn_module
 from ..nn.functional import activation_name
+from ..nn.layers.layout import plan_channels_last, reset_layout
 from ..nn.module import Module, call_with_mask
+from ..symbolic import KerasTensor
 from .training import Model
 
 __all__ = ["Sequential"]
@@ -53,10 +55,6 @@ def call_logits(layer: Module, x: Any) -> Any:
 def _plan_layout(layers: list[Module]) -> None:
     """Keep channels-last image data NCHW between consecutive conv/pool layers (see
     [Note: channels-last] in deepcore.nn.layers.layout)."""
-    try:
-        from ..nn.layers.layout import plan_channels_last
-    except ImportError:  # pragma: no cover - the layers package always has it
-        return
     plan_channels_last(layers)
 
 
@@ -83,8 +81,6 @@ class Sequential(Model):
     # ------------------------------------------------------------------ construction
     def add(self, layer: Any) -> None:
         """Append a layer; it is built right away when the model's input shape is known."""
-        from .functional import KerasTensor
-
         if isinstance(layer, KerasTensor):  # model.add(Input(shape=...))
             if self.layers:
                 raise ValueError("an Input can only be the first thing added to a Sequential")
@@ -123,8 +119,6 @@ class Sequential(Model):
         layer = self.layers.pop()
         if self._layer_shapes:
             self._layer_shapes.pop()
-        from ..nn.layers.layout import reset_layout
-
         reset_layout([layer])
         _plan_layout(self.layers)
         object.__setattr__(self, "_compiled", None)

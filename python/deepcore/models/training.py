@@ -33,18 +33,15 @@ import numpy as np
 
 from .. import losses as losses_mod
 from .. import metrics as metrics_mod
+from .. import optim
 from ..autograd import no_grad
 from ..nn.module import Module
 from ..tensor import Tensor, get_rng
 from . import callbacks as cbks
+from .saving import compile_config, load_weights, save_model, save_weights
+from .summary import summary_text
 
 __all__ = ["Model"]
-
-
-def _optim() -> Any:
-    from .. import optim
-
-    return optim
 
 
 # ---------------------------------------------------------------------- data helpers
@@ -246,11 +243,13 @@ class Model(Module):
 
     supports_masking = False  # Sequential and functional models: True (they carry masks)
 
+    #: what ``Model(inputs, outputs)`` builds: the Functional class, which subclasses Model and
+    #: so sets this itself (functional.py) rather than being imported here
+    _graph_model: type | None = None
+
     def __new__(cls, *args: Any, **kwargs: Any) -> Model:
         if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
-            from .functional import Functional
-
-            return object.__new__(Functional)
+            return object.__new__(cls._graph_model)
         return object.__new__(cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -313,7 +312,6 @@ class Model(Module):
         output (see [Note: fused softmax cross-entropy] in deepcore.losses)."""
         if kwargs:
             raise TypeError(f"compile() got unexpected keyword argument(s) {sorted(kwargs)}")
-        optim = _optim()
         if isinstance(optimizer, optim.Optimizer):
             opt = optimizer
         else:
@@ -1016,8 +1014,6 @@ class Model(Module):
         show_trainable: bool = False,
     ) -> str:
         """Print Keras's table of layers, output shapes and parameter counts; returns it."""
-        from .summary import summary_text
-
         text = summary_text(
             self, line_length=line_length, positions=positions, show_trainable=show_trainable
         )
@@ -1031,21 +1027,13 @@ class Model(Module):
     def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True) -> None:
         """One safetensors file: architecture, compile and optimizer configuration (JSON) and
         every tensor (weights, non-trainable state, optimizer state). See saving.py."""
-        from .saving import save_model
-
         save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
 
     def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
-        from .saving import save_weights
-
         save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath: Any, strict: bool = True) -> None:
-        from .saving import load_weights
-
         load_weights(self, filepath, strict=strict)
 
     def get_compile_config(self) -> dict | None:
-        from .saving import compile_config
-
         return compile_config(self)

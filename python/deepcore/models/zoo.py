@@ -35,6 +35,9 @@ from typing import Any
 
 from .. import nn
 from ..nn.module import Module
+from .functional import Input
+from .sequential import Sequential
+from .training import Model
 
 __all__ = [
     "GOOGLENET_LOSS_WEIGHTS",
@@ -59,21 +62,12 @@ __all__ = [
 Shape = Sequence[int]
 
 
-def _api() -> tuple[Any, Any, Any]:
-    """(Sequential, Model, Input), imported late: deepcore.models may import this module."""
-    from .. import models
-
-    inp = getattr(models, "Input", None) or getattr(nn, "Input", None)
-    return models.Sequential, models.Model, inp
-
-
 # --------------------------------------------------------------------------------------------
 # Small sequential nets
 
 
 def seed_convnet(input_shape: Shape = (28, 28, 1), num_classes: int = 10) -> Any:
     """The seed Keras MNIST convnet: 93,322 parameters, 55,744 of them in the conv part."""
-    Sequential, _, _ = _api()
     return Sequential(
         [
             nn.Conv2D(32, (3, 3), activation="relu", input_shape=tuple(input_shape)),
@@ -104,7 +98,6 @@ def lenet5(
     coefficient/bias, and the output is softmax, not Euclidean RBF units. ``activation``
     ('tanh' as in the paper, or 'relu') and ``pooling`` ('average' or 'max') are selectable.
     """
-    Sequential, _, _ = _api()
     pool = {"average": nn.AveragePooling2D, "max": nn.MaxPooling2D}[pooling]
     return Sequential(
         [
@@ -134,7 +127,6 @@ def alexnet(
     version: 62,378,344. The input is 227×227 (the size the paper's arithmetic needs; it says
     224). Local response normalisation (no parameters) is left out, as in torchvision.
     """
-    Sequential, _, _ = _api()
     g = 2 if grouped else 1
     return Sequential(
         [
@@ -182,7 +174,6 @@ def vgg(
     has 1×1 convolutions in its last three stages. Parameters (Table 2: 133/133/134/138/144 M):
     A 132,863,336, B 133,047,848, C 133,638,952, D (VGG-16) 138,357,544, E (VGG-19) 143,667,240.
     """
-    Sequential, _, _ = _api()
     if config not in VGG_CONFIGS:
         raise ValueError(f"vgg: config must be one of {sorted(VGG_CONFIGS)}, got {config!r}")
     layers: list = []
@@ -284,7 +275,6 @@ def googlenet(
     the 4a/4d feature maps to be at least 5×5 (input at least 80×80). Local response
     normalisation (no parameters) is left out.
     """
-    _, Model, Input = _api()
     inputs = Input(shape=tuple(input_shape))
     x = _conv_relu(inputs, 64, 7, strides=2, name="conv1_7x7")
     x = nn.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
@@ -359,7 +349,6 @@ def resnet(depth: int, input_shape: Shape = (224, 224, 3), num_classes: int = 10
     if depth not in _RESNET:
         raise ValueError(f"resnet: depth must be one of {sorted(_RESNET)}, got {depth!r}")
     block, repeats = _RESNET[depth]
-    _, Model, Input = _api()
     inputs = Input(shape=tuple(input_shape))
     x = _conv_bn(inputs, 64, 7, strides=2)
     x = nn.MaxPooling2D(3, strides=2, padding="same")(x)
@@ -418,7 +407,6 @@ def alphago_policy(k: int = 192, input_shape: Shape = (19, 19, 48), hidden_layer
     convolve k 3×3 filters (ReLU after each); the last layer is a 1×1 convolution with one
     filter and a separate bias for each of the 361 positions, then a softmax over the moves.
     """
-    Sequential, _, _ = _api()
     if hidden_layers < 1:
         raise ValueError(f"alphago_policy: hidden_layers must be >= 1, got {hidden_layers}")
     layers: list = [

@@ -69,6 +69,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from ..autograd import no_grad
+from ..symbolic import is_symbolic, symbolic_call
 from ..tensor import Tensor
 from . import initializers as _initializers
 from . import regularizers as _regularizers
@@ -281,13 +282,6 @@ def _as_tensor(x: Any, dtype: np.dtype) -> Any:
     if isinstance(x, tuple):
         return tuple(_as_tensor(v, dtype) for v in x)
     return x
-
-
-def _is_symbolic(x: Any) -> bool:
-    """A functional-API placeholder (deepcore.models.KerasTensor), or a list holding one."""
-    if isinstance(x, (list, tuple)):
-        return any(getattr(type(v), "_dc_symbolic", False) for v in x)
-    return getattr(type(x), "_dc_symbolic", False)
 
 
 # Bookkeeping attributes of Module itself: never traversed for sub-modules.
@@ -740,11 +734,7 @@ class Module:
             if type(x) is not Tensor or (
                 x.data.dtype is not self._np_dtype and x.data.dtype != self._np_dtype
             ):
-                if _is_symbolic(x):
-                    # the functional API: record a graph node instead of computing
-                    # (models/functional.py)
-                    from ..models.functional import symbolic_call
-
+                if is_symbolic(x):  # the functional API: record a graph node, compute nothing
                     return symbolic_call(self, args, kwargs)
                 x = _as_tensor(x, self._np_dtype)
                 args = (x,) + args[1:]

@@ -36,6 +36,7 @@ import numpy as np
 
 from .. import _C
 from .._registry import Registry
+from ..autograd import enable_grad
 from ..tensor import Tensor
 from .schedules import LearningRateSchedule, deserialize, serialize
 
@@ -369,8 +370,6 @@ class Optimizer:
         """Update every parameter that has a gradient; returns ``closure()`` if given."""
         loss = None
         if closure is not None:
-            from ..autograd import enable_grad
-
             with enable_grad():
                 loss = closure()
         self._apply([[(p, p.grad) for p in g["params"]] for g in self.param_groups])

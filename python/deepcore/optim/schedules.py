@@ -59,11 +59,9 @@ class LearningRateSchedule:
         LearningRateSchedule.registry[cls.__name__] = cls
 
     def __init__(self, initial_learning_rate: Any) -> None:
-        from .optimizer import Optimizer
-
-        self.optimizer: Optimizer | None = None
+        self.optimizer: Any = None  # a deepcore.optim.Optimizer in PyTorch style
         self.last_epoch = 0
-        if isinstance(initial_learning_rate, Optimizer):
+        if hasattr(initial_learning_rate, "param_groups"):  # an Optimizer (optimizer.py)
             opt = initial_learning_rate
             if not opt.param_groups:
                 raise ValueError("a PyTorch-style schedule needs an optimizer with parameters")

@@ -13,10 +13,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ...tensor import Tensor
+from ...tensor import Tensor, get_rng
 from .. import functional as F
 from .. import initializers, regularizers
-from ..module import InputSpec, Module
+from ..module import InputSpec, Module, deserialize, serialize
 from .activation import get_activation, serialize_activation
 
 __all__ = ["Dense", "Dropout", "Embedding", "Maxout", "TimeDistributed"]
@@ -152,8 +152,6 @@ class Dropout(Module):
             return x
         if self.noise_shape is None:
             return F.dropout(x, self.rate, training=True)
-        from ...tensor import get_rng
-
         shape = tuple(x.shape[i] if s is None else s for i, s in enumerate(self.noise_shape))
         keep = get_rng().random(shape) >= self.rate
         mask = Tensor((keep / (1.0 - self.rate)).astype(x.dtype))
@@ -334,14 +332,10 @@ class TimeDistributed(Module):
         return (input_shape[0], input_shape[1], *inner[1:])
 
     def get_config(self) -> dict:
-        from ..module import serialize
-
         return {**super().get_config(), "layer": serialize(self.layer)}
 
     @classmethod
     def from_config(cls, config: dict) -> TimeDistributed:
-        from ..module import deserialize
-
         config = dict(config)
         config["layer"] = deserialize(config["layer"])
         return cls(**config)
