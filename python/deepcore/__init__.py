@@ -12,6 +12,7 @@ from . import _tensor_methods  # noqa: F401  (attaches the Tensor operators and 
 from . import kernels as kernels
 from . import ops as ops
 from . import tensor as tensor  # the module, callable as the tensor() factory (tensor.py)
+from ._version import __version__ as __version__
 from .autograd import enable_grad as enable_grad
 from .autograd import is_grad_enabled as is_grad_enabled
 from .autograd import no_grad as no_grad
@@ -22,5 +23,3 @@ from .tensor import from_dlpack as from_dlpack
 from .tensor import from_numpy as from_numpy
 from .tensor import get_rng as get_rng
 from .tensor import manual_seed as manual_seed
-
-__version__ = "0.1.0"

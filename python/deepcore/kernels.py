@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import _C
+from ._version import __version__
 
 __all__ = [
     "info",
@@ -36,8 +37,6 @@ def info() -> dict[str, Any]:
     best supported), whether CUDA kernels were built (for which archs, with which runtime) and a
     GPU is available; plus the version, the native module's file and the OpenMP runtime loaded
     (in an installed wheel: the copy vendored in deepcore.libs/)."""
-    from . import __version__
-
     d = dict(_C.info())
     d["version"] = __version__
     d["module"] = _C.__file__
