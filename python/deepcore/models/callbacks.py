@@ -7,8 +7,9 @@ their ``val_`` versions), and ``on_train_end``. Setting ``model.stop_training = 
 ``fit`` after the current epoch.
 
 [Note: lean batch hooks] ``fit`` only calls the per-batch hooks of callbacks that override
-them, and builds per-batch ``logs`` only when one does: a training step should spend its time in
-the kernels, not in Python calls that do nothing.
+them, and builds per-batch ``logs`` only when one wants them now (``batch_end_due``; the
+progress bar, ``ProgbarLogger``, asks only when a redraw is due): a training step should spend
+its time in the kernels, not in Python calls that do nothing.
 """
 
 from __future__ import annotations
@@ -101,11 +102,19 @@ class CallbackList:
         self._batch_end = [
             cb for cb in self.callbacks if _overrides(cb, "on_train_batch_end", "on_batch_end")
         ]
+        # callbacks that say per batch whether they want it (the progress bar redraws at most
+        # every 50 ms): the others want every batch
+        self._polled = [cb for cb in self._batch_end if hasattr(cb, "batch_end_due")]
+        self._every_batch = [cb for cb in self._batch_end if not hasattr(cb, "batch_end_due")]
         self._test_batch_end = [cb for cb in self.callbacks if _overrides(cb, "on_test_batch_end")]
 
     @property
     def wants_batch_end(self) -> bool:
         return bool(self._batch_end)
+
+    def batch_end_due(self) -> bool:
+        """Does any callback want ``on_train_batch_end`` (and so the batch's logs) now?"""
+        return bool(self._every_batch) or any(cb.batch_end_due() for cb in self._polled)
 
     @property
     def wants_batch_begin(self) -> bool:
@@ -363,6 +372,10 @@ class ProgbarLogger(Callback):
             out.write(f"Epoch {epoch + 1}/{self.params.get('epochs')}\n")
             out.flush()
         self.bar = Progbar(self.params.get("steps"), verbose=self.verbose, stream=self.stream)
+
+    def batch_end_due(self) -> bool:
+        """A redraw is due (see CallbackList.batch_end_due): only then does fit build logs."""
+        return self.bar is not None and self.bar.due()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self.bar is not None and self.bar.dynamic:
