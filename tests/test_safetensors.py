@@ -347,3 +347,24 @@ def test_the_next_save_removes_temporaries_orphaned_by_a_killed_save(tmp_path):
         st.save_file({"a": np.zeros(2)}, p)
     assert sorted(os.listdir(tmp_path)) == sorted(["m.safetensors", busy.name, *others])
     np.testing.assert_array_equal(st.load_file(p)["a"], np.zeros(2))
+
+
+def test_large_file_path_chunks_and_hashes_on_a_worker_thread(tmp_path, monkeypatch):
+    """Files from _BACKGROUND_BYTES up hash on a worker thread in _CHUNK steps, the writer
+    patching the digest in at the end: shrink both so small tensors take that path."""
+    monkeypatch.setattr(st, "_BACKGROUND_BYTES", 0)
+    monkeypatch.setattr(st, "_CHUNK", 7)  # odd, smaller than most tensors
+    t = _sample()
+    p = tmp_path / "big.safetensors"
+    st.save_file(t, p, metadata={"k": "v"})
+    assert p.read_bytes() == st.save(t, metadata={"k": "v"})  # the same bytes, digest included
+    got, meta = st.load_file_with_metadata(p)
+    _check_same(t, got)
+    p.write_bytes(_flip(p.read_bytes(), len(p.read_bytes()) - 9))
+    with pytest.raises(ValueError, match="corrupted"):
+        st.load_file(p)
+    st.save_file({"a": np.zeros(100_000, np.float32)}, p)  # more than the read buffer
+    with st.safe_open(p) as f:  # the file shrinks between the header and the data
+        os.truncate(p, os.path.getsize(p) - 20)
+        with pytest.raises(ValueError, match="short read"):
+            f.read()

@@ -25,8 +25,10 @@ array, so what is allocated is exactly what the file holds. Any violation raises
 (``DIGEST_KEY``, value ``"crc32:<8 hex digits>"``): of the canonical JSON of the header without
 the digest itself (sorted keys, ASCII, no spaces) followed by the data buffer, so a flipped
 byte in a weight or in the metadata (a model's configuration) is caught, not only a broken
-structure. The reader verifies it while it streams the tensors in and raises ``ValueError``
-naming the file on a mismatch. The digest is for accidental corruption (disks, copies,
+structure. The writer computes it while it streams the tensors out (a fixed-length
+placeholder in the header, patched at the end), the reader verifies it while it streams them
+in, and raises ``ValueError`` naming the file on a mismatch; for large files the hashing runs
+on a worker thread, overlapping the I/O. The digest is for accidental corruption (disks, copies,
 transfers), not tampering: anyone who edits a file can drop or recompute it, and files without
 one (older deepcore files, other tools' safetensors) load as before. CRC-32 rather than SHA-256:
 it is what zip and PNG use for the same purpose and costs about half as much (bench/file_digest.py).
@@ -46,6 +48,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import signal
 import struct
@@ -167,9 +170,10 @@ def _bytes_of(arr: np.ndarray) -> memoryview:
     return memoryview(arr.reshape(-1).view(np.uint8))
 
 
-def _header_bytes(
+def _header_parts(
     items: list[tuple[str, str, np.ndarray]], metadata: Mapping[str, str] | None
-) -> bytes:
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The tensor entries and the (checked) user metadata of the header."""
     meta: dict[str, str] = {}
     if metadata is not None:
         if not isinstance(metadata, Mapping) or not all(
@@ -188,19 +192,75 @@ def _header_bytes(
             "data_offsets": [offset, offset + arr.nbytes],
         }
         offset += arr.nbytes
-    crc = zlib.crc32(_digest_prefix(entries, meta))
-    for _, _, arr in items:
-        crc = zlib.crc32(_bytes_of(arr), crc)
+    return entries, meta
+
+
+def _header_bytes(entries: dict[str, Any], meta: dict[str, str], crc: int) -> tuple[bytes, int]:
+    """The length prefix and the padded JSON header with the digest ``crc``, and the offset of
+    the digest's value in them (every digest has the same length, so it can be patched)."""
     header = {"__metadata__": {**meta, DIGEST_KEY: _format_digest(crc)}, **entries}
     raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     raw += b" " * (-(8 + len(raw)) % 8)  # the buffer starts 8-byte aligned
-    return struct.pack("<Q", len(raw)) + raw
+    key = json.dumps({DIGEST_KEY: ""}, separators=(",", ":"))[1:-2].encode()  # "<key>":"
+    return struct.pack("<Q", len(raw)) + raw, 8 + raw.index(key) + len(key)
+
+
+_CHUNK = 16 << 20  # bytes per read / write / hash step of large tensors
+_BACKGROUND_BYTES = 64 << 20  # data sections from this size hash on a worker thread
+
+
+def _chunks(buf: memoryview) -> Iterator[memoryview]:
+    for i in range(0, len(buf), _CHUNK):
+        yield buf[i : i + _CHUNK]
+
+
+class _Crc32:
+    """The running CRC-32 of a stream of buffers (see [Note: safetensors digest]). For a large
+    stream it is computed on a worker thread, so hashing one chunk overlaps reading or writing
+    the next (zlib.crc32 and file I/O both release the GIL); ``value()`` waits for it. Use as
+    a context manager so the worker always ends."""
+
+    def __init__(self, prefix: bytes, nbytes: int) -> None:
+        self.crc = zlib.crc32(prefix)
+        self._queue: queue.SimpleQueue | None = None
+        if nbytes >= _BACKGROUND_BYTES:
+            self._queue = queue.SimpleQueue()
+            self._worker = threading.Thread(target=self._run, name="deepcore-crc32", daemon=True)
+            self._worker.start()
+
+    def _run(self) -> None:
+        q = self._queue
+        while (buf := q.get()) is not None:  # type: ignore[union-attr]
+            self.crc = zlib.crc32(buf, self.crc)
+
+    def update(self, buf: memoryview) -> None:
+        if self._queue is None:
+            self.crc = zlib.crc32(buf, self.crc)
+        else:
+            self._queue.put(buf)
+
+    def value(self) -> int:
+        if self._queue is not None:
+            self._queue.put(None)
+            self._worker.join()
+            self._queue = None
+        return self.crc
+
+    def __enter__(self) -> _Crc32:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.value()
 
 
 def save(tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> bytes:
     """Serialize ``{name: array}`` (and ``metadata``, str -> str) to safetensors bytes."""
     items = _prepare(tensors)
-    parts = [_header_bytes(items, metadata)]
+    entries, meta = _header_parts(items, metadata)
+    crc = zlib.crc32(_digest_prefix(entries, meta))
+    for _, _, arr in items:
+        crc = zlib.crc32(_bytes_of(arr), crc)
+    parts = [_header_bytes(entries, meta, crc)[0]]
     parts += [arr.tobytes() for _, _, arr in items]
     return b"".join(parts)
 
@@ -324,13 +384,21 @@ def save_file(
 ) -> None:
     """Write ``{name: array}`` to ``path`` in safetensors format, atomically."""
     items = _prepare(tensors)
-    header = _header_bytes(items, metadata)
+    entries, meta = _header_parts(items, metadata)
+    header, digest_at = _header_bytes(entries, meta, 0)  # the digest is patched in at the end
+    nbytes = sum(arr.nbytes for _, _, arr in items)
 
     def write(f: Any) -> None:
         f.write(header)
-        for _, _, arr in items:
-            if arr.nbytes:
-                f.write(_bytes_of(arr))
+        with _Crc32(_digest_prefix(entries, meta), nbytes) as crc:
+            for _, _, arr in items:
+                for chunk in _chunks(_bytes_of(arr)):
+                    f.write(chunk)
+                    crc.update(chunk)
+            digest = _format_digest(crc.value()).encode()
+        f.seek(digest_at)
+        f.write(digest)
+        f.seek(0, os.SEEK_END)
 
     atomic_write(path, write)
 
@@ -517,22 +585,24 @@ class safe_open:  # noqa: N801 - the safetensors package's name for the same thi
         """Every tensor, each read straight into its own array; the digest (when the file has
         one) is verified on the way, and a mismatch raises ``ValueError``."""
         layout, f = self._layout, self._f
-        crc = zlib.crc32(layout.digest_prefix)
+        verify = layout.expected_crc is not None
+        nbytes = layout.entries[-1][1] if layout.entries and verify else 0
         f.seek(self._start)
         tensors: dict[str, np.ndarray] = {}
-        for begin, end, name, code, shape in layout.entries:  # sorted, contiguous
-            arr = np.empty(shape, _CODE_TO_DTYPE[code])
-            buf = _bytes_of(arr)
-            got = f.readinto(buf) if end > begin else 0
-            if got != end - begin:
-                raise ValueError(
-                    f"{self.path}: short read of tensor {name!r} (the file changed while reading)"
-                )
-            if layout.expected_crc is not None:
-                crc = zlib.crc32(buf, crc)
-            tensors[name] = _finish(arr, code)
-        if layout.expected_crc is not None:
-            _check_digest(crc, layout.expected_crc, self.path)
+        with _Crc32(layout.digest_prefix, nbytes) as crc:
+            for _, _, name, code, shape in layout.entries:  # sorted, contiguous
+                arr = np.empty(shape, _CODE_TO_DTYPE[code])
+                for chunk in _chunks(_bytes_of(arr)):
+                    if f.readinto(chunk) != len(chunk):
+                        raise ValueError(
+                            f"{self.path}: short read of tensor {name!r} (the file changed "
+                            "while reading)"
+                        )
+                    if verify:
+                        crc.update(chunk)
+                tensors[name] = _finish(arr, code)
+            if verify:
+                _check_digest(crc.value(), layout.expected_crc, self.path)
         return tensors
 
     def close(self) -> None:
