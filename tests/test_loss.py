@@ -357,3 +357,6 @@ def test_keras_sparse_crossentropy_rejects_labels_out_of_range(from_logits, bad)
     with pytest.raises(ValueError, match=msg):
         F.sparse_categorical_crossentropy(p, np.array([0, bad]), from_logits=from_logits)
     np.testing.assert_allclose(loss(np.array([[0], [2]]), p).item(), np.log(3), rtol=1e-6)
+    np.testing.assert_allclose(loss(np.array([0.0, 2.0]), p).item(), np.log(3), rtol=1e-6)
+    with pytest.raises(ValueError, match="whole numbers"):  # was silently class 2
+        loss(np.array([0.0, 2.7]), p)

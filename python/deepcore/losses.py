@@ -121,11 +121,11 @@ def sparse_categorical_crossentropy(
     t = np.asarray(y_true.data if isinstance(y_true, Tensor) else y_true)
     if t.ndim == y_pred.ndim and t.shape[-1] == 1:  # Keras accepts (N, 1) labels
         t = t.reshape(t.shape[:-1])
-    t = t.astype(np.int64, copy=False)
-    if from_logits:
-        return F.cross_entropy(y_pred, Tensor(t), reduction=reduction)
-    # the fused path's label check (cross_entropy's kernel makes it): no -1 as the last class
+    # the fused kernel's label checks on both paths: a label of -1 is not the last class, and
+    # a float label must be whole (2.7 is not class 2)
     t = class_indices("sparse_categorical_crossentropy", y_pred.data, t)
+    if from_logits:
+        return F.cross_entropy(y_pred, Tensor(t.reshape(y_pred.shape[:-1])), reduction=reduction)
     onehot = np.zeros((t.size, y_pred.shape[-1]), dtype=y_pred.dtype)
     onehot[np.arange(t.size), t] = 1.0
     onehot = onehot.reshape(y_pred.shape)
