@@ -27,6 +27,7 @@ enum class ScratchSlot : int {
   conv_out,
   conv_pad,
   conv_dy,
+  rnn_dgates,
   count
 };
 

@@ -1,0 +1,449 @@
+// deepcore._C recurrent layers: validation, then csrc/rnn.h.
+//
+//   out, h_n, c_n, ws = rnn_forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, **options)
+//   dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_peephole = rnn_backward(
+//       cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, ws, dout, dh_n, dc_n, **options)
+//   rnn_forward_ref / rnn_backward_ref: the same through csrc/ref/rnn_ref.cpp (no ws).
+//
+// cell is 'rnn', 'lstm' or 'gru'; options (keywords, see RnnConfig in rnn.h): w_peephole,
+// mask (B, T) bool/uint8 or lengths (B,) ints, activation, recurrent_activation ('tanh',
+// 'sigmoid', 'relu', 'hard_sigmoid', 'linear' or None), hard_sigmoid_slope/offset,
+// lstm_variant ('standard', 'no_forget', 'coupled'), reset_after, z_keeps_state, zero_output,
+// reverse. ws = (gates, cells or None, states, mask or None) is what backward needs.
+#include "rnn.h"
+
+#include <cmath>
+#include <cstring>
+#include <set>
+#include <string>
+
+#include "bindings/nn_checks.h"
+#include "bindings/registry.h"
+
+namespace dc {
+
+namespace {
+
+RnnCell parse_cell(const std::string& s) {
+  if (s == "rnn") return RnnCell::rnn;
+  if (s == "lstm") return RnnCell::lstm;
+  if (s == "gru") return RnnCell::gru;
+  throw py::value_error("cell must be 'rnn', 'lstm' or 'gru', got '" + s + "'");
+}
+
+const char* cell_layout(RnnCell c, LstmVariant v) {
+  if (c == RnnCell::rnn) return "(H, .) for a simple RNN";
+  if (c == RnnCell::gru) return "(3*H, .) for a GRU (gates r, z, n)";
+  if (v == LstmVariant::standard) return "(4*H, .) for an LSTM (gates i, f, g, o)";
+  if (v == LstmVariant::no_forget) return "(3*H, .) for an LSTM without forget gate (i, g, o)";
+  return "(3*H, .) for a coupled-gate LSTM (f, g, o)";
+}
+
+RnnAct parse_act(const py::handle& obj, const char* name) {
+  if (obj.is_none()) return RnnAct::linear;
+  if (!py::isinstance<py::str>(obj))
+    throw py::type_error(std::string(name) + " must be a string or None, got " +
+                         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  const auto s = obj.cast<std::string>();
+  if (s == "tanh") return RnnAct::tanh;
+  if (s == "sigmoid") return RnnAct::sigmoid;
+  if (s == "relu") return RnnAct::relu;
+  if (s == "hard_sigmoid") return RnnAct::hard_sigmoid;
+  if (s == "linear") return RnnAct::linear;
+  throw py::value_error(std::string(name) +
+                        " must be one of 'tanh', 'sigmoid', 'relu', 'hard_sigmoid', 'linear' "
+                        "or None, got '" +
+                        s + "'");
+}
+
+LstmVariant parse_variant(const std::string& s) {
+  if (s == "standard") return LstmVariant::standard;
+  if (s == "no_forget") return LstmVariant::no_forget;
+  if (s == "coupled") return LstmVariant::coupled;
+  throw py::value_error("lstm_variant must be 'standard', 'no_forget' or 'coupled', got '" + s +
+                        "'");
+}
+
+const std::set<std::string>& option_names() {
+  static const std::set<std::string> names = {"w_peephole",
+                                              "mask",
+                                              "lengths",
+                                              "activation",
+                                              "recurrent_activation",
+                                              "hard_sigmoid_slope",
+                                              "hard_sigmoid_offset",
+                                              "lstm_variant",
+                                              "reset_after",
+                                              "z_keeps_state",
+                                              "zero_output",
+                                              "reverse"};
+  return names;
+}
+
+py::object opt(const py::kwargs& kw, const char* name) {
+  return kw.contains(name) ? py::reinterpret_borrow<py::object>(kw[name]) : py::object(py::none());
+}
+
+template <typename V>
+V opt_value(const py::kwargs& kw, const char* name, V dflt) {
+  if (!kw.contains(name) || kw[name].is_none()) return dflt;
+  try {
+    return kw[name].cast<V>();
+  } catch (const py::cast_error&) {
+    throw py::type_error(std::string(name) +
+                         " has the wrong type: " + std::string(py::str(py::repr(kw[name]))));
+  }
+}
+
+RnnConfig parse_options(const std::string& cell, const py::kwargs& kw) {
+  for (auto item : kw) {
+    const auto key = item.first.cast<std::string>();
+    if (!option_names().count(key))
+      throw py::type_error("unexpected keyword argument '" + key + "'");
+  }
+  RnnConfig c;
+  c.cell = parse_cell(cell);
+  if (kw.contains("activation")) c.act = parse_act(kw["activation"], "activation");
+  if (c.cell != RnnCell::rnn && kw.contains("recurrent_activation"))
+    c.gate_act = parse_act(kw["recurrent_activation"], "recurrent_activation");
+  c.hs_slope = opt_value<double>(kw, "hard_sigmoid_slope", 0.2);
+  c.hs_offset = opt_value<double>(kw, "hard_sigmoid_offset", 0.5);
+  if (!std::isfinite(c.hs_slope) || !std::isfinite(c.hs_offset))
+    throw py::value_error("hard_sigmoid_slope and hard_sigmoid_offset must be finite");
+  c.lstm = parse_variant(opt_value<std::string>(kw, "lstm_variant", "standard"));
+  if (c.cell != RnnCell::lstm && c.lstm != LstmVariant::standard)
+    throw py::value_error("lstm_variant is for cell='lstm' only");
+  c.reset_after = opt_value<bool>(kw, "reset_after", true);
+  c.z_keeps_state = opt_value<bool>(kw, "z_keeps_state", true);
+  c.zero_output = opt_value<bool>(kw, "zero_output", false);
+  c.reverse = opt_value<bool>(kw, "reverse", false);
+  return c;
+}
+
+// Inputs of one call, validated; arrays kept alive here, raw pointers in cfg / w.
+template <typename T>
+struct Inputs {
+  using Scalar = T;
+  RnnConfig cfg;
+  py::array_t<T> x, h0, c0, w_ih, w_hh, b_ih, b_hh, peep;
+  py::array_t<uint8_t> mask;
+  RnnWeights<T> w;
+  const T* h0p = nullptr;
+  const T* c0p = nullptr;
+};
+
+template <typename T>
+py::array_t<T> same_dtype_input(const py::handle& obj, const py::array& x, const char* name) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(std::string(name) + " must be a numpy array, got " +
+                         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  check_same_dtype(py::reinterpret_borrow<py::array>(obj), x, name, "x");
+  return contiguous_input<T>(obj, name);
+}
+
+template <typename T>
+const T* optional_vector(const py::handle& obj, const py::array& x, int64_t n, const char* name,
+                         py::array_t<T>& keep) {
+  if (obj.is_none()) return nullptr;
+  keep = same_dtype_input<T>(obj, x, name);
+  if (keep.ndim() != 1 || keep.shape(0) != n)
+    throw py::value_error(std::string(name) + " must have shape (" + std::to_string(n) +
+                          ",), got " + shape_str(keep));
+  return keep.data();
+}
+
+template <typename T>
+const T* optional_state(const py::handle& obj, const py::array& x, int64_t B, int64_t H,
+                        const char* name, py::array_t<T>& keep) {
+  if (obj.is_none()) return nullptr;
+  keep = same_dtype_input<T>(obj, x, name);
+  check_shape(keep, {B, H}, name);
+  return keep.data();
+}
+
+// mask (B, T) of bool / uint8, or lengths (B,) of integers in [0, T] -> a (B, T) uint8 mask
+py::array_t<uint8_t> parse_mask(const py::object& mask_obj, const py::object& len_obj, int64_t B,
+                                int64_t T) {
+  if (!mask_obj.is_none() && !len_obj.is_none())
+    throw py::value_error("give mask or lengths, not both");
+  if (!mask_obj.is_none()) {
+    if (!py::isinstance<py::array>(mask_obj))
+      throw py::type_error("mask must be a numpy array of bool or uint8");
+    py::array m = py::reinterpret_borrow<py::array>(mask_obj);
+    if (!m.dtype().is(py::dtype::of<bool>()) && !m.dtype().is(py::dtype::of<uint8_t>()))
+      throw py::type_error("mask must have dtype bool or uint8, got " +
+                           std::string(py::str(m.dtype())));
+    check_shape(m, {B, T}, "mask");
+    check_c_contiguous(m, "mask");
+    // bool is one byte holding 0 or 1: the same bytes as a uint8 0/1 mask
+    py::array_t<uint8_t> out({B, T});
+    std::memcpy(out.mutable_data(), m.data(), static_cast<size_t>(B * T));
+    return out;
+  }
+  if (len_obj.is_none()) return py::array_t<uint8_t>();
+  if (!py::isinstance<py::array>(len_obj))
+    throw py::type_error("lengths must be a numpy array of integers");
+  py::array l = py::reinterpret_borrow<py::array>(len_obj);
+  const char kind = l.dtype().kind();
+  if (kind != 'i' && kind != 'u')
+    throw py::type_error("lengths must have an integer dtype, got " +
+                         std::string(py::str(l.dtype())));
+  check_shape(l, {B}, "lengths");
+  auto li = l.attr("astype")("int64").cast<py::array_t<int64_t, py::array::c_style>>();
+  py::array_t<uint8_t> out({B, T});
+  uint8_t* m = out.mutable_data();
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t n = li.at(b);
+    if (n < 0 || n > T)
+      throw py::value_error("lengths[" + std::to_string(b) + "] = " + std::to_string(n) +
+                            " is outside [0, T] with T = " + std::to_string(T));
+    for (int64_t t = 0; t < T; ++t) m[b * T + t] = t < n;
+  }
+  return out;
+}
+
+template <typename T>
+Inputs<T> gather(const std::string& cell, const py::array& x_arr, const py::object& h0,
+                 const py::object& c0, const py::object& w_ih, const py::object& w_hh,
+                 const py::object& b_ih, const py::object& b_hh, const py::kwargs& kw) {
+  Inputs<T> in;
+  RnnConfig& c = in.cfg;
+  c = parse_options(cell, kw);
+  in.x = contiguous_input<T>(x_arr, "x");
+  if (in.x.ndim() != 3)
+    throw py::value_error("x must be 3-dimensional (batch, time, features), got shape " +
+                          shape_str(in.x));
+  c.B = in.x.shape(0);
+  c.T = in.x.shape(1);
+  c.I = in.x.shape(2);
+  const int64_t G = c.gates();
+  in.w_hh = same_dtype_input<T>(w_hh, in.x, "w_hh");
+  if (in.w_hh.ndim() != 2 || in.w_hh.shape(0) != G * in.w_hh.shape(1))
+    throw py::value_error(std::string("w_hh must have shape (G*H, H): ") +
+                          cell_layout(c.cell, c.lstm) + ", got " + shape_str(in.w_hh));
+  c.H = in.w_hh.shape(1);
+  in.w_ih = same_dtype_input<T>(w_ih, in.x, "w_ih");
+  if (in.w_ih.ndim() != 2 || in.w_ih.shape(0) != G * c.H)
+    throw py::value_error("w_ih must have shape (" + std::to_string(G * c.H) + ", I) to match " +
+                          "w_hh " + shape_str(in.w_hh) + ": " + cell_layout(c.cell, c.lstm) +
+                          ", got " + shape_str(in.w_ih));
+  if (in.w_ih.shape(1) != c.I)
+    throw py::value_error("x has " + std::to_string(c.I) + " features (shape " + shape_str(in.x) +
+                          ") but w_ih expects " + std::to_string(in.w_ih.shape(1)) + " (shape " +
+                          shape_str(in.w_ih) + ")");
+  in.w.w_ih = in.w_ih.data();
+  in.w.w_hh = in.w_hh.data();
+  in.w.b_ih = optional_vector<T>(b_ih, in.x, G * c.H, "b_ih", in.b_ih);
+  in.w.b_hh = optional_vector<T>(b_hh, in.x, G * c.H, "b_hh", in.b_hh);
+  in.h0p = optional_state<T>(h0, in.x, c.B, c.H, "h0", in.h0);
+  if (c.cell != RnnCell::lstm && !c0.is_none())
+    throw py::value_error("c0 is an LSTM's initial cell state; this cell has none");
+  in.c0p = optional_state<T>(c0, in.x, c.B, c.H, "c0", in.c0);
+  const py::object peep = opt(kw, "w_peephole");
+  if (!peep.is_none() && c.cell != RnnCell::lstm)
+    throw py::value_error("w_peephole is for cell='lstm' only");
+  in.w.w_peep = optional_vector<T>(peep, in.x, c.peep_gates() * c.H, "w_peephole", in.peep);
+  c.peephole = in.w.w_peep != nullptr;
+  in.mask = parse_mask(opt(kw, "mask"), opt(kw, "lengths"), c.B, c.T);
+  c.mask = in.mask.size() ? in.mask.data() : nullptr;
+  return in;
+}
+
+// Validate the inputs of a call and run fn(inputs) with T = their dtype.
+template <typename Fn>
+py::tuple with_inputs(const std::string& cell, const py::object& x_obj, const py::object& h0,
+                      const py::object& c0, const py::object& w_ih, const py::object& w_hh,
+                      const py::object& b_ih, const py::object& b_hh, const py::kwargs& kw,
+                      Fn&& fn) {
+  if (!py::isinstance<py::array>(x_obj))
+    throw py::type_error("x must be a numpy array, got " +
+                         std::string(py::str(py::type::of(x_obj).attr("__name__"))));
+  const py::array x_arr = py::reinterpret_borrow<py::array>(x_obj);
+  return dispatch_float(x_arr, "x", [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    Inputs<T> in = gather<T>(cell, x_arr, h0, c0, w_ih, w_hh, b_ih, b_hh, kw);
+    return fn(in);
+  });
+}
+
+py::tuple fwd(const std::string& cell, const py::object& x_obj, const py::object& h0,
+              const py::object& c0, const py::object& w_ih, const py::object& w_hh,
+              const py::object& b_ih, const py::object& b_hh, const py::kwargs& kw) {
+  return with_inputs(cell, x_obj, h0, c0, w_ih, w_hh, b_ih, b_hh, kw, [&](auto& in) {
+    using T = typename std::remove_reference_t<decltype(in)>::Scalar;
+    const RnnConfig& c = in.cfg;
+    const bool lstm = c.cell == RnnCell::lstm;
+    py::array_t<T> out({c.B, c.T, c.H}), h_n({c.B, c.H});
+    py::array_t<T> gates({c.B, c.T, c.ws_cols()});
+    py::array_t<T> c_n = lstm ? py::array_t<T>({c.B, c.H}) : py::array_t<T>();
+    py::array_t<T> cells = lstm ? py::array_t<T>({c.B, c.T, c.H}) : py::array_t<T>();
+    py::array_t<T> states = c.mask ? py::array_t<T>({c.B, c.T, c.H}) : out;
+    RnnWorkspace<T> ws{gates.mutable_data(), lstm ? cells.mutable_data() : nullptr,
+                       states.mutable_data()};
+    T* po = out.mutable_data();
+    T* phn = h_n.mutable_data();
+    T* pcn = lstm ? c_n.mutable_data() : nullptr;
+    {
+      py::gil_scoped_release nogil;
+      rnn_forward<T>(c, in.x.data(), in.h0p, in.c0p, in.w, po, phn, pcn, ws);
+    }
+    py::object mask = c.mask ? py::object(in.mask) : py::object(py::none());
+    py::tuple wst =
+        py::make_tuple(gates, lstm ? py::object(cells) : py::object(py::none()), states, mask);
+    return py::make_tuple(out, h_n, lstm ? py::object(c_n) : py::object(py::none()), wst);
+  });
+}
+
+template <typename T>
+const T* optional_grad(const py::object& obj, const py::array& x, std::initializer_list<int64_t> s,
+                       const char* name, py::array_t<T>& keep) {
+  if (obj.is_none()) return nullptr;
+  keep = same_dtype_input<T>(obj, x, name);
+  check_shape(keep, s, name);
+  return keep.data();
+}
+
+// The gradients of the outputs given to backward (each may be None: zero).
+template <typename T>
+struct OutputGrads {
+  py::array_t<T> keep_out, keep_hn, keep_cn;
+  const T *dout, *dhn, *dcn;
+  OutputGrads(const Inputs<T>& in, const py::object& dout_obj, const py::object& dhn_obj,
+              const py::object& dcn_obj) {
+    const RnnConfig& c = in.cfg;
+    dout = optional_grad<T>(dout_obj, in.x, {c.B, c.T, c.H}, "dout", keep_out);
+    dhn = optional_grad<T>(dhn_obj, in.x, {c.B, c.H}, "dh_n", keep_hn);
+    if (c.cell != RnnCell::lstm && !dcn_obj.is_none())
+      throw py::value_error("dc_n is for cell='lstm' only");
+    dcn = optional_grad<T>(dcn_obj, in.x, {c.B, c.H}, "dc_n", keep_cn);
+  }
+};
+
+// The gradient arrays of a call (None where an input is absent) and the pointers to them.
+template <typename T>
+struct GradArrays {
+  py::array_t<T> dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dpeep;
+  RnnGrads<T> g;
+  explicit GradArrays(const Inputs<T>& in) {
+    const RnnConfig& c = in.cfg;
+    const int64_t GH = c.gates() * c.H;
+    dx = py::array_t<T>({c.B, c.T, c.I});
+    dh0 = py::array_t<T>({c.B, c.H});
+    dw_ih = py::array_t<T>({GH, c.I});
+    dw_hh = py::array_t<T>({GH, c.H});
+    g.dx = dx.mutable_data();
+    g.dh0 = dh0.mutable_data();
+    g.dw_ih = dw_ih.mutable_data();
+    g.dw_hh = dw_hh.mutable_data();
+    if (c.cell == RnnCell::lstm) {
+      dc0 = py::array_t<T>({c.B, c.H});
+      g.dc0 = dc0.mutable_data();
+    }
+    if (in.w.b_ih) {
+      db_ih = py::array_t<T>(GH);
+      g.db_ih = db_ih.mutable_data();
+    }
+    if (in.w.b_hh) {
+      db_hh = py::array_t<T>(GH);
+      g.db_hh = db_hh.mutable_data();
+    }
+    if (in.w.w_peep) {
+      dpeep = py::array_t<T>(c.peep_gates() * c.H);
+      g.dw_peep = dpeep.mutable_data();
+    }
+  }
+  py::tuple result() const {
+    auto o = [](const py::array_t<T>& a, const T* p) {
+      return p ? py::object(a) : py::object(py::none());
+    };
+    return py::make_tuple(dx, dh0, o(dc0, g.dc0), dw_ih, dw_hh, o(db_ih, g.db_ih),
+                          o(db_hh, g.db_hh), o(dpeep, g.dw_peep));
+  }
+};
+
+py::tuple bwd(const std::string& cell, const py::object& x_obj, const py::object& h0,
+              const py::object& c0, const py::object& w_ih, const py::object& w_hh,
+              const py::object& b_ih, const py::object& b_hh, const py::tuple& ws_t,
+              const py::object& dout_obj, const py::object& dhn_obj, const py::object& dcn_obj,
+              const py::kwargs& kw) {
+  if (kw.contains("mask") || kw.contains("lengths"))
+    throw py::type_error("rnn_backward takes the mask from ws, not as mask= or lengths=");
+  return with_inputs(cell, x_obj, h0, c0, w_ih, w_hh, b_ih, b_hh, kw, [&](auto& in) {
+    using T = typename std::remove_reference_t<decltype(in)>::Scalar;
+    RnnConfig& c = in.cfg;
+    const bool lstm = c.cell == RnnCell::lstm;
+    if (ws_t.size() != 4)
+      throw py::value_error("ws must be the 4-tuple (gates, cells, states, mask) from forward");
+    auto gates = same_dtype_input<T>(ws_t[0], in.x, "ws[0] (gates)");
+    check_shape(gates, {c.B, c.T, c.ws_cols()}, "ws[0] (gates)");
+    py::array_t<T> cells;
+    if (lstm) {
+      cells = same_dtype_input<T>(ws_t[1], in.x, "ws[1] (cells)");
+      check_shape(cells, {c.B, c.T, c.H}, "ws[1] (cells)");
+    }
+    auto states = same_dtype_input<T>(ws_t[2], in.x, "ws[2] (states)");
+    check_shape(states, {c.B, c.T, c.H}, "ws[2] (states)");
+    in.mask = parse_mask(py::reinterpret_borrow<py::object>(ws_t[3]), py::none(), c.B, c.T);
+    c.mask = in.mask.size() ? in.mask.data() : nullptr;
+    const OutputGrads<T> og(in, dout_obj, dhn_obj, dcn_obj);
+    GradArrays<T> ga(in);
+    RnnWorkspace<T> ws{const_cast<T*>(gates.data()), lstm ? const_cast<T*>(cells.data()) : nullptr,
+                       const_cast<T*>(states.data())};
+    {
+      py::gil_scoped_release nogil;
+      rnn_backward<T>(c, in.x.data(), in.h0p, in.c0p, in.w, ws, og.dout, og.dhn, og.dcn, ga.g);
+    }
+    return ga.result();
+  });
+}
+
+py::tuple fwd_ref(const std::string& cell, const py::object& x_obj, const py::object& h0,
+                  const py::object& c0, const py::object& w_ih, const py::object& w_hh,
+                  const py::object& b_ih, const py::object& b_hh, const py::kwargs& kw) {
+  return with_inputs(cell, x_obj, h0, c0, w_ih, w_hh, b_ih, b_hh, kw, [&](auto& in) {
+    using T = typename std::remove_reference_t<decltype(in)>::Scalar;
+    const RnnConfig& c = in.cfg;
+    const bool lstm = c.cell == RnnCell::lstm;
+    py::array_t<T> out({c.B, c.T, c.H}), h_n({c.B, c.H}), c_n({c.B, c.H});
+    ref::rnn_forward<T>(c, in.x.data(), in.h0p, in.c0p, in.w, out.mutable_data(),
+                        h_n.mutable_data(), lstm ? c_n.mutable_data() : nullptr);
+    return py::make_tuple(out, h_n, lstm ? py::object(c_n) : py::object(py::none()));
+  });
+}
+
+py::tuple bwd_ref(const std::string& cell, const py::object& x_obj, const py::object& h0,
+                  const py::object& c0, const py::object& w_ih, const py::object& w_hh,
+                  const py::object& b_ih, const py::object& b_hh, const py::object& dout_obj,
+                  const py::object& dhn_obj, const py::object& dcn_obj, const py::kwargs& kw) {
+  return with_inputs(cell, x_obj, h0, c0, w_ih, w_hh, b_ih, b_hh, kw, [&](auto& in) {
+    using T = typename std::remove_reference_t<decltype(in)>::Scalar;
+    const RnnConfig& c = in.cfg;
+    const OutputGrads<T> og(in, dout_obj, dhn_obj, dcn_obj);
+    GradArrays<T> ga(in);
+    ref::rnn_backward<T>(c, in.x.data(), in.h0p, in.c0p, in.w, og.dout, og.dhn, og.dcn, ga.g);
+    return ga.result();
+  });
+}
+
+}  // namespace
+
+DC_BINDINGS(rnn) {
+  const char* fwd_doc =
+      "Whole-sequence forward of one recurrent layer (csrc/rnn.h): (out, h_n, c_n or None, "
+      "ws). x (B,T,I) batch-first; weights in PyTorch's layout.";
+  m.def("rnn_forward", &fwd, py::arg("cell"), py::arg("x"), py::arg("h0"), py::arg("c0"),
+        py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"), py::arg("b_hh"), fwd_doc);
+  m.def("rnn_backward", &bwd, py::arg("cell"), py::arg("x"), py::arg("h0"), py::arg("c0"),
+        py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"), py::arg("b_hh"), py::arg("ws"),
+        py::arg("dout"), py::arg("dh_n"), py::arg("dc_n"),
+        "BPTT of rnn_forward: (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_peephole), None "
+        "where the input is absent.");
+  m.def("rnn_forward_ref", &fwd_ref, py::arg("cell"), py::arg("x"), py::arg("h0"), py::arg("c0"),
+        py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"), py::arg("b_hh"),
+        "Reference (naive, double) rnn_forward: (out, h_n, c_n or None).");
+  m.def("rnn_backward_ref", &bwd_ref, py::arg("cell"), py::arg("x"), py::arg("h0"), py::arg("c0"),
+        py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"), py::arg("b_hh"), py::arg("dout"),
+        py::arg("dh_n"), py::arg("dc_n"), "Reference (naive, double) rnn_backward.");
+}
+
+}  // namespace dc

@@ -1,0 +1,431 @@
+// Recurrent drivers: the GEMMs, the time loop and its threads around the fused pointwise
+// passes of csrc/cpu/rnn_kernels.cpp. See [Note: RNN plan] and [Note: RNN masks] in rnn.h.
+#include "rnn.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <type_traits>
+#include <vector>
+
+#include "core/scratch.h"
+#include "gemm.h"
+
+DC_DEFINE_DISPATCH(rnn_f32_stub);
+DC_DEFINE_DISPATCH(rnn_f64_stub);
+
+namespace dc {
+namespace {
+
+template <typename T>
+const RnnKernels<T>& kernels() {
+  if constexpr (std::is_same_v<T, float>)
+    return *rnn_f32_stub();
+  else
+    return *rnn_f64_stub();
+}
+
+// ---------------------------------------------------------------------------- the thread plan
+
+// A step's recurrent GEMM below this many multiply-adds runs on one thread: a barrier or a
+// thread hand-off costs about a microsecond on a quiet machine, more on a busy one.
+constexpr double kMinStepWork = 48.0 * 1024;
+// Rows per thread for the batch split: the GEMM's register tile is 8 rows (AVX-512 / generic
+// float64), so fewer rows per thread waste most of each tile.
+constexpr int64_t kMinRowsPerThread = 8;
+// Units per thread for the unit split (a whole number of float vectors each).
+constexpr int64_t kUnitAlign = 16;
+
+struct Plan {
+  int nt = 1;
+  bool by_units = false;  // else by batch rows
+};
+
+Plan make_plan(const RnnConfig& c) {
+  Plan p;
+  const int max_nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const double step_work = double(c.B) * double(c.gates() * c.H) * double(c.H);
+  if (max_nt <= 1 || step_work < kMinStepWork) return p;
+  if (c.B >= 2 * kMinRowsPerThread) {
+    p.nt = static_cast<int>(std::min<int64_t>(max_nt, c.B / kMinRowsPerThread));
+    return p;
+  }
+  const int64_t by_units = std::min<int64_t>(c.H / kUnitAlign, int64_t(step_work / kMinStepWork));
+  p.nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(max_nt, by_units)));
+  p.by_units = p.nt > 1;
+  return p;
+}
+
+// The block of thread `tid` of `nt`: rows [b0, b1) x units [u0, u1).
+struct Block {
+  int64_t b0, b1, u0, u1;
+  int64_t rows() const { return b1 - b0; }
+  int64_t units() const { return u1 - u0; }
+};
+
+Block block_of(const Plan& p, int tid, int nt, int64_t B, int64_t H) {
+  if (!p.by_units) return {B * tid / nt, B * (tid + 1) / nt, 0, H};
+  auto cut = [&](int k) {
+    const int64_t u = H * k / nt;
+    return k == nt ? H : std::min(H, (u + kUnitAlign / 2) / kUnitAlign * kUnitAlign);
+  };
+  return {0, B, cut(tid), cut(tid + 1)};
+}
+
+// Run body(block, sync) on every thread of the plan; sync() is a barrier of the team when the
+// plan splits units (a no-op otherwise). An exception (a failed scratch allocation inside a
+// GEMM) is kept, the remaining steps are skipped but every barrier is still met, and it is
+// rethrown after the region.
+template <typename Body>
+void run_plan(const Plan& p, int64_t B, int64_t H, Body&& body) {
+  std::exception_ptr err;
+  std::atomic<bool> failed{false};
+#pragma omp parallel num_threads(p.nt) if (p.nt > 1)
+  {
+    const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+    const Block blk = block_of(p, tid, nt, B, H);
+    auto sync = [&] {
+      if (p.by_units && nt > 1) {
+#pragma omp barrier
+      }
+    };
+    auto guarded = [&](auto&& f) {
+      if (failed.load(std::memory_order_relaxed)) return;
+      try {
+        f();
+      } catch (...) {
+#pragma omp critical(dc_rnn_error)
+        if (!err) err = std::current_exception();
+        failed.store(true);
+      }
+    };
+    body(blk, sync, guarded);
+  }
+  if (err) std::rethrow_exception(err);
+}
+
+// C (rows x units of every gate block k < nblk, gate stride `sc`) = A @ W[k*H + u0 .. +units]^T:
+// the recurrent pre-activations of a block. One GEMM when the block holds every unit.
+template <typename T>
+void gate_gemm(int64_t rows, int64_t nblk, int64_t H, int64_t u0, int64_t nu, const T* A,
+               int64_t lda, const T* W, T* C, int64_t ldc, int64_t sc) {
+  if (nu == H) {
+    gemm<T>(false, true, rows, nblk * H, H, T(1), A, lda, W, H, T(0), C, ldc);
+    return;
+  }
+  for (int64_t k = 0; k < nblk; ++k)
+    gemm<T>(false, true, rows, nu, H, T(1), A, lda, W + (k * H + u0) * H, H, T(0), C + k * sc, ldc);
+}
+
+// column sums of a (rows x n) matrix with row stride ld, as a GEMM with a row of ones.
+template <typename T>
+void column_sums(int64_t rows, int64_t n, const T* A, int64_t ld, T* out) {
+  std::vector<T> ones(static_cast<size_t>(std::max<int64_t>(rows, 1)), T(1));
+  gemm<T>(false, false, 1, n, rows, T(1), ones.data(), rows, A, ld, T(0), out, n);
+}
+
+template <typename T>
+void copy_rows(T* dst, const T* src, int64_t n) {
+  std::copy(src, src + n, dst);
+}
+
+// Position in time of the s-th step processed.
+inline int64_t step_pos(const RnnConfig& c, int64_t s) { return c.reverse ? c.T - 1 - s : s; }
+
+}  // namespace
+
+template <typename T>
+void rnn_forward(const RnnConfig& c, const T* x, const T* h0, const T* c0, const RnnWeights<T>& w,
+                 T* out, T* h_n, T* c_n, const RnnWorkspace<T>& ws) {
+  const int64_t B = c.B, Tn = c.T, I = c.I, H = c.H, G = c.gates(), WC = c.ws_cols();
+  const bool lstm = c.cell == RnnCell::lstm, gru = c.cell == RnnCell::gru;
+  std::vector<T> zeros;
+  if (!h0 || (lstm && !c0)) zeros.assign(static_cast<size_t>(B * H), T(0));
+  if (!h0) h0 = zeros.data();
+  if (lstm && !c0) c0 = zeros.data();
+  if (Tn == 0 || B == 0 || H == 0) {
+    if (h_n) copy_rows(h_n, h0, B * H);
+    if (lstm && c_n) copy_rows(c_n, c0, B * H);
+    return;
+  }
+  T* Gw = ws.gates;
+  T* S = ws.states;
+  T* Cs = ws.cells;
+  T* y = out == S ? nullptr : out;
+
+  // the input projection of every step: one GEMM over B*T rows
+  gemm<T>(false, true, B * Tn, G * H, I, T(1), x, I, w.w_ih, I, T(0), Gw + c.x_offset(), WC);
+
+  // Biases added in the pointwise pass: b_ih + b_hh, except GRU reset_after's n gate, whose
+  // recurrent bias sits inside r * (U_n h + b_hn).
+  std::vector<T> bias(static_cast<size_t>(G * H), T(0)), bias_hn(static_cast<size_t>(H), T(0));
+  const bool split_n = gru && c.reset_after;
+  for (int64_t k = 0; k < G * H; ++k) {
+    if (w.b_ih) bias[k] += w.b_ih[k];
+    if (w.b_hh && !(split_n && k >= 2 * H)) bias[k] += w.b_hh[k];
+  }
+  if (split_n && w.b_hh) copy_rows(bias_hn.data(), w.b_hh + 2 * H, H);
+
+  const Plan plan = make_plan(c);
+  const RnnKernels<T>& k = kernels<T>();
+  std::vector<T> gh_buf(static_cast<size_t>(B * G * H));
+
+  run_plan(plan, B, H, [&](const Block& blk, auto&& sync, auto&& guarded) {
+    const int64_t rows = blk.rows(), nu = blk.units(), b0 = blk.b0, u0 = blk.u0;
+    if (rows == 0 || nu == 0) {  // an idle thread still meets every barrier
+      for (int64_t s = 0; s < Tn; ++s) {
+        sync();
+        if (gru && !c.reset_after) sync();
+      }
+      return;
+    }
+    T* gh = gh_buf.data() + b0 * G * H + B * G * u0;  // disjoint: b0 = 0 or u0 = 0
+    RnnRows<T> a;
+    a.rows = rows;
+    a.n = nu;
+    a.H = H;
+    a.sgh = nu;
+    a.gh = gh;
+    a.ldgh = G * nu;
+    a.bias = bias.data() + u0;
+    a.bias_hn = bias_hn.data() + u0;
+    a.peep = w.w_peep ? w.w_peep + u0 : nullptr;
+    a.ldg = Tn * WC;
+    a.ldh = a.ldc = a.ldo = a.ldop = Tn * H;
+    a.ldm = Tn;
+    for (int64_t s = 0; s < Tn; ++s) {
+      const int64_t t = step_pos(c, s), tp = s ? step_pos(c, s - 1) : 0;
+      const T* hp = s ? S + (b0 * Tn + tp) * H : h0 + b0 * H;  // unit 0 of the block's rows
+      a.ldhp = a.ldcp = s ? Tn * H : H;
+      a.hp = hp + u0;
+      if (lstm) a.cp = (s ? Cs + (b0 * Tn + tp) * H : c0 + b0 * H) + u0;
+      const int64_t at = (b0 * Tn + t);
+      a.g = Gw + at * WC + u0;
+      a.h = S + at * H + u0;
+      a.c = lstm ? Cs + at * H + u0 : nullptr;
+      a.out = y ? y + at * H + u0 : nullptr;
+      a.oprev = y && s ? y + (b0 * Tn + tp) * H + u0 : nullptr;
+      a.mask = c.mask ? c.mask + b0 * Tn + t : nullptr;
+      if (gru && !c.reset_after) {
+        guarded([&] {
+          gate_gemm<T>(rows, 2, H, u0, nu, hp, a.ldhp, w.w_hh, gh, G * nu, nu);
+          k.gru_fwd_rz(c, a);
+        });
+        sync();  // every unit of r*h_{t-1} is ready
+        guarded([&] {
+          gemm<T>(false, true, rows, nu, H, T(1), Gw + at * WC, Tn * WC, w.w_hh + (2 * H + u0) * H,
+                  H, T(0), gh + 2 * nu, G * nu);
+          k.gru_fwd_n(c, a);
+        });
+      } else {
+        guarded([&] {
+          gate_gemm<T>(rows, G, H, u0, nu, hp, a.ldhp, w.w_hh, gh, G * nu, nu);
+          (c.cell == RnnCell::rnn ? k.rnn_fwd : lstm ? k.lstm_fwd : k.gru_fwd)(c, a);
+        });
+      }
+      sync();  // h_t complete before the next step's GEMM reads it
+    }
+  });
+
+  const int64_t last = step_pos(c, Tn - 1);
+  for (int64_t b = 0; b < B; ++b) {
+    if (h_n) copy_rows(h_n + b * H, S + (b * Tn + last) * H, H);
+    if (lstm && c_n) copy_rows(c_n + b * H, Cs + (b * Tn + last) * H, H);
+  }
+}
+
+template <typename T>
+void rnn_backward(const RnnConfig& c, const T* x, const T* h0, const T* c0, const RnnWeights<T>& w,
+                  const RnnWorkspace<T>& ws, const T* dout, const T* dh_n, const T* dc_n,
+                  const RnnGrads<T>& g) {
+  const int64_t B = c.B, Tn = c.T, I = c.I, H = c.H, G = c.gates(), WC = c.ws_cols();
+  const int64_t BT = B * Tn, xo = c.x_offset();
+  const bool lstm = c.cell == RnnCell::lstm, gru = c.cell == RnnCell::gru;
+  std::vector<T> zeros(static_cast<size_t>(B * H), T(0));
+  if (!h0) h0 = zeros.data();
+  if (lstm && !c0) c0 = zeros.data();
+
+  // state gradients flowing backwards: dh (two buffers: this step's and the previous step's),
+  // dc (in place), and carry mode's pending output gradients
+  std::vector<T> dh_a(static_cast<size_t>(B * H), T(0)), dh_b(dh_a.size()), dc(dh_a.size(), T(0));
+  std::vector<T> dcarry;
+  if (dh_n) copy_rows(dh_a.data(), dh_n, B * H);
+  if (lstm && dc_n) copy_rows(dc.data(), dc_n, B * H);
+  const bool carry = c.mask && !c.zero_output && dout;
+  if (carry) dcarry.assign(static_cast<size_t>(B * H), T(0));
+
+  if (Tn > 0 && B > 0 && H > 0) {
+    T* dG = thread_scratch<T>(ScratchSlot::rnn_dgates, BT * WC);
+    const T* Gw = ws.gates;
+    const T* S = ws.states;
+    const T* Cs = ws.cells;
+    // GRU reset_after: gradient slots [d(U_n h), dr, dz] go through U's rows in the order
+    // (n, r, z): one GEMM per step needs U with its rows in that order.
+    std::vector<T> w_nrz;
+    const T* w_rec = w.w_hh;
+    if (gru && c.reset_after) {
+      w_nrz.resize(static_cast<size_t>(3 * H * H));
+      copy_rows(w_nrz.data(), w.w_hh + 2 * H * H, H * H);
+      copy_rows(w_nrz.data() + H * H, w.w_hh, 2 * H * H);
+      w_rec = w_nrz.data();
+    }
+    const int64_t K_rec = gru ? 3 * H : G * H;  // columns of dG that go through U each step
+    const Plan plan = make_plan(c);
+    const RnnKernels<T>& k = kernels<T>();
+    std::vector<T> drh_buf(gru && !c.reset_after ? static_cast<size_t>(B * H) : 0);
+
+    run_plan(plan, B, H, [&](const Block& blk, auto&& sync, auto&& guarded) {
+      const int64_t rows = blk.rows(), nu = blk.units(), b0 = blk.b0, u0 = blk.u0;
+      const bool two = gru && !c.reset_after;
+      if (rows == 0 || nu == 0) {
+        for (int64_t s = 0; s < Tn; ++s) {
+          sync();
+          if (two) sync();
+        }
+        return;
+      }
+      RnnRows<T> a;
+      a.rows = rows;
+      a.n = nu;
+      a.H = H;
+      a.peep = w.w_peep ? w.w_peep + u0 : nullptr;
+      a.ldg = a.lddg = Tn * WC;
+      a.ldh = a.ldc = a.lddo = Tn * H;
+      a.lddh = a.lddhp = a.lddc = a.lddca = H;
+      a.ldm = Tn;
+      T* dh_cur = dh_a.data();  // this thread's view; every thread swaps at every step
+      T* dh_nxt = dh_b.data();
+      T* drh = drh_buf.empty() ? nullptr : drh_buf.data() + b0 * H + u0;
+      a.drh = drh;
+      a.lddrh = H;
+      for (int64_t s = Tn - 1; s >= 0; --s) {
+        const int64_t t = step_pos(c, s), tp = s ? step_pos(c, s - 1) : 0;
+        const int64_t at = b0 * Tn + t;
+        a.ldhp = a.ldcp = s ? Tn * H : H;
+        a.hp = (s ? S + (b0 * Tn + tp) * H : h0 + b0 * H) + u0;
+        if (lstm) a.cp = (s ? Cs + (b0 * Tn + tp) * H : c0 + b0 * H) + u0;
+        a.g = const_cast<T*>(Gw) + at * WC + u0;
+        a.h = const_cast<T*>(S) + at * H + u0;
+        a.c = lstm ? const_cast<T*>(Cs) + at * H + u0 : nullptr;
+        a.dg = dG + at * WC + u0;
+        a.dout = dout ? dout + at * H + u0 : nullptr;
+        a.dh = dh_cur + b0 * H + u0;
+        a.dhp = dh_nxt + b0 * H + u0;
+        a.dc = dc.data() + b0 * H + u0;
+        a.dcarry = carry ? dcarry.data() + b0 * H + u0 : nullptr;
+        a.mask = c.mask ? c.mask + b0 * Tn + t : nullptr;
+        T* dhp_row = dh_nxt + b0 * H + u0;
+        if (two) {
+          guarded([&] { k.gru_bwd_n(c, a); });
+          sync();  // dn of every unit is ready
+          guarded([&] {
+            gemm<T>(false, false, rows, nu, H, T(1), dG + at * WC + 3 * H, Tn * WC,
+                    w.w_hh + 2 * H * H + u0, H, T(0), drh, H);
+            k.gru_bwd_rz(c, a);
+          });
+          sync();  // dr of every unit is ready
+          guarded([&] {
+            gemm<T>(false, false, rows, nu, 2 * H, T(1), dG + at * WC + H, Tn * WC, w.w_hh + u0, H,
+                    T(1), dhp_row, H);
+          });
+        } else {
+          guarded([&] {
+            (c.cell == RnnCell::rnn ? k.rnn_bwd : lstm ? k.lstm_bwd : k.gru_bwd)(c, a);
+          });
+          sync();  // every gate gradient of the step is ready
+          guarded([&] {
+            gemm<T>(false, false, rows, nu, K_rec, T(1), dG + at * WC, Tn * WC, w_rec + u0, H, T(1),
+                    dhp_row, H);
+          });
+        }
+        std::swap(dh_cur, dh_nxt);
+      }
+    });
+
+    // h_{t-1} of every step, in step order, for dW_hh
+    std::vector<T> hprev(static_cast<size_t>(BT * H));
+#pragma omp parallel for schedule(static) if (BT * H > 65536)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t s = 0; s < Tn; ++s) {
+        const T* src = s ? S + (b * Tn + step_pos(c, s - 1)) * H : h0 + b * H;
+        std::copy(src, src + H, hprev.data() + (b * Tn + step_pos(c, s)) * H);
+      }
+
+    // weight gradients and dx: one GEMM each over all B*T rows
+    const T* dGx = dG + xo;  // the columns that go through W_ih, in W_ih's row order
+    if (g.dw_ih) gemm<T>(true, false, G * H, I, BT, T(1), dGx, WC, x, I, T(0), g.dw_ih, I);
+    if (g.dx) gemm<T>(false, false, BT, I, G * H, T(1), dGx, WC, w.w_ih, I, T(0), g.dx, I);
+    if (g.dw_hh) {
+      if (!gru) {
+        gemm<T>(true, false, G * H, H, BT, T(1), dG, WC, hprev.data(), H, T(0), g.dw_hh, H);
+      } else if (c.reset_after) {  // rows come out in the order n, r, z
+        std::vector<T> tmp(static_cast<size_t>(3 * H * H));
+        gemm<T>(true, false, 3 * H, H, BT, T(1), dG, WC, hprev.data(), H, T(0), tmp.data(), H);
+        copy_rows(g.dw_hh, tmp.data() + H * H, 2 * H * H);
+        copy_rows(g.dw_hh + 2 * H * H, tmp.data(), H * H);
+      } else {  // r, z through h_{t-1}; n through r*h_{t-1} (workspace slot 0)
+        gemm<T>(true, false, 2 * H, H, BT, T(1), dG + H, WC, hprev.data(), H, T(0), g.dw_hh, H);
+        gemm<T>(true, false, H, H, BT, T(1), dG + 3 * H, WC, Gw, WC, T(0), g.dw_hh + 2 * H * H, H);
+      }
+    }
+    if (g.db_ih || g.db_hh) {
+      std::vector<T> cs(static_cast<size_t>(WC));
+      column_sums<T>(BT, WC, dG, WC, cs.data());
+      if (g.db_ih) copy_rows(g.db_ih, cs.data() + xo, G * H);
+      if (g.db_hh) {
+        if (gru && c.reset_after) {
+          copy_rows(g.db_hh, cs.data() + H, 2 * H);
+          copy_rows(g.db_hh + 2 * H, cs.data(), H);
+        } else {
+          copy_rows(g.db_hh, cs.data() + xo, G * H);
+        }
+      }
+    }
+    if (lstm && g.dw_peep) {
+      // dp_i, dp_f = sum of da_{i,f} * c_{t-1}; dp_o = sum of da_o * c_t
+      const int64_t P = c.peep_gates();
+      // dG slots of the peephole blocks: standard i 0, f 1, o 3; the variants (i or f) 0, o 2
+      const int64_t nslot[3] = {0, P == 3 ? 1 : 2, 3};
+      std::vector<double> acc(static_cast<size_t>(P * H), 0.0);
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t s = 0; s < Tn; ++s) {
+          const int64_t t = step_pos(c, s), at = b * Tn + t;
+          const T* cp = s ? Cs + (b * Tn + step_pos(c, s - 1)) * H : c0 + b * H;
+          const T* ct = Cs + at * H;
+          const T* d = dG + at * WC;
+          for (int64_t p = 0; p < P; ++p) {
+            const bool is_o = p == P - 1;
+            const T* cc = is_o ? ct : cp;
+            const T* dp = d + nslot[p] * H;
+            double* o = acc.data() + p * H;
+            for (int64_t j = 0; j < H; ++j) o[j] += double(dp[j]) * double(cc[j]);
+          }
+        }
+      for (int64_t j = 0; j < P * H; ++j) g.dw_peep[j] = static_cast<T>(acc[j]);
+    }
+  } else {
+    if (g.dw_ih) std::fill(g.dw_ih, g.dw_ih + G * H * I, T(0));
+    if (g.dw_hh) std::fill(g.dw_hh, g.dw_hh + G * H * H, T(0));
+    if (g.db_ih) std::fill(g.db_ih, g.db_ih + G * H, T(0));
+    if (g.db_hh) std::fill(g.db_hh, g.db_hh + G * H, T(0));
+    if (g.dw_peep) std::fill(g.dw_peep, g.dw_peep + c.peep_gates() * H, T(0));
+    if (g.dx) std::fill(g.dx, g.dx + BT * I, T(0));
+  }
+  // after T swaps, dh_0 is in dh_a when T is even
+  if (g.dh0) copy_rows(g.dh0, Tn % 2 == 0 ? dh_a.data() : dh_b.data(), B * H);
+  if (lstm && g.dc0) copy_rows(g.dc0, dc.data(), B * H);
+}
+
+#define DC_INSTANTIATE(T)                                                                         \
+  template void rnn_forward<T>(const RnnConfig&, const T*, const T*, const T*,                    \
+                               const RnnWeights<T>&, T*, T*, T*, const RnnWorkspace<T>&);         \
+  template void rnn_backward<T>(const RnnConfig&, const T*, const T*, const T*,                   \
+                                const RnnWeights<T>&, const RnnWorkspace<T>&, const T*, const T*, \
+                                const T*, const RnnGrads<T>&);
+DC_INSTANTIATE(float)
+DC_INSTANTIATE(double)
+#undef DC_INSTANTIATE
+
+}  // namespace dc

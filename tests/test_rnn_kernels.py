@@ -1,0 +1,269 @@
+"""The native recurrent kernels (_C.rnn_forward / rnn_backward, csrc/rnn.h) against the naive
+reference (csrc/ref/rnn_ref.cpp) on every CPU kernel variant: every cell and variant, float32
+and float64, odd sizes, sizes that take each thread plan (batch split, unit split, one thread),
+masks and lengths, reverse, empty sequences, and bad inputs.
+
+PyTorch parity and finite-difference gradient checks are in tests/test_rnn.py (through F)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from deepcore import _C
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def _gates(cell, opts):
+    g = GATES[cell]
+    return g - 1 if opts.get("lstm_variant", "standard") != "standard" else g
+
+
+def _inputs(cell, B, T, I, H, dtype, opts, seed=0, init=True):
+    rng = np.random.default_rng(seed)
+    G = _gates(cell, opts)
+    s = 1.0 / np.sqrt(H)
+
+    def r(*shape, scale=1.0):
+        return (rng.uniform(-1, 1, shape) * scale).astype(dtype)
+
+    args = dict(
+        x=r(B, T, I),
+        h0=r(B, H) if init else None,
+        c0=r(B, H) if init and cell == "lstm" else None,
+        w_ih=r(G * H, I, scale=2 * s),
+        w_hh=r(G * H, H, scale=2 * s),
+        b_ih=r(G * H, scale=s),
+        b_hh=r(G * H, scale=s),
+    )
+    if opts.get("peephole"):
+        n = 3 if opts.get("lstm_variant", "standard") == "standard" else 2
+        opts = dict(opts, w_peephole=r(n * H))
+    opts.pop("peephole", None)
+    return args, opts, rng
+
+
+def _check(cell, B, T, I, H, dtype, opts, init=True, seed=0):
+    a, opts, rng = _inputs(cell, B, T, I, H, dtype, dict(opts), seed, init)
+    pos = (cell, a["x"], a["h0"], a["c0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"])
+    out, hn, cn, ws = _C.rnn_forward(*pos, **opts)
+    rout, rhn, rcn = _C.rnn_forward_ref(*pos, **opts)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-12)
+    assert out.dtype == dtype and out.shape == (B, T, H)
+    np.testing.assert_allclose(out, rout, **tol)
+    np.testing.assert_allclose(hn, rhn, **tol)
+    if cell == "lstm":
+        np.testing.assert_allclose(cn, rcn, **tol)
+    else:
+        assert cn is None
+    dout = rng.standard_normal((B, T, H)).astype(dtype)
+    dhn = rng.standard_normal((B, H)).astype(dtype)
+    dcn = rng.standard_normal((B, H)).astype(dtype) if cell == "lstm" else None
+    bw = {k: v for k, v in opts.items() if k not in ("mask", "lengths")}
+    got = _C.rnn_backward(*pos, ws, dout, dhn, dcn, **bw)
+    want = _C.rnn_backward_ref(*pos, dout, dhn, dcn, **opts)
+    names = ["dx", "dh0", "dc0", "dw_ih", "dw_hh", "db_ih", "db_hh", "dw_peephole"]
+    for name, g, w in zip(names, got, want):
+        if w is None:
+            assert g is None, name
+            continue
+        scale = max(1.0, float(np.abs(w).max()))
+        np.testing.assert_allclose(g, w, rtol=tol["rtol"], atol=tol["atol"] * scale, err_msg=name)
+
+
+# (B, T, I, H): ones, primes, and sizes that take the batch split (B >= 16) and the unit split
+# (few rows, a large enough step) of [Note: RNN plan]
+SIZES = [(1, 1, 1, 1), (3, 5, 2, 7), (2, 1, 3, 5), (17, 3, 4, 13), (1, 3, 5, 180), (1, 2, 3, 320)]
+
+CONFIGS = [
+    ("rnn", {}),
+    ("rnn", {"activation": "relu"}),
+    ("lstm", {}),
+    ("lstm", {"lstm_variant": "no_forget"}),
+    ("lstm", {"lstm_variant": "coupled"}),
+    ("lstm", {"peephole": True}),
+    ("lstm", {"peephole": True, "lstm_variant": "coupled"}),
+    ("lstm", {"peephole": True, "lstm_variant": "no_forget", "reverse": True}),
+    ("gru", {}),
+    ("gru", {"reset_after": False}),
+    ("gru", {"z_keeps_state": False}),
+    ("gru", {"reset_after": False, "z_keeps_state": False, "reverse": True}),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cell,opts", CONFIGS)
+def test_matches_reference(cell, opts, dtype, cpu_capability):
+    for k, size in enumerate(SIZES):
+        _check(cell, *size, dtype, opts, init=k % 2 == 0, seed=k)
+
+
+@pytest.mark.parametrize(
+    "cell,opts",
+    [
+        ("lstm", {"activation": "relu", "recurrent_activation": "hard_sigmoid"}),
+        ("gru", {"activation": "sigmoid", "recurrent_activation": "linear"}),
+        ("lstm", {"activation": None, "recurrent_activation": "tanh"}),
+        ("gru", {"recurrent_activation": "hard_sigmoid", "hard_sigmoid_slope": 1 / 6}),
+        ("rnn", {"activation": "sigmoid"}),
+    ],
+)
+def test_other_activations(cell, opts, cpu_capability):
+    for dtype in (np.float32, np.float64):
+        _check(cell, 3, 4, 3, 6, dtype, opts)
+        _check(cell, 1, 3, 2, 160, dtype, opts)
+
+
+def _masks(B, T, rng):
+    lengths = rng.integers(0, T + 1, B)
+    right = np.arange(T)[None, :] < lengths[:, None]
+    scattered = rng.random((B, T)) > 0.4
+    return lengths, right, scattered
+
+
+MASK_CONFIGS = [c for c in CONFIGS if not c[1].get("reverse")]
+
+
+def _check_masks(cell, opts, dtype):
+    rng = np.random.default_rng(5)
+    for B, T, I, H in [(4, 6, 3, 5), (18, 5, 2, 9), (2, 4, 3, 130)]:
+        lengths, right, scattered = _masks(B, T, rng)
+        for extra in (
+            {"lengths": lengths},
+            {"mask": scattered.astype(np.uint8), "zero_output": True},
+            {"mask": right, "reverse": True, "zero_output": True},
+            {"mask": scattered, "reverse": True},
+        ):
+            _check(cell, B, T, I, H, dtype, dict(opts, **extra))
+
+
+@pytest.mark.parametrize("cell,opts", MASK_CONFIGS)
+def test_masks_match_reference(cell, opts, cpu_capability):
+    _check_masks(cell, opts, np.float32)  # the vector path of each ISA copy
+
+
+@pytest.mark.parametrize("cell,opts", MASK_CONFIGS)
+def test_masks_match_reference_float64(cell, opts):
+    _check_masks(cell, opts, np.float64)
+
+
+def test_mask_semantics():
+    """A masked step carries the state; its output is the last real output (zeros before any)
+    or zero with zero_output (Keras's zero_output_for_mask)."""
+    a, _, _ = _inputs("gru", 1, 5, 2, 3, np.float64, {})
+    mask = np.array([[0, 1, 1, 0, 0]], bool)
+    pos = ("gru", a["x"], a["h0"], None, a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"])
+    out, hn, _, _ = _C.rnn_forward(*pos, mask=mask)
+    np.testing.assert_array_equal(out[0, 0], 0)
+    np.testing.assert_array_equal(out[0, 3], out[0, 2])
+    np.testing.assert_array_equal(out[0, 4], out[0, 2])
+    np.testing.assert_array_equal(hn[0], out[0, 2])
+    zout, zhn, _, _ = _C.rnn_forward(*pos, mask=mask, zero_output=True)
+    np.testing.assert_array_equal(zout[0, 3:], 0)
+    np.testing.assert_array_equal(zout[0, 1:3], out[0, 1:3])
+    np.testing.assert_array_equal(zhn, hn)
+    short, shn, _, _ = _C.rnn_forward(
+        "gru", a["x"][:, 1:3], a["h0"], None, a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"]
+    )
+    np.testing.assert_allclose(out[0, 1:3], short[0], rtol=1e-14)
+    # all steps masked: the initial state comes out unchanged
+    out, hn, _, _ = _C.rnn_forward(*pos, lengths=np.array([0]))
+    np.testing.assert_array_equal(hn, a["h0"])
+    np.testing.assert_array_equal(out, 0)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_empty(cell):
+    for B, T in [(0, 3), (2, 0)]:
+        a, _, _ = _inputs(cell, B, T, 3, 4, np.float64, {})
+        pos = (cell, a["x"], a["h0"], a["c0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"])
+        out, hn, cn, ws = _C.rnn_forward(*pos)
+        assert out.shape == (B, T, 4)
+        np.testing.assert_array_equal(hn, a["h0"])
+        dhn = np.ones((B, 4))
+        dcn = np.full((B, 4), 2.0) if cell == "lstm" else None
+        g = _C.rnn_backward(*pos, ws, np.zeros((B, T, 4)), dhn, dcn)
+        assert g[0].shape == (B, T, 3)
+        np.testing.assert_array_equal(g[1], dhn)
+        if cell == "lstm":
+            np.testing.assert_array_equal(g[2], dcn)
+        for w in g[3:7]:
+            np.testing.assert_array_equal(w, 0)
+
+
+# ------------------------------------------------------------------------------ bad inputs
+def _good(cell="lstm", dtype=np.float32, B=2, T=3, I=4, H=5):
+    a, _, _ = _inputs(cell, B, T, I, H, dtype, {})
+    return a
+
+
+def _call(cell="lstm", **over):
+    a = _good(cell)
+    opts = over.pop("opts", {})
+    a.update(over)
+    return _C.rnn_forward(
+        cell, a["x"], a["h0"], a["c0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"], **opts
+    )
+
+
+@pytest.mark.parametrize(
+    "over,exc,match",
+    [
+        (dict(x=np.zeros((2, 3), np.float32)), ValueError, "x must be 3-dimensional"),
+        (dict(x=np.zeros((2, 3, 6), np.float32)), ValueError, "x has 6 features"),
+        (dict(x=[[[1.0]]]), TypeError, "x must be a numpy array"),
+        (dict(x=np.zeros((2, 3, 4), np.int64)), TypeError, "x must have dtype float32"),
+        (dict(w_hh=np.zeros((15, 5), np.float32)), ValueError, "w_hh must have shape"),
+        (dict(w_hh=np.zeros((20, 5), np.float64)), TypeError, "w_hh has dtype float64"),
+        (dict(w_ih=np.zeros((16, 4), np.float32)), ValueError, "w_ih must have shape"),
+        (dict(b_ih=np.zeros(19, np.float32)), ValueError, "b_ih must have shape"),
+        (dict(b_hh=np.zeros(20, np.float64)), TypeError, "b_hh has dtype"),
+        (dict(h0=np.zeros((3, 5), np.float32)), ValueError, "h0 must have shape"),
+        (dict(c0=np.zeros((2, 4), np.float32)), ValueError, "c0 must have shape"),
+        (dict(opts={"lengths": np.array([1, 4])}), ValueError, r"lengths\[1\] = 4"),
+        (dict(opts={"lengths": np.array([-1, 2])}), ValueError, r"lengths\[0\] = -1"),
+        (dict(opts={"lengths": np.array([1.0, 2.0])}), TypeError, "lengths must have an integer"),
+        (dict(opts={"lengths": np.array([1, 2, 3])}), ValueError, "lengths must have shape"),
+        (dict(opts={"mask": np.ones((2, 4), bool)}), ValueError, "mask must have shape"),
+        (dict(opts={"mask": np.ones((2, 3), np.float32)}), TypeError, "mask must have dtype"),
+        (
+            dict(opts={"mask": np.ones((2, 3), bool), "lengths": np.array([1, 2])}),
+            ValueError,
+            "not both",
+        ),
+        (dict(opts={"activation": "gelu"}), ValueError, "activation must be one of"),
+        (dict(opts={"recurrent_activation": 3}), TypeError, "recurrent_activation must be"),
+        (dict(opts={"lstm_variant": "x"}), ValueError, "lstm_variant must be"),
+        (dict(opts={"w_peephole": np.zeros(14, np.float32)}), ValueError, "w_peephole must have"),
+        (dict(opts={"bogus": 1}), TypeError, "unexpected keyword argument 'bogus'"),
+        (dict(opts={"reverse": "yes"}), TypeError, "reverse"),
+    ],
+)
+def test_bad_inputs(over, exc, match):
+    with pytest.raises(exc, match=match):
+        _call(**over)
+
+
+def test_bad_cell_arguments():
+    a = _good("gru")
+    with pytest.raises(ValueError, match="cell must be"):
+        _C.rnn_forward("lstmx", a["x"], None, None, a["w_ih"], a["w_hh"], None, None)
+    with pytest.raises(ValueError, match="c0 is an LSTM"):
+        _C.rnn_forward("gru", a["x"], None, a["h0"], a["w_ih"], a["w_hh"], None, None)
+    with pytest.raises(ValueError, match="w_peephole is for cell='lstm'"):
+        _C.rnn_forward(
+            "gru", a["x"], None, None, a["w_ih"], a["w_hh"], None, None, w_peephole=a["b_ih"]
+        )
+    with pytest.raises(ValueError, match=r"\(3\*H, \.\) for a GRU"):
+        _C.rnn_forward("gru", a["x"], None, None, a["w_ih"], a["w_ih"][:, :3].copy(), None, None)
+    a = _good("lstm", dtype=np.float64)
+    pos = ("lstm", a["x"], a["h0"], a["c0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"])
+    out, hn, cn, ws = _C.rnn_forward(*pos)
+    with pytest.raises(ValueError, match="dout must have shape"):
+        _C.rnn_backward(*pos, ws, out[:, :1].copy(), None, None)
+    with pytest.raises(ValueError, match=r"ws\[0\] \(gates\) must have shape"):
+        _C.rnn_backward(*pos, (ws[0][:1], *ws[1:]), out, None, None)
+    with pytest.raises(ValueError, match="ws must be the 4-tuple"):
+        _C.rnn_backward(*pos, ws[:2], out, None, None)
+    with pytest.raises(TypeError, match="takes the mask from ws"):
+        _C.rnn_backward(*pos, ws, out, None, None, lengths=np.array([1, 2]))
