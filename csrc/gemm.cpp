@@ -9,6 +9,7 @@
 #include <exception>
 #include <memory>
 #include <thread>
+#include <type_traits>
 
 #include "core/scratch.h"
 #include "cpu/gemm_kernels.h"
@@ -82,16 +83,16 @@ void macro_kernel(const GemmKernel<T>& k, int64_t mb, int64_t nb, int64_t kb, co
 }
 
 // One thread's share: the blocked loop nest of [Note: GEMM blocking] on an M x N block of C.
-template <typename T>
-void gemm_blocked(const GemmKernel<T>& k, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
-                  T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
-                  int64_t ldc) {
+// b_block(k0, kb, n0, nb) gives the packed kb x nb block of op(B) at (k0, n0): packed into this
+// thread's scratch here, or a slice of a matrix packed once ([Note: GEMM prepacked B]).
+template <typename T, typename BBlock>
+void gemm_blocked_with(const GemmKernel<T>& k, bool ta, int64_t M, int64_t N, int64_t K, T alpha,
+                       const T* A, int64_t lda, T beta, T* C, int64_t ldc, BBlock&& b_block) {
   const int64_t mr = k.mr, nr = k.nr;
   const int64_t mc = std::min(k.mc, ceil_div(M, mr) * mr);
   const int64_t kc = std::min(k.kc, K);
   const int64_t nc = std::min(k.nc, ceil_div(N, nr) * nr);
   T* pa = scratch<T>(kSlotA, mc * kc);
-  T* pb = scratch<T>(kSlotB, kc * nc);
   for (int64_t m0 = 0; m0 < M; m0 += mc) {
     const int64_t mb = std::min(mc, M - m0);
     for (int64_t k0 = 0; k0 < K; k0 += kc) {
@@ -100,11 +101,23 @@ void gemm_blocked(const GemmKernel<T>& k, bool ta, bool tb, int64_t M, int64_t N
       const T beta_k = k0 == 0 ? beta : T(1);  // later k blocks accumulate into C
       for (int64_t n0 = 0; n0 < N; n0 += nc) {
         const int64_t nb = std::min(nc, N - n0);
-        k.pack_b(tb, kb, nb, tb ? B + n0 * ldb + k0 : B + k0 * ldb + n0, ldb, pb);
-        macro_kernel(k, mb, nb, kb, pa, pb, C + m0 * ldc + n0, ldc, alpha, beta_k);
+        macro_kernel(k, mb, nb, kb, pa, b_block(k0, kb, n0, nb), C + m0 * ldc + n0, ldc, alpha,
+                     beta_k);
       }
     }
   }
+}
+
+template <typename T>
+void gemm_blocked(const GemmKernel<T>& k, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                  T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
+                  int64_t ldc) {
+  T* pb = scratch<T>(kSlotB, std::min(k.kc, K) * std::min(k.nc, ceil_div(N, k.nr) * k.nr));
+  gemm_blocked_with(k, ta, M, N, K, alpha, A, lda, beta, C, ldc,
+                    [&](int64_t k0, int64_t kb, int64_t n0, int64_t nb) -> const T* {
+                      k.pack_b(tb, kb, nb, tb ? B + n0 * ldb + k0 : B + k0 * ldb + n0, ldb, pb);
+                      return pb;
+                    });
 }
 
 // [Note: GEMM shared A] The preferred threaded path. A is packed once, into one shared buffer
@@ -306,5 +319,59 @@ void dgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, cons
            int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
   gemm_driver(*dgemm_kernel_stub(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
+
+// [Note: GEMM prepacked B] op(B) packed whole, k block after k block: block k0 holds the
+// ceil(N/NR) panels of (kb x NR), zero-padded, as pack_b writes them, so the n0 column slice of
+// a k block (n0 a multiple of NR) starts at packed + k0 * Npad + n0 * kb.
+namespace {
+template <typename T>
+const GemmKernel<T>& kernel_of() {
+  if constexpr (std::is_same_v<T, float>)
+    return *sgemm_kernel_stub();
+  else
+    return *dgemm_kernel_stub();
+}
+}  // namespace
+
+template <typename T>
+int64_t gemm_packed_b_size(int64_t K, int64_t N) {
+  const GemmKernel<T>& k = kernel_of<T>();
+  return std::max<int64_t>(K, 1) * ceil_div(std::max<int64_t>(N, 1), k.nr) * k.nr;
+}
+
+template <typename T>
+void gemm_pack_b(bool trans_b, int64_t K, int64_t N, const T* B, int64_t ldb, T* packed) {
+  const GemmKernel<T>& k = kernel_of<T>();
+  const int64_t npad = ceil_div(N, k.nr) * k.nr;
+  for (int64_t k0 = 0; k0 < K; k0 += k.kc) {
+    const int64_t kb = std::min(k.kc, K - k0);
+    k.pack_b(trans_b, kb, N, trans_b ? B + k0 : B + k0 * ldb, ldb, packed + k0 * npad);
+  }
+}
+
+template <typename T>
+void gemm_prepacked(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                    const T* packed, T beta, T* C, int64_t ldc) {
+  const GemmKernel<T>& k = kernel_of<T>();
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == T(0)) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  const int64_t npad = ceil_div(N, k.nr) * k.nr;
+  gemm_blocked_with(k, false, M, N, K, alpha, A, lda, beta, C, ldc,
+                    [&](int64_t k0, int64_t kb, int64_t n0, int64_t) -> const T* {
+                      return packed + k0 * npad + n0 * kb;
+                    });
+}
+
+#define DC_INSTANTIATE(T)                                                                       \
+  template int64_t gemm_packed_b_size<T>(int64_t, int64_t);                                     \
+  template void gemm_pack_b<T>(bool, int64_t, int64_t, const T*, int64_t, T*);                  \
+  template void gemm_prepacked<T>(int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, T, \
+                                  T*, int64_t);
+DC_INSTANTIATE(float)
+DC_INSTANTIATE(double)
+#undef DC_INSTANTIATE
 
 }  // namespace dc

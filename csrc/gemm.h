@@ -36,6 +36,20 @@ inline void gemm<double>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, doub
   dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+// A right operand used by many products (an RNN's recurrent weights, at every time step),
+// packed once: gemm_pack_b stores op(B) (K x N; B is (K, N), or (N, K) when trans_b) into
+// `packed` (gemm_packed_b_size elements, 64-byte aligned), and gemm_prepacked computes
+// C = alpha * A @ op(B) + beta * C with A (M, K) row-major, on the calling thread only, without
+// repacking B. The packing belongs to the CPU kernel variant current when it was made: pack and
+// multiply under the same capability. See [Note: GEMM prepacked B] in gemm.cpp.
+template <typename T>
+int64_t gemm_packed_b_size(int64_t K, int64_t N);
+template <typename T>
+void gemm_pack_b(bool trans_b, int64_t K, int64_t N, const T* B, int64_t ldb, T* packed);
+template <typename T>
+void gemm_prepacked(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                    const T* packed, T beta, T* C, int64_t ldc);
+
 namespace ref {
 // Naive triple loop (float64 accumulation); always built; tests compare against it.
 template <typename T>

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <exception>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -106,17 +107,57 @@ void run_plan(const Plan& p, int64_t B, int64_t H, Body&& body) {
   if (err) std::rethrow_exception(err);
 }
 
-// C (rows x units of every gate block k < nblk, gate stride `sc`) = A @ W[k*H + u0 .. +units]^T:
-// the recurrent pre-activations of a block. One GEMM when the block holds every unit.
+// [Note: RNN step GEMM] The per-step recurrent product of one thread's block,
+// C (rows x N) = A (rows x K) @ op(B) + beta*C, with the same B at every step: packed once per
+// call (gemm_pack_b), so a step does not repack 4H*H weights for a product of only B*4H*H
+// multiply-adds. For one or two rows the unpacked GEMM (dot products / axpys straight from B,
+// memory-bound either way) is faster than a register tile of 8 mostly empty rows.
 template <typename T>
-void gate_gemm(int64_t rows, int64_t nblk, int64_t H, int64_t u0, int64_t nu, const T* A,
-               int64_t lda, const T* W, T* C, int64_t ldc, int64_t sc) {
-  if (nu == H) {
-    gemm<T>(false, true, rows, nblk * H, H, T(1), A, lda, W, H, T(0), C, ldc);
-    return;
+class StepGemm {
+ public:
+  // op(B) is (K x N): B (K, N) with row stride ldb, or (N, K) when tb. `own` keeps a gathered
+  // copy alive when B points into it.
+  StepGemm(int64_t rows, bool tb, int64_t K, int64_t N, const T* B, int64_t ldb,
+           std::vector<T> own = {})
+      : tb_(tb), K_(K), N_(N), B_(B), ldb_(ldb), own_(std::move(own)) {
+    if (rows > 2 && K > 0 && N > 0) {
+      packed_ =
+          static_cast<T*>(buf_.get(static_cast<size_t>(gemm_packed_b_size<T>(K, N)) * sizeof(T)));
+      gemm_pack_b<T>(tb, K, N, B, ldb, packed_);
+      own_.clear();
+    }
   }
+  void operator()(int64_t rows, const T* A, int64_t lda, T beta, T* C, int64_t ldc) const {
+    if (packed_)
+      gemm_prepacked<T>(rows, N_, K_, T(1), A, lda, packed_, beta, C, ldc);
+    else
+      gemm<T>(false, tb_, rows, N_, K_, T(1), A, lda, B_, ldb_, beta, C, ldc);
+  }
+
+ private:
+  bool tb_;
+  int64_t K_, N_;
+  const T* B_;
+  int64_t ldb_;
+  std::vector<T> own_;
+  ScratchBuffer buf_;
+  T* packed_ = nullptr;
+};
+
+// The step GEMM of forward for gate blocks [k0, k0 + nblk) of W (rows of H weights each) and
+// units [u0, u0 + nu): C (rows x nblk*nu, gate stride nu) = h @ those rows of W^T. The rows
+// are gathered into one matrix when the block holds only some of the units.
+template <typename T>
+std::unique_ptr<StepGemm<T>> gate_gemm(int64_t rows, const T* W, int64_t H, int64_t k0,
+                                       int64_t nblk, int64_t u0, int64_t nu) {
+  if (nu == H || nblk == 1)
+    return std::make_unique<StepGemm<T>>(rows, true, H, nblk * nu, W + (k0 * H + u0) * H, H);
+  std::vector<T> rows_of(static_cast<size_t>(nblk * nu * H));
   for (int64_t k = 0; k < nblk; ++k)
-    gemm<T>(false, true, rows, nu, H, T(1), A, lda, W + (k * H + u0) * H, H, T(0), C + k * sc, ldc);
+    std::copy(W + ((k0 + k) * H + u0) * H, W + ((k0 + k) * H + u0 + nu) * H,
+              rows_of.data() + k * nu * H);
+  const T* p = rows_of.data();
+  return std::make_unique<StepGemm<T>>(rows, true, H, nblk * nu, p, H, std::move(rows_of));
 }
 
 // column sums of a (rows x n) matrix with row stride ld, as a GEMM with a row of ones.
@@ -195,6 +236,12 @@ void rnn_forward(const RnnConfig& c, const T* x, const T* h0, const T* c0, const
     a.ldg = Tn * WC;
     a.ldh = a.ldc = a.ldo = a.ldop = Tn * H;
     a.ldm = Tn;
+    const bool two = gru && !c.reset_after;  // r, z first; then n from r*h_{t-1}
+    std::unique_ptr<StepGemm<T>> gemm1, gemm2;
+    guarded([&] {
+      gemm1 = gate_gemm<T>(rows, w.w_hh, H, 0, two ? 2 : G, u0, nu);
+      if (two) gemm2 = gate_gemm<T>(rows, w.w_hh, H, 2, 1, u0, nu);
+    });
     for (int64_t s = 0; s < Tn; ++s) {
       const int64_t t = step_pos(c, s), tp = s ? step_pos(c, s - 1) : 0;
       const T* hp = s ? S + (b0 * Tn + tp) * H : h0 + b0 * H;  // unit 0 of the block's rows
@@ -208,20 +255,19 @@ void rnn_forward(const RnnConfig& c, const T* x, const T* h0, const T* c0, const
       a.out = y ? y + at * H + u0 : nullptr;
       a.oprev = y && s ? y + (b0 * Tn + tp) * H + u0 : nullptr;
       a.mask = c.mask ? c.mask + b0 * Tn + t : nullptr;
-      if (gru && !c.reset_after) {
+      if (two) {
         guarded([&] {
-          gate_gemm<T>(rows, 2, H, u0, nu, hp, a.ldhp, w.w_hh, gh, G * nu, nu);
+          (*gemm1)(rows, hp, a.ldhp, T(0), gh, G* nu);
           k.gru_fwd_rz(c, a);
         });
         sync();  // every unit of r*h_{t-1} is ready
         guarded([&] {
-          gemm<T>(false, true, rows, nu, H, T(1), Gw + at * WC, Tn * WC, w.w_hh + (2 * H + u0) * H,
-                  H, T(0), gh + 2 * nu, G * nu);
+          (*gemm2)(rows, Gw + at * WC, Tn * WC, T(0), gh + 2 * nu, G * nu);
           k.gru_fwd_n(c, a);
         });
       } else {
         guarded([&] {
-          gate_gemm<T>(rows, G, H, u0, nu, hp, a.ldhp, w.w_hh, gh, G * nu, nu);
+          (*gemm1)(rows, hp, a.ldhp, T(0), gh, G* nu);
           (c.cell == RnnCell::rnn ? k.rnn_fwd : lstm ? k.lstm_fwd : k.gru_fwd)(c, a);
         });
       }
@@ -295,6 +341,16 @@ void rnn_backward(const RnnConfig& c, const T* x, const T* h0, const T* c0, cons
       a.ldh = a.ldc = a.lddo = Tn * H;
       a.lddh = a.lddhp = a.lddc = a.lddca = H;
       a.ldm = Tn;
+      // dh_{t-1} through U: d(U_n h) (GRU reset_after=False: d(r*h) first), then the rest
+      std::unique_ptr<StepGemm<T>> gemm_rec, gemm_n;
+      guarded([&] {
+        if (two) {
+          gemm_n = std::make_unique<StepGemm<T>>(rows, false, H, nu, w.w_hh + 2 * H * H + u0, H);
+          gemm_rec = std::make_unique<StepGemm<T>>(rows, false, 2 * H, nu, w.w_hh + u0, H);
+        } else {
+          gemm_rec = std::make_unique<StepGemm<T>>(rows, false, K_rec, nu, w_rec + u0, H);
+        }
+      });
       T* dh_cur = dh_a.data();  // this thread's view; every thread swaps at every step
       T* dh_nxt = dh_b.data();
       T* drh = drh_buf.empty() ? nullptr : drh_buf.data() + b0 * H + u0;
@@ -321,24 +377,17 @@ void rnn_backward(const RnnConfig& c, const T* x, const T* h0, const T* c0, cons
           guarded([&] { k.gru_bwd_n(c, a); });
           sync();  // dn of every unit is ready
           guarded([&] {
-            gemm<T>(false, false, rows, nu, H, T(1), dG + at * WC + 3 * H, Tn * WC,
-                    w.w_hh + 2 * H * H + u0, H, T(0), drh, H);
+            (*gemm_n)(rows, dG + at * WC + 3 * H, Tn * WC, T(0), drh, H);
             k.gru_bwd_rz(c, a);
           });
           sync();  // dr of every unit is ready
-          guarded([&] {
-            gemm<T>(false, false, rows, nu, 2 * H, T(1), dG + at * WC + H, Tn * WC, w.w_hh + u0, H,
-                    T(1), dhp_row, H);
-          });
+          guarded([&] { (*gemm_rec)(rows, dG + at * WC + H, Tn * WC, T(1), dhp_row, H); });
         } else {
           guarded([&] {
             (c.cell == RnnCell::rnn ? k.rnn_bwd : lstm ? k.lstm_bwd : k.gru_bwd)(c, a);
           });
           sync();  // every gate gradient of the step is ready
-          guarded([&] {
-            gemm<T>(false, false, rows, nu, K_rec, T(1), dG + at * WC, Tn * WC, w_rec + u0, H, T(1),
-                    dhp_row, H);
-          });
+          guarded([&] { (*gemm_rec)(rows, dG + at * WC, Tn * WC, T(1), dhp_row, H); });
         }
         std::swap(dh_cur, dh_nxt);
       }

@@ -72,8 +72,10 @@ def _check(cell, B, T, I, H, dtype, opts, init=True, seed=0):
 
 
 # (B, T, I, H): ones, primes, and sizes that take the batch split (B >= 16) and the unit split
-# (few rows, a large enough step) of [Note: RNN plan]
-SIZES = [(1, 1, 1, 1), (3, 5, 2, 7), (2, 1, 3, 5), (17, 3, 4, 13), (1, 3, 5, 180), (1, 2, 3, 320)]
+# (few rows, a large enough step) of [Note: RNN plan], with the unpacked (B <= 2) and the
+# prepacked ([Note: RNN step GEMM]) recurrent GEMMs
+SIZES = [(1, 1, 1, 1), (3, 5, 2, 7), (2, 1, 3, 5), (17, 3, 4, 13), (1, 3, 5, 180), (4, 3, 3, 100)]
+SIZES_RNN = [(1, 2, 3, 320)]  # a simple RNN needs a larger H for the unit split
 
 CONFIGS = [
     ("rnn", {}),
@@ -94,7 +96,7 @@ CONFIGS = [
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cell,opts", CONFIGS)
 def test_matches_reference(cell, opts, dtype, cpu_capability):
-    for k, size in enumerate(SIZES):
+    for k, size in enumerate(SIZES + (SIZES_RNN if cell == "rnn" else [])):
         _check(cell, *size, dtype, opts, init=k % 2 == 0, seed=k)
 
 

@@ -91,6 +91,38 @@ void with_acts(const RnnConfig& c, Fn&& fn) {
     fn(RuntimeActs<V>{s0, s1, c.act, c.gate_act});
 }
 
+// ------------------------------------------------------------------------------ vector loops
+
+// [Note: RNN vector loops] The loop bodies below are too large for the compiler to inline into
+// for_each_vec, where the vector width would become a constant; a runtime width turns every
+// loadn/storen into a call to memcpy (9% of an LSTM forward). So full vectors are passed a
+// compile-time width, Full<W>, whose loads and stores are plain vector moves; only the tail
+// goes through the variable-size loadn/storen.
+template <int W>
+struct Full {};
+template <typename T, int W>
+inline auto ld(const T* p, Full<W>) {
+  return load(p);
+}
+template <typename T>
+inline auto ld(const T* p, int m) {
+  return loadn(p, m);
+}
+template <typename T, typename V, int W>
+inline void st(T* p, V v, Full<W>) {
+  store(p, v);
+}
+template <typename T, typename V>
+inline void st(T* p, V v, int m) {
+  storen(p, v, m);
+}
+template <int W, typename F>
+inline void each_vec(int64_t n, F&& f) {
+  int64_t i = 0;
+  for (; i + W <= n; i += W) f(i, Full<W>{});
+  if (i < n) f(i, static_cast<int>(n - i));
+}
+
 // ------------------------------------------------------------------------------ shared pieces
 
 template <typename T>
@@ -137,14 +169,14 @@ void carry_row_bwd(const RnnRows<T>& a, int64_t r, int slots) {
 
 // dL/dh_t of a real step at units [j, j+m): from the later steps, this step's output, and
 // (carry mode) the outputs of the masked steps after it, which were copies of this one.
-template <typename T, typename V = typename Lanes<T>::V>
-inline V dh_total(const RnnRows<T>& a, int64_t r, int64_t j, int m) {
-  V d = loadn(a.dh + r * a.lddh + j, m);
-  if (a.dout) d += loadn(a.dout + r * a.lddo + j, m);
+template <typename T, typename M, typename V = typename Lanes<T>::V>
+inline V dh_total(const RnnRows<T>& a, int64_t r, int64_t j, M m) {
+  V d = ld(a.dh + r * a.lddh + j, m);
+  if (a.dout) d += ld(a.dout + r * a.lddo + j, m);
   if (a.dcarry) {
     T* ca = a.dcarry + r * a.lddca + j;
-    d += loadn(ca, m);
-    storen(ca, bc<V>(0.0), m);
+    d += ld(ca, m);
+    st(ca, bc<V>(0.0), m);
   }
   return d;
 }
@@ -171,10 +203,10 @@ void each_real_row_bwd(const RnnRows<T>& a, int slots, Fn&& fn) {
 }
 
 // Pre-activation of gate k: x-projection (workspace) + recurrent part + bias.
-template <typename T, typename V = typename Lanes<T>::V>
-inline V pre(const RnnRows<T>& a, const T* gx, const T* gh, int k, int64_t j, int m) {
-  V v = loadn(gx + k * a.H + j, m) + loadn(gh + k * a.sgh + j, m);
-  if (a.bias) v += loadn(a.bias + k * a.H + j, m);
+template <typename T, typename M, typename V = typename Lanes<T>::V>
+inline V pre(const RnnRows<T>& a, const T* gx, const T* gh, int k, int64_t j, M m) {
+  V v = ld(gx + k * a.H + j, m) + ld(gh + k * a.sgh + j, m);
+  if (a.bias) v += ld(a.bias + k * a.H + j, m);
   return v;
 }
 
@@ -188,10 +220,10 @@ void rnn_fwd_k(const RnnConfig& c, const RnnRows<T>& a, const F& f) {
     const T* gh = a.gh + r * a.ldgh;
     T* h = a.h + r * a.ldh;
     T* o = a.out ? a.out + r * a.ldo : nullptr;
-    for_each_vec<W>(a.n, [&](int64_t j, int m) {
+    each_vec<W>(a.n, [&](int64_t j, auto m) {
       const auto hv = f.act(pre(a, gx, gh, 0, j, m));
-      storen(h + j, hv, m);
-      if (o) storen(o + j, hv, m);
+      st(h + j, hv, m);
+      if (o) st(o + j, hv, m);
     });
   });
 }
@@ -204,10 +236,10 @@ void rnn_bwd_k(const RnnConfig&, const RnnRows<T>& a, const F& f) {
     const T* h = a.h + r * a.ldh;
     T* dg = a.dg + r * a.lddg;
     T* dhp = a.dhp + r * a.lddhp;
-    for_each_vec<W>(a.n, [&](int64_t j, int m) {
+    each_vec<W>(a.n, [&](int64_t j, auto m) {
       const V dh = dh_total(a, r, j, m);
-      storen(dg + j, dh * f.dact(loadn(h + j, m)), m);
-      storen(dhp + j, bc<V>(0.0), m);
+      st(dg + j, dh * f.dact(ld(h + j, m)), m);
+      st(dhp + j, bc<V>(0.0), m);
     });
   });
 }
@@ -245,42 +277,42 @@ void lstm_fwd_k(const RnnConfig& c, const RnnRows<T>& a, const F& f) {
     T* cr = a.c + r * a.ldc;
     T* h = a.h + r * a.ldh;
     T* o = a.out ? a.out + r * a.ldo : nullptr;
-    for_each_vec<W>(a.n, [&](int64_t j, int m) {
-      const V cpv = loadn(cp + j, m);
+    each_vec<W>(a.n, [&](int64_t j, auto m) {
+      const V cpv = ld(cp + j, m);
       const V gv = f.act(pre(a, g, gh, s.g, j, m));
       V cv;
       if (var == LstmVariant::standard) {
         V ai = pre(a, g, gh, s.i, j, m), af = pre(a, g, gh, s.f, j, m);
         if (p) {
-          ai += loadn(p + s.pi * H + j, m) * cpv;
-          af += loadn(p + s.pf * H + j, m) * cpv;
+          ai += ld(p + s.pi * H + j, m) * cpv;
+          af += ld(p + s.pf * H + j, m) * cpv;
         }
         const V iv = f.gate(ai), fv = f.gate(af);
         cv = fv * cpv + iv * gv;
-        storen(g + s.i * H + j, iv, m);
-        storen(g + s.f * H + j, fv, m);
+        st(g + s.i * H + j, iv, m);
+        st(g + s.f * H + j, fv, m);
       } else if (var == LstmVariant::no_forget) {
         V ai = pre(a, g, gh, s.i, j, m);
-        if (p) ai += loadn(p + s.pi * H + j, m) * cpv;
+        if (p) ai += ld(p + s.pi * H + j, m) * cpv;
         const V iv = f.gate(ai);
         cv = cpv + iv * gv;
-        storen(g + s.i * H + j, iv, m);
+        st(g + s.i * H + j, iv, m);
       } else {
         V af = pre(a, g, gh, s.f, j, m);
-        if (p) af += loadn(p + s.pf * H + j, m) * cpv;
+        if (p) af += ld(p + s.pf * H + j, m) * cpv;
         const V fv = f.gate(af);
         cv = fv * cpv + (bc<V>(1.0) - fv) * gv;
-        storen(g + s.f * H + j, fv, m);
+        st(g + s.f * H + j, fv, m);
       }
       V ao = pre(a, g, gh, s.o, j, m);
-      if (p) ao += loadn(p + s.po * H + j, m) * cv;
+      if (p) ao += ld(p + s.po * H + j, m) * cv;
       const V ov = f.gate(ao);
       const V hv = ov * f.act(cv);
-      storen(g + s.g * H + j, gv, m);
-      storen(g + s.o * H + j, ov, m);
-      storen(cr + j, cv, m);
-      storen(h + j, hv, m);
-      if (o) storen(o + j, hv, m);
+      st(g + s.g * H + j, gv, m);
+      st(g + s.o * H + j, ov, m);
+      st(cr + j, cv, m);
+      st(h + j, hv, m);
+      if (o) st(o + j, hv, m);
     });
   });
 }
@@ -301,42 +333,42 @@ void lstm_bwd_k(const RnnConfig& c, const RnnRows<T>& a, const F& f) {
     T* dg = a.dg + r * a.lddg;
     T* dc = a.dc + r * a.lddc;
     T* dhp = a.dhp + r * a.lddhp;
-    for_each_vec<W>(a.n, [&](int64_t j, int m) {
+    each_vec<W>(a.n, [&](int64_t j, auto m) {
       const V one = bc<V>(1.0);
       const V dh = dh_total(a, r, j, m);
-      const V cv = loadn(cr + j, m), cpv = loadn(cp + j, m);
-      const V gv = loadn(g + s.g * H + j, m), ov = loadn(g + s.o * H + j, m);
+      const V cv = ld(cr + j, m), cpv = ld(cp + j, m);
+      const V gv = ld(g + s.g * H + j, m), ov = ld(g + s.o * H + j, m);
       const V tc = f.act(cv);
       const V dao = dh * tc * f.dgate(ov);
-      V dcv = loadn(dc + j, m) + dh * ov * f.dact(tc);
-      if (p) dcv += dao * loadn(p + s.po * H + j, m);
+      V dcv = ld(dc + j, m) + dh * ov * f.dact(tc);
+      if (p) dcv += dao * ld(p + s.po * H + j, m);
       V dcp;
       if (var == LstmVariant::standard) {
-        const V iv = loadn(g + s.i * H + j, m), fv = loadn(g + s.f * H + j, m);
+        const V iv = ld(g + s.i * H + j, m), fv = ld(g + s.f * H + j, m);
         const V dai = dcv * gv * f.dgate(iv), daf = dcv * cpv * f.dgate(fv);
-        storen(dg + s.i * H + j, dai, m);
-        storen(dg + s.f * H + j, daf, m);
-        storen(dg + s.g * H + j, dcv * iv * f.dact(gv), m);
+        st(dg + s.i * H + j, dai, m);
+        st(dg + s.f * H + j, daf, m);
+        st(dg + s.g * H + j, dcv * iv * f.dact(gv), m);
         dcp = dcv * fv;
-        if (p) dcp += dai * loadn(p + s.pi * H + j, m) + daf * loadn(p + s.pf * H + j, m);
+        if (p) dcp += dai * ld(p + s.pi * H + j, m) + daf * ld(p + s.pf * H + j, m);
       } else if (var == LstmVariant::no_forget) {
-        const V iv = loadn(g + s.i * H + j, m);
+        const V iv = ld(g + s.i * H + j, m);
         const V dai = dcv * gv * f.dgate(iv);
-        storen(dg + s.i * H + j, dai, m);
-        storen(dg + s.g * H + j, dcv * iv * f.dact(gv), m);
+        st(dg + s.i * H + j, dai, m);
+        st(dg + s.g * H + j, dcv * iv * f.dact(gv), m);
         dcp = dcv;
-        if (p) dcp += dai * loadn(p + s.pi * H + j, m);
+        if (p) dcp += dai * ld(p + s.pi * H + j, m);
       } else {  // coupled: i = 1 - f, so dL/df gets -dL/di
-        const V fv = loadn(g + s.f * H + j, m);
+        const V fv = ld(g + s.f * H + j, m);
         const V daf = dcv * (cpv - gv) * f.dgate(fv);
-        storen(dg + s.f * H + j, daf, m);
-        storen(dg + s.g * H + j, dcv * (one - fv) * f.dact(gv), m);
+        st(dg + s.f * H + j, daf, m);
+        st(dg + s.g * H + j, dcv * (one - fv) * f.dact(gv), m);
         dcp = dcv * fv;
-        if (p) dcp += daf * loadn(p + s.pf * H + j, m);
+        if (p) dcp += daf * ld(p + s.pf * H + j, m);
       }
-      storen(dg + s.o * H + j, dao, m);
-      storen(dc + j, dcp, m);
-      storen(dhp + j, bc<V>(0.0), m);
+      st(dg + s.o * H + j, dao, m);
+      st(dc + j, dcp, m);
+      st(dhp + j, bc<V>(0.0), m);
     });
   });
 }
@@ -365,27 +397,27 @@ void gru_fwd_k(const RnnConfig& c, const RnnRows<T>& a, const F& f) {
     const T* hp = a.hp + r * a.ldhp;
     T* h = a.h + r * a.ldh;
     T* o = a.out ? a.out + r * a.ldo : nullptr;
-    for_each_vec<W>(a.n, [&](int64_t j, int m) {
+    each_vec<W>(a.n, [&](int64_t j, auto m) {
       V zv, an;
       if constexpr (kAfter) {
         const V rv = f.gate(pre(a, gx, gh, 0, j, m));
         zv = f.gate(pre(a, gx, gh, 1, j, m));
-        V ghn = loadn(gh + 2 * a.sgh + j, m);
-        if (a.bias_hn) ghn += loadn(a.bias_hn + j, m);
-        an = loadn(gx + 2 * H + j, m) + rv * ghn;
-        if (a.bias) an += loadn(a.bias + 2 * H + j, m);
-        storen(g + j, ghn, m);
-        storen(g + H + j, rv, m);
-        storen(g + 2 * H + j, zv, m);
+        V ghn = ld(gh + 2 * a.sgh + j, m);
+        if (a.bias_hn) ghn += ld(a.bias_hn + j, m);
+        an = ld(gx + 2 * H + j, m) + rv * ghn;
+        if (a.bias) an += ld(a.bias + 2 * H + j, m);
+        st(g + j, ghn, m);
+        st(g + H + j, rv, m);
+        st(g + 2 * H + j, zv, m);
       } else {
-        zv = loadn(g + 2 * H + j, m);
+        zv = ld(g + 2 * H + j, m);
         an = pre(a, gx, gh, 2, j, m);
       }
       const V nv = f.act(an);
-      const V hv = gru_mix<T>(c, zv, loadn(hp + j, m), nv);
-      storen(g + 3 * H + j, nv, m);
-      storen(h + j, hv, m);
-      if (o) storen(o + j, hv, m);
+      const V hv = gru_mix<T>(c, zv, ld(hp + j, m), nv);
+      st(g + 3 * H + j, nv, m);
+      st(h + j, hv, m);
+      if (o) st(o + j, hv, m);
     });
   });
 }
@@ -405,11 +437,11 @@ void gru_fwd_rz_k(const RnnConfig&, const RnnRows<T>& a, const F& f) {
     const T* gx = g + H;
     const T* gh = a.gh + r * a.ldgh;
     const T* hp = a.hp + r * a.ldhp;
-    for_each_vec<W>(a.n, [&](int64_t j, int m) {
+    each_vec<W>(a.n, [&](int64_t j, auto m) {
       const V rv = f.gate(pre(a, gx, gh, 0, j, m)), zv = f.gate(pre(a, gx, gh, 1, j, m));
-      storen(g + j, rv * loadn(hp + j, m), m);
-      storen(g + H + j, rv, m);
-      storen(g + 2 * H + j, zv, m);
+      st(g + j, rv * ld(hp + j, m), m);
+      st(g + H + j, rv, m);
+      st(g + 2 * H + j, zv, m);
     });
   }
 }
@@ -441,20 +473,20 @@ void gru_bwd_k(const RnnConfig& c, const RnnRows<T>& a, const F& f) {
     const T* hp = a.hp + r * a.ldhp;
     T* dg = a.dg + r * a.lddg;
     T* dhp = a.dhp + r * a.lddhp;
-    for_each_vec<W>(a.n, [&](int64_t j, int m) {
+    each_vec<W>(a.n, [&](int64_t j, auto m) {
       const V dh = dh_total(a, r, j, m);
-      const V zv = loadn(g + 2 * H + j, m), nv = loadn(g + 3 * H + j, m);
+      const V zv = ld(g + 2 * H + j, m), nv = ld(g + 3 * H + j, m);
       V dz, dn, dd;
-      gru_mix_bwd<T>(c, dh, zv, loadn(hp + j, m), nv, dz, dn, dd);
+      gru_mix_bwd<T>(c, dh, zv, ld(hp + j, m), nv, dz, dn, dd);
       const V dan = dn * f.dact(nv);
       if constexpr (kAfter) {
-        const V ghn = loadn(g + j, m), rv = loadn(g + H + j, m);
-        storen(dg + j, dan * rv, m);
-        storen(dg + H + j, dan * ghn * f.dgate(rv), m);
+        const V ghn = ld(g + j, m), rv = ld(g + H + j, m);
+        st(dg + j, dan * rv, m);
+        st(dg + H + j, dan * ghn * f.dgate(rv), m);
       }
-      storen(dg + 2 * H + j, dz * f.dgate(zv), m);
-      storen(dg + 3 * H + j, dan, m);
-      storen(dhp + j, dd, m);
+      st(dg + 2 * H + j, dz * f.dgate(zv), m);
+      st(dg + 3 * H + j, dan, m);
+      st(dhp + j, dd, m);
     });
   });
 }
@@ -472,10 +504,10 @@ void gru_bwd_rz_k(const RnnConfig&, const RnnRows<T>& a, const F& f) {
     const T* drh = a.drh + r * a.lddrh;
     T* dg = a.dg + r * a.lddg;
     T* dhp = a.dhp + r * a.lddhp;
-    for_each_vec<W>(a.n, [&](int64_t j, int m) {
-      const V d = loadn(drh + j, m), rv = loadn(g + H + j, m);
-      storen(dg + H + j, d * loadn(hp + j, m) * f.dgate(rv), m);
-      storen(dhp + j, loadn(dhp + j, m) + d * rv, m);
+    each_vec<W>(a.n, [&](int64_t j, auto m) {
+      const V d = ld(drh + j, m), rv = ld(g + H + j, m);
+      st(dg + H + j, d * ld(hp + j, m) * f.dgate(rv), m);
+      st(dhp + j, ld(dhp + j, m) + d * rv, m);
     });
   }
 }
