@@ -80,6 +80,17 @@ def _options(lengths: Any, mask: Any, zero_output: bool, reverse: bool, **more: 
     return opts
 
 
+def _gated(activation: Any, recurrent_activation: Any, hard_sigmoid: tuple, **more: Any) -> dict:
+    """The options every gated cell takes (LSTM, GRU)."""
+    return dict(
+        more,
+        activation=activation,
+        recurrent_activation=recurrent_activation,
+        hard_sigmoid_slope=float(hard_sigmoid[0]),
+        hard_sigmoid_offset=float(hard_sigmoid[1]),
+    )
+
+
 def rnn(
     x: ArrayOrTensor,
     h0: ArrayOrTensor | None,
@@ -129,17 +140,8 @@ def lstm(
     ``hard_sigmoid = (slope, offset)`` when an activation is 'hard_sigmoid' (Keras 2: 0.2, 0.5).
     Returns out (B, T, H), (h_n, c_n)."""
     h0, c0 = (None, None) if hx is None else hx
-    opts = _options(
-        lengths,
-        mask,
-        zero_output,
-        reverse,
-        activation=activation,
-        recurrent_activation=recurrent_activation,
-        lstm_variant=variant,
-        hard_sigmoid_slope=float(hard_sigmoid[0]),
-        hard_sigmoid_offset=float(hard_sigmoid[1]),
-    )
+    gated = _gated(activation, recurrent_activation, hard_sigmoid, lstm_variant=variant)
+    opts = _options(lengths, mask, zero_output, reverse, **gated)
     out, h_n, c_n = _Recurrent.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, "lstm", opts)
     return out, (h_n, c_n)
 
@@ -168,16 +170,12 @@ def gru(
     n = tanh(W_n x + b_in + r*(U_n h + b_hn)); else the textbook n = tanh(W_n x + b_in +
     U_n (r*h) + b_hn). ``z_keeps_state``: h_t = z*h_{t-1} + (1-z)*n (PyTorch, Keras); False:
     h_t = (1-z)*h_{t-1} + z*n. Returns out (B, T, H), h_n (B, H)."""
-    opts = _options(
-        lengths,
-        mask,
-        zero_output,
-        reverse,
-        activation=activation,
-        recurrent_activation=recurrent_activation,
+    gated = _gated(
+        activation,
+        recurrent_activation,
+        hard_sigmoid,
         reset_after=bool(reset_after),
         z_keeps_state=bool(z_keeps_state),
-        hard_sigmoid_slope=float(hard_sigmoid[0]),
-        hard_sigmoid_offset=float(hard_sigmoid[1]),
     )
+    opts = _options(lengths, mask, zero_output, reverse, **gated)
     return _Recurrent.apply(x, h0, None, w_ih, w_hh, b_ih, b_hh, None, "gru", opts)
