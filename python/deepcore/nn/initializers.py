@@ -314,7 +314,7 @@ class Orthogonal(Initializer):
         q *= np.sign(np.diag(r))
         if rows < cols:
             q = q.T
-        return (self.gain * q).reshape(shape).astype(d)
+        return np.ascontiguousarray((self.gain * q).reshape(shape), dtype=d)  # q.T is F-order
 
     def get_config(self) -> dict:
         return {"gain": self.gain, "seed": self.seed}

@@ -1,4 +1,5 @@
-"""Flatten, Reshape, Permute, ZeroPadding1D/2D, and the zero/constant pad op they share."""
+"""Flatten, Reshape, Permute, RepeatVector, ZeroPadding1D/2D, and the zero/constant pad op they
+share."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from ...tensor import Tensor
 from ..module import InputSpec, Module
 from .layout import LayoutMixin, to_channels_last
 
-__all__ = ["Flatten", "Reshape", "Permute", "ZeroPadding1D", "ZeroPadding2D", "pad"]
+__all__ = ["Flatten", "Reshape", "Permute", "RepeatVector", "ZeroPadding1D", "ZeroPadding2D", "pad"]
 
 
 def _data_format(layer: str, value: str | None) -> str:
@@ -138,6 +139,27 @@ class Permute(Module):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "dims": list(self.dims)}
+
+
+class RepeatVector(Module):
+    """(batch, features) -> (batch, n, features): the input repeated n times (the encoder's
+    summary fed to every decoder step of an encoder-decoder model)."""
+
+    def __init__(self, n: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+            raise ValueError(f"RepeatVector: n must be a positive integer, got {n!r}")
+        self.n = int(n)
+        self.input_spec = InputSpec(ndim=2)
+
+    def call(self, x: Tensor) -> Tensor:
+        return x.unsqueeze(1).expand(x.shape[0], self.n, x.shape[1])
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0], self.n, input_shape[1])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "n": self.n}
 
 
 def _pad_pairs(layer: str, padding: Any, rank: int) -> tuple[tuple[int, int], ...]:

@@ -1,0 +1,889 @@
+"""Recurrent layers with Keras's names and arguments: SimpleRNN, LSTM, GRU, the cells
+SimpleRNNCell / LSTMCell / GRUCell, a generic RNN(cell), and Bidirectional.
+
+[Note: recurrent layers] The weights are Keras's, in Keras's names, shapes and gate orders:
+``kernel (input_dim, G*units)``, ``recurrent_kernel (units, G*units)``, ``bias`` (LSTM
+``(4*units,)`` i, f, c, o; GRU z, r, h, ``(2, 3*units)`` with ``reset_after`` (input and
+recurrent biases) else ``(3*units,)``; SimpleRNN ``(units,)``), so ``get_weights`` /
+``set_weights`` exchange arrays with Keras unchanged. They live in the layer's ``cell``.
+
+A whole sequence runs through one fused native call (``F.lstm`` / ``F.gru`` / ``F.rnn``: the
+time loop and backpropagation through time in C++, see csrc/rnn.h) whenever the cell is a
+built-in one with activations the kernels fuse (tanh, sigmoid, relu, hard_sigmoid, linear) and
+no recurrent dropout is active; the weights are transposed to PyTorch's layout for the call
+(a weights-sized copy per call). Otherwise (a custom cell, another activation, or
+``recurrent_dropout`` while training, as Keras leaves cuDNN for these) the layer steps the cell
+in Python, one time step per iteration, exactly as ``RNN(cell)`` does.
+
+Masks (``call(x, mask=...)``, e.g. from ``Embedding(mask_zero=True)``): a masked step keeps
+the state and repeats the previous output (zeros before the first real step), or outputs zeros
+with ``zero_output_for_mask=True``; the output mask is the input mask when
+``return_sequences``. ``dropout`` / ``recurrent_dropout`` draw one mask per sequence, reused at
+every step (Keras). ``go_backwards`` reads the sequence from its end and returns the outputs in
+that (reversed) order, as Keras. ``stateful=True`` keeps the last states for the next batch
+(``reset_states()`` zeroes them). ``unroll`` is accepted and ignored: the fused kernel is used
+either way.
+
+PyTorch interchange: ``layer.torch_state_dict()`` and ``layer.load_torch_state_dict(sd)`` use
+``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN``'s keys (``weight_ih_l0`` ...; ``layer=k`` for a stacked
+PyTorch module, ``reverse=True`` for its ``_reverse`` direction). An LSTM's two PyTorch biases
+add into Keras's one; a GRU converts only with ``reset_after=True`` (PyTorch's formulation).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+import numpy as np
+
+from ... import ops
+from ...autograd import Function
+from ...tensor import Tensor, get_rng
+from .. import functional as F
+from .. import initializers, regularizers
+from ..module import InputSpec, Module, deserialize, serialize
+from .activation import activation_name, get_activation, serialize_activation
+from .core import _positive_int
+
+__all__ = [
+    "SimpleRNNCell",
+    "LSTMCell",
+    "GRUCell",
+    "RNN",
+    "SimpleRNN",
+    "LSTM",
+    "GRU",
+    "Bidirectional",
+]
+
+# activations the fused kernels apply (csrc/rnn.h RnnAct), by registered name
+_FUSED = {"tanh": "tanh", "sigmoid": "sigmoid", "relu": "relu", "hard_sigmoid": "hard_sigmoid"}
+_FUSED["linear"] = None
+_HARD_SIGMOID = (1.0 / 6.0, 0.5)  # F.hard_sigmoid's defaults (Keras 3)
+
+
+def _rate(layer: str, name: str, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
+        raise ValueError(f"{layer}: {name} must be a number in [0, 1), got {v!r}")
+    return float(v)
+
+
+def _data(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _dropout_mask(shape: tuple, rate: float, dtype: Any) -> Tensor:
+    """One inverted-dropout mask (scaled by 1/(1-rate)), constant: no gradient flows into it."""
+    keep = get_rng().random(shape) >= rate
+    return Tensor((keep / (1.0 - rate)).astype(dtype))
+
+
+class _ToTorch(Function):
+    """A Keras weight (..., G*units) in PyTorch's layout: gate columns reordered by ``perm``
+    (or not), then transposed when ``transpose``; contiguous both ways (the optimizers take
+    contiguous gradients)."""
+
+    @staticmethod
+    def forward(ctx: Any, w: np.ndarray, perm: np.ndarray | None, transpose: bool) -> np.ndarray:
+        ctx.perm, ctx.transpose = perm, transpose
+        out = w if perm is None else w[..., perm]
+        return np.ascontiguousarray(out.T if transpose else out)
+
+    @staticmethod
+    def backward(ctx: Any, g: np.ndarray) -> tuple:
+        g = g.T if ctx.transpose else g
+        if ctx.perm is None:
+            return np.ascontiguousarray(g), None, None
+        out = np.empty_like(g)
+        out[..., ctx.perm] = g
+        return out, None, None
+
+
+# ------------------------------------------------------------------------------ cells
+class _Cell(Module):
+    """What the built-in cells share: Keras's weights and arguments, dropout masks per
+    sequence, and ``call(inputs, states, training)`` -> (output, new_states) for one step."""
+
+    _gates = 1
+    _kind = "rnn"
+
+    def __init__(
+        self,
+        units: int,
+        activation: str | Callable | None = "tanh",
+        recurrent_activation: str | Callable | None = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        cls = type(self).__name__
+        self.units = _positive_int(cls, "units", units)
+        self.activation = get_activation(activation)
+        self.recurrent_activation = get_activation(recurrent_activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.dropout = _rate(cls, "dropout", dropout)
+        self.recurrent_dropout = _rate(cls, "recurrent_dropout", recurrent_dropout)
+        self._dp_mask: Tensor | None = None
+        self._rec_dp_mask: Tensor | None = None
+
+    # Keras's cell interface
+    @property
+    def state_size(self) -> Any:
+        return self.units
+
+    @property
+    def output_size(self) -> int:
+        return self.units
+
+    def _n_states(self) -> int:
+        return 1
+
+    def get_initial_state(self, batch_size: int, dtype: Any = None) -> list[Tensor]:
+        d = dtype or self.dtype
+        return [Tensor(np.zeros((batch_size, self.units), d)) for _ in range(self._n_states())]
+
+    def _bias_shape(self) -> tuple:
+        return (self._gates * self.units,)
+
+    def _bias_init(self) -> Any:
+        return self.bias_initializer
+
+    def build(self, input_shape: tuple) -> None:
+        if input_shape is None or input_shape[-1] is None:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' needs inputs with a known feature size, got "
+                f"{input_shape}"
+            )
+        n_in, n = int(input_shape[-1]), self._gates * self.units
+        self.kernel = self.add_weight(
+            "kernel", (n_in, n), self.kernel_initializer, regularizer=self.kernel_regularizer
+        )
+        self.recurrent_kernel = self.add_weight(
+            "recurrent_kernel", (self.units, n), self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+        )  # fmt: skip
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                "bias", self._bias_shape(), self._bias_init(), regularizer=self.bias_regularizer
+            )
+
+    # dropout: one mask per sequence (Keras's DropoutRNNCell), drawn at its first step
+    def reset_dropout_mask(self) -> None:
+        self._dp_mask = self._rec_dp_mask = None
+
+    def _dropped(self, x: Tensor, h: Tensor, training: bool) -> tuple[Tensor, Tensor]:
+        if training and self.dropout > 0:
+            if self._dp_mask is None or self._dp_mask.shape != x.shape:
+                self._dp_mask = _dropout_mask(x.shape, self.dropout, x.dtype)
+            x = x * self._dp_mask
+        if training and self.recurrent_dropout > 0:
+            if self._rec_dp_mask is None or self._rec_dp_mask.shape != h.shape:
+                self._rec_dp_mask = _dropout_mask(h.shape, self.recurrent_dropout, h.dtype)
+            h = h * self._rec_dp_mask
+        return x, h
+
+    def _affine(self, x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+        """(x @ kernel + input bias, h @ recurrent_kernel) for one step."""
+        zx = x @ self.kernel
+        if self.bias is not None:
+            zx = zx + (self.bias[0] if self.bias.ndim == 2 else self.bias)
+        return zx, h @ self.recurrent_kernel
+
+    # the fused path: PyTorch-layout weights for F
+    def _fusable(self) -> bool:
+        names = [activation_name(self.activation), activation_name(self.recurrent_activation)]
+        return type(self) in _BUILTIN_CELLS and all(n in _FUSED for n in names)
+
+    def _torch_order(self) -> np.ndarray | None:
+        """Column permutation from Keras's gate order to PyTorch's (None: the same)."""
+        return None
+
+    def _torch_weights(self) -> tuple:
+        """(w_ih, w_hh, b_ih, b_hh) as Tensors in PyTorch's layout, differentiable."""
+        perm = self._torch_order()
+        w_ih = _ToTorch.apply(self.kernel, perm, True)
+        w_hh = _ToTorch.apply(self.recurrent_kernel, perm, True)
+        b = self.bias
+        if b is None:
+            return w_ih, w_hh, None, None
+        b = _ToTorch.apply(b, perm, False)
+        return (w_ih, w_hh, b[0], b[1]) if b.ndim == 2 else (w_ih, w_hh, b, None)
+
+    def _fused_options(self) -> dict:
+        opts = {"activation": _FUSED[activation_name(self.activation)]}
+        if self._kind != "rnn":
+            opts["recurrent_activation"] = _FUSED[activation_name(self.recurrent_activation)]
+            opts["hard_sigmoid"] = _HARD_SIGMOID
+        return opts
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": serialize_activation(self.activation),
+            "recurrent_activation": serialize_activation(self.recurrent_activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+        }
+
+
+class SimpleRNNCell(_Cell):
+    """h_t = activation(x_t W + h_{t-1} U + b): one step of a SimpleRNN."""
+
+    def __init__(self, units: int, activation: str | Callable | None = "tanh", **kwargs: Any):
+        kwargs.pop("recurrent_activation", None)
+        super().__init__(units, activation=activation, **kwargs)
+
+    def call(self, inputs: Tensor, states: Any, training: bool | None = None) -> tuple:
+        h = states[0] if isinstance(states, (list, tuple)) else states
+        x, hd = self._dropped(inputs, h, bool(training))
+        zx, zh = self._affine(x, hd)
+        out = self.activation(zx + zh)
+        return out, [out]
+
+    def get_config(self) -> dict:
+        cfg = super().get_config()
+        cfg.pop("recurrent_activation")
+        return cfg
+
+
+class LSTMCell(_Cell):
+    """One LSTM step (Keras gate order i, f, c, o): c = f*c + i*act(.), h = o*act(c)."""
+
+    _gates = 4
+    _kind = "lstm"
+
+    def __init__(self, units: int, unit_forget_bias: bool = True, **kwargs: Any) -> None:
+        super().__init__(units, **kwargs)
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    @property
+    def state_size(self) -> list[int]:
+        return [self.units, self.units]
+
+    def _n_states(self) -> int:
+        return 2
+
+    def _bias_init(self) -> Any:
+        if not self.unit_forget_bias:
+            return self.bias_initializer
+        base, n = self.bias_initializer, self.units
+
+        def init(shape: tuple, dtype: Any = "float32") -> np.ndarray:
+            b = np.asarray(base((4 * n,), dtype))
+            b[n : 2 * n] = 1.0  # the forget gate starts open (Jozefowicz et al. 2015)
+            return b
+
+        return init
+
+    def call(self, inputs: Tensor, states: Any, training: bool | None = None) -> tuple:
+        h, c = states[0], states[1]
+        x, hd = self._dropped(inputs, h, bool(training))
+        zx, zh = self._affine(x, hd)
+        z = zx + zh
+        n = self.units
+        ra, a = self.recurrent_activation, self.activation
+        i, f, g, o = ra(z[:, :n]), ra(z[:, n : 2 * n]), a(z[:, 2 * n : 3 * n]), ra(z[:, 3 * n :])
+        c = f * c + i * g
+        h = o * a(c)
+        return h, [h, c]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
+
+
+class GRUCell(_Cell):
+    """One GRU step (Keras gate order z, r, h): h = z*h_{t-1} + (1-z)*hh with
+    hh = act(x W_h + r*(h U_h + b_rh)) (``reset_after``, the default) or act(x W_h + (r*h) U_h)."""
+
+    _gates = 3
+    _kind = "gru"
+
+    def __init__(self, units: int, reset_after: bool = True, **kwargs: Any) -> None:
+        super().__init__(units, **kwargs)
+        self.reset_after = bool(reset_after)
+
+    def _bias_shape(self) -> tuple:
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def _torch_order(self) -> np.ndarray:
+        n = self.units  # PyTorch's r, z, n from Keras's z, r, h
+        return np.concatenate([np.arange(n, 2 * n), np.arange(n), np.arange(2 * n, 3 * n)])
+
+    def call(self, inputs: Tensor, states: Any, training: bool | None = None) -> tuple:
+        h = states[0] if isinstance(states, (list, tuple)) else states
+        x, hd = self._dropped(inputs, h, bool(training))
+        n = self.units
+        zx = x @ self.kernel
+        if self.bias is not None:
+            zx = zx + (self.bias[0] if self.reset_after else self.bias)
+        ra, a = self.recurrent_activation, self.activation
+        U = self.recurrent_kernel
+        if self.reset_after:
+            zh = hd @ U
+            if self.bias is not None:
+                zh = zh + self.bias[1]
+            z = ra(zx[:, :n] + zh[:, :n])
+            r = ra(zx[:, n : 2 * n] + zh[:, n : 2 * n])
+            hh = a(zx[:, 2 * n :] + r * zh[:, 2 * n :])
+        else:
+            zh = hd @ U[:, : 2 * n]
+            z = ra(zx[:, :n] + zh[:, :n])
+            r = ra(zx[:, n : 2 * n] + zh[:, n:])
+            hh = a(zx[:, 2 * n :] + (r * hd) @ U[:, 2 * n :])
+        out = z * h + (1 - z) * hh
+        return out, [out]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "reset_after": self.reset_after}
+
+
+_BUILTIN_CELLS = (SimpleRNNCell, LSTMCell, GRUCell)
+
+
+# ------------------------------------------------------------------------------ the layer
+class _StatesAsInputs:
+    """Keras's ``layer(x, initial_state=[h, c])`` travels as the list input ``[x, h, c]``:
+    the form a functional graph can record (its placeholders are positional arguments)."""
+
+    def __call__(self, inputs: Any, *args: Any, initial_state: Any = None, **kwargs: Any) -> Any:
+        if initial_state is not None:
+            states = initial_state if isinstance(initial_state, (list, tuple)) else [initial_state]
+            x = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+            inputs = [x, *states]
+        return super().__call__(inputs, *args, **kwargs)  # type: ignore[misc]
+
+
+class RNN(_StatesAsInputs, Module):
+    """A recurrent layer over ``cell`` (a built-in cell, or any Module with ``call(inputs,
+    states, training=None) -> (output, new_states)`` and ``state_size``). See
+    [Note: recurrent layers]."""
+
+    supports_masking = True
+
+    def __init__(
+        self,
+        cell: Module,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        zero_output_for_mask: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(cell, Module) or not hasattr(cell, "state_size"):
+            raise TypeError(
+                f"RNN needs a cell (a layer with call(inputs, states) and state_size), got "
+                f"{type(cell).__name__}"
+            )
+        # Keras 2's input_length / input_dim for the first layer of a Sequential
+        length, dim = kwargs.pop("input_length", None), kwargs.pop("input_dim", None)
+        if (length is not None or dim is not None) and "input_shape" not in kwargs:
+            kwargs["input_shape"] = (length, dim)
+        super().__init__(**kwargs)
+        self.cell = cell
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.unroll = bool(unroll)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self._states: list[Tensor] | None = None
+
+    # ------------------------------------------------------------------ shapes
+    def _state_sizes(self) -> list[int]:
+        s = self.cell.state_size
+        return list(s) if isinstance(s, (list, tuple)) else [int(s)]
+
+    def _output_size(self) -> int:
+        return int(getattr(self.cell, "output_size", self._state_sizes()[0]))
+
+    def build(self, input_shape: Any) -> None:
+        shape = input_shape[0] if isinstance(input_shape, list) else input_shape
+        if shape is None or len(shape) != 3:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' needs inputs (batch, time, features), got "
+                f"{shape}"
+            )
+        if not self.cell.built:
+            self.cell.build((shape[0], shape[2]))
+        self.input_spec = InputSpec(ndim=3, axes={-1: shape[2]})
+
+    def _check_input(self, x: Any) -> None:
+        super()._check_input(x[0] if isinstance(x, list) else x)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shape = input_shape[0] if isinstance(input_shape, list) else input_shape
+        n = self._output_size()
+        out = (shape[0], shape[1], n) if self.return_sequences else (shape[0], n)
+        if self.return_state:
+            return [out] + [(shape[0], s) for s in self._state_sizes()]
+        return out
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        out = mask if self.return_sequences else None
+        if self.return_state:
+            return [out] + [None] * len(self._state_sizes())
+        return out
+
+    # ------------------------------------------------------------------ states
+    def reset_states(self, states: Any = None) -> None:
+        """Stateful layers: zero the kept states, or set them to ``states``."""
+        if not self.stateful:
+            raise AttributeError(f"layer '{self.name}' is not stateful")
+        if states is None:
+            self._states = None
+            return
+        states = states if isinstance(states, (list, tuple)) else [states]
+        self._states = [Tensor(np.asarray(_data(s), self.dtype)) for s in states]
+
+    @property
+    def states(self) -> list[Tensor] | None:
+        return self._states
+
+    def _initial_states(self, batch: int, initial_state: Any) -> list[Tensor]:
+        n = len(self._state_sizes())
+        if initial_state is None and self.stateful and self._states is not None:
+            if self._states[0].shape[0] != batch:
+                raise ValueError(
+                    f"stateful layer '{self.name}' kept states for a batch of "
+                    f"{self._states[0].shape[0]}, got a batch of {batch}"
+                )
+            initial_state = self._states
+        if initial_state is None:
+            return [Tensor(np.zeros((batch, s), self.dtype)) for s in self._state_sizes()]
+        states = (
+            list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        )
+        if len(states) != n:
+            raise ValueError(
+                f"layer '{self.name}' has {n} state(s), initial_state has {len(states)}"
+            )
+        out = []
+        for s, size in zip(states, self._state_sizes()):
+            s = s if isinstance(s, Tensor) else Tensor(np.asarray(s, self.dtype))
+            if s.shape != (batch, size):
+                raise ValueError(
+                    f"layer '{self.name}': initial state of shape {s.shape}, expected "
+                    f"{(batch, size)}"
+                )
+            out.append(s)
+        return out
+
+    # ------------------------------------------------------------------ call
+    def call(
+        self,
+        inputs: Any,
+        mask: Any = None,
+        training: bool | None = None,
+        initial_state: Any = None,
+    ) -> Any:
+        if isinstance(inputs, (list, tuple)):  # Keras 2: [x, *initial_states]
+            inputs, initial_state = inputs[0], list(inputs[1:]) or initial_state
+        x = inputs if isinstance(inputs, Tensor) else Tensor(np.asarray(inputs))
+        if x.dtype.kind != "f":  # one-hot bool / int sequences
+            x = Tensor(x.data.astype(self.dtype))
+        if x.ndim != 3:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' needs inputs (batch, time, features), got "
+                f"shape {x.shape}"
+            )
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        states = self._initial_states(x.shape[0], initial_state)
+        cell = self.cell
+        fused = getattr(cell, "_fusable", lambda: False)() and not (
+            training and cell.recurrent_dropout > 0
+        )
+        if fused:
+            out_seq, last, new_states = self._fused(x, mask, states, bool(training))
+        else:
+            out_seq, last, new_states = self._loop(x, mask, states, bool(training))
+        if self.stateful:
+            self._states = [s.detach() for s in new_states]
+        out = out_seq if self.return_sequences else last
+        return [out, *new_states] if self.return_state else out
+
+    def _fused(self, x: Tensor, mask: Any, states: list, training: bool) -> tuple:
+        """The whole sequence in one native call (F.rnn / F.lstm / F.gru)."""
+        cell = self.cell
+        if training and cell.dropout > 0:  # one mask per sequence, the same at every step
+            x = x * _dropout_mask((x.shape[0], 1, x.shape[2]), cell.dropout, x.dtype)
+        w = cell._torch_weights()
+        kw = dict(
+            cell._fused_options(),
+            mask=None if mask is None else _data(mask),
+            zero_output=self.zero_output_for_mask,
+            reverse=self.go_backwards,
+        )
+        if cell._kind == "lstm":
+            out, (h, c) = F.lstm(x, (states[0], states[1]), *w, **kw)
+            new = [h, c]
+        elif cell._kind == "gru":
+            out, h = F.gru(x, states[0], *w, reset_after=cell.reset_after, **kw)
+            new = [h]
+        else:
+            act = kw.pop("activation")
+            out, h = F.rnn(x, states[0], *w, nonlinearity=act, **kw)
+            new = [h]
+        # Keras's outputs are in processing order; ours stay at their time positions
+        if self.go_backwards:
+            last = out[:, 0] if mask is not None else new[0]
+            seq = out[:, ::-1] if self.return_sequences else None
+        else:
+            last = out[:, -1] if mask is not None else new[0]
+            seq = out
+        return seq, last, new
+
+    def _loop(self, x: Tensor, mask: Any, states: list, training: bool) -> tuple:
+        """Step the cell in Python, one time step per iteration (any cell)."""
+        cell = self.cell
+        if hasattr(cell, "reset_dropout_mask"):
+            cell.reset_dropout_mask()
+        m = None if mask is None else np.asarray(_data(mask)).astype(bool)
+        T = x.shape[1]
+        outputs: list[Tensor] = []
+        prev = None
+        for t in range(T - 1, -1, -1) if self.go_backwards else range(T):
+            y, new = cell.call(x[:, t], states, training=training)
+            new = list(new) if isinstance(new, (list, tuple)) else [new]
+            if m is not None:
+                keep = m[:, t : t + 1]
+                new = [ops.where(keep, n, s) for n, s in zip(new, states)]
+                other = prev if prev is not None and not self.zero_output_for_mask else y * 0
+                y = ops.where(keep, y, other)
+            states, prev = new, y
+            outputs.append(y)
+        if hasattr(cell, "reset_dropout_mask"):
+            cell.reset_dropout_mask()
+        if not outputs:
+            zeros = Tensor(np.zeros((x.shape[0], 0, self._output_size()), self.dtype))
+            return zeros, Tensor(np.zeros((x.shape[0], self._output_size()), self.dtype)), states
+        seq = ops.stack(outputs, axis=1) if self.return_sequences else None
+        return seq, outputs[-1], states
+
+    # ------------------------------------------------------------------ PyTorch weights
+    def torch_state_dict(self, layer: int = 0, reverse: bool = False) -> dict:
+        """This layer's weights under PyTorch's nn.LSTM / nn.GRU / nn.RNN keys (NumPy arrays)."""
+        cell = self._torch_cell()
+        suffix = f"_l{layer}" + ("_reverse" if reverse else "")
+        w_ih, w_hh, b_ih, b_hh = (
+            None if t is None else np.array(t.data) for t in cell._torch_weights()
+        )
+        n = w_ih.shape[0]
+        out = {f"weight_ih{suffix}": w_ih, f"weight_hh{suffix}": w_hh}
+        if cell.use_bias:
+            out[f"bias_ih{suffix}"] = b_ih
+            out[f"bias_hh{suffix}"] = np.zeros(n, w_ih.dtype) if b_hh is None else b_hh
+        return out
+
+    def load_torch_state_dict(
+        self, state_dict: dict, layer: int = 0, reverse: bool = False
+    ) -> None:
+        """Set this layer's weights from PyTorch's nn.LSTM / nn.GRU / nn.RNN state dict
+        (Tensors or arrays; builds the layer if needed)."""
+        cell = self._torch_cell()
+        suffix = f"_l{layer}" + ("_reverse" if reverse else "")
+
+        def get(key: str) -> np.ndarray | None:
+            v = state_dict.get(key + suffix)
+            if v is None:
+                return None
+            v = v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(_data(v))
+            return np.asarray(v, np.float64)
+
+        w_ih, w_hh, b_ih, b_hh = get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+        if w_ih is None or w_hh is None:
+            raise KeyError(f"the state dict has no weight_ih{suffix} / weight_hh{suffix}")
+        G = cell._gates
+        if w_hh.shape != (G * cell.units, cell.units):
+            raise ValueError(
+                f"weight_hh{suffix} has shape {w_hh.shape}; layer '{self.name}' needs "
+                f"{(G * cell.units, cell.units)}"
+            )
+        if not cell.built:
+            cell.build((None, w_ih.shape[1]))
+            self.built = True
+        if (b_ih is None) != (not cell.use_bias):
+            raise ValueError(
+                f"layer '{self.name}': use_bias={cell.use_bias} but the state dict "
+                f"{'has no' if b_ih is None else 'has'} biases"
+            )
+        perm = cell._torch_order()
+        inv = np.argsort(perm) if perm is not None else slice(None)
+        cell.kernel.data[...] = w_ih.T[:, inv]
+        cell.recurrent_kernel.data[...] = w_hh.T[:, inv]
+        if cell.use_bias:
+            b_hh = np.zeros_like(b_ih) if b_hh is None else b_hh
+            if cell.bias.ndim == 2:
+                cell.bias.data[...] = np.stack([b_ih[inv], b_hh[inv]])
+            elif cell._kind == "gru":  # reset_after=False: the recurrent n bias has no place
+                raise ValueError(
+                    "PyTorch's GRU is the reset_after=True formulation; build the layer with "
+                    "reset_after=True to load its weights"
+                )
+            else:
+                cell.bias.data[...] = (b_ih + b_hh)[inv]
+
+    def _torch_cell(self) -> _Cell:
+        cell = self.cell
+        if type(cell) not in _BUILTIN_CELLS:
+            raise TypeError(f"layer '{self.name}': only the built-in cells convert to PyTorch")
+        if cell._kind == "gru" and not cell.reset_after:
+            raise ValueError(
+                "PyTorch's GRU is the reset_after=True formulation; this layer has "
+                "reset_after=False"
+            )
+        return cell
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "cell": serialize(self.cell),
+            **self._rnn_config(),
+        }
+
+    def _rnn_config(self) -> dict:
+        return {
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "unroll": self.unroll,
+            "zero_output_for_mask": self.zero_output_for_mask,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> RNN:
+        config = dict(config)
+        config["cell"] = deserialize(config["cell"])
+        return cls(**config)
+
+    def extra_repr(self) -> str:
+        return f"units={self._output_size()}, return_sequences={self.return_sequences}"
+
+
+# the layer arguments that belong to the cell (everything else goes to RNN / Module)
+_CELL_ARGS = (
+    "activation", "recurrent_activation", "use_bias", "kernel_initializer",
+    "recurrent_initializer", "bias_initializer", "kernel_regularizer", "recurrent_regularizer",
+    "bias_regularizer", "dropout", "recurrent_dropout", "unit_forget_bias", "reset_after",
+)  # fmt: skip
+
+
+class _Recurrent(RNN):
+    """SimpleRNN / LSTM / GRU: an RNN over a cell made from the layer's own arguments, whose
+    config is flat (Keras's)."""
+
+    _cell_class: type = SimpleRNNCell
+
+    def __init__(self, units: int, **kwargs: Any) -> None:
+        cell_kw = {k: kwargs.pop(k) for k in _CELL_ARGS if k in kwargs}
+        dtype = kwargs.get("dtype")
+        cell = self._cell_class(units, **cell_kw, dtype=dtype, name=_cell_name(type(self).__name__))
+        kwargs.pop("time_major", None)  # Keras 2 argument: always batch-major here
+        super().__init__(cell, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        # Keras exposes the cell's arguments and weights on the layer (layer.units, layer.kernel)
+        cell = self.__dict__.get("cell")
+        if cell is not None and not name.startswith("_"):
+            return getattr(cell, name)
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def get_config(self) -> dict:
+        cfg = self.cell.get_config()
+        for k in ("name", "trainable", "dtype", "input_shape", "batch_size"):
+            cfg.pop(k, None)
+        return {**Module.get_config(self), **cfg, **self._rnn_config()}
+
+    @classmethod
+    def from_config(cls, config: dict) -> RNN:
+        return cls(**config)
+
+
+def _cell_name(layer: str) -> str:
+    return {"SimpleRNN": "simple_rnn_cell", "LSTM": "lstm_cell", "GRU": "gru_cell"}[layer]
+
+
+class SimpleRNN(_Recurrent):
+    """Fully connected RNN: h_t = activation(x_t W + h_{t-1} U + b) (Keras arguments)."""
+
+    _cell_class = SimpleRNNCell
+
+
+class LSTM(_Recurrent):
+    """Long short-term memory (Hochreiter 1997), Keras arguments and weights."""
+
+    _cell_class = LSTMCell
+
+
+class GRU(_Recurrent):
+    """Gated recurrent unit (Cho et al. 2014), Keras arguments and weights; ``reset_after``
+    (default True) is the cuDNN / PyTorch formulation."""
+
+    _cell_class = GRUCell
+
+
+# ------------------------------------------------------------------------------ Bidirectional
+class Bidirectional(_StatesAsInputs, Module):
+    """Runs ``layer`` forwards and a copy of it backwards over the sequence and merges the two
+    outputs (``merge_mode`` 'concat', 'sum', 'ave', 'mul', or None for the list of both)."""
+
+    supports_masking = True
+
+    def __init__(
+        self,
+        layer: RNN,
+        merge_mode: str | None = "concat",
+        weights: Any = None,
+        backward_layer: RNN | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(layer, RNN):
+            raise TypeError(f"Bidirectional wraps a recurrent layer, got {type(layer).__name__}")
+        if merge_mode not in ("concat", "sum", "ave", "mul", None):
+            raise ValueError(
+                f"Bidirectional: merge_mode must be 'concat', 'sum', 'ave', 'mul' or None, got "
+                f"{merge_mode!r}"
+            )
+        if "input_shape" not in kwargs and layer.input_shape_arg is not None:
+            kwargs["input_shape"] = layer.input_shape_arg  # Bidirectional(LSTM(.., input_shape=))
+        super().__init__(**kwargs)
+        self.forward_layer = layer
+        if backward_layer is None:
+            cfg = layer.get_config()
+            cfg["go_backwards"] = not layer.go_backwards
+            cfg["name"] = "backward_" + layer.name
+            backward_layer = type(layer).from_config(copy.deepcopy(cfg))
+        if backward_layer.return_sequences != layer.return_sequences:
+            raise ValueError("Bidirectional: the two layers must agree on return_sequences")
+        self.backward_layer = backward_layer
+        self.merge_mode = merge_mode
+        self.return_sequences = layer.return_sequences
+        self.return_state = layer.return_state
+        self._initial_weights = weights
+
+    def build(self, input_shape: Any) -> None:
+        for lyr in (self.forward_layer, self.backward_layer):
+            if not lyr.built:
+                lyr._maybe_build(input_shape)
+        if self._initial_weights is not None:
+            self.set_weights(self._initial_weights)
+            self._initial_weights = None
+
+    def _merge(self, a: Tensor, b: Tensor) -> Any:
+        if self.merge_mode == "concat":
+            return ops.concat([a, b], axis=-1)
+        if self.merge_mode == "sum":
+            return a + b
+        if self.merge_mode == "ave":
+            return (a + b) * 0.5
+        if self.merge_mode == "mul":
+            return a * b
+        return [a, b]
+
+    def call(
+        self, inputs: Any, mask: Any = None, training: bool | None = None, initial_state: Any = None
+    ) -> Any:
+        if isinstance(inputs, (list, tuple)):  # [x, *initial_states]
+            inputs, initial_state = inputs[0], list(inputs[1:]) or initial_state
+        fs = bs = None
+        if initial_state is not None:  # Keras: the forward layer's states, then the backward's
+            n = len(self.forward_layer._state_sizes())
+            fs, bs = list(initial_state[:n]), list(initial_state[n:])
+        kw = {"mask": mask, "training": training}
+        yf = self.forward_layer(inputs, initial_state=fs, **kw)
+        yb = self.backward_layer(inputs, initial_state=bs, **kw)
+        sf, sb = [], []
+        if self.return_state:
+            yf, sf, yb, sb = yf[0], yf[1:], yb[0], yb[1:]
+        if self.return_sequences:
+            yb = yb[:, ::-1]  # back to the forward layer's time order
+        y = self._merge(yf, yb)
+        if self.return_state:
+            return (y if isinstance(y, list) else [y]) + list(sf) + list(sb)
+        return y
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        out = mask if self.return_sequences else None
+        n_out = 2 if self.merge_mode is None else 1
+        if self.return_state:
+            n = 2 * len(self.forward_layer._state_sizes())
+            return [out] * n_out + [None] * n
+        return [out] * 2 if n_out == 2 else out
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        f = self.forward_layer.compute_output_shape(input_shape)
+        b = self.backward_layer.compute_output_shape(input_shape)
+        fo, bo = (f[0], b[0]) if self.return_state else (f, b)
+        if self.merge_mode == "concat":
+            outs = [(*fo[:-1], fo[-1] + bo[-1])]
+        elif self.merge_mode is None:
+            outs = [fo, bo]
+        else:
+            outs = [fo]
+        if self.return_state:
+            return outs + list(f[1:]) + list(b[1:])
+        return outs[0] if len(outs) == 1 else outs
+
+    def reset_states(self, states: Any = None) -> None:
+        self.forward_layer.reset_states()
+        self.backward_layer.reset_states()
+
+    def torch_state_dict(self, layer: int = 0) -> dict:
+        """Both directions under PyTorch's keys (bidirectional=True: the ``_reverse`` ones)."""
+        return {
+            **self.forward_layer.torch_state_dict(layer),
+            **self.backward_layer.torch_state_dict(layer, reverse=True),
+        }
+
+    def load_torch_state_dict(self, state_dict: dict, layer: int = 0) -> None:
+        self.forward_layer.load_torch_state_dict(state_dict, layer)
+        self.backward_layer.load_torch_state_dict(state_dict, layer, reverse=True)
+        self.built = True
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "layer": serialize(self.forward_layer),
+            "backward_layer": serialize(self.backward_layer),
+            "merge_mode": self.merge_mode,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> Bidirectional:
+        config = dict(config)
+        config["layer"] = deserialize(config["layer"])
+        if config.get("backward_layer") is not None:
+            config["backward_layer"] = deserialize(config["backward_layer"])
+        return cls(**config)
