@@ -31,6 +31,7 @@ py::array activation_forward(const py::array& x_obj, const std::string& kind, do
     using T = decltype(tag);
     auto x = contiguous_input<T>(x_obj, "x");
     auto y = output_like<T>(out, x, "out");
+    check_no_overlap(y, x, "out", "x", Alias::exact_ok);  // element-wise: out may be x
     const T* px = x.data();
     T* py_ = y.mutable_data();
     const int64_t n = x.size();
@@ -61,6 +62,8 @@ py::object activation_backward(const std::string& kind, const py::array& gy_obj,
     auto in = contiguous_input<T>(in_obj, in_name);
     check_same_shape(in, gy, in_name, "gy");
     auto gx = output_like<T>(out, gy, "out");
+    check_no_overlap(gx, gy, "out", "gy", Alias::exact_ok);  // element-wise: out may be gy
+    check_no_overlap(gx, in, "out", in_name, Alias::exact_ok);
     const T* pin = in.data();
     const T* pg = gy.data();
     T* pgx = gx.mutable_data();
@@ -174,6 +177,8 @@ py::array bias_add_fwd(const py::array& x_obj, const py::array& b_obj, int64_t a
                             std::to_string(v.n) + " along axis " + std::to_string(axis) +
                             " (shape " + shape_str(x) + ")");
     auto y = output_like<T>(out, x, "out");
+    check_no_overlap(y, x, "out", "x", Alias::exact_ok);  // element-wise: out may be x
+    check_no_overlap(y, b, "out", "bias");
     const T* px = x.data();
     const T* pb = b.data();
     T* py_ = y.mutable_data();
@@ -203,10 +208,15 @@ py::array bias_grad(const py::array& gy_obj, int64_t axis) {
   });
 }
 
-// Returns (y, mask) with mask a uint8 array of x's shape (1 = kept).
-py::tuple dropout_fwd(const py::array& x_obj, double p, uint64_t seed) {
+// Dropout's p, forward and backward alike: in [0, 1) (p = 1 would scale by 1/0; NaN refused).
+void check_dropout_p(double p) {
   if (!(p >= 0.0 && p < 1.0))
     throw py::value_error("dropout probability p must be in [0, 1), got " + std::to_string(p));
+}
+
+// Returns (y, mask) with mask a uint8 array of x's shape (1 = kept).
+py::tuple dropout_fwd(const py::array& x_obj, double p, uint64_t seed) {
+  check_dropout_p(p);
   return dispatch_float(x_obj, "x", [&](auto tag) -> py::tuple {
     using T = decltype(tag);
     auto x = contiguous_input<T>(x_obj, "x");
@@ -227,6 +237,7 @@ py::tuple dropout_fwd(const py::array& x_obj, double p, uint64_t seed) {
 }
 
 py::array dropout_bwd(const py::array& gy_obj, const py::array& mask_obj, double p) {
+  check_dropout_p(p);
   return dispatch_float(gy_obj, "gy", [&](auto tag) -> py::array {
     using T = decltype(tag);
     auto gy = contiguous_input<T>(gy_obj, "gy");
@@ -265,12 +276,13 @@ DC_BINDINGS(activation) {
       "Whether activation_backward of this kind reads the saved output y (else the input x).");
   m.def("activation_forward", &activation_forward, py::arg("x"), py::arg("kind"),
         py::arg("p0") = 0.0, py::arg("p1") = 0.0, py::arg("out") = py::none(),
-        "y = f(x) for an activation kind (see csrc/activation.h for p0/p1), float32/float64.");
+        "y = f(x) for an activation kind (see csrc/activation.h for p0/p1), float32/float64; "
+        "out may be x (in place).");
   m.def("activation_backward", &activation_backward, py::arg("kind"), py::arg("gy"),
         py::arg("x") = py::none(), py::arg("y") = py::none(), py::arg("p0") = 0.0,
         py::arg("p1") = 0.0, py::arg("want_dp0") = false, py::arg("out") = py::none(),
         "gx = gy * f'(x). sigmoid/tanh/relu read the saved output y, the others the input x. "
-        "With want_dp0 (swish) returns (gx, dL/dbeta).");
+        "With want_dp0 (swish) returns (gx, dL/dbeta). out may be gy, x or y (in place).");
   m.def("activation_forward_ref", &activation_forward_ref, py::arg("x"), py::arg("kind"),
         py::arg("p0") = 0.0, py::arg("p1") = 0.0, "Reference (naive, double) activation_forward.");
   m.def("activation_backward_ref", &activation_backward_ref, py::arg("kind"), py::arg("gy"),

@@ -86,13 +86,68 @@ inline void check_shape(const py::array& a, std::initializer_list<int64_t> shape
                           shape_str(a));
 }
 
-// Two arrays overlap in memory (a kernel writing one while reading the other would be wrong).
+// [Note: out= aliasing]
+// A kernel that writes an output while it still reads an input gives wrong values when the two
+// share memory in any way other than the ones it was written for, and does so silently (a
+// shifted view, out=x of another shape, one thread's writes landing in another's reads). So
+// every binding that takes out= (or updates an array in place) checks its writes against its
+// reads here, once, at the boundary. The rule:
+//  - exact aliasing (out IS the input: same first byte, same shape and strides) is allowed
+//    where the kernel reads element i of that input only before it writes element i of the
+//    output, or reduces a whole row of it before writing that row: the element-wise maps
+//    (activations, bias_add), softmax and its backward, cross-entropy backward's logits. Their
+//    docstrings say "out may be x";
+//  - any other overlap is a ValueError naming both arguments, and kernels whose output has a
+//    different shape or whose reads span other elements (pooling, GEMM, the batch-norm running
+//    statistics, optimizer states) refuse even exact aliasing.
+// Overlap is judged on the byte ranges the two views can touch: conservative (two strided views
+// whose elements interleave without meeting count as overlapping), never letting one through.
+struct ByteRange {
+  uintptr_t lo = 0, hi = 0;  // [lo, hi); empty when lo == hi
+};
+inline ByteRange byte_range(const py::array& a) {
+  ByteRange r;
+  if (a.size() == 0) return r;
+  intptr_t lo = 0, hi = 0;
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    const intptr_t span = static_cast<intptr_t>(a.strides(d)) * (a.shape(d) - 1);
+    (span < 0 ? lo : hi) += span;
+  }
+  const auto base = reinterpret_cast<uintptr_t>(a.data());
+  r.lo = base + lo;
+  r.hi = base + hi + static_cast<uintptr_t>(a.itemsize());
+  return r;
+}
+
+inline bool ranges_overlap(const ByteRange& a, const ByteRange& b) {
+  return a.lo < a.hi && b.lo < b.hi && a.lo < b.hi && b.lo < a.hi;
+}
+
+// Two arrays can touch a common byte.
 inline bool may_share_memory(const py::array& a, const py::array& b) {
-  auto lo_a = reinterpret_cast<uintptr_t>(a.data());
-  auto lo_b = reinterpret_cast<uintptr_t>(b.data());
-  auto hi_a = lo_a + static_cast<uintptr_t>(a.nbytes());
-  auto hi_b = lo_b + static_cast<uintptr_t>(b.nbytes());
-  return a.nbytes() > 0 && b.nbytes() > 0 && lo_a < hi_b && lo_b < hi_a;
+  return ranges_overlap(byte_range(a), byte_range(b));
+}
+
+// a and b are the same view of the same memory (same start, dtype, shape and strides).
+inline bool same_view(const py::array& a, const py::array& b) {
+  if (a.data() != b.data() || a.ndim() != b.ndim() || !a.dtype().is(b.dtype())) return false;
+  for (py::ssize_t d = 0; d < a.ndim(); ++d)
+    if (a.shape(d) != b.shape(d) || (a.shape(d) > 1 && a.strides(d) != b.strides(d))) return false;
+  return true;
+}
+
+enum class Alias { refuse, exact_ok };
+
+// The one overlap check of [Note: out= aliasing]: `out` (written) against `in` (read).
+inline void check_no_overlap(const py::array& out, const py::array& in, const char* out_name,
+                             const char* in_name, Alias alias = Alias::refuse) {
+  if (!may_share_memory(out, in)) return;
+  if (alias == Alias::exact_ok) {
+    if (same_view(out, in)) return;
+    throw py::value_error(std::string(out_name) + " partially overlaps " + in_name +
+                          "; pass a separate array, or " + in_name + " itself to compute in place");
+  }
+  throw py::value_error(std::string(out_name) + " must not overlap " + in_name);
 }
 
 }  // namespace dc

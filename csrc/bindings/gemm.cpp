@@ -14,29 +14,6 @@ namespace dc {
 
 namespace {
 
-// The byte range [lo, hi) an array view can touch (its strides may be padded, negative or 0).
-// Two views whose ranges intersect are treated as overlapping: conservative, never wrong.
-struct ByteRange {
-  uintptr_t lo = 0, hi = 0;
-};
-ByteRange byte_range(const py::array& a) {
-  ByteRange r;
-  if (a.size() == 0) return r;
-  intptr_t lo = 0, hi = 0;
-  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
-    const intptr_t span = static_cast<intptr_t>(a.strides(d)) * (a.shape(d) - 1);
-    (span < 0 ? lo : hi) += span;
-  }
-  const auto base = reinterpret_cast<uintptr_t>(a.data());
-  r.lo = base + lo;
-  r.hi = base + hi + static_cast<uintptr_t>(a.itemsize());
-  return r;
-}
-bool overlaps(const py::array& a, const py::array& b) {
-  const ByteRange ra = byte_range(a), rb = byte_range(b);
-  return ra.lo < ra.hi && rb.lo < rb.hi && ra.lo < rb.hi && rb.lo < ra.hi;
-}
-
 // The leading dimension of the matrix held in the last two axes of `a`: unit stride along its
 // last axis, any row stride >= the number of columns (a row-major matrix, possibly with padded
 // rows). Anything else (a transposed or column-strided view) is rejected with a hint rather
@@ -87,7 +64,8 @@ py::array_t<T> gemm_entry(const py::handle& a_obj, const py::handle& b_obj, bool
     out = as_array<T>(out_obj, "out");
     check_shape(out, {M, N}, "out");
     check_writeable(out, "out");
-    if (overlaps(out, a) || overlaps(out, b)) throw py::value_error("out must not overlap a or b");
+    check_no_overlap(out, a, "out", "a");  // see [Note: out= aliasing]
+    check_no_overlap(out, b, "out", "b");
   }
   const int64_t ldc = leading_dim(out, "out");
   const T* pa = a.data();
@@ -166,7 +144,8 @@ py::array matmul_typed(const py::array& a_arr, const py::handle& b_obj, bool tra
       throw py::value_error("out must have shape " + shape_str(shape) + ", got " + shape_str(out));
     check_c_contiguous(out, "out");
     check_writeable(out, "out");
-    if (overlaps(out, a) || overlaps(out, b)) throw py::value_error("out must not overlap a or b");
+    check_no_overlap(out, a, "out", "a");  // see [Note: out= aliasing]
+    check_no_overlap(out, b, "out", "b");
   }
   if (out.size() == 0) return out;
 

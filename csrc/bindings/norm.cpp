@@ -110,6 +110,16 @@ py::tuple bn_fwd(const py::array& x_obj, const py::object& w_obj, const py::obje
     T* rv = const_cast<T*>(optional_param<T>(rv_obj, v.n, "running_var", rvk));
     if (rm) check_writeable(rmk, "running_mean");
     if (rv) check_writeable(rvk, "running_var");
+    // the running statistics are updated in place before y is computed from x, weight and
+    // bias: they must not share memory with those or each other ([Note: out= aliasing])
+    if (rm && rv) check_no_overlap(rvk, rmk, "running_var", "running_mean");
+    const auto check_stat = [&](const py::array& stat, const char* sname) {
+      check_no_overlap(stat, x, sname, "x");
+      check_no_overlap(stat, wk, sname, "weight");
+      check_no_overlap(stat, bk, sname, "bias");
+    };
+    if (rm) check_stat(rmk, "running_mean");
+    if (rv) check_stat(rvk, "running_var");
     if (!training && (!rm || !rv))
       throw py::value_error(
           "batch_norm in inference mode (training=False) needs running_mean "

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "bindings/checks.h"
@@ -116,7 +115,6 @@ OptimTensor<T> check_tensor(py::array& p, const py::handle& g_obj, const py::lis
     throw py::value_error(gn() + " has shape " + shape_str(g) + " but " + pn() + " has shape " +
                           shape_str(p));
   if (!c_contiguous(g)) check_c_contiguous(g, gn().c_str());
-  if (may_share_memory(p, g)) throw py::value_error(gn() + " must not overlap " + pn());
   if (st.size() != nstate)
     throw py::value_error("states[" + std::to_string(i) + "] must hold " + std::to_string(nstate) +
                           " arrays for these hyperparameters, got " + std::to_string(st.size()));
@@ -134,11 +132,56 @@ OptimTensor<T> check_tensor(py::array& p, const py::handle& g_obj, const py::lis
                             shape_str(p));
     if (!c_contiguous(s)) check_c_contiguous(s, sn().c_str());
     if (!s.writeable()) check_writeable(s, sn().c_str());
-    if (may_share_memory(s, p) || may_share_memory(s, g))
-      throw py::value_error(sn() + " must not overlap its parameter or gradient");
     t.s[j] = static_cast<T*>(s.mutable_data());
   }
   return t;
+}
+
+// One array of a step, by where it was passed: params[i], states[i][j] (j >= 0), grads[i].
+struct StepArray {
+  ByteRange r;
+  enum Kind { param, state, grad, steps, grad_scales, mu_products } kind;
+  size_t i = 0, j = 0;
+  std::string name() const {
+    switch (kind) {
+      case param:
+        return "params[" + std::to_string(i) + "]";
+      case state:
+        return "states[" + std::to_string(i) + "][" + std::to_string(j) + "]";
+      case grad:
+        return "grads[" + std::to_string(i) + "]";
+      case steps:
+        return "steps";
+      case grad_scales:
+        return "grad_scales";
+      case mu_products:
+        return "mu_products";
+    }
+    return "?";
+  }
+};
+
+// [Note: out= aliasing] for a fused step: every array it writes (parameters, states, step
+// counts, nadam's products) must own its memory (two parameters sharing a buffer would be
+// updated twice, by two threads at once on the small-tensor path; one state array shared by two
+// parameters would mix their moments), and no array it reads (gradients, grad_scales) may lie
+// in one it writes. Sorting makes this O(n log n) per step, n the number of arrays.
+void check_step_aliasing(std::vector<StepArray>& writes, const std::vector<StepArray>& reads) {
+  std::sort(writes.begin(), writes.end(),
+            [](const StepArray& a, const StepArray& b) { return a.r.lo < b.r.lo; });
+  for (size_t k = 1; k < writes.size(); ++k)
+    if (ranges_overlap(writes[k - 1].r, writes[k].r))
+      throw py::value_error(writes[k - 1].name() + " and " + writes[k].name() +
+                            " share memory; each parameter and optimizer state must own its "
+                            "storage");
+  for (const StepArray& rd : reads) {
+    // the first written range ending after rd begins (ranges are disjoint and sorted)
+    auto it = std::upper_bound(writes.begin(), writes.end(), rd.r.lo,
+                               [](uintptr_t lo, const StepArray& w) { return lo < w.r.hi; });
+    if (it != writes.end() && ranges_overlap(it->r, rd.r))
+      throw py::value_error(rd.name() + " must not overlap " + it->name() +
+                            ", which the step writes");
+  }
 }
 
 py::array_t<double> optional_f64(const py::object& obj, const char* name, size_t n) {
@@ -186,8 +229,17 @@ void optim_step_entry(const std::string& kind_name, const py::dict& hyper, const
   std::vector<OptimTensor<float>> f32;
   std::vector<OptimTensor<double>> f64;
   int64_t* step_ptr = steps.mutable_data();
-  std::vector<std::tuple<uintptr_t, uintptr_t, size_t>> spans;  // [lo, hi) of each parameter
-  spans.reserve(n);
+  std::vector<StepArray> writes, reads;
+  writes.reserve(n * (1 + nstate) + 2);
+  reads.reserve(n + 1);
+  const auto add = [](std::vector<StepArray>& v, const py::array& a, StepArray::Kind kind, size_t i,
+                      size_t j) {
+    const ByteRange r = byte_range(a);
+    if (r.lo < r.hi) v.push_back(StepArray{r, kind, i, j});
+  };
+  add(writes, steps, StepArray::steps, 0, 0);
+  if (mu) add(writes, mu_arr, StepArray::mu_products, 0, 0);
+  if (scales) add(reads, scales_arr, StepArray::grad_scales, 0, 0);
   for (size_t i = 0; i < n; ++i) {
     py::handle p_obj = params[i];
     const auto pn = [&] { return "params[" + std::to_string(i) + "]"; };
@@ -213,17 +265,12 @@ void optim_step_entry(const std::string& kind_name, const py::dict& hyper, const
       else
         f64.push_back(t);
     });
-    const auto lo = reinterpret_cast<uintptr_t>(p.data());
-    if (p.nbytes() > 0) spans.emplace_back(lo, lo + static_cast<uintptr_t>(p.nbytes()), i);
+    add(writes, p, StepArray::param, i, 0);
+    add(reads, py::reinterpret_borrow<py::array>(grads[i]), StepArray::grad, i, 0);
+    for (size_t j = 0; j < nstate; ++j)
+      add(writes, py::reinterpret_borrow<py::array>(st[j]), StepArray::state, i, j);
   }
-  // Parameters sharing memory (two views of one buffer) would be updated twice, and by two
-  // threads at once on the small-tensor path: refuse (sorting makes this O(n log n) per step).
-  std::sort(spans.begin(), spans.end());
-  for (size_t k = 1; k < spans.size(); ++k)
-    if (std::get<0>(spans[k]) < std::get<1>(spans[k - 1]))
-      throw py::value_error("params[" + std::to_string(std::get<2>(spans[k - 1])) +
-                            "] and params[" + std::to_string(std::get<2>(spans[k])) +
-                            "] share memory; each parameter must own its storage");
+  check_step_aliasing(writes, reads);
   py::gil_scoped_release nogil;
   if (!f32.empty())
     optim_step<float>(kind, h, f32.data(), static_cast<int64_t>(f32.size()), reference);

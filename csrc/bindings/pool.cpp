@@ -11,7 +11,8 @@
 //   global_avg_pool_backward(dy, input_shape) -> dx
 // and the *1d twins on (N, C, L), run as 2-D pooling with H = R = 1. stride None means the
 // kernel size; padding is an int, a tuple, 'valid' or 'same' (TensorFlow/Keras split).
-// out= (optional) receives y / dx instead of a new array.
+// out= (optional) receives y / dx instead of a new array; it must not overlap any input (see
+// [Note: out= aliasing] in bindings/checks.h).
 // `reference=True` runs the naive kernels of csrc/ref/pool_ref.cpp (for tests).
 #include "pool.h"
 
@@ -81,6 +82,7 @@ py::object max_forward(const py::handle& x_obj, const py::object& kernel, const 
   return dispatch_float(x, "x", [&](auto tag) -> py::object {
     using T = decltype(tag);
     auto y = result_array<T>(out, out_shape(s, NSP), "out");
+    check_no_overlap(y, x, "out", "x");  // windows read across the plane: never in place
     py::array_t<int32_t> idx(return_indices ? out_shape(s, NSP) : std::vector<int64_t>{0});
     const T* xp = static_cast<const T*>(x.data());
     T* yp = y.mutable_data();
@@ -133,6 +135,8 @@ py::array max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
   return dispatch_float(dy, "dy", [&](auto tag) -> py::array {
     using T = decltype(tag);
     auto dx = result_array<T>(out, xs, "out");
+    check_no_overlap(dx, dy, "out", "dy");
+    check_no_overlap(dx, idx, "out", "idx");
     const T* dyp = static_cast<const T*>(dy.data());
     const int32_t* ip = idx.data();
     T* dxp = dx.mutable_data();
@@ -159,6 +163,7 @@ py::array avg_forward(const py::handle& x_obj, const py::object& kernel, const p
   return dispatch_float(x, "x", [&](auto tag) -> py::array {
     using T = decltype(tag);
     auto y = result_array<T>(out, out_shape(s, NSP), "out");
+    check_no_overlap(y, x, "out", "x");
     const T* xp = static_cast<const T*>(x.data());
     T* yp = y.mutable_data();
     {
@@ -184,6 +189,7 @@ py::array avg_backward(const py::handle& dy_obj, const py::object& input_shape,
   return dispatch_float(dy, "dy", [&](auto tag) -> py::array {
     using T = decltype(tag);
     auto dx = result_array<T>(out, xs, "out");
+    check_no_overlap(dx, dy, "out", "dy");
     const T* dyp = static_cast<const T*>(dy.data());
     T* dxp = dx.mutable_data();
     {

@@ -15,8 +15,7 @@ py::array softmax_fwd(const py::array& x_obj, int64_t axis, bool log, const py::
     if (x.ndim() == 0) throw py::value_error("softmax needs x with at least one dimension");
     const AxisView v = axis_view(x, normalize_axis(axis, x.ndim(), "x"));
     auto y = output_like<T>(out, x, "out");
-    if (may_share_memory(y, x) && y.data() != x.data())
-      throw py::value_error("out must not partially overlap x");
+    check_no_overlap(y, x, "out", "x", Alias::exact_ok);  // rows reduced before written
     const T* px = x.data();
     T* py_ = y.mutable_data();
     {
@@ -37,6 +36,8 @@ py::array softmax_bwd(const py::array& y_obj, const py::array& gy_obj, int64_t a
     if (y.ndim() == 0) throw py::value_error("softmax needs y with at least one dimension");
     const AxisView v = axis_view(y, normalize_axis(axis, y.ndim(), "y"));
     auto gx = output_like<T>(out, y, "out");
+    check_no_overlap(gx, y, "out", "y", Alias::exact_ok);  // rows reduced before written
+    check_no_overlap(gx, gy, "out", "gy", Alias::exact_ok);
     const T* py_ = y.data();
     const T* pg = gy.data();
     T* pgx = gx.mutable_data();
@@ -136,6 +137,11 @@ py::array ce_bwd(const py::array& x_obj, const py::object& t_obj, const py::arra
       throw py::value_error("g must have one element or shape (" + std::to_string(N) + ",), got " +
                             shape_str(g));
     auto gx = output_like<T>(out, x, "out");
+    // each row of logits / probabilities is read whole before its gradient row is written
+    check_no_overlap(gx, x, "out", "logits", Alias::exact_ok);
+    check_no_overlap(gx, t.arr, "out", "target", t.is_index ? Alias::refuse : Alias::exact_ok);
+    check_no_overlap(gx, stats, "out", "stats");
+    check_no_overlap(gx, g, "out", "g");
     const T* px = x.data();
     const int64_t* ti = t.is_index ? static_cast<const int64_t*>(t.arr.data()) : nullptr;
     const T* tp = t.is_index ? nullptr : static_cast<const T*>(t.arr.data());
@@ -188,14 +194,15 @@ DC_BINDINGS(softmax) {
         "Numerically stable softmax (log=True: log_softmax) along axis; out may be x.");
   m.def("softmax_backward", &softmax_bwd, py::arg("y"), py::arg("gy"), py::arg("axis") = -1,
         py::arg("log") = false, py::arg("out") = py::none(),
-        "Input gradient of softmax / log_softmax from the saved output y.");
+        "Input gradient of softmax / log_softmax from the saved output y; out may be y or gy.");
   m.def("cross_entropy_forward", &ce_fwd, py::arg("logits"), py::arg("target"),
         "Per-row softmax cross-entropy of logits (N, C) against int64 class indices (N,) or "
         "probabilities (N, C): returns (loss (N,), stats (N, 2)) with stats the per-row "
         "(max, log-sum-exp of x - max) that backward needs.");
   m.def("cross_entropy_backward", &ce_bwd, py::arg("logits"), py::arg("target"), py::arg("stats"),
         py::arg("g"), py::arg("scale") = 1.0, py::arg("out") = py::none(),
-        "d(loss)/d(logits) * g * scale; g has one element (mean/sum) or one per row.");
+        "d(loss)/d(logits) * g * scale; g has one element (mean/sum) or one per row. out may be "
+        "logits (or probability targets).");
 }
 
 }  // namespace dc
