@@ -86,6 +86,39 @@ inline void check_shape(const py::array& a, std::initializer_list<int64_t> shape
                           shape_str(a));
 }
 
+// [Note: checked integers]
+// Integers from Python (sizes, strides, paddings, ...) become int64_t in one place, py_int64,
+// and every size a binding derives from them is computed with mul_overflow / add_overflow, so
+// the error is raised once, at the boundary, and a kernel never sees a value that wrapped.
+// Messages name the argument and show the value as the caller gave it, never a wrapped one.
+
+// A Python int or NumPy integer as int64_t. A bool or a non-integer (float, str, ...) is a
+// TypeError; an integer outside [-2**63, 2**63) a ValueError.
+inline int64_t py_int64(const py::handle& obj, const std::string& name) {
+  if (py::isinstance<py::bool_>(obj)) throw py::type_error(name + " must be an int, got bool");
+  if (!PyIndex_Check(obj.ptr()))
+    throw py::type_error(name + " must be an int, got " +
+                         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  const auto value = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
+  if (!value) throw py::error_already_set();
+  int overflow = 0;
+  const long long v = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+  if (overflow != 0)
+    throw py::value_error(name + " is out of range (it must fit in a signed 64-bit integer), got " +
+                          std::string(py::str(value)));
+  if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+  return static_cast<int64_t>(v);
+}
+
+// *out = a * b (a + b); true when the exact result does not fit in int64_t.
+[[nodiscard]] inline bool mul_overflow(int64_t a, int64_t b, int64_t* out) {
+  return __builtin_mul_overflow(a, b, out);
+}
+[[nodiscard]] inline bool add_overflow(int64_t a, int64_t b, int64_t* out) {
+  return __builtin_add_overflow(a, b, out);
+}
+
+
 // [Note: out= aliasing]
 // A kernel that writes an output while it still reads an input gives wrong values when the two
 // share memory in any way other than the ones it was written for, and does so silently (a
