@@ -270,14 +270,21 @@ Chunks plan_chunks(const ConvShape& s, int nt) {
 }
 
 // Whole-image lowering works on a zero-padded copy of each image (see im2col_padded in
-// conv.h), except when no padding is needed: a 'valid' conv reads the image in place.
-PaddedExtent whole_image_extent(const ConvShape& s) {
-  const PaddedExtent e{conv_direct_padded_extent(s.P, s.sh, s.R, s.dh, 1),
-                       conv_direct_padded_extent(s.Q, s.sw, s.S, s.dw, 1)};
-  if (s.ph == 0 && s.pw == 0 && e.Hp <= s.H && e.Wp <= s.W) return {s.H, s.W};  // in place
-  return e;
+// conv.h), except when no padding is needed: a 'valid' conv reads the image in place. The
+// decision is made here, once, from the padding itself: the extent alone cannot tell, since a
+// padded conv whose extent happens to equal (H, W) (stride > 2p and H - kernel extent a
+// multiple of the stride) still needs its zeros.
+PaddedExtent padded_extent(const ConvShape& s) {
+  return {conv_direct_padded_extent(s.P, s.sh, s.R, s.dh, 1),
+          conv_direct_padded_extent(s.Q, s.sw, s.S, s.dw, 1)};
 }
-bool in_place(const ConvShape& s, const PaddedExtent& e) { return e.Hp == s.H && e.Wp == s.W; }
+bool in_place(const ConvShape& s) {
+  const PaddedExtent e = padded_extent(s);
+  return s.ph == 0 && s.pw == 0 && e.Hp <= s.H && e.Wp <= s.W;
+}
+PaddedExtent whole_image_extent(const ConvShape& s) {
+  return in_place(s) ? PaddedExtent{s.H, s.W} : padded_extent(s);
+}
 
 // The extent and the calling thread's padded-image buffer (null when read in place).
 template <typename T>
@@ -286,8 +293,8 @@ struct WholeImage {
   T* buf;
   explicit WholeImage(const ConvShape& s)
       : e(whole_image_extent(s)),
-        buf(in_place(s, e) ? nullptr
-                           : thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp)) {}
+        buf(in_place(s) ? nullptr
+                        : thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp)) {}
 };
 
 // col (CRS, nimg*PQ) = im2col of images [n0, n0+nimg), group g, side by side.
@@ -445,7 +452,7 @@ void band_columns(const ConvShape& s, const T* xi, int64_t p0, int64_t p1, T* co
   ConvShape band = s;
   band.P = p1 - p0;
   const int64_t ld = band.P * s.Q;
-  if (in_place(s, e)) {
+  if (in_place(s)) {
     ConvStubs<T>::im2col_padded()(band, xi + p0 * s.sh * s.W, s.H, s.W, col, ld);
     return;
   }

@@ -230,6 +230,49 @@ def test_conv2d_named_shapes(algo, cfg):
     _kernel_case(cfg, np.float64, algo)
 
 
+# Regression (issue 9, High 1): a padded conv whose padded extent equals (H, W) exactly
+# (stride > 2p and H - kernel extent divisible by the stride) was read in place, without its
+# zeros, by the im2col path: forward, dx and dw all wrong.
+PADDED_EXTENT_EQUALS_INPUT = [
+    (2, 16, (30, 30), 32, (3, 3), (3, 3), 1, (1, 1), 1),  # the issue's F.conv2d case
+    (2, 3, (8, 8), 16, (3, 3), (5, 5), 2, (1, 1), 1),  # Conv2D(16, 3, strides=5, "full")
+    (1, 2, (7, 10), 3, (3, 2), (4, 7), (1, 1), (1, 2), 1),  # dilation
+    (3, 4, (9, 9), 4, (3, 3), (3, 3), 1, (1, 1), 2),  # groups; batched chunks of images
+    (1, 2, (138, 138), 2, (3, 3), (3, 3), 1, (1, 1), 1),  # large image (P*Q >= 2048)
+]
+
+
+@pytest.mark.parametrize("algo", ALGOS + ["auto"])
+@pytest.mark.parametrize("cfg", PADDED_EXTENT_EQUALS_INPUT)
+def test_padding_kept_when_padded_extent_equals_input(algo, cfg):
+    _kernel_case(cfg, np.float64, algo)
+    _kernel_case(cfg, np.float32, algo)
+    _kernel_case(cfg, np.float64, algo, nsp=1)
+
+
+@requires_torch
+def test_padding_kept_when_padded_extent_equals_input_torch():
+    import torch
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 16, 30, 30)).astype(np.float32)
+    w = rng.standard_normal((32, 16, 3, 3)).astype(np.float32)
+    want = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), stride=3, padding=1)
+    for algo in ALGOS + ["auto"]:
+        y = F.conv2d(dc.tensor(x), dc.tensor(w), stride=3, padding=1, algo=algo).numpy()
+        assert_close_rel(y, want.numpy(), 1e-5, algo)
+
+
+def test_keras_full_padding_strided_layer():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 8, 8, 3)).astype(np.float32)
+    layer = dc.nn.Conv2D(16, 3, strides=5, padding="full")
+    y = layer(dc.tensor(x)).detach().numpy()
+    w, b = layer.kernel.detach().numpy(), layer.bias.detach().numpy()
+    y_ref, _ = np_conv(x.transpose(0, 3, 1, 2), w, b, 5, "full", 1, 1)
+    assert_close_rel(y, y_ref.transpose(0, 2, 3, 1), 1e-5)
+
+
 def test_conv2d_threads_give_the_same_result():
     cfg = (6, 16, (10, 10), 24, (3, 3), (1, 1), 1, (1, 1), 1)
     x, w, b = _data(cfg, np.float64)
