@@ -5,6 +5,7 @@
 
 #include "bindings/nn_checks.h"
 #include "bindings/registry.h"
+#include "core/counter_rng.h"
 
 namespace dc {
 
@@ -222,8 +223,8 @@ py::tuple dropout_fwd(const py::array& x_obj, double p, uint64_t seed) {
     auto x = contiguous_input<T>(x_obj, "x");
     py::array_t<T> y(shape_of(x));
     py::array_t<uint8_t> mask(shape_of(x));
-    // keep when the uniform 32-bit word >= p * 2^32, i.e. with probability 1 - p (to 2^-32)
-    const auto threshold = static_cast<uint32_t>(std::min(p * 4294967296.0, 4294967295.0));
+    // keep with probability 1 - p (to 2^-32), see [Note: dropout RNG]
+    const uint32_t threshold = dropout_threshold(p);
     const T scale = static_cast<T>(1.0 / (1.0 - p));
     const T* px = x.data();
     T* py_ = y.mutable_data();

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "activation.h"
+#include "core/counter_rng.h"
 #include "cpu/activation_math.h"
 
 namespace dc {
@@ -162,31 +163,13 @@ double act_backward_kernel(Act kind, const T* x, const T* y, const T* gy, T* gx,
   }
 }
 
-// [Note: dropout RNG] A counter-based generator: element i's uniform 32-bit word is a hash of
-// (seed, i) (two rounds of the murmur3 finaliser, keyed by both halves of the 64-bit seed), so
-// every thread computes its own elements independently, the mask does not depend on the thread
-// count or chunking, and the loop vectorises (32-bit multiplies only). Python draws a fresh seed
-// from deepcore.get_rng() for every call, so masks differ between calls and follow
-// deepcore.manual_seed.
-inline uint32_t fmix32(uint32_t h) {
-  h ^= h >> 16;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13;
-  h *= 0xc2b2ae35u;
-  h ^= h >> 16;
-  return h;
-}
-
+// See [Note: dropout RNG] in core/counter_rng.h.
 template <typename T>
 void dropout_kernel(const T* x, T* y, uint8_t* mask, int64_t n, int64_t first, uint64_t seed,
                     uint32_t threshold, T scale) {
-  const uint32_t s0 = static_cast<uint32_t>(seed), s1 = static_cast<uint32_t>(seed >> 32);
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    const uint64_t idx = static_cast<uint64_t>(first + i);
-    const uint32_t lo = static_cast<uint32_t>(idx), hi = static_cast<uint32_t>(idx >> 32);
-    const uint32_t u = fmix32(fmix32(lo ^ s0) + (hi ^ s1) * 0x9e3779b9u);
-    const bool keep = u >= threshold;
+    const bool keep = counter_bits(seed, static_cast<uint64_t>(first + i)) >= threshold;
     mask[i] = keep;
     y[i] = keep ? x[i] * scale : T(0);
   }

@@ -291,5 +291,48 @@ inline void for_each_vec(int64_t n, F&& f) {
   if (i < n) f(i, static_cast<int>(n - i));
 }
 
+// ---------------------------------------------------------------- row reductions
+// (softmax, cross-entropy and attention rows)
+template <typename T>
+using VecT = typename Lanes<T>::V;
+
+// max of a contiguous row (tail lanes filled with -inf so they never win).
+template <typename T>
+T row_max(const T* x, int64_t L) {
+  using V = VecT<T>;
+  const T ninf = -std::numeric_limits<T>::infinity();
+  V acc = bc<V>(ninf);
+  for_each_vec<Lanes<T>::W>(L,
+                            [&](int64_t i, int c) { acc = vmax(acc, loadn_fill(x + i, c, ninf)); });
+  return static_cast<T>(hmax(acc));
+}
+
+// sum exp(x - m) over a row; when e is non-null the exponentials are stored there too.
+template <typename T>
+T row_sum_exp(const T* x, T m, T* e, int64_t L) {
+  using V = VecT<T>;
+  const V vm = bc<V>(m);
+  V acc = bc<V>(0.0);
+  T tail = 0;
+  for_each_vec<Lanes<T>::W>(L, [&](int64_t i, int c) {
+    const V v = vexp(loadn(x + i, c) - vm);
+    if (e) storen(e + i, v, c);
+    if (c == Lanes<T>::W)
+      acc += v;
+    else
+      tail += static_cast<T>(hsum(v, c));
+  });
+  return static_cast<T>(hsum(acc)) + tail;
+}
+
+// sum a*b over a row (tail lanes of both are zero-filled).
+template <typename T>
+T row_dot(const T* a, const T* b, int64_t L) {
+  using V = VecT<T>;
+  V acc = bc<V>(0.0);
+  for_each_vec<Lanes<T>::W>(L, [&](int64_t i, int c) { acc += loadn(a + i, c) * loadn(b + i, c); });
+  return static_cast<T>(hsum(acc));
+}
+
 }  // namespace DC_ISA_NS
 }  // namespace dc

@@ -11,47 +11,6 @@ namespace DC_ISA_NS {
 namespace {
 
 template <typename T>
-using VecT = typename Lanes<T>::V;
-
-// max of a contiguous row (tail lanes filled with -inf so they never win).
-template <typename T>
-T row_max(const T* x, int64_t L) {
-  using V = VecT<T>;
-  const T ninf = -std::numeric_limits<T>::infinity();
-  V acc = bc<V>(ninf);
-  for_each_vec<Lanes<T>::W>(L,
-                            [&](int64_t i, int c) { acc = vmax(acc, loadn_fill(x + i, c, ninf)); });
-  return static_cast<T>(hmax(acc));
-}
-
-// sum exp(x - m) over a row; when e is non-null the exponentials are stored there too.
-template <typename T>
-T row_sum_exp(const T* x, T m, T* e, int64_t L) {
-  using V = VecT<T>;
-  const V vm = bc<V>(m);
-  V acc = bc<V>(0.0);
-  T tail = 0;
-  for_each_vec<Lanes<T>::W>(L, [&](int64_t i, int c) {
-    const V v = vexp(loadn(x + i, c) - vm);
-    if (e) storen(e + i, v, c);
-    if (c == Lanes<T>::W)
-      acc += v;
-    else
-      tail += static_cast<T>(hsum(v, c));
-  });
-  return static_cast<T>(hsum(acc)) + tail;
-}
-
-// sum a*b over a row (tail lanes of both are zero-filled).
-template <typename T>
-T row_dot(const T* a, const T* b, int64_t L) {
-  using V = VecT<T>;
-  V acc = bc<V>(0.0);
-  for_each_vec<Lanes<T>::W>(L, [&](int64_t i, int c) { acc += loadn(a + i, c) * loadn(b + i, c); });
-  return static_cast<T>(hsum(acc));
-}
-
-template <typename T>
 void forward_rows(const T* x, T* y, int64_t rows, int64_t L, bool log) {
   using V = VecT<T>;
   for (int64_t r = 0; r < rows; ++r) {
