@@ -28,6 +28,7 @@ enum class ScratchSlot : int {
   conv_pad,
   conv_dy,
   rnn_dgates,
+  attention,
   count
 };
 
