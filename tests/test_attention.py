@@ -424,7 +424,7 @@ def test_bad_inputs():
         SDPA(q, k, v, scale=float("nan"))
     with pytest.raises(ValueError, match="requires grad"):
         SDPA(q, k, v, attn_mask=dc.tensor(np.zeros((5, 6), np.float32), requires_grad=True))
-    with pytest.raises(TypeError, match="query must be"):
+    with pytest.raises(TypeError, match="query"):
         SDPA([[1.0]], k, v)
     # the raw kernels check their outputs and the backward's saved arrays
     o, lse = _C.attention_forward(q, k, v)
