@@ -152,7 +152,7 @@ def save_model(
         meta["compile_config"] = _json(cc, "compile configuration")
         opt = model.optimizer
         if include_optimizer and getattr(opt, "built", False):
-            from ..optim.optimizer import flatten_state_dict
+            from ..optim import flatten_state_dict
 
             opt_meta, arrays = flatten_state_dict(opt.state_dict())
             meta["optimizer_state"] = _json(opt_meta, "optimizer state")
@@ -308,7 +308,7 @@ def load_model(
         with _file_errors(path, "compile configuration"):
             _compile_from_config(model, cc, custom, path)
         if "optimizer_state" in meta:
-            from ..optim.optimizer import unflatten_state_dict
+            from ..optim import unflatten_state_dict
 
             opt_meta = _meta_json(meta, "optimizer_state", path)
             arrays = {

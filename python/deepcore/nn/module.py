@@ -33,38 +33,17 @@ cannot create cycles); a container keeping sub-layers privately overrides ``name
 inside it* (Keras's call context), so ``model(x, training=False)`` runs Dropout and BatchNorm
 in inference mode throughout; with no explicit argument each layer uses its own mode.
 
-[Note: masking] Keras's masks: a boolean tensor per sample (and time step) saying which
-entries are real data and which are padding. A layer *makes* one with
-``compute_mask(inputs, mask=None)`` (``Embedding(mask_zero=True)``: ``inputs != 0``); a layer
-with ``supports_masking = True`` *passes* the incoming mask on (the default ``compute_mask``
-returns it: element-wise layers, Dense, Dropout, Activation, normalisation); a layer whose
-``call`` takes a ``mask=`` argument *consumes* it (GlobalAveragePooling1D averages only the
-unmasked steps, and returns no mask). A layer that does neither drops the mask with Keras's
-warning (Flatten, Conv, pooling, Reshape). Overriding ``compute_mask`` sets
-``supports_masking`` (Keras 3). Masks travel beside the values: ``Sequential`` and
-functional models run each layer through :func:`call_with_mask`, which hands the mask to
-``call`` when it takes one and computes the output's mask; a nested model returns its output
-masks from the same run (``model(x, mask=..., return_masks=True)``), and ``fit`` / ``evaluate``
-weight the losses and metrics of a model output that still carries a mask (see
-[Note: weighted losses] in deepcore.losses). A subclassed model's own ``call`` sees no masks
-unless it passes them itself: ``h = emb(x); y = pool(h, mask=emb.compute_mask(x))``.
-Layers still to come plug in the same way: a recurrent layer takes ``call(x, mask=None)``
-(skipping masked steps, carrying the state over them) and returns the mask from
-``compute_mask`` only with ``return_sequences``; attention takes ``query_mask`` /
-``value_mask`` from the mask of its inputs.
+[Note: masking] is in nn/masking.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
-import re
 import threading
-import warnings
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import numpy as np
 
@@ -73,6 +52,20 @@ from ..symbolic import is_symbolic, symbolic_call
 from ..tensor import Tensor
 from . import initializers as _initializers
 from . import regularizers as _regularizers
+from .input_spec import InputSpec, _as_tensor, _shape_of
+from .masking import call_with_mask
+from .parameter import Parameter
+from .serialization import (
+    _registry,
+    _snake_case,
+    _unique_name,
+    deserialize,
+    get_layer_class,
+    reset_name_counters,
+    serialize,
+)
+from .state import LoadResult, StateDictKeyError, load_state, set_weight_arrays
+from .weight_budget import _weight_budget, weight_budget
 
 __all__ = [
     "Module",
@@ -89,199 +82,11 @@ __all__ = [
 ]
 
 
-class Parameter(Tensor):
-    """A Tensor that is a trainable weight: ``requires_grad=True`` by default, shares storage."""
-
-    __slots__ = ()
-
-    def __init__(self, data: Any, requires_grad: bool = True) -> None:
-        if not isinstance(data, (Tensor, np.ndarray)):
-            data = np.asarray(data, dtype=np.float32)
-        super().__init__(data, requires_grad=requires_grad)
-
-    def __repr__(self) -> str:
-        return "Parameter containing:\n" + super().__repr__()
-
-
-# ---------------------------------------------------------------------- names and registry
-_registry: dict[str, type] = {}
-_name_uids: dict[str, int] = defaultdict(int)
-_name_lock = threading.Lock()
-
-
-def _snake_case(name: str) -> str:
-    """Keras's to_snake_case: Conv2D -> conv2d, MaxPooling2D -> max_pooling2d."""
-    s = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
-
-
-def _unique_name(prefix: str) -> str:
-    with _name_lock:
-        n = _name_uids[prefix]
-        _name_uids[prefix] += 1
-    return prefix if n == 0 else f"{prefix}_{n}"
-
-
-def reset_name_counters() -> None:
-    """Restart default layer names at dense, conv2d, ... (Keras's clear_session)."""
-    with _name_lock:
-        _name_uids.clear()
-
-
-def get_layer_class(name: str) -> type:
-    """The Module subclass registered under ``name`` (its class name)."""
-    try:
-        return _registry[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown layer class {name!r}: define (import) the class before loading, "
-            "or pass it in custom_objects"
-        ) from None
-
-
-def serialize(layer: Module) -> dict:
-    """``{"class_name": ..., "config": ...}``: JSON-able; ``deserialize`` rebuilds the layer."""
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
-
-
-def deserialize(config: dict, custom_objects: dict | None = None) -> Module:
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"a layer config needs 'class_name' and 'config', got {config!r}")
-    name = config["class_name"]
-    if not isinstance(name, str):
-        raise TypeError(f"a layer's class_name must be a string, got {name!r}")
-    cls = (custom_objects or {}).get(name) or get_layer_class(name)
-    cfg = config.get("config", {})
-    if not isinstance(cfg, dict):
-        raise TypeError(f"the config of a {name} layer must be an object, got {cfg!r}")
-    return cls.from_config(dict(cfg))
-
-
-class InputSpec:
-    """What a built layer accepts: ``ndim`` / ``min_ndim`` and fixed sizes ``axes={-1: 64}``."""
-
-    def __init__(
-        self,
-        ndim: int | None = None,
-        min_ndim: int | None = None,
-        max_ndim: int | None = None,
-        axes: dict[int, int] | None = None,
-    ) -> None:
-        self.ndim, self.min_ndim, self.max_ndim = ndim, min_ndim, max_ndim
-        self.axes = dict(axes or {})
-
-    def check(self, shape: Sequence[int | None], layer: Module, index: int = 0) -> None:
-        nd = len(shape)
-        problem = None
-        if self.ndim is not None and nd != self.ndim:
-            problem = f"expected ndim={self.ndim}, found ndim={nd}"
-        elif self.min_ndim is not None and nd < self.min_ndim:
-            problem = f"expected min_ndim={self.min_ndim}, found ndim={nd}"
-        elif self.max_ndim is not None and nd > self.max_ndim:
-            problem = f"expected max_ndim={self.max_ndim}, found ndim={nd}"
-        else:
-            for ax, size in self.axes.items():
-                if -nd <= ax < nd and shape[ax] is not None and shape[ax] != size:
-                    problem = (
-                        f"expected axis {ax} of size {size}, found {shape[ax]} (the layer was "
-                        "built for that size)"
-                    )
-                    break
-        if problem is not None:  # the message is only formatted on failure (hot path)
-            raise ValueError(
-                f"Input {index} of layer '{layer.name}' ({type(layer).__name__}) is "
-                f"incompatible: {problem}; input shape {tuple(shape)}"
-            )
-
-
-class _WeightBudget(threading.local):
-    """[Note: weight budget] ``load_model`` builds a model from a file's configuration, which
-    may be corrupt or hostile: ``Dense(units=2**31)`` would allocate hundreds of GiB before any
-    comparison with the stored tensors. Within ``weight_budget(n, source)`` every ``add_weight``
-    (in this thread) first checks that the weights created so far plus the new one hold at
-    most ``n`` values, the number the file stores, and raises ``ValueError`` naming the file
-    and the weight otherwise; so building allocates no more than the file holds."""
-
-    left: int | None = None
-    total: int = 0
-    source: str = ""
-
-    def spend(self, layer: Module, name: str, shape: tuple[int, ...]) -> None:
-        if self.left is None:
-            return
-        n = 1
-        for d in shape:
-            n *= d
-        if n > self.left:
-            raise ValueError(
-                f"{self.source}: the configuration of layer '{layer.name}' "
-                f"({type(layer).__name__}) asks for a weight {name!r} of shape {shape}, but the "
-                f"file stores {self.total} weight values in all and {self.left} are left: the "
-                "configuration does not match the stored weights"
-            )
-        self.left -= n
-
-
-_weight_budget = _WeightBudget()
-
-
-@contextlib.contextmanager
-def weight_budget(values: int, source: str) -> Iterator[None]:
-    """Limit the weights created in this thread to ``values`` scalars in all (see
-    [Note: weight budget]); errors name ``source`` (a file)."""
-    b = _weight_budget
-    saved = (b.left, b.total, b.source)
-    b.left, b.total, b.source = int(values), int(values), source
-    try:
-        yield
-    finally:
-        b.left, b.total, b.source = saved
-
-
 class _CallContext(threading.local):
     training: bool | None = None
 
 
 _call_ctx = _CallContext()
-
-
-class StateDictKeyError(KeyError):
-    """Missing or unexpected keys in ``load_state_dict(strict=True)``."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-
-class LoadResult(NamedTuple):
-    missing_keys: list[str]
-    unexpected_keys: list[str]
-
-
-def _shape_of(x: Any) -> Any:
-    if isinstance(x, (Tensor, np.ndarray)):
-        return tuple(x.shape)
-    if isinstance(x, (list, tuple)):
-        return [_shape_of(v) for v in x]
-    raise TypeError(f"layer inputs must be Tensors (or NumPy arrays), got {type(x).__name__}")
-
-
-def _as_tensor(x: Any, dtype: np.dtype) -> Any:
-    """Layer inputs as Tensors, floating ones in the layer's dtype (Keras's autocast: a
-    float64 NumPy batch fed to a float32 model is converted, not rejected)."""
-    if isinstance(x, Tensor):
-        d = x.data.dtype
-        if d is not dtype and d != dtype and d.kind == "f":
-            return x.to(dtype=dtype)  # differentiable cast
-        return x
-    if isinstance(x, np.ndarray):
-        if x.dtype.kind == "f" and x.dtype != dtype:
-            x = x.astype(dtype)
-        return Tensor(x)
-    if isinstance(x, list):
-        return [_as_tensor(v, dtype) for v in x]
-    if isinstance(x, tuple):
-        return tuple(_as_tensor(v, dtype) for v in x)
-    return x
 
 
 # Bookkeeping attributes of Module itself: never traversed for sub-modules.
@@ -580,54 +385,16 @@ class Module:
         return OrderedDict((n, np.array(w.data, copy=True)) for n, w, _, _ in self._named_weights())
 
     def load_state_dict(self, state: dict, strict: bool = True) -> LoadResult:
-        """Copy arrays into the existing weights (in place, so optimizer references stay)."""
-        own = OrderedDict((n, w) for n, w, _, _ in self._named_weights())
-        missing = [k for k in own if k not in state]
-        unexpected = [k for k in state if k not in own]
-        if strict and (missing or unexpected):
-            msg = [f"error loading state_dict into {type(self).__name__} '{self.name}':"]
-            if missing:
-                msg.append(f"missing key(s): {', '.join(missing)}")
-            if unexpected:
-                msg.append(f"unexpected key(s): {', '.join(unexpected)}")
-            if not own:
-                msg.append(
-                    "(the module has no weights yet: call it on an input or build() it first)"
-                )
-            raise StateDictKeyError(" ".join(msg))
-        arrays = {}
-        for k, w in own.items():  # validate everything before changing anything
-            if k not in state:
-                continue
-            v = state[k]
-            arr = v.data if isinstance(v, Tensor) else np.asarray(v)
-            if arr.shape != w.shape:
-                raise ValueError(
-                    f"size mismatch for {k!r} in '{self.name}': the checkpoint has shape "
-                    f"{arr.shape}, the module's weight has shape {w.shape}"
-                )
-            arrays[k] = arr
-        for k, arr in arrays.items():
-            own[k].data[...] = arr
-        return LoadResult(missing, unexpected)
+        """Copy arrays into the existing weights (in place, so optimizer references stay);
+        every name and shape is checked before anything changes (nn/state.py)."""
+        return load_state(self, state, strict)
 
     def get_weights(self) -> list[np.ndarray]:
         return [np.array(w.data, copy=True) for w in self.weights]
 
     def set_weights(self, arrays: Sequence[Any]) -> None:
-        ws = self.weights
-        if len(arrays) != len(ws):
-            raise ValueError(
-                f"layer '{self.name}' has {len(ws)} weights, set_weights got {len(arrays)}"
-            )
-        arrays = [np.asarray(a.data if isinstance(a, Tensor) else a) for a in arrays]
-        for w, a in zip(ws, arrays):
-            if a.shape != w.shape:
-                raise ValueError(
-                    f"layer '{self.name}': weight {w.name} has shape {w.shape}, got {a.shape}"
-                )
-        for w, a in zip(ws, arrays):
-            w.data[...] = a
+        """Copy arrays into ``weights`` (Keras's order), in place, after checking them all."""
+        set_weight_arrays(self, arrays)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for _, w, _, _ in self._named_weights():
@@ -849,31 +616,3 @@ class Module:
 
 
 Layer = Module
-
-
-def _live(mask: Any) -> bool:
-    if isinstance(mask, (list, tuple)):
-        return any(m is not None for m in mask)
-    return mask is not None
-
-
-def call_with_mask(layer: Module, args: Sequence[Any], kwargs: dict, mask: Any) -> tuple:
-    """``(output, output mask)`` of ``layer(*args, **kwargs)`` given the mask of its first
-    argument (a list of masks for a list of inputs); see [Note: masking]."""
-    live = _live(mask)
-    if layer._returns_masks:  # a nested model: its masks come from the same run
-        return layer(*args, mask=mask if live else None, return_masks=True, **kwargs)
-    if live and layer._call_takes_mask:
-        out = layer(*args, mask=mask, **kwargs)
-    else:
-        out = layer(*args, **kwargs)
-    if layer.supports_masking:
-        return out, layer.compute_mask(args[0], mask if live else None)
-    if live:
-        warnings.warn(
-            f"Layer '{layer.name}' (of type {type(layer).__name__}) was passed an input with a "
-            "mask attached to it. However, this layer does not support masking and will "
-            "therefore destroy the mask information. Downstream layers will not see the mask.",
-            stacklevel=3,
-        )
-    return out, None

@@ -17,7 +17,7 @@ from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW, NAdam, Nadam
 from .clip import clip_grad_norm_, clip_grad_value_, global_norm
-from .optimizer import OPTIMIZERS, Optimizer, flatten_state_dict, unflatten_state_dict
+from .optimizer import OPTIMIZERS, Optimizer
 from .rmsprop import RMSprop
 from .schedules import (
     CosineDecay,
@@ -29,6 +29,7 @@ from .schedules import (
     StepDecay,
 )
 from .sgd import SGD
+from .state_json import flatten_state_dict, unflatten_state_dict
 
 __all__ = [
     "OPTIMIZERS",

@@ -1,0 +1,59 @@
+"""Keras masks: which entries of a batch are data and which are padding, and how they travel
+from layer to layer.
+
+[Note: masking] Keras's masks: a boolean tensor per sample (and time step) saying which
+entries are real data and which are padding. A layer *makes* one with
+``compute_mask(inputs, mask=None)`` (``Embedding(mask_zero=True)``: ``inputs != 0``); a layer
+with ``supports_masking = True`` *passes* the incoming mask on (the default ``compute_mask``
+returns it: element-wise layers, Dense, Dropout, Activation, normalisation); a layer whose
+``call`` takes a ``mask=`` argument *consumes* it (GlobalAveragePooling1D averages only the
+unmasked steps, and returns no mask). A layer that does neither drops the mask with Keras's
+warning (Flatten, Conv, pooling, Reshape). Overriding ``compute_mask`` sets
+``supports_masking`` (Keras 3). Masks travel beside the values: ``Sequential`` and
+functional models run each layer through :func:`call_with_mask`, which hands the mask to
+``call`` when it takes one and computes the output's mask; a nested model returns its output
+masks from the same run (``model(x, mask=..., return_masks=True)``), and ``fit`` / ``evaluate``
+weight the losses and metrics of a model output that still carries a mask (see
+[Note: weighted losses] in deepcore.losses). A subclassed model's own ``call`` sees no masks
+unless it passes them itself: ``h = emb(x); y = pool(h, mask=emb.compute_mask(x))``.
+Layers still to come plug in the same way: a recurrent layer takes ``call(x, mask=None)``
+(skipping masked steps, carrying the state over them) and returns the mask from
+``compute_mask`` only with ``return_sequences``; attention takes ``query_mask`` /
+``value_mask`` from the mask of its inputs.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["call_with_mask"]
+
+
+def _live(mask: Any) -> bool:
+    if isinstance(mask, (list, tuple)):
+        return any(m is not None for m in mask)
+    return mask is not None
+
+
+def call_with_mask(layer: Any, args: Sequence[Any], kwargs: dict, mask: Any) -> tuple:
+    """``(output, output mask)`` of ``layer(*args, **kwargs)`` given the mask of its first
+    argument (a list of masks for a list of inputs); see [Note: masking]."""
+    live = _live(mask)
+    if layer._returns_masks:  # a nested model: its masks come from the same run
+        return layer(*args, mask=mask if live else None, return_masks=True, **kwargs)
+    if live and layer._call_takes_mask:
+        out = layer(*args, mask=mask, **kwargs)
+    else:
+        out = layer(*args, **kwargs)
+    if layer.supports_masking:
+        return out, layer.compute_mask(args[0], mask if live else None)
+    if live:
+        warnings.warn(
+            f"Layer '{layer.name}' (of type {type(layer).__name__}) was passed an input with a "
+            "mask attached to it. However, this layer does not support masking and will "
+            "therefore destroy the mask information. Downstream layers will not see the mask.",
+            stacklevel=3,
+        )
+    return out, None

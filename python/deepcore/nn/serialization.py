@@ -1,0 +1,66 @@
+"""Layers by name: every Module subclass registers under its class name (so ``from_config`` /
+``load_model`` rebuild it from JSON), ``serialize`` / ``deserialize`` turn a layer into
+``{"class_name", "config"}`` and back, and default layer names (``dense``, ``dense_1``, ...)
+come from per-prefix counters (Keras's, reset by ``reset_name_counters``).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import defaultdict
+from typing import Any
+
+__all__ = ["serialize", "deserialize", "get_layer_class", "reset_name_counters"]
+
+_registry: dict[str, type] = {}
+_name_uids: dict[str, int] = defaultdict(int)
+_name_lock = threading.Lock()
+
+
+def _snake_case(name: str) -> str:
+    """Keras's to_snake_case: Conv2D -> conv2d, MaxPooling2D -> max_pooling2d."""
+    s = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
+
+
+def _unique_name(prefix: str) -> str:
+    with _name_lock:
+        n = _name_uids[prefix]
+        _name_uids[prefix] += 1
+    return prefix if n == 0 else f"{prefix}_{n}"
+
+
+def reset_name_counters() -> None:
+    """Restart default layer names at dense, conv2d, ... (Keras's clear_session)."""
+    with _name_lock:
+        _name_uids.clear()
+
+
+def get_layer_class(name: str) -> type:
+    """The Module subclass registered under ``name`` (its class name)."""
+    try:
+        return _registry[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown layer class {name!r}: define (import) the class before loading, "
+            "or pass it in custom_objects"
+        ) from None
+
+
+def serialize(layer: Any) -> dict:
+    """``{"class_name": ..., "config": ...}``: JSON-able; ``deserialize`` rebuilds the layer."""
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize(config: dict, custom_objects: dict | None = None) -> Any:
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"a layer config needs 'class_name' and 'config', got {config!r}")
+    name = config["class_name"]
+    if not isinstance(name, str):
+        raise TypeError(f"a layer's class_name must be a string, got {name!r}")
+    cls = (custom_objects or {}).get(name) or get_layer_class(name)
+    cfg = config.get("config", {})
+    if not isinstance(cfg, dict):
+        raise TypeError(f"the config of a {name} layer must be an object, got {cfg!r}")
+    return cls.from_config(dict(cfg))
