@@ -146,3 +146,32 @@ def test_optimizer_registry_and_subclasses():
         optim.deserialize(cfg)
     opt = optim.deserialize(cfg, custom_objects={"MyAdam": MyAdam})
     assert type(opt) is MyAdam and opt.lr == 0.5
+
+
+def test_one_categorical_crossentropy():
+    """losses.categorical_crossentropy (Keras's argument order, what fit uses) is
+    F.categorical_crossentropy: one autograd node, the same value and gradient."""
+    from deepcore import losses
+
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0.05, 1.0, (5, 4))
+    t = np.eye(4)[rng.integers(0, 4, 5)]
+    for fn in (losses.categorical_crossentropy, losses.get("categorical_crossentropy")):
+        x = dc.tensor(p, dtype="float64", requires_grad=True)
+        y = fn(t, x)
+        assert y.grad_fn.fn.__name__ == "_CategoricalCE"
+        y.backward()
+        x2 = dc.tensor(p, dtype="float64", requires_grad=True)
+        y2 = F.categorical_crossentropy(x2, t)
+        y2.backward()
+        np.testing.assert_allclose(y.item(), y2.item(), rtol=1e-12)
+        np.testing.assert_allclose(x.grad.numpy(), x2.grad.numpy(), rtol=1e-12)
+    per = losses.sparse_categorical_crossentropy(
+        t.argmax(-1)[:, None], dc.tensor(p), reduction="none"
+    )
+    assert per.grad_fn is None or per.grad_fn.fn.__name__ == "_CategoricalCE"
+    np.testing.assert_allclose(
+        per.numpy(),
+        F.categorical_crossentropy(dc.tensor(p), t, reduction="none").numpy(),
+        rtol=1e-6,
+    )

@@ -34,7 +34,6 @@ import numpy as np
 from . import ops
 from ._registry import Registry
 from .nn import functional as F
-from .nn.functional._loss import class_indices
 from .tensor import Tensor
 
 __all__ = [
@@ -100,38 +99,30 @@ def mean_absolute_error(y_true: Any, y_pred: Tensor, reduction: str = "mean") ->
 def categorical_crossentropy(
     y_true: Any, y_pred: Tensor, from_logits: bool = False, reduction: str = "mean"
 ) -> Tensor:
-    """Cross-entropy with one-hot (or probability) targets along the last axis;
-    ``reduction="none"`` gives one value per sample (shape ``y_pred.shape[:-1]``)."""
+    """Cross-entropy with one-hot (or probability) targets along the last axis, in Keras's
+    argument order; ``reduction="none"`` gives one value per sample (shape
+    ``y_pred.shape[:-1]``). One implementation: ``F.categorical_crossentropy`` (Keras's
+    rescale-and-clip of probabilities in one autograd node; the fused softmax cross-entropy
+    kernel from logits)."""
     _check_reduction(reduction)
     t = _as_tensor(y_true, y_pred)
-    if from_logits:
-        return F.cross_entropy(y_pred, t, reduction=reduction)
-    # Keras: rescale so each row sums to one, clip, then -sum(y log p) averaged over the batch
-    p = y_pred / y_pred.sum(axis=-1, keepdims=True)
-    p = ops.clip(p, EPSILON, 1.0 - EPSILON)
-    per = -(t * ops.log(p)).sum(axis=-1)
-    return per.mean() if reduction == "mean" else per
+    return F.categorical_crossentropy(
+        y_pred, t, from_logits=from_logits, eps=EPSILON, reduction=reduction
+    )
 
 
 def sparse_categorical_crossentropy(
     y_true: Any, y_pred: Tensor, from_logits: bool = False, reduction: str = "mean"
 ) -> Tensor:
-    """Cross-entropy with integer class targets (``reduction="none"``: one value per sample)."""
+    """Cross-entropy with integer class targets (``reduction="none"``: one value per sample);
+    ``F.sparse_categorical_crossentropy`` in Keras's argument order."""
     _check_reduction(reduction)
     t = np.asarray(y_true.data if isinstance(y_true, Tensor) else y_true)
     if t.ndim == y_pred.ndim and t.shape[-1] == 1:  # Keras accepts (N, 1) labels
         t = t.reshape(t.shape[:-1])
-    # the fused kernel's label checks on both paths: a label of -1 is not the last class, and
-    # a float label must be whole (2.7 is not class 2)
-    t = class_indices("sparse_categorical_crossentropy", y_pred.data, t)
-    if from_logits:
-        return F.cross_entropy(y_pred, Tensor(t.reshape(y_pred.shape[:-1])), reduction=reduction)
-    onehot = np.zeros((t.size, y_pred.shape[-1]), dtype=y_pred.dtype)
-    onehot[np.arange(t.size), t] = 1.0
-    onehot = onehot.reshape(y_pred.shape)
-    p = ops.clip(y_pred, EPSILON, 1.0 - EPSILON)
-    per = -(Tensor(onehot) * ops.log(p)).sum(axis=-1)
-    return per.mean() if reduction == "mean" else per
+    return F.sparse_categorical_crossentropy(
+        y_pred, t, from_logits=from_logits, eps=EPSILON, reduction=reduction
+    )
 
 
 def binary_crossentropy(
