@@ -13,10 +13,6 @@ from deepcore import losses, metrics, optim
 from deepcore.models import Input, Model, Sequential
 from deepcore.models.callbacks import Progbar
 
-requires_conv = pytest.mark.skipif(
-    not hasattr(dc.nn.functional, "conv2d"), reason="the conv/pool kernels are not in this build"
-)
-
 
 @pytest.fixture(autouse=True)
 def _fresh():
@@ -238,7 +234,6 @@ def test_multi_output_with_loss_weights():
     assert reg_loss == pytest.approx(np.mean((p_reg - target) ** 2), rel=1e-4)
 
 
-@requires_conv
 def test_functional_residual_convnet_trains():
     rng = np.random.default_rng(0)
     n = 64

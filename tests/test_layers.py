@@ -12,21 +12,6 @@ import numpy as np
 import pytest
 from deepcore.nn import functional as F
 
-HAS_OPS = all(hasattr(dc.Tensor, a) for a in ("__mul__", "__matmul__", "reshape", "permute"))
-
-
-def _missing(*fns: str) -> list[str]:
-    out = [f"F.{f}" for f in fns if not hasattr(F, f)]
-    if not HAS_OPS:
-        out.append("Tensor ops")
-    return out
-
-
-def needs(*fns: str):
-    """Skip while a dependency from another engineer's area has not landed on this branch."""
-    miss = _missing(*fns)
-    return pytest.mark.skipif(bool(miss), reason=f"waiting for {', '.join(miss)}")
-
 
 def as_np(t) -> np.ndarray:
     return np.asarray(t.detach().numpy() if isinstance(t, dc.Tensor) else t)
@@ -355,7 +340,6 @@ from deepcore.testing import gradcheck  # noqa: E402
 # ---------------------------------------------------------------------- Dense / Maxout
 
 
-@needs("linear", "relu")
 def test_dense_numerics_and_layer_test():
     d = run_layer_test(nn.Dense, {"units": 4, "activation": "relu"}, (5, 3), (None, 4), 16)
     x = np.random.default_rng(1).standard_normal((5, 3)).astype(np.float32)
@@ -369,14 +353,12 @@ def test_dense_numerics_and_layer_test():
     )  # fmt: skip
 
 
-@needs("linear")
 def test_dense_gradcheck():
-    d = nn.Dense(3, activation="tanh") if hasattr(F, "tanh") else nn.Dense(3)
+    d = nn.Dense(3, activation="tanh")
     d.build((None, 4))
     gradcheck_layer(d, tensor64((2, 4)), ["kernel", "bias"])
 
 
-@needs("linear")
 def test_maxout_numerics():
     m = run_layer_test(nn.Maxout, {"units": 3, "pieces": 2}, (4, 5), (None, 3), 36)
     x = np.random.default_rng(3).standard_normal((4, 5))
@@ -403,7 +385,6 @@ _CONV_CASES = [
 ]
 
 
-@needs("conv2d")
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 @pytest.mark.parametrize("kwargs,shape", _CONV_CASES)
 def test_conv2d_numerics(kwargs, shape, data_format):
@@ -428,7 +409,6 @@ def test_conv2d_numerics(kwargs, shape, data_format):
     np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5)
 
 
-@needs("conv2d")
 def test_conv2d_layer_test_and_gradcheck():
     run_layer_test(nn.Conv2D, {"filters": 3, "kernel_size": 3, "activation": "relu"},
                    (2, 6, 6, 2), (None, 4, 4, 3), 57)  # fmt: skip
@@ -437,7 +417,6 @@ def test_conv2d_layer_test_and_gradcheck():
     gradcheck_layer(c, tensor64((1, 5, 4, 2)), ["kernel", "bias"])
 
 
-@needs("conv1d")
 @pytest.mark.parametrize("padding", ["valid", "same", "causal", "full"])
 def test_conv1d_numerics(padding):
     dc.manual_seed(7)
@@ -462,7 +441,6 @@ def test_conv1d_numerics(padding):
 # ---------------------------------------------------------------------- pooling
 
 
-@needs("max_pool2d", "avg_pool2d")
 @pytest.mark.parametrize("kind", ["max", "avg"])
 @pytest.mark.parametrize(
     "pool,strides,padding,shape",
@@ -490,7 +468,6 @@ def test_pool2d_numerics(kind, pool, strides, padding, shape):
     gradcheck_layer(cls(pool, strides, padding), tensor64((1, *shape[1:3], 1), seed=3), [])
 
 
-@needs("max_pool1d", "avg_pool1d")
 @pytest.mark.parametrize("kind", ["max", "avg"])
 @pytest.mark.parametrize("padding", ["valid", "same"])
 def test_pool1d_numerics(kind, padding):
@@ -503,7 +480,6 @@ def test_pool1d_numerics(kind, padding):
     np.testing.assert_allclose(y, nhwc(ref), rtol=1e-5, atol=1e-6)
 
 
-@needs()
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 def test_global_pooling(data_format):
     x = np.random.default_rng(11).standard_normal((2, 3, 4, 5)).astype(np.float32)
@@ -523,7 +499,6 @@ def test_global_pooling(data_format):
 # ---------------------------------------------------------------------- reshaping / merge
 
 
-@needs()
 def test_reshaping_layers():
     x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
     np.testing.assert_array_equal(as_np(nn.Flatten()(dc.tensor(x))), x.reshape(2, -1))
@@ -546,7 +521,6 @@ def test_reshaping_layers():
     gradcheck_layer(nn.Flatten(data_format="channels_first"), tensor64((2, 2, 1, 3)), [])
 
 
-@needs()
 def test_merge_layers():
     rng = np.random.default_rng(12)
     a, b, c = (rng.standard_normal((2, 3, 4)).astype(np.float32) for _ in range(3))
@@ -575,7 +549,6 @@ def test_merge_layers():
 # ---------------------------------------------------------------------- Embedding / PReLU
 
 
-@needs()
 def test_embedding():
     e = nn.Embedding(10, 4)
     idx = np.array([[1, 2, 1], [9, 0, 1]])
@@ -593,7 +566,6 @@ def test_embedding():
     assert e.compute_mask(idx) is None  # masks: tests/test_masking.py
 
 
-@needs("relu")
 def test_prelu():
     p = nn.PReLU(alpha_initializer=nn.initializers.Constant(0.25), shared_axes=[1, 2])
     x = np.random.default_rng(13).standard_normal((2, 3, 3, 4)).astype(np.float32)
@@ -633,10 +605,6 @@ _ACT_REFS = {
 
 @pytest.mark.parametrize("name", sorted(_ACT_REFS))
 def test_activation_layer(name):
-    fn_name = {"linear": None, "selu": "elu", "hard_sigmoid": "hard_sigmoid"}.get(name, name)
-    miss = _missing(*([fn_name] if fn_name else []))
-    if miss:
-        pytest.skip(f"waiting for {', '.join(miss)}")
     x = np.random.default_rng(14).uniform(-4, 4, (3, 5))
     layer = nn.Activation(name, dtype="float64")
     np.testing.assert_allclose(as_np(layer(dc.tensor(x))), _ACT_REFS[name](x), rtol=1e-6,
@@ -649,7 +617,6 @@ def test_activation_layer(name):
 # ---------------------------------------------------------------------- Dropout
 
 
-@needs("dropout")
 def test_dropout_train_and_inference():
     dc.manual_seed(20)
     layer = nn.Dropout(0.3)
@@ -672,7 +639,6 @@ def test_dropout_train_and_inference():
     np.testing.assert_allclose(xg.grad.numpy(), as_np(out), rtol=1e-6)
 
 
-@needs()
 def test_dropout_noise_shape():
     dc.manual_seed(21)
     layer = nn.Dropout(0.5, noise_shape=(None, 1, 6))
@@ -693,7 +659,6 @@ def ref_bn(x, axis, gamma, beta, eps):
     return y * gamma.reshape(shape) + beta.reshape(shape), m, v
 
 
-@needs("batch_norm")
 @pytest.mark.parametrize(
     "axis,shape", [(-1, (6, 4)), (-1, (3, 4, 5, 2)), (1, (3, 2, 4, 5)), (2, (2, 3, 4))]
 )
@@ -728,7 +693,6 @@ def test_batch_normalization(axis, shape):
     assert "moving_mean" in bn.state_dict() and "moving_variance" in bn.state_dict()
 
 
-@needs("batch_norm")
 def test_batch_normalization_gradcheck_and_step():
     bn = nn.BatchNormalization()
     bn.build((None, 3, 2, 2))
@@ -737,7 +701,6 @@ def test_batch_normalization_gradcheck_and_step():
     run_layer_test(nn.BatchNormalization, {}, (8, 5), (None, 5), 20)
 
 
-@needs("layer_norm")
 @pytest.mark.parametrize("axis,shape", [(-1, (4, 6)), (-1, (2, 3, 5)), ([-2, -1], (2, 3, 4))])
 def test_layer_normalization(axis, shape):
     ln = nn.LayerNormalization(axis=axis)
@@ -779,7 +742,6 @@ def _run(layers, x, training):
     return x
 
 
-@needs("conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "linear", "relu", "dropout")
 def test_channels_last_plan_matches_channels_first():
     """[Note: channels-last]: a planned channels-last stack transposes twice (input, Flatten),
     computes what the standalone stack and a channels-first stack with permuted Dense weights
@@ -863,7 +825,6 @@ def test_plan_roles():
 # ---------------------------------------------------------------------- end to end
 
 
-@needs("conv2d", "max_pool2d", "linear", "relu", "softmax")
 def test_seed_convnet_trains():
     """A few SGD steps of a small channels-last convnet lower the cross-entropy."""
     dc.manual_seed(40)
@@ -893,7 +854,6 @@ def test_seed_convnet_trains():
     assert loss_fn().item() < 0.8 * first
 
 
-@needs("linear")
 def test_time_distributed():
     td = nn.TimeDistributed(nn.Dense(4))
     x = np.random.default_rng(50).standard_normal((2, 5, 3)).astype(np.float32)
@@ -927,7 +887,6 @@ requires_torch = pytest.mark.skipif(torch is None, reason="PyTorch not installed
 
 
 @requires_torch
-@needs("conv2d", "max_pool2d", "batch_norm", "linear", "relu", "layer_norm")
 def test_weights_interchange_with_pytorch():
     """Weights in PyTorch's layout load into torch.nn modules unchanged: same outputs, same
     gradients (train-mode BatchNorm, channels-first so the Flatten orders agree)."""

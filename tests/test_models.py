@@ -11,10 +11,6 @@ import pytest
 from deepcore import models
 from deepcore.models import Input, Model, Sequential
 
-requires_conv = pytest.mark.skipif(
-    not hasattr(dc.nn.functional, "conv2d"), reason="the conv/pool kernels are not in this build"
-)
-
 
 @pytest.fixture(autouse=True)
 def _fresh_names():
@@ -119,7 +115,6 @@ def test_sequential_with_input_and_pop():
     assert model.output_shape == (None, 3)
 
 
-@requires_conv
 def test_channels_last_convnet_matches_torch_layout():
     """The planned channels-last stack equals the same convolution done by hand in NCHW."""
     model = Sequential(
@@ -138,7 +133,6 @@ def test_channels_last_convnet_matches_torch_layout():
     np.testing.assert_allclose(got, ref.reshape(2, -1), rtol=1e-5, atol=1e-5)
 
 
-@requires_conv
 def test_functional_channels_last_chains_are_planned():
     """A functional convnet keeps NCHW inside its conv/pool chains and equals the Sequential."""
 

@@ -16,10 +16,6 @@ from deepcore.io import safetensors as st
 from deepcore.models import Input, Model, Sequential
 from helpers import join_safetensors, split_safetensors
 
-requires_conv = pytest.mark.skipif(
-    not hasattr(dc.nn.functional, "conv2d"), reason="the conv/pool kernels are not in this build"
-)
-
 
 @pytest.fixture(autouse=True)
 def _fresh():
@@ -64,7 +60,7 @@ def convnet(kind="conv"):
     return m
 
 
-@pytest.mark.parametrize("kind", [pytest.param("conv", marks=requires_conv), "dense"])
+@pytest.mark.parametrize("kind", ["conv", "dense"])
 def test_save_load_predict_identical_and_training_continues_identically(tmp_path, kind):
     x, y = data()
     m = convnet(kind)
@@ -91,7 +87,6 @@ def test_save_load_predict_identical_and_training_continues_identically(tmp_path
     assert loaded.evaluate(x, y, verbose=0) == pytest.approx(m.evaluate(x, y, verbose=0))
 
 
-@requires_conv
 def test_file_is_plain_safetensors_with_json_metadata(tmp_path):
     x, y = data(16)
     m = convnet()

@@ -69,7 +69,7 @@ def Input(  # noqa: N802 - Keras's name
 
 class Functional(Model):
     """A model defined by a graph of layers from input placeholders to outputs. Keras masks
-    travel along the graph (see [Note: masking] in nn/module.py)."""
+    travel along the graph (see [Note: masking] in nn/masking.py)."""
 
     supports_masking = True
     _returns_masks = True

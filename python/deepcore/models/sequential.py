@@ -60,7 +60,7 @@ def _plan_layout(layers: list[Module]) -> None:
 
 class Sequential(Model):
     """A stack of layers, each feeding the next; Keras masks travel along (see [Note: masking]
-    in nn/module.py)."""
+    in nn/masking.py)."""
 
     supports_masking = True
     _returns_masks = True

@@ -8,7 +8,7 @@ them: ``model.parameters()``, ``optimizer.step()``, ``zero_grad()``.
 and callbacks are resolved once per ``fit``; a step is one forward under the autograd, one
 backward, one fused native optimizer step, one ``loss.item()`` and a NumPy arg-max for the
 accuracy; the progress bar redraws at most every 50 ms and per-batch callback hooks run only
-when a callback defines them (see [Note: lean batch hooks] in callbacks.py).
+when a callback defines them (see [Note: lean batch hooks] in models/callbacks/__init__.py).
 
 [Note: sample weights] ``fit(sample_weight=...)`` / ``evaluate(sample_weight=...)`` take one
 weight per sample (shape (n,), or (n, time) for sequence outputs; one array for every output,
@@ -202,7 +202,7 @@ class Model(Module):
         self, xs: list[Tensor], training: bool, logits: Sequence[bool] = ()
     ) -> tuple[list, list | None]:
         """``_forward`` and the outputs' Keras masks as NumPy bool arrays (None when no output
-        carries one); see [Note: masking] in nn/module.py."""
+        carries one); see [Note: masking] in nn/masking.py."""
         if not self._returns_masks:
             return self._forward(xs, training, logits), None
         x = xs[0] if len(xs) == 1 else list(xs)

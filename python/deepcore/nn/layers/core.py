@@ -171,7 +171,7 @@ class Embedding(Module):
     gradient scatter-adds into the rows that were used.
 
     ``mask_zero=True`` (Keras): index 0 is padding. The layer's ``compute_mask(inputs)`` is
-    ``inputs != 0`` and travels to the next layers (see [Note: masking] in nn/module.py), so
+    ``inputs != 0`` and travels to the next layers (see [Note: masking] in nn/masking.py), so
     pooling, losses and metrics skip the padded steps. As in Keras, index 0 is still a row of
     the table: ``input_dim`` is the vocabulary size + 1.
     """
@@ -243,9 +243,6 @@ class Embedding(Module):
 
 
 def _embedding(idx: np.ndarray, table: Tensor) -> Tensor:
-    fn = getattr(F, "embedding", None)
-    if fn is not None:
-        return fn(Tensor(idx), table)
     return table[idx]  # advanced indexing: its backward scatter-adds (np.add.at)
 
 

@@ -125,8 +125,8 @@ class _GlobalPooling(LayoutMixin, Module):
         nchw = self.data_format == "channels_first" or self._nchw_in
         axes = tuple(range(2, 2 + self._rank)) if nchw else tuple(range(1, 1 + self._rank))
         if self._kind == "avg":
-            native = getattr(F, f"global_avg_pool{self._rank}d", None)
-            if nchw and native is not None:  # the native global-average kernel
+            if nchw:  # the native global-average kernel
+                native = F.global_avg_pool2d if self._rank == 2 else F.global_avg_pool1d
                 return native(x, keepdims=self.keepdims)
             return x.mean(axis=axes, keepdims=self.keepdims)
         return x.max(axis=axes, keepdims=self.keepdims)
