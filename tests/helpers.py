@@ -49,8 +49,8 @@ def _cases(shapes):
     return out
 
 
-def _assert_allclose(actual, expected, dtype, what):
-    tol = TOLS[np.dtype(dtype).type]
+def _assert_allclose(actual, expected, dtype, what, tols=None):
+    tol = (tols or TOLS).get(np.dtype(dtype).type) or TOLS[np.dtype(dtype).type]
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
     assert a.shape == e.shape, f"{what}: shape {a.shape} != expected {e.shape}"
@@ -73,20 +73,30 @@ def check_op(
     grad_max_size=64,
     seed=0,
     gradcheck_kw=None,
+    np_vjp=None,
+    tols=None,
 ):
-    """Check one op over many shapes.
+    """Check one op over many shapes: the one op-test helper (every op test calls it).
 
     dc_fn(*tensors) -> Tensor (or tuple of Tensors); np_fn(*float64 arrays) -> the float64
-    reference (array or tuple); torch_fn(*torch tensors) -> the PyTorch equivalent.
+    reference (array or tuple); torch_fn(*torch tensors) -> the PyTorch equivalent;
+    np_vjp(*float64 arrays, cotangent) -> the float64 reference gradient of each input (a
+    tuple; None where an input has none).
 
     For every case in ``shapes`` (a tuple of input shapes; a bare shape means one input):
       * forward in each of ``dtypes`` against the float64 NumPy reference, result dtype kept;
+        the reference sees the inputs as rounded to that dtype (so a float32 input that rounds
+        onto a kink is compared with the function at the kink);
+      * with ``np_vjp``: the backward in each dtype, for a random cotangent, against it (every
+        size, not only gradcheck's small ones);
       * ``gradcheck`` in float64 when ``grad`` and every input has at most ``grad_max_size``
         elements;
       * with PyTorch installed and ``torch_fn`` given: forward and input gradients (for a
         random cotangent) against PyTorch in float64.
     Inputs are uniform in [low, high) unless ``make_inputs(shapes, rng) -> list of float64
     arrays`` is given (e.g. positive inputs for log, well-separated values for max).
+    ``tols`` ({dtype: dict(rtol=, atol=)}) overrides ``TOLS`` for an op whose error grows
+    with its reduction length (norms).
     """
     rng = np.random.default_rng(seed)
     for case in _cases(shapes):
@@ -94,17 +104,27 @@ def check_op(
             xs = [np.asarray(x, dtype=np.float64) for x in make_inputs(case, rng)]
         else:
             xs = [rng.uniform(low, high, size=s) for s in case]
-        ref = np_fn(*xs)
-        refs = ref if isinstance(ref, tuple) else (ref,)
         for dt in dtypes:
-            out = dc_fn(*[dc.tensor(x.astype(dt)) for x in xs])
+            xr = [x.astype(dt).astype(np.float64) for x in xs]  # what the op sees, in float64
+            ref = np_fn(*xr)
+            refs = ref if isinstance(ref, tuple) else (ref,)
+            ts = [dc.tensor(x.astype(dt), requires_grad=np_vjp is not None) for x in xs]
+            out = dc_fn(*ts)
             outs = out if isinstance(out, tuple) else (out,)
             assert len(outs) == len(refs), f"{len(outs)} outputs, expected {len(refs)}"
             for i, (o, r) in enumerate(zip(outs, refs)):
                 assert isinstance(o, dc.Tensor), f"output {i} is {type(o).__name__}"
                 if np.asarray(r).dtype.kind == "f":
                     assert o.dtype == dt, f"case {case}: output dtype {o.dtype}, expected {dt}"
-                _assert_allclose(o.numpy(), r, dt, f"case {case} {np.dtype(dt).name} out {i}")
+                what = f"case {case} {np.dtype(dt).name} out {i}"
+                _assert_allclose(o.detach().numpy(), r, dt, what, tols)
+            if np_vjp is not None and out.size:  # np_vjp: single-output ops
+                g = rng.standard_normal(out.shape)
+                out.backward(g.astype(dt))
+                for i, (t, want) in enumerate(zip(ts, np_vjp(*xr, g))):
+                    if want is not None:
+                        what = f"case {case} {np.dtype(dt).name} grad of input {i}"
+                        _assert_allclose(t.grad.numpy(), want, dt, what, tols)
         if grad and all(x.size <= grad_max_size for x in xs):
             gradcheck(dc_fn, xs, **(gradcheck_kw or {}))
         if torch_fn is not None and HAS_TORCH:

@@ -10,7 +10,7 @@ import deepcore.nn.functional as F
 import numpy as np
 import pytest
 from deepcore import _C
-from helpers import gradcheck, requires_torch, supported_capabilities
+from helpers import check_op, gradcheck, requires_torch, supported_capabilities
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
@@ -128,21 +128,15 @@ def _tol(dtype):
     return dict(rtol=2e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def _normal(case, rng):
+    return [rng.standard_normal(s) * 4.0 for s in case]
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_forward_backward_match_numpy(name, dtype, shape, cpu_capability):
+def test_forward_backward_match_numpy(name, cpu_capability):
     fn, ref, dref, _ = ACTS[name]
-    x = _input(shape, dtype)
-    xt = dc.tensor(x, requires_grad=True)
-    y = fn(xt)
-    assert y.shape == x.shape and y.dtype == dtype
-    x64 = x.astype(np.float64)  # reference on the same (rounded) inputs
-    np.testing.assert_allclose(y.data, ref(x64), **_tol(dtype))
-    if dref is not None and x.size:
-        g = _input(shape, dtype, seed=1, scale=1.0)
-        y.backward(g)
-        np.testing.assert_allclose(xt.grad.data, g * dref(x64), **_tol(dtype))
+    vjp = None if dref is None else (lambda x, g: (g * dref(x),))
+    check_op(fn, ref, SHAPES, grad=False, make_inputs=_normal, np_vjp=vjp)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -209,22 +203,24 @@ def _prelu_ref(x, a, axis):
     "shape,axis",
     [((2, 3, 4, 5), 1), ((2, 4, 5, 3), -1), ((7, 3), 1), ((5, 3), -1), ((4, 1, 9), 1), ((0, 3), 1)],
 )
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_prelu_matches_numpy(shape, axis, dtype):
-    x = _input(shape, dtype)
-    a = np.linspace(0.05, 0.5, shape[axis]).astype(dtype)
-    xt, at = dc.tensor(x, requires_grad=True), dc.tensor(a, requires_grad=True)
-    y = F.prelu(xt, at, axis=axis)
-    np.testing.assert_allclose(y.data, _prelu_ref(x, a, axis), **_tol(dtype))
-    g = _input(shape, dtype, seed=5)
-    y.backward(g)
-    shp = [1] * x.ndim
-    shp[axis] = -1
-    np.testing.assert_allclose(xt.grad.data, np.where(x > 0, g, a.reshape(shp) * g), **_tol(dtype))
-    other = tuple(i for i in range(x.ndim) if i != axis % x.ndim)
-    ga = np.sum(np.where(x > 0, 0, g * x).astype(np.float64), axis=other)
-    np.testing.assert_allclose(
-        at.grad.data, ga, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5
+def test_prelu_matches_numpy(shape, axis):
+    ax = axis % len(shape)
+    chan = (1,) * ax + (-1,) + (1,) * (len(shape) - ax - 1)
+
+    def inputs(case, rng):
+        return [rng.standard_normal(shape) * 4.0, np.linspace(0.05, 0.5, shape[axis])]
+
+    def vjp(x, a, g):  # the slope's gradient is summed over every axis but the channel's
+        other = tuple(i for i in range(x.ndim) if i != ax)
+        return np.where(x > 0, g, a.reshape(chan) * g), np.where(x > 0, 0, g * x).sum(other)
+
+    check_op(
+        lambda x, a: F.prelu(x, a, axis=axis),
+        lambda x, a: _prelu_ref(x, a, axis),
+        [(shape, (shape[axis],))],
+        make_inputs=inputs,
+        np_vjp=vjp,
+        grad=False,
     )
 
 
