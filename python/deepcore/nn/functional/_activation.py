@@ -35,27 +35,6 @@ from ...autograd import Function
 from ...tensor import Tensor
 from ._args import checked
 
-__all__ = [
-    "sigmoid",
-    "tanh",
-    "relu",
-    "leaky_relu",
-    "elu",
-    "selu",
-    "softplus",
-    "swish",
-    "silu",
-    "gelu",
-    "hard_sigmoid",
-    "identity",
-    "prelu",
-    "softmax",
-    "log_softmax",
-    "get_activation",
-    "serialize_activation",
-    "activation_name",
-    "ACTIVATIONS",
-]
 
 #: Keras name -> F function (see [Note: activation names and defaults]).
 ACTIVATIONS: Registry[Callable[..., Tensor]] = Registry("activation")
@@ -298,3 +277,12 @@ def serialize_activation(fn: Callable | None) -> str:
             "(or override get_config)"
         )
     return name
+
+
+# F's names from this module: every registered activation under its function name, plus the
+# rest. A new activation is one registered function above ([Note: adding an activation] in
+# docs/adding_an_op.md): it reaches F, layers, models and saving through this table.
+__all__ = sorted(
+    {fn.__name__ for _, fn in ACTIVATIONS.items()}
+    | {"silu", "prelu", "get_activation", "serialize_activation", "activation_name", "ACTIVATIONS"}
+)
