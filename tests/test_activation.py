@@ -452,10 +452,14 @@ def test_zero_dim_input_keeps_its_shape():
     assert x.grad.shape == ()
 
 
-KIND_PARAMS = [("sigmoid", 0, 0), ("tanh", 0, 0), ("relu", 0, 0), ("leaky_relu", 0.1, 0),
-               ("elu", 1.2, 0), ("softplus", 1.0, 20.0), ("softplus", 3.0, 4.0), ("swish", 0.8, 0),
-               ("gelu", 0, 0), ("gelu_tanh", 0, 0), ("hard_sigmoid", 0.2, 0.5),
-               ("selu", 1.6732632423543772, 1.0507009873554805)]  # fmt: skip
+# every native kind: the parameterised ones with the parameters below, the others (p0 = p1 = 0)
+# as the kernel lists them, so a new parameter-free kind is covered without an edit here
+_KIND_PARAMS_SET = [("leaky_relu", 0.1, 0), ("elu", 1.2, 0), ("softplus", 1.0, 20.0),
+                    ("softplus", 3.0, 4.0), ("swish", 0.8, 0), ("hard_sigmoid", 0.2, 0.5),
+                    ("selu", 1.6732632423543772, 1.0507009873554805)]  # fmt: skip
+KIND_PARAMS = _KIND_PARAMS_SET + [
+    (k, 0, 0) for k in _C.activation_kinds() if k not in {p[0] for p in _KIND_PARAMS_SET}
+]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
