@@ -9,7 +9,8 @@ Cases (tiny tensors, so the time is dispatch + graph bookkeeping, not arithmetic
                 loss from elementwise ops, forward + backward (about 15 ops)
 Each case is validated against PyTorch first, then timed ours/peer alternately (A B A B) by
 bench/harness.py ([Note: bench protocol]); the figure is the median per-call time and the
-median of the per-pair ratios (ours / peer: lower is better for us).
+median of the per-pair ratios (ours / peer: lower is better for us), in wall time and in
+process CPU time (both run on one thread, so CPU time is the robust figure on a busy machine).
 """
 
 from __future__ import annotations
@@ -96,10 +97,17 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     banner(f"torch {torch.__version__} 1 thread", f"numpy {np.__version__}")
-    print(f"{'case':12s} {'ours us':>9s} {'torch us':>9s} {'ours/torch':>10s}")
+    print(
+        f"{'case':12s} {'ours us':>9s} {'torch us':>9s} {'ours/torch':>10s} "
+        f"{'ours cpu us':>11s} {'cpu ratio':>9s}"
+    )
     for name, ours, peer, number in cases():
         r = paired(ours, peer, pairs=args.reps, reps=number, warmup=number // 3)
-        print(f"{name:12s} {r.ours_median * 1e6:9.2f} {r.peer_median * 1e6:9.2f} {r.ratio:10.2f}")
+        cpu = r.rounds.median(0, cpu=True)
+        print(
+            f"{name:12s} {r.ours_median * 1e6:9.2f} {r.peer_median * 1e6:9.2f} {r.ratio:10.2f} "
+            f"{cpu * 1e6:11.2f} {r.cpu_ratio:9.2f}"
+        )
 
 
 if __name__ == "__main__":
