@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import argparse
 import glob
+import importlib
 import os
+import pkgutil
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 
 
 # ----------------------------------------------------------------------------------- driver
@@ -48,7 +51,23 @@ def find_python(minor: int) -> str:
     raise SystemExit(f"wheel_smoke: no CPython 3.{minor} found (pass --python)")
 
 
+def missing_files(wheel: str) -> list[str]:
+    """The package files tracked in this checkout (python/deepcore/) that the wheel lacks;
+    [] when this script does not run from a git checkout."""
+    src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run(
+        ["git", "-C", src, "ls-files", "python/deepcore"], capture_output=True, text=True
+    )
+    if r.returncode != 0:
+        return []
+    want = {p[len("python/") :] for p in r.stdout.split()}
+    return sorted(want - set(zipfile.ZipFile(wheel).namelist()))
+
+
 def smoke_one(wheel: str, python: str | None, offline: bool, expect_cuda: str) -> float:
+    missing = missing_files(wheel)
+    if missing:
+        raise RuntimeError(f"the wheel lacks files of the package: {missing}")
     m = re.search(r"-cp3(\d+)-", os.path.basename(wheel))
     if not m:
         raise SystemExit(f"wheel_smoke: {wheel} is not a CPython wheel")
@@ -92,8 +111,12 @@ def child(expect_cuda: str) -> None:
     assert here.startswith(os.path.realpath(sys.prefix)) or here.startswith(sys.prefix), (
         f"deepcore imported from {here}, not from the fresh environment {sys.prefix}"
     )
+    # every module of the package imports (examples run only under __main__)
+    names = [m.name for m in pkgutil.walk_packages(dc.__path__, "deepcore.")]
+    for name in names:
+        importlib.import_module(name)
     info = dc.kernels.info()
-    print(f"  deepcore {dc.__version__} from {here}")
+    print(f"  {len(names)} modules import; deepcore {dc.__version__} from {here}")
     print("  info: " + ", ".join(f"{k}={info[k]}" for k in sorted(info)))
 
     # vendored libraries: a repaired wheel keeps them in deepcore.libs/ and must load those
@@ -237,7 +260,7 @@ def main() -> None:
         try:
             secs = smoke_one(whl, args.python, args.offline, args.expect_cuda)
             print(f"wheel_smoke: PASS {os.path.basename(whl)} ({secs:.0f} s)", flush=True)
-        except subprocess.CalledProcessError as err:
+        except (subprocess.CalledProcessError, RuntimeError) as err:
             print(f"wheel_smoke: FAIL {os.path.basename(whl)}: {err}", flush=True)
             failed.append(whl)
     print(f"wheel_smoke: {len(args.wheels) - len(failed)} of {len(args.wheels)} wheels pass")
