@@ -29,8 +29,9 @@
 #     (ext/atomicity.h: shared_ptr, std::string/locale code) whenever the glibc headers built
 #     against have <sys/single_threaded.h> (glibc >= 2.32). It has no older version.
 #   - pthread_once (GLIBC_2.34): std::call_once in pybind11's gil_safe_call_once_and_store;
-#     glibc 2.34 moved libpthread into libc, so linking against it binds pthread functions to
-#     their new GLIBC_2.34 versions.
+#     glibc 2.34 moved libpthread, libdl and librt into libc, so linking against it binds
+#     their functions to new GLIBC_2.34 versions. With CUDA, the static CUDA runtime adds ~50
+#     more of them (pthread_*, sem_*, dlopen/dlsym, shm_open).
 #   - the rest is older: exp/log/pow GLIBC_2.29, logf 2.27, GLIBCXX_3.4.29 (GCC 11+).
 # auditwheel has no manylinux_2_32/2_33 policy, so the first one above 2.31 is 2_34, and
 # re-pointing pthread_once to its pre-2.34 version (.symver) would gain nothing.
