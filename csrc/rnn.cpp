@@ -172,6 +172,14 @@ void copy_rows(T* dst, const T* src, int64_t n) {
   std::copy(src, src + n, dst);
 }
 
+// out (rows x H, contiguous) = h (row stride ldh) * m (row stride H): h_{t-1} with the
+// recurrent dropout mask applied (see [Note: recurrent dropout] in rnn.h).
+template <typename T>
+void masked_rows(int64_t rows, int64_t H, const T* h, int64_t ldh, const T* m, T* out) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < H; ++j) out[r * H + j] = h[r * ldh + j] * m[r * H + j];
+}
+
 // Position in time of the s-th step processed.
 inline int64_t step_pos(const RnnConfig& c, int64_t s) { return c.reverse ? c.T - 1 - s : s; }
 
@@ -242,11 +250,21 @@ void rnn_forward(const RnnConfig& c, const T* x, const T* h0, const T* c0, const
       gemm1 = gate_gemm<T>(rows, w.w_hh, H, 0, two ? 2 : G, u0, nu);
       if (two) gemm2 = gate_gemm<T>(rows, w.w_hh, H, 2, 1, u0, nu);
     });
+    // recurrent dropout: the GEMM reads h_{t-1} * mask, this thread's rows, every unit
+    std::vector<T> hm_buf(w.h_mask ? static_cast<size_t>(rows * H) : 0);
+    a.hm = w.h_mask ? w.h_mask + b0 * H + u0 : nullptr;
     for (int64_t s = 0; s < Tn; ++s) {
       const int64_t t = step_pos(c, s), tp = s ? step_pos(c, s - 1) : 0;
       const T* hp = s ? S + (b0 * Tn + tp) * H : h0 + b0 * H;  // unit 0 of the block's rows
       a.ldhp = a.ldcp = s ? Tn * H : H;
       a.hp = hp + u0;
+      const T* hin = hp;  // the GEMM's h_{t-1}
+      int64_t ldin = a.ldhp;
+      if (w.h_mask) {
+        masked_rows(rows, H, hp, a.ldhp, w.h_mask + b0 * H, hm_buf.data());
+        hin = hm_buf.data();
+        ldin = H;
+      }
       if (lstm) a.cp = (s ? Cs + (b0 * Tn + tp) * H : c0 + b0 * H) + u0;
       const int64_t at = (b0 * Tn + t);
       a.g = Gw + at * WC + u0;
@@ -257,7 +275,7 @@ void rnn_forward(const RnnConfig& c, const T* x, const T* h0, const T* c0, const
       a.mask = c.mask ? c.mask + b0 * Tn + t : nullptr;
       if (two) {
         guarded([&] {
-          (*gemm1)(rows, hp, a.ldhp, T(0), gh, G* nu);
+          (*gemm1)(rows, hin, ldin, T(0), gh, G* nu);
           k.gru_fwd_rz(c, a);
         });
         sync();  // every unit of r*h_{t-1} is ready
@@ -267,7 +285,7 @@ void rnn_forward(const RnnConfig& c, const T* x, const T* h0, const T* c0, const
         });
       } else {
         guarded([&] {
-          (*gemm1)(rows, hp, a.ldhp, T(0), gh, G* nu);
+          (*gemm1)(rows, hin, ldin, T(0), gh, G* nu);
           (c.cell == RnnCell::rnn ? k.rnn_fwd : lstm ? k.lstm_fwd : k.gru_fwd)(c, a);
         });
       }
@@ -351,6 +369,19 @@ void rnn_backward(const RnnConfig& c, const T* x, const T* h0, const T* c0, cons
           gemm_rec = std::make_unique<StepGemm<T>>(rows, false, K_rec, nu, w_rec + u0, H);
         }
       });
+      // recurrent dropout: dh_{t-1} gets (dG @ U) * mask, so the GEMM writes a buffer first
+      std::vector<T> rec_buf(w.h_mask ? static_cast<size_t>(rows * nu) : 0);
+      a.hm = w.h_mask ? w.h_mask + b0 * H + u0 : nullptr;
+      auto rec_gemm = [&](const T* A, int64_t lda, T* dhp_row) {
+        if (!w.h_mask) {
+          (*gemm_rec)(rows, A, lda, T(1), dhp_row, H);
+          return;
+        }
+        (*gemm_rec)(rows, A, lda, T(0), rec_buf.data(), nu);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < nu; ++j)
+            dhp_row[r * H + j] += rec_buf[r * nu + j] * a.hm[r * H + j];
+      };
       T* dh_cur = dh_a.data();  // this thread's view; every thread swaps at every step
       T* dh_nxt = dh_b.data();
       T* drh = drh_buf.empty() ? nullptr : drh_buf.data() + b0 * H + u0;
@@ -381,25 +412,29 @@ void rnn_backward(const RnnConfig& c, const T* x, const T* h0, const T* c0, cons
             k.gru_bwd_rz(c, a);
           });
           sync();  // dr of every unit is ready
-          guarded([&] { (*gemm_rec)(rows, dG + at * WC + H, Tn * WC, T(1), dhp_row, H); });
+          guarded([&] { rec_gemm(dG + at * WC + H, Tn * WC, dhp_row); });
         } else {
           guarded([&] {
             (c.cell == RnnCell::rnn ? k.rnn_bwd : lstm ? k.lstm_bwd : k.gru_bwd)(c, a);
           });
           sync();  // every gate gradient of the step is ready
-          guarded([&] { (*gemm_rec)(rows, dG + at * WC, Tn * WC, T(1), dhp_row, H); });
+          guarded([&] { rec_gemm(dG + at * WC, Tn * WC, dhp_row); });
         }
         std::swap(dh_cur, dh_nxt);
       }
     });
 
-    // h_{t-1} of every step, in step order, for dW_hh
+    // h_{t-1} of every step (times the recurrent dropout mask), in step order, for dW_hh
     std::vector<T> hprev(static_cast<size_t>(BT * H));
 #pragma omp parallel for schedule(static) if (BT * H > 65536)
     for (int64_t b = 0; b < B; ++b)
       for (int64_t s = 0; s < Tn; ++s) {
         const T* src = s ? S + (b * Tn + step_pos(c, s - 1)) * H : h0 + b * H;
-        std::copy(src, src + H, hprev.data() + (b * Tn + step_pos(c, s)) * H);
+        T* dst = hprev.data() + (b * Tn + step_pos(c, s)) * H;
+        if (w.h_mask)
+          masked_rows(1, H, src, H, w.h_mask + b * H, dst);
+        else
+          std::copy(src, src + H, dst);
       }
 
     // weight gradients and dx: one GEMM each over all B*T rows

@@ -79,6 +79,10 @@ template <typename T>
 struct RnnWeights {
   const T *w_ih = nullptr, *w_hh = nullptr, *b_ih = nullptr, *b_hh = nullptr;
   const T* w_peep = nullptr;  // lstm with peephole: (peep_gates*H,)
+  // [Note: recurrent dropout] (B, H) multipliers of h_{t-1} where it enters U (variational
+  // dropout, Gal & Ghahramani 2016; Keras's recurrent_dropout: one mask per sequence), or
+  // null. GRU: r*h_{t-1} uses the masked state too; the update z*h_{t-1} + ... does not.
+  const T* h_mask = nullptr;
 };
 
 // Saved by forward for backward. gates (B, T, ws_cols): LSTM the activated gates, GRU
@@ -135,6 +139,7 @@ struct RnnRows {
   const T* peep = nullptr;     // peephole weights, block k at +k*H
   const T* hp = nullptr;       // h_{t-1}
   int64_t ldhp = 0;
+  const T* hm = nullptr;  // recurrent dropout multipliers of these rows (row stride H), or null
   const T* cp = nullptr;  // c_{t-1}
   int64_t ldcp = 0;
   T* h = nullptr;  // h_t

@@ -44,13 +44,14 @@ def problems(draw):
     opts["zero_output"] = draw(st.booleans())
     init = draw(st.booleans())
     bias = draw(st.booleans())
+    h_mask = draw(st.booleans())
     seed = draw(st.integers(0, 2**31 - 1))
-    return cell, opts, B, T, I, H, dtype, mask_kind, init, bias, seed
+    return cell, opts, B, T, I, H, dtype, mask_kind, init, bias, h_mask, seed
 
 
 @given(problems())
 def test_fast_kernels_match_references(p):
-    cell, opts, B, T, I, H, dtype, mask_kind, init, bias, seed = p
+    cell, opts, B, T, I, H, dtype, mask_kind, init, bias, h_mask, seed = p
     rng = np.random.default_rng(seed)
     G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
     G -= opts.get("lstm_variant", "standard") != "standard"
@@ -66,6 +67,8 @@ def test_fast_kernels_match_references(p):
     w += [r(G * H, scale=s), r(G * H, scale=s)] if bias else [None, None]
     if opts.pop("peephole", False):
         opts["w_peephole"] = r((3 if G == 4 else 2) * H)
+    if h_mask:
+        opts["h_mask"] = ((rng.random((B, H)) > 0.3) / 0.7).astype(dtype)
     mask = None
     if mask_kind == "lengths":
         opts["lengths"] = rng.integers(0, T + 1, B)
@@ -80,7 +83,7 @@ def test_fast_kernels_match_references(p):
     np.testing.assert_allclose(hn, rhn, **tol)
     if cell == "lstm":
         np.testing.assert_allclose(cn, rcn, **tol)
-    if cell != "rnn" or "activation" not in opts:  # the NumPy reference: default activations
+    if (cell != "rnn" or "activation" not in opts) and not h_mask:  # NumPy: no dropout
         f64 = [None if a is None else a.astype(np.float64) for a in (x, h0, c0, *w)]
         want = np_reference(
             cell,

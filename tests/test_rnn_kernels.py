@@ -40,6 +40,8 @@ def _inputs(cell, B, T, I, H, dtype, opts, seed=0, init=True):
         n = 3 if opts.get("lstm_variant", "standard") == "standard" else 2
         opts = dict(opts, w_peephole=r(n * H))
     opts.pop("peephole", None)
+    if opts.pop("h_mask", False):  # recurrent dropout: zeros and 1/(1-p)
+        opts["h_mask"] = ((rng.random((B, H)) > 0.4) / 0.6).astype(dtype)
     return args, opts, rng
 
 
@@ -90,6 +92,10 @@ CONFIGS = [
     ("gru", {"reset_after": False}),
     ("gru", {"z_keeps_state": False}),
     ("gru", {"reset_after": False, "z_keeps_state": False, "reverse": True}),
+    ("rnn", {"h_mask": True}),
+    ("lstm", {"h_mask": True, "peephole": True}),
+    ("gru", {"h_mask": True}),
+    ("gru", {"h_mask": True, "reset_after": False}),
 ]
 
 

@@ -9,7 +9,8 @@
 // mask (B, T) bool/uint8 or lengths (B,) ints, activation, recurrent_activation ('tanh',
 // 'sigmoid', 'relu', 'hard_sigmoid', 'linear' or None), hard_sigmoid_slope/offset,
 // lstm_variant ('standard', 'no_forget', 'coupled'), reset_after, z_keeps_state, zero_output,
-// reverse. ws = (gates, cells or None, states, mask or None) is what backward needs.
+// reverse, h_mask (B, H): recurrent dropout multipliers ([Note: recurrent dropout] in rnn.h).
+// ws = (gates, cells or None, states, mask or None) is what backward needs.
 #include "rnn.h"
 
 #include <cmath>
@@ -66,6 +67,7 @@ LstmVariant parse_variant(const std::string& s) {
 
 const std::set<std::string>& option_names() {
   static const std::set<std::string> names = {"w_peephole",
+                                              "h_mask",
                                               "mask",
                                               "lengths",
                                               "activation",
@@ -125,7 +127,7 @@ template <typename T>
 struct Inputs {
   using Scalar = T;
   RnnConfig cfg;
-  py::array_t<T> x, h0, c0, w_ih, w_hh, b_ih, b_hh, peep;
+  py::array_t<T> x, h0, c0, w_ih, w_hh, b_ih, b_hh, peep, h_mask;
   py::array_t<uint8_t> mask;
   RnnWeights<T> w;
   const T* h0p = nullptr;
@@ -244,6 +246,7 @@ Inputs<T> gather(const std::string& cell, const py::array& x_arr, const py::obje
     throw py::value_error("w_peephole is for cell='lstm' only");
   in.w.w_peep = optional_vector<T>(peep, in.x, c.peep_gates() * c.H, "w_peephole", in.peep);
   c.peephole = in.w.w_peep != nullptr;
+  in.w.h_mask = optional_state<T>(opt(kw, "h_mask"), in.x, c.B, c.H, "h_mask", in.h_mask);
   in.mask = parse_mask(opt(kw, "mask"), opt(kw, "lengths"), c.B, c.T);
   c.mask = in.mask.size() ? in.mask.data() : nullptr;
   return in;

@@ -437,9 +437,12 @@ void gru_fwd_rz_k(const RnnConfig&, const RnnRows<T>& a, const F& f) {
     const T* gx = g + H;
     const T* gh = a.gh + r * a.ldgh;
     const T* hp = a.hp + r * a.ldhp;
+    const T* hm = a.hm ? a.hm + r * a.H : nullptr;
     each_vec<W>(a.n, [&](int64_t j, auto m) {
       const V rv = f.gate(pre(a, gx, gh, 0, j, m)), zv = f.gate(pre(a, gx, gh, 1, j, m));
-      st(g + j, rv * ld(hp + j, m), m);
+      V hpm = ld(hp + j, m);
+      if (hm) hpm *= ld(hm + j, m);
+      st(g + j, rv * hpm, m);
       st(g + H + j, rv, m);
       st(g + 2 * H + j, zv, m);
     });
@@ -491,7 +494,8 @@ void gru_bwd_k(const RnnConfig& c, const RnnRows<T>& a, const F& f) {
   });
 }
 
-// drh = d(r*h_{t-1}) (from the GEMM with U_n): dr = drh*h_{t-1}, dh_{t-1} += drh*r.
+// drh = d(r*h_{t-1}) (from the GEMM with U_n): dr = drh*h_{t-1}, dh_{t-1} += drh*r (times the
+// recurrent dropout mask, see [Note: recurrent dropout] in rnn.h).
 template <typename T, typename F>
 void gru_bwd_rz_k(const RnnConfig&, const RnnRows<T>& a, const F& f) {
   using V = typename Lanes<T>::V;
@@ -502,12 +506,19 @@ void gru_bwd_rz_k(const RnnConfig&, const RnnRows<T>& a, const F& f) {
     const T* g = a.g + r * a.ldg;
     const T* hp = a.hp + r * a.ldhp;
     const T* drh = a.drh + r * a.lddrh;
+    const T* hm = a.hm ? a.hm + r * a.H : nullptr;
     T* dg = a.dg + r * a.lddg;
     T* dhp = a.dhp + r * a.lddhp;
     each_vec<W>(a.n, [&](int64_t j, auto m) {
       const V d = ld(drh + j, m), rv = ld(g + H + j, m);
-      st(dg + H + j, d * ld(hp + j, m) * f.dgate(rv), m);
-      st(dhp + j, ld(dhp + j, m) + d * rv, m);
+      V hpm = ld(hp + j, m), drm = d * rv;  // r*h_{t-1}*mask: d/dh = d*r*mask
+      if (hm) {
+        const V mv = ld(hm + j, m);
+        hpm *= mv;
+        drm *= mv;
+      }
+      st(dg + H + j, d * hpm * f.dgate(rv), m);
+      st(dhp + j, ld(dhp + j, m) + drm, m);
     });
   }
 }

@@ -77,6 +77,13 @@ struct Seq {
     for (int64_t k = 0; k < H; ++k) s += double(w.w_hh[row * H + k]) * v[k];
     return s;
   }
+  // h_{t-1} as U sees it: times the recurrent dropout mask of sequence b
+  Vec masked(int64_t b, const Vec& h) const {
+    Vec v = h;
+    if (w.h_mask)
+      for (int64_t k = 0; k < H; ++k) v[k] *= double(w.h_mask[b * H + k]);
+    return v;
+  }
   double peep(int64_t blk, int64_t j) const { return w.w_peep ? double(w.w_peep[blk * H + j]) : 0; }
 
   // LSTM gate rows (PyTorch's i, f, g, o with the absent gate left out) and peephole blocks
@@ -90,11 +97,12 @@ struct Seq {
   int64_t peep_f() const { return c.lstm == LstmVariant::standard ? 1 : 0; }
   int64_t peep_o() const { return c.lstm == LstmVariant::standard ? 2 : 1; }
 
-  void step(Rec& rc, const T* xv) const {
+  void step(Rec& rc, const T* xv, int64_t b) const {
     const RnnAct A = c.act, GA = c.gate_act;
+    const Vec hm = masked(b, rc.hp);  // what U multiplies
     rc.h.assign(H, 0.0);
     if (c.cell == RnnCell::rnn) {
-      for (int64_t j = 0; j < H; ++j) rc.h[j] = act(A, wx(j, xv) + uh(j, rc.hp), c);
+      for (int64_t j = 0; j < H; ++j) rc.h[j] = act(A, wx(j, xv) + uh(j, hm), c);
     } else if (c.cell == RnnCell::lstm) {
       rc.c.assign(H, 0.0);
       rc.i.assign(H, 0.0);
@@ -102,7 +110,7 @@ struct Seq {
       rc.g.assign(H, 0.0);
       rc.o.assign(H, 0.0);
       for (int64_t j = 0; j < H; ++j) {
-        auto a = [&](int64_t blk) { return wx(blk * H + j, xv) + uh(blk * H + j, rc.hp); };
+        auto a = [&](int64_t blk) { return wx(blk * H + j, xv) + uh(blk * H + j, hm); };
         const double cp = rc.cp[j];
         if (has_f()) rc.f[j] = act(GA, a(row_f()) + peep(peep_f(), j) * cp, c);
         if (has_i())
@@ -122,14 +130,14 @@ struct Seq {
       rc.gn.assign(H, 0.0);
       rc.rh.assign(H, 0.0);
       for (int64_t j = 0; j < H; ++j) {
-        rc.r[j] = act(GA, wx(j, xv) + uh(j, rc.hp), c);
-        rc.z[j] = act(GA, wx(H + j, xv) + uh(H + j, rc.hp), c);
-        rc.rh[j] = rc.r[j] * rc.hp[j];
+        rc.r[j] = act(GA, wx(j, xv) + uh(j, hm), c);
+        rc.z[j] = act(GA, wx(H + j, xv) + uh(H + j, hm), c);
+        rc.rh[j] = rc.r[j] * hm[j];
       }
       for (int64_t j = 0; j < H; ++j) {
         double an;
         if (c.reset_after) {
-          rc.gn[j] = uh(2 * H + j, rc.hp);
+          rc.gn[j] = uh(2 * H + j, hm);
           an = wx(2 * H + j, xv) + rc.r[j] * rc.gn[j];
         } else {
           rc.gn[j] = uh(2 * H + j, rc.rh);
@@ -161,7 +169,7 @@ struct Seq {
       rc.real = real(b, t);
       Vec y(H);
       if (rc.real) {
-        step(rc, xt(b, t));
+        step(rc, xt(b, t), b);
         h = rc.h;
         if (c.cell == RnnCell::lstm) cc = rc.c;
         y = h;
@@ -285,8 +293,9 @@ void rnn_backward(const RnnConfig& c, const T* x, const T* h0, const T* c0, cons
           } else {
             double drh = 0;  // d(r*h)_j = sum_k U_n[k, j] dan_k
             for (int64_t k = 0; k < H; ++k) drh += double(w.w_hh[(2 * H + k) * H + j]) * dan[k];
-            dr = drh * rc.hp[j];
-            dhp[j] += drh * rc.r[j];
+            const double m = w.h_mask ? double(w.h_mask[b * H + j]) : 1.0;
+            dr = drh * rc.hp[j] * m;
+            dhp[j] += drh * rc.r[j] * m;
             dah[2 * H + j] = dan[j];
           }
           dax[j] = dah[j] = dr * dact(GA, rc.r[j], c);
@@ -294,6 +303,7 @@ void rnn_backward(const RnnConfig& c, const T* x, const T* h0, const T* c0, cons
       }
       // parameters and inputs
       const T* xv = q.xt(b, t);
+      const Vec hm = q.masked(b, rc.hp);
       for (int64_t row = 0; row < G * H; ++row) {
         dbi[row] += dax[row];
         dbh[row] += dah[row];
@@ -302,10 +312,11 @@ void rnn_backward(const RnnConfig& c, const T* x, const T* h0, const T* c0, cons
           dx_rows[t * I + k] += dax[row] * double(w.w_ih[row * I + k]);
         }
         const bool through_rh = c.cell == RnnCell::gru && !c.reset_after && row >= 2 * H;
-        const Vec& hv = through_rh ? rc.rh : rc.hp;
+        const Vec& hv = through_rh ? rc.rh : hm;
         for (int64_t k = 0; k < H; ++k) {
           dwh[row * H + k] += dah[row] * hv[k];
-          if (!through_rh) dhp[k] += dah[row] * double(w.w_hh[row * H + k]);
+          const double m = w.h_mask ? double(w.h_mask[b * H + k]) : 1.0;
+          if (!through_rh) dhp[k] += dah[row] * double(w.w_hh[row * H + k]) * m;
         }
       }
       dh = dhp;

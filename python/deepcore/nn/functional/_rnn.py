@@ -12,7 +12,9 @@ output is the last real output (Keras's default) or zero with ``zero_output=True
 ``zero_output_for_mask``, and what PyTorch's padded packed sequences give). ``reverse=True``
 runs the steps from last to first (``go_backwards``); outputs keep their time positions, and
 with right-padded lengths each sequence starts at its own last step, as a backward direction
-over PyTorch's packed sequences does.
+over PyTorch's packed sequences does. ``h_mask (B, H)``: recurrent dropout, multipliers of
+h_{t-1} where it enters the recurrent weights (one mask per sequence; [Note: recurrent dropout]
+in csrc/rnn.h).
 """
 
 from __future__ import annotations
@@ -64,8 +66,12 @@ def _array(a: Any) -> Any:
     return a.data if isinstance(a, Tensor) else a
 
 
-def _options(lengths: Any, mask: Any, zero_output: bool, reverse: bool, **more: Any) -> dict:
+def _options(
+    lengths: Any, mask: Any, zero_output: bool, reverse: bool, h_mask: Any = None, **more: Any
+) -> dict:
     opts: dict[str, Any] = dict(more, zero_output=bool(zero_output), reverse=bool(reverse))
+    if h_mask is not None:  # constant multipliers, not differentiated
+        opts["h_mask"] = np.ascontiguousarray(_array(h_mask))
     if lengths is not None:
         opts["lengths"] = np.asarray(_array(lengths))
     if mask is not None:
@@ -104,11 +110,12 @@ def rnn(
     mask: Any = None,
     zero_output: bool = False,
     reverse: bool = False,
+    h_mask: Any = None,
 ) -> tuple[Tensor, Tensor]:
     """Simple (Elman) RNN over x (B, T, I): h_t = f(W x_t + b_ih + U h_{t-1} + b_hh) with f
     ``nonlinearity`` ('tanh', 'relu', 'sigmoid', 'hard_sigmoid', or None / 'linear').
     w_ih (H, I), w_hh (H, H); h0 (B, H) or None (zeros). Returns out (B, T, H), h_n (B, H)."""
-    opts = _options(lengths, mask, zero_output, reverse, activation=nonlinearity)
+    opts = _options(lengths, mask, zero_output, reverse, h_mask, activation=nonlinearity)
     return _Recurrent.apply(x, h0, None, w_ih, w_hh, b_ih, b_hh, None, "rnn", opts)
 
 
@@ -129,6 +136,7 @@ def lstm(
     mask: Any = None,
     zero_output: bool = False,
     reverse: bool = False,
+    h_mask: Any = None,
 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """LSTM over x (B, T, I). hx = (h0, c0), each (B, H) or None (zeros), or None.
 
@@ -141,7 +149,7 @@ def lstm(
     Returns out (B, T, H), (h_n, c_n)."""
     h0, c0 = (None, None) if hx is None else hx
     gated = _gated(activation, recurrent_activation, hard_sigmoid, lstm_variant=variant)
-    opts = _options(lengths, mask, zero_output, reverse, **gated)
+    opts = _options(lengths, mask, zero_output, reverse, h_mask, **gated)
     out, h_n, c_n = _Recurrent.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, "lstm", opts)
     return out, (h_n, c_n)
 
@@ -163,6 +171,7 @@ def gru(
     mask: Any = None,
     zero_output: bool = False,
     reverse: bool = False,
+    h_mask: Any = None,
 ) -> tuple[Tensor, Tensor]:
     """GRU over x (B, T, I); w_ih (3H, I), w_hh (3H, H), gate blocks r, z, n.
 
@@ -177,5 +186,5 @@ def gru(
         reset_after=bool(reset_after),
         z_keeps_state=bool(z_keeps_state),
     )
-    opts = _options(lengths, mask, zero_output, reverse, **gated)
+    opts = _options(lengths, mask, zero_output, reverse, h_mask, **gated)
     return _Recurrent.apply(x, h0, None, w_ih, w_hh, b_ih, b_hh, None, "gru", opts)

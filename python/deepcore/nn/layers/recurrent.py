@@ -9,11 +9,10 @@ recurrent biases) else ``(3*units,)``; SimpleRNN ``(units,)``), so ``get_weights
 
 A whole sequence runs through one fused native call (``F.lstm`` / ``F.gru`` / ``F.rnn``: the
 time loop and backpropagation through time in C++, see csrc/rnn.h) whenever the cell is a
-built-in one with activations the kernels fuse (tanh, sigmoid, relu, hard_sigmoid, linear) and
-no recurrent dropout is active; the weights are transposed to PyTorch's layout for the call
-(a weights-sized copy per call). Otherwise (a custom cell, another activation, or
-``recurrent_dropout`` while training, as Keras leaves cuDNN for these) the layer steps the cell
-in Python, one time step per iteration, exactly as ``RNN(cell)`` does.
+built-in one with activations the kernels fuse (tanh, sigmoid, relu, hard_sigmoid, linear),
+recurrent dropout included; the weights are transposed to PyTorch's layout for the call (a
+weights-sized copy per call). Otherwise (a custom cell or another activation) the layer steps
+the cell in Python, one time step per iteration, exactly as ``RNN(cell)`` does.
 
 Masks (``call(x, mask=...)``, e.g. from ``Embedding(mask_zero=True)``): a masked step keeps
 the state and repeats the previous output (zeros before the first real step), or outputs zeros
@@ -518,10 +517,7 @@ class RNN(_StatesAsInputs, Module):
             mask = mask[0]
         states = self._initial_states(x.shape[0], initial_state)
         cell = self.cell
-        fused = getattr(cell, "_fusable", lambda: False)() and not (
-            training and cell.recurrent_dropout > 0
-        )
-        if fused:
+        if getattr(cell, "_fusable", lambda: False)():
             out_seq, last, new_states = self._fused(x, mask, states, bool(training))
         else:
             out_seq, last, new_states = self._loop(x, mask, states, bool(training))
@@ -533,14 +529,20 @@ class RNN(_StatesAsInputs, Module):
     def _fused(self, x: Tensor, mask: Any, states: list, training: bool) -> tuple:
         """The whole sequence in one native call (F.rnn / F.lstm / F.gru)."""
         cell = self.cell
-        if training and cell.dropout > 0:  # one mask per sequence, the same at every step
-            x = x * _dropout_mask((x.shape[0], 1, x.shape[2]), cell.dropout, x.dtype)
+        B = x.shape[0]
+        # one mask per sequence, the same at every step; drawn in the order the cells draw them
+        if training and cell.dropout > 0:
+            x = x * _dropout_mask((B, 1, x.shape[2]), cell.dropout, x.dtype)
+        h_mask = None
+        if training and cell.recurrent_dropout > 0:
+            h_mask = _dropout_mask((B, cell.units), cell.recurrent_dropout, x.dtype).data
         w = cell._torch_weights()
         kw = dict(
             cell._fused_options(),
             mask=None if mask is None else _data(mask),
             zero_output=self.zero_output_for_mask,
             reverse=self.go_backwards,
+            h_mask=h_mask,
         )
         if cell._kind == "lstm":
             out, (h, c) = F.lstm(x, (states[0], states[1]), *w, **kw)
