@@ -32,6 +32,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 
 #include "activation.h"
 #include "core/scratch.h"
@@ -92,12 +93,23 @@ int64_t tile_rows(const ConvShape& s) {
 
 int max_threads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
 
-// Run f(task, thread) for every task; see [Note: conv threading].
+// Run f(task, thread) for every task; see [Note: conv threading]. An exception in a task (a
+// failed scratch allocation) is carried out of the parallel region and rethrown, as GEMM's
+// parallel_blocks does: escaping an OpenMP region would terminate the process.
 template <typename F>
 void for_tasks(int64_t ntasks, int nthreads, F&& f) {
   if (nthreads > 1 && ntasks >= nthreads) {
+    std::exception_ptr err;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nthreads)
-    for (int64_t i = 0; i < ntasks; ++i) f(i, omp_get_thread_num());
+    for (int64_t i = 0; i < ntasks; ++i) {
+      try {
+        f(i, omp_get_thread_num());
+      } catch (...) {
+#pragma omp critical(dc_conv_error)
+        if (!err) err = std::current_exception();
+      }
+    }
+    if (err) std::rethrow_exception(err);
   } else {
     for (int64_t i = 0; i < ntasks; ++i) f(i, 0);
   }

@@ -71,11 +71,25 @@ void conv2d_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, 
 // large enough for every window the kernel may touch (conv_direct_padded_extent).
 
 // Padded extent along one axis: every index q*stride + s*dil, q < roundup(Q, kConvDirectQB).
+// The checked form returns false when it does not fit in int64_t; the bindings run such
+// shapes on the reference kernels (see [Note: conv geometry at the boundary] in
+// csrc/bindings/conv.cpp), so the kernels' unchecked form never wraps.
 constexpr int64_t kConvDirectQB = 16;
+[[nodiscard]] inline bool conv_direct_padded_extent_fits(int64_t out, int64_t stride, int64_t k,
+                                                         int64_t dil, int64_t block, int64_t* ext) {
+  int64_t outr, span, kspan;
+  return !(__builtin_add_overflow(out, block - 1, &outr) ||
+           __builtin_mul_overflow(outr / block - 1, block, &outr) ||
+           __builtin_add_overflow(outr, block - 1, &outr) ||
+           __builtin_mul_overflow(outr, stride, &span) ||
+           __builtin_mul_overflow(k - 1, dil, &kspan) ||
+           __builtin_add_overflow(span, kspan, &span) || __builtin_add_overflow(span, 1, ext));
+}
 inline int64_t conv_direct_padded_extent(int64_t out, int64_t stride, int64_t k, int64_t dil,
                                          int64_t block) {
-  const int64_t outr = (out + block - 1) / block * block;
-  return (outr - 1) * stride + (k - 1) * dil + 1;
+  int64_t ext = 0;
+  (void)conv_direct_padded_extent_fits(out, stride, k, dil, block, &ext);
+  return ext;
 }
 
 }  // namespace dc

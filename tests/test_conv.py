@@ -273,6 +273,109 @@ def test_keras_full_padding_strided_layer():
     assert_close_rel(y, y_ref.transpose(0, 2, 3, 1), 1e-5)
 
 
+# Regression (issue 9, High 2): a huge stride overflowed the direct kernel's padded extent
+# (segfault at 2**61, zeros at 2**62, a 32 GiB buffer at 2**31 for a 1x1 output). Along an
+# axis with one output position the stride is never taken ([Note: conv geometry at the
+# boundary]): every algorithm gives the stride-1 window.
+HUGE = [2**31, 2**61, 2**62, 2**63 - 1]
+
+
+@pytest.mark.parametrize("algo", ALGOS + ["auto", "reference"])
+@pytest.mark.parametrize("stride", HUGE)
+def test_huge_stride(algo, stride):
+    _kernel_case((2, 3, (6, 7), 4, (3, 3), (stride, stride), 0, (1, 1), 1), np.float64, algo)
+    _kernel_case((2, 3, (6, 7), 4, (3, 2), (2, stride), 1, (1, 1), 1), np.float32, algo)
+    _kernel_case((1, 2, (5, 9), 3, (1, 3), (stride, stride), 0, (1, 1), 1), np.float64, algo, 1)
+
+
+def test_huge_stride_through_F_and_layers():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    y = F.conv2d(dc.tensor(x), dc.tensor(w), stride=2**61).numpy()
+    y_ref, _ = np_conv(x, w, None, 1, 0, 1, 1)
+    assert_close_rel(y, y_ref[:, :, :1, :1], 1e-5)
+    layer = dc.nn.Conv2D(4, 3, strides=(2**61, 2**61))
+    xl = dc.tensor(x.transpose(0, 2, 3, 1).copy())
+    assert layer(xl).shape == (2, 1, 1, 4)
+    # a saved configuration edited to huge strides loads and predicts
+    cfg = dc.nn.Conv2D(4, 3).get_config()
+    cfg["strides"] = [2**61, 2**61]
+    edited = dc.nn.Conv2D.from_config(cfg)
+    out = edited(xl)
+    k = edited.kernel.detach().numpy()
+    want, _ = np_conv(x, k, edited.bias.detach().numpy(), 1, 0, 1, 1)
+    assert_close_rel(out.detach().numpy(), want[:, :, :1, :1].transpose(0, 2, 3, 1), 1e-5)
+    backward(out.sum())
+    assert np.isfinite(edited.kernel.grad.numpy()).all()
+
+
+# Regression (issue 9, High 3): dilation*(k-1)+1 overflowed (segfault at 2**61+1 with a
+# 9-wide kernel, a wrong value at 2**62+1, NumPy's "negative dimensions" at 2**62).
+@pytest.mark.parametrize("dilation", [2**61 + 1, 2**62 + 1, 2**62, 2**63 - 1])
+def test_overflowing_dilation(dilation):
+    x, w = _x(1, 2, 20), _x(3, 2, 9)
+    msg = f"dilation {dilation} with kernel size 9"
+    with pytest.raises(ValueError, match=msg):
+        K.conv1d_forward(x, w, None, 1, 0, dilation)
+    with pytest.raises(ValueError, match=msg):
+        K.conv2d_forward(_x(1, 2, 3, 20), _x(3, 2, 1, 9), None, 1, 0, dilation)
+    with pytest.raises(ValueError, match=msg):
+        K.conv2d_backward_input(_x(1, 3, 3, 12), _x(3, 2, 1, 9), (1, 2, 3, 20), 1, 0, dilation)
+    with pytest.raises(ValueError, match=msg):
+        K.conv2d_backward_weight(_x(1, 2, 3, 20), _x(1, 3, 3, 12), (3, 2, 1, 9), 1, 0, dilation)
+    with pytest.raises(ValueError, match=msg):
+        K.conv1d_forward(x, w, None, 1, "same", dilation)
+    with pytest.raises(ValueError, match=msg):
+        dc.nn.Conv1D(3, 9, dilation_rate=dilation)(dc.tensor(_x(1, 20, 2)))
+    with pytest.raises(ValueError, match=msg):
+        dc.nn.Conv2D(3, (1, 9), dilation_rate=(1, dilation))(dc.tensor(_x(1, 3, 20, 2)))
+
+
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(stride=2**63), "stride is out of range.*9223372036854775808"),
+        (dict(stride=(1, -(2**63) - 1)), r"stride\[1\] is out of range"),
+        (dict(padding=2**63), "padding is out of range"),
+        (dict(padding=2**62), "padding 4611686018427387904 is too large"),
+        (dict(padding=(0, 2**61)), "padding .*is too large: the output would have shape"),
+        (dict(dilation=2**64), "dilation is out of range"),
+        (dict(groups=2**63), "groups is out of range"),
+        (dict(groups=-(2**63)), "groups must be positive"),
+    ],
+)
+def test_out_of_range_integers(kw, match):
+    with pytest.raises(ValueError, match=match):
+        K.conv2d_forward(_x(1, 2, 5, 5), _x(2, 2, 3, 3), **kw)
+
+
+def test_out_of_range_shape_arguments():
+    w, dy = _x(2, 2, 3, 3), _x(1, 2, 3, 3)
+    with pytest.raises(ValueError, match=r"input_shape\[2\] is out of range"):
+        K.conv2d_backward_input(dy, w, (1, 2, 2**63, 5))
+    with pytest.raises(ValueError, match="input_shape .* is too large"):
+        K.conv2d_backward_input(dy, w, (1, 2, 2**40, 2**40), stride=2**40)
+    with pytest.raises(ValueError, match=r"weight_shape\[3\] is out of range"):
+        K.conv2d_backward_weight(_x(1, 2, 5, 5), dy, (2, 2, 3, 2**64))
+    with pytest.raises(TypeError, match=r"input_shape\[1\] must be an int, got float"):
+        K.conv2d_backward_input(dy, w, (1, 2.0, 5, 5))
+
+
+def test_padding_and_dilation_far_beyond_the_input():
+    # Windows 2**40 apart on a 5-wide input: only the middle tap ever reads the input. The
+    # padded copy the fast kernels need would be ~2**41 wide: the call runs the reference.
+    rng = np.random.default_rng(3)
+    x, w, b = rng.standard_normal((2, 4, 5)), rng.standard_normal((3, 4, 3)), rng.standard_normal(3)
+    want = np.einsum("kc,ncq->nkq", w[:, :, 1], x) + b[:, None]
+    for algo in ALGOS + ["auto"]:
+        y = K.conv1d_forward(x, w, b, 1, 2**40, 2**40, 1, algo)
+        assert_close_rel(y, want, 1e-12, algo)
+        assert K.conv1d_algorithm(x.shape, w.shape, 1, 2**40, 2**40, algo=algo) == "reference"
+        dx = K.conv1d_backward_input(y, w, x.shape, 1, 2**40, 2**40, 1, algo)
+        assert_close_rel(dx, np.einsum("kc,nkq->ncq", w[:, :, 1], y), 1e-12, algo)
+
+
 def test_conv2d_threads_give_the_same_result():
     cfg = (6, 16, (10, 10), 24, (3, 3), (1, 1), 1, (1, 1), 1)
     x, w, b = _data(cfg, np.float64)

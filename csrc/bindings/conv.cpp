@@ -42,14 +42,50 @@ ConvAlgo parse_algo(const std::string& algo, bool& reference) {
 const char* x_layout(int nsp) { return nsp == 2 ? "(N, C, H, W)" : "(N, C, L)"; }
 const char* w_layout(int nsp) { return nsp == 2 ? "(K, C/groups, R, S)" : "(K, C/groups, R)"; }
 
+// [Note: conv geometry at the boundary]
+// conv_args turns the caller's integers into a ConvShape once, and every size derived from
+// them is overflow-checked here ([Note: checked integers] in checks.h), so the kernels' own
+// index and size arithmetic never wraps:
+//  - kernel extents dil*(k-1)+1 and padded sizes in+lo+hi are checked (ValueError naming
+//    dilation / padding), and so is the output's size;
+//  - along an axis with one output position the stride multiplies only index 0, so it is set
+//    to 1, and a kernel of size 1 gets dilation 1: the same convolution, but the direct
+//    kernel's padded copy (it rounds the output up to 16 columns, so it spans 15 strides past
+//    the first window) no longer grows with a stride that is never taken (a 1x1 output with
+//    stride 2**31 asked for 32 GiB);
+//  - the direct and im2col kernels work on a zero-padded copy of each image, (P-1)*sh + ext
+//    rows by (roundup(Q, 16)-1)*sw + ext columns per channel, and on column matrices of
+//    C/G*R*S x N*P*Q. When these do not fit in 64 bits, or the copy would be far larger than
+//    the data it holds (padding and dilation far beyond the input, so that windows read
+//    almost only zeros), the call runs the reference kernel, whose loops need no buffer and
+//    index only positions below the padded size, instead of allocating it.
+constexpr int64_t kMaxCopyPerDatum = 64;     // padded copy vs input + output + weight
+constexpr int64_t kMinCopyBudget = 1 << 24;  // elements: always allowed (64 MiB of float32)
+
+// The padded copy and column matrix of the fast kernels fit, and the copy is not absurdly
+// larger than the data (see the note above).
+bool fast_kernels_fit(const ConvShape& s) {
+  int64_t Hp, Wp, copy, cols, data;
+  if (!conv_direct_padded_extent_fits(s.P, s.sh, s.R, s.dh, 1, &Hp) ||
+      !conv_direct_padded_extent_fits(s.Q, s.sw, s.S, s.dw, kConvDirectQB, &Wp) ||
+      mul_overflow(s.Cg(), Hp, &copy) || mul_overflow(copy, Wp, &copy) ||
+      mul_overflow(copy, 8, &data))
+    return false;
+  if (!numel_fits({s.Cg(), s.R, s.S, s.N, s.P, s.Q}, &cols)) return false;
+  // each term is an element count of an existing (or checked) array, so the sum fits
+  data = s.Cg() * s.H * s.W + s.Kg() * s.P * s.Q + s.Kg() * s.Cg() * s.R * s.S;
+  return copy <= kMinCopyBudget || copy / kMaxCopyPerDatum <= data;
+}
+
 // Geometry from the input and weight shapes (x: N, C, spatial...; w: K, C/G, kernel...).
 ConvArgs conv_args(const std::vector<int64_t>& xs, const std::vector<int64_t>& ws,
                    const py::handle& stride_obj, const py::handle& padding_obj,
-                   const py::handle& dilation_obj, int64_t groups, const std::string& algo,
-                   int nsp) {
+                   const py::handle& dilation_obj, const py::handle& groups_obj,
+                   const std::string& algo, int nsp) {
   ConvArgs a{};
   a.nsp = nsp;
   a.algo = parse_algo(algo, a.reference);
+  const int64_t groups = py_int64(groups_obj, "groups");
   if (groups < 1) throw py::value_error("groups must be positive, got " + std::to_string(groups));
   const int64_t N = xs[0], C = xs[1], K = ws[0], Cw = ws[1];
   if (C % groups != 0)
@@ -59,21 +95,27 @@ ConvArgs conv_args(const std::vector<int64_t>& xs, const std::vector<int64_t>& w
     throw py::value_error("groups=" + std::to_string(groups) +
                           " must divide the output channels, got K=" + std::to_string(K) +
                           " (w.shape[0])");
-  if (Cw * groups != C)
+  if (Cw != C / groups)
     throw py::value_error("channel mismatch: x has C=" + std::to_string(C) +
                           " channels, but w expects C/groups=" + std::to_string(Cw) +
                           " with groups=" + std::to_string(groups) +
                           " (w.shape[1] * groups must equal C)");
-  const auto stride = spatial_ints(stride_obj, nsp, "stride", 1, "positive");
-  const auto dil = spatial_ints(dilation_obj, nsp, "dilation", 1, "positive");
   const std::vector<int64_t> in(xs.begin() + 2, xs.end()), k(ws.begin() + 2, ws.end());
-  const auto pads = parse_padding(padding_obj, in, k, stride, dil, /*allow_full=*/true);
-  std::vector<int64_t> out(nsp);
-  for (int i = 0; i < nsp; ++i) {
-    const int64_t ext = dil[i] * (k[i] - 1) + 1, padded = in[i] + pads[i].lo + pads[i].hi;
+  for (int i = 0; i < nsp; ++i)
     if (k[i] < 1)
       throw py::value_error(std::string("w must have a non-empty kernel, got shape ") +
                             shape_str(ws));
+  auto stride = spatial_ints(stride_obj, nsp, "stride", 1, "positive");
+  auto dil = spatial_ints(dilation_obj, nsp, "dilation", 1, "positive");
+  const auto pads = parse_padding(padding_obj, in, k, stride, dil, /*allow_full=*/true);
+  std::vector<int64_t> out(nsp);
+  for (int i = 0; i < nsp; ++i) {
+    const int64_t ext = kernel_extent(k[i], dil[i], i);
+    int64_t padded;
+    if (add_overflow(in[i], pads[i].lo, &padded) || add_overflow(padded, pads[i].hi, &padded))
+      throw py::value_error("padding " + repr_str(padding_obj) +
+                            " is too large: the padded input " + "size along spatial axis " +
+                            std::to_string(i) + " does not fit in a 64-bit integer");
     if (ext > padded)
       throw py::value_error("kernel is larger than the padded input: kernel extent " +
                             std::to_string(ext) + " (size " + std::to_string(k[i]) + ", dilation " +
@@ -81,7 +123,16 @@ ConvArgs conv_args(const std::vector<int64_t>& xs, const std::vector<int64_t>& w
                             " + padding " + std::to_string(pads[i].lo + pads[i].hi) +
                             " along spatial axis " + std::to_string(i));
     out[i] = (padded - ext) / stride[i] + 1;
+    if (out[i] == 1) stride[i] = 1;  // canonical form: see the note above
+    if (k[i] == 1) dil[i] = 1;
   }
+  std::vector<int64_t> yshape{N, K};
+  yshape.insert(yshape.end(), out.begin(), out.end());
+  int64_t ysize;
+  if (!numel_fits(yshape, &ysize))
+    throw py::value_error("padding " + repr_str(padding_obj) + " is too large: the output would " +
+                          "have shape " + shape_str(yshape) +
+                          ", whose size in bytes does not fit in a 64-bit integer");
   // conv1d is conv2d with a unit H axis.
   const int o = nsp == 2 ? 0 : -1;  // offset of the W-axis values in the per-axis vectors
   auto ax = [&](const auto& v, int i, int64_t unit) { return i + o < 0 ? unit : v[i + o]; };
@@ -101,6 +152,7 @@ ConvArgs conv_args(const std::vector<int64_t>& xs, const std::vector<int64_t>& w
                   ax(dil, 0, 1),
                   dil[nsp - 1],
                   groups};
+  if (!fast_kernels_fit(a.s)) a.reference = true;
   return a;
 }
 
@@ -117,8 +169,8 @@ void check_input(const py::array& a, int nsp, const char* name, const char* layo
 template <int NSP>
 py::array conv_forward(const py::handle& x_obj, const py::handle& w_obj, const py::object& b_obj,
                        const py::object& stride, const py::object& padding,
-                       const py::object& dilation, int64_t groups, const std::string& algo,
-                       bool relu) {
+                       const py::object& dilation, const py::object& groups,
+                       const std::string& algo, bool relu) {
   const py::array x = require_array(x_obj, "x");
   return dispatch_float(x, "x", [&](auto tag) -> py::array {
     using T = decltype(tag);
@@ -156,8 +208,8 @@ py::array conv_forward(const py::handle& x_obj, const py::handle& w_obj, const p
 template <int NSP>
 py::array conv_backward_input(const py::handle& dy_obj, const py::handle& w_obj,
                               const py::object& input_shape, const py::object& stride,
-                              const py::object& padding, const py::object& dilation, int64_t groups,
-                              const std::string& algo) {
+                              const py::object& padding, const py::object& dilation,
+                              const py::object& groups, const std::string& algo) {
   const py::array dy = require_array(dy_obj, "dy");
   return dispatch_float(dy, "dy", [&](auto tag) -> py::array {
     using T = decltype(tag);
@@ -186,7 +238,7 @@ template <int NSP>
 py::tuple conv_backward_weight(const py::handle& x_obj, const py::handle& dy_obj,
                                const py::object& weight_shape, const py::object& stride,
                                const py::object& padding, const py::object& dilation,
-                               int64_t groups, const std::string& algo, bool bias) {
+                               const py::object& groups, const std::string& algo, bool bias) {
   const py::array x = require_array(x_obj, "x");
   return dispatch_float(x, "x", [&](auto tag) -> py::tuple {
     using T = decltype(tag);
@@ -223,8 +275,8 @@ py::tuple conv_backward_weight(const py::handle& x_obj, const py::handle& dy_obj
 template <int NSP>
 std::string conv_algorithm(const py::object& input_shape, const py::object& weight_shape,
                            const py::object& stride, const py::object& padding,
-                           const py::object& dilation, int64_t groups, const std::string& pass,
-                           const std::string& algo) {
+                           const py::object& dilation, const py::object& groups,
+                           const std::string& pass, const std::string& algo) {
   const auto a = conv_args(shape_arg(input_shape, 2 + NSP, "input_shape"),
                            shape_arg(weight_shape, 2 + NSP, "weight_shape"), stride, padding,
                            dilation, groups, algo, NSP);
@@ -244,7 +296,7 @@ std::string conv_algorithm(const py::object& input_shape, const py::object& weig
 template <int NSP>
 py::tuple conv_output_shape(const py::object& input_shape, const py::object& weight_shape,
                             const py::object& stride, const py::object& padding,
-                            const py::object& dilation, int64_t groups) {
+                            const py::object& dilation, const py::object& groups) {
   const auto a = conv_args(shape_arg(input_shape, 2 + NSP, "input_shape"),
                            shape_arg(weight_shape, 2 + NSP, "weight_shape"), stride, padding,
                            dilation, groups, "auto", NSP);
