@@ -623,6 +623,58 @@ def test_conv_bad_inputs_through_F_and_backward_entries():
         K.conv2d_forward(_x(1, 3, 5, 10)[..., ::2], _x(2, 3, 3, 3))
 
 
+# Regression (issue 9, item 13): Conv2D(4, (3, 2.5)) was a (3, 2) kernel and (3, True) a
+# (3, 1); likewise strides, dilation_rate and the pooling layers' pool_size / strides. Layers
+# and F apply one rule (the binding's spatial_ints).
+LAYER_ARGS = [
+    (dc.nn.Conv2D, "kernel_size", dict(filters=4)),
+    (dc.nn.Conv2D, "strides", dict(filters=4, kernel_size=3)),
+    (dc.nn.Conv2D, "dilation_rate", dict(filters=4, kernel_size=3)),
+    (dc.nn.MaxPooling2D, "pool_size", {}),
+    (dc.nn.AveragePooling2D, "strides", dict(pool_size=2)),
+]
+
+
+@pytest.mark.parametrize("cls,arg,kw", LAYER_ARGS)
+@pytest.mark.parametrize("bad", [(3, 2.5), (3, True), 2.0, True, np.bool_(True), "3", (3, "2")])
+def test_layer_spatial_arguments_refuse_non_integers(cls, arg, kw, bad):
+    with pytest.raises(TypeError, match=f"{cls.__name__}: {arg}"):
+        cls(**kw, **{arg: bad})
+
+
+@pytest.mark.parametrize("cls,arg,kw", LAYER_ARGS)
+def test_layer_spatial_arguments_values(cls, arg, kw):
+    layer = cls(**kw, **{arg: (np.int64(3), np.int32(2))})  # NumPy integers are integers
+    assert getattr(layer, arg) == (3, 2) and all(type(e) is int for e in getattr(layer, arg))
+    assert getattr(cls(**kw, **{arg: 3}), arg) == (3, 3)
+    for bad in [0, (3, -1), 2**63, (3, 2, 1)]:
+        with pytest.raises(ValueError, match=f"{cls.__name__}: {arg}"):
+            cls(**kw, **{arg: bad})
+
+
+def test_layer_1d_spatial_arguments():
+    with pytest.raises(TypeError, match="Conv1D: kernel_size must be an int .*got float"):
+        dc.nn.Conv1D(4, 2.5)
+    with pytest.raises(TypeError, match="MaxPooling1D: pool_size must be an int .*got float"):
+        dc.nn.MaxPooling1D(2.5)
+    assert dc.nn.Conv1D(4, (np.int64(3),)).kernel_size == (3,)
+
+
+def test_F_spatial_arguments_refuse_non_integers():
+    x, w = dc.tensor(_x(1, 2, 6, 6)), dc.tensor(_x(3, 2, 3, 3))
+    for kw in [
+        dict(stride=(1, 2.5)),
+        dict(stride=True),
+        dict(dilation=(True, 1)),
+        dict(padding=1.0),
+    ]:
+        with pytest.raises(TypeError, match=f"{next(iter(kw))}.* must be an int"):
+            F.conv2d(x, w, **kw)
+    assert F.conv2d(x, w, stride=np.int64(2), padding=(np.int32(1), 1)).shape == (1, 3, 3, 3)
+    with pytest.raises(TypeError, match=r"kernel_size\[1\] must be an int, got float"):
+        F.max_pool2d(x, (2, 2.5))
+
+
 # ---- fused ReLU (Conv2D(activation="relu")) ---------------------------------------------------
 
 

@@ -7,6 +7,7 @@
 //                          bias=True) -> (dw, db or None)
 //   conv2d_algorithm(input_shape, weight_shape, ..., pass_="forward") -> "direct" | "im2col"
 //   conv2d_output_shape(input_shape, weight_shape, stride, padding, dilation, groups)
+//   spatial_ints(value, n, name, minimum=1) -> tuple: the per-axis argument rule, for layers
 // and the conv1d_* twins on (N, C, L) / (K, C/groups, R), run as conv2d with H = R = 1.
 // algo="reference" runs the naive kernels of csrc/ref/conv_ref.cpp (for tests).
 #include "conv.h"
@@ -335,6 +336,20 @@ void bind_conv(py::module_& m, const std::string& name) {
 DC_BINDINGS(conv) {
   bind_conv<2>(m, "conv2d");
   bind_conv<1>(m, "conv1d");
+  // The layers' constructors (Conv*D, *Pooling*D) check their per-axis arguments with the
+  // same rule the kernels apply, instead of a second copy of it in Python.
+  m.def(
+      "spatial_ints",
+      [](const py::handle& value, int n, const std::string& name, int64_t minimum) {
+        if (n < 1) throw py::value_error("n must be positive, got " + std::to_string(n));
+        const std::string what = minimum == 1   ? "positive"
+                                 : minimum == 0 ? "non-negative"
+                                                : ">= " + std::to_string(minimum);
+        return to_tuple(spatial_ints(value, n, name, minimum, what.c_str()));
+      },
+      py::arg("value"), py::arg("n"), py::arg("name"), py::arg("minimum") = 1,
+      "An int or a sequence of n ints (NumPy integers accepted; bool, float and values outside "
+      "int64 refused) as a tuple of n ints, each >= minimum; errors name `name`.");
 }
 
 }  // namespace dc

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ... import _C
 from ...tensor import Tensor
 from .. import functional as F
 from ..module import InputSpec, Module
@@ -32,20 +33,10 @@ _PADDINGS = ("valid", "same", "full", "causal")
 
 
 def _tuple(layer: str, name: str, v: Any, n: int, minimum: int = 1) -> tuple[int, ...]:
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        out = (int(v),) * n
-    else:
-        try:
-            out = tuple(int(s) for s in v)
-        except TypeError:
-            raise TypeError(
-                f"{layer}: {name} must be an int or a tuple of {n} ints, got {v!r}"
-            ) from None
-        if len(out) != n:
-            raise ValueError(f"{layer}: {name} must have {n} entries, got {v!r}")
-    if any(s < minimum for s in out):
-        raise ValueError(f"{layer}: {name} must be >= {minimum}, got {v!r}")
-    return out
+    """An int or n ints (kernel_size, strides, dilation_rate, pool_size) by the kernels' own
+    rule: NumPy integers accepted; bools, floats and values outside int64 refused (TypeError /
+    ValueError naming the layer and argument), each >= minimum."""
+    return tuple(_C.spatial_ints(v, n, f"{layer}: {name}", minimum))
 
 
 def conv_output_length(
