@@ -128,6 +128,49 @@ void reduce_partials(const T* parts, int nparts, int64_t n, T* dst, int nthreads
   }
 }
 
+// `count` chunks of N consecutive items (images, tasks), sizes differing by at most one (chunk i is
+// images [N*i/count, N*(i+1)/count)): 64 images in 10 chunks are 4 x 7 + 6 x 6, not 9 x 7 + 1,
+// which left one thread a fifth more work.
+struct Chunks {
+  int64_t N, count;
+  int64_t first(int64_t i) const { return N * i / count; }
+  int64_t size(int64_t i) const { return first(i + 1) - first(i); }
+};
+
+// [Note: deterministic weight gradients]
+// A weight gradient is a sum over tasks (images, groups, bands of rows). A partial buffer per
+// thread, filled with whichever tasks the thread happened to take, made the order of that sum
+// (and so its last bits) depend on scheduling: repeated calls differed. Instead the tasks are
+// dealt into a fixed number of slots (kSlotsPerThread per thread, contiguous runs of tasks:
+// fixed by the task and thread counts); one thread runs a slot's tasks in order into the
+// slot's partial buffer, and the partials are summed in slot order. Slots are still scheduled
+// dynamically, so a core taken by another process costs only its share of them. With fewer
+// tasks than threads, the tasks run in order, each GEMM multithreaded (an element of its
+// output is always computed by one thread, in one order). Either way the result depends only
+// on the thread count, never on timing.
+constexpr int64_t kSlotsPerThread = 2;
+
+// Runs f(task, acc) for every task in [0, ntasks), the task adding its contribution (n
+// elements) into acc, in the fixed order above; then reduce(parts, nparts) sums the nparts
+// partial buffers (n elements each, in `slot` scratch) into the result. With fewer tasks than
+// threads and `serial_dst` non-null, the tasks add straight into serial_dst instead.
+template <typename T, typename F, typename R>
+void sum_over_tasks(int64_t ntasks, int nt, int64_t n, ScratchSlot slot, T* serial_dst, F&& f,
+                    R&& reduce) {
+  const bool parallel = nt > 1 && ntasks >= nt;
+  if (!parallel && serial_dst) {
+    for (int64_t i = 0; i < ntasks; ++i) f(i, serial_dst);
+    return;
+  }
+  const Chunks slots{ntasks, parallel ? std::min<int64_t>(ntasks, kSlotsPerThread * nt) : 1};
+  T* parts = thread_scratch<T>(slot, slots.count * n);
+  std::fill(parts, parts + slots.count * n, T(0));
+  for_tasks(slots.count, nt, [&](int64_t sl, int) {
+    for (int64_t i = slots.first(sl); i < slots.first(sl + 1); ++i) f(i, parts + sl * n);
+  });
+  reduce(static_cast<const T*>(parts), static_cast<int>(slots.count));
+}
+
 // dst[i] = src[i] + bias, then ReLU when `relu` (x < 0 ? 0 : x, so NaN stays NaN, as the
 // activation kernels): the forward's epilogue, fused into the pass that adds the bias.
 template <typename T>
@@ -213,26 +256,28 @@ void direct_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, 
   const auto e = direct_extent(s);
   const int64_t CRS = s.Cg() * s.R * s.S, HW = s.H * s.W, PQ = s.P * s.Q, Kg = s.Kg();
   const int nt = max_threads();
-  const int64_t wsize = s.K * CRS, psize = wsize + (db ? s.K : 0);  // per thread: dw, then db
+  const int64_t wsize = s.K * CRS, psize = wsize + (db ? s.K : 0);  // per partial: dw, then db
   const int64_t Qr = (s.Q + kConvDirectQB - 1) / kConvDirectQB * kConvDirectQB;
-  T* parts = thread_scratch<T>(ScratchSlot::conv_out, nt * psize);
-  std::fill(parts, parts + nt * psize, T(0));
-  for_tasks(s.N * s.G, nt, [&](int64_t task, int tid) {
-    const int64_t n = task / s.G, g = task % s.G;
-    T* xp = thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp);
-    pad_copy(s, x + (n * s.C + g * s.Cg()) * HW, e, xp);
-    T* dyp = thread_scratch<T>(ScratchSlot::conv_dy, Kg * s.P * Qr);
-    T* mine = parts + tid * psize;
-    ConvStubs<T>::bwd_w()(s, xp, e.Hp, e.Wp, dy + (n * s.K + g * Kg) * PQ, dyp, mine + g * Kg * CRS,
-                          db ? mine + wsize + g * Kg : nullptr);
-  });
-  reduce_partials(parts, nt, wsize, dw, nt, psize);
-  if (db)
-    for (int64_t k = 0; k < s.K; ++k) {
-      double acc = 0;
-      for (int t = 0; t < nt; ++t) acc += parts[t * psize + wsize + k];
-      db[k] += static_cast<T>(acc);
-    }
+  // see [Note: deterministic weight gradients]
+  sum_over_tasks<T>(
+      s.N * s.G, nt, psize, ScratchSlot::conv_out, nullptr,
+      [&](int64_t task, T* acc) {
+        const int64_t n = task / s.G, g = task % s.G;
+        T* xp = thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp);
+        pad_copy(s, x + (n * s.C + g * s.Cg()) * HW, e, xp);
+        T* dyp = thread_scratch<T>(ScratchSlot::conv_dy, Kg * s.P * Qr);
+        ConvStubs<T>::bwd_w()(s, xp, e.Hp, e.Wp, dy + (n * s.K + g * Kg) * PQ, dyp,
+                              acc + g * Kg * CRS, db ? acc + wsize + g * Kg : nullptr);
+      },
+      [&](const T* parts, int nparts) {
+        reduce_partials(parts, nparts, wsize, dw, nt, psize);
+        if (db)
+          for (int64_t k = 0; k < s.K; ++k) {
+            double acc = 0;
+            for (int t = 0; t < nparts; ++t) acc += parts[t * psize + wsize + k];
+            db[k] += static_cast<T>(acc);
+          }
+      });
 }
 
 // ---- im2col + GEMM -----------------------------------------------------------------------------
@@ -265,14 +310,6 @@ bool batched(const ConvShape& s) { return s.P * s.Q < kBatchedMaxPQ; }
 // Backward-input takes the batched path (one image per chunk) up to this column block.
 constexpr int64_t kWholeImageDxBytes = int64_t(8) << 20;
 
-// `count` chunks of consecutive images, sizes differing by at most one (chunk i is images
-// [N*i/count, N*(i+1)/count)): 64 images in 10 chunks are 4 x 7 + 6 x 6, not 9 x 7 + 1, which
-// left one thread a fifth more work.
-struct Chunks {
-  int64_t N, count;
-  int64_t first(int64_t i) const { return N * i / count; }
-  int64_t size(int64_t i) const { return first(i + 1) - first(i); }
-};
 template <typename T>
 Chunks plan_chunks(const ConvShape& s, int nt) {
   const int64_t img_bytes = std::max<int64_t>(s.Cg() * s.R * s.S * s.P * s.Q * sizeof(T), 1);
@@ -414,22 +451,19 @@ template <typename T>
 void batched_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, int nt) {
   const int64_t CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q, Kg = s.Kg(), wsize = s.K * CRS;
   const Chunks ch = plan_chunks<T>(s, nt);
-  const int64_t ntasks = ch.count * s.G;
-  const bool serial = !(nt > 1 && ntasks >= nt);
   // Serial task order: GEMMs accumulate straight into dw (beta = 1), multithreaded inside;
-  // otherwise each thread into its own partial dw, summed at the end.
-  T* parts = serial ? nullptr : thread_scratch<T>(ScratchSlot::conv_dy, nt * wsize);
-  if (!serial) std::fill(parts, parts + nt * wsize, T(0));
-  for_tasks(ntasks, nt, [&](int64_t task, int tid) {
-    const int64_t n0 = ch.first(task / s.G), nimg = ch.size(task / s.G), g = task % s.G;
-    const int64_t ld = nimg * PQ;
-    const T* A = chunk_dy(s, dy, n0, nimg, g);
-    const T* B = chunk_columns(s, x, n0, nimg, g);
-    T* dst = (serial ? dw : parts + tid * wsize) + g * Kg * CRS;
-    // dw_g (Kg, CRS) += dy_g (Kg, ld) @ col^T (ld, CRS)
-    gemm<T>(false, true, Kg, CRS, ld, T(1), A, ld, B, ld, T(1), dst, CRS);
-  });
-  if (!serial) reduce_partials(parts, nt, wsize, dw, nt);
+  // otherwise see [Note: deterministic weight gradients].
+  sum_over_tasks<T>(
+      ch.count * s.G, nt, wsize, ScratchSlot::conv_dy, dw,
+      [&](int64_t task, T* acc) {
+        const int64_t n0 = ch.first(task / s.G), nimg = ch.size(task / s.G), g = task % s.G;
+        const int64_t ld = nimg * PQ;
+        const T* A = chunk_dy(s, dy, n0, nimg, g);
+        const T* B = chunk_columns(s, x, n0, nimg, g);
+        // dw_g (Kg, CRS) += dy_g (Kg, ld) @ col^T (ld, CRS)
+        gemm<T>(false, true, Kg, CRS, ld, T(1), A, ld, B, ld, T(1), acc + g * Kg * CRS, CRS);
+      },
+      [&](const T* parts, int nparts) { reduce_partials(parts, nparts, wsize, dw, nt); });
 }
 
 // Large images: tasks of (image, group, band of output rows).
@@ -548,24 +582,22 @@ void im2col_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw) 
   if (batched(s)) return batched_backward_weight(s, x, dy, dw, nt);
   const int64_t CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q, Kg = s.Kg();
   const Tiling t = plan_tiles<T>(s);
-  const int64_t ntasks = s.N * s.G * t.ntiles;
   const int64_t wsize = s.K * CRS;
-  const bool serial = !(nt > 1 && ntasks >= nt);
-  // Serial task order: GEMMs accumulate straight into dw (beta = 1), multithreaded inside.
-  T* parts = serial ? nullptr : thread_scratch<T>(ScratchSlot::conv_out, nt * wsize);
-  if (!serial) std::fill(parts, parts + nt * wsize, T(0));
-  for_tasks(ntasks, nt, [&](int64_t task, int tid) {
-    const TileTask k = tile_task(s, t, task);
-    T* col = thread_scratch<T>(ScratchSlot::conv_col, CRS * t.rows * s.Q);
-    int64_t ldb;
-    const T* B = tile_columns(s, k, x, col, ldb);
-    const T* A = dy + (k.n * s.K + k.g * Kg) * PQ + k.p0 * s.Q;
-    const int64_t cols = (k.p1 - k.p0) * s.Q;
-    T* dst = (serial ? dw : parts + tid * wsize) + k.g * Kg * CRS;
-    // dw_g (Kg, CRS) += dy_g (Kg, cols) @ col^T (cols, CRS)
-    gemm<T>(false, true, Kg, CRS, cols, T(1), A, PQ, B, ldb, T(1), dst, CRS);
-  });
-  if (!serial) reduce_partials(parts, nt, wsize, dw, nt);
+  // Serial task order: GEMMs accumulate straight into dw (beta = 1), multithreaded inside;
+  // otherwise see [Note: deterministic weight gradients].
+  sum_over_tasks<T>(
+      s.N * s.G * t.ntiles, nt, wsize, ScratchSlot::conv_out, dw,
+      [&](int64_t task, T* acc) {
+        const TileTask k = tile_task(s, t, task);
+        T* col = thread_scratch<T>(ScratchSlot::conv_col, CRS * t.rows * s.Q);
+        int64_t ldb;
+        const T* B = tile_columns(s, k, x, col, ldb);
+        const T* A = dy + (k.n * s.K + k.g * Kg) * PQ + k.p0 * s.Q;
+        const int64_t cols = (k.p1 - k.p0) * s.Q;
+        // dw_g (Kg, CRS) += dy_g (Kg, cols) @ col^T (cols, CRS)
+        gemm<T>(false, true, Kg, CRS, cols, T(1), A, PQ, B, ldb, T(1), acc + k.g * Kg * CRS, CRS);
+      },
+      [&](const T* parts, int nparts) { reduce_partials(parts, nparts, wsize, dw, nt); });
 }
 
 }  // namespace

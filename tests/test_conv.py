@@ -396,6 +396,40 @@ def test_conv2d_threads_give_the_same_result():
         np.testing.assert_allclose(db, outs[0][2], rtol=1e-12, atol=1e-12)
 
 
+# Regression (issue 9, item 17): the weight gradient's sum over images went through per-thread
+# partials filled in scheduling order, so repeated calls differed in the last bits. It is now
+# summed in an order fixed by the thread count ([Note: deterministic weight gradients]).
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        (16, 8, (12, 12), 16, (3, 3), (1, 1), 1, (1, 1), 1),  # batched chunks of images
+        (8, 3, (20, 20), 16, (3, 3), (1, 1), 1, (1, 1), 1),  # few input channels (direct)
+        (3, 4, (9, 9), 8, (3, 3), (2, 2), 1, (1, 1), 2),  # groups
+        (3, 4, (50, 50), 8, (3, 3), (1, 1), 1, (1, 1), 1),  # large images: row bands
+        (1, 6, (30, 30), 8, (3, 3), (1, 1), 1, (1, 1), 1),  # batch 1: fewer tasks than threads
+    ],
+)
+def test_backward_weight_is_deterministic(threads, cfg):
+    x, _, _ = _data(cfg, np.float32)
+    N, C, sp, Kc, k, st, padding, dl, groups = cfg
+    ws = (Kc, C // groups) + k
+    dy = np.random.default_rng(1).standard_normal(
+        K.conv2d_output_shape(x.shape, ws, st, padding, dl, groups)
+    )
+    dy = dy.astype(np.float32)
+    prev = K.get_num_threads()
+    K.set_num_threads(threads)
+    try:
+        for algo in ALGOS + ["auto"]:
+            first = K.conv2d_backward_weight(x, dy, ws, st, padding, dl, groups, algo)
+            for _ in range(12):
+                dw, db = K.conv2d_backward_weight(x, dy, ws, st, padding, dl, groups, algo)
+                assert np.array_equal(dw, first[0]) and np.array_equal(db, first[1]), algo
+    finally:
+        K.set_num_threads(prev)
+
+
 def test_auto_algorithm_choice():
     # see [Note: conv algorithm choice] in csrc/conv.cpp
     algo = K.conv2d_algorithm
