@@ -7,98 +7,12 @@ import deepcore as dc
 import deepcore.nn.functional as F
 import numpy as np
 import pytest
+from conv_reference import TOL, check_conv, conv_data, np_conv, ref_pads
 from deepcore.autograd import backward
 from helpers import assert_close_rel, gradcheck, requires_torch
 
 K = dc.kernels
 ALGOS = ["direct", "im2col"]
-TOL = {np.float32: 2e-6, np.float64: 1e-12}
-
-
-# ---- NumPy float64 reference ----------------------------------------------------------------
-
-
-def _pair(v, n):
-    return (v,) * n if isinstance(v, int) else tuple(v)
-
-
-def ref_pads(in_sizes, k, stride, dil, padding):
-    """[(lo, hi)] per spatial axis, computed independently of the C++ parser."""
-    pads = []
-    for i, n in enumerate(in_sizes):
-        ext = dil[i] * (k[i] - 1) + 1
-        if padding == "valid":
-            pads.append((0, 0))
-        elif padding == "full":
-            pads.append((ext - 1, ext - 1))
-        elif padding == "same":
-            out = -(-n // stride[i])
-            total = max((out - 1) * stride[i] + ext - n, 0)
-            pads.append((total // 2, total - total // 2))
-        else:
-            p = _pair(padding, len(in_sizes))[i]
-            pads.append((p, p))
-    return pads
-
-
-def np_conv(x, w, b, stride, padding, dilation, groups):
-    """y, and a closure for (dx, dw, db) given dy: the formula of csrc/conv.h in NumPy (loops
-    over the kernel taps only; every tap is one einsum over the batch and channels)."""
-    x = np.asarray(x, np.float64)
-    w = np.asarray(w, np.float64)
-    nsp = x.ndim - 2
-    if nsp == 1:  # conv1d is conv2d with H = R = 1
-        st, dl = _pair(stride, 1), _pair(dilation, 1)
-        pd = padding if isinstance(padding, str) else _pair(padding, 1)
-        pd = pd if isinstance(pd, str) else (0, pd[0])
-        y, grads = np_conv(x[:, :, None], w[:, :, None], b, (1, st[0]), pd, (1, dl[0]), groups)
-
-        def grads1(dy):
-            dx, dw, db = grads(dy[:, :, None])
-            return dx[:, :, 0], dw[:, :, 0], db
-
-        return y[:, :, 0], grads1
-    st, dl = _pair(stride, 2), _pair(dilation, 2)
-    N, C, H, W = x.shape
-    Kc, Cg, R, S = w.shape
-    (pt, pb), (pl, pr) = ref_pads((H, W), (R, S), st, dl, padding)
-    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
-    P = (H + pt + pb - dl[0] * (R - 1) - 1) // st[0] + 1
-    Q = (W + pl + pr - dl[1] * (S - 1) - 1) // st[1] + 1
-    Kg = Kc // groups
-
-    def window(r, s):
-        h0, w0 = r * dl[0], s * dl[1]
-        return (
-            slice(h0, h0 + st[0] * (P - 1) + 1, st[0]),
-            slice(w0, w0 + st[1] * (Q - 1) + 1, st[1]),
-        )
-
-    y = np.zeros((N, Kc, P, Q))
-    for g in range(groups):
-        cs, ks = slice(g * Cg, (g + 1) * Cg), slice(g * Kg, (g + 1) * Kg)
-        for r in range(R):
-            for s in range(S):
-                hs, ws = window(r, s)
-                y[:, ks] += np.einsum("ncpq,kc->nkpq", xp[:, cs, hs, ws], w[ks, :, r, s])
-    if b is not None:
-        y += np.asarray(b, np.float64)[None, :, None, None]
-
-    def grads(dy):
-        dy = np.asarray(dy, np.float64)
-        dxp = np.zeros_like(xp)
-        dw = np.zeros_like(w)
-        for g in range(groups):
-            cs, ks = slice(g * Cg, (g + 1) * Cg), slice(g * Kg, (g + 1) * Kg)
-            for r in range(R):
-                for s in range(S):
-                    hs, ws = window(r, s)
-                    dxp[:, cs, hs, ws] += np.einsum("nkpq,kc->ncpq", dy[:, ks], w[ks, :, r, s])
-                    dw[ks, :, r, s] = np.einsum("nkpq,ncpq->kc", dy[:, ks], xp[:, cs, hs, ws])
-        dx = dxp[:, :, pt : pt + H, pl : pl + W]
-        return dx, dw, dy.sum(axis=(0, 2, 3))
-
-    return y, grads
 
 
 # ---- random configurations ---------------------------------------------------------------------
@@ -142,60 +56,25 @@ def random_configs(n, seed):
 CONFIGS = random_configs(60, seed=1)
 
 
-def _data(cfg, dtype, seed=0):
-    N, C, sp, Kc, k, st, padding, dl, groups = cfg
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((N, C) + sp).astype(dtype)
-    w = rng.standard_normal((Kc, C // groups) + k).astype(dtype)
-    b = rng.standard_normal(Kc).astype(dtype)
-    return x, w, b
-
-
-def _kernel_case(cfg, dtype, algo, nsp=2):
-    N, C, sp, Kc, k, st, padding, dl, groups = cfg
-    x, w, b = _data(cfg, dtype)
-    if nsp == 1:  # use the W axis only
-        x, w = np.ascontiguousarray(x[:, :, 0]), np.ascontiguousarray(w[:, :, 0])
-        st, dl = st[1], dl[1]
-        padding = padding if isinstance(padding, str) else _pair(padding, 2)[1]
-    pre = f"conv{nsp}d"
-    fwd, bin_, bw = (
-        getattr(K, f"{pre}_{n}") for n in ("forward", "backward_input", "backward_weight")
-    )
-    y_ref, grads = np_conv(x, w, b, st, padding, dl, groups)
-    y = fwd(x, w, b, st, padding, dl, groups, algo)
-    assert y.dtype == dtype
-    tol = TOL[dtype] * np.sqrt(w[0].size)
-    assert_close_rel(y, y_ref, tol, f"{pre} {algo} y {cfg}")
-    dy = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
-    dx_ref, dw_ref, db_ref = grads(dy)
-    dx = bin_(dy, w, x.shape, st, padding, dl, groups, algo)
-    dw, db = bw(x, dy, w.shape, st, padding, dl, groups, algo)
-    red = np.sqrt(max(y[0, 0].size * N, 1))
-    assert_close_rel(dx, dx_ref, tol, f"{pre} {algo} dx {cfg}")
-    assert_close_rel(dw, dw_ref, TOL[dtype] * red, f"{pre} {algo} dw {cfg}")
-    assert_close_rel(db, db_ref, TOL[dtype] * red, f"{pre} {algo} db {cfg}")
-
-
 @pytest.mark.parametrize("algo", ALGOS + ["auto", "reference"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_conv2d_random_configs(algo, dtype):
     for cfg in CONFIGS:
-        _kernel_case(cfg, dtype, algo)
+        check_conv(cfg, dtype, [algo])
 
 
 @pytest.mark.parametrize("algo", ALGOS)
 def test_conv1d_random_configs(algo):
     for cfg in CONFIGS[:30]:
-        _kernel_case(cfg, np.float64, algo, nsp=1)
-        _kernel_case(cfg, np.float32, algo, nsp=1)
+        check_conv(cfg, np.float64, [algo], nsp=1)
+        check_conv(cfg, np.float32, [algo], nsp=1)
 
 
 @pytest.mark.parametrize("algo", ALGOS)
 def test_conv2d_every_cpu_capability(cpu_capability, algo):
     for cfg in CONFIGS[:20]:
-        _kernel_case(cfg, np.float32, algo)
-    _kernel_case(CONFIGS[0], np.float64, algo)
+        check_conv(cfg, np.float32, [algo])
+    check_conv(CONFIGS[0], np.float64, [algo])
 
 
 @pytest.mark.parametrize("algo", ALGOS)
@@ -226,8 +105,8 @@ def test_conv2d_every_cpu_capability(cpu_capability, algo):
     ],
 )
 def test_conv2d_named_shapes(algo, cfg):
-    _kernel_case(cfg, np.float32, algo)
-    _kernel_case(cfg, np.float64, algo)
+    check_conv(cfg, np.float32, [algo])
+    check_conv(cfg, np.float64, [algo])
 
 
 # Regression (issue 9, High 1): a padded conv whose padded extent equals (H, W) exactly
@@ -245,9 +124,9 @@ PADDED_EXTENT_EQUALS_INPUT = [
 @pytest.mark.parametrize("algo", ALGOS + ["auto"])
 @pytest.mark.parametrize("cfg", PADDED_EXTENT_EQUALS_INPUT)
 def test_padding_kept_when_padded_extent_equals_input(algo, cfg):
-    _kernel_case(cfg, np.float64, algo)
-    _kernel_case(cfg, np.float32, algo)
-    _kernel_case(cfg, np.float64, algo, nsp=1)
+    check_conv(cfg, np.float64, [algo])
+    check_conv(cfg, np.float32, [algo])
+    check_conv(cfg, np.float64, [algo], nsp=1)
 
 
 @requires_torch
@@ -283,9 +162,9 @@ HUGE = [2**31, 2**61, 2**62, 2**63 - 1]
 @pytest.mark.parametrize("algo", ALGOS + ["auto", "reference"])
 @pytest.mark.parametrize("stride", HUGE)
 def test_huge_stride(algo, stride):
-    _kernel_case((2, 3, (6, 7), 4, (3, 3), (stride, stride), 0, (1, 1), 1), np.float64, algo)
-    _kernel_case((2, 3, (6, 7), 4, (3, 2), (2, stride), 1, (1, 1), 1), np.float32, algo)
-    _kernel_case((1, 2, (5, 9), 3, (1, 3), (stride, stride), 0, (1, 1), 1), np.float64, algo, 1)
+    check_conv((2, 3, (6, 7), 4, (3, 3), (stride, stride), 0, (1, 1), 1), np.float64, [algo])
+    check_conv((2, 3, (6, 7), 4, (3, 2), (2, stride), 1, (1, 1), 1), np.float32, [algo])
+    check_conv((1, 2, (5, 9), 3, (1, 3), (stride, stride), 0, (1, 1), 1), np.float64, [algo], 1)
 
 
 def test_huge_stride_through_F_and_layers():
@@ -378,7 +257,7 @@ def test_padding_and_dilation_far_beyond_the_input():
 
 def test_conv2d_threads_give_the_same_result():
     cfg = (6, 16, (10, 10), 24, (3, 3), (1, 1), 1, (1, 1), 1)
-    x, w, b = _data(cfg, np.float64)
+    x, w, b = conv_data(cfg, np.float64)
     prev = K.get_num_threads()
     try:
         outs = []
@@ -411,7 +290,7 @@ def test_conv2d_threads_give_the_same_result():
     ],
 )
 def test_backward_weight_is_deterministic(threads, cfg):
-    x, _, _ = _data(cfg, np.float32)
+    x, _, _ = conv_data(cfg, np.float32)
     N, C, sp, Kc, k, st, padding, dl, groups = cfg
     ws = (Kc, C // groups) + k
     dy = np.random.default_rng(1).standard_normal(
@@ -717,7 +596,7 @@ def test_F_spatial_arguments_refuse_non_integers():
 def test_fused_relu_forward_matches_conv_then_relu(algo, dtype):
     for cfg in CONFIGS[:25] + [(13, 6, (12, 12), 16, (5, 5), (1, 1), 0, (1, 1), 1)]:
         N, C, sp, Kc, k, st, padding, dl, groups = cfg
-        x, w, b = _data(cfg, dtype)
+        x, w, b = conv_data(cfg, dtype)
         y_ref, _ = np_conv(x, w, b, st, padding, dl, groups)
         y = K.conv2d_forward(x, w, b, st, padding, dl, groups, algo, relu=True)
         assert_close_rel(y, np.maximum(y_ref, 0), TOL[dtype] * np.sqrt(w[0].size), f"{cfg}")
@@ -729,7 +608,7 @@ def test_fused_relu_forward_matches_conv_then_relu(algo, dtype):
 
 def test_fused_relu_every_cpu_capability(cpu_capability):
     cfg = (5, 3, (9, 11), 8, (3, 3), (1, 1), 1, (1, 1), 1)
-    x, w, b = _data(cfg, np.float32)
+    x, w, b = conv_data(cfg, np.float32)
     y_ref, _ = np_conv(x, w, b, 1, 1, (1, 1), 1)
     for algo in ALGOS:
         y = K.conv2d_forward(x, w, b, 1, 1, 1, 1, algo, relu=True)

@@ -1,0 +1,143 @@
+"""The float64 NumPy reference for conv1d / conv2d (the formula of csrc/conv.h, computed
+independently of the C++ code) and the check every conv test runs through it: shared by
+tests/test_conv.py and the property-based tests/test_fuzz_conv.py.
+
+A configuration is (N, C, (H, W), K, (R, S), (sh, sw), padding, (dh, dw), groups), padding an
+int, an (h, w) pair or 'valid' / 'same' / 'full'; conv1d uses its W axis."""
+
+from __future__ import annotations
+
+import deepcore as dc
+import numpy as np
+from helpers import assert_close_rel
+
+K = dc.kernels
+TOL = {np.float32: 2e-6, np.float64: 1e-12}
+
+
+def _pair(v, n):
+    return (v,) * n if isinstance(v, int) else tuple(v)
+
+
+def ref_pads(in_sizes, k, stride, dil, padding):
+    """[(lo, hi)] per spatial axis, computed independently of the C++ parser."""
+    pads = []
+    for i, n in enumerate(in_sizes):
+        ext = dil[i] * (k[i] - 1) + 1
+        if padding == "valid":
+            pads.append((0, 0))
+        elif padding == "full":
+            pads.append((ext - 1, ext - 1))
+        elif padding == "same":
+            out = -(-n // stride[i])
+            total = max((out - 1) * stride[i] + ext - n, 0)
+            pads.append((total // 2, total - total // 2))
+        else:
+            p = _pair(padding, len(in_sizes))[i]
+            pads.append((p, p))
+    return pads
+
+
+def np_conv(x, w, b, stride, padding, dilation, groups):
+    """y, and a closure for (dx, dw, db) given dy: the formula of csrc/conv.h in NumPy (loops
+    over the kernel taps only; every tap is one einsum over the batch and channels)."""
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    nsp = x.ndim - 2
+    if nsp == 1:  # conv1d is conv2d with H = R = 1
+        st, dl = _pair(stride, 1), _pair(dilation, 1)
+        pd = padding if isinstance(padding, str) else _pair(padding, 1)
+        pd = pd if isinstance(pd, str) else (0, pd[0])
+        y, grads = np_conv(x[:, :, None], w[:, :, None], b, (1, st[0]), pd, (1, dl[0]), groups)
+
+        def grads1(dy):
+            dx, dw, db = grads(dy[:, :, None])
+            return dx[:, :, 0], dw[:, :, 0], db
+
+        return y[:, :, 0], grads1
+    st, dl = _pair(stride, 2), _pair(dilation, 2)
+    N, C, H, W = x.shape
+    Kc, Cg, R, S = w.shape
+    (pt, pb), (pl, pr) = ref_pads((H, W), (R, S), st, dl, padding)
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    P = (H + pt + pb - dl[0] * (R - 1) - 1) // st[0] + 1
+    Q = (W + pl + pr - dl[1] * (S - 1) - 1) // st[1] + 1
+    Kg = Kc // groups
+
+    def window(r, s):
+        h0, w0 = r * dl[0], s * dl[1]
+        return (
+            slice(h0, h0 + st[0] * (P - 1) + 1, st[0]),
+            slice(w0, w0 + st[1] * (Q - 1) + 1, st[1]),
+        )
+
+    y = np.zeros((N, Kc, P, Q))
+    for g in range(groups):
+        cs, ks = slice(g * Cg, (g + 1) * Cg), slice(g * Kg, (g + 1) * Kg)
+        for r in range(R):
+            for s in range(S):
+                hs, ws = window(r, s)
+                y[:, ks] += np.einsum("ncpq,kc->nkpq", xp[:, cs, hs, ws], w[ks, :, r, s])
+    if b is not None:
+        y += np.asarray(b, np.float64)[None, :, None, None]
+
+    def grads(dy):
+        dy = np.asarray(dy, np.float64)
+        dxp = np.zeros_like(xp)
+        dw = np.zeros_like(w)
+        for g in range(groups):
+            cs, ks = slice(g * Cg, (g + 1) * Cg), slice(g * Kg, (g + 1) * Kg)
+            for r in range(R):
+                for s in range(S):
+                    hs, ws = window(r, s)
+                    dxp[:, cs, hs, ws] += np.einsum("nkpq,kc->ncpq", dy[:, ks], w[ks, :, r, s])
+                    dw[ks, :, r, s] = np.einsum("nkpq,ncpq->kc", dy[:, ks], xp[:, cs, hs, ws])
+        dx = dxp[:, :, pt : pt + H, pl : pl + W]
+        return dx, dw, dy.sum(axis=(0, 2, 3))
+
+    return y, grads
+
+
+def conv_data(cfg, dtype, seed=0):
+    """x, w, b of the configuration, standard normal."""
+    N, C, sp, Kc, k, st, padding, dl, groups = cfg
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C) + sp).astype(dtype)
+    w = rng.standard_normal((Kc, C // groups) + k).astype(dtype)
+    b = rng.standard_normal(Kc).astype(dtype)
+    return x, w, b
+
+
+def check_conv(cfg, dtype, algos, nsp=2, relu=False):
+    """Each of `algos` against np_conv: forward y, dx, dw and db (and, with relu, the fused
+    max(y, 0) forward), with tolerances relative to the reference's scale: 2e-6 (float32) or
+    1e-12 (float64) times sqrt(the reduction length)."""
+    N, C, sp, Kc, k, st, padding, dl, groups = cfg
+    x, w, b = conv_data(cfg, dtype)
+    if nsp == 1:  # use the W axis only
+        x, w = np.ascontiguousarray(x[:, :, 0]), np.ascontiguousarray(w[:, :, 0])
+        st, dl = st[1], dl[1]
+        padding = padding if isinstance(padding, str) else _pair(padding, 2)[1]
+    pre = f"conv{nsp}d"
+    fwd, bin_, bw = (
+        getattr(K, f"{pre}_{n}") for n in ("forward", "backward_input", "backward_weight")
+    )
+    y_ref, grads = np_conv(x, w, b, st, padding, dl, groups)
+    dy = np.random.default_rng(1).standard_normal(y_ref.shape).astype(dtype)
+    dx_ref, dw_ref, db_ref = grads(dy)
+    tol = TOL[dtype] * np.sqrt(w[0].size)
+    red = TOL[dtype] * np.sqrt(max(y_ref[0, 0].size * N, 1))
+    for algo in algos:
+        what = f"{pre} {algo} {cfg} {np.dtype(dtype).name}"
+        y = fwd(x, w, b, st, padding, dl, groups, algo)
+        assert y.dtype == dtype, what
+        assert_close_rel(y, y_ref, tol, f"{what} y")
+        if relu:
+            yr = fwd(x, w, b, st, padding, dl, groups, algo, relu=True)
+            assert (yr >= 0).all(), what
+            assert_close_rel(yr, np.maximum(y_ref, 0), tol, f"{what} relu(y)")
+        dx = bin_(dy, w, x.shape, st, padding, dl, groups, algo)
+        dw, db = bw(x, dy, w.shape, st, padding, dl, groups, algo)
+        assert_close_rel(dx, dx_ref, tol, f"{what} dx")
+        assert_close_rel(dw, dw_ref, red, f"{what} dw")
+        assert_close_rel(db, db_ref, red, f"{what} db")
