@@ -37,7 +37,7 @@ py::array activation_forward(const py::array& x_obj, const std::string& kind, do
     T* py_ = y.mutable_data();
     const int64_t n = x.size();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       act_forward<T>(k, px, py_, n, static_cast<T>(p0), static_cast<T>(p1));
     }
     return y;
@@ -70,7 +70,7 @@ py::object activation_backward(const std::string& kind, const py::array& gy_obj,
     T* pgx = gx.mutable_data();
     T dp0 = 0;
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       act_backward<T>(k, reads_y ? nullptr : pin, reads_y ? pin : nullptr, pg, pgx, gy.size(),
                       static_cast<T>(p0), static_cast<T>(p1), want_dp0 ? &dp0 : nullptr);
     }
@@ -131,7 +131,7 @@ py::array prelu_fwd(const py::array& x_obj, const py::array& w_obj, int64_t axis
     const T* pw = w.data();
     T* py_ = y.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       prelu_forward<T>(px, pw, py_, v.outer, v.n, v.inner);
     }
     return y;
@@ -156,7 +156,7 @@ py::tuple prelu_bwd(const py::array& x_obj, const py::array& w_obj, const py::ar
     T* pgx = gx.mutable_data();
     T* pgw = gw.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       for (int64_t c = 0; c < w.size(); ++c) pgw[c] = 0;
       prelu_backward<T>(px, pw, pg, pgx, pgw, v.outer, v.n, v.inner);
     }
@@ -184,7 +184,7 @@ py::array bias_add_fwd(const py::array& x_obj, const py::array& b_obj, int64_t a
     const T* pb = b.data();
     T* py_ = y.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       bias_add_forward<T>(px, pb, py_, v.outer, v.n, v.inner);
     }
     return y;
@@ -201,7 +201,7 @@ py::array bias_grad(const py::array& gy_obj, int64_t axis) {
     const T* pg = gy.data();
     T* pgb = gb.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       for (int64_t c = 0; c < v.n; ++c) pgb[c] = 0;
       bias_add_backward<T>(pg, pgb, v.outer, v.n, v.inner);
     }
@@ -230,7 +230,7 @@ py::tuple dropout_fwd(const py::array& x_obj, double p, uint64_t seed) {
     T* py_ = y.mutable_data();
     uint8_t* pm = mask.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       dropout_forward<T>(px, py_, pm, x.size(), seed, threshold, scale);
     }
     return py::make_tuple(y, mask);
@@ -249,7 +249,7 @@ py::array dropout_bwd(const py::array& gy_obj, const py::array& mask_obj, double
     const uint8_t* pm = mask.data();
     T* pgx = gx.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       dropout_backward<T>(pg, pm, pgx, gy.size(), static_cast<T>(1.0 / (1.0 - p)));
     }
     return gx;

@@ -193,7 +193,7 @@ py::array conv_forward(const py::handle& x_obj, const py::handle& w_obj, const p
     const T* wp = w.data();
     T* yp = y.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       if (a.reference) {
         ref::conv2d_forward<T>(a.s, xp, wp, bp, yp);
         if (relu)
@@ -225,7 +225,7 @@ py::array conv_backward_input(const py::handle& dy_obj, const py::handle& w_obj,
     const T* wp = w.data();
     T* dxp = dx.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       if (a.reference)
         ref::conv2d_backward_input<T>(a.s, dyp, wp, dxp);
       else
@@ -263,7 +263,7 @@ py::tuple conv_backward_weight(const py::handle& x_obj, const py::handle& dy_obj
     const T* dyp = dy.data();
     T* dwp = dw.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       if (a.reference)
         ref::conv2d_backward_weight<T>(a.s, xp, dyp, dwp, dbp);
       else

@@ -72,7 +72,7 @@ py::array_t<T> gemm_entry(const py::handle& a_obj, const py::handle& b_obj, bool
   const T* pb = b.data();
   T* pc = out.mutable_data();
   {
-    py::gil_scoped_release nogil;
+    KernelScope nogil;
     gemm<T>(trans_a, trans_b, M, N, K, static_cast<T>(alpha), pa, lda, pb, ldb,
             static_cast<T>(beta), pc, ldc);
   }
@@ -168,7 +168,7 @@ py::array matmul_typed(const py::array& a_arr, const py::handle& b_obj, bool tra
   const T* pb = b.data();
   T* pc = out.mutable_data();
   {
-    py::gil_scoped_release nogil;
+    KernelScope nogil;
     // Many small matrices: one thread per matrix (gemm runs single-threaded inside the region).
     // Few or large ones: loop here and let gemm thread each product internally.
     const int threads = omp_get_max_threads();

@@ -5,6 +5,7 @@
 #include "bindings/registry.h"
 #include "core/dispatch.h"
 #include "core/memory.h"
+#include "core/threads.h"
 #include "cuda/cuda_api.h"
 
 namespace dc {
@@ -34,7 +35,7 @@ DC_BINDINGS(info) {
         d["cxx_flags"] = DC_CXX_FLAGS;
         d["cxx_standard"] = 17;
         d["openmp"] = _OPENMP;
-        d["num_threads"] = omp_get_max_threads();
+        d["num_threads"] = num_threads();
         d["cpu_capability"] = cpu_capability_name(cpu_capability());
         d["cpu_capability_supported"] = cpu_capability_name(cpu_capability_supported());
         d["malloc_mmap_threshold"] = malloc_mmap_threshold();  // [Note: malloc tuning]
@@ -65,14 +66,24 @@ DC_BINDINGS(info) {
       py::arg("name"),
       "Force the CPU kernels of a capability ('generic', 'avx2', 'avx512'); for tests and "
       "benchmarks. Raises ValueError if this CPU lacks it.");
-  m.def("get_num_threads", []() { return omp_get_max_threads(); });
+  m.def(
+      "get_num_threads", []() { return num_threads(); },
+      "The number of OpenMP threads kernels use (set_num_threads, else the OpenMP default).");
+  m.def(
+      "omp_max_threads", []() { return omp_get_max_threads(); },
+      "OpenMP's thread count for the calling thread right now (what its next parallel region "
+      "would use): a diagnostic; the kernels' count is get_num_threads().");
   m.def(
       "set_num_threads",
       [](int n) {
         if (n < 1) throw py::value_error("num_threads must be >= 1, got " + std::to_string(n));
-        omp_set_num_threads(n);
+        set_num_threads(n);
       },
-      py::arg("n"));
+      py::arg("n"),
+      "Set the number of OpenMP threads every kernel uses, process-wide (as "
+      "torch.set_num_threads): kernels called from any Python thread, including threads "
+      "started later, use it; a kernel already running keeps its count until it returns. See "
+      "[Note: process-wide thread count] in csrc/core/threads.h.");
 
   m.def("cuda_device_count", []() {
 #ifdef DEEPCORE_WITH_CUDA

@@ -36,7 +36,7 @@ py::tuple ln_fwd(const py::array& x_obj, const py::object& w_obj, const py::obje
     const T* px = x.data();
     T *py_ = y.mutable_data(), *pm = mean.mutable_data(), *pr = rstd.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       layer_norm_forward<T>(px, w, b, py_, pm, pr, M, N, static_cast<T>(eps));
     }
     return py::make_tuple(y, mean, rstd);
@@ -77,7 +77,7 @@ py::tuple ln_bwd(const py::array& gy_obj, const py::array& x_obj, const py::obje
     const T *pg = gy.data(), *px = x.data(), *pm = mean.data(), *pr = rstd.data();
     T* pgx = gx.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       for (int64_t i = 0; i < N; ++i) {
         if (pgw) pgw[i] = 0;
         if (pgb) pgb[i] = 0;
@@ -133,7 +133,7 @@ py::tuple bn_fwd(const py::array& x_obj, const py::object& w_obj, const py::obje
     const T* px = x.data();
     T *py_ = y.mutable_data(), *pm = mean.mutable_data(), *pr = rstd.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       batch_norm_forward<T>(px, w, b, py_, pm, pr, rm, rv, training, static_cast<T>(momentum),
                             static_cast<T>(eps), unbiased_var, v.outer, v.n, v.inner);
     }
@@ -159,7 +159,7 @@ py::tuple bn_bwd(const py::array& gy_obj, const py::array& x_obj, const py::obje
     const T *pg = gy.data(), *px = x.data();
     T* pgx = gx.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       for (int64_t c = 0; c < v.n; ++c) pgw[c] = pgb[c] = 0;
       batch_norm_backward<T>(pg, px, w, pm, pr, pgx, need_w ? pgw : nullptr, need_b ? pgb : nullptr,
                              training, v.outer, v.n, v.inner);

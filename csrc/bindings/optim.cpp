@@ -271,7 +271,7 @@ void optim_step_entry(const std::string& kind_name, const py::dict& hyper, const
       add(writes, py::reinterpret_borrow<py::array>(st[j]), StepArray::state, i, j);
   }
   check_step_aliasing(writes, reads);
-  py::gil_scoped_release nogil;
+  KernelScope nogil;
   if (!f32.empty())
     optim_step<float>(kind, h, f32.data(), static_cast<int64_t>(f32.size()), reference);
   if (!f64.empty())
@@ -296,7 +296,7 @@ py::array_t<double> grad_norms_entry(const py::list& arrays, double ord) {
   }
   py::array_t<double> out(static_cast<py::ssize_t>(n));
   double* o = out.mutable_data();
-  py::gil_scoped_release nogil;
+  KernelScope nogil;
   for (size_t i = 0; i < n; ++i) {
     const py::array& a = arrs[i];
     const int64_t m = static_cast<int64_t>(a.size());
@@ -325,7 +325,7 @@ void scale_clamp_entry(const py::list& arrays, double scale, double clip) {
     check_writeable(a, name.c_str());
     arrs.push_back(a);
   }
-  py::gil_scoped_release nogil;
+  KernelScope nogil;
   for (py::array& a : arrs) {
     const int64_t m = static_cast<int64_t>(a.size());
     if (a.dtype().is(py::dtype::of<float>()))

@@ -88,7 +88,7 @@ py::object max_forward(const py::handle& x_obj, const py::object& kernel, const 
     T* yp = y.mutable_data();
     int32_t* ip = return_indices ? idx.mutable_data() : nullptr;
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       if (reference)
         ref::max_pool2d_forward<T>(s, xp, yp, ip);
       else
@@ -143,7 +143,7 @@ py::array max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
     int32_t bad = 0;
     bool ok;
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       ok = max_pool2d_backward<T>(s, dyp, ip, dxp, !kernel.is_none(), &bad);
     }
     // (the kernel checks every index and never writes through a bad one)
@@ -167,7 +167,7 @@ py::array avg_forward(const py::handle& x_obj, const py::object& kernel, const p
     const T* xp = static_cast<const T*>(x.data());
     T* yp = y.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       if (reference)
         ref::avg_pool2d_forward<T>(s, xp, yp, count_include_pad);
       else
@@ -193,7 +193,7 @@ py::array avg_backward(const py::handle& dy_obj, const py::object& input_shape,
     const T* dyp = static_cast<const T*>(dy.data());
     T* dxp = dx.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       if (reference)
         ref::avg_pool2d_backward<T>(s, dyp, dxp, count_include_pad);
       else
@@ -255,7 +255,7 @@ DC_BINDINGS(pool) {
           py::array_t<T> y(std::vector<int64_t>{x.shape(0), x.shape(1)});
           const T* xp = static_cast<const T*>(x.data());
           T* yp = y.mutable_data();
-          py::gil_scoped_release nogil;
+          KernelScope nogil;
           global_avg_pool_forward<T>(planes, planes ? HW : 0, xp, yp);
           return y;
         });
@@ -279,7 +279,7 @@ DC_BINDINGS(pool) {
           py::array_t<T> dx(xs);
           const T* dyp = static_cast<const T*>(dy.data());
           T* dxp = dx.mutable_data();
-          py::gil_scoped_release nogil;
+          KernelScope nogil;
           global_avg_pool_backward<T>(xs[0] * xs[1], HW, dyp, dxp);
           return dx;
         });

@@ -11,6 +11,8 @@
 #include <map>
 #include <string>
 
+#include "core/threads.h"
+
 namespace dc {
 
 using BindFn = void (*)(pybind11::module_&);
@@ -18,6 +20,14 @@ std::map<std::string, BindFn>& binding_registry();
 
 struct BindingRegistrar {
   BindingRegistrar(const char* area, BindFn fn) { binding_registry()[area] = fn; }
+};
+
+// Every binding runs its kernel inside one of these: the GIL is released, and the process-wide
+// thread count is applied to the calling thread ([Note: process-wide thread count]).
+//   { KernelScope nogil; conv2d_forward<T>(...); }
+struct KernelScope {
+  KernelScope() { apply_num_threads(); }
+  pybind11::gil_scoped_release release;
 };
 
 }  // namespace dc

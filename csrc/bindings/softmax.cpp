@@ -19,7 +19,7 @@ py::array softmax_fwd(const py::array& x_obj, int64_t axis, bool log, const py::
     const T* px = x.data();
     T* py_ = y.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       if (x.size() > 0) softmax_forward<T>(px, py_, v.outer, v.n, v.inner, log);
     }
     return y;
@@ -42,7 +42,7 @@ py::array softmax_bwd(const py::array& y_obj, const py::array& gy_obj, int64_t a
     const T* pg = gy.data();
     T* pgx = gx.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       if (y.size() > 0) softmax_backward<T>(py_, pg, pgx, v.outer, v.n, v.inner, log);
     }
     return gx;
@@ -111,7 +111,7 @@ py::tuple ce_fwd(const py::array& x_obj, const py::object& t_obj) {
     T* pl = loss.mutable_data();
     T* pz = stats.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       cross_entropy_forward<T>(px, ti, tp, pl, pz, N, C);
     }
     return py::make_tuple(loss, stats);
@@ -149,7 +149,7 @@ py::array ce_bwd(const py::array& x_obj, const py::object& t_obj, const py::arra
     const T* pg = g.data();
     T* pgx = gx.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       if (N > 0)
         cross_entropy_backward<T>(px, ti, tp, pz, pg, g_stride, static_cast<T>(scale), pgx, N, C);
     }

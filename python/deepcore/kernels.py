@@ -29,6 +29,8 @@ matmul = _C.matmul
 get_cpu_capability = _C.get_cpu_capability
 set_cpu_capability = _C.set_cpu_capability
 get_num_threads = _C.get_num_threads
+# Process-wide, as torch.set_num_threads: every Python thread's kernels use the count, threads
+# started later included ([Note: process-wide thread count] in csrc/core/threads.h).
 set_num_threads = _C.set_num_threads
 
 
