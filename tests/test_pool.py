@@ -430,3 +430,24 @@ def test_pool_bad_inputs(fn, args, kw, exc, match):
 def test_global_pool_rank_check():
     with pytest.raises(ValueError, match="4-dimensional"):
         F.global_avg_pool2d(dc.tensor(_x(2, 3, 4)))
+
+
+def test_max_pool_refuses_planes_past_int32_indices():
+    # argmax indices are int32 within a plane: a plane of 2^31 + 2^20 elements returned a
+    # negative index silently; now it is refused wherever indices are made or read
+    n = 2**31 + 2**20
+    dy, idx = np.zeros((1, 1, 1), np.float32), np.zeros((1, 1, 1), np.int32)
+    with pytest.raises(ValueError, match="int32 argmax indices"):
+        K.max_pool1d_backward(dy, idx, (1, 1, n))
+    with pytest.raises(ValueError, match="int32 argmax indices"):
+        K.max_pool2d_backward(dy[..., None], idx[..., None], (1, 1, 2**11 + 1, 2**20))
+    try:
+        x = np.zeros((1, 1, n), np.float32)  # 8 GiB of address space, never touched
+    except MemoryError:
+        pytest.skip("no 8 GiB of address space for the input")
+    with pytest.raises(ValueError, match="int32 argmax indices"):
+        K.max_pool1d_forward(x, n)
+    with pytest.raises(ValueError, match="int32 argmax indices"):
+        K.max_pool2d_forward(x.reshape(1, 1, 2**11 + 1, 2**20), (2**11 + 1, 2**20))
+    with pytest.raises(ValueError, match="int32 argmax indices"):
+        F.max_pool1d(dc.Tensor(x, requires_grad=True), n)  # (wraps x, no copy)

@@ -66,6 +66,17 @@ std::vector<int64_t> out_shape(const PoolShape& s, int nsp) {
   return {s.N, s.C, s.Q};
 }
 
+// Max pooling's argmax indices are int32 offsets within a plane (half the bytes of int64 on
+// the training forward and backward, which are bandwidth-bound), so a plane must have at most
+// 2^31 - 1 elements wherever indices are made or read; inference (return_indices=False) has no
+// such limit.
+void check_index_range(int64_t plane, const char* what) {
+  if (plane > INT32_MAX)
+    throw py::value_error(std::string(what) + " has planes of " + std::to_string(plane) +
+                          " elements; max pooling's int32 argmax indices address at most "
+                          "2**31 - 1 per plane (return_indices=False has no limit)");
+}
+
 py::array input_array(const py::handle& obj, int nsp, const char* name) {
   auto a = require_array(obj, name);
   check_rank(a, 2 + nsp, name, layout(nsp));
@@ -79,6 +90,7 @@ py::object max_forward(const py::handle& x_obj, const py::object& kernel, const 
                        const py::object& out) {
   auto x = input_array(x_obj, NSP, "x");
   const auto s = pool_args(shape_of(x), kernel, stride, padding, NSP);
+  if (return_indices) check_index_range(s.H * s.W, "x");
   return dispatch_float(x, "x", [&](auto tag) -> py::object {
     using T = decltype(tag);
     auto y = result_array<T>(out, out_shape(s, NSP), "out");
@@ -114,6 +126,7 @@ py::array max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
     throw py::value_error("dy " + shape_str(dy) + " does not match input_shape " + shape_str(xs) +
                           " in its first two axes");
   const int64_t HW = NSP == 2 ? xs[2] * xs[3] : xs[2];
+  check_index_range(HW, "input_shape");
   // The window (optional) lets dy's shape be checked against it; the kernel itself needs only
   // the output size.
   PoolShape s{xs[0],
