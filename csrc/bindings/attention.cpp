@@ -165,7 +165,7 @@ py::tuple attn_fwd(const py::array& q_obj, const py::object& k_obj, const py::ob
     const auto so = view<T*>(o, o.mutable_data());
     T* pl = lse.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       attention_forward<T>(p, c.mask, sq, sk, sv, so, pl);
     }
     return py::make_tuple(o, lse);
@@ -208,7 +208,7 @@ py::tuple attn_bwd(const py::array& go_obj, const py::array& q_obj, const py::ob
     const auto sgv = view<T*>(gv, gv.mutable_data());
     const T* pl = lse.data();
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       attention_backward<T>(p, c.mask, sq, sk, sv, so, pl, sgo, sgq, sgk, sgv);
     }
     return py::make_tuple(gq, gk, gv);

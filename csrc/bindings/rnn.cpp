@@ -287,7 +287,7 @@ py::tuple fwd(const std::string& cell, const py::object& x_obj, const py::object
     T* phn = h_n.mutable_data();
     T* pcn = lstm ? c_n.mutable_data() : nullptr;
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       rnn_forward<T>(c, in.x.data(), in.h0p, in.c0p, in.w, po, phn, pcn, ws);
     }
     py::object mask = c.mask ? py::object(in.mask) : py::object(py::none());
@@ -393,7 +393,7 @@ py::tuple bwd(const std::string& cell, const py::object& x_obj, const py::object
     RnnWorkspace<T> ws{const_cast<T*>(gates.data()), lstm ? const_cast<T*>(cells.data()) : nullptr,
                        const_cast<T*>(states.data())};
     {
-      py::gil_scoped_release nogil;
+      KernelScope nogil;
       rnn_backward<T>(c, in.x.data(), in.h0p, in.c0p, in.w, ws, og.dout, og.dhn, og.dcn, ga.g);
     }
     return ga.result();
