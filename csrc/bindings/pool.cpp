@@ -70,9 +70,11 @@ std::vector<int64_t> out_shape(const PoolShape& s, int nsp) {
 // the training forward and backward, which are bandwidth-bound), so a plane must have at most
 // 2^31 - 1 elements wherever indices are made or read; inference (return_indices=False) has no
 // such limit.
-void check_index_range(int64_t plane, const char* what) {
-  if (plane > INT32_MAX)
-    throw py::value_error(std::string(what) + " has planes of " + std::to_string(plane) +
+void check_index_range(int64_t H, int64_t W, const char* what) {
+  int64_t plane;
+  if (__builtin_mul_overflow(H, W, &plane) || plane > INT32_MAX)
+    throw py::value_error(std::string(what) + " has planes of " + std::to_string(H) + " x " +
+                          std::to_string(W) +
                           " elements; max pooling's int32 argmax indices address at most "
                           "2**31 - 1 per plane (return_indices=False has no limit)");
 }
@@ -90,7 +92,7 @@ py::object max_forward(const py::handle& x_obj, const py::object& kernel, const 
                        const py::object& out) {
   auto x = input_array(x_obj, NSP, "x");
   const auto s = pool_args(shape_of(x), kernel, stride, padding, NSP);
-  if (return_indices) check_index_range(s.H * s.W, "x");
+  if (return_indices) check_index_range(s.H, s.W, "x");
   return dispatch_float(x, "x", [&](auto tag) -> py::object {
     using T = decltype(tag);
     auto y = result_array<T>(out, out_shape(s, NSP), "out");
@@ -125,8 +127,8 @@ py::array max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
   if (xs[0] != dy.shape(0) || xs[1] != dy.shape(1))
     throw py::value_error("dy " + shape_str(dy) + " does not match input_shape " + shape_str(xs) +
                           " in its first two axes");
+  check_index_range(NSP == 2 ? xs[2] : 1, xs[NSP + 1], "input_shape");
   const int64_t HW = NSP == 2 ? xs[2] * xs[3] : xs[2];
-  check_index_range(HW, "input_shape");
   // The window (optional) lets dy's shape be checked against it; the kernel itself needs only
   // the output size.
   PoolShape s{xs[0],
