@@ -59,25 +59,31 @@ py::array_t<T> as_array(const py::handle& obj, const char* name) {
   return py::reinterpret_borrow<py::array_t<T>>(a);
 }
 
-inline void check_ndim(const py::array& a, py::ssize_t ndim, const char* name) {
+// The checks below take a py::array or an ArrayArg (bindings/array_arg.h).
+template <typename A>
+void check_ndim(const A& a, py::ssize_t ndim, const char* name) {
   if (a.ndim() != ndim)
     throw py::value_error(std::string(name) + " must be " + std::to_string(ndim) +
                           "-dimensional, got shape " + shape_str(a));
 }
 
-inline void check_c_contiguous(const py::array& a, const char* name) {
-  if (!(a.flags() & py::array::c_style))
+inline bool is_c_contiguous(const py::array& a) { return a.flags() & py::array::c_style; }
+
+template <typename A>
+void check_c_contiguous(const A& a, const char* name) {
+  if (!is_c_contiguous(a))
     throw py::value_error(std::string(name) +
                           " must be C-contiguous (use np.ascontiguousarray); got strides that "
                           "are not row-major contiguous");
 }
 
-inline void check_writeable(const py::array& a, const char* name) {
+template <typename A>
+void check_writeable(const A& a, const char* name) {
   if (!a.writeable()) throw py::value_error(std::string(name) + " must be writeable");
 }
 
-inline void check_shape(const py::array& a, std::initializer_list<int64_t> shape,
-                        const char* name) {
+template <typename A>
+void check_shape(const A& a, std::initializer_list<int64_t> shape, const char* name) {
   std::vector<int64_t> want(shape);
   bool ok = a.ndim() == static_cast<py::ssize_t>(want.size());
   for (size_t i = 0; ok && i < want.size(); ++i) ok = a.shape(i) == want[i];
@@ -189,8 +195,9 @@ namespace dc {
 
 // [Note: dtype dispatch] Turn a runtime dtype into a template instantiation once, at the
 // boundary:   return dispatch_float(x, "x", [&](auto tag) { using T = decltype(tag); ... });
-template <typename F>
-auto dispatch_float(const py::array& a, const char* name, F&& f) {
+// A is py::array or ArrayArg (bindings/array_arg.h).
+template <typename A, typename F>
+auto dispatch_float(const A& a, const char* name, F&& f) {
   if (a.dtype().is(py::dtype::of<float>())) return f(float{});
   if (a.dtype().is(py::dtype::of<double>())) return f(double{});
   throw py::type_error(std::string(name) + " must have dtype float32 or float64, got " +
@@ -198,8 +205,8 @@ auto dispatch_float(const py::array& a, const char* name, F&& f) {
 }
 
 // Same dtype as a reference array (all operands of a kernel share one dtype).
-inline void check_same_dtype(const py::array& a, const py::array& ref, const char* name,
-                             const char* ref_name) {
+template <typename A, typename B>
+void check_same_dtype(const A& a, const B& ref, const char* name, const char* ref_name) {
   if (!a.dtype().is(ref.dtype()))
     throw py::type_error(std::string(name) + " has dtype " + std::string(py::str(a.dtype())) +
                          " but " + ref_name + " has " + std::string(py::str(ref.dtype())));

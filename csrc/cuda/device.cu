@@ -1,8 +1,12 @@
-// Device queries and the toolchain-proving kernel (saxpy). The CUDA backend proper (GEMM,
-// convolution, ...) lives in further files of this folder with the same names as csrc/.
+// Device queries and the toolchain-proving kernel (saxpy), which fills the CUDA slot of
+// axpy_device_stub<float> ([Note: device dispatch] in core/device_dispatch.h). The CUDA backend
+// proper (GEMM, convolution, ...) lives in further files of this folder, named as in csrc/, each
+// registering its kernels with DC_REGISTER_CUDA; CMakeLists.txt globs csrc/cuda/*.cu.
 #include <cuda_runtime.h>
 
+#include "axpy.h"
 #include "check.cuh"
+#include "core/device_dispatch.h"
 #include "cuda_api.h"
 
 namespace dc::cuda {
@@ -67,3 +71,12 @@ void copy_to_host(void* dst, uintptr_t src, int64_t bytes) {
 }
 
 }  // namespace dc::cuda
+
+namespace {
+// The CUDA slot of axpy: x and y are device pointers (validated by the binding), on the legacy
+// default stream (CuPy's default; arrays written on another stream need a sync first).
+void axpy_cuda(int64_t n, float a, const float* x, float* y) {
+  dc::cuda::saxpy(n, a, reinterpret_cast<uintptr_t>(x), reinterpret_cast<uintptr_t>(y), 0);
+}
+}  // namespace
+DC_REGISTER_CUDA(dc::axpy_device_stub<float>, &axpy_cuda);

@@ -1,0 +1,181 @@
+// ArrayArg: the one argument type of a device-aware binding ([Note: device dispatch] in
+// core/device_dispatch.h). It accepts a NumPy array (device cpu) or any object exposing
+// `__cuda_array_interface__` (CuPy, PyTorch CUDA tensors, Numba; device cuda) and carries what a
+// kernel needs: pointer, shape, byte strides, dtype, device. Outputs are allocated with the
+// library of the inputs (empty_on): NumPy for cpu, CuPy (imported only then) for cuda.
+//   ArrayArg x = array_arg<float>(x_obj, "x");     // same TypeErrors as checks.h's as_array
+//   same_device({&x, &y}, {"x", "y"});             // mixed devices: ValueError
+//   auto* fn = axpy_device_stub<float>.get(x.device);  // NotImplementedError for an empty slot
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "bindings/checks.h"
+#include "core/device_dispatch.h"
+
+namespace dc {
+
+struct ArrayArg {
+  py::object owner;  // keeps the array alive while the kernel runs; returned for outputs
+  void* ptr = nullptr;
+  std::vector<int64_t> shape_, strides_;  // strides in bytes
+  py::dtype dtype_;
+  Device device = Device::cpu;
+  bool readonly = false;
+
+  int64_t ndim() const { return static_cast<int64_t>(shape_.size()); }
+  int64_t shape(int64_t d) const { return shape_[d]; }
+  int64_t strides(int64_t d) const { return strides_[d]; }
+  const py::dtype& dtype() const { return dtype_; }
+  int64_t itemsize() const { return dtype_.itemsize(); }
+  int64_t size() const {
+    int64_t n = 1;
+    for (int64_t s : shape_) n *= s;
+    return n;
+  }
+  bool writeable() const { return !readonly; }
+  void* data() const { return ptr; }  // (as py::array: the checks of checks.h take either)
+  template <typename T>
+  T* data() const {
+    return static_cast<T*>(ptr);
+  }
+  bool c_contiguous() const {  // as NumPy's flag: an empty array is contiguous
+    if (size() == 0) return true;
+    int64_t expect = itemsize();
+    for (int64_t d = ndim() - 1; d >= 0; --d) {
+      if (shape_[d] != 1 && strides_[d] != expect) return false;
+      expect *= shape_[d];
+    }
+    return true;
+  }
+};
+
+inline std::string shape_str(const ArrayArg& a) { return shape_str(a.shape_); }
+inline bool is_c_contiguous(const ArrayArg& a) { return a.c_contiguous(); }
+
+inline std::string type_name(const py::handle& obj) {
+  return std::string(py::str(py::type::of(obj).attr("__name__")));
+}
+
+inline ArrayArg from_numpy(const py::array& a) {
+  ArrayArg r;
+  r.owner = a;
+  r.ptr = const_cast<void*>(a.data());
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    r.shape_.push_back(a.shape(d));
+    r.strides_.push_back(a.strides(d));
+  }
+  r.dtype_ = a.dtype();
+  r.readonly = !a.writeable();
+  return r;
+}
+
+// The __cuda_array_interface__ (version 2 or 3) of obj, validated: every error names `name`.
+inline ArrayArg from_cuda_interface(const py::handle& obj, const py::object& cai,
+                                    const char* name) {
+  const std::string bad = std::string(name) + " has an invalid __cuda_array_interface__: ";
+  if (!py::isinstance<py::dict>(cai)) throw py::value_error(bad + "not a dict");
+  const auto d = py::reinterpret_borrow<py::dict>(cai);
+  for (const char* key : {"shape", "typestr", "data"})
+    if (!d.contains(key)) throw py::value_error(bad + "no '" + key + "'");
+  if (d.contains("mask") && !d["mask"].is_none())
+    throw py::value_error(std::string(name) + ": masked CUDA arrays are not supported");
+  ArrayArg r;
+  r.owner = py::reinterpret_borrow<py::object>(obj);
+  r.device = Device::cuda;
+  try {
+    r.dtype_ = py::dtype(py::cast<std::string>(d["typestr"]));
+    for (const auto& s : py::cast<py::tuple>(d["shape"])) r.shape_.push_back(py::cast<int64_t>(s));
+    const auto data = py::cast<py::tuple>(d["data"]);
+    if (data.size() != 2) throw py::value_error(bad + "'data' must be (pointer, read_only)");
+    r.ptr = reinterpret_cast<void*>(py::cast<uintptr_t>(data[0]));
+    r.readonly = py::cast<bool>(data[1]);
+    if (d.contains("strides") && !d["strides"].is_none())
+      for (const auto& s : py::cast<py::tuple>(d["strides"]))
+        r.strides_.push_back(py::cast<int64_t>(s));
+  } catch (const py::error_already_set& e) {
+    throw py::value_error(bad + e.what());
+  } catch (const py::cast_error& e) {
+    throw py::value_error(bad + e.what());
+  }
+  int64_t elems = 1;
+  for (int64_t s : r.shape_) {
+    if (s < 0) throw py::value_error(bad + "negative extent in shape " + shape_str(r.shape_));
+    if (s > 0 && elems > (int64_t(1) << 48) / s)
+      throw py::value_error(bad + "shape " + shape_str(r.shape_) + " is too large");
+    elems *= s;
+  }
+  if (r.strides_.empty()) {  // None: C-contiguous
+    r.strides_.assign(r.shape_.size(), 0);
+    int64_t step = r.itemsize();
+    for (int64_t i = r.ndim() - 1; i >= 0; --i) {
+      r.strides_[i] = step;
+      step *= r.shape_[i];
+    }
+  } else if (r.strides_.size() != r.shape_.size()) {
+    throw py::value_error(bad + "strides and shape have different lengths");
+  }
+  if (r.ptr == nullptr && r.size() > 0) throw py::value_error(bad + "null data pointer");
+  return r;
+}
+
+// Any array argument: a NumPy array, else an object with __cuda_array_interface__, else the
+// TypeError of checks.h ("<name> must be a numpy array of <what>, got <type>").
+inline ArrayArg any_array_arg(const py::handle& obj, const char* name, const char* what) {
+  if (py::isinstance<py::array>(obj)) return from_numpy(py::reinterpret_borrow<py::array>(obj));
+  if (!obj.is_none() && py::hasattr(obj, "__cuda_array_interface__"))
+    return from_cuda_interface(obj, obj.attr("__cuda_array_interface__"), name);
+  throw py::type_error(std::string(name) + " must be a numpy array of " + what + ", got " +
+                       type_name(obj));
+}
+
+// An array argument of exactly dtype T (as checks.h's as_array, on either device).
+template <typename T>
+ArrayArg array_arg(const py::handle& obj, const char* name) {
+  ArrayArg a = any_array_arg(obj, name, dtype_name<T>());
+  if (!a.dtype().is(py::dtype::of<T>()))
+    throw py::type_error(std::string(name) + " must have dtype " + dtype_name<T>() + ", got " +
+                         std::string(py::str(a.dtype())));
+  return a;
+}
+
+// All of an op's arrays on one device; returns it. Mixed devices: ValueError naming both.
+inline Device same_device(std::initializer_list<const ArrayArg*> args,
+                          std::initializer_list<const char*> names) {
+  const ArrayArg* first = *args.begin();
+  const char* first_name = *names.begin();
+  auto name = names.begin();
+  for (const ArrayArg* a : args) {
+    if (a->device != first->device)
+      throw py::value_error(std::string(*name) + " is on " + device_name(a->device) + " but " +
+                            first_name + " is on " + device_name(first->device) +
+                            " (all arrays of one call must be on the same device)");
+    ++name;
+  }
+  return first->device;
+}
+
+// A new C-contiguous array on `device` from the library of the inputs (NumPy, or CuPy).
+inline ArrayArg empty_on(Device device, const std::vector<int64_t>& shape, const py::dtype& dtype) {
+  if (device == Device::cpu) return from_numpy(py::array(dtype, shape));
+  py::module_ cupy;
+  try {
+    cupy = py::module_::import("cupy");
+  } catch (const py::error_already_set&) {
+    throw py::type_error(
+        "allocating a CUDA output needs CuPy (pip install deepcore[cuda]), which is not "
+        "importable");
+  }
+  py::tuple shp(shape.size());
+  for (size_t i = 0; i < shape.size(); ++i) shp[i] = shape[i];
+  py::object out = cupy.attr("empty")(shp, py::arg("dtype") = dtype);
+  return from_cuda_interface(out, out.attr("__cuda_array_interface__"), "out");
+}
+
+}  // namespace dc

@@ -1,0 +1,83 @@
+// Device dispatch: one stub per op and element type, with a CPU slot and a CUDA slot.
+//
+// [Note: device dispatch]
+// A DeviceStub<Fn> is chosen once, at the binding boundary, by the device of the op's arrays
+// (bindings/array_arg.h says which device an argument lives on):
+//   - the CPU slot is the op's CPU driver (csrc/<op>.cpp), which picks its ISA variant through
+//     the DispatchStub of core/dispatch.h as before ([Note: one source, three ISAs]);
+//   - the CUDA slot is filled by a file in csrc/cuda/ (globbed by CMakeLists.txt only when CUDA
+//     is built) with DC_REGISTER_CUDA; an empty slot makes get() throw NoKernelError, which the
+//     module turns into a Python NotImplementedError "no CUDA kernel for <op>". Bindings therefore
+//     never need an #ifdef: adding a CUDA kernel is adding a .cu file.
+// Stubs are variable templates on the element type, so one declaration serves float and double:
+//   template <typename T> using gemm_fn = void(..., const T* A, ...);
+//   template <typename T> inline DeviceStub<gemm_fn<T>> gemm_device_stub{"gemm", &gemm<T>};
+// This header is plain C++17 (no pybind11, no CUDA headers) so .cu files include it.
+//
+// [Note: converting an area to device dispatch]
+// Converted: axpy (whose CUDA slot is the toolchain saxpy of csrc/cuda/device.cu). To convert
+// another area (activation, softmax, norm, pool, conv, optim):
+//  1. In csrc/<op>.h declare `template <typename T> using <op>_fn = ...;` (raw pointers and
+//     sizes only) and `template <typename T> inline DeviceStub<<op>_fn<T>> <op>_device_stub{
+//     "<op>", &<cpu driver><T>};`. The float/double declaration pairs of the driver become the
+//     one template (explicitly instantiate it for float and double in csrc/<op>.cpp).
+//  2. In csrc/bindings/<op>.cpp take every array through ArrayArg (array_arg(obj, "name") for a
+//     fixed dtype or dispatch_float(ArrayArg) for either), check one device for all of them
+//     with same_device(...), look the kernel up with `<op>_device_stub<T>.get(dev)` BEFORE any
+//     output is allocated, allocate outputs with empty_like_device(dev, shape, dtype), and call
+//     the kernel with the GIL released. Keep every message of checks.h (tests match on them).
+//  3. Nothing else: the CUDA issue adds csrc/cuda/<op>.cu with DC_REGISTER_CUDA.
+#pragma once
+
+#ifdef DC_ISA_LEVEL
+#error \
+    "core/device_dispatch.h is for once-compiled code, not csrc/cpu/ ([Note: one source, three ISAs])"
+#endif
+
+#include <stdexcept>
+#include <string>
+
+namespace dc {
+
+enum class Device : int { cpu = 0, cuda = 1 };
+
+inline const char* device_name(Device d) { return d == Device::cuda ? "cuda" : "cpu"; }
+
+inline constexpr bool kCudaBuilt =
+#ifdef DEEPCORE_WITH_CUDA
+    true;
+#else
+    false;
+#endif
+
+// Thrown by DeviceStub::get for an empty slot; module.cpp maps it to NotImplementedError.
+struct NoKernelError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+template <typename Fn>
+struct DeviceStub {
+  const char* op;
+  Fn* cpu = nullptr;
+  Fn* cuda = nullptr;
+
+  constexpr DeviceStub(const char* op_name, Fn* cpu_fn) : op(op_name), cpu(cpu_fn) {}
+
+  Fn* get(Device d) const {
+    Fn* fn = d == Device::cuda ? cuda : cpu;
+    if (fn) return fn;
+    throw NoKernelError(std::string("no ") + (d == Device::cuda ? "CUDA" : "CPU") + " kernel for " +
+                        op +
+                        (d == Device::cuda && !kCudaBuilt
+                             ? " (deepcore was built without CUDA; rebuild with DEEPCORE_CUDA=ON)"
+                             : ""));
+  }
+};
+
+}  // namespace dc
+
+#define DC_DEVICE_CONCAT_IMPL(a, b) a##b
+#define DC_DEVICE_CONCAT(a, b) DC_DEVICE_CONCAT_IMPL(a, b)
+// In a csrc/cuda/*.cu file, at namespace scope: DC_REGISTER_CUDA(dc::gemm_device_stub<float>, f);
+#define DC_REGISTER_CUDA(stub, fn) \
+  static const bool DC_DEVICE_CONCAT(dc_cuda_registered_, __LINE__) = (stub.cuda = (fn), true)
