@@ -9,6 +9,8 @@
 
 #include <cstdint>
 
+#include "core/device_dispatch.h"
+
 namespace dc {
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
@@ -56,5 +58,26 @@ template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
           int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 }  // namespace ref
+
+// Batched products for matmul: C[i] = op(A + off_a[i]) @ op(B + off_b[i]) for i < batch, C[i]
+// the i-th dense (M, N) block of C (alpha 1, beta 0). off_a/off_b are element offsets in host
+// memory. Threads over the batch when it pays, else inside each gemm (csrc/gemm_batched.cpp).
+template <typename T>
+void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A,
+                  int64_t lda, const int64_t* off_a, const T* B, int64_t ldb, const int64_t* off_b,
+                  int64_t batch, T* C);
+
+// Device stubs ([Note: device dispatch] in core/device_dispatch.h): the CUDA backend fills the
+// CUDA slots from csrc/cuda/gemm.cu.
+template <typename T>
+using gemm_fn = void(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t,
+                     T, T*, int64_t);
+template <typename T>
+inline DeviceStub<gemm_fn<T>> gemm_device_stub{"gemm", &gemm<T>};
+template <typename T>
+using gemm_batched_fn = void(bool, bool, int64_t, int64_t, int64_t, const T*, int64_t,
+                             const int64_t*, const T*, int64_t, const int64_t*, int64_t, T*);
+template <typename T>
+inline DeviceStub<gemm_batched_fn<T>> gemm_batched_device_stub{"matmul", &gemm_batched<T>};
 
 }  // namespace dc

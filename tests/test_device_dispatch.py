@@ -113,3 +113,48 @@ def test_cuda_arrays_are_validated_like_numpy_ones():
         _C.axpy(1.0, FakeCudaArray((3,)), FakeCudaArray((3,), np.float64, ptr=0x20000))
     with pytest.raises(ValueError, match="x must be C-contiguous"):
         _C.axpy(1.0, FakeCudaArray((3,), strides=(8,)), FakeCudaArray((3,), ptr=0x20000))
+
+
+# gemm: the converted pilot area (sgemm, dgemm, matmul)
+
+
+@pytest.mark.parametrize("fn, dtype", [(_C.sgemm, np.float32), (_C.dgemm, np.float64)])
+def test_gemm_on_cuda_arrays_without_kernel_is_not_implemented(fn, dtype):
+    a, b = FakeCudaArray((2, 3), dtype), FakeCudaArray((3, 4), dtype, ptr=0x20000)
+    with pytest.raises(NotImplementedError, match="no CUDA kernel for gemm"):
+        fn(a, b)
+    with pytest.raises(ValueError, match="inner dimensions"):  # validated as NumPy arrays are
+        fn(a, FakeCudaArray((4, 4), dtype, ptr=0x20000))
+
+
+def test_matmul_on_cuda_arrays_without_kernel_is_not_implemented():
+    a = FakeCudaArray((5, 2, 3), np.float64)
+    b = FakeCudaArray((3, 4), np.float64, ptr=0x20000)
+    with pytest.raises(NotImplementedError, match="no CUDA kernel for matmul"):
+        _C.matmul(a, b)
+    with pytest.raises(ValueError, match="cannot be broadcast"):
+        _C.matmul(a, FakeCudaArray((4, 3, 4), np.float64, ptr=0x20000))
+
+
+def test_gemm_mixed_devices_raise():
+    a = np.ones((2, 3), np.float32)
+    b = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError, match="b is on cuda but a is on cpu"):
+        _C.sgemm(a, FakeCudaArray((3, 4)))
+    with pytest.raises(ValueError, match="out is on cuda but a is on cpu"):
+        _C.sgemm(a, b, out=FakeCudaArray((2, 4)))
+    with pytest.raises(ValueError, match="b is on cpu but a is on cuda"):
+        _C.matmul(FakeCudaArray((2, 3)), b)
+    with pytest.raises(ValueError, match="out is on cuda but a is on cpu"):
+        _C.matmul(a, b, out=FakeCudaArray((2, 4)))
+
+
+def test_gemm_cpu_results_come_back_as_numpy():
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((3, 5)), rng.standard_normal((2, 5, 4))
+    out = _C.matmul(a, b)
+    assert type(out) is np.ndarray and out.shape == (2, 3, 4)
+    np.testing.assert_allclose(out, a @ b, rtol=1e-12)
+    c = _C.dgemm(a, b[0])
+    assert type(c) is np.ndarray
+    np.testing.assert_allclose(c, a @ b[0], rtol=1e-12)

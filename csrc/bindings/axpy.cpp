@@ -29,7 +29,7 @@ void axpy_entry(double a, const py::handle& x_obj, const py::handle& y_obj) {
     if (n > 0 && px != py_ && x.ptr < static_cast<void*>(py_ + n) &&
         static_cast<const void*>(py_) < static_cast<const void*>(px + n))
       throw py::value_error("y must not overlap x");
-    py::gil_scoped_release nogil;
+    KernelScope nogil;
     fn(n, static_cast<T>(a), px, py_);
   });
 }

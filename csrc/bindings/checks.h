@@ -144,7 +144,8 @@ inline int64_t py_int64(const py::handle& obj, const std::string& name) {
 struct ByteRange {
   uintptr_t lo = 0, hi = 0;  // [lo, hi); empty when lo == hi
 };
-inline ByteRange byte_range(const py::array& a) {
+template <typename A>
+ByteRange byte_range(const A& a) {
   ByteRange r;
   if (a.size() == 0) return r;
   intptr_t lo = 0, hi = 0;
@@ -163,13 +164,17 @@ inline bool ranges_overlap(const ByteRange& a, const ByteRange& b) {
 }
 
 // Two arrays can touch a common byte.
-inline bool may_share_memory(const py::array& a, const py::array& b) {
+template <typename A, typename B>
+bool may_share_memory(const A& a, const B& b) {
   return ranges_overlap(byte_range(a), byte_range(b));
 }
 
 // a and b are the same view of the same memory (same start, dtype, shape and strides).
-inline bool same_view(const py::array& a, const py::array& b) {
-  if (a.data() != b.data() || a.ndim() != b.ndim() || !a.dtype().is(b.dtype())) return false;
+template <typename A, typename B>
+bool same_view(const A& a, const B& b) {
+  if (static_cast<const void*>(a.data()) != static_cast<const void*>(b.data()) ||
+      a.ndim() != b.ndim() || !a.dtype().is(b.dtype()))
+    return false;
   for (py::ssize_t d = 0; d < a.ndim(); ++d)
     if (a.shape(d) != b.shape(d) || (a.shape(d) > 1 && a.strides(d) != b.strides(d))) return false;
   return true;
@@ -178,8 +183,9 @@ inline bool same_view(const py::array& a, const py::array& b) {
 enum class Alias { refuse, exact_ok };
 
 // The one overlap check of [Note: out= aliasing]: `out` (written) against `in` (read).
-inline void check_no_overlap(const py::array& out, const py::array& in, const char* out_name,
-                             const char* in_name, Alias alias = Alias::refuse) {
+template <typename A, typename B>
+void check_no_overlap(const A& out, const B& in, const char* out_name, const char* in_name,
+                      Alias alias = Alias::refuse) {
   if (!may_share_memory(out, in)) return;
   if (alias == Alias::exact_ok) {
     if (same_view(out, in)) return;

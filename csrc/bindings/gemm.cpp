@@ -1,12 +1,11 @@
-// deepcore._C.sgemm / dgemm / matmul: validation, then csrc/gemm.h.
+// deepcore._C.sgemm / dgemm / matmul: validation, then the device stubs of csrc/gemm.h
+// ([Note: device dispatch]): NumPy arrays on the CPU, __cuda_array_interface__ arrays on CUDA.
 #include "gemm.h"
 
-#include <omp.h>
-
 #include <algorithm>
-#include <exception>
 #include <vector>
 
+#include "bindings/array_arg.h"
 #include "bindings/checks.h"
 #include "bindings/registry.h"
 
@@ -18,9 +17,9 @@ namespace {
 // last axis, any row stride >= the number of columns (a row-major matrix, possibly with padded
 // rows). Anything else (a transposed or column-strided view) is rejected with a hint rather
 // than silently copied.
-int64_t leading_dim(const py::array& a, const char* name) {
-  const py::ssize_t nd = a.ndim();
-  const py::ssize_t item = a.itemsize();
+int64_t leading_dim(const ArrayArg& a, const char* name) {
+  const int64_t nd = a.ndim();
+  const int64_t item = a.itemsize();
   const int64_t rows = a.shape(nd - 2), cols = a.shape(nd - 1);
   if (a.size() == 0) return std::max<int64_t>(cols, 1);  // strides of an empty array are moot
   if (cols > 1 && a.strides(nd - 1) != item)
@@ -42,10 +41,11 @@ std::string dims_str(int64_t r, int64_t c) {
 }
 
 template <typename T>
-py::array_t<T> gemm_entry(const py::handle& a_obj, const py::handle& b_obj, bool trans_a,
-                          bool trans_b, double alpha, double beta, const py::object& out_obj) {
-  auto a = as_array<T>(a_obj, "a");
-  auto b = as_array<T>(b_obj, "b");
+py::object gemm_entry(const py::handle& a_obj, const py::handle& b_obj, bool trans_a, bool trans_b,
+                      double alpha, double beta, const py::object& out_obj) {
+  const ArrayArg a = array_arg<T>(a_obj, "a");
+  const ArrayArg b = array_arg<T>(b_obj, "b");
+  const Device dev = same_device({&a, &b}, {"a", "b"});
   check_ndim(a, 2, "a");
   check_ndim(b, 2, "b");
   const int64_t lda = leading_dim(a, "a"), ldb = leading_dim(b, "b");
@@ -56,48 +56,47 @@ py::array_t<T> gemm_entry(const py::handle& a_obj, const py::handle& b_obj, bool
   if (K != Kb)
     throw py::value_error("inner dimensions of a and b do not match: op(a) is " + dims_str(M, K) +
                           " and op(b) is " + dims_str(Kb, N));
-  py::array_t<T> out;
+  ArrayArg out;
   if (out_obj.is_none()) {
     if (beta != 0.0) throw py::value_error("beta != 0 needs out= (the C being accumulated into)");
-    out = py::array_t<T>({M, N});
   } else {
-    out = as_array<T>(out_obj, "out");
+    out = array_arg<T>(out_obj, "out");
+    same_device({&a, &out}, {"a", "out"});
     check_shape(out, {M, N}, "out");
     check_writeable(out, "out");
     check_no_overlap(out, a, "out", "a");  // see [Note: out= aliasing]
     check_no_overlap(out, b, "out", "b");
   }
+  auto* kernel = gemm_device_stub<T>.get(dev);  // an empty slot raises before any allocation
+  if (out_obj.is_none()) out = empty_on(dev, {M, N}, a.dtype());
   const int64_t ldc = leading_dim(out, "out");
-  const T* pa = a.data();
-  const T* pb = b.data();
-  T* pc = out.mutable_data();
+  const T* pa = a.data<T>();
+  const T* pb = b.data<T>();
+  T* pc = out.data<T>();
   {
     KernelScope nogil;
-    gemm<T>(trans_a, trans_b, M, N, K, static_cast<T>(alpha), pa, lda, pb, ldb,
-            static_cast<T>(beta), pc, ldc);
+    kernel(trans_a, trans_b, M, N, K, static_cast<T>(alpha), pa, lda, pb, ldb, static_cast<T>(beta),
+           pc, ldc);
   }
-  return out;
+  return out.owner;
 }
 
 // matmul over (..., M, K) @ (..., K, N) with NumPy broadcasting of the batch axes. Each
 // operand's batch axes may have any stride (0 for a broadcast view); only the matrix itself
 // needs a unit-stride last axis.
 template <typename T>
-py::array matmul_typed(const py::array& a_arr, const py::handle& b_obj, bool trans_a, bool trans_b,
-                       const py::object& out_obj) {
-  auto a = py::reinterpret_borrow<py::array_t<T>>(a_arr);
-  if (!py::isinstance<py::array>(b_obj))
-    throw py::type_error(std::string("b must be a numpy array of ") + dtype_name<T>() + ", got " +
-                         std::string(py::str(py::type::of(b_obj).attr("__name__"))));
-  check_same_dtype(py::reinterpret_borrow<py::array>(b_obj), a, "b", "a");
-  auto b = py::reinterpret_borrow<py::array_t<T>>(b_obj);
+py::object matmul_typed(const ArrayArg& a, const py::handle& b_obj, bool trans_a, bool trans_b,
+                        const py::object& out_obj) {
+  const ArrayArg b = any_array_arg(b_obj, "b", dtype_name<T>());
+  check_same_dtype(b, a, "b", "a");
+  const Device dev = same_device({&a, &b}, {"a", "b"});
   if (a.ndim() < 2)
     throw py::value_error("a must have at least 2 dimensions (..., rows, cols), got shape " +
                           shape_str(a));
   if (b.ndim() < 2)
     throw py::value_error("b must have at least 2 dimensions (..., rows, cols), got shape " +
                           shape_str(b));
-  const py::ssize_t nda = a.ndim(), ndb = b.ndim();
+  const int64_t nda = a.ndim(), ndb = b.ndim();
   const int64_t lda = leading_dim(a, "a"), ldb = leading_dim(b, "b");
   const int64_t M = trans_a ? a.shape(nda - 1) : a.shape(nda - 2);
   const int64_t K = trans_a ? a.shape(nda - 2) : a.shape(nda - 1);
@@ -110,35 +109,32 @@ py::array matmul_typed(const py::array& a_arr, const py::handle& b_obj, bool tra
                           (trans_b ? ", trans_b" : "") + ")");
 
   // Broadcast the batch axes (right-aligned, NumPy rules) into element strides.
-  const py::ssize_t nbatch = std::max(nda, ndb) - 2;
+  const int64_t nbatch = std::max(nda, ndb) - 2;
   std::vector<int64_t> shape(nbatch + 2), sa(nbatch, 0), sb(nbatch, 0);
-  for (py::ssize_t d = 0; d < nbatch; ++d) {
-    const py::ssize_t da = d - (nbatch - (nda - 2)), db = d - (nbatch - (ndb - 2));
+  for (int64_t d = 0; d < nbatch; ++d) {
+    const int64_t da = d - (nbatch - (nda - 2)), db = d - (nbatch - (ndb - 2));
     const int64_t na = da >= 0 ? a.shape(da) : 1, nb = db >= 0 ? b.shape(db) : 1;
     if (na != nb && na != 1 && nb != 1)
       throw py::value_error("matmul: batch dimensions of a " + shape_str(a) + " and b " +
                             shape_str(b) + " cannot be broadcast together");
     shape[d] = na == 1 ? nb : na;
-    if (na != 1) sa[d] = a.strides(da) / static_cast<py::ssize_t>(sizeof(T));
-    if (nb != 1) sb[d] = b.strides(db) / static_cast<py::ssize_t>(sizeof(T));
-    if ((na != 1 && a.strides(da) % sizeof(T)) || (nb != 1 && b.strides(db) % sizeof(T)))
+    if (na != 1) sa[d] = a.strides(da) / static_cast<int64_t>(sizeof(T));
+    if (nb != 1) sb[d] = b.strides(db) / static_cast<int64_t>(sizeof(T));
+    const auto item = static_cast<int64_t>(sizeof(T));
+    if ((na != 1 && a.strides(da) % item) || (nb != 1 && b.strides(db) % item))
       throw py::value_error("matmul: a and b must have strides that are whole elements");
   }
   shape[nbatch] = M;
   shape[nbatch + 1] = N;
   int64_t batch = 1;
-  for (py::ssize_t d = 0; d < nbatch; ++d) batch *= shape[d];
+  for (int64_t d = 0; d < nbatch; ++d) batch *= shape[d];
 
-  py::array_t<T> out;
-  if (out_obj.is_none()) {
-    out = py::array_t<T>(shape);
-  } else {
-    if (!py::isinstance<py::array>(out_obj))
-      throw py::type_error(std::string("out must be a numpy array of ") + dtype_name<T>() +
-                           ", got " + std::string(py::str(py::type::of(out_obj).attr("__name__"))));
-    check_same_dtype(py::reinterpret_borrow<py::array>(out_obj), a, "out", "a");
-    out = py::reinterpret_borrow<py::array_t<T>>(out_obj);
-    bool ok = out.ndim() == static_cast<py::ssize_t>(shape.size());
+  ArrayArg out;
+  if (!out_obj.is_none()) {
+    out = any_array_arg(out_obj, "out", dtype_name<T>());
+    check_same_dtype(out, a, "out", "a");
+    same_device({&a, &out}, {"a", "out"});
+    bool ok = out.ndim() == static_cast<int64_t>(shape.size());
     for (size_t d = 0; ok && d < shape.size(); ++d) ok = out.shape(d) == shape[d];
     if (!ok)
       throw py::value_error("out must have shape " + shape_str(shape) + ", got " + shape_str(out));
@@ -147,7 +143,9 @@ py::array matmul_typed(const py::array& a_arr, const py::handle& b_obj, bool tra
     check_no_overlap(out, a, "out", "a");  // see [Note: out= aliasing]
     check_no_overlap(out, b, "out", "b");
   }
-  if (out.size() == 0) return out;
+  auto* kernel = gemm_batched_device_stub<T>.get(dev);  // an empty slot raises before allocating
+  if (out_obj.is_none()) out = empty_on(dev, shape, a.dtype());
+  if (out.size() == 0) return out.owner;
 
   // Element offsets of every batch entry of a and b (odometer over the broadcast batch shape).
   std::vector<int64_t> off_a(batch), off_b(batch), idx(nbatch, 0);
@@ -155,7 +153,7 @@ py::array matmul_typed(const py::array& a_arr, const py::handle& b_obj, bool tra
   for (int64_t i = 0; i < batch; ++i) {
     off_a[i] = oa;
     off_b[i] = ob;
-    for (py::ssize_t d = nbatch - 1; d >= 0; --d) {
+    for (int64_t d = nbatch - 1; d >= 0; --d) {
       oa += sa[d];
       ob += sb[d];
       if (++idx[d] < shape[d]) break;
@@ -164,42 +162,20 @@ py::array matmul_typed(const py::array& a_arr, const py::handle& b_obj, bool tra
       idx[d] = 0;
     }
   }
-  const T* pa = a.data();
-  const T* pb = b.data();
-  T* pc = out.mutable_data();
+  const T* pa = a.data<T>();
+  const T* pb = b.data<T>();
+  T* pc = out.data<T>();
   {
     KernelScope nogil;
-    // Many small matrices: one thread per matrix (gemm runs single-threaded inside the region).
-    // Few or large ones: loop here and let gemm thread each product internally.
-    const int threads = omp_get_max_threads();
-    const double work = double(M) * double(N) * double(K);
-    const bool over_batch =
-        threads > 1 && !omp_in_parallel() && batch >= threads &&
-        (work <= 256.0 * 256.0 * 256.0 || batch % threads == 0 || batch >= 4 * threads);
-    const int64_t mn = M * N;
-    std::exception_ptr err;  // (a failed scratch allocation must not escape the region)
-#pragma omp parallel for schedule(static) if (over_batch)
-    for (int64_t i = 0; i < batch; ++i) {
-      try {
-        gemm<T>(trans_a, trans_b, M, N, K, T(1), pa + off_a[i], lda, pb + off_b[i], ldb, T(0),
-                pc + i * mn, N);
-      } catch (...) {
-#pragma omp critical(dc_matmul_error)
-        if (!err) err = std::current_exception();
-      }
-    }
-    if (err) std::rethrow_exception(err);
+    kernel(trans_a, trans_b, M, N, K, pa, lda, off_a.data(), pb, ldb, off_b.data(), batch, pc);
   }
-  return out;
+  return out.owner;
 }
 
-py::array matmul_entry(const py::handle& a_obj, const py::handle& b_obj, bool trans_a, bool trans_b,
-                       const py::object& out_obj) {
-  if (!py::isinstance<py::array>(a_obj))
-    throw py::type_error("a must be a numpy array of float32 or float64, got " +
-                         std::string(py::str(py::type::of(a_obj).attr("__name__"))));
-  const auto a = py::reinterpret_borrow<py::array>(a_obj);
-  return dispatch_float(a, "a", [&](auto tag) -> py::array {
+py::object matmul_entry(const py::handle& a_obj, const py::handle& b_obj, bool trans_a,
+                        bool trans_b, const py::object& out_obj) {
+  const ArrayArg a = any_array_arg(a_obj, "a", "float32 or float64");
+  return dispatch_float(a, "a", [&](auto tag) -> py::object {
     using T = decltype(tag);
     return matmul_typed<T>(a, b_obj, trans_a, trans_b, out_obj);
   });

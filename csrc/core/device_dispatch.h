@@ -15,7 +15,8 @@
 // This header is plain C++17 (no pybind11, no CUDA headers) so .cu files include it.
 //
 // [Note: converting an area to device dispatch]
-// Converted: axpy (whose CUDA slot is the toolchain saxpy of csrc/cuda/device.cu). To convert
+// Converted: axpy (whose CUDA slot is the toolchain saxpy of csrc/cuda/device.cu) and gemm
+// (sgemm, dgemm: gemm_device_stub; matmul: gemm_batched_device_stub). To convert
 // another area (activation, softmax, norm, pool, conv, optim):
 //  1. In csrc/<op>.h declare `template <typename T> using <op>_fn = ...;` (raw pointers and
 //     sizes only) and `template <typename T> inline DeviceStub<<op>_fn<T>> <op>_device_stub{
