@@ -14,7 +14,10 @@ import numpy as np
 
 from ... import _C
 from ...autograd import Function
+from ...ops import where
 from ...tensor import Tensor, get_rng
+from ._activation import softmax
+from ._dropout import dropout
 
 __all__ = ["scaled_dot_product_attention"]
 
@@ -148,3 +151,59 @@ def scaled_dot_product_attention(
     return _SDPA.apply(
         query, key, value, mask, bool(is_causal), float(scale), float(dropout_p), seed
     )
+
+
+def _sdpa_materialized(
+    query: ArrayOrTensor,
+    key: ArrayOrTensor,
+    value: ArrayOrTensor,
+    attn_mask: ArrayOrTensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    """The unfused path: the (B, H, Lq, Lk) scores and probabilities materialised through
+    deepcore's matmul and softmax under autograd. Returns (output, probabilities before
+    dropout). Same conventions as the fused kernel, fully masked rows included (zeros). For
+    layers asked to return their attention scores, and the benchmark baseline; everything
+    else takes the fused kernel."""
+    q, k = (x if isinstance(x, Tensor) else Tensor(np.asarray(x)) for x in (query, key))
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[-1])
+    return _attend(q @ k.swapaxes(-1, -2) * scale, value, attn_mask, dropout_p, is_causal)
+
+
+def _attend(
+    scores: Tensor,
+    value: ArrayOrTensor,
+    attn_mask: ArrayOrTensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """softmax(scores + mask) @ value on materialised (..., Lq, Lk) scores (any score
+    function: dot product, Bahdanau's additive one); returns (output, probabilities before
+    dropout). Masks as in scaled_dot_product_attention."""
+    s = scores
+    Lq, Lk = s.shape[-2], s.shape[-1]
+    keep = None
+    if attn_mask is not None:
+        m = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+        if m.dtype == np.bool_:
+            keep = m
+        else:
+            s = s + Tensor(m.astype(s.dtype, copy=False))
+    if is_causal:
+        tri = np.tril(np.ones((Lq, Lk), np.bool_))
+        keep = tri if keep is None else keep & tri
+    # masked entries (and additive -inf) become the lowest finite value, so a row with nothing
+    # to attend is uniform instead of NaN; it is then zeroed (see [Note: fully masked rows])
+    finite = ~np.isneginf(s.data)
+    keep = finite if keep is None else np.broadcast_to(keep, s.shape) & finite
+    if not keep.all():
+        s = where(keep, s, np.asarray(np.finfo(s.dtype).min, s.dtype))
+    p = softmax(s, axis=-1)
+    live = keep.any(axis=-1, keepdims=True)
+    if not live.all():
+        p = p * Tensor(live.astype(p.dtype))
+    pd = dropout(p, dropout_p) if dropout_p > 0.0 else p
+    return pd @ value, p
