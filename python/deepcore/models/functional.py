@@ -258,7 +258,12 @@ class Functional(Model):
         for node in self._nodes:
             layer = node.layer
             args = [_map(a, value) for a in node.args]
-            in_mask = _map(node.args[0], mask_of) if masks and node.args else None
+            if not (masks and node.args):
+                in_mask = None
+            elif getattr(layer, "_masks_per_argument", False):  # attention: query, value, key
+                in_mask = [_map(a, mask_of) for a in node.args]
+            else:
+                in_mask = _map(node.args[0], mask_of)
             if in_mask is not None and not any(m is not None for m in _flatten(in_mask)):
                 in_mask = None
             out_mask = None

@@ -1,6 +1,7 @@
 """Keras-style layers (also exported from ``deepcore.nn``)."""
 
 from .activation import *  # noqa: F401,F403
+from .attention import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .core import *  # noqa: F401,F403
 from .layout import *  # noqa: F401,F403

@@ -1,0 +1,782 @@
+"""Attention layers with Keras's names and arguments: MultiHeadAttention, Attention (Luong
+dot-product), AdditiveAttention (Bahdanau), PositionalEncoding / PositionEmbedding, and the
+keras-hub TransformerEncoder / TransformerDecoder.
+
+[Note: attention masks in layers] Keras's convention: a boolean mask is True (1) where
+attention is allowed. MultiHeadAttention combines, as Keras does, the explicit
+``attention_mask`` (B, T, S) with the implicit ones: the query's mask (B, T) (from
+``Embedding(mask_zero=True)`` upstream, handed over by Sequential / functional models as
+``mask=``, or passed as ``query_mask=``), the value's and key's masks (B, S) and
+``use_causal_mask`` (query i sees keys j <= i). The combined mask goes to the fused kernel as
+a (B, 1, T, S) boolean broadcast over heads; a causal mask alone is the kernel's ``is_causal``
+(its blocks above the diagonal are skipped, not masked). Where Keras adds -1e9 to masked
+scores, a query row with nothing to attend there gets uniform weights; here it gets zeros (the
+kernel's [Note: fully masked rows]) — only padding rows differ, and the output mask marks them.
+The materialised path (``return_attention_scores=True``) follows the same rules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...tensor import Tensor
+from .. import functional as F
+from .. import initializers, regularizers
+from ..functional._attention import _attend, _sdpa_materialized
+from ..module import Module, _as_tensor
+from .activation import serialize_activation
+from .core import Dense, Dropout, _positive_int
+from .normalization import LayerNormalization
+
+__all__ = [
+    "MultiHeadAttention",
+    "Attention",
+    "AdditiveAttention",
+    "PositionalEncoding",
+    "PositionEmbedding",
+    "TransformerEncoder",
+    "TransformerDecoder",
+]
+
+
+def _bool_mask(m: Any) -> np.ndarray | None:
+    """A Keras mask (Tensor or array of bools, 0/1 ints or floats) as a NumPy bool array."""
+    if m is None:
+        return None
+    a = m.data if isinstance(m, Tensor) else np.asarray(m)
+    return a if a.dtype == np.bool_ else a != 0
+
+
+def _and(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    if a is None:
+        return b
+    return a if b is None else a & b
+
+
+def _rate(layer: str, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
+        raise ValueError(f"{layer}: dropout must be a float in [0, 1), got {v!r}")
+    return float(v)
+
+
+def _check_sequence(layer: Module, name: str, x: Any, dim: int | None = None) -> None:
+    shape = tuple(x.shape)
+    if len(shape) != 3:
+        raise ValueError(
+            f"{type(layer).__name__} '{layer.name}': {name} must be (batch, length, features), "
+            f"got shape {shape}"
+        )
+    if dim is not None and shape[-1] != dim:
+        raise ValueError(
+            f"{type(layer).__name__} '{layer.name}': {name} has {shape[-1]} features, the layer "
+            f"was built for {dim}"
+        )
+
+
+class _QueryMaskPasses(Module):
+    """The output of an attention layer carries its query's mask (Keras); with several
+    inputs' masks ([query, value, key]) that is the first."""
+
+    supports_masking = True
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        return mask[0] if isinstance(mask, (list, tuple)) else mask
+
+
+# ---------------------------------------------------------------------- MultiHeadAttention
+class MultiHeadAttention(_QueryMaskPasses):
+    """Keras's MultiHeadAttention on (batch, length, features) sequences.
+
+    ``mha(query, value, key=None, attention_mask=None, return_attention_scores=False,
+    training=None, use_causal_mask=False)`` (value before key; key defaults to value): query,
+    key and value are projected to ``num_heads`` heads of ``key_dim`` (``value_dim``)
+    features, attended per head by the fused kernel (scaled by 1/sqrt(key_dim), dropout on
+    the probabilities in training) and projected back to ``output_shape`` features (default:
+    the query's). Masks: see [Note: attention masks in layers]; the output carries the query's
+    mask. With ``return_attention_scores`` it returns (output, scores (B, heads, T, S)) from
+    the materialised path.
+
+    Weights (PyTorch's layout, so ``nn.MultiheadAttention``'s in_proj/out_proj copy straight
+    in): ``query_dense`` / ``key_dense`` / ``value_dense`` are Dense layers of
+    num_heads * key_dim (value_dim) units, head h taking units [h*key_dim, (h+1)*key_dim);
+    ``output_dense`` a Dense of output_shape units. Keras's (dim, heads, key_dim) kernel is
+    ``query_dense.kernel.numpy().T.reshape(dim, heads, key_dim)``.
+    """
+
+    _masks_per_argument = True  # functional models hand over [query, value, key] masks
+
+    def __init__(
+        self,
+        num_heads: int,
+        key_dim: int,
+        value_dim: int | None = None,
+        dropout: float = 0.0,
+        use_bias: bool = True,
+        output_shape: int | tuple | None = None,
+        attention_axes: Any = None,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.num_heads = _positive_int("MultiHeadAttention", "num_heads", num_heads)
+        self.key_dim = _positive_int("MultiHeadAttention", "key_dim", key_dim)
+        self.value_dim = (
+            self.key_dim
+            if value_dim is None
+            else _positive_int("MultiHeadAttention", "value_dim", value_dim)
+        )
+        self.dropout = _rate("MultiHeadAttention", dropout)
+        self.use_bias = bool(use_bias)
+        if isinstance(output_shape, (tuple, list)):
+            if len(output_shape) != 1:
+                raise ValueError(
+                    "MultiHeadAttention: output_shape must be an int or a 1-tuple (outputs of "
+                    f"(batch, length, features)), got {output_shape!r}"
+                )
+            output_shape = output_shape[0]
+        self.output_shape = (
+            None
+            if output_shape is None
+            else _positive_int("MultiHeadAttention", "output_shape", output_shape)
+        )
+        if attention_axes not in (None, 1, (1,), [1]):
+            raise ValueError(
+                "MultiHeadAttention: attention runs over the length axis of (batch, length, "
+                f"features) inputs; attention_axes={attention_axes!r} is not supported"
+            )
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.seed = seed
+
+    def _dense(self, units: int, in_dim: int) -> Dense:
+        d = Dense(
+            units,
+            use_bias=self.use_bias,
+            kernel_initializer=self.kernel_initializer,
+            bias_initializer=self.bias_initializer,
+            kernel_regularizer=self.kernel_regularizer,
+            bias_regularizer=self.bias_regularizer,
+            dtype=self.dtype,
+        )
+        d.build((None, None, in_dim))
+        return d
+
+    def build(self, input_shape: Any) -> None:
+        """``build(query_shape)`` creates the query projection, and the key, value and output
+        ones on the first call (they depend on the value's features); ``build([query_shape,
+        value_shape(, key_shape)])`` creates them all."""
+        query_shape, value_shape, key_shape = input_shape, None, None
+        if isinstance(input_shape, list):
+            query_shape, value_shape, key_shape = (list(input_shape) + [None, None])[:3]
+        if len(query_shape) != 3 or query_shape[-1] is None:
+            raise ValueError(
+                f"MultiHeadAttention '{self.name}': query must be (batch, length, features) "
+                f"with known features, got {tuple(query_shape)}"
+            )
+        self._query_features = int(query_shape[-1])
+        H = self.num_heads
+        self.query_dense = self._dense(H * self.key_dim, self._query_features)
+        if value_shape is not None:
+            self._build_kv(value_shape, key_shape or value_shape)
+
+    def _build_kv(self, value_shape: tuple, key_shape: tuple) -> None:
+        H = self.num_heads
+        self.key_dense = self._dense(H * self.key_dim, int(key_shape[-1]))
+        self.value_dense = self._dense(H * self.value_dim, int(value_shape[-1]))
+        out = self.output_shape or self._query_features
+        self.output_dense = self._dense(out, H * self.value_dim)
+
+    def _heads(self, dense: Dense, x: Tensor, d: int) -> Tensor:
+        """(B, L, features) -> (B, H, L, d): a head view of the projection, no copy (the
+        kernel reads the heads through their strides)."""
+        B, L = x.shape[0], x.shape[1]
+        return dense(x).reshape(B, L, self.num_heads, d).transpose(0, 2, 1, 3)
+
+    def call(
+        self,
+        query: Tensor,
+        value: Tensor,
+        key: Tensor | None = None,
+        query_mask: Any = None,
+        value_mask: Any = None,
+        key_mask: Any = None,
+        attention_mask: Any = None,
+        return_attention_scores: bool = False,
+        training: bool | None = None,
+        use_causal_mask: bool = False,
+        mask: Any = None,
+    ) -> Any:
+        value = _as_tensor(value, self._np_dtype)
+        key = value if key is None else _as_tensor(key, self._np_dtype)
+        _check_sequence(self, "query", query, self._query_features)
+        _check_sequence(self, "value", value)
+        _check_sequence(self, "key", key)
+        if key.shape[:2] != value.shape[:2] or query.shape[0] != value.shape[0]:
+            raise ValueError(
+                f"MultiHeadAttention '{self.name}': query {tuple(query.shape)}, value "
+                f"{tuple(value.shape)} and key {tuple(key.shape)} must share the batch size, "
+                "and key and value the length"
+            )
+        if not hasattr(self, "value_dense"):
+            self._build_kv(tuple(value.shape), tuple(key.shape))
+        _check_sequence(self, "value", value, self.value_dense.kernel.shape[1])
+        _check_sequence(self, "key", key, self.key_dense.kernel.shape[1])
+        if isinstance(mask, (list, tuple)):  # masks of [query, value(, key)]
+            mask = list(mask) + [None, None]
+            query_mask = query_mask if query_mask is not None else mask[0]
+            value_mask = value_mask if value_mask is not None else mask[1]
+            key_mask = key_mask if key_mask is not None else mask[2]
+        elif query_mask is None:
+            query_mask = mask
+        B, T, S = query.shape[0], query.shape[1], value.shape[1]
+        m = self._attention_mask(B, T, S, query_mask, value_mask, key_mask, attention_mask)
+        q = self._heads(self.query_dense, query, self.key_dim)
+        k = self._heads(self.key_dense, key, self.key_dim)
+        v = self._heads(self.value_dense, value, self.value_dim)
+        p = self.dropout if training else 0.0
+        mask4 = None if m is None else m[:, None]  # broadcast over heads
+        if return_attention_scores:
+            o, scores = _sdpa_materialized(q, k, v, mask4, p, bool(use_causal_mask))
+        else:
+            o = F.scaled_dot_product_attention(q, k, v, mask4, p, bool(use_causal_mask))
+        # (B, H, T, vd) in (B, T, H, vd) memory: merging the heads is free
+        out = self.output_dense(o.transpose(0, 2, 1, 3).reshape(B, T, -1))
+        return (out, scores) if return_attention_scores else out
+
+    def _attention_mask(self, B, T, S, query_mask, value_mask, key_mask, attention_mask):
+        """The combined (B|1, T|1, S|1) boolean mask, or None (see [Note: attention masks in
+        layers]); causality is left to the kernel."""
+        m = None
+        for name, mk, shape, expand in (
+            ("query_mask", query_mask, (B, T), lambda a: a[:, :, None]),
+            ("value_mask", value_mask, (B, S), lambda a: a[:, None, :]),
+            ("key_mask", key_mask, (B, S), lambda a: a[:, None, :]),
+        ):
+            a = _bool_mask(mk)
+            if a is None:
+                continue
+            if a.shape != shape:
+                raise ValueError(
+                    f"MultiHeadAttention '{self.name}': {name} must have shape {shape}, got "
+                    f"{a.shape}"
+                )
+            m = _and(m, expand(a))
+        a = _bool_mask(attention_mask)
+        if a is not None:
+            try:
+                np.broadcast_shapes(a.shape, (B, T, S))
+                if a.ndim != 3:
+                    raise ValueError
+            except ValueError:
+                raise ValueError(
+                    f"MultiHeadAttention '{self.name}': attention_mask must broadcast to "
+                    f"(batch, T, S) = {(B, T, S)}, got shape {a.shape}"
+                ) from None
+            m = _and(m, a)
+        return m
+
+    def compute_output_shape(self, query_shape: Any, value_shape: Any = None) -> tuple:
+        if isinstance(query_shape, list):
+            query_shape = query_shape[0]
+        return (*tuple(query_shape)[:-1], self.output_shape or query_shape[-1])
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "num_heads": self.num_heads,
+            "key_dim": self.key_dim,
+            "value_dim": self.value_dim,
+            "dropout": self.dropout,
+            "use_bias": self.use_bias,
+            "output_shape": self.output_shape,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "seed": self.seed,
+        }
+
+
+# ---------------------------------------------------------------------- Luong / Bahdanau
+class _BaseDenseAttention(_QueryMaskPasses):
+    """Keras's dense attention layers: ``layer([query, value(, key)], mask=[query_mask,
+    value_mask], return_attention_scores=False, use_causal_mask=False)`` on (batch, Tq, dim)
+    queries and (batch, Tv, dim) values (keys default to the values). Masked keys are left out
+    of the softmax, the outputs of masked query steps are zeroed, the output carries the
+    query's mask."""
+
+    def __init__(self, dropout: float = 0.0, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dropout = _rate(type(self).__name__, dropout)
+        self.seed = seed
+
+    def _inputs(self, inputs: Any) -> tuple:
+        if not isinstance(inputs, (list, tuple)) or len(inputs) not in (2, 3):
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' takes a list [query, value] or [query, "
+                f"value, key], got {type(inputs).__name__}"
+            )
+        q, v = inputs[0], _as_tensor(inputs[1], self._np_dtype)
+        k = v if len(inputs) == 2 else _as_tensor(inputs[2], self._np_dtype)
+        for name, x in (("query", q), ("value", v), ("key", k)):
+            _check_sequence(self, name, x)
+        if k.shape[:2] != v.shape[:2] or q.shape[0] != v.shape[0] or q.shape[-1] != k.shape[-1]:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': query {tuple(q.shape)}, value "
+                f"{tuple(v.shape)} and key {tuple(k.shape)} must share the batch size, key and "
+                "value the length, query and key the features"
+            )
+        return q, v, k
+
+    def _scores(self, q: Tensor, k: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def call(
+        self,
+        inputs: Any,
+        mask: Any = None,
+        training: bool | None = None,
+        return_attention_scores: bool = False,
+        use_causal_mask: bool = False,
+    ) -> Any:
+        q, v, k = self._inputs(inputs)
+        masks = list(mask) + [None, None] if isinstance(mask, (list, tuple)) else [mask, None]
+        q_mask, v_mask = _bool_mask(masks[0]), _bool_mask(masks[1])
+        B, Tq, Tv = q.shape[0], q.shape[1], v.shape[1]
+        keep = None if v_mask is None else v_mask[:, None, None, :]  # (B, 1, 1, Tv)
+        p = self.dropout if training else 0.0
+        fused = self._fused_query(q)
+        if fused is not None and not return_attention_scores:
+            out = F.scaled_dot_product_attention(
+                fused.reshape(B, 1, Tq, -1), k.reshape(B, 1, Tv, -1), v.reshape(B, 1, Tv, -1),
+                keep, p, bool(use_causal_mask), 1.0,
+            )  # fmt: skip
+            out, weights = out.reshape(B, Tq, -1), None
+        else:
+            s = self._scores(q, k).reshape(B, 1, Tq, Tv)
+            out, weights = _attend(s, v.reshape(B, 1, Tv, -1), keep, p, bool(use_causal_mask))
+            out, weights = out.reshape(B, Tq, -1), weights.reshape(B, Tq, Tv)
+        if q_mask is not None:
+            out = out * Tensor(q_mask[:, :, None].astype(out.dtype))
+        return (out, weights) if return_attention_scores else out
+
+    def _fused_query(self, q: Tensor) -> Tensor | None:
+        """The query whose plain dot product with the keys gives the scores (the fused
+        kernel's path), or None when the scores are not a dot product."""
+        return None
+
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        q, v = input_shape[0], input_shape[1]
+        return (*tuple(q)[:-1], v[-1])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "dropout": self.dropout, "seed": self.seed}
+
+
+class Attention(_BaseDenseAttention):
+    """Keras's dot-product (Luong) attention: scores = query · keyᵀ (times a learnable scalar
+    with ``use_scale``); ``score_mode="concat"`` scores sum(tanh(query + key)) instead (times a
+    learnable scalar). The dot-product form runs on the fused kernel unless the scores are
+    asked for."""
+
+    def __init__(
+        self,
+        use_scale: bool = False,
+        score_mode: str = "dot",
+        dropout: float = 0.0,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(dropout=dropout, seed=seed, **kwargs)
+        if score_mode not in ("dot", "concat"):
+            raise ValueError(f"Attention: score_mode must be 'dot' or 'concat', got {score_mode!r}")
+        self.use_scale = bool(use_scale)
+        self.score_mode = score_mode
+
+    def build(self, input_shape: Any) -> None:
+        self.scale = self.add_weight("scale", (), "ones") if self.use_scale else None
+        self.concat_score_weight = (
+            self.add_weight("concat_score_weight", (), "ones")
+            if self.score_mode == "concat"
+            else None
+        )
+
+    def _fused_query(self, q: Tensor) -> Tensor | None:
+        if self.score_mode != "dot":
+            return None
+        return q * self.scale if self.scale is not None else q
+
+    def _scores(self, q: Tensor, k: Tensor) -> Tensor:
+        if self.score_mode == "dot":
+            s = q @ k.swapaxes(-1, -2)
+            return s * self.scale if self.scale is not None else s
+        B, Tq, D = q.shape
+        t = q.reshape(B, Tq, 1, D) + k.reshape(B, 1, k.shape[1], D)
+        if self.scale is not None:
+            t = t * self.scale
+        return F.tanh(t).sum(axis=-1) * self.concat_score_weight
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "use_scale": self.use_scale, "score_mode": self.score_mode}
+
+
+class AdditiveAttention(_BaseDenseAttention):
+    """Keras's additive (Bahdanau) attention: scores = sum over features of
+    scale · tanh(query + key), scale a learnable vector (``use_scale``). The (batch, Tq, Tv,
+    features) tensor of sums is inherent to the score, as in Keras."""
+
+    def __init__(
+        self, use_scale: bool = True, dropout: float = 0.0, seed: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(dropout=dropout, seed=seed, **kwargs)
+        self.use_scale = bool(use_scale)
+
+    def build(self, input_shape: Any) -> None:
+        dim = input_shape[0][-1] if isinstance(input_shape, list) else input_shape[-1]
+        self.scale = (
+            self.add_weight("scale", (int(dim),), "glorot_uniform") if self.use_scale else None
+        )
+
+    def _scores(self, q: Tensor, k: Tensor) -> Tensor:
+        B, Tq, D = q.shape
+        t = F.tanh(q.reshape(B, Tq, 1, D) + k.reshape(B, 1, k.shape[1], D))
+        return t @ self.scale if self.scale is not None else t.sum(axis=-1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "use_scale": self.use_scale}
+
+
+# ---------------------------------------------------------------------- positions
+class PositionalEncoding(Module):
+    """Adds the Transformer paper's sinusoids to (batch, length, features) inputs:
+    PE(pos, 2i) = sin(pos / max_wavelength^(2i/d)), PE(pos, 2i+1) = cos(pos /
+    max_wavelength^(2i/d)), d the features. No weights; the mask passes on."""
+
+    supports_masking = True
+
+    def __init__(self, max_wavelength: float = 10000.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if isinstance(max_wavelength, bool) or not max_wavelength > 0:
+            raise ValueError(
+                f"PositionalEncoding: max_wavelength must be positive, got {max_wavelength!r}"
+            )
+        self.max_wavelength = float(max_wavelength)
+        self._cache: dict = {}
+
+    def encoding(self, length: int, dim: int, dtype: Any = np.float32) -> np.ndarray:
+        """The (length, dim) table."""
+        key = (length, dim, np.dtype(dtype))
+        if key not in self._cache:
+            pos = np.arange(length, dtype=np.float64)[:, None]
+            i = np.arange(dim)
+            angle = pos / self.max_wavelength ** ((2 * (i // 2)) / dim)
+            pe = np.where(i % 2 == 0, np.sin(angle), np.cos(angle)).astype(dtype)
+            pe.setflags(write=False)
+            self._cache[key] = pe
+        return self._cache[key]
+
+    def call(self, x: Tensor) -> Tensor:
+        if x.ndim < 2:
+            raise ValueError(
+                f"PositionalEncoding '{self.name}' needs (batch, length, features) inputs, got "
+                f"shape {tuple(x.shape)}"
+            )
+        return x + Tensor(self.encoding(x.shape[-2], x.shape[-1], x.dtype))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "max_wavelength": self.max_wavelength}
+
+
+class PositionEmbedding(Module):
+    """keras-hub's learned position embedding: a (sequence_length, features) weight whose
+    first ``length`` rows (from ``start_index``) are returned broadcast to the input's shape;
+    add it to the token embeddings yourself (``x = tokens + PositionEmbedding(L)(tokens)``)."""
+
+    def __init__(
+        self, sequence_length: int, initializer: Any = "glorot_uniform", **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sequence_length = _positive_int(
+            "PositionEmbedding", "sequence_length", sequence_length
+        )
+        self.initializer = initializers.get(initializer)
+
+    def build(self, input_shape: tuple) -> None:
+        if len(input_shape) < 2 or input_shape[-1] is None:
+            raise ValueError(
+                f"PositionEmbedding '{self.name}' needs (batch, length, features) inputs with "
+                f"known features, got {tuple(input_shape)}"
+            )
+        self.position_embeddings = self.add_weight(
+            "embeddings", (self.sequence_length, int(input_shape[-1])), self.initializer
+        )
+
+    def call(self, x: Tensor, start_index: int = 0) -> Tensor:
+        T = x.shape[-2]
+        if not (0 <= start_index and start_index + T <= self.sequence_length):
+            raise ValueError(
+                f"PositionEmbedding '{self.name}': positions [{start_index}, {start_index + T}) "
+                f"exceed sequence_length {self.sequence_length}"
+            )
+        return self.position_embeddings[start_index : start_index + T].expand(*x.shape)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "sequence_length": self.sequence_length,
+            "initializer": initializers.serialize(self.initializer),
+        }
+
+
+# ---------------------------------------------------------------------- Transformer blocks
+class _TransformerBlock(_QueryMaskPasses):
+    """What TransformerEncoder and TransformerDecoder share: arguments, the position-wise
+    feed-forward network and the residual + layer-norm wrapping of each sub-layer."""
+
+    def __init__(
+        self,
+        intermediate_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        activation: Any = "relu",
+        layer_norm_epsilon: float = 1e-5,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        normalize_first: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        cls = type(self).__name__
+        self.intermediate_dim = _positive_int(cls, "intermediate_dim", intermediate_dim)
+        self.num_heads = _positive_int(cls, "num_heads", num_heads)
+        self.dropout = _rate(cls, dropout)
+        self.activation = activation
+        if not layer_norm_epsilon > 0:
+            raise ValueError(
+                f"{cls}: layer_norm_epsilon must be positive, got {layer_norm_epsilon!r}"
+            )
+        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.normalize_first = bool(normalize_first)
+
+    def _hidden(self, input_shape: tuple) -> int:
+        if len(input_shape) != 3 or input_shape[-1] is None:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' needs (batch, length, features) inputs, "
+                f"got {tuple(input_shape)}"
+            )
+        hidden = int(input_shape[-1])
+        if hidden < self.num_heads:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': {hidden} features cannot be split into "
+                f"{self.num_heads} heads"
+            )
+        return hidden
+
+    def _kw(self) -> dict:
+        return dict(
+            kernel_initializer=self.kernel_initializer,
+            bias_initializer=self.bias_initializer,
+            dtype=self.dtype,
+        )
+
+    def _attention(self, hidden: int, shape: tuple, value_shape: tuple) -> MultiHeadAttention:
+        mha = MultiHeadAttention(
+            self.num_heads, hidden // self.num_heads, dropout=self.dropout, **self._kw()
+        )
+        mha.build([shape, value_shape])
+        return mha
+
+    def _norm(self, shape: tuple) -> LayerNormalization:
+        ln = LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=self.dtype)
+        ln.build(shape)
+        return ln
+
+    def _build_ffn(self, hidden: int, shape: tuple) -> None:
+        self.feedforward_intermediate_dense = Dense(
+            self.intermediate_dim, activation=self.activation, **self._kw()
+        )
+        self.feedforward_intermediate_dense.build(shape)
+        self.feedforward_output_dense = Dense(hidden, **self._kw())
+        self.feedforward_output_dense.build((*shape[:-1], self.intermediate_dim))
+        self.feedforward_layer_norm = self._norm(shape)
+        self.feedforward_dropout = Dropout(self.dropout, dtype=self.dtype)
+
+    def _residual(
+        self, x: Tensor, norm: LayerNormalization, fn: Any, drop: Dropout, training
+    ) -> Tensor:
+        """x + dropout(fn(x)) with the layer norm before fn (pre-norm) or after the sum
+        (post-norm, the paper's)."""
+        y = fn(norm(x) if self.normalize_first else x)
+        y = x + drop(y, training=training)
+        return y if self.normalize_first else norm(y)
+
+    def _ffn(self, x: Tensor) -> Tensor:
+        return self.feedforward_output_dense(self.feedforward_intermediate_dense(x))
+
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        return tuple(input_shape[0] if isinstance(input_shape, list) else input_shape)
+
+    def get_config(self) -> dict:
+        act = self.activation
+        return {
+            **super().get_config(),
+            "intermediate_dim": self.intermediate_dim,
+            "num_heads": self.num_heads,
+            "dropout": self.dropout,
+            "activation": act if isinstance(act, str) or act is None else serialize_activation(act),
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "normalize_first": self.normalize_first,
+        }
+
+
+def _key_mask(padding_mask: Any, attention_mask: Any) -> np.ndarray | None:
+    """keras-hub's merge of a (B, S) padding mask (keys only) with a (B, T, S) attention
+    mask, as a (B|1, T|1, S) boolean."""
+    m = _bool_mask(padding_mask)
+    m = None if m is None else m[:, None, :]
+    return _and(m, _bool_mask(attention_mask))
+
+
+class TransformerEncoder(_TransformerBlock):
+    """keras-hub's Transformer encoder layer on (batch, length, hidden): multi-head
+    self-attention (hidden // num_heads features per head) then the position-wise FFN
+    activation(x W1 + b1) W2 + b2, each wrapped in dropout, a residual and a layer norm (after
+    the sum as in the paper; before the sub-layer with ``normalize_first``).
+
+    ``call(inputs, padding_mask=None, attention_mask=None)``: padding_mask (B, L) marks real
+    tokens (the keys attended to); without it the Keras mask of the inputs (e.g. from
+    ``Embedding(mask_zero=True)``) is used, and passes on."""
+
+    def build(self, input_shape: tuple) -> None:
+        hidden = self._hidden(input_shape)
+        shape = tuple(input_shape)
+        self.self_attention = self._attention(hidden, shape, shape)
+        self.self_attention_layer_norm = self._norm(shape)
+        self.self_attention_dropout = Dropout(self.dropout, dtype=self.dtype)
+        self._build_ffn(hidden, shape)
+
+    def call(
+        self,
+        inputs: Tensor,
+        padding_mask: Any = None,
+        attention_mask: Any = None,
+        training: bool | None = None,
+        mask: Any = None,
+    ) -> Tensor:
+        _check_sequence(self, "inputs", inputs, self.self_attention._query_features)
+        keys = _key_mask(mask if padding_mask is None else padding_mask, attention_mask)
+
+        def attend(x: Tensor) -> Tensor:
+            return self.self_attention(x, x, attention_mask=keys, training=training)
+
+        x = self._residual(
+            inputs, self.self_attention_layer_norm, attend, self.self_attention_dropout, training
+        )
+        return self._residual(
+            x, self.feedforward_layer_norm, self._ffn, self.feedforward_dropout, training
+        )
+
+
+class TransformerDecoder(_TransformerBlock):
+    """keras-hub's Transformer decoder layer: causal multi-head self-attention, then (when an
+    encoder sequence is given) cross-attention over the encoder output, then the FFN; each
+    wrapped like TransformerEncoder's sub-layers.
+
+    ``call(decoder_sequence, encoder_sequence=None, decoder_padding_mask=None,
+    decoder_attention_mask=None, encoder_padding_mask=None, encoder_attention_mask=None,
+    use_causal_mask=True)``. The decoder's Keras mask stands in for decoder_padding_mask. The
+    cross-attention weights are created with the first encoder sequence (or by
+    ``build(decoder_shape, encoder_shape)``)."""
+
+    _masks_per_argument = True  # functional models hand over [decoder, encoder] masks
+
+    def build(self, input_shape: Any) -> None:
+        """``build(decoder_shape)`` or ``build([decoder_shape, encoder_shape])``."""
+        decoder_sequence_shape, encoder_sequence_shape = input_shape, None
+        if isinstance(input_shape, list):
+            decoder_sequence_shape, encoder_sequence_shape = (list(input_shape) + [None])[:2]
+        hidden = self._hidden(decoder_sequence_shape)
+        shape = tuple(decoder_sequence_shape)
+        self.self_attention = self._attention(hidden, shape, shape)
+        self.self_attention_layer_norm = self._norm(shape)
+        self.self_attention_dropout = Dropout(self.dropout, dtype=self.dtype)
+        if encoder_sequence_shape is not None:
+            self._build_cross(hidden, shape, tuple(encoder_sequence_shape))
+        self._build_ffn(hidden, shape)
+
+    def _build_cross(self, hidden: int, shape: tuple, encoder_shape: tuple) -> None:
+        self.cross_attention = self._attention(hidden, shape, encoder_shape)
+        self.cross_attention_layer_norm = self._norm(shape)
+        self.cross_attention_dropout = Dropout(self.dropout, dtype=self.dtype)
+
+    def call(
+        self,
+        decoder_sequence: Tensor,
+        encoder_sequence: Tensor | None = None,
+        decoder_padding_mask: Any = None,
+        decoder_attention_mask: Any = None,
+        encoder_padding_mask: Any = None,
+        encoder_attention_mask: Any = None,
+        training: bool | None = None,
+        use_causal_mask: bool = True,
+        mask: Any = None,
+    ) -> Tensor:
+        hidden = self.self_attention._query_features
+        _check_sequence(self, "decoder_sequence", decoder_sequence, hidden)
+        if isinstance(mask, (list, tuple)):  # masks of [decoder_sequence, encoder_sequence]
+            mask, enc_mask = (list(mask) + [None])[:2]
+            if encoder_padding_mask is None:
+                encoder_padding_mask = enc_mask
+        self_keys = _key_mask(
+            mask if decoder_padding_mask is None else decoder_padding_mask, decoder_attention_mask
+        )
+
+        def self_attend(x: Tensor) -> Tensor:
+            return self.self_attention(
+                x, x, attention_mask=self_keys, training=training, use_causal_mask=use_causal_mask
+            )
+
+        x = self._residual(
+            decoder_sequence,
+            self.self_attention_layer_norm,
+            self_attend,
+            self.self_attention_dropout,
+            training,
+        )
+        if encoder_sequence is not None:
+            encoder_sequence = _as_tensor(encoder_sequence, self._np_dtype)
+            _check_sequence(self, "encoder_sequence", encoder_sequence, hidden)
+            if not hasattr(self, "cross_attention"):
+                self._build_cross(hidden, tuple(x.shape), tuple(encoder_sequence.shape))
+            cross_keys = _key_mask(encoder_padding_mask, encoder_attention_mask)
+
+            def cross_attend(y: Tensor) -> Tensor:
+                return self.cross_attention(
+                    y, encoder_sequence, attention_mask=cross_keys, training=training
+                )
+
+            x = self._residual(
+                x, self.cross_attention_layer_norm, cross_attend, self.cross_attention_dropout,
+                training,
+            )  # fmt: skip
+        return self._residual(
+            x, self.feedforward_layer_norm, self._ffn, self.feedforward_dropout, training
+        )
