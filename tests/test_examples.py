@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 
+import numpy as np
 import pytest
 from data_helpers import MNIST_DIR, requires_shared_data
 from deepcore.examples import lenet, two_car_keras
@@ -63,3 +64,18 @@ def test_two_car_keras_learns():
     r = two_car_keras.main([])  # the defaults: 2,000 pairs, 60 epochs (about a second)
     assert r["losses"][-1] < 0.5 * r["losses"][0]
     assert r["test_accuracy"] > 0.95
+
+
+def test_transformer_classifier_tiny():
+    from deepcore.examples import transformer_classifier
+
+    r = transformer_classifier.main(
+        ["--train", "256", "--test", "128", "--epochs", "1", "--layers", "1", "--dim", "16",
+         "--ff", "16", "--heads", "2", "--verbose", "0", "--no-baseline"]
+    )  # fmt: skip
+    assert 0.0 <= r["test_accuracy"] <= 1.0 and r["baseline_accuracy"] is None
+    x, y = transformer_classifier.make_data(300, 1)
+    a, b = (x == transformer_classifier.A).argmax(1), (x == transformer_classifier.B).argmax(1)
+    assert ((x == 1).sum(1) == 1).all() and ((x == 2).sum(1) == 1).all()
+    np.testing.assert_array_equal(y, a < b)
+    assert 0.4 < y.mean() < 0.6
