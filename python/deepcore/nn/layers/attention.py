@@ -25,7 +25,8 @@ from ...tensor import Tensor
 from .. import functional as F
 from .. import initializers, regularizers
 from ..functional._attention import _attend, _sdpa_materialized
-from ..module import Module, _as_tensor
+from ..input_spec import _as_tensor
+from ..module import Module
 from .activation import serialize_activation
 from .core import Dense, Dropout, _positive_int
 from .normalization import LayerNormalization
