@@ -112,9 +112,6 @@ void bias_add_forward(const T* x, const T* b, T* y, int64_t outer, int64_t C, in
   channel_map(outer, C, inner, [&](int64_t i, int64_t c) { y[i] = x[i] + b[c]; });
 }
 
-inline double row_sum(const float* x, int64_t n) { return sum_f32_stub(x, n); }
-inline double row_sum(const double* x, int64_t n) { return sum_f64_stub(x, n); }
-
 template <typename T>
 void bias_add_backward(const T* gy, T* gb, int64_t outer, int64_t C, int64_t inner) {
   std::vector<double> sums(C);

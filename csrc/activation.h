@@ -190,9 +190,15 @@ DC_DECLARE_DISPATCH(act_backward_f32_stub, double(dc::Act, const float*, const f
 DC_DECLARE_DISPATCH(act_backward_f64_stub,
                     double(dc::Act, const double*, const double*, const double*, double*, int64_t,
                            double, double, bool));
-// sum of x[0, n) (returned in double).
+// sum of x[0, n) (returned in double; see [Note: blocked sums] in csrc/cpu/activation_math.h).
 DC_DECLARE_DISPATCH(sum_f32_stub, double(const float*, int64_t));
 DC_DECLARE_DISPATCH(sum_f64_stub, double(const double*, int64_t));
+#ifndef DC_ISA_LEVEL
+namespace dc {
+inline double row_sum(const float* x, int64_t n) { return sum_f32_stub(x, n); }
+inline double row_sum(const double* x, int64_t n) { return sum_f64_stub(x, n); }
+}  // namespace dc
+#endif
 // dropout(x, y, mask, n, first_index, seed, threshold, scale) over one chunk whose first
 // element has global index first_index (the random stream does not depend on the chunking).
 DC_DECLARE_DISPATCH(dropout_f32_stub, void(const float*, float*, uint8_t*, int64_t, int64_t,

@@ -46,25 +46,41 @@ void layer_norm_backward(const T* gy, const T* x, const T* w, const T* mean, con
   const int64_t per = rows_per_task(N), tasks = (M + per - 1) / per;
   const int nt = tasks > 1 ? omp_get_max_threads() : 1;
   // each thread sums gw / gb of its rows into its own partial row (no atomics; deterministic
-  // for a fixed thread count), then the partials are added up.
-  std::vector<T> part(gw || gb ? static_cast<size_t>(nt) * 2 * N : 0, T(0));
+  // for a fixed thread count), then the partials are added up. The kernel's partials are in T,
+  // so they are folded into double ones every kFoldRows rows ([Note: blocked sums], whose
+  // kLaneTerms this is: the driver does not see csrc/cpu/activation_math.h).
+  constexpr int64_t kFoldRows = 256;
+  const size_t width = gw || gb ? static_cast<size_t>(2 * N) : 0;
+  std::vector<T> part(nt * width, T(0));
+  std::vector<double> wide(nt * width, 0.0);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    T* mine =
-        part.empty() ? nullptr : part.data() + static_cast<int64_t>(omp_get_thread_num()) * 2 * N;
+    const size_t off = static_cast<size_t>(omp_get_thread_num()) * width;
+    T* mine = width ? part.data() + off : nullptr;
+    double* mine_wide = wide.data() + off;
+    int64_t since = 0;  // rows in `mine` since the last fold
+    const auto fold = [&] {
+      for (size_t i = 0; i < width; ++i) mine_wide[i] += static_cast<double>(mine[i]), mine[i] = 0;
+      since = 0;
+    };
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; ++t) {
-      const int64_t r = t * per, n = std::min(per, M - r);
-      k.backward_rows(gy + r * N, x + r * N, w, mean + r, rstd + r, gx + r * N, gw ? mine : nullptr,
-                      gb ? mine + N : nullptr, n, N);
+      const int64_t end = std::min(t * per + per, M);
+      for (int64_t r = t * per; r < end;) {
+        const int64_t n = width ? std::min(end - r, kFoldRows - since) : end - r;
+        k.backward_rows(gy + r * N, x + r * N, w, mean + r, rstd + r, gx + r * N,
+                        gw ? mine : nullptr, gb ? mine + N : nullptr, n, N);
+        r += n;
+        if (width && (since += n) == kFoldRows) fold();
+      }
     }
+    if (width) fold();
   }
-  for (int th = 0; th < nt && !part.empty(); ++th) {
-    const T* p = part.data() + static_cast<int64_t>(th) * 2 * N;
-    if (gw)
-      for (int64_t i = 0; i < N; ++i) gw[i] += p[i];
-    if (gb)
-      for (int64_t i = 0; i < N; ++i) gb[i] += p[N + i];
+  for (size_t i = 0; i < width; ++i) {
+    double sum = 0;
+    for (int th = 0; th < nt; ++th) sum += wide[static_cast<size_t>(th) * width + i];
+    T* g = i < static_cast<size_t>(N) ? gw : gb;
+    if (g) g[i % N] += static_cast<T>(sum);
   }
 }
 

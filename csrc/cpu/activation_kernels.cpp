@@ -176,12 +176,12 @@ void dropout_kernel(const T* x, T* y, uint8_t* mask, int64_t n, int64_t first, u
 }
 
 // sum of x[0, n): four vector accumulators of float lanes (independent add chains), folded
-// into double every 4096 elements so long rows keep float32's relative precision per block.
+// into double every kLaneTerms vectors of each ([Note: blocked sums]).
 double sum_kernel_f32(const float* x, int64_t n) {
   constexpr int W = Lanes<float>::W;
   double total = 0;
-  for (int64_t b0 = 0; b0 < n; b0 += 4096) {
-    const int64_t b1 = std::min<int64_t>(n, b0 + 4096);
+  for (int64_t b0 = 0; b0 < n; b0 += 4 * W * kLaneTerms) {
+    const int64_t b1 = std::min<int64_t>(n, b0 + 4 * W * kLaneTerms);
     vf a0 = vf{}, a1 = vf{}, a2 = vf{}, a3 = vf{};
     int64_t i = b0;
     for (; i + 4 * W <= b1; i += 4 * W) {

@@ -291,6 +291,57 @@ inline void for_each_vec(int64_t n, F&& f) {
   if (i < n) f(i, static_cast<int>(n - i));
 }
 
+// [Note: blocked sums]
+// A float accumulator stops growing once it is 2^24 times the terms it adds (the sum of 2^28
+// ones stuck at 2^24 made global average pooling return 0.5), and long before that every add
+// rounds (2^20 values 0.1 summed lane-wise lost 1e-3; layer norm of a constant row returned
+// non-zero outputs). So every float reduction over a row, a column or a window of unbounded
+// length lets one float lane add at most kLaneTerms terms, then folds the lane sums into a
+// double: the inner loops are unchanged (vector adds at full speed; a fold every kLaneTerms
+// vectors costs a few percent at most), the error of a result is that of a kLaneTerms-term
+// float sum (at most 256 * 2^-24 ~ 1.5e-5 relative, for adversarial data such as a constant;
+// typically far less) whatever the length, and the double total is exact to 2^53 terms.
+// Row sums fold every kLaneTerms vectors (blocked_sums; `omp simd` loops every kLaneTerms * 4
+// elements, 4 being the narrowest SIMD width), column partials (layer norm's weight gradient,
+// softmax along a non-last axis) every kLaneTerms rows, average pooling every kLaneTerms taps.
+// The double paths need none of this.
+constexpr int64_t kLaneTerms = 256;
+
+// out[k] = sum over i in [0, n) of the k-th term of i, for K sums at once: term(i, c, acc) adds
+// its K terms (vectors, c valid lanes; lanes past c are ignored) into acc[0..K).
+template <typename T, int K, typename F>
+inline void blocked_sums(int64_t n, double* out, F&& term) {
+  using V = typename Lanes<T>::V;
+  constexpr int W = Lanes<T>::W;
+  constexpr int64_t block = kLaneTerms * W;  // (only a row's last block has a partial vector)
+  for (int k = 0; k < K; ++k) out[k] = 0;
+  for (int64_t b0 = 0; b0 < n; b0 += block) {
+    const int64_t m = n - b0 < block ? n - b0 : block;
+    V acc[K];
+    double tail[K];
+    for (int k = 0; k < K; ++k) acc[k] = bc<V>(0.0), tail[k] = 0;
+    for_each_vec<W>(m, [&](int64_t i, int c) {
+      if (c == W) {
+        term(b0 + i, c, acc);
+        return;
+      }
+      V part[K];
+      for (int k = 0; k < K; ++k) part[k] = bc<V>(0.0);
+      term(b0 + i, c, part);
+      for (int k = 0; k < K; ++k) tail[k] += static_cast<double>(hsum(part[k], c));
+    });
+    for (int k = 0; k < K; ++k) out[k] += static_cast<double>(hsum(acc[k])) + tail[k];
+  }
+}
+
+// sum over i in [0, n) of term(i, c) (a vector, c valid lanes), in double.
+template <typename T, typename F>
+inline double blocked_sum(int64_t n, F&& term) {
+  double s;
+  blocked_sums<T, 1>(n, &s, [&](int64_t i, int c, auto* acc) { acc[0] += term(i, c); });
+  return s;
+}
+
 // ---------------------------------------------------------------- row reductions
 // (softmax, cross-entropy and attention rows)
 template <typename T>
@@ -307,31 +358,23 @@ T row_max(const T* x, int64_t L) {
   return static_cast<T>(hmax(acc));
 }
 
+// Row sums are blocked ([Note: blocked sums] above) and returned in double.
 // sum exp(x - m) over a row; when e is non-null the exponentials are stored there too.
 template <typename T>
-T row_sum_exp(const T* x, T m, T* e, int64_t L) {
+double row_sum_exp(const T* x, T m, T* e, int64_t L) {
   using V = VecT<T>;
   const V vm = bc<V>(m);
-  V acc = bc<V>(0.0);
-  T tail = 0;
-  for_each_vec<Lanes<T>::W>(L, [&](int64_t i, int c) {
+  return blocked_sum<T>(L, [&](int64_t i, int c) {
     const V v = vexp(loadn(x + i, c) - vm);
     if (e) storen(e + i, v, c);
-    if (c == Lanes<T>::W)
-      acc += v;
-    else
-      tail += static_cast<T>(hsum(v, c));
+    return v;
   });
-  return static_cast<T>(hsum(acc)) + tail;
 }
 
-// sum a*b over a row (tail lanes of both are zero-filled).
+// sum a*b over a row.
 template <typename T>
-T row_dot(const T* a, const T* b, int64_t L) {
-  using V = VecT<T>;
-  V acc = bc<V>(0.0);
-  for_each_vec<Lanes<T>::W>(L, [&](int64_t i, int c) { acc += loadn(a + i, c) * loadn(b + i, c); });
-  return static_cast<T>(hsum(acc));
+double row_dot(const T* a, const T* b, int64_t L) {
+  return blocked_sum<T>(L, [&](int64_t i, int c) { return loadn(a + i, c) * loadn(b + i, c); });
 }
 
 }  // namespace DC_ISA_NS

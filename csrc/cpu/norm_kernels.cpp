@@ -1,13 +1,33 @@
 // Layer-norm row kernels, one ISA copy (see [Note: one source, three ISAs]). Plain loops with
 // `omp simd`: the compiler vectorises them at this copy's width; the statistics are two-pass
-// (mean, then the mean of squared deviations), which stays accurate when |mean| >> std.
+// (mean, then the mean of squared deviations), which stays accurate when |mean| >> std, and
+// each row sum is blocked ([Note: blocked sums]: float lanes within blocks of kBlock elements,
+// the blocks added in double), so long rows do not saturate.
 #include <cmath>
 
+#include "cpu/activation_math.h"  // kLaneTerms
 #include "norm.h"
 
 namespace dc {
 namespace DC_ISA_NS {
 namespace {
+
+// At most kLaneTerms terms per lane of a SIMD width of 4 or more.
+constexpr int64_t kBlock = 4 * kLaneTerms;
+
+// sum over i in [0, n) of f(i) (a T), vectorised within blocks, the blocks added in double.
+template <typename T, typename F>
+inline double row_sum(int64_t n, F&& f) {
+  double total = 0;
+  for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
+    const int64_t b1 = n - b0 < kBlock ? n : b0 + kBlock;
+    T s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = b0; i < b1; ++i) s += f(i);
+    total += static_cast<double>(s);
+  }
+  return total;
+}
 
 template <typename T>
 void forward_rows(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows,
@@ -15,14 +35,9 @@ void forward_rows(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, in
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * N;
     T* yr = y + r * N;
-    T s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < N; ++i) s += xr[i];
-    const T m = s / static_cast<T>(N);
-    T v = 0;
-#pragma omp simd reduction(+ : v)
-    for (int64_t i = 0; i < N; ++i) v += (xr[i] - m) * (xr[i] - m);
-    const T rs = T(1) / std::sqrt(v / static_cast<T>(N) + eps);
+    const T m = static_cast<T>(row_sum<T>(N, [&](int64_t i) { return xr[i]; }) / double(N));
+    const double v = row_sum<T>(N, [&](int64_t i) { return (xr[i] - m) * (xr[i] - m); });
+    const T rs = static_cast<T>(1.0 / std::sqrt(v / double(N) + double(eps)));
     mean[r] = m;
     rstd[r] = rs;
     if (w && b) {
@@ -46,16 +61,21 @@ void backward_rows(const T* gy, const T* x, const T* w, const T* mean, const T* 
     const T* gr = gy + r * N;
     T* gxr = gx + r * N;
     const T m = mean[r], rs = rstd[r];
-    // means over the row of dnorm = gy * w and dnorm * xhat
-    T a = 0, c = 0;
-#pragma omp simd reduction(+ : a, c)
-    for (int64_t i = 0; i < N; ++i) {
-      const T dn = w ? gr[i] * w[i] : gr[i];
-      a += dn;
-      c += dn * (xr[i] - m) * rs;
+    // means over the row of dnorm = gy * w and dnorm * xhat (blocked like row_sum)
+    double as = 0, cs = 0;
+    for (int64_t b0 = 0; b0 < N; b0 += kBlock) {
+      const int64_t b1 = N - b0 < kBlock ? N : b0 + kBlock;
+      T ab = 0, cb = 0;
+#pragma omp simd reduction(+ : ab, cb)
+      for (int64_t i = b0; i < b1; ++i) {
+        const T dn = w ? gr[i] * w[i] : gr[i];
+        ab += dn;
+        cb += dn * (xr[i] - m) * rs;
+      }
+      as += static_cast<double>(ab);
+      cs += static_cast<double>(cb);
     }
-    a /= static_cast<T>(N);
-    c /= static_cast<T>(N);
+    const T a = static_cast<T>(as / double(N)), c = static_cast<T>(cs / double(N));
 #pragma omp simd
     for (int64_t i = 0; i < N; ++i) {
       const T xh = (xr[i] - m) * rs;

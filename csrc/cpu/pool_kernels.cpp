@@ -14,6 +14,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "cpu/activation_math.h"  // kLaneTerms
 #include "pool.h"
 
 namespace dc {
@@ -30,6 +31,7 @@ struct VecOf {
 template <typename T>
 using Vec = typename VecOf<T>::type;
 typedef int32_t VecI __attribute__((vector_size(VB * sizeof(int32_t))));
+typedef double VecD __attribute__((vector_size(VB * sizeof(double))));
 
 // Lanes p[0], p[stride], ..., p[(VB-1)*stride]; reads nothing past p[(VB-1)*stride].
 // (Vectors go through references, not by value: no vector ABI question at any boundary.)
@@ -190,25 +192,50 @@ void avg_plane(const PoolShape& s, const T* __restrict x, T* __restrict y, bool 
     auto scalar = [&](int64_t q) {
       const int64_t w0 = q * s.sw - s.pw;
       const int64_t slo = w0 < 0 ? -w0 : 0, shi = w0 + s.S > s.W ? s.W - w0 : s.S;
-      T acc = 0;
+      double acc = 0;  // (a window may be the whole plane: [Note: blocked sums])
       for (int64_t r = rlo; r < rhi; ++r)
         for (int64_t t = slo; t < shi; ++t) acc += x[(h0 + r) * s.W + w0 + t];
       const int64_t cnt = inc_pad ? s.R * s.S : (rhi - rlo) * (shi - slo);
-      yr[q] = cnt > 0 ? acc / T(cnt) : T(0);
+      yr[q] = cnt > 0 ? static_cast<T>(acc / double(cnt)) : T(0);
     };
     for (int64_t q = 0; q < qlo; ++q) scalar(q);
     if (qhi - qlo >= VB && rhi > rlo) {
-      const T inv = T(1) / T(inc_pad ? s.R * s.S : (rhi - rlo) * s.S);
+      const int64_t cnt = inc_pad ? s.R * s.S : (rhi - rlo) * s.S;
+      const T inv = T(1) / T(cnt);
+      const bool small = (rhi - rlo) * s.S <= kLaneTerms;  // (the common case: no folds)
       for (int64_t q0 = qlo; q0 < qhi; q0 += VB) {
         if (q0 + VB > qhi) q0 = qhi - VB;
         const int64_t w0 = q0 * s.sw - s.pw;
         Vec<T> acc = {}, v;
-        for (int64_t r = rlo; r < rhi; ++r)
-          for (int64_t t = 0; t < s.S; ++t) {
+        auto add_taps = [&](int64_t r, int64_t t0, int64_t t1) {
+          for (int64_t t = t0; t < t1; ++t) {
             load_strided(x + (h0 + r) * s.W + w0 + t, s.sw, v);
             acc += v;
           }
-        acc *= inv;
+        };
+        if (small) {
+          for (int64_t r = rlo; r < rhi; ++r) add_taps(r, 0, s.S);
+          acc *= inv;
+        } else {
+          // float lanes sum at most kLaneTerms taps, then fold into double lanes ([Note:
+          // blocked sums]); a window row's taps go in runs that end where a fold is due
+          VecD wide = {};
+          int64_t since = 0;
+          for (int64_t r = rlo; r < rhi; ++r)
+            for (int64_t t0 = 0; t0 < s.S;) {
+              const int64_t t1 = s.S - t0 < kLaneTerms - since ? s.S : t0 + (kLaneTerms - since);
+              add_taps(r, t0, t1);
+              since += t1 - t0;
+              t0 = t1;
+              if (since == kLaneTerms) {
+                wide += __builtin_convertvector(acc, VecD);
+                acc = Vec<T>{};
+                since = 0;
+              }
+            }
+          wide += __builtin_convertvector(acc, VecD);
+          acc = __builtin_convertvector(wide / double(cnt), Vec<T>);
+        }
         std::memcpy(yr + q0, &acc, sizeof(acc));
         if (q0 + VB >= qhi) break;
       }

@@ -10,6 +10,13 @@ namespace dc {
 namespace DC_ISA_NS {
 namespace {
 
+// Column sums of a strided (L, inner) slice fold their float partials every kLaneTerms rows
+// ([Note: blocked sums]).
+template <typename T>
+inline void fold_partials(T* part, double* wide, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) wide[j] += static_cast<double>(part[j]), part[j] = 0;
+}
+
 template <typename T>
 void forward_rows(const T* x, T* y, int64_t rows, int64_t L, bool log) {
   using V = VecT<T>;
@@ -22,7 +29,7 @@ void forward_rows(const T* x, T* y, int64_t rows, int64_t L, bool log) {
       for_each_vec<Lanes<T>::W>(
           L, [&](int64_t i, int c) { storen(yr + i, (loadn(xr + i, c) - vm) - vls, c); });
     } else {
-      const V inv = bc<V>(T(1) / row_sum_exp(xr, m, yr, L));
+      const V inv = bc<V>(1.0 / row_sum_exp(xr, m, yr, L));
       for_each_vec<Lanes<T>::W>(
           L, [&](int64_t i, int c) { storen(yr + i, loadn(yr + i, c) * inv, c); });
     }
@@ -37,9 +44,7 @@ void backward_rows(const T* y, const T* gy, T* gx, int64_t rows, int64_t L, bool
     const T* gr = gy + r * L;
     T* gxr = gx + r * L;
     if (log) {
-      V acc = bc<V>(0.0);
-      for_each_vec<Lanes<T>::W>(L, [&](int64_t i, int c) { acc += loadn(gr + i, c); });
-      const V s = bc<V>(hsum(acc));
+      const V s = bc<V>(blocked_sum<T>(L, [&](int64_t i, int c) { return loadn(gr + i, c); }));
       for_each_vec<Lanes<T>::W>(L, [&](int64_t i, int c) {
         storen(gxr + i, loadn(gr + i, c) - vexp(loadn(yr + i, c)) * s, c);
       });
@@ -58,26 +63,30 @@ void forward_cols(const T* x, T* y, int64_t L, int64_t inner, int64_t n, bool lo
   using V = VecT<T>;
   constexpr int W = Lanes<T>::W;
   T m[kSoftmaxBlock], s[kSoftmaxBlock];
-  for (int64_t j = 0; j < n; ++j) m[j] = -std::numeric_limits<T>::infinity(), s[j] = 0;
+  double sw[kSoftmaxBlock];
+  for (int64_t j = 0; j < n; ++j) m[j] = -std::numeric_limits<T>::infinity(), s[j] = 0, sw[j] = 0;
   for (int64_t l = 0; l < L; ++l)
     for_each_vec<W>(n, [&](int64_t j, int c) {
       storen(m + j, vmax(loadn(m + j, c), loadn(x + l * inner + j, c)), c);
     });
-  for (int64_t l = 0; l < L; ++l)
+  for (int64_t l = 0; l < L; ++l) {
     for_each_vec<W>(n, [&](int64_t j, int c) {
       const V e = vexp(loadn(x + l * inner + j, c) - loadn(m + j, c));
       if (!log) storen(y + l * inner + j, e, c);
       storen(s + j, loadn(s + j, c) + e, c);
     });
+    if ((l + 1) % kLaneTerms == 0) fold_partials(s, sw, n);
+  }
+  fold_partials(s, sw, n);
   if (log) {
-    for (int64_t j = 0; j < n; ++j) s[j] = std::log(s[j]);
+    for (int64_t j = 0; j < n; ++j) s[j] = static_cast<T>(std::log(sw[j]));
     for (int64_t l = 0; l < L; ++l)
       for_each_vec<W>(n, [&](int64_t j, int c) {
         const V z = loadn(x + l * inner + j, c) - loadn(m + j, c);
         storen(y + l * inner + j, z - loadn(s + j, c), c);
       });
   } else {
-    for (int64_t j = 0; j < n; ++j) s[j] = T(1) / s[j];
+    for (int64_t j = 0; j < n; ++j) s[j] = static_cast<T>(1.0 / sw[j]);
     for (int64_t l = 0; l < L; ++l)
       for_each_vec<W>(n, [&](int64_t j, int c) {
         storen(y + l * inner + j, loadn(y + l * inner + j, c) * loadn(s + j, c), c);
@@ -90,12 +99,17 @@ void backward_cols(const T* y, const T* gy, T* gx, int64_t L, int64_t inner, int
   using V = VecT<T>;
   constexpr int W = Lanes<T>::W;
   T d[kSoftmaxBlock];
-  for (int64_t j = 0; j < n; ++j) d[j] = 0;
-  for (int64_t l = 0; l < L; ++l)
+  double dw[kSoftmaxBlock];
+  for (int64_t j = 0; j < n; ++j) d[j] = 0, dw[j] = 0;
+  for (int64_t l = 0; l < L; ++l) {
     for_each_vec<W>(n, [&](int64_t j, int c) {
       const V g = loadn(gy + l * inner + j, c);
       storen(d + j, loadn(d + j, c) + (log ? g : g * loadn(y + l * inner + j, c)), c);
     });
+    if ((l + 1) % kLaneTerms == 0) fold_partials(d, dw, n);
+  }
+  fold_partials(d, dw, n);
+  for (int64_t j = 0; j < n; ++j) d[j] = static_cast<T>(dw[j]);
   for (int64_t l = 0; l < L; ++l)
     for_each_vec<W>(n, [&](int64_t j, int c) {
       const V yv = loadn(y + l * inner + j, c), g = loadn(gy + l * inner + j, c);
@@ -113,7 +127,7 @@ void ce_forward_rows(const T* x, const int64_t* t, const T* tp, T* loss, T* stat
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * C;
     const T m = row_max(xr, C);
-    const T ls = std::log(row_sum_exp<T>(xr, m, nullptr, C));
+    const T ls = static_cast<T>(std::log(row_sum_exp<T>(xr, m, nullptr, C)));
     stats[2 * r] = m;
     stats[2 * r + 1] = ls;
     if (t) {
@@ -122,13 +136,13 @@ void ce_forward_rows(const T* x, const int64_t* t, const T* tp, T* loss, T* stat
       // sum_c tp (m - x + ls) = sum(tp * (m - x)) + ls * sum(tp)
       const T* pr = tp + r * C;
       const V vm = bc<V>(m);
-      V sp = bc<V>(0.0), spx = bc<V>(0.0);
-      for_each_vec<Lanes<T>::W>(C, [&](int64_t i, int c) {
+      double sums[2];  // sum(tp), sum(tp * (m - x))
+      blocked_sums<T, 2>(C, sums, [&](int64_t i, int c, V* acc) {
         const V p = loadn(pr + i, c);
-        sp += p;
-        spx += p * (vm - loadn(xr + i, c));
+        acc[0] += p;
+        acc[1] += p * (vm - loadn(xr + i, c));
       });
-      loss[r] = static_cast<T>(hsum(spx)) + ls * static_cast<T>(hsum(sp));
+      loss[r] = static_cast<T>(sums[1] + double(ls) * sums[0]);
     }
   }
 }
@@ -149,9 +163,7 @@ void ce_backward_rows(const T* x, const int64_t* t, const T* tp, const T* stats,
       gr[t[r]] -= gs;
     } else {
       const T* pr = tp + r * C;
-      V sp = bc<V>(0.0);
-      for_each_vec<Lanes<T>::W>(C, [&](int64_t i, int c) { sp += loadn(pr + i, c); });
-      const V vs = bc<V>(hsum(sp));
+      const V vs = bc<V>(blocked_sum<T>(C, [&](int64_t i, int c) { return loadn(pr + i, c); }));
       for_each_vec<Lanes<T>::W>(C, [&](int64_t i, int c) {
         const V p = vexp((loadn(xr + i, c) - vm) - vls);
         storen(gr + i, (p * vs - loadn(pr + i, c)) * vg, c);
