@@ -1,0 +1,235 @@
+"""Property-based fuzzing of the pooling kernels (see [Note: fuzz budget] in conftest.py): max
+and average pooling 1-D / 2-D and global average pooling over random shapes, windows, strides
+and paddings, steered into the corner regions of their index math (windows reaching into the
+padding, stride > kernel, kernel = the padded input, size-1 and narrow planes that take the
+whole-vector paths of [Note: narrow planes], the 2x2/2 write-once backward of [Note: write-once
+max pooling backward], planes wide enough for the vector interior). Every CPU capability, both
+dtypes, forward and backward against the float64 NumPy reference of test_pool.py and the
+naive kernels of csrc/ref/; out= buffers are poisoned with NaN and framed by guard elements
+that must stay untouched."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("hypothesis")
+import deepcore as dc  # noqa: E402
+from helpers import supported_capabilities  # noqa: E402
+from hypothesis import event, given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from test_pool import np_pool2d  # noqa: E402
+
+K = dc.kernels
+GUARD = 37  # guard elements on each side of an out= buffer
+SENTINEL = 1234.5
+
+
+@st.composite
+def axis_params(draw, corner):
+    """(size, kernel, stride or None, padding int) for one spatial axis."""
+    if corner == "2x2/2":
+        k, s, p = 2, 2, 0
+    else:
+        k = draw(st.integers(1, 6))
+        s = draw(st.one_of(st.none(), st.integers(1, 7)))  # None: the kernel size
+        if corner == "stride>kernel":
+            s = draw(st.integers(k + 1, k + 4))
+        p = draw(st.integers(0, k // 2))
+        if corner == "padding":  # edge windows reach into it
+            k = max(k, 2)
+            p = draw(st.integers(1, k // 2))
+    if corner == "kernel=padded":  # one window exactly covering the padded input
+        p = draw(st.integers(0, (k - 1) // 2))
+        return k - 2 * p, k, s, p
+    size = draw(
+        st.one_of(
+            st.integers(1, 4),  # size-1 and tiny planes
+            st.integers(5, 24),  # narrow planes: fewer than 16 interior outputs
+            st.integers(30, 90),  # enough for the vector interior
+        )
+    )
+    return max(size, k - 2 * p), k, s, p
+
+
+CORNERS = ["random", "2x2/2", "stride>kernel", "kernel=padded", "padding"]
+
+
+@st.composite
+def pool_problems(draw, corner):
+    nsp = draw(st.sampled_from([1, 2]))
+    axes = [draw(axis_params(corner)) for _ in range(nsp)]
+    if nsp == 2 and corner != "random" and draw(st.booleans()):
+        axes[0] = draw(axis_params("random"))  # the corner on the width axis only
+    sizes = tuple(a[0] for a in axes)
+    k = tuple(a[1] for a in axes)
+    strides = [a[2] for a in axes]
+    stride = (
+        None if all(s is None for s in strides) else tuple(s or a[1] for s, a in zip(strides, axes))
+    )
+    padding = draw(
+        st.sampled_from(["ints", "ints", "same", "valid"])
+        if corner not in ("kernel=padded", "padding")
+        else st.just("ints")
+    )
+    if padding == "ints":
+        padding = tuple(a[3] for a in axes)
+    elif padding == "valid":  # (an unpadded input must hold a window)
+        sizes = tuple(max(n, kk) for n, kk in zip(sizes, k))
+    N, C = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    return dict(
+        corner=corner,
+        nsp=nsp,
+        shape=(N, C, *sizes),
+        k=k,
+        stride=stride,
+        padding=padding,
+        dtype=draw(st.sampled_from([np.float32, np.float64])),
+        capability=draw(st.sampled_from(supported_capabilities())),
+        count_include_pad=draw(st.booleans()),
+        seed=draw(st.integers(0, 2**31 - 1)),
+    )
+
+
+def _classify(p, y_shape):
+    """Name the code paths an example takes (shown by pytest --hypothesis-show-statistics)."""
+    Q = y_shape[-1]
+    event("width: " + ("vector interior" if Q >= 18 else "narrow" if Q > 1 else "one output"))
+    if isinstance(p["padding"], tuple) and any(p["padding"]):
+        event("windows reach into the padding")
+
+
+def _reference(p, x, dy, mode):
+    """(y, dx) in float64 from test_pool.np_pool2d (1-D runs as 2-D with a unit height)."""
+    k, stride, padding = p["k"], p["stride"], p["padding"]
+    if p["nsp"] == 1:
+        x, dy = x[:, :, None], dy[:, :, None]
+        k = (1, k[0])
+        stride = None if stride is None else (1, stride[0])
+        padding = padding if isinstance(padding, str) else (0, padding[0])
+    y, grad = np_pool2d(x, k, stride, padding, mode, p["count_include_pad"])
+    dx = grad(dy)
+    return (y[:, :, 0], dx[:, :, 0]) if p["nsp"] == 1 else (y, dx)
+
+
+def _out_buffer(shape, dtype):
+    """An out= array poisoned with NaN inside a buffer with SENTINEL guards on both sides."""
+    n = int(np.prod(shape))
+    buf = np.full(n + 2 * GUARD, SENTINEL, dtype)
+    buf[GUARD : GUARD + n] = np.nan
+    return buf, buf[GUARD : GUARD + n].reshape(shape)
+
+
+def _check_guards(buf, what):
+    assert np.all(buf[:GUARD] == SENTINEL) and np.all(buf[-GUARD:] == SENTINEL), (
+        f"{what} wrote outside out="
+    )
+
+
+def _close(a, ref, dtype, what):
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    a, ref = np.asarray(a, np.float64), np.asarray(ref, np.float64)
+    assert a.shape == ref.shape, f"{what}: shape {a.shape} != {ref.shape}"
+    scale = max(float(np.max(np.abs(ref))) if ref.size else 0.0, 1.0)
+    np.testing.assert_allclose(a, ref, rtol=tol, atol=tol * scale, err_msg=what)
+
+
+def _with_capability(p, fn):
+    prev = K.get_cpu_capability()
+    K.set_cpu_capability(p["capability"])
+    try:
+        fn()
+    finally:
+        K.set_cpu_capability(prev)
+
+
+def _draw(data, corner, mode):
+    """(problem, forward kernel, backward kernel, rng) for one example."""
+    p = data.draw(pool_problems(corner))
+    d = f"{p['nsp']}d"
+    fwd, bwd = getattr(K, f"{mode}_pool{d}_forward"), getattr(K, f"{mode}_pool{d}_backward")
+    return p, fwd, bwd, np.random.default_rng(p["seed"])
+
+
+# each corner gets the whole example budget (CI: 40), so none is left to chance
+@pytest.mark.parametrize("corner", CORNERS)
+@given(data=st.data())
+def test_max_pool_matches_reference(corner, data):
+    p, fwd, bwd, rng = _draw(data, corner, "max")
+    x = rng.permutation(int(np.prod(p["shape"]))).reshape(p["shape"]).astype(p["dtype"])  # no ties
+    win = (p["k"], p["stride"], p["padding"])
+
+    def run():
+        y, idx = fwd(x, *win)
+        _classify(p, y.shape)
+        dy = rng.standard_normal(y.shape).astype(p["dtype"])
+        y_ref, dx_ref = _reference(p, x, dy, "max")
+        _close(y, y_ref, p["dtype"], f"max y {p}")
+        y_naive, idx_naive = fwd(x, *win, reference=True)
+        np.testing.assert_array_equal(y_naive, y)
+        np.testing.assert_array_equal(idx_naive, idx)
+        buf, out = _out_buffer(y.shape, p["dtype"])
+        fwd(x, *win, return_indices=False, out=out)  # the inference path, into out=
+        _check_guards(buf, "max forward")
+        np.testing.assert_array_equal(out, y)
+        for window in ((), win):  # the general scatter, and the window-aware paths
+            buf, out = _out_buffer(x.shape, p["dtype"])
+            bwd(dy, idx, x.shape, out, *window)
+            _check_guards(buf, "max backward")
+            _close(out, dx_ref, p["dtype"], f"max dx {p} window={bool(window)}")
+
+    _with_capability(p, run)
+
+
+@pytest.mark.parametrize("corner", CORNERS)
+@given(data=st.data())
+def test_avg_pool_matches_reference(corner, data):
+    p, fwd, bwd, rng = _draw(data, corner, "avg")
+    x = rng.standard_normal(p["shape"]).astype(p["dtype"])
+    win = (p["k"], p["stride"], p["padding"], p["count_include_pad"])
+
+    def run():
+        y_shape = fwd(x, *win).shape
+        _classify(p, y_shape)
+        buf, y = _out_buffer(y_shape, p["dtype"])
+        fwd(x, *win, out=y)
+        _check_guards(buf, "avg forward")
+        dy = rng.standard_normal(y.shape).astype(p["dtype"])
+        y_ref, dx_ref = _reference(p, x, dy, "avg")
+        _close(y, y_ref, p["dtype"], f"avg y {p}")
+        _close(fwd(x, *win, reference=True), y_ref, p["dtype"], f"avg y naive {p}")
+        buf, dx = _out_buffer(x.shape, p["dtype"])
+        bwd(dy, x.shape, *win, out=dx)
+        _check_guards(buf, "avg backward")
+        _close(dx, dx_ref, p["dtype"], f"avg dx {p}")
+        _close(bwd(dy, x.shape, *win, reference=True), dx_ref, p["dtype"], f"avg dx naive {p}")
+
+    _with_capability(p, run)
+
+
+@given(
+    st.integers(0, 3),
+    st.integers(0, 3),
+    st.lists(st.integers(1, 40), min_size=1, max_size=3),
+    st.sampled_from([np.float32, np.float64]),
+    st.sampled_from(supported_capabilities()),
+    st.integers(0, 2**31 - 1),
+)
+def test_global_avg_pool_matches_reference(N, C, spatial, dtype, capability, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, *spatial)).astype(dtype)
+    dy = rng.standard_normal((N, C)).astype(dtype)
+    p = {"capability": capability}
+
+    def run():
+        y = K.global_avg_pool_forward(x)
+        ref = x.astype(np.float64).reshape(N, C, int(np.prod(spatial))).mean(-1)
+        _close(y, ref, dtype, "global y")
+        dx = K.global_avg_pool_backward(dy, x.shape)
+        want = np.broadcast_to(
+            (dy.astype(np.float64) / np.prod(spatial)).reshape(N, C, *[1] * len(spatial)),
+            x.shape,
+        )
+        _close(dx, want, dtype, "global dx")
+
+    _with_capability(p, run)
