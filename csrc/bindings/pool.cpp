@@ -72,7 +72,7 @@ std::vector<int64_t> out_shape(const PoolShape& s, int nsp) {
 // such limit.
 void check_index_range(int64_t H, int64_t W, const char* what) {
   int64_t plane;
-  if (__builtin_mul_overflow(H, W, &plane) || plane > INT32_MAX)
+  if (mul_overflow(H, W, &plane) || plane > INT32_MAX)
     throw py::value_error(std::string(what) + " has planes of " + std::to_string(H) + " x " +
                           std::to_string(W) +
                           " elements; max pooling's int32 argmax indices address at most "
