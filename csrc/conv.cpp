@@ -24,8 +24,9 @@
 // image x group x band of output rows for large ones: [Note: im2col tiles]; outputs of tasks
 // are disjoint); with at least as many tasks as threads, one OpenMP loop runs them and every GEMM
 // runs single-threaded on its thread. With fewer tasks (batch 1), the tasks run in order and
-// each GEMM uses all threads itself. Weight gradients go to per-thread partial buffers that
-// are summed at the end, so no two threads ever add into the same element.
+// each GEMM uses all threads itself. Weight gradients go to partial buffers, one per slot of
+// tasks, summed at the end in a fixed order: no two threads ever add into the same element,
+// and the result does not depend on scheduling ([Note: deterministic weight gradients]).
 #include "conv.h"
 
 #include <omp.h>
