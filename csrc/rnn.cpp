@@ -110,26 +110,41 @@ void run_plan(const Plan& p, int64_t B, int64_t H, Body&& body) {
 // [Note: RNN step GEMM] The per-step recurrent product of one thread's block,
 // C (rows x N) = A (rows x K) @ op(B) + beta*C, with the same B at every step: packed once per
 // call (gemm_pack_b), so a step does not repack 4H*H weights for a product of only B*4H*H
-// multiply-adds. For one or two rows the unpacked GEMM (dot products / axpys straight from B,
-// memory-bound either way) is faster than a register tile of 8 mostly empty rows.
+// multiply-adds. One or two rows go through the panel GEMV instead ([Note: RNN GEMV] in rnn.h).
 template <typename T>
 class StepGemm {
  public:
-  // op(B) is (K x N): B (K, N) with row stride ldb, or (N, K) when tb. `own` keeps a gathered
-  // copy alive when B points into it.
-  StepGemm(int64_t rows, bool tb, int64_t K, int64_t N, const T* B, int64_t ldb,
-           std::vector<T> own = {})
-      : tb_(tb), K_(K), N_(N), B_(B), ldb_(ldb), own_(std::move(own)) {
-    if (rows > 2 && K > 0 && N > 0) {
+  // op(B) is (K x N): B (K, N) with row stride ldb, or (N, K) when tb.
+  StepGemm(int64_t rows, bool tb, int64_t K, int64_t N, const T* B, int64_t ldb)
+      : tb_(tb), K_(K), N_(N), B_(B), ldb_(ldb) {
+    if (K <= 0 || N <= 0) return;
+    if (rows > 2) {
       packed_ =
           static_cast<T*>(buf_.get(static_cast<size_t>(gemm_packed_b_size<T>(K, N)) * sizeof(T)));
       gemm_pack_b<T>(tb, K, N, B, ldb, packed_);
-      own_.clear();
+      return;
+    }
+    const int64_t np = (N + kRnnPanel - 1) / kRnnPanel;
+    panels_ = static_cast<T*>(buf_.get(static_cast<size_t>(np * kRnnPanel * K) * sizeof(T)));
+    for (int64_t q = 0; q < np; ++q) {  // B is read along its rows either way
+      T* pan = panels_ + q * K * kRnnPanel;
+      const int64_t n0 = q * kRnnPanel, nn = std::min(kRnnPanel, N - n0);
+      if (tb) {
+        for (int64_t j = 0; j < kRnnPanel; ++j)
+          for (int64_t p = 0; p < K; ++p)
+            pan[p * kRnnPanel + j] = j < nn ? B[(n0 + j) * ldb + p] : T(0);
+      } else {
+        for (int64_t p = 0; p < K; ++p)
+          for (int64_t j = 0; j < kRnnPanel; ++j)
+            pan[p * kRnnPanel + j] = j < nn ? B[p * ldb + n0 + j] : T(0);
+      }
     }
   }
   void operator()(int64_t rows, const T* A, int64_t lda, T beta, T* C, int64_t ldc) const {
     if (packed_)
       gemm_prepacked<T>(rows, N_, K_, T(1), A, lda, packed_, beta, C, ldc);
+    else if (panels_)
+      kernels<T>().gemv(rows, K_, N_, A, lda, panels_, beta != T(0), C, ldc);
     else
       gemm<T>(false, tb_, rows, N_, K_, T(1), A, lda, B_, ldb_, beta, C, ldc);
   }
@@ -139,14 +154,15 @@ class StepGemm {
   int64_t K_, N_;
   const T* B_;
   int64_t ldb_;
-  std::vector<T> own_;
   ScratchBuffer buf_;
   T* packed_ = nullptr;
+  T* panels_ = nullptr;
 };
 
 // The step GEMM of forward for gate blocks [k0, k0 + nblk) of W (rows of H weights each) and
 // units [u0, u0 + nu): C (rows x nblk*nu, gate stride nu) = h @ those rows of W^T. The rows
-// are gathered into one matrix when the block holds only some of the units.
+// are gathered into one matrix first when the block holds only some of the units (the packing
+// copies them anyway).
 template <typename T>
 std::unique_ptr<StepGemm<T>> gate_gemm(int64_t rows, const T* W, int64_t H, int64_t k0,
                                        int64_t nblk, int64_t u0, int64_t nu) {
@@ -156,8 +172,7 @@ std::unique_ptr<StepGemm<T>> gate_gemm(int64_t rows, const T* W, int64_t H, int6
   for (int64_t k = 0; k < nblk; ++k)
     std::copy(W + ((k0 + k) * H + u0) * H, W + ((k0 + k) * H + u0 + nu) * H,
               rows_of.data() + k * nu * H);
-  const T* p = rows_of.data();
-  return std::make_unique<StepGemm<T>>(rows, true, H, nblk * nu, p, H, std::move(rows_of));
+  return std::make_unique<StepGemm<T>>(rows, true, H, nblk * nu, rows_of.data(), H);
 }
 
 // column sums of a (rows x n) matrix with row stride ld, as a GEMM with a row of ones.

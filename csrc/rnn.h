@@ -169,8 +169,21 @@ struct RnnRows {
   int64_t lddrh = 0;
 };
 
+// [Note: RNN GEMV] With one or two rows (B = 1: latency) a step's recurrent product is a
+// matrix-vector product, memory-bound on the weights. GEMM's register tile would compute 8 rows
+// for the one that exists, and its unpacked path spends more instructions on each output's dot
+// product (a horizontal sum) than on streaming the weights. So the weights are packed once per
+// call into panels of kRnnPanel columns, each panel K rows of kRnnPanel contiguous values
+// (zero-padded), and a step is y[panel] += x[p] * panel row p over p: one broadcast and
+// kRnnPanel/W vector FMAs per weight row, the panels streamed once, no horizontal sums.
+constexpr int64_t kRnnPanel = 64;
+
 template <typename T>
 struct RnnKernels {
+  // y (rows x N, row stride ldy) = [y +] x (rows x K, row stride ldx) @ B, with B packed into
+  // panels (see [Note: RNN GEMV]); rows is 1 or 2.
+  void (*gemv)(int64_t rows, int64_t K, int64_t N, const T* x, int64_t ldx, const T* panels,
+               bool accumulate, T* y, int64_t ldy);
   using Fn = void (*)(const RnnConfig&, const RnnRows<T>&);
   Fn rnn_fwd, rnn_bwd, lstm_fwd, lstm_bwd;
   Fn gru_fwd, gru_bwd;       // reset_after

@@ -523,6 +523,39 @@ void gru_bwd_rz_k(const RnnConfig&, const RnnRows<T>& a, const F& f) {
   }
 }
 
+// ------------------------------------------------------------------------------ GEMV
+
+template <typename T>
+void gemv(int64_t rows, int64_t K, int64_t N, const T* x, int64_t ldx, const T* panels,
+          bool accumulate, T* y, int64_t ldy) {
+  using V = typename Lanes<T>::V;
+  constexpr int L = Lanes<T>::W;
+  constexpr int NV = static_cast<int>(kRnnPanel) / L;
+  for (int64_t n0 = 0; n0 < N; n0 += kRnnPanel) {
+    const T* pan = panels + n0 * K;  // panel n0 / kRnnPanel: K rows of kRnnPanel
+    const int64_t nn = N - n0 < kRnnPanel ? N - n0 : kRnnPanel;
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* xr = x + r * ldx;
+      V acc[NV];
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v) acc[v] = bc<V>(0.0);
+      for (int64_t p = 0; p < K; ++p) {
+        const V xv = bc<V>(xr[p]);
+        const T* row = pan + p * kRnnPanel;
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v) acc[v] += xv * load(row + v * L);
+      }
+      T* yr = y + r * ldy + n0;
+      for (int v = 0; v < NV && v * L < nn; ++v) {
+        const int cnt = nn - v * L < L ? static_cast<int>(nn - v * L) : L;
+        V out = acc[v];
+        if (accumulate) out += loadn(yr + v * L, cnt);
+        storen(yr + v * L, out, cnt);
+      }
+    }
+  }
+}
+
 // ------------------------------------------------------------------------------ table
 
 #define DC_RNN_ENTRY(name)                                         \
@@ -549,9 +582,10 @@ void gru_bwd(const RnnConfig& c, const RnnRows<T>& a) {
 
 template <typename T>
 const RnnKernels<T>* kernels() {
-  static const RnnKernels<T> k = {
-      &rnn_fwd<T>,       &rnn_bwd<T>,    &lstm_fwd<T>,       &lstm_bwd<T>,       &gru_fwd<true, T>,
-      &gru_bwd<true, T>, &gru_fwd_rz<T>, &gru_fwd<false, T>, &gru_bwd<false, T>, &gru_bwd_rz<T>};
+  static const RnnKernels<T> k = {&gemv<T>,           &rnn_fwd<T>,    &rnn_bwd<T>,
+                                  &lstm_fwd<T>,       &lstm_bwd<T>,   &gru_fwd<true, T>,
+                                  &gru_bwd<true, T>,  &gru_fwd_rz<T>, &gru_fwd<false, T>,
+                                  &gru_bwd<false, T>, &gru_bwd_rz<T>};
   return &k;
 }
 
