@@ -175,6 +175,50 @@ std::unique_ptr<StepGemm<T>> gate_gemm(int64_t rows, const T* W, int64_t H, int6
   return std::make_unique<StepGemm<T>>(rows, true, H, nblk * nu, rows_of.data(), H);
 }
 
+// [Note: RNN masked rows] A masked step computes nothing: its state is carried, its gate
+// gradients are zero. So with a mask, each step's recurrent GEMM runs over the block's real
+// rows only (gathered into a contiguous matrix, the result scattered back), and after the loop
+// the weight-gradient and dx GEMMs run over the real (b, t) rows only: a variable-length batch
+// pays for its real steps, not for its padding. Without a mask nothing is gathered.
+template <typename T>
+class RealRows {
+ public:
+  // the real rows r < rows of a block whose mask at this step is m[r * ldm]
+  void find(const uint8_t* m, int64_t ldm, int64_t rows) {
+    idx_.clear();
+    for (int64_t r = 0; r < rows; ++r)
+      if (!m || m[r * ldm]) idx_.push_back(r);
+    all_ = static_cast<int64_t>(idx_.size()) == rows;
+  }
+  bool all() const { return all_; }
+  // C (real rows, row stride ldc, N columns) = [C +] A (real rows, K columns) @ B through g;
+  // `out` gets each real row's result: out(r, row of the product) (accumulate / scatter).
+  template <typename Out>
+  void gemm(const StepGemm<T>& g, int64_t rows, const T* A, int64_t lda, int64_t K, int64_t N,
+            Out&& out) {
+    const int64_t n = static_cast<int64_t>(idx_.size());
+    if (n == 0) return;
+    const T* Ac = A;
+    int64_t ldac = lda;
+    if (!all_) {
+      a_.resize(static_cast<size_t>(n * K));
+      for (int64_t i = 0; i < n; ++i)
+        std::copy(A + idx_[i] * lda, A + idx_[i] * lda + K, a_.data() + i * K);
+      Ac = a_.data();
+      ldac = K;
+    }
+    c_.resize(static_cast<size_t>(n * N));
+    g(n, Ac, ldac, T(0), c_.data(), N);
+    for (int64_t i = 0; i < n; ++i) out(idx_[i], c_.data() + i * N);
+    (void)rows;
+  }
+
+ private:
+  std::vector<int64_t> idx_;
+  std::vector<T> a_, c_;
+  bool all_ = true;
+};
+
 // column sums of a (rows x n) matrix with row stride ld, as a GEMM with a row of ones.
 template <typename T>
 void column_sums(int64_t rows, int64_t n, const T* A, int64_t ld, T* out) {
@@ -268,6 +312,7 @@ void rnn_forward(const RnnConfig& c, const T* x, const T* h0, const T* c0, const
     // recurrent dropout: the GEMM reads h_{t-1} * mask, this thread's rows, every unit
     std::vector<T> hm_buf(w.h_mask ? static_cast<size_t>(rows * H) : 0);
     a.hm = w.h_mask ? w.h_mask + b0 * H + u0 : nullptr;
+    RealRows<T> real;  // see [Note: RNN masked rows]
     for (int64_t s = 0; s < Tn; ++s) {
       const int64_t t = step_pos(c, s), tp = s ? step_pos(c, s - 1) : 0;
       const T* hp = s ? S + (b0 * Tn + tp) * H : h0 + b0 * H;  // unit 0 of the block's rows
@@ -288,19 +333,29 @@ void rnn_forward(const RnnConfig& c, const T* x, const T* h0, const T* c0, const
       a.out = y ? y + at * H + u0 : nullptr;
       a.oprev = y && s ? y + (b0 * Tn + tp) * H + u0 : nullptr;
       a.mask = c.mask ? c.mask + b0 * Tn + t : nullptr;
+      // the step's recurrent product into gh: every row, or the real rows only (masks)
+      auto step_gemm = [&](const StepGemm<T>& g, const T* A, int64_t lda, int64_t N, T* C) {
+        if (real.all()) {
+          g(rows, A, lda, T(0), C, G * nu);
+          return;
+        }
+        real.gemm(g, rows, A, lda, H, N,
+                  [&](int64_t r, const T* v) { std::copy(v, v + N, C + r * G * nu); });
+      };
+      real.find(a.mask, Tn, rows);  // every row when there is no mask
       if (two) {
         guarded([&] {
-          (*gemm1)(rows, hin, ldin, T(0), gh, G* nu);
+          step_gemm(*gemm1, hin, ldin, 2 * nu, gh);
           k.gru_fwd_rz(c, a);
         });
         sync();  // every unit of r*h_{t-1} is ready
         guarded([&] {
-          (*gemm2)(rows, Gw + at * WC, Tn * WC, T(0), gh + 2 * nu, G * nu);
+          step_gemm(*gemm2, Gw + at * WC, Tn * WC, nu, gh + 2 * nu);
           k.gru_fwd_n(c, a);
         });
       } else {
         guarded([&] {
-          (*gemm1)(rows, hin, ldin, T(0), gh, G* nu);
+          step_gemm(*gemm1, hin, ldin, G * nu, gh);
           (c.cell == RnnCell::rnn ? k.rnn_fwd : lstm ? k.lstm_fwd : k.gru_fwd)(c, a);
         });
       }
@@ -384,18 +439,20 @@ void rnn_backward(const RnnConfig& c, const T* x, const T* h0, const T* c0, cons
           gemm_rec = std::make_unique<StepGemm<T>>(rows, false, K_rec, nu, w_rec + u0, H);
         }
       });
-      // recurrent dropout: dh_{t-1} gets (dG @ U) * mask, so the GEMM writes a buffer first
-      std::vector<T> rec_buf(w.h_mask ? static_cast<size_t>(rows * nu) : 0);
+      // dh_{t-1} += dG_t @ U (times the recurrent dropout mask): every row straight into dhp,
+      // or through a buffer (the real rows only, see [Note: RNN masked rows]; a dropout mask)
       a.hm = w.h_mask ? w.h_mask + b0 * H + u0 : nullptr;
-      auto rec_gemm = [&](const T* A, int64_t lda, T* dhp_row) {
-        if (!w.h_mask) {
-          (*gemm_rec)(rows, A, lda, T(1), dhp_row, H);
+      RealRows<T> real;
+      auto rec_gemm = [&](const StepGemm<T>& g, const T* A, int64_t lda, int64_t K, T* dhp_row) {
+        if (real.all() && !a.hm) {
+          g(rows, A, lda, T(1), dhp_row, H);
           return;
         }
-        (*gemm_rec)(rows, A, lda, T(0), rec_buf.data(), nu);
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t j = 0; j < nu; ++j)
-            dhp_row[r * H + j] += rec_buf[r * nu + j] * a.hm[r * H + j];
+        real.gemm(g, rows, A, lda, K, nu, [&](int64_t r, const T* v) {
+          T* d = dhp_row + r * H;
+          const T* m = a.hm ? a.hm + r * H : nullptr;
+          for (int64_t j = 0; j < nu; ++j) d[j] += m ? v[j] * m[j] : v[j];
+        });
       };
       T* dh_cur = dh_a.data();  // this thread's view; every thread swaps at every step
       T* dh_nxt = dh_b.data();
@@ -419,59 +476,94 @@ void rnn_backward(const RnnConfig& c, const T* x, const T* h0, const T* c0, cons
         a.dcarry = carry ? dcarry.data() + b0 * H + u0 : nullptr;
         a.mask = c.mask ? c.mask + b0 * Tn + t : nullptr;
         T* dhp_row = dh_nxt + b0 * H + u0;
+        real.find(a.mask, Tn, rows);  // every row when there is no mask
         if (two) {
           guarded([&] { k.gru_bwd_n(c, a); });
           sync();  // dn of every unit is ready
           guarded([&] {
-            (*gemm_n)(rows, dG + at * WC + 3 * H, Tn * WC, T(0), drh, H);
+            if (real.all())
+              (*gemm_n)(rows, dG + at * WC + 3 * H, Tn * WC, T(0), drh, H);
+            else  // masked rows' drh is never read
+              real.gemm(*gemm_n, rows, dG + at * WC + 3 * H, Tn * WC, H, nu,
+                        [&](int64_t r, const T* v) { std::copy(v, v + nu, drh + r * H); });
             k.gru_bwd_rz(c, a);
           });
           sync();  // dr of every unit is ready
-          guarded([&] { rec_gemm(dG + at * WC + H, Tn * WC, dhp_row); });
+          guarded([&] { rec_gemm(*gemm_rec, dG + at * WC + H, Tn * WC, 2 * H, dhp_row); });
         } else {
           guarded([&] {
             (c.cell == RnnCell::rnn ? k.rnn_bwd : lstm ? k.lstm_bwd : k.gru_bwd)(c, a);
           });
           sync();  // every gate gradient of the step is ready
-          guarded([&] { rec_gemm(dG + at * WC, Tn * WC, dhp_row); });
+          guarded([&] { rec_gemm(*gemm_rec, dG + at * WC, Tn * WC, K_rec, dhp_row); });
         }
         std::swap(dh_cur, dh_nxt);
       }
     });
 
-    // h_{t-1} of every step (times the recurrent dropout mask), in step order, for dW_hh
-    std::vector<T> hprev(static_cast<size_t>(BT * H));
-#pragma omp parallel for schedule(static) if (BT * H > 65536)
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t s = 0; s < Tn; ++s) {
-        const T* src = s ? S + (b * Tn + step_pos(c, s - 1)) * H : h0 + b * H;
-        T* dst = hprev.data() + (b * Tn + step_pos(c, s)) * H;
-        if (w.h_mask)
-          masked_rows(1, H, src, H, w.h_mask + b * H, dst);
-        else
-          std::copy(src, src + H, dst);
-      }
+    // The rows of the after-loop GEMMs: every (b, t), or the real ones gathered into
+    // contiguous matrices ([Note: RNN masked rows]).
+    std::vector<int64_t> real;
+    if (c.mask)
+      for (int64_t r = 0; r < BT; ++r)
+        if (c.mask[r]) real.push_back(r);
+    const bool compact = c.mask && static_cast<int64_t>(real.size()) < BT;
+    const int64_t R = compact ? static_cast<int64_t>(real.size()) : BT;
+    auto row_of = [&](int64_t i) { return compact ? real[i] : i; };
+    auto gather = [&](const T* src, int64_t ld, int64_t n, std::vector<T>& dst) {
+      dst.resize(static_cast<size_t>(R * n));
+#pragma omp parallel for schedule(static) if (R * n > 65536)
+      for (int64_t i = 0; i < R; ++i)
+        std::copy(src + real[i] * ld, src + real[i] * ld + n, dst.data() + i * n);
+      return dst.data();
+    };
+    std::vector<T> dG_c, x_c, rh_c;
+    const T* dGr = compact ? gather(dG, WC, WC, dG_c) : dG;
+    const T* xr = compact ? gather(x, I, I, x_c) : x;
+    // h_{t-1} of each row (times the recurrent dropout mask), for dW_hh
+    std::vector<T> hprev(static_cast<size_t>(R * H));
+#pragma omp parallel for schedule(static) if (R * H > 65536)
+    for (int64_t i = 0; i < R; ++i) {
+      const int64_t r = row_of(i), b = r / Tn, t = r % Tn;
+      const bool first = t == (c.reverse ? Tn - 1 : 0);
+      const T* src = first ? h0 + b * H : S + (r + (c.reverse ? 1 : -1)) * H;
+      T* dst = hprev.data() + i * H;
+      if (w.h_mask)
+        masked_rows(1, H, src, H, w.h_mask + b * H, dst);
+      else
+        std::copy(src, src + H, dst);
+    }
 
-    // weight gradients and dx: one GEMM each over all B*T rows
-    const T* dGx = dG + xo;  // the columns that go through W_ih, in W_ih's row order
-    if (g.dw_ih) gemm<T>(true, false, G * H, I, BT, T(1), dGx, WC, x, I, T(0), g.dw_ih, I);
-    if (g.dx) gemm<T>(false, false, BT, I, G * H, T(1), dGx, WC, w.w_ih, I, T(0), g.dx, I);
+    // weight gradients and dx: one GEMM each over the rows
+    const T* dGx = dGr + xo;  // the columns that go through W_ih, in W_ih's row order
+    if (g.dw_ih) gemm<T>(true, false, G * H, I, R, T(1), dGx, WC, xr, I, T(0), g.dw_ih, I);
+    if (g.dx && !compact)
+      gemm<T>(false, false, R, I, G * H, T(1), dGx, WC, w.w_ih, I, T(0), g.dx, I);
+    if (g.dx && compact) {  // masked steps' dx is zero
+      std::vector<T> dx_c(static_cast<size_t>(R * I));
+      gemm<T>(false, false, R, I, G * H, T(1), dGx, WC, w.w_ih, I, T(0), dx_c.data(), I);
+      std::fill(g.dx, g.dx + BT * I, T(0));
+      for (int64_t i = 0; i < R; ++i)
+        std::copy(dx_c.data() + i * I, dx_c.data() + (i + 1) * I, g.dx + real[i] * I);
+    }
     if (g.dw_hh) {
       if (!gru) {
-        gemm<T>(true, false, G * H, H, BT, T(1), dG, WC, hprev.data(), H, T(0), g.dw_hh, H);
+        gemm<T>(true, false, G * H, H, R, T(1), dGr, WC, hprev.data(), H, T(0), g.dw_hh, H);
       } else if (c.reset_after) {  // rows come out in the order n, r, z
         std::vector<T> tmp(static_cast<size_t>(3 * H * H));
-        gemm<T>(true, false, 3 * H, H, BT, T(1), dG, WC, hprev.data(), H, T(0), tmp.data(), H);
+        gemm<T>(true, false, 3 * H, H, R, T(1), dGr, WC, hprev.data(), H, T(0), tmp.data(), H);
         copy_rows(g.dw_hh, tmp.data() + H * H, 2 * H * H);
         copy_rows(g.dw_hh + 2 * H * H, tmp.data(), H * H);
       } else {  // r, z through h_{t-1}; n through r*h_{t-1} (workspace slot 0)
-        gemm<T>(true, false, 2 * H, H, BT, T(1), dG + H, WC, hprev.data(), H, T(0), g.dw_hh, H);
-        gemm<T>(true, false, H, H, BT, T(1), dG + 3 * H, WC, Gw, WC, T(0), g.dw_hh + 2 * H * H, H);
+        const T* rh = compact ? gather(Gw, WC, H, rh_c) : Gw;
+        gemm<T>(true, false, 2 * H, H, R, T(1), dGr + H, WC, hprev.data(), H, T(0), g.dw_hh, H);
+        gemm<T>(true, false, H, H, R, T(1), dGr + 3 * H, WC, rh, compact ? H : WC, T(0),
+                g.dw_hh + 2 * H * H, H);
       }
     }
     if (g.db_ih || g.db_hh) {
       std::vector<T> cs(static_cast<size_t>(WC));
-      column_sums<T>(BT, WC, dG, WC, cs.data());
+      column_sums<T>(R, WC, dGr, WC, cs.data());
       if (g.db_ih) copy_rows(g.db_ih, cs.data() + xo, G * H);
       if (g.db_hh) {
         if (gru && c.reset_after) {
