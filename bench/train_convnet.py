@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(
         f"| CPU seconds per epoch (process; robust on a busy machine) | "
-        f"{r.median(0, cpu=True):.2f} | {r.median(1, cpu=True):.2f} | "
+        f"{r.median(0, cpu=True):.3f} | {r.median(1, cpu=True):.3f} | "
         f"{r.ratio(1, 0, cpu=True):.2f}x |"
     )
     print(f"| test accuracy after {args.epochs} epochs (last {len(xte)}) | {acc_ours:.4f} | "
