@@ -151,7 +151,9 @@ _MEMORY = textwrap.dedent(
     import numpy as np
     impl, L, D, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     rng = np.random.default_rng(0)
-    q, k, v, go = (rng.standard_normal((1, 1, L, D)).astype(np.float32) for _ in range(4))
+    # float32 straight from the generator: no float64 temporaries whose freed pages the step
+    # could reuse unseen
+    q, k, v, go = (rng.standard_normal((1, 1, L, D), dtype=np.float32) for _ in range(4))
     if impl == "ours":
         import deepcore as dc
         dc.kernels.set_num_threads(threads)
