@@ -102,6 +102,17 @@ def test_layer_norm_large_mean_is_accurate():
     np.testing.assert_allclose(y, ref, atol=2e-3)
 
 
+@pytest.mark.parametrize("n", [1, 7, 16, 1023, 1024, 1025, 4099])
+@pytest.mark.parametrize("value", [3.33, -0.1, 1e4])
+def test_layer_norm_of_a_constant_row_is_exactly_zero(n, value, cpu_capability):
+    # the float32 first-pass mean is off by a few ulps; the corrected second pass removes it
+    # (PyTorch gives exactly 0; before the correction y was -5.3e-4 for 3.33 at every n >= 16)
+    x = np.full((3, n), value, np.float32)
+    y, mean, _ = dc.kernels.layer_norm_forward(x, None, None, n)
+    assert np.all(np.asarray(y) == 0)
+    assert np.all(np.asarray(mean) == np.float32(value))
+
+
 def test_layer_norm_bad_inputs():
     x = np.zeros((2, 3), np.float32)
     with pytest.raises(ValueError, match="must match the trailing axes"):

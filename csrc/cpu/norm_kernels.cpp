@@ -1,8 +1,10 @@
 // Layer-norm row kernels, one ISA copy (see [Note: one source, three ISAs]). Plain loops with
 // `omp simd`: the compiler vectorises them at this copy's width; the statistics are two-pass
-// (mean, then the mean of squared deviations), which stays accurate when |mean| >> std, and
+// (mean, then the mean of squared deviations, corrected by the mean deviation), which stays
+// accurate when |mean| >> std, and
 // each row sum is blocked ([Note: blocked sums]: float lanes within blocks of kBlock elements,
 // the blocks added in double), so long rows do not saturate.
+#include <algorithm>
 #include <cmath>
 
 #include "cpu/activation_math.h"  // kLaneTerms
@@ -35,9 +37,26 @@ void forward_rows(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, in
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * N;
     T* yr = y + r * N;
-    const T m = static_cast<T>(row_sum<T>(N, [&](int64_t i) { return xr[i]; }) / double(N));
-    const double v = row_sum<T>(N, [&](int64_t i) { return (xr[i] - m) * (xr[i] - m); });
-    const T rs = static_cast<T>(1.0 / std::sqrt(v / double(N) + double(eps)));
+    // corrected two-pass: the second pass also sums the deviations from the first mean m0,
+    // whose mean is m0's own rounding error (a constant row then normalises to exactly 0)
+    const T m0 = static_cast<T>(row_sum<T>(N, [&](int64_t i) { return xr[i]; }) / double(N));
+    double sd = 0, sd2 = 0;
+    for (int64_t b0 = 0; b0 < N; b0 += kBlock) {
+      const int64_t b1 = N - b0 < kBlock ? N : b0 + kBlock;
+      T d1 = 0, d2 = 0;
+#pragma omp simd reduction(+ : d1, d2)
+      for (int64_t i = b0; i < b1; ++i) {
+        const T d = xr[i] - m0;
+        d1 += d;
+        d2 += d * d;
+      }
+      sd += static_cast<double>(d1);
+      sd2 += static_cast<double>(d2);
+    }
+    const double dm = sd / double(N);
+    const T m = static_cast<T>(double(m0) + dm);
+    const double v = std::max(sd2 / double(N) - dm * dm, 0.0);
+    const T rs = static_cast<T>(1.0 / std::sqrt(v + double(eps)));
     mean[r] = m;
     rstd[r] = rs;
     if (w && b) {
