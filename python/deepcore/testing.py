@@ -18,7 +18,7 @@ import numpy as np
 from .autograd import no_grad
 from .tensor import Tensor
 
-__all__ = ["gradcheck", "assert_close_rel"]
+__all__ = ["gradcheck", "assert_close_rel", "peak_rss_growth"]
 
 
 def _as_list(out: Any) -> list[Tensor]:
@@ -113,3 +113,35 @@ def assert_close_rel(actual: Any, expected: Any, tol: float, name: str = "result
     err = np.linalg.norm(a - e) / (denom if denom > 0 else 1.0)
     if not err < tol:
         raise AssertionError(f"{name}: relative error {err:.3e} >= {tol:.1e}")
+
+
+def _proc_status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"/proc/self/status has no {field}")
+
+
+def peak_rss_growth(fn: Callable[[], Any]) -> int:
+    """Bytes by which ``fn()`` raises the process's peak resident memory above the resident
+    memory it started from.
+
+    On Linux the peak (VmHWM) is first reset to the current resident size (writing 5 to
+    /proc/self/clear_refs), so an earlier, higher peak (the imports' transient allocations, an
+    earlier call) cannot hide the growth. Where that reset is not available, falls back to the
+    growth of ``ru_maxrss``, which under-reports whenever ``fn``'s peak stays below an earlier
+    one.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        before = _proc_status_kib("VmRSS")
+    except OSError:
+        import resource
+
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        fn()
+        return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+    fn()
+    return max(_proc_status_kib("VmHWM") - before, 0) * 1024
