@@ -79,3 +79,31 @@ def test_transformer_classifier_tiny():
     assert ((x == 1).sum(1) == 1).all() and ((x == 2).sum(1) == 1).all()
     np.testing.assert_array_equal(y, a < b)
     assert 0.4 < y.mean() < 0.6
+
+
+def test_seq2seq_attention_data_masking_and_a_tiny_run(capsys):
+    import datetime
+
+    from deepcore.examples import seq2seq_attention as s2s
+
+    rng = np.random.default_rng(0)
+    pairs = s2s.make_dates(200, rng)
+    assert len({t for t, _ in pairs}) == 200
+    for text, iso in pairs:
+        assert len(text) <= s2s.IN_LEN
+        d = datetime.date.fromisoformat(iso)
+        assert str(d.year) in text and (str(d.day) in text or f"{d.day:02d}" in text)
+    x, d_in, d_out = s2s.encode(pairs[:6])
+    assert x.shape == (6, s2s.IN_LEN) and d_out.shape == (6, s2s.OUT_LEN, s2s.OUT_VOCAB)
+    assert (d_in[:, 0].argmax(-1) == s2s.START).all() and (d_in[:, 1:] == d_out[:, :-1]).all()
+    # the attention never looks at padding, at inference too: each step's weights sum to 1
+    # over the input's characters and are exactly 0 on the padding after them
+    net = s2s.DateTranslator(8)
+    pred, w = net.greedy_decode(x)
+    assert pred.shape == (6, s2s.OUT_LEN) and w.shape == (6, s2s.OUT_LEN, s2s.IN_LEN)
+    for (text, _), wi in zip(pairs[:6], w):
+        np.testing.assert_allclose(wi[:, : len(text)].sum(-1), 1.0, rtol=1e-5)
+        assert (wi[:, len(text) :] == 0).all()
+    r = s2s.main(["--train", "300", "--test", "30", "--epochs", "1", "--hidden", "16"])
+    assert 0.0 <= r["exact_match"] <= 1.0 and r["epochs"] == 1
+    assert "attention (rows: output" in capsys.readouterr().out

@@ -273,3 +273,16 @@ def test_subclassed_model_trains_pytorch_style():
         opt.step()
         first = first if first is not None else loss.item()
     assert loss.item() < 0.1 * first
+
+
+def test_placeholders_take_the_layer_dtype_after_integer_inputs():
+    # an Embedding of int64 ids computes in float32 eagerly, so its placeholder is float32 too
+    # (it was int64, and the next layer's dry run multiplied float32 weights by int64 dummies)
+    ids = Input((7,), dtype="int64")
+    emb = layers.Embedding(11, 4, mask_zero=True)(ids)
+    seq, h, _ = layers.LSTM(5, return_sequences=True, return_state=True)(emb)
+    assert ids.dtype == "int64" and emb.dtype == seq.dtype == h.dtype == "float32"
+    query = Input((3, 5))
+    model = Model([ids, query], layers.Attention()([query, seq]))
+    x = np.array([[1, 2, 0, 0, 0, 0, 0]] * 2)
+    assert model.predict([x, np.ones((2, 3, 5), np.float32)], verbose=0).shape == (2, 3, 5)

@@ -116,7 +116,11 @@ def symbolic_call(layer: Any, args: tuple, kwargs: dict) -> Any:
         raise type(e)(
             f"layer '{layer.name}' ({type(layer).__name__}) cannot take input of shape {shape}: {e}"
         ) from e
-    dtype = next(t.dtype for t in _flatten(x) if isinstance(t, KerasTensor))
+    # a layer computes in its own dtype (Module.__call__ converts its input to it), so an
+    # Embedding of integer ids gives float32 placeholders, as it gives float32 Tensors
+    dtype = getattr(layer, "_np_dtype", None) or next(
+        t.dtype for t in _flatten(x) if isinstance(t, KerasTensor)
+    )
     multi = isinstance(out_shape, list) and (
         not out_shape or isinstance(out_shape[0], (tuple, list))
     )
