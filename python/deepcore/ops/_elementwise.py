@@ -129,7 +129,8 @@ class Neg(Function):
 class Pow(Function):
     @staticmethod
     def forward(ctx: Context, a: Any, b: Any) -> Array:
-        out = a**b
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0**-1 = inf, (-2)**0.5 = nan
+            out = a**b
         ctx.saved = (a, b, out)
         return out
 
@@ -142,7 +143,10 @@ class Pow(Function):
             if type(b) is int or type(b) is float:
                 d = (b * a ** (b - 1)) if b != 0 else array_module(a).zeros_like(a)
             else:
-                d = b * a ** (b - 1)
+                # where b == 0 the derivative is 0 (PyTorch's convention; b * a**(b-1) is
+                # 0 * inf = nan at a == 0)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    d = array_module(a).where(b == 0, 0, b * a ** (b - 1)).astype(out.dtype)
             ga = _sum_to(g * d, pa.shape)
         if pb is not None:
             # d(a^b)/db = a^b log a; at a == 0 (with b >= 0) PyTorch's convention: 0
@@ -151,8 +155,11 @@ class Pow(Function):
                 with np.errstate(divide="ignore", invalid="ignore"):
                     d = out * xp.log(a)
                 d = xp.where((a == 0) & (b >= 0), 0, d)
+            elif a == 0:  # 0**b: 0 for b >= 0, out * log(0) = inf * -inf = -inf for b < 0
+                with np.errstate(invalid="ignore"):
+                    d = array_module(b).where(b >= 0, 0, out * -math.inf).astype(out.dtype)
             else:
-                d = out * (math.log(a) if a > 0 else (0.0 if a == 0 else math.nan))
+                d = out * (math.log(a) if a > 0 else math.nan)
             gb = _sum_to(g * d, pb.shape)
         return ga, gb
 

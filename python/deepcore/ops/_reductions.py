@@ -96,13 +96,20 @@ class Var(Function):
         ctx.saved = (d, kept, denom)
         s = (d * d).sum(axis=axes, keepdims=keepdims)
         if denom <= 0:
-            return array_module(x).full(s.shape, np.nan, s.dtype)
+            # the sum over max(N - ddof, 0) = 0 as NumPy and PyTorch: inf where the values
+            # differ (s > 0), nan where they are all equal (0 / 0) or there are none
+            return array_module(x).where(s > 0, math.inf, math.nan).astype(s.dtype)
         return s / denom
 
     @staticmethod
     def backward(ctx: Context, g: Array) -> tuple:
+        # d var / dx = 2 (x - mean) / (N - ddof); at N - ddof <= 0 the factor is +inf, so the
+        # gradient is +-inf where x differs from the mean and nan where it does not (0 * inf),
+        # as PyTorch's var/std backward over all elements
         d, kept, denom = ctx.saved
-        return g.reshape(kept) * d * (2.0 / denom), None, None, None
+        scale = 2.0 / denom if denom > 0 else math.inf
+        with np.errstate(invalid="ignore"):
+            return g.reshape(kept) * d * scale, None, None, None
 
 
 def _float_for_reduce(x: Tensor) -> Tensor:

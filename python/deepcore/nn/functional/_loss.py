@@ -123,6 +123,7 @@ class _CrossEntropy(Function):
     def forward(ctx: Any, logits: np.ndarray, target: np.ndarray, reduction: str) -> np.ndarray:
         C = logits.shape[-1]
         x2 = np.ascontiguousarray(logits).reshape(-1, C)
+        target = np.ascontiguousarray(target)
         loss, stats = _C.cross_entropy_forward(x2, target)
         ctx.save_for_backward(x2, target, stats)
         ctx.shape, ctx.reduction = logits.shape, reduction
@@ -137,8 +138,14 @@ class _CrossEntropy(Function):
         else:
             gv = np.asarray(g, dtype=x2.dtype).reshape(1)
             scale = 1.0 / max(n, 1) if ctx.reduction == "mean" else 1.0
-        gx = _C.cross_entropy_backward(x2, target, stats, gv, scale)
-        return gx.reshape(ctx.shape)
+        gx = None
+        if ctx.needs_input_grad[0]:
+            gx = _C.cross_entropy_backward(x2, target, stats, gv, scale)
+        gt = None
+        if ctx.needs_input_grad[1]:  # probability targets: d loss / d t = -log_softmax(x)
+            logp = x2 - stats[:, :1] - stats[:, 1:]
+            gt = -logp * gv[:, None] * scale
+        return (None if gx is None else gx.reshape(ctx.shape)), gt, None
 
 
 def cross_entropy(logits: ArrayOrTensor, target: ArrayOrTensor, reduction: str = "mean") -> Tensor:
@@ -157,7 +164,13 @@ def cross_entropy(logits: ArrayOrTensor, target: ArrayOrTensor, reduction: str =
         raise ValueError(f"{fn}: logits must have a class axis with at least one class")
     t = _data(target)
     if t.dtype.kind == "f" and t.shape == x.shape:  # one-hot / probability rows
-        t = np.ascontiguousarray(t, dtype=x.dtype).reshape(-1, x.shape[-1])
+        if isinstance(target, Tensor) and target.requires_grad:
+            # the target gets its gradient too: -log_softmax(x) (scaled as the loss)
+            if t.dtype != x.dtype:
+                raise TypeError(f"{fn}: target has dtype {t.dtype} but logits have {x.dtype}")
+            t = target.reshape(-1, x.shape[-1])
+        else:
+            t = np.ascontiguousarray(t, dtype=x.dtype).reshape(-1, x.shape[-1])
     else:
         t = _class_targets(fn, x, t)
     return _CrossEntropy.apply(logits, t, reduction)
