@@ -60,8 +60,11 @@ inline int64_t avg_divisor(const PoolShape& s, int64_t p, int64_t q, bool inc_pa
 // accumulated into: one pass over dx instead of two. value(p, q, h, w) gives the element at (h, w)
 // of window (p, q); rows and columns past the last window get zero.
 bool tiles_exactly(const PoolShape& s) {
-  // (window width 2, the common case, is what the compile-time-width loop below handles)
-  return s.S == 2 && s.sh == s.R && s.sw == s.S && s.ph == 0 && s.pw == 0;
+  // (window width 2, the common case, is what the compile-time-width loop below handles).
+  // Every window's columns lie inside the row: 'same' padding of an odd width puts the last
+  // window half into right padding, and writing its taps would go one past the row (past the
+  // plane, on the last row)
+  return s.S == 2 && s.sh == s.R && s.sw == s.S && s.ph == 0 && s.pw == 0 && s.Q * s.S <= s.W;
 }
 
 template <int S, typename T, typename F>
@@ -144,8 +147,8 @@ template <typename T>
 void avg_pool2d_backward(const PoolShape& s, const T* dy, T* dx, bool count_include_pad) {
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
   // see [Note: write-once pooling backward]; the divisor is R*S unless a last window reaches
-  // into bottom/right padding with count_include_pad=False (then the general path runs)
-  if (tiles_exactly(s) && (count_include_pad || (s.P * s.R <= s.H && s.Q * s.S <= s.W))) {
+  // into bottom padding with count_include_pad=False (then the general path runs)
+  if (tiles_exactly(s) && (count_include_pad || s.P * s.R <= s.H)) {
     const T inv = T(1) / T(s.R * s.S);
     for_planes(s.N * s.C, HW, [&](int64_t i0, int64_t n) {
       for (int64_t i = i0; i < i0 + n; ++i) {

@@ -454,3 +454,23 @@ def test_max_pool_refuses_planes_past_int32_indices():
         K.max_pool2d_forward(x.reshape(1, 1, 2**11 + 1, 2**20), (2**11 + 1, 2**20))
     with pytest.raises(ValueError, match="int32 argmax indices"):
         F.max_pool1d(dc.Tensor(x, requires_grad=True), n)  # (wraps x, no copy)
+
+
+@pytest.mark.parametrize("inc", [True, False])
+@pytest.mark.parametrize("shape", [(3, 2, 61), (2, 1, 5, 61), (1, 2, 7, 9), (1, 1, 1, 1)])
+def test_avg_pool_backward_same_padding_of_odd_sizes_stays_inside_dx(shape, inc, cpu_capability):
+    # 2x2/2 (or 2/2) windows with 'same' padding of an odd width: the last window is half in the
+    # right padding. The write-once backward wrote its second tap one past each row (past the
+    # plane on the last row: a segfault under the fuzz suite's longer runs)
+    nsp = len(shape) - 2
+    d, k = f"{nsp}d", (2,) * nsp
+    x = np.random.default_rng(0).standard_normal(shape)
+    y = getattr(K, f"avg_pool{d}_forward")(x, k, k, "same", inc)
+    dy = np.random.default_rng(1).standard_normal(y.shape)
+    guard, n = 16, x.size
+    buf = np.full(n + 2 * guard, 7.5)
+    out = buf[guard : guard + n].reshape(shape)
+    getattr(K, f"avg_pool{d}_backward")(dy, shape, k, k, "same", inc, out=out)
+    assert (buf[:guard] == 7.5).all() and (buf[-guard:] == 7.5).all(), "wrote outside dx"
+    ref = getattr(K, f"avg_pool{d}_backward")(dy, shape, k, k, "same", inc, reference=True)
+    np.testing.assert_allclose(out, ref, rtol=1e-13, atol=1e-13)
