@@ -11,6 +11,8 @@ from helpers import cpu_capability  # noqa: E402,F401  (fixture available to eve
 # failure reproduces. DEEPCORE_FUZZ_EXAMPLES=<n> runs n examples per test with fresh random
 # seeds instead, for a longer hunt:
 #   DEEPCORE_FUZZ_EXAMPLES=2000 python -m pytest tests/test_fuzz_*
+# CI runs 100 examples per test (19 tests, 1,900 examples, a few seconds); at 40 the budget
+# missed a pooling segfault that a 400-example run found (test_pool.py, odd widths, 'same').
 try:
     from hypothesis import HealthCheck, settings
 except ImportError:  # the fuzz tests skip themselves (pytest.importorskip)
@@ -22,10 +24,10 @@ else:
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         print_blob=True,
     )
-    settings.register_profile("ci", max_examples=40, derandomize=True, **_common)
+    settings.register_profile("ci", max_examples=100, derandomize=True, **_common)
     settings.register_profile(
         "long",
-        max_examples=int(os.environ.get("DEEPCORE_FUZZ_EXAMPLES", "0") or 0) or 40,
+        max_examples=int(os.environ.get("DEEPCORE_FUZZ_EXAMPLES", "0") or 0) or 100,
         derandomize=False,
         **_common,
     )

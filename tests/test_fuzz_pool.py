@@ -151,7 +151,7 @@ def _draw(data, corner, mode):
     return p, fwd, bwd, np.random.default_rng(p["seed"])
 
 
-# each corner gets the whole example budget (CI: 40), so none is left to chance
+# each corner gets the whole example budget (CI: 100), so none is left to chance
 @pytest.mark.parametrize("corner", CORNERS)
 @given(data=st.data())
 def test_max_pool_matches_reference(corner, data):
