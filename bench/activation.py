@@ -2,9 +2,10 @@
 
     python3 bench/activation.py [--pairs 15] [--threads 2] [--capability avx512]
 
-Cases: relu, gelu (exact), sigmoid forward+backward and softmax cross-entropy forward+backward
-on (64, 4096) and (64, 32, 26, 26) float32 (CE on (64, 4096) logits and on the NCHW tensor
-viewed as (64*26*26, 32) rows... see below). Two levels are timed:
+Cases: relu, gelu (exact), sigmoid (and hard_swish, autograd level) forward+backward and
+softmax cross-entropy forward+backward on (64, 4096) and (64, 32, 26, 26) float32 (CE on
+(64, 4096) logits and on the NCHW tensor viewed as (64*26*26, 32) rows... see below).
+Two levels are timed:
 
   kernel    the raw kernels: ours deepcore._C.activation_forward/backward (and
             cross_entropy_forward/backward) vs torch's aten ops (relu + threshold_backward,
@@ -76,7 +77,8 @@ def activation_cases(torch, shape):
         cases.append(("kernel", name, shape, 20 * n, ours, peer))
 
     fns = {"relu": (F.relu, torch.relu), "gelu": (F.gelu, torch.nn.functional.gelu),
-           "sigmoid": (F.sigmoid, torch.sigmoid)}  # fmt: skip
+           "sigmoid": (F.sigmoid, torch.sigmoid),
+           "hard_swish": (F.hard_swish, torch.nn.functional.hardswish)}  # fmt: skip
     for name, (f_ours, f_torch) in fns.items():
 
         def ours(f=f_ours):

@@ -9,6 +9,7 @@
 //   swish       p0 = beta                    x*sigmoid(beta*x); gelu "sigmoid" is beta = 1.702
 //   hard_sigmoid p0 = slope, p1 = offset     clip(slope*x + offset, 0, 1); Keras 2: 0.2, 0.5
 //   selu        p0 = alpha, p1 = scale       scale * (x > 0 ? x : alpha * (exp(x) - 1))
+//   hard_swish  no parameter                 x * relu6(x + 3) / 6 (Keras; PyTorch hardswish)
 //
 // [Note: what backward reads]
 // Backward reads the saved output y where that is cheaper than recomputing (sigmoid: y(1-y),
@@ -29,23 +30,53 @@
 
 namespace dc {
 
+// [Note: the activation list] The one list of native activation kinds: X(name, reads_output).
+// It generates the enum, the Python-facing names (kActNames), act_reads_output, and the
+// per-kind switch of each ISA kernel (csrc/cpu/activation_kernels.cpp), so the order cannot
+// drift between them, and a kind without its formula fails to compile there (static_assert)
+// and in the reference (csrc/ref/activation_ref.cpp switches with -Werror=switch). Adding an
+// activation: one line here, its forward and backward formula, its reference (the steps are
+// in docs/adding_an_op.md).
+#define DC_ACTIVATIONS(X) \
+  X(sigmoid, true)        \
+  X(tanh, true)           \
+  X(relu, true)           \
+  X(leaky_relu, false)    \
+  X(elu, false)           \
+  X(softplus, false)      \
+  X(swish, false)         \
+  X(gelu, false)          \
+  X(gelu_tanh, false)     \
+  X(hard_sigmoid, false)  \
+  X(selu, false)          \
+  X(hard_swish, false)
+
 enum class Act : int {
-  sigmoid = 0,
-  tanh,
-  relu,
-  leaky_relu,
-  elu,
-  softplus,
-  swish,
-  gelu,
-  gelu_tanh,
-  hard_sigmoid,
-  selu,
-  count
+#define DC_ACT_ENUM(name, reads_output) name,
+  DC_ACTIVATIONS(DC_ACT_ENUM)
+#undef DC_ACT_ENUM
+      count
 };
 
-inline bool act_reads_output(Act k) {
-  return k == Act::sigmoid || k == Act::tanh || k == Act::relu;
+// Python-facing names, in enum order.
+inline constexpr const char* kActNames[] = {
+#define DC_ACT_NAME(name, reads_output) #name,
+    DC_ACTIVATIONS(DC_ACT_NAME)
+#undef DC_ACT_NAME
+};
+static_assert(sizeof(kActNames) / sizeof(kActNames[0]) == static_cast<size_t>(Act::count));
+
+// Whether backward reads the saved output y (else the input x): [Note: what backward reads].
+inline constexpr bool act_reads_output(Act k) {
+  switch (k) {
+#define DC_ACT_READS(name, reads_output) \
+  case Act::name:                        \
+    return reads_output;
+    DC_ACTIVATIONS(DC_ACT_READS)
+#undef DC_ACT_READS
+    default:
+      return false;
+  }
 }
 
 // Drivers (OpenMP over chunks, then the ISA kernel). x, y, gy, gx are (n,).

@@ -108,6 +108,12 @@ ACTS = {
         lambda x: np.where(np.abs(x) < 3, 1 / 6, 0.0),
         lambda t, x: t.nn.functional.hardsigmoid(x),
     ),
+    "hard_swish": (
+        F.hard_swish,
+        lambda x: x * np.clip(x + 3, 0, 6) / 6,
+        lambda x: np.where(x < -3, 0.0, np.where(x > 3, 1.0, (2 * x + 3) / 6)),
+        lambda t, x: t.nn.functional.hardswish(x),
+    ),
     "hard_sigmoid_keras2": (
         lambda x: F.hard_sigmoid(x, slope=0.2, offset=0.5),
         lambda x: np.clip(0.2 * x + 0.5, 0, 1),

@@ -11,11 +11,6 @@ namespace dc {
 
 namespace {
 
-// Python-facing names of the Act kinds, in enum order.
-const char* const kActNames[] = {"sigmoid", "tanh", "relu",      "leaky_relu",   "elu", "softplus",
-                                 "swish",   "gelu", "gelu_tanh", "hard_sigmoid", "selu"};
-static_assert(sizeof(kActNames) / sizeof(kActNames[0]) == static_cast<size_t>(Act::count));
-
 Act parse_act(const std::string& name) {
   const auto& names = kActNames;
   for (int i = 0; i < static_cast<int>(Act::count); ++i)

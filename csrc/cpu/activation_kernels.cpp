@@ -47,6 +47,8 @@ inline V act_fwd(V x, V p0, V p1) {
     return vmin(vmax(p0 * x + p1, zero), one);
   } else if constexpr (K == Act::selu) {
     return p1 * (x > zero ? x : p0 * vexpm1_neg(vmin(x, zero)));
+  } else if constexpr (K == Act::hard_swish) {
+    return x * vmin(vmax(x + bc<V>(3.0), zero), bc<V>(6.0)) * bc<V>(1.0 / 6.0);
   } else {
     static_assert(K == Act::sigmoid, "unhandled activation kind");
   }
@@ -90,6 +92,11 @@ inline V act_bwd(V in, V gy, V p0, V p1) {
     return z > zero ? (z < one ? gy * p0 : zero) : zero;
   } else if constexpr (K == Act::selu) {
     return gy * p1 * (in > zero ? one : p0 * vexp(vmin(in, zero)));
+  } else if constexpr (K == Act::hard_swish) {
+    // 0 below -3, 1 above 3, (2x + 3) / 6 between, both ends included (PyTorch's choice at the
+    // kinks: -0.5 at x = -3, 1.5 at x = 3)
+    const V mid = gy * (in * bc<V>(1.0 / 3.0) + bc<V>(0.5));
+    return in < bc<V>(-3.0) ? zero : (in > bc<V>(3.0) ? gy : mid);
   } else {
     static_assert(K == Act::sigmoid, "unhandled activation kind");
   }
@@ -123,26 +130,13 @@ double bwd_loop(const T* x, const T* y, const T* gy, T* gx, int64_t n, T p0, T p
   return static_cast<double>(hsum(dp));
 }
 
-#define DC_FOR_EACH_ACT(X) \
-  X(sigmoid)               \
-  X(tanh)                  \
-  X(relu)                  \
-  X(leaky_relu)            \
-  X(elu)                   \
-  X(softplus)              \
-  X(swish)                 \
-  X(gelu)                  \
-  X(gelu_tanh)             \
-  X(hard_sigmoid)          \
-  X(selu)
-
 template <typename T>
 void act_forward_kernel(Act kind, const T* x, T* y, int64_t n, T p0, T p1) {
   switch (kind) {
-#define DC_CASE(k) \
-  case Act::k:     \
+#define DC_CASE(k, reads_output) \
+  case Act::k:                   \
     return fwd_loop<Act::k, T>(x, y, n, p0, p1);
-    DC_FOR_EACH_ACT(DC_CASE)
+    DC_ACTIVATIONS(DC_CASE)
 #undef DC_CASE
     default:
       return;
@@ -153,10 +147,10 @@ template <typename T>
 double act_backward_kernel(Act kind, const T* x, const T* y, const T* gy, T* gx, int64_t n, T p0,
                            T p1, bool want_dp0) {
   switch (kind) {
-#define DC_CASE(k) \
-  case Act::k:     \
+#define DC_CASE(k, reads_output) \
+  case Act::k:                   \
     return bwd_loop<Act::k, T>(x, y, gy, gx, n, p0, p1, want_dp0);
-    DC_FOR_EACH_ACT(DC_CASE)
+    DC_ACTIVATIONS(DC_CASE)
 #undef DC_CASE
     default:
       return 0.0;

@@ -35,7 +35,6 @@ from ...autograd import Function
 from ...tensor import Tensor
 from ._args import checked
 
-
 #: Keras name -> F function (see [Note: activation names and defaults]).
 ACTIVATIONS: Registry[Callable[..., Tensor]] = Registry("activation")
 
@@ -190,6 +189,12 @@ def hard_sigmoid(x: ArrayOrTensor, slope: float = 1.0 / 6.0, offset: float = 0.5
     """clip(slope * x + offset, 0, 1). The defaults give relu6(x + 3) / 6, Keras 3's and
     PyTorch's hard sigmoid; Keras 2's was slope=0.2."""
     return _act(x, "hard_sigmoid", slope, offset)
+
+
+@_register("hard_swish", aliases=("hardswish", "hard_silu"))
+def hard_swish(x: ArrayOrTensor) -> Tensor:
+    """x * relu6(x + 3) / 6 (Keras's hard_swish / hard_silu, PyTorch's hardswish)."""
+    return _act(x, "hard_swish")
 
 
 @_register("linear", aliases=("identity",))
