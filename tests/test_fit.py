@@ -181,7 +181,9 @@ def test_accuracy_resolution():
     pb = np.array([[0.9], [0.2], [0.4], [0.6]])
     assert metrics.get("accuracy")(yb, pb) == pytest.approx(0.5)  # binary
     sparse_loss = losses.get("sparse_categorical_crossentropy")
-    assert isinstance(metrics.get("acc", loss=sparse_loss), metrics.Accuracy)
+    acc = metrics.get("acc", loss=sparse_loss)  # the loss says the targets are class ids
+    acc.update_state(np.array([0, 1, 2, 1]), pred)
+    assert float(acc.result()) == pytest.approx(0.5) and acc.argmax_only
     with pytest.raises(ValueError, match="unknown metric"):
         metrics.get("nope")
 

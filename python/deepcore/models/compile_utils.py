@@ -7,6 +7,7 @@ turns a run's sums into Keras's logs.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -58,6 +59,12 @@ class Compiled:
         self.fused: list[bool] = []
         self.probs_needed: list[bool] = []
 
+    @property
+    def needs_targets(self) -> bool:
+        """Does a step need y (a compiled loss or metric)? A model whose losses all come from
+        ``add_loss`` trains on x alone."""
+        return any(lf is not None for lf in self.losses) or any(self.metrics + self.wmetrics)
+
     # ------------------------------------------------------------------ a step
     def loss_terms(
         self,
@@ -67,9 +74,12 @@ class Compiled:
         masks: list | None = None,
     ) -> tuple[Tensor, list[Tensor | None]]:
         """(the weighted total loss, each output's loss) for targets ``ys`` and outputs
-        ``outs`` (logits where fused), with sample weights and output masks."""
+        ``outs`` (logits where fused), with sample weights and output masks; (None, ...)
+        without targets or compiled losses."""
         total = None
         per: list[Tensor | None] = []
+        if ys is None:
+            return None, [None] * len(self.losses)
         for i, lf in enumerate(self.losses):
             if lf is None:
                 per.append(None)
@@ -95,26 +105,31 @@ class Compiled:
         sws: list | None = None,
         masks: list | None = None,
     ) -> None:
+        """Fold a batch into every metric. Metrics get Tensors (no graph), as Keras hands
+        them tensors: a user's ``update_state`` may use deepcore.ops on them."""
+        if ys is None:
+            return
         for i, ms in enumerate(self.metrics):
             wms = self.wmetrics[i]
             if not ms and not wms:
                 continue
             pred = outs[i].data
             probs = _softmax_np(pred) if self.probs_needed[i] else pred
+            y, tp, tq = Tensor._wrap(ys[i]), Tensor._wrap(pred), Tensor._wrap(probs)
             mk = None if masks is None or masks[i] is None else np.asarray(masks[i])
             w = None if mk is None else mk.astype(np.float64)
             for m in ms:
                 if w is None:
-                    m.update_state(ys[i], pred if m.argmax_only else probs)
+                    m.update_state(y, tp if m.argmax_only else tq)
                 else:
-                    m.update_state(ys[i], pred if m.argmax_only else probs, sample_weight=w)
+                    m.update_state(y, tp if m.argmax_only else tq, sample_weight=w)
             if wms:
                 w = combine_weights(None if sws is None else sws[i], mk)
                 for m in wms:
                     if w is None:
-                        m.update_state(ys[i], pred if m.argmax_only else probs)
+                        m.update_state(y, tp if m.argmax_only else tq)
                     else:
-                        m.update_state(ys[i], pred if m.argmax_only else probs, sample_weight=w)
+                        m.update_state(y, tp if m.argmax_only else tq, sample_weight=w)
 
     def reset_metrics(self) -> None:
         for ms in self.metrics + self.wmetrics:
@@ -160,8 +175,14 @@ class Totals:
                     logs[self.out_keys[i]] = self.out_sums[i] / seen if seen else float("nan")
         for ms, ks in zip(c.metrics + c.wmetrics, c.keys + c.wkeys):
             for m, k in zip(ms, ks):
-                logs[k] = m.result()
+                logs[k] = _log_value(m.result())
         return dict(sorted(logs.items()))
+
+
+def _log_value(v: Any) -> Any:
+    """A metric's result for the logs: a float, or an array for a vector-valued metric."""
+    a = np.asarray(v.data if isinstance(v, Tensor) else v)
+    return float(a) if a.ndim == 0 else a.astype(np.float64)
 
 
 # ---------------------------------------------------------------------- resolving compile()
@@ -171,12 +192,9 @@ def resolve(args: dict, names: Sequence[str], softmax_outputs: Sequence[bool]) -
     c = Compiled()
     c.names = list(names)
     n = len(c.names)
-    if args["loss"] is None:
-        raise ValueError("compile() needs a loss to train or evaluate the model")
+    # no loss at all is allowed: the model's own add_loss() losses train it (Keras)
     raw_losses = per_output(args["loss"], c.names, "loss")
     c.losses = [None if v is None else losses_mod.get(v) for v in raw_losses]
-    if all(v is None for v in c.losses):
-        raise ValueError("compile() got no loss for any output")
     lw = args["loss_weights"]
     c.weights = (
         [1.0] * n
@@ -226,7 +244,8 @@ def _resolve_metrics(
             # a Metric object given for every output must not share its state
             metric = metrics_mod.get(ident, loss=losses[i])
             if n > 1 and isinstance(ident, metrics_mod.Metric) and i > 0:
-                metric = type(ident)()
+                metric = copy.deepcopy(ident)
+                metric.reset_state()
             ms.append(metric)
         out.append(ms)
     return out

@@ -2,17 +2,39 @@
 before a step sees it. Coercion (arrays, lists, dicts by output name, Tensors -> NumPy arrays in
 the model's dtype, once per call), sample and class weights ([Note: sample weights] in
 training.py), the validation split, and the mini-batches of an epoch.
+
+[Note: data adapters] Every kind of input is one :class:`DataAdapter` that gives an epoch's
+mini-batches as ``(batch size, (xs, ys, sws))`` (lists of arrays, ready for a step), so the
+training, test and predict loops never ask what the data was:
+
+* :class:`ArrayDataAdapter`: NumPy arrays / Tensors / lists or dicts of them, sliced (or
+  gathered through the epoch's permutation) per batch; ``steps`` caps an epoch.
+* :class:`GeneratorDataAdapter`: a Python generator or other iterator of batches, consumed
+  across epochs as Keras does (each epoch takes ``steps_per_epoch`` batches, or runs the
+  iterator dry); running out before an epoch has any batch ends training with a warning.
+* :class:`IterableDataAdapter`: a re-iterable of batches (a PyTorch ``DataLoader``, a list
+  of batches): a fresh pass per epoch, ``len()`` batches when it has a length.
+* :class:`PyDatasetAdapter`: a ``deepcore.utils.PyDataset`` / ``keras.utils.Sequence``-style
+  object (``__getitem__(i)`` gives batch i, ``__len__`` or ``num_batches`` their number,
+  ``on_epoch_end()`` called after every epoch); with ``shuffle`` the batch order is permuted.
+
+A batch is ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` (a list counts as a tuple,
+as PyTorch's collate gives it); its leaves may be NumPy arrays, Tensors, PyTorch tensors or
+anything with ``.numpy()``, and are turned into arrays in the model's dtype by the model's
+``prepare`` function, which also builds the model on the first batch (``peek``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import types
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import losses as losses_mod
-from ..tensor import Tensor
+from ..tensor import Tensor, get_rng
 
 __all__ = [
     "to_array",
@@ -27,6 +49,15 @@ __all__ = [
     "combine_weights",
     "split_validation",
     "batches",
+    "DataAdapter",
+    "ArrayDataAdapter",
+    "GeneratorDataAdapter",
+    "IterableDataAdapter",
+    "PyDatasetAdapter",
+    "is_array_data",
+    "stream_adapter",
+    "unpack_batch",
+    "to_numpy_tree",
 ]
 
 
@@ -238,3 +269,230 @@ def batches(
         hi = min(lo + batch_size, n)
         sel = slice(lo, hi) if perm is None else perm[lo:hi]
         yield hi - lo, [cut(g, sel) for g in arrays]
+
+
+# ---------------------------------------------------------------------- adapters
+Batch = tuple[int, tuple]  # (batch size, (xs, ys, sws))
+
+
+class DataAdapter:
+    """An epoch's mini-batches for a loop (see [Note: data adapters])."""
+
+    #: batches per epoch, or None when only running out of data ends an epoch
+    steps: int | None = None
+
+    def batches(self) -> Iterator[Batch]:
+        raise NotImplementedError
+
+    def on_epoch_end(self) -> None:
+        """Called by fit after every epoch."""
+
+
+class ArrayDataAdapter(DataAdapter):
+    """In-memory arrays (already prepared: lists of arrays in the model's dtype), sliced per
+    batch, reshuffled every epoch when ``shuffle``."""
+
+    def __init__(
+        self,
+        xs: list,
+        ys: list | None,
+        sws: list | None,
+        batch_size: int,
+        shuffle: bool = False,
+        steps: int | None = None,
+    ) -> None:
+        self.arrays = (xs, ys, sws)
+        self.n = len(xs[0]) if xs else 0
+        self.batch_size = batch_size
+        self.shuffle = bool(shuffle)
+        n_steps = -(-self.n // batch_size) if self.n else 0
+        self.steps = n_steps if steps is None else min(n_steps, int(steps))
+
+    def batches(self) -> Iterator[Batch]:
+        perm = get_rng().permutation(self.n) if self.shuffle else None
+        for bs, group in batches(self.arrays, self.n, self.batch_size, self.steps, perm):
+            yield bs, tuple(group)
+
+
+def unpack_batch(batch: Any) -> tuple[Any, Any, Any]:
+    """Keras's unpack_x_y_sample_weight: ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sw)``."""
+    if isinstance(batch, list):
+        batch = tuple(batch)
+    if not isinstance(batch, tuple):
+        return batch, None, None
+    if len(batch) == 1:
+        return batch[0], None, None
+    if len(batch) == 2:
+        return batch[0], batch[1], None
+    if len(batch) == 3:
+        return batch
+    raise ValueError(
+        f"a batch must be x, (x,), (x, y) or (x, y, sample_weight); got a tuple of {len(batch)}"
+    )
+
+
+def to_numpy_tree(v: Any) -> Any:
+    """Leaves (Tensors, PyTorch tensors, anything with ``.numpy()``) as NumPy arrays, in the
+    same lists / tuples / dicts."""
+    if v is None or isinstance(v, np.ndarray):
+        return v
+    if isinstance(v, Tensor):
+        return v.data
+    if isinstance(v, Mapping):
+        return {k: to_numpy_tree(e) for k, e in v.items()}
+    if isinstance(v, (list, tuple)):
+        return type(v)(to_numpy_tree(e) for e in v)
+    if hasattr(v, "detach") and hasattr(v, "cpu"):  # a PyTorch tensor
+        return v.detach().cpu().numpy()
+    if callable(getattr(v, "numpy", None)):
+        return np.asarray(v.numpy())
+    return v
+
+
+def is_array_data(x: Any) -> bool:
+    """Is ``x`` in-memory data (arrays, Tensors, nested lists, dicts of them) rather than a
+    source of batches (generator, PyDataset, DataLoader)?"""
+    if isinstance(x, (np.ndarray, Tensor, Mapping, str, bytes, int, float)) or np.isscalar(x):
+        return True
+    if isinstance(x, (list, tuple)):
+        return True
+    return hasattr(x, "__array__") or hasattr(x, "__array_interface__")
+
+
+def _is_pydataset(x: Any) -> bool:
+    return hasattr(x, "__getitem__") and (hasattr(x, "num_batches") or hasattr(x, "__len__"))
+
+
+class _StreamAdapter(DataAdapter):
+    """Batches that arrive one by one, each turned into arrays by ``prepare(x, y, sw)``
+    (model-specific: names, dtype, weights). ``peek()`` prepares the first batch early (fit
+    builds the model from it) and hands it out again first."""
+
+    def __init__(self, prepare: Callable[[Any, Any, Any], Batch], steps: int | None) -> None:
+        self.prepare = prepare
+        self.steps = None if steps is None else int(steps)
+        self._peeked: Batch | None = None
+        self.exhausted = False  # the last epoch ran out of data before any batch
+
+    def _raw(self) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def peek(self) -> Batch | None:
+        if self._peeked is None:
+            it = self._epoch_iter = self._raw()
+            first = next(it, _END)
+            if first is _END:
+                return None
+            self._peeked = self.prepare(*unpack_batch(to_numpy_tree(first)))
+        return self._peeked
+
+    def batches(self) -> Iterator[Batch]:
+        count = 0
+        if self._peeked is not None:
+            it = self._epoch_iter
+            first, self._peeked = self._peeked, None
+            count = 1
+            yield first
+        else:
+            it = self._raw()
+        self.exhausted = False
+        while self.steps is None or count < self.steps:
+            raw = next(it, _END)
+            if raw is _END:
+                if count == 0 or self.steps is not None:
+                    self.exhausted = True
+                    warnings.warn(
+                        f"the input ran out of data after {count} batches of an epoch "
+                        f"(steps={self.steps}); training stops here: give a generator that "
+                        "yields at least steps_per_epoch * epochs batches, or a re-iterable "
+                        "such as a DataLoader or a PyDataset",
+                        UserWarning,
+                        stacklevel=4,
+                    )
+                return
+            count += 1
+            yield self.prepare(*unpack_batch(to_numpy_tree(raw)))
+
+
+_END = object()
+
+
+class GeneratorDataAdapter(_StreamAdapter):
+    """A Python generator or iterator of batches, consumed across epochs (Keras's rule)."""
+
+    def __init__(self, it: Iterator, prepare: Callable, steps: int | None) -> None:
+        super().__init__(prepare, steps)
+        self.it = it
+
+    def _raw(self) -> Iterator[Any]:
+        return self.it
+
+
+class IterableDataAdapter(_StreamAdapter):
+    """A re-iterable of batches (a PyTorch DataLoader): one fresh pass per epoch."""
+
+    def __init__(self, data: Iterable, prepare: Callable, steps: int | None) -> None:
+        n = None
+        try:
+            n = len(data)  # type: ignore[arg-type]
+        except TypeError:
+            pass
+        super().__init__(prepare, n if steps is None else (steps if n is None else min(n, steps)))
+        self.data = data
+
+    def _raw(self) -> Iterator[Any]:
+        return iter(self.data)
+
+
+class PyDatasetAdapter(_StreamAdapter):
+    """``dataset[i]`` is batch i of ``len(dataset)`` (or ``dataset.num_batches``);
+    ``on_epoch_begin()`` / ``on_epoch_end()`` around each epoch; the batch order permuted when
+    ``shuffle``."""
+
+    def __init__(self, dataset: Any, prepare: Callable, steps: int | None, shuffle: bool):
+        n = getattr(dataset, "num_batches", None)
+        if n is None:
+            n = len(dataset)
+        if not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"a PyDataset must have a non-negative number of batches, got {n!r}")
+        super().__init__(prepare, int(n) if steps is None else min(int(n), int(steps)))
+        self.dataset = dataset
+        self.n = int(n)
+        self.shuffle = bool(shuffle)
+
+    def _raw(self) -> Iterator[Any]:
+        hook = getattr(self.dataset, "on_epoch_begin", None)
+        if callable(hook):
+            hook()
+        order = get_rng().permutation(self.n) if self.shuffle else range(self.n)
+        return (self.dataset[int(i)] for i in order)
+
+    def on_epoch_end(self) -> None:
+        hook = getattr(self.dataset, "on_epoch_end", None)
+        if callable(hook):
+            hook()
+
+
+def stream_adapter(
+    data: Any, prepare: Callable, steps: int | None, shuffle: bool, what: str
+) -> _StreamAdapter:
+    """The adapter for a source of batches (see [Note: data adapters])."""
+    if steps is not None and (
+        isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1
+    ):
+        raise ValueError(f"steps must be a positive integer or None, got {steps!r}")
+    if isinstance(data, (types.GeneratorType, Iterator)):
+        return GeneratorDataAdapter(data, prepare, steps)
+    if _is_pydataset(data):
+        if type(data).__module__.startswith("torch"):
+            raise TypeError(
+                f"{what} is a PyTorch Dataset, which gives single samples: wrap it in a "
+                "torch.utils.data.DataLoader(dataset, batch_size=...) to give batches"
+            )
+        return PyDatasetAdapter(data, prepare, steps, shuffle)
+    if isinstance(data, Iterable):
+        return IterableDataAdapter(data, prepare, steps)
+    raise TypeError(
+        f"{what} must be arrays (NumPy, Tensors, lists or dicts of them), a generator, a "
+        f"PyDataset or an iterable of batches (a DataLoader), got {type(data).__name__}"
+    )

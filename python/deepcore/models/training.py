@@ -24,7 +24,6 @@ a step takes the unweighted fused path.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
@@ -33,7 +32,7 @@ import numpy as np
 from .. import optim
 from ..autograd import no_grad
 from ..nn.module import Module
-from ..tensor import Tensor, get_rng
+from ..tensor import Tensor
 from . import callbacks as cbks
 from . import data_adapter as da
 from .compile_utils import Compiled, Totals, resolve
@@ -114,13 +113,34 @@ class Model(Module):
         **kwargs: Any,
     ) -> None:
         """Configure training: optimizer (name or object), loss (name, callable, Loss, or a
-        list/dict per output), metrics, loss_weights (list/dict per output), weighted_metrics
-        (metrics that see the sample / class weights; see [Note: sample weights]).
+        list/dict per output; None when the model adds its own losses with ``add_loss``),
+        metrics, loss_weights (list/dict per output), weighted_metrics (metrics that see the
+        sample / class weights; see [Note: sample weights]).
+
+        ``run_eagerly``, ``jit_compile`` and ``steps_per_execution`` are accepted (and
+        validated) for Keras scripts and change nothing: deepcore runs every step eagerly on
+        its native kernels, one batch per step, so there is no graph to compile and no
+        dispatch overhead to amortise over several steps.
 
         ``fuse_softmax_cross_entropy``: compute cross-entropy from the logits of a softmax
         output (see [Note: fused softmax cross-entropy] in deepcore.losses)."""
         if kwargs:
             raise TypeError(f"compile() got unexpected keyword argument(s) {sorted(kwargs)}")
+        if steps_per_execution is None:
+            steps_per_execution = 1
+        if (
+            isinstance(steps_per_execution, bool)
+            or not isinstance(steps_per_execution, (int, np.integer))
+            or steps_per_execution < 1
+        ):
+            raise ValueError(
+                f"steps_per_execution must be a positive integer, got {steps_per_execution!r}"
+            )
+        if jit_compile not in (None, True, False, "auto"):
+            raise ValueError(f"jit_compile must be True, False or 'auto', got {jit_compile!r}")
+        self.steps_per_execution = int(steps_per_execution)
+        self.jit_compile = False  # what Keras reports when it does not compile
+        self.run_eagerly = True
         if isinstance(optimizer, optim.Optimizer):
             opt = optimizer
         else:
@@ -233,6 +253,17 @@ class Model(Module):
                 out.extend(m._call_losses)
         return out
 
+    def _add_extra_losses(self, total: Tensor | None, mods: list[Module]) -> Tensor:
+        """The compiled loss plus the regularisers' and ``add_loss`` losses of this call."""
+        for e in self._extra_losses(mods):
+            total = e if total is None else total + e
+        if total is None:
+            raise ValueError(
+                "no loss to compute: give compile() a loss, or add losses in the model's call "
+                "with self.add_loss(...)"
+            )
+        return total
+
     def _train_step(
         self, c: Compiled, xs: list, ys: list, sws: list | None, mods: list[Module]
     ) -> tuple[Tensor, list]:
@@ -241,8 +272,7 @@ class Model(Module):
         (the total loss, each output's loss)."""
         outs, masks = self._forward_masked([Tensor(a) for a in xs], True, c.fused)
         total, per = c.loss_terms(ys, outs, sws, masks)
-        for e in self._extra_losses(mods):
-            total = total + e
+        total = self._add_extra_losses(total, mods)
         opt = self.optimizer
         opt.zero_grad()
         total.backward()
@@ -256,10 +286,95 @@ class Model(Module):
         """The losses and metrics of one batch in inference mode (``evaluate``, validation)."""
         outs, masks = self._forward_masked([Tensor(a) for a in xs], False, c.fused)
         total, per = c.loss_terms(ys, outs, sws, masks)
-        for e in self._extra_losses(mods):
-            total = total + e
+        total = self._add_extra_losses(total, mods)
         c.update_metrics(ys, outs, sws, masks)
         return total, per
+
+    # ------------------------------------------------------------------ data
+    def _prepare_batch(
+        self, x: Any, y: Any, sw: Any, class_weight: Any = None, fn: str = "fit"
+    ) -> da.Batch:
+        """One batch from a generator, PyDataset or DataLoader as (batch size, (xs, ys, sws))
+        in the model's dtype; builds the model on the first (see [Note: data adapters])."""
+        xs = da.as_list(x, self.input_names, "x")
+        self._ensure_built(xs)
+        dtype = self._model_dtype()
+        xs = da.cast_floats(xs, dtype)
+        if fn == "predict":
+            return da.n_samples(xs, "the batch's x"), (xs, None, None)
+        c = self._resolve_compile()
+        ys = None
+        if y is not None:
+            ys = da.cast_floats(da.as_list(y, c.names, "y"), dtype)
+        elif c.needs_targets:
+            raise ValueError(
+                f"{fn}() got a batch without targets: yield (x, y) or (x, y, sample_weight) "
+                "batches (the model has a compiled loss or metrics that need y)"
+            )
+        n = da.n_samples(xs + (ys or []), "the batch", fn)
+        sws = None if ys is None else self._per_sample_weights(c, ys, n, sw, class_weight, fn)
+        return n, (xs, ys, sws)
+
+    def _adapter(
+        self,
+        x: Any,
+        y: Any,
+        sample_weight: Any,
+        class_weight: Any,
+        batch_size: int,
+        shuffle: bool,
+        steps: int | None,
+        fn: str,
+        sw_name: str = "sample_weight",
+        what: str = "x and y",
+    ) -> da.DataAdapter:
+        """The data adapter for ``x`` (see [Note: data adapters]); in-memory arrays are
+        prepared here, once."""
+        if x is None:
+            raise ValueError(f"{fn}() needs x: arrays, a generator, a PyDataset or a DataLoader")
+        if not da.is_array_data(x):
+            for name, v in (("y", y), ("sample_weight", sample_weight)):
+                if v is not None:
+                    raise ValueError(
+                        f"{fn}() got {name} with x of type {type(x).__name__}: a generator, "
+                        "PyDataset or DataLoader gives its targets and weights in its batches "
+                        "(x, y[, sample_weight])"
+                    )
+            adapter = da.stream_adapter(
+                x,
+                lambda bx, by, bsw: self._prepare_batch(bx, by, bsw, class_weight, fn),
+                steps,
+                shuffle,
+                "x",
+            )
+            if adapter.peek() is None:  # the first batch builds the model
+                raise ValueError(f"{fn}() got x of type {type(x).__name__} that gives no batches")
+            return adapter
+        xs = da.as_list(x, self.input_names, "x")
+        self._ensure_built(xs)
+        dtype = self._model_dtype()
+        xs = da.cast_floats(xs, dtype)
+        if fn == "predict":
+            da.n_samples(xs, "x")
+            return da.ArrayDataAdapter(xs, None, None, batch_size, False, steps)
+        c = self._resolve_compile()
+        ys = None
+        if y is not None:
+            ys = da.cast_floats(da.as_list(y, c.names, "y"), dtype)
+            if len(ys) != len(c.names):
+                raise ValueError(f"y has {len(ys)} arrays but the model has {len(c.names)} outputs")
+        elif c.needs_targets:
+            raise ValueError(
+                f"{fn}() needs y (targets) for the compiled loss and metrics; only a model "
+                "whose losses all come from add_loss() trains without y"
+            )
+        n = da.n_samples(xs + (ys or []), what, fn)
+        sws = None
+        if ys is not None:
+            sws = self._per_sample_weights(c, ys, n, sample_weight, class_weight, fn, sw_name)
+        elif sample_weight is not None or class_weight is not None:
+            raise ValueError(f"{fn}() got sample or class weights but no targets y")
+        return da.ArrayDataAdapter(xs, ys, sws, batch_size, shuffle, steps)
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -281,42 +396,45 @@ class Model(Module):
         validation_batch_size: int | None = None,
         validation_freq: int = 1,
     ) -> cbks.History:
-        """Train for ``epochs`` epochs of mini-batches (reshuffled every epoch); returns History.
+        """Train for ``epochs`` epochs of mini-batches; returns History.
 
+        ``x`` may be arrays (with ``y``; reshuffled every epoch), a Python generator of
+        batches, a ``deepcore.utils.PyDataset`` or an iterable of batches such as a PyTorch
+        ``DataLoader`` (batches ``(x, y[, sample_weight])``; see [Note: data adapters]).
+        ``steps_per_epoch`` caps an epoch (a generator needs it to span several epochs).
         ``sample_weight`` / ``class_weight`` weight each sample's loss, and the
-        ``weighted_metrics``; ``validation_data`` may be ``(x, y)`` or ``(x, y, sample_weight)``
-        (see [Note: sample weights])."""
-        if x is None or y is None:
-            raise ValueError("fit() needs x and y arrays")
+        ``weighted_metrics``; ``validation_data`` may be ``(x, y)``, ``(x, y, sample_weight)``
+        or a source of batches (``validation_steps`` caps it); see [Note: sample weights]."""
         batch_size = da.check_batch_size(batch_size)
         verbose = da.check_verbose(verbose)
         if not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
         if not 0.0 <= float(validation_split) < 1.0:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
-
-        xs = da.as_list(x, self.input_names, "x")
-        self._ensure_built(xs)
-        c = self._resolve_compile()
-        ys = da.as_list(y, c.names, "y")
-        if len(ys) != len(c.names):
-            raise ValueError(f"y has {len(ys)} arrays but the model has {len(c.names)} outputs")
-        dtype = self._model_dtype()
-        xs, ys = da.cast_floats(xs, dtype), da.cast_floats(ys, dtype)
-        n = da.n_samples(xs + ys, "x and y", "fit")
-        sws = self._per_sample_weights(c, ys, n, sample_weight, class_weight, "fit")
-        val = None
+        data = self._adapter(
+            x, y, sample_weight, class_weight, batch_size, shuffle, steps_per_epoch, "fit"
+        )
+        val: da.DataAdapter | None = None
         if validation_data is not None:
-            val = self._validation_data(validation_data, c, dtype)
+            val = self._validation_adapter(
+                validation_data, validation_batch_size or batch_size, validation_steps
+            )
         elif validation_split:
-            (xs, ys, sws), val = da.split_validation(xs, ys, sws, validation_split)
-            n = len(xs[0])
+            if not isinstance(data, da.ArrayDataAdapter):
+                raise ValueError(
+                    "validation_split needs in-memory arrays; give validation_data for a "
+                    "generator, PyDataset or DataLoader"
+                )
+            xs, ys, sws = data.arrays
+            (xs, ys, sws), (vx, vy, vsw) = da.split_validation(xs, ys, sws, validation_split)
+            data = da.ArrayDataAdapter(xs, ys, sws, batch_size, shuffle, steps_per_epoch)
+            val = da.ArrayDataAdapter(
+                vx, vy, vsw, validation_batch_size or batch_size, False, validation_steps
+            )
+        c = self._resolve_compile()
 
         self._attach_optimizer()
-        steps = max(1, math.ceil(n / batch_size)) if n else 0
-        if steps_per_epoch is not None:
-            steps = min(steps, int(steps_per_epoch))
-
+        n = data.n if isinstance(data, da.ArrayDataAdapter) else None
         history = cbks.History()
         cb_list = cbks.CallbackList(
             # History after the user's callbacks (it sees what they add to the logs), the
@@ -325,7 +443,7 @@ class Model(Module):
             model=self,
             params={
                 "epochs": epochs,
-                "steps": steps,
+                "steps": data.steps,
                 "verbose": verbose,
                 "batch_size": batch_size,
                 "samples": n,
@@ -334,18 +452,18 @@ class Model(Module):
         self.history = history
         self.stop_training = False
         mods = list(self.modules())
-        rng = get_rng()
 
         cb_list.on_train_begin()
+        # a callback may say where to resume (BackupAndRestore sets _initial_epoch, as Keras)
+        start = getattr(self, "_initial_epoch", None)
+        start = initial_epoch if start is None else start
+        object.__setattr__(self, "_initial_epoch", None)
         self.train()
-        for epoch in range(initial_epoch, epochs):
+        for epoch in range(start, epochs):
             cb_list.on_epoch_begin(epoch)
             c.reset_metrics()
-            perm = rng.permutation(n) if shuffle else None
             totals = Totals(c)
-            for step, (bs, (xb, yb, swb)) in enumerate(
-                da.batches((xs, ys, sws), n, batch_size, steps, perm)
-            ):
+            for step, (bs, (xb, yb, swb)) in enumerate(data.batches()):
                 if cb_list.wants_batch_begin:
                     cb_list.on_train_batch_begin(step)
                 total, per = self._train_step(c, xb, yb, swb, mods)
@@ -354,14 +472,15 @@ class Model(Module):
                     cb_list.on_train_batch_end(step, totals.logs())
                 if self.stop_training:
                     break
+            if getattr(data, "exhausted", False) and not totals.seen:
+                break  # a generator ran dry (warned): Keras ends training
             logs = totals.logs()
             if val is not None and (epoch + 1 - initial_epoch) % validation_freq == 0:
-                vx, vy, vsw = val
-                vbs = validation_batch_size or batch_size
-                vlogs = self._evaluate_arrays(vx, vy, vbs, validation_steps, sws=vsw)
+                vlogs = self._evaluate_adapter(val)
                 logs.update({"val_" + k: v for k, v in vlogs.items()})
+            data.on_epoch_end()
             cb_list.on_epoch_end(epoch, logs)
-            if self.stop_training:
+            if self.stop_training or getattr(data, "exhausted", False):
                 break
         cb_list.on_train_end()
         return history
@@ -374,10 +493,11 @@ class Model(Module):
         sample_weight: Any,
         class_weight: Mapping[int, float] | None,
         fn: str,
+        sw_name: str = "sample_weight",
     ) -> list | None:
         """``sample_weight`` or ``class_weight`` as one weight array (or None) per output (see
         [Note: sample weights])."""
-        sws = da.sample_weights(sample_weight, c.names, n, "sample_weight")
+        sws = da.sample_weights(sample_weight, c.names, n, sw_name)
         if class_weight is None:
             return sws
         if sws is not None:
@@ -399,47 +519,50 @@ class Model(Module):
                 out_ndim = None
         return [da.class_weight_array(class_weight, ys[0], sparse, out_ndim)]
 
-    def _validation_data(self, validation_data: Any, c: Compiled, dtype: np.dtype) -> tuple:
-        """``fit(validation_data=(x, y[, sample_weight]))`` as (xs, ys, sws) in the model's
-        dtype."""
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+    def _validation_adapter(
+        self, validation_data: Any, batch_size: int, steps: int | None
+    ) -> da.DataAdapter:
+        """``fit(validation_data=...)``: a tuple ``(x, y[, sample_weight])`` of arrays, or a
+        source of batches."""
+        if isinstance(validation_data, (tuple, list)):
+            if len(validation_data) not in (2, 3):
+                raise ValueError(
+                    "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+                    "sample_weight_val), or a generator / PyDataset / DataLoader"
+                )
+            vsw = validation_data[2] if len(validation_data) == 3 else None
+            return self._adapter(
+                validation_data[0],
+                validation_data[1],
+                vsw,
+                None,
+                batch_size,
+                False,
+                steps,
+                "fit",
+                "validation sample_weight",
+                "validation_data",
+            )
+        if da.is_array_data(validation_data):
             raise ValueError(
                 "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
-                "sample_weight_val)"
+                "sample_weight_val), or a generator / PyDataset / DataLoader"
             )
-        vx = da.cast_floats(da.as_list(validation_data[0], self.input_names, "x_val"), dtype)
-        vy = da.cast_floats(da.as_list(validation_data[1], c.names, "y_val"), dtype)
-        nv = da.n_samples(vx + vy, "validation_data", "fit")
-        vsw = None
-        if len(validation_data) == 3:
-            vsw = da.sample_weights(validation_data[2], c.names, nv, "validation sample_weight")
-        return vx, vy, vsw
+        return self._adapter(validation_data, None, None, None, batch_size, False, steps, "fit")
 
     # ------------------------------------------------------------------ evaluate / predict
-    def _evaluate_arrays(
-        self,
-        xs: list[np.ndarray],
-        ys: list[np.ndarray],
-        batch_size: int,
-        steps: int | None = None,
-        bar: cbks.Progbar | None = None,
-        sws: list | None = None,
+    def _evaluate_adapter(
+        self, data: da.DataAdapter, bar: cbks.Progbar | None = None
     ) -> dict[str, float]:
         c = self._resolve_compile()
-        n = da.n_samples(xs + ys, "x and y")
         c.reset_metrics()
         was = self.training
         self.eval()
         totals = Totals(c)
         mods = list(self.modules())
-        n_steps = math.ceil(n / batch_size) if n else 0
-        if steps is not None:
-            n_steps = min(n_steps, int(steps))
         try:
             with no_grad():
-                for step, (bs, (xb, yb, swb)) in enumerate(
-                    da.batches((xs, ys, sws), n, batch_size, n_steps, None)
-                ):
+                for step, (bs, (xb, yb, swb)) in enumerate(data.batches()):
                     total, per = self._test_step(c, xb, yb, swb, mods)
                     totals.add(total, per, bs)
                     if bar is not None and bar.due():
@@ -455,7 +578,7 @@ class Model(Module):
         self._ensure_built(xs)
         c = self._resolve_compile()
         dtype = self._model_dtype()
-        ys = da.cast_floats(da.as_list(y, c.names, "y"), dtype)
+        ys = None if y is None else da.cast_floats(da.as_list(y, c.names, "y"), dtype)
         return c, da.cast_floats(xs, dtype), ys
 
     def evaluate(
@@ -470,16 +593,16 @@ class Model(Module):
         return_dict: bool = False,
     ) -> Any:
         """Loss and metrics over (x, y): ``[loss, metric...]`` (a float when there are no
-        metrics), or a dict with ``return_dict=True``. ``sample_weight`` weights the loss and
-        the weighted_metrics (see [Note: sample weights])."""
+        metrics), or a dict with ``return_dict=True``. ``x`` may be arrays or a source of
+        batches (see fit); ``sample_weight`` weights the loss and the weighted_metrics (see
+        [Note: sample weights])."""
         batch_size = da.check_batch_size(batch_size)
         verbose = da.check_verbose(verbose)
-        c, xs, ys = self._prepare(x, y)
-        n = da.n_samples(xs + ys, "x and y", "evaluate")
-        sws = da.sample_weights(sample_weight, c.names, n, "sample_weight")
-        bar = cbks.Progbar(math.ceil(n / batch_size) if n else 0, verbose=verbose)
-        logs = self._evaluate_arrays(xs, ys, batch_size, steps, bar, sws)
-        bar.update(bar.target, logs, finalize=True)
+        data = self._adapter(x, y, sample_weight, None, batch_size, False, steps, "evaluate")
+        c = self._resolve_compile()
+        bar = cbks.Progbar(data.steps, verbose=verbose)
+        logs = self._evaluate_adapter(data, bar)
+        bar.update(bar.target if bar.target is not None else bar.current, logs, finalize=True)
         if return_dict:
             return logs
         values = [logs["loss"]] + [logs[k] for k in c.metric_keys()]
@@ -493,37 +616,33 @@ class Model(Module):
         steps: int | None = None,
         callbacks: Any = None,
     ) -> Any:
-        """Outputs for ``x`` in inference mode, batch by batch: an array (a list of arrays for
-        several outputs)."""
+        """Outputs for ``x`` (arrays or a source of batches, whose targets are ignored) in
+        inference mode, batch by batch: an array (a list of arrays for several outputs)."""
         batch_size = da.check_batch_size(batch_size)
         verbose = da.check_verbose(verbose)
-        xs = da.as_list(x, self.input_names, "x")
-        self._ensure_built(xs)
-        xs = da.cast_floats(xs, self._model_dtype())
-        n = da.n_samples(xs, "x")
-        n_steps = math.ceil(n / batch_size) if n else 0
-        if steps is not None:
-            n_steps = min(n_steps, int(steps))
-        bar = cbks.Progbar(n_steps, verbose=verbose)
+        data = self._adapter(x, None, None, None, batch_size, False, steps, "predict")
+        bar = cbks.Progbar(data.steps, verbose=verbose)
         chunks: list[list[np.ndarray]] = []
         was = self.training
         self.eval()
+        step = 0
         try:
             with no_grad():
-                for step in range(n_steps):
-                    lo, hi = step * batch_size, min((step + 1) * batch_size, n)
-                    outs = self._forward([Tensor(a[lo:hi]) for a in xs], False)
+                for step, (_, (xb, _, _)) in enumerate(data.batches(), 1):
+                    outs = self._forward([Tensor(a) for a in xb], False)
                     chunks.append([o.data for o in outs])
                     if bar.due():
-                        bar.update(step + 1)
+                        bar.update(step)
         finally:
             self.train(was)
-        bar.update(n_steps, finalize=True)
+        bar.update(step, finalize=True)
         if not chunks:
+            if not isinstance(data, da.ArrayDataAdapter):
+                raise ValueError("predict() got x that gives no batches")
             with no_grad():
                 self.eval()
                 try:
-                    outs = self._forward([Tensor(a[:0]) for a in xs], False)
+                    outs = self._forward([Tensor(a[:0]) for a in data.arrays[0]], False)
                 finally:
                     self.train(was)
             chunks = [[o.data for o in outs]]
@@ -545,8 +664,10 @@ class Model(Module):
     ) -> Any:
         """One optimizer step on this batch; returns its loss (and metrics)."""
         c, xs, ys = self._prepare(x, y)
-        n = da.n_samples(xs + ys, "x and y", "train_on_batch")
-        sws = self._per_sample_weights(c, ys, n, sample_weight, class_weight, "train_on_batch")
+        n = da.n_samples(xs + (ys or []), "x and y", "train_on_batch")
+        sws = None
+        if ys is not None:
+            sws = self._per_sample_weights(c, ys, n, sample_weight, class_weight, "train_on_batch")
         self._attach_optimizer()
         c.reset_metrics()
         self.train()

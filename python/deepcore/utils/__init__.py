@@ -1,8 +1,10 @@
-"""Small data helpers with Keras names: one-hot labels, scaling, mini-batches, image layouts.
+"""Data helpers with Keras names (``keras.utils``): one-hot labels, scaling, padding,
+splitting, batches from Python (``PyDataset``), model plots, image layouts.
 
-from deepcore.utils import to_categorical, scale_to_unit
+from deepcore.utils import to_categorical, scale_to_unit, pad_sequences
 y = to_categorical(labels, 10)            # (n,) ints -> (n, 10) float32
 x = scale_to_unit(images)                 # uint8 0..255 -> float32 0..1
+x = pad_sequences(token_lists, maxlen=80) # ragged lists -> (n, 80) int32
 """
 
 from __future__ import annotations
@@ -12,10 +14,20 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..tensor import get_rng
+from ._dataset import PyDataset, Sequence, split_dataset
+from ._plot import model_to_dot, model_to_dot_source, plot_model
+from ._sequence import pad_sequences
 
 __all__ = [
+    "PyDataset",
+    "Sequence",
     "iterate_minibatches",
+    "model_to_dot",
+    "model_to_dot_source",
     "normalize",
+    "pad_sequences",
+    "plot_model",
+    "split_dataset",
     "scale_to_unit",
     "to_categorical",
     "to_channels_first",

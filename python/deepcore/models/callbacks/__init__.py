@@ -15,6 +15,7 @@ its time in the kernels, not in Python calls that do nothing.
 
 from __future__ import annotations
 
+from ._backup import BackupAndRestore
 from ._base import Callback, CallbackList
 from ._checkpoint import ModelCheckpoint
 from ._early_stopping import EarlyStopping
@@ -28,6 +29,7 @@ from ._learning_rate import (
 )
 from ._loggers import CSVLogger, JSONLogger
 from ._progbar import Progbar, ProgbarLogger
+from ._tensorboard import TensorBoard
 
 __all__ = [
     "Callback",
@@ -37,6 +39,8 @@ __all__ = [
     "Progbar",
     "EarlyStopping",
     "ModelCheckpoint",
+    "BackupAndRestore",
+    "TensorBoard",
     "LearningRateScheduler",
     "ReduceLROnPlateau",
     "CSVLogger",

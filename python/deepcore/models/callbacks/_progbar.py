@@ -7,6 +7,8 @@ import sys
 import time
 from typing import Any
 
+import numpy as np
+
 from ._base import Callback
 
 
@@ -18,6 +20,8 @@ def _is_tty(stream: Any) -> bool:
 
 
 def _fmt_value(v: Any) -> str:
+    if np.ndim(v):  # a vector-valued metric (F1Score per class, Precision at thresholds)
+        return "[" + ", ".join(_fmt_value(e) for e in np.ravel(v)) + "]"
     v = float(v)
     return f"{v:.4f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.4e}"
 

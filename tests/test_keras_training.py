@@ -1,0 +1,377 @@
+"""Keras's training API over every kind of data (NumPy arrays, Python generators, PyDataset,
+PyTorch DataLoader), compile() with add_loss and no loss, jit_compile / steps_per_execution,
+and the callbacks ModelCheckpoint(save_freq=...), BackupAndRestore and TensorBoard; written
+from the Keras guides' usage."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import types
+
+import deepcore as dc
+import deepcore.nn as layers
+import numpy as np
+import pytest
+from deepcore import callbacks, losses, optim, utils
+from deepcore.models import Model, Sequential
+
+
+def _data(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 4)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int64)
+    return x, y
+
+
+def _model(seed=0, lr=0.2):
+    dc.manual_seed(seed)
+    m = Sequential([layers.Dense(8, activation="relu", input_shape=(4,)), layers.Dense(2)])
+    m.compile(
+        optimizer=optim.SGD(learning_rate=lr),
+        loss=losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return m
+
+
+# ---------------------------------------------------------------------- data sources
+class Batches(utils.PyDataset):
+    """keras.io's PyDataset example (a CIFAR-style sequence of batches)."""
+
+    def __init__(self, x_set, y_set, batch_size, **kwargs):
+        super().__init__(**kwargs)
+        self.x, self.y = x_set, y_set
+        self.batch_size = batch_size
+        self.epochs_ended = 0
+
+    def __len__(self):
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def __getitem__(self, idx):
+        low = idx * self.batch_size
+        high = min(low + self.batch_size, len(self.x))
+        return self.x[low:high], self.y[low:high]
+
+    def on_epoch_end(self):
+        self.epochs_ended += 1
+
+
+def test_pydataset_trains_like_the_same_arrays():
+    x, y = _data()
+    a, b = _model(), _model()
+    ha = a.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    ds = Batches(x, y, 16, workers=2)
+    hb = b.fit(ds, epochs=3, shuffle=False, verbose=0)
+    np.testing.assert_allclose(ha.history["loss"], hb.history["loss"], rtol=1e-6)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-6)
+    assert ds.epochs_ended == 3  # on_epoch_end after every epoch
+    assert b.evaluate(ds, verbose=0) == pytest.approx(a.evaluate(x, y, verbose=0))
+    np.testing.assert_allclose(b.predict(ds, verbose=0), a.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_pydataset_shuffles_batch_order_and_needs_len():
+    x, y = _data(48)
+    seen = []
+
+    class Recording(Batches):
+        def __getitem__(self, idx):
+            seen.append(idx)
+            return super().__getitem__(idx)
+
+    _model().fit(Recording(x, y, 8), epochs=2, verbose=0)  # shuffle=True: order permuted
+    assert sorted(seen[:6]) == list(range(6)) and sorted(seen[6:]) == list(range(6))
+    assert seen != list(range(6)) * 2
+
+    class NoLength(utils.PyDataset):
+        def __getitem__(self, idx):
+            return x[:8], y[:8]
+
+    with pytest.raises(NotImplementedError, match="__len__ or the num_batches"):
+        _model().fit(NoLength(), epochs=1, verbose=0)
+
+
+def test_generator_with_steps_per_epoch():
+    """An endless generator (the Keras guides' pattern) needs steps_per_epoch; each epoch takes
+    that many batches from the same generator."""
+    x, y = _data(64)
+    drawn = []
+
+    def batches():
+        i = 0
+        while True:
+            lo = (i % 4) * 16
+            drawn.append(i)
+            yield x[lo : lo + 16], y[lo : lo + 16]
+            i += 1
+
+    ref = _model()
+    ref.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    m = _model()
+    hist = m.fit(
+        batches(),
+        steps_per_epoch=4,
+        epochs=2,
+        verbose=0,
+        validation_data=batches(),
+        validation_steps=2,
+    )
+    assert len(hist.history["loss"]) == 2 and "val_loss" in hist.history
+    for wa, wb in zip(ref.get_weights(), m.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-6)
+
+
+def test_finite_generator_runs_out_with_a_warning():
+    x, y = _data(32)
+    gen = ((x[i : i + 8], y[i : i + 8]) for i in range(0, 32, 8))
+    m = _model()
+    with pytest.warns(UserWarning, match="ran out of data"):
+        hist = m.fit(gen, epochs=3, verbose=0)
+    assert len(hist.history["loss"]) == 1  # the first epoch used all four batches
+
+
+def test_generator_of_x_y_sample_weight_and_predict_on_x_only():
+    x, y = _data(32)
+    w = np.linspace(0.5, 1.5, 32).astype(np.float32)
+    a, b = _model(), _model()
+    a.fit(x, y, sample_weight=w, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    b.fit(((x[i : i + 8], y[i : i + 8], w[i : i + 8]) for i in range(0, 32, 8)), verbose=0)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-6)
+    p = b.predict((x[i : i + 8] for i in range(0, 32, 8)), verbose=0)
+    np.testing.assert_allclose(p, b.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_torch_dataloader():
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y = _data(64)
+    loader = DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=16)
+    ref, m = _model(), _model()
+    ref.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    hist = m.fit(loader, epochs=2, verbose=0, validation_data=loader)
+    assert len(hist.history["val_loss"]) == 2
+    for wa, wb in zip(ref.get_weights(), m.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-5)
+    assert m.evaluate(loader, verbose=0, return_dict=True)["accuracy"] == pytest.approx(
+        m.evaluate(x, y, verbose=0, return_dict=True)["accuracy"]
+    )
+    np.testing.assert_allclose(m.predict(loader, verbose=0), m.predict(x, verbose=0), rtol=1e-6)
+    m.fit(loader, epochs=1, steps_per_epoch=2, verbose=0)  # a capped epoch
+    with pytest.raises(TypeError, match="DataLoader"):
+        m.fit(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), verbose=0)
+
+
+def test_data_source_errors():
+    x, y = _data(16)
+    m = _model()
+    with pytest.raises(ValueError, match="gives its targets"):
+        m.fit(Batches(x, y, 8), y, verbose=0)
+    with pytest.raises(ValueError, match="validation_split needs in-memory arrays"):
+        m.fit(Batches(x, y, 8), validation_split=0.2, verbose=0)
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        m.fit(iter([(x, y)]), steps_per_epoch=0, verbose=0)
+    with pytest.raises(ValueError, match="a batch must be"):
+        m.fit(iter([(x, y, None, None)]), verbose=0)
+    with pytest.raises(ValueError, match="without targets"):
+        m.fit(iter([x]), verbose=0)
+    with pytest.raises(ValueError, match="gives no batches"):
+        m.fit(iter([]), verbose=0)
+    with pytest.raises(TypeError, match="must be arrays"):
+        m.fit(object(), verbose=0)
+
+
+# ---------------------------------------------------------------------- compile
+class AutoEncoder(Model):
+    """A model that adds its own loss in call (the add_loss pattern of the Keras guides)."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = layers.Dense(2, activation="tanh")
+        self.dec = layers.Dense(4)
+
+    def call(self, x):
+        out = self.dec(self.enc(x))
+        self.add_loss(dc.mean((out - x) ** 2))
+        return out
+
+
+def test_compile_without_loss_trains_on_add_loss():
+    x, _ = _data(64)
+    dc.manual_seed(0)
+    model = AutoEncoder()
+    model.compile(optimizer=optim.Adam(learning_rate=0.05))  # no loss argument
+    hist = model.fit(x, epochs=8, batch_size=16, verbose=0)
+    assert hist.history["loss"][-1] < 0.8 * hist.history["loss"][0]
+    recon = model.predict(x, verbose=0)
+    assert model.evaluate(x, verbose=0) == pytest.approx(float(((recon - x) ** 2).mean()), rel=1e-4)
+    assert len(model.losses) == 1
+
+
+def test_activity_regularization_layer_adds_to_the_compiled_loss():
+    class ActivityRegularization(layers.Layer):
+        def call(self, inputs):
+            self.add_loss(0.1 * dc.sum(inputs))
+            return inputs
+
+    x, y = _data(8)
+    dc.manual_seed(0)
+    model = Sequential([layers.Dense(2, input_shape=(4,)), ActivityRegularization()])
+    model.compile(optimizer="sgd", loss=losses.SparseCategoricalCrossentropy(from_logits=True))
+    out = model.predict(x, verbose=0)
+    ce = float(losses.SparseCategoricalCrossentropy(from_logits=True)(y, dc.tensor(out)))
+    assert model.evaluate(x, y, batch_size=8, verbose=0) == pytest.approx(
+        ce + 0.1 * out.sum(), rel=1e-5
+    )
+
+
+def test_no_loss_at_all_is_a_clear_error():
+    x, y = _data(8)
+    model = Sequential([layers.Dense(2, input_shape=(4,))])
+    model.compile(optimizer="sgd")
+    with pytest.raises(ValueError, match="no loss to compute"):
+        model.fit(x, epochs=1, verbose=0)
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match="needs y"):
+        model.fit(x, epochs=1, verbose=0)
+
+
+def test_jit_compile_and_steps_per_execution_are_accepted():
+    x, y = _data(32)
+    a = _model()
+    b = _model()
+    b.compile(
+        optimizer=optim.SGD(learning_rate=0.2),
+        loss=losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=True,
+        steps_per_execution=8,
+        run_eagerly=False,
+    )
+    assert b.steps_per_execution == 8
+    ha = a.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    hb = b.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    assert ha.history == hb.history  # documented as changing nothing
+    with pytest.raises(ValueError, match="steps_per_execution"):
+        b.compile(optimizer="sgd", loss="mse", steps_per_execution=0)
+    with pytest.raises(ValueError, match="jit_compile"):
+        b.compile(optimizer="sgd", loss="mse", jit_compile="xla")
+
+
+# ---------------------------------------------------------------------- callbacks
+def test_model_checkpoint_save_freq_in_batches(tmp_path):
+    x, y = _data(64)  # 4 batches of 16 per epoch, 3 epochs: 12 batches
+    m = _model()
+    ck = callbacks.ModelCheckpoint(
+        str(tmp_path / "ck-{epoch}-{batch}.weights"), save_weights_only=True, save_freq=5
+    )
+    m.fit(x, y, batch_size=16, epochs=3, callbacks=[ck], verbose=0)
+    # saves after batches 5 and 10 overall: epoch 2 batch 1, epoch 3 batch 2
+    assert sorted(os.listdir(tmp_path)) == ["ck-2-1.weights", "ck-3-2.weights"]
+    every_epoch = callbacks.ModelCheckpoint(str(tmp_path / "e{epoch}.deepcore"))
+    m.fit(x, y, batch_size=16, epochs=2, callbacks=[every_epoch], verbose=0)
+    assert {"e1.deepcore", "e2.deepcore"} <= set(os.listdir(tmp_path))
+    with pytest.raises(ValueError, match="save_freq"):
+        callbacks.ModelCheckpoint(str(tmp_path / "x"), save_freq="batch")
+
+
+class Interrupt(callbacks.Callback):
+    def __init__(self, at_epoch):
+        super().__init__()
+        self.at_epoch = at_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at_epoch:
+            raise RuntimeError("interrupted")
+
+
+def test_backup_and_restore_resumes_an_interrupted_fit(tmp_path):
+    """keras.io's example: a fit interrupted at epoch 4 and started again continues at epoch
+    4 (weights and optimizer state restored) and ends where an uninterrupted fit ends."""
+    x, y = _data(64)
+    ref = _model(lr=0.1)
+    ref.compile(
+        optimizer=optim.SGD(learning_rate=0.1, momentum=0.9),
+        loss=losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    ref.fit(x, y, batch_size=16, epochs=6, shuffle=False, verbose=0)
+
+    def fresh():
+        m = _model(lr=0.1)
+        m.compile(
+            optimizer=optim.SGD(learning_rate=0.1, momentum=0.9),
+            loss=losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        return m
+
+    backup = callbacks.BackupAndRestore(backup_dir=str(tmp_path / "backup"))
+    with pytest.raises(RuntimeError, match="interrupted"):
+        fresh().fit(x, y, batch_size=16, epochs=6, shuffle=False, verbose=0,
+                    callbacks=[backup, Interrupt(4)])  # fmt: skip
+    assert os.listdir(tmp_path / "backup")
+    m = fresh()
+    hist = m.fit(x, y, batch_size=16, epochs=6, shuffle=False, verbose=0, callbacks=[backup])
+    assert len(hist.history["loss"]) == 2  # epochs 5 and 6 only
+    for wa, wb in zip(ref.get_weights(), m.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-7)
+    assert not (tmp_path / "backup").exists()  # deleted after a fit that ended normally
+
+
+def test_backup_and_restore_every_n_batches(tmp_path):
+    x, y = _data(64)
+    backup = callbacks.BackupAndRestore(str(tmp_path / "b"), save_freq=3, delete_checkpoint=False)
+    with pytest.raises(RuntimeError):
+        _model().fit(x, y, batch_size=16, epochs=4, verbose=0, callbacks=[backup, Interrupt(2)])
+    hist = _model().fit(x, y, batch_size=16, epochs=4, verbose=0, callbacks=[backup])
+    # the last backup was written during epoch 2 (batch 6 overall): it runs again
+    assert len(hist.history["loss"]) == 3
+    with pytest.raises(ValueError, match="save_freq"):
+        callbacks.BackupAndRestore(str(tmp_path / "c"), save_freq=0)
+
+
+def test_tensorboard_without_a_writer_warns_and_logs_nothing(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    with pytest.warns(UserWarning, match="no event-file writer"):
+        tb = callbacks.TensorBoard(log_dir=str(tmp_path / "logs"))
+    x, y = _data(32)
+    _model().fit(x, y, epochs=1, verbose=0, callbacks=[tb])
+    assert not (tmp_path / "logs").exists()
+
+
+def test_tensorboard_writes_epoch_and_batch_scalars(tmp_path, monkeypatch):
+    written = []
+
+    class FakeWriter:
+        def __init__(self, logdir):
+            self.logdir = logdir
+
+        def add_scalar(self, tag, value, step):
+            written.append((os.path.basename(self.logdir), tag, step, value))
+
+        def add_histogram(self, tag, values, step):
+            written.append((os.path.basename(self.logdir), "hist:" + tag, step, None))
+
+        def flush(self):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setitem(
+        sys.modules, "tensorboardX", types.SimpleNamespace(SummaryWriter=FakeWriter)
+    )
+    tb = callbacks.TensorBoard(log_dir=str(tmp_path), update_freq=2, histogram_freq=1)
+    x, y = _data(32)
+    hist = _model().fit(
+        x, y, batch_size=8, epochs=2, verbose=0, validation_data=(x, y), callbacks=[tb]
+    )
+    epoch_loss = [(s, v) for d, t, s, v in written if d == "train" and t == "epoch_loss"]
+    assert epoch_loss == list(enumerate(hist.history["loss"]))
+    val_acc = [v for d, t, s, v in written if d == "validation" and t == "epoch_accuracy"]
+    assert val_acc == hist.history["val_accuracy"]
+    assert [s for d, t, s, v in written if t == "batch_loss"] == [2, 4, 6, 8]
+    assert any(t.startswith("hist:") for _, t, _, _ in written)
