@@ -5,11 +5,33 @@ in their modules, are the ops with their array arguments' types checked (see
 [Note: F argument types] in ``_args``).
 """
 
-from . import _activation, _attention, _conv, _dropout, _linear, _loss, _norm, _pool, _rnn
+from . import (
+    _activation,
+    _attention,
+    _conv,
+    _dropout,
+    _interpolate,
+    _linear,
+    _loss,
+    _norm,
+    _pool,
+    _rnn,
+)
 from ._args import checked as _checked
 
 __all__: list[str] = []
-for _module in (_activation, _attention, _conv, _dropout, _linear, _loss, _norm, _pool, _rnn):
+for _module in (
+    _activation,
+    _attention,
+    _conv,
+    _dropout,
+    _interpolate,
+    _linear,
+    _loss,
+    _norm,
+    _pool,
+    _rnn,
+):
     for _name in getattr(_module, "__all__", ()):
         _op = _checked(getattr(_module, _name))
         setattr(_module, _name, _op)  # one object per op: F.relu is get_activation("relu")

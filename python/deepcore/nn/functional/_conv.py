@@ -18,7 +18,7 @@ from ... import _C
 from ...autograd import Context, Function
 from ...tensor import Tensor
 
-__all__ = ["conv1d", "conv2d"]
+__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
 
 IntOrTuple = Union[int, tuple[int, ...]]
 Padding = Union[int, tuple[int, ...], str]
@@ -126,3 +126,202 @@ def conv1d(
     """1-D cross-correlation: x (N, C, L), w (K, C/groups, R), b (K,) -> (N, K, L_out).
     ``activation="relu"`` fuses max(y, 0) into the kernel."""
     return _conv(x, w, b, stride, padding, dilation, groups, algo, 1, activation)
+
+
+# --------------------------------------------------------------------------- transposed
+# [Note: transposed convolution by the conv kernels]
+# conv_transpose(x, w) is the adjoint of conv(., w) (the gradient of a convolution's input):
+# with w (C_in, C_out/groups, k...) read as a convolution weight (K = C_in, C/G = C_out/G, k...)
+# from the output space (N, C_out, out...) to the input space (N, C_in, in...),
+#   y  = conv_backward_input(x, w)          (the transposed convolution itself)
+#   dx = conv_forward(dy, w)                (its adjoint, the convolution)
+#   dw = conv_backward_weight(dy, x)        (the convolution's input is dy, its output x)
+# so it runs on the same tuned direct / im2col kernels, with no loops of its own. Its output
+# size is (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1. PyTorch
+# allows output_padding up to max(stride, dilation) - 1; when output_padding >= stride, the
+# convolution from that output size has floor(output_padding / stride) more positions per
+# axis than x, which x is padded with (zeros: they add nothing) and dx is cropped back from.
+
+
+def _transpose_geometry(
+    fn: str,
+    x: Any,
+    w: Any,
+    stride: Any,
+    padding: Any,
+    output_padding: Any,
+    groups: Any,
+    dilation: Any,
+    nsp: int,
+) -> tuple:
+    """Per-axis ints and the output shape of a transposed convolution (ValueError/TypeError
+    naming the argument)."""
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{fn}: input must be float32 or float64, got {x.dtype}")
+    if w.dtype != x.dtype:
+        raise TypeError(f"{fn}: weight has dtype {w.dtype} but input has {x.dtype}")
+    layout = "(N, C, L)" if nsp == 1 else "(N, C, H, W)"
+    if x.ndim != 2 + nsp:
+        raise ValueError(f"{fn}: input must be {2 + nsp}-dimensional {layout}, got {x.shape}")
+    if w.ndim != 2 + nsp:
+        raise ValueError(
+            f"{fn}: weight must be {2 + nsp}-dimensional (C_in, C_out/groups, kernel...), "
+            f"got {w.shape}"
+        )
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
+    groups = int(groups)
+    if x.shape[1] != w.shape[0]:
+        raise ValueError(
+            f"{fn}: input has {x.shape[1]} channels but weight expects {w.shape[0]} "
+            f"(weight.shape[0] is C_in)"
+        )
+    if w.shape[0] % groups:
+        raise ValueError(f"{fn}: groups={groups} must divide the input channels {w.shape[0]}")
+    if any(k < 1 for k in w.shape[2:]) or w.shape[1] < 1:
+        raise ValueError(f"{fn}: weight must be non-empty, got shape {w.shape}")
+    if any(n < 1 for n in x.shape[2:]):
+        raise ValueError(f"{fn}: input must have non-empty spatial axes, got shape {x.shape}")
+    st = _C.spatial_ints(stride, nsp, "stride", 1)
+    pad = _C.spatial_ints(padding, nsp, "padding", 0)
+    opad = _C.spatial_ints(output_padding, nsp, "output_padding", 0)
+    dil = _C.spatial_ints(dilation, nsp, "dilation", 1)
+    out, extra = [], []
+    for i in range(nsp):
+        if opad[i] >= st[i] and opad[i] >= dil[i]:
+            raise ValueError(
+                f"{fn}: output_padding must be smaller than either stride or dilation, got "
+                f"output_padding={opad[i]}, stride={st[i]}, dilation={dil[i]} on axis {i}"
+            )
+        n = (x.shape[2 + i] - 1) * st[i] - 2 * pad[i] + dil[i] * (w.shape[2 + i] - 1) + opad[i] + 1
+        if n < 1:
+            raise ValueError(
+                f"{fn}: the output size along spatial axis {i} would be {n} (input "
+                f"{x.shape[2 + i]}, stride {st[i]}, padding {pad[i]}, kernel "
+                f"{w.shape[2 + i]}, dilation {dil[i]}, output_padding {opad[i]}); it must be "
+                "positive"
+            )
+        out.append(n)
+        extra.append(opad[i] // st[i])
+    y_shape = (x.shape[0], w.shape[1] * groups, *out)
+    return y_shape, (st, pad, dil, groups), tuple(extra)
+
+
+class ConvTransposeNd(Function):
+    """y = conv_transpose(x, w) + b by the convolution kernels ([Note: transposed convolution
+    by the conv kernels])."""
+
+    @staticmethod
+    def forward(
+        ctx: Context, x: Any, w: Any, b: Any, y_shape: tuple, conv: tuple, extra: tuple, nsp: int
+    ) -> Any:
+        _, bwd_input, _ = _KERNELS[nsp]
+        x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
+        if any(extra):
+            x = np.pad(x, [(0, 0), (0, 0)] + [(0, e) for e in extra])
+        y = bwd_input(x, w, y_shape, *conv, "auto")
+        if b is not None:
+            y += b.reshape((-1,) + (1,) * nsp)
+        ctx.save_for_backward(x, w)
+        ctx.conv, ctx.nsp, ctx.extra = conv, nsp, extra
+        return y
+
+    @staticmethod
+    def backward(ctx: Context, gy: Any) -> tuple:
+        x, w = ctx.saved
+        fwd, _, bwd_weight = _KERNELS[ctx.nsp]
+        gy = np.ascontiguousarray(gy, dtype=x.dtype)
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        gx = gw = gb = None
+        if need_x:
+            gx = fwd(gy, w, None, *ctx.conv, "auto", False)
+            if any(ctx.extra):
+                gx = gx[
+                    (slice(None), slice(None))
+                    + tuple(slice(0, n - e) for n, e in zip(gx.shape[2:], ctx.extra))
+                ]
+        if need_w:
+            gw, _ = bwd_weight(gy, x, w.shape, *ctx.conv, "auto", bias=False)
+        if need_b:
+            gb = gy.sum(axis=(0, *range(2, gy.ndim)))
+        return gx, gw, gb, None, None, None, None
+
+
+def _conv_transpose(
+    fn: str,
+    x: Tensor,
+    w: Tensor,
+    b: Tensor | None,
+    stride: Any,
+    padding: Any,
+    output_padding: Any,
+    groups: Any,
+    dilation: Any,
+    nsp: int,
+) -> Tensor:
+    xd = x.data if isinstance(x, Tensor) else x
+    wd = w.data if isinstance(w, Tensor) else w
+    y_shape, conv, extra = _transpose_geometry(
+        fn, xd, wd, stride, padding, output_padding, groups, dilation, nsp
+    )
+    if b is not None:
+        bd = b.data if isinstance(b, Tensor) else b
+        if bd.dtype != xd.dtype:
+            raise TypeError(f"{fn}: bias has dtype {bd.dtype} but input has {xd.dtype}")
+        if bd.shape != (y_shape[1],):
+            raise ValueError(f"{fn}: bias must have shape ({y_shape[1]},), got {bd.shape}")
+    return ConvTransposeNd.apply(x, w, b, y_shape, conv, extra, nsp)
+
+
+def conv_transpose2d(
+    input: Tensor,  # noqa: A002  (PyTorch's name)
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple = 0,
+    output_padding: IntOrTuple = 0,
+    groups: int = 1,
+    dilation: IntOrTuple = 1,
+) -> Tensor:
+    """2-D transposed convolution (PyTorch's signature and weight layout): input (N, C_in, H,
+    W), weight (C_in, C_out/groups, R, S), bias (C_out,) -> (N, C_out, H_out, W_out) with
+    H_out = (H - 1) * stride - 2 * padding + dilation * (R - 1) + output_padding + 1."""
+    return _conv_transpose(
+        "conv_transpose2d",
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        output_padding,
+        groups,
+        dilation,
+        2,
+    )
+
+
+def conv_transpose1d(
+    input: Tensor,  # noqa: A002
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple = 0,
+    output_padding: IntOrTuple = 0,
+    groups: int = 1,
+    dilation: IntOrTuple = 1,
+) -> Tensor:
+    """1-D transposed convolution: input (N, C_in, L), weight (C_in, C_out/groups, R), bias
+    (C_out,) -> (N, C_out, L_out), L_out = (L - 1) * stride - 2 * padding + dilation * (R - 1)
+    + output_padding + 1."""
+    return _conv_transpose(
+        "conv_transpose1d",
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        output_padding,
+        groups,
+        dilation,
+        1,
+    )
