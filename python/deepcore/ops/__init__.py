@@ -3,6 +3,8 @@
     _elementwise.py   add/sub/mul/div/pow, neg/exp/log/sqrt/abs, clip, maximum/minimum, where, cast
     _matmul.py        matmul through deepcore's GEMM
     _reductions.py    sum/mean/max/min/var/std over axes, argmax/argmin
+    _scan.py          cumsum/cumprod/cummax/cummin/logcumsumexp (native scans, csrc/scan.h)
+    _scatter.py       gather/scatter/scatter_add/scatter_reduce (native, csrc/scatter.h)
     _shape.py         reshape/view/flatten/squeeze/unsqueeze/expand/transpose/permute/swapaxes,
                       concat/stack/split
     _indexing.py      x[idx] (getitem) and x[idx] = v (setitem)
@@ -42,8 +44,20 @@ from ._matmul import *  # noqa: F403
 from ._matmul import __all__ as _matmul_all
 from ._reductions import *  # noqa: F403
 from ._reductions import __all__ as _reductions_all
+from ._scan import *  # noqa: F403
+from ._scan import __all__ as _scan_all
+from ._scatter import *  # noqa: F403
+from ._scatter import __all__ as _scatter_all
 from ._shape import *  # noqa: F403
 from ._shape import __all__ as _shape_all
 
 # deepcore re-exports these (``from .ops import *``); getitem / setitem are Tensor methods only
-__all__ = [*_elementwise_all, *_matmul_all, *_reductions_all, *_shape_all, *_creation_all]
+__all__ = [
+    *_elementwise_all,
+    *_matmul_all,
+    *_reductions_all,
+    *_scan_all,
+    *_scatter_all,
+    *_shape_all,
+    *_creation_all,
+]

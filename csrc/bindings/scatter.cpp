@@ -1,0 +1,195 @@
+// deepcore._C gather / scatter entries: validation, then csrc/scatter.h.
+//
+//   gather(x, axis, index) -> y                          (index's shape)
+//   scatter(x, axis, index, src, reduce="assign", include_self=True) -> out
+//       out = a copy of x with src scattered into it along axis; reduce 'assign', 'sum',
+//       'prod', 'amax' or 'amin'; src has x's dtype and is 0-d (one value for every index)
+//       or has index's rank with index.shape[d] <= src.shape[d] on every axis.
+// x is float32, float64, int32 or int64 with at least one dimension; index is int64 with x's
+// rank and index.shape[d] <= x.shape[d] on every axis but `axis` (PyTorch's rule). An index
+// value outside [0, x.shape[axis]) is an IndexError naming it.
+// `reference=True` runs the single-threaded kernels of csrc/ref/scatter_ref.cpp (for tests).
+#include "scatter.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "bindings/checks.h"
+#include "bindings/nn_checks.h"
+#include "bindings/registry.h"
+
+namespace dc {
+
+namespace {
+
+// Dispatch over the element types gather / scatter support.
+template <typename F>
+auto dispatch_gather_type(const py::array& a, const char* name, F&& f) {
+  if (a.dtype().is(py::dtype::of<float>())) return f(float{});
+  if (a.dtype().is(py::dtype::of<double>())) return f(double{});
+  if (a.dtype().is(py::dtype::of<int64_t>())) return f(int64_t{});
+  if (a.dtype().is(py::dtype::of<int32_t>())) return f(int32_t{});
+  throw py::type_error(std::string(name) +
+                       " must have dtype float32, float64, int32 or int64, got " +
+                       std::string(py::str(a.dtype())));
+}
+
+ScatterOp parse_reduce(const std::string& r) {
+  if (r == "assign") return ScatterOp::assign;
+  if (r == "sum") return ScatterOp::sum;
+  if (r == "prod") return ScatterOp::prod;
+  if (r == "amax") return ScatterOp::max;
+  if (r == "amin") return ScatterOp::min;
+  throw py::value_error("reduce must be 'assign', 'sum', 'prod', 'amax' or 'amin', got '" + r +
+                        "'");
+}
+
+// Offset tables of a C-contiguous array of shape `shape` (empty: a 0-d array broadcast to
+// every element) along the index's (outer, m, inner) view around `axis`.
+struct Table {
+  std::vector<int64_t> base, off;
+  Slices slices() const { return Slices{base.data(), off.data(), axis_stride}; }
+  int64_t axis_stride = 0;
+};
+
+Table make_table(const std::vector<int64_t>& ishape, int64_t axis,
+                 const std::vector<py::ssize_t>& shape) {
+  const int64_t nd = static_cast<int64_t>(ishape.size());
+  std::vector<int64_t> st(nd, 0);
+  if (!shape.empty()) {
+    int64_t s = 1;
+    for (int64_t d = nd - 1; d >= 0; --d) {
+      st[d] = s;
+      s *= shape[d];
+    }
+  }
+  Table t;
+  t.axis_stride = st[axis];
+  // mixed-radix counters over ishape[lo:hi), the offset of each combination
+  auto walk = [&](int64_t lo, int64_t hi, std::vector<int64_t>& out) {
+    int64_t n = 1;
+    for (int64_t d = lo; d < hi; ++d) n *= ishape[d];
+    out.resize(n);
+    std::vector<int64_t> c(hi - lo, 0);
+    int64_t cur = 0;
+    for (int64_t e = 0; e < n; ++e) {
+      out[e] = cur;
+      for (int64_t d = hi - 1; d >= lo; --d) {  // increment the counter, last axis fastest
+        cur += st[d];
+        if (++c[d - lo] < ishape[d]) break;
+        cur -= st[d] * ishape[d];
+        c[d - lo] = 0;
+      }
+    }
+  };
+  walk(0, axis, t.base);
+  walk(axis + 1, nd, t.off);
+  return t;
+}
+
+struct IndexArg {
+  py::array_t<int64_t> arr;
+  std::vector<int64_t> shape;
+  int64_t axis;
+  GatherShape g;
+};
+
+// index: int64, C-contiguous, x's rank, no larger than x on the axes other than `axis`.
+IndexArg index_arg(const py::array& x, int64_t axis_in, const py::handle& index_obj) {
+  if (x.ndim() == 0) throw py::value_error("x must have at least 1 dimension");
+  IndexArg a;
+  a.axis = normalize_axis(axis_in, x.ndim(), "x");
+  a.arr = contiguous_input<int64_t>(index_obj, "index");
+  if (a.arr.ndim() != x.ndim())
+    throw py::value_error("index must have x's number of dimensions (" + std::to_string(x.ndim()) +
+                          "), got shape " + shape_str(a.arr));
+  a.shape.assign(a.arr.shape(), a.arr.shape() + a.arr.ndim());
+  for (py::ssize_t d = 0; d < x.ndim(); ++d)
+    if (d != a.axis && a.shape[d] > x.shape(d))
+      throw py::value_error("index " + shape_str(a.arr) + " is larger than x " + shape_str(x) +
+                            " along axis " + std::to_string(d) + " (only axis " +
+                            std::to_string(a.axis) + " may differ)");
+  const AxisView v = axis_view(a.arr, a.axis);
+  a.g = GatherShape{v.outer, v.n, v.inner, x.shape(a.axis)};
+  return a;
+}
+
+[[noreturn]] void bad_index(int64_t bad, const IndexArg& a) {
+  throw py::index_error("index " + std::to_string(bad) + " is out of bounds for axis " +
+                        std::to_string(a.axis) + " with size " + std::to_string(a.g.len));
+}
+
+py::array gather_entry(const py::array& x_obj, int64_t axis, const py::handle& index_obj,
+                       bool reference) {
+  return dispatch_gather_type(x_obj, "x", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto x = contiguous_input<T>(x_obj, "x");
+    const IndexArg a = index_arg(x, axis, index_obj);
+    const Table xt = make_table(a.shape, a.axis, shape_of(x));
+    py::array_t<T> y(a.shape);
+    const int64_t* ip = a.arr.data();
+    const T* xp = x.data();
+    T* yp = y.mutable_data();
+    int64_t bad = 0;
+    bool ok;
+    {
+      KernelScope nogil;
+      ok = reference ? ref::gather<T>(a.g, ip, xp, xt.slices(), yp, &bad)
+                     : gather<T>(a.g, ip, xp, xt.slices(), yp, &bad);
+    }
+    if (!ok) bad_index(bad, a);
+    return y;
+  });
+}
+
+py::array scatter_entry(const py::array& x_obj, int64_t axis, const py::handle& index_obj,
+                        const py::handle& src_obj, const std::string& reduce, bool include_self,
+                        bool reference) {
+  const ScatterOp op = parse_reduce(reduce);
+  return dispatch_gather_type(x_obj, "x", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto x = contiguous_input<T>(x_obj, "x");
+    const IndexArg a = index_arg(x, axis, index_obj);
+    auto src = contiguous_input<T>(src_obj, "src");
+    if (src.ndim() != 0) {
+      if (src.ndim() != x.ndim())
+        throw py::value_error("src must be 0-d or have index's number of dimensions (" +
+                              std::to_string(x.ndim()) + "), got shape " + shape_str(src));
+      for (py::ssize_t d = 0; d < src.ndim(); ++d)
+        if (a.shape[d] > src.shape(d))
+          throw py::value_error("index " + shape_str(a.arr) + " is larger than src " +
+                                shape_str(src) + " along axis " + std::to_string(d));
+    }
+    const Table st = make_table(a.shape, a.axis, shape_of(src));
+    const Table ot = make_table(a.shape, a.axis, shape_of(x));
+    py::array_t<T> out(shape_of(x));
+    std::copy(x.data(), x.data() + x.size(), out.mutable_data());
+    const int64_t* ip = a.arr.data();
+    const T* sp = src.data();
+    T* op_ = out.mutable_data();
+    int64_t bad = 0;
+    bool ok;
+    {
+      KernelScope nogil;
+      ok = reference
+               ? ref::scatter<T>(a.g, op, include_self, ip, sp, st.slices(), op_, ot.slices(), &bad)
+               : scatter<T>(a.g, op, include_self, ip, sp, st.slices(), op_, ot.slices(), &bad);
+    }
+    if (!ok) bad_index(bad, a);
+    return out;
+  });
+}
+
+}  // namespace
+
+DC_BINDINGS(scatter) {
+  m.def("gather", &gather_entry, py::arg("x"), py::arg("axis"), py::arg("index"),
+        py::arg("reference") = false,
+        "y[..., i, ...] = x[..., index[..., i, ...], ...] along axis (PyTorch's gather).");
+  m.def("scatter", &scatter_entry, py::arg("x"), py::arg("axis"), py::arg("index"), py::arg("src"),
+        py::arg("reduce") = "assign", py::arg("include_self") = true, py::arg("reference") = false,
+        "A copy of x with src scattered into it along axis at index, combined by reduce "
+        "('assign', 'sum', 'prod', 'amax', 'amin'); PyTorch's scatter / scatter_reduce.");
+}
+
+}  // namespace dc

@@ -1,0 +1,167 @@
+// Scan kernels, one ISA copy (see [Note: one source, three ISAs] and csrc/scan.h).
+//
+// Forward: a block of up to kScanBlock inner columns of one outer slice keeps one running
+// value per column (in double for sums and products of float32, as PyTorch's CPU scans), and
+// each step along the axis updates the whole block: contiguous, vectorised across columns
+// when inner > 1; along the last axis (inner == 1) it is the serial scan of one row.
+// Backward: line by line (a column of the block at stride inner).
+#include <cmath>
+#include <cstdint>
+
+#include "scan.h"
+
+namespace dc {
+namespace DC_ISA_NS {
+namespace {
+
+// log(exp(a) + exp(b)) without overflow; NaN propagates, -inf is the identity.
+inline double log_add_exp(double a, double b) {
+  if (a != a || b != b) return a + b;
+  const double mx = a > b ? a : b, mn = a > b ? b : a;
+  if (mx == -INFINITY || mx == INFINITY) return mx;
+  return mx + std::log1p(std::exp(mn - mx));
+}
+
+// The running value acc = f(acc, x) of each column of the block, written after every step.
+template <typename T, typename F>
+inline void running(int64_t n, int64_t inner, const T* __restrict x, T* __restrict y, int64_t k0,
+                    int64_t B, bool reverse, double init, F&& f) {
+  double acc[kScanBlock];
+  for (int64_t b = 0; b < B; ++b) acc[b] = init;
+  for (int64_t step = 0; step < n; ++step) {
+    const int64_t off = (reverse ? n - 1 - step : step) * inner + k0;
+    const T* __restrict xr = x + off;
+    T* __restrict yr = y + off;
+    for (int64_t b = 0; b < B; ++b) {
+      acc[b] = f(acc[b], static_cast<double>(xr[b]));
+      yr[b] = static_cast<T>(acc[b]);
+    }
+  }
+}
+
+// cummax (mx) / cummin: ties take the later index; a NaN wins and is never replaced.
+template <typename T, bool mx>
+inline void running_extreme(int64_t n, int64_t inner, const T* __restrict x, T* __restrict y,
+                            int64_t* __restrict idx, int64_t k0, int64_t B) {
+  T ext[kScanBlock];
+  int64_t at[kScanBlock];
+  for (int64_t b = 0; b < B; ++b) {
+    ext[b] = x[k0 + b];
+    at[b] = 0;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const T* __restrict xr = x + i * inner + k0;
+    T* __restrict yr = y + i * inner + k0;
+    int64_t* __restrict ir = idx + i * inner + k0;
+    for (int64_t b = 0; b < B; ++b) {
+      const T v = xr[b], e = ext[b];
+      const bool take = e == e && (v != v || (mx ? v >= e : v <= e));
+      ext[b] = take ? v : e;
+      at[b] = take ? i : at[b];
+      yr[b] = ext[b];
+      ir[b] = at[b];
+    }
+  }
+}
+
+template <typename T>
+void forward_block(ScanOp op, int64_t n, int64_t inner, const T* x, T* y, int64_t* idx, int64_t k0,
+                   int64_t k1, bool reverse) {
+  const int64_t B = k1 - k0;
+  switch (op) {
+    case ScanOp::sum:
+      running(n, inner, x, y, k0, B, reverse, 0.0, [](double a, double v) { return a + v; });
+      break;
+    case ScanOp::prod:
+      running(n, inner, x, y, k0, B, reverse, 1.0, [](double a, double v) { return a * v; });
+      break;
+    case ScanOp::logsumexp:
+      running(n, inner, x, y, k0, B, reverse, -INFINITY, log_add_exp);
+      break;
+    case ScanOp::max:
+      running_extreme<T, true>(n, inner, x, y, idx, k0, B);
+      break;
+    case ScanOp::min:
+      running_extreme<T, false>(n, inner, x, y, idx, k0, B);
+      break;
+  }
+}
+
+template <typename T>
+void backward_lines(ScanOp op, int64_t n, int64_t inner, const T* __restrict x,
+                    const T* __restrict y, const int64_t* __restrict idx, const T* __restrict dy,
+                    T* __restrict dx, int64_t k0, int64_t k1) {
+  for (int64_t k = k0; k < k1; ++k) {
+    auto at = [&](int64_t i) { return i * inner + k; };
+    switch (op) {
+      case ScanOp::sum: {  // (the driver runs a reverse forward scan instead)
+        double acc = 0;
+        for (int64_t i = n - 1; i >= 0; --i) {
+          acc += static_cast<double>(dy[at(i)]);
+          dx[at(i)] = static_cast<T>(acc);
+        }
+        break;
+      }
+      case ScanOp::prod: {
+        int64_t z = n;  // the first zero of the line
+        for (int64_t i = 0; i < n; ++i)
+          if (x[at(i)] == T(0)) {
+            z = i;
+            break;
+          }
+        double acc = 0;
+        for (int64_t i = z - 1; i >= 0; --i) {
+          acc += static_cast<double>(dy[at(i)]) * static_cast<double>(y[at(i)]);
+          dx[at(i)] = static_cast<T>(acc / static_cast<double>(x[at(i)]));
+        }
+        if (z < n) {
+          // d y[j] / d x[z] = prod_{k <= j, k != z} x[k] for j >= z; nothing after z
+          double q = z > 0 ? static_cast<double>(y[at(z - 1)]) : 1.0, s = 0;
+          for (int64_t j = z; j < n; ++j) {
+            if (j > z) q *= static_cast<double>(x[at(j)]);
+            s += static_cast<double>(dy[at(j)]) * q;
+          }
+          dx[at(z)] = static_cast<T>(s);
+          for (int64_t i = z + 1; i < n; ++i) dx[at(i)] = T(0);
+        }
+        break;
+      }
+      case ScanOp::max:
+      case ScanOp::min:
+        for (int64_t i = 0; i < n; ++i) dx[at(i)] = T(0);
+        for (int64_t i = 0; i < n; ++i) dx[at(idx[at(i)])] += dy[at(i)];
+        break;
+      case ScanOp::logsumexp: {
+        // dx[i] = exp(x[i]) * sum_{j >= i} dy[j] exp(-y[j]), the sum split by the sign of dy
+        // and kept as logs: lp = log sum of dy[j] exp(-y[j]) over dy > 0, ln over dy < 0
+        double lp = -INFINITY, ln = -INFINITY;
+        for (int64_t i = n - 1; i >= 0; --i) {
+          const double g = static_cast<double>(dy[at(i)]), yi = static_cast<double>(y[at(i)]);
+          if (g > 0)
+            lp = log_add_exp(lp, std::log(g) - yi);
+          else if (g < 0)
+            ln = log_add_exp(ln, std::log(-g) - yi);
+          else if (g != g)
+            lp = g;
+          const double xi = static_cast<double>(x[at(i)]);
+          dx[at(i)] = static_cast<T>(std::exp(xi + lp) - std::exp(xi + ln));
+        }
+        break;
+      }
+    }
+  }
+}
+
+template <typename T>
+const ScanKernels<T>* kernels() {
+  static const ScanKernels<T> k = {&forward_block<T>, &backward_lines<T>};
+  return &k;
+}
+
+}  // namespace
+
+DC_REGISTER_DISPATCH(scan_f32_stub, &kernels<float>);
+DC_REGISTER_DISPATCH(scan_f64_stub, &kernels<double>);
+
+}  // namespace DC_ISA_NS
+}  // namespace dc

@@ -1,0 +1,77 @@
+// Scan drivers: threading over (outer slice, block of inner columns) tasks; the kernels are in
+// csrc/cpu/scan_kernels.cpp (see csrc/scan.h for the definitions).
+#include "scan.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <type_traits>
+
+DC_DEFINE_DISPATCH(scan_f32_stub);
+DC_DEFINE_DISPATCH(scan_f64_stub);
+
+namespace dc {
+
+namespace {
+
+template <typename T>
+const ScanKernels<T>* scan_kernels() {
+  if constexpr (std::is_same_v<T, float>)
+    return scan_f32_stub();
+  else
+    return scan_f64_stub();
+}
+
+// f(o, k0, k1) for every outer slice o and block [k0, k1) of at most kScanBlock inner columns,
+// in parallel when there is enough work. Tasks never share an output element.
+template <typename F>
+void for_tasks(const ScanShape& s, F&& f) {
+  const int64_t blocks = (s.inner + kScanBlock - 1) / kScanBlock;
+  const int64_t tasks = s.outer * blocks;
+  const int64_t work = s.outer * s.n * s.inner;
+#pragma omp parallel for schedule(static) if (tasks > 1 && work > 32768)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t o = t / blocks, k0 = (t % blocks) * kScanBlock;
+    f(o, k0, std::min(k0 + kScanBlock, s.inner));
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void scan_forward(ScanOp op, const ScanShape& s, const T* x, T* y, int64_t* idx, bool reverse) {
+  if (s.outer * s.n * s.inner == 0) return;
+  const auto* k = scan_kernels<T>();
+  const int64_t slice = s.n * s.inner;
+  for_tasks(s, [&](int64_t o, int64_t k0, int64_t k1) {
+    k->forward(op, s.n, s.inner, x + o * slice, y + o * slice, idx ? idx + o * slice : nullptr, k0,
+               k1, reverse);
+  });
+}
+
+template <typename T>
+void scan_backward(ScanOp op, const ScanShape& s, const T* x, const T* y, const int64_t* idx,
+                   const T* dy, T* dx) {
+  if (s.outer * s.n * s.inner == 0) return;
+  if (op == ScanOp::sum) {  // the reverse cumulative sum of dy
+    scan_forward<T>(ScanOp::sum, s, dy, dx, nullptr, true);
+    return;
+  }
+  const auto* k = scan_kernels<T>();
+  const int64_t slice = s.n * s.inner;
+  for_tasks(s, [&](int64_t o, int64_t k0, int64_t k1) {
+    const int64_t off = o * slice;
+    k->backward(op, s.n, s.inner, x ? x + off : nullptr, y ? y + off : nullptr,
+                idx ? idx + off : nullptr, dy + off, dx + off, k0, k1);
+  });
+}
+
+#define DC_INSTANTIATE_SCAN(T)                                                                 \
+  template void scan_forward<T>(ScanOp, const ScanShape&, const T*, T*, int64_t*, bool);       \
+  template void scan_backward<T>(ScanOp, const ScanShape&, const T*, const T*, const int64_t*, \
+                                 const T*, T*);
+DC_INSTANTIATE_SCAN(float)
+DC_INSTANTIATE_SCAN(double)
+#undef DC_INSTANTIATE_SCAN
+
+}  // namespace dc

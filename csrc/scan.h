@@ -1,0 +1,64 @@
+// Cumulative scans along one axis: cumsum, cumprod, cummax, cummin (with indices) and
+// logcumsumexp, forward and backward.
+//
+//   x, y are C-contiguous and viewed as (outer, n, inner) around the axis; idx (same shape,
+//   int64) is the position along the axis of the running extremum (cummax / cummin).
+//   sum:        y[i] = x[0] + ... + x[i]          (float32 accumulates in double, as PyTorch)
+//   prod:       y[i] = x[0] * ... * x[i]          (likewise)
+//   max / min:  y[i] = max / min of x[0..i]; idx[i] = the last position where it occurs (ties
+//               take the later index, as PyTorch); a NaN wins and stays, with its index
+//   logsumexp:  y[i] = log(exp(x[0]) + ... + exp(x[i])), accumulated stably (log-add-exp)
+//   reverse:    the scan runs from the end (y[i] over x[i..n-1]): cumsum's backward.
+// Backward (dx assigned):
+//   sum:        dx[i] = sum_{j >= i} dy[j]
+//   prod:       dx[i] = sum_{j >= i} dy[j] * prod_{k <= j, k != i} x[k], computed in O(n) from
+//               y and the first zero z of the line: (sum_{i <= j < z} dy[j] y[j]) / x[i]
+//               before z, an explicit running product at z, 0 after it
+//   max / min:  dx[idx[i]] += dy[i]
+//   logsumexp:  dx[i] = sum_{j >= i} dy[j] exp(x[i] - y[j]), with the positive and negative
+//               parts of dy accumulated as reverse log-sum-exps (no overflow)
+#pragma once
+
+#include <cstdint>
+
+#include "core/dispatch.h"
+
+namespace dc {
+
+enum class ScanOp : int { sum = 0, prod = 1, max = 2, min = 3, logsumexp = 4 };
+
+struct ScanShape {
+  int64_t outer, n, inner;
+};
+
+template <typename T>
+void scan_forward(ScanOp op, const ScanShape& s, const T* x, T* y, int64_t* idx, bool reverse);
+// x, y: the forward's input and output (prod, logsumexp); idx (max, min); unused ones may be
+// null.
+template <typename T>
+void scan_backward(ScanOp op, const ScanShape& s, const T* x, const T* y, const int64_t* idx,
+                   const T* dy, T* dx);
+
+namespace ref {
+// csrc/ref/scan_ref.cpp: the definitions above as plain loops (double accumulation).
+template <typename T>
+void scan_forward(ScanOp op, const ScanShape& s, const T* x, T* y, int64_t* idx, bool reverse);
+}  // namespace ref
+
+// Per-ISA kernels (csrc/cpu/scan_kernels.cpp), single-threaded, on one outer slice:
+// forward over the inner columns [k0, k1) (at most kScanBlock of them), every column's
+// running value updated per step along the axis (vectorised across columns);
+// backward over the lines (columns) [k0, k1) one by one.
+constexpr int64_t kScanBlock = 64;
+template <typename T>
+struct ScanKernels {
+  void (*forward)(ScanOp op, int64_t n, int64_t inner, const T* x, T* y, int64_t* idx, int64_t k0,
+                  int64_t k1, bool reverse);
+  void (*backward)(ScanOp op, int64_t n, int64_t inner, const T* x, const T* y, const int64_t* idx,
+                   const T* dy, T* dx, int64_t k0, int64_t k1);
+};
+
+}  // namespace dc
+
+DC_DECLARE_DISPATCH(scan_f32_stub, const dc::ScanKernels<float>*());
+DC_DECLARE_DISPATCH(scan_f64_stub, const dc::ScanKernels<double>*());

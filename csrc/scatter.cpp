@@ -1,0 +1,163 @@
+// gather / scatter drivers (see csrc/scatter.h). These are address arithmetic and memory
+// traffic with no arithmetic to vectorise (a gather instruction is no faster than the scalar
+// loads here), so there is no per-ISA kernel: one loop nest per op, threaded over
+// (outer slice, block of inner columns) tasks that never share a destination.
+#include "scatter.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+namespace dc {
+
+namespace {
+
+constexpr int64_t kBlock = 256;  // inner columns per task
+
+// f(o, k0, k1) over every outer slice and block of inner columns; false (with the first bad
+// index seen in *bad) if any call reported one.
+template <typename F>
+bool for_tasks(const GatherShape& s, int64_t* bad, F&& f) {
+  const int64_t blocks = (s.inner + kBlock - 1) / kBlock;
+  const int64_t tasks = s.outer * blocks;
+  std::atomic<bool> ok{true};
+#pragma omp parallel for schedule(static) if (tasks > 1 && s.outer * s.m * s.inner > 32768)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t o = t / blocks, k0 = (t % blocks) * kBlock;
+    int64_t b = 0;
+    if (!f(o, k0, std::min(k0 + kBlock, s.inner), &b) && ok.exchange(false)) *bad = b;
+  }
+  return ok.load();
+}
+
+template <typename T>
+T identity(ScatterOp op) {
+  switch (op) {
+    case ScatterOp::prod:
+      return T(1);
+    case ScatterOp::max:
+      return std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
+                                                  : std::numeric_limits<T>::lowest();
+    case ScatterOp::min:
+      return std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity()
+                                                  : std::numeric_limits<T>::max();
+    default:
+      return T(0);
+  }
+}
+
+template <typename T>
+inline bool is_nan(T v) {
+  if constexpr (std::is_floating_point_v<T>)
+    return v != v;
+  else
+    return false;
+}
+
+template <ScatterOp OP, typename T>
+inline void combine(T& d, T v) {
+  if constexpr (OP == ScatterOp::assign)
+    d = v;
+  else if constexpr (OP == ScatterOp::sum)
+    d += v;
+  else if constexpr (OP == ScatterOp::prod)
+    d *= v;
+  else if constexpr (OP == ScatterOp::max)
+    d = (is_nan(v) || v > d) ? v : d;  // a NaN on either side stays
+  else
+    d = (is_nan(v) || v < d) ? v : d;
+}
+
+template <ScatterOp OP, typename T>
+bool scatter_task(const GatherShape& s, bool include_self, const int64_t* index, const T* src,
+                  const Slices& ss, T* out, const Slices& os, int64_t o, int64_t k0, int64_t k1,
+                  int64_t* bad) {
+  const int64_t* ix = index + o * s.m * s.inner;
+  const int64_t ob = os.base[o], sb = ss.base[o];
+  // (one pass checks every index before anything is written, so a bad one leaves out as the
+  // caller gave it for this task's destinations)
+  for (int64_t i = 0; i < s.m; ++i)
+    for (int64_t k = k0; k < k1; ++k) {
+      const int64_t j = ix[i * s.inner + k];
+      if (j < 0 || j >= s.len) {
+        *bad = j;
+        return false;
+      }
+    }
+  if (!include_self && OP != ScatterOp::assign) {
+    const T id = identity<T>(OP);
+    for (int64_t i = 0; i < s.m; ++i)
+      for (int64_t k = k0; k < k1; ++k)
+        out[ob + ix[i * s.inner + k] * os.axis_stride + os.off[k]] = id;
+  }
+  for (int64_t i = 0; i < s.m; ++i) {
+    const int64_t* ir = ix + i * s.inner;
+    const T* sr = src + sb + i * ss.axis_stride;
+    for (int64_t k = k0; k < k1; ++k)
+      combine<OP>(out[ob + ir[k] * os.axis_stride + os.off[k]], sr[ss.off[k]]);
+  }
+  return true;
+}
+
+}  // namespace
+
+template <typename T>
+bool gather(const GatherShape& s, const int64_t* index, const T* x, const Slices& xs, T* y,
+            int64_t* bad) {
+  if (s.outer * s.m * s.inner == 0) return true;
+  return for_tasks(s, bad, [&](int64_t o, int64_t k0, int64_t k1, int64_t* b) {
+    const int64_t* ix = index + o * s.m * s.inner;
+    T* yo = y + o * s.m * s.inner;
+    const T* xo = x + xs.base[o];
+    for (int64_t i = 0; i < s.m; ++i)
+      for (int64_t k = k0; k < k1; ++k) {
+        const int64_t j = ix[i * s.inner + k];
+        if (j < 0 || j >= s.len) {
+          *b = j;
+          return false;
+        }
+        yo[i * s.inner + k] = xo[j * xs.axis_stride + xs.off[k]];
+      }
+    return true;
+  });
+}
+
+template <typename T>
+bool scatter(const GatherShape& s, ScatterOp op, bool include_self, const int64_t* index,
+             const T* src, const Slices& ss, T* out, const Slices& os, int64_t* bad) {
+  if (s.outer * s.m * s.inner == 0) return true;
+  return for_tasks(s, bad, [&](int64_t o, int64_t k0, int64_t k1, int64_t* b) {
+    switch (op) {
+      case ScatterOp::assign:
+        return scatter_task<ScatterOp::assign>(s, include_self, index, src, ss, out, os, o, k0, k1,
+                                               b);
+      case ScatterOp::sum:
+        return scatter_task<ScatterOp::sum>(s, include_self, index, src, ss, out, os, o, k0, k1, b);
+      case ScatterOp::prod:
+        return scatter_task<ScatterOp::prod>(s, include_self, index, src, ss, out, os, o, k0, k1,
+                                             b);
+      case ScatterOp::max:
+        return scatter_task<ScatterOp::max>(s, include_self, index, src, ss, out, os, o, k0, k1, b);
+      default:
+        return scatter_task<ScatterOp::min>(s, include_self, index, src, ss, out, os, o, k0, k1, b);
+    }
+  });
+}
+
+#define DC_INSTANTIATE_SCATTER(T)                                                          \
+  template bool gather<T>(const GatherShape&, const int64_t*, const T*, const Slices&, T*, \
+                          int64_t*);                                                       \
+  template bool scatter<T>(const GatherShape&, ScatterOp, bool, const int64_t*, const T*,  \
+                           const Slices&, T*, const Slices&, int64_t*);
+DC_INSTANTIATE_SCATTER(float)
+DC_INSTANTIATE_SCATTER(double)
+DC_INSTANTIATE_SCATTER(int32_t)
+DC_INSTANTIATE_SCATTER(int64_t)
+#undef DC_INSTANTIATE_SCATTER
+
+}  // namespace dc
