@@ -223,6 +223,82 @@ void global_avg_pool_backward(int64_t planes, int64_t HW, const T* dy, T* dx) {
   });
 }
 
+namespace {
+
+// The adaptive window along one axis for output o of n: [floor(o*in/n), ceil((o+1)*in/n)).
+inline int64_t adaptive_start(int64_t o, int64_t in, int64_t n) { return (o * in) / n; }
+inline int64_t adaptive_end(int64_t o, int64_t in, int64_t n) { return ((o + 1) * in + n - 1) / n; }
+
+}  // namespace
+
+template <typename T>
+void adaptive_avg_pool2d_forward(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q,
+                                 const T* x, T* y) {
+  for_planes(planes, H * W, [&](int64_t i0, int64_t n) {
+    for (int64_t i = i0; i < i0 + n; ++i) {
+      const T* xp = x + i * H * W;
+      for (int64_t p = 0; p < P; ++p) {
+        const int64_t h0 = adaptive_start(p, H, P), h1 = adaptive_end(p, H, P);
+        for (int64_t q = 0; q < Q; ++q) {
+          const int64_t w0 = adaptive_start(q, W, Q), w1 = adaptive_end(q, W, Q);
+          double acc = 0;  // windows of at most H*W/(P*Q) + 1 rows and columns
+          for (int64_t h = h0; h < h1; ++h)
+            for (int64_t w = w0; w < w1; ++w) acc += xp[h * W + w];
+          y[(i * P + p) * Q + q] = static_cast<T>(acc / double((h1 - h0) * (w1 - w0)));
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void adaptive_avg_pool2d_backward(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q,
+                                  const T* dy, T* dx) {
+  for_planes(planes, H * W, [&](int64_t i0, int64_t n) {
+    std::fill(dx + i0 * H * W, dx + (i0 + n) * H * W, T(0));
+    for (int64_t i = i0; i < i0 + n; ++i) {
+      T* d = dx + i * H * W;
+      for (int64_t p = 0; p < P; ++p) {
+        const int64_t h0 = adaptive_start(p, H, P), h1 = adaptive_end(p, H, P);
+        for (int64_t q = 0; q < Q; ++q) {
+          const int64_t w0 = adaptive_start(q, W, Q), w1 = adaptive_end(q, W, Q);
+          const T g = dy[(i * P + p) * Q + q] / T((h1 - h0) * (w1 - w0));
+          for (int64_t h = h0; h < h1; ++h)
+            for (int64_t w = w0; w < w1; ++w) d[h * W + w] += g;
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void adaptive_max_pool2d_forward(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q,
+                                 const T* x, T* y, int32_t* idx) {
+  for_planes(planes, H * W, [&](int64_t i0, int64_t n) {
+    for (int64_t i = i0; i < i0 + n; ++i) {
+      const T* xp = x + i * H * W;
+      for (int64_t p = 0; p < P; ++p) {
+        const int64_t h0 = adaptive_start(p, H, P), h1 = adaptive_end(p, H, P);
+        for (int64_t q = 0; q < Q; ++q) {
+          const int64_t w0 = adaptive_start(q, W, Q), w1 = adaptive_end(q, W, Q);
+          T best = xp[h0 * W + w0];
+          int64_t at = h0 * W + w0;
+          for (int64_t h = h0; h < h1; ++h)
+            for (int64_t w = w0; w < w1; ++w) {
+              const T v = xp[h * W + w];
+              if (v > best || v != v) {
+                best = v;
+                at = h * W + w;
+              }
+            }
+          y[(i * P + p) * Q + q] = best;
+          if (idx) idx[(i * P + p) * Q + q] = static_cast<int32_t>(at);
+        }
+      }
+    }
+  });
+}
+
 #define DC_INSTANTIATE_POOL(T)                                                               \
   template void max_pool2d_forward<T>(const PoolShape&, const T*, T*, int32_t*);             \
   template bool max_pool2d_backward<T>(const PoolShape&, const T*, const int32_t*, T*, bool, \
@@ -230,7 +306,13 @@ void global_avg_pool_backward(int64_t planes, int64_t HW, const T* dy, T* dx) {
   template void avg_pool2d_forward<T>(const PoolShape&, const T*, T*, bool);                 \
   template void avg_pool2d_backward<T>(const PoolShape&, const T*, T*, bool);                \
   template void global_avg_pool_forward<T>(int64_t, int64_t, const T*, T*);                  \
-  template void global_avg_pool_backward<T>(int64_t, int64_t, const T*, T*);
+  template void global_avg_pool_backward<T>(int64_t, int64_t, const T*, T*);                 \
+  template void adaptive_avg_pool2d_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,  \
+                                               const T*, T*);                                \
+  template void adaptive_avg_pool2d_backward<T>(int64_t, int64_t, int64_t, int64_t, int64_t, \
+                                                const T*, T*);                               \
+  template void adaptive_max_pool2d_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,  \
+                                               const T*, T*, int32_t*);
 DC_INSTANTIATE_POOL(float)
 DC_INSTANTIATE_POOL(double)
 #undef DC_INSTANTIATE_POOL

@@ -42,6 +42,21 @@ void global_avg_pool_forward(int64_t planes, int64_t HW, const T* x, T* y);
 template <typename T>
 void global_avg_pool_backward(int64_t planes, int64_t HW, const T* dy, T* dx);
 
+// Adaptive pooling of `planes` (H,W) planes to (P,Q): output (p, q) pools the rows
+// [floor(p*H/P), ceil((p+1)*H/P)) and the columns [floor(q*W/Q), ceil((q+1)*W/Q)) (PyTorch's
+// windows; P, Q >= 1, H, W >= 1). avg: the window's mean; max: its maximum and, when idx is
+// non-null, the plane-local h*W + w of the first maximum (a NaN wins, the last NaN stays, as
+// PyTorch). Max pooling's backward is max_pool2d_backward with window_known = false.
+template <typename T>
+void adaptive_avg_pool2d_forward(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q,
+                                 const T* x, T* y);
+template <typename T>
+void adaptive_avg_pool2d_backward(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q,
+                                  const T* dy, T* dx);  // dx assigned
+template <typename T>
+void adaptive_max_pool2d_forward(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q,
+                                 const T* x, T* y, int32_t* idx);
+
 namespace ref {
 template <typename T>
 void max_pool2d_forward(const PoolShape& s, const T* x, T* y, int32_t* idx);

@@ -26,8 +26,13 @@ namespace {
 
 const char* layout(int nsp) { return nsp == 2 ? "(N, C, H, W)" : "(N, C, L)"; }
 
+// ceil_mode: the output size rounds up (PyTorch's rule: a last window must start inside the
+// input or its left padding); *overhang (when given) says whether some window then reaches
+// past the padded input.
 PoolShape pool_args(const std::vector<int64_t>& xs, const py::handle& kernel_obj,
-                    const py::handle& stride_obj, const py::handle& padding_obj, int nsp) {
+                    const py::handle& stride_obj, const py::handle& padding_obj, int nsp,
+                    bool ceil_mode = false, bool* overhang = nullptr) {
+  if (overhang) *overhang = false;
   const auto k = spatial_ints(kernel_obj, nsp, "kernel_size", 1, "positive");
   const auto stride =
       stride_obj.is_none() ? k : spatial_ints(stride_obj, nsp, "stride", 1, "positive");
@@ -45,6 +50,9 @@ PoolShape pool_args(const std::vector<int64_t>& xs, const py::handle& kernel_obj
                             " is larger than the padded input (" + std::to_string(padded) +
                             ") along spatial axis " + std::to_string(i));
     out[i] = (padded - k[i]) / stride[i] + 1;
+    if (ceil_mode && (padded - k[i]) % stride[i] != 0 && out[i] * stride[i] < in[i] + pads[i].lo)
+      ++out[i];  // one more window, starting inside the input or its left padding
+    if (overhang && (out[i] - 1) * stride[i] + k[i] > padded) *overhang = true;
   }
   const bool two = nsp == 2;
   return PoolShape{xs[0],
@@ -59,6 +67,21 @@ PoolShape pool_args(const std::vector<int64_t>& xs, const py::handle& kernel_obj
                    stride[nsp - 1],
                    two ? pads[0].lo : 0,
                    pads[nsp - 1].lo};
+}
+
+// Average pooling divides by the full window with count_include_pad, which is PyTorch's
+// divisor only while windows stay inside the padded input; ceil_mode windows that reach past
+// it (PyTorch divides them by their part inside the padded input) are refused.
+PoolShape avg_args(const std::vector<int64_t>& xs, const py::handle& kernel,
+                   const py::handle& stride, const py::handle& padding, int nsp, bool ceil_mode,
+                   bool count_include_pad) {
+  bool overhang = false;
+  const auto s = pool_args(xs, kernel, stride, padding, nsp, ceil_mode, &overhang);
+  if (overhang && count_include_pad)
+    throw py::value_error(
+        "ceil_mode=True with count_include_pad=True is not supported when a window reaches "
+        "past the padded input (pass count_include_pad=False, or more padding)");
+  return s;
 }
 
 std::vector<int64_t> out_shape(const PoolShape& s, int nsp) {
@@ -89,9 +112,9 @@ py::array input_array(const py::handle& obj, int nsp, const char* name) {
 template <int NSP>
 py::object max_forward(const py::handle& x_obj, const py::object& kernel, const py::object& stride,
                        const py::object& padding, bool return_indices, bool reference,
-                       const py::object& out) {
+                       const py::object& out, bool ceil_mode) {
   auto x = input_array(x_obj, NSP, "x");
-  const auto s = pool_args(shape_of(x), kernel, stride, padding, NSP);
+  const auto s = pool_args(shape_of(x), kernel, stride, padding, NSP, ceil_mode);
   if (return_indices) check_index_range(s.H, s.W, "x");
   return dispatch_float(x, "x", [&](auto tag) -> py::object {
     using T = decltype(tag);
@@ -117,7 +140,7 @@ template <int NSP>
 py::array max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
                        const py::object& input_shape, const py::object& out,
                        const py::object& kernel, const py::object& stride,
-                       const py::object& padding) {
+                       const py::object& padding, bool ceil_mode) {
   auto dy = input_array(dy_obj, NSP, "dy");
   auto idx = as_array<int32_t>(idx_obj, "idx");
   check_c_contiguous(idx, "idx");
@@ -144,7 +167,7 @@ py::array max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
               0,
               0};
   if (!kernel.is_none()) {
-    s = pool_args(xs, kernel, stride, padding, NSP);
+    s = pool_args(xs, kernel, stride, padding, NSP, ceil_mode);
     check_dy(dy, out_shape(s, NSP));
   }
   return dispatch_float(dy, "dy", [&](auto tag) -> py::array {
@@ -172,9 +195,9 @@ py::array max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
 template <int NSP>
 py::array avg_forward(const py::handle& x_obj, const py::object& kernel, const py::object& stride,
                       const py::object& padding, bool count_include_pad, bool reference,
-                      const py::object& out) {
+                      const py::object& out, bool ceil_mode) {
   auto x = input_array(x_obj, NSP, "x");
-  const auto s = pool_args(shape_of(x), kernel, stride, padding, NSP);
+  const auto s = avg_args(shape_of(x), kernel, stride, padding, NSP, ceil_mode, count_include_pad);
   return dispatch_float(x, "x", [&](auto tag) -> py::array {
     using T = decltype(tag);
     auto y = result_array<T>(out, out_shape(s, NSP), "out");
@@ -196,10 +219,10 @@ template <int NSP>
 py::array avg_backward(const py::handle& dy_obj, const py::object& input_shape,
                        const py::object& kernel, const py::object& stride,
                        const py::object& padding, bool count_include_pad, bool reference,
-                       const py::object& out) {
+                       const py::object& out, bool ceil_mode) {
   auto dy = input_array(dy_obj, NSP, "dy");
   const auto xs = shape_arg(input_shape, 2 + NSP, "input_shape");
-  const auto s = pool_args(xs, kernel, stride, padding, NSP);
+  const auto s = avg_args(xs, kernel, stride, padding, NSP, ceil_mode, count_include_pad);
   check_dy(dy, out_shape(s, NSP));
   return dispatch_float(dy, "dy", [&](auto tag) -> py::array {
     using T = decltype(tag);
@@ -220,34 +243,132 @@ py::array avg_backward(const py::handle& dy_obj, const py::object& input_shape,
 
 template <int NSP>
 py::tuple output_shape(const py::object& input_shape, const py::object& kernel,
-                       const py::object& stride, const py::object& padding) {
-  return to_tuple(out_shape(
-      pool_args(shape_arg(input_shape, 2 + NSP, "input_shape"), kernel, stride, padding, NSP),
-      NSP));
+                       const py::object& stride, const py::object& padding, bool ceil_mode) {
+  return to_tuple(out_shape(pool_args(shape_arg(input_shape, 2 + NSP, "input_shape"), kernel,
+                                      stride, padding, NSP, ceil_mode),
+                            NSP));
+}
+
+// Adaptive pooling's geometry: (planes, H, W, P, Q) from x's shape and output_size.
+struct AdaptiveShape {
+  int64_t planes, H, W, P, Q;
+};
+
+template <int NSP>
+AdaptiveShape adaptive_args(const std::vector<int64_t>& xs, const py::handle& output_size) {
+  const auto out = spatial_ints(output_size, NSP, "output_size", 1, "positive");
+  for (int i = 0; i < NSP; ++i) {
+    int64_t span;
+    if (xs[2 + i] < 1)
+      throw py::value_error("adaptive pooling needs non-empty spatial axes, got shape " +
+                            shape_str(xs));
+    if (mul_overflow(out[i] + 1, xs[2 + i], &span))  // the window bounds (o+1)*in
+      throw py::value_error("output_size " + repr_str(output_size) + " is too large");
+  }
+  std::vector<int64_t> ys{xs[0], xs[1]};
+  ys.insert(ys.end(), out.begin(), out.end());
+  int64_t n;
+  if (!numel_fits(ys, &n))
+    throw py::value_error("output_size " + repr_str(output_size) + " is too large");
+  return AdaptiveShape{xs[0] * xs[1], NSP == 2 ? xs[2] : 1, xs[NSP + 1], NSP == 2 ? out[0] : 1,
+                       out[NSP - 1]};
+}
+
+template <int NSP>
+std::vector<int64_t> adaptive_out(const std::vector<int64_t>& xs, const AdaptiveShape& a) {
+  if (NSP == 2) return {xs[0], xs[1], a.P, a.Q};
+  return {xs[0], xs[1], a.Q};
+}
+
+template <int NSP>
+py::object adaptive_forward(const py::handle& x_obj, const py::handle& output_size, bool max,
+                            bool return_indices) {
+  auto x = input_array(x_obj, NSP, "x");
+  const auto xs = shape_of(x);
+  const auto a = adaptive_args<NSP>(xs, output_size);
+  if (max && return_indices) check_index_range(a.H, a.W, "x");
+  return dispatch_float(x, "x", [&](auto tag) -> py::object {
+    using T = decltype(tag);
+    py::array_t<T> y(adaptive_out<NSP>(xs, a));
+    py::array_t<int32_t> idx(max && return_indices ? adaptive_out<NSP>(xs, a)
+                                                   : std::vector<int64_t>{0});
+    const T* xp = static_cast<const T*>(x.data());
+    T* yp = y.mutable_data();
+    int32_t* ip = max && return_indices ? idx.mutable_data() : nullptr;
+    {
+      KernelScope nogil;
+      if (max)
+        adaptive_max_pool2d_forward<T>(a.planes, a.H, a.W, a.P, a.Q, xp, yp, ip);
+      else
+        adaptive_avg_pool2d_forward<T>(a.planes, a.H, a.W, a.P, a.Q, xp, yp);
+    }
+    if (max && return_indices) return py::make_tuple(y, idx);
+    return std::move(y);
+  });
+}
+
+template <int NSP>
+py::array adaptive_avg_backward(const py::handle& dy_obj, const py::object& input_shape) {
+  auto dy = input_array(dy_obj, NSP, "dy");
+  const auto xs = shape_arg(input_shape, 2 + NSP, "input_shape");
+  const auto ds = shape_of(dy);
+  if (xs[0] != ds[0] || xs[1] != ds[1])
+    throw py::value_error("dy " + shape_str(ds) + " does not match input_shape " + shape_str(xs) +
+                          " in its first two axes");
+  const std::vector<int64_t> osz(ds.begin() + 2, ds.end());
+  const auto a = adaptive_args<NSP>(xs, to_tuple(osz));
+  return dispatch_float(dy, "dy", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    py::array_t<T> dx(xs);
+    const T* dyp = static_cast<const T*>(dy.data());
+    T* dxp = dx.mutable_data();
+    {
+      KernelScope nogil;
+      adaptive_avg_pool2d_backward<T>(a.planes, a.H, a.W, a.P, a.Q, dyp, dxp);
+    }
+    return dx;
+  });
 }
 
 template <int NSP>
 void bind_pool(py::module_& m, const std::string& d) {
+  m.def(("adaptive_avg_pool" + d + "_forward").c_str(),
+        [](const py::handle& x, const py::handle& output_size) {
+          return adaptive_forward<NSP>(x, output_size, false, false);
+        },
+        py::arg("x"), py::arg("output_size"),
+        "Adaptive average pooling to output_size (PyTorch's windows).");
+  m.def(("adaptive_avg_pool" + d + "_backward").c_str(), &adaptive_avg_backward<NSP>, py::arg("dy"),
+        py::arg("input_shape"), "dx of adaptive average pooling (assigned).");
+  m.def(("adaptive_max_pool" + d + "_forward").c_str(),
+        [](const py::handle& x, const py::handle& output_size, bool return_indices) {
+          return adaptive_forward<NSP>(x, output_size, true, return_indices);
+        },
+        py::arg("x"), py::arg("output_size"), py::arg("return_indices") = true,
+        "Adaptive max pooling; (y, int32 plane-local argmax indices) or y. Its backward is "
+        "max_pool*_backward(dy, idx, input_shape).");
   m.def(("max_pool" + d + "_forward").c_str(), &max_forward<NSP>, py::arg("x"),
         py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
         py::arg("return_indices") = true, py::arg("reference") = false, py::arg("out") = py::none(),
+        py::arg("ceil_mode") = false,
         "Max pooling; returns (y, idx) with int32 plane-local argmax indices, or y.");
   m.def(("max_pool" + d + "_backward").c_str(), &max_backward<NSP>, py::arg("dy"), py::arg("idx"),
         py::arg("input_shape"), py::arg("out") = py::none(), py::arg("kernel_size") = py::none(),
-        py::arg("stride") = py::none(), py::arg("padding") = 0,
+        py::arg("stride") = py::none(), py::arg("padding") = 0, py::arg("ceil_mode") = false,
         "dx: dy routed to the argmax of each window (kernel_size/stride/padding optional: "
         "given, dy's shape is checked against them).");
   m.def(("avg_pool" + d + "_forward").c_str(), &avg_forward<NSP>, py::arg("x"),
         py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
         py::arg("count_include_pad") = true, py::arg("reference") = false,
-        py::arg("out") = py::none(), "Average pooling.");
+        py::arg("out") = py::none(), py::arg("ceil_mode") = false, "Average pooling.");
   m.def(("avg_pool" + d + "_backward").c_str(), &avg_backward<NSP>, py::arg("dy"),
         py::arg("input_shape"), py::arg("kernel_size"), py::arg("stride") = py::none(),
         py::arg("padding") = 0, py::arg("count_include_pad") = true, py::arg("reference") = false,
-        py::arg("out") = py::none(), "dx: dy / divisor spread over each window.");
+        py::arg("out") = py::none(), py::arg("ceil_mode") = false,
+        "dx: dy / divisor spread over each window.");
   m.def(("pool" + d + "_output_shape").c_str(), &output_shape<NSP>, py::arg("input_shape"),
         py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
-        "Output shape of pooling, validating the arguments.");
+        py::arg("ceil_mode") = false, "Output shape of pooling, validating the arguments.");
 }
 
 }  // namespace

@@ -24,6 +24,10 @@ __all__ = [
     "avg_pool2d",
     "global_avg_pool1d",
     "global_avg_pool2d",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
 ]
 
 IntOrTuple = Union[int, tuple[int, ...]]
@@ -40,25 +44,39 @@ _AVG = {
 
 
 class MaxPoolNd(Function):
-    @staticmethod
-    def forward(ctx: Context, x: Any, kernel_size: Any, stride: Any, padding: Any, nsp: int) -> Any:
-        x = np.ascontiguousarray(x)
-        fwd = _MAX[nsp][0]
-        if not (ctx.needs_input_grad[0] and is_grad_enabled()):  # inference: no indices
-            return fwd(x, kernel_size, stride, padding, return_indices=False)
-        y, idx = fwd(x, kernel_size, stride, padding, return_indices=True)
-        ctx.save_for_backward(idx)
-        ctx.window = (kernel_size, stride, padding)
-        ctx.in_shape = x.shape
-        ctx.nsp = nsp
-        return y
+    """y (and, when ``with_indices``, the int32 plane-local argmax as a second output)."""
 
     @staticmethod
-    def backward(ctx: Context, gy: Any) -> tuple:
+    def forward(
+        ctx: Context,
+        x: Any,
+        kernel_size: Any,
+        stride: Any,
+        padding: Any,
+        ceil_mode: bool,
+        with_indices: bool,
+        nsp: int,
+    ) -> Any:
+        x = np.ascontiguousarray(x)
+        fwd = _MAX[nsp][0]
+        if not with_indices and not (ctx.needs_input_grad[0] and is_grad_enabled()):
+            # inference: no indices
+            return fwd(x, kernel_size, stride, padding, return_indices=False, ceil_mode=ceil_mode)
+        y, idx = fwd(x, kernel_size, stride, padding, return_indices=True, ceil_mode=ceil_mode)
+        ctx.save_for_backward(idx)
+        ctx.window = (kernel_size, stride, padding, ceil_mode)
+        ctx.in_shape = x.shape
+        ctx.nsp = nsp
+        return (y, idx) if with_indices else y
+
+    @staticmethod
+    def backward(ctx: Context, gy: Any, gidx: Any = None) -> tuple:
         (idx,) = ctx.saved
-        k, st, pad = ctx.window
-        gx = _MAX[ctx.nsp][1](np.ascontiguousarray(gy), idx, ctx.in_shape, None, k, st, pad)
-        return gx, None, None, None, None
+        k, st, pad, ceil = ctx.window
+        gx = _MAX[ctx.nsp][1](
+            np.ascontiguousarray(gy), idx, ctx.in_shape, None, k, st, pad, ceil_mode=ceil
+        )
+        return gx, None, None, None, None, None, None
 
 
 class AvgPoolNd(Function):
@@ -69,19 +87,23 @@ class AvgPoolNd(Function):
         kernel_size: Any,
         stride: Any,
         padding: Any,
+        ceil_mode: bool,
         count_include_pad: bool,
         nsp: int,
     ) -> Any:
         x = np.ascontiguousarray(x)
         ctx.args = (kernel_size, stride, padding, count_include_pad)
+        ctx.ceil_mode = ceil_mode
         ctx.in_shape = x.shape
         ctx.nsp = nsp
-        return _AVG[nsp][0](x, kernel_size, stride, padding, count_include_pad)
+        return _AVG[nsp][0](x, kernel_size, stride, padding, count_include_pad, ceil_mode=ceil_mode)
 
     @staticmethod
     def backward(ctx: Context, gy: Any) -> tuple:
-        gx = _AVG[ctx.nsp][1](np.ascontiguousarray(gy), ctx.in_shape, *ctx.args)
-        return gx, None, None, None, None, None
+        gx = _AVG[ctx.nsp][1](
+            np.ascontiguousarray(gy), ctx.in_shape, *ctx.args, ceil_mode=ctx.ceil_mode
+        )
+        return gx, None, None, None, None, None, None
 
 
 class GlobalAvgPool(Function):
@@ -98,18 +120,55 @@ class GlobalAvgPool(Function):
         return _C.global_avg_pool_backward(gy, ctx.in_shape), None
 
 
+def _check_dilation(fn: str, dilation: Any, nsp: int) -> None:
+    if _C.spatial_ints(dilation, nsp, "dilation", 1) != (1,) * nsp:
+        raise ValueError(f"{fn}: dilation other than 1 is not supported, got {dilation!r}")
+
+
+def _max_pool(
+    fn: str, x: Tensor, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nsp
+) -> Any:  # noqa: ANN001
+    _check_dilation(fn, dilation, nsp)
+    out = MaxPoolNd.apply(
+        x, kernel_size, stride, padding, bool(ceil_mode), bool(return_indices), nsp
+    )
+    if not return_indices:
+        return out
+    y, idx = out
+    # indices as PyTorch's: int64, flat within each (H, W) plane
+    return y, Tensor._wrap(idx.data.astype(np.int64))
+
+
 def max_pool2d(
-    x: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: Padding = 0
-) -> Tensor:
-    """2-D max pooling: (N, C, H, W) -> (N, C, P, Q)."""
-    return MaxPoolNd.apply(x, kernel_size, stride, padding, 2)
+    x: Tensor,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    """2-D max pooling: (N, C, H, W) -> (N, C, P, Q). ``ceil_mode`` rounds the output size up
+    (PyTorch's rule); ``return_indices`` also returns the int64 flat index within each plane of
+    every maximum. Only ``dilation=1`` is supported."""
+    return _max_pool(
+        "max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2
+    )
 
 
 def max_pool1d(
-    x: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: Padding = 0
-) -> Tensor:
-    """1-D max pooling: (N, C, L) -> (N, C, L_out)."""
-    return MaxPoolNd.apply(x, kernel_size, stride, padding, 1)
+    x: Tensor,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    """1-D max pooling: (N, C, L) -> (N, C, L_out) (options as max_pool2d)."""
+    return _max_pool(
+        "max_pool1d", x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1
+    )
 
 
 def avg_pool2d(
@@ -117,10 +176,15 @@ def avg_pool2d(
     kernel_size: IntOrTuple,
     stride: IntOrTuple | None = None,
     padding: Padding = 0,
+    ceil_mode: bool = False,
     count_include_pad: bool = True,
 ) -> Tensor:
-    """2-D average pooling: (N, C, H, W) -> (N, C, P, Q)."""
-    return AvgPoolNd.apply(x, kernel_size, stride, padding, bool(count_include_pad), 2)
+    """2-D average pooling: (N, C, H, W) -> (N, C, P, Q) (PyTorch's argument order).
+    ``ceil_mode`` with ``count_include_pad=True`` is refused when a window would reach past the
+    padded input (PyTorch divides such windows by a clipped size)."""
+    return AvgPoolNd.apply(
+        x, kernel_size, stride, padding, bool(ceil_mode), bool(count_include_pad), 2
+    )
 
 
 def avg_pool1d(
@@ -128,10 +192,13 @@ def avg_pool1d(
     kernel_size: IntOrTuple,
     stride: IntOrTuple | None = None,
     padding: Padding = 0,
+    ceil_mode: bool = False,
     count_include_pad: bool = True,
 ) -> Tensor:
-    """1-D average pooling: (N, C, L) -> (N, C, L_out)."""
-    return AvgPoolNd.apply(x, kernel_size, stride, padding, bool(count_include_pad), 1)
+    """1-D average pooling: (N, C, L) -> (N, C, L_out) (options as avg_pool2d)."""
+    return AvgPoolNd.apply(
+        x, kernel_size, stride, padding, bool(ceil_mode), bool(count_include_pad), 1
+    )
 
 
 def _global(x: Tensor, keepdims: bool, nsp: int) -> Tensor:
@@ -152,3 +219,90 @@ def global_avg_pool2d(x: Tensor, keepdims: bool = False) -> Tensor:
 def global_avg_pool1d(x: Tensor, keepdims: bool = False) -> Tensor:
     """Mean over L: (N, C, L) -> (N, C) (or (N, C, 1) with keepdims)."""
     return _global(x, keepdims, 1)
+
+
+# --------------------------------------------------------------------------- adaptive
+_ADAPTIVE = {
+    1: (
+        _C.adaptive_avg_pool1d_forward,
+        _C.adaptive_avg_pool1d_backward,
+        _C.adaptive_max_pool1d_forward,
+        _C.max_pool1d_backward,
+    ),
+    2: (
+        _C.adaptive_avg_pool2d_forward,
+        _C.adaptive_avg_pool2d_backward,
+        _C.adaptive_max_pool2d_forward,
+        _C.max_pool2d_backward,
+    ),
+}
+
+
+class AdaptiveAvgPoolNd(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Any, output_size: tuple, nsp: int) -> Any:
+        ctx.in_shape, ctx.nsp = x.shape, nsp
+        return _ADAPTIVE[nsp][0](np.ascontiguousarray(x), output_size)
+
+    @staticmethod
+    def backward(ctx: Context, gy: Any) -> tuple:
+        return _ADAPTIVE[ctx.nsp][1](np.ascontiguousarray(gy), ctx.in_shape), None, None
+
+
+class AdaptiveMaxPoolNd(Function):
+    """(y, int32 plane-local argmax indices); the gradient of y goes to its argmax."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, output_size: tuple, nsp: int) -> Any:
+        y, idx = _ADAPTIVE[nsp][2](np.ascontiguousarray(x), output_size)
+        ctx.save_for_backward(idx)
+        ctx.in_shape, ctx.nsp = x.shape, nsp
+        return y, idx
+
+    @staticmethod
+    def backward(ctx: Context, gy: Any, gidx: Any) -> tuple:
+        (idx,) = ctx.saved
+        gx = _ADAPTIVE[ctx.nsp][3](np.ascontiguousarray(gy), idx, ctx.in_shape)
+        return gx, None, None
+
+
+def _output_size(fn: str, x: Any, output_size: Any, nsp: int) -> tuple:
+    """output_size as a tuple of nsp ints; None entries keep the input's size (PyTorch)."""
+    shape = getattr(x, "shape", ())
+    if len(shape) != 2 + nsp:
+        layout = "(N, C, H, W)" if nsp == 2 else "(N, C, L)"
+        raise ValueError(f"{fn}: x must be {2 + nsp}-dimensional {layout}, got shape {shape}")
+    sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * nsp
+    if len(sizes) != nsp:
+        raise ValueError(f"{fn}: output_size must be an int or {nsp} ints, got {output_size!r}")
+    return tuple(shape[2 + i] if s is None else s for i, s in enumerate(sizes))
+
+
+def adaptive_avg_pool2d(x: Tensor, output_size: Any) -> Tensor:
+    """Average pooling to ``output_size`` (P, Q): output (p, q) averages rows
+    [floor(p H / P), ceil((p + 1) H / P)) and likewise columns (PyTorch's windows)."""
+    return AdaptiveAvgPoolNd.apply(x, _output_size("adaptive_avg_pool2d", x, output_size, 2), 2)
+
+
+def adaptive_avg_pool1d(x: Tensor, output_size: Any) -> Tensor:
+    """Average pooling of (N, C, L) to ``output_size`` positions."""
+    return AdaptiveAvgPoolNd.apply(x, _output_size("adaptive_avg_pool1d", x, output_size, 1), 1)
+
+
+def _adaptive_max(fn: str, x: Tensor, output_size: Any, return_indices: bool, nsp: int) -> Any:
+    y, idx = AdaptiveMaxPoolNd.apply(x, _output_size(fn, x, output_size, nsp), nsp)
+    if not return_indices:
+        return y
+    # indices as PyTorch's: int64, flat within each (H, W) plane
+    return y, Tensor._wrap(idx.data.astype(np.int64))
+
+
+def adaptive_max_pool2d(x: Tensor, output_size: Any, return_indices: bool = False) -> Any:
+    """Max pooling to ``output_size`` (PyTorch's windows); with ``return_indices`` also the
+    int64 flat index within each plane of every maximum."""
+    return _adaptive_max("adaptive_max_pool2d", x, output_size, return_indices, 2)
+
+
+def adaptive_max_pool1d(x: Tensor, output_size: Any, return_indices: bool = False) -> Any:
+    """Max pooling of (N, C, L) to ``output_size`` positions (see adaptive_max_pool2d)."""
+    return _adaptive_max("adaptive_max_pool1d", x, output_size, return_indices, 1)
