@@ -43,9 +43,19 @@ void scan_forward(ScanOp op, const ScanShape& s, const T* x, T* y, int64_t* idx,
   if (s.outer * s.n * s.inner == 0) return;
   const auto* k = scan_kernels<T>();
   const int64_t slice = s.n * s.inner;
+  if (s.inner == 1) {  // along the last axis: blocks of rows (see csrc/scan.h)
+    const int64_t tasks = (s.outer + kScanBlock - 1) / kScanBlock;
+#pragma omp parallel for schedule(static) if (tasks > 1 && s.outer * s.n > 32768)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t r0 = t * kScanBlock, off = r0 * s.n;
+      k->forward(op, s.n, 1, s.n, std::min(kScanBlock, s.outer - r0), x + off, y + off,
+                 idx ? idx + off : nullptr, reverse);
+    }
+    return;
+  }
   for_tasks(s, [&](int64_t o, int64_t k0, int64_t k1) {
-    k->forward(op, s.n, s.inner, x + o * slice, y + o * slice, idx ? idx + o * slice : nullptr, k0,
-               k1, reverse);
+    const int64_t off = o * slice + k0;
+    k->forward(op, s.n, s.inner, 1, k1 - k0, x + off, y + off, idx ? idx + off : nullptr, reverse);
   });
 }
 

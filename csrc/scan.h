@@ -45,15 +45,18 @@ template <typename T>
 void scan_forward(ScanOp op, const ScanShape& s, const T* x, T* y, int64_t* idx, bool reverse);
 }  // namespace ref
 
-// Per-ISA kernels (csrc/cpu/scan_kernels.cpp), single-threaded, on one outer slice:
-// forward over the inner columns [k0, k1) (at most kScanBlock of them), every column's
-// running value updated per step along the axis (vectorised across columns);
-// backward over the lines (columns) [k0, k1) one by one.
+// Per-ISA kernels (csrc/cpu/scan_kernels.cpp), single-threaded.
+// forward: B independent lines of n elements, element i of line b at x[i*ss + b*cs]: blocks
+// of up to kScanBlock inner columns of one outer slice (ss = inner, cs = 1: every column's
+// running value updated per step, vectorised across columns), or, along the last axis
+// (inner == 1), blocks of up to kScanBlock rows (ss = 1, cs = n: rows scanned eight at a time,
+// eight independent dependency chains instead of one);
+// backward: the lines (columns) [k0, k1) of one outer slice, one by one.
 constexpr int64_t kScanBlock = 64;
 template <typename T>
 struct ScanKernels {
-  void (*forward)(ScanOp op, int64_t n, int64_t inner, const T* x, T* y, int64_t* idx, int64_t k0,
-                  int64_t k1, bool reverse);
+  void (*forward)(ScanOp op, int64_t n, int64_t ss, int64_t cs, int64_t B, const T* x, T* y,
+                  int64_t* idx, bool reverse);
   void (*backward)(ScanOp op, int64_t n, int64_t inner, const T* x, const T* y, const int64_t* idx,
                    const T* dy, T* dx, int64_t k0, int64_t k1);
 };

@@ -95,6 +95,13 @@ bool scatter_task(const GatherShape& s, bool include_self, const int64_t* index,
       for (int64_t k = k0; k < k1; ++k)
         out[ob + ix[i * s.inner + k] * os.axis_stride + os.off[k]] = id;
   }
+  if (s.inner == 1) {  // one line: no inner loop
+    T* ol = out + ob + os.off[0];
+    const T* sl = src + sb + ss.off[0];
+    for (int64_t i = 0; i < s.m; ++i)
+      combine<OP>(ol[ix[i] * os.axis_stride], sl[i * ss.axis_stride]);
+    return true;
+  }
   for (int64_t i = 0; i < s.m; ++i) {
     const int64_t* ir = ix + i * s.inner;
     const T* sr = src + sb + i * ss.axis_stride;
@@ -114,6 +121,18 @@ bool gather(const GatherShape& s, const int64_t* index, const T* x, const Slices
     const int64_t* ix = index + o * s.m * s.inner;
     T* yo = y + o * s.m * s.inner;
     const T* xo = x + xs.base[o];
+    if (s.inner == 1) {  // along the last axis of index: one line, no inner loop
+      const T* xl = xo + xs.off[0];
+      for (int64_t i = 0; i < s.m; ++i) {
+        const int64_t j = ix[i];
+        if (j < 0 || j >= s.len) {
+          *b = j;
+          return false;
+        }
+        yo[i] = xl[j * xs.axis_stride];
+      }
+      return true;
+    }
     for (int64_t i = 0; i < s.m; ++i)
       for (int64_t k = k0; k < k1; ++k) {
         const int64_t j = ix[i * s.inner + k];

@@ -1,9 +1,7 @@
 // Scan kernels, one ISA copy (see [Note: one source, three ISAs] and csrc/scan.h).
 //
-// Forward: a block of up to kScanBlock inner columns of one outer slice keeps one running
-// value per column (in double for sums and products of float32, as PyTorch's CPU scans), and
-// each step along the axis updates the whole block: contiguous, vectorised across columns
-// when inner > 1; along the last axis (inner == 1) it is the serial scan of one row.
+// Forward: blocks of lines (see csrc/scan.h) keep one running value per line (in double for
+// sums and products of float32, as PyTorch's CPU scans).
 // Backward: line by line (a column of the block at stride inner).
 #include <cmath>
 #include <cstdint>
@@ -22,14 +20,37 @@ inline double log_add_exp(double a, double b) {
   return mx + std::log1p(std::exp(mn - mx));
 }
 
-// The running value acc = f(acc, x) of each column of the block, written after every step.
+// The running value acc = f(acc, x) of each of B lines (element i of line b at
+// x[i*ss + b*cs]), written after every step. Columns (cs == 1): one pass over the block per
+// step, vectorised across it. Rows (cs != 1): R rows at a time in registers, R independent
+// dependency chains (one row alone is bound by the latency of one add per element).
+template <int R, typename T, typename F>
+inline void running_rows(int64_t n, int64_t cs, const T* __restrict x, T* __restrict y,
+                         bool reverse, double init, F&& f) {
+  double acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = init;
+  for (int64_t step = 0; step < n; ++step) {
+    const int64_t i = reverse ? n - 1 - step : step;
+    for (int r = 0; r < R; ++r) {
+      acc[r] = f(acc[r], static_cast<double>(x[r * cs + i]));
+      y[r * cs + i] = static_cast<T>(acc[r]);
+    }
+  }
+}
+
 template <typename T, typename F>
-inline void running(int64_t n, int64_t inner, const T* __restrict x, T* __restrict y, int64_t k0,
-                    int64_t B, bool reverse, double init, F&& f) {
+inline void running(int64_t n, int64_t ss, int64_t cs, int64_t B, const T* __restrict x,
+                    T* __restrict y, bool reverse, double init, F&& f) {
+  if (cs != 1) {
+    int64_t b = 0;
+    for (; b + 8 <= B; b += 8) running_rows<8>(n, cs, x + b * cs, y + b * cs, reverse, init, f);
+    for (; b < B; ++b) running_rows<1>(n, cs, x + b * cs, y + b * cs, reverse, init, f);
+    return;
+  }
   double acc[kScanBlock];
   for (int64_t b = 0; b < B; ++b) acc[b] = init;
   for (int64_t step = 0; step < n; ++step) {
-    const int64_t off = (reverse ? n - 1 - step : step) * inner + k0;
+    const int64_t off = (reverse ? n - 1 - step : step) * ss;
     const T* __restrict xr = x + off;
     T* __restrict yr = y + off;
     for (int64_t b = 0; b < B; ++b) {
@@ -39,50 +60,61 @@ inline void running(int64_t n, int64_t inner, const T* __restrict x, T* __restri
   }
 }
 
-// cummax (mx) / cummin: ties take the later index; a NaN wins and is never replaced.
-template <typename T, bool mx>
-inline void running_extreme(int64_t n, int64_t inner, const T* __restrict x, T* __restrict y,
-                            int64_t* __restrict idx, int64_t k0, int64_t B) {
-  T ext[kScanBlock];
-  int64_t at[kScanBlock];
+// cummax (mx) / cummin over B <= R lines as above: ties take the later index; a NaN wins and
+// is never replaced.
+template <typename T, bool mx, int R>
+inline void extreme_lines(int64_t n, int64_t ss, int64_t cs, const T* __restrict x, T* __restrict y,
+                          int64_t* __restrict idx, int64_t B) {
+  T ext[R];
+  int64_t at[R];
   for (int64_t b = 0; b < B; ++b) {
-    ext[b] = x[k0 + b];
+    ext[b] = x[b * cs];
     at[b] = 0;
   }
   for (int64_t i = 0; i < n; ++i) {
-    const T* __restrict xr = x + i * inner + k0;
-    T* __restrict yr = y + i * inner + k0;
-    int64_t* __restrict ir = idx + i * inner + k0;
     for (int64_t b = 0; b < B; ++b) {
-      const T v = xr[b], e = ext[b];
-      const bool take = e == e && (v != v || (mx ? v >= e : v <= e));
-      ext[b] = take ? v : e;
+      const int64_t e = i * ss + b * cs;
+      const T v = x[e], c = ext[b];
+      const bool take = c == c && (v != v || (mx ? v >= c : v <= c));
+      ext[b] = take ? v : c;
       at[b] = take ? i : at[b];
-      yr[b] = ext[b];
-      ir[b] = at[b];
+      y[e] = ext[b];
+      idx[e] = at[b];
     }
   }
 }
 
+template <typename T, bool mx>
+inline void running_extreme(int64_t n, int64_t ss, int64_t cs, int64_t B, const T* x, T* y,
+                            int64_t* idx) {
+  if (cs == 1) {
+    extreme_lines<T, mx, kScanBlock>(n, ss, 1, x, y, idx, B);
+    return;
+  }
+  int64_t b = 0;
+  for (; b + 8 <= B; b += 8)
+    extreme_lines<T, mx, 8>(n, 1, cs, x + b * cs, y + b * cs, idx + b * cs, 8);
+  for (; b < B; ++b) extreme_lines<T, mx, 1>(n, 1, cs, x + b * cs, y + b * cs, idx + b * cs, 1);
+}
+
 template <typename T>
-void forward_block(ScanOp op, int64_t n, int64_t inner, const T* x, T* y, int64_t* idx, int64_t k0,
-                   int64_t k1, bool reverse) {
-  const int64_t B = k1 - k0;
+void forward_block(ScanOp op, int64_t n, int64_t ss, int64_t cs, int64_t B, const T* x, T* y,
+                   int64_t* idx, bool reverse) {
   switch (op) {
     case ScanOp::sum:
-      running(n, inner, x, y, k0, B, reverse, 0.0, [](double a, double v) { return a + v; });
+      running(n, ss, cs, B, x, y, reverse, 0.0, [](double a, double v) { return a + v; });
       break;
     case ScanOp::prod:
-      running(n, inner, x, y, k0, B, reverse, 1.0, [](double a, double v) { return a * v; });
+      running(n, ss, cs, B, x, y, reverse, 1.0, [](double a, double v) { return a * v; });
       break;
     case ScanOp::logsumexp:
-      running(n, inner, x, y, k0, B, reverse, -INFINITY, log_add_exp);
+      running(n, ss, cs, B, x, y, reverse, -INFINITY, log_add_exp);
       break;
     case ScanOp::max:
-      running_extreme<T, true>(n, inner, x, y, idx, k0, B);
+      running_extreme<T, true>(n, ss, cs, B, x, y, idx);
       break;
     case ScanOp::min:
-      running_extreme<T, false>(n, inner, x, y, idx, k0, B);
+      running_extreme<T, false>(n, ss, cs, B, x, y, idx);
       break;
   }
 }
