@@ -1,0 +1,205 @@
+"""Native tensor ops of issue 14 vs PyTorch CPU, same run: interpolation, transposed
+convolution, cumulative scans, gather / scatter.
+
+    python3 bench/ops.py [--threads 1] [--pairs 7] [--only interp scan]
+
+Each case runs the public op (deepcore's F.* / dc.* and torch's), float32, forward alone and
+forward + backward (a fresh graph per call, backward of a fixed cotangent). Results are
+validated against each other first, then ours and torch are timed alternately (bench/harness.py's
+[Note: bench protocol]); reported: medians and the median of per-pair ratios torch / ours
+(> 1: ours faster). With --threads 1 the times and ratios are process CPU time, which a busy
+machine disturbs less than wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import deepcore as dc
+import deepcore.nn.functional as F
+import numpy as np
+import torch
+from harness import banner, check_close, paired
+
+TF = torch.nn.functional
+
+
+def cases(group: str):
+    """(name, make() -> (ours_fwd, torch_fwd, x_ours, x_torch))"""
+    rng = np.random.default_rng(0)
+    out = []
+    if group == "interp":
+        x = rng.standard_normal((16, 32, 64, 64)).astype(np.float32)
+        for name, kw in [
+            ("interpolate nearest x2 (16,32,64,64)", dict(scale_factor=2, mode="nearest")),
+            (
+                "interpolate bilinear ->(128,128)",
+                dict(size=(128, 128), mode="bilinear", align_corners=False),
+            ),
+            (
+                "interpolate bilinear align ->(97,131)",
+                dict(size=(97, 131), mode="bilinear", align_corners=True),
+            ),
+        ]:
+            out.append(
+                (
+                    name,
+                    [x],
+                    lambda a, kw=kw: F.interpolate(a, **kw),
+                    lambda a, kw=kw: TF.interpolate(a, **kw),
+                )
+            )
+    if group == "convt":
+        x = rng.standard_normal((16, 64, 28, 28)).astype(np.float32)
+        w = rng.standard_normal((64, 32, 3, 3)).astype(np.float32) * 0.1
+        b = rng.standard_normal(32).astype(np.float32)
+        out.append(
+            (
+                "conv_transpose2d 64->32 3x3/2 (16,64,28,28)",
+                [x, w, b],
+                lambda a, v, c: F.conv_transpose2d(a, v, c, 2, 1, 1),
+                lambda a, v, c: TF.conv_transpose2d(a, v, c, 2, 1, 1),
+            )
+        )
+        x1 = rng.standard_normal((32, 64, 256)).astype(np.float32)
+        w1 = rng.standard_normal((64, 64, 4)).astype(np.float32) * 0.1
+        out.append(
+            (
+                "conv_transpose1d 64->64 k4/2 (32,64,256)",
+                [x1, w1],
+                lambda a, v: F.conv_transpose1d(a, v, None, 2, 1),
+                lambda a, v: TF.conv_transpose1d(a, v, None, 2, 1),
+            )
+        )
+    if group == "scan":
+        x = rng.uniform(0.9, 1.1, (256, 4096)).astype(np.float32)
+        for op in ("cumsum", "cumprod", "logcumsumexp"):
+            for axis in (1, 0):
+                out.append(
+                    (
+                        f"{op} axis {axis} (256,4096)",
+                        [x],
+                        lambda a, op=op, axis=axis: getattr(dc, op)(a, axis),
+                        lambda a, op=op, axis=axis: getattr(torch, op)(a, axis),
+                    )
+                )
+        out.append(
+            (
+                "cummax axis 1 (256,4096)",
+                [x],
+                lambda a: dc.cummax(a, 1)[0],
+                lambda a: torch.cummax(a, 1)[0],
+            )
+        )
+    if group == "scatter":
+        x = rng.standard_normal((1024, 1024)).astype(np.float32)
+        idx = rng.integers(0, 1024, (1024, 512))
+        src = rng.standard_normal((1024, 512)).astype(np.float32)
+        ti = torch.from_numpy(idx)
+        out.append(
+            (
+                "gather axis 1 (1024,1024)[1024,512]",
+                [x],
+                lambda a: dc.gather(a, 1, idx),
+                lambda a: torch.gather(a, 1, ti),
+            )
+        )
+        idx0 = rng.integers(0, 1024, (512, 1024))
+        ti0 = torch.from_numpy(idx0)
+        out.append(
+            (
+                "gather axis 0 (1024,1024)[512,1024]",
+                [x],
+                lambda a: dc.gather(a, 0, idx0),
+                lambda a: torch.gather(a, 0, ti0),
+            )
+        )
+        out.append(
+            (
+                "scatter_add axis 1",
+                [x, src],
+                lambda a, s: dc.scatter_add(a, 1, idx, s),
+                lambda a, s: torch.scatter_add(a, 1, ti, s),
+            )
+        )
+        out.append(
+            (
+                "scatter_reduce amax axis 1",
+                [x, src],
+                lambda a, s: dc.scatter_reduce(a, 1, idx, s, "amax"),
+                lambda a, s: torch.scatter_reduce(a, 1, ti, s, "amax"),
+            )
+        )
+    return out
+
+
+def run_case(name, arrays, ours_fn, torch_fn, pairs, gap, cpu_time):
+    ts_ours = [dc.tensor(a) for a in arrays]
+    ts_torch = [torch.from_numpy(a.copy()) for a in arrays]
+    y = ours_fn(*ts_ours)
+    with torch.no_grad():
+        yt = torch_fn(*ts_torch)
+    check_close(y.numpy(), yt.numpy(), 1e-5, name)
+    g = np.random.default_rng(9).standard_normal(y.shape).astype(np.float32)
+    gt = torch.from_numpy(g)
+    gr_ours = [dc.tensor(a, requires_grad=True) for a in arrays]
+    gr_torch = [torch.from_numpy(a.copy()).requires_grad_() for a in arrays]
+
+    def ours_fb():
+        for t in gr_ours:
+            t.grad = None
+        ours_fn(*gr_ours).backward(g)
+
+    def torch_fb():
+        for t in gr_torch:
+            t.grad = None
+        torch_fn(*gr_torch).backward(gt)
+
+    ours_fb()
+    torch_fb()
+    check_close(
+        [t.grad.numpy() for t in gr_ours], [t.grad.numpy() for t in gr_torch], 1e-4, name + " grads"
+    )
+
+    def fwd_torch():
+        with torch.no_grad():
+            torch_fn(*ts_torch)
+
+    for what, a, b in [
+        ("fwd", lambda: ours_fn(*ts_ours), fwd_torch),
+        ("fwd+bwd", ours_fb, torch_fb),
+    ]:
+        r = paired(a, b, pairs, gap=gap, warmup=1, target=0.05)
+        if cpu_time:
+            import statistics
+
+            mo, mt, sp = statistics.median(r.ours_cpu), statistics.median(r.peer_cpu), r.cpu_speedup
+        else:
+            mo, mt, sp = r.ours_median, r.peer_median, r.speedup
+        print(f"| {name} | {what} | {mo * 1e3:.3f} | {mt * 1e3:.3f} | {sp:.2f} |", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--pairs", type=int, default=7)
+    ap.add_argument("--gap", type=float, default=0.02)
+    ap.add_argument("--only", nargs="*", default=["interp", "convt", "scan", "scatter"])
+    args = ap.parse_args()
+    dc.kernels.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    cpu_time = args.threads == 1
+    banner(
+        "issue 14 native ops, float32",
+        f"torch {torch.__version__} x{torch.get_num_threads()}",
+        "times: process CPU time" if cpu_time else "times: wall",
+    )
+    print("| case | pass | ours ms | torch ms | torch/ours |")
+    print("|---|---|---:|---:|---:|")
+    for group in args.only:
+        for name, arrays, ours_fn, torch_fn in cases(group):
+            run_case(name, arrays, ours_fn, torch_fn, args.pairs, args.gap, cpu_time)
+
+
+if __name__ == "__main__":
+    main()
