@@ -2,6 +2,11 @@
 
     python -m deepcore.examples.mnist                      # 5 epochs, rmsprop, batch 64
     python -m deepcore.examples.mnist --data DIR --epochs 1 --limit 2000
+    mpirun -n 2 python -m deepcore.examples.mnist --distributed   # data-parallel, 2 ranks
+
+``--distributed`` trains under ``deepcore.distributed.DataParallel``: every rank of the MPI job
+holds a replica, ``--batch-size`` is the global batch (each rank takes its share), and only
+rank 0 prints (needs ``pip install "deepcore[distributed]"``; without mpirun it is one rank).
 
 Data: MNIST from ``--data DIR``, ``$DEEPCORE_DATA``, the cache (~/.cache/deepcore/mnist) or a
 download (see deepcore.datasets.mnist). If only the 10k test set is found (e.g.
@@ -20,6 +25,7 @@ from typing import Callable
 import numpy as np
 
 import deepcore
+import deepcore.distributed as dist
 import deepcore.nn as layers
 from deepcore import models
 from deepcore.datasets import mnist, synthetic
@@ -94,8 +100,14 @@ def train_and_evaluate(model, args, description: str, optimizer="rmsprop") -> di
     """Load data, compile, fit, evaluate; print and return the results."""
     data, source = load_images(args.data, args.limit, download=not args.no_download)
     (x_train, y_train), (x_test, y_test) = data
-    print(f"Training on {source}.")
-    model.summary()
+    chief = dist.is_chief()  # in an MPI job only rank 0 prints
+    say = print if chief else (lambda *a, **k: None)
+    say(
+        f"Training on {source}"
+        + (f", {dist.world_size()} ranks." if dist.world_size() > 1 else ".")
+    )
+    if chief:
+        model.summary()
     model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
     start = time.perf_counter()
     model.fit(
@@ -103,7 +115,7 @@ def train_and_evaluate(model, args, description: str, optimizer="rmsprop") -> di
     )
     seconds = time.perf_counter() - start
     test_loss, test_acc = model.evaluate(x_test, y_test, verbose=0)
-    print(
+    say(
         f"{description}: test accuracy {test_acc:.4f} (loss {test_loss:.4f}) on "
         f"{len(x_test)} test images after {args.epochs} epoch(s), "
         f"{len(x_train) * args.epochs / seconds:.0f} training images/s. Data: {source}."
@@ -119,9 +131,21 @@ def train_and_evaluate(model, args, description: str, optimizer="rmsprop") -> di
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    args = parse_args(argv, "Train the seed Keras convnet on MNIST.", epochs=5, batch_size=64)
+    def distributed_flag(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument(
+            "--distributed",
+            action="store_true",
+            help="data-parallel over the ranks of an MPI job (mpirun -n N ...)",
+        )
+
+    args = parse_args(
+        argv, "Train the seed Keras convnet on MNIST.", 5, 64, add_arguments=distributed_flag
+    )
     deepcore.manual_seed(args.seed)
-    return train_and_evaluate(build_model(), args, "Seed convnet")
+    if not args.distributed:
+        return train_and_evaluate(build_model(), args, "Seed convnet")
+    with dist.DataParallel().scope():
+        return train_and_evaluate(build_model(), args, "Seed convnet, data-parallel")
 
 
 if __name__ == "__main__":

@@ -146,6 +146,10 @@ class Compiled:
         return keys
 
 
+def _value(v: Tensor | float) -> float:
+    return v.item() if isinstance(v, Tensor) else float(v)
+
+
 class Totals:
     """A run's running sums (loss and per-output losses, weighted by batch size) and its logs
     in Keras 3's order (metrics and loss by name)."""
@@ -158,13 +162,14 @@ class Totals:
         self.out_sums = [0.0] * len(c.names)
         self.out_keys = [f"{nm}_loss" for nm in c.names]
 
-    def add(self, total: Tensor, per: list[Tensor | None], batch: int) -> None:
-        self.loss_sum += total.item() * batch
+    def add(self, total: Tensor | float, per: list, batch: int) -> None:
+        """A batch's losses (Tensors, or floats already reduced over a data-parallel job)."""
+        self.loss_sum += _value(total) * batch
         self.seen += batch
         if self.multi:  # one .item() (a sync on a GPU) per output only where they are logged
             for i, li in enumerate(per):
                 if li is not None:
-                    self.out_sums[i] += li.item() * batch
+                    self.out_sums[i] += _value(li) * batch
 
     def logs(self) -> dict[str, float]:
         c, seen = self.c, self.seen

@@ -251,11 +251,20 @@ def split_validation(
 
 
 def batches(
-    arrays: Sequence[list | None], n: int, batch_size: int, steps: int, perm: np.ndarray | None
+    arrays: Sequence[list | None],
+    n: int,
+    batch_size: int,
+    steps: int,
+    perm: np.ndarray | None,
+    shard: tuple[int, int] | None = None,
 ) -> Iterator[tuple[int, list]]:
     """``(batch size, [batch of each list in arrays])`` for ``steps`` mini-batches of ``n``
     samples: consecutive slices (views), or the samples ``perm`` picks (one gather per array).
-    An entry of ``arrays`` may be None (no sample weights), and an array in a list None."""
+    An entry of ``arrays`` may be None (no sample weights), and an array in a list None.
+
+    ``shard=(r, world)``: the batch size stays the global one, and the arrays hold rank r's
+    rows ``[r*b, (r+1)*b)`` of it, ``b = ceil(batch_size / world)`` (see [Note: data-parallel
+    step] in deepcore.distributed)."""
 
     def cut(group: list | None, sel: Any) -> list | None:
         if group is None:
@@ -264,11 +273,22 @@ def batches(
             return [None if a is None else a[sel] for a in group]
         return [None if a is None else a.take(sel, axis=0) for a in group]
 
+    b = batch_size if shard is None else -(-batch_size // shard[1])
     for step in range(steps):
         lo = step * batch_size
         hi = min(lo + batch_size, n)
+        count = hi - lo
+        if shard is not None:
+            lo, hi = min(lo + shard[0] * b, hi), min(lo + (shard[0] + 1) * b, hi)
         sel = slice(lo, hi) if perm is None else perm[lo:hi]
-        yield hi - lo, [cut(g, sel) for g in arrays]
+        yield count, [cut(g, sel) for g in arrays]
+
+
+def shard_batch(batch: Batch, shard: tuple[int, int]) -> Batch:
+    """Rank r's rows of one global batch (as ``batches`` cuts them); the size stays global."""
+    bs, group = batch
+    _, cut = next(batches(group, bs, bs, 1, None, shard))
+    return bs, tuple(cut)
 
 
 # ---------------------------------------------------------------------- adapters
@@ -286,6 +306,17 @@ class DataAdapter:
 
     def on_epoch_end(self) -> None:
         """Called by fit after every epoch."""
+
+    def distribute(
+        self, shard: tuple[int, int] | None, agree: Callable[[np.ndarray], np.ndarray]
+    ) -> None:
+        """As one rank of a data-parallel job (``shard=(rank, world)``; None: not): yield this
+        rank's rows of each global batch; ``agree(perm)`` returns the permutation every rank
+        uses (rank 0's). See [Note: data-parallel step] in deepcore.distributed."""
+        self.shard, self.agree = shard, agree
+
+    shard: tuple[int, int] | None = None
+    agree: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 class ArrayDataAdapter(DataAdapter):
@@ -310,7 +341,11 @@ class ArrayDataAdapter(DataAdapter):
 
     def batches(self) -> Iterator[Batch]:
         perm = get_rng().permutation(self.n) if self.shuffle else None
-        for bs, group in batches(self.arrays, self.n, self.batch_size, self.steps, perm):
+        if perm is not None and self.agree is not None:
+            perm = self.agree(perm)
+        for bs, group in batches(
+            self.arrays, self.n, self.batch_size, self.steps, perm, self.shard
+        ):
             yield bs, tuple(group)
 
 
@@ -392,7 +427,7 @@ class _StreamAdapter(DataAdapter):
             it = self._epoch_iter
             first, self._peeked = self._peeked, None
             count = 1
-            yield first
+            yield self._mine(first)
         else:
             it = self._raw()
         self.exhausted = False
@@ -411,7 +446,11 @@ class _StreamAdapter(DataAdapter):
                     )
                 return
             count += 1
-            yield self.prepare(*unpack_batch(to_numpy_tree(raw)))
+            yield self._mine(self.prepare(*unpack_batch(to_numpy_tree(raw))))
+
+    def _mine(self, batch: Batch) -> Batch:
+        """This rank's rows of a global batch (every rank's source yields the same batches)."""
+        return batch if self.shard is None else shard_batch(batch, self.shard)
 
 
 _END = object()
@@ -465,6 +504,8 @@ class PyDatasetAdapter(_StreamAdapter):
         if callable(hook):
             hook()
         order = get_rng().permutation(self.n) if self.shuffle else range(self.n)
+        if self.shuffle and self.agree is not None:
+            order = self.agree(order)
         return (self.dataset[int(i)] for i in order)
 
     def on_epoch_end(self) -> None:

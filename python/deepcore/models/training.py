@@ -31,6 +31,7 @@ import numpy as np
 
 from .. import optim
 from ..autograd import no_grad
+from ..distributed._distribution import Replica, replica_for
 from ..nn.module import Module
 from ..tensor import Tensor
 from . import callbacks as cbks
@@ -40,6 +41,8 @@ from .saving import compile_config, load_weights, save_model, save_weights
 from .summary import summary_text
 
 __all__ = ["Model"]
+
+_ONE = Replica()  # a world of one process: the step as it always was
 
 
 class Model(Module):
@@ -67,6 +70,9 @@ class Model(Module):
         self.optimizer: Any = None
         self.stop_training = False
         self.history: cbks.History | None = None
+        #: a deepcore.distributed.DataParallel for this model's fit (None: the one set by
+        #: deepcore.distributed.set_distribution, if any)
+        object.__setattr__(self, "distribution", None)
 
     # ------------------------------------------------------------------ structure (overridden)
     @property
@@ -244,19 +250,24 @@ class Model(Module):
         with no_grad():
             return self(inputs, mask=mask, training=False, return_masks=True)[1]
 
-    def _extra_losses(self, mods: list[Module]) -> list[Tensor]:
-        out = []
+    def _add_extra_losses(
+        self,
+        total: Tensor | None,
+        mods: list[Module],
+        replica: Replica = _ONE,
+        n_local: int = 0,
+        n: int = 0,
+    ) -> Tensor:
+        """The compiled loss plus the regularisers' and ``add_loss`` losses of this call (as
+        one ``replica`` of a data-parallel job, scaled so that the ranks' sum counts each
+        once: [Note: data-parallel step] in deepcore.distributed)."""
         for m in mods:
-            if m._regularizers:
-                out.extend(reg(w) for w, reg in m._regularizers)
-            if m._call_losses:
-                out.extend(m._call_losses)
-        return out
-
-    def _add_extra_losses(self, total: Tensor | None, mods: list[Module]) -> Tensor:
-        """The compiled loss plus the regularisers' and ``add_loss`` losses of this call."""
-        for e in self._extra_losses(mods):
-            total = e if total is None else total + e
+            for w, reg in m._regularizers:
+                e = replica.scale_penalty(reg(w))
+                total = e if total is None else total + e
+            for e in m._call_losses:
+                e = replica.scale_batch_term(e, n_local, n)
+                total = e if total is None else total + e
         if total is None:
             raise ValueError(
                 "no loss to compute: give compile() a loss, or add losses in the model's call "
@@ -265,19 +276,31 @@ class Model(Module):
         return total
 
     def _train_step(
-        self, c: Compiled, xs: list, ys: list, sws: list | None, mods: list[Module]
-    ) -> tuple[Tensor, list]:
+        self,
+        c: Compiled,
+        xs: list,
+        ys: list,
+        sws: list | None,
+        mods: list[Module],
+        replica: Replica = _ONE,
+        n: int = 0,
+    ) -> tuple[Any, list]:
         """One optimizer step on one batch, shared by ``fit`` and ``train_on_batch`` (see
-        [Note: lean training step]): forward, losses, backward, update, metrics. Returns
-        (the total loss, each output's loss)."""
+        [Note: lean training step]): forward, losses, backward, metrics, update. Returns
+        (the total loss, each output's loss). As one ``replica`` of a data-parallel job the
+        batch is this rank's shard of a global batch of ``n`` samples, and the replica scales
+        the loss terms and reduces gradients, losses and metrics over the ranks ([Note:
+        data-parallel step] in deepcore.distributed)."""
         outs, masks = self._forward_masked([Tensor(a) for a in xs], True, c.fused)
-        total, per = c.loss_terms(ys, outs, sws, masks)
-        total = self._add_extra_losses(total, mods)
+        total, per = replica.loss_terms(c, ys, outs, sws, masks, n)
+        total = self._add_extra_losses(total, mods, replica, len(xs[0]), n)
         opt = self.optimizer
         opt.zero_grad()
         total.backward()
+        total, per = replica.reduce_step(
+            opt, total, per, lambda: c.update_metrics(ys, outs, sws, masks)
+        )
         opt.step()
-        c.update_metrics(ys, outs, sws, masks)
         return total, per
 
     def _test_step(
@@ -435,6 +458,11 @@ class Model(Module):
 
         self._attach_optimizer()
         n = data.n if isinstance(data, da.ArrayDataAdapter) else None
+        replica = replica_for(self)
+        data.distribute(replica.shard(), replica.same_everywhere)
+        if not replica.is_chief:  # only rank 0 prints and writes files
+            verbose = 0
+            callbacks = [cb for cb in callbacks or [] if not getattr(cb, "chief_only", False)]
         history = cbks.History()
         cb_list = cbks.CallbackList(
             # History after the user's callbacks (it sees what they add to the logs), the
@@ -452,37 +480,39 @@ class Model(Module):
         self.history = history
         self.stop_training = False
         mods = list(self.modules())
+        metrics = [m for ms in c.metrics + c.wmetrics for m in ms]
 
-        cb_list.on_train_begin()
-        # a callback may say where to resume (BackupAndRestore sets _initial_epoch, as Keras)
-        start = getattr(self, "_initial_epoch", None)
-        start = initial_epoch if start is None else start
-        object.__setattr__(self, "_initial_epoch", None)
-        self.train()
-        for epoch in range(start, epochs):
-            cb_list.on_epoch_begin(epoch)
-            c.reset_metrics()
-            totals = Totals(c)
-            for step, (bs, (xb, yb, swb)) in enumerate(data.batches()):
-                if cb_list.wants_batch_begin:
-                    cb_list.on_train_batch_begin(step)
-                total, per = self._train_step(c, xb, yb, swb, mods)
-                totals.add(total, per, bs)
-                if cb_list.batch_end_due():  # builds logs only for a hook that reads them
-                    cb_list.on_train_batch_end(step, totals.logs())
-                if self.stop_training:
+        with replica.running(self, self.optimizer, metrics):
+            cb_list.on_train_begin()
+            # a callback may say where to resume (BackupAndRestore sets _initial_epoch, as Keras)
+            start = getattr(self, "_initial_epoch", None)
+            start = initial_epoch if start is None else start
+            object.__setattr__(self, "_initial_epoch", None)
+            self.train()
+            for epoch in range(start, epochs):
+                cb_list.on_epoch_begin(epoch)
+                c.reset_metrics()
+                totals = Totals(c)
+                for step, (bs, (xb, yb, swb)) in enumerate(data.batches()):
+                    if cb_list.wants_batch_begin:
+                        cb_list.on_train_batch_begin(step)
+                    total, per = self._train_step(c, xb, yb, swb, mods, replica, bs)
+                    totals.add(total, per, bs)
+                    if cb_list.batch_end_due():  # builds logs only for a hook that reads them
+                        cb_list.on_train_batch_end(step, totals.logs())
+                    if self.stop_training:
+                        break
+                if getattr(data, "exhausted", False) and not totals.seen:
+                    break  # a generator ran dry (warned): Keras ends training
+                logs = totals.logs()
+                if val is not None and (epoch + 1 - initial_epoch) % validation_freq == 0:
+                    vlogs = self._evaluate_adapter(val)
+                    logs.update({"val_" + k: v for k, v in vlogs.items()})
+                data.on_epoch_end()
+                cb_list.on_epoch_end(epoch, logs)
+                if self.stop_training or getattr(data, "exhausted", False):
                     break
-            if getattr(data, "exhausted", False) and not totals.seen:
-                break  # a generator ran dry (warned): Keras ends training
-            logs = totals.logs()
-            if val is not None and (epoch + 1 - initial_epoch) % validation_freq == 0:
-                vlogs = self._evaluate_adapter(val)
-                logs.update({"val_" + k: v for k, v in vlogs.items()})
-            data.on_epoch_end()
-            cb_list.on_epoch_end(epoch, logs)
-            if self.stop_training or getattr(data, "exhausted", False):
-                break
-        cb_list.on_train_end()
+            cb_list.on_train_end()
         return history
 
     def _per_sample_weights(
@@ -598,6 +628,8 @@ class Model(Module):
         [Note: sample weights])."""
         batch_size = da.check_batch_size(batch_size)
         verbose = da.check_verbose(verbose)
+        if not replica_for(self).is_chief:
+            verbose = 0  # a data-parallel job prints on rank 0 only
         data = self._adapter(x, y, sample_weight, None, batch_size, False, steps, "evaluate")
         c = self._resolve_compile()
         bar = cbks.Progbar(data.steps, verbose=verbose)
@@ -620,6 +652,8 @@ class Model(Module):
         inference mode, batch by batch: an array (a list of arrays for several outputs)."""
         batch_size = da.check_batch_size(batch_size)
         verbose = da.check_verbose(verbose)
+        if not replica_for(self).is_chief:
+            verbose = 0  # a data-parallel job prints on rank 0 only
         data = self._adapter(x, None, None, None, batch_size, False, steps, "predict")
         bar = cbks.Progbar(data.steps, verbose=verbose)
         chunks: list[list[np.ndarray]] = []
@@ -671,7 +705,11 @@ class Model(Module):
         self._attach_optimizer()
         c.reset_metrics()
         self.train()
-        total, per = self._train_step(c, xs, ys, sws, list(self.modules()))
+        replica = replica_for(self)  # under DataParallel: this rank's rows of the batch
+        _, (xs, ys, sws) = next(da.batches((xs, ys, sws), n, n, 1, None, replica.shard()))
+        metrics = [m for ms in c.metrics + c.wmetrics for m in ms]
+        with replica.running(self, self.optimizer, metrics):
+            total, per = self._train_step(c, xs, ys, sws, list(self.modules()), replica, n)
         totals = Totals(c)
         totals.add(total, per, n)
         logs = totals.logs()

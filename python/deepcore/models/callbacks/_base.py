@@ -13,6 +13,9 @@ import numpy as np
 class Callback:
     """Base class: override the hooks you need."""
 
+    #: a callback that writes files or prints: in a data-parallel job only rank 0 runs it
+    chief_only = False
+
     def __init__(self) -> None:
         self.model: Any = None
         self.params: dict = {}

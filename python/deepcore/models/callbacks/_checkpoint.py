@@ -28,6 +28,8 @@ class ModelCheckpoint(Callback):
     With ``save_best_only`` only saves that improve ``monitor`` are written (batch-level saves
     see the running training logs, so monitor e.g. 'loss' there)."""
 
+    chief_only = True  # in a data-parallel job only rank 0 writes the file
+
     def __init__(
         self,
         filepath: str | os.PathLike,

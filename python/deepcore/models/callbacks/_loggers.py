@@ -19,6 +19,8 @@ def _log_keys(logs: dict) -> list[str]:
 class CSVLogger(Callback):
     """One row per epoch: ``epoch,<logs...>`` (header first; ``append`` continues a file)."""
 
+    chief_only = True  # in a data-parallel job only rank 0 writes the file
+
     def __init__(
         self, filename: str | os.PathLike, separator: str = ",", append: bool = False
     ) -> None:
@@ -69,6 +71,8 @@ class CSVLogger(Callback):
 
 class JSONLogger(Callback):
     """One JSON object per line and epoch: ``{"epoch": 0, "loss": 0.31, ...}``."""
+
+    chief_only = True  # in a data-parallel job only rank 0 writes the file
 
     def __init__(self, filename: str | os.PathLike, append: bool = False) -> None:
         super().__init__()

@@ -12,6 +12,11 @@ A training batch with one value per channel (the last batch of ``fit`` holding o
 normalises as Keras's does: mean = the value, variance 0, so the output is β and the moving
 variance moves towards 0 (PyTorch's BatchNorm raises there instead; ``F.batch_norm`` keeps
 PyTorch's rule, the layer follows Keras).
+In a data-parallel ``fit`` (deepcore.distributed) the training statistics are the GLOBAL
+batch's: the per-channel counts, sums and sums of squared deviations are all-reduced over the
+ranks in the forward pass, and so are their gradients in the backward pass (SyncBatchNorm), so
+every replica normalises, and updates its moving statistics, exactly as one process would on
+the combined batch.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ import numpy as np
 
 from ... import ops
 from ...autograd import no_grad
+from ...distributed import _distribution as _dist
+from ...distributed import _reduce as _dist_reduce
+from ...distributed import _world as _dist_world
 from ...tensor import Tensor
 from .. import functional as F
 from .. import initializers, regularizers
@@ -125,6 +133,8 @@ class BatchNormalization(LayoutMixin, Module):
     def call(self, x: Tensor, training: bool | None = None, mask: Any = None) -> Tensor:
         training = bool(training) and self.trainable
         axis = 1 if self._nchw_in else self._axis(x.ndim)  # the kernel takes any channel axis
+        if training and _dist.sync_active():  # a data-parallel fit: global batch statistics
+            return self._moments_train(x, mask, axis, sync=True)
         if training and (mask is not None or x.size <= x.shape[axis]):
             # one value per channel (a last batch of one sample): Keras normalises it with its
             # own statistics, variance 0, where the fused kernel refuses (PyTorch's rule)
@@ -136,9 +146,10 @@ class BatchNormalization(LayoutMixin, Module):
             unbiased_running_var=False,
         )  # fmt: skip
 
-    def _moments_train(self, x: Tensor, mask: Any, axis: int) -> Tensor:
+    def _moments_train(self, x: Tensor, mask: Any, axis: int, sync: bool = False) -> Tensor:
         """Training-mode normalisation from moments computed by Tensor ops: over the unmasked
-        positions with a mask (Keras 3), over all of them without one."""
+        positions with a mask (Keras 3), over all of them without one; with ``sync``, over
+        the positions of every rank (counts and sums all-reduced, differentiably)."""
         if mask is None:
             mask = np.ones(x.shape[:axis], bool)
         m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
@@ -149,11 +160,16 @@ class BatchNormalization(LayoutMixin, Module):
             )
         m = m.reshape(m.shape + (1,) * (x.ndim - m.ndim)).astype(x.dtype)
         red = tuple(a for a in range(x.ndim) if a != axis)
-        count = np.maximum(np.broadcast_to(m, x.shape).sum(axis=red, keepdims=True), 1.0)
+        count = np.broadcast_to(m, x.shape).sum(axis=red, keepdims=True, dtype=np.float64)
+        if sync:
+            count = _dist_world.allreduce(np.ascontiguousarray(count), "sum")
+        count = np.maximum(count, 1.0)
         mt, inv_count = Tensor(m), Tensor((1.0 / count).astype(x.dtype))
-        mean = (x * mt).sum(axis=red, keepdims=True) * inv_count
+        total = (x * mt).sum(axis=red, keepdims=True)
+        mean = (_dist_reduce.all_reduce_sum(total) if sync else total) * inv_count
         d = x - mean
-        var = (d * d * mt).sum(axis=red, keepdims=True) * inv_count
+        sq = (d * d * mt).sum(axis=red, keepdims=True)
+        var = (_dist_reduce.all_reduce_sum(sq) if sync else sq) * inv_count
         y = d / ops.sqrt(var + self.epsilon)
         shape = [1] * x.ndim
         shape[axis] = x.shape[axis]

@@ -65,7 +65,8 @@ class Flatten(LayoutMixin, Module):
     def call(self, x: Tensor) -> Tensor:
         if x.ndim > 2 and (self.data_format == "channels_first" or self._nchw_in):
             x = to_channels_last(x)
-        return x.reshape(x.shape[0], -1)
+        # the size explicitly: a batch of 0 samples has no size to infer a -1 from
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         rest = input_shape[1:]

@@ -1,0 +1,124 @@
+"""Models, data and training runs shared by tests/test_distributed.py (the single-process
+reference, in the pytest process) and tests/distributed_worker.py (the same runs as ranks of an
+MPI job), so both sides train exactly the same thing."""
+
+from __future__ import annotations
+
+import deepcore as dc
+import deepcore.nn as layers
+import numpy as np
+from deepcore import models, optim
+from deepcore.models import callbacks as cbks
+from deepcore.models import zoo
+
+
+class Recorder(cbks.Callback):
+    """Every weight (trainable or not) after every training step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps: list[list[np.ndarray]] = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps.append([w.numpy().copy() for w in self.model.weights])
+
+
+def convnet() -> models.Sequential:
+    """The seed convnet (93,322 parameters)."""
+    return zoo.seed_convnet()
+
+
+def bn_mlp() -> models.Sequential:
+    return models.Sequential(
+        [
+            layers.Dense(16, input_shape=(5,), kernel_regularizer="l2"),
+            layers.BatchNormalization(momentum=0.9),
+            layers.Activation("relu"),
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
+
+
+def image_data(n: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    x = rng.random((n, 28, 28, 1), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
+    return x, y
+
+
+def table_data(n: int = 21) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(n, 5)).astype(np.float32) * 3 + 1
+    y = rng.integers(0, 3, n)
+    return x, y
+
+
+def train_convnet(seed: int) -> tuple[Recorder, dict]:
+    """Seed convnet, SGD with momentum, 20 images in global batches of 8 (8, 8, ragged 4),
+    shuffled, 2 epochs."""
+    dc.manual_seed(seed)
+    model = convnet()
+    model.compile(
+        optimizer=optim.SGD(learning_rate=0.05, momentum=0.9),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    rec = Recorder()
+    x, y = image_data()
+    h = model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[rec])
+    return rec, h.history
+
+
+def train_bn_mlp(seed: int, checkpoint: str | None = None) -> tuple[Recorder, dict]:
+    """MLP with BatchNormalization and an L2 regulariser, 21 rows in global batches of 8
+    (ragged last batch of 5), shuffled, 2 epochs, global-norm clipping; optionally a
+    ModelCheckpoint at every epoch end."""
+    dc.manual_seed(seed)
+    model = bn_mlp()
+    model.compile(
+        optimizer=optim.SGD(learning_rate=0.1, momentum=0.9, global_clipnorm=1.0),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    rec = Recorder()
+    cb = [rec]
+    if checkpoint:
+        cb.append(cbks.ModelCheckpoint(checkpoint))
+    x, y = table_data()
+    h = model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=cb)
+    return rec, h.history
+
+
+def resume_bn_mlp(checkpoint: str) -> tuple[Recorder, dict]:
+    """Load the checkpoint and train one more epoch (unshuffled)."""
+    model = models.load_model(checkpoint)
+    rec = Recorder()
+    x, y = table_data()
+    h = model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[rec], shuffle=False)
+    return rec, h.history
+
+
+def custom_loop(seed: int, rank: int = 0, size: int = 1, wrap=None) -> list[list[np.ndarray]]:
+    """PyTorch-style loop: each rank takes its equal share of every batch of 8 rows, the loss is
+    the mean over its rows; ``wrap`` turns the optimizer into a DistributedOptimizer."""
+    import deepcore.nn.functional as F
+
+    dc.manual_seed(seed)
+    model = models.Sequential(
+        [layers.Dense(8, activation="relu", input_shape=(5,)), layers.Dense(3)]
+    )
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.5)
+    if wrap is not None:
+        opt = wrap(opt, model)
+    x, y = table_data(24)
+    out = []
+    b = 8 // size
+    for step in range(3):
+        lo = step * 8 + rank * b
+        logits = model(dc.tensor(x[lo : lo + b]))
+        loss = F.cross_entropy(logits, y[lo : lo + b])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        out.append([p.numpy().copy() for p in model.parameters()])
+    return out

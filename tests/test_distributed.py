@@ -1,0 +1,249 @@
+"""deepcore.distributed: data-parallel training as MPI jobs (``mpirun -n 2`` and ``-n 3``)
+against one process trained on the combined batch (tests/distributed_cases.py holds both
+sides' runs, tests/distributed_worker.py is one rank).
+
+Tolerance: every rank must end each step with bitwise identical weights (one reduction order
+per job, see [Note: gradient buckets]); against one process the per-rank partial sums are
+added in a different order, so float32 rounding differences are allowed (rtol 1e-4, atol
+1e-6 on weights of order 0.1-1, a few steps of SGD with momentum).
+
+The MPI jobs need the distributed extra (``pip install ".[test,distributed]"``, which CI
+installs): without mpi4py or an mpirun they are skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import deepcore
+import deepcore.distributed as dist
+import distributed_cases as cases
+import numpy as np
+import pytest
+from deepcore import optim
+from deepcore.distributed import launch
+
+HERE = Path(__file__).parent
+TIMEOUT = 120  # seconds for one MPI job (a few seconds each on an idle 2-core machine)
+
+
+def _mpi_available() -> str | None:
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        return "mpi4py is not installed"
+    if launch.find_mpirun() is None:
+        return "no mpirun found"
+    return None
+
+
+_why = _mpi_available()
+needs_mpi = pytest.mark.skipif(
+    _why is not None, reason=f"{_why}: pip install '.[distributed]' to run the MPI jobs"
+)
+
+
+def mpirun(n: int, out: Path, cases_: str, ckpt: str = "", timeout: float = TIMEOUT):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(deepcore.__file__).parent.parent), str(HERE), env.get("PYTHONPATH", "")]
+    )
+    cmd, env = launch.mpirun_command(
+        n, [sys.executable, str(HERE / "distributed_worker.py"), str(out), ckpt, cases_], env
+    )
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    return p, time.monotonic() - t0
+
+
+def _load(path: Path) -> tuple[list[list[np.ndarray]], dict]:
+    z = np.load(path)
+    steps: dict[int, dict[int, np.ndarray]] = {}
+    hist = {}
+    for k in z.files:
+        if k.startswith("h_"):
+            hist[k[2:]] = z[k].tolist()
+        else:
+            s, w = k[1:].split("_w")
+            steps.setdefault(int(s), {})[int(w)] = z[k]
+    return [[ws[j] for j in sorted(ws)] for _, ws in sorted(steps.items())], hist
+
+
+def _same_on_every_rank(out: Path, case: str, n: int) -> tuple[list, dict]:
+    first = _load(out / f"{case}-0.npz")
+    for r in range(1, n):
+        other = _load(out / f"{case}-{r}.npz")
+        assert len(other[0]) == len(first[0])
+        for a_ws, b_ws in zip(first[0], other[0]):
+            for a, b in zip(a_ws, b_ws):
+                np.testing.assert_array_equal(a, b)  # bitwise: one reduction per job
+        assert other[1] == first[1]
+    return first
+
+
+def _close_to_reference(got: list, ref: list, what: str) -> None:
+    assert len(got) == len(ref), f"{what}: {len(got)} steps, reference {len(ref)}"
+    for s, (g_ws, r_ws) in enumerate(zip(got, ref)):
+        for j, (g, r) in enumerate(zip(g_ws, r_ws)):
+            np.testing.assert_allclose(
+                g, r, rtol=1e-4, atol=1e-6, err_msg=f"{what}: step {s}, weight {j}"
+            )
+
+
+def _history_close(got: dict, ref: dict) -> None:
+    assert sorted(got) == sorted(ref)
+    for k in ref:
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-5, atol=1e-7, err_msg=k)
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    """One ``mpirun -n 2`` job: the seed convnet, the BN MLP (writing a checkpoint) and the
+    custom DistributedOptimizer loop."""
+    if _why is not None:
+        pytest.skip(_why)
+    out = tmp_path_factory.mktemp("mpi2")
+    ckpt = str(out / "bn.deepcore")
+    p, _ = mpirun(2, out, "convnet,bn_mlp,custom", ckpt)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return out, ckpt, p
+
+
+@needs_mpi
+def test_convnet_two_ranks_matches_one_process(two_ranks):
+    out, _, _ = two_ranks
+    got, hist = _same_on_every_rank(out, "convnet", 2)
+    rec, ref_hist = cases.train_convnet(1)
+    assert len(rec.steps) == 6  # 3 global batches (8, 8, ragged 4) x 2 epochs
+    _close_to_reference(got, rec.steps, "seed convnet, 2 ranks")
+    _history_close(hist, ref_hist)
+
+
+@needs_mpi
+def test_batchnorm_mlp_two_ranks_matches_one_process(two_ranks):
+    """Global batch statistics (forward and backward), the moving statistics, an L2
+    regulariser counted once, global-norm clipping after the reduction, global metrics, and a
+    ragged last batch of 5 (4 + 1 rows)."""
+    out, ckpt, _ = two_ranks
+    got, hist = _same_on_every_rank(out, "bn_mlp", 2)
+    rec, ref_hist = cases.train_bn_mlp(1)
+    _close_to_reference(got, rec.steps, "BN MLP, 2 ranks")
+    _history_close(hist, ref_hist)
+    # the checkpoint rank 0 wrote loads in a single process, with rank 0's final weights
+    from deepcore import models
+
+    m = models.load_model(ckpt)
+    for w, ref in zip(m.weights, got[-1]):
+        np.testing.assert_array_equal(w.numpy(), ref)
+
+
+@needs_mpi
+def test_distributed_optimizer_custom_loop(two_ranks):
+    out, _, _ = two_ranks
+    got, _ = _same_on_every_rank(out, "custom", 2)
+    _close_to_reference(got, cases.custom_loop(1), "custom loop, 2 ranks")
+
+
+@needs_mpi
+def test_three_ranks_uneven_shards_and_resume(two_ranks, tmp_path):
+    """3 ranks: global batches of 8 split 3 + 3 + 2, the ragged 5 split 3 + 2 + 0 (a rank
+    without rows); then the 2-rank checkpoint resumed on 3 ranks."""
+    _, ckpt2, _ = two_ranks
+    ckpt3 = str(tmp_path / "bn3.deepcore")
+    p, _ = mpirun(3, tmp_path, "bn_mlp", ckpt3)
+    assert p.returncode == 0, p.stdout + p.stderr
+    got, hist = _same_on_every_rank(tmp_path, "bn_mlp", 3)
+    rec, ref_hist = cases.train_bn_mlp(1)
+    _close_to_reference(got, rec.steps, "BN MLP, 3 ranks")
+    _history_close(hist, ref_hist)
+
+    p, _ = mpirun(3, tmp_path, "resume", ckpt2)
+    assert p.returncode == 0, p.stdout + p.stderr
+    got, hist = _same_on_every_rank(tmp_path, "resume", 3)
+    rec, ref_hist = cases.resume_bn_mlp(ckpt2)
+    _close_to_reference(got, rec.steps, "resumed on 3 ranks")
+    _history_close(hist, ref_hist)
+
+
+@needs_mpi
+def test_a_rank_that_raises_ends_the_job(tmp_path):
+    p, elapsed = mpirun(2, tmp_path, "fail", timeout=TIMEOUT)
+    assert p.returncode != 0
+    assert "rank 1 fails on purpose" in p.stderr
+    assert elapsed < 60, f"the job took {elapsed:.1f} s to end"
+
+
+# ---------------------------------------------------------------------- one process
+def test_one_process_is_a_world_of_one():
+    assert (dist.rank(), dist.world_size(), dist.local_rank()) == (0, 1, 0)
+    a = np.arange(4, dtype=np.float32)
+    assert dist.allreduce(a) is a and a.tolist() == [0, 1, 2, 3]
+    dist.allreduce(a, op="average")
+    assert a.tolist() == [0, 1, 2, 3]
+    dist.broadcast_parameters([deepcore.tensor(a)])
+    dist.barrier()
+
+
+def test_data_parallel_in_one_process_trains_as_without_it():
+    rec, h = cases.train_bn_mlp(3)
+    dist.set_distribution(dist.DataParallel())
+    try:
+        assert dist.distribution() is not None
+        rec2, h2 = cases.train_bn_mlp(3)
+    finally:
+        dist.set_distribution(None)
+    assert dist.distribution() is None
+    for a_ws, b_ws in zip(rec.steps, rec2.steps):
+        for a, b in zip(a_ws, b_ws):
+            np.testing.assert_array_equal(a, b)
+    assert h == h2
+
+
+def test_distributed_optimizer_keeps_the_optimizer():
+    opt = optim.RMSprop(learning_rate=0.01)
+    d = dist.DistributedOptimizer(opt)
+    assert isinstance(d, optim.RMSprop) and type(d).__name__ == "RMSprop"
+    assert d.get_config() == opt.get_config()
+    assert cases.custom_loop(1, wrap=lambda o, m: dist.DistributedOptimizer(o))[-1][0].shape
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="op must be"):
+        dist.allreduce(np.zeros(2, np.float32), op="mean")
+    with pytest.raises(TypeError, match="float32, float64"):
+        dist.allreduce(np.zeros(2, np.complex64))
+    with pytest.raises(TypeError, match="average"):
+        dist.allreduce(np.zeros(2, np.int64), op="average")
+    with pytest.raises(ValueError, match="contiguous"):
+        dist.allreduce(np.zeros((4, 4), np.float32)[:, 1])
+    with pytest.raises(TypeError, match="NumPy array or a Tensor"):
+        dist.allreduce([1.0, 2.0])
+    with pytest.raises(ValueError, match="root"):
+        dist.broadcast(np.zeros(2), root=3)
+    with pytest.raises(TypeError, match="DataParallel or None"):
+        dist.set_distribution("data_parallel")
+    with pytest.raises(TypeError, match="Optimizer"):
+        dist.DistributedOptimizer(object())
+    with pytest.raises(ValueError, match="op must be"):
+        dist.DistributedOptimizer(optim.SGD(learning_rate=0.1), op="max")
+    with pytest.raises(ValueError, match="devices"):
+        dist.DataParallel(devices=["cpu:0", "cpu:1"])
+
+
+def test_missing_mpi4py_under_a_launcher_names_the_install_command():
+    """A process started by mpirun without mpi4py: a RuntimeError naming the install command."""
+    code = (
+        "import sys; sys.modules['mpi4py'] = None\n"
+        "import deepcore.distributed as d\n"
+        "try:\n    d.rank()\nexcept RuntimeError as e:\n    print(e)\n"
+    )
+    env = dict(os.environ, OMPI_COMM_WORLD_SIZE="2")
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(deepcore.__file__).parent.parent), env.get("PYTHONPATH", "")]
+    )
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert 'pip install "deepcore[distributed]"' in p.stdout, p.stdout + p.stderr
