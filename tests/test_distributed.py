@@ -247,3 +247,17 @@ def test_missing_mpi4py_under_a_launcher_names_the_install_command():
     )
     p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert 'pip install "deepcore[distributed]"' in p.stdout, p.stdout + p.stderr
+
+
+def test_mnist_example_distributed_flag_in_one_process(monkeypatch, capsys):
+    """``--distributed`` without mpirun trains as one rank (the README's MPI command runs the
+    same code on every rank)."""
+    from deepcore.examples import mnist
+
+    monkeypatch.delenv("DEEPCORE_DATA", raising=False)
+    r = mnist.main(
+        ["--distributed", "--epochs", "1", "--limit", "64", "--verbose", "0", "--no-download"]
+    )
+    assert 0.0 <= r["test_accuracy"] <= 1.0
+    assert dist.distribution() is None  # the scope ended with main()
+    assert "data-parallel" in capsys.readouterr().out
