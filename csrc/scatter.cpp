@@ -79,34 +79,39 @@ bool scatter_task(const GatherShape& s, bool include_self, const int64_t* index,
                   int64_t* bad) {
   const int64_t* ix = index + o * s.m * s.inner;
   const int64_t ob = os.base[o], sb = ss.base[o];
-  // (one pass checks every index before anything is written, so a bad one leaves out as the
-  // caller gave it for this task's destinations)
-  for (int64_t i = 0; i < s.m; ++i)
-    for (int64_t k = k0; k < k1; ++k) {
-      const int64_t j = ix[i * s.inner + k];
-      if (j < 0 || j >= s.len) {
-        *bad = j;
-        return false;
-      }
-    }
+  // every index is checked where it is first used; a bad one is reported, never written
+  // through (the caller then discards out)
+  auto ok = [&](int64_t j) {
+    if (j >= 0 && j < s.len) return true;
+    *bad = j;
+    return false;
+  };
   if (!include_self && OP != ScatterOp::assign) {
     const T id = identity<T>(OP);
     for (int64_t i = 0; i < s.m; ++i)
-      for (int64_t k = k0; k < k1; ++k)
-        out[ob + ix[i * s.inner + k] * os.axis_stride + os.off[k]] = id;
+      for (int64_t k = k0; k < k1; ++k) {
+        const int64_t j = ix[i * s.inner + k];
+        if (!ok(j)) return false;
+        out[ob + j * os.axis_stride + os.off[k]] = id;
+      }
   }
   if (s.inner == 1) {  // one line: no inner loop
     T* ol = out + ob + os.off[0];
     const T* sl = src + sb + ss.off[0];
-    for (int64_t i = 0; i < s.m; ++i)
-      combine<OP>(ol[ix[i] * os.axis_stride], sl[i * ss.axis_stride]);
+    for (int64_t i = 0; i < s.m; ++i) {
+      const int64_t j = ix[i];
+      if (!ok(j)) return false;
+      combine<OP>(ol[j * os.axis_stride], sl[i * ss.axis_stride]);
+    }
     return true;
   }
   for (int64_t i = 0; i < s.m; ++i) {
     const int64_t* ir = ix + i * s.inner;
     const T* sr = src + sb + i * ss.axis_stride;
-    for (int64_t k = k0; k < k1; ++k)
+    for (int64_t k = k0; k < k1; ++k) {
+      if (!ok(ir[k])) return false;
       combine<OP>(out[ob + ir[k] * os.axis_stride + os.off[k]], sr[ss.off[k]]);
+    }
   }
   return true;
 }

@@ -239,3 +239,21 @@ def test_gradient_flows_through_composition():
     # gather of a scatter_add: gradients reach both inputs exactly once
     x, idx, src = _grad_case(9)
     gradcheck(lambda u, v: dc.gather(dc.scatter_add(u, 0, idx, v), 0, idx) * 2.0, [x, src])
+
+
+def test_gather_backward_binding():
+    idx = np.array([[0, 2], [1, 1]])
+    dy = np.ones((2, 2))
+    want = np.zeros((3, 2))
+    np.add.at(want, (idx, np.arange(2)[None, :].repeat(2, 0)), dy)
+    np.testing.assert_array_equal(_C.gather_backward(dy, 0, idx, (3, 2)), want)
+    with pytest.raises(IndexError, match="out of bounds"):
+        _C.gather_backward(dy, 0, np.array([[0, 3], [1, 1]]), (3, 2))
+    with pytest.raises(ValueError, match="index's shape"):
+        _C.gather_backward(np.ones((2, 1)), 0, idx, (3, 2))
+    with pytest.raises(ValueError, match="input_shape"):
+        _C.gather_backward(dy, 0, idx, (3, -2))
+    with pytest.raises(ValueError, match="input_shape"):
+        _C.gather_backward(dy, 0, idx, (3,))
+    with pytest.raises(TypeError, match="input_shape"):
+        _C.gather_backward(dy, 0, idx, "32")

@@ -180,9 +180,56 @@ py::array scatter_entry(const py::array& x_obj, int64_t axis, const py::handle& 
   });
 }
 
+// gather's backward: dx (input_shape) = zeros with dy scatter-added at index (one zero fill
+// instead of a zero array copied into a new one).
+py::array gather_backward_entry(const py::array& dy_obj, int64_t axis, const py::handle& index_obj,
+                                const py::object& input_shape) {
+  return dispatch_float(dy_obj, "dy", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto dy = contiguous_input<T>(dy_obj, "dy");
+    if (!py::isinstance<py::sequence>(input_shape) || py::isinstance<py::str>(input_shape))
+      throw py::type_error("input_shape must be a tuple of ints");
+    const auto seq = py::reinterpret_borrow<py::sequence>(input_shape);
+    if (static_cast<py::ssize_t>(seq.size()) != dy.ndim())
+      throw py::value_error("input_shape must have dy's number of dimensions (" +
+                            std::to_string(dy.ndim()) + ")");
+    std::vector<int64_t> xs;
+    int64_t bytes = 8;
+    for (size_t d = 0; d < seq.size(); ++d) {
+      const int64_t n = py_int64(seq[d], "input_shape[" + std::to_string(d) + "]");
+      if (n < 0 || (n > 0 && mul_overflow(bytes, n, &bytes)))
+        throw py::value_error("input_shape " + std::string(py::str(input_shape)) +
+                              " is not the shape of an array that can exist");
+      xs.push_back(n);
+    }
+    py::array_t<T> dx(xs);
+    std::fill(dx.mutable_data(), dx.mutable_data() + dx.size(), T(0));
+    const IndexArg a = index_arg(dx, axis, index_obj);
+    if (shape_of(dy) != std::vector<py::ssize_t>(a.shape.begin(), a.shape.end()))
+      throw py::value_error("dy must have index's shape " + shape_str(a.arr) + ", got " +
+                            shape_str(dy));
+    const Table st = make_table(a.shape, a.axis, shape_of(dy));
+    const Table ot = make_table(a.shape, a.axis, shape_of(dx));
+    const int64_t* ip = a.arr.data();
+    const T* sp = dy.data();
+    T* op_ = dx.mutable_data();
+    int64_t bad = 0;
+    bool ok;
+    {
+      KernelScope nogil;
+      ok = scatter<T>(a.g, ScatterOp::sum, true, ip, sp, st.slices(), op_, ot.slices(), &bad);
+    }
+    if (!ok) bad_index(bad, a);
+    return dx;
+  });
+}
+
 }  // namespace
 
 DC_BINDINGS(scatter) {
+  m.def("gather_backward", &gather_backward_entry, py::arg("dy"), py::arg("axis"), py::arg("index"),
+        py::arg("input_shape"),
+        "dx of gather: zeros of input_shape with dy summed in at index along axis.");
   m.def("gather", &gather_entry, py::arg("x"), py::arg("axis"), py::arg("index"),
         py::arg("reference") = false,
         "y[..., i, ...] = x[..., index[..., i, ...], ...] along axis (PyTorch's gather).");

@@ -49,14 +49,13 @@ class Gather(Function):
     @staticmethod
     def forward(ctx: Context, x: Array, dim: int, index: Array) -> Array:
         ctx.save_for_backward(index)
-        ctx.dim, ctx.shape, ctx.dtype = dim, x.shape, x.dtype
+        ctx.dim, ctx.shape = dim, x.shape
         return _C.gather(_contig(x), dim, index)
 
     @staticmethod
     def backward(ctx: Context, g: Array) -> tuple:
         (index,) = ctx.saved
-        zeros = array_module(g).zeros(ctx.shape, ctx.dtype)
-        return _C.scatter(zeros, ctx.dim, index, _contig(g), "sum"), None, None
+        return _C.gather_backward(_contig(g), ctx.dim, index, ctx.shape), None, None
 
 
 class Scatter(Function):
