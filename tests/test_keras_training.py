@@ -375,3 +375,27 @@ def test_tensorboard_writes_epoch_and_batch_scalars(tmp_path, monkeypatch):
     assert val_acc == hist.history["val_accuracy"]
     assert [s for d, t, s, v in written if t == "batch_loss"] == [2, 4, 6, 8]
     assert any(t.startswith("hist:") for _, t, _, _ in written)
+
+
+def test_backup_and_restore_writes_only_on_rank_zero(tmp_path, monkeypatch):
+    # in a data-parallel job every rank restores (all must resume at the same epoch) but only
+    # rank 0 writes and deletes: the ranks would race on the same files
+    from deepcore.distributed import _distribution
+    from deepcore.models.callbacks import _backup
+
+    x, y = _data(64)
+    backup = callbacks.BackupAndRestore(str(tmp_path / "b"), delete_checkpoint=True)
+    with pytest.raises(RuntimeError):
+        _model().fit(x, y, batch_size=16, epochs=4, verbose=0, callbacks=[backup, Interrupt(2)])
+    saved = sorted(os.listdir(tmp_path / "b"))
+    assert saved
+
+    class NotChief(_distribution.Replica):
+        is_chief = False
+
+    monkeypatch.setattr(_backup, "replica_for", lambda model: NotChief(), raising=False)
+    stamp = os.path.getmtime(tmp_path / "b" / saved[0])
+    hist = _model().fit(x, y, batch_size=16, epochs=4, verbose=0, callbacks=[backup])
+    assert len(hist.history["loss"]) == 2  # restored: epochs 3 and 4 only
+    assert sorted(os.listdir(tmp_path / "b")) == saved  # neither rewritten nor deleted
+    assert os.path.getmtime(tmp_path / "b" / saved[0]) == stamp

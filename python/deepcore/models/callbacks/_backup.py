@@ -6,6 +6,7 @@ import json
 import os
 from typing import Any
 
+from ...distributed._distribution import replica_for
 from ...io import safetensors as st
 from ...optim import flatten_state_dict, unflatten_state_dict
 from ._base import Callback
@@ -19,7 +20,9 @@ class BackupAndRestore(Callback):
     ``on_train_begin`` and continues from the epoch after the last one saved (an epoch cut
     short by a batch-level backup runs again from its start). After a ``fit`` that ends
     normally the backup is deleted (``delete_checkpoint``). With ``double_checkpoint`` the
-    previous backup is kept too and used when the latest cannot be read."""
+    previous backup is kept too and used when the latest cannot be read. In a data-parallel
+    job every rank restores (so all resume at the same epoch) and only rank 0 writes and
+    deletes the files (the ranks would race on the same paths)."""
 
     def __init__(
         self,
@@ -43,8 +46,13 @@ class BackupAndRestore(Callback):
             self.on_train_batch_end = self._on_batch  # a batch hook only when it saves per batch
 
     # ------------------------------------------------------------------ files
+    def _writes(self) -> bool:
+        return replica_for(self.model).is_chief
+
     def _save(self, next_epoch: int) -> None:
         model = self.model
+        if not self._writes():
+            return
         os.makedirs(self.backup_dir, exist_ok=True)
         tensors = {"model." + k: v for k, v in model.state_dict().items()}
         meta = {"format": "deepcore-backup", "epoch": str(int(next_epoch))}
@@ -107,7 +115,7 @@ class BackupAndRestore(Callback):
             self._save(self._current_epoch)  # the epoch is not complete: run it again
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        if not self.delete_checkpoint:
+        if not self.delete_checkpoint or not self._writes():
             return
         for path in (self._file, self._previous):
             if os.path.exists(path):
