@@ -242,9 +242,9 @@ def _weights_like(sample_weight: Any, shape: tuple) -> np.ndarray:
 
 # ---------------------------------------------------------------------- state
 class Variable(Tensor):
-    """A metric's state (Keras's ``Variable`` API): a Tensor that ``assign``, ``assign_add``
-    and ``assign_sub`` replace in place of the object (the array is replaced, so a value read
-    earlier never changes under its reader)."""
+    """A metric's state (Keras's ``Variable`` API): a Tensor updated in place by ``assign``,
+    ``assign_add`` and ``assign_sub`` (its shape and dtype never change; ``value`` is the live
+    state, as a backend variable's is)."""
 
     __slots__ = ("aggregation",)
 
@@ -253,24 +253,31 @@ class Variable(Tensor):
         self.name = name
         self.aggregation = aggregation
 
-    def assign(self, value: Any) -> Variable:
-        v = np.asarray(_np(value))
-        if v.shape != self.data.shape:
+    def _operand(self, value: Any) -> Any:
+        if type(value) is float and not self.data.ndim:  # the common case: a batch's sum
+            return value
+        v = value.data if isinstance(value, Tensor) else value
+        if np.shape(v) != self.data.shape:
             try:
-                v = np.broadcast_to(v, self.data.shape)
+                np.broadcast_to(v, self.data.shape)
             except ValueError:
                 raise ValueError(
-                    f"cannot assign a value of shape {v.shape} to the variable {self.name!r} "
-                    f"of shape {self.data.shape}"
+                    f"cannot assign a value of shape {np.shape(v)} to the variable "
+                    f"{self.name!r} of shape {self.data.shape}"
                 ) from None
-        self.data = v.astype(self.data.dtype)  # a new array (astype copies)
+        return v
+
+    def assign(self, value: Any) -> Variable:
+        np.copyto(self.data, self._operand(value), casting="unsafe")
         return self
 
     def assign_add(self, value: Any) -> Variable:
-        return self.assign(self.data + _np(value))
+        np.add(self.data, self._operand(value), out=self.data, casting="unsafe")
+        return self
 
     def assign_sub(self, value: Any) -> Variable:
-        return self.assign(self.data - _np(value))
+        np.subtract(self.data, self._operand(value), out=self.data, casting="unsafe")
+        return self
 
     @property
     def value(self) -> Tensor:

@@ -115,7 +115,8 @@ class Compiled:
                 continue
             pred = outs[i].data
             probs = _softmax_np(pred) if self.probs_needed[i] else pred
-            y, tp, tq = Tensor._wrap(ys[i]), Tensor._wrap(pred), Tensor._wrap(probs)
+            y, tp = Tensor._wrap(ys[i]), Tensor._wrap(pred)
+            tq = tp if probs is pred else Tensor._wrap(probs)
             mk = None if masks is None or masks[i] is None else np.asarray(masks[i])
             w = None if mk is None else mk.astype(np.float64)
             for m in ms:
