@@ -399,3 +399,101 @@ def test_backup_and_restore_writes_only_on_rank_zero(tmp_path, monkeypatch):
     assert len(hist.history["loss"]) == 2  # restored: epochs 3 and 4 only
     assert sorted(os.listdir(tmp_path / "b")) == saved  # neither rewritten nor deleted
     assert os.path.getmtime(tmp_path / "b" / saved[0]) == stamp
+
+
+# ---------------------------------------------------------------------- custom train_step
+class CustomModel(Model):
+    """keras.io's "Customizing what happens in fit() with PyTorch", deepcore for torch."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = layers.Dense(1)
+
+    def call(self, x):
+        return self.dense(x)
+
+    def train_step(self, data):
+        x, y = data
+        self.zero_grad()
+        y_pred = self(x, training=True)
+        loss = self.compute_loss(y=y, y_pred=y_pred)
+        loss.backward()
+        trainable_weights = [v for v in self.trainable_weights]
+        gradients = [v.value.grad for v in trainable_weights]
+        with dc.no_grad():
+            self.optimizer.apply(gradients, trainable_weights)
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+            else:
+                metric.update_state(y, y_pred)
+        return {m.name: m.result() for m in self.metrics}
+
+
+def test_custom_train_step_from_the_keras_guide():
+    rng = np.random.default_rng(0)
+    x = rng.random((256, 8)).astype(np.float32)
+    y = (x @ rng.random((8, 1)) + 0.1).astype(np.float32)
+    dc.manual_seed(0)
+    model = CustomModel()
+    model.compile(optimizer=optim.Adam(learning_rate=0.05), loss="mse", metrics=["mae"])
+    hist = model.fit(x, y, epochs=6, batch_size=32, verbose=0)
+    assert set(hist.history) == {"loss", "mae"}
+    assert hist.history["loss"][-1] < 0.2 * hist.history["loss"][0]
+    # the epoch's loss is the tracker's running mean over the epoch's batches (reset per epoch)
+    assert hist.history["mae"][-1] < hist.history["mae"][0]
+    ev = model.evaluate(x, y, verbose=0, return_dict=True)  # the default test step
+    assert ev["loss"] == pytest.approx(
+        float(((model.predict(x, verbose=0) - y) ** 2).mean()), rel=1e-4
+    )
+
+
+class TrackedModel(CustomModel):
+    """The guide's lower-level variant: its own loss function and trackers, no compiled loss."""
+
+    def __init__(self):
+        super().__init__()
+        self.loss_tracker = dc.metrics.Mean(name="loss")
+        self.mae_metric = dc.metrics.MeanAbsoluteError(name="mae")
+        self.loss_fn = losses.MeanSquaredError()
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.mae_metric]
+
+    def train_step(self, data):
+        x, y = data
+        self.zero_grad()
+        y_pred = self(x, training=True)
+        loss = self.loss_fn(y, y_pred)
+        loss.backward()
+        with dc.no_grad():
+            self.optimizer.apply(
+                [v.value.grad for v in self.trainable_weights], self.trainable_weights
+            )
+        self.loss_tracker.update_state(loss)
+        self.mae_metric.update_state(y, y_pred)
+        return {"loss": self.loss_tracker.result(), "mae": self.mae_metric.result()}
+
+    def test_step(self, data):
+        x, y = data
+        y_pred = self(x, training=False)
+        self.loss_tracker.update_state(self.loss_fn(y, y_pred))
+        self.mae_metric.update_state(y, y_pred)
+        return {m.name: m.result() for m in self.metrics}
+
+
+def test_custom_steps_with_own_trackers():
+    rng = np.random.default_rng(1)
+    x = rng.random((128, 8)).astype(np.float32)
+    y = x[:, :1] * 2.0
+    dc.manual_seed(0)
+    model = TrackedModel()
+    model.compile(optimizer=optim.Adam(learning_rate=0.05))
+    hist = model.fit(x, y, epochs=5, batch_size=32, verbose=0, validation_data=(x, y))
+    assert set(hist.history) == {"loss", "mae", "val_loss", "val_mae"}
+    assert hist.history["loss"][-1] < hist.history["loss"][0]
+    ev = model.evaluate(x, y, verbose=0, return_dict=True)  # test_step, trackers reset first
+    pred = model.predict(x, verbose=0)
+    assert ev["mae"] == pytest.approx(float(np.abs(pred - y).mean()), rel=1e-4)
+    assert ev["loss"] == pytest.approx(float(((pred - y) ** 2).mean()), rel=1e-4)

@@ -18,7 +18,7 @@ from .. import metrics as metrics_mod
 from ..tensor import Tensor
 from .data_adapter import combine_weights
 
-__all__ = ["Compiled", "Totals", "per_output", "resolve"]
+__all__ = ["Compiled", "Totals", "log_value", "per_output", "resolve"]
 
 
 def per_output(value: Any, names: Sequence[str], what: str) -> list[Any]:
@@ -181,11 +181,11 @@ class Totals:
                     logs[self.out_keys[i]] = self.out_sums[i] / seen if seen else float("nan")
         for ms, ks in zip(c.metrics + c.wmetrics, c.keys + c.wkeys):
             for m, k in zip(ms, ks):
-                logs[k] = _log_value(m.result())
+                logs[k] = log_value(m.result())
         return dict(sorted(logs.items()))
 
 
-def _log_value(v: Any) -> Any:
+def log_value(v: Any) -> Any:
     """A metric's result for the logs: a float, or an array for a vector-valued metric."""
     a = np.asarray(v.data if isinstance(v, Tensor) else v)
     return float(a) if a.ndim == 0 else a.astype(np.float64)

@@ -36,7 +36,7 @@ from ..nn.module import Module
 from ..tensor import Tensor
 from . import callbacks as cbks
 from . import data_adapter as da
-from .compile_utils import Compiled, Totals, resolve
+from .compile_utils import Compiled, Totals, log_value, resolve
 from .saving import compile_config, load_weights, save_model, save_weights
 from .summary import summary_text
 
@@ -313,6 +313,116 @@ class Model(Module):
         c.update_metrics(ys, outs, sws, masks)
         return total, per
 
+    # ------------------------------------------------------------------ Keras's step API
+    def _steps(self, c: Compiled, mods: list[Module], train: bool, replica: Replica = _ONE) -> Any:
+        """The runner of fit's (``train``) or evaluate's steps: the compiled fast path (as one
+        ``replica`` of a data-parallel job when training), or the model's own ``train_step``
+        / ``test_step`` (see [Note: custom steps])."""
+        own = type(self).train_step if train else type(self).test_step
+        if own is not (Model.train_step if train else Model.test_step):
+            return _CustomSteps(self, self.train_step if train else self.test_step)
+        return _CompiledSteps(self, c, mods, train, replica)
+
+    @property
+    def metrics(self) -> list[Any]:
+        """Keras's ``model.metrics``: the loss tracker ('loss') and the compiled metrics (their
+        state; ``reset_state`` at every epoch). A subclass overrides it to list its own
+        trackers for a custom ``train_step``."""
+        tracker = self.__dict__.get("_loss_tracker")
+        if tracker is None:
+            from .. import metrics as metrics_mod  # noqa: PLC0415  (compile_utils imports it)
+
+            tracker = metrics_mod.Mean(name="loss")
+            object.__setattr__(self, "_loss_tracker", tracker)
+        out = [tracker]
+        c = self._compiled if self._compile_args is not None else None
+        if c is None and self._compile_args is not None and self.built:
+            c = self._resolve_compile()
+        if c is not None:
+            for ms in c.metrics + c.wmetrics:
+                out.extend(ms)
+        return out
+
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Tensor:
+        """Keras's ``compute_loss``: the compiled loss of ``(y, y_pred)`` (``y_pred`` as the
+        model returns it, probabilities included) plus the model's own losses (``add_loss``,
+        regularisers) of its last call."""
+        c = self._resolve_compile()
+        total: Tensor | None = None
+        if y is not None and y_pred is not None:
+            ys = da.as_list(da.to_numpy_tree(y), c.names, "y")
+            outs = list(y_pred) if isinstance(y_pred, (list, tuple)) else [y_pred]
+            sws = None
+            if sample_weight is not None:
+                sws = da.sample_weights(
+                    da.to_numpy_tree(sample_weight), c.names, len(ys[0]), "sample_weight"
+                )
+            for i, lf in enumerate(c.losses):
+                if lf is None:
+                    continue
+                sw = None if sws is None else sws[i]
+                li = lf(ys[i], outs[i]) if sw is None else lf(ys[i], outs[i], sample_weight=sw)
+                term = li if c.weights[i] == 1.0 else li * c.weights[i]
+                total = term if total is None else total + term
+        return self._add_extra_losses(total, list(self.modules()))
+
+    def compute_metrics(
+        self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None
+    ) -> dict[str, Any]:
+        """Update the compiled metrics with a batch and return every metric's result."""
+        c = self._resolve_compile()
+        ys = da.as_list(da.to_numpy_tree(y), c.names, "y")
+        outs = list(y_pred) if isinstance(y_pred, (list, tuple)) else [y_pred]
+        arrays = [da.to_numpy_tree(o) for o in outs]
+        sws = None
+        if sample_weight is not None:
+            sws = da.sample_weights(
+                da.to_numpy_tree(sample_weight), c.names, len(ys[0]), "sample_weight"
+            )
+        c.update_metrics(ys, [Tensor._wrap(np.asarray(a)) for a in arrays], sws)
+        return self.get_metrics_result()
+
+    def get_metrics_result(self) -> dict[str, Any]:
+        """Every metric's current result by name (Keras's ``get_metrics_result``)."""
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data: Any) -> dict[str, Any]:
+        """One optimizer step on ``data`` (``x``, ``(x, y)`` or ``(x, y, sample_weight)``);
+        returns the logs. ``fit`` runs its compiled fast path unless a subclass overrides
+        this (Keras's "customizing what happens in fit")."""
+        x, y, sw = da.unpack_batch(data)
+        c, xs, ys = self._prepare(da.to_numpy_tree(x), None if y is None else da.to_numpy_tree(y))
+        sws = None
+        if ys is not None and sw is not None:
+            sws = da.sample_weights(da.to_numpy_tree(sw), c.names, len(xs[0]), "sample_weight")
+        total, _ = self._train_step(c, xs, ys, sws, list(self.modules()))
+        self.metrics[0].update_state(total.item())
+        return self.get_metrics_result()
+
+    def test_step(self, data: Any) -> dict[str, Any]:
+        """The loss and metrics of one batch in inference mode; returns the logs."""
+        x, y, sw = da.unpack_batch(data)
+        c, xs, ys = self._prepare(da.to_numpy_tree(x), None if y is None else da.to_numpy_tree(y))
+        sws = None
+        if ys is not None and sw is not None:
+            sws = da.sample_weights(da.to_numpy_tree(sw), c.names, len(xs[0]), "sample_weight")
+        with no_grad():
+            total, _ = self._test_step(c, xs, ys, sws, list(self.modules()))
+        self.metrics[0].update_state(total.item())
+        return self.get_metrics_result()
+
+    def predict_step(self, data: Any) -> Any:
+        """The model's outputs for one batch ``data`` (its x; targets are ignored)."""
+        x, _, _ = da.unpack_batch(data)
+        return self(x, training=False)
+
     # ------------------------------------------------------------------ data
     def _prepare_batch(
         self, x: Any, y: Any, sw: Any, class_weight: Any = None, fn: str = "fit"
@@ -481,6 +591,7 @@ class Model(Module):
         self.stop_training = False
         mods = list(self.modules())
         metrics = [m for ms in c.metrics + c.wmetrics for m in ms]
+        steps = self._steps(c, mods, train=True, replica=replica)
 
         with replica.running(self, self.optimizer, metrics):
             cb_list.on_train_begin()
@@ -491,20 +602,18 @@ class Model(Module):
             self.train()
             for epoch in range(start, epochs):
                 cb_list.on_epoch_begin(epoch)
-                c.reset_metrics()
-                totals = Totals(c)
+                steps.reset()
                 for step, (bs, (xb, yb, swb)) in enumerate(data.batches()):
                     if cb_list.wants_batch_begin:
                         cb_list.on_train_batch_begin(step)
-                    total, per = self._train_step(c, xb, yb, swb, mods, replica, bs)
-                    totals.add(total, per, bs)
+                    steps.run(bs, xb, yb, swb)
                     if cb_list.batch_end_due():  # builds logs only for a hook that reads them
-                        cb_list.on_train_batch_end(step, totals.logs())
+                        cb_list.on_train_batch_end(step, steps.logs())
                     if self.stop_training:
                         break
-                if getattr(data, "exhausted", False) and not totals.seen:
+                if getattr(data, "exhausted", False) and not steps.seen:
                     break  # a generator ran dry (warned): Keras ends training
-                logs = totals.logs()
+                logs = steps.logs()
                 if val is not None and (epoch + 1 - initial_epoch) % validation_freq == 0:
                     vlogs = self._evaluate_adapter(val)
                     logs.update({"val_" + k: v for k, v in vlogs.items()})
@@ -584,22 +693,19 @@ class Model(Module):
     def _evaluate_adapter(
         self, data: da.DataAdapter, bar: cbks.Progbar | None = None
     ) -> dict[str, float]:
-        c = self._resolve_compile()
-        c.reset_metrics()
+        steps = self._steps(self._resolve_compile(), list(self.modules()), train=False)
+        steps.reset()
         was = self.training
         self.eval()
-        totals = Totals(c)
-        mods = list(self.modules())
         try:
             with no_grad():
                 for step, (bs, (xb, yb, swb)) in enumerate(data.batches()):
-                    total, per = self._test_step(c, xb, yb, swb, mods)
-                    totals.add(total, per, bs)
+                    steps.run(bs, xb, yb, swb)
                     if bar is not None and bar.due():
-                        bar.update(step + 1, totals.logs())
+                        bar.update(step + 1, steps.logs())
         finally:
             self.train(was)
-        return totals.logs()
+        return steps.logs()
 
     def _prepare(self, x: Any, y: Any) -> tuple[Compiled, list[np.ndarray], list[np.ndarray]]:
         """Build the model for x if needed, resolve compile(), and give x and y as lists of
@@ -656,6 +762,7 @@ class Model(Module):
             verbose = 0  # a data-parallel job prints on rank 0 only
         data = self._adapter(x, None, None, None, batch_size, False, steps, "predict")
         bar = cbks.Progbar(data.steps, verbose=verbose)
+        custom_predict = type(self).predict_step is not Model.predict_step
         chunks: list[list[np.ndarray]] = []
         was = self.training
         self.eval()
@@ -663,8 +770,12 @@ class Model(Module):
         try:
             with no_grad():
                 for step, (_, (xb, _, _)) in enumerate(data.batches(), 1):
-                    outs = self._forward([Tensor(a) for a in xb], False)
-                    chunks.append([o.data for o in outs])
+                    if custom_predict:
+                        out = self.predict_step(_step_data(xb, None, None))
+                        outs = list(out) if isinstance(out, (list, tuple)) else [out]
+                    else:
+                        outs = self._forward([Tensor(a) for a in xb], False)
+                    chunks.append([np.asarray(getattr(o, "data", o)) for o in outs])
                     if bar.due():
                         bar.update(step)
         finally:
@@ -764,3 +875,89 @@ class Model(Module):
 
     def get_compile_config(self) -> dict | None:
         return compile_config(self)
+
+
+# [Note: custom steps] Keras lets a Model subclass override ``train_step(data)`` (and
+# ``test_step``, ``predict_step``): ``fit`` then calls it once per batch with the batch as
+# Tensors (``x``, or ``(x, y)`` / ``(x, y, sample_weight)``), logs what it returns (a dict of
+# results; nested dicts are flattened) and resets ``model.metrics`` at every epoch. Without
+# an override fit runs the compiled fast path (see [Note: lean training step]). Both are a
+# "steps" object with reset / run / logs / seen, so the loops do not branch on which.
+def _step_data(xs: list, ys: list | None, sws: list | None) -> Any:
+    """A batch as a custom step receives it: Tensors, a single one where there is one."""
+
+    def one(arrays: list) -> Any:
+        ts = [Tensor._wrap(a) for a in arrays]
+        return ts[0] if len(ts) == 1 else ts
+
+    if ys is None:
+        return one(xs)
+    if sws is None:
+        return one(xs), one(ys)
+    return one(xs), one(ys), one(sws)
+
+
+def _flat_logs(out: Any) -> dict[str, Any]:
+    logs: dict[str, Any] = {}
+    if out is None:
+        return logs
+    if not isinstance(out, Mapping):
+        raise TypeError(
+            f"train_step / test_step must return a dict of results, got {type(out).__name__}"
+        )
+    for k, v in out.items():
+        if isinstance(v, Mapping):
+            logs.update(_flat_logs(v))
+        else:
+            logs[k] = log_value(v)
+    return logs
+
+
+class _CompiledSteps:
+    """fit / evaluate steps through compile()'s losses and metrics (the fast path)."""
+
+    def __init__(
+        self, model: Model, c: Compiled, mods: list[Module], train: bool, replica: Replica
+    ) -> None:
+        self.model, self.train, self.replica = model, train, replica
+        self.c, self.mods = c, mods
+        self.totals = Totals(c)
+
+    @property
+    def seen(self) -> int:
+        return self.totals.seen
+
+    def reset(self) -> None:
+        self.c.reset_metrics()
+        self.totals = Totals(self.c)
+
+    def run(self, bs: int, xb: list, yb: list | None, swb: list | None) -> None:
+        if self.train:
+            step = self.model._train_step(self.c, xb, yb, swb, self.mods, self.replica, bs)
+        else:
+            step = self.model._test_step(self.c, xb, yb, swb, self.mods)
+        self.totals.add(*step, bs)
+
+    def logs(self) -> dict[str, Any]:
+        return self.totals.logs()
+
+
+class _CustomSteps:
+    """fit / evaluate steps through the model's own train_step / test_step."""
+
+    def __init__(self, model: Model, step: Callable[[Any], Any]) -> None:
+        self.model, self.step = model, step
+        self.last: dict[str, Any] = {}
+        self.seen = 0
+
+    def reset(self) -> None:
+        for m in self.model.metrics:
+            m.reset_state()
+        self.last, self.seen = {}, 0
+
+    def run(self, bs: int, xb: list, yb: list | None, swb: list | None) -> None:
+        self.last = _flat_logs(self.step(_step_data(xb, yb, swb)))
+        self.seen += bs
+
+    def logs(self) -> dict[str, Any]:
+        return dict(self.last)

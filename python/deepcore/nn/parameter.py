@@ -21,5 +21,10 @@ class Parameter(Tensor):
             data = np.asarray(data, dtype=np.float32)
         super().__init__(data, requires_grad=requires_grad)
 
+    @property
+    def value(self) -> Parameter:
+        """Keras's ``variable.value``: the weight itself (``v.value.grad`` after backward)."""
+        return self
+
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
