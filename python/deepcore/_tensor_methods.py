@@ -17,11 +17,13 @@ from . import ops
 from ._array import array_module
 from .autograd import Function, _state
 from .nn import functional as F
-from .ops._common import Scalar, _binary, _check_broadcast, _coerce
+from .ops._common import Scalar, _binary, _check_broadcast, _coerce, _shape_args
 from .ops._elementwise import Add, Clone, Div, Mul, Neg, Pow, Sub, _div, _div_operands
 from .ops._indexing import getitem, setitem
+from .ops._indexing import nonzero as _indexing_nonzero
 from .ops._matmul import matmul
 from .ops._shape import reshape
+from .ops._sorting import sort as _sorting_sort
 from .tensor import Tensor
 
 
@@ -124,6 +126,27 @@ def _iter(self: Tensor) -> Any:
     if self.ndim == 0:
         raise TypeError("iteration over a 0-d tensor")
     return (getitem(self, i) for i in range(self.shape[0]))
+
+
+def _tensor_repeat(self: Tensor, *sizes: Any) -> Tensor:
+    """PyTorch's ``x.repeat(*sizes)``: tile ([Note: repeat vs tile] in ops/_shape.py)."""
+    reps = _shape_args(sizes)
+    if len(reps) < self.ndim:
+        raise ValueError(
+            f"repeat: {len(reps)} sizes given for a tensor of dimension {self.ndim} (need at "
+            "least one per dimension)"
+        )
+    return ops.tile(self, reps)
+
+
+def _tensor_norm(self: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
+    """PyTorch's ``x.norm(p, dim, keepdim)``: a vector norm over ``dim`` (all elements when
+    None)."""
+    return ops.norm(self, p=p, dim=dim, keepdim=keepdim)
+
+
+def _reflected(fn: Any) -> Any:
+    return lambda self, other: fn(other, self)
 
 
 def _fill_(self: Tensor, value: Scalar) -> Tensor:
@@ -229,6 +252,60 @@ _METHODS: dict[str, Any] = {
     "zero_": _zero_,
     "any": lambda self, axis=None: Tensor._wrap(_xp_asarray(self.data.any(axis=axis), self)),
     "all": lambda self, axis=None: Tensor._wrap(_xp_asarray(self.data.all(axis=axis), self)),
+    # integer division, remainders, shifts ([Note: integer division] in ops/_math.py)
+    "__floordiv__": ops.floor_divide,
+    "__rfloordiv__": _reflected(ops.floor_divide),
+    "__mod__": ops.remainder,
+    "__rmod__": _reflected(ops.remainder),
+    "__lshift__": ops.bitwise_left_shift,
+    "__rlshift__": _reflected(ops.bitwise_left_shift),
+    "__rshift__": ops.bitwise_right_shift,
+    "__rrshift__": _reflected(ops.bitwise_right_shift),
+    "floor_divide": ops.floor_divide,
+    "remainder": ops.remainder,
+    "fmod": ops.fmod,
+    "true_divide": ops.div,
+    "bitwise_left_shift": ops.bitwise_left_shift,
+    "bitwise_right_shift": ops.bitwise_right_shift,
+    # element-wise math (ops/_math.py)
+    **{
+        name: getattr(ops, name)
+        for name in """sin cos tan asin acos atan arcsin arccos arctan sinh cosh asinh acosh atanh
+        arcsinh arccosh arctanh log2 log10 log1p expm1 exp2 erf erfinv square reciprocal rsqrt
+        floor ceil trunc round sign atan2 arctan2 logaddexp lerp isnan isinf isfinite isclose
+        allclose logical_and logical_or logical_xor logical_not""".split()
+    },
+    "eq": ops.equal,
+    "ne": ops.not_equal,
+    "gt": ops.greater,
+    "ge": ops.greater_equal,
+    "lt": ops.less,
+    "le": ops.less_equal,
+    # reductions
+    "prod": ops.prod,
+    "logsumexp": ops.logsumexp,
+    "norm": _tensor_norm,
+    # indexing, sorting, shape (PyTorch's meanings: [Note: two audiences, one namespace])
+    "index_select": ops.index_select,
+    "take": ops.take,
+    "take_along_dim": ops.take_along_axis,
+    "masked_fill": ops.masked_fill,
+    "nonzero": _indexing_nonzero,
+    "sort": _sorting_sort,
+    "argsort": ops.argsort,
+    "topk": ops.topk,
+    "flip": ops.flip,
+    "roll": ops.roll,
+    "repeat": _tensor_repeat,
+    "repeat_interleave": ops.repeat_interleave,
+    "tile": ops.tile,
+    "chunk": ops.chunk,
+    "unbind": ops.unbind,
+    "diag": ops.diag,
+    "tril": ops.tril,
+    "triu": ops.triu,
+    "moveaxis": ops.moveaxis,
+    "movedim": ops.moveaxis,
     # activations: deepcore.nn.functional's (fused native kernels)
     "relu": F.relu,
     "sigmoid": F.sigmoid,

@@ -1,15 +1,31 @@
 """deepcore.ops: tensor ops as autograd Functions, one module per concern.
 
     _elementwise.py   add/sub/mul/div/pow, neg/exp/log/sqrt/abs, clip, maximum/minimum, where, cast
-    _matmul.py        matmul through deepcore's GEMM
-    _reductions.py    sum/mean/max/min/var/std over axes, argmax/argmin
+    _math.py          trig/hyperbolic and inverses, log2/log10/log1p/expm1, erf/erfinv,
+                      rounding, sign, atan2/logaddexp/lerp, integer //, %, fmod, shifts,
+                      predicates (isnan, isclose, ...), comparisons and logical ops
+    _matmul.py        matmul through deepcore's GEMM, einsum
+    _reductions.py    sum/mean/max/min/var/std/prod/logsumexp/norm over axes, argmax/argmin
+    _shape.py         reshape/view/flatten/squeeze/unsqueeze/expand_dims/expand/transpose/
+                      permute/swapaxes/moveaxis, concat/stack/split/chunk/unbind, flip/roll,
+                      tile/repeat, diag/tril/triu, pad
+    _indexing.py      x[idx] (getitem), x[idx] = v (setitem), take/index_select/
+                      take_along_axis, masked_fill, nonzero, one_hot
     _scan.py          cumsum/cumprod/cummax/cummin/logcumsumexp (native scans, csrc/scan.h)
     _scatter.py       gather/scatter/scatter_add/scatter_reduce (native, csrc/scatter.h)
-    _shape.py         reshape/view/flatten/squeeze/unsqueeze/expand/transpose/permute/swapaxes,
-                      concat/stack/split
-    _indexing.py      x[idx] (getitem) and x[idx] = v (setitem)
+    _sorting.py       sort/argsort/topk (stable)
     _creation.py      zeros/ones/full/empty/*_like/arange/eye/randn/rand/randint
+    _keras.py         Keras 3's ``keras.ops`` names and argument names over the above
     _common.py        what they share: argument normalisation, dtype rules, gradient shapes
+
+[Note: two audiences, one namespace] ``deepcore.ops`` is Keras 3's ``keras.ops`` (its names
+and argument names: ``ops.zeros(shape=...)``, ``ops.clip(x, x_min, x_max)``, ``ops.sort``
+returning the values) and ``deepcore.<name>`` is where PyTorch users look (``deepcore.sort``
+returning (values, indices), ``deepcore.nonzero`` an (n, ndim) tensor). The two differ only
+where Keras and PyTorch give one name two meanings; those few are listed in
+``_keras.KERAS_ONLY`` and ``deepcore/__init__.py`` takes the PyTorch ones. Functions accept
+PyTorch's keyword spellings (``dim=``, ``keepdim=``, ``diagonal=``) where they are new.
+Tensor methods are PyTorch's (``x.sort()``, ``x.repeat(2, 3)`` tiles, ``x.norm(p)``).
 
 Every differentiable op is a :class:`~deepcore.autograd.Function` whose ``forward`` and
 ``backward`` work on raw storage arrays, calling library functions through the array module
@@ -35,11 +51,18 @@ reduction is done.
 
 from __future__ import annotations
 
+from . import _keras
 from ._creation import *  # noqa: F403
 from ._creation import __all__ as _creation_all
 from ._elementwise import *  # noqa: F403
 from ._elementwise import __all__ as _elementwise_all
 from ._indexing import *  # noqa: F403
+from ._indexing import __all__ as _indexing_all
+from ._keras import *  # noqa: F403
+from ._keras import KERAS_ONLY as _KERAS_ONLY
+from ._keras import __all__ as _keras_all
+from ._math import *  # noqa: F403
+from ._math import __all__ as _math_all
 from ._matmul import *  # noqa: F403
 from ._matmul import __all__ as _matmul_all
 from ._reductions import *  # noqa: F403
@@ -50,14 +73,28 @@ from ._scatter import *  # noqa: F403
 from ._scatter import __all__ as _scatter_all
 from ._shape import *  # noqa: F403
 from ._shape import __all__ as _shape_all
+from ._sorting import *  # noqa: F403
+from ._sorting import __all__ as _sorting_all
 
 # deepcore re-exports these (``from .ops import *``); getitem / setitem are Tensor methods only
-__all__ = [
-    *_elementwise_all,
-    *_matmul_all,
-    *_reductions_all,
-    *_scan_all,
-    *_scatter_all,
-    *_shape_all,
-    *_creation_all,
-]
+__all__ = list(
+    dict.fromkeys(
+        [
+            *_elementwise_all,
+            *_math_all,
+            *_matmul_all,
+            *_reductions_all,
+            *_scan_all,
+            *_scatter_all,
+            *_shape_all,
+            *[n for n in _indexing_all if n not in ("getitem", "setitem")],
+            *_sorting_all,
+            *_creation_all,
+            *_keras_all,
+        ]
+    )
+)
+
+# Keras's meaning of the names Keras and PyTorch share ([Note: two audiences, one namespace]);
+# assigned after every star import, whatever order the imports are sorted in
+globals().update({_name: getattr(_keras, _name) for _name in _KERAS_ONLY})

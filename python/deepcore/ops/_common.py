@@ -17,6 +17,11 @@ Array = (
 Scalar = Union[int, float, bool]
 
 
+def _xp(a: Any, b: Any) -> Any:
+    """The array library of a binary op whose operands may be Python scalars."""
+    return array_module(b if isinstance(a, (int, float, bool)) else a)
+
+
 def _sum_to(g: Array, shape: tuple[int, ...]) -> Array:
     """Reduce a gradient of a broadcast result back to an input's ``shape``.
 
@@ -149,3 +154,21 @@ def _check_broadcast(a: Any, b: Any, op: str) -> None:
             f"{op}: shapes {_shape_of(_data(a))} and {_shape_of(_data(b))} cannot be broadcast "
             "together"
         ) from None
+
+
+def _as_tensor(x: Any, name: str) -> Tensor:
+    """``x`` as a Tensor (lists and arrays converted); TypeError naming the op otherwise."""
+    if isinstance(x, Tensor):
+        return x
+    try:
+        return tensor(x)
+    except TypeError:
+        raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}") from None
+
+
+def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """Does ``shape`` broadcast to exactly ``target`` (a mask or a weight for a tensor)?"""
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False

@@ -26,23 +26,35 @@ __all__ = [
 ]
 
 
+def _shape_of(args: tuple, shape: Any, name: str) -> tuple[int, ...]:
+    """``zeros(2, 3)``, ``zeros((2, 3))`` and Keras's ``zeros(shape=(2, 3))`` alike."""
+    if shape is not None:
+        if args:
+            raise TypeError(f"{name}: shape given both positionally and as shape=")
+        args = (shape,)
+    return _shape_args(args)
+
+
 def _creation_dtype(dtype: Any) -> Any:
     return np.float32 if dtype is None else _resolve_dtype(dtype)
 
 
-def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def zeros(*args: Any, shape: Any = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros (float32 unless ``dtype`` says otherwise)."""
-    return Tensor(np.zeros(_shape_args(shape), _creation_dtype(dtype)), requires_grad)
+    shape = _shape_of(args, shape, "zeros")
+    return Tensor(np.zeros(shape, _creation_dtype(dtype)), requires_grad)
 
 
-def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def ones(*args: Any, shape: Any = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones."""
-    return Tensor(np.ones(_shape_args(shape), _creation_dtype(dtype)), requires_grad)
+    shape = _shape_of(args, shape, "ones")
+    return Tensor(np.ones(shape, _creation_dtype(dtype)), requires_grad)
 
 
-def empty(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def empty(*args: Any, shape: Any = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """An uninitialised tensor (its values are whatever the memory held)."""
-    return Tensor(np.empty(_shape_args(shape), _creation_dtype(dtype)), requires_grad)
+    shape = _shape_of(args, shape, "empty")
+    return Tensor(np.empty(shape, _creation_dtype(dtype)), requires_grad)
 
 
 def full(shape: Any, fill_value: Scalar, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -90,9 +102,11 @@ def arange(
     return Tensor(np.arange(start, stop, step).astype(dt), requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """The n x m identity matrix."""
-    return Tensor(np.eye(n, m, dtype=_creation_dtype(dtype)), requires_grad)
+def eye(
+    n: int, m: int | None = None, k: int = 0, dtype: Any = None, requires_grad: bool = False
+) -> Tensor:
+    """The n x m matrix with ones on diagonal ``k`` (Keras's ``eye(N, M, k)``)."""
+    return Tensor(np.eye(n, m, k, dtype=_creation_dtype(dtype)), requires_grad)
 
 
 def _float_dtype(dtype: Any, name: str) -> Any:

@@ -9,7 +9,6 @@ for x = [3, 3, 1], d max(x)/dx = [0.5, 0.5, 0].
 from __future__ import annotations
 
 import math
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -28,13 +27,16 @@ from ._common import (
     _float_of,
     _shape_of,
     _sum_to,
+    _xp,
 )
+from ._math import _div_rounded
 
 __all__ = [
     "add",
     "sub",
     "mul",
     "div",
+    "true_divide",
     "neg",
     "pow",
     "exp",
@@ -47,11 +49,6 @@ __all__ = [
     "where",
     "cast",
 ]
-
-
-def _xp(a: Any, b: Any) -> ModuleType:
-    """The array library of a binary op whose operands may be Python scalars."""
-    return array_module(b if isinstance(a, (int, float, bool)) else a)
 
 
 class Add(Function):
@@ -300,9 +297,15 @@ class Where(Function):
         )
 
 
-def where(cond: Any, a: Any, b: Any) -> Tensor:
-    """Elementwise ``a if cond else b`` with broadcasting; gradients flow to a and b."""
+def where(cond: Any, a: Any = None, b: Any = None) -> Tensor:
+    """Elementwise ``a if cond else b`` with broadcasting; gradients flow to a and b. With
+    neither a nor b: the indices where cond holds, one int64 tensor per axis (NumPy's and
+    Keras's ``where(condition)``)."""
     c = cond.data if isinstance(cond, Tensor) else np.asarray(cond)
+    if a is None and b is None:
+        return tuple(Tensor._wrap(i.astype(np.int64)) for i in array_module(c).nonzero(c))
+    if a is None or b is None:
+        raise TypeError("where: give both a and b, or neither")
     if c.dtype != np.bool_:
         c = c != 0
     a2, b2 = _coerce(a), _coerce(b)
@@ -361,10 +364,17 @@ _pow = _public_binary(Pow, "pow")
 _div = _public_binary(Div, "div")
 
 
-def div(a: Any, b: Any) -> Tensor:
-    """Elementwise true division with broadcasting; integer / integer gives float32."""
+def div(a: Any, b: Any, rounding_mode: str | None = None) -> Tensor:
+    """Elementwise true division with broadcasting; integer / integer gives float32.
+    ``rounding_mode="trunc"`` / ``"floor"`` rounds the quotient toward 0 / -inf, exact on
+    integer tensors (PyTorch's ``div``, see [Note: integer division] in _math.py)."""
+    if rounding_mode is not None:
+        return _div_rounded(a, b, rounding_mode)
     a2, b2 = _coerce(a), _coerce(b)
     return _div(*_div_operands(a2, b2))
+
+
+true_divide = div
 
 
 def pow(a: Any, b: Any) -> Tensor:  # noqa: A001
@@ -392,8 +402,18 @@ sqrt = _unary(Sqrt, "sqrt", "Elementwise square root.")
 abs = _unary(Abs, "abs", "Elementwise |x| (gradient 0 at 0).")  # noqa: A001
 
 
-def clip(x: Tensor, min: Scalar | None = None, max: Scalar | None = None) -> Tensor:  # noqa: A002
-    """Limit values to [min, max] (either may be None); the gradient passes inside the range."""
+def clip(
+    x: Tensor,
+    min: Scalar | None = None,  # noqa: A002
+    max: Scalar | None = None,  # noqa: A002
+    *,
+    x_min: Scalar | None = None,
+    x_max: Scalar | None = None,
+) -> Tensor:
+    """Limit values to [min, max] (either may be None; Keras's names ``x_min`` / ``x_max``
+    too); the gradient passes inside the range."""
+    min = x_min if x_min is not None else min  # noqa: A001
+    max = x_max if x_max is not None else max  # noqa: A001
     if min is None and max is None:
         raise ValueError("clip: at least one of min and max must be given")
     lo = min.item() if isinstance(min, (np.generic, Tensor)) else min

@@ -1,5 +1,6 @@
 """Shape ops: reshape/view/flatten/squeeze/unsqueeze, expand (broadcast_to), transpose/permute/
-swapaxes, and joining/splitting (concat, stack, split). ``transpose(i, j)`` with two axes on a
+swapaxes/moveaxis, joining/splitting (concat, stack, split, chunk, unbind), flip/roll,
+tile/repeat, diag/tril/triu and pad. ``transpose(i, j)`` with two axes on a
 tensor of more than two dimensions swaps them (PyTorch's meaning); otherwise
 ``transpose(*axes)`` is NumPy's permutation."""
 
@@ -15,6 +16,7 @@ from .._array import array_module
 from ..autograd import Context, Function
 from ..tensor import Tensor, tensor
 from ._common import Array, _float_of, _norm_axes, _norm_axis, _shape_args, _sum_to
+from ._indexing import GetItem, _int_index
 
 __all__ = [
     "reshape",
@@ -31,7 +33,26 @@ __all__ = [
     "concatenate",
     "stack",
     "split",
+    "chunk",
+    "unbind",
+    "unstack",
+    "expand_dims",
+    "moveaxis",
+    "flip",
+    "roll",
+    "tile",
+    "repeat",
+    "repeat_interleave",
+    "diag",
+    "tril",
+    "triu",
+    "pad",
 ]
+
+# [Note: repeat vs tile] NumPy's and Keras's ``repeat(x, repeats, axis)`` repeats each element
+# (PyTorch's ``repeat_interleave``); PyTorch's ``Tensor.repeat(*sizes)`` tiles the whole
+# tensor (NumPy's ``tile``). ``deepcore.repeat`` / ``deepcore.ops.repeat`` are NumPy's,
+# ``x.repeat(*sizes)`` is PyTorch's (``tile``), ``repeat_interleave`` both names say.
 
 
 class Reshape(Function):
@@ -71,8 +92,11 @@ class Transpose(Function):
         return g.transpose(inv), None
 
 
-def reshape(x: Tensor, *shape: Any) -> Tensor:
-    """A tensor with the same data and a new shape (a view when the layout allows)."""
+def reshape(x: Tensor, *shape: Any, newshape: Any = None) -> Tensor:
+    """A tensor with the same data and a new shape (a view when the layout allows); Keras's
+    ``reshape(x, newshape=...)`` too."""
+    if newshape is not None:
+        shape = (*shape, newshape)
     shape = _shape_args(shape)
     if shape == x.shape:
         return x
@@ -163,9 +187,18 @@ def permute(x: Tensor, *axes: Any) -> Tensor:
     return Transpose.apply(x, norm)
 
 
-def transpose(x: Tensor, *axes: Any) -> Tensor:
+def transpose(x: Tensor, *axes: Any, **kwargs: Any) -> Tensor:
     """No axes: reverse them (NumPy). Two axes on a tensor of more than two dimensions: swap
-    them (PyTorch). Otherwise ``axes`` is a full permutation (NumPy)."""
+    them (PyTorch). Otherwise ``axes`` is a full permutation (NumPy; Keras's ``axes=``,
+    PyTorch's ``dim0=`` / ``dim1=``)."""
+    if kwargs:
+        extra = set(kwargs) - {"axes", "dim0", "dim1"}
+        if extra:
+            raise TypeError(f"transpose: unexpected keyword arguments {sorted(extra)}")
+        if "dim0" in kwargs or "dim1" in kwargs:
+            return swapaxes(x, kwargs["dim0"], kwargs["dim1"])
+        if kwargs["axes"] is not None:
+            return permute(x, _shape_args((kwargs["axes"],)))
     axes = _shape_args(axes) if axes else ()
     if not axes:
         return Transpose.apply(x, tuple(range(x.ndim - 1, -1, -1))) if x.ndim > 1 else x
@@ -276,3 +309,342 @@ def split(x: Tensor, indices_or_sections: Any, axis: int = 0) -> tuple[Tensor, .
     else:
         points = [int(p) for p in indices_or_sections]
     return Split.apply(x, points, ax)
+
+
+def chunk(x: Tensor, chunks: int, axis: int = 0, *, dim: int | None = None) -> tuple[Tensor, ...]:
+    """PyTorch's ``chunk``: split into ``chunks`` pieces of ceil(n / chunks) along ``axis`` (the
+    last one smaller, and fewer pieces when n is not large enough)."""
+    if dim is not None:
+        axis = dim
+    if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks < 1:
+        raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+    ax = _norm_axis(axis, x.ndim)
+    n = x.shape[ax]
+    size = -(-n // int(chunks))
+    if size == 0:
+        return (x,)
+    return Split.apply(x, list(range(size, n, size)), ax)
+
+
+class Unbind(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Array, axis: int) -> tuple:
+        ctx.saved = (axis,)
+        return tuple(array_module(x).moveaxis(x, axis, 0))
+
+    @staticmethod
+    def backward(ctx: Context, *gs: Array) -> tuple:
+        return array_module(gs[0]).stack(gs, axis=ctx.saved[0]), None
+
+
+def unbind(x: Tensor, axis: int = 0, *, dim: int | None = None) -> tuple[Tensor, ...]:
+    """The slices of ``x`` along ``axis``, as a tuple (PyTorch's ``unbind``)."""
+    if dim is not None:
+        axis = dim
+    if x.ndim == 0:
+        raise ValueError("unbind: a 0-d tensor has no axis to unbind")
+    ax = _norm_axis(axis, x.ndim)
+    if x.shape[ax] == 0:
+        return ()
+    return Unbind.apply(x, ax)
+
+
+def unstack(x: Tensor, num: int | None = None, axis: int = 0) -> list[Tensor]:
+    """Keras's ``unstack``: the slices along ``axis`` as a list (``num`` must match if given)."""
+    out = list(unbind(x, axis))
+    if num is not None and num != len(out):
+        raise ValueError(f"unstack: num={num} but axis {axis} has size {len(out)}")
+    return out
+
+
+def expand_dims(x: Tensor, axis: Any) -> Tensor:
+    """Insert size-1 axes at ``axis`` (an int or a tuple; positions in the result)."""
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    nd = x.ndim + len(axes)
+    pos = sorted(_norm_axis(a, nd) for a in axes)
+    if len(set(pos)) != len(pos):
+        raise ValueError(f"expand_dims: repeated axis in {axis}")
+    it = iter(x.shape)
+    return Reshape.apply(x, tuple(1 if i in pos else next(it) for i in range(nd)))
+
+
+def moveaxis(x: Tensor, source: Any, destination: Any) -> Tensor:
+    """Move axes to new positions (NumPy's ``moveaxis``; the others keep their order)."""
+    src = source if isinstance(source, (tuple, list)) else (source,)
+    dst = destination if isinstance(destination, (tuple, list)) else (destination,)
+    if len(src) != len(dst):
+        raise ValueError("moveaxis: source and destination must have the same number of axes")
+    src = [_norm_axis(a, x.ndim) for a in src]
+    dst = [_norm_axis(a, x.ndim) for a in dst]
+    order = [a for a in range(x.ndim) if a not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return permute(x, order)
+
+
+class Flip(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Array, axes: tuple[int, ...]) -> Array:
+        ctx.saved = (axes,)
+        return array_module(x).flip(x, axes)
+
+    @staticmethod
+    def backward(ctx: Context, g: Array) -> tuple:
+        return array_module(g).flip(g, ctx.saved[0]), None
+
+
+def flip(x: Tensor, axis: Any = None, *, dims: Any = None) -> Tensor:
+    """Reverse the order of elements along ``axis`` (an int, a tuple, or None for all axes;
+    PyTorch's ``dims=``)."""
+    if dims is not None:
+        axis = dims
+    axes = _norm_axes(axis, x.ndim)
+    axes = tuple(range(x.ndim)) if axes is None else axes
+    return Flip.apply(x, axes) if axes else x
+
+
+class Roll(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Array, shift: Any, axis: Any) -> Array:
+        ctx.saved = (shift, axis)
+        return array_module(x).roll(x, shift, axis)
+
+    @staticmethod
+    def backward(ctx: Context, g: Array) -> tuple:
+        shift, axis = ctx.saved
+        back = tuple(-s for s in shift) if isinstance(shift, tuple) else -shift
+        return array_module(g).roll(g, back, axis), None, None
+
+
+def roll(
+    x: Tensor, shift: Any = None, axis: Any = None, *, shifts: Any = None, dims: Any = None
+) -> Tensor:
+    """Shift elements cyclically by ``shift`` along ``axis`` (the flattened tensor when None);
+    tuples roll several axes (NumPy's / Keras's ``roll``, PyTorch's ``shifts=`` / ``dims=``)."""
+    if shifts is not None:
+        shift = shifts
+    if dims is not None:
+        axis = dims
+    if shift is None:
+        raise TypeError("roll: missing the shift")
+    sh = tuple(int(s) for s in shift) if isinstance(shift, (tuple, list)) else int(shift)
+    if axis is None:
+        if isinstance(sh, tuple):
+            raise ValueError("roll: several shifts need as many axes")
+        return Roll.apply(x, sh, None)
+    ax = (
+        tuple(_norm_axis(a, x.ndim) for a in axis)
+        if isinstance(axis, (tuple, list))
+        else (_norm_axis(axis, x.ndim))
+    )
+    if isinstance(ax, tuple) != isinstance(sh, tuple) or (
+        isinstance(ax, tuple) and len(ax) != len(sh)
+    ):
+        raise ValueError(
+            f"roll: shift {shift} and axis {axis} must be alike (ints or equal tuples)"
+        )
+    return Roll.apply(x, sh, ax)
+
+
+class Tile(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Array, reps: tuple[int, ...]) -> Array:
+        ctx.saved = (x.shape, reps)
+        return array_module(x).tile(x.reshape((1,) * (len(reps) - x.ndim) + x.shape), reps)
+
+    @staticmethod
+    def backward(ctx: Context, g: Array) -> tuple:
+        shape, reps = ctx.saved
+        full = (1,) * (len(reps) - len(shape)) + shape
+        inter = tuple(v for r, n in zip(reps, full) for v in (r, n))
+        gx = g.reshape(inter).sum(axis=tuple(range(0, 2 * len(reps), 2)))
+        return gx.reshape(shape), None
+
+
+def tile(x: Tensor, repeats: Any) -> Tensor:
+    """Repeat the whole tensor ``repeats[i]`` times along axis i (NumPy's ``tile``; fewer
+    repeats than axes apply to the last axes, more add leading axes)."""
+    reps = _shape_args((repeats,) if isinstance(repeats, (int, np.integer)) else (repeats,))
+    if any(r < 0 for r in reps):
+        raise ValueError(f"tile: repeats must be non-negative, got {reps}")
+    reps = (1,) * (x.ndim - len(reps)) + reps
+    return Tile.apply(x, reps)
+
+
+def repeat(x: Tensor, repeats: Any, axis: int | None = None) -> Tensor:
+    """Repeat each element ``repeats`` times along ``axis`` (the flattened tensor when None):
+    NumPy's and Keras's ``repeat``, PyTorch's ``repeat_interleave`` ([Note: repeat vs tile]).
+    ``repeats`` an int or one count per element of the axis."""
+    if axis is None:
+        x, ax = reshape(x, -1), 0
+    else:
+        ax = _norm_axis(axis, x.ndim)
+    n = x.shape[ax]
+    xp = array_module(x.data)
+    if isinstance(repeats, (int, np.integer)) and not isinstance(repeats, bool):
+        r = int(repeats)
+        if r < 0:
+            raise ValueError(f"repeat: repeats must be non-negative, got {r}")
+        src = xp.repeat(xp.arange(n), r)
+    else:
+        r = _int_index(repeats, "repeat", "repeats").reshape(-1)
+        if r.size == 1:
+            r = xp.full(n, int(r[0]))
+        if r.size != n:
+            raise ValueError(f"repeat: {r.size} repeats for an axis of size {n}")
+        if r.size and int(r.min()) < 0:
+            raise ValueError("repeat: repeats must be non-negative")
+        src = xp.repeat(xp.arange(n), r)
+    return GetItem.apply(x, (slice(None),) * ax + (src,))
+
+
+def repeat_interleave(
+    x: Tensor, repeats: Any, axis: int | None = None, *, dim: int | None = None
+) -> Tensor:
+    """PyTorch's name for NumPy's ``repeat`` ([Note: repeat vs tile])."""
+    return repeat(x, repeats, dim if dim is not None else axis)
+
+
+class Diag(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Array, k: int) -> Array:
+        ctx.saved = (x.shape, k)
+        out = array_module(x).diag(x, k)
+        return out.copy() if x.ndim == 2 else out
+
+    @staticmethod
+    def backward(ctx: Context, g: Array) -> tuple:
+        shape, k = ctx.saved
+        xp = array_module(g)
+        if len(shape) == 1:
+            return g.diagonal(k).copy(), None
+        gx = xp.zeros(shape, g.dtype)
+        i = xp.arange(g.shape[0])
+        gx[i + max(-k, 0), i + max(k, 0)] = g
+        return gx, None
+
+
+def diag(x: Tensor, k: int = 0, *, diagonal: int | None = None) -> Tensor:
+    """A 1-D tensor: the square matrix with it on diagonal ``k``; a 2-D tensor: its diagonal
+    ``k`` (NumPy's ``diag``; PyTorch's ``diagonal=``)."""
+    if diagonal is not None:
+        k = diagonal
+    if x.ndim not in (1, 2):
+        raise ValueError(f"diag: x must be 1-D or 2-D, got shape {x.shape}")
+    return Diag.apply(x, int(k))
+
+
+class _Triangle(Function):
+    lower = True
+
+    @classmethod
+    def forward(cls, ctx: Context, x: Array, k: int) -> Array:
+        ctx.saved = (k,)
+        xp = array_module(x)
+        return xp.tril(x, k) if cls.lower else xp.triu(x, k)
+
+    @classmethod
+    def backward(cls, ctx: Context, g: Array) -> tuple:
+        (k,) = ctx.saved
+        xp = array_module(g)
+        return (xp.tril(g, k) if cls.lower else xp.triu(g, k)), None
+
+
+class _Tril(_Triangle):
+    lower = True
+
+
+class _Triu(_Triangle):
+    lower = False
+
+
+def _triangle(fn: type[Function], x: Tensor, k: Any, diagonal: Any, name: str) -> Tensor:
+    if diagonal is not None:
+        k = diagonal
+    if x.ndim < 2:
+        raise ValueError(f"{name}: x must have at least 2 dimensions, got shape {x.shape}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"{name}: k must be an int, got {type(k).__name__}")
+    return fn.apply(x, int(k))
+
+
+def tril(x: Tensor, k: int = 0, *, diagonal: int | None = None) -> Tensor:
+    """The lower triangle of the last two axes (on and below diagonal ``k``), zeros above."""
+    return _triangle(_Tril, x, k, diagonal, "tril")
+
+
+def triu(x: Tensor, k: int = 0, *, diagonal: int | None = None) -> Tensor:
+    """The upper triangle of the last two axes (on and above diagonal ``k``), zeros below."""
+    return _triangle(_Triu, x, k, diagonal, "triu")
+
+
+class ConstantPad(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Array, widths: tuple, value: Any) -> Array:
+        ctx.saved = (tuple(slice(b, b + n) for (b, _), n in zip(widths, x.shape)),)
+        return array_module(x).pad(x, widths, mode="constant", constant_values=value)
+
+    @staticmethod
+    def backward(ctx: Context, g: Array) -> tuple:
+        return g[ctx.saved[0]], None, None
+
+
+_PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
+
+
+def _pad_widths(pad_width: Any, ndim: int) -> tuple[tuple[int, int], ...]:
+    """NumPy's pad_width forms: n, (n,), (before, after), or one (before, after) per axis."""
+
+    def ints(v: Any) -> tuple[int, ...]:
+        if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+            return (int(v),)
+        if isinstance(v, (tuple, list)) and all(
+            isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in v
+        ):
+            return tuple(int(a) for a in v)
+        raise TypeError(f"pad: pad_width must be ints or pairs of ints, got {pad_width!r}")
+
+    if (
+        isinstance(pad_width, (tuple, list))
+        and pad_width
+        and isinstance(pad_width[0], (tuple, list))
+    ):
+        pairs = [ints(p) for p in pad_width]
+        if len(pairs) == 1:
+            pairs = pairs * ndim
+    else:
+        pairs = [ints(pad_width)] * ndim
+    if len(pairs) != ndim or any(len(p) not in (1, 2) for p in pairs):
+        raise ValueError(f"pad: pad_width {pad_width!r} does not fit a tensor of dimension {ndim}")
+    out = tuple((p[0], p[-1]) for p in pairs)
+    if any(v < 0 for p in out for v in p):
+        raise ValueError(f"pad: pad widths must be non-negative, got {pad_width!r}")
+    return out
+
+
+def pad(x: Tensor, pad_width: Any, mode: str = "constant", constant_values: Any = None) -> Tensor:
+    """NumPy's / Keras's ``pad``: ``pad_width`` per axis as (before, after) (or one pair / one
+    int for all axes); ``mode`` "constant" (``constant_values``, default 0), "edge",
+    "reflect", "symmetric" or "wrap". Differentiable (the gradient of a copied element
+    accumulates)."""
+    if mode not in _PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {_PAD_MODES}, got {mode!r}")
+    widths = _pad_widths(pad_width, x.ndim)
+    if mode == "constant":
+        value = 0 if constant_values is None else constant_values
+        if isinstance(value, Tensor):
+            value = value.item()
+        return ConstantPad.apply(x, widths, value)
+    if constant_values is not None:
+        raise ValueError(f"pad: constant_values is only for mode='constant', not {mode!r}")
+    xp = array_module(x.data)
+    out = x
+    for ax, (b, a) in enumerate(widths):
+        if b == 0 and a == 0:
+            continue
+        n = x.shape[ax]
+        if n == 0:
+            raise ValueError(f"pad: mode {mode!r} cannot pad the empty axis {ax}")
+        src = xp.pad(xp.arange(n), (b, a), mode=mode)
+        out = GetItem.apply(out, (slice(None),) * ax + (src,))
+    return out
