@@ -29,7 +29,7 @@ from typing import Any, Callable, Union
 
 import numpy as np
 
-from ... import _C
+from ... import _C, ops
 from ..._registry import Registry
 from ...autograd import Function
 from ...tensor import Tensor
@@ -55,7 +55,11 @@ _READS_OUTPUT = {k: _C.activation_reads_output(k) for k in _C.activation_kinds()
 
 
 def _contig(a: np.ndarray) -> np.ndarray:
-    # not np.ascontiguousarray: it turns a 0-d array into shape (1,)
+    # not np.ascontiguousarray: it turns a 0-d array into shape (1,). A 0-d gradient may
+    # arrive as a NumPy scalar (NumPy arithmetic on 0-d arrays returns scalars): make it an
+    # array, which the kernels need
+    if type(a) is not np.ndarray:
+        return np.asarray(a)
     return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
@@ -251,6 +255,109 @@ def log_softmax(x: ArrayOrTensor, axis: int = -1) -> Tensor:
     return _Softmax.apply(x, int(axis), True)
 
 
+# ----------------------------------------------------------------------------- composites
+# [Note: composite activations] These have no kernel of their own: each is a few native
+# activations and Tensor ops (so autograd differentiates it), or, for the piecewise-linear
+# hard_tanh, one NumPy Function. Names are Keras 3's with PyTorch's as aliases, as above.
+def _tensor(x: ArrayOrTensor) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+@_register("softsign")
+def softsign(x: ArrayOrTensor) -> Tensor:
+    """x / (1 + |x|)."""
+    x = _tensor(x)
+    return x / (ops.abs(x) + 1.0)
+
+
+@_register("mish")
+def mish(x: ArrayOrTensor) -> Tensor:
+    """x · tanh(softplus(x)) (Misra 2019)."""
+    x = _tensor(x)
+    return x * tanh(softplus(x))
+
+
+@_register("celu")
+def celu(x: ArrayOrTensor, alpha: float = 1.0) -> Tensor:
+    """max(0, x) + min(0, alpha · (exp(x / alpha) - 1)), i.e. alpha · elu(x / alpha)."""
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0")
+    return elu(_tensor(x) * (1.0 / alpha)) * float(alpha)
+
+
+@_register("log_sigmoid", aliases=("logsigmoid",))
+def log_sigmoid(x: ArrayOrTensor) -> Tensor:
+    """log(sigmoid(x)) = -softplus(-x), stable for large |x|."""
+    return -softplus(-_tensor(x), threshold=float("inf"))
+
+
+@_register("softmin")
+def softmin(x: ArrayOrTensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    """softmax(-x) along ``axis`` (PyTorch's ``dim=``)."""
+    return softmax(-_tensor(x), axis if dim is None else dim)
+
+
+class _HardTanh(Function):
+    """clip(x, lo, hi); the gradient passes strictly inside (lo, hi), as PyTorch's."""
+
+    @staticmethod
+    def forward(ctx: Any, x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        ctx.save_for_backward(x)
+        ctx.lo, ctx.hi = lo, hi
+        return np.clip(x, lo, hi)
+
+    @staticmethod
+    def backward(ctx: Any, gy: np.ndarray) -> tuple:
+        (x,) = ctx.saved
+        return gy * ((x > ctx.lo) & (x < ctx.hi)), None, None
+
+
+@_register("hard_tanh", aliases=("hardtanh",))
+def hard_tanh(x: ArrayOrTensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """clip(x, min_val, max_val) (Keras's hard_tanh, PyTorch's hardtanh)."""
+    if min_val > max_val:
+        raise ValueError(f"hard_tanh: min_val {min_val} is above max_val {max_val}")
+    return _HardTanh.apply(x, float(min_val), float(max_val))
+
+
+hardtanh = hard_tanh  # PyTorch's names
+hardswish = hard_swish
+logsigmoid = log_sigmoid
+
+
+@_register("relu6")
+def relu6(x: ArrayOrTensor) -> Tensor:
+    """min(max(x, 0), 6); gradient 0 at the kinks (PyTorch's)."""
+    return _HardTanh.apply(x, 0.0, 6.0)
+
+
+@_register("glu")
+def glu(x: ArrayOrTensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    """Gated linear unit: a · sigmoid(b) for the two halves a, b of ``axis`` (even size)."""
+    x = _tensor(x)
+    ax = axis if dim is None else dim
+    if x.ndim == 0:
+        raise ValueError("glu: x must have at least one dimension")
+    n = x.shape[ax]
+    if n % 2:
+        raise ValueError(f"glu: axis {ax} has odd size {n}; it must split in two halves")
+    a, b = ops.split(x, 2, axis=ax)
+    return a * sigmoid(b)
+
+
+@_register("threshold")
+def threshold(
+    x: ArrayOrTensor, threshold: float, value: float | None = None, *, default_value: Any = None
+) -> Tensor:
+    """x where x > threshold, else ``value`` (PyTorch's ``threshold(x, threshold, value)``,
+    Keras's ``threshold(x, threshold, default_value)``)."""
+    v = default_value if value is None else value
+    if v is None:
+        raise TypeError("threshold: missing the replacement value")
+    x = _tensor(x)
+    return ops.where(x > threshold, x, float(v))
+
+
 def get_activation(identifier: str | Callable[..., Tensor] | dict | None) -> Callable[..., Tensor]:
     """The activation for a name ("relu", "softmax", "silu", ...; see
     [Note: activation names and defaults]), a Keras config dict, or a callable (returned
@@ -289,5 +396,15 @@ def serialize_activation(fn: Callable | None) -> str:
 # docs/adding_an_op.md): it reaches F, layers, models and saving through this table.
 __all__ = sorted(
     {fn.__name__ for _, fn in ACTIVATIONS.items()}
-    | {"silu", "prelu", "get_activation", "serialize_activation", "activation_name", "ACTIVATIONS"}
+    | {
+        "silu",
+        "hardtanh",
+        "hardswish",
+        "logsigmoid",
+        "prelu",
+        "get_activation",
+        "serialize_activation",
+        "activation_name",
+    }
+    | {"ACTIVATIONS"}
 )
