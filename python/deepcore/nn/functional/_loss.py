@@ -6,6 +6,15 @@ saved log-sum-exp, so logits of 1e4 give exact finite results. The others are a 
 NumPy expressions each (element-wise, memory-bound, no Python loops).
 
 Every loss takes ``reduction``: "mean" (default), "sum" or "none" (the per-sample losses).
+
+[Note: loss options] PyTorch's options (``weight``, ``ignore_index``, ``label_smoothing`` for
+cross-entropy and NLL, ``weight`` / ``pos_weight`` for the binary ones) are keyword-only
+(deepcore's third positional argument is ``reduction``). Without them the fused kernels run;
+with them the loss is composed from log_softmax / softplus and Tensor ops, so autograd gives
+every gradient (the target's too). Their means follow PyTorch: a class-weighted mean divides
+by the sum of the weights of the (non-ignored) targets, the label-smoothing term included; a
+mean over nothing (every target ignored) is nan. The class axis is the last one, as
+everywhere in deepcore (PyTorch's is axis 1).
 """
 
 from __future__ import annotations
@@ -14,9 +23,11 @@ from typing import Any, Union
 
 import numpy as np
 
-from ... import _C
+from ... import _C, ops
 from ...autograd import Function
+from ...ops._common import _broadcasts_to
 from ...tensor import Tensor
+from ._activation import log_softmax, relu, softplus
 
 __all__ = [
     "cross_entropy",
@@ -28,6 +39,11 @@ __all__ = [
     "mse_loss",
     "l1_loss",
     "hinge_loss",
+    "kl_div",
+    "huber_loss",
+    "smooth_l1_loss",
+    "cosine_similarity",
+    "margin_ranking_loss",
 ]
 
 ArrayOrTensor = Union[Tensor, np.ndarray]
@@ -148,13 +164,23 @@ class _CrossEntropy(Function):
         return (None if gx is None else gx.reshape(ctx.shape)), gt, None
 
 
-def cross_entropy(logits: ArrayOrTensor, target: ArrayOrTensor, reduction: str = "mean") -> Tensor:
+def cross_entropy(
+    logits: ArrayOrTensor,
+    target: ArrayOrTensor,
+    reduction: str = "mean",
+    *,
+    weight: ArrayOrTensor | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+) -> Tensor:
     """Softmax cross-entropy from logits, fused and numerically stable.
 
     ``logits`` is (N, C) (or (..., C): the class axis is the last one). ``target`` is either
     integer class indices of shape (N,) (labels outside [0, C) raise ValueError), or one-hot /
     probability rows with the shape of ``logits`` (soft targets). reduction="mean" averages over
-    the N samples (PyTorch's and Keras' default).
+    the N samples (PyTorch's and Keras' default). PyTorch's options (keyword-only, see
+    [Note: loss options]): ``weight`` (C,) per class, ``ignore_index`` (a class label whose
+    samples count for nothing), ``label_smoothing`` in [0, 1].
     """
     fn = "cross_entropy"
     _check_reduction(fn, reduction)
@@ -163,7 +189,23 @@ def cross_entropy(logits: ArrayOrTensor, target: ArrayOrTensor, reduction: str =
     if x.ndim < 1 or x.shape[-1] == 0:
         raise ValueError(f"{fn}: logits must have a class axis with at least one class")
     t = _data(target)
-    if t.dtype.kind == "f" and t.shape == x.shape:  # one-hot / probability rows
+    soft = t.dtype.kind == "f" and t.shape == x.shape
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    ignored = not soft and t.dtype.kind in "iu" and bool((t == ignore_index).any())
+    if weight is not None or label_smoothing or ignored:
+        logp = log_softmax(logits if isinstance(logits, Tensor) else Tensor(logits), axis=-1)
+        w = _class_weight(fn, weight, x)
+        if soft:
+            tt = target if isinstance(target, Tensor) else Tensor(t)
+            if tt.dtype != x.dtype:
+                tt = tt.astype(x.dtype)
+            if label_smoothing:
+                tt = tt * (1.0 - label_smoothing) + label_smoothing / x.shape[-1]
+            per = -(tt * logp * (1.0 if w is None else w)).sum(axis=-1)
+            return _reduce_tensor(per, reduction)
+        return _weighted_nll(fn, logp, t, w, ignore_index, label_smoothing, reduction)
+    if soft:  # one-hot / probability rows
         if isinstance(target, Tensor) and target.requires_grad:
             # the target gets its gradient too: -log_softmax(x) (scaled as the loss)
             if t.dtype != x.dtype:
@@ -174,6 +216,73 @@ def cross_entropy(logits: ArrayOrTensor, target: ArrayOrTensor, reduction: str =
     else:
         t = _class_targets(fn, x, t)
     return _CrossEntropy.apply(logits, t, reduction)
+
+
+def _class_weight(fn: str, weight: Any, x: np.ndarray) -> Tensor | None:
+    """A per-class weight as a (C,) Tensor of the input's dtype (a constant unless it is a
+    Tensor that requires grad)."""
+    if weight is None:
+        return None
+    w = _data(weight)
+    if w.shape != (x.shape[-1],):
+        raise ValueError(f"{fn}: weight must have shape ({x.shape[-1]},), got {w.shape}")
+    if w.dtype.kind != "f":
+        raise TypeError(f"{fn}: weight must be a float tensor, got {w.dtype}")
+    wt = weight if isinstance(weight, Tensor) else Tensor(w)
+    return wt if wt.dtype == x.dtype else wt.astype(x.dtype)
+
+
+def _reduce_tensor(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.mean()
+
+
+def _weighted_nll(
+    fn: str,
+    logp: Tensor,
+    target: np.ndarray,
+    w: Tensor | None,
+    ignore_index: int,
+    label_smoothing: float,
+    reduction: str,
+) -> Tensor:
+    """NLL with class weights, ignored labels and label smoothing ([Note: loss options]),
+    composed from Tensor ops; class axis last."""
+    C = logp.shape[-1]
+    want = logp.shape[:-1]
+    if target.shape != want:
+        raise ValueError(
+            f"{fn}: class-index target must have shape {want} for input of shape {logp.shape}, "
+            f"got {target.shape}"
+        )
+    if target.dtype.kind not in "iu":
+        if target.dtype.kind != "f" or not np.all(np.mod(target, 1) == 0):
+            raise TypeError(f"{fn}: target must hold integer class indices, got {target.dtype}")
+    t = target.reshape(-1).astype(np.int64)
+    valid = t != ignore_index
+    bad = valid & ((t < 0) | (t >= C))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"{fn}: target label {int(t[i])} at position {i} is out of range for {C} classes "
+            f"(labels must be in [0, {C}) or ignore_index={ignore_index})"
+        )
+    safe = np.where(valid, t, 0)
+    lp = logp.reshape(-1, C)
+    picked = ops.take_along_axis(lp, safe[:, None], axis=1).reshape(-1)
+    keep = Tensor(valid.astype(lp.dtype))
+    wt = keep if w is None else ops.take(w, safe) * keep
+    loss = -(picked * wt) * (1.0 - label_smoothing)
+    if label_smoothing:
+        smooth = -(lp * (1.0 if w is None else w)).sum(axis=1) * keep
+        loss = loss + smooth * (label_smoothing / C)
+    if reduction == "none":
+        return loss.reshape(want)
+    if reduction == "sum":
+        return loss.sum()
+    with np.errstate(invalid="ignore"):  # every target ignored: 0 / 0 = nan, as PyTorch
+        return loss.sum() / wt.sum()
 
 
 class _NLL(Function):
@@ -195,16 +304,28 @@ class _NLL(Function):
         return gx.reshape(ctx.shape)
 
 
-def nll_loss(log_probs: ArrayOrTensor, target: ArrayOrTensor, reduction: str = "mean") -> Tensor:
+def nll_loss(
+    log_probs: ArrayOrTensor,
+    target: ArrayOrTensor,
+    reduction: str = "mean",
+    *,
+    weight: ArrayOrTensor | None = None,
+    ignore_index: int = -100,
+) -> Tensor:
     """Negative log-likelihood of class indices given log-probabilities (N, C) (class axis
-    last): -log_probs[i, target[i]]. cross_entropy(x, t) == nll_loss(log_softmax(x), t)."""
+    last): -log_probs[i, target[i]]. cross_entropy(x, t) == nll_loss(log_softmax(x), t).
+    ``weight`` and ``ignore_index`` as in cross_entropy ([Note: loss options])."""
     fn = "nll_loss"
     _check_reduction(fn, reduction)
     x = _data(log_probs)
     _check_float(fn, "log_probs", x)
     if x.ndim < 1:
         raise ValueError(f"{fn}: log_probs must have a class axis, got a scalar")
-    t = class_indices(fn, x, _data(target))
+    td = _data(target)
+    if weight is not None or (td.dtype.kind in "iu" and bool((td == ignore_index).any())):
+        lp = log_probs if isinstance(log_probs, Tensor) else Tensor(x)
+        return _weighted_nll(fn, lp, td, _class_weight(fn, weight, x), ignore_index, 0.0, reduction)
+    t = class_indices(fn, x, td)
     return _NLL.apply(log_probs, t, reduction)
 
 
@@ -295,15 +416,35 @@ class _BCE(Function):
 
 
 def binary_cross_entropy(
-    p: ArrayOrTensor, t: ArrayOrTensor, eps: float = _KERAS_EPSILON, reduction: str = "mean"
+    p: ArrayOrTensor,
+    t: ArrayOrTensor,
+    eps: float = _KERAS_EPSILON,
+    reduction: str = "mean",
+    *,
+    weight: ArrayOrTensor | None = None,
 ) -> Tensor:
     """Binary cross-entropy of probabilities ``p`` against targets ``t`` in [0, 1], element-wise
     (mean over every element), p clipped to [eps, 1 - eps] as Keras does so log(0) never
-    happens (PyTorch instead clamps the log at -100)."""
+    happens (PyTorch instead clamps the log at -100). ``weight`` (broadcast to p's shape)
+    scales each element's loss."""
     fn = "binary_cross_entropy"
     _check_reduction(fn, reduction)
     t = _check_pair(fn, p, t)
+    if weight is not None:
+        loss = _BCE.apply(p, t, float(eps), "none") * _elementwise_weight(fn, "weight", weight, p)
+        return _reduce_tensor(loss, reduction)
     return _BCE.apply(p, t, float(eps), reduction)
+
+
+def _elementwise_weight(fn: str, name: str, weight: Any, x: ArrayOrTensor) -> Tensor:
+    """A weight that broadcasts to x's shape, as a Tensor of x's dtype."""
+    xd, w = _data(x), _data(weight)
+    if w.dtype.kind != "f":
+        raise TypeError(f"{fn}: {name} must be a float tensor, got {w.dtype}")
+    if not _broadcasts_to(w.shape, xd.shape):
+        raise ValueError(f"{fn}: {name} of shape {w.shape} does not broadcast to {xd.shape}")
+    wt = weight if isinstance(weight, Tensor) else Tensor(w)
+    return wt if wt.dtype == xd.dtype else wt.astype(xd.dtype)
 
 
 class _BCEWithLogits(Function):
@@ -325,13 +466,32 @@ class _BCEWithLogits(Function):
 
 
 def binary_cross_entropy_with_logits(
-    logits: ArrayOrTensor, t: ArrayOrTensor, reduction: str = "mean"
+    logits: ArrayOrTensor,
+    t: ArrayOrTensor,
+    reduction: str = "mean",
+    *,
+    weight: ArrayOrTensor | None = None,
+    pos_weight: ArrayOrTensor | None = None,
 ) -> Tensor:
-    """Binary cross-entropy of sigmoid(logits) against ``t``, computed stably from the logits."""
+    """Binary cross-entropy of sigmoid(logits) against ``t``, computed stably from the logits.
+    ``weight`` scales each element's loss; ``pos_weight`` (broadcast along the last axis,
+    one per class) scales the positive term: (1 - t)·z + (1 + (pos_weight - 1)·t)·softplus(-z),
+    PyTorch's formula."""
     fn = "binary_cross_entropy_with_logits"
     _check_reduction(fn, reduction)
     t = _check_pair(fn, logits, t, "logits", "target")
-    return _BCEWithLogits.apply(logits, t, reduction)
+    if weight is None and pos_weight is None:
+        return _BCEWithLogits.apply(logits, t, reduction)
+    z = logits if isinstance(logits, Tensor) else Tensor(logits)
+    tt = t if isinstance(t, Tensor) else Tensor(t)
+    if pos_weight is None:
+        loss = _BCEWithLogits.apply(z, tt, "none")
+    else:
+        pw = _elementwise_weight(fn, "pos_weight", pos_weight, z)
+        loss = (1.0 - tt) * z + (1.0 + (pw - 1.0) * tt) * softplus(-z, threshold=float("inf"))
+    if weight is not None:
+        loss = loss * _elementwise_weight(fn, "weight", weight, z)
+    return _reduce_tensor(loss, reduction)
 
 
 class _Pointwise(Function):
@@ -391,3 +551,118 @@ def hinge_loss(score: ArrayOrTensor, y: ArrayOrTensor, reduction: str = "mean") 
     _check_reduction("hinge_loss", reduction)
     y = _check_pair("hinge_loss", score, y, "score", "y")
     return _Hinge.apply(score, y, reduction)
+
+
+# ----------------------------------------------------------------------------- composites
+# The losses below are composed from Tensor ops and native activations (autograd gives
+# every gradient, the target's included); each is a handful of element-wise passes.
+def _float_pair(fn: str, a: ArrayOrTensor, b: ArrayOrTensor, an: str, bn: str) -> tuple:
+    b = _check_pair(fn, a, b, an, bn)
+    ta = a if isinstance(a, Tensor) else Tensor(a)
+    tb = b if isinstance(b, Tensor) else Tensor(b)
+    return ta, tb
+
+
+def kl_div(
+    input: ArrayOrTensor,  # noqa: A002
+    target: ArrayOrTensor,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
+    """PyTorch's ``kl_div``: ``input`` log-probabilities, ``target`` probabilities (or
+    log-probabilities with ``log_target=True``); the pointwise loss is
+    target · (log target - input), 0 where target is 0. reduction "batchmean" divides the sum
+    by the batch size (the KL divergence per sample); "mean" averages over every element (as
+    PyTorch, which warns that this is not the KL divergence)."""
+    fn = "kl_div"
+    if reduction not in ("mean", "sum", "none", "batchmean"):
+        raise ValueError(
+            f"{fn}: reduction must be 'mean', 'batchmean', 'sum' or 'none', got {reduction!r}"
+        )
+    x, t = _float_pair(fn, input, target, "input", "target")
+    if log_target:
+        loss = ops.exp(t) * (t - x)
+    else:
+        pos = t.detach() > 0
+        safe = ops.where(pos, t, 1.0)
+        loss = ops.where(pos, t * ops.log(safe), 0.0) - t * x
+    if reduction == "batchmean":
+        n = x.shape[0] if x.ndim else 1
+        return loss.sum() / n
+    return _reduce_tensor(loss, reduction)
+
+
+def _huber(d: Tensor, delta: float) -> Tensor:
+    a = ops.abs(d)
+    return ops.where(a.detach() < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
+
+
+def huber_loss(
+    input: ArrayOrTensor,  # noqa: A002
+    target: ArrayOrTensor,
+    reduction: str = "mean",
+    delta: float = 1.0,
+) -> Tensor:
+    """0.5·d² where |d| < delta, delta·(|d| - delta/2) elsewhere (d = input - target;
+    PyTorch's ``huber_loss`` and Keras's ``Huber``)."""
+    fn = "huber_loss"
+    _check_reduction(fn, reduction)
+    if not delta > 0:
+        raise ValueError(f"{fn}: delta must be > 0, got {delta}")
+    x, t = _float_pair(fn, input, target, "input", "target")
+    return _reduce_tensor(_huber(x - t, float(delta)), reduction)
+
+
+def smooth_l1_loss(
+    input: ArrayOrTensor,  # noqa: A002
+    target: ArrayOrTensor,
+    reduction: str = "mean",
+    beta: float = 1.0,
+) -> Tensor:
+    """0.5·d²/beta where |d| < beta, |d| - beta/2 elsewhere: huber_loss / beta (beta = 0 is
+    the L1 loss)."""
+    fn = "smooth_l1_loss"
+    _check_reduction(fn, reduction)
+    if beta < 0:
+        raise ValueError(f"{fn}: beta must be >= 0, got {beta}")
+    if beta == 0:
+        return l1_loss(input, target, reduction)
+    x, t = _float_pair(fn, input, target, "input", "target")
+    return _reduce_tensor(_huber(x - t, float(beta)) * (1.0 / beta), reduction)
+
+
+def cosine_similarity(
+    x1: ArrayOrTensor, x2: ArrayOrTensor, axis: int = 1, eps: float = 1e-8, *, dim: Any = None
+) -> Tensor:
+    """sum(x1·x2) / (max(‖x1‖, eps)·max(‖x2‖, eps)) along ``axis`` (PyTorch's default axis 1,
+    ``dim=``); x1 and x2 broadcast."""
+    fn = "cosine_similarity"
+    a = x1 if isinstance(x1, Tensor) else Tensor(x1)
+    b = x2 if isinstance(x2, Tensor) else Tensor(x2)
+    _check_float(fn, "x1", a.data)
+    _check_float(fn, "x2", b.data)
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{fn}: x1 {a.shape} and x2 {b.shape} cannot be broadcast") from None
+    ax = axis if dim is None else dim
+    if not -len(shape) <= ax < len(shape):
+        raise ValueError(f"{fn}: axis {ax} is out of range for shape {shape}")
+    n1 = ops.maximum(ops.norm(a, p=2, dim=ax, keepdim=True), eps)
+    n2 = ops.maximum(ops.norm(b, p=2, dim=ax, keepdim=True), eps)
+    return ((a / n1) * (b / n2)).sum(axis=ax)
+
+
+def margin_ranking_loss(
+    x1: ArrayOrTensor,
+    x2: ArrayOrTensor,
+    target: ArrayOrTensor,
+    margin: float = 0.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """max(0, -target·(x1 - x2) + margin) with target in {1, -1} (1: x1 should rank higher)."""
+    fn = "margin_ranking_loss"
+    _check_reduction(fn, reduction)
+    a, b = _float_pair(fn, x1, x2, "x1", "x2")
+    _, y = _float_pair(fn, x1, target, "x1", "target")
+    return _reduce_tensor(relu(-y * (a - b) + float(margin)), reduction)
