@@ -12,7 +12,7 @@ from helpers import check_op
 KERAS_NAMES = """one_hot square multiply add subtract divide power shape expand_dims squeeze reshape
 transpose concatenate stack einsum matmul tile repeat pad take take_along_axis triu tril top_k
 argmax argsort where clip abs exp log sqrt mean sum max min std var equal not_equal greater less
-logical_and logical_or logical_not cast convert_to_tensor convert_to_numpy""".split()
+logical_and logical_or logical_not cast convert_to_tensor convert_to_numpy cumsum""".split()
 
 
 def test_every_listed_keras_name_exists():
@@ -82,6 +82,8 @@ CALLS = [
     (lambda: ops.logical_not(_t() > 0), X <= 0),
     (lambda: ops.cast(_t(), "int32"), X.astype(np.int32)),
     (lambda: ops.sort(_t() * -1, axis=1), np.sort(-X, 1)),
+    (lambda: ops.cumsum(_t(), axis=1), np.cumsum(X, 1)),
+    (lambda: ops.cumsum(_t()), np.cumsum(X)),
     (lambda: ops.shape(_t()), (3, 4)),
 ]  # fmt: skip
 
