@@ -25,13 +25,13 @@ def call_overhead(pairs: int = 9, n: int = 10000) -> None:
     x = dc.tensor(np.ones((4, 8), np.float32))
     d = nn.Dense(8)
     d(x)
-    check_close(d(x).detach().numpy(), F.linear(x, d.kernel, d.bias).detach().numpy(), 0.0,
-                "Dense(8) == F.linear")  # fmt: skip
+    check_close(d(x).detach().numpy(), F.dense(x, d.kernel, d.bias).detach().numpy(), 0.0,
+                "Dense(8) == F.dense")  # fmt: skip
     try:
         import torch
     except ImportError:
         torch = None
-    cases = {"ours layer": lambda: d(x), "ours F": lambda: F.linear(x, d.kernel, d.bias)}
+    cases = {"ours layer": lambda: d(x), "ours F": lambda: F.dense(x, d.kernel, d.bias)}
     if torch is not None:
         xt = torch.ones(4, 8)
         lin = torch.nn.Linear(8, 8)
@@ -41,7 +41,7 @@ def call_overhead(pairs: int = 9, n: int = 10000) -> None:
     med = {k: r.median(i) * 1e6 for i, k in enumerate(cases)}
     o = med["ours layer"] - med["ours F"]
     line = (
-        f"Dense(8) call on (4, 8): {med['ours layer']:.1f} us, F.linear {med['ours F']:.1f} us "
+        f"Dense(8) call on (4, 8): {med['ours layer']:.1f} us, F.dense {med['ours F']:.1f} us "
         f"-> layer overhead {o:.1f} us"
     )
     if torch is not None:

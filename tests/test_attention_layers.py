@@ -44,7 +44,7 @@ def _np_mha(layer, q, v, k, mask=None, causal=False):
     """Multi-head attention written out in NumPy from the layer's weights; mask (B, T, S)."""
 
     def proj(d, x, n):
-        y = x @ _np(d.kernel).T + (0 if d.bias is None else _np(d.bias))
+        y = x @ _np(d.kernel) + (0 if d.bias is None else _np(d.bias))
         return y.reshape(x.shape[0], x.shape[1], layer.num_heads, n).transpose(0, 2, 1, 3)
 
     qh = proj(layer.query_dense, q, layer.key_dim)
@@ -61,7 +61,7 @@ def _np_mha(layer, q, v, k, mask=None, causal=False):
     p = np.where(live, np_softmax(np.where(live, s, 0.0)), 0.0)
     o = (p @ vh).transpose(0, 2, 1, 3).reshape(q.shape[0], q.shape[1], -1)
     d = layer.output_dense
-    return o @ _np(d.kernel).T + (0 if d.bias is None else _np(d.bias)), p
+    return o @ _np(d.kernel) + (0 if d.bias is None else _np(d.bias)), p
 
 
 # ------------------------------------------------------------------------------ MHA
@@ -134,9 +134,9 @@ def _torch_mha(mha, E, kdim, vdim, H):
         for d, w, b in zip(
             (mha.query_dense, mha.key_dense, mha.value_dense), ws, t.in_proj_bias.split(E)
         ):
-            _set(d.kernel, w.detach().numpy())
+            _set(d.kernel, w.detach().numpy().T)
             _set(d.bias, b.numpy())
-        _set(mha.output_dense.kernel, t.out_proj.weight.detach().numpy())
+        _set(mha.output_dense.kernel, t.out_proj.weight.detach().numpy().T)
         _set(mha.output_dense.bias, t.out_proj.bias.detach().numpy())
     return t
 
@@ -170,7 +170,7 @@ def test_mha_matches_torch_multihead_attention(cross):
     for name, a, b in (("q", dq, tq), ("k", dk, tk), ("v", dv, tv)):
         np.testing.assert_allclose(_np(a.grad), b.grad.numpy(), rtol=1e-9, atol=1e-11, err_msg=name)
     np.testing.assert_allclose(
-        _np(mha.output_dense.kernel.grad), t.out_proj.weight.grad.numpy(), rtol=1e-9, atol=1e-11
+        _np(mha.output_dense.kernel.grad).T, t.out_proj.weight.grad.numpy(), rtol=1e-9, atol=1e-11
     )
 
 
@@ -259,9 +259,9 @@ def _copy_from_torch_layer(block, t, cross=False):
             theirs.in_proj_weight.detach().split(E),
             theirs.in_proj_bias.detach().split(E),
         ):
-            _set(d.kernel, w.numpy())
+            _set(d.kernel, w.numpy().T)
             _set(d.bias, b.numpy())
-        _set(ours.output_dense.kernel, theirs.out_proj.weight.detach().numpy())
+        _set(ours.output_dense.kernel, theirs.out_proj.weight.detach().numpy().T)
         _set(ours.output_dense.bias, theirs.out_proj.bias.detach().numpy())
 
     def ln(ours, theirs):
@@ -273,9 +273,9 @@ def _copy_from_torch_layer(block, t, cross=False):
     if cross:
         mha(block.cross_attention, t.multihead_attn)
         ln(block.cross_attention_layer_norm, t.norm2)
-    _set(block.feedforward_intermediate_dense.kernel, t.linear1.weight.detach().numpy())
+    _set(block.feedforward_intermediate_dense.kernel, t.linear1.weight.detach().numpy().T)
     _set(block.feedforward_intermediate_dense.bias, t.linear1.bias.detach().numpy())
-    _set(block.feedforward_output_dense.kernel, t.linear2.weight.detach().numpy())
+    _set(block.feedforward_output_dense.kernel, t.linear2.weight.detach().numpy().T)
     _set(block.feedforward_output_dense.bias, t.linear2.bias.detach().numpy())
     ln(block.feedforward_layer_norm, t.norm3 if cross else t.norm2)
 
@@ -307,7 +307,7 @@ def test_encoder_matches_torch_encoder_layer(normalize_first):
     tout.backward(torch.tensor(go))
     np.testing.assert_allclose(_np(dx.grad), tx.grad.numpy(), rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(
-        _np(enc.feedforward_intermediate_dense.kernel.grad), t.linear1.weight.grad.numpy(),
+        _np(enc.feedforward_intermediate_dense.kernel.grad).T, t.linear1.weight.grad.numpy(),
         rtol=1e-9, atol=1e-10,
     )  # fmt: skip
 

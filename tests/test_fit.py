@@ -129,7 +129,7 @@ def test_fused_cross_entropy_is_stable_for_huge_logits():
     """Logits of ±1e4: the fused loss is the exact -log softmax; unfused, the probability
     clipping at 1e-7 caps each wrong sample's loss at -log(1e-7) = 16.1."""
     model = Sequential([layers.Dense(2, activation="softmax", use_bias=False, input_shape=(1,))])
-    model.layers[0].kernel.data[...] = np.array([[1e4], [-1e4]], np.float32)
+    model.layers[0].kernel.data[...] = np.array([[1e4, -1e4]], np.float32)
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     x = np.array([[1.0], [-1.0]], np.float32)
     labels = np.array([1, 1])  # the first sample is wrong by a margin of 2e4

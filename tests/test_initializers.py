@@ -16,7 +16,7 @@ from deepcore.nn import initializers as init
     [
         ((), (1, 1)),
         ((7,), (7, 7)),
-        ((64, 576), (576, 64)),  # Dense kernel (out, in)
+        ((576, 64), (576, 64)),  # Dense kernel (in, out), as Keras
         ((32, 1, 3, 3), (9, 288)),  # Conv2D(32, 3) on 1 channel: Keras's numbers too
         ((64, 32, 3, 3), (288, 576)),
         ((8, 4, 5), (20, 40)),  # Conv1D
@@ -26,7 +26,7 @@ def test_compute_fans(shape, fans):
     assert init.compute_fans(shape) == fans
 
 
-# (name, expected mean, expected variance) for a (200, 300) weight: fan_in 300, fan_out 200
+# (name, expected mean, expected variance) for a (300, 200) weight: fan_in 300, fan_out 200
 _N_IN, _N_OUT = 300, 200
 _STATS = [
     ("glorot_uniform", 0.0, 2.0 / (_N_IN + _N_OUT)),
@@ -46,8 +46,8 @@ _STATS = [
 @pytest.mark.parametrize("name,mean,var", _STATS)
 def test_statistics(name, mean, var):
     dc.manual_seed(1)
-    w = init.get(name)((_N_OUT, _N_IN))
-    assert w.shape == (_N_OUT, _N_IN) and w.dtype == np.float32
+    w = init.get(name)((_N_IN, _N_OUT))
+    assert w.shape == (_N_IN, _N_OUT) and w.dtype == np.float32
     n = w.size
     # mean within 5 standard errors; variance within 5% (60k samples: s.e. of var ~0.6%)
     assert abs(w.mean() - mean) <= 5 * math.sqrt(var / n) + 1e-7
@@ -60,7 +60,7 @@ def test_uniform_bounds_and_truncation():
     limit = math.sqrt(6.0 / 150)
     assert np.abs(w).max() <= limit
     assert np.abs(w).max() > 0.95 * limit  # the whole range is used
-    t = init.HeNormal()((100, 50))
+    t = init.HeNormal()((50, 100))
     std = math.sqrt(2.0 / 50) / 0.87962566103423978
     assert np.abs(t).max() <= 2 * std + 1e-6  # truncated at 2 stddev
     r = init.RandomNormal(mean=1.0, stddev=2.0)((400, 400))

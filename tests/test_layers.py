@@ -343,12 +343,12 @@ from deepcore.testing import gradcheck  # noqa: E402
 def test_dense_numerics_and_layer_test():
     d = run_layer_test(nn.Dense, {"units": 4, "activation": "relu"}, (5, 3), (None, 4), 16)
     x = np.random.default_rng(1).standard_normal((5, 3)).astype(np.float32)
-    ref = np.maximum(x @ d.kernel.numpy().T + d.bias.numpy(), 0)
+    ref = np.maximum(x @ d.kernel.numpy() + d.bias.numpy(), 0)
     np.testing.assert_allclose(as_np(d(dc.tensor(x))), ref, rtol=1e-5, atol=1e-6)
     # rank-3 input: applied to the last axis
     x3 = np.random.default_rng(2).standard_normal((2, 4, 3)).astype(np.float32)
     np.testing.assert_allclose(
-        as_np(d(dc.tensor(x3))), np.maximum(x3 @ d.kernel.numpy().T + d.bias.numpy(), 0),
+        as_np(d(dc.tensor(x3))), np.maximum(x3 @ d.kernel.numpy() + d.bias.numpy(), 0),
         rtol=1e-5, atol=1e-6,
     )  # fmt: skip
 
@@ -362,7 +362,7 @@ def test_dense_gradcheck():
 def test_maxout_numerics():
     m = run_layer_test(nn.Maxout, {"units": 3, "pieces": 2}, (4, 5), (None, 3), 36)
     x = np.random.default_rng(3).standard_normal((4, 5))
-    z = x @ m.kernel.numpy().T.astype(np.float64) + m.bias.numpy()
+    z = x @ m.kernel.numpy().astype(np.float64) + m.bias.numpy()
     ref = z.reshape(4, 3, 2).max(axis=-1)
     np.testing.assert_allclose(as_np(m(dc.tensor(x.astype(np.float32)))), ref, rtol=1e-5, atol=1e-5)
     m2 = nn.Maxout(2, 3)
@@ -756,7 +756,7 @@ def test_channels_last_plan_matches_channels_first():
         b.set_weights(a.get_weights())
         if isinstance(a, nn.Dense):  # Flatten order (H, W, C) vs (C, H, W)
             k = a.kernel.numpy()
-            c.set_weights([k.reshape(3, 3, 3, 5).transpose(0, 3, 1, 2).reshape(3, -1),
+            c.set_weights([k.reshape(3, 3, 5, 3).transpose(2, 0, 1, 3).reshape(-1, 3),
                            a.bias.numpy()])  # fmt: skip
         else:
             c.set_weights(a.get_weights())
@@ -860,7 +860,7 @@ def test_time_distributed():
     y = td(dc.tensor(x))
     assert y.shape == (2, 5, 4) == td.compute_output_shape((2, 5, 3))
     k, b = td.layer.kernel.numpy(), td.layer.bias.numpy()
-    np.testing.assert_allclose(as_np(y), x @ k.T + b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(as_np(y), x @ k + b, rtol=1e-5, atol=1e-6)
     assert [n for n, _ in td.named_parameters()] == ["layer.kernel", "layer.bias"]
     clone = config_round_trip(td)
     assert isinstance(clone.layer, nn.Dense) and clone.layer.units == 4

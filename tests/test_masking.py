@@ -104,7 +104,7 @@ def test_padding_does_not_change_outputs_or_gradients():
     h = np.tanh(table[x])
     m = x != 0
     pooled = (h * m[..., None]).sum(1) / m.sum(1, keepdims=True)
-    np.testing.assert_allclose(p, np_softmax(pooled @ kernel.T + bias), rtol=1e-5)
+    np.testing.assert_allclose(p, np_softmax(pooled @ kernel + bias), rtol=1e-5)
 
     def grads(model):
         model.zero_grad()
@@ -179,7 +179,7 @@ def test_masked_sgd_step_matches_torch():
     te = torch.tensor(table.astype(np.float64), requires_grad=True)
     tk = torch.tensor(kernel.astype(np.float64), requires_grad=True)
     tb = torch.tensor(bias.astype(np.float64), requires_grad=True)
-    logits = te[torch.tensor(x)] @ tk.T + tb
+    logits = te[torch.tensor(x)] @ tk + tb
     ce = torch.nn.functional.cross_entropy(
         logits.reshape(-1, classes), torch.tensor(labels).reshape(-1), reduction="none"
     )

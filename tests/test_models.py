@@ -87,8 +87,8 @@ def test_sequential_builds_lazily_and_matches_manual_forward():
     y = model.predict(x, verbose=0)
     assert model.built and y.shape == (7, 3)
     d0, d1 = model.layers
-    h = np.maximum(x @ d0.kernel.data.T + d0.bias.data, 0)
-    np.testing.assert_allclose(y, h @ d1.kernel.data.T + d1.bias.data, rtol=1e-5, atol=1e-6)
+    h = np.maximum(x @ d0.kernel.data + d0.bias.data, 0)
+    np.testing.assert_allclose(y, h @ d1.kernel.data + d1.bias.data, rtol=1e-5, atol=1e-6)
     # calling the model is the same forward, and model.parameters() has all four weights
     np.testing.assert_allclose(model(dc.tensor(x)).detach().numpy(), y, rtol=1e-6)
     assert len(list(model.parameters())) == 4
@@ -193,7 +193,7 @@ def test_functional_residual_and_shared_layers():
 
     def dense(name, v, relu=False):
         d = lyr[name]
-        r = v @ d.kernel.data.T + d.bias.data
+        r = v @ d.kernel.data + d.bias.data
         return np.maximum(r, 0) if relu else r
 
     hv = dense("dense", xv, relu=True)

@@ -214,7 +214,7 @@ def test_build_sets_built_when_called_directly():
     d = nn.Dense(5)
     d.build((None, 7))
     assert d.built and d.count_params() == 40
-    assert d.kernel.shape == (5, 7)  # (units, in): see [Note: dense kernel layout]
+    assert d.kernel.shape == (7, 5)  # (in, units): see [Note: dense kernel layout]
 
 
 def test_registry_and_config_round_trip():
@@ -319,7 +319,7 @@ def test_regularization_losses():
     assert both.item() == pytest.approx(3.0 + 0.1 * 14)
     total = d2.regularization_loss()
     total.backward()
-    np.testing.assert_allclose(d2.kernel.grad.numpy(), 0.1 * np.ones((2, 3)), rtol=1e-6)
+    np.testing.assert_allclose(d2.kernel.grad.numpy(), 0.1 * np.ones((3, 2)), rtol=1e-6)
 
 
 def test_add_weight_keras3_style():

@@ -184,10 +184,10 @@ def test_one_sgd_step_with_weights_matches_numpy():
     model.compile(optimizer=optim.SGD(learning_rate=lr), loss="categorical_crossentropy")
     model.fit(x, y, sample_weight=w, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
     # reference: d/dz of sum_i w_i CE_i / n is w_i (p_i - y_i) / n
-    p = np_softmax(x.astype(np.float64) @ W0.T + b0)
+    p = np_softmax(x.astype(np.float64) @ W0 + b0)
     g = (p - y) * (w / len(x))[:, None]
     W1, b1 = model.get_weights()
-    np.testing.assert_allclose(W1, W0 - lr * g.T @ x, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(W1, W0 - lr * x.T @ g, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(b1, b0 - lr * g.sum(0), rtol=1e-5, atol=1e-6)
 
 

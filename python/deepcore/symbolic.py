@@ -8,6 +8,16 @@ with a dry run) and records a :class:`Node` (layer, input placeholders, output p
 ``deepcore.models.Model(inputs, outputs)`` walks the nodes back from the outputs (``toposort``)
 and runs them in that order on real tensors. This module sits below the layers (nn/module.py
 imports it) and knows layers only by the methods it calls, so nn never imports models.
+
+Placeholders may also be keyword arguments of a layer call (``lstm(x, initial_state=[h, c])``,
+``mha(query=q, value=v)``), and they support arithmetic and indexing (``x + inputs``,
+``x * 2``, ``x[:, -1]``): each such expression is recorded as a call of an ``OpLambda`` layer
+(nn/layers/core.py, which registers itself here as ``_op_layer``) that applies the operation
+by name, so the graph saves and reloads. ``symbolic_op(name, *args, **kwargs)`` records any
+``deepcore.ops`` function the same way.
+
+A layer remembers the nodes of its calls (``layer._inbound_nodes``), so ``layer.input`` /
+``layer.output`` are the placeholders of its first call, as in Keras.
 """
 
 from __future__ import annotations
@@ -20,7 +30,10 @@ import numpy as np
 from .autograd import no_grad
 from .tensor import Tensor
 
-__all__ = ["KerasTensor", "Node", "is_symbolic", "symbolic_call", "toposort"]
+__all__ = ["KerasTensor", "Node", "is_symbolic", "symbolic_call", "symbolic_op", "toposort"]
+
+#: the layer class that records operations on placeholders (set by deepcore.nn.layers.core)
+_op_layer: Any = None
 
 
 class KerasTensor:
@@ -53,9 +66,87 @@ class KerasTensor:
             "Build a Model(inputs, outputs) and call it on data"
         )
 
+    __array_ufunc__ = None  # ndarray (op) KerasTensor: NumPy defers to the reflected operator
+
+    def __iter__(self) -> Any:  # not by __getitem__ (it would record ops forever)
+        raise TypeError("a KerasTensor is not iterable: index it (x[:, 0]) or split it with ops")
+
+
+def _op(name: str, reflected: bool = False) -> Any:
+    def method(self: KerasTensor, *args: Any) -> Any:
+        if reflected:
+            return symbolic_op(name, args[0], self)
+        return symbolic_op(name, self, *args)
+
+    method.__name__ = f"__{'r' if reflected else ''}{name}__"
+    return method
+
+
+for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul"):
+    setattr(KerasTensor, f"__{_name}__", _op(_name))
+    setattr(KerasTensor, f"__r{_name}__", _op(_name, reflected=True))
+for _name in ("neg", "pos", "abs", "getitem", "lt", "le", "gt", "ge"):
+    setattr(KerasTensor, f"__{_name}__", _op(_name))
+del _name
+
+
+def symbolic_op(name: str, *args: Any, **kwargs: Any) -> Any:
+    """Record ``name(*args, **kwargs)`` on placeholders (an operator such as "add" or
+    "getitem", or a ``deepcore.ops`` function name) as a node of the graph; returns the output
+    placeholder(s). The arguments other than placeholders must be JSON-able constants (numbers,
+    strings, None, lists, tuples, slices) so the graph can be saved."""
+    if _op_layer is None:  # pragma: no cover - deepcore.nn sets it on import
+        raise RuntimeError("deepcore.nn is not imported")
+    tensors: list[KerasTensor] = []
+
+    def encode(v: Any) -> Any:
+        if isinstance(v, KerasTensor):
+            tensors.append(v)
+            return {"__tensor__": len(tensors) - 1}
+        if isinstance(v, slice):
+            return {"__slice__": [encode(v.start), encode(v.stop), encode(v.step)]}
+        if v is Ellipsis:
+            return {"__ellipsis__": True}
+        if isinstance(v, tuple):
+            return {"__tuple__": [encode(u) for u in v]}
+        if isinstance(v, list):
+            return [encode(u) for u in v]
+        if isinstance(v, dict):
+            return {"__dict__": {str(k): encode(u) for k, u in v.items()}}
+        if isinstance(v, (np.integer, np.floating, np.bool_)):
+            return v.item()
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v
+        raise TypeError(
+            f"{name} on a KerasTensor: argument {v!r} of type {type(v).__name__} cannot be "
+            "recorded in a graph (use numbers, strings, lists, tuples, slices or KerasTensors)"
+        )
+
+    layer = _op_layer(name, [encode(a) for a in args], {k: encode(v) for k, v in kwargs.items()})
+    return layer(tensors)
+
+
+def decode_op_args(template: Any, tensors: Sequence[Any]) -> Any:
+    """The inverse of ``symbolic_op``'s encoding, with real tensors in the placeholders' places."""
+    if isinstance(template, list):
+        return [decode_op_args(v, tensors) for v in template]
+    if isinstance(template, dict):
+        if "__tensor__" in template:
+            return tensors[template["__tensor__"]]
+        if "__slice__" in template:
+            return slice(*(decode_op_args(v, tensors) for v in template["__slice__"]))
+        if "__ellipsis__" in template:
+            return Ellipsis
+        if "__tuple__" in template:
+            return tuple(decode_op_args(v, tensors) for v in template["__tuple__"])
+        if "__dict__" in template:
+            return {k: decode_op_args(v, tensors) for k, v in template["__dict__"].items()}
+    return template
+
 
 class Node:
-    """One call of a layer in a graph: ``outputs = layer(*args)`` with placeholders in args."""
+    """One call of a layer in a graph: ``outputs = layer(*args, **kwargs)`` with placeholders
+    in args and kwargs (nested in lists too)."""
 
     def __init__(self, layer: Any, args: list, kwargs: dict, outputs: list[KerasTensor]) -> None:
         self.layer = layer
@@ -65,7 +156,16 @@ class Node:
 
     @property
     def inbound(self) -> list[KerasTensor]:
-        return [t for t in _flatten(self.args) if isinstance(t, KerasTensor)]
+        flat = _flatten(self.args) + _flatten(list(self.kwargs.values()))
+        return [t for t in flat if isinstance(t, KerasTensor)]
+
+    @property
+    def input_tensors(self) -> Any:
+        """The placeholder(s) of the call's first argument (Keras's node input)."""
+        if self.args:
+            return self.args[0]
+        first = next((v for v in self.kwargs.values() if is_symbolic(v)), None)
+        return first
 
     @property
     def is_input(self) -> bool:
@@ -98,14 +198,15 @@ def is_symbolic(x: Any) -> bool:
 
 def symbolic_call(layer: Any, args: tuple, kwargs: dict) -> Any:
     """``layer(placeholders)``: build the layer, infer its output shape, record a Node."""
+    node_kwargs = kwargs  # an explicit training= stays with the node (replayed on data)
     kwargs = {k: v for k, v in kwargs.items() if k != "training"}
-    if any(is_symbolic(v) for v in kwargs.values()):
-        raise NotImplementedError("placeholders are supported as positional layer arguments only")
-    x = args[0]
+    if args:
+        x = args[0]
+    else:  # keyword arguments only: the first placeholder stands for the input
+        x = next(v for v in kwargs.values() if is_symbolic(v))
     shape = _map(x, lambda t: t.shape if isinstance(t, KerasTensor) else t)
     if isinstance(shape, tuple) and not isinstance(x, KerasTensor):
         shape = list(shape)
-    shape = layer._notional_shape_any(shape) if hasattr(layer, "_notional_shape_any") else shape
     try:
         layer._maybe_build(shape)
         if len(args) > 1 or kwargs:
@@ -128,9 +229,14 @@ def symbolic_call(layer: Any, args: tuple, kwargs: dict) -> Any:
     outputs = [
         KerasTensor(s, dtype, index=i, name=f"{layer.name}/{i}") for i, s in enumerate(shapes)
     ]
-    node = Node(layer, list(args), kwargs, outputs)
+    node = Node(layer, list(args), node_kwargs, outputs)
     for t in outputs:
         t.node = node
+    nodes = layer.__dict__.get("_inbound_nodes")
+    if nodes is None:
+        nodes = []
+        object.__setattr__(layer, "_inbound_nodes", nodes)
+    nodes.append(node)
     return outputs if multi else outputs[0]
 
 
@@ -145,7 +251,11 @@ def _dry_run_shape(layer: Any, args: tuple, kwargs: dict) -> Any:
         return Tensor(np.zeros((1, *t.shape[1:]), t.dtype))
 
     with no_grad():
-        out = layer(*[_map(a, zeros) for a in args], training=False, **kwargs)
+        out = layer(
+            *[_map(a, zeros) for a in args],
+            training=False,
+            **{k: _map(v, zeros) for k, v in kwargs.items()},
+        )
     if isinstance(out, (list, tuple)):
         return [(None, *o.shape[1:]) for o in out]
     return (None, *out.shape[1:])

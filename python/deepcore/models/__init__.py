@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import callbacks, zoo
 from .functional import Functional, Input, InputLayer, KerasTensor
-from .saving import load_model, save_model
+from .saving import load_model, model_from_json, save_model
 from .sequential import Sequential
 from .training import Model
 
@@ -21,6 +21,7 @@ __all__ = [
     "InputLayer",
     "KerasTensor",
     "load_model",
+    "model_from_json",
     "save_model",
     "callbacks",
     "zoo",

@@ -11,60 +11,31 @@ Calling a layer on :class:`KerasTensor` placeholders computes nothing but record
 topologically, and runs them in that order on real tensors. A layer called more than once is
 shared (one set of weights, one node per call). ``get_config()`` describes the graph by layer
 names and node indices so ``from_config`` (and ``load_model``) rebuild it.
+
+``model.layers`` lists the layers as Keras does — the ``InputLayer`` of every input included,
+ordered by depth from the outputs, ties in discovery order — so ``model.layers[i]`` is the same
+layer as in Keras and ``Model(model.inputs, [l.output for l in model.layers])`` is a feature
+extractor. Operations on placeholders (``OpLambda`` nodes: ``x + y``) are not listed, as in
+Keras. Weights keep the names they had before InputLayers were listed (``layers.<i>.<weight>``
+with i counting only the model's own layers in the order they are first called), so files
+saved by earlier versions load.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ..nn import module as nn_module
+from ..nn.layers.input_layer import Input, InputLayer
+from ..nn.layers.layout import layout_stale, new_plan_id, plan_channels_last, reset_layout
 from ..nn.module import Module, call_with_mask
 from ..symbolic import KerasTensor, Node, _flatten, _map, symbolic_call, toposort
-from .sequential import _has_softmax, _plan_layout, call_logits
+from .sequential import _has_softmax, call_logits
 from .training import Model
 
 __all__ = ["Input", "InputLayer", "KerasTensor", "Node", "Functional", "symbolic_call"]
-
-
-class InputLayer:
-    """The source of an ``Input()`` placeholder (shown in summaries; holds no weights)."""
-
-    is_input_layer = True  # what Node.is_input looks for
-
-    def __init__(
-        self, shape: Sequence[int | None], dtype: Any = "float32", name: str | None = None
-    ) -> None:
-        self.name = name or nn_module._unique_name("input_layer")
-        self.batch_shape = tuple(shape)
-        self.dtype = np.dtype(dtype).name
-        self.output = KerasTensor(self.batch_shape, self.dtype, node=None, name=self.name)
-        self.output.node = Node(self, [], {}, [self.output])
-
-    def get_config(self) -> dict:
-        return {"batch_shape": list(self.batch_shape), "dtype": self.dtype, "name": self.name}
-
-
-def Input(  # noqa: N802 - Keras's name
-    shape: Sequence[int | None] | None = None,
-    batch_size: int | None = None,
-    name: str | None = None,
-    dtype: Any = "float32",
-    batch_shape: Sequence[int | None] | None = None,
-) -> KerasTensor:
-    """A placeholder for a model input of ``shape`` (without the batch dim)."""
-    if batch_shape is None:
-        if shape is None:
-            raise ValueError("Input() needs shape= (the shape of one sample, e.g. (28, 28, 1))")
-        if isinstance(shape, (int, np.integer)):
-            shape = (int(shape),)
-        batch_shape = (batch_size, *shape)
-    for d in batch_shape[1:]:
-        if d is not None and (not isinstance(d, (int, np.integer)) or d < 0):
-            raise ValueError(f"Input shape must hold non-negative ints or None, got {shape!r}")
-    return InputLayer(batch_shape, dtype, name).output
 
 
 class Functional(Model):
@@ -109,23 +80,38 @@ class Functional(Model):
                 "the model's inputs"
             )
         object.__setattr__(self, "_nodes", [n for n in nodes if not n.is_input])
-        layers: list[Module] = []
+        graph_layers: list[Module] = []
         for n in self._nodes:
-            if all(n.layer is not lyr for lyr in layers):
-                layers.append(n.layer)
-        names = [lyr.name for lyr in layers]
+            if all(n.layer is not lyr for lyr in graph_layers):
+                graph_layers.append(n.layer)
+        names = [lyr.name for lyr in graph_layers] + [t.node.layer.name for t in ins]
         dup = sorted({nm for nm in names if names.count(nm) > 1})
         if dup:
             raise ValueError(f"layer names must be unique in a model, repeated: {dup}")
-        self.layers: list[Module] = layers
+        # the layers in execution order (config, weights); Keras's listing for users
+        object.__setattr__(self, "_graph_layers", graph_layers)
+        object.__setattr__(
+            self, "_weight_layers", [lyr for lyr in graph_layers if not _is_operation(lyr)]
+        )
+        self.layers: list[Module] = _keras_layer_order(outs, ins)
+        object.__setattr__(self, "_layout_id", new_plan_id())
         self._plan_layout()
         self.built = True
         self._build_input_shape = [t.shape for t in ins] if len(ins) > 1 else ins[0].shape
 
+    def named_children(self) -> Any:
+        """The model's own layers as ``layers.<i>`` (InputLayers and operations hold no
+        weights and are left out, so weight names stay as files store them)."""
+        for i, layer in enumerate(self._weight_layers):
+            yield f"layers.{i}", layer
+
     def _plan_layout(self) -> None:
         """Plan channels-last layouts along the graph's chains (see [Note: channels-last] in
         deepcore.nn.layers.layout): a chain is a maximal path of nodes each feeding only the
-        next, which takes only that input; layers called by several nodes stay standalone."""
+        next, which takes only that input; layers called by several nodes stay standalone.
+        Layers shared with another model are re-planned when this model runs after it."""
+        reset_layout(self._graph_layers)
+        plan_channels_last([], owner=self._layout_id, claim=self._graph_layers)
         consumers: dict[int, int] = {}
         for n in self._nodes:
             for t in n.inbound:
@@ -153,7 +139,7 @@ class Functional(Model):
             )
             if not links:
                 if len(chain) > 1:
-                    _plan_layout(chain)
+                    plan_channels_last(chain, owner=self._layout_id)
                 chain = []
             if simple(n):
                 chain.append(n.layer)
@@ -161,7 +147,7 @@ class Functional(Model):
             else:
                 prev = None
         if len(chain) > 1:
-            _plan_layout(chain)
+            plan_channels_last(chain, owner=self._layout_id)
 
     # ------------------------------------------------------------------ structure
     @property
@@ -171,6 +157,16 @@ class Functional(Model):
     @property
     def outputs(self) -> list[KerasTensor]:
         return list(self._outputs)
+
+    @property
+    def input(self) -> Any:
+        """The input placeholder (a list of them for several inputs), as Keras."""
+        return self._inputs[0] if len(self._inputs) == 1 else list(self._inputs)
+
+    @property
+    def output(self) -> Any:
+        """The output placeholder (a list of them for several outputs), as Keras."""
+        return self._outputs[0] if self._single_output else list(self._outputs)
 
     @property
     def input_names(self) -> list[str]:
@@ -222,6 +218,8 @@ class Functional(Model):
     ) -> Any:
         """The outputs for ``inputs`` (with input masks ``mask``: one, or one per input);
         ``return_masks=True`` gives ``(outputs, output masks)``."""
+        if layout_stale(self._layout_id, self._graph_layers):
+            self._plan_layout()
         xs = (
             list(inputs.values())
             if isinstance(inputs, dict)
@@ -258,6 +256,7 @@ class Functional(Model):
         for node in self._nodes:
             layer = node.layer
             args = [_map(a, value) for a in node.args]
+            kwargs = {k: _map(v, value) for k, v in node.kwargs.items()} if node.kwargs else {}
             if not (masks and node.args):
                 in_mask = None
             elif getattr(layer, "_masks_per_argument", False):  # attention: query, value, key
@@ -272,9 +271,9 @@ class Functional(Model):
                     out_mask = layer.compute_mask(args[0], in_mask)
                 out = call_logits(layer, args[0])
             elif in_mask is None and not layer._computes_mask:  # the lean path
-                out = layer(*args, **node.kwargs)
+                out = layer(*args, **kwargs)
             else:
-                out, out_mask = call_with_mask(layer, args, node.kwargs, in_mask)
+                out, out_mask = call_with_mask(layer, args, kwargs, in_mask)
             if len(node.outputs) == 1 and not isinstance(out, (list, tuple)):
                 values[id(node.outputs[0])] = out
             else:
@@ -356,9 +355,12 @@ class Functional(Model):
                     "inbound_nodes": [],
                 }
             )
-        for layer in self.layers:
+        for layer in self._graph_layers:
             nodes = [
-                {"args": [_map(a, ref) for a in n.args], "kwargs": n.kwargs}
+                {
+                    "args": [_map(a, ref) for a in n.args],
+                    "kwargs": {k: _map(v, ref) for k, v in n.kwargs.items()},
+                }
                 for n in self._nodes
                 if n.layer is layer
             ]
@@ -418,10 +420,12 @@ class Functional(Model):
             progressed = False
             for item in list(pending):
                 name, i, nd = item
-                if not all(ready(a) for a in nd["args"]):
+                kwargs = nd.get("kwargs", {})
+                if not all(ready(a) for a in [*nd["args"], *kwargs.values()]):
                     continue
                 args = [_map_json(a, resolve) for a in nd["args"]]
-                out = made[name](*args, **nd.get("kwargs", {}))
+                kwargs = {k: _map_json(v, resolve) for k, v in kwargs.items()}
+                out = made[name](*args, **kwargs)
                 node_outputs[(name, i)] = list(out) if isinstance(out, list) else [out]
                 pending.remove(item)
                 progressed = True
@@ -439,6 +443,48 @@ class Functional(Model):
             name=config.get("name"),
             trainable=config.get("trainable", True),
         )
+
+
+def _is_operation(layer: Any) -> bool:
+    return getattr(layer, "_is_operation", False)
+
+
+def _keras_layer_order(outputs: list[KerasTensor], inputs: list[KerasTensor]) -> list[Module]:
+    """The layers of the graph as Keras lists them (``model.layers``): by depth from the
+    outputs, deepest (the inputs) first; ties in the order a depth-first walk from the outputs
+    first meets them. Operations (``OpLambda``) are left out."""
+    index: dict[int, int] = {}  # id(layer) -> discovery order
+    layers: dict[int, Any] = {}
+    order: list[Node] = []  # nodes, each after the nodes it reads from
+    done: set[int] = set()
+    input_ids = {id(t) for t in inputs}
+    for out in outputs:
+        stack: list[tuple[Node, bool]] = [(out.node, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                order.append(node)
+                continue
+            if id(node) in done:
+                continue
+            done.add(id(node))
+            if id(node.layer) not in index:
+                index[id(node.layer)] = len(index)
+                layers[id(node.layer)] = node.layer
+            stack.append((node, True))
+            if not node.is_input and not any(id(t) in input_ids for t in node.outputs):
+                for t in reversed(node.inbound):
+                    if id(t.node) not in done:
+                        stack.append((t.node, False))
+    node_depth: dict[int, int] = {}
+    layer_depth: dict[int, int] = {}
+    for node in reversed(order):  # consumers before producers
+        d = max(node_depth.get(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = node_depth[id(node)] = d
+        for t in node.inbound:
+            node_depth[id(t.node)] = max(node_depth.get(id(t.node), 0), d + 1)
+    ranked = sorted(index, key=lambda i: (-layer_depth.get(i, 0), index[i]))
+    return [layers[i] for i in ranked if not _is_operation(layers[i])]
 
 
 def _map_json(x: Any, fn: Any) -> Any:

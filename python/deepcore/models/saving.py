@@ -15,6 +15,11 @@ Writes go through a temporary file that is renamed over the target (never a part
 Loading validates the container (a truncated or tampered file raises ``ValueError``) and then
 the contents (unknown format, bad JSON, missing or misshaped weights all raise ``ValueError``).
 
+Versions (``format_version``): 2 stores Dense and Maxout kernels in Keras's (in, out) layout
+(see [Note: dense kernel layout] in deepcore.nn.layers.core); version 1 stored them (out, in),
+and its files still load: those kernels and their optimizer slots are transposed on reading.
+Any other version is refused with a message naming the file.
+
 [Note: hostile model files] The configuration in a file is data, not code, and may be corrupt or
 crafted, so rebuilding a model from it is bounded and its errors are the file's errors:
 - the weights the configuration asks for are capped by what the file stores (the count of
@@ -30,7 +35,6 @@ crafted, so rebuilding a model from it is bounded and its errors are the file's 
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import os
@@ -44,10 +48,20 @@ from .. import losses as losses_mod
 from .. import metrics as metrics_mod
 from ..io import safetensors as st
 from ..nn import module as nn_module
+from ..nn import serialization as nn_serialization
 
-__all__ = ["save_model", "load_model", "save_weights", "load_weights", "compile_config"]
+__all__ = [
+    "save_model",
+    "load_model",
+    "save_weights",
+    "load_weights",
+    "compile_config",
+    "model_to_json",
+    "model_from_json",
+]
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+_READABLE_VERSIONS = ("1", "2")  # 1: Dense / Maxout kernels (out, in); see _upgrade_v1
 MODEL_FORMAT = "deepcore.model"
 WEIGHTS_FORMAT = "deepcore.weights"
 
@@ -279,11 +293,7 @@ def load_model(
     if fmt != MODEL_FORMAT:
         hint = " (a weights file: use model.load_weights())" if fmt == WEIGHTS_FORMAT else ""
         raise ValueError(f"{path}: not a deepcore model file (format {fmt!r}){hint}")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{path}: unsupported model file version {meta.get('format_version')!r} "
-            f"(this deepcore reads version {FORMAT_VERSION})"
-        )
+    version = _check_version(meta, path)
     if "model_config" not in meta:
         raise ValueError(f"{path}: the file has no model_config metadata")
     cfg = _meta_json(meta, "model_config", path)
@@ -296,12 +306,10 @@ def load_model(
         config = cfg.get("config", {})
         if not isinstance(config, dict):
             raise TypeError(f"model_config's config must be an object, got {config!r}")
-        if "custom_objects" in inspect.signature(cls.from_config).parameters:
-            model = cls.from_config(config, custom_objects=custom)
-        else:
-            model = cls.from_config(config)
+        model = nn_serialization.from_config(cls, config, custom)
         if not model.built and shape is not None:
             _build_from_shape(model, shape, values)
+    moved = _upgrade_v1(model, tensors) if version == "1" else set()
     _load_state(model, tensors, path, strict=True)
     if compile and "compile_config" in meta:
         cc = _meta_json(meta, "compile_config", path)
@@ -315,9 +323,52 @@ def load_model(
                 k[len("optimizer.") :]: v for k, v in tensors.items() if k.startswith("optimizer.")
             }
             model._attach_optimizer()
+            if moved:
+                arrays = _upgrade_v1_optimizer(model.optimizer, arrays, moved)
             with _file_errors(path, "optimizer state (it does not fit the model)"):
                 model.optimizer.load_state_dict(unflatten_state_dict(opt_meta, arrays))
     return model
+
+
+def _check_version(meta: Mapping[str, str], path: str) -> str:
+    version = meta.get("format_version")
+    if version not in _READABLE_VERSIONS:
+        raise ValueError(
+            f"{path}: unsupported model file version {version!r} (this deepcore reads versions "
+            f"{', '.join(_READABLE_VERSIONS)}; a newer deepcore wrote it?)"
+        )
+    return version
+
+
+def _upgrade_v1(model: Any, tensors: dict[str, np.ndarray]) -> set[int]:
+    """Transpose, in ``tensors``, the weights a version-1 file stored (out, in) (Dense and
+    Maxout kernels: the layers' ``_legacy_transposed``); returns the ids of those weights."""
+    own = {n: w for n, w, _, _ in model._named_weights()}
+    moved = set()
+    for prefix, m in model.named_modules():
+        for n in getattr(m, "_legacy_transposed", ()):
+            name = f"{prefix}.{n}" if prefix else n
+            a = tensors.get("model." + name)
+            if name in own and a is not None and a.ndim == 2:
+                tensors["model." + name] = np.ascontiguousarray(a.T)
+                moved.add(id(own[name]))
+    return moved
+
+
+def _upgrade_v1_optimizer(
+    opt: Any, arrays: dict[str, np.ndarray], moved: set[int]
+) -> dict[str, np.ndarray]:
+    """The optimizer slots (``state.<index>.<slot>``) of the weights ``_upgrade_v1`` moved,
+    transposed the same way."""
+    params = [p for g in opt.param_groups for p in g["params"]]
+    idx = {str(i) for i, p in enumerate(params) if id(p) in moved}
+    out = {}
+    for k, a in arrays.items():
+        parts = k.split(".")
+        if len(parts) == 3 and parts[1] in idx and a.ndim == 2:
+            a = np.ascontiguousarray(a.T)
+        out[k] = a
+    return out
 
 
 def _build_from_shape(model: Any, shape: Any, values: int) -> None:
@@ -362,9 +413,30 @@ def load_weights(model: Any, filepath: Any, strict: bool = True) -> None:
     path, tensors, meta, values = _read(filepath)
     if meta.get("format") not in (WEIGHTS_FORMAT, MODEL_FORMAT):
         raise ValueError(f"{path}: not a deepcore weights file (format {meta.get('format')!r})")
+    version = _check_version(meta, path)
     if not model.built and "build_input_shape" in meta:
         shape = _meta_json(meta, "build_input_shape", path)
         _check_shapes({"build_input_shape": shape}, path)
         with _file_errors(path, "model for its saved input shape"):
             _build_from_shape(model, shape, values)
+    if version == "1":
+        _upgrade_v1(model, tensors)
     _load_state(model, tensors, path, strict)
+
+
+def model_to_json(model: Any, **kwargs: Any) -> str:
+    """``model.to_json()``: ``{"class_name", "config"}`` of the architecture as a JSON string
+    (no weights), for ``model_from_json``."""
+    return json.dumps(nn_module.serialize(model), **kwargs)
+
+
+def model_from_json(json_string: str, custom_objects: Mapping[str, Any] | None = None) -> Any:
+    """Rebuild a model (unbuilt weights freshly initialised) from ``model.to_json()``;
+    ``custom_objects`` maps the names of custom layers / functions to them."""
+    try:
+        cfg = json.loads(json_string)
+    except ValueError as e:
+        raise ValueError(f"model_from_json: not valid JSON ({e})") from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("class_name"), str):
+        raise ValueError("model_from_json: expected an object with a class_name string")
+    return nn_module.deserialize(cfg, dict(custom_objects or {}))

@@ -8,6 +8,10 @@
 The first layer's ``input_shape=`` (or a leading ``Input(shape=...)``) builds the model at once,
 each later layer inferring its input from the previous layer's output shape; without one the
 model builds on its first call (or ``build(input_shape)``).
+
+Building calls the layers on an input placeholder, as Keras does, so a built Sequential has
+``inputs`` / ``outputs`` and each layer its ``input`` / ``output``: Keras's feature extractor
+``Model(model.inputs, [layer.output for layer in model.layers])`` works on it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from typing import Any
 
 from ..nn import module as nn_module
 from ..nn.functional import activation_name
-from ..nn.layers.layout import plan_channels_last, reset_layout
+from ..nn.layers.input_layer import Input, InputLayer
+from ..nn.layers.layout import layout_stale, new_plan_id, plan_channels_last, reset_layout
 from ..nn.module import Module, call_with_mask
 from ..symbolic import KerasTensor
 from .training import Model
@@ -52,12 +57,6 @@ def call_logits(layer: Module, x: Any) -> Any:
         object.__setattr__(layer, "activation", act)
 
 
-def _plan_layout(layers: list[Module]) -> None:
-    """Keep channels-last image data NCHW between consecutive conv/pool layers (see
-    [Note: channels-last] in deepcore.nn.layers.layout)."""
-    plan_channels_last(layers)
-
-
 class Sequential(Model):
     """A stack of layers, each feeding the next; Keras masks travel along (see [Note: masking]
     in nn/masking.py)."""
@@ -74,13 +73,18 @@ class Sequential(Model):
         super().__init__(name=name, trainable=trainable)
         self.layers: list[Module] = []
         object.__setattr__(self, "_layer_shapes", [])
+        object.__setattr__(self, "_layer_outputs", [])  # placeholders, once built
+        object.__setattr__(self, "_input_tensor", None)
         object.__setattr__(self, "_input_shape", None)
+        object.__setattr__(self, "_layout_id", new_plan_id())
         for layer in layers or []:
             self.add(layer)
 
     # ------------------------------------------------------------------ construction
     def add(self, layer: Any) -> None:
         """Append a layer; it is built right away when the model's input shape is known."""
+        if isinstance(layer, InputLayer):  # Keras 3 configs list it first
+            layer = layer.output
         if isinstance(layer, KerasTensor):  # model.add(Input(shape=...))
             if self.layers:
                 raise ValueError("an Input can only be the first thing added to a Sequential")
@@ -106,10 +110,9 @@ class Sequential(Model):
                 object.__setattr__(self, "_input_shape", (batch, *shape))
         if self.built:
             # append to a built stack: build only the new layer
-            prev = self._layer_shapes[-1] if self._layer_shapes else self._build_input_shape
-            layer._maybe_build(prev)
-            self._layer_shapes.append(layer.compute_output_shape(prev))
-            _plan_layout(self.layers)
+            prev = self._layer_outputs[-1] if self._layer_outputs else self._input_tensor
+            self._call_symbolic(layer, prev)
+            self._plan_layout()
         elif self._input_shape is not None:
             self.build(self._input_shape)
 
@@ -119,8 +122,9 @@ class Sequential(Model):
         layer = self.layers.pop()
         if self._layer_shapes:
             self._layer_shapes.pop()
+            self._layer_outputs.pop()
         reset_layout([layer])
-        _plan_layout(self.layers)
+        self._plan_layout()
         object.__setattr__(self, "_compiled", None)
         return layer
 
@@ -135,20 +139,39 @@ class Sequential(Model):
             )
         shape = tuple(input_shape)
         self._build_input_shape = shape
-        shapes = []
+        reset_layout(self.layers)  # placeholders carry the declared (notional) shapes
+        x = Input(batch_shape=shape, name=f"{self.name}_input")
+        object.__setattr__(self, "_input_tensor", x)
+        object.__setattr__(self, "_layer_shapes", [])
+        object.__setattr__(self, "_layer_outputs", [])
         for layer in self.layers:
-            try:
-                layer._maybe_build(shape)
-                shape = layer.compute_output_shape(shape)
-            except (ValueError, TypeError) as e:
-                raise type(e)(
-                    f"layer '{layer.name}' ({type(layer).__name__}) of Sequential "
-                    f"'{self.name}' cannot take input of shape {tuple(shape)}: {e}"
-                ) from e
-            shapes.append(shape)
-        object.__setattr__(self, "_layer_shapes", shapes)
-        _plan_layout(self.layers)
+            x = self._call_symbolic(layer, x)
+        self._plan_layout()
         self.built = True
+
+    def _call_symbolic(self, layer: Module, x: KerasTensor) -> KerasTensor:
+        """Build ``layer`` for ``x`` by calling it on the placeholder (Keras's way): its
+        output placeholder gives the next layer's input shape and the layer's ``output``."""
+        try:
+            y = layer(x)
+        except (ValueError, TypeError) as e:
+            raise type(e)(
+                f"layer '{layer.name}' ({type(layer).__name__}) of Sequential "
+                f"'{self.name}' cannot take input of shape {tuple(x.shape)}: {e}"
+            ) from e
+        if not isinstance(y, KerasTensor):
+            raise ValueError(
+                f"layer '{layer.name}' ({type(layer).__name__}) of Sequential '{self.name}' "
+                "has several outputs: a Sequential model's layers must have one"
+            )
+        self._layer_shapes.append(y.shape)
+        self._layer_outputs.append(y)
+        return y
+
+    def _plan_layout(self) -> None:
+        """Keep channels-last image data NCHW between consecutive conv/pool layers (see
+        [Note: channels-last] in deepcore.nn.layers.layout)."""
+        plan_channels_last(self.layers, owner=self._layout_id)
 
     # ------------------------------------------------------------------ call
     def call(
@@ -164,6 +187,8 @@ class Sequential(Model):
         layers = self.layers
         if not layers:
             raise ValueError(f"Sequential '{self.name}' has no layers")
+        if layout_stale(self._layout_id, layers):  # a layer was planned by another model
+            self._plan_layout()
         last = len(layers) - 1 if return_logits and return_logits[0] else len(layers)
         for i in range(last):
             layer = layers[i]
@@ -184,6 +209,33 @@ class Sequential(Model):
     @property
     def output_names(self) -> list[str]:
         return [self.layers[-1].name] if self.layers else ["output"]
+
+    def _placeholders(self, what: str) -> list[KerasTensor]:
+        if not self.built or self._input_tensor is None:
+            raise ValueError(
+                f"Sequential model '{self.name}' has no defined {what} yet: give its first "
+                "layer input_shape=..., start it with Input(shape=...), or build() it"
+            )
+        if what == "inputs":
+            return [self._input_tensor]
+        return [self._layer_outputs[-1] if self._layer_outputs else self._input_tensor]
+
+    @property
+    def inputs(self) -> list[KerasTensor]:
+        """The input placeholder of the built model, in a list (Keras)."""
+        return self._placeholders("inputs")
+
+    @property
+    def outputs(self) -> list[KerasTensor]:
+        return self._placeholders("outputs")
+
+    @property
+    def input(self) -> KerasTensor:
+        return self._placeholders("inputs")[0]
+
+    @property
+    def output(self) -> KerasTensor:
+        return self._placeholders("outputs")[0]
 
     @property
     def input_shape(self) -> Any:

@@ -84,6 +84,22 @@ class Model(Module):
     def input_names(self) -> list[str]:
         return ["input"]
 
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Module:
+        """Keras's ``Model.from_config``: the config of a functional model (``get_config()``)
+        rebuilds it from ``Model`` itself; other models by their own class."""
+        graph = cls._graph_model
+        if cls is Model and graph is not None and isinstance(config, dict):
+            if "input_layers" in config:
+                return graph.from_config(config, custom_objects=custom_objects)
+        return super().from_config(config)
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The architecture as JSON (``deepcore.models.model_from_json`` rebuilds it)."""
+        from .saving import model_to_json
+
+        return model_to_json(self, **kwargs)
+
     def get_layer(self, name: str | None = None, index: int | None = None) -> Module:
         """A layer of the model by name or position."""
         layers = getattr(self, "layers", [])

@@ -51,12 +51,14 @@ __all__ = [
     "resnet18",
     "resnet34",
     "resnet50",
+    "resnet_features",
     "seed_convnet",
     "vgg",
     "vgg11",
     "vgg13",
     "vgg16",
     "vgg19",
+    "vgg_conv_layers",
 ]
 
 Shape = Sequence[int]
@@ -174,17 +176,8 @@ def vgg(
     has 1×1 convolutions in its last three stages. Parameters (Table 2: 133/133/134/138/144 M):
     A 132,863,336, B 133,047,848, C 133,638,952, D (VGG-16) 138,357,544, E (VGG-19) 143,667,240.
     """
-    if config not in VGG_CONFIGS:
-        raise ValueError(f"vgg: config must be one of {sorted(VGG_CONFIGS)}, got {config!r}")
-    layers: list = []
-    for item in VGG_CONFIGS[config].split():
-        if item == "M":
-            layers.append(nn.MaxPooling2D(2, strides=2))
-            continue
-        filters, _, k = item.partition("/")
-        filters, k = int(filters), int(k or 3)
-        kw = {"input_shape": tuple(input_shape)} if not layers else {}
-        layers.append(nn.Conv2D(filters, k, padding="same", activation="relu", **kw))
+    layers = vgg_conv_layers(config)
+    layers[0].input_shape_arg = tuple(input_shape)
     layers += [
         nn.Flatten(),
         nn.Dense(4096, activation="relu"),
@@ -194,6 +187,28 @@ def vgg(
         nn.Dense(num_classes, activation="softmax"),
     ]
     return Sequential(layers, name=f"vgg{_VGG_DEPTH[config]}")
+
+
+def vgg_conv_layers(config: str = "D", keras_names: bool = False) -> list:
+    """The convolutional part of VGG ``config``: 3×3 (or 1×1) convs with ReLU and 2×2/2
+    max-pools; ``keras_names`` names them as keras.applications does (block1_conv1, ...,
+    block1_pool, ...)."""
+    if config not in VGG_CONFIGS:
+        raise ValueError(f"vgg: config must be one of {sorted(VGG_CONFIGS)}, got {config!r}")
+    layers: list = []
+    block, conv = 1, 1
+    for item in VGG_CONFIGS[config].split():
+        if item == "M":
+            kw = {"name": f"block{block}_pool"} if keras_names else {}
+            layers.append(nn.MaxPooling2D(2, strides=2, **kw))
+            block, conv = block + 1, 1
+            continue
+        filters, _, k = item.partition("/")
+        filters, k = int(filters), int(k or 3)
+        kw = {"name": f"block{block}_conv{conv}"} if keras_names else {}
+        layers.append(nn.Conv2D(filters, k, padding="same", activation="relu", **kw))
+        conv += 1
+    return layers
 
 
 def vgg11(**kwargs: Any) -> Any:
@@ -346,11 +361,19 @@ def resnet(depth: int, input_shape: Shape = (224, 224, 3), num_classes: int = 10
     no bias (BatchNorm follows each); no dropout. Trainable parameters: ResNet-18 11,689,512,
     -34 21,797,672, -50 25,557,032 (the BatchNorm moving statistics are extra, non-trainable).
     """
+    inputs = Input(shape=tuple(input_shape))
+    x = nn.GlobalAveragePooling2D()(resnet_features(inputs, depth))
+    outputs = nn.Dense(num_classes, activation="softmax")(x)
+    return Model(inputs, outputs, name=f"resnet{depth}")
+
+
+def resnet_features(x: Any, depth: int) -> Any:
+    """ResNet-``depth``'s layers up to its last feature map (no pooling, no classifier),
+    applied to the placeholder ``x``."""
     if depth not in _RESNET:
         raise ValueError(f"resnet: depth must be one of {sorted(_RESNET)}, got {depth!r}")
     block, repeats = _RESNET[depth]
-    inputs = Input(shape=tuple(input_shape))
-    x = _conv_bn(inputs, 64, 7, strides=2)
+    x = _conv_bn(x, 64, 7, strides=2)
     x = nn.MaxPooling2D(3, strides=2, padding="same")(x)
     channels = 64
     for stage, n in enumerate(repeats):
@@ -358,9 +381,7 @@ def resnet(depth: int, input_shape: Shape = (224, 224, 3), num_classes: int = 10
         for i in range(n):
             strides = 2 if stage > 0 and i == 0 else 1
             x, channels = block(x, filters, strides, channels)
-    x = nn.GlobalAveragePooling2D()(x)
-    outputs = nn.Dense(num_classes, activation="softmax")(x)
-    return Model(inputs, outputs, name=f"resnet{depth}")
+    return x
 
 
 def resnet18(**kwargs: Any) -> Any:

@@ -7,12 +7,13 @@ Every initialiser is a callable ``init(shape, dtype="float32") -> np.ndarray`` w
 ``get_config()`` so layers can serialise it (``serialize`` gives the Keras name when the
 initialiser has its default configuration, else ``{"class_name": ..., "config": ...}``).
 
-[Note: fans in PyTorch layout] deepcore stores weights in PyTorch's layout: a dense kernel is
-(out, in), a convolution kernel (K, C/groups, *kernel_size). ``compute_fans`` therefore reads
-fan_out from axis 0 and fan_in from axis 1, times the receptive field (the product of the
-trailing axes) — the same numbers Keras computes from its (*kernel_size, in, out) layout. A
-custom layer that creates an (in, out) kernel with ``add_weight`` gets fan_in and fan_out
-swapped; Glorot (which uses their sum) is unaffected, He/LeCun are not.
+[Note: fans by weight layout] A 2-D weight is a Keras dense kernel (in, out) — Dense, Maxout
+and recurrent kernels are stored that way, and so is what a Keras custom layer creates with
+``add_weight(shape=(input_dim, units))`` — so ``compute_fans`` reads fan_in from axis 0 and
+fan_out from axis 1, as Keras does. Convolution kernels are stored in PyTorch's layout (K,
+C/groups, *kernel_size) (see deepcore.nn.layers.conv), so for rank >= 3 fan_out is axis 0 and
+fan_in axis 1, each times the receptive field (the product of the trailing axes): the same
+numbers Keras computes from its (*kernel_size, in, out) layout.
 
 Random numbers come from ``deepcore.get_rng()`` at call time, so ``deepcore.manual_seed``
 makes initialisation reproducible.
@@ -73,12 +74,14 @@ def _dtype(dtype: Any) -> np.dtype:
 
 
 def compute_fans(shape: Shape) -> tuple[int, int]:
-    """(fan_in, fan_out) of a weight in PyTorch layout, see [Note: fans in PyTorch layout]."""
+    """(fan_in, fan_out) of a weight, see [Note: fans by weight layout]."""
     shape = _shape(shape)
     if len(shape) == 0:
         return 1, 1
     if len(shape) == 1:
         return shape[0], shape[0]
+    if len(shape) == 2:
+        return shape[0], shape[1]
     receptive = math.prod(shape[2:])
     return shape[1] * receptive, shape[0] * receptive
 

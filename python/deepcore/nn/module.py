@@ -64,7 +64,13 @@ from .serialization import (
     reset_name_counters,
     serialize,
 )
-from .state import LoadResult, StateDictKeyError, load_state, set_weight_arrays
+from .state import (
+    LoadResult,
+    StateDictKeyError,
+    get_weight_arrays,
+    load_state,
+    set_weight_arrays,
+)
 from .weight_budget import _weight_budget, weight_budget
 
 __all__ = [
@@ -112,8 +118,34 @@ def _mark_built(build: Callable) -> Callable:
     return wrapper
 
 
+class _NodeAttribute:
+    """``layer.input`` / ``layer.output`` (Keras): the placeholders of the layer's first call
+    on placeholders (deepcore/symbolic.py). A non-data descriptor, so a module may still assign
+    an attribute of that name (PyTorch code's ``self.output = nn.Dense(...)``)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        nodes = obj.__dict__.get("_inbound_nodes")
+        if not nodes:
+            raise AttributeError(
+                f"layer '{obj.name}' has never been called on placeholders (Input() or a "
+                f"built model's inputs), so it has no defined {self.what}"
+            )
+        node = nodes[0]
+        if self.what == "output":
+            return node.outputs[0] if len(node.outputs) == 1 else list(node.outputs)
+        return node.input_tensors
+
+
 class Module:
     """Base class of layers and models. See the module docstring."""
+
+    input = _NodeAttribute("input")
+    output = _NodeAttribute("output")
 
     # Subclasses may declare their input contract up front; build() usually sets it.
     input_spec: InputSpec | list | None = None
@@ -123,6 +155,8 @@ class Module:
     _call_takes_mask = False
     _computes_mask = False  # overrides compute_mask: may make a mask from none
     _returns_masks = False  # a model that gives its output masks (return_masks=True)
+    #: weight name -> permutation from the stored layout to Keras's (nn/state.py)
+    _keras_layouts: dict[str, tuple[int, ...]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -390,10 +424,13 @@ class Module:
         return load_state(self, state, strict)
 
     def get_weights(self) -> list[np.ndarray]:
-        return [np.array(w.data, copy=True) for w in self.weights]
+        """Copies of ``weights`` in Keras's order and layouts (see [Note: Keras weight layouts]
+        in nn/state.py: convolution kernels as (*kernel_size, in, out))."""
+        return get_weight_arrays(self)
 
     def set_weights(self, arrays: Sequence[Any]) -> None:
-        """Copy arrays into ``weights`` (Keras's order), in place, after checking them all."""
+        """Copy arrays into ``weights`` (Keras's order and layouts), in place, after checking
+        them all."""
         set_weight_arrays(self, arrays)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -495,14 +532,19 @@ class Module:
         return shape
 
     def __call__(self, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
+        if not args and kwargs and any(is_symbolic(v) for v in kwargs.values()):
+            # layer(query=q, value=v) on placeholders
+            return symbolic_call(self, args, _with_training(kwargs, training))
         if args:
             x = args[0]
             # hot path: a Tensor already in the layer's dtype needs no conversion
             if type(x) is not Tensor or (
                 x.data.dtype is not self._np_dtype and x.data.dtype != self._np_dtype
             ):
-                if is_symbolic(x):  # the functional API: record a graph node, compute nothing
-                    return symbolic_call(self, args, kwargs)
+                if is_symbolic(x) or (  # the functional API: record a graph node, compute nothing
+                    kwargs and any(is_symbolic(v) for v in kwargs.values())
+                ):
+                    return symbolic_call(self, args, _with_training(kwargs, training))
                 x = _as_tensor(x, self._np_dtype)
                 args = (x,) + args[1:]
             if not self.built:
@@ -616,3 +658,9 @@ class Module:
 
 
 Layer = Module
+
+
+def _with_training(kwargs: dict, training: bool | None) -> dict:
+    """A graph node keeps an explicit ``training=`` of its call (Keras's
+    ``base_model(x, training=False)`` keeps the base in inference mode during fit)."""
+    return kwargs if training is None else {**kwargs, "training": bool(training)}

@@ -6,6 +6,7 @@ come from per-prefix counters (Keras's, reset by ``reset_name_counters``).
 
 from __future__ import annotations
 
+import inspect
 import re
 import threading
 from collections import defaultdict
@@ -63,4 +64,12 @@ def deserialize(config: dict, custom_objects: dict | None = None) -> Any:
     cfg = config.get("config", {})
     if not isinstance(cfg, dict):
         raise TypeError(f"the config of a {name} layer must be an object, got {cfg!r}")
-    return cls.from_config(dict(cfg))
+    return from_config(cls, dict(cfg), custom_objects)
+
+
+def from_config(cls: type, config: dict, custom_objects: dict | None = None) -> Any:
+    """``cls.from_config(config)``, handing ``custom_objects`` on to a ``from_config`` that
+    takes them (models, Lambda, wrappers of other layers)."""
+    if custom_objects and "custom_objects" in inspect.signature(cls.from_config).parameters:
+        return cls.from_config(config, custom_objects=custom_objects)
+    return cls.from_config(config)

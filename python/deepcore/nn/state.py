@@ -1,6 +1,14 @@
 """Copying weights in and out of a Module: ``load_state_dict`` (by name, PyTorch) and
-``set_weights`` (by position, Keras). Both validate every name and shape before changing
-anything, so a bad checkpoint leaves the module untouched."""
+``get_weights`` / ``set_weights`` (by position, Keras). Both validate every name and shape
+before changing anything, so a bad checkpoint leaves the module untouched.
+
+[Note: Keras weight layouts] A layer may store a weight in the layout its kernels want and
+show Keras's layout at ``get_weights`` / ``set_weights``: its class attribute
+``_keras_layouts`` maps the weight's name to the axis permutation that turns the stored array
+into Keras's (convolution kernels: (K, C/groups, kh, kw) stored, (kh, kw, C/groups, K) in
+Keras, permutation (2, 3, 1, 0)). The conversion happens only at get/set, never per step; the
+state_dict and saved files keep the stored layout.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +20,13 @@ import numpy as np
 
 from ..tensor import Tensor
 
-__all__ = ["StateDictKeyError", "LoadResult", "load_state", "set_weight_arrays"]
+__all__ = [
+    "StateDictKeyError",
+    "LoadResult",
+    "load_state",
+    "get_weight_arrays",
+    "set_weight_arrays",
+]
 
 
 class StateDictKeyError(KeyError):
@@ -58,18 +72,45 @@ def load_state(module: Any, state: dict, strict: bool = True) -> LoadResult:
     return LoadResult(missing, unexpected)
 
 
+def _keras_perms(module: Any) -> dict[int, tuple[int, ...]]:
+    """id(weight) -> the permutation to Keras's layout (see [Note: Keras weight layouts])."""
+    perms: dict[int, tuple[int, ...]] = {}
+    for m in module.modules():
+        for name, perm in getattr(m, "_keras_layouts", {}).items():
+            w = m._weights.get(name)
+            if w is not None and w.ndim == len(perm):
+                perms[id(w)] = tuple(perm)
+    return perms
+
+
+def get_weight_arrays(module: Any) -> list[np.ndarray]:
+    """``Module.get_weights``: copies in Keras's order and layouts."""
+    perms = _keras_perms(module)
+    out = []
+    for w in module.weights:
+        perm = perms.get(id(w))
+        a = w.data if perm is None else np.transpose(w.data, perm)
+        out.append(np.array(a, copy=True))
+    return out
+
+
 def set_weight_arrays(module: Any, arrays: Sequence[Any]) -> None:
-    """``Module.set_weights``."""
+    """``Module.set_weights``: Keras's order and layouts."""
     ws = module.weights
     if len(arrays) != len(ws):
         raise ValueError(
             f"layer '{module.name}' has {len(ws)} weights, set_weights got {len(arrays)}"
         )
+    perms = _keras_perms(module)
     arrays = [np.asarray(a.data if isinstance(a, Tensor) else a) for a in arrays]
+    stored = []
     for w, a in zip(ws, arrays):
-        if a.shape != w.shape:
+        perm = perms.get(id(w))
+        want = w.shape if perm is None else tuple(w.shape[p] for p in perm)
+        if a.shape != want:
             raise ValueError(
-                f"layer '{module.name}': weight {w.name} has shape {w.shape}, got {a.shape}"
+                f"layer '{module.name}': weight {w.name} has shape {want}, got {a.shape}"
             )
-    for w, a in zip(ws, arrays):
+        stored.append(a if perm is None else np.transpose(a, np.argsort(perm)))
+    for w, a in zip(ws, stored):
         w.data[...] = a

@@ -4,9 +4,12 @@ from .activation import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .core import *  # noqa: F401,F403
+from .input_layer import *  # noqa: F401,F403
 from .layout import *  # noqa: F401,F403
 from .merge import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
+from .preprocessing import *  # noqa: F401,F403
 from .recurrent import *  # noqa: F401,F403
+from .regularization import *  # noqa: F401,F403
 from .reshaping import *  # noqa: F401,F403

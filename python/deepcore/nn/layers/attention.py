@@ -99,11 +99,11 @@ class MultiHeadAttention(_QueryMaskPasses):
     mask. With ``return_attention_scores`` it returns (output, scores (B, heads, T, S)) from
     the materialised path.
 
-    Weights (PyTorch's layout, so ``nn.MultiheadAttention``'s in_proj/out_proj copy straight
-    in): ``query_dense`` / ``key_dense`` / ``value_dense`` are Dense layers of
+    Weights: ``query_dense`` / ``key_dense`` / ``value_dense`` are Dense layers of
     num_heads * key_dim (value_dim) units, head h taking units [h*key_dim, (h+1)*key_dim);
     ``output_dense`` a Dense of output_shape units. Keras's (dim, heads, key_dim) kernel is
-    ``query_dense.kernel.numpy().T.reshape(dim, heads, key_dim)``.
+    ``query_dense.kernel.numpy().reshape(dim, heads, key_dim)``; the transposed kernels are
+    PyTorch's ``nn.MultiheadAttention`` in_proj / out_proj blocks.
     """
 
     _masks_per_argument = True  # functional models hand over [query, value, key] masks
@@ -228,8 +228,8 @@ class MultiHeadAttention(_QueryMaskPasses):
             )
         if not hasattr(self, "value_dense"):
             self._build_kv(tuple(value.shape), tuple(key.shape))
-        _check_sequence(self, "value", value, self.value_dense.kernel.shape[1])
-        _check_sequence(self, "key", key, self.key_dense.kernel.shape[1])
+        _check_sequence(self, "value", value, self.value_dense.kernel.shape[0])
+        _check_sequence(self, "key", key, self.key_dense.kernel.shape[0])
         if isinstance(mask, (list, tuple)):  # masks of [query, value(, key)]
             mask = list(mask) + [None, None]
             query_mask = query_mask if query_mask is not None else mask[0]

@@ -1,9 +1,11 @@
 """Conv1D and Conv2D with Keras's arguments on deepcore's NCHW kernels.
 
-Weights use PyTorch's layout — kernel (filters, channels/groups, *kernel_size), bias (filters,)
-— whatever the data_format, so they interchange with ``torch.nn.Conv2d`` (Keras's kernel is
-``kernel.transpose(2, 3, 1, 0)``). Channels-last inputs are converted as described in
-[Note: channels-last] (layers/layout.py).
+Weights are stored in PyTorch's layout — kernel (filters, channels/groups, *kernel_size), bias
+(filters,) — whatever the data_format, the layout our kernels read, so the state_dict
+interchanges with ``torch.nn.Conv2d``; ``get_weights`` / ``set_weights`` show Keras's
+(*kernel_size, channels/groups, filters) (``kernel.transpose(2, 3, 1, 0)``), converted there
+and never per step (see [Note: Keras weight layouts] in nn/state.py). Channels-last inputs
+are converted as described in [Note: channels-last] (layers/layout.py).
 
 Padding: 'valid' (none), 'same' (output = ceil(input / stride); when the total padding is odd
 the extra row/column goes at the bottom/right, as TensorFlow/Keras do), 'full' ((k-1)·d on
@@ -180,6 +182,7 @@ class Conv2D(_Conv):
     cols) with data_format='channels_first'."""
 
     _rank = 2
+    _keras_layouts = {"kernel": (2, 3, 1, 0)}
 
     def _conv(self, x: Tensor, padding: Any, activation: str | None = None) -> Tensor:
         return F.conv2d(
@@ -193,6 +196,7 @@ class Conv1D(_Conv):
     with data_format='channels_first'. ``padding='causal'`` pads only the past."""
 
     _rank = 1
+    _keras_layouts = {"kernel": (2, 1, 0)}
 
     def _conv(self, x: Tensor, padding: Any, activation: str | None = None) -> Tensor:
         return F.conv1d(

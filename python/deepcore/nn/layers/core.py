@@ -1,10 +1,12 @@
-"""Dense, Dropout, Embedding, Maxout, TimeDistributed.
+"""Dense, Dropout, Embedding, Maxout, TimeDistributed, Lambda, Identity, Masking.
 
-[Note: dense kernel layout] ``Dense.kernel`` is stored (units, input_dim) — PyTorch's
-``nn.Linear.weight`` layout, the one ``F.linear`` takes, so no transpose happens per step and
-weights interchange with PyTorch directly. Keras stores the transpose (input_dim, units):
-``kernel.numpy().T`` is the Keras kernel. Parameter counts are identical
-(units·input_dim + units).
+[Note: dense kernel layout] ``Dense.kernel`` is stored (input_dim, units), Keras's layout, so
+``layer.weights``, ``get_weights`` / ``set_weights`` and saved files exchange with Keras models
+as they are; ``F.dense`` multiplies by it with no copy (our GEMM reads either layout), so no
+transpose happens per step. PyTorch's ``nn.Linear.weight`` is the transpose (units,
+input_dim), the layout ``F.linear`` takes: ``kernel.numpy().T``. Model files of format
+version 1 stored the PyTorch layout; ``load_model`` transposes them (models/saving.py,
+``_legacy_transposed``). Maxout's kernel follows the same (input_dim, units·pieces) layout.
 """
 
 from __future__ import annotations
@@ -13,13 +15,25 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ... import symbolic
 from ...tensor import Tensor, get_rng
 from .. import functional as F
 from .. import initializers, regularizers
 from ..module import InputSpec, Module, deserialize, serialize
+from ..serialization import _unique_name
 from .activation import get_activation, serialize_activation
 
-__all__ = ["Dense", "Dropout", "Embedding", "Maxout", "TimeDistributed"]
+__all__ = [
+    "Dense",
+    "Dropout",
+    "Embedding",
+    "Maxout",
+    "TimeDistributed",
+    "Lambda",
+    "Identity",
+    "Masking",
+    "OpLambda",
+]
 
 
 def _positive_int(layer: str, name: str, v: Any) -> int:
@@ -69,9 +83,11 @@ def kernel_and_bias_config(layer: Module) -> dict:
 
 
 class Dense(Module):
-    """``y = activation(x · Wᵀ + b)`` over the last axis (see [Note: dense kernel layout])."""
+    """``y = activation(x · W + b)`` over the last axis (see [Note: dense kernel layout])."""
 
-    supports_masking = True  # per time step on sequences: the mask passes on (Keras)
+    supports_masking = True
+    #: weights stored transposed by model files of format version 1 (models/saving.py)
+    _legacy_transposed = ("kernel",)  # per time step on sequences: the mask passes on (Keras)
 
     def __init__(
         self,
@@ -99,12 +115,12 @@ class Dense(Module):
                 f"last dimension, got {tuple(input_shape)}"
             )
         in_dim = int(input_shape[-1])
-        self.kernel, self.bias = kernel_and_bias(self, (self.units, in_dim), self.units)
+        self.kernel, self.bias = kernel_and_bias(self, (in_dim, self.units), self.units)
         self.input_spec = InputSpec(min_ndim=2, axes={-1: in_dim})
 
     def call(self, x: Tensor) -> Tensor:
-        # (batch, ..., in): F.linear is one GEMM over all leading positions
-        return self.activation(F.linear(x, self.kernel, self.bias))
+        # (batch, ..., in): F.dense is one GEMM over all leading positions
+        return self.activation(F.dense(x, self.kernel, self.bias))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape[:-1]) + (self.units,)
@@ -249,7 +265,9 @@ def _embedding(idx: np.ndarray, table: Tensor) -> Tensor:
 class Maxout(Module):
     """A maxout unit layer (Goodfellow et al. 2013): ``y_j = max_k (x · W_kjᵀ + b_kj)`` for
     ``units`` outputs of ``pieces`` linear pieces each (Keras 1's MaxoutDense(output_dim,
-    nb_feature)). Weights: kernel (units·pieces, input_dim), bias (units·pieces,)."""
+    nb_feature)). Weights: kernel (input_dim, units·pieces), bias (units·pieces,)."""
+
+    _legacy_transposed = ("kernel",)  # see [Note: dense kernel layout]
 
     def __init__(
         self,
@@ -277,11 +295,11 @@ class Maxout(Module):
             )
         in_dim = int(input_shape[-1])
         n = self.units * self.pieces
-        self.kernel, self.bias = kernel_and_bias(self, (n, in_dim), n)
+        self.kernel, self.bias = kernel_and_bias(self, (in_dim, n), n)
         self.input_spec = InputSpec(ndim=2, axes={-1: in_dim})
 
     def call(self, x: Tensor) -> Tensor:
-        z = F.linear(x, self.kernel, self.bias)  # (N, units*pieces), unit-major
+        z = F.dense(x, self.kernel, self.bias)  # (N, units*pieces), unit-major
         return z.reshape(x.shape[0], self.units, self.pieces).max(axis=-1)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
@@ -332,7 +350,228 @@ class TimeDistributed(Module):
         return {**super().get_config(), "layer": serialize(self.layer)}
 
     @classmethod
-    def from_config(cls, config: dict) -> TimeDistributed:
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> TimeDistributed:
         config = dict(config)
-        config["layer"] = deserialize(config["layer"])
+        config["layer"] = deserialize(config["layer"], custom_objects)
         return cls(**config)
+
+
+class Identity(Module):
+    """Returns its input unchanged (a placeholder layer); masks pass through."""
+
+    supports_masking = True
+    _layout_elementwise = True
+
+    def call(self, x: Any) -> Any:
+        return x
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+
+class Masking(Module):
+    """Marks padding time steps: a step whose features all equal ``mask_value`` is masked for
+    the layers after it (see [Note: masking]) and its output is zeroed, as Keras does."""
+
+    def __init__(self, mask_value: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if isinstance(mask_value, bool) or not isinstance(mask_value, (int, float)):
+            raise TypeError(f"Masking: mask_value must be a number, got {mask_value!r}")
+        self.mask_value = float(mask_value)
+
+    def _keep(self, x: Any) -> np.ndarray:
+        a = x.data if isinstance(x, Tensor) else np.asarray(x)
+        return np.any(a != self.mask_value, axis=-1)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Tensor:
+        return Tensor(self._keep(inputs))
+
+    def call(self, x: Tensor) -> Tensor:
+        keep = self._keep(x)
+        if keep.all():
+            return x
+        return x * Tensor(keep[..., None].astype(x.dtype))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mask_value": self.mask_value}
+
+
+class Lambda(Module):
+    """Wraps an expression as a layer: ``Lambda(lambda x: x ** 2)``.
+
+    ``function(inputs, **arguments)`` runs on Tensors (or a list of them). ``output_shape``
+    (a shape without the batch axis, or a function of the input shape) is needed only when a
+    dry run cannot infer it. ``mask`` is an output mask, or a function ``(inputs, mask)`` that
+    computes one.
+
+    Saving: code is never written to a model file. A Lambda is saved with its function's
+    name and rebuilt from ``custom_objects={name: fn}`` (``load_model`` / ``from_config``), or
+    from deepcore's activations / ``deepcore.ops`` when the name is one of theirs; an anonymous
+    ``lambda`` cannot be rebuilt (loading says so)."""
+
+    def __init__(
+        self,
+        function: Callable,
+        output_shape: Any = None,
+        mask: Any = None,
+        arguments: dict | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not callable(function):
+            raise TypeError(f"Lambda: function must be callable, got {type(function).__name__}")
+        self.function = function
+        self.output_shape_arg = output_shape
+        self.mask = mask
+        self.arguments = dict(arguments or {})
+        self.supports_masking = mask is not None
+
+    def call(self, inputs: Any) -> Any:
+        return self.function(inputs, **self.arguments)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        if callable(self.mask):
+            return self.mask(inputs, mask)
+        return self.mask
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        spec = self.output_shape_arg
+        if spec is None:
+            return super().compute_output_shape(input_shape)
+        if callable(spec):
+            return spec(input_shape)
+        batch = input_shape[0][0] if isinstance(input_shape, list) else input_shape[0]
+        return (batch, *spec)
+
+    def get_config(self) -> dict:
+        cfg = {**super().get_config(), "function": _function_name(self.function)}
+        spec = self.output_shape_arg
+        if callable(spec):
+            cfg["output_shape"] = {"function": _function_name(spec)}
+        else:
+            cfg["output_shape"] = None if spec is None else list(spec)
+        if self.arguments:
+            cfg["arguments"] = self.arguments
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Lambda:
+        config = dict(config)
+        config["function"] = _resolve_function(config.get("function"), custom_objects)
+        spec = config.get("output_shape")
+        if isinstance(spec, dict):
+            config["output_shape"] = _resolve_function(spec.get("function"), custom_objects)
+        return cls(**config)
+
+
+def _function_name(fn: Callable) -> str:
+    name = getattr(fn, "__name__", None)
+    return name if isinstance(name, str) else "<lambda>"
+
+
+def _resolve_function(name: Any, custom_objects: dict | None) -> Callable:
+    """A Lambda's function by its saved name: custom_objects first, then deepcore's own
+    functions (activations, ``deepcore.ops``). Never code from the file."""
+    if not isinstance(name, str):
+        raise TypeError(f"a Lambda layer's saved function must be a name, got {name!r}")
+    if custom_objects and name in custom_objects:
+        return custom_objects[name]
+    if name == "<lambda>":
+        raise ValueError(
+            "this Lambda layer wraps an anonymous lambda, whose code is not saved: define the "
+            "function with def and pass custom_objects={'name': fn} when loading"
+        )
+    from ..functional._activation import ACTIVATIONS
+
+    op = _graph_op(name)
+    if op is not None:
+        return op
+    if name in ACTIVATIONS:
+        return get_activation(name)
+    raise ValueError(
+        f"unknown function {name!r} in a Lambda layer: pass custom_objects={{{name!r}: fn}}"
+    )
+
+
+_OPERATORS = frozenset(
+    {"add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul"}
+    | {"neg", "pos", "abs", "getitem", "lt", "le", "gt", "ge"}
+)
+
+
+# Operations a graph may not record: they make arrays from numbers alone, or multiply the size
+# of their input by a number from the configuration, so a crafted model file could ask for
+# any allocation (see [Note: hostile model files] in deepcore.models.saving).
+_SIZE_MAKING_OPS = frozenset(
+    {"expand", "broadcast_to", "tile", "repeat", "pad", "one_hot", "outer", "kron", "eye"}
+    | {"arange", "linspace", "full", "zeros", "ones", "empty", "tri", "meshgrid", "identity"}
+)
+
+
+def _graph_op(name: str) -> Callable | None:
+    """The ``deepcore.ops`` function ``name`` when a saved graph may name it (not one of the
+    size-making ones above), else None."""
+    from ... import ops
+    from ...ops import _creation
+
+    if name in _SIZE_MAKING_OPS or name in _creation.__all__:
+        return None
+    return getattr(ops, name) if name in getattr(ops, "__all__", ()) else None
+
+
+def _resolve_op(op: Any) -> Callable:
+    import operator
+
+    if not isinstance(op, str):
+        raise TypeError(f"OpLambda: op must be a name, got {op!r}")
+    if op in _OPERATORS:
+        return getattr(operator, op)
+    fn = _graph_op(op)
+    if fn is None:
+        raise ValueError(
+            f"OpLambda: unknown operation {op!r} (operations that make arrays whose size comes "
+            "from their arguments are not recorded in a graph: use a custom layer)"
+        )
+    return fn
+
+
+class OpLambda(Module):
+    """An operation on placeholders of the functional API recorded as a graph node: ``x + y``,
+    ``x * 2``, ``x[:, -1]`` or ``symbolic_op("mean", x, axis=1)`` (deepcore/symbolic.py). It
+    applies the operator or ``deepcore.ops`` function ``op`` by name, so it saves and reloads
+    like any layer; ``args`` / ``kwargs`` hold the constants, with ``{"__tensor__": i}`` where
+    the call's i-th tensor goes. Like Keras's operations it holds no weights and is not listed
+    in ``model.layers``."""
+
+    _is_operation = True
+
+    def __init__(self, op: str, args: list | None = None, kwargs: dict | None = None, **kw: Any):
+        kw.setdefault("name", _unique_name(op if op not in _OPERATORS else f"tensor_{op}"))
+        super().__init__(**kw)
+        self._fn = _resolve_op(op)
+        self.op = op
+        self.op_args = list(args or [])
+        self.op_kwargs = dict(kwargs or {})
+
+    def call(self, inputs: Any) -> Any:
+        tensors = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        args = symbolic.decode_op_args(self.op_args, tensors)
+        kwargs = {k: symbolic.decode_op_args(v, tensors) for k, v in self.op_kwargs.items()}
+        return self._fn(*args, **kwargs)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "op": self.op,
+            "args": self.op_args,
+            "kwargs": self.op_kwargs,
+        }
+
+    def extra_repr(self) -> str:
+        return f"op={self.op!r}"
+
+
+symbolic._op_layer = OpLambda

@@ -26,18 +26,25 @@ Roles (``layout_role(layer)``):
 
 Shapes (``compute_output_shape``, ``input_spec`` checks, ``build``) always use the layer's
 declared data_format; only the arrays passed between planned layers differ. A planned layer
-should only be called by the container that planned it; ``reset_layout`` undoes a plan.
+should only be called by the container that planned it; ``reset_layout`` undoes a plan. A
+layer may belong to two containers (a feature extractor built from a Sequential's layers, a
+base model's layers in a new model): each plan stamps its layers with the planning
+container's id (``new_plan_id``, ``owner=``), and a container whose layers carry another
+stamp re-plans before it runs (``layout_stale``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 
 from ...tensor import Tensor
 from ..module import Module
 
 __all__ = [
     "plan_channels_last",
+    "new_plan_id",
+    "layout_stale",
     "reset_layout",
     "layout_role",
     "to_channels_first",
@@ -62,6 +69,7 @@ class LayoutMixin:
 
     _nchw_in = False
     _nchw_out = False
+    _layout_owner = 0  # the id of the plan that set the flags (0: none)
 
     def _is_channels_last(self) -> bool:
         return getattr(self, "data_format", "channels_first") == "channels_last"
@@ -104,9 +112,28 @@ def reset_layout(layers: Sequence[Module]) -> None:
             layer._nchw_out = False
 
 
-def plan_channels_last(layers: Sequence[Module]) -> int:
-    """Plan a chain of (built) layers; returns how many layout conversions were removed."""
+_plan_ids = itertools.count(1)
+
+
+def new_plan_id() -> int:
+    """A fresh id for a container's plans (see the Note)."""
+    return next(_plan_ids)
+
+
+def layout_stale(owner: int, layers: Iterable[Module]) -> bool:
+    """Did another container re-plan any of ``layers`` since ``owner`` planned them?"""
+    return any(layer._layout_owner != owner for layer in layers if isinstance(layer, LayoutMixin))
+
+
+def plan_channels_last(
+    layers: Sequence[Module], owner: int = 0, claim: Iterable[Module] = ()
+) -> int:
+    """Plan a chain of (built) layers; returns how many layout conversions were removed.
+    ``owner`` stamps the chain and the ``claim``ed layers (see the Note)."""
     reset_layout(layers)
+    for layer in (*layers, *claim):
+        if isinstance(layer, LayoutMixin):
+            layer._layout_owner = owner
     saved = 0
     producer: Module | None = None  # the spatial layer whose output is NCHW right now
     followers: list[Module] = []

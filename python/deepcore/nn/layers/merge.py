@@ -1,8 +1,11 @@
 """Merge layers for residual and Inception-style graphs: Add, Subtract, Multiply, Average,
-Maximum, Minimum, Concatenate. They take a list of Tensors: ``Add()([a, b])``."""
+Maximum, Minimum, Concatenate, Dot. They take a list of Tensors: ``Add()([a, b])``; Keras's
+lowercase helpers (``add([a, b])``, ``concatenate([a, b], axis=1)``, ``dot([a, b], axes=1)``)
+make the layer and call it in one go."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -11,7 +14,24 @@ from ... import ops
 from ...tensor import Tensor
 from ..module import Module
 
-__all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
+__all__ = [
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
+    "Dot",
+    "add",
+    "subtract",
+    "multiply",
+    "average",
+    "maximum",
+    "minimum",
+    "concatenate",
+    "dot",
+]
 
 
 def _mask_array(m: Any) -> np.ndarray:
@@ -189,3 +209,104 @@ class Concatenate(_Merge):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "axis": self.axis}
+
+
+class Dot(_Merge):
+    """The dot product of two samples' tensors along ``axes`` (an int for both, or one axis
+    per input; batch axis excluded), Keras's ``batch_dot``: (b, n) · (b, n) -> (b, 1);
+    (b, n, k) · (b, m, k) with axes=2 -> (b, n, m). ``normalize=True`` L2-normalises both
+    along the dot axes first, so the result is the cosine similarity."""
+
+    _max_inputs = 2
+    supports_masking = False
+
+    def __init__(self, axes: int | Sequence[int], normalize: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool):
+            self.axes: tuple[int, int] = (int(axes), int(axes))
+        else:
+            ax = tuple(int(a) for a in axes)
+            if len(ax) != 2:
+                raise ValueError(f"Dot: axes must be an int or a pair of ints, got {axes!r}")
+            self.axes = (ax[0], ax[1])
+        self.normalize = bool(normalize)
+
+    def _resolved_axes(self, shapes: list[tuple]) -> tuple[int, int]:
+        out = []
+        for a, s in zip(self.axes, shapes):
+            r = len(s)
+            if r not in (2, 3):
+                raise ValueError(
+                    f"Dot '{self.name}' takes inputs of rank 2 or 3 (batch included), got shapes "
+                    f"{shapes}"
+                )
+            a = a + r if a < 0 else a
+            if not 1 <= a < r:
+                raise ValueError(f"Dot '{self.name}': axes {self.axes} out of range for {shapes}")
+            out.append(a)
+        return out[0], out[1]
+
+    def _merged_shape(self, shapes: list[tuple]) -> tuple:
+        ax, ay = self._resolved_axes(shapes)
+        sx, sy = shapes
+        if sx[ax] is not None and sy[ay] is not None and sx[ax] != sy[ay]:
+            raise ValueError(
+                f"Dot '{self.name}': the dot axes differ in size: {sx} axis {ax} vs {sy} axis {ay}"
+            )
+        rest = [d for i, d in enumerate(sx) if i not in (0, ax)]
+        rest += [d for i, d in enumerate(sy) if i not in (0, ay)]
+        return (sx[0], *rest) if rest else (sx[0], 1)
+
+    def _merge(self, xs: list[Tensor]) -> Tensor:
+        x, y = xs
+        ax, ay = self._resolved_axes([tuple(x.shape), tuple(y.shape)])
+        if self.normalize:
+            x = x / ops.maximum(ops.sqrt((x * x).sum(axis=ax, keepdims=True)), 1e-12)
+            y = y / ops.maximum(ops.sqrt((y * y).sum(axis=ay, keepdims=True)), 1e-12)
+        # x as (b, n, k) with the dot axis last, y as (b, k, m) with it second: one batched GEMM
+        if x.ndim == 2:
+            x3 = x.unsqueeze(1)
+        else:
+            x3 = x if ax == 2 else x.permute(0, 2, 1)
+        if y.ndim == 2:
+            y3 = y.unsqueeze(2)
+        else:
+            y3 = y if ay == 1 else y.permute(0, 2, 1)
+        z = x3 @ y3  # (b, n, m)
+        if x.ndim == 2 and y.ndim == 2:
+            return z.reshape(z.shape[0], 1)
+        if x.ndim == 2:
+            return z.squeeze(1)
+        if y.ndim == 2:
+            return z.squeeze(2)
+        return z
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axes": list(self.axes), "normalize": self.normalize}
+
+
+def _merge_fn(cls: type, doc: str) -> Any:
+    def fn(inputs: list, **kwargs: Any) -> Any:
+        return cls(**kwargs)(inputs)
+
+    fn.__name__ = fn.__qualname__ = cls.__name__.lower()
+    fn.__doc__ = doc
+    return fn
+
+
+add = _merge_fn(Add, "``Add(**kwargs)(inputs)``: the element-wise sum of the inputs.")
+subtract = _merge_fn(Subtract, "``Subtract(**kwargs)(inputs)``: inputs[0] - inputs[1].")
+multiply = _merge_fn(Multiply, "``Multiply(**kwargs)(inputs)``: the element-wise product.")
+average = _merge_fn(Average, "``Average(**kwargs)(inputs)``: the element-wise mean.")
+maximum = _merge_fn(Maximum, "``Maximum(**kwargs)(inputs)``: the element-wise maximum.")
+minimum = _merge_fn(Minimum, "``Minimum(**kwargs)(inputs)``: the element-wise minimum.")
+
+
+def concatenate(inputs: list, axis: int = -1, **kwargs: Any) -> Any:
+    """``Concatenate(axis, **kwargs)(inputs)``."""
+    return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+def dot(inputs: list, axes: int | Sequence[int], normalize: bool = False, **kwargs: Any) -> Any:
+    """``Dot(axes, normalize, **kwargs)(inputs)``."""
+    return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)

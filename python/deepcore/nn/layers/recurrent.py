@@ -683,9 +683,9 @@ class RNN(_StatesAsInputs, Module):
         }
 
     @classmethod
-    def from_config(cls, config: dict) -> RNN:
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> RNN:
         config = dict(config)
-        config["cell"] = deserialize(config["cell"])
+        config["cell"] = deserialize(config["cell"], custom_objects)
         return cls(**config)
 
     def extra_repr(self) -> str:
@@ -727,7 +727,7 @@ class _Recurrent(RNN):
         return {**Module.get_config(self), **cfg, **self._rnn_config()}
 
     @classmethod
-    def from_config(cls, config: dict) -> RNN:
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> RNN:
         return cls(**config)
 
 
@@ -883,9 +883,9 @@ class Bidirectional(_StatesAsInputs, Module):
         }
 
     @classmethod
-    def from_config(cls, config: dict) -> Bidirectional:
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Bidirectional:
         config = dict(config)
-        config["layer"] = deserialize(config["layer"])
+        config["layer"] = deserialize(config["layer"], custom_objects)
         if config.get("backward_layer") is not None:
-            config["backward_layer"] = deserialize(config["backward_layer"])
+            config["backward_layer"] = deserialize(config["backward_layer"], custom_objects)
         return cls(**config)

@@ -1,5 +1,5 @@
-"""Flatten, Reshape, Permute, RepeatVector, ZeroPadding1D/2D, and the zero/constant pad op they
-share."""
+"""Flatten, Reshape, Permute, RepeatVector, ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D,
+and the zero/constant pad op they share."""
 
 from __future__ import annotations
 
@@ -14,7 +14,19 @@ from ...tensor import Tensor
 from ..module import InputSpec, Module
 from .layout import LayoutMixin, to_channels_last
 
-__all__ = ["Flatten", "Reshape", "Permute", "RepeatVector", "ZeroPadding1D", "ZeroPadding2D", "pad"]
+__all__ = [
+    "Flatten",
+    "Reshape",
+    "Permute",
+    "RepeatVector",
+    "ZeroPadding1D",
+    "ZeroPadding2D",
+    "Cropping1D",
+    "Cropping2D",
+    "UpSampling1D",
+    "UpSampling2D",
+    "pad",
+]
 
 
 def _data_format(layer: str, value: str | None) -> str:
@@ -164,7 +176,8 @@ class RepeatVector(Module):
 
 
 def _pad_pairs(layer: str, padding: Any, rank: int) -> tuple[tuple[int, int], ...]:
-    """Keras's padding argument: int, (a, b) symmetric per axis, or ((t, b), (l, r))."""
+    """Keras's padding (and cropping) argument: int, (a, b) symmetric per axis, or
+    ((t, b), (l, r)); for rank 1, (left, right)."""
     if isinstance(padding, (int, np.integer)):
         pairs: Any = [(int(padding), int(padding))] * rank
     else:
@@ -187,28 +200,39 @@ def _pad_pairs(layer: str, padding: Any, rank: int) -> tuple[tuple[int, int], ..
     return tuple(pairs)
 
 
-class _ZeroPadding(LayoutMixin, Module):
+class _SpatialEdges(LayoutMixin, Module):
+    """Shared by ZeroPadding and Cropping: a (before, after) pair per spatial axis, a
+    data_format, and the channels-last plan's "follower" role (they work in either layout)."""
+
     _rank = 2
 
-    def __init__(
-        self, padding: int | Sequence[Any] = 1, data_format: str | None = None, **kwargs
-    ) -> None:
+    def __init__(self, pairs: Any, data_format: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         name = type(self).__name__
-        self.padding = _pad_pairs(name, padding, self._rank)
+        self._pairs = _pad_pairs(name, pairs, self._rank)
         self.data_format = _data_format(name, data_format)
         self.input_spec = InputSpec(ndim=self._rank + 2)
 
     def _layout_role(self) -> str | None:
-        return "follower" if self._is_channels_last() else None
+        return "follower" if self._is_channels_last() and self._rank == 2 else None
 
     def _spatial_axes(self, nchw: bool) -> range:
         return range(2, 2 + self._rank) if nchw else range(1, 1 + self._rank)
 
+    def _nchw(self) -> bool:
+        return self.data_format == "channels_first" or self._nchw_in
+
+
+class _ZeroPadding(_SpatialEdges):
+    def __init__(
+        self, padding: int | Sequence[Any] = 1, data_format: str | None = None, **kwargs
+    ) -> None:
+        super().__init__(padding, data_format, **kwargs)
+        self.padding = self._pairs
+
     def call(self, x: Tensor) -> Tensor:
-        nchw = self.data_format == "channels_first" or self._nchw_in
         pads = [(0, 0)] * x.ndim
-        for ax, p in zip(self._spatial_axes(nchw), self.padding):
+        for ax, p in zip(self._spatial_axes(self._nchw()), self.padding):
             pads[ax] = p
         return pad(x, pads)
 
@@ -236,11 +260,161 @@ class ZeroPadding1D(_ZeroPadding):
     def __init__(self, padding: int | Sequence[int] = 1, **kwargs: Any) -> None:
         super().__init__(padding, **kwargs)
 
-    def _layout_role(self) -> str | None:
-        return None
-
 
 class ZeroPadding2D(_ZeroPadding):
     """Pad rows and columns of images with zeros: ``padding=1 | (h, w) | ((t, b), (l, r))``."""
 
     _rank = 2
+
+
+class _Cropping(_SpatialEdges):
+    def __init__(self, cropping: Any, data_format: str | None = None, **kwargs: Any) -> None:
+        super().__init__(cropping, data_format, **kwargs)
+        self.cropping = self._pairs
+
+    def _check(self, spatial: Sequence[int | None]) -> None:
+        for n, (b, a) in zip(spatial, self.cropping):
+            if n is not None and b + a > n:
+                raise ValueError(
+                    f"{type(self).__name__} '{self.name}': cropping {self.cropping} removes more "
+                    f"than the input's spatial size {tuple(spatial)}"
+                )
+
+    def call(self, x: Tensor) -> Tensor:
+        axes = self._spatial_axes(self._nchw())
+        self._check([x.shape[ax] for ax in axes])
+        idx = [slice(None)] * x.ndim
+        for ax, (b, a) in zip(axes, self.cropping):
+            idx[ax] = slice(b, x.shape[ax] - a)
+        return x[tuple(idx)]
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        out = list(input_shape)
+        axes = self._spatial_axes(self.data_format == "channels_first")
+        self._check([out[ax] for ax in axes])
+        for ax, (b, a) in zip(axes, self.cropping):
+            out[ax] = None if out[ax] is None else out[ax] - b - a
+        return tuple(out)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "cropping": [list(p) for p in self.cropping],
+            "data_format": self.data_format,
+        }
+
+
+class Cropping1D(_Cropping):
+    """Crop the time axis of (batch, steps, features): ``cropping=(left, right)`` or one int
+    for both ends."""
+
+    _rank = 1
+
+    def __init__(self, cropping: int | Sequence[int] = (1, 1), **kwargs: Any) -> None:
+        super().__init__(cropping, **kwargs)
+
+    def get_config(self) -> dict:
+        cfg = super().get_config()
+        cfg["cropping"] = list(self.cropping[0])
+        return cfg
+
+
+class Cropping2D(_Cropping):
+    """Crop rows and columns of images: ``cropping=((top, bottom), (left, right))``, (h, w)
+    symmetric, or one int for all four edges."""
+
+    _rank = 2
+
+    def __init__(self, cropping: Any = ((0, 0), (0, 0)), **kwargs: Any) -> None:
+        super().__init__(cropping, **kwargs)
+
+
+def _repeat_axes(x: Tensor, axes: Sequence[int], sizes: Sequence[int]) -> Tensor:
+    """Nearest-neighbour upsampling: each index along ``axes[i]`` repeated ``sizes[i]`` times,
+    as one broadcast (a view) and one reshape (a copy); the gradient sums the copies."""
+    shape, expanded, out = [], [], []
+    for ax, n in enumerate(x.shape):
+        k = sizes[list(axes).index(ax)] if ax in axes else 1
+        shape += [n, 1] if k > 1 else [n]
+        expanded += [n, k] if k > 1 else [n]
+        out.append(n * k)
+    if len(shape) == x.ndim:
+        return x
+    return x.reshape(*shape).expand(*expanded).reshape(*out)
+
+
+class UpSampling1D(Module):
+    """Repeat each time step of (batch, steps, features) ``size`` times."""
+
+    supports_masking = False
+
+    def __init__(self, size: int = 2, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise ValueError(f"UpSampling1D: size must be a positive integer, got {size!r}")
+        self.size = int(size)
+        self.input_spec = InputSpec(ndim=3)
+
+    def call(self, x: Tensor) -> Tensor:
+        return _repeat_axes(x, [1], [self.size])
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        n = input_shape[1]
+        return (input_shape[0], None if n is None else n * self.size, input_shape[2])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "size": self.size}
+
+
+class UpSampling2D(LayoutMixin, Module):
+    """Repeat the rows and columns of images ``size = (rows, cols)`` times
+    (``interpolation='nearest'``)."""
+
+    def __init__(
+        self,
+        size: int | Sequence[int] = (2, 2),
+        data_format: str | None = None,
+        interpolation: str = "nearest",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+            size = (int(size), int(size))
+        size = tuple(size)
+        if len(size) != 2 or any(
+            isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in size
+        ):
+            raise ValueError(f"UpSampling2D: size must be 2 positive integers, got {size!r}")
+        self.size = (int(size[0]), int(size[1]))
+        self.data_format = _data_format("UpSampling2D", data_format)
+        if interpolation != "nearest":
+            raise ValueError(
+                f"UpSampling2D: interpolation {interpolation!r} is not supported yet (only "
+                "'nearest')"
+            )
+        self.interpolation = interpolation
+        self.input_spec = InputSpec(ndim=4)
+
+    def _layout_role(self) -> str | None:
+        return "follower" if self._is_channels_last() else None
+
+    def _axes(self, nchw: bool) -> list[int]:
+        return [2, 3] if nchw else [1, 2]
+
+    def call(self, x: Tensor) -> Tensor:
+        nchw = self.data_format == "channels_first" or self._nchw_in
+        return _repeat_axes(x, self._axes(nchw), self.size)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        out = list(input_shape)
+        for ax, k in zip(self._axes(self.data_format == "channels_first"), self.size):
+            out[ax] = None if out[ax] is None else out[ax] * k
+        return tuple(out)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "size": list(self.size),
+            "data_format": self.data_format,
+            "interpolation": self.interpolation,
+        }

@@ -1,0 +1,115 @@
+"""Keras's regularization layers beyond Dropout: SpatialDropout1D/2D, GaussianNoise,
+ActivityRegularization. Each is the identity at inference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...tensor import Tensor, get_rng
+from ..module import InputSpec, Module
+from .core import Dropout
+from .reshaping import _data_format
+
+__all__ = ["SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "ActivityRegularization"]
+
+
+class _SpatialDropout(Dropout):
+    """Dropout of whole feature maps: one keep/drop draw per (sample, channel), shared by every
+    time step or pixel (Tompson et al. 2015), scaled by 1/(1-rate) as Dropout."""
+
+    _rank = 1
+
+    def __init__(self, rate: float, data_format: str | None = None, **kwargs: Any) -> None:
+        kwargs.pop("noise_shape", None)  # fixed by the layer (Keras's get_config writes it)
+        super().__init__(rate, **kwargs)
+        self.data_format = _data_format(type(self).__name__, data_format)
+        self._layout_elementwise = False
+        self.input_spec = InputSpec(ndim=self._rank + 2)
+
+    def call(self, x: Tensor, training: bool | None = None) -> Tensor:
+        if not training or self.rate == 0.0:
+            return x
+        ones = (1,) * self._rank
+        n, c = (x.shape[0], x.shape[-1]) if self.data_format == "channels_last" else x.shape[:2]
+        shape = (n, *ones, c) if self.data_format == "channels_last" else (n, c, *ones)
+        keep = get_rng().random(shape) >= self.rate
+        return x * Tensor((keep / (1.0 - self.rate)).astype(x.dtype))
+
+    def get_config(self) -> dict:
+        cfg = super().get_config()
+        cfg.pop("noise_shape", None)
+        if self._rank == 2:
+            cfg["data_format"] = self.data_format
+        return cfg
+
+
+class SpatialDropout1D(_SpatialDropout):
+    """Drops entire channels of (batch, steps, channels) inputs."""
+
+    _rank = 1
+
+    def __init__(self, rate: float, **kwargs: Any) -> None:
+        super().__init__(rate, **kwargs)
+
+
+class SpatialDropout2D(_SpatialDropout):
+    """Drops entire feature maps of (batch, rows, cols, channels) images (or channels-first)."""
+
+    _rank = 2
+
+
+class GaussianNoise(Module):
+    """Adds zero-centred Gaussian noise of standard deviation ``stddev`` in training (a
+    regulariser against overfitting); the identity at inference."""
+
+    supports_masking = True
+    _layout_elementwise = True
+
+    def __init__(self, stddev: float, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if isinstance(stddev, bool) or not isinstance(stddev, (int, float)) or stddev < 0:
+            raise ValueError(f"GaussianNoise: stddev must be a number >= 0, got {stddev!r}")
+        self.stddev = float(stddev)
+        self.seed = seed
+
+    def call(self, x: Tensor, training: bool | None = None) -> Tensor:
+        if not training or self.stddev == 0.0:
+            return x
+        noise = get_rng().standard_normal(x.shape) * self.stddev
+        return x + Tensor(noise.astype(x.dtype))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
+
+
+class ActivityRegularization(Module):
+    """The identity that adds ``(l1·Σ|x| + l2·Σx²) / batch`` to the model's loss (Keras's
+    activity regulariser, made batch-size independent as Keras does)."""
+
+    supports_masking = True
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for name, v in (("l1", l1), ("l2", l2)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+                raise ValueError(f"ActivityRegularization: {name} must be a number >= 0, got {v!r}")
+        self.l1, self.l2 = float(l1), float(l2)
+
+    def call(self, x: Tensor) -> Tensor:
+        if self.l1 or self.l2:
+            loss: Any = 0.0
+            if self.l1:
+                loss = abs(x).sum() * self.l1
+            if self.l2:
+                loss = (x * x).sum() * self.l2 + loss
+            self.add_loss(loss * (1.0 / max(1, x.shape[0])) if x.ndim else loss)
+        return x
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "l1": self.l1, "l2": self.l2}

@@ -1,0 +1,86 @@
+"""keras.applications-style constructors (deepcore.applications) over the zoo: Keras's
+arguments (include_top, weights, input_tensor, input_shape, pooling, classes), layer names
+and parameter counts, at small input sizes."""
+
+from __future__ import annotations
+
+import deepcore as dc
+import deepcore.nn as layers
+import numpy as np
+import pytest
+from deepcore import applications
+from deepcore.models import Input, Model
+
+
+def test_vgg16_keras_layout_and_counts():
+    base = applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
+    assert base.count_params() == 14_714_688  # Keras's VGG16 without the top
+    assert [lyr.name for lyr in base.layers[:4]] == [
+        base.layers[0].name,
+        "block1_conv1",
+        "block1_conv2",
+        "block1_pool",
+    ]
+    assert type(base.layers[0]).__name__ == "InputLayer"
+    assert base.output_shape == (None, 1, 1, 512)
+    assert base.get_layer("block5_conv3").get_weights()[0].shape == (3, 3, 512, 512)
+    # with the top at 32x32: Keras's formula, 512 flattened features into fc1
+    top = applications.VGG16(weights=None, input_shape=(32, 32, 3), classes=10)
+    fc = (512 * 4096 + 4096) + (4096 * 4096 + 4096) + (4096 * 10 + 10)
+    assert top.count_params() == 14_714_688 + fc
+    assert [lyr.name for lyr in top.layers[-4:]] == ["flatten", "fc1", "fc2", "predictions"]
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32)
+    p = top.predict(x, verbose=0)
+    assert p.shape == (2, 10) and np.allclose(p.sum(1), 1, atol=1e-5)
+
+
+def test_pooling_input_tensor_and_errors():
+    avg = applications.VGG19(include_top=False, weights=None, input_shape=(32, 32, 3),
+                             pooling="avg")  # fmt: skip
+    assert avg.output_shape == (None, 512)
+    assert avg.count_params() == 20_024_384
+    inp = Input(shape=(32, 32, 3))
+    scaled = layers.Rescaling(1 / 255.0)(inp)
+    res = applications.ResNet50(include_top=False, weights=None, input_tensor=scaled,
+                                pooling="max")  # fmt: skip
+    assert res.inputs == [inp] and res.output_shape == (None, 2048)
+    with pytest.raises(ValueError, match="no pretrained weights"):
+        applications.VGG16(weights="imagenet")
+    with pytest.raises(ValueError, match="pooling"):
+        applications.VGG16(include_top=False, input_shape=(32, 32, 3), pooling="mean")
+    # without the top the spatial size may be left open, as in Keras
+    open_base = applications.VGG16(include_top=False, weights=None)
+    assert open_base.input.shape == (None, None, None, 3)
+
+
+def test_resnet50_counts_and_weights_from_a_file(tmp_path):
+    dc.manual_seed(0)
+    model = applications.ResNet50(weights=None, input_shape=(32, 32, 3), classes=7)
+    trainable = sum(w.size for w in model.trainable_weights)
+    # the zoo's ResNet-50 (25,557,032 trainable at 1000 classes) with a 7-class top
+    assert trainable == 25_557_032 - (2048 * 1000 + 1000) + (2048 * 7 + 7)
+    assert model.layers[-1].name == "predictions"
+    path = tmp_path / "r50.weights"
+    model.save_weights(path)
+    again = applications.ResNet50(weights=str(path), input_shape=(32, 32, 3), classes=7)
+    x = np.random.default_rng(1).random((2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+
+
+def test_transfer_learning_pattern():
+    """Keras's transfer-learning guide: frozen base, base(x, training=False), new head."""
+    base_model = applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
+    base_model.trainable = False
+    inputs = Input(shape=(32, 32, 3))
+    x = base_model(inputs, training=False)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(3)(x)
+    model = Model(inputs, outputs)
+    assert sum(w.size for w in model.trainable_weights) == 512 * 3 + 3
+    before = [w.copy() for w in base_model.get_weights()]
+    model.compile(optimizer="adam", loss="mse")
+    xs = np.random.default_rng(2).random((4, 32, 32, 3)).astype(np.float32)
+    model.fit(xs, np.zeros((4, 3), np.float32), epochs=1, verbose=0)
+    for a, b in zip(before, base_model.get_weights()):
+        np.testing.assert_array_equal(a, b)
