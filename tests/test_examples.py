@@ -107,3 +107,37 @@ def test_seq2seq_attention_data_masking_and_a_tiny_run(capsys):
     r = s2s.main(["--train", "300", "--test", "30", "--epochs", "1", "--hidden", "16"])
     assert 0.0 <= r["exact_match"] <= 1.0 and r["epochs"] == 1
     assert "attention (rows: output" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------- Keras-style examples
+# (issue 13): each on a small slice of its data, one epoch
+
+
+def test_keras_cnn_example(capsys):
+    from deepcore.examples import keras_cnn
+
+    r = keras_cnn.main(["--train", "600", "--test", "200", "--epochs", "1", "--verbose", "0"])
+    assert "Rescaling" in capsys.readouterr().out
+    assert 0.2 < r["test_accuracy"] <= 1.0  # one epoch on 540 digits: well above chance
+    assert r["reload_same"] and "val_loss" in r["history"]
+
+
+def test_keras_multi_input_example():
+    from deepcore.examples import keras_multi_input
+
+    r = keras_multi_input.main(["--samples", "256", "--epochs", "1", "--verbose", "0"])
+    assert 0.0 <= r["priority_accuracy"] <= 1.0 and 0.0 <= r["department_accuracy"] <= 1.0
+    hist = r["history"]
+    assert {"loss", "priority_loss", "department_loss"} <= set(hist)
+
+
+def test_keras_transfer_example():
+    from deepcore.examples import keras_transfer
+
+    r = keras_transfer.main(
+        ["--train", "64", "--test", "32", "--epochs", "1", "--fine-tune-epochs", "1",
+         "--batch-size", "32", "--verbose", "0"]
+    )  # fmt: skip
+    assert r["trainable_head"] == 2048 * 10 + 10
+    assert r["frozen_base"] > 23_000_000
+    assert 0.0 <= r["fine_tuned_accuracy"] <= 1.0
