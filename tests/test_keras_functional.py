@@ -175,7 +175,7 @@ def test_training_false_is_kept_by_the_graph():
     np.testing.assert_allclose(as_np(model(x, training=True)), as_np(base(x, training=False)))
 
 
-class Scale(layers.Layer):
+class KerasGuideScale(layers.Layer):
     """A custom layer for the custom_objects tests."""
 
     def __init__(self, factor=2.0, **kwargs):
@@ -191,28 +191,32 @@ class Scale(layers.Layer):
 
 def test_from_config_model_from_json_and_custom_objects(tmp_path):
     inputs = Input(shape=(3,))
-    x = Scale(3.0)(layers.Dense(2)(inputs))
+    x = KerasGuideScale(3.0)(layers.Dense(2)(inputs))
     model = Model(inputs, x)
     v = np.ones((2, 3), np.float32)
     want = model.predict(v, verbose=0)
     config = model.get_config()
-    del layers.module._registry["Scale"]  # as in a fresh process that never defined it
+    del layers.module._registry["KerasGuideScale"]  # as in a fresh process that never defined it
     try:
         with pytest.raises(ValueError, match="custom_objects"):
             Model.from_config(config)
-        clone = Model.from_config(config, custom_objects={"Scale": Scale})
-        assert isinstance(clone.layers[-1], Scale) and clone.layers[-1].factor == 3.0
+        clone = Model.from_config(config, custom_objects={"KerasGuideScale": KerasGuideScale})
+        assert isinstance(clone.layers[-1], KerasGuideScale) and clone.layers[-1].factor == 3.0
         clone.set_weights(model.get_weights())
         np.testing.assert_allclose(clone.predict(v, verbose=0), want, rtol=1e-6)
-        rebuilt = models.model_from_json(model.to_json(), custom_objects={"Scale": Scale})
+        rebuilt = models.model_from_json(
+            model.to_json(), custom_objects={"KerasGuideScale": KerasGuideScale}
+        )
         rebuilt.set_weights(model.get_weights())
         np.testing.assert_allclose(rebuilt.predict(v, verbose=0), want, rtol=1e-6)
         model.save(tmp_path / "c.deepcore")
         with pytest.raises(ValueError, match="custom_objects"):
             models.load_model(tmp_path / "c.deepcore")
-        loaded = models.load_model(tmp_path / "c.deepcore", custom_objects={"Scale": Scale})
+        loaded = models.load_model(
+            tmp_path / "c.deepcore", custom_objects={"KerasGuideScale": KerasGuideScale}
+        )
         np.testing.assert_allclose(loaded.predict(v, verbose=0), want, rtol=1e-6)
     finally:
-        layers.module._registry["Scale"] = Scale
+        layers.module._registry["KerasGuideScale"] = KerasGuideScale
     with pytest.raises(ValueError, match="not valid JSON"):
         models.model_from_json("{not json")

@@ -30,7 +30,9 @@ def save_load_same(model, x, tmp_path, custom_objects=None):
     model.save(path)
     loaded = models.load_model(path, custom_objects=custom_objects)
     after = loaded.predict(x, verbose=0)
-    np.testing.assert_allclose(after, before, rtol=1e-6, atol=1e-6)
+    pairs = zip(after, before) if isinstance(before, list) else [(after, before)]
+    for a, b in pairs:
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
     return loaded
 
 

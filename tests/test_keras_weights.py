@@ -163,3 +163,23 @@ def test_unknown_format_version_is_a_clear_error(tmp_path):
             models.load_model(tmp_path / "bad.deepcore")
         with pytest.raises(ValueError, match="unsupported model file version"):
             model.load_weights(tmp_path / "bad.deepcore")
+
+
+def test_dense_initial_kernel_keeps_the_draws_of_the_old_layout():
+    """Seeded runs keep their numbers: the (in, out) kernel is the transpose of what the
+    (out, in) layout drew, with the fans of a Keras (in, out) kernel (fan_in = in)."""
+    init = layers.initializers
+    for name, ref in [
+        ("glorot_uniform", lambda: init.GlorotUniform()((3, 4))),
+        ("he_normal", lambda: init.VarianceScaling(2.0, "fan_out", "truncated_normal")((3, 4))),
+    ]:
+        dc.manual_seed(7)
+        d = layers.Dense(3, kernel_initializer=name)
+        d.build((None, 4))
+        dc.manual_seed(7)
+        np.testing.assert_array_equal(d.kernel.numpy(), ref().T)
+    # and the scale is Keras's: He's variance 2 / fan_in with fan_in = the input size
+    dc.manual_seed(0)
+    big = layers.Dense(400, kernel_initializer="he_normal")
+    big.build((None, 100))
+    assert big.kernel.numpy().var() == pytest.approx(2.0 / 100, rel=0.05)

@@ -914,7 +914,8 @@ def test_weights_interchange_with_pytorch():
     with torch.no_grad():
         for a, b in zip([ours[0], ours[1], ours[5], ours[6]], ours_t):
             for (_, w), p in zip(a.named_parameters(), b.parameters()):
-                p.copy_(torch.from_numpy(w.numpy().astype(np.float64)))
+                arr = w.numpy().T if isinstance(a, nn.Dense) and w.ndim == 2 else w.numpy()
+                p.copy_(torch.from_numpy(arr.astype(np.float64)))  # Dense kernel: (in, out)
     for layer in ours:
         layer.double()
     x = np.random.default_rng(61).standard_normal((3, 2, 6, 6))
@@ -927,7 +928,8 @@ def test_weights_interchange_with_pytorch():
     np.testing.assert_allclose(as_np(y), yt.detach().numpy(), rtol=1e-9, atol=1e-10)
     for a, b in zip([ours[0], ours[1], ours[5], ours[6]], ours_t):
         for (_, w), p in zip(a.named_parameters(), b.parameters()):
-            np.testing.assert_allclose(w.grad.numpy(), p.grad.numpy(), rtol=1e-8, atol=1e-10)
+            g = w.grad.numpy().T if isinstance(a, nn.Dense) and w.ndim == 2 else w.grad.numpy()
+            np.testing.assert_allclose(g, p.grad.numpy(), rtol=1e-8, atol=1e-10)
     # moving mean follows PyTorch's running mean (same momentum convention after conversion)
     np.testing.assert_allclose(ours[1].moving_mean.numpy(), theirs[1].running_mean.numpy(),
                                rtol=1e-9)  # fmt: skip

@@ -246,7 +246,7 @@ def test_functional_merges_and_nested_models():
     pool = Sequential([nn.GlobalAveragePooling1D(input_shape=(4, 3))])
     pm = Model([ia, ib], pool(ea))
     out = pm.predict([a_idx, b_idx], verbose=0)
-    table = pm.layers[0].embeddings.numpy()
+    table = pm.layers[1].embeddings.numpy()  # layers[0] is the InputLayer, as in Keras
     m = a_idx != 0
     ref = (table[a_idx] * m[..., None]).sum(1) / m.sum(1, keepdims=True)
     np.testing.assert_allclose(out, ref, rtol=1e-6)

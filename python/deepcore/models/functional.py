@@ -484,7 +484,8 @@ def _keras_layer_order(outputs: list[KerasTensor], inputs: list[KerasTensor]) ->
         for t in node.inbound:
             node_depth[id(t.node)] = max(node_depth.get(id(t.node), 0), d + 1)
     ranked = sorted(index, key=lambda i: (-layer_depth.get(i, 0), index[i]))
-    return [layers[i] for i in ranked if not _is_operation(layers[i])]
+    unused = [t.node.layer for t in inputs if id(t.node.layer) not in index]  # listed last
+    return [layers[i] for i in ranked if not _is_operation(layers[i])] + unused
 
 
 def _map_json(x: Any, fn: Any) -> Any:

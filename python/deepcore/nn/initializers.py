@@ -21,6 +21,7 @@ makes initialisation reproducible.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any, Callable, Union
 
@@ -46,6 +47,7 @@ __all__ = [
     "Orthogonal",
     "Identity",
     "compute_fans",
+    "transposed_draw",
     "get",
     "serialize",
     "deserialize",
@@ -84,6 +86,22 @@ def compute_fans(shape: Shape) -> tuple[int, int]:
         return shape[0], shape[1]
     receptive = math.prod(shape[2:])
     return shape[1] * receptive, shape[0] * receptive
+
+
+def transposed_draw(init: Any) -> Callable[..., np.ndarray]:
+    """``init`` for an (in, out) dense kernel, drawn as the transpose of an (out, in) draw with
+    the same fans: the random numbers (and their order) Dense and Maxout kernels got when they
+    were stored (out, in), so seeded runs keep their weights (see [Note: dense kernel layout]
+    in deepcore.nn.layers.core)."""
+
+    def draw(shape: Shape, dtype: Any = "float32") -> np.ndarray:
+        f = init
+        if isinstance(f, VarianceScaling) and f.mode != "fan_avg":  # fans of the (in, out) shape
+            f = copy.copy(f)
+            f.mode = "fan_out" if f.mode == "fan_in" else "fan_in"
+        return np.ascontiguousarray(np.asarray(f(tuple(_shape(shape))[::-1], dtype)).T)
+
+    return draw
 
 
 def _rng(seed: int | None = None) -> np.random.Generator:

@@ -48,7 +48,8 @@ def call_with_mask(layer: Any, args: Sequence[Any], kwargs: dict, mask: Any) -> 
     else:
         out = layer(*args, **kwargs)
     if layer.supports_masking:
-        return out, layer.compute_mask(args[0], mask if live else None)
+        first = args[0] if args else next(iter(kwargs.values()), None)  # layer(query=q, ...)
+        return out, layer.compute_mask(first, mask if live else None)
     if live:
         warnings.warn(
             f"Layer '{layer.name}' (of type {type(layer).__name__}) was passed an input with a "

@@ -7,6 +7,9 @@ transpose happens per step. PyTorch's ``nn.Linear.weight`` is the transpose (uni
 input_dim), the layout ``F.linear`` takes: ``kernel.numpy().T``. Model files of format
 version 1 stored the PyTorch layout; ``load_model`` transposes them (models/saving.py,
 ``_legacy_transposed``). Maxout's kernel follows the same (input_dim, units·pieces) layout.
+Both draw their initial kernel as the transpose of an (out, in) draw with the same fans
+(``initializers.transposed_draw``): the numbers they drew when stored (out, in), so seeded runs
+and the figures recorded from them are unchanged.
 """
 
 from __future__ import annotations
@@ -58,12 +61,16 @@ def set_kernel_args(
     layer.bias_regularizer = regularizers.get(bias_regularizer)
 
 
-def kernel_and_bias(layer: Module, kernel_shape: tuple, n_out: int) -> tuple:
+def kernel_and_bias(
+    layer: Module, kernel_shape: tuple, n_out: int, transposed_draw: bool = False
+) -> tuple:
     """The (kernel, bias-or-None) weights of Dense / Maxout / Conv from the layer's
-    ``*_initializer`` / ``*_regularizer`` / ``use_bias`` attributes."""
-    kernel = layer.add_weight(
-        "kernel", kernel_shape, layer.kernel_initializer, regularizer=layer.kernel_regularizer
-    )
+    ``*_initializer`` / ``*_regularizer`` / ``use_bias`` attributes; ``transposed_draw`` draws
+    an (in, out) kernel in the order of its transpose (``initializers.transposed_draw``)."""
+    init = layer.kernel_initializer
+    if transposed_draw and init is not None:
+        init = initializers.transposed_draw(init)
+    kernel = layer.add_weight("kernel", kernel_shape, init, regularizer=layer.kernel_regularizer)
     bias = None
     if layer.use_bias:
         bias = layer.add_weight(
@@ -115,7 +122,9 @@ class Dense(Module):
                 f"last dimension, got {tuple(input_shape)}"
             )
         in_dim = int(input_shape[-1])
-        self.kernel, self.bias = kernel_and_bias(self, (in_dim, self.units), self.units)
+        self.kernel, self.bias = kernel_and_bias(
+            self, (in_dim, self.units), self.units, transposed_draw=True
+        )
         self.input_spec = InputSpec(min_ndim=2, axes={-1: in_dim})
 
     def call(self, x: Tensor) -> Tensor:
@@ -295,7 +304,7 @@ class Maxout(Module):
             )
         in_dim = int(input_shape[-1])
         n = self.units * self.pieces
-        self.kernel, self.bias = kernel_and_bias(self, (in_dim, n), n)
+        self.kernel, self.bias = kernel_and_bias(self, (in_dim, n), n, transposed_draw=True)
         self.input_spec = InputSpec(ndim=2, axes={-1: in_dim})
 
     def call(self, x: Tensor) -> Tensor:

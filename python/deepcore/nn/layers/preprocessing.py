@@ -20,7 +20,10 @@ __all__ = ["Rescaling", "Normalization"]
 
 def _number_or_list(layer: str, name: str, v: Any) -> Any:
     """A float, or a list of floats (per channel), as given (JSON-able)."""
-    a = np.asarray(v, dtype=np.float64)
+    try:
+        a = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError):
+        a = np.asarray(np.nan)
     if a.dtype.kind != "f" or not np.all(np.isfinite(a)):
         raise ValueError(f"{layer}: {name} must be a finite number or list of numbers, got {v!r}")
     return float(a) if a.ndim == 0 else a.tolist()
