@@ -391,6 +391,8 @@ _ARGS = {
     "Activation": {"activation": "tanh"},
     "Conv1D": {"filters": 2, "kernel_size": 3},
     "Conv2D": {"filters": 2, "kernel_size": 3},
+    "Conv1DTranspose": {"filters": 2, "kernel_size": 3, "strides": 2, "output_padding": 1},
+    "Conv2DTranspose": {"filters": 2, "kernel_size": 3, "padding": "same"},
     "Dense": {"units": 3},
     "Dropout": {"rate": 0.3},
     "SpatialDropout1D": {"rate": 0.3},
@@ -433,3 +435,124 @@ def test_every_layer_config_round_trips(name):
     cls = getattr(layers, name)
     layer = cls(**_ARGS.get(name, {}))
     round_trip_config(layer)
+
+
+# ---------------------------------------------------------------------- transposed convolution
+
+
+def _keras_conv_transpose_ref(x, kernel, bias, strides, padding, output_padding, dilation):
+    """Keras's transposed convolution in float64 NumPy, channels-last: every input pixel
+    scatters kernel[taps] (kernel (*k, out, in)) into the full output, which is then cropped
+    to Keras's window (deconv_output_length: 'same' crops (ke - s) // 2 at the start)."""
+    n, *sp, _ = x.shape
+    ks = kernel.shape[:-2]
+    full = [(m - 1) * s + (k - 1) * d + 1 for m, k, s, d in zip(sp, ks, strides, dilation)]
+    y = np.zeros((n, *full, kernel.shape[-2]))
+    for taps in np.ndindex(*ks):
+        contrib = np.tensordot(x, kernel[taps], axes=([x.ndim - 1], [1]))  # (n, *sp, out)
+        idx = tuple(
+            slice(t * d, t * d + (m - 1) * s + 1, s)
+            for t, m, s, d in zip(taps, sp, strides, dilation)
+        )
+        y[(slice(None), *idx)] += contrib
+    out = []
+    for m, k, s, d, op in zip(sp, ks, strides, dilation, output_padding):
+        ke = (k - 1) * d + 1
+        if op is None:
+            start = 0 if padding == "valid" else max(ke - s, 0) // 2
+            length = m * s + max(ke - s, 0) if padding == "valid" else m * s
+        else:
+            start = ke // 2 if padding == "same" else 0
+            length = (m - 1) * s + ke - 2 * start + op
+        out.append((start, length))
+    pad = [(0, 0)] + [(0, max(0, st + ln - f)) for (st, ln), f in zip(out, full)] + [(0, 0)]
+    y = np.pad(y, pad)
+    y = y[(slice(None), *(slice(st, st + ln) for st, ln in out))]
+    return y + bias
+
+
+def test_conv_transpose_keras_examples():
+    # keras.io: Conv2DTranspose(32, 2, 2, activation='relu') on (4, 10, 8, 128) -> (4, 20, 16, 32)
+    x = np.random.default_rng(0).random((4, 10, 8, 16)).astype(np.float32)
+    y = layers.Conv2DTranspose(32, 2, 2, activation="relu")(x)
+    assert y.shape == (4, 20, 16, 32) and as_np(y).min() >= 0
+    # keras.io: Conv1DTranspose(32, 3, 2, activation='relu') on (4, 10, 128) -> (4, 21, 32)
+    x1 = np.random.default_rng(1).random((4, 10, 16)).astype(np.float32)
+    layer = layers.Conv1DTranspose(32, 3, 2, activation="relu")
+    assert layer(x1).shape == (4, 21, 32) == (4, *layer.compute_output_shape((None, 10, 16))[1:])
+    assert [w.shape for w in layer.get_weights()] == [(3, 32, 16), (32,)]  # (k, out, in)
+    round_trip_config(layer)
+
+
+@pytest.mark.parametrize(
+    "k,s,padding,op,d,sp",
+    [
+        (3, 1, "valid", None, 1, (5, 4)),
+        (3, 2, "same", None, 1, (5, 4)),
+        (4, 2, "same", None, 1, (3, 5)),  # odd total padding: one more cropped at the end
+        (2, 3, "valid", None, 1, (4, 3)),  # kernel smaller than the stride: zeros appended
+        (2, 3, "same", None, 1, (4, 3)),
+        (3, 2, "same", 1, 1, (4, 4)),
+        (3, 3, "valid", 2, 1, (2, 3)),
+        (3, 1, "same", None, 2, (5, 5)),
+        (1, 1, "valid", None, 1, (1, 1)),
+    ],
+)
+def test_conv2d_transpose_matches_keras_definition(k, s, padding, op, d, sp):
+    dc.manual_seed(3)
+    layer = layers.Conv2DTranspose(3, k, strides=s, padding=padding, output_padding=op,
+                                   dilation_rate=d)  # fmt: skip
+    layer.to(np.float64)
+    x = np.random.default_rng(4).standard_normal((2, *sp, 2))
+    y = as_np(layer(dc.tensor(x)))
+    kernel, bias = layer.get_weights()
+    ops = (op, op)
+    ref = _keras_conv_transpose_ref(x, kernel, bias, (s, s), padding, ops, (d, d))
+    assert y.shape == ref.shape == (2, *layer.compute_output_shape((None, *sp, 2))[1:])
+    np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-10)
+    # Conv1DTranspose: the same definition on one spatial axis
+    l1 = layers.Conv1DTranspose(3, k, strides=s, padding=padding, output_padding=op,
+                                dilation_rate=d)  # fmt: skip
+    l1.to(np.float64)
+    x1 = x[:, :, 0, :]
+    y1 = as_np(l1(dc.tensor(x1)))
+    k1, b1 = l1.get_weights()
+    ref1 = _keras_conv_transpose_ref(x1, k1, b1, (s,), padding, (op,), (d,))
+    np.testing.assert_allclose(y1, ref1, rtol=1e-10, atol=1e-10)
+
+
+def test_conv2d_transpose_channels_first_training_and_saving(tmp_path):
+    dc.manual_seed(5)
+    cl = layers.Conv2DTranspose(4, 3, strides=2, padding="same")
+    cf = layers.Conv2DTranspose(4, 3, strides=2, padding="same", data_format="channels_first")
+    x = np.random.default_rng(6).standard_normal((2, 5, 6, 3)).astype(np.float32)
+    y = as_np(cl(x))
+    cf.build((None, 3, 5, 6))
+    cf.set_weights(cl.get_weights())
+    np.testing.assert_allclose(as_np(cf(x.transpose(0, 3, 1, 2))), y.transpose(0, 3, 1, 2),
+                               rtol=1e-5, atol=1e-5)  # fmt: skip
+    with pytest.raises(ValueError, match="padding"):
+        layers.Conv2DTranspose(2, 3, padding="full")
+    with pytest.raises(ValueError, match="output_padding"):
+        layers.Conv2DTranspose(2, 3, strides=2, output_padding=2)
+    # an autoencoder-style model: conv down, transposed conv up, trained a step, saved
+    model = models.Sequential([
+        layers.Input(shape=(8, 8, 1)), layers.Conv2D(4, 3, strides=2, padding="same"),
+        layers.Conv2DTranspose(1, 3, strides=2, padding="same", activation="sigmoid"),
+    ])  # fmt: skip
+    assert model.output_shape == (None, 8, 8, 1)
+    imgs = np.random.default_rng(7).random((8, 8, 8, 1)).astype(np.float32)
+    model.compile(optimizer="adam", loss="mse")
+    hist = model.fit(imgs, imgs, epochs=3, batch_size=8, verbose=0)
+    assert hist.history["loss"][-1] < hist.history["loss"][0]
+    save_load_same(model, imgs, tmp_path)
+
+
+def test_upsampling2d_bilinear_is_keras_image_resize():
+    x = np.array([[0.0, 1.0], [2.0, 3.0]], np.float32).reshape(1, 2, 2, 1)
+    y = as_np(layers.UpSampling2D(size=2, interpolation="bilinear")(x))[0, :, :, 0]
+    # half-pixel centres: output pixel i samples input coordinate (i + 0.5) / 2 - 0.5, clamped
+    c = np.clip((np.arange(4) + 0.5) / 2 - 0.5, 0, 1)
+    ref = (1 - c)[:, None] * ((1 - c) * 0 + c * 1)[None, :] + c[:, None] * ((1 - c) * 2 + c * 3)
+    np.testing.assert_allclose(y, ref, rtol=1e-6, atol=1e-6)
+    round_trip_config(layers.UpSampling2D(interpolation="bilinear"))

@@ -1,4 +1,4 @@
-"""Conv1D and Conv2D with Keras's arguments on deepcore's NCHW kernels.
+"""Conv1D, Conv2D and their transposes with Keras's arguments on deepcore's NCHW kernels.
 
 Weights are stored in PyTorch's layout — kernel (filters, channels/groups, *kernel_size), bias
 (filters,) — whatever the data_format, the layout our kernels read, so the state_dict
@@ -29,7 +29,7 @@ from .core import kernel_and_bias, kernel_and_bias_config, set_kernel_args
 from .layout import LayoutMixin
 from .reshaping import _data_format, pad
 
-__all__ = ["Conv1D", "Conv2D"]
+__all__ = ["Conv1D", "Conv2D", "Conv1DTranspose", "Conv2DTranspose"]
 
 _PADDINGS = ("valid", "same", "full", "causal")
 
@@ -203,3 +203,150 @@ class Conv1D(_Conv):
             x, self.kernel, self.bias, stride=self.strides[0], padding=padding,
             dilation=self.dilation_rate[0], groups=self.groups, activation=activation,
         )  # fmt: skip
+
+
+def deconv_output_length(
+    length: int | None,
+    k: int,
+    padding: str,
+    output_padding: int | None,
+    stride: int,
+    dilation: int = 1,
+) -> tuple[int, int | None]:
+    """Keras's deconv_output_length: (where the output starts inside the full transposed
+    convolution of (length - 1) * stride + (k - 1) * dilation + 1 samples, output length)."""
+    ke = (k - 1) * dilation + 1
+    if output_padding is None:
+        if padding == "valid":
+            start = 0
+            out = None if length is None else length * stride + max(ke - stride, 0)
+        else:  # 'same': the gradient of a 'same' convolution of a length * stride input
+            start = max(ke - stride, 0) // 2
+            out = None if length is None else length * stride
+        return start, out
+    pad = ke // 2 if padding == "same" else 0
+    out = None if length is None else (length - 1) * stride + ke - 2 * pad + output_padding
+    return pad, out
+
+
+class _ConvTranspose(_Conv):
+    """Transposed convolution (the gradient of a convolution with respect to its input):
+    Keras's Conv1DTranspose / Conv2DTranspose on ``F.conv_transpose1d/2d``. The kernel is
+    stored (in, filters, *kernel_size) (PyTorch's ConvTranspose layout) and shown as Keras's
+    (*kernel_size, filters, in) by get_weights / set_weights. Output sizes follow Keras: with
+    ``output_padding=None``, 'valid' gives input·stride + max(k - stride, 0) and 'same'
+    input·stride (TensorFlow's split of an odd padding)."""
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int | Sequence[int],
+        strides: int | Sequence[int] = 1,
+        padding: str = "valid",
+        output_padding: int | Sequence[int] | None = None,
+        data_format: str | None = None,
+        dilation_rate: int | Sequence[int] = 1,
+        activation: str | Callable | None = None,
+        use_bias: bool = True,
+        groups: int = 1,
+        **kwargs: Any,
+    ) -> None:
+        cls = type(self).__name__
+        if groups != 1:
+            raise ValueError(f"{cls}: groups must be 1, got {groups!r}")
+        super().__init__(
+            filters, kernel_size, strides=strides, padding=padding, data_format=data_format,
+            dilation_rate=dilation_rate, activation=activation, use_bias=use_bias, **kwargs,
+        )  # fmt: skip
+        if self.padding not in ("valid", "same"):
+            raise ValueError(f"{cls}: padding must be 'valid' or 'same', got {padding!r}")
+        self.output_padding = None
+        if output_padding is not None:
+            op = _tuple(cls, "output_padding", output_padding, self._rank, minimum=0)
+            for o, st, d in zip(op, self.strides, self.dilation_rate):
+                if o >= max(st, d):
+                    raise ValueError(
+                        f"{cls}: output_padding {op} must be smaller than the strides "
+                        f"{self.strides} (or the dilation)"
+                    )
+            self.output_padding = op
+
+    def build(self, input_shape: tuple) -> None:
+        cls = type(self).__name__
+        nd = self._rank + 2
+        if len(input_shape) != nd:
+            raise ValueError(
+                f"{cls} '{self.name}' expects inputs of rank {nd}, got shape {tuple(input_shape)}"
+            )
+        c = input_shape[self._channel_axis]
+        if c is None:
+            raise ValueError(f"{cls} '{self.name}': the channel dimension must be known")
+        kshape = (int(c), self.filters, *self.kernel_size)
+        self.kernel, self.bias = kernel_and_bias(self, kshape, self.filters)
+        self.input_spec = InputSpec(ndim=nd, axes={self._channel_axis: int(c)})
+
+    def _geometry(self, spatial: Sequence[int | None]) -> list[tuple[int, int | None]]:
+        ops = self.output_padding or (None,) * self._rank
+        return [
+            deconv_output_length(n, k, self.padding, o, st, d)
+            for n, k, o, st, d in zip(
+                spatial, self.kernel_size, ops, self.strides, self.dilation_rate
+            )
+        ]
+
+    def _conv(self, x: Tensor, padding: Any, activation: str | None = None) -> Tensor:
+        # one call of the kernel with PyTorch's (symmetric) padding and output_padding where
+        # they give Keras's window; a 'same' window with an odd total padding needs one more
+        # sample cropped at the end (TensorFlow puts the odd one there)
+        pads, extra, crops = [], [], []
+        for n, (start, length), k, st, d in zip(
+            x.shape[2:], self._geometry(x.shape[2:]), self.kernel_size, self.strides,
+            self.dilation_rate,
+        ):  # fmt: skip
+            full = (n - 1) * st + (k - 1) * d + 1
+            op = length - (full - 2 * start)
+            if op < 0:
+                crops.append(length)
+                op = 0
+            else:
+                crops.append(None)
+            pads.append(start)
+            extra.append(op)
+        fn = F.conv_transpose2d if self._rank == 2 else F.conv_transpose1d
+        y = fn(
+            x, self.kernel, None, stride=self.strides, padding=tuple(pads),
+            output_padding=tuple(extra), dilation=self.dilation_rate,
+        )  # fmt: skip
+        if any(c is not None for c in crops):
+            y = y[(slice(None), slice(None), *(slice(0, c) for c in crops))]
+        if self.bias is not None:
+            y = F.bias_add(y, self.bias, 1)
+        return F.relu(y) if activation == "relu" else y
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        spatial = tuple(length for _, length in self._geometry(self._spatial(input_shape)))
+        if self.data_format == "channels_last":
+            return (input_shape[0], *spatial, self.filters)
+        return (input_shape[0], self.filters, *spatial)
+
+    def get_config(self) -> dict:
+        cfg = super().get_config()
+        cfg.pop("groups", None)
+        op = self.output_padding
+        cfg["output_padding"] = None if op is None else list(op)
+        return cfg
+
+
+class Conv2DTranspose(_ConvTranspose):
+    """Transposed 2-D convolution (a "deconvolution"): upsamples images, e.g.
+    ``Conv2DTranspose(32, 2, strides=2)`` doubles the height and width."""
+
+    _rank = 2
+    _keras_layouts = {"kernel": (2, 3, 1, 0)}
+
+
+class Conv1DTranspose(_ConvTranspose):
+    """Transposed 1-D convolution over sequences (batch, steps, channels)."""
+
+    _rank = 1
+    _keras_layouts = {"kernel": (2, 1, 0)}

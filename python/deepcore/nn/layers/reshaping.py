@@ -11,8 +11,9 @@ import numpy as np
 
 from ...autograd import Context, Function
 from ...tensor import Tensor
+from .. import functional as F
 from ..module import InputSpec, Module
-from .layout import LayoutMixin, to_channels_last
+from .layout import LayoutMixin, to_channels_first, to_channels_last
 
 __all__ = [
     "Flatten",
@@ -367,8 +368,9 @@ class UpSampling1D(Module):
 
 
 class UpSampling2D(LayoutMixin, Module):
-    """Repeat the rows and columns of images ``size = (rows, cols)`` times
-    (``interpolation='nearest'``)."""
+    """Upsample images ``size = (rows, cols)`` times: each pixel repeated
+    (``interpolation='nearest'``) or bilinear interpolation with half-pixel centres
+    (``'bilinear'``, Keras's image resize, through ``F.interpolate``)."""
 
     def __init__(
         self,
@@ -387,10 +389,10 @@ class UpSampling2D(LayoutMixin, Module):
             raise ValueError(f"UpSampling2D: size must be 2 positive integers, got {size!r}")
         self.size = (int(size[0]), int(size[1]))
         self.data_format = _data_format("UpSampling2D", data_format)
-        if interpolation != "nearest":
+        if interpolation not in ("nearest", "bilinear"):
             raise ValueError(
-                f"UpSampling2D: interpolation {interpolation!r} is not supported yet (only "
-                "'nearest')"
+                f"UpSampling2D: interpolation must be 'nearest' or 'bilinear', got "
+                f"{interpolation!r}"
             )
         self.interpolation = interpolation
         self.input_spec = InputSpec(ndim=4)
@@ -403,7 +405,12 @@ class UpSampling2D(LayoutMixin, Module):
 
     def call(self, x: Tensor) -> Tensor:
         nchw = self.data_format == "channels_first" or self._nchw_in
-        return _repeat_axes(x, self._axes(nchw), self.size)
+        if self.interpolation == "nearest":
+            return _repeat_axes(x, self._axes(nchw), self.size)
+        y = x if nchw else to_channels_first(x)
+        h, w = y.shape[2] * self.size[0], y.shape[3] * self.size[1]
+        y = F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
+        return y if nchw else to_channels_last(y)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         out = list(input_shape)
