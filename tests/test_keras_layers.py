@@ -39,8 +39,8 @@ def save_load_same(model, x, tmp_path, custom_objects=None):
 # ---------------------------------------------------------------------- Lambda / Identity
 
 
-def square(x):
-    return x**2
+def squared_plus_one(x):
+    return x**2 + 1
 
 
 def test_lambda_keras_example_and_saving(tmp_path):
@@ -55,8 +55,10 @@ def test_lambda_keras_example_and_saving(tmp_path):
     with pytest.raises(ValueError, match="anonymous lambda"):
         models.load_model(path)
     # a named function comes back through custom_objects
-    named = models.Sequential([layers.Input(shape=(3,)), layers.Lambda(square), layers.Dense(2)])
-    save_load_same(named, x, tmp_path, custom_objects={"square": square})
+    named = models.Sequential(
+        [layers.Input(shape=(3,)), layers.Lambda(squared_plus_one), layers.Dense(2)]
+    )
+    save_load_same(named, x, tmp_path, custom_objects={"squared_plus_one": squared_plus_one})
     with pytest.raises(ValueError, match="custom_objects"):
         named.save(tmp_path / "n.deepcore")
         models.load_model(tmp_path / "n.deepcore")
