@@ -212,14 +212,14 @@ def test_compile_without_loss_trains_on_add_loss():
 
 
 def test_activity_regularization_layer_adds_to_the_compiled_loss():
-    class ActivityRegularization(layers.Layer):
+    class ActivityRegularizationLayer(layers.Layer):  # the guide's name (not the built-in's)
         def call(self, inputs):
             self.add_loss(0.1 * dc.sum(inputs))
             return inputs
 
     x, y = _data(8)
     dc.manual_seed(0)
-    model = Sequential([layers.Dense(2, input_shape=(4,)), ActivityRegularization()])
+    model = Sequential([layers.Dense(2, input_shape=(4,)), ActivityRegularizationLayer()])
     model.compile(optimizer="sgd", loss=losses.SparseCategoricalCrossentropy(from_logits=True))
     out = model.predict(x, verbose=0)
     ce = float(losses.SparseCategoricalCrossentropy(from_logits=True)(y, dc.tensor(out)))
