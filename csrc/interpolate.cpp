@@ -40,7 +40,7 @@ S scales_value(double scale, int64_t in, int64_t out) {
 
 template <typename T>
 InterpAxis<T> interp_axis(int64_t in, int64_t out, InterpMode mode, bool align_corners,
-                          double scale) {
+                          double scale, bool shortcuts) {
   InterpAxis<T> a{std::vector<int64_t>(out), std::vector<int64_t>(out), std::vector<T>(out, T(0))};
   if (mode == InterpMode::linear) {
     const T sc = align_corners ? (out > 1 ? static_cast<T>(in - 1) / static_cast<T>(out - 1) : T(0))
@@ -60,9 +60,9 @@ InterpAxis<T> interp_axis(int64_t in, int64_t out, InterpMode mode, bool align_c
     int64_t i;
     if (mode == InterpMode::nearest_exact)
       i = static_cast<int64_t>(std::floor((static_cast<float>(o) + 0.5f) * sc));
-    else if (out == in)
+    else if (shortcuts && out == in)
       i = o;
-    else if (out == 2 * in)
+    else if (shortcuts && out == 2 * in)
       i = o >> 1;
     else
       i = static_cast<int64_t>(std::floor(static_cast<float>(o) * sc));
@@ -74,8 +74,8 @@ InterpAxis<T> interp_axis(int64_t in, int64_t out, InterpMode mode, bool align_c
 struct Tables {
   template <typename T>
   static void run(const InterpShape& s, bool backward, const T* in, T* out) {
-    const auto h = interp_axis<T>(s.H, s.P, s.mode, s.align_corners, s.scale_h);
-    const auto w = interp_axis<T>(s.W, s.Q, s.mode, s.align_corners, s.scale_w);
+    const auto h = interp_axis<T>(s.H, s.P, s.mode, s.align_corners, s.scale_h, s.shortcuts);
+    const auto w = interp_axis<T>(s.W, s.Q, s.mode, s.align_corners, s.scale_w, s.shortcuts);
     const InterpTables<T> t{h.i0.data(), h.i1.data(),  w.i0.data(),
                             w.i1.data(), h.lam.data(), w.lam.data()};
     const auto* k = interp_kernels<T>();

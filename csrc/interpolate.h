@@ -4,8 +4,11 @@
 //   x is (N,C,H,W); y is (N,C,P,Q). Along each axis, output index o reads source indices
 //   i0(o), i1(o) with weights (1 - l(o), l(o)):
 //     y[n,c,p,q] = (1-lh)*((1-lw)*x[h0,w0] + lw*x[h0,w1]) + lh*((1-lw)*x[h1,w0] + lw*x[h1,w1])
-//   nearest:        i0 = i1 = min(floor(o * scale), in - 1), l = 0, with the scale in float
-//                   (out == in: i0 = o; out == 2 in: i0 = o / 2), PyTorch's legacy 'nearest';
+//   nearest:        i0 = i1 = min(floor(o * scale), in - 1), l = 0, with the scale in float,
+//                   PyTorch's legacy 'nearest'; on 2-D inputs (shortcuts) also PyTorch's
+//                   out == in: i0 = o and out == 2 in: i0 = o / 2, whatever the scale factor
+//                   (its 1-D kernel has no such shortcuts: scale_factor 1.2 on 2 elements
+//                   reads 0, 0 in 1-D and 0, 1 in 2-D);
 //   nearest-exact:  i0 = i1 = min(floor((o + 0.5) * scale), in - 1) (float);
 //   linear:         src = align_corners ? o * (in-1)/(out-1) : max((o + 0.5) * scale - 0.5, 0)
 //                   in T, i0 = floor(src), i1 = min(i0 + 1, in - 1), l = src - i0 in [0, 1];
@@ -26,6 +29,7 @@ struct InterpShape {
   InterpMode mode;
   bool align_corners;
   double scale_h, scale_w;  // the caller's scale factors (0: none, use in / out)
+  bool shortcuts;           // nearest's out == in / out == 2 in index shortcuts (2-D only)
 };
 
 template <typename T>

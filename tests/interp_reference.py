@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 
-def interp_matrix(n_in, n_out, mode, align_corners=False, scale=None):
+def interp_matrix(n_in, n_out, mode, align_corners=False, scale=None, shortcuts=True):
     """(n_out, n_in) matrix M of one axis: y = M @ x along that axis (PyTorch's index rules;
-    nearest indices computed in float32 as PyTorch does)."""
+    nearest indices computed in float32 as PyTorch does; ``shortcuts``: its 2-D kernel's
+    out == in and out == 2 in index rules, which its 1-D kernel does not have)."""
     o = np.arange(n_out)
     M = np.zeros((n_out, n_in))
     if mode == "linear":
@@ -28,9 +29,9 @@ def interp_matrix(n_in, n_out, mode, align_corners=False, scale=None):
     of = o.astype(np.float32)
     if mode == "nearest-exact":
         i = np.floor((of + np.float32(0.5)) * sc)
-    elif n_out == n_in:
+    elif shortcuts and n_out == n_in:
         i = o
-    elif n_out == 2 * n_in:
+    elif shortcuts and n_out == 2 * n_in:
         i = o // 2
     else:
         i = np.floor(of * sc)
@@ -43,7 +44,8 @@ def interp_matrices(in_shape, size, mode, align_corners=False, scales=None):
     nsp = len(in_shape) - 2
     scales = scales or (None,) * nsp
     return [
-        interp_matrix(in_shape[2 + i], size[i], mode, align_corners, scales[i]) for i in range(nsp)
+        interp_matrix(in_shape[2 + i], size[i], mode, align_corners, scales[i], nsp == 2)
+        for i in range(nsp)
     ]
 
 

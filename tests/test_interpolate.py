@@ -276,3 +276,19 @@ def test_conv_transpose_bad_inputs():
         F.conv_transpose1d(dc.tensor(np.ones((1, 2, 3), np.int64)), w)
     with pytest.raises(TypeError, match="weight"):
         F.conv_transpose1d(x, [[1.0]])
+
+
+def test_nearest_1d_has_no_index_shortcuts_2d_has():
+    # PyTorch's 2-D nearest kernel reads o for out == in and o // 2 for out == 2 in whatever the
+    # scale factor; its 1-D kernel always reads floor(o / scale_factor). A fuzz run in CI found
+    # the 1-D difference (scale 1.2 on 2 elements: PyTorch 0, 0; ours read 0, 1)
+    x1 = np.arange(2.0).reshape(1, 1, 2)
+    y = F.interpolate(dc.tensor(x1), scale_factor=1.2, mode="nearest").numpy()
+    np.testing.assert_array_equal(y, [[[0.0, 0.0]]])
+    y = F.interpolate(dc.tensor(x1), scale_factor=2.4, mode="nearest").numpy()
+    np.testing.assert_array_equal(y, [[[0.0, 0.0, 0.0, 1.0]]])
+    x2 = np.arange(4.0).reshape(1, 1, 2, 2)
+    y = F.interpolate(dc.tensor(x2), scale_factor=2.4, mode="nearest").numpy()
+    np.testing.assert_array_equal(y[0, 0], [[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]])
+    y = F.interpolate(dc.tensor(np.arange(4.0).reshape(1, 1, 4)), scale_factor=1.2, mode="nearest")
+    np.testing.assert_array_equal(y.numpy(), [[[0.0, 0.0, 1.0, 2.0]]])

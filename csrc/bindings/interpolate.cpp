@@ -81,6 +81,7 @@ InterpShape interp_shape(const std::vector<int64_t>& xs, const std::vector<int64
   s.align_corners = align_corners;
   s.scale_h = nsp == 2 ? sc[0] : 0.0;
   s.scale_w = sc[nsp - 1];
+  s.shortcuts = nsp == 2;  // PyTorch's 2-D nearest kernel has them, its 1-D one not
   return s;
 }
 

@@ -13,7 +13,7 @@ namespace {
 // Source index pair and the weight of the second, for output index o along one axis.
 template <typename T>
 void source(int64_t o, int64_t in, int64_t out, InterpMode mode, bool align_corners, double scale,
-            int64_t* i0, int64_t* i1, T* lam) {
+            bool shortcuts, int64_t* i0, int64_t* i1, T* lam) {
   *lam = T(0);
   if (mode == InterpMode::linear) {
     T sc;
@@ -31,9 +31,9 @@ void source(int64_t o, int64_t in, int64_t out, InterpMode mode, bool align_corn
   int64_t i;
   if (mode == InterpMode::nearest_exact)
     i = static_cast<int64_t>(std::floor((float(o) + 0.5f) * sc));
-  else if (out == in)
+  else if (shortcuts && out == in)
     i = o;
-  else if (out == 2 * in)
+  else if (shortcuts && out == 2 * in)
     i = o / 2;
   else
     i = static_cast<int64_t>(std::floor(float(o) * sc));
@@ -45,8 +45,8 @@ template <typename T, typename F>
 void taps(const InterpShape& s, int64_t p, int64_t q, F&& f) {
   int64_t h0, h1, w0, w1;
   T lh, lw;
-  source<T>(p, s.H, s.P, s.mode, s.align_corners, s.scale_h, &h0, &h1, &lh);
-  source<T>(q, s.W, s.Q, s.mode, s.align_corners, s.scale_w, &w0, &w1, &lw);
+  source<T>(p, s.H, s.P, s.mode, s.align_corners, s.scale_h, s.shortcuts, &h0, &h1, &lh);
+  source<T>(q, s.W, s.Q, s.mode, s.align_corners, s.scale_w, s.shortcuts, &w0, &w1, &lw);
   f(h0, w0, (T(1) - lh) * (T(1) - lw));
   if (s.mode != InterpMode::linear) return;  // nearest: the one source, weight 1
   f(h0, w1, (T(1) - lh) * lw);
