@@ -161,7 +161,9 @@ class _MetricSync:
         return [v for m in self.metrics for v in m.variables if v.aggregation in ("sum", "mean")]
 
     def snapshot(self) -> dict[int, np.ndarray]:
-        return {id(v): np.asarray(v.data, np.float64) for v in self._variables()}
+        # copies: metric variables are updated in place, so a view of a float64 state would
+        # follow the step's update and the step's delta would read as 0
+        return {id(v): np.array(v.data, np.float64, copy=True) for v in self._variables()}
 
     def local(self, before: dict[int, np.ndarray]) -> np.ndarray:
         parts = [np.zeros(0)]
