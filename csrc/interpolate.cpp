@@ -42,6 +42,10 @@ template <typename T>
 InterpAxis<T> interp_axis(int64_t in, int64_t out, InterpMode mode, bool align_corners,
                           double scale, bool shortcuts) {
   InterpAxis<T> a{std::vector<int64_t>(out), std::vector<int64_t>(out), std::vector<T>(out, T(0))};
+  if (mode == InterpMode::linear && in == out) {  // PyTorch copies such an axis, whatever
+    for (int64_t o = 0; o < out; ++o) a.i0[o] = a.i1[o] = o;  // the scale factor (lam = 0)
+    return a;
+  }
   if (mode == InterpMode::linear) {
     const T sc = align_corners ? (out > 1 ? static_cast<T>(in - 1) / static_cast<T>(out - 1) : T(0))
                                : scales_value<T>(scale, in, out);

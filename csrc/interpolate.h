@@ -10,7 +10,9 @@
 //                   (its 1-D kernel has no such shortcuts: scale_factor 1.2 on 2 elements
 //                   reads 0, 0 in 1-D and 0, 1 in 2-D);
 //   nearest-exact:  i0 = i1 = min(floor((o + 0.5) * scale), in - 1) (float);
-//   linear:         src = align_corners ? o * (in-1)/(out-1) : max((o + 0.5) * scale - 0.5, 0)
+//   linear:         an axis with out == in is copied (i0 = i1 = o, l = 0) whatever the scale
+//                   factor, as PyTorch; otherwise
+//                   src = align_corners ? o * (in-1)/(out-1) : max((o + 0.5) * scale - 0.5, 0)
 //                   in T, i0 = floor(src), i1 = min(i0 + 1, in - 1), l = src - i0 in [0, 1];
 //   scale = 1 / scale_factor when the caller gave one (> 0), else in / out.
 // dx (N,C,H,W) is assigned: each dy spreads over the (up to 4) sources with the same weights.

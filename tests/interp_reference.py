@@ -12,6 +12,9 @@ def interp_matrix(n_in, n_out, mode, align_corners=False, scale=None, shortcuts=
     out == in and out == 2 in index rules, which its 1-D kernel does not have)."""
     o = np.arange(n_out)
     M = np.zeros((n_out, n_in))
+    if mode == "linear" and n_out == n_in:  # PyTorch copies an axis of unchanged size
+        M[o, o] = 1.0
+        return M
     if mode == "linear":
         if align_corners:
             sc = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0

@@ -292,3 +292,15 @@ def test_nearest_1d_has_no_index_shortcuts_2d_has():
     np.testing.assert_array_equal(y[0, 0], [[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]])
     y = F.interpolate(dc.tensor(np.arange(4.0).reshape(1, 1, 4)), scale_factor=1.2, mode="nearest")
     np.testing.assert_array_equal(y.numpy(), [[[0.0, 0.0, 1.0, 2.0]]])
+
+
+def test_linear_copies_an_axis_of_unchanged_size():
+    # PyTorch: with a scale factor that leaves an axis's size unchanged, (bi)linear copies that
+    # axis (a fuzz run found ours interpolating it with 1 / scale_factor)
+    x = np.arange(4.0).reshape(1, 1, 4)
+    np.testing.assert_array_equal(
+        F.interpolate(dc.tensor(x), scale_factor=1.2, mode="linear").numpy(), x
+    )
+    x2 = np.arange(8.0).reshape(1, 1, 2, 4)
+    y = F.interpolate(dc.tensor(x2), scale_factor=(1.6, 1.2), mode="bilinear").numpy()
+    np.testing.assert_allclose(y[0, 0], [[0, 1, 2, 3], [1.75, 2.75, 3.75, 4.75], [4, 5, 6, 7]])

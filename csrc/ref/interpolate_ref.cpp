@@ -15,6 +15,10 @@ template <typename T>
 void source(int64_t o, int64_t in, int64_t out, InterpMode mode, bool align_corners, double scale,
             bool shortcuts, int64_t* i0, int64_t* i1, T* lam) {
   *lam = T(0);
+  if (mode == InterpMode::linear && in == out) {  // an axis of unchanged size is copied
+    *i0 = *i1 = o;
+    return;
+  }
   if (mode == InterpMode::linear) {
     T sc;
     if (align_corners)
