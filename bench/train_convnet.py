@@ -99,13 +99,18 @@ def build_torch(ours_model):
 
 
 def copy_weights(ours_model, net) -> None:
-    """Ours -> PyTorch. Weight layouts are PyTorch's (conv (K,C,R,S), dense (out,in)); only the
-    first Dense after Flatten needs its input columns reordered: ours flattens the channels-last
-    (H, W, C) map as Keras does, PyTorch flattens (C, H, W)."""
+    """Ours -> PyTorch. Conv kernels are stored as PyTorch's (K,C,R,S); Dense kernels as Keras's
+    (in, out), transposed here to PyTorch's (out, in). The first Dense after Flatten also needs
+    its input columns reordered: ours flattens the channels-last (H, W, C) map as Keras does,
+    PyTorch flattens (C, H, W)."""
     import torch
 
     ours = [np.asarray(p.numpy()) for p in ours_model.parameters()]
     theirs = [p for p in net.parameters()]
+    ours = [
+        a.T if a.ndim == 2 and a.shape[::-1] == tuple(p.shape) != a.shape else a
+        for a, p in zip(ours, theirs)
+    ]
     assert [a.shape for a in ours] == [tuple(p.shape) for p in theirs], (
         [a.shape for a in ours],
         [tuple(p.shape) for p in theirs],
