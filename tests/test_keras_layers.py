@@ -408,6 +408,7 @@ _ARGS = {
     "InputLayer": {"shape": (3,)},
     "Dot": {"axes": 1},
     "Rescaling": {"scale": 0.5},
+    "Resizing": {"height": 3, "width": 4},
     "SimpleRNNCell": {"units": 2},
     "LSTMCell": {"units": 2},
     "GRUCell": {"units": 2},
@@ -558,3 +559,68 @@ def test_upsampling2d_bilinear_is_keras_image_resize():
     ref = (1 - c)[:, None] * ((1 - c) * 0 + c * 1)[None, :] + c[:, None] * ((1 - c) * 2 + c * 3)
     np.testing.assert_allclose(y, ref, rtol=1e-6, atol=1e-6)
     round_trip_config(layers.UpSampling2D(interpolation="bilinear"))
+
+
+# ------------------------------------------------------------------------------ Resizing
+def test_resizing_bilinear_and_nearest_match_half_pixel_references():
+    from interp_reference import interp_matrices
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 5, 7, 3))
+    y = layers.Resizing(4, 9, dtype="float64")(x).numpy()
+    Mh, Mw = interp_matrices((1, 1, 5, 7), (4, 9), "linear")
+    ref = np.einsum("ph,nhwc,qw->npqc", Mh, x, Mw)
+    np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
+    # nearest with half-pixel centres: an exact 2x upscale repeats each pixel
+    y = layers.Resizing(10, 14, interpolation="nearest", dtype="float64")(x).numpy()
+    np.testing.assert_array_equal(y, x.repeat(2, axis=1).repeat(2, axis=2))
+    # channels_first and one unbatched image
+    xf = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    yf = layers.Resizing(4, 9, data_format="channels_first", dtype="float64")(xf).numpy()
+    np.testing.assert_allclose(yf.transpose(0, 2, 3, 1), ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layers.Resizing(4, 9, dtype="float64")(x[0]).numpy(), ref[0])
+
+
+def test_resizing_crop_and_pad_to_aspect_ratio():
+    x = np.arange(32.0).reshape(1, 4, 8, 1)
+    # the largest centred 1:1 window of a 4 x 8 image is columns 2..5, then resized to 2 x 2
+    crop = layers.Resizing(2, 2, crop_to_aspect_ratio=True, dtype="float64")(x).numpy()
+    plain = layers.Resizing(2, 2, dtype="float64")(x[:, :, 2:6]).numpy()
+    np.testing.assert_array_equal(crop, plain)
+    # padding a 2 x 4 image to 1:1 adds one row of fill above and below, already 4 x 4
+    x2 = np.arange(8.0).reshape(1, 2, 4, 1)
+    pad = layers.Resizing(4, 4, pad_to_aspect_ratio=True, fill_value=-1, dtype="float64")(x2)
+    expect = np.full((1, 4, 4, 1), -1.0)
+    expect[:, 1:3] = x2
+    np.testing.assert_array_equal(pad.numpy(), expect)
+
+
+def test_resizing_gradient_config_and_bad_arguments(tmp_path):
+    from deepcore.testing import gradcheck
+
+    layer = layers.Resizing(3, 5, crop_to_aspect_ratio=True, dtype="float64")
+    x = np.random.default_rng(1).standard_normal((2, 4, 6, 2))
+    gradcheck(lambda t: layer(t), [x])
+    cfg = layer.get_config()
+    again = layers.Resizing.from_config(cfg)
+    assert again.get_config() == cfg
+    model = models.Sequential([models.Input((8, 8, 3)), layers.Resizing(4, 4), layers.Flatten()])
+    assert model.output_shape == (None, 48)
+    model.compile(loss="mse")
+    path = str(tmp_path / "r.deepcore")
+    model.save(path)
+    xb = np.random.default_rng(2).random((2, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(
+        models.load_model(path).predict(xb, verbose=0), model.predict(xb, verbose=0)
+    )
+    for kw, match in [
+        (dict(height=0, width=2), "height"),
+        (dict(height=2, width=2.5), "width"),
+        (dict(height=2, width=2, interpolation="bicubic"), "interpolation"),
+        (dict(height=2, width=2, antialias=True), "antialias"),
+        (dict(height=2, width=2, crop_to_aspect_ratio=True, pad_to_aspect_ratio=True), "exclude"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            layers.Resizing(**kw)
+    with pytest.raises(ValueError, match="rank 3 or 4"):
+        layers.Resizing(2, 2)(np.ones((2, 3)))

@@ -1,4 +1,5 @@
-"""Keras's numerical preprocessing layers: Rescaling and Normalization (with ``adapt``).
+"""Keras's numerical and image preprocessing layers: Rescaling, Normalization (with
+``adapt``) and Resizing.
 
 They run inside the model (so a saved model carries its preprocessing) and hold no trainable
 weights: Normalization's adapted mean and variance are non-trainable state, saved with the
@@ -12,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from ... import ops
 from ...tensor import Tensor
+from .. import functional as F
 from ..module import Module
 
-__all__ = ["Rescaling", "Normalization"]
+__all__ = ["Rescaling", "Normalization", "Resizing"]
 
 
 def _number_or_list(layer: str, name: str, v: Any) -> Any:
@@ -228,3 +231,114 @@ def _batches(data: Any, steps: int | None) -> Iterable[np.ndarray]:
         if steps is not None and i >= steps:
             break
         yield arr(b)
+
+
+class Resizing(Module):
+    """Keras's ``Resizing(height, width)``: images (batch, rows, cols, channels) (or one image
+    without the batch axis; ``data_format="channels_first"`` for (batch, channels, rows, cols))
+    resized to ``height`` x ``width`` by ``interpolation`` "bilinear" (half-pixel centres, no
+    antialiasing) or "nearest" (half-pixel centres), through ``F.interpolate``.
+    ``crop_to_aspect_ratio`` first takes the largest centred window of the target aspect ratio;
+    ``pad_to_aspect_ratio`` instead pads the image (centred, with ``fill_value``) to that ratio.
+    Differentiable. Keras's other interpolations and ``antialias=True`` raise a ValueError."""
+
+    _MODES = {"bilinear": "bilinear", "nearest": "nearest-exact"}
+
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        interpolation: str = "bilinear",
+        crop_to_aspect_ratio: bool = False,
+        pad_to_aspect_ratio: bool = False,
+        fill_mode: str = "constant",
+        fill_value: float = 0.0,
+        antialias: bool = False,
+        data_format: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        for name, v in (("height", height), ("width", width)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"Resizing: {name} must be a positive integer, got {v!r}")
+        if interpolation not in self._MODES:
+            raise ValueError(
+                f"Resizing: interpolation must be 'bilinear' or 'nearest' (the ones deepcore "
+                f"implements), got {interpolation!r}"
+            )
+        if antialias:
+            raise ValueError("Resizing: antialias=True is not supported (resizing without it)")
+        if crop_to_aspect_ratio and pad_to_aspect_ratio:
+            raise ValueError(
+                "Resizing: crop_to_aspect_ratio and pad_to_aspect_ratio exclude each other"
+            )
+        if fill_mode != "constant":
+            raise ValueError(f"Resizing: fill_mode must be 'constant', got {fill_mode!r}")
+        if data_format not in (None, "channels_last", "channels_first"):
+            raise ValueError(
+                f"Resizing: data_format must be 'channels_last' or 'channels_first', got "
+                f"{data_format!r}"
+            )
+        self.height, self.width = int(height), int(width)
+        self.interpolation = interpolation
+        self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
+        self.pad_to_aspect_ratio = bool(pad_to_aspect_ratio)
+        self.fill_mode = fill_mode
+        self.fill_value = float(fill_value)
+        self.antialias = False
+        self.data_format = data_format or "channels_last"
+
+    def _fit_ratio(self, y: Tensor) -> Tensor:
+        """Centre-crop or centre-pad (N, C, H, W) to the target aspect ratio, Keras's sizes."""
+        H, W, th, tw = y.shape[2], y.shape[3], self.height, self.width
+        if self.crop_to_aspect_ratio:
+            ch = max(min(H, int(float(W * th) / tw)), 1)
+            cw = max(min(W, int(float(H * tw) / th)), 1)
+            h0, w0 = int(float(H - ch) / 2), int(float(W - cw) / 2)
+            return y[:, :, h0 : h0 + ch, w0 : w0 + cw]
+        ph = max(H, int(float(W * th) / tw))
+        pw = max(W, int(float(H * tw) / th))
+        h0, w0 = int(float(ph - H) / 2), int(float(pw - W) / 2)
+        widths = ((0, 0), (0, 0), (h0, ph - H - h0), (w0, pw - W - w0))
+        return ops.pad(y, widths, constant_values=self.fill_value)
+
+    def call(self, x: Tensor) -> Tensor:
+        if x.ndim not in (3, 4):
+            raise ValueError(
+                f"Resizing '{self.name}': expected images of rank 3 or 4, got shape {x.shape}"
+            )
+        if x.dtype.kind != "f":
+            x = Tensor(x.data.astype(self.dtype))
+        single = x.ndim == 3
+        y = x.reshape(1, *x.shape) if single else x
+        if self.data_format == "channels_last":
+            y = y.transpose(0, 3, 1, 2)
+        if self.crop_to_aspect_ratio or self.pad_to_aspect_ratio:
+            y = self._fit_ratio(y)
+        if (y.shape[2], y.shape[3]) != (self.height, self.width):
+            y = F.interpolate(
+                y, size=(self.height, self.width), mode=self._MODES[self.interpolation]
+            )
+        if self.data_format == "channels_last":
+            y = y.transpose(0, 2, 3, 1)
+        return y.reshape(*y.shape[1:]) if single else y
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        s = list(input_shape)
+        rows = len(s) - (3 if self.data_format == "channels_last" else 2)
+        s[rows], s[rows + 1] = self.height, self.width
+        return tuple(s)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "height": self.height,
+            "width": self.width,
+            "interpolation": self.interpolation,
+            "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
+            "pad_to_aspect_ratio": self.pad_to_aspect_ratio,
+            "fill_mode": self.fill_mode,
+            "fill_value": self.fill_value,
+            "antialias": self.antialias,
+            "data_format": self.data_format,
+        }
