@@ -6,6 +6,7 @@
 // the blocks added in double), so long rows do not saturate.
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "cpu/activation_math.h"  // kLaneTerms
 #include "norm.h"
@@ -31,6 +32,24 @@ inline double row_sum(int64_t n, F&& f) {
   return total;
 }
 
+// Two such sums in one pass: {sum of f(i), sum of g(i)}.
+template <typename T, typename F, typename G>
+inline std::pair<double, double> row_sums(int64_t n, F&& f, G&& g) {
+  double tf = 0, tg = 0;
+  for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
+    const int64_t b1 = n - b0 < kBlock ? n : b0 + kBlock;
+    T sf = 0, sg = 0;
+#pragma omp simd reduction(+ : sf, sg)
+    for (int64_t i = b0; i < b1; ++i) {
+      sf += f(i);
+      sg += g(i);
+    }
+    tf += static_cast<double>(sf);
+    tg += static_cast<double>(sg);
+  }
+  return {tf, tg};
+}
+
 template <typename T>
 void forward_rows(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows,
                   int64_t N, T eps) {
@@ -40,19 +59,9 @@ void forward_rows(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, in
     // corrected two-pass: the second pass also sums the deviations from the first mean m0,
     // whose mean is m0's own rounding error (a constant row then normalises to exactly 0)
     const T m0 = static_cast<T>(row_sum<T>(N, [&](int64_t i) { return xr[i]; }) / double(N));
-    double sd = 0, sd2 = 0;
-    for (int64_t b0 = 0; b0 < N; b0 += kBlock) {
-      const int64_t b1 = N - b0 < kBlock ? N : b0 + kBlock;
-      T d1 = 0, d2 = 0;
-#pragma omp simd reduction(+ : d1, d2)
-      for (int64_t i = b0; i < b1; ++i) {
-        const T d = xr[i] - m0;
-        d1 += d;
-        d2 += d * d;
-      }
-      sd += static_cast<double>(d1);
-      sd2 += static_cast<double>(d2);
-    }
+    const auto [sd, sd2] = row_sums<T>(
+        N, [&](int64_t i) { return xr[i] - m0; },
+        [&](int64_t i) { return (xr[i] - m0) * (xr[i] - m0); });
     const double dm = sd / double(N);
     const T m = static_cast<T>(double(m0) + dm);
     const double v = std::max(sd2 / double(N) - dm * dm, 0.0);
@@ -80,7 +89,8 @@ void backward_rows(const T* gy, const T* x, const T* w, const T* mean, const T* 
     const T* gr = gy + r * N;
     T* gxr = gx + r * N;
     const T m = mean[r], rs = rstd[r];
-    // means over the row of dnorm = gy * w and dnorm * xhat (blocked like row_sum)
+    // means over the row of dnorm = gy * w and dnorm * xhat (blocked like row_sums, written
+    // out: through row_sums' two lambdas this loop measured ~3% slower)
     double as = 0, cs = 0;
     for (int64_t b0 = 0; b0 < N; b0 += kBlock) {
       const int64_t b1 = N - b0 < kBlock ? N : b0 + kBlock;
