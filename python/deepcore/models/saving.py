@@ -287,7 +287,7 @@ def load_model(
     the compiled optimizer with its state, so training continues where it stopped. A corrupt
     or crafted file raises ``ValueError`` / ``TypeError`` naming it, and building the model
     allocates no more weights than the file stores (see [Note: hostile model files])."""
-    custom = dict(custom_objects or {})
+    custom = nn_serialization.with_custom_objects(custom_objects)
     path, tensors, meta, values = _read(filepath)
     fmt = meta.get("format")
     if fmt != MODEL_FORMAT:
@@ -439,4 +439,4 @@ def model_from_json(json_string: str, custom_objects: Mapping[str, Any] | None =
         raise ValueError(f"model_from_json: not valid JSON ({e})") from None
     if not isinstance(cfg, dict) or not isinstance(cfg.get("class_name"), str):
         raise ValueError("model_from_json: expected an object with a class_name string")
-    return nn_module.deserialize(cfg, dict(custom_objects or {}))
+    return nn_module.deserialize(cfg, nn_serialization.with_custom_objects(custom_objects))

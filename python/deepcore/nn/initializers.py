@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
+import operator
 from typing import Any, Callable, Union
 
 import numpy as np
@@ -60,8 +61,8 @@ def _shape(shape: Shape) -> tuple[int, ...]:
     if isinstance(shape, (int, np.integer)):
         shape = (int(shape),)
     try:
-        out = tuple(int(s) for s in shape)
-    except (TypeError, ValueError):
+        out = tuple(operator.index(s) for s in shape)  # 2.5 is an error, not 2
+    except TypeError:
         raise TypeError(f"shape must be a tuple of ints, got {shape!r}") from None
     if any(s < 0 for s in out):
         raise ValueError(f"shape must not have negative sizes, got {out}")

@@ -12,9 +12,20 @@ import threading
 from collections import defaultdict
 from typing import Any
 
-__all__ = ["serialize", "deserialize", "get_layer_class", "reset_name_counters"]
+__all__ = [
+    "serialize",
+    "deserialize",
+    "get_custom_objects",
+    "get_layer_class",
+    "register_serializable",
+    "reset_name_counters",
+    "with_custom_objects",
+]
 
 _registry: dict[str, type] = {}
+# Objects registered by ``register_serializable`` (Keras's register_keras_serializable): found
+# by load_model / from_config / model_from_json without ``custom_objects``.
+_custom_objects: dict[str, Any] = {}
 _name_uids: dict[str, int] = defaultdict(int)
 _name_lock = threading.Lock()
 
@@ -49,6 +60,35 @@ def get_layer_class(name: str) -> type:
         ) from None
 
 
+def register_serializable(package: str = "Custom", name: str | None = None) -> Any:
+    """Decorator: register a class or function so that saved models naming it load without
+    ``custom_objects`` (Keras's ``keras.saving.register_keras_serializable``). It is found
+    under its own name (what deepcore's files store) and under Keras's ``"package>name"``."""
+    if not isinstance(package, str) or ">" in package:
+        raise ValueError(f"package must be a string without '>', got {package!r}")
+
+    def deco(obj: Any) -> Any:
+        key = name if name is not None else getattr(obj, "__name__", None)
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"cannot register {obj!r}: it has no __name__; pass name=")
+        _custom_objects[key] = obj
+        _custom_objects[f"{package}>{key}"] = obj
+        return obj
+
+    return deco
+
+
+def get_custom_objects() -> dict[str, Any]:
+    """The live dict of registered custom objects (Keras's ``get_custom_objects``): adding to
+    it registers an object under that name."""
+    return _custom_objects
+
+
+def with_custom_objects(custom_objects: Any = None) -> dict[str, Any]:
+    """The registered custom objects overlaid by a call's own ``custom_objects``."""
+    return {**_custom_objects, **dict(custom_objects or {})}
+
+
 def serialize(layer: Any) -> dict:
     """``{"class_name": ..., "config": ...}``: JSON-able; ``deserialize`` rebuilds the layer."""
     return {"class_name": type(layer).__name__, "config": layer.get_config()}
@@ -60,7 +100,7 @@ def deserialize(config: dict, custom_objects: dict | None = None) -> Any:
     name = config["class_name"]
     if not isinstance(name, str):
         raise TypeError(f"a layer's class_name must be a string, got {name!r}")
-    cls = (custom_objects or {}).get(name) or get_layer_class(name)
+    cls = with_custom_objects(custom_objects).get(name) or get_layer_class(name)
     cfg = config.get("config", {})
     if not isinstance(cfg, dict):
         raise TypeError(f"the config of a {name} layer must be an object, got {cfg!r}")

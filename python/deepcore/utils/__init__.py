@@ -29,10 +29,31 @@ __all__ = [
     "plot_model",
     "split_dataset",
     "scale_to_unit",
+    "set_random_seed",
     "to_categorical",
     "to_channels_first",
     "to_channels_last",
 ]
+
+
+def set_random_seed(seed: int) -> None:
+    """Seed every generator a training script draws from: Python's ``random``, NumPy's
+    global generator and deepcore's (initialisers, dropout, shuffling), as Keras's
+    ``keras.utils.set_random_seed``."""
+    import operator
+    import random
+
+    from ..tensor import manual_seed
+
+    try:
+        s = operator.index(seed)
+    except TypeError:
+        raise TypeError(f"set_random_seed: seed must be an int, got {seed!r}") from None
+    if not 0 <= s < 2**32:
+        raise ValueError(f"set_random_seed: seed must be in [0, 2**32), got {s}")
+    random.seed(s)
+    np.random.seed(s)
+    manual_seed(s)
 
 
 def to_categorical(y, num_classes: int | None = None, dtype="float32") -> np.ndarray:
