@@ -105,12 +105,34 @@ def _as_tensor(x: Any, like: Tensor | None = None) -> Tensor:
     return Tensor(arr)
 
 
+def _same_rank(t: Tensor, like: Tensor) -> Tensor:
+    """Keras's squeeze-or-expand rule for targets against predictions: (n,) labels against
+    (n, 1) predictions gain the trailing axis, (n, 1) targets against (n,) predictions lose
+    it. Targets must then broadcast to the predictions' shape without enlarging it: (4,)
+    against (4, 1) would otherwise pair every label with every prediction, silently."""
+    if t.ndim == like.ndim - 1 and like.ndim and like.shape[-1] == 1:
+        t = ops.reshape(t, (*t.shape, 1))
+    elif t.ndim == like.ndim + 1 and t.shape[-1] == 1:
+        t = ops.reshape(t, t.shape[:-1])
+    try:
+        ok = np.broadcast_shapes(t.shape, like.shape) == tuple(like.shape)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"targets of shape {tuple(t.shape)} do not match predictions of shape "
+            f"{tuple(like.shape)}"
+        )
+    return t
+
+
 def _targets(y_true: Any, like: Tensor) -> Tensor:
-    """Targets as a float Tensor in ``like``'s dtype (integer / bool labels converted)."""
+    """Targets as a float Tensor in ``like``'s dtype (integer / bool labels converted), in
+    the predictions' rank (see ``_same_rank``)."""
     t = _as_tensor(y_true, like)
     if t.dtype.kind != "f":
         t = Tensor(t.data.astype(like.dtype))
-    return t
+    return _same_rank(t, like)
 
 
 # ---------------------------------------------------------------------- functions
@@ -205,7 +227,7 @@ def _plus_minus_one(y_true: Any, y_pred: Tensor) -> Tensor:
     t = np.asarray(y_true.data if isinstance(y_true, Tensor) else y_true)
     if t.size and t.min() >= 0:
         t = 2.0 * t - 1.0
-    return _as_tensor(t.astype(y_pred.dtype, copy=False))
+    return _same_rank(_as_tensor(t.astype(y_pred.dtype, copy=False)), y_pred)
 
 
 def hinge(y_true: Any, y_pred: Tensor, reduction: str = "mean") -> Tensor:
