@@ -2,6 +2,7 @@
 
 from .activation import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
+from .augmentation import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .core import *  # noqa: F401,F403
 from .input_layer import *  # noqa: F401,F403
@@ -13,3 +14,4 @@ from .preprocessing import *  # noqa: F401,F403
 from .recurrent import *  # noqa: F401,F403
 from .regularization import *  # noqa: F401,F403
 from .reshaping import *  # noqa: F401,F403
+from .separable import *  # noqa: F401,F403

@@ -233,6 +233,22 @@ def _batches(data: Any, steps: int | None) -> Iterable[np.ndarray]:
         yield arr(b)
 
 
+def image_batch(layer: Module, x: Any) -> tuple[Tensor, bool]:
+    """(``x`` as a floating-point batch of images, whether it was one unbatched image): the
+    input handling of the image layers (Resizing, the augmentation layers); ValueError for a
+    rank other than 3 or 4."""
+    if not isinstance(x, Tensor):
+        x = Tensor(np.asarray(x))
+    if x.ndim not in (3, 4):
+        raise ValueError(
+            f"{type(layer).__name__} '{layer.name}': expected images of rank 3 or 4, got "
+            f"shape {x.shape}"
+        )
+    if x.dtype.kind != "f":
+        x = Tensor(x.data.astype(layer.dtype or np.float32))
+    return (x.reshape(1, *x.shape), True) if x.ndim == 3 else (x, False)
+
+
 class Resizing(Module):
     """Keras's ``Resizing(height, width)``: images (batch, rows, cols, channels) (or one image
     without the batch axis; ``data_format="channels_first"`` for (batch, channels, rows, cols))
@@ -303,14 +319,7 @@ class Resizing(Module):
         return ops.pad(y, widths, constant_values=self.fill_value)
 
     def call(self, x: Tensor) -> Tensor:
-        if x.ndim not in (3, 4):
-            raise ValueError(
-                f"Resizing '{self.name}': expected images of rank 3 or 4, got shape {x.shape}"
-            )
-        if x.dtype.kind != "f":
-            x = Tensor(x.data.astype(self.dtype))
-        single = x.ndim == 3
-        y = x.reshape(1, *x.shape) if single else x
+        y, single = image_batch(self, x)
         if self.data_format == "channels_last":
             y = y.transpose(0, 3, 1, 2)
         if self.crop_to_aspect_ratio or self.pad_to_aspect_ratio:
