@@ -1,4 +1,5 @@
-"""BatchNormalization and LayerNormalization with Keras's arguments and defaults.
+"""BatchNormalization, LayerNormalization, GroupNormalization and UnitNormalization with
+Keras's arguments and defaults.
 
 BatchNormalization: ``momentum`` is Keras's (moving = momentum·moving + (1-momentum)·batch,
 default 0.99; PyTorch's momentum is 1 minus this), ``epsilon`` 1e-3; the moving variance
@@ -37,7 +38,52 @@ from .. import initializers, regularizers
 from ..module import InputSpec, Module
 from .layout import LayoutMixin
 
-__all__ = ["BatchNormalization", "LayerNormalization"]
+__all__ = [
+    "BatchNormalization",
+    "GroupNormalization",
+    "LayerNormalization",
+    "UnitNormalization",
+]
+
+
+def _set_affine_args(
+    layer: Module, center: Any, scale: Any, beta_init: Any, gamma_init: Any, beta_reg: Any,
+    gamma_reg: Any,
+) -> None:  # fmt: skip
+    """The γ/β arguments the normalization layers share (Keras's names and defaults)."""
+    layer.center, layer.scale = bool(center), bool(scale)
+    layer.beta_initializer = initializers.get(beta_init)
+    layer.gamma_initializer = initializers.get(gamma_init)
+    layer.beta_regularizer = regularizers.get(beta_reg)
+    layer.gamma_regularizer = regularizers.get(gamma_reg)
+
+
+def _affine_weights(layer: Module, shape: tuple) -> None:
+    """Create ``layer.gamma`` / ``layer.beta`` of ``shape`` (None where scale / center is
+    off)."""
+    layer.gamma = (
+        layer.add_weight(
+            "gamma", shape, layer.gamma_initializer, regularizer=layer.gamma_regularizer
+        )
+        if layer.scale
+        else None
+    )
+    layer.beta = (
+        layer.add_weight("beta", shape, layer.beta_initializer, regularizer=layer.beta_regularizer)
+        if layer.center
+        else None
+    )
+
+
+def _affine_config(layer: Module) -> dict:
+    return {
+        "center": layer.center,
+        "scale": layer.scale,
+        "beta_initializer": initializers.serialize(layer.beta_initializer),
+        "gamma_initializer": initializers.serialize(layer.gamma_initializer),
+        "beta_regularizer": regularizers.serialize(layer.beta_regularizer),
+        "gamma_regularizer": regularizers.serialize(layer.gamma_regularizer),
+    }
 
 
 class BatchNormalization(LayoutMixin, Module):
@@ -70,14 +116,12 @@ class BatchNormalization(LayoutMixin, Module):
         self.axis = axis
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
-        self.center = bool(center)
-        self.scale = bool(scale)
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
+        _set_affine_args(
+            self, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+            gamma_regularizer,
+        )  # fmt: skip
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
         self._rank: int | None = None
 
     def _axis(self, rank: int) -> int:
@@ -110,18 +154,7 @@ class BatchNormalization(LayoutMixin, Module):
             raise ValueError(f"BatchNormalization '{self.name}': axis {self.axis} size unknown")
         self._rank = rank
         c = int(c)
-        self.gamma = (
-            self.add_weight(
-                "gamma", (c,), self.gamma_initializer, regularizer=self.gamma_regularizer
-            )
-            if self.scale
-            else None
-        )
-        self.beta = (
-            self.add_weight("beta", (c,), self.beta_initializer, regularizer=self.beta_regularizer)
-            if self.center
-            else None
-        )
+        _affine_weights(self, (c,))
         self.moving_mean = self.add_weight(
             "moving_mean", (c,), self.moving_mean_initializer, trainable=False
         )
@@ -196,14 +229,9 @@ class BatchNormalization(LayoutMixin, Module):
             "axis": self.axis,
             "momentum": self.momentum,
             "epsilon": self.epsilon,
-            "center": self.center,
-            "scale": self.scale,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            **_affine_config(self),
             "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
             "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
-            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
         }
 
 
@@ -231,12 +259,10 @@ class LayerNormalization(Module):
         if not epsilon > 0:
             raise ValueError(f"LayerNormalization: epsilon must be > 0, got {epsilon}")
         self.epsilon = float(epsilon)
-        self.center = bool(center)
-        self.scale = bool(scale)
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        _set_affine_args(
+            self, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+            gamma_regularizer,
+        )  # fmt: skip
 
     def build(self, input_shape: tuple) -> None:
         rank = len(input_shape)
@@ -255,18 +281,7 @@ class LayerNormalization(Module):
         if any(s is None for s in shape):
             raise ValueError(f"LayerNormalization '{self.name}': unknown size in {input_shape}")
         self._normalized_shape = tuple(int(s) for s in shape)
-        self.gamma = (
-            self.add_weight(
-                "gamma", shape, self.gamma_initializer, regularizer=self.gamma_regularizer
-            )
-            if self.scale
-            else None
-        )
-        self.beta = (
-            self.add_weight("beta", shape, self.beta_initializer, regularizer=self.beta_regularizer)
-            if self.center
-            else None
-        )
+        _affine_weights(self, shape)
         self.input_spec = InputSpec(ndim=rank, axes=dict(zip(axes, self._normalized_shape)))
 
     def call(self, x: Tensor) -> Tensor:
@@ -280,10 +295,124 @@ class LayerNormalization(Module):
             **super().get_config(),
             "axis": self.axis if len(self.axis) > 1 else self.axis[0],
             "epsilon": self.epsilon,
-            "center": self.center,
-            "scale": self.scale,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
-            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+            **_affine_config(self),
         }
+
+
+def _channel_axis(layer: str, name: str, axis: Any, rank: int) -> int:
+    try:
+        a = int(axis)
+    except (TypeError, ValueError):
+        raise TypeError(f"{layer} '{name}': axis must be an int, got {axis!r}") from None
+    a = a + rank if a < 0 else a
+    if not 1 <= a < rank:
+        raise ValueError(f"{layer} '{name}': axis {axis} is invalid for inputs of rank {rank}")
+    return a
+
+
+class GroupNormalization(Module):
+    """Keras's GroupNormalization (Wu & He, 2018): the channels (``axis``, the last by default)
+    split into ``groups`` groups; each sample is normalised over every position and channel of
+    a group, then scaled by γ and shifted by β per channel. ``groups=1`` is LayerNormalization
+    over all but the batch axis; ``groups=channels`` is instance normalisation. The statistics
+    are the native layer-norm kernel's (corrected two-pass) over rows of one (sample, group)."""
+
+    def __init__(
+        self,
+        groups: int = 32,
+        axis: int = -1,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        beta_regularizer: Any = None,
+        gamma_regularizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+            raise ValueError(
+                f"GroupNormalization: groups must be a positive integer, got {groups!r}"
+            )
+        if not epsilon > 0:
+            raise ValueError(f"GroupNormalization: epsilon must be > 0, got {epsilon}")
+        self.groups, self.axis, self.epsilon = int(groups), axis, float(epsilon)
+        _set_affine_args(
+            self, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+            gamma_regularizer,
+        )  # fmt: skip
+
+    def build(self, input_shape: tuple) -> None:
+        rank = len(input_shape)
+        a = _channel_axis("GroupNormalization", self.name, self.axis, rank)
+        c = input_shape[a]
+        if c is None:
+            raise ValueError(f"GroupNormalization '{self.name}': the channel axis must be known")
+        if c % self.groups:
+            raise ValueError(
+                f"GroupNormalization '{self.name}': channels ({c}) must be a multiple of "
+                f"groups ({self.groups})"
+            )
+        self._axis = a
+        _affine_weights(self, (c,))
+        self.input_spec = InputSpec(ndim=rank, axes={a: int(c)})
+
+    def call(self, x: Tensor) -> Tensor:
+        a, g = self._axis, self.groups
+        xc = ops.moveaxis(x, a, 1) if a != 1 else x  # (N, C, ...)
+        n, c = xc.shape[0], xc.shape[1]
+        rows = xc.reshape(n * g, -1)  # one row per (sample, group)
+        if rows.shape[1] == 0:
+            return x
+        y = F.layer_norm(rows, (rows.shape[1],), None, None, eps=self.epsilon).reshape(xc.shape)
+        bshape = (1, c) + (1,) * (xc.ndim - 2)
+        if self.gamma is not None:
+            y = y * self.gamma.reshape(bshape)
+        if self.beta is not None:
+            y = y + self.beta.reshape(bshape)
+        return ops.moveaxis(y, 1, a) if a != 1 else y
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "groups": self.groups,
+            "axis": self.axis,
+            "epsilon": self.epsilon,
+            **_affine_config(self),
+        }
+
+
+class UnitNormalization(Module):
+    """Keras's UnitNormalization: each sample scaled to unit L2 norm over ``axis`` (an int
+    or a list), x / sqrt(max(sum(x²), 1e-12)); no weights."""
+
+    supports_masking = True
+
+    def __init__(self, axis: int | Sequence[int] = -1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if isinstance(axis, (list, tuple)):
+            self.axis: Any = [int(v) for v in axis]
+        elif isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
+            self.axis = int(axis)
+        else:
+            raise TypeError(f"UnitNormalization: axis must be an int or a list, got {axis!r}")
+
+    def call(self, x: Tensor) -> Tensor:
+        axes = tuple(self.axis) if isinstance(self.axis, list) else (self.axis,)
+        for v in axes:
+            if not -x.ndim <= v < x.ndim:
+                raise ValueError(
+                    f"UnitNormalization '{self.name}': axis {v} is invalid for rank {x.ndim}"
+                )
+        sq = (x * x).sum(axis=axes, keepdims=True)
+        return x * ops.rsqrt(ops.maximum(sq, 1e-12))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis}

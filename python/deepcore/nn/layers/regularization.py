@@ -1,5 +1,5 @@
 """Keras's regularization layers beyond Dropout: SpatialDropout1D/2D, GaussianNoise,
-ActivityRegularization. Each is the identity at inference."""
+GaussianDropout, AlphaDropout, ActivityRegularization. Each is the identity at inference."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ from ..module import InputSpec, Module
 from .core import Dropout
 from .reshaping import _data_format
 
-__all__ = ["SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "ActivityRegularization"]
+__all__ = [
+    "ActivityRegularization",
+    "AlphaDropout",
+    "GaussianDropout",
+    "GaussianNoise",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+]
 
 
 class _SpatialDropout(Dropout):
@@ -83,6 +90,74 @@ class GaussianNoise(Module):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
+
+
+def _rate(layer: str, rate: Any) -> float:
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+        raise ValueError(f"{layer}: rate must be a number in [0, 1), got {rate!r}")
+    return float(rate)
+
+
+class GaussianDropout(Module):
+    """Multiplies by Gaussian noise of mean 1 and standard deviation sqrt(rate / (1 - rate))
+    in training (Srivastava et al., 2014); the identity at inference."""
+
+    supports_masking = True
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rate, self.seed = _rate("GaussianDropout", rate), seed
+
+    def call(self, x: Tensor, training: bool | None = None) -> Tensor:
+        if not training or self.rate == 0.0:
+            return x
+        std = (self.rate / (1.0 - self.rate)) ** 0.5
+        noise = get_rng().standard_normal(x.shape) * std + 1.0
+        return x * Tensor(noise.astype(x.dtype))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+class AlphaDropout(Module):
+    """Dropout that keeps SELU's self-normalisation (Klambauer et al., 2017): dropped units are
+    set to SELU's negative saturation -λα, then an affine map a·x + b restores the mean and
+    variance. ``noise_shape`` shares draws along its size-1 axes. Identity at inference."""
+
+    supports_masking = True
+    _ALPHA = 1.6732632423543772848170429916717
+    _SCALE = 1.0507009873554804934193349852946
+
+    def __init__(
+        self, rate: float, noise_shape: Any = None, seed: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.rate, self.seed = _rate("AlphaDropout", rate), seed
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+
+    def call(self, x: Tensor, training: bool | None = None) -> Tensor:
+        if not training or self.rate == 0.0:
+            return x
+        shape = x.shape
+        if self.noise_shape is not None:
+            shape = tuple(s if d is None else d for s, d in zip(x.shape, self.noise_shape))
+        keep = get_rng().random(shape) >= self.rate
+        p, alpha_p = self.rate, -self._ALPHA * self._SCALE
+        a = ((1 - p) * (1 + p * alpha_p**2)) ** -0.5
+        b = -a * alpha_p * p
+        kept = Tensor((a * keep).astype(x.dtype))
+        shift = Tensor((a * alpha_p * (1.0 - keep) + b).astype(x.dtype))
+        return x * kept + shift
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        ns = None if self.noise_shape is None else list(self.noise_shape)
+        return {**super().get_config(), "rate": self.rate, "noise_shape": ns, "seed": self.seed}
 
 
 class ActivityRegularization(Module):
