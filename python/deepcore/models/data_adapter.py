@@ -1,7 +1,7 @@
 """Data adapters (Keras's name): what ``fit`` / ``evaluate`` / ``predict`` do to the user's data
 before a step sees it. Coercion (arrays, lists, dicts by output name, Tensors -> NumPy arrays in
 the model's dtype, once per call), sample and class weights ([Note: sample weights] in
-training.py), the validation split, and the mini-batches of an epoch.
+model_data.py), the validation split, and the mini-batches of an epoch.
 
 [Note: data adapters] Every kind of input is one :class:`DataAdapter` that gives an epoch's
 mini-batches as ``(batch size, (xs, ys, sws))`` (lists of arrays, ready for a step), so the
