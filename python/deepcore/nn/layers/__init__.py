@@ -15,3 +15,4 @@ from .recurrent import *  # noqa: F401,F403
 from .regularization import *  # noqa: F401,F403
 from .reshaping import *  # noqa: F401,F403
 from .separable import *  # noqa: F401,F403
+from .transformer import *  # noqa: F401,F403
