@@ -261,6 +261,32 @@ def _dry_run_shape(layer: Any, args: tuple, kwargs: dict) -> Any:
     return (None, *out.shape[1:])
 
 
+def shape_by_dry_run(layer: Any, input_shape: Any) -> Any:
+    """``Module.compute_output_shape``'s default: the output shape for ``input_shape`` (one
+    shape or a list) from running ``layer`` on zeros with batch 1 in inference mode."""
+
+    def batch1(s: Any) -> Any:
+        if isinstance(s, list):
+            return [batch1(v) for v in s]
+        if any(d is None for d in s[1:]):
+            raise ValueError(
+                f"{type(layer).__name__} '{layer.name}': cannot infer the output shape for "
+                f"{s} with unknown non-batch sizes"
+            )
+        return Tensor(np.zeros((1,) + tuple(s[1:]), layer.dtype))
+
+    with no_grad():
+        out = layer(batch1(input_shape), training=False)
+
+    def unbatch(o: Any) -> Any:
+        if isinstance(o, (list, tuple)):
+            return [unbatch(v) for v in o]
+        return (input_batch,) + tuple(o.shape[1:])
+
+    input_batch = input_shape[0][0] if isinstance(input_shape, list) else input_shape[0]
+    return unbatch(out)
+
+
 def toposort(outputs: list[KerasTensor]) -> list[Node]:
     """The nodes that produce ``outputs``, each after the nodes it takes inputs from."""
     order: list[Node] = []
@@ -285,3 +311,32 @@ def toposort(outputs: list[KerasTensor]) -> list[Node]:
                 if state.get(id(t.node)) != 2:
                     stack.append((t.node, False))
     return order
+
+
+class _NodeAttribute:
+    """``layer.input`` / ``layer.output`` (Keras): the placeholders of the layer's first call
+    on placeholders. A non-data descriptor, so a module may still assign
+    an attribute of that name (PyTorch code's ``self.output = nn.Dense(...)``)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        nodes = obj.__dict__.get("_inbound_nodes")
+        if not nodes:
+            raise AttributeError(
+                f"layer '{obj.name}' has never been called on placeholders (Input() or a "
+                f"built model's inputs), so it has no defined {self.what}"
+            )
+        node = nodes[0]
+        if self.what == "output":
+            return node.outputs[0] if len(node.outputs) == 1 else list(node.outputs)
+        return node.input_tensors
+
+
+def _with_training(kwargs: dict, training: bool | None) -> dict:
+    """A graph node keeps an explicit ``training=`` of its call (Keras's
+    ``base_model(x, training=False)`` keeps the base in inference mode during fit)."""
+    return kwargs if training is None else {**kwargs, "training": bool(training)}

@@ -47,8 +47,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..autograd import no_grad
-from ..symbolic import is_symbolic, symbolic_call
+from ..symbolic import (
+    _NodeAttribute,
+    _with_training,
+    is_symbolic,
+    shape_by_dry_run,
+    symbolic_call,
+)
 from ..tensor import Tensor
 from . import initializers as _initializers
 from . import regularizers as _regularizers
@@ -59,6 +64,7 @@ from .serialization import (
     _registry,
     _snake_case,
     _unique_name,
+    construct,
     deserialize,
     get_layer_class,
     reset_name_counters,
@@ -116,29 +122,6 @@ def _mark_built(build: Callable) -> Callable:
 
     wrapper._dc_marks_built = True  # type: ignore[attr-defined]
     return wrapper
-
-
-class _NodeAttribute:
-    """``layer.input`` / ``layer.output`` (Keras): the placeholders of the layer's first call
-    on placeholders (deepcore/symbolic.py). A non-data descriptor, so a module may still assign
-    an attribute of that name (PyTorch code's ``self.output = nn.Dense(...)``)."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-
-    def __get__(self, obj: Any, owner: Any = None) -> Any:
-        if obj is None:
-            return self
-        nodes = obj.__dict__.get("_inbound_nodes")
-        if not nodes:
-            raise AttributeError(
-                f"layer '{obj.name}' has never been called on placeholders (Input() or a "
-                f"built model's inputs), so it has no defined {self.what}"
-            )
-        node = nodes[0]
-        if self.what == "output":
-            return node.outputs[0] if len(node.outputs) == 1 else list(node.outputs)
-        return node.input_tensors
 
 
 class Module:
@@ -584,27 +567,7 @@ class Module:
     def compute_output_shape(self, input_shape: Any) -> Any:
         """Output shape for ``input_shape`` (batch dim may be None). This default runs the
         layer on zeros with batch 1 in inference mode; layers override it with the formula."""
-
-        def batch1(s: Any) -> Any:
-            if isinstance(s, list):
-                return [batch1(v) for v in s]
-            if any(d is None for d in s[1:]):
-                raise ValueError(
-                    f"{type(self).__name__} '{self.name}': cannot infer the output shape for "
-                    f"{s} with unknown non-batch sizes"
-                )
-            return Tensor(np.zeros((1,) + tuple(s[1:]), self.dtype))
-
-        with no_grad():
-            out = self(batch1(input_shape), training=False)
-
-        def unbatch(o: Any) -> Any:
-            if isinstance(o, (list, tuple)):
-                return [unbatch(v) for v in o]
-            return (input_batch,) + tuple(o.shape[1:])
-
-        input_batch = input_shape[0][0] if isinstance(input_shape, list) else input_shape[0]
-        return unbatch(out)
+        return shape_by_dry_run(self, input_shape)
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict:
@@ -620,25 +583,7 @@ class Module:
 
     @classmethod
     def from_config(cls, config: dict) -> Module:
-        config = dict(config)
-        params = inspect.signature(cls.__init__).parameters
-        takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
-        if takes_kwargs:
-            return cls(**config)
-        # A PyTorch-style __init__ that does not forward Module's arguments: pass what it
-        # accepts, then restore the base attributes.
-        base = {k: config.pop(k) for k in ("name", "trainable", "dtype") if k in config}
-        for k in ("input_shape", "batch_size"):
-            if k not in params:
-                config.pop(k, None)
-        obj = cls(**config)
-        if "name" in base:
-            obj.name = base["name"]
-        if "trainable" in base:
-            obj.trainable = base["trainable"]
-        if "dtype" in base:
-            obj.to(base["dtype"])
-        return obj
+        return construct(cls, config)
 
     # ------------------------------------------------------------------ display
     def extra_repr(self) -> str:
@@ -658,9 +603,3 @@ class Module:
 
 
 Layer = Module
-
-
-def _with_training(kwargs: dict, training: bool | None) -> dict:
-    """A graph node keeps an explicit ``training=`` of its call (Keras's
-    ``base_model(x, training=False)`` keeps the base in inference mode during fit)."""
-    return kwargs if training is None else {**kwargs, "training": bool(training)}

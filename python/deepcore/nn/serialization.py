@@ -113,3 +113,26 @@ def from_config(cls: type, config: dict, custom_objects: dict | None = None) -> 
     if custom_objects and "custom_objects" in inspect.signature(cls.from_config).parameters:
         return cls.from_config(config, custom_objects=custom_objects)
     return cls.from_config(config)
+
+
+def construct(cls: type, config: dict) -> Any:
+    """``Module.from_config``: ``cls`` built from its ``get_config()``."""
+    config = dict(config)
+    params = inspect.signature(cls.__init__).parameters
+    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    if takes_kwargs:
+        return cls(**config)
+    # A PyTorch-style __init__ that does not forward Module's arguments: pass what it
+    # accepts, then restore the base attributes.
+    base = {k: config.pop(k) for k in ("name", "trainable", "dtype") if k in config}
+    for k in ("input_shape", "batch_size"):
+        if k not in params:
+            config.pop(k, None)
+    obj = cls(**config)
+    if "name" in base:
+        obj.name = base["name"]
+    if "trainable" in base:
+        obj.trainable = base["trainable"]
+    if "dtype" in base:
+        obj.to(base["dtype"])
+    return obj
