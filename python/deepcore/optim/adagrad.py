@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 
 from ..tensor import Tensor
-from .optimizer import LearningRate, Optimizer, check_range
+from ._args import LearningRate, check_range
+from .optimizer import Optimizer
 
 __all__ = ["Adagrad"]
 

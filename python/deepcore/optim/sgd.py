@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .optimizer import LearningRate, Optimizer, check_range
+from ._args import LearningRate, check_range
+from .optimizer import Optimizer
 
 __all__ = ["SGD"]
 
