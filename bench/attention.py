@@ -33,7 +33,7 @@ import deepcore.nn.functional as F
 import numpy as np
 import torch
 from deepcore.nn.functional._attention import _sdpa_materialized
-from harness import banner, check_close, paired
+from harness import alternate, banner, check_close, paired
 
 K = dc.kernels
 aten = torch.ops.aten
@@ -88,17 +88,14 @@ def run(shape, causal, args) -> dict:
 
 
 def sgemm_rate(threads: int) -> float:
+    """Our SGEMM's GFLOP/s on a 1024^3 product, through the harness (the CPU time with one
+    thread, see [Note: bench protocol])."""
     n = 1024
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(2))
     c = np.empty((n, n), np.float32)
-    K.sgemm(a, b, out=c)
-    times = []
-    for _ in range(5):
-        t = __import__("time").perf_counter()
-        K.sgemm(a, b, out=c)
-        times.append(__import__("time").perf_counter() - t)
-    return 2.0 * n**3 / statistics.median(times) / 1e9
+    r = alternate(lambda: K.sgemm(a, b, out=c), rounds=5, warmup=1, target=0.2)
+    return 2.0 * n**3 / r.median(0, cpu=threads == 1) / 1e9
 
 
 def fused_vs_unfused(args) -> None:

@@ -61,7 +61,7 @@ def _loaded_library(stem: str) -> str | None:
 
 
 def __getattr__(name: str) -> Any:
-    # kernels bound by later areas (conv2d_forward, ...) are reachable without listing them here
+    # every other kernel of _C (conv2d_forward, ...) is reachable here without being listed
     try:
         return getattr(_C, name)
     except AttributeError:

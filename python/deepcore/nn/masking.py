@@ -16,10 +16,10 @@ masks from the same run (``model(x, mask=..., return_masks=True)``), and ``fit``
 weight the losses and metrics of a model output that still carries a mask (see
 [Note: weighted losses] in deepcore.losses). A subclassed model's own ``call`` sees no masks
 unless it passes them itself: ``h = emb(x); y = pool(h, mask=emb.compute_mask(x))``.
-Layers still to come plug in the same way: a recurrent layer takes ``call(x, mask=None)``
-(skipping masked steps, carrying the state over them) and returns the mask from
-``compute_mask`` only with ``return_sequences``; attention takes ``query_mask`` /
-``value_mask`` from the mask of its inputs.
+Recurrent layers take ``call(x, mask=None)`` (a masked step carries the state over) and
+return the mask only with ``return_sequences`` (nn/layers/recurrent.py); attention layers take
+the query's and value's masks from their inputs' ([Note: attention masks in layers] in
+nn/layers/attention.py).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A regulariser maps a weight Tensor to a scalar Tensor penalty; layers collect th
 their weights in ``layer.losses`` and ``layer.regularization_loss()``, which the training loop
 adds to the data loss.
 
-[Note: L2 convention] deepcore follows SPEC.md (and the textbook weight-decay form): ``L2(l2)``
+[Note: L2 convention] deepcore follows its spec (the textbook weight-decay form): ``L2(l2)``
 contributes ``l2 / 2 · ‖W‖²_F``, whose gradient is ``l2 · W`` — so ``l2`` is exactly the
 weight-decay coefficient of SGD's update ``W -= lr · (g + l2 · W)``. Keras's ``L2(l2)``
 contributes ``l2 · ‖W‖²`` (gradient ``2 · l2 · W``): to reproduce a Keras model's numbers, pass
