@@ -28,7 +28,14 @@ from ..nn.module import Module
 from . import data_adapter as da
 from .compile_utils import Compiled
 
-__all__ = ["prepare", "prepare_batch", "adapter", "validation_adapter", "per_sample_weights"]
+__all__ = [
+    "prepare",
+    "prepare_step_data",
+    "prepare_batch",
+    "adapter",
+    "validation_adapter",
+    "per_sample_weights",
+]
 
 
 def prepare_batch(
@@ -195,3 +202,15 @@ def prepare(model: Module, x: Any, y: Any) -> tuple[Compiled, list[np.ndarray], 
     dtype = model._model_dtype()
     ys = None if y is None else da.cast_floats(da.as_list(y, c.names, "y"), dtype)
     return c, da.cast_floats(xs, dtype), ys
+
+
+def prepare_step_data(model: Module, data: Any) -> tuple[Compiled, list, list | None, list | None]:
+    """The batch a default ``train_step`` / ``test_step`` receives (``x``, ``(x, y)`` or
+    ``(x, y, sample_weight)``, Tensors or arrays) as compile() and arrays in the model's dtype:
+    (compiled, xs, ys, sample weights per output)."""
+    x, y, sw = da.unpack_batch(data)
+    c, xs, ys = prepare(model, da.to_numpy_tree(x), None if y is None else da.to_numpy_tree(y))
+    sws = None
+    if ys is not None and sw is not None:
+        sws = da.sample_weights(da.to_numpy_tree(sw), c.names, len(xs[0]), "sample_weight")
+    return c, xs, ys, sws

@@ -47,26 +47,14 @@ class Trainer:
         """One optimizer step on ``data`` (``x``, ``(x, y)`` or ``(x, y, sample_weight)``);
         returns the logs. ``fit`` runs its compiled fast path unless a subclass overrides
         this (Keras's "customizing what happens in fit")."""
-        x, y, sw = da.unpack_batch(data)
-        c, xs, ys = md.prepare(
-            self, da.to_numpy_tree(x), None if y is None else da.to_numpy_tree(y)
-        )
-        sws = None
-        if ys is not None and sw is not None:
-            sws = da.sample_weights(da.to_numpy_tree(sw), c.names, len(xs[0]), "sample_weight")
+        c, xs, ys, sws = md.prepare_step_data(self, data)
         total, _ = self._train_step(c, xs, ys, sws, list(self.modules()))
         self.metrics[0].update_state(total.item())
         return self.get_metrics_result()
 
     def test_step(self, data: Any) -> dict[str, Any]:
         """The loss and metrics of one batch in inference mode; returns the logs."""
-        x, y, sw = da.unpack_batch(data)
-        c, xs, ys = md.prepare(
-            self, da.to_numpy_tree(x), None if y is None else da.to_numpy_tree(y)
-        )
-        sws = None
-        if ys is not None and sw is not None:
-            sws = da.sample_weights(da.to_numpy_tree(sw), c.names, len(xs[0]), "sample_weight")
+        c, xs, ys, sws = md.prepare_step_data(self, data)
         with no_grad():
             total, _ = self._test_step(c, xs, ys, sws, list(self.modules()))
         self.metrics[0].update_state(total.item())
