@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import importlib
+import json
+import os
 import pkgutil
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import deepcore
 import numpy as np
+import pytest
 
 
 def _modules() -> list[str]:
@@ -168,3 +171,72 @@ def test_nn_does_not_import_models():
 
 def test_cycle_finder_finds_cycles():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# ---------------------------------------------------------------------- isolated imports
+# Importing deepcore.a.b.c in a fresh interpreter runs deepcore/__init__, then a/__init__, then
+# a/b/__init__, then c: every import starts with the same deepcore/__init__, so a child forked
+# from a fresh interpreter that has imported deepcore alone is a fresh interpreter importing the
+# module. A module that one of its packages' __init__ already loads on the way was imported in
+# exactly that order by that package's child, so only the others need a child of their own.
+_ISOLATED = r"""
+import json, os, sys, traceback
+import deepcore
+before = set(sys.modules)
+results = {}
+for name in json.loads(sys.stdin.read()):
+    parts = name.split(".")
+    ancestors = [".".join(parts[:i]) for i in range(2, len(parts))]
+    if any(name in results.get(a, {}).get("loaded", ()) for a in ancestors):
+        continue  # loaded by a package's __init__ on the way: the same import, already checked
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            __import__(name)
+            err = None
+        except BaseException:
+            err = traceback.format_exc()
+        loaded = sorted(m for m in sys.modules if m not in before and m.startswith("deepcore"))
+        os.write(w, json.dumps({"error": err, "loaded": loaded}).encode())
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        results[name] = json.loads(f.read() or '{"error": "no answer", "loaded": []}')
+    os.waitpid(pid, 0)
+print(json.dumps({"deepcore": sorted(m for m in before if m.startswith("deepcore")), **results}))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_every_module_imports_alone_and_nn_never_loads_models():
+    """Each module imported first thing in a fresh interpreter (no import-order luck), and no
+    module of nn/ loads deepcore.models ([Note: the layers of the house] in ARCHITECTURE.md)."""
+    names = sorted(_modules(), key=lambda m: (m.count("."), m))  # packages before contents
+    out = subprocess.run(
+        [sys.executable, "-c", _ISOLATED],
+        input=json.dumps(names),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    results = json.loads(out.stdout)
+    core = set(
+        results.pop("deepcore")
+    )  # what `import deepcore` loads: nn among it (Tensor methods)
+    assert "deepcore.models" in results
+    assert {n: r["error"] for n, r in results.items() if r["error"]} == {}
+    # nn is imported by `import deepcore` itself and by every nn module's own import
+    nn_imports = {"deepcore": core} | {
+        n: set(r["loaded"]) for n, r in results.items() if n.startswith("deepcore.nn")
+    }
+    assert any(m.startswith("deepcore.nn.") for ms in nn_imports.values() for m in ms)
+    models = {
+        n: sorted(m for m in ms if m.startswith("deepcore.models")) for n, ms in nn_imports.items()
+    }
+    assert {n: ms for n, ms in models.items() if ms} == {}
+    # every module was imported: alone, by deepcore, or by a package's __init__ on the way
+    covered = core | set(results).union(*(r["loaded"] for r in results.values()))
+    assert set(names) - covered == set()
