@@ -7,6 +7,7 @@ from .conv import *  # noqa: F401,F403
 from .core import *  # noqa: F401,F403
 from .input_layer import *  # noqa: F401,F403
 from .layout import *  # noqa: F401,F403
+from .lookup import *  # noqa: F401,F403
 from .merge import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
