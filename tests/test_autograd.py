@@ -255,3 +255,93 @@ def test_tensor_subclass_operands():
     x += w.detach()
     np.testing.assert_array_equal(x.numpy(), [1, 1, 1])
     np.testing.assert_array_equal((x == w).numpy(), [True] * 3)
+
+
+# ---------------------------------------------------------------------- post-accumulate hooks
+def test_post_accumulate_hook_runs_once_after_the_last_gradient_during_backward():
+    """A leaf used twice is called once, with its complete gradient, and before backward has
+    reached the leaves nearer the input (w2 is applied last, so its gradient is final first)."""
+    x = dc.tensor(np.array([[0.5, -1.0], [2.0, 0.25]]))
+    w1 = dc.tensor(np.array([[1.0, 2.0], [3.0, -1.0]]), requires_grad=True)
+    w2 = dc.tensor(np.array([0.5, -2.0]), requires_grad=True)
+    seen = []
+
+    def record(name):
+        def hook(t):
+            seen.append((name, t.grad.numpy().copy(), None if w1.grad is None else 1))
+
+        return hook
+
+    h1 = w1.register_post_accumulate_grad_hook(record("w1"))
+    w2.register_post_accumulate_grad_hook(record("w2"))
+    h = x @ w1
+    y = ((h * w2) + (h * w2).exp()).sum()  # w2 in two nodes, both before x @ w1 in backward
+    y.backward()
+    assert [s[0] for s in seen] == ["w2", "w1"]
+    assert seen[0][2] is None  # w1 had no gradient yet when w2's hook ran
+    np.testing.assert_array_equal(seen[0][1], w2.grad.numpy())
+    np.testing.assert_array_equal(seen[1][1], w1.grad.numpy())
+    # the same graph in PyTorch: the same calls, in the same order, with the same gradients
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor(x.numpy(), dtype=torch.float64)
+    tw1 = torch.tensor(w1.detach().numpy(), dtype=torch.float64, requires_grad=True)
+    tw2 = torch.tensor(w2.detach().numpy(), dtype=torch.float64, requires_grad=True)
+    tseen = []
+    tw1.register_post_accumulate_grad_hook(lambda t: tseen.append(("w1", t.grad.numpy().copy())))
+    tw2.register_post_accumulate_grad_hook(lambda t: tseen.append(("w2", t.grad.numpy().copy())))
+    th = tx @ tw1
+    ((th * tw2) + (th * tw2).exp()).sum().backward()
+    assert [s[0] for s in tseen] == ["w2", "w1"]
+    for (_, ours, _), (_, theirs) in zip(seen, tseen):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+    # removed: no more calls; a second backward accumulates and calls the other hook again
+    h1.remove()
+    h1.remove()  # removing twice is harmless
+    seen.clear()
+    (x @ w1 * w2).sum().backward()
+    assert [s[0] for s in seen] == ["w2"]
+
+
+def test_post_accumulate_hook_root_leaf_retain_graph_and_no_gradient():
+    w = dc.tensor([1.0, 2.0], requires_grad=True)
+    calls = []
+    w.register_post_accumulate_grad_hook(lambda t: calls.append(t.grad.numpy().copy()))
+    w.backward(np.array([1.0, 1.0], np.float32))  # w is the root itself
+    assert len(calls) == 1
+    y = (w * 3).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    assert [c.tolist() for c in calls] == [[1, 1], [4, 4], [7, 7]]
+
+    class NoInputGrad(Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return None
+
+    calls.clear()
+    v = dc.tensor([1.0], requires_grad=True)
+    v.register_post_accumulate_grad_hook(lambda t: calls.append(1))
+    NoInputGrad.apply(v).sum().backward()
+    assert calls == [] and v.grad is None  # no gradient reached it: not called
+
+
+def test_post_accumulate_hook_bad_arguments_and_lifetime():
+    w = dc.tensor([1.0], requires_grad=True)
+    with pytest.raises(TypeError, match="callable"):
+        w.register_post_accumulate_grad_hook(3)
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        (w * 2).register_post_accumulate_grad_hook(lambda t: None)
+    with pytest.raises(RuntimeError, match="require"):
+        dc.tensor([1.0]).register_post_accumulate_grad_hook(lambda t: None)
+    from deepcore import autograd
+
+    w.register_post_accumulate_grad_hook(lambda t: None)
+    assert id(w) in autograd._post_hooks
+    key = id(w)
+    del w
+    gc.collect()
+    assert key not in autograd._post_hooks  # a dead tensor's hooks go with it

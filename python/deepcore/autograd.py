@@ -26,11 +26,20 @@ returns one gradient (array or None) per positional argument of ``forward``; gra
 non-Tensor arguments are ignored. [Note: graph lifetime] After a backward the saved arrays and
 parent links of every node it visited are dropped (unless ``retain_graph=True``), so no
 activation outlives the step; a second backward through such a node raises.
+
+[Note: post-accumulate hooks] ``Tensor.register_post_accumulate_grad_hook(hook)`` (PyTorch's
+name) calls ``hook(tensor)`` on a leaf once per backward, right after the last of that
+backward's gradients has been added to its ``.grad`` -- while backward goes on through the rest
+of the graph (data-parallel training starts reducing a bucket of final gradients there). The
+engine counts, before it runs, the graph's edges into each hooked leaf, and fires the hooks when
+the last of them has been processed (a leaf that got no gradient in this backward is not
+called). Without any hook registered nothing is counted.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any, Callable
 
@@ -44,6 +53,8 @@ __all__ = [
     "set_grad_enabled",
     "is_grad_enabled",
     "backward",
+    "RemovableHandle",
+    "register_post_accumulate_grad_hook",
 ]
 
 
@@ -214,6 +225,93 @@ class Function:
         return r
 
 
+# id(leaf) -> (weak reference to it, its hooks); see [Note: post-accumulate hooks]
+_post_hooks: dict[int, tuple[weakref.ref, list[Callable[[Any], None]]]] = {}
+
+
+class RemovableHandle:
+    """``handle.remove()`` unregisters the hook it was returned for."""
+
+    __slots__ = ("_key", "_hook")
+
+    def __init__(self, key: int, hook: Callable[[Any], None]) -> None:
+        self._key, self._hook = key, hook
+
+    def remove(self) -> None:
+        entry = _post_hooks.get(self._key)
+        if entry is None:
+            return
+        hooks = entry[1]
+        for i, h in enumerate(hooks):
+            if h is self._hook:
+                del hooks[i]
+                break
+        if not hooks:
+            del _post_hooks[self._key]
+
+
+def register_post_accumulate_grad_hook(t: Any, hook: Callable[[Any], None]) -> RemovableHandle:
+    """Call ``hook(t)`` after each backward has accumulated its last gradient into the leaf
+    ``t``'s ``.grad`` (see [Note: post-accumulate hooks]); returns a handle to remove it."""
+    if not callable(hook):
+        raise TypeError(f"hook must be callable, got {type(hook).__name__}")
+    if t._ctx is not None:
+        raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+    if not t.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    key = id(t)
+    entry = _post_hooks.get(key)
+    if entry is None or entry[0]() is not t:  # a dead tensor's id may have been reused
+
+        def forget(_ref: weakref.ref, key: int = key) -> None:
+            e = _post_hooks.get(key)
+            if e is not None and e[0] is _ref:
+                del _post_hooks[key]
+
+        entry = _post_hooks[key] = (weakref.ref(t, forget), [])
+    entry[1].append(hook)
+    return RemovableHandle(key, hook)
+
+
+class _LeafCounts:
+    """The edges still to process into each hooked leaf of one backward, and the leaves that
+    got a gradient in it (see [Note: post-accumulate hooks])."""
+
+    __slots__ = ("left", "got")
+
+    def __init__(self, order: list[Context], root_leaves: list) -> None:
+        left: dict[int, int] = {}
+        for node in order:
+            for p in node.parents:
+                if p is not None and p._ctx is None and id(p) in _post_hooks:
+                    left[id(p)] = left.get(id(p), 0) + 1
+        for t in root_leaves:
+            if id(t) in _post_hooks:
+                left[id(t)] = left.get(id(t), 0) + 1
+        self.left = left
+        self.got: set[int] = {id(t) for t in root_leaves}
+
+    def done(self, leaves: Sequence[Any]) -> None:
+        """One edge into each of ``leaves`` (None and non-leaves skipped) has been processed."""
+        left = self.left
+        for p in leaves:
+            if p is None or p._ctx is not None:
+                continue
+            k = id(p)
+            c = left.get(k)
+            if c is None:
+                continue
+            if c > 1:
+                left[k] = c - 1
+                continue
+            del left[k]
+            if k in self.got:
+                entry = _post_hooks.get(k)
+                if entry is not None:
+                    for hook in list(entry[1]):
+                        hook(p)
+
+
 def _toposort(roots: Sequence[Context]) -> list[Context]:
     """Nodes reachable from roots, each after every node that consumes its outputs."""
     order: list[Context] = []
@@ -260,6 +358,7 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool = False)
 
     grads: dict[int, list] = {}  # id(ctx) -> per-output gradient arrays
     roots: list[Context] = []
+    root_leaves = []
     for k, (t, g) in enumerate(zip(tensors, grad_tensors)):
         if not t.requires_grad:
             raise RuntimeError(
@@ -278,6 +377,7 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool = False)
         if t._ctx is None or t._retain_grad:  # a leaf, or a non-leaf that keeps its .grad
             _accumulate_leaf(t, g)
         if t._ctx is None:
+            root_leaves.append(t)
             continue
         slot = grads.setdefault(id(t._ctx), [None] * t._ctx.n_outputs)
         slot[t._out_index] = g if slot[t._out_index] is None else slot[t._out_index] + g
@@ -286,15 +386,24 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool = False)
     prev = _state.enabled
     _state.enabled = False  # backward functions compute on arrays; record nothing
     try:
-        _run_backward(_toposort(roots), grads, retain_graph)
+        order = _toposort(roots)
+        counts = None
+        if _post_hooks:
+            counts = _LeafCounts(order, root_leaves)
+            counts.done(root_leaves)
+        _run_backward(order, grads, retain_graph, counts)
     finally:
         _state.enabled = prev
 
 
-def _run_backward(order: list[Context], grads: dict[int, list], retain_graph: bool) -> None:
+def _run_backward(
+    order: list[Context], grads: dict[int, list], retain_graph: bool, counts: _LeafCounts | None
+) -> None:
     for node in order:
         outs = grads.pop(id(node), None)
         if outs is None:  # no gradient reached this node (an input's backward gave None)
+            if counts is not None:
+                counts.done(node.parents)
             if not retain_graph:
                 node.free()
             continue
@@ -318,6 +427,8 @@ def _run_backward(order: list[Context], grads: dict[int, list], retain_graph: bo
             pctx = parent._ctx
             if pctx is None:
                 _accumulate_leaf(parent, g)
+                if counts is not None:
+                    counts.got.add(id(parent))
                 continue
             if parent._retain_grad:
                 _accumulate_leaf(parent, g)
@@ -327,6 +438,8 @@ def _run_backward(order: list[Context], grads: dict[int, list], retain_graph: bo
                 slot = grads[key] = [None] * pctx.n_outputs
             i = parent._out_index
             slot[i] = g if slot[i] is None else slot[i] + g
+        if counts is not None:
+            counts.done(node.parents)
         if not retain_graph:
             node.free()
 

@@ -258,6 +258,12 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         return self
 
+    def register_post_accumulate_grad_hook(self, hook: Any) -> autograd.RemovableHandle:
+        """Call ``hook(self)`` on this leaf after each backward has added its last gradient to
+        ``.grad``, while backward goes on ([Note: post-accumulate hooks] in autograd.py);
+        ``.remove()`` on the returned handle unregisters it."""
+        return autograd.register_post_accumulate_grad_hook(self, hook)
+
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward."""
         self._retain_grad = True
