@@ -18,6 +18,12 @@ OMP_NUM_THREADS=1). Each job:
    and receives in a ring all-reduce).
 Reports the images/s of both, the median of the per-pair throughput ratios (target >= 1.8 at
 2 ranks on 2 cores) and the bandwidths.
+
+``--overlap-pairs`` adds a third job per round, N ranks with ``DataParallel(overlap=False)``
+(every bucket reduced after backward), and reports the median of the per-round ratios of the
+overlapped N-rank throughput to it. ``--bucket-kb`` sets the bucket size (default 25 MiB: the
+seed convnet's 0.37 MB of gradients make one bucket, which can only start when backward
+reaches the first layer).
 """
 
 from __future__ import annotations
@@ -52,9 +58,9 @@ def _model(opt):
     return m
 
 
-def job(batch: int, steps: int, sizes_mb: list[float]) -> dict:
+def job(batch: int, steps: int, sizes_mb: list[float], overlap: bool, bucket_kb: int) -> dict:
     """One rank's share of a job; rank 0 returns the figures."""
-    dist.set_distribution(dist.DataParallel())
+    dist.set_distribution(dist.DataParallel(bucket_bytes=bucket_kb * 1024, overlap=overlap))
     n = dist.world_size()
     # 1. validation
     m = _model(optim.SGD(learning_rate=0.05, momentum=0.9))
@@ -78,6 +84,7 @@ def job(batch: int, steps: int, sizes_mb: list[float]) -> dict:
     dist.allreduce(cpu)  # CPU seconds of all ranks together
     out = {
         "ranks": n,
+        "buckets_started_in_backward": dist.distribution()._reducer.started_early,
         "images_per_s": len(x) / seconds,
         "images_per_cpu_s": len(x) / float(cpu[0]),
         "checksums": [w.ravel()[:256].astype(np.float64).tolist() for w in weights],
@@ -103,9 +110,11 @@ def job(batch: int, steps: int, sizes_mb: list[float]) -> dict:
     return out
 
 
-def run_job(n: int, args) -> dict:
+def run_job(n: int, args, overlap: bool = True) -> dict:
     argv = [sys.executable, os.path.abspath(__file__), "--job", "--batch", str(args.batch),
-            "--steps", str(args.steps)]  # fmt: skip
+            "--steps", str(args.steps), "--bucket-kb", str(args.bucket_kb)]  # fmt: skip
+    if not overlap:
+        argv.append("--no-overlap")
     cmd, env = launch.mpirun_command(n, argv, bind=True, threads=1)
     env["OMP_NUM_THREADS"] = "1"
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -121,10 +130,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=128, help="global batch")
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--bucket-kb", type=int, default=25 * 1024, help="gradient bucket size")
+    ap.add_argument(
+        "--overlap-pairs", action="store_true", help="also time N ranks without overlap"
+    )
+    ap.add_argument("--no-overlap", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--job", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.job:
-        r = job(args.batch, args.steps, [1, 10, 100])
+        r = job(args.batch, args.steps, [1, 10, 100], not args.no_overlap, args.bucket_kb)
         if dist.is_chief():
             print(json.dumps(r))
         return
@@ -132,10 +146,12 @@ def main() -> None:
 
     dc.kernels.set_num_threads(1)
     banner(f"seed convnet, global batch {args.batch}, {args.steps} steps; 1 thread per rank")
-    ones, manys = [], []
+    ones, manys, blocking = [], [], []
     for _ in range(args.rounds):
         ones.append(run_job(1, args))
         manys.append(run_job(args.ranks, args))
+        if args.overlap_pairs:
+            blocking.append(run_job(args.ranks, args, overlap=False))
     check_close(
         [np.asarray(c) for c in manys[0]["checksums"]],
         [np.asarray(c) for c in ones[0]["checksums"]],
@@ -161,6 +177,17 @@ def main() -> None:
         f"{statistics.median(eff):.2f}  (pairs: {', '.join(f'{r:.2f}' for r in eff)}; 1.0 = no "
         "CPU spent on distribution; robust to other load, unlike the wall-clock speed-up)"
     )
+    print(
+        f"gradient buckets of {args.bucket_kb} KiB; started during backward in the job's "
+        f"{args.steps + 5} steps: {manys[0]['buckets_started_in_backward']}"
+    )
+    if blocking:
+        ov = [b["images_per_s"] / c["images_per_s"] for b, c in zip(manys, blocking)]
+        print(
+            f"{args.ranks} ranks, overlapped / blocking buckets: median of per-round ratios "
+            f"{statistics.median(ov):.3f}x  (rounds: {', '.join(f'{r:.3f}' for r in ov)}; "
+            f"blocking {statistics.median(c['images_per_s'] for c in blocking):.0f} images/s)"
+        )
     print(f"allreduce, {args.ranks} ranks (float32, in place; median over rounds):")
     for i, row in enumerate(manys[0]["allreduce"]):
         ms = statistics.median(m["allreduce"][i]["ms"] for m in manys)

@@ -6,6 +6,7 @@ OUTDIR/<case>-<rank>.npz."""
 from __future__ import annotations
 
 import sys
+import time
 
 import deepcore.distributed as dist
 import distributed_cases as cases
@@ -24,6 +25,22 @@ class RaiseAt(cbks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if dist.rank() == 1 and batch == 1:
             raise RuntimeError("rank 1 fails on purpose")
+
+
+class StallAt(cbks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if dist.rank() == 1 and batch == 1:
+            time.sleep(60)  # stuck outside any collective
+
+
+def fit_that_fails(seed: int, callback: cbks.Callback) -> None:
+    import deepcore as dc
+
+    dc.manual_seed(seed)
+    model = cases.bn_mlp()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x, y = cases.table_data(64)
+    model.fit(x, y, batch_size=8, epochs=50, verbose=0, callbacks=[callback])
 
 
 def run(case: str, out: str, ckpt: str) -> None:
@@ -46,14 +63,31 @@ def run(case: str, out: str, ckpt: str) -> None:
 
         save(f"{out}/{case}-{r}.npz", cases.custom_loop(seed, r, dist.world_size(), wrap))
         return
+    elif case == "overlap":
+        # small buckets: several start during backward, between batch norm's all-reduces
+        for flag in ("on", "off"):
+            d = dist.DataParallel(bucket_bytes=256, overlap=flag == "on")
+            dist.set_distribution(d)
+            rec, h = cases.train_bn_mlp(seed)
+            save(f"{out}/overlap_{flag}-{r}.npz", rec.steps, h)
+            np.save(f"{out}/overlap_{flag}_early-{r}.npy", d._reducer.started_early)
+        return
     elif case == "fail":
-        import deepcore as dc
-
-        dc.manual_seed(seed)
-        model = cases.bn_mlp()
-        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-        x, y = cases.table_data(64)
-        model.fit(x, y, batch_size=8, epochs=50, verbose=0, callbacks=[RaiseAt()])
+        fit_that_fails(seed, RaiseAt())
+        return
+    elif case == "caught":
+        # rank 1's error leaves fit, and the script catches it and goes on
+        try:
+            fit_that_fails(seed, RaiseAt())
+        except RuntimeError as e:
+            print(f"rank {r} caught: {e}", flush=True)
+        try:
+            dist.barrier()
+        except dist.PeerFailure as e:
+            print(f"rank {r}: barrier refused: {e}", flush=True)
+        return
+    elif case == "stall":
+        fit_that_fails(seed, StallAt())
         return
     else:
         raise SystemExit(f"unknown case {case}")

@@ -102,13 +102,13 @@ def _history_close(got: dict, ref: dict) -> None:
 
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
-    """One ``mpirun -n 2`` job: the seed convnet, the BN MLP (writing a checkpoint) and the
-    custom DistributedOptimizer loop."""
+    """One ``mpirun -n 2`` job: the seed convnet, the BN MLP (writing a checkpoint), the
+    custom DistributedOptimizer loop, and the BN MLP with small buckets, overlapped or not."""
     if _why is not None:
         pytest.skip(_why)
     out = tmp_path_factory.mktemp("mpi2")
     ckpt = str(out / "bn.deepcore")
-    p, _ = mpirun(2, out, "convnet,bn_mlp,custom", ckpt)
+    p, _ = mpirun(2, out, "convnet,bn_mlp,custom,overlap", ckpt)
     assert p.returncode == 0, p.stdout + p.stderr
     return out, ckpt, p
 
@@ -151,15 +151,16 @@ def test_distributed_optimizer_custom_loop(two_ranks):
 @needs_mpi
 def test_three_ranks_uneven_shards_and_resume(two_ranks, tmp_path):
     """3 ranks: global batches of 8 split 3 + 3 + 2, the ragged 5 split 3 + 2 + 0 (a rank
-    without rows); then the 2-rank checkpoint resumed on 3 ranks."""
+    without rows); overlapped small buckets; then the 2-rank checkpoint resumed on 3 ranks."""
     _, ckpt2, _ = two_ranks
     ckpt3 = str(tmp_path / "bn3.deepcore")
-    p, _ = mpirun(3, tmp_path, "bn_mlp", ckpt3)
+    p, _ = mpirun(3, tmp_path, "bn_mlp,overlap", ckpt3)
     assert p.returncode == 0, p.stdout + p.stderr
     got, hist = _same_on_every_rank(tmp_path, "bn_mlp", 3)
     rec, ref_hist = cases.train_bn_mlp(1)
     _close_to_reference(got, rec.steps, "BN MLP, 3 ranks")
     _history_close(hist, ref_hist)
+    _overlap_equals_blocking(tmp_path, 3)
 
     p, _ = mpirun(3, tmp_path, "resume", ckpt2)
     assert p.returncode == 0, p.stdout + p.stderr
@@ -169,12 +170,65 @@ def test_three_ranks_uneven_shards_and_resume(two_ranks, tmp_path):
     _history_close(hist, ref_hist)
 
 
+def _overlap_equals_blocking(out: Path, n: int) -> None:
+    """Buckets started during backward give bitwise the blocking path's weights and logs."""
+    on, h_on = _same_on_every_rank(out, "overlap_on", n)
+    off, h_off = _same_on_every_rank(out, "overlap_off", n)
+    for r in range(n):  # hooks started buckets during backward on every rank
+        assert int(np.load(out / f"overlap_on_early-{r}.npy")) > 0
+        assert int(np.load(out / f"overlap_off_early-{r}.npy")) == 0
+    assert len(on) == len(off) == 6
+    for a_ws, b_ws in zip(on, off):
+        for a, b in zip(a_ws, b_ws):
+            np.testing.assert_array_equal(a, b)
+    assert h_on == h_off
+
+
+@needs_mpi
+def test_overlapped_buckets_equal_blocking_ones(two_ranks):
+    """Buckets of 256 bytes (three for the BN MLP), started as their gradients become final
+    during backward, between batch norm's own all-reduces: bitwise the result of reducing
+    them after backward, which matches one process."""
+    out, _, _ = two_ranks
+    _overlap_equals_blocking(out, 2)
+    rec, _ = cases.train_bn_mlp(1)
+    _close_to_reference(_load(out / "overlap_on-0.npz")[0], rec.steps, "overlapped, 2 ranks")
+
+
 @needs_mpi
 def test_a_rank_that_raises_ends_the_job(tmp_path):
     p, elapsed = mpirun(2, tmp_path, "fail", timeout=TIMEOUT)
     assert p.returncode != 0
     assert "rank 1 fails on purpose" in p.stderr
+    # rank 0, waiting in a collective, got rank 1's notice and failed with its message
+    assert "rank 1 of 2 failed: RuntimeError: rank 1 fails on purpose" in p.stderr
     assert elapsed < 60, f"the job took {elapsed:.1f} s to end"
+
+
+@needs_mpi
+def test_a_rank_that_catches_its_error_does_not_hang_the_others(tmp_path):
+    """Rank 1's error leaves fit and the script catches it: rank 0, waiting in the next step's
+    collective, raises PeerFailure with rank 1's message; rank 1's next collective is refused;
+    the job ends with an error status instead of hanging."""
+    p, elapsed = mpirun(2, tmp_path, "caught", timeout=TIMEOUT)
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, out
+    assert "rank 1 caught: rank 1 fails on purpose" in p.stdout, out
+    assert "rank 1: barrier refused: deepcore.distributed: the job is broken" in p.stdout, out
+    assert "rank 1 of 2 failed: RuntimeError: rank 1 fails on purpose (rank 0 stops" in out
+    assert elapsed < 60, f"the job took {elapsed:.1f} s to end"
+
+
+@needs_mpi
+def test_a_stuck_rank_times_the_others_out(tmp_path, monkeypatch):
+    """Rank 1 stalls outside any collective: with DEEPCORE_DISTRIBUTED_TIMEOUT=1, rank 0 raises
+    CollectiveTimeout and ends the job long before rank 1's 60 s stall is over."""
+    monkeypatch.setenv("DEEPCORE_DISTRIBUTED_TIMEOUT", "1")
+    p, elapsed = mpirun(2, tmp_path, "stall", timeout=TIMEOUT)
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, out
+    assert "CollectiveTimeout: deepcore.distributed: rank 0 of 2 waited" in out, out
+    assert elapsed < 40, f"the job took {elapsed:.1f} s to end"
 
 
 # ---------------------------------------------------------------------- one process

@@ -5,7 +5,8 @@ Keras style: ``set_distribution(DataParallel())`` (or ``with DataParallel().scop
 unchanged ``compile`` / ``fit`` / ``evaluate`` train on every rank, ``batch_size`` being the
 global batch ([Note: data-parallel step] in _distribution.py). PyTorch / Horovod style, for
 custom loops: ``broadcast_parameters(model)`` once, ``DistributedOptimizer(opt)`` to all-reduce
-the gradients before each update, ``allreduce(array)`` for anything else.
+the gradients before each update, ``allreduce(array)`` for anything else. A rank that fails
+makes every rank raise :class:`PeerFailure` instead of hanging ([Note: no hang on failure]).
 
 Started without a launcher, a script is a world of one rank and all of this is a no-op
 ([Note: MPI start-up] in _world.py). Install: ``pip install "deepcore[distributed]"``.
@@ -27,6 +28,8 @@ from ._reduce import (
     broadcast_parameters,
 )
 from ._world import (
+    CollectiveTimeout,
+    PeerFailure,
     abort,
     allreduce,
     barrier,
@@ -50,6 +53,8 @@ __all__ = [
     "broadcast",
     "barrier",
     "abort",
+    "PeerFailure",
+    "CollectiveTimeout",
     "all_reduce_sum",
     "broadcast_parameters",
     "broadcast_optimizer_state",

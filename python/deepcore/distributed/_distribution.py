@@ -14,9 +14,10 @@ whole data set and ``batch_size`` is the GLOBAL batch. What a step does as one r
   once. Losses added by layers during the call (``add_loss``) are per-batch quantities and are
   scaled like the data loss. (An output with a Keras mask averages over each shard's unmasked
   entries before that scaling: equal to one process only when the shards are masked alike);
-- the gradients: summed over ranks in fused buckets ([Note: gradient buckets]) before the
-  optimizer step, so clipping (clipnorm, global_clipnorm) and the update see the global
-  gradient and run once per rank on identical values;
+- the gradients: summed over ranks in fused buckets ([Note: gradient buckets]), started
+  during backward ([Note: overlapped buckets]) and waited for before the optimizer step, so
+  clipping (clipnorm, global_clipnorm) and the update see the global gradient and run once per
+  rank on identical values;
 - batch normalisation: in training, the layers' batch statistics are all-reduced (forward and
   backward: SyncBatchNorm semantics) while a data-parallel ``fit`` runs (see ``sync_active``);
 - the logs: the step's losses and every metric's state change travel in the same float64
@@ -46,7 +47,7 @@ from ._reduce import (
     broadcast_optimizer_state,
     broadcast_parameters,
 )
-from ._world import broadcast, world
+from ._world import broadcast, guard, world
 
 __all__ = [
     "DataParallel",
@@ -68,9 +69,11 @@ class DataParallel:
     MPI job, each global batch split across them (see [Note: data-parallel step]).
 
     ``devices`` / ``device_mesh`` are accepted for Keras compatibility: the replicas are the
-    job's ranks (``mpirun -n N``). ``set_distribution(DataParallel())`` makes it the default of
-    every ``fit``; ``with DataParallel().scope():`` for a block; ``model.distribution = ...``
-    for one model."""
+    job's ranks (``mpirun -n N``). ``bucket_bytes``: the gradient bucket size; ``overlap``:
+    start each bucket's all-reduce during backward ([Note: overlapped buckets]; False reduces
+    them all after backward, with bitwise the same result).
+    ``set_distribution(DataParallel())`` makes it the default of every ``fit``; ``with
+    DataParallel().scope():`` for a block; ``model.distribution = ...`` for one model."""
 
     def __init__(
         self,
@@ -78,6 +81,7 @@ class DataParallel:
         device_mesh: Any = None,
         auto_shard_dataset: bool = True,
         bucket_bytes: int = BUCKET_BYTES,
+        overlap: bool = True,
     ) -> None:
         w = world()
         if devices is not None and not isinstance(devices, (list, tuple)):
@@ -90,6 +94,7 @@ class DataParallel:
         self.device_mesh = device_mesh
         self.auto_shard_dataset = bool(auto_shard_dataset)
         self.bucket_bytes = bucket_bytes
+        self.overlap = bool(overlap)
         self._reducer = GradientReducer(bucket_bytes)
 
     @property
@@ -235,19 +240,26 @@ class _DataParallelReplica(Replica):
     def running(self, model: Any, optimizer: Any, metrics: Sequence[Any]) -> Iterator[None]:
         global _sync_depth
         self._metrics = _MetricSync(metrics, self.size)
-        broadcast_parameters(model, 0)
-        broadcast_optimizer_state(optimizer, 0)
-        _sync_depth += 1
-        try:
-            yield
-        finally:
-            _sync_depth -= 1
+        reducer = self.dist._reducer
+        with guard():  # an error here reaches every rank ([Note: no hang on failure])
+            broadcast_parameters(model, 0)
+            broadcast_optimizer_state(optimizer, 0)
+            if self.dist.overlap:
+                reducer.attach(optimizer.parameters())
+            _sync_depth += 1
+            try:
+                yield
+            finally:
+                _sync_depth -= 1
+                reducer.detach()
 
     def same_everywhere(self, perm: np.ndarray) -> np.ndarray:
         perm = np.ascontiguousarray(perm, np.int64)
         return broadcast(perm, 0)
 
     def loss_terms(self, c: Any, ys: list, outs: list, sws: Any, masks: Any, n: int) -> tuple:
+        # a step's backward follows: its buckets start as their gradients become final
+        self.dist._reducer.begin()
         n_local = len(outs[0].data) if outs else 0
         if n_local == 0:
             # no rows here: a zero loss that still reaches every output, so backward (and the

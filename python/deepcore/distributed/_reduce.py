@@ -12,6 +12,18 @@ without a gradient on every rank keeps ``grad = None`` (one flag per parameter t
 small float64 all-reduce beside the buckets, with whatever the caller adds to it: the step's
 losses and metric states), so a parameter no rank used is left alone, as in one process.
 
+[Note: overlapped buckets] In a data-parallel ``fit`` (``DataParallel(overlap=True)``, the
+default) the buckets are started during backward: a post-accumulate-grad hook on each parameter
+(see [Note: post-accumulate hooks] in autograd.py) marks its gradient final, and every bucket
+whose gradients are all final is packed and its ``MPI_Iallreduce`` started -- in bucket order,
+so every rank starts the same collectives in the same order whatever order its backward
+finalised them in; a bucket with a parameter that got no gradient starts after backward. While
+later gradients are computed, each hook call lets the started reductions progress
+(``MPI_Testall``). The buckets travel on a communicator of their own (``grad_comm``), so that
+the collectives other ops run during backward (synchronised batch norm's) need no ordering
+against them. The buckets hold the same values, reduced by the same calls in the same order as
+without overlap, so the result is bitwise the same.
+
 Reduction order: MPI sums each element over the ranks in an order fixed by the library and the
 world size (for a given run, the same on every rank and every step), so every rank ends with
 bitwise identical gradients and weights. Against one process trained on the combined batch the
@@ -28,7 +40,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
-from ._world import _buffer, allreduce, broadcast, world
+from ._world import _buffer, _check, allreduce, broadcast, wait, world
 
 __all__ = [
     "GradientReducer",
@@ -48,9 +60,36 @@ class _Bucket:
         self.slots = slots
         self.flat = np.empty(sum(s[2] for s in slots), dtype)
 
+    def pack(self, grads: Sequence[np.ndarray | None]) -> None:
+        for i, off, size, _ in self.slots:
+            g = grads[i]
+            if g is None:
+                self.flat[off : off + size] = 0
+            else:
+                self.flat[off : off + size] = g.reshape(-1)
+
+
+def _grad_array(p: Tensor) -> np.ndarray | None:
+    return None if p.grad is None else p.grad.data
+
+
+class _LazyGrads:
+    """``grads[i]``: parameter i's gradient as it is now (the overlapped path packs a bucket
+    when its gradients are final)."""
+
+    __slots__ = ("params",)
+
+    def __init__(self, params: Sequence[Tensor]) -> None:
+        self.params = params
+
+    def __getitem__(self, i: int) -> np.ndarray | None:
+        return _grad_array(self.params[i])
+
 
 class GradientReducer:
-    """All-reduces a list of gradients through fused buckets ([Note: gradient buckets])."""
+    """All-reduces a list of gradients through fused buckets ([Note: gradient buckets]), at
+    once (:meth:`reduce`) or started during backward (:meth:`attach`, [Note: overlapped
+    buckets])."""
 
     def __init__(self, bucket_bytes: int = BUCKET_BYTES) -> None:
         if isinstance(bucket_bytes, bool) or not isinstance(bucket_bytes, int) or bucket_bytes < 1:
@@ -58,6 +97,17 @@ class GradientReducer:
         self.bucket_bytes = bucket_bytes
         self._key: tuple | None = None
         self._buckets: list[_Bucket] = []
+        self._bucket_of: list[int] = []  # parameter index -> its bucket
+        # the overlapped path (attach / begin / finish)
+        self._params: list[Tensor] | None = None
+        self._handles: list[Any] = []
+        self._armed = False
+        self._left: list[int] = []  # per bucket: its gradients not final yet
+        self._final: list[bool] = []  # per parameter: its gradient is final in this step
+        self._next = 0  # the next bucket to start
+        self._requests: list[Any] = []
+        self._hooked: list[bool] = []  # per parameter: it has a hook (it requires grad)
+        self.started_early = 0  # buckets started during backward so far (tests, benchmarks)
 
     def _plan(self, params: Sequence[Tensor]) -> list[_Bucket]:
         key = tuple((id(p), p.data.shape, p.data.dtype.str) for p in params)
@@ -77,8 +127,43 @@ class GradientReducer:
         for dt, (slots, _) in open_.items():
             if slots:
                 buckets.append(_Bucket(np.dtype(dt), slots))
+        self._bucket_of = [0] * len(params)
+        for k, b in enumerate(buckets):
+            for slot in b.slots:
+                self._bucket_of[slot[0]] = k
         self._key, self._buckets = key, buckets
         return buckets
+
+    def _start(self, b: _Bucket, grads: Any) -> Any:
+        w = world()
+        _check(w)
+        b.pack(grads)
+        return w.grad_comm.Iallreduce(w.MPI.IN_PLACE, b.flat, op=w.MPI.SUM)
+
+    def _complete(
+        self, requests: list, present: list[bool], op: str, extra: np.ndarray | None
+    ) -> tuple[list[np.ndarray | None], np.ndarray | None]:
+        """The side vector (``extra`` and the has-a-gradient flags) reduced after the buckets
+        were started, then every bucket waited for and unpacked."""
+        w = world()
+        MPI = w.MPI
+        n_extra = 0 if extra is None else len(extra)
+        side = np.empty(n_extra + len(present), np.float64)
+        if extra is not None:
+            side[:n_extra] = extra
+        side[n_extra:] = present
+        _check(w)
+        requests.append(w.grad_comm.Iallreduce(MPI.IN_PLACE, side, op=MPI.SUM))
+        wait(requests, "the gradient all-reduce")
+        out: list[np.ndarray | None] = [None] * len(present)
+        scale = 1.0 / w.size
+        for b in self._buckets:
+            if op == "average":
+                b.flat *= b.flat.dtype.type(scale)
+            for i, off, size, shape in b.slots:
+                if side[n_extra + i] > 0:
+                    out[i] = b.flat[off : off + size].reshape(shape)
+        return out, (side[:n_extra] if extra is not None else None)
 
     def reduce(
         self,
@@ -92,47 +177,93 @@ class GradientReducer:
         they are."""
         if op not in ("sum", "average"):
             raise ValueError(f"op must be 'sum' or 'average', got {op!r}")
-        w = world()
-        if w.size == 1:
+        if world().size == 1:
             return list(grads), extra
-        MPI = w.MPI
-        n_extra = 0 if extra is None else len(extra)
-        side = np.empty(n_extra + len(params), np.float64)
-        if extra is not None:
-            side[:n_extra] = extra
-        side[n_extra:] = [g is not None for g in grads]
-        requests = []
-        for b in self._plan(params):
-            for i, off, size, _ in b.slots:
-                g = grads[i]
-                if g is None:
-                    b.flat[off : off + size] = 0
-                else:
-                    b.flat[off : off + size] = g.reshape(-1)
-            requests.append(w.comm.Iallreduce(MPI.IN_PLACE, b.flat, op=MPI.SUM))
-        w.comm.Allreduce(MPI.IN_PLACE, side, op=MPI.SUM)
-        MPI.Request.Waitall(requests)
-        out: list[np.ndarray | None] = [None] * len(params)
-        scale = 1.0 / w.size
-        for b in self._buckets:
-            if op == "average":
-                b.flat *= b.flat.dtype.type(scale)
-            for i, off, size, shape in b.slots:
-                if side[n_extra + i] > 0:
-                    out[i] = b.flat[off : off + size].reshape(shape)
-        return out, (side[:n_extra] if extra is not None else None)
+        requests = [self._start(b, grads) for b in self._plan(params)]
+        return self._complete(requests, [g is not None for g in grads], op, extra)
 
     def reduce_grads(
         self, params: Sequence[Tensor], op: str = "sum", extra: np.ndarray | None = None
     ) -> np.ndarray | None:
         """Reduce the ``.grad`` of ``params`` in place of them (each becomes a view into its
-        bucket); returns the reduced ``extra``."""
-        grads = [None if p.grad is None else p.grad.data for p in params]
-        out, extra = self.reduce(params, grads, op, extra)
-        if world().size > 1:
-            for p, g in zip(params, out):
-                p.grad = None if g is None else Tensor(g)
+        bucket); returns the reduced ``extra``. After :meth:`begin` and a backward, the buckets
+        that backward started are finished instead ([Note: overlapped buckets])."""
+        if op not in ("sum", "average"):
+            raise ValueError(f"op must be 'sum' or 'average', got {op!r}")
+        if world().size == 1:
+            return extra
+        params = list(params)
+        mine = self._params
+        if self._armed and len(params) == len(mine) and all(a is b for a, b in zip(params, mine)):
+            self._armed = False
+            self.started_early += self._next
+            buckets = self._buckets
+            lazy = _LazyGrads(params)
+            requests = self._requests
+            requests += [self._start(b, lazy) for b in buckets[self._next :]]
+            self._requests = []
+            out, extra = self._complete(requests, [p.grad is not None for p in params], op, extra)
+        else:
+            out, extra = self.reduce(params, [_grad_array(p) for p in params], op, extra)
+        for p, g in zip(params, out):
+            p.grad = None if g is None else Tensor(g)
         return extra
+
+    # ------------------------------------------------------------------ overlapped path
+    def attach(self, params: Sequence[Tensor]) -> None:
+        """Register a post-accumulate-grad hook on each of ``params`` (leaves that require
+        grad), so that after :meth:`begin` each bucket starts as soon as its gradients are
+        final during backward; :meth:`detach` removes them."""
+        self.detach()
+        if world().size == 1:
+            return
+        self._params = list(params)
+        self._hooked = [p.requires_grad and p._ctx is None for p in self._params]
+        for i, p in enumerate(self._params):
+            if self._hooked[i]:
+                self._handles.append(p.register_post_accumulate_grad_hook(self._hook(i)))
+
+    def detach(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles, self._params, self._armed = [], None, False
+        self._requests = []
+
+    def begin(self) -> None:
+        """The next backward is a step's: start its buckets as their gradients become final
+        (the attached parameters' gradients must be None or unchanged until then)."""
+        if self._params is None:
+            return
+        buckets = self._plan(self._params)
+        self._left = [sum(self._hooked[slot[0]] for slot in b.slots) for b in buckets]
+        self._final = [False] * len(self._params)
+        self._next, self._requests, self._armed = 0, [], True
+
+    def _hook(self, i: int) -> Any:
+        def final(p: Tensor) -> None:
+            if not self._armed:
+                return
+            k = self._bucket_of[i]
+            if self._final[i]:
+                if k < self._next:
+                    raise RuntimeError(
+                        "deepcore.distributed: a gradient changed after its bucket's all-reduce "
+                        "started (two backward passes in one data-parallel step)"
+                    )
+                return
+            self._final[i] = True
+            self._left[k] -= 1
+            started = self._next
+            lazy = _LazyGrads(self._params)
+            # in bucket order on every rank: MPI needs the same collectives in the same order
+            while self._next < len(self._buckets) and self._left[self._next] == 0:
+                self._requests.append(self._start(self._buckets[self._next], lazy))
+                self._next += 1
+            if self._next == started and self._requests:
+                # let the started reductions progress (MPI moves them along inside its calls)
+                world().MPI.Request.Testall(self._requests)
+
+        return final
 
 
 class _AllReduceSum(Function):

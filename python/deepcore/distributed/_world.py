@@ -8,16 +8,33 @@ imported). A process started without a launcher is a world of one rank and never
 mpi4py, so single-process use costs nothing and needs no MPI. Started by a launcher without
 mpi4py or an MPI library, it raises a RuntimeError naming the install command.
 
-[Note: no hang on failure] In a world of several ranks, an exception that reaches the top of a
-rank (``sys.excepthook``) prints its traceback and calls ``MPI_Abort``, which ends every rank of
-the job with an error, instead of leaving the others blocked in their next collective forever.
+[Note: no hang on failure] In a world of several ranks a rank that fails must not leave the
+others blocked in their next collective forever:
+- every collective deepcore runs is non-blocking underneath (``MPI_Iallreduce``,
+  ``MPI_Ibcast``, ``MPI_Ibarrier``) and waited for in a loop (:func:`wait`) that also looks for
+  a failure notice from another rank, and gives up (:class:`CollectiveTimeout`) after
+  ``DEEPCORE_DISTRIBUTED_TIMEOUT`` seconds when that variable is set (no limit by default: a
+  step may be long);
+- an exception that leaves a data-parallel ``fit`` / ``evaluate`` / ``predict`` (:func:`guard`)
+  -- even one the script then catches -- sends a notice with its message to every other rank
+  (``MPI_Issend`` on a communicator of its own); a rank whose wait finds one raises
+  :class:`PeerFailure` ("rank 1 failed: RuntimeError: ..."), so every rank ends with a clear
+  error. The job is then broken: any further collective raises at once, and the process ends
+  with ``MPI_Abort`` at exit (after up to 3 s for its notices to be received and 1 s for the
+  others to print), so that no rank waits in ``MPI_Finalize`` for one that is gone;
+- an exception that reaches the top of a rank (``sys.excepthook``) prints its traceback, sends
+  the notice if none went yet, and calls ``MPI_Abort``, which ends every rank of the job.
 A rank killed outright is noticed by the launcher, which ends the job as well.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import sys
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,6 +53,10 @@ __all__ = [
     "broadcast",
     "barrier",
     "abort",
+    "PeerFailure",
+    "CollectiveTimeout",
+    "wait",
+    "guard",
 ]
 
 INSTALL_HINT = (
@@ -70,14 +91,22 @@ def launched_by_mpi() -> bool:
 
 class World:
     """The job: ``rank`` in ``[0, size)``, ``local_rank`` among the ranks of this machine, and
-    the mpi4py communicator (None for a world of one process)."""
+    the mpi4py communicators (None for a world of one process): ``comm`` for every collective
+    but the gradient buckets' and the step's float64 side vector, which travel on their own
+    ``grad_comm`` (see [Note: overlapped buckets] in _reduce.py)."""
 
     def __init__(self, comm: Any, mpi: Any) -> None:
         self.comm = comm
         self.MPI = mpi
+        self.grad_comm = self.err_comm = None
+        # [Note: no hang on failure]: failure notices sent, the first one received
+        self.notices: list[Any] = []
+        self.failure: str | None = None
         if comm is None:
             self.rank, self.size, self.local_rank, self.local_size = 0, 1, 0, 1
             return
+        self.grad_comm = comm.Dup()
+        self.err_comm = comm.Dup()
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
         local = comm.Split_type(mpi.COMM_TYPE_SHARED, key=self.rank)
@@ -131,10 +160,137 @@ def _install_abort_hook(w: World) -> None:
             sys.stderr.write(f"deepcore.distributed: rank {w.rank} of {w.size} failed:\n")
             previous(exc_type, exc, tb)
             sys.stderr.flush()
+            if w.failure is None and not w.notices:
+                _notify(w, exc)
+            if not isinstance(exc, CollectiveTimeout):  # else the others are stuck or gone
+                _end_broken(w)
         finally:
             w.comm.Abort(1)
 
+    def at_exit() -> None:
+        if w.failure is not None or w.notices:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            _end_broken(w)
+            w.comm.Abort(1)
+
     sys.excepthook = hook
+    atexit.register(at_exit)  # runs before mpi4py's MPI_Finalize (registered earlier)
+
+
+# ---------------------------------------------------------------------- failure (see the Note)
+_FAIL_TAG = 17
+
+
+class PeerFailure(RuntimeError):
+    """Another rank of the job failed (or this one did earlier): the job cannot go on."""
+
+
+class CollectiveTimeout(TimeoutError):
+    """A collective waited longer than ``DEEPCORE_DISTRIBUTED_TIMEOUT`` seconds."""
+
+
+def _notify(w: World, exc: BaseException) -> None:
+    """Send every other rank a notice that this rank failed with ``exc``."""
+    text = f"{type(exc).__name__}: {exc}"[:4000]
+    w.failure = f"rank {w.rank} failed earlier: {text}"
+    msg = bytearray(text.encode("utf-8", "replace"))
+    w.notices = [
+        w.err_comm.Issend([msg, w.MPI.BYTE], dest=r, tag=_FAIL_TAG)
+        for r in range(w.size)
+        if r != w.rank
+    ]
+
+
+def _deliver(w: World, seconds: float) -> None:
+    """Give the other ranks up to ``seconds`` to receive this rank's notices, taking theirs
+    meanwhile (ranks that all failed wait for each other's)."""
+    end = time.monotonic() + seconds
+    while w.notices and not w.MPI.Request.Testall(w.notices) and time.monotonic() < end:
+        with contextlib.suppress(PeerFailure):
+            _receive(w)
+        time.sleep(0.001)
+
+
+def _end_broken(w: World) -> None:
+    """Before ``MPI_Abort``: up to 3 s for this rank's notices to be received, then up to 1 s
+    for the ranks that received them to print their error and end the job themselves."""
+    _deliver(w, 3.0)
+    if w.notices:
+        time.sleep(1.0)
+
+
+def _check(w: World) -> None:
+    """Raise PeerFailure if the job is broken or another rank's notice has arrived."""
+    if w.failure is not None:
+        raise PeerFailure(f"deepcore.distributed: the job is broken ({w.failure})")
+    _receive(w)
+
+
+def _receive(w: World) -> None:
+    """Take another rank's failure notice if one has arrived, and raise PeerFailure."""
+    status = w.MPI.Status()
+    if w.err_comm.Iprobe(source=w.MPI.ANY_SOURCE, tag=_FAIL_TAG, status=status):
+        src = status.Get_source()
+        msg = bytearray(status.Get_count(w.MPI.BYTE))
+        w.err_comm.Recv([msg, w.MPI.BYTE], source=src, tag=_FAIL_TAG)
+        text = msg.decode("utf-8", "replace")
+        if w.failure is None:
+            w.failure = f"rank {src} failed: {text}"
+        raise PeerFailure(
+            f"deepcore.distributed: rank {src} of {w.size} failed: {text} (rank {w.rank} stops too)"
+        )
+
+
+def _timeout() -> float | None:
+    v = os.environ.get("DEEPCORE_DISTRIBUTED_TIMEOUT", "")
+    try:
+        t = float(v)
+    except ValueError:
+        return None
+    return t if t > 0 else None
+
+
+def wait(requests: Sequence[Any], what: str = "a collective") -> None:
+    """Wait for non-blocking MPI requests, raising PeerFailure when another rank failed (or
+    CollectiveTimeout after ``DEEPCORE_DISTRIBUTED_TIMEOUT`` seconds); see [Note: no hang on
+    failure]."""
+    w = world()
+    MPI = w.MPI
+    reqs = list(requests)
+    if MPI.Request.Testall(reqs):
+        return
+    limit = _timeout()
+    start = time.monotonic()
+    spins = 0
+    while not MPI.Request.Testall(reqs):
+        spins += 1
+        if spins % 64 == 0:
+            _check(w)
+            waited = time.monotonic() - start
+            if limit is not None and waited > limit:  # guard() or the excepthook tells the rest
+                raise CollectiveTimeout(
+                    f"deepcore.distributed: rank {w.rank} of {w.size} waited {waited:.0f} s in "
+                    f"{what} (DEEPCORE_DISTRIBUTED_TIMEOUT={limit:g}): another rank is stuck "
+                    "or gone"
+                )
+            if waited > 0.01:  # a long wait (a slow rank): leave the core to others
+                time.sleep(0.0002)
+
+
+@contextlib.contextmanager
+def guard() -> Iterator[None]:
+    """Around work every rank does together: an exception that leaves it tells the other ranks
+    (see [Note: no hang on failure]) before it goes on up."""
+    try:
+        yield
+    except GeneratorExit:
+        raise
+    except BaseException as e:
+        w = world()
+        if w.size > 1 and w.failure is None and not isinstance(e, PeerFailure):
+            _notify(w, e)
+        raise
 
 
 def rank() -> int:
@@ -200,7 +356,8 @@ def allreduce(array: Any, op: str = "sum") -> Any:
     w = world()
     if w.size == 1:
         return array
-    w.comm.Allreduce(w.MPI.IN_PLACE, data, op=_op(w, op))
+    _check(w)
+    wait([w.comm.Iallreduce(w.MPI.IN_PLACE, data, op=_op(w, op))], "allreduce")
     if op == "average":
         data *= data.dtype.type(1.0 / w.size)
     return array
@@ -214,7 +371,8 @@ def broadcast(array: Any, root: int = 0) -> Any:
     if isinstance(root, bool) or not isinstance(root, (int, np.integer)) or not 0 <= root < w.size:
         raise ValueError(f"broadcast: root must be a rank in [0, {w.size}), got {root!r}")
     if w.size > 1:
-        w.comm.Bcast(data, root=int(root))
+        _check(w)
+        wait([w.comm.Ibcast(data, root=int(root))], "broadcast")
     return array
 
 
@@ -222,7 +380,8 @@ def barrier() -> None:
     """Wait until every rank gets here."""
     w = world()
     if w.size > 1:
-        w.comm.Barrier()
+        _check(w)
+        wait([w.comm.Ibarrier()], "barrier")
 
 
 def abort(code: int = 1) -> None:
