@@ -28,13 +28,14 @@ def convnet() -> models.Sequential:
     return zoo.seed_convnet()
 
 
-def bn_mlp() -> models.Sequential:
+def bn_mlp(*more: layers.Layer) -> models.Sequential:
     return models.Sequential(
         [
             layers.Dense(16, input_shape=(5,), kernel_regularizer="l2"),
             layers.BatchNormalization(momentum=0.9),
             layers.Activation("relu"),
             layers.Dense(3, activation="softmax"),
+            *more,
         ]
     )
 
@@ -46,8 +47,8 @@ def image_data(n: int = 20) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def table_data(n: int = 21) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(11)
+def table_data(n: int = 21, seed: int = 11) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 5)).astype(np.float32) * 3 + 1
     y = rng.integers(0, 3, n)
     return x, y
@@ -121,4 +122,45 @@ def custom_loop(seed: int, rank: int = 0, size: int = 1, wrap=None) -> list[list
         loss.backward()
         opt.step()
         out.append([p.numpy().copy() for p in model.parameters()])
+    return out
+
+
+class RowCounter(layers.Layer):
+    """Identity that counts the rows it sees in inference mode (evaluate / predict)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.rows = 0
+
+    def call(self, inputs, training=None):
+        if not training:
+            self.rows += len(inputs.data)
+        return inputs
+
+
+def evaluate_and_predict(seed: int, n_eval: int) -> dict[str, np.ndarray]:
+    """The BN MLP fitted one epoch (unshuffled) with validation on ``n_eval`` other rows, then
+    evaluated and asked to predict on them, batches of 3: the final weights, the history, the
+    evaluation, the predictions and the rows this process ran in inference mode."""
+    dc.manual_seed(seed)
+    counter = RowCounter()
+    model = bn_mlp(counter)
+    model.compile(
+        optimizer=optim.SGD(learning_rate=0.1, momentum=0.9),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    counter.rows = 0  # building the model ran one row
+    x, y = table_data()
+    xv, yv = table_data(n_eval, seed=5)
+    h = model.fit(
+        x, y, batch_size=8, epochs=1, verbose=0, shuffle=False, validation_data=(xv, yv),
+        validation_batch_size=3,
+    )  # fmt: skip
+    out = {f"w{j}": w.numpy().copy() for j, w in enumerate(model.weights)}
+    out.update({f"h_{k}": np.asarray(v, np.float64) for k, v in h.history.items()})
+    ev = model.evaluate(xv, yv, batch_size=3, verbose=0, return_dict=True)
+    out.update({f"e_{k}": np.asarray(v, np.float64) for k, v in ev.items()})
+    out["pred"] = model.predict(xv, batch_size=3, verbose=0)
+    out["rows"] = np.asarray(counter.rows)
     return out

@@ -72,6 +72,9 @@ def run(case: str, out: str, ckpt: str) -> None:
             save(f"{out}/overlap_{flag}-{r}.npz", rec.steps, h)
             np.save(f"{out}/overlap_{flag}_early-{r}.npy", d._reducer.started_early)
         return
+    elif case.startswith("evaluate"):  # evaluate7: 7 rows to evaluate and predict
+        np.savez(f"{out}/{case}-{r}.npz", **cases.evaluate_and_predict(seed, int(case[8:])))
+        return
     elif case == "fail":
         fit_that_fails(seed, RaiseAt())
         return

@@ -103,12 +103,13 @@ def _history_close(got: dict, ref: dict) -> None:
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
     """One ``mpirun -n 2`` job: the seed convnet, the BN MLP (writing a checkpoint), the
-    custom DistributedOptimizer loop, and the BN MLP with small buckets, overlapped or not."""
+    custom DistributedOptimizer loop, the BN MLP with small buckets, overlapped or not, and
+    sharded validation / evaluate / predict of 7 rows."""
     if _why is not None:
         pytest.skip(_why)
     out = tmp_path_factory.mktemp("mpi2")
     ckpt = str(out / "bn.deepcore")
-    p, _ = mpirun(2, out, "convnet,bn_mlp,custom,overlap", ckpt)
+    p, _ = mpirun(2, out, "convnet,bn_mlp,custom,overlap,evaluate7", ckpt)
     assert p.returncode == 0, p.stdout + p.stderr
     return out, ckpt, p
 
@@ -151,16 +152,19 @@ def test_distributed_optimizer_custom_loop(two_ranks):
 @needs_mpi
 def test_three_ranks_uneven_shards_and_resume(two_ranks, tmp_path):
     """3 ranks: global batches of 8 split 3 + 3 + 2, the ragged 5 split 3 + 2 + 0 (a rank
-    without rows); overlapped small buckets; then the 2-rank checkpoint resumed on 3 ranks."""
+    without rows); overlapped small buckets; sharded inference of 7 and of 2 rows (a rank
+    without rows); then the 2-rank checkpoint resumed on 3 ranks."""
     _, ckpt2, _ = two_ranks
     ckpt3 = str(tmp_path / "bn3.deepcore")
-    p, _ = mpirun(3, tmp_path, "bn_mlp,overlap", ckpt3)
+    p, _ = mpirun(3, tmp_path, "bn_mlp,overlap,evaluate7,evaluate2", ckpt3)
     assert p.returncode == 0, p.stdout + p.stderr
     got, hist = _same_on_every_rank(tmp_path, "bn_mlp", 3)
     rec, ref_hist = cases.train_bn_mlp(1)
     _close_to_reference(got, rec.steps, "BN MLP, 3 ranks")
     _history_close(hist, ref_hist)
     _overlap_equals_blocking(tmp_path, 3)
+    _sharded_inference_matches_one_process(tmp_path, 3, 7)  # rows 3 + 2 + 2
+    _sharded_inference_matches_one_process(tmp_path, 3, 2)  # rows 1 + 1 + 0
 
     p, _ = mpirun(3, tmp_path, "resume", ckpt2)
     assert p.returncode == 0, p.stdout + p.stderr
@@ -193,6 +197,33 @@ def test_overlapped_buckets_equal_blocking_ones(two_ranks):
     _overlap_equals_blocking(out, 2)
     rec, _ = cases.train_bn_mlp(1)
     _close_to_reference(_load(out / "overlap_on-0.npz")[0], rec.steps, "overlapped, 2 ranks")
+
+
+def _sharded_inference_matches_one_process(out: Path, n: int, rows: int) -> None:
+    """Validation in fit, evaluate and predict on ``rows`` rows: each rank ran its contiguous
+    share of them (counted by an identity layer), every rank returned the same global loss,
+    metrics and all predictions in order, and they match one process's."""
+    got = [dict(np.load(out / f"evaluate{rows}-{r}.npz")) for r in range(n)]
+    for g in got[1:]:
+        assert g.keys() == got[0].keys()
+        for k in g:
+            if k != "rows":
+                np.testing.assert_array_equal(g[k], got[0][k], err_msg=k)
+    share = [len(a) for a in np.array_split(np.arange(rows), n)]  # the first ranks one more
+    assert [int(g["rows"]) for g in got] == [3 * s for s in share]  # validation, evaluate, predict
+    ref = cases.evaluate_and_predict(1, rows)
+    assert int(ref["rows"]) == 3 * rows and got[0]["pred"].shape == ref["pred"].shape
+    assert {"h_val_loss", "h_val_accuracy", "e_loss", "e_accuracy"} <= set(ref)
+    for k in ref:
+        if k != "rows":
+            np.testing.assert_allclose(got[0][k], ref[k], rtol=1e-4, atol=1e-6, err_msg=k)
+
+
+@needs_mpi
+def test_sharded_evaluate_and_predict_two_ranks(two_ranks):
+    """7 rows on 2 ranks: 4 + 3."""
+    out, _, _ = two_ranks
+    _sharded_inference_matches_one_process(out, 2, 7)
 
 
 @needs_mpi

@@ -26,8 +26,21 @@ whole data set and ``batch_size`` is the GLOBAL batch. What a step does as one r
 - start: weights (trainable and not) and optimizer state are broadcast from rank 0 when
   ``fit`` starts (a resumed job continues from rank 0's state on any number of ranks);
 - output: only rank 0 shows the progress bar and runs the callbacks that write files
-  (``chief_only``: ModelCheckpoint, CSVLogger, JSONLogger). ``evaluate`` / ``predict`` and
-  validation run on the full data on every rank (identical weights give identical results).
+  (``chief_only``: ModelCheckpoint, CSVLogger, JSONLogger); ``evaluate`` / ``predict`` and
+  validation split the rows instead ([Note: sharded inference]).
+
+[Note: sharded inference] Under ``DataParallel``, ``evaluate``, ``predict`` and fit's
+validation on in-memory arrays split the rows: rank r takes the contiguous rows
+``[lo_r, hi_r)`` of ``n`` (the first ``n % world_size`` ranks one row more, a rank may get
+none), in batches of ``batch_size`` each. ``evaluate``'s loss sums, sample count and metric
+states are then summed over the ranks (one float64 all-reduce), so every rank returns the
+global loss and metrics; ``predict`` gathers every rank's outputs in rank order
+(``MPI_Allgatherv``), so every rank returns all ``n`` rows in order. Against one process the
+loss and metric sums are added in another order (float rounding); each output row is the same
+computation on the same weights (every rank must hold the same weights, as after ``fit``:
+inference broadcasts nothing). A source of batches (generator, PyDataset, DataLoader), a
+``steps`` cap, a custom ``test_step`` / ``predict_step`` run on every rank in full, as without
+a distribution.
 """
 
 from __future__ import annotations
@@ -47,7 +60,7 @@ from ._reduce import (
     broadcast_optimizer_state,
     broadcast_parameters,
 )
-from ._world import broadcast, guard, world
+from ._world import allreduce, broadcast, gather_rows, guard, world
 
 __all__ = [
     "DataParallel",
@@ -224,6 +237,32 @@ class Replica:
         update()
         return total, per
 
+    # evaluate / predict ([Note: sharded inference])
+    def eval_rows(self, n: int) -> tuple[int, int] | None:
+        """The rows ``[lo, hi)`` of ``n`` this rank evaluates or predicts, None for all."""
+        return None
+
+    @contextlib.contextmanager
+    def evaluating(self, totals: Any, metrics: Sequence[Any]) -> Iterator[None]:
+        """Around an evaluation of this rank's rows: afterwards ``totals`` (the loss sums and
+        sample count) and the ``metrics``' states are the sums over every rank's rows."""
+        yield
+
+    def gather_rows(self, arrays: list[np.ndarray], n: int) -> list[np.ndarray]:
+        """Every rank's rows of each array (this rank's: ``arrays``), in rank order."""
+        return arrays
+
+    def guard(self) -> contextlib.AbstractContextManager:
+        """Around work every rank does together ([Note: no hang on failure])."""
+        return contextlib.nullcontext()
+
+
+def _rows(n: int, size: int, r: int) -> tuple[int, int]:
+    """Rank r's contiguous rows ``[lo, hi)`` of ``n``: the first ``n % size`` ranks one more."""
+    q, extra = divmod(n, size)
+    lo = r * q + min(r, extra)
+    return lo, lo + q + (r < extra)
+
 
 class _DataParallelReplica(Replica):
     def __init__(self, dist: DataParallel) -> None:
@@ -288,6 +327,30 @@ class _DataParallelReplica(Replica):
         k = len(values)
         self._metrics.apply(before, extra[k:])
         return float(extra[0]), [None if p is None else float(v) for p, v in zip(per, extra[1:k])]
+
+    def eval_rows(self, n: int) -> tuple[int, int]:
+        return _rows(n, self.size, self.rank)
+
+    @contextlib.contextmanager
+    def evaluating(self, totals: Any, metrics: Sequence[Any]) -> Iterator[None]:
+        sync = _MetricSync(metrics, self.size)
+        with guard():
+            before = sync.snapshot()
+            yield
+            k = len(totals.out_sums)
+            local = [totals.loss_sum, totals.seen, *totals.out_sums]
+            v = np.concatenate([np.asarray(local, np.float64), sync.local(before)])
+            allreduce(v, "sum")
+            totals.loss_sum, totals.seen = float(v[0]), int(round(v[1]))
+            totals.out_sums = [float(x) for x in v[2 : 2 + k]]
+            sync.apply(before, v[2 + k :])
+
+    def gather_rows(self, arrays: list[np.ndarray], n: int) -> list[np.ndarray]:
+        counts = [hi - lo for lo, hi in (_rows(n, self.size, r) for r in range(self.size))]
+        return [gather_rows(np.ascontiguousarray(a), counts) for a in arrays]
+
+    def guard(self) -> contextlib.AbstractContextManager:
+        return guard()
 
 
 def replica_for(model: Any) -> Replica:

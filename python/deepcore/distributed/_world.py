@@ -55,6 +55,7 @@ __all__ = [
     "abort",
     "PeerFailure",
     "CollectiveTimeout",
+    "gather_rows",
     "wait",
     "guard",
 ]
@@ -374,6 +375,25 @@ def broadcast(array: Any, root: int = 0) -> Any:
         _check(w)
         wait([w.comm.Ibcast(data, root=int(root))], "broadcast")
     return array
+
+
+def gather_rows(array: np.ndarray, rows: Sequence[int]) -> np.ndarray:
+    """Every rank's ``array`` (C-contiguous, ``rows[r]`` rows on rank r, the same trailing
+    shape and dtype everywhere) concatenated along axis 0 in rank order, on every rank
+    (``MPI_Allgatherv``)."""
+    w = world()
+    if w.size == 1:
+        return array
+    if len(array) != rows[w.rank]:
+        raise ValueError(f"gather_rows: this rank has {len(array)} rows, expected {rows[w.rank]}")
+    per_row = int(np.prod(array.shape[1:], dtype=np.int64))
+    out = np.empty((sum(rows), *array.shape[1:]), array.dtype)
+    counts = [r * per_row for r in rows]
+    displs = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64).tolist()
+    _check(w)
+    req = w.comm.Iallgatherv(array, [out, (counts, displs)])
+    wait([req], "gather_rows")
+    return out
 
 
 def barrier() -> None:

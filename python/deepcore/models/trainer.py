@@ -172,7 +172,7 @@ class Trainer:
                     break  # a generator ran dry (warned): Keras ends training
                 logs = steps.logs()
                 if val is not None and (epoch + 1 - initial_epoch) % validation_freq == 0:
-                    vlogs = self._evaluate_adapter(val)
+                    vlogs = self._evaluate_adapter(val, replica=replica)
                     logs.update({"val_" + k: v for k, v in vlogs.items()})
                 data.on_epoch_end()
                 cb_list.on_epoch_end(epoch, logs)
@@ -183,14 +183,22 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluate / predict
     def _evaluate_adapter(
-        self, data: da.DataAdapter, bar: cbks.Progbar | None = None
+        self, data: da.DataAdapter, bar: cbks.Progbar | None = None, replica: Replica = _ONE
     ) -> dict[str, float]:
-        steps = self._steps(self._resolve_compile(), list(self.modules()), train=False)
+        """The logs of ``data`` in inference mode; as one ``replica`` of a data-parallel job,
+        of this rank's share of the rows, reduced over the ranks ([Note: sharded inference]
+        in deepcore.distributed)."""
+        c = self._resolve_compile()
+        steps = self._steps(c, list(self.modules()), train=False)
+        data, replica = _shard_rows(data, replica, isinstance(steps, _CompiledSteps))
+        if bar is not None and replica is not _ONE:
+            bar.target = data.steps  # this rank's batches
         steps.reset()
+        metrics = [m for ms in c.metrics + c.wmetrics for m in ms]
         was = self.training
         self.eval()
         try:
-            with no_grad():
+            with no_grad(), replica.evaluating(getattr(steps, "totals", None), metrics):
                 for step, (bs, (xb, yb, swb)) in enumerate(data.batches()):
                     steps.run(bs, xb, yb, swb)
                     if bar is not None and bar.due():
@@ -216,12 +224,13 @@ class Trainer:
         [Note: sample weights] in model_data.py)."""
         batch_size = da.check_batch_size(batch_size)
         verbose = da.check_verbose(verbose)
-        if not replica_for(self).is_chief:
+        replica = replica_for(self)
+        if not replica.is_chief:
             verbose = 0  # a data-parallel job prints on rank 0 only
         data = md.adapter(self, x, y, sample_weight, None, batch_size, False, steps, "evaluate")
         c = self._resolve_compile()
         bar = cbks.Progbar(data.steps, verbose=verbose)
-        logs = self._evaluate_adapter(data, bar)
+        logs = self._evaluate_adapter(data, bar, replica)
         bar.update(bar.target if bar.target is not None else bar.current, logs, finalize=True)
         if return_dict:
             return logs
@@ -240,40 +249,45 @@ class Trainer:
         inference mode, batch by batch: an array (a list of arrays for several outputs)."""
         batch_size = da.check_batch_size(batch_size)
         verbose = da.check_verbose(verbose)
-        if not replica_for(self).is_chief:
+        replica = replica_for(self)
+        if not replica.is_chief:
             verbose = 0  # a data-parallel job prints on rank 0 only
         data = md.adapter(self, x, None, None, None, batch_size, False, steps, "predict")
-        bar = cbks.Progbar(data.steps, verbose=verbose)
         custom_predict = type(self).predict_step is not Trainer.predict_step
-        chunks: list[list[np.ndarray]] = []
-        was = self.training
-        self.eval()
-        step = 0
-        try:
-            with no_grad():
-                for step, (_, (xb, _, _)) in enumerate(data.batches(), 1):
-                    if custom_predict:
-                        out = self.predict_step(_step_data(xb, None, None))
-                        outs = list(out) if isinstance(out, (list, tuple)) else [out]
-                    else:
-                        outs = self._forward([Tensor(a) for a in xb], False)
-                    chunks.append([np.asarray(getattr(o, "data", o)) for o in outs])
-                    if bar.due():
-                        bar.update(step)
-        finally:
-            self.train(was)
-        bar.update(step, finalize=True)
-        if not chunks:
-            if not isinstance(data, da.ArrayDataAdapter):
-                raise ValueError("predict() got x that gives no batches")
-            with no_grad():
-                self.eval()
-                try:
-                    outs = self._forward([Tensor(a[:0]) for a in data.arrays[0]], False)
-                finally:
-                    self.train(was)
-            chunks = [[o.data for o in outs]]
-        result = [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
+        n_all = getattr(data, "n", 0)
+        data, replica = _shard_rows(data, replica, not custom_predict)
+        bar = cbks.Progbar(data.steps, verbose=verbose)
+        with replica.guard():  # an error on one rank reaches the others
+            chunks: list[list[np.ndarray]] = []
+            was = self.training
+            self.eval()
+            step = 0
+            try:
+                with no_grad():
+                    for step, (_, (xb, _, _)) in enumerate(data.batches(), 1):
+                        if custom_predict:
+                            out = self.predict_step(_step_data(xb, None, None))
+                            outs = list(out) if isinstance(out, (list, tuple)) else [out]
+                        else:
+                            outs = self._forward([Tensor(a) for a in xb], False)
+                        chunks.append([np.asarray(getattr(o, "data", o)) for o in outs])
+                        if bar.due():
+                            bar.update(step)
+            finally:
+                self.train(was)
+            bar.update(step, finalize=True)
+            if not chunks:
+                if not isinstance(data, da.ArrayDataAdapter):
+                    raise ValueError("predict() got x that gives no batches")
+                with no_grad():
+                    self.eval()
+                    try:
+                        outs = self._forward([Tensor(a[:0]) for a in data.arrays[0]], False)
+                    finally:
+                        self.train(was)
+                chunks = [[o.data for o in outs]]
+            result = [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
+            result = replica.gather_rows(result, n_all)  # every rank's rows, in order
         return result[0] if len(result) == 1 else result
 
     def predict_on_batch(self, x: Any) -> Any:
@@ -361,6 +375,29 @@ def _flat_logs(out: Any) -> dict[str, Any]:
         else:
             logs[k] = log_value(v)
     return logs
+
+
+def _shard_rows(
+    data: da.DataAdapter, replica: Replica, shardable: bool
+) -> tuple[da.DataAdapter, Replica]:
+    """(this rank's contiguous rows of in-memory ``data``, the replica that reduces or gathers
+    the results) under a data-parallel distribution; anything else -- a source of batches, a
+    ``steps`` cap, a custom step (not ``shardable``) -- (``data``, a world of one) ([Note:
+    sharded inference] in deepcore.distributed)."""
+    if not shardable or not isinstance(data, da.ArrayDataAdapter):
+        return data, _ONE
+    if data.steps < -(-data.n // data.batch_size):  # a steps cap: the first batches only
+        return data, _ONE
+    rows = replica.eval_rows(data.n)
+    if rows is None:
+        return data, _ONE
+    lo, hi = rows
+
+    def cut(arrays: list | None) -> list | None:
+        return None if arrays is None else [None if a is None else a[lo:hi] for a in arrays]
+
+    xs, ys, sws = data.arrays
+    return da.ArrayDataAdapter(cut(xs), cut(ys), cut(sws), data.batch_size), replica
 
 
 class _CompiledSteps:
