@@ -1,10 +1,12 @@
-"""conv2d benchmark: deepcore's native kernels vs PyTorch CPU (oneDNN), same run, float32.
+"""conv2d / conv3d benchmark: deepcore's native kernels vs PyTorch CPU (oneDNN), same run,
+float32.
 
-    python3 bench/conv.py [--threads 2] [--pairs 7] [--algo auto]
+    python3 bench/conv.py [--threads 2] [--pairs 7] [--algo auto] [--dims 3]
 
-Shapes are (N, C, H=W, K, R=S, stride, pad). For each: validate ours against torch (forward,
-dX, dW, db), warm up both, then time ours and torch alternately (A B A B ...): the forward, and
-forward + backward (dX, dW and db, i.e. what a training step of a middle layer computes).
+Shapes are (N, C, H=W, K, R=S, stride, pad) (with --dims 3: D=H=W and KD=R=S). For each:
+validate ours against torch (forward, dX, dW, db), warm up both, then time ours and torch
+alternately (A B A B ...): the forward, and forward + backward (dX, dW and db, i.e. what a
+training step of a middle layer computes).
 Reported: median ms and GFLOP/s of each (2*N*K*P*Q*C*R*S per pass, three passes for
 forward+backward), and the median of per-pair ratios torch_time / our_time (> 1: ours faster).
 
@@ -36,33 +38,43 @@ SHAPES = [  # (N, C, H, K, R, stride, pad)
     (32, 128, 28, 128, 3, 1, 1),
     (32, 3, 224, 64, 11, 4, 2),
 ]
+SHAPES3 = [  # (N, C, D=H=W, K, KD=R=S, stride, pad): video / volume layers
+    (8, 3, 32, 16, 3, 1, 1),
+    (8, 32, 16, 32, 3, 1, 1),
+    (4, 64, 8, 64, 3, 1, 1),
+    (8, 16, 16, 32, 3, 2, 1),
+]
 
 
 def run(shape, args) -> dict:
     N, C, H, Kc, R, st, pad = shape
+    n = args.dims
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((N, C, H, H)).astype(np.float32)
-    w = (rng.standard_normal((Kc, C, R, R)) / np.sqrt(C * R * R)).astype(np.float32)
+    x = rng.standard_normal((N, C) + (H,) * n).astype(np.float32)
+    w = (rng.standard_normal((Kc, C) + (R,) * n) / np.sqrt(C * R**n)).astype(np.float32)
     b = rng.standard_normal(Kc).astype(np.float32)
     tx, tw, tb = (torch.from_numpy(a) for a in (x, w, b))
     algo = args.algo
+    fwd, bin_, bw = (getattr(K, f"conv{n}d_{p}") for p in ("forward", "backward_input",
+                                                         "backward_weight"))  # fmt: skip
+    tconv = getattr(torch.nn.functional, f"conv{n}d")
 
     def ours_fwd():
-        return K.conv2d_forward(x, w, b, st, pad, 1, 1, algo)
+        return fwd(x, w, b, st, pad, 1, 1, algo)
 
     def ours_fb():
-        y = K.conv2d_forward(x, w, b, st, pad, 1, 1, algo)
-        dx = K.conv2d_backward_input(y, w, x.shape, st, pad, 1, 1, algo)
-        dw, db = K.conv2d_backward_weight(x, y, w.shape, st, pad, 1, 1, algo)
+        y = fwd(x, w, b, st, pad, 1, 1, algo)
+        dx = bin_(y, w, x.shape, st, pad, 1, 1, algo)
+        dw, db = bw(x, y, w.shape, st, pad, 1, 1, algo)
         return y, dx, dw, db
 
     def torch_fwd():
-        return torch.nn.functional.conv2d(tx, tw, tb, st, pad)
+        return tconv(tx, tw, tb, st, pad)
 
     def torch_fb():
-        y = torch.nn.functional.conv2d(tx, tw, tb, st, pad)
+        y = tconv(tx, tw, tb, st, pad)
         dx, dw, db = torch.ops.aten.convolution_backward(
-            y, tx, tw, [Kc], [st, st], [pad, pad], [1, 1], False, [0, 0], 1, [True, True, True]
+            y, tx, tw, [Kc], [st] * n, [pad] * n, [1] * n, False, [0] * n, 1, [True, True, True]
         )
         return y, dx, dw, db
 
@@ -72,10 +84,10 @@ def run(shape, args) -> dict:
     check_close(list(got), [t.numpy() for t in want], 1e-4, f"{shape} y, dx, dw, db vs torch")
 
     P = (H + 2 * pad - R) // st + 1
-    flops = 2.0 * N * Kc * P * P * C * R * R
+    flops = 2.0 * N * Kc * P**n * C * R**n
     out = {"shape": shape}
     out["algo"] = "/".join(
-        K.conv2d_algorithm((N, C, H, H), (Kc, C, R, R), st, pad, 1, 1, p, algo)
+        getattr(K, f"conv{n}d_algorithm")(x.shape, w.shape, st, pad, 1, 1, p, algo)
         for p in ("forward", "backward_input", "backward_weight")
     )
     with torch.no_grad():
@@ -99,7 +111,8 @@ def main() -> None:
     ap.add_argument("--gap", type=float, default=0.05)
     ap.add_argument("--algo", default="auto", choices=["auto", "direct", "im2col"])
     ap.add_argument("--capability", default=None)
-    ap.add_argument("--only", type=int, nargs="*", help="indices into SHAPES")
+    ap.add_argument("--only", type=int, nargs="*", help="indices into SHAPES (or SHAPES3)")
+    ap.add_argument("--dims", type=int, default=2, choices=[2, 3], help="conv2d or conv3d")
     args = ap.parse_args()
     K.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
@@ -108,14 +121,15 @@ def main() -> None:
     banner(
         f"torch {torch.__version__} x{torch.get_num_threads()} "
         f"(mkldnn {torch.backends.mkldnn.is_available()})",
-        f"algo={args.algo}, pairs={args.pairs}",
+        f"conv{args.dims}d, algo={args.algo}, pairs={args.pairs}",
     )
     print(
         "| (N, C, H, K, R, s, p) | algo fwd/dX/dW | fwd ours ms | GFLOP/s | torch ms | GFLOP/s "
         "| torch/ours | fwd+bwd ours ms | GFLOP/s | torch ms | GFLOP/s | torch/ours |"
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    shapes = SHAPES if not args.only else [SHAPES[i] for i in args.only]
+    table = SHAPES3 if args.dims == 3 else SHAPES
+    shapes = table if not args.only else [table[i] for i in args.only]
     for shape in shapes:
         r = run(shape, args)
         cells = []

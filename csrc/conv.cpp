@@ -601,7 +601,204 @@ void im2col_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw) 
       [&](const T* parts, int nparts) { reduce_partials(parts, nparts, wsize, dw, nt); });
 }
 
+// ---- 3-D: vol2col + GEMM -----------------------------------------------------------------------
+//
+// [Note: vol2col from im2col]
+// A 3-D convolution lowers to GEMMs exactly as the 2-D im2col path does, with the column
+// matrix of one image group (rows (c, kd, r, s), i.e. the weight's (C/G, KD, R, S) flattened;
+// one column per output position) built from 2-D pieces: the rows (c, kd, *, *) of the output
+// plane o are the 2-D im2col of input plane d = o*sd - pd + kd*dd of channel c (zeros when d
+// falls in the depth padding). So the ISA im2col / col2im kernels above (one channel, a range
+// of output rows, any row stride) do all of the spatial index math and vectorised copying;
+// nothing here knows about H and W beyond passing them through. The output volume's rows
+// (o, p) are numbered t = o*P + p as one axis of O*P rows, so a task is an (image, group, band
+// of rows) with a column block bounded by kColBudgetBytes, as for large 2-D images (a band may
+// span several planes or part of one). Backward-input keeps whole volumes (bands overlap in dx)
+// and col2vol accumulates into a zeroed dx. A pointwise 3-D conv (1x1x1, stride 1, no padding)
+// uses the input itself as its column matrix. Weight gradients go through sum_over_tasks, so
+// they are deterministic as in 2-D ([Note: deterministic weight gradients]). There is no
+// direct (register-blocked) 3-D kernel: every pass is vol2col + GEMM.
+
+bool is_pointwise3d(const Conv3dShape& v) {
+  return v.KD == 1 && v.sd == 1 && v.pd == 0 && v.O == v.D && is_pointwise(v.s);
+}
+
+// Rows (t0..t1 of the O*P output rows) per band, and bands per volume.
+template <typename T>
+Tiling plan_bands3d(const Conv3dShape& v) {
+  const ConvShape& s = v.s;
+  const int64_t rows_total = v.O * s.P;
+  const int64_t row_bytes = s.Cg() * v.KD * s.R * s.S * s.Q * int64_t(sizeof(T));
+  const int64_t rows = std::clamp<int64_t>(kColBudgetBytes / std::max<int64_t>(row_bytes, 1), 1,
+                                           std::max<int64_t>(rows_total, 1));
+  return {rows, (rows_total + rows - 1) / rows};
+}
+
+// f(c, kd, d, p0, p1, row, colo) for every (channel, kernel depth tap, output plane) piece of
+// the band [t0, t1): its rows (c, kd, *, *) start at `row` = (c*KD + kd)*R*S, its columns at
+// `colo` = (o*P + p0 - t0)*Q; it covers output rows [p0, p1) of plane o, reading input plane d
+// (-1 in the depth padding).
+template <typename F>
+void for_band_pieces(const Conv3dShape& v, int64_t t0, int64_t t1, F&& f) {
+  const ConvShape& s = v.s;
+  const int64_t RS = s.R * s.S;
+  for (int64_t c = 0; c < s.Cg(); ++c)
+    for (int64_t kd = 0; kd < v.KD; ++kd)
+      for (int64_t o = t0 / s.P; o * s.P < t1; ++o) {
+        const int64_t p0 = std::max(t0, o * s.P) - o * s.P;
+        const int64_t p1 = std::min(t1, (o + 1) * s.P) - o * s.P;
+        int64_t d = o * v.sd - v.pd + kd * v.dd;
+        if (d < 0 || d >= v.D) d = -1;
+        f(c, kd, d, p0, p1, (c * v.KD + kd) * RS, (o * s.P + p0 - t0) * s.Q);
+      }
+}
+
+// One channel's plane geometry, for the 2-D kernels.
+ConvShape plane_shape(const Conv3dShape& v) {
+  ConvShape s1 = v.s;
+  s1.C = s1.G = 1;
+  return s1;
+}
+
+// col (CKRS, (t1-t0)*Q; row stride ld) = vol2col of band [t0, t1) of the group's input
+// xg (Cg, D, H, W).
+template <typename T>
+void vol2col(const Conv3dShape& v, const T* xg, int64_t t0, int64_t t1, T* col, int64_t ld) {
+  const ConvShape s1 = plane_shape(v);
+  const int64_t HW = s1.H * s1.W, RS = s1.R * s1.S;
+  for_band_pieces(
+      v, t0, t1,
+      [&](int64_t c, int64_t, int64_t d, int64_t p0, int64_t p1, int64_t row, int64_t colo) {
+        T* dst = col + row * ld + colo;
+        if (d < 0) {
+          for (int64_t i = 0; i < RS; ++i)
+            std::fill(dst + i * ld, dst + i * ld + (p1 - p0) * s1.Q, T(0));
+        } else {
+          ConvStubs<T>::im2col()(s1, xg + (c * v.D + d) * HW, p0, p1, dst, ld);
+        }
+      });
+}
+
+// dxg (Cg, D, H, W) += col2vol of col (the adjoint of vol2col).
+template <typename T>
+void col2vol(const Conv3dShape& v, const T* col, int64_t t0, int64_t t1, T* dxg, int64_t ld) {
+  const ConvShape s1 = plane_shape(v);
+  const int64_t HW = s1.H * s1.W;
+  for_band_pieces(
+      v, t0, t1,
+      [&](int64_t c, int64_t, int64_t d, int64_t p0, int64_t p1, int64_t row, int64_t colo) {
+        if (d >= 0)
+          ConvStubs<T>::col2im()(s1, col + row * ld + colo, p0, p1, dxg + (c * v.D + d) * HW, ld);
+      });
+}
+
+// A band's task: image n, group g, rows [t0, t1) of the O*P output rows.
+TileTask band_task(const Conv3dShape& v, const Tiling& t, int64_t task) {
+  const int64_t n = task / (v.s.G * t.ntiles), g = (task / t.ntiles) % v.s.G,
+                tile = task % t.ntiles;
+  const int64_t t0 = tile * t.rows;
+  return {n, g, t0, std::min(v.O * v.s.P, t0 + t.rows)};
+}
+
+// The band's column block and its row stride: the input itself for a pointwise conv.
+template <typename T>
+const T* band_columns3d(const Conv3dShape& v, const TileTask& k, const T* x, T* col, int64_t& ld) {
+  const ConvShape& s = v.s;
+  const int64_t DHW = v.D * s.H * s.W;
+  const T* xg = x + (k.n * s.C + k.g * s.Cg()) * DHW;
+  if (is_pointwise3d(v)) {
+    ld = DHW;
+    return xg + k.p0 * s.Q;
+  }
+  ld = (k.p1 - k.p0) * s.Q;
+  vol2col(v, xg, k.p0, k.p1, col, ld);
+  return col;
+}
+
 }  // namespace
+
+template <typename T>
+void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y) {
+  const ConvShape& s = v.s;
+  const int64_t OPQ = v.O * s.P * s.Q, Kg = s.Kg(), CKRS = s.Cg() * v.KD * s.R * s.S;
+  if (s.N * s.K * OPQ == 0) return;
+  if (CKRS == 0) {  // no input channels: y = b
+    for (int64_t i = 0; i < s.N * s.K; ++i)
+      std::fill(y + i * OPQ, y + (i + 1) * OPQ, b ? b[i % s.K] : T(0));
+    return;
+  }
+  const Tiling t = plan_bands3d<T>(v);
+  for_tasks(s.N * s.G * t.ntiles, max_threads(), [&](int64_t task, int) {
+    const TileTask k = band_task(v, t, task);
+    const int64_t cols = (k.p1 - k.p0) * s.Q;
+    T* col = thread_scratch<T>(ScratchSlot::conv_col, CKRS * t.rows * s.Q);
+    int64_t ldb;
+    const T* B = band_columns3d(v, k, x, col, ldb);
+    T* yg = y + (k.n * s.K + k.g * Kg) * OPQ + k.p0 * s.Q;
+    gemm<T>(false, false, Kg, cols, CKRS, T(1), w + k.g * Kg * CKRS, CKRS, B, ldb, T(0), yg, OPQ);
+    if (b)
+      for (int64_t c = 0; c < Kg; ++c)
+        bias_epilogue(yg + c * OPQ, yg + c * OPQ, cols, b[k.g * Kg + c], false);
+  });
+}
+
+template <typename T>
+void conv3d_backward_input(const Conv3dShape& v, const T* dy, const T* w, T* dx) {
+  const ConvShape& s = v.s;
+  const int64_t DHW = v.D * s.H * s.W, OPQ = v.O * s.P * s.Q, Kg = s.Kg(),
+                CKRS = s.Cg() * v.KD * s.R * s.S;
+  if (s.N * s.C * DHW == 0) return;
+  if (s.K * OPQ == 0) {
+    std::fill(dx, dx + s.N * s.C * DHW, T(0));
+    return;
+  }
+  const Tiling t = plan_bands3d<T>(v);
+  const bool pw = is_pointwise3d(v);
+  // bands of one volume overlap in dx: a task is a whole volume of one group
+  for_tasks(s.N * s.G, max_threads(), [&](int64_t task, int) {
+    const int64_t n = task / s.G, g = task % s.G;
+    const T* wg = w + g * Kg * CKRS;
+    const T* dyg = dy + (n * s.K + g * Kg) * OPQ;
+    T* dxg = dx + (n * s.C + g * s.Cg()) * DHW;
+    if (pw) {  // dx_g (Cg, DHW) = w_g^T (Cg, Kg) @ dy_g (Kg, OPQ)
+      gemm<T>(true, false, CKRS, OPQ, Kg, T(1), wg, CKRS, dyg, OPQ, T(0), dxg, DHW);
+      return;
+    }
+    T* col = thread_scratch<T>(ScratchSlot::conv_col, CKRS * t.rows * s.Q);
+    std::fill(dxg, dxg + s.Cg() * DHW, T(0));
+    for (int64_t tile = 0; tile < t.ntiles; ++tile) {
+      const int64_t t0 = tile * t.rows, t1 = std::min(v.O * s.P, t0 + t.rows);
+      const int64_t cols = (t1 - t0) * s.Q;
+      gemm<T>(true, false, CKRS, cols, Kg, T(1), wg, CKRS, dyg + t0 * s.Q, OPQ, T(0), col, cols);
+      col2vol(v, col, t0, t1, dxg, cols);
+    }
+  });
+}
+
+template <typename T>
+void conv3d_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* dw, T* db) {
+  const ConvShape& s = v.s;
+  const int64_t OPQ = v.O * s.P * s.Q, Kg = s.Kg(), CKRS = s.Cg() * v.KD * s.R * s.S;
+  if (db) bias_add_backward(dy, db, s.N, s.K, OPQ);
+  if (s.N * OPQ == 0 || s.K * CKRS == 0) return;
+  const int nt = max_threads();
+  const Tiling t = plan_bands3d<T>(v);
+  const int64_t wsize = s.K * CKRS;
+  sum_over_tasks<T>(
+      s.N * s.G * t.ntiles, nt, wsize, ScratchSlot::conv_out, dw,
+      [&](int64_t task, T* acc) {
+        const TileTask k = band_task(v, t, task);
+        T* col = thread_scratch<T>(ScratchSlot::conv_col, CKRS * t.rows * s.Q);
+        int64_t ldb;
+        const T* B = band_columns3d(v, k, x, col, ldb);
+        const T* A = dy + (k.n * s.K + k.g * Kg) * OPQ + k.p0 * s.Q;
+        const int64_t cols = (k.p1 - k.p0) * s.Q;
+        // dw_g (Kg, CKRS) += dy_g (Kg, cols) @ col^T (cols, CKRS)
+        gemm<T>(false, true, Kg, CKRS, cols, T(1), A, OPQ, B, ldb, T(1), acc + k.g * Kg * CKRS,
+                CKRS);
+      },
+      [&](const T* parts, int nparts) { reduce_partials(parts, nparts, wsize, dw, nt); });
+}
 
 ConvAlgo conv_resolve_algo(const ConvShape& s, ConvPass pass, ConvAlgo algo) {
   if (algo != ConvAlgo::automatic) return algo;
@@ -672,11 +869,14 @@ void conv2d_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, 
   if (!empty) im2col_backward_weight(s, x, dy, dw);
 }
 
-#define DC_INSTANTIATE_CONV(T)                                                                  \
-  template void conv2d_forward<T>(const ConvShape&, const T*, const T*, const T*, T*, ConvAlgo, \
-                                  bool);                                                        \
-  template void conv2d_backward_input<T>(const ConvShape&, const T*, const T*, T*, ConvAlgo);   \
-  template void conv2d_backward_weight<T>(const ConvShape&, const T*, const T*, T*, T*, ConvAlgo);
+#define DC_INSTANTIATE_CONV(T)                                                                     \
+  template void conv2d_forward<T>(const ConvShape&, const T*, const T*, const T*, T*, ConvAlgo,    \
+                                  bool);                                                           \
+  template void conv2d_backward_input<T>(const ConvShape&, const T*, const T*, T*, ConvAlgo);      \
+  template void conv2d_backward_weight<T>(const ConvShape&, const T*, const T*, T*, T*, ConvAlgo); \
+  template void conv3d_forward<T>(const Conv3dShape&, const T*, const T*, const T*, T*);           \
+  template void conv3d_backward_input<T>(const Conv3dShape&, const T*, const T*, T*);              \
+  template void conv3d_backward_weight<T>(const Conv3dShape&, const T*, const T*, T*, T*);
 DC_INSTANTIATE_CONV(float)
 DC_INSTANTIATE_CONV(double)
 #undef DC_INSTANTIATE_CONV

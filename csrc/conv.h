@@ -33,6 +33,18 @@ struct ConvShape {
   int64_t Kg() const { return K / G; }
 };
 
+// 3-D convolution: x (N,C,D,H,W), w (K,C/G,KD,R,S), y (N,K,O,P,Q);
+//   y[n,k,o,p,q] = b[k] + sum_{c,t,r,s} w[k,c,t,r,s] * x[n, g*C/G + c, o*sd - pd + t*dd,
+//                                                      p*sh - ph + r*dh, q*sw - pw + s*dw].
+// `s` holds the batch, channels, groups and the (H, W) plane geometry exactly as for conv2d;
+// the depth axis adds its own. conv2d is the case D = KD = O = 1 (unit3d).
+struct Conv3dShape {
+  ConvShape s;
+  int64_t D, KD, O;  // input depth, kernel depth, output depth
+  int64_t sd, pd, dd;
+};
+inline Conv3dShape unit3d(const ConvShape& s) { return Conv3dShape{s, 1, 1, 1, 1, 0, 1}; }
+
 enum class ConvAlgo : int { automatic = 0, direct = 1, im2col = 2 };
 enum class ConvPass : int { forward = 0, backward_input = 1, backward_weight = 2 };
 
@@ -52,14 +64,24 @@ template <typename T>
 void conv2d_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, T* db,
                             ConvAlgo algo);
 
+// 3-D convolution by vol2col + GEMM: the volume's column matrix is built plane by plane with
+// the 2-D im2col kernel ([Note: vol2col from im2col] in conv.cpp). Same gradient rule.
+template <typename T>
+void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y);
+template <typename T>
+void conv3d_backward_input(const Conv3dShape& v, const T* dy, const T* w, T* dx);
+template <typename T>
+void conv3d_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* dw, T* db);
+
 namespace ref {
-// Naive loops straight from the formula above (float64 accumulation); always built.
+// Naive loops straight from the formula above (float64 accumulation); always built. One
+// implementation, 3-D; conv2d runs it with unit depth.
 template <typename T>
-void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y);
+void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y);
 template <typename T>
-void conv2d_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx);
+void conv3d_backward_input(const Conv3dShape& v, const T* dy, const T* w, T* dx);
 template <typename T>
-void conv2d_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, T* db);
+void conv3d_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* dw, T* db);
 }  // namespace ref
 
 // ---------------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""The float64 NumPy reference for conv1d / conv2d (the formula of csrc/conv.h, computed
+"""The float64 NumPy reference for conv1d / conv2d / conv3d (the formula of csrc/conv.h, computed
 independently of the C++ code) and the check every conv test runs through it: shared by
 tests/test_conv.py and the property-based tests/test_fuzz_conv.py.
 
 A configuration is (N, C, (H, W), K, (R, S), (sh, sw), padding, (dh, dw), groups), padding an
-int, an (h, w) pair or 'valid' / 'same' / 'full'; conv1d uses its W axis."""
+int, an (h, w) pair or 'valid' / 'same' / 'full'; conv1d uses its W axis; conv3d
+configurations have three spatial entries ((D, H, W), (KD, R, S), ...)."""
 
 from __future__ import annotations
 
@@ -38,61 +39,51 @@ def ref_pads(in_sizes, k, stride, dil, padding):
 
 
 def np_conv(x, w, b, stride, padding, dilation, groups):
-    """y, and a closure for (dx, dw, db) given dy: the formula of csrc/conv.h in NumPy (loops
-    over the kernel taps only; every tap is one einsum over the batch and channels)."""
+    """y, and a closure for (dx, dw, db) given dy: the formula of csrc/conv.h in NumPy, for any
+    number of spatial axes (loops over the kernel taps only; every tap is one einsum over the
+    batch and channels)."""
     x = np.asarray(x, np.float64)
     w = np.asarray(w, np.float64)
     nsp = x.ndim - 2
-    if nsp == 1:  # conv1d is conv2d with H = R = 1
-        st, dl = _pair(stride, 1), _pair(dilation, 1)
-        pd = padding if isinstance(padding, str) else _pair(padding, 1)
-        pd = pd if isinstance(pd, str) else (0, pd[0])
-        y, grads = np_conv(x[:, :, None], w[:, :, None], b, (1, st[0]), pd, (1, dl[0]), groups)
-
-        def grads1(dy):
-            dx, dw, db = grads(dy[:, :, None])
-            return dx[:, :, 0], dw[:, :, 0], db
-
-        return y[:, :, 0], grads1
-    st, dl = _pair(stride, 2), _pair(dilation, 2)
-    N, C, H, W = x.shape
-    Kc, Cg, R, S = w.shape
-    (pt, pb), (pl, pr) = ref_pads((H, W), (R, S), st, dl, padding)
-    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
-    P = (H + pt + pb - dl[0] * (R - 1) - 1) // st[0] + 1
-    Q = (W + pl + pr - dl[1] * (S - 1) - 1) // st[1] + 1
+    st, dl = _pair(stride, nsp), _pair(dilation, nsp)
+    sp, k = x.shape[2:], w.shape[2:]
+    Kc, Cg = w.shape[:2]
+    pads = ref_pads(sp, k, st, dl, padding)
+    xp = np.pad(x, ((0, 0), (0, 0), *pads))
+    out = tuple(
+        (n + lo + hi - d * (kk - 1) - 1) // s + 1
+        for n, (lo, hi), kk, s, d in zip(sp, pads, k, st, dl)
+    )
     Kg = Kc // groups
+    whole = (slice(None),)
 
-    def window(r, s):
-        h0, w0 = r * dl[0], s * dl[1]
-        return (
-            slice(h0, h0 + st[0] * (P - 1) + 1, st[0]),
-            slice(w0, w0 + st[1] * (Q - 1) + 1, st[1]),
+    def window(taps):
+        return tuple(
+            slice(t * d, t * d + s * (o - 1) + 1, s) for t, d, s, o in zip(taps, dl, st, out)
         )
 
-    y = np.zeros((N, Kc, P, Q))
-    for g in range(groups):
-        cs, ks = slice(g * Cg, (g + 1) * Cg), slice(g * Kg, (g + 1) * Kg)
-        for r in range(R):
-            for s in range(S):
-                hs, ws = window(r, s)
-                y[:, ks] += np.einsum("ncpq,kc->nkpq", xp[:, cs, hs, ws], w[ks, :, r, s])
+    def blocks():
+        for g in range(groups):
+            cs, ks = slice(g * Cg, (g + 1) * Cg), slice(g * Kg, (g + 1) * Kg)
+            for taps in np.ndindex(*k):
+                yield whole + (cs,) + window(taps), ks, (ks, slice(None)) + taps
+
+    y = np.zeros((x.shape[0], Kc) + out)
+    for xs, ks, wt in blocks():
+        y[:, ks] += np.einsum("nc...,kc->nk...", xp[xs], w[wt])
     if b is not None:
-        y += np.asarray(b, np.float64)[None, :, None, None]
+        y += np.asarray(b, np.float64).reshape((1, -1) + (1,) * nsp)
 
     def grads(dy):
         dy = np.asarray(dy, np.float64)
         dxp = np.zeros_like(xp)
         dw = np.zeros_like(w)
-        for g in range(groups):
-            cs, ks = slice(g * Cg, (g + 1) * Cg), slice(g * Kg, (g + 1) * Kg)
-            for r in range(R):
-                for s in range(S):
-                    hs, ws = window(r, s)
-                    dxp[:, cs, hs, ws] += np.einsum("nkpq,kc->ncpq", dy[:, ks], w[ks, :, r, s])
-                    dw[ks, :, r, s] = np.einsum("nkpq,ncpq->kc", dy[:, ks], xp[:, cs, hs, ws])
-        dx = dxp[:, :, pt : pt + H, pl : pl + W]
-        return dx, dw, dy.sum(axis=(0, 2, 3))
+        for xs, ks, wt in blocks():
+            dxp[xs] += np.einsum("nk...,kc->nc...", dy[:, ks], w[wt])
+            red = [0, *range(2, 2 + nsp)]  # batch and spatial axes
+            dw[wt] = np.tensordot(dy[:, ks], xp[xs], axes=(red, red))
+        dx = dxp[whole * 2 + tuple(slice(lo, lo + n) for (lo, _), n in zip(pads, sp))]
+        return dx, dw, dy.sum(axis=(0, *range(2, 2 + nsp)))
 
     return y, grads
 

@@ -32,9 +32,10 @@ REGIONS = ["exact", "fill", "one", "any"]
 
 
 @st.composite
-def axis(draw, region: str, long: bool = False):
-    """(in, kernel, stride, padding, dilation) along one axis, in `region`."""
-    k = draw(st.integers(1, 5))
+def axis(draw, region: str, long: bool = False, small: bool = False):
+    """(in, kernel, stride, padding, dilation) along one axis, in `region`; `small`: kernels
+    of at most 3 taps and inputs at most 6 past the smallest (for 3-D volumes)."""
+    k = draw(st.integers(1, 3 if small else 5))
     dil = draw(st.sampled_from([1, 1, 2, 3])) if k > 1 else 1
     ext = dil * (k - 1) + 1
     if region == "exact":
@@ -53,7 +54,11 @@ def axis(draw, region: str, long: bool = False):
         pad = draw(st.integers(0, 3))
         stride = draw(st.integers(1, 5))
         lo = max(1, ext - 2 * pad)
-        n = draw(st.integers(2048, 2200)) if long else draw(st.integers(lo, lo + 12))
+        n = (
+            draw(st.integers(2048, 2200))
+            if long
+            else draw(st.integers(lo, lo + (6 if small else 12)))
+        )
     return n, k, stride, pad, dil
 
 
@@ -95,6 +100,19 @@ def conv1d_configs(draw):
     return (n, c, (1, a[0]), kc, (1, a[1]), (1, a[2]), (0, padding), (1, a[4]), groups)
 
 
+@st.composite
+def conv3d_configs(draw):
+    (n, c, kc, groups) = draw(channels())
+    axes = [draw(axis(draw(st.sampled_from(REGIONS)), small=True)) for _ in range(3)]
+    padding = tuple(a[3] for a in axes)
+    if draw(st.integers(0, 4)) == 0:
+        padding = draw(st.sampled_from(["same", "full", "valid"]))
+        if padding == "valid" and any(a[0] < a[4] * (a[1] - 1) + 1 for a in axes):
+            padding = "same"
+    size, k, stride, _, dil = (tuple(a[i] for a in axes) for i in range(5))
+    return (n, c, size, kc, k, stride, padding, dil, groups)
+
+
 DTYPES = st.sampled_from([np.float32, np.float64])
 
 
@@ -106,6 +124,13 @@ def test_fuzz_conv2d(cfg, dtype):
 @given(cfg=conv1d_configs(), dtype=DTYPES)
 def test_fuzz_conv1d(cfg, dtype):
     check_conv(cfg, dtype, ALL_ALGOS, nsp=1, relu=True)
+
+
+@given(cfg=conv3d_configs(), dtype=DTYPES)
+def test_fuzz_conv3d(cfg, dtype):
+    """conv3d's vol2col + GEMM (and the reference kernels) in the same corner regions
+    per axis, all three axes drawn independently."""
+    check_conv(cfg, dtype, ["im2col", "reference"], nsp=3, relu=True)  # (auto is im2col)
 
 
 @given(cfg=conv2d_configs(), algo=st.sampled_from(ALL_ALGOS))

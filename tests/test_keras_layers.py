@@ -395,6 +395,8 @@ _ARGS = {
     "Conv2D": {"filters": 2, "kernel_size": 3},
     "Conv1DTranspose": {"filters": 2, "kernel_size": 3, "strides": 2, "output_padding": 1},
     "Conv2DTranspose": {"filters": 2, "kernel_size": 3, "padding": "same"},
+    "Conv3D": {"filters": 2, "kernel_size": 3},
+    "Conv3DTranspose": {"filters": 2, "kernel_size": 3, "strides": 2, "output_padding": 1},
     "Dense": {"units": 3},
     "Dropout": {"rate": 0.3},
     "SpatialDropout1D": {"rate": 0.3},

@@ -8,7 +8,9 @@
 //   conv2d_algorithm(input_shape, weight_shape, ..., pass_="forward") -> "direct" | "im2col"
 //   conv2d_output_shape(input_shape, weight_shape, stride, padding, dilation, groups)
 //   spatial_ints(value, n, name, minimum=1) -> tuple: the per-axis argument rule, for layers
-// and the conv1d_* twins on (N, C, L) / (K, C/groups, R), run as conv2d with H = R = 1.
+// and the conv1d_* twins on (N, C, L) / (K, C/groups, R), run as conv2d with H = R = 1, and
+// the conv3d_* twins on (N, C, D, H, W) / (K, C/groups, KD, R, S) (vol2col + GEMM only: algo
+// 'auto' / 'im2col' / 'reference').
 // algo="reference" runs the naive kernels of csrc/ref/conv_ref.cpp (for tests).
 #include "conv.h"
 
@@ -25,6 +27,8 @@ struct ConvArgs {
   int nsp;
   bool reference;
   ConvAlgo algo;
+  int64_t D = 1, KD = 1, O = 1, sd = 1, pd = 0, dd = 1;  // the depth axis (conv3d)
+  Conv3dShape v() const { return Conv3dShape{s, D, KD, O, sd, pd, dd}; }
 };
 
 ConvAlgo parse_algo(const std::string& algo, bool& reference) {
@@ -40,8 +44,14 @@ ConvAlgo parse_algo(const std::string& algo, bool& reference) {
                         "'");
 }
 
-const char* x_layout(int nsp) { return nsp == 2 ? "(N, C, H, W)" : "(N, C, L)"; }
-const char* w_layout(int nsp) { return nsp == 2 ? "(K, C/groups, R, S)" : "(K, C/groups, R)"; }
+const char* x_layout(int nsp) {
+  return nsp == 3 ? "(N, C, D, H, W)" : nsp == 2 ? "(N, C, H, W)" : "(N, C, L)";
+}
+const char* w_layout(int nsp) {
+  return nsp == 3   ? "(K, C/groups, KD, R, S)"
+         : nsp == 2 ? "(K, C/groups, R, S)"
+                    : "(K, C/groups, R)";
+}
 
 // [Note: conv geometry at the boundary]
 // conv_args turns the caller's integers into a ConvShape once, and every size derived from
@@ -78,6 +88,18 @@ bool fast_kernels_fit(const ConvShape& s) {
   return copy <= kMinCopyBudget || copy / kMaxCopyPerDatum <= data;
 }
 
+// The 3-D kernels' only buffer is a band's column block, at least one output row of it
+// (C/G*KD*R*S x Q); the same rule as above for when it is too large to make.
+bool fast3d_fits(const ConvArgs& a) {
+  const ConvShape& s = a.s;
+  int64_t row, xg, yg, wg;
+  if (!numel_fits({s.Cg(), a.KD, s.R, s.S, s.Q}, &row) ||
+      !numel_fits({s.Cg(), a.D, s.H, s.W}, &xg) || !numel_fits({s.Kg(), a.O, s.P, s.Q}, &yg) ||
+      !numel_fits({s.Kg(), s.Cg(), a.KD, s.R, s.S}, &wg))
+    return false;
+  return row <= kMinCopyBudget || row / kMaxCopyPerDatum <= xg / 3 + yg / 3 + wg / 3;
+}
+
 // Geometry from the input and weight shapes (x: N, C, spatial...; w: K, C/G, kernel...).
 ConvArgs conv_args(const std::vector<int64_t>& xs, const std::vector<int64_t>& ws,
                    const py::handle& stride_obj, const py::handle& padding_obj,
@@ -86,6 +108,8 @@ ConvArgs conv_args(const std::vector<int64_t>& xs, const std::vector<int64_t>& w
   ConvArgs a{};
   a.nsp = nsp;
   a.algo = parse_algo(algo, a.reference);
+  if (nsp == 3 && a.algo == ConvAlgo::direct)
+    throw py::value_error("algo must be 'auto', 'im2col' or 'reference' for conv3d, got 'direct'");
   const int64_t groups = py_int64(groups_obj, "groups");
   if (groups < 1) throw py::value_error("groups must be positive, got " + std::to_string(groups));
   const int64_t N = xs[0], C = xs[1], K = ws[0], Cw = ws[1];
@@ -134,8 +158,8 @@ ConvArgs conv_args(const std::vector<int64_t>& xs, const std::vector<int64_t>& w
     throw py::value_error("padding " + repr_str(padding_obj) + " is too large: the output would " +
                           "have shape " + shape_str(yshape) +
                           ", whose size in bytes does not fit in a 64-bit integer");
-  // conv1d is conv2d with a unit H axis.
-  const int o = nsp == 2 ? 0 : -1;  // offset of the W-axis values in the per-axis vectors
+  // conv1d is conv2d with a unit H axis; conv3d adds a leading depth axis.
+  const int o = nsp - 2;  // index of the H-axis values in the per-axis vectors
   auto ax = [&](const auto& v, int i, int64_t unit) { return i + o < 0 ? unit : v[i + o]; };
   a.s = ConvShape{N,
                   C,
@@ -148,16 +172,22 @@ ConvArgs conv_args(const std::vector<int64_t>& xs, const std::vector<int64_t>& w
                   out[nsp - 1],
                   ax(stride, 0, 1),
                   stride[nsp - 1],
-                  nsp == 2 ? pads[0].lo : 0,
+                  nsp >= 2 ? pads[o].lo : 0,
                   pads[nsp - 1].lo,
                   ax(dil, 0, 1),
                   dil[nsp - 1],
                   groups};
-  if (!fast_kernels_fit(a.s)) a.reference = true;
+  if (nsp == 3) {
+    a.D = in[0], a.KD = k[0], a.O = out[0], a.sd = stride[0], a.pd = pads[0].lo, a.dd = dil[0];
+    if (!fast3d_fits(a)) a.reference = true;
+  } else if (!fast_kernels_fit(a.s)) {
+    a.reference = true;
+  }
   return a;
 }
 
 std::vector<int64_t> y_shape(const ConvArgs& a) {
+  if (a.nsp == 3) return {a.s.N, a.s.K, a.O, a.s.P, a.s.Q};
   if (a.nsp == 2) return {a.s.N, a.s.K, a.s.P, a.s.Q};
   return {a.s.N, a.s.K, a.s.Q};
 }
@@ -194,8 +224,11 @@ py::array conv_forward(const py::handle& x_obj, const py::handle& w_obj, const p
     T* yp = y.mutable_data();
     {
       KernelScope nogil;
-      if (a.reference) {
-        ref::conv2d_forward<T>(a.s, xp, wp, bp, yp);
+      if (a.reference || NSP == 3) {  // (the 3-D driver has no fused ReLU)
+        if (a.reference)
+          ref::conv3d_forward<T>(a.v(), xp, wp, bp, yp);
+        else
+          conv3d_forward<T>(a.v(), xp, wp, bp, yp);
         if (relu)
           for (T* p = yp; p < yp + y.size(); ++p) *p = *p < T(0) ? T(0) : *p;
       } else {
@@ -227,7 +260,9 @@ py::array conv_backward_input(const py::handle& dy_obj, const py::handle& w_obj,
     {
       KernelScope nogil;
       if (a.reference)
-        ref::conv2d_backward_input<T>(a.s, dyp, wp, dxp);
+        ref::conv3d_backward_input<T>(a.v(), dyp, wp, dxp);
+      else if (NSP == 3)
+        conv3d_backward_input<T>(a.v(), dyp, wp, dxp);
       else
         conv2d_backward_input<T>(a.s, dyp, wp, dxp, a.algo);
     }
@@ -265,7 +300,9 @@ py::tuple conv_backward_weight(const py::handle& x_obj, const py::handle& dy_obj
     {
       KernelScope nogil;
       if (a.reference)
-        ref::conv2d_backward_weight<T>(a.s, xp, dyp, dwp, dbp);
+        ref::conv3d_backward_weight<T>(a.v(), xp, dyp, dwp, dbp);
+      else if (NSP == 3)
+        conv3d_backward_weight<T>(a.v(), xp, dyp, dwp, dbp);
       else
         conv2d_backward_weight<T>(a.s, xp, dyp, dwp, dbp, a.algo);
     }
@@ -281,7 +318,6 @@ std::string conv_algorithm(const py::object& input_shape, const py::object& weig
   const auto a = conv_args(shape_arg(input_shape, 2 + NSP, "input_shape"),
                            shape_arg(weight_shape, 2 + NSP, "weight_shape"), stride, padding,
                            dilation, groups, algo, NSP);
-  if (a.reference) return "reference";
   ConvPass p;
   if (pass == "forward")
     p = ConvPass::forward;
@@ -291,6 +327,8 @@ std::string conv_algorithm(const py::object& input_shape, const py::object& weig
     p = ConvPass::backward_weight;
   else
     throw py::value_error("pass_ must be 'forward', 'backward_input' or 'backward_weight'");
+  if (a.reference) return "reference";
+  if (NSP == 3) return "im2col";  // vol2col + GEMM, every pass
   return conv_algo_name(conv_resolve_algo(a.s, p, a.algo));
 }
 
@@ -336,6 +374,7 @@ void bind_conv(py::module_& m, const std::string& name) {
 DC_BINDINGS(conv) {
   bind_conv<2>(m, "conv2d");
   bind_conv<1>(m, "conv1d");
+  bind_conv<3>(m, "conv3d");
   // The layers' constructors (Conv*D, *Pooling*D) check their per-axis arguments with the
   // same rule the kernels apply, instead of a second copy of it in Python.
   m.def(

@@ -1,11 +1,13 @@
-"""Convolution (cross-correlation) as autograd functions: ``F.conv1d`` and ``F.conv2d``.
+"""Convolution (cross-correlation) as autograd functions: ``F.conv1d``, ``F.conv2d``,
+``F.conv3d`` and their transposes.
 
-Layouts follow PyTorch so weights interchange: x is (N, C, L) / (N, C, H, W), w is
-(K, C/groups, R) / (K, C/groups, R, S), b is (K,). ``padding`` is an int, a tuple of ints, or
-'valid' (none), 'same' (output size ceil(in / stride), split as TensorFlow/Keras do, the odd
-element after) or 'full' (dilation*(k-1) on both sides). The native kernels choose between a
-direct and an im2col+GEMM algorithm per shape (``algo="auto"``; see [Note: conv algorithm
-choice] in csrc/conv.cpp); ``algo="direct"`` / ``"im2col"`` forces one.
+Layouts follow PyTorch so weights interchange: x is (N, C, L) / (N, C, H, W) / (N, C, D, H, W),
+w is (K, C/groups, R) / (K, C/groups, R, S) / (K, C/groups, KD, R, S), b is (K,). ``padding`` is
+an int, a tuple of ints, or 'valid' (none), 'same' (output size ceil(in / stride), split as
+TensorFlow/Keras do, the odd element after) or 'full' (dilation*(k-1) on both sides). The native
+kernels choose between a direct and an im2col+GEMM algorithm per shape (``algo="auto"``; see
+[Note: conv algorithm choice] in csrc/conv.cpp); ``algo="direct"`` / ``"im2col"`` forces one.
+conv3d has one algorithm, vol2col + GEMM ([Note: vol2col from im2col] in csrc/conv.cpp).
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from ... import _C
 from ...autograd import Context, Function
 from ...tensor import Tensor
 
-__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
+__all__ = [
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+]
 
 IntOrTuple = Union[int, tuple[int, ...]]
 Padding = Union[int, tuple[int, ...], str]
@@ -26,7 +35,9 @@ Padding = Union[int, tuple[int, ...], str]
 _KERNELS = {
     1: (_C.conv1d_forward, _C.conv1d_backward_input, _C.conv1d_backward_weight),
     2: (_C.conv2d_forward, _C.conv2d_backward_input, _C.conv2d_backward_weight),
+    3: (_C.conv3d_forward, _C.conv3d_backward_input, _C.conv3d_backward_weight),
 }
+_LAYOUTS = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
 
 
 def _contiguous(a: Any) -> Any:
@@ -112,6 +123,22 @@ def conv2d(
     return _conv(x, w, b, stride, padding, dilation, groups, algo, 2, activation)
 
 
+def conv3d(
+    x: Tensor,
+    w: Tensor,
+    b: Tensor | None = None,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    algo: str = "auto",
+    activation: str | None = None,
+) -> Tensor:
+    """3-D cross-correlation: x (N, C, D, H, W), w (K, C/groups, KD, R, S), b (K,) ->
+    (N, K, D_out, H_out, W_out); padding an int, 3 ints, 'valid', 'same' or 'full'."""
+    return _conv(x, w, b, stride, padding, dilation, groups, algo, 3, activation)
+
+
 def conv1d(
     x: Tensor,
     w: Tensor,
@@ -160,7 +187,7 @@ def _transpose_geometry(
         raise TypeError(f"{fn}: input must be float32 or float64, got {x.dtype}")
     if w.dtype != x.dtype:
         raise TypeError(f"{fn}: weight has dtype {w.dtype} but input has {x.dtype}")
-    layout = "(N, C, L)" if nsp == 1 else "(N, C, H, W)"
+    layout = _LAYOUTS[nsp]
     if x.ndim != 2 + nsp:
         raise ValueError(f"{fn}: input must be {2 + nsp}-dimensional {layout}, got {x.shape}")
     if w.ndim != 2 + nsp:
@@ -324,4 +351,30 @@ def conv_transpose1d(
         groups,
         dilation,
         1,
+    )
+
+
+def conv_transpose3d(
+    input: Tensor,  # noqa: A002
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple = 0,
+    output_padding: IntOrTuple = 0,
+    groups: int = 1,
+    dilation: IntOrTuple = 1,
+) -> Tensor:
+    """3-D transposed convolution: input (N, C_in, D, H, W), weight (C_in, C_out/groups, KD, R,
+    S), bias (C_out,) -> (N, C_out, D_out, H_out, W_out), each size as in conv_transpose2d."""
+    return _conv_transpose(
+        "conv_transpose3d",
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        output_padding,
+        groups,
+        dilation,
+        3,
     )

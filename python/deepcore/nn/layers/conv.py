@@ -1,4 +1,4 @@
-"""Conv1D, Conv2D and their transposes with Keras's arguments on deepcore's NCHW kernels.
+"""Conv1D, Conv2D, Conv3D and their transposes with Keras's arguments on deepcore's NCHW kernels.
 
 Weights are stored in PyTorch's layout — kernel (filters, channels/groups, *kernel_size), bias
 (filters,) — whatever the data_format, the layout our kernels read, so the state_dict
@@ -29,7 +29,14 @@ from .core import kernel_and_bias, kernel_and_bias_config, set_kernel_args
 from .layout import LayoutMixin
 from .reshaping import _data_format, pad
 
-__all__ = ["Conv1D", "Conv2D", "Conv1DTranspose", "Conv2DTranspose"]
+__all__ = [
+    "Conv1D",
+    "Conv2D",
+    "Conv3D",
+    "Conv1DTranspose",
+    "Conv2DTranspose",
+    "Conv3DTranspose",
+]
 
 _PADDINGS = ("valid", "same", "full", "causal")
 
@@ -191,6 +198,20 @@ class Conv2D(_Conv):
         )  # fmt: skip
 
 
+class Conv3D(_Conv):
+    """3-D convolution over volumes (batch, depth, rows, cols, channels) — or (batch, channels,
+    depth, rows, cols) with data_format='channels_first'."""
+
+    _rank = 3
+    _keras_layouts = {"kernel": (2, 3, 4, 1, 0)}
+
+    def _conv(self, x: Tensor, padding: Any, activation: str | None = None) -> Tensor:
+        return F.conv3d(
+            x, self.kernel, self.bias, stride=self.strides, padding=padding,
+            dilation=self.dilation_rate, groups=self.groups, activation=activation,
+        )  # fmt: skip
+
+
 class Conv1D(_Conv):
     """1-D convolution over sequences (batch, steps, channels) — or (batch, channels, steps)
     with data_format='channels_first'. ``padding='causal'`` pads only the past."""
@@ -230,11 +251,11 @@ def deconv_output_length(
 
 
 class _ConvTranspose(_Conv):
-    """Transposed convolution (the gradient of a convolution with respect to its input):
-    Keras's Conv1DTranspose / Conv2DTranspose on ``F.conv_transpose1d/2d``. The kernel is
-    stored (in, filters, *kernel_size) (PyTorch's ConvTranspose layout) and shown as Keras's
-    (*kernel_size, filters, in) by get_weights / set_weights. Output sizes follow Keras: with
-    ``output_padding=None``, 'valid' gives input·stride + max(k - stride, 0) and 'same'
+    """Transposed convolution (the gradient of a convolution with respect to its input): Keras's
+    Conv1DTranspose / Conv2DTranspose / Conv3DTranspose on ``F.conv_transpose1d/2d/3d``. The
+    kernel is stored (in, filters, *kernel_size) (PyTorch's ConvTranspose layout) and shown as
+    Keras's (*kernel_size, filters, in) by get_weights / set_weights. Output sizes follow Keras:
+    with ``output_padding=None``, 'valid' gives input·stride + max(k - stride, 0) and 'same'
     input·stride (TensorFlow's split of an odd padding)."""
 
     def __init__(
@@ -312,7 +333,7 @@ class _ConvTranspose(_Conv):
                 crops.append(None)
             pads.append(start)
             extra.append(op)
-        fn = F.conv_transpose2d if self._rank == 2 else F.conv_transpose1d
+        fn = getattr(F, f"conv_transpose{self._rank}d")
         y = fn(
             x, self.kernel, None, stride=self.strides, padding=tuple(pads),
             output_padding=tuple(extra), dilation=self.dilation_rate,
@@ -350,3 +371,10 @@ class Conv1DTranspose(_ConvTranspose):
 
     _rank = 1
     _keras_layouts = {"kernel": (2, 1, 0)}
+
+
+class Conv3DTranspose(_ConvTranspose):
+    """Transposed 3-D convolution over volumes (batch, depth, rows, cols, channels)."""
+
+    _rank = 3
+    _keras_layouts = {"kernel": (2, 3, 4, 1, 0)}

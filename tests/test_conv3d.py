@@ -1,0 +1,273 @@
+"""conv3d / conv_transpose3d and the Conv3D / Conv3DTranspose layers: the vol2col + GEMM
+kernels ([Note: vol2col from im2col] in csrc/conv.cpp) against the float64 NumPy reference of
+tests/conv_reference.py over many shapes (odd sizes, size 1, every padding mode, strides,
+dilations, groups, bands of output rows that split planes and span plane boundaries,
+pointwise), finite differences, PyTorch parity and bad input."""
+
+from __future__ import annotations
+
+import deepcore as dc
+import deepcore.nn.functional as F
+import numpy as np
+import pytest
+from conv_reference import check_conv, np_conv
+from deepcore.autograd import backward
+from deepcore.nn import layers
+from helpers import assert_close_rel, gradcheck, requires_torch
+
+K = dc.kernels
+ALGOS = ["auto", "im2col", "reference"]
+
+# (N, C, (D, H, W), K, (KD, R, S), stride, padding, dilation, groups)
+CONFIGS = [
+    (2, 3, (5, 6, 7), 4, (3, 3, 3), (1, 1, 1), 0, (1, 1, 1), 1),
+    (1, 2, (4, 5, 6), 3, (2, 3, 2), (2, 1, 3), 1, (1, 1, 1), 1),
+    (2, 4, (7, 5, 9), 6, (3, 2, 3), (2, 2, 1), "same", (1, 1, 1), 2),
+    (1, 3, (6, 7, 5), 2, (2, 2, 3), (1, 3, 2), "full", (2, 1, 1), 1),
+    (2, 2, (9, 8, 7), 4, (3, 3, 2), (3, 2, 2), (2, 1, 0), (2, 3, 1), 2),
+    (3, 4, (1, 1, 1), 4, (1, 1, 1), (1, 1, 1), 0, (1, 1, 1), 4),  # depthwise 1x1x1
+    (1, 1, (1, 5, 1), 1, (1, 3, 1), (1, 1, 1), "same", (1, 1, 1), 1),  # unit axes
+    (2, 3, (1, 1, 1), 2, (3, 3, 3), (1, 1, 1), 1, (1, 1, 1), 1),  # all padding but the middle
+    (2, 6, (3, 4, 5), 5, (1, 1, 1), (1, 1, 1), 0, (1, 1, 1), 1),  # pointwise: no copy
+    (1, 2, (3, 4, 5), 2, (1, 1, 1), (2, 1, 1), 0, (1, 1, 1), 2),  # 1x1x1, strided depth
+    (2, 3, (4, 4, 4), 3, (4, 4, 4), (5, 5, 5), 0, (1, 1, 1), 1),  # one output
+    # column blocks over the 1 MiB band budget: bands that split planes and cross them
+    (1, 16, (6, 5, 40), 3, (3, 3, 3), (1, 1, 1), (0, 1, 1), (1, 1, 1), 1),
+    (2, 8, (3, 33, 37), 4, (3, 3, 3), (1, 1, 1), 1, (1, 1, 1), 1),
+]
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=range(len(CONFIGS)))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv3d_against_numpy(cfg, dtype):
+    check_conv(cfg, dtype, ALGOS, nsp=3, relu=True)
+
+
+def test_conv3d_empty_batch_and_no_channels():
+    y = K.conv3d_forward(np.zeros((0, 3, 4, 4, 4)), np.ones((2, 3, 2, 2, 2)))
+    assert y.shape == (0, 2, 3, 3, 3)
+    dx = K.conv3d_backward_input(np.zeros((0, 2, 3, 3, 3)), np.ones((2, 3, 2, 2, 2)),
+                                 (0, 3, 4, 4, 4))  # fmt: skip
+    assert dx.shape == (0, 3, 4, 4, 4)
+    dw, db = K.conv3d_backward_weight(np.zeros((0, 3, 4, 4, 4)), np.zeros((0, 2, 3, 3, 3)),
+                                      (2, 3, 2, 2, 2))  # fmt: skip
+    assert not dw.any() and not db.any()
+    b = np.array([1.0, -2.0, 3.0])
+    y = K.conv3d_forward(np.ones((2, 0, 4, 4, 4)), np.ones((3, 0, 2, 2, 2)), b, relu=True)
+    np.testing.assert_array_equal(y, np.broadcast_to(np.maximum(b, 0)[None, :, None, None, None],
+                                                     (2, 3, 3, 3, 3)))  # fmt: skip
+    dy = np.ones((2, 3, 3, 3, 3))
+    dw, db = K.conv3d_backward_weight(np.ones((2, 0, 4, 4, 4)), dy, (3, 0, 2, 2, 2))
+    assert dw.shape == (3, 0, 2, 2, 2)
+    np.testing.assert_array_equal(db, [54.0] * 3)
+
+
+def test_conv3d_every_cpu_capability(cpu_capability):
+    check_conv(CONFIGS[2], np.float32, ["auto"], nsp=3)
+    check_conv(CONFIGS[4], np.float64, ["auto"], nsp=3)
+
+
+def test_conv3d_output_shape_and_algorithm():
+    assert K.conv3d_output_shape((2, 3, 9, 8, 7), (4, 3, 3, 3, 2), 2, "same") == (2, 4, 5, 4, 4)
+    assert K.conv3d_output_shape((2, 3, 9, 8, 7), (4, 3, 3, 3, 2), (1, 2, 3), 1) == (
+        2, 4, 9, 4, 3,
+    )  # fmt: skip
+    assert K.conv3d_algorithm((2, 3, 9, 8, 7), (4, 3, 3, 3, 2)) == "im2col"
+
+
+def test_conv3d_weight_gradient_is_deterministic():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 3, 6, 7, 8)).astype(np.float32)
+    dy = rng.standard_normal((8, 4, 4, 5, 6)).astype(np.float32)
+    runs = [K.conv3d_backward_weight(x, dy, (4, 3, 3, 3, 3))[0] for _ in range(3)]
+    for r in runs[1:]:
+        np.testing.assert_array_equal(r, runs[0])
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(stride=1, padding=0),
+        dict(stride=(2, 1, 2), padding=1, dilation=(1, 2, 1)),
+        dict(stride=1, padding="same", groups=2),
+    ],
+)
+def test_conv3d_gradcheck(kw):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 2, 4, 5, 3))
+    w = rng.standard_normal((2, 2 // kw.get("groups", 1), 2, 3, 2))
+    b = rng.standard_normal(2)
+    gradcheck(lambda x, w, b: F.conv3d(x, w, b, **kw), [x, w, b])
+
+
+@pytest.mark.parametrize("kw", [dict(stride=2, output_padding=1), dict(padding=1, dilation=2)])
+def test_conv_transpose3d_gradcheck(kw):
+    rng = np.random.default_rng(4)
+    x, w, b = rng.standard_normal((1, 2, 3, 2, 3)), rng.standard_normal((2, 2, 2, 3, 2)), None
+    gradcheck(lambda x, w: F.conv_transpose3d(x, w, b, **kw), [x, w])
+
+
+def test_conv3d_fused_relu_and_partial_grads():
+    rng = np.random.default_rng(5)
+    x = dc.tensor(rng.standard_normal((2, 3, 4, 5, 6)))
+    w = dc.tensor(rng.standard_normal((4, 3, 3, 3, 3)), requires_grad=True)
+    y = F.conv3d(x, w, padding=1, activation="relu")
+    y_ref, grads = np_conv(x.detach().numpy(), w.detach().numpy(), None, 1, 1, 1, 1)
+    assert_close_rel(y.detach().numpy(), np.maximum(y_ref, 0), 1e-12)
+    dy = rng.standard_normal(y.shape)
+    backward([y], [dy])
+    assert x.grad is None
+    assert_close_rel(w.grad.numpy(), grads(dy * (y_ref > 0))[1], 1e-12)
+
+
+@requires_torch
+@pytest.mark.parametrize(
+    "xs,ws,kw",
+    [
+        ((2, 4, 7, 6, 5), (6, 2, 3, 2, 3), dict(stride=2, padding=1, dilation=1, groups=2)),
+        ((1, 3, 5, 9, 8), (4, 3, 3, 2, 3), dict(padding="same", dilation=(1, 2, 1))),
+        ((2, 3, 6, 6, 6), (3, 1, 3, 3, 3), dict(padding=2, dilation=2, groups=3)),
+        ((2, 2, 4, 5, 6), (3, 2, 2, 2, 2), dict(padding="valid")),
+    ],
+)
+def test_conv3d_torch_parity(xs, ws, kw):
+    import torch
+
+    rng = np.random.default_rng(6)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in (xs, ws, (ws[0],)))
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.conv3d(tx, tw, tb, **kw)
+    dy = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
+    ty.backward(torch.tensor(dy))
+    ox, ow, ob = (dc.tensor(a, requires_grad=True) for a in (x, w, b))
+    y = F.conv3d(ox, ow, ob, **kw)
+    backward([y], [dy])
+    for ours, theirs, name in [(y, ty, "y"), (ox.grad, tx.grad, "dx"), (ow.grad, tw.grad, "dw"),
+                               (ob.grad, tb.grad, "db")]:  # fmt: skip
+        assert_close_rel(ours.detach().numpy(), theirs.detach().numpy(), 1e-5, name)
+
+
+@requires_torch
+@pytest.mark.parametrize(
+    "xs,ws,kw",
+    [
+        ((2, 4, 3, 4, 5), (4, 3, 3, 2, 3), dict(stride=2, padding=1, output_padding=1)),
+        ((1, 4, 2, 3, 2), (4, 1, 2, 3, 3), dict(stride=(1, 2, 3), groups=2, dilation=(2, 1, 1))),
+        ((1, 2, 3, 3, 3), (2, 3, 3, 3, 3), dict(stride=2, output_padding=(1, 0, 1), padding=2)),
+    ],
+)
+def test_conv_transpose3d_torch_parity(xs, ws, kw):
+    import torch
+
+    rng = np.random.default_rng(7)
+    g = kw.get("groups", 1)
+    x, w, b = (rng.standard_normal(s) for s in (xs, ws, (ws[1] * g,)))
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.conv_transpose3d(tx, tw, tb, **kw)
+    dy = rng.standard_normal(tuple(ty.shape))
+    ty.backward(torch.tensor(dy))
+    ox, ow, ob = (dc.tensor(a, requires_grad=True) for a in (x, w, b))
+    y = F.conv_transpose3d(ox, ow, ob, **kw)
+    backward([y], [dy])
+    for ours, theirs, name in [(y, ty, "y"), (ox.grad, tx.grad, "dx"), (ow.grad, tw.grad, "dw"),
+                               (ob.grad, tb.grad, "db")]:  # fmt: skip
+        assert_close_rel(ours.detach().numpy(), theirs.detach().numpy(), 1e-12, name)
+
+
+def _x(*s, dtype=np.float32):
+    return np.zeros(s, dtype)
+
+
+X5, W5 = _x(1, 3, 5, 5, 5), _x(2, 3, 3, 3, 3)
+
+
+@pytest.mark.parametrize(
+    "args,kw,exc,match",
+    [
+        ((_x(1, 3, 5, 5), W5), {}, ValueError, r"x must be 5-dimensional \(N, C, D, H, W\)"),
+        ((X5, _x(2, 3, 3, 3)), {}, ValueError, "w must be 5-dimensional"),
+        ((X5, _x(2, 4, 3, 3, 3)), {}, ValueError, "channel mismatch"),
+        ((X5, _x(2, 3, 7, 3, 3)), {}, ValueError, "larger than the padded input"),
+        ((X5, W5), dict(stride=(1, 2)), ValueError, "tuple of 3"),
+        ((X5, W5), dict(stride=0), ValueError, "stride must be positive"),
+        ((X5, W5), dict(padding=-1), ValueError, "padding must be non"),
+        ((X5, W5), dict(algo="direct"), ValueError, "for conv3d"),
+        ((X5.astype(np.int64), W5), {}, TypeError, "float32 or float64"),
+        ((X5, W5.astype(np.float64)), {}, TypeError, "w must have dtype"),
+        ((X5, W5), dict(groups=2), ValueError, "must divide the input"),
+        ((X5, W5), dict(dilation=2**62), ValueError, "dilation"),
+        ((X5, W5), dict(padding=2**62), ValueError, "too large"),
+        ((X5, W5), dict(padding=(0, 2**40, 2**40)), ValueError, "too large"),
+    ],
+)
+def test_conv3d_bad_inputs(args, kw, exc, match):
+    with pytest.raises(exc, match=match):
+        K.conv3d_forward(*args, **kw)
+
+
+def test_conv3d_huge_stride_and_padding_run_without_huge_buffers():
+    rng = np.random.default_rng(8)
+    x, w = rng.standard_normal((1, 2, 3, 4, 5)), rng.standard_normal((2, 2, 2, 2, 2))
+    y = K.conv3d_forward(x, w, None, 2**62, 0)
+    assert_close_rel(y, np_conv(x, w, None, 2**62, 0, 1, 1)[0], 1e-12)
+    # padding far beyond the input along W: only output column 4 reads x (columns 0 and 1)
+    y = K.conv3d_forward(x, w, None, (1, 1, 2**20), (0, 0, 2**22))
+    assert y.shape == (1, 2, 2, 3, 9)
+    want = np.zeros(y.shape)
+    want[..., 4:5] = np_conv(x[..., :2], w, None, 1, 0, 1, 1)[0]
+    assert_close_rel(y, want, 1e-12)
+
+
+def test_conv3d_bad_inputs_through_F_and_backward_entries():
+    with pytest.raises(ValueError, match="x must be 5-dimensional"):
+        F.conv3d(dc.tensor(_x(1, 3, 5, 5)), dc.tensor(W5))
+    with pytest.raises(ValueError, match="dy must have the output's shape"):
+        K.conv3d_backward_input(_x(1, 2, 2, 2, 2), W5, (1, 3, 5, 5, 5))
+    with pytest.raises(ValueError, match="input must be 5-dimensional"):
+        F.conv_transpose3d(dc.tensor(_x(1, 3, 5, 5)), dc.tensor(W5))
+    with pytest.raises(ValueError, match="output_padding must be smaller"):
+        F.conv_transpose3d(dc.tensor(X5), dc.tensor(_x(3, 2, 3, 3, 3)), stride=1, output_padding=1)
+
+
+# ---- layers -------------------------------------------------------------------------------
+
+
+def test_conv3d_layer_channels_last_matches_reference():
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 5, 6, 7, 3))
+    layer = layers.Conv3D(4, (3, 2, 3), strides=(1, 2, 1), padding="same", activation="relu")
+    y = layer(dc.tensor(x))
+    assert layer.kernel.shape == (4, 3, 3, 2, 3)
+    kernel, bias = layer.get_weights()
+    assert kernel.shape == (3, 2, 3, 3, 4)  # Keras's (*kernel_size, in, out)
+    ref, _ = np_conv(x.transpose(0, 4, 1, 2, 3), kernel.transpose(4, 3, 0, 1, 2), bias,
+                     (1, 2, 1), "same", 1, 1)  # fmt: skip
+    assert_close_rel(y.detach().numpy(), np.maximum(ref, 0).transpose(0, 2, 3, 4, 1), 1e-5)
+    assert layer.compute_output_shape((None, 5, 6, 7, 3)) == (None, 5, 3, 7, 4)
+    assert y.shape == (2, 5, 3, 7, 4)
+
+
+def test_conv3d_layer_channels_first_groups_dilation():
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((1, 4, 7, 6, 5))
+    layer = layers.Conv3D(6, 2, dilation_rate=(2, 1, 1), groups=2, data_format="channels_first")
+    y = layer(dc.tensor(x))
+    ref, _ = np_conv(
+        x, layer.kernel.detach().numpy(), layer.bias.detach().numpy(), 1, 0, (2, 1, 1), 2
+    )
+    assert_close_rel(y.detach().numpy(), ref, 1e-5)  # (float32 weights)
+    assert layer.compute_output_shape((None, 4, 7, 6, 5)) == (None, 6, 5, 5, 4)
+
+
+def test_conv3d_transpose_layer_keras_sizes():
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 3, 4, 2, 5))
+    for kw, out in [
+        (dict(strides=2, padding="same"), (2, 6, 8, 4, 4)),
+        (dict(strides=(1, 2, 3), padding="valid"), (2, 5, 9, 6, 4)),
+        (dict(strides=2, padding="valid", output_padding=1), (2, 8, 10, 6, 4)),
+    ]:
+        layer = layers.Conv3DTranspose(4, 3, **kw)
+        y = layer(dc.tensor(x))
+        assert y.shape == out, kw
+        assert layer.compute_output_shape((None, 3, 4, 2, 5)) == (None, *out[1:])
