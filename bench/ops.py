@@ -1,7 +1,7 @@
 """Native tensor ops of issue 14 vs PyTorch CPU, same run: interpolation, transposed
-convolution, cumulative scans, gather / scatter.
+convolution, cumulative scans, gather / scatter, 3-D convolution and pooling.
 
-    python3 bench/ops.py [--threads 1] [--pairs 7] [--only interp scan]
+    python3 bench/ops.py [--threads 1] [--pairs 7] [--only interp scan vol]
 
 Each case runs the public op (deepcore's F.* / dc.* and torch's), float32, forward alone and
 forward + backward (a fresh graph per call, backward of a fixed cotangent). Results are
@@ -130,6 +130,36 @@ def cases(group: str):
                 lambda a, s: torch.scatter_reduce(a, 1, ti, s, "amax"),
             )
         )
+    if group == "vol":
+        x = rng.standard_normal((4, 16, 16, 32, 32)).astype(np.float32)
+        w = rng.standard_normal((32, 16, 3, 3, 3)).astype(np.float32) * 0.05
+        b = rng.standard_normal(32).astype(np.float32)
+        out.append(
+            (
+                "conv3d 16->32 3x3x3 pad 1 (4,16,16,32,32)",
+                [x, w, b],
+                lambda a, v, c: F.conv3d(a, v, c, 1, 1),
+                lambda a, v, c: TF.conv3d(a, v, c, 1, 1),
+            )
+        )
+        wt = rng.standard_normal((16, 8, 2, 2, 2)).astype(np.float32) * 0.1
+        out.append(
+            (
+                "conv_transpose3d 16->8 2x2x2/2 (4,16,16,32,32)",
+                [x, wt],
+                lambda a, v: F.conv_transpose3d(a, v, None, 2),
+                lambda a, v: TF.conv_transpose3d(a, v, None, 2),
+            )
+        )
+        for name, ours, theirs in [
+            ("max_pool3d 2/2", lambda a: F.max_pool3d(a, 2), lambda a: TF.max_pool3d(a, 2)),
+            ("max_pool3d 3/2 pad 1", lambda a: F.max_pool3d(a, 3, 2, 1),
+             lambda a: TF.max_pool3d(a, 3, 2, 1)),
+            ("avg_pool3d 2/2", lambda a: F.avg_pool3d(a, 2), lambda a: TF.avg_pool3d(a, 2)),
+            ("adaptive_avg_pool3d ->(3,5,7)", lambda a: F.adaptive_avg_pool3d(a, (3, 5, 7)),
+             lambda a: TF.adaptive_avg_pool3d(a, (3, 5, 7))),
+        ]:  # fmt: skip
+            out.append((name + " (4,16,16,32,32)", [x], ours, theirs))
     return out
 
 
@@ -184,7 +214,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--pairs", type=int, default=7)
     ap.add_argument("--gap", type=float, default=0.02)
-    ap.add_argument("--only", nargs="*", default=["interp", "convt", "scan", "scatter"])
+    ap.add_argument("--only", nargs="*", default=["interp", "convt", "scan", "scatter", "vol"])
     args = ap.parse_args()
     dc.kernels.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)

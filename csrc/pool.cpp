@@ -88,6 +88,14 @@ template <typename T>
 void max_pool2d_forward(const PoolShape& s, const T* x, T* y, int32_t* idx) {
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
   if (s.N * s.C * PQ == 0) return;
+  if (s.dh != 1 || s.dw != 1) {  // dilated windows: the reference loop, threaded over planes
+    for_planes(s.N * s.C, HW, [&](int64_t i0, int64_t n) {
+      PoolShape c = s;
+      c.N = n, c.C = 1;
+      ref::max_pool2d_forward(c, x + i0 * HW, y + i0 * PQ, idx ? idx + i0 * PQ : nullptr);
+    });
+    return;
+  }
   for_planes(s.N * s.C, HW, [&](int64_t i0, int64_t n) {
     stub_for<T>(max_pool_fwd_f32, max_pool_fwd_f64)(s, n, x + i0 * HW, y + i0 * PQ,
                                                     idx ? idx + i0 * PQ : nullptr);
@@ -105,8 +113,8 @@ bool max_pool2d_backward(const PoolShape& s, const T* dy, const int32_t* idx, T*
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
   // (no padding on any side: windows reaching into bottom / right padding, as 'same' padding
   // of odd sizes makes them, take the general path)
-  const bool w2 = window_known && s.S == 2 && s.sw == 2 && s.sh >= s.R && s.ph == 0 && s.pw == 0 &&
-                  (s.P - 1) * s.sh + s.R <= s.H && 2 * s.Q <= s.W;
+  const bool w2 = window_known && s.dh == 1 && s.dw == 1 && s.S == 2 && s.sw == 2 && s.sh >= s.R &&
+                  s.ph == 0 && s.pw == 0 && (s.P - 1) * s.sh + s.R <= s.H && 2 * s.Q <= s.W;
   std::atomic<bool> ok{true};
   for_planes(s.N * s.C, HW, [&](int64_t i0, int64_t n) {
     if (w2 && stub_for<T>(max_pool_bwd_w2_f32, max_pool_bwd_w2_f64)(s, n, dy + i0 * PQ,

@@ -3,6 +3,8 @@
 //   x is (N,C,H,W); y is (N,C,P,Q); window (R,S), stride (sh,sw), top/left padding (ph,pw);
 //   the bottom/right padding is implied by P and Q (computed by the binding).
 //   max: y[n,c,p,q] = max over the window's elements inside the input (padding never wins);
+//        with dilation (dh, dw) the window's taps are r*dh, t*dw apart (PyTorch's max pooling
+//        dilation; average pooling has none);
 //        idx[n,c,p,q] = h*W + w of the winner within its (H,W) plane (int32), as PyTorch's
 //        return_indices does; NaN propagates.
 //   avg: y = sum over the window's elements inside the input / divisor, where divisor = R*S
@@ -18,10 +20,11 @@ namespace dc {
 
 struct PoolShape {
   int64_t N, C, H, W;
-  int64_t R, S;    // window
-  int64_t P, Q;    // output
-  int64_t sh, sw;  // stride
-  int64_t ph, pw;  // top / left padding
+  int64_t R, S;            // window
+  int64_t P, Q;            // output
+  int64_t sh, sw;          // stride
+  int64_t ph, pw;          // top / left padding
+  int64_t dh = 1, dw = 1;  // dilation (max pooling only)
 };
 
 template <typename T>

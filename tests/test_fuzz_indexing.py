@@ -89,6 +89,29 @@ def test_pad(data, shape, mode):
     _check(lambda t: dc.pad(t, widths, mode), lambda v: np.pad(v, widths, mode), x)
 
 
+@given(st.data(), nonempty, st.sampled_from(["constant", "reflect", "replicate", "circular"]))
+def test_torch_pad(data, shape, mode):
+    """F.pad: PyTorch's pair order (last axis first), negative widths (crops), the mode's
+    limits (reflect below the size, circular at most the size), against NumPy."""
+    import deepcore.nn.functional as F
+    from test_pad_unpool import np_torch_pad
+
+    naxes = data.draw(st.integers(0, len(shape)))
+    pad = []
+    for s in shape[::-1][:naxes]:
+        lo = -s if mode == "constant" else -(s - 1) // 2
+        hi = {"reflect": s - 1, "circular": s}.get(mode, 2 * s + 1)
+        b = data.draw(st.integers(lo, hi))
+        a = data.draw(st.integers(max(lo, -(s + b)) if b < 0 else lo, hi))
+        if mode != "constant":  # the limits apply to what is left after cropping
+            left = s - max(-b, 0) - max(-a, 0)
+            cap = left - 1 if mode == "reflect" else left
+            b, a = min(b, max(cap, 0)), min(a, max(cap, 0))
+        pad += [b, a]
+    x = np.random.default_rng(7).standard_normal(shape)
+    _check(lambda t: F.pad(t, tuple(pad), mode), lambda v: np_torch_pad(v, pad, mode), x)
+
+
 @given(st.data(), st.lists(st.integers(0, 4), min_size=2, max_size=3).map(tuple))
 def test_triangles_and_diag(data, shape):
     k = data.draw(st.integers(-5, 5))

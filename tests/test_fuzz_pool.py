@@ -233,3 +233,129 @@ def test_global_avg_pool_matches_reference(N, C, spatial, dtype, capability, see
         _close(dx, want, dtype, "global dx")
 
     _with_capability(p, run)
+
+
+@st.composite
+def pool3d_problems(draw):
+    """A 3-D pooling problem: each axis from the corners above (small sizes), ceil_mode."""
+    axes = [draw(axis_params(draw(st.sampled_from(CORNERS)))) for _ in range(3)]
+    sizes = [min(a[0], 9) for a in axes]
+    k = tuple(a[1] for a in axes)
+    pads = tuple(a[3] for a in axes)
+    sizes = tuple(max(n, kk - 2 * p) for n, kk, p in zip(sizes, k, pads))
+    stride = tuple(a[2] or a[1] for a in axes)
+    padding = draw(st.sampled_from(["ints", "ints", "same", "valid"]))
+    if padding == "ints":
+        padding = pads
+    elif padding == "valid":
+        sizes = tuple(max(n, kk) for n, kk in zip(sizes, k))
+    return dict(
+        shape=(draw(st.integers(1, 2)), draw(st.integers(1, 3)), *sizes),
+        k=k,
+        stride=stride,
+        padding=padding,
+        ceil_mode=draw(st.booleans()) and not isinstance(padding, str),
+        count_include_pad=draw(st.booleans()),
+        dtype=draw(st.sampled_from([np.float32, np.float64])),
+        seed=draw(st.integers(0, 2**31 - 1)),
+    )
+
+
+@given(p=pool3d_problems())
+def test_pool3d_matches_reference(p):
+    """F.max_pool3d / F.avg_pool3d (two separable passes of the 2-D kernels) against the
+    one-pass box reference of test_pool3d.np_pool: values, volume indices, gradients."""
+    import deepcore.nn.functional as F
+    from deepcore.autograd import backward
+    from test_pool3d import np_pool
+
+    rng = np.random.default_rng(p["seed"])
+    dt = p["dtype"]
+    n = int(np.prod(p["shape"]))
+    x = (rng.permutation(n).reshape(p["shape"]) / n).astype(dt)  # no ties
+    win = (p["k"], p["stride"], p["padding"])
+    t = dc.tensor(x, requires_grad=True)
+    y, idx = F.max_pool3d(t, *win, ceil_mode=p["ceil_mode"], return_indices=True)
+    y_ref, idx_ref, grad = np_pool(x, *win, "max", ceil_mode=p["ceil_mode"])
+    np.testing.assert_array_equal(y.detach().numpy(), y_ref.astype(dt))
+    np.testing.assert_array_equal(idx.detach().numpy(), idx_ref)
+    dy = rng.standard_normal(y.shape).astype(dt)
+    backward([y], [dy])
+    _close(t.grad.numpy(), grad(dy), dt, f"max dx {p}")
+    kw = dict(ceil_mode=p["ceil_mode"], count_include_pad=p["count_include_pad"])
+    t = dc.tensor(x, requires_grad=True)
+    try:
+        y = F.avg_pool3d(t, *win, **kw)
+    except ValueError as e:  # count_include_pad with windows past the padded input: refused
+        assert kw["ceil_mode"] and kw["count_include_pad"] and "ceil_mode" in str(e)
+        return
+    y_ref, _, grad = np_pool(x, *win, "avg", **kw)
+    _close(y.detach().numpy(), y_ref, dt, f"avg y {p}")
+    dy = rng.standard_normal(y.shape).astype(dt)
+    backward([y], [dy])
+    _close(t.grad.numpy(), grad(dy), dt, f"avg dx {p}")
+
+
+@given(p=pool_problems("random"))
+def test_max_unpool_inverts_max_pool(p):
+    """max_unpool of max_pool's (y, indices) (PyTorch's integer padding only) puts every
+    maximum back at its index and zeros elsewhere; its gradient gathers at the indices."""
+    import deepcore.nn.functional as F
+    from deepcore.autograd import backward
+
+    if isinstance(p["padding"], str):
+        return
+    nsp = p["nsp"]
+    rng = np.random.default_rng(p["seed"])
+    x = rng.standard_normal(p["shape"]).astype(p["dtype"])
+    win = (p["k"], p["stride"], p["padding"])
+    y, idx = getattr(F, f"max_pool{nsp}d")(dc.tensor(x), *win, return_indices=True)
+    t = dc.tensor(y.detach().numpy(), requires_grad=True)
+    out = getattr(F, f"max_unpool{nsp}d")(t, idx, *win, output_size=x.shape)
+    N, C = x.shape[:2]
+    want = np.zeros((N, C, int(np.prod(x.shape[2:]))), x.dtype)
+    flat_i = idx.detach().numpy().reshape(N, C, -1)
+    np.put_along_axis(want, flat_i, y.detach().numpy().reshape(N, C, -1), axis=2)
+    np.testing.assert_array_equal(out.detach().numpy(), want.reshape(x.shape))
+    g = rng.standard_normal(x.shape).astype(p["dtype"])
+    backward([out], [g])
+    np.testing.assert_array_equal(
+        t.grad.numpy(), np.take_along_axis(g.reshape(N, C, -1), flat_i, 2).reshape(y.shape)
+    )
+
+
+@given(
+    nsp=st.sampled_from([1, 2, 3]),
+    data=st.data(),
+    ceil=st.booleans(),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
+def test_dilated_max_pool_matches_reference(nsp, data, ceil, dtype):
+    """Max pooling with dilation (the naive kernel threaded over planes; 3-D through the
+    separable passes) against the box reference: values, indices, gradients. Geometry whose
+    window reads no input (all taps in the padding) must be refused by name."""
+    import deepcore.nn.functional as F
+    from deepcore.autograd import backward
+    from test_pool3d import np_pool
+
+    k = tuple(data.draw(st.integers(1, 3)) for _ in range(nsp))
+    d = tuple(data.draw(st.integers(1, 4)) for _ in range(nsp))
+    s = tuple(data.draw(st.integers(1, 4)) for _ in range(nsp))
+    ext = [di * (ki - 1) + 1 for di, ki in zip(d, k)]
+    p = tuple(data.draw(st.integers(0, e // 2)) for e in ext)
+    sizes = tuple(data.draw(st.integers(max(1, e - 2 * pi), e + 8)) for e, pi in zip(ext, p))
+    shape = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)), *sizes)
+    n = int(np.prod(shape))
+    x = (np.random.default_rng(n).permutation(n).reshape(shape) / n).astype(dtype)
+    t = dc.tensor(x, requires_grad=True)
+    try:
+        y, idx = getattr(F, f"max_pool{nsp}d")(t, k, s, p, d, ceil, return_indices=True)
+    except ValueError as e:
+        assert "reads no input element" in str(e)
+        return
+    y_ref, idx_ref, grad = np_pool(x, k, s, p, "max", ceil_mode=ceil, dilation=d)
+    np.testing.assert_array_equal(y.detach().numpy(), y_ref.astype(dtype))
+    np.testing.assert_array_equal(idx.detach().numpy(), idx_ref)
+    g = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+    backward([y], [g])
+    _close(t.grad.numpy(), grad(g), dtype, f"dilated max dx {shape} {k} {s} {p} {d}")

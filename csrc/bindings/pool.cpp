@@ -1,7 +1,7 @@
 // deepcore._C pooling entries: validation, then csrc/pool.h.
 //
-//   max_pool2d_forward(x, kernel_size, stride=None, padding=0, return_indices=True)
-//       -> (y, idx) (idx int32, plane-local h*W + w) or y
+//   max_pool2d_forward(x, kernel_size, stride=None, padding=0, return_indices=True, ...,
+//                      dilation=1) -> (y, idx) (idx int32, plane-local h*W + w) or y
 //   max_pool2d_backward(dy, idx, input_shape) -> dx
 //   avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad=True) -> y
 //   avg_pool2d_backward(dy, input_shape, kernel_size, stride=None, padding=0,
@@ -26,33 +26,61 @@ namespace {
 
 const char* layout(int nsp) { return nsp == 2 ? "(N, C, H, W)" : "(N, C, L)"; }
 
+// A dilated window can fall between the inputs: its taps (start + j*dil, j < k) all in the
+// padding or past the input (k = 2, dilation 3 on an input of 2 with padding 1). Max pooling
+// would have no element to take (PyTorch returns -inf with an index outside the plane), so
+// such geometry is refused. Only windows starting in the left padding can be empty: the others
+// start inside the input (pads are at most half the extent, and a ceil_mode window starts
+// inside the input or its left padding), and their first tap is read.
+void check_dilated_windows(int64_t n, int64_t k, int64_t stride, int64_t lo, int64_t dil,
+                           int64_t out, int axis) {
+  for (int64_t o = 0; o < out; ++o) {
+    const int64_t start = o * stride - lo;  // in [-lo, n): no overflow
+    if (start >= 0) break;
+    const int64_t j = -start / dil + (-start % dil != 0);  // the first tap at or after 0
+    if (j < k && start + j * dil < n) continue;
+    throw py::value_error("dilation " + std::to_string(dil) + ": the window of output " +
+                          std::to_string(o) + " along spatial axis " + std::to_string(axis) +
+                          " reads no input element (all its taps fall in the padding)");
+  }
+}
+
 // ceil_mode: the output size rounds up (PyTorch's rule: a last window must start inside the
 // input or its left padding); *overhang (when given) says whether some window then reaches
 // past the padded input.
 PoolShape pool_args(const std::vector<int64_t>& xs, const py::handle& kernel_obj,
                     const py::handle& stride_obj, const py::handle& padding_obj, int nsp,
-                    bool ceil_mode = false, bool* overhang = nullptr) {
+                    bool ceil_mode = false, bool* overhang = nullptr,
+                    const py::handle& dilation_obj = py::int_(1)) {
   if (overhang) *overhang = false;
   const auto k = spatial_ints(kernel_obj, nsp, "kernel_size", 1, "positive");
   const auto stride =
       stride_obj.is_none() ? k : spatial_ints(stride_obj, nsp, "stride", 1, "positive");
-  const std::vector<int64_t> in(xs.begin() + 2, xs.end()), dil(nsp, 1);
+  const auto dil = spatial_ints(dilation_obj, nsp, "dilation", 1, "positive");
+  const std::vector<int64_t> in(xs.begin() + 2, xs.end());
   const auto pads = parse_padding(padding_obj, in, k, stride, dil, /*allow_full=*/false);
   std::vector<int64_t> out(nsp);
   for (int i = 0; i < nsp; ++i) {
-    if (pads[i].lo > k[i] / 2 || pads[i].hi > k[i] / 2)
+    const int64_t ext = kernel_extent(k[i], dil[i], i);
+    if (pads[i].lo > ext / 2 || pads[i].hi > ext / 2)
       throw py::value_error("padding must be at most half the kernel size, got padding " +
                             std::to_string(std::max(pads[i].lo, pads[i].hi)) + " for kernel size " +
-                            std::to_string(k[i]));
-    const int64_t padded = in[i] + pads[i].lo + pads[i].hi;
-    if (k[i] > padded)
+                            std::to_string(k[i]) +
+                            (dil[i] > 1 ? " (dilated extent " + std::to_string(ext) + ")" : ""));
+    int64_t padded;
+    if (add_overflow(in[i], pads[i].lo, &padded) || add_overflow(padded, pads[i].hi, &padded))
+      throw py::value_error("padding " + repr_str(padding_obj) + " is too large: the padded " +
+                            "input does not fit in a 64-bit integer");
+    if (ext > padded)
       throw py::value_error("kernel_size " + std::to_string(k[i]) +
+                            (dil[i] > 1 ? " (dilated extent " + std::to_string(ext) + ")" : "") +
                             " is larger than the padded input (" + std::to_string(padded) +
                             ") along spatial axis " + std::to_string(i));
-    out[i] = (padded - k[i]) / stride[i] + 1;
-    if (ceil_mode && (padded - k[i]) % stride[i] != 0 && out[i] * stride[i] < in[i] + pads[i].lo)
+    out[i] = (padded - ext) / stride[i] + 1;
+    if (ceil_mode && (padded - ext) % stride[i] != 0 && out[i] * stride[i] < in[i] + pads[i].lo)
       ++out[i];  // one more window, starting inside the input or its left padding
-    if (overhang && (out[i] - 1) * stride[i] + k[i] > padded) *overhang = true;
+    if (overhang && (out[i] - 1) * stride[i] + ext > padded) *overhang = true;
+    if (dil[i] > 1) check_dilated_windows(in[i], k[i], stride[i], pads[i].lo, dil[i], out[i], i);
   }
   const bool two = nsp == 2;
   return PoolShape{xs[0],
@@ -66,7 +94,9 @@ PoolShape pool_args(const std::vector<int64_t>& xs, const py::handle& kernel_obj
                    two ? stride[0] : 1,
                    stride[nsp - 1],
                    two ? pads[0].lo : 0,
-                   pads[nsp - 1].lo};
+                   pads[nsp - 1].lo,
+                   two ? dil[0] : 1,
+                   dil[nsp - 1]};
 }
 
 // Average pooling divides by the full window with count_include_pad, which is PyTorch's
@@ -112,9 +142,9 @@ py::array input_array(const py::handle& obj, int nsp, const char* name) {
 template <int NSP>
 py::object max_forward(const py::handle& x_obj, const py::object& kernel, const py::object& stride,
                        const py::object& padding, bool return_indices, bool reference,
-                       const py::object& out, bool ceil_mode) {
+                       const py::object& out, bool ceil_mode, const py::object& dilation) {
   auto x = input_array(x_obj, NSP, "x");
-  const auto s = pool_args(shape_of(x), kernel, stride, padding, NSP, ceil_mode);
+  const auto s = pool_args(shape_of(x), kernel, stride, padding, NSP, ceil_mode, nullptr, dilation);
   if (return_indices) check_index_range(s.H, s.W, "x");
   return dispatch_float(x, "x", [&](auto tag) -> py::object {
     using T = decltype(tag);
@@ -140,7 +170,7 @@ template <int NSP>
 py::array max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
                        const py::object& input_shape, const py::object& out,
                        const py::object& kernel, const py::object& stride,
-                       const py::object& padding, bool ceil_mode) {
+                       const py::object& padding, bool ceil_mode, const py::object& dilation) {
   auto dy = input_array(dy_obj, NSP, "dy");
   auto idx = as_array<int32_t>(idx_obj, "idx");
   check_c_contiguous(idx, "idx");
@@ -167,7 +197,7 @@ py::array max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
               0,
               0};
   if (!kernel.is_none()) {
-    s = pool_args(xs, kernel, stride, padding, NSP, ceil_mode);
+    s = pool_args(xs, kernel, stride, padding, NSP, ceil_mode, nullptr, dilation);
     check_dy(dy, out_shape(s, NSP));
   }
   return dispatch_float(dy, "dy", [&](auto tag) -> py::array {
@@ -243,9 +273,10 @@ py::array avg_backward(const py::handle& dy_obj, const py::object& input_shape,
 
 template <int NSP>
 py::tuple output_shape(const py::object& input_shape, const py::object& kernel,
-                       const py::object& stride, const py::object& padding, bool ceil_mode) {
+                       const py::object& stride, const py::object& padding, bool ceil_mode,
+                       const py::object& dilation) {
   return to_tuple(out_shape(pool_args(shape_arg(input_shape, 2 + NSP, "input_shape"), kernel,
-                                      stride, padding, NSP, ceil_mode),
+                                      stride, padding, NSP, ceil_mode, nullptr, dilation),
                             NSP));
 }
 
@@ -350,11 +381,12 @@ void bind_pool(py::module_& m, const std::string& d) {
   m.def(("max_pool" + d + "_forward").c_str(), &max_forward<NSP>, py::arg("x"),
         py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
         py::arg("return_indices") = true, py::arg("reference") = false, py::arg("out") = py::none(),
-        py::arg("ceil_mode") = false,
+        py::arg("ceil_mode") = false, py::arg("dilation") = 1,
         "Max pooling; returns (y, idx) with int32 plane-local argmax indices, or y.");
   m.def(("max_pool" + d + "_backward").c_str(), &max_backward<NSP>, py::arg("dy"), py::arg("idx"),
         py::arg("input_shape"), py::arg("out") = py::none(), py::arg("kernel_size") = py::none(),
         py::arg("stride") = py::none(), py::arg("padding") = 0, py::arg("ceil_mode") = false,
+        py::arg("dilation") = 1,
         "dx: dy routed to the argmax of each window (kernel_size/stride/padding optional: "
         "given, dy's shape is checked against them).");
   m.def(("avg_pool" + d + "_forward").c_str(), &avg_forward<NSP>, py::arg("x"),
@@ -368,7 +400,8 @@ void bind_pool(py::module_& m, const std::string& d) {
         "dx: dy / divisor spread over each window.");
   m.def(("pool" + d + "_output_shape").c_str(), &output_shape<NSP>, py::arg("input_shape"),
         py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
-        py::arg("ceil_mode") = false, "Output shape of pooling, validating the arguments.");
+        py::arg("ceil_mode") = false, py::arg("dilation") = 1,
+        "Output shape of pooling, validating the arguments (dilation: max pooling's).");
 }
 
 }  // namespace

@@ -16,7 +16,7 @@ void max_pool2d_forward(const PoolShape& s, const T* x, T* y, int32_t* idx) {
         int64_t bi = -1;
         for (int64_t r = 0; r < s.R; ++r)
           for (int64_t t = 0; t < s.S; ++t) {
-            const int64_t h = p * s.sh - s.ph + r, w = q * s.sw - s.pw + t;
+            const int64_t h = p * s.sh - s.ph + r * s.dh, w = q * s.sw - s.pw + t * s.dw;
             if (h < 0 || h >= s.H || w < 0 || w >= s.W) continue;
             const T v = x[(i * s.H + h) * s.W + w];
             if (bi < 0 || v > best || (std::isnan(v) && !std::isnan(best))) {

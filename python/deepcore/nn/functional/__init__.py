@@ -15,6 +15,7 @@ from . import (
     _loss,
     _loss_elementwise,
     _norm,
+    _pad,
     _pool,
     _rnn,
 )
@@ -31,6 +32,7 @@ for _module in (
     _loss,
     _loss_elementwise,
     _norm,
+    _pad,
     _pool,
     _rnn,
 ):

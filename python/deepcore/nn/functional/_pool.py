@@ -1,10 +1,11 @@
-"""Pooling as autograd functions: max / average pooling 1D and 2D, global average pooling.
+"""Pooling as autograd functions: max / average / adaptive pooling 1D, 2D and 3D, global
+average pooling.
 
-x is (N, C, L) or (N, C, H, W). ``stride`` defaults to the kernel size; ``padding`` is an int,
-a tuple, 'valid' or 'same' (TensorFlow/Keras split). Max pooling ignores padding (it never
-wins) and keeps int32 argmax indices for the backward; average pooling divides by the full
-window size (``count_include_pad=True``, PyTorch's default) or by the number of input elements
-in the window (``False``, what Keras' 'same' pooling does).
+x is (N, C, L), (N, C, H, W) or (N, C, D, H, W). ``stride`` defaults to the kernel size;
+``padding`` is an int, a tuple, 'valid' or 'same' (TensorFlow/Keras split). Max pooling ignores
+padding (it never wins) and keeps int32 argmax indices for the backward; average pooling divides
+by the full window size (``count_include_pad=True``, PyTorch's default) or by the number of
+input elements in the window (``False``, what Keras' 'same' pooling does).
 """
 
 from __future__ import annotations
@@ -28,10 +29,19 @@ __all__ = [
     "adaptive_avg_pool2d",
     "adaptive_max_pool1d",
     "adaptive_max_pool2d",
+    "max_pool3d",
+    "avg_pool3d",
+    "adaptive_avg_pool3d",
+    "adaptive_max_pool3d",
+    "global_avg_pool3d",
+    "max_unpool1d",
+    "max_unpool2d",
+    "max_unpool3d",
 ]
 
 IntOrTuple = Union[int, tuple[int, ...]]
 Padding = Union[int, tuple[int, ...], str]
+_LAYOUTS = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
 
 _MAX = {
     1: (_C.max_pool1d_forward, _C.max_pool1d_backward),
@@ -56,15 +66,17 @@ class MaxPoolNd(Function):
         ceil_mode: bool,
         with_indices: bool,
         nsp: int,
+        dilation: Any = 1,
     ) -> Any:
         x = np.ascontiguousarray(x)
         fwd = _MAX[nsp][0]
+        kw = dict(ceil_mode=ceil_mode, dilation=dilation)
         if not with_indices and not (ctx.needs_input_grad[0] and is_grad_enabled()):
             # inference: no indices
-            return fwd(x, kernel_size, stride, padding, return_indices=False, ceil_mode=ceil_mode)
-        y, idx = fwd(x, kernel_size, stride, padding, return_indices=True, ceil_mode=ceil_mode)
+            return fwd(x, kernel_size, stride, padding, return_indices=False, **kw)
+        y, idx = fwd(x, kernel_size, stride, padding, return_indices=True, **kw)
         ctx.save_for_backward(idx)
-        ctx.window = (kernel_size, stride, padding, ceil_mode)
+        ctx.window = (kernel_size, stride, padding, kw)
         ctx.in_shape = x.shape
         ctx.nsp = nsp
         return (y, idx) if with_indices else y
@@ -72,11 +84,9 @@ class MaxPoolNd(Function):
     @staticmethod
     def backward(ctx: Context, gy: Any, gidx: Any = None) -> tuple:
         (idx,) = ctx.saved
-        k, st, pad, ceil = ctx.window
-        gx = _MAX[ctx.nsp][1](
-            np.ascontiguousarray(gy), idx, ctx.in_shape, None, k, st, pad, ceil_mode=ceil
-        )
-        return gx, None, None, None, None, None, None
+        k, st, pad, kw = ctx.window
+        gx = _MAX[ctx.nsp][1](np.ascontiguousarray(gy), idx, ctx.in_shape, None, k, st, pad, **kw)
+        return gx, None, None, None, None, None, None, None
 
 
 class AvgPoolNd(Function):
@@ -120,17 +130,11 @@ class GlobalAvgPool(Function):
         return _C.global_avg_pool_backward(gy, ctx.in_shape), None
 
 
-def _check_dilation(fn: str, dilation: Any, nsp: int) -> None:
-    if _C.spatial_ints(dilation, nsp, "dilation", 1) != (1,) * nsp:
-        raise ValueError(f"{fn}: dilation other than 1 is not supported, got {dilation!r}")
-
-
 def _max_pool(
     fn: str, x: Tensor, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nsp
 ) -> Any:  # noqa: ANN001
-    _check_dilation(fn, dilation, nsp)
     out = MaxPoolNd.apply(
-        x, kernel_size, stride, padding, bool(ceil_mode), bool(return_indices), nsp
+        x, kernel_size, stride, padding, bool(ceil_mode), bool(return_indices), nsp, dilation
     )
     if not return_indices:
         return out
@@ -150,7 +154,7 @@ def max_pool2d(
 ) -> Any:
     """2-D max pooling: (N, C, H, W) -> (N, C, P, Q). ``ceil_mode`` rounds the output size up
     (PyTorch's rule); ``return_indices`` also returns the int64 flat index within each plane of
-    every maximum. Only ``dilation=1`` is supported."""
+    every maximum; ``dilation`` spaces the window's taps (PyTorch's)."""
     return _max_pool(
         "max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2
     )
@@ -203,7 +207,7 @@ def avg_pool1d(
 
 def _global(x: Tensor, keepdims: bool, nsp: int) -> Tensor:
     if getattr(x, "ndim", None) != 2 + nsp:
-        layout = "(N, C, H, W)" if nsp == 2 else "(N, C, L)"
+        layout = _LAYOUTS[nsp]
         raise ValueError(
             f"x must be {2 + nsp}-dimensional {layout}, got shape {getattr(x, 'shape', None)}"
         )
@@ -219,6 +223,11 @@ def global_avg_pool2d(x: Tensor, keepdims: bool = False) -> Tensor:
 def global_avg_pool1d(x: Tensor, keepdims: bool = False) -> Tensor:
     """Mean over L: (N, C, L) -> (N, C) (or (N, C, 1) with keepdims)."""
     return _global(x, keepdims, 1)
+
+
+def global_avg_pool3d(x: Tensor, keepdims: bool = False) -> Tensor:
+    """Mean over D, H and W: (N, C, D, H, W) -> (N, C) (or (N, C, 1, 1, 1) with keepdims)."""
+    return _global(x, keepdims, 3)
 
 
 # --------------------------------------------------------------------------- adaptive
@@ -270,7 +279,7 @@ def _output_size(fn: str, x: Any, output_size: Any, nsp: int) -> tuple:
     """output_size as a tuple of nsp ints; None entries keep the input's size (PyTorch)."""
     shape = getattr(x, "shape", ())
     if len(shape) != 2 + nsp:
-        layout = "(N, C, H, W)" if nsp == 2 else "(N, C, L)"
+        layout = _LAYOUTS[nsp]
         raise ValueError(f"{fn}: x must be {2 + nsp}-dimensional {layout}, got shape {shape}")
     sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * nsp
     if len(sizes) != nsp:
@@ -306,3 +315,293 @@ def adaptive_max_pool2d(x: Tensor, output_size: Any, return_indices: bool = Fals
 def adaptive_max_pool1d(x: Tensor, output_size: Any, return_indices: bool = False) -> Any:
     """Max pooling of (N, C, L) to ``output_size`` positions (see adaptive_max_pool2d)."""
     return _adaptive_max("adaptive_max_pool1d", x, output_size, return_indices, 1)
+
+
+# --------------------------------------------------------------------------- 3-D
+# [Note: 3-D pooling by the 2-D kernels]
+# A 3-D pooling window is a box, so max, average (either divisor: the count of real inputs
+# in a box is the product of the per-axis counts) and adaptive pooling are separable: pool
+# every (H, W) plane with the (R, S) window, then pool the (D, P*Q) matrix of each channel with
+# an (KD, 1) window. Both stages are the native 2-D kernels on views of the same memory
+# ((N, C*D, H, W) and (N, C, D, P*Q)), so 3-D pooling has no kernel and no index math of its
+# own, and costs the 2-D pass over the input plus a pass over the D/stride-times smaller
+# intermediate. Max pooling's 3-D argmax (d*H*W + h*W + w within the channel's volume, as
+# PyTorch's return_indices) is the stage-2 argmax (d*P*Q + j) combined with the stage-1
+# argmax at (d, j). Ties and NaNs agree with a one-pass scan in (d, h, w) order: stage 1 keeps
+# the first maximum (the last NaN) of its plane, stage 2 the first plane holding the maximum
+# (the last holding a NaN). The backward of max pooling is the 2-D kernel's index scatter on
+# (N, C, 1, D*H*W) views; of average pooling, the two 2-D backward passes in reverse order.
+
+
+def _check5(fn: str, x: Any) -> tuple:
+    shape = getattr(x, "shape", ())
+    if len(shape) != 5:
+        raise ValueError(f"{fn}: x must be 5-dimensional (N, C, D, H, W), got shape {shape}")
+    return tuple(shape)
+
+
+def _split3(kernel_size: Any, stride: Any, padding: Any, dilation: Any = None) -> tuple:
+    """The 2-D kernels' arguments of the plane stage and the depth stage (with max pooling's
+    ``dilation``, which splits the same way)."""
+    k = _C.spatial_ints(kernel_size, 3, "kernel_size", 1)
+    st = k if stride is None else _C.spatial_ints(stride, 3, "stride", 1)
+    if isinstance(padding, str):
+        pplane = pdepth = padding
+    else:
+        p = _C.spatial_ints(padding, 3, "padding", 0)
+        pplane, pdepth = (p[1], p[2]), (p[0], 0)
+    plane = dict(kernel_size=(k[1], k[2]), stride=(st[1], st[2]), padding=pplane)
+    depth = dict(kernel_size=(k[0], 1), stride=(st[0], 1), padding=pdepth)
+    if dilation is not None:
+        d = _C.spatial_ints(dilation, 3, "dilation", 1)
+        plane["dilation"], depth["dilation"] = (d[1], d[2]), (d[0], 1)
+    return plane, depth
+
+
+def _argmax3(i1: np.ndarray, i2: np.ndarray, shape: tuple) -> np.ndarray:
+    """The 3-D plane-local argmax from the stage-1 argmax i1 (N, C*D, P, Q) and the stage-2
+    argmax i2 (N, C, O, P*Q), as int32 (N, C, O, P, Q)."""
+    N, C, D, H, W = shape
+    P, Q = i1.shape[2:]
+    O, PQ = i2.shape[2], P * Q
+    i2 = i2.reshape(N, C, O * PQ)
+    inner = np.take_along_axis(i1.reshape(N, C, D * PQ), i2, axis=2)
+    idx = (i2 // max(PQ, 1)).astype(np.int64) * (H * W) + inner
+    return idx.astype(np.int32).reshape(N, C, O, P, Q)
+
+
+def _check_volume_index(fn: str, shape: tuple) -> None:
+    if shape[2] * shape[3] * shape[4] > np.iinfo(np.int32).max:
+        raise ValueError(
+            f"{fn}: volumes of {shape[2]} x {shape[3]} x {shape[4]} elements are too large for "
+            "max pooling's int32 argmax indices (at most 2**31 - 1 per volume)"
+        )
+
+
+class MaxPool3d(Function):
+    """Separable 3-D max pooling ([Note: 3-D pooling by the 2-D kernels]). ``stages`` holds
+    (first-stage kernel, its arguments, second-stage kernel, its arguments): the windowed
+    kernels or the adaptive ones."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, fn: str, stages: tuple, with_indices: bool) -> Any:
+        f1, a1, f2, a2 = stages
+        N, C, D, H, W = x.shape
+        x4 = np.ascontiguousarray(x).reshape(N, C * D, H, W)
+        need = with_indices or (ctx.needs_input_grad[0] and is_grad_enabled())
+        if not need:
+            y1 = f1(x4, **a1, return_indices=False)
+            P, Q = y1.shape[2:]
+            y = f2(y1.reshape(N, C, D, P * Q), **a2, return_indices=False)
+            return y.reshape(N, C, y.shape[2], P, Q)
+        _check_volume_index(fn, x.shape)
+        y1, i1 = f1(x4, **a1, return_indices=True)
+        P, Q = y1.shape[2:]
+        y, i2 = f2(y1.reshape(N, C, D, P * Q), **a2, return_indices=True)
+        idx = _argmax3(i1, i2, x.shape)
+        ctx.save_for_backward(idx)
+        ctx.in_shape = x.shape
+        y = y.reshape(idx.shape)
+        return (y, idx) if with_indices else y
+
+    @staticmethod
+    def backward(ctx: Context, gy: Any, gidx: Any = None) -> tuple:
+        (idx,) = ctx.saved
+        N, C, D, H, W = ctx.in_shape
+        flat = (N, C, 1, int(np.prod(idx.shape[2:])))
+        gx = _C.max_pool2d_backward(
+            np.ascontiguousarray(gy).reshape(flat), idx.reshape(flat), (N, C, 1, D * H * W)
+        )
+        return gx.reshape(ctx.in_shape), None, None, None
+
+
+class AvgPool3d(Function):
+    """Separable 3-D average pooling: two 2-D passes forward, two backward."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, plane: dict, depth: dict, kw: dict) -> Any:
+        N, C, D, H, W = x.shape
+        y1 = _C.avg_pool2d_forward(np.ascontiguousarray(x).reshape(N, C * D, H, W), **plane, **kw)
+        P, Q = y1.shape[2:]
+        y = _C.avg_pool2d_forward(y1.reshape(N, C, D, P * Q), **depth, **kw)
+        ctx.args = (plane, depth, kw, x.shape, (P, Q))
+        return y.reshape(N, C, y.shape[2], P, Q)
+
+    @staticmethod
+    def backward(ctx: Context, gy: Any) -> tuple:
+        plane, depth, kw, (N, C, D, H, W), (P, Q) = ctx.args
+        gy = np.ascontiguousarray(gy).reshape(N, C, gy.shape[2], P * Q)
+        g1 = _C.avg_pool2d_backward(gy, (N, C, D, P * Q), **depth, **kw)
+        gx = _C.avg_pool2d_backward(g1.reshape(N, C * D, P, Q), (N, C * D, H, W), **plane, **kw)
+        return gx.reshape(N, C, D, H, W), None, None, None
+
+
+class AdaptiveAvgPool3d(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Any, output_size: tuple) -> Any:
+        N, C, D, H, W = x.shape
+        O, P, Q = output_size
+        y1 = _C.adaptive_avg_pool2d_forward(np.ascontiguousarray(x).reshape(N, C * D, H, W), (P, Q))
+        y = _C.adaptive_avg_pool2d_forward(y1.reshape(N, C, D, P * Q), (O, P * Q))
+        ctx.in_shape, ctx.out = x.shape, output_size
+        return y.reshape(N, C, O, P, Q)
+
+    @staticmethod
+    def backward(ctx: Context, gy: Any) -> tuple:
+        N, C, D, H, W = ctx.in_shape
+        O, P, Q = ctx.out
+        gy = np.ascontiguousarray(gy).reshape(N, C, O, P * Q)
+        g1 = _C.adaptive_avg_pool2d_backward(gy, (N, C, D, P * Q))
+        gx = _C.adaptive_avg_pool2d_backward(g1.reshape(N, C * D, P, Q), (N, C * D, H, W))
+        return gx.reshape(ctx.in_shape), None
+
+
+def max_pool3d(
+    x: Tensor,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    """3-D max pooling: (N, C, D, H, W) -> (N, C, D_out, H_out, W_out) (options as max_pool2d;
+    the indices are flat within each (D, H, W) volume, as PyTorch's)."""
+    _check5("max_pool3d", x)
+    plane, depth = _split3(kernel_size, stride, padding, dilation)
+    ceil = dict(ceil_mode=bool(ceil_mode))
+    stages = (
+        _C.max_pool2d_forward, {**plane, **ceil}, _C.max_pool2d_forward, {**depth, **ceil}
+    )  # fmt: skip
+    return _max3_result(MaxPool3d.apply(x, "max_pool3d", stages, bool(return_indices)),
+                        return_indices)  # fmt: skip
+
+
+def _max3_result(out: Any, return_indices: bool) -> Any:
+    if not return_indices:
+        return out
+    y, idx = out
+    return y, Tensor._wrap(idx.data.astype(np.int64))
+
+
+def avg_pool3d(
+    x: Tensor,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: Padding = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Tensor:
+    """3-D average pooling: (N, C, D, H, W) -> (N, C, D_out, H_out, W_out) (options as
+    avg_pool2d)."""
+    _check5("avg_pool3d", x)
+    plane, depth = _split3(kernel_size, stride, padding)
+    kw = dict(count_include_pad=bool(count_include_pad), ceil_mode=bool(ceil_mode))
+    return AvgPool3d.apply(x, plane, depth, kw)
+
+
+def adaptive_avg_pool3d(x: Tensor, output_size: Any) -> Tensor:
+    """Average pooling of (N, C, D, H, W) to ``output_size`` (O, P, Q) (PyTorch's windows;
+    None entries keep the input's size)."""
+    return AdaptiveAvgPool3d.apply(x, _output_size("adaptive_avg_pool3d", x, output_size, 3))
+
+
+def adaptive_max_pool3d(x: Tensor, output_size: Any, return_indices: bool = False) -> Any:
+    """Max pooling of (N, C, D, H, W) to ``output_size`` (PyTorch's windows); with
+    ``return_indices`` also the int64 flat index within each volume of every maximum."""
+    O, P, Q = _output_size("adaptive_max_pool3d", x, output_size, 3)
+    stages = (
+        _C.adaptive_max_pool2d_forward, dict(output_size=(P, Q)),
+        _C.adaptive_max_pool2d_forward, dict(output_size=(O, P * Q)),
+    )  # fmt: skip
+    return _max3_result(
+        MaxPool3d.apply(x, "adaptive_max_pool3d", stages, bool(return_indices)), return_indices
+    )
+
+
+# --------------------------------------------------------------------------- max unpooling
+def _max_unpool(
+    fn: str, x: Tensor, indices: Any, kernel_size: Any, stride: Any, padding: Any,
+    output_size: Any, nsp: int,
+) -> Tensor:  # fmt: skip
+    """PyTorch's max_unpool: zeros of the output size with x written at the flat (per-plane)
+    ``indices`` (what max pooling's ``return_indices`` gives); the native scatter (assignment)
+    writes it and its backward gathers the gradient at the indices."""
+    from ...ops import scatter, zeros
+
+    layout = _LAYOUTS[nsp]
+    shape = tuple(getattr(x, "shape", ()))
+    if len(shape) != 2 + nsp:
+        raise ValueError(f"{fn}: input must be {2 + nsp}-dimensional {layout}, got shape {shape}")
+    idx = indices.data if isinstance(indices, Tensor) else indices
+    if not isinstance(idx, np.ndarray) or idx.dtype.kind not in "iu":
+        raise TypeError(f"{fn}: indices must be an integer Tensor or array")
+    if idx.shape != shape:
+        raise ValueError(f"{fn}: indices must have the input's shape {shape}, got {idx.shape}")
+    k = _C.spatial_ints(kernel_size, nsp, "kernel_size", 1)
+    st = k if stride is None else _C.spatial_ints(stride, nsp, "stride", 1)
+    pad = _C.spatial_ints(padding, nsp, "padding", 0)
+    default = [(n - 1) * s - 2 * p + kk for n, s, p, kk in zip(shape[2:], st, pad, k)]
+    if output_size is None:
+        out = default
+    else:
+        out = [int(v) for v in _C.spatial_ints(tuple(output_size)[-nsp:], nsp, "output_size", 0)]
+        for o, d, s in zip(out, default, st):
+            if not d - s < o < d + s:
+                raise ValueError(
+                    f"{fn}: output_size {tuple(out)} must be within a stride of the default "
+                    f"{tuple(default)} on every axis (stride {tuple(st)})"
+                )
+    if any(o < 0 for o in out):
+        raise ValueError(f"{fn}: the output size {tuple(out)} would be negative")
+    plane = int(np.prod(out, dtype=object))
+    if shape[0] * shape[1] * plane * np.dtype(x.dtype).itemsize >= 2**63:
+        raise ValueError(f"{fn}: the output {shape[:2] + tuple(out)} is too large")
+    if idx.size and (idx.min() < 0 or idx.max() >= plane):
+        bad = idx.min() if idx.min() < 0 else idx.max()
+        raise ValueError(f"{fn}: indices hold {bad}, outside the output plane of {plane} elements")
+    N, C = shape[:2]
+    flat = x.reshape(N, C, int(np.prod(shape[2:])))
+    y = scatter(zeros((N, C, plane), dtype=x.dtype), 2, idx.reshape(N, C, flat.shape[2]), flat)
+    return y.reshape(N, C, *out)
+
+
+def max_unpool1d(
+    input: Tensor,  # noqa: A002
+    indices: Tensor,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    output_size: Any = None,
+) -> Tensor:
+    """The inverse of max_pool1d(return_indices=True): (N, C, L) -> (N, C, L_out) with L_out =
+    (L - 1) * stride - 2 * padding + kernel_size unless ``output_size`` says otherwise."""
+    return _max_unpool("max_unpool1d", input, indices, kernel_size, stride, padding,
+                       output_size, 1)  # fmt: skip
+
+
+def max_unpool2d(
+    input: Tensor,  # noqa: A002
+    indices: Tensor,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    output_size: Any = None,
+) -> Tensor:
+    """The inverse of max_pool2d(return_indices=True): zeros of the output size with each
+    input element at its index (flat within the output plane); PyTorch's sizes."""
+    return _max_unpool("max_unpool2d", input, indices, kernel_size, stride, padding,
+                       output_size, 2)  # fmt: skip
+
+
+def max_unpool3d(
+    input: Tensor,  # noqa: A002
+    indices: Tensor,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    output_size: Any = None,
+) -> Tensor:
+    """The inverse of max_pool3d(return_indices=True) (indices flat within each volume)."""
+    return _max_unpool("max_unpool3d", input, indices, kernel_size, stride, padding,
+                       output_size, 3)  # fmt: skip

@@ -1,4 +1,4 @@
-"""Max / average pooling 1D and 2D, global average / max pooling, with Keras's arguments.
+"""Max / average pooling 1D, 2D and 3D, global average / max pooling, with Keras's arguments.
 
 'same' padding follows Keras/TensorFlow: output = ceil(input / stride), the odd padding row at
 the bottom/right; padded positions never win a max, and an average counts only the real inputs
@@ -32,6 +32,10 @@ __all__ = [
     "GlobalAveragePooling2D",
     "GlobalMaxPooling1D",
     "GlobalMaxPooling2D",
+    "MaxPooling3D",
+    "AveragePooling3D",
+    "GlobalAveragePooling3D",
+    "GlobalMaxPooling3D",
 ]
 
 
@@ -100,6 +104,18 @@ class AveragePooling2D(_Pooling):
     _rank, _kind = 2, "avg"
 
 
+class MaxPooling3D(_Pooling):
+    """Max pooling over volumes (batch, depth, rows, cols, channels)."""
+
+    _rank, _kind = 3, "max"
+
+
+class AveragePooling3D(_Pooling):
+    """Average pooling over volumes (batch, depth, rows, cols, channels)."""
+
+    _rank, _kind = 3, "avg"
+
+
 class MaxPooling1D(_Pooling):
     _rank, _kind = 1, "max"
 
@@ -126,7 +142,7 @@ class _GlobalPooling(LayoutMixin, Module):
         axes = tuple(range(2, 2 + self._rank)) if nchw else tuple(range(1, 1 + self._rank))
         if self._kind == "avg":
             if nchw:  # the native global-average kernel
-                native = F.global_avg_pool2d if self._rank == 2 else F.global_avg_pool1d
+                native = getattr(F, f"global_avg_pool{self._rank}d")
                 return native(x, keepdims=self.keepdims)
             return x.mean(axis=axes, keepdims=self.keepdims)
         return x.max(axis=axes, keepdims=self.keepdims)
@@ -179,3 +195,11 @@ class GlobalMaxPooling2D(_GlobalPooling):
 
 class GlobalMaxPooling1D(_GlobalPooling):
     _rank, _kind = 1, "max"
+
+
+class GlobalAveragePooling3D(_GlobalPooling):
+    _rank, _kind = 3, "avg"
+
+
+class GlobalMaxPooling3D(_GlobalPooling):
+    _rank, _kind = 3, "max"

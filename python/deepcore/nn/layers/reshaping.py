@@ -22,10 +22,13 @@ __all__ = [
     "RepeatVector",
     "ZeroPadding1D",
     "ZeroPadding2D",
+    "ZeroPadding3D",
     "Cropping1D",
     "Cropping2D",
+    "Cropping3D",
     "UpSampling1D",
     "UpSampling2D",
+    "UpSampling3D",
     "pad",
 ]
 
@@ -268,6 +271,13 @@ class ZeroPadding2D(_ZeroPadding):
     _rank = 2
 
 
+class ZeroPadding3D(_ZeroPadding):
+    """Pad the three spatial axes of volumes with zeros: ``padding=1 | (d, h, w) |
+    ((front, back), (top, bottom), (left, right))``."""
+
+    _rank = 3
+
+
 class _Cropping(_SpatialEdges):
     def __init__(self, cropping: Any, data_format: str | None = None, **kwargs: Any) -> None:
         super().__init__(cropping, data_format, **kwargs)
@@ -327,6 +337,16 @@ class Cropping2D(_Cropping):
     _rank = 2
 
     def __init__(self, cropping: Any = ((0, 0), (0, 0)), **kwargs: Any) -> None:
+        super().__init__(cropping, **kwargs)
+
+
+class Cropping3D(_Cropping):
+    """Crop the three spatial axes of volumes: ``cropping=((front, back), (top, bottom),
+    (left, right))``, (d, h, w) symmetric, or one int for every edge."""
+
+    _rank = 3
+
+    def __init__(self, cropping: Any = ((1, 1), (1, 1), (1, 1)), **kwargs: Any) -> None:
         super().__init__(cropping, **kwargs)
 
 
@@ -425,3 +445,41 @@ class UpSampling2D(LayoutMixin, Module):
             "data_format": self.data_format,
             "interpolation": self.interpolation,
         }
+
+
+class UpSampling3D(LayoutMixin, Module):
+    """Repeat each voxel of volumes ``size = (depth, rows, cols)`` times (nearest)."""
+
+    def __init__(
+        self, size: int | Sequence[int] = (2, 2, 2), data_format: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+            size = (int(size),) * 3
+        size = tuple(size)
+        if len(size) != 3 or any(
+            isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in size
+        ):
+            raise ValueError(f"UpSampling3D: size must be 3 positive integers, got {size!r}")
+        self.size = tuple(int(s) for s in size)
+        self.data_format = _data_format("UpSampling3D", data_format)
+        self.input_spec = InputSpec(ndim=5)
+
+    def _layout_role(self) -> str | None:
+        return "follower" if self._is_channels_last() else None
+
+    def _axes(self, nchw: bool) -> list[int]:
+        return [2, 3, 4] if nchw else [1, 2, 3]
+
+    def call(self, x: Tensor) -> Tensor:
+        nchw = self.data_format == "channels_first" or self._nchw_in
+        return _repeat_axes(x, self._axes(nchw), self.size)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        out = list(input_shape)
+        for ax, k in zip(self._axes(self.data_format == "channels_first"), self.size):
+            out[ax] = None if out[ax] is None else out[ax] * k
+        return tuple(out)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "size": list(self.size), "data_format": self.data_format}
