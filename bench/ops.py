@@ -160,6 +160,24 @@ def cases(group: str):
              lambda a: TF.adaptive_avg_pool3d(a, (3, 5, 7))),
         ]:  # fmt: skip
             out.append((name + " (4,16,16,32,32)", [x], ours, theirs))
+        x2 = rng.standard_normal((16, 32, 56, 56)).astype(np.float32)
+        out.append(
+            (
+                "max_pool2d 3x3/2 dilation 2 (16,32,56,56)",
+                [x2],
+                lambda a: F.max_pool2d(a, 3, 2, 1, 2),
+                lambda a: TF.max_pool2d(a, 3, 2, 1, 2),
+            )
+        )
+        x1 = rng.standard_normal((4, 8, 9, 9)).astype(np.float32)
+        out.append(
+            (
+                "F.pad reflect (2,3,1,2) (4,8,9,9)",
+                [x1],
+                lambda a: F.pad(a, (2, 3, 1, 2), "reflect"),
+                lambda a: TF.pad(a, (2, 3, 1, 2), "reflect"),
+            )
+        )
     return out
 
 

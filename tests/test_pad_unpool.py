@@ -186,3 +186,95 @@ def test_max_unpool_bad_inputs():
         F.max_unpool2d(x, idx, 2**40)
     with pytest.raises(ValueError, match="kernel_size"):
         F.max_unpool2d(x, idx, 0)
+
+
+# ---- the op-test helper's table: one line per op (forward in both dtypes against NumPy,
+# gradcheck on the small cases, PyTorch's forward and input gradients) ------------------------
+
+
+def _table():
+    from conv_reference import np_conv
+    from test_pool3d import np_pool
+
+    rng = np.random.default_rng(20)
+    w3 = rng.standard_normal((2, 2, 2, 3, 2))
+    wt = rng.standard_normal((2, 3, 2, 2, 3))
+    idx = np.array([[[[0, 3], [9, 10]]]])  # max_unpool2d into a (1, 1, 4, 4) plane, stride 2
+
+    def tw(a):
+        import torch
+
+        return torch.tensor(a)
+
+    return [
+        ("pad constant", [(2, 3, 4)], lambda x: F.pad(x, (1, -1, 2, 0), value=0.5),
+         lambda x: np_torch_pad(x, (1, -1, 2, 0), "constant", 0.5),
+         lambda x: torch_f().pad(x, (1, -1, 2, 0), value=0.5)),
+        ("pad reflect", [(2, 3, 4)], lambda x: F.pad(x, (3, 1), "reflect"),
+         lambda x: np_torch_pad(x, (3, 1), "reflect"),
+         lambda x: torch_f().pad(x, (3, 1), "reflect")),
+        ("pad replicate", [(1, 2, 3, 4)], lambda x: F.pad(x, (2, 1, 0, 3), "replicate"),
+         lambda x: np_torch_pad(x, (2, 1, 0, 3), "replicate"),
+         lambda x: torch_f().pad(x, (2, 1, 0, 3), "replicate")),
+        ("pad circular", [(1, 2, 3, 4)], lambda x: F.pad(x, (3, 1, -1, 2), "circular"),
+         lambda x: np_torch_pad(x, (3, 1, -1, 2), "circular"),
+         lambda x: torch_f().pad(x, (3, 1, -1, 2), "circular")),
+        ("conv3d", [(1, 2, 3, 4, 3)], lambda x: F.conv3d(x, dc.tensor(w3.astype(x.dtype)), None,
+                                                          (1, 2, 1), 1, (1, 1, 2)),
+         lambda x: np_conv(x, w3, None, (1, 2, 1), 1, (1, 1, 2), 1)[0],
+         lambda x: torch_f().conv3d(x, tw(w3), None, (1, 2, 1), 1, (1, 1, 2))),
+        ("conv_transpose3d", [(1, 2, 2, 3, 2)],
+         lambda x: F.conv_transpose3d(x, dc.tensor(wt.astype(x.dtype)), None, 2, 1, 1),
+         None, lambda x: torch_f().conv_transpose3d(x, tw(wt), None, 2, 1, 1)),
+        ("max_pool3d", [(1, 2, 3, 4, 5)], lambda x: F.max_pool3d(x, (2, 2, 3), 1, (1, 0, 1)),
+         lambda x: np_pool(x, (2, 2, 3), 1, (1, 0, 1), "max")[0],
+         lambda x: torch_f().max_pool3d(x, (2, 2, 3), 1, (1, 0, 1))),
+        ("max_pool3d dilated", [(1, 1, 5, 4, 5)],
+         lambda x: F.max_pool3d(x, 2, 1, 1, (2, 1, 2), True),
+         lambda x: np_pool(x, 2, 1, 1, "max", ceil_mode=True, dilation=(2, 1, 2))[0],
+         lambda x: torch_f().max_pool3d(x, 2, 1, 1, (2, 1, 2), True)),
+        ("avg_pool3d", [(1, 2, 4, 3, 5)], lambda x: F.avg_pool3d(x, (3, 2, 2), 2, 1),
+         lambda x: np_pool(x, (3, 2, 2), 2, 1, "avg")[0],
+         lambda x: torch_f().avg_pool3d(x, (3, 2, 2), 2, 1)),
+        ("adaptive_avg_pool3d", [(1, 2, 5, 3, 4)], lambda x: F.adaptive_avg_pool3d(x, (2, 2, 3)),
+         None, lambda x: torch_f().adaptive_avg_pool3d(x, (2, 2, 3))),
+        ("adaptive_max_pool3d", [(1, 2, 5, 3, 4)], lambda x: F.adaptive_max_pool3d(x, (2, 2, 3)),
+         None, lambda x: torch_f().adaptive_max_pool3d(x, (2, 2, 3))),
+        ("max_pool2d dilated", [(1, 2, 7, 6)], lambda x: F.max_pool2d(x, 2, 1, 1, (3, 2)),
+         lambda x: np_pool(x, 2, 1, 1, "max", dilation=(3, 2))[0],
+         lambda x: torch_f().max_pool2d(x, 2, 1, 1, (3, 2))),
+        ("max_unpool2d", [(1, 1, 2, 2)], lambda x: F.max_unpool2d(x, idx, 2),
+         lambda x: np_unpool(x, idx, (4, 4)),
+         lambda x: torch_f().max_unpool2d(x, torch_tensor_int(idx), 2)),
+    ]  # fmt: skip
+
+
+def torch_f():
+    import torch
+
+    return torch.nn.functional
+
+
+def torch_tensor_int(a):
+    import torch
+
+    return torch.tensor(a, dtype=torch.int64)
+
+
+TABLE = _table()
+
+
+@pytest.mark.parametrize("name,shapes,f,ref,tf", TABLE, ids=[t[0] for t in TABLE])
+def test_op_table(name, shapes, f, ref, tf):
+    from helpers import HAS_TORCH, check_op
+
+    if ref is None and not HAS_TORCH:
+        pytest.skip("the reference is PyTorch")
+    if ref is None:  # the reference is PyTorch itself (float64)
+
+        def ref(x):
+            import torch
+
+            return tf(torch.tensor(x)).numpy()
+
+    check_op(f, ref, shapes, torch_fn=tf if HAS_TORCH else None)
