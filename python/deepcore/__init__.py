@@ -25,3 +25,9 @@ from .tensor import from_dlpack as from_dlpack
 from .tensor import from_numpy as from_numpy
 from .tensor import get_rng as get_rng
 from .tensor import manual_seed as manual_seed
+
+# deepcore.<name> is PyTorch's audience: the ops as defined, without deepcore.ops's symbolic
+# route ([Note: ops on placeholders] in symbolic.py), so eager calls here pay nothing for it
+globals().update(
+    {_n: _f for _n, _f in vars(ops.raw).items() if _n not in ops._KERAS_ONLY}  # noqa: F405
+)

@@ -51,6 +51,9 @@ reduction is done.
 
 from __future__ import annotations
 
+import types as _types
+
+from ..symbolic import route_symbolic as _route_symbolic
 from . import _keras
 from ._creation import *  # noqa: F403
 from ._creation import __all__ as _creation_all
@@ -98,3 +101,19 @@ __all__ = list(
 # Keras's meaning of the names Keras and PyTorch share ([Note: two audiences, one namespace]);
 # assigned after every star import, whatever order the imports are sorted in
 globals().update({_name: getattr(_keras, _name) for _name in _KERAS_ONLY})
+
+#: the functions as defined, for the Tensor methods (deepcore/_tensor_methods.py): a method's
+#: ``self`` is never a placeholder, so they skip the symbolic route below
+raw = _types.SimpleNamespace(**{_name: globals()[_name] for _name in __all__})
+
+# every op records a graph node when given placeholders of the functional API
+# ([Note: ops on placeholders] in deepcore/symbolic.py); these take placeholders as they are
+_NOT_ROUTED = frozenset({"shape", "convert_to_tensor", "convert_to_numpy"})
+_routed: dict = {}  # one wrapper per function: aliases stay one object (arctan2 is atan2)
+for _name in __all__:
+    _fn = globals()[_name]
+    if isinstance(_fn, _types.FunctionType) and _name not in _NOT_ROUTED:
+        if id(_fn) not in _routed:
+            _routed[id(_fn)] = _route_symbolic(_fn, _name)
+        globals()[_name] = _routed[id(_fn)]
+del _name, _fn, _routed

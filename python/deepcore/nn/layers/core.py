@@ -562,8 +562,8 @@ class OpLambda(Module):
         super().__init__(**kw)
         self._fn = _resolve_op(op)
         self.op = op
-        self.op_args = list(args or [])
-        self.op_kwargs = dict(kwargs or {})
+        self.op_args = symbolic.op_args_from_json(list(args or []))
+        self.op_kwargs = symbolic.op_args_from_json(dict(kwargs or {}))
 
     def call(self, inputs: Any) -> Any:
         tensors = inputs if isinstance(inputs, (list, tuple)) else [inputs]
@@ -575,8 +575,8 @@ class OpLambda(Module):
         return {
             **super().get_config(),
             "op": self.op,
-            "args": self.op_args,
-            "kwargs": self.op_kwargs,
+            "args": symbolic.op_args_to_json(self.op_args),
+            "kwargs": symbolic.op_args_to_json(self.op_kwargs),
         }
 
     def extra_repr(self) -> str:
