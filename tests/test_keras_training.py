@@ -93,6 +93,56 @@ def test_pydataset_shuffles_batch_order_and_needs_len():
         _model().fit(NoLength(), epochs=1, verbose=0)
 
 
+def test_pydataset_workers_prefetch_in_threads_in_order():
+    """workers=3: batches are read by other threads, at most max_queue_size ahead of the step,
+    handed out in the epoch's order; training equals the single-threaded run; an exception in
+    __getitem__ reaches fit."""
+    import threading
+    import time
+
+    x, y = _data(96)
+    main = threading.get_ident()
+    readers, ahead = set(), []
+
+    class Slow(Batches):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.requested = self.taken = 0
+
+        def __getitem__(self, idx):
+            self.requested += 1
+            ahead.append(self.requested - self.taken)
+            readers.add(threading.get_ident())
+            time.sleep(0.002)  # an I/O-bound read
+            return super().__getitem__(idx)
+
+    class Counting(callbacks.Callback):
+        def __init__(self, ds):
+            super().__init__()
+            self.ds = ds
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.ds.taken += 1
+
+    a, b = _model(), _model()
+    ha = a.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    ds = Slow(x, y, 8, workers=3, max_queue_size=4)
+    hb = b.fit(ds, epochs=2, shuffle=False, verbose=0, callbacks=[Counting(ds)])
+    np.testing.assert_allclose(ha.history["loss"], hb.history["loss"], rtol=1e-6)
+    assert main not in readers and len(readers) >= 2
+    assert max(ahead) <= 4 + 1  # the queue bound (+ the batch the step is taking)
+    assert ds.epochs_ended == 2
+
+    class Broken(Batches):
+        def __getitem__(self, idx):
+            if idx == 3:
+                raise RuntimeError("bad record 3")
+            return super().__getitem__(idx)
+
+    with pytest.raises(RuntimeError, match="bad record 3"):
+        _model().fit(Broken(x, y, 8, workers=2), epochs=1, shuffle=False, verbose=0)
+
+
 def test_generator_with_steps_per_epoch():
     """An endless generator (the Keras guides' pattern) needs steps_per_epoch; each epoch takes
     that many batches from the same generator."""

@@ -17,6 +17,8 @@ training, test and predict loops never ask what the data was:
 * :class:`PyDatasetAdapter`: a ``deepcore.utils.PyDataset`` / ``keras.utils.Sequence``-style
   object (``__getitem__(i)`` gives batch i, ``__len__`` or ``num_batches`` their number,
   ``on_epoch_end()`` called after every epoch); with ``shuffle`` the batch order is permuted.
+  With ``workers > 1`` its batches are read by that many threads, up to ``max_queue_size``
+  batches ahead of the step, and handed out in order ([Note: PyDataset workers]).
 
 A batch is ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` (a list counts as a tuple,
 as PyTorch's collate gives it); its leaves may be NumPy arrays, Tensors, PyTorch tensors or
@@ -26,9 +28,12 @@ anything with ``.numpy()``, and are turned into arrays in the model's dtype by t
 
 from __future__ import annotations
 
+import collections
+import itertools
 import types
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -506,12 +511,47 @@ class PyDatasetAdapter(_StreamAdapter):
         order = get_rng().permutation(self.n) if self.shuffle else range(self.n)
         if self.shuffle and self.agree is not None:
             order = self.agree(order)
+        if self.steps is not None:
+            order = order[: self.steps]
+        workers = getattr(self.dataset, "workers", 1)
+        if isinstance(workers, (int, np.integer)) and workers > 1:
+            depth = max(int(getattr(self.dataset, "max_queue_size", 10)), 1)
+            return _prefetched(self.dataset.__getitem__, order, int(workers), depth)
         return (self.dataset[int(i)] for i in order)
 
     def on_epoch_end(self) -> None:
         hook = getattr(self.dataset, "on_epoch_end", None)
         if callable(hook):
             hook()
+
+
+def _prefetched(get: Callable[[int], Any], order: Any, workers: int, depth: int) -> Iterator:
+    """``get(i)`` for each ``i`` of ``order``, in order, read by ``workers`` threads up to
+    ``depth`` batches ahead.
+
+    [Note: PyDataset workers] Keras 3's PyDataset(workers=..., max_queue_size=...) reads
+    batches in a pool while the model trains. Here: a thread pool per epoch, at most ``depth``
+    batches requested ahead of the one the step takes (so memory stays bounded), handed out in
+    the order of the epoch whatever order they finish in; an exception in ``__getitem__`` is
+    raised in the training thread when its batch is due. Threads help datasets whose
+    ``__getitem__`` waits (files, decoding in NumPy or other GIL-releasing libraries); the
+    kernels of a step release the GIL, so reading overlaps training. ``use_multiprocessing``
+    is accepted and reads with threads as well (no process pool)."""
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="deepcore-pydataset")
+    pending: collections.deque = collections.deque()
+    try:
+        it = iter(order)
+        for i in itertools.islice(it, depth):
+            pending.append(pool.submit(get, int(i)))
+        while pending:
+            batch = pending.popleft().result()
+            for i in itertools.islice(it, 1):
+                pending.append(pool.submit(get, int(i)))
+            yield batch
+    finally:
+        for f in pending:
+            f.cancel()
+        pool.shutdown(wait=True)
 
 
 def stream_adapter(

@@ -20,9 +20,10 @@ class PyDataset:
     around every epoch of ``fit`` (reshuffle there). Pass it to ``fit`` / ``evaluate`` /
     ``predict`` as ``x``.
 
-    ``workers``, ``use_multiprocessing`` and ``max_queue_size`` are accepted for Keras scripts;
-    deepcore reads the batches in the training thread (its kernels already use every core), so
-    they change nothing."""
+    ``workers > 1`` reads batches in that many threads, up to ``max_queue_size`` batches
+    ahead of the training step, handed out in order (Keras 3's prefetching; see
+    [Note: PyDataset workers] in deepcore/models/data_adapter.py). ``use_multiprocessing`` is
+    accepted but reads with threads too."""
 
     def __init__(
         self, workers: int = 1, use_multiprocessing: bool = False, max_queue_size: int = 10
