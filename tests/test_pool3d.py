@@ -316,7 +316,7 @@ def test_padding_cropping_upsampling_3d():
         layers.Cropping3D(2)(dc.tensor(x))
 
 
-def test_conv3d_pool3d_model_trains():
+def test_conv3d_pool3d_model_trains(tmp_path):
     rng = np.random.default_rng(9)
     x = rng.standard_normal((8, 6, 6, 6, 1)).astype(np.float32)
     y = (x.mean(axis=(1, 2, 3, 4)) > 0).astype(np.float32)[:, None]
@@ -329,6 +329,21 @@ def test_conv3d_pool3d_model_trains():
     hist = model.fit(x, y, epochs=3, batch_size=4, verbose=0)
     assert np.isfinite(hist.history["loss"]).all()
     assert model.predict(x, verbose=0).shape == (8, 1)
+    # saved and reloaded (Keras kernel layouts of Conv3D in the file), the same predictions
+    path = tmp_path / "m.deepcore"
+    model.save(path)
+    np.testing.assert_allclose(models.load_model(path).predict(x, verbose=0),
+                               model.predict(x, verbose=0), rtol=1e-6, atol=1e-6)  # fmt: skip
+    m2 = models.Sequential([
+        layers.Input(shape=(4, 4, 4, 2)), layers.Conv3DTranspose(3, 2, strides=2),
+        layers.UpSampling3D((1, 2, 1)), layers.ZeroPadding3D(1), layers.Cropping3D(1),
+        layers.AveragePooling3D(2, padding="same"), layers.GlobalMaxPooling3D(),
+    ])  # fmt: skip
+    x2 = rng.standard_normal((3, 4, 4, 4, 2)).astype(np.float32)
+    assert m2.predict(x2, verbose=0).shape == (3, 3) and m2.output_shape == (None, 3)
+    m2.save(tmp_path / "m2.deepcore")
+    np.testing.assert_allclose(models.load_model(tmp_path / "m2.deepcore").predict(x2, verbose=0),
+                               m2.predict(x2, verbose=0), rtol=1e-6, atol=1e-6)  # fmt: skip
 
 
 # ---- max pooling dilation (1-D, 2-D, 3-D) --------------------------------------------------
