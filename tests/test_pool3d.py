@@ -310,8 +310,15 @@ def test_padding_cropping_upsampling_3d():
     np.testing.assert_array_equal(y, x.repeat(2, 1).repeat(3, 3))
     u = layers.UpSampling3D(2, data_format="channels_first")
     assert u.compute_output_shape((None, 2, 3, 4, 5)) == (None, 2, 6, 8, 10)
-    with pytest.raises(ValueError, match="size must be 3 positive integers"):
-        layers.UpSampling3D((2, 2))
+    for bad in [(2, 2), 1.5, (2, 0, 1), (2, 2, True)]:
+        with pytest.raises(ValueError, match="size must be 3 positive integers"):
+            layers.UpSampling3D(bad)
+    with pytest.raises(ValueError, match="too large"):
+        layers.UpSampling3D(2**40)(dc.tensor(x))
+    with pytest.raises(ValueError, match="padding must be non-negative"):
+        layers.ZeroPadding3D(-1)
+    with pytest.raises(ValueError, match="padding must have 3 entries"):
+        layers.ZeroPadding3D((1, 2))
     with pytest.raises(ValueError, match="removes more"):
         layers.Cropping3D(2)(dc.tensor(x))
 

@@ -456,7 +456,7 @@ class UpSampling3D(LayoutMixin, Module):
         super().__init__(**kwargs)
         if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
             size = (int(size),) * 3
-        size = tuple(size)
+        size = tuple(size) if isinstance(size, (tuple, list)) else (size,)
         if len(size) != 3 or any(
             isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in size
         ):
@@ -473,6 +473,11 @@ class UpSampling3D(LayoutMixin, Module):
 
     def call(self, x: Tensor) -> Tensor:
         nchw = self.data_format == "channels_first" or self._nchw_in
+        if math.prod(x.shape) * math.prod(self.size) * np.dtype(x.dtype).itemsize >= 2**63:
+            raise ValueError(
+                f"UpSampling3D '{self.name}': size {self.size} on inputs of shape "
+                f"{tuple(x.shape)} gives an output too large for 64-bit sizes"
+            )
         return _repeat_axes(x, self._axes(nchw), self.size)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
