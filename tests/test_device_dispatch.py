@@ -92,6 +92,8 @@ def test_mixed_devices_raise():
         (dict(shape=(3,), typestr="<f4", data=(16,)), "pointer, read_only"),
         (dict(shape=(3,), typestr="<f4", data=(0, False)), "null data pointer"),
         (dict(shape=(3,), typestr="<f4", data=(16, False), strides=(4, 4)), "different lengths"),
+        (dict(shape=(3,), typestr="<f4", data=(16, False), stream=0), "'stream' must not be 0"),
+        (dict(shape=(3,), typestr="<f4", data=(16, False), stream=-1), "invalid"),
         (dict(shape="abc", typestr="<f4", data=(16, False)), "invalid"),
         ("not a dict", "not a dict"),
     ],
@@ -119,21 +121,40 @@ def test_cuda_arrays_are_validated_like_numpy_ones():
 
 
 @pytest.mark.parametrize("fn, dtype", [(_C.sgemm, np.float32), (_C.dgemm, np.float64)])
-def test_gemm_on_cuda_arrays_without_kernel_is_not_implemented(fn, dtype):
-    a, b = FakeCudaArray((2, 3), dtype), FakeCudaArray((3, 4), dtype, ptr=0x20000)
-    with pytest.raises(NotImplementedError, match="no CUDA kernel for gemm"):
-        fn(a, b)
+def test_gemm_cuda_arrays_are_validated_before_any_kernel(fn, dtype):
+    a = FakeCudaArray((2, 3), dtype)
     with pytest.raises(ValueError, match="inner dimensions"):  # validated as NumPy arrays are
         fn(a, FakeCudaArray((4, 4), dtype, ptr=0x20000))
-
-
-def test_matmul_on_cuda_arrays_without_kernel_is_not_implemented():
-    a = FakeCudaArray((5, 2, 3), np.float64)
-    b = FakeCudaArray((3, 4), np.float64, ptr=0x20000)
-    with pytest.raises(NotImplementedError, match="no CUDA kernel for matmul"):
-        _C.matmul(a, b)
     with pytest.raises(ValueError, match="cannot be broadcast"):
-        _C.matmul(a, FakeCudaArray((4, 3, 4), np.float64, ptr=0x20000))
+        _C.matmul(FakeCudaArray((5, 2, 3), dtype), FakeCudaArray((4, 3, 4), dtype, ptr=0x20000))
+
+
+@pytest.mark.skipif(CUDA_BUILT, reason="csrc/cuda/gemm.cu fills the CUDA slots")
+@pytest.mark.parametrize("fn, dtype", [(_C.sgemm, np.float32), (_C.dgemm, np.float64)])
+def test_gemm_on_cuda_arrays_without_cuda_build_is_not_implemented(fn, dtype):
+    a, b = FakeCudaArray((2, 3), dtype), FakeCudaArray((3, 4), dtype, ptr=0x20000)
+    with pytest.raises(NotImplementedError, match="no CUDA kernel for gemm.*built without CUDA"):
+        fn(a, b)
+    with pytest.raises(NotImplementedError, match="no CUDA kernel for matmul.*without CUDA"):
+        _C.matmul(FakeCudaArray((5, 2, 3), dtype), b)
+
+
+@pytest.mark.skipif(
+    not CUDA_BUILT or _C.cuda_device_count() > 0, reason="needs a CUDA build without a GPU"
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cuda_kernel_without_gpu_is_a_clear_error(dtype):
+    # the CUDA slot is filled, but no device can run it: a RuntimeError naming CUDA, no crash
+    a, b = FakeCudaArray((2, 3), dtype), FakeCudaArray((3, 4), dtype, ptr=0x20000)
+    out = FakeCudaArray((2, 4), dtype, ptr=0x30000)
+    with pytest.raises(RuntimeError, match="CUDA"):
+        (_C.sgemm if dtype == np.float32 else _C.dgemm)(a, b, out=out)
+    with pytest.raises(RuntimeError, match="CUDA"):
+        _C.matmul(
+            FakeCudaArray((2, 2, 3), dtype),
+            FakeCudaArray((3, 4), dtype, ptr=0x20000),
+            out=FakeCudaArray((2, 2, 4), dtype, ptr=0x30000),
+        )
 
 
 def test_gemm_mixed_devices_raise():

@@ -28,6 +28,7 @@ struct ArrayArg {
   py::dtype dtype_;
   Device device = Device::cpu;
   bool readonly = false;
+  uintptr_t stream = 0;  // a CUDA array's __cuda_array_interface__ 'stream' (0: none named)
 
   int64_t ndim() const { return static_cast<int64_t>(shape_.size()); }
   int64_t shape(int64_t d) const { return shape_[d]; }
@@ -96,6 +97,12 @@ inline ArrayArg from_cuda_interface(const py::handle& obj, const py::object& cai
     if (data.size() != 2) throw py::value_error(bad + "'data' must be (pointer, read_only)");
     r.ptr = reinterpret_cast<void*>(py::cast<uintptr_t>(data[0]));
     r.readonly = py::cast<bool>(data[1]);
+    if (d.contains("stream") && !d["stream"].is_none()) {
+      // [Note: CUDA stream of a call] in core/device_dispatch.h; 0 is disallowed by the
+      // interface (ambiguous between the legacy and the per-thread default stream)
+      r.stream = py::cast<uintptr_t>(d["stream"]);
+      if (r.stream == 0) throw py::value_error(bad + "'stream' must not be 0");
+    }
     if (d.contains("strides") && !d["strides"].is_none())
       for (const auto& s : py::cast<py::tuple>(d["strides"]))
         r.strides_.push_back(py::cast<int64_t>(s));
@@ -122,6 +129,7 @@ inline ArrayArg from_cuda_interface(const py::handle& obj, const py::object& cai
     throw py::value_error(bad + "strides and shape have different lengths");
   }
   if (r.ptr == nullptr && r.size() > 0) throw py::value_error(bad + "null data pointer");
+  set_cuda_call_stream(r.stream);
   return r;
 }
 

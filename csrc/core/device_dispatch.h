@@ -35,6 +35,7 @@
     "core/device_dispatch.h is for once-compiled code, not csrc/cpu/ ([Note: one source, three ISAs])"
 #endif
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -50,6 +51,19 @@ inline constexpr bool kCudaBuilt =
 #else
     false;
 #endif
+
+// [Note: CUDA stream of a call]
+// CUDA kernels are launched on the stream the caller's arrays name, never on a stream of our
+// own and never followed by a device synchronisation: the `stream` entry of
+// __cuda_array_interface__ (version 3), which CuPy fills with its current stream (1 for the
+// legacy default stream, 2 for the per-thread one: the CUDA runtime's own handle values) and
+// PyTorch with torch.cuda.current_stream(). bindings/array_arg.h stores it here whenever it reads
+// a CUDA array, so by the time a binding calls a kernel (on the same thread, GIL released) this
+// holds the stream of that call's arrays; 0 (the default stream) where an array names none.
+// Kernel signatures stay raw pointers and sizes: csrc/cuda/*.cu read it with cuda_call_stream().
+inline thread_local std::uintptr_t tls_cuda_call_stream = 0;
+inline std::uintptr_t cuda_call_stream() { return tls_cuda_call_stream; }
+inline void set_cuda_call_stream(std::uintptr_t stream) { tls_cuda_call_stream = stream; }
 
 // Thrown by DeviceStub::get for an empty slot; module.cpp maps it to NotImplementedError.
 struct NoKernelError : std::runtime_error {

@@ -73,10 +73,11 @@ void copy_to_host(void* dst, uintptr_t src, int64_t bytes) {
 }  // namespace dc::cuda
 
 namespace {
-// The CUDA slot of axpy: x and y are device pointers (validated by the binding), on the legacy
-// default stream (CuPy's default; arrays written on another stream need a sync first).
+// The CUDA slot of axpy: x and y are device pointers (validated by the binding), on the stream
+// of the call ([Note: CUDA stream of a call] in core/device_dispatch.h).
 void axpy_cuda(int64_t n, float a, const float* x, float* y) {
-  dc::cuda::saxpy(n, a, reinterpret_cast<uintptr_t>(x), reinterpret_cast<uintptr_t>(y), 0);
+  dc::cuda::saxpy(n, a, reinterpret_cast<uintptr_t>(x), reinterpret_cast<uintptr_t>(y),
+                  dc::cuda_call_stream());
 }
 }  // namespace
 DC_REGISTER_CUDA(dc::axpy_device_stub<float>, &axpy_cuda);
