@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["array_module", "device_of"]
+__all__ = ["array_module", "device_of", "parse_device", "require_cuda", "to_device"]
 
 _ndarray = np.ndarray
 
@@ -35,3 +35,71 @@ def array_module(x: Any) -> ModuleType:
 def device_of(x: Any) -> str:
     """ "cpu" or "cuda": where the storage array ``x`` lives."""
     return "cpu" if array_module(x) is np else "cuda"
+
+
+# [Note: tensors on "cuda"] A tensor on "cuda" holds a CuPy array: memory from CuPy's pool, our
+# kernels launched on CuPy's current stream (the `stream` of each array's
+# __cuda_array_interface__, [Note: CUDA stream of a call] in csrc/core/device_dispatch.h).
+# Three things must hold before one can exist, each checked by require_cuda() with its own
+# message: deepcore was built with the CUDA kernels, a CUDA GPU is present, and CuPy imports
+# (the `cuda` extra: pip install "deepcore[cuda]" brings cupy-cuda13x, matching the CUDA 13
+# runtime the wheels are built with).
+_cupy: ModuleType | None = None  # set once require_cuda() has passed
+
+
+def require_cuda() -> ModuleType:
+    """The ``cupy`` module, once tensors on "cuda" are possible here; else a RuntimeError saying
+    which of the three requirements ([Note: tensors on "cuda"]) is missing."""
+    global _cupy
+    if _cupy is not None:
+        return _cupy
+    from . import _C
+
+    if not _C.info()["cuda_built"]:
+        raise RuntimeError(
+            "deepcore was built without CUDA: tensors on 'cuda' are not available "
+            "(rebuild with a CUDA compiler and DEEPCORE_CUDA=ON)"
+        )
+    if _C.cuda_device_count() == 0:
+        raise RuntimeError(
+            "no CUDA GPU is present (or no CUDA driver): tensors on 'cuda' are not available"
+        )
+    try:
+        import cupy
+    except ImportError as e:
+        raise RuntimeError(
+            "tensors on 'cuda' need CuPy, which is not importable here: "
+            'pip install "deepcore[cuda]" (cupy-cuda13x)'
+        ) from e
+    _cupy = cupy
+    return cupy
+
+
+def parse_device(device: Any) -> tuple[str, int | None]:
+    """("cpu", None) or ("cuda", index or None) for "cpu", "cpu:0", "cuda", "cuda:<n>" (and any
+    object whose str() is one of those, such as torch.device); ValueError for anything else."""
+    dev = str(device)
+    if dev in ("cpu", "cpu:0"):
+        return "cpu", None
+    if dev == "cuda":
+        return "cuda", None
+    if dev.startswith("cuda:") and dev[5:].isdigit():
+        return "cuda", int(dev[5:])
+    raise ValueError(f"unknown device {device!r} (expected 'cpu', 'cuda' or 'cuda:<index>')")
+
+
+def to_device(x: Any, device: str, index: int | None = None) -> Any:
+    """``x`` (a NumPy or CuPy array) as a storage array on ``device``: the same array when it is
+    already there, else a copy (host <-> device, on CuPy's current stream)."""
+    if device == "cpu":
+        return x if array_module(x) is np else x.get()
+    cupy = require_cuda()
+    if index is None:
+        return cupy.asarray(x)
+    if index >= cupy.cuda.runtime.getDeviceCount():
+        raise ValueError(
+            f"device 'cuda:{index}' does not exist "
+            f"({cupy.cuda.runtime.getDeviceCount()} CUDA device(s) present)"
+        )
+    with cupy.cuda.Device(index):
+        return cupy.asarray(x)

@@ -1,7 +1,7 @@
 """deepcore.Tensor: an n-dimensional array with reverse-mode autograd.
 
-Storage is a NumPy array on the CPU (``Tensor.data``); a CuPy array on "cuda" comes with the
-CUDA backend (``Tensor.device`` says which, see [Note: array module] in _array.py).
+Storage is a NumPy array on the CPU (``Tensor.data``), a CuPy array on "cuda" (``Tensor.device``
+says which; see [Note: array module] and [Note: tensors on "cuda"] in _array.py).
 Differentiable operators are :class:`deepcore.autograd.Function` subclasses in
 :mod:`deepcore.ops` (and ``deepcore.nn.functional``). The operators and methods of Tensor
 (``x + y``, ``x @ w``, ``x[idx]``, ``x.sum(axis=1)``, ``x.relu()``) are those functions,
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _C, autograd
-from ._array import device_of
+from . import autograd
+from ._array import device_of, parse_device, require_cuda, to_device
 
 __all__ = ["Tensor", "tensor", "from_numpy", "from_dlpack", "manual_seed", "get_rng"]
 
@@ -48,20 +48,31 @@ def _resolve_dtype(dtype: Any) -> type | None:
     raise TypeError(f"unsupported dtype {dtype!r} (supported: float32, float64, integer, bool)")
 
 
-def _check_device(device: Any) -> str:
-    dev = str(device)
-    if dev in ("cpu", "cpu:0"):
-        return "cpu"
-    if dev.startswith("cuda"):
-        if not _C.info()["cuda_built"]:
-            raise RuntimeError(
-                "deepcore was built without CUDA: tensors on 'cuda' are not available "
-                "(rebuild with a CUDA compiler and DEEPCORE_CUDA=ON)"
-            )
-        if _C.cuda_device_count() == 0:
-            raise RuntimeError("no CUDA GPU is present: tensors on 'cuda' are not available")
-        raise NotImplementedError("tensors on 'cuda' come with the CUDA backend (issue 5)")
-    raise ValueError(f"unknown device {device!r} (expected 'cpu' or 'cuda')")
+def _check_device(device: Any) -> tuple[str, int | None]:
+    """The parsed device (parse_device); for "cuda", after require_cuda()'s checks."""
+    dev = parse_device(device)
+    if dev[0] == "cuda":
+        require_cuda()
+    return dev
+
+
+def _storage(data: Any) -> Any:
+    """A storage array for an op's result: CuPy arrays as they are, anything else (NumPy
+    scalars) as a NumPy array."""
+    return data if hasattr(data, "__cuda_array_interface__") else np.asarray(data)
+
+
+class _ToDevice(autograd.Function):
+    """A copy to another device that gradients flow through (back to the source device)."""
+
+    @staticmethod
+    def forward(ctx: autograd.Context, x: Any, device: str, index: int | None) -> Any:
+        ctx.src = device_of(x)
+        return to_device(x, device, index)
+
+    @staticmethod
+    def backward(ctx: autograd.Context, g: Any) -> Any:
+        return to_device(g, ctx.src)
 
 
 class Tensor:
@@ -89,6 +100,9 @@ class Tensor:
         dt = _resolve_dtype(dtype)
         if isinstance(data, np.ndarray):
             arr = data if dt is None else data.astype(dt, copy=False)
+        elif hasattr(data, "__cuda_array_interface__"):  # CuPy (or any CUDA array): no copy
+            arr = require_cuda().asarray(data)
+            arr = arr if dt is None else arr.astype(dt, copy=False)
         else:  # Python scalars and lists: float32 unless dtype= says otherwise
             arr = np.asarray(data, dtype=dt)
             if dt is None and arr.dtype.kind in "fiu":
@@ -97,7 +111,7 @@ class Tensor:
             raise TypeError(f"cannot make a Tensor of dtype {arr.dtype}")
         if requires_grad and arr.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require grad, got {arr.dtype}")
-        self.data: np.ndarray = arr
+        self.data: Any = arr  # numpy.ndarray, or cupy.ndarray on "cuda"
         self.grad: Tensor | None = None
         self.requires_grad: bool = bool(requires_grad)
         self._ctx: autograd.Context | None = None
@@ -109,7 +123,7 @@ class Tensor:
     def _wrap(cls, arr: np.ndarray) -> Tensor:
         """Wrap an array without copying or converting (the result of an op)."""
         t = cls.__new__(cls)
-        t.data = arr if isinstance(arr, np.ndarray) else np.asarray(arr)
+        t.data = arr if isinstance(arr, np.ndarray) else _storage(arr)
         t.grad = None
         t.requires_grad = False
         t._ctx = None
@@ -173,8 +187,10 @@ class Tensor:
         return self.shape[0]
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", precision=4, threshold=50)
-        extra = ""
+        on_gpu = self.device == "cuda"
+        host = self.data.get() if on_gpu else self.data
+        body = np.array2string(host, separator=", ", precision=4, threshold=50)
+        extra = ", device='cuda'" if on_gpu else ""
         if self.dtype != np.float32:
             extra += f", dtype={self.dtype}"
         if self._ctx is not None:
@@ -185,7 +201,9 @@ class Tensor:
 
     # ------------------------------------------------------------------ interop
     def numpy(self) -> np.ndarray:
-        """The underlying array (no copy). Refuses while the tensor records a graph."""
+        """The underlying array (no copy). Refuses while the tensor records a graph, and on
+        "cuda" (as PyTorch: copy it to the host with ``.cpu()`` first)."""
+        self._require_host("numpy()")
         if self.requires_grad and self._ctx is not None:
             raise RuntimeError(
                 "Can't call numpy() on a Tensor that requires grad. Use tensor.detach().numpy()"
@@ -202,7 +220,15 @@ class Tensor:
     def tolist(self) -> Any:
         return self.data.tolist()
 
+    def _require_host(self, what: str) -> None:
+        if type(self.data) is not np.ndarray and self.device == "cuda":
+            raise TypeError(
+                f"{what} of a tensor on 'cuda' would need a copy to the host: "
+                "use .cpu() (or .to('cpu')) first"
+            )
+
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        self._require_host("__array__")
         arr = self.data
         if dtype is not None and arr.dtype != np.dtype(dtype):
             if copy is False:
@@ -216,22 +242,37 @@ class Tensor:
     def __dlpack_device__(self) -> tuple[int, int]:
         return self.data.__dlpack_device__()
 
+    @property
+    def __cuda_array_interface__(self) -> dict:
+        """The storage's interface on "cuda" (CuPy, PyTorch, Numba and deepcore's kernels read
+        the tensor in place); a tensor on the CPU has none (AttributeError, so ``hasattr`` is
+        False)."""
+        if type(self.data) is np.ndarray:
+            raise AttributeError(
+                "a tensor on 'cpu' has no __cuda_array_interface__ (move it with .to('cuda'))"
+            )
+        return self.data.__cuda_array_interface__
+
     def to(self, device: Any = None, dtype: Any = None) -> Tensor:
-        """``t.to("cpu")``, ``t.to(dtype="float64")``, ``t.to(np.float64)`` (a cast records a
-        graph node: the gradient flows back in the source dtype)."""
+        """``t.to("cuda")``, ``t.to("cpu")``, ``t.to(dtype="float64")``, ``t.to(np.float64)``:
+        the same tensor when nothing changes, else a copy that records a graph node (the
+        gradient flows back to the source device and dtype)."""
         if device is not None and dtype is None and not isinstance(device, str):
             try:  # t.to(np.float64), as in PyTorch's t.to(torch.float64)
                 dtype, device = _resolve_dtype(device), None
             except TypeError:
                 pass
+        out = self
         if device is not None:
-            _check_device(device)
-        if dtype is not None and np.dtype(_resolve_dtype(dtype)) != self.dtype:
-            return self.astype(_resolve_dtype(dtype))  # deepcore.ops.cast
-        return self
+            dev, index = _check_device(device)
+            if dev != self.device or (index is not None and self.data.device.id != index):
+                out = _ToDevice.apply(self, device=dev, index=index)
+        if dtype is not None and np.dtype(_resolve_dtype(dtype)) != out.dtype:
+            return out.astype(_resolve_dtype(dtype))  # deepcore.ops.cast
+        return out
 
     def cpu(self) -> Tensor:
-        return self
+        return self.to("cpu")
 
     def cuda(self) -> Tensor:
         return self.to("cuda")
@@ -273,15 +314,24 @@ class Tensor:
 
 
 # ---------------------------------------------------------------------- creation
-def tensor(
-    data: Any, dtype: Any = None, device: Any = "cpu", requires_grad: bool = False
-) -> Tensor:
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Make a Tensor (copying ``data``). NumPy float arrays keep float32 / float64; Python
-    lists and scalars become float32; ``dtype=`` forces one ("float32", "float64", np types)."""
-    _check_device(device)
+    lists and scalars become float32; ``dtype=`` forces one ("float32", "float64", np types).
+    ``device=`` "cpu" or "cuda" ("cuda:<n>"); None keeps a CuPy array's or tensor's device, and
+    puts anything else on the CPU."""
     if isinstance(data, Tensor):
         data = data.data
+    if device is None:
+        device = "cuda" if hasattr(data, "__cuda_array_interface__") else "cpu"
+    dev, index = _check_device(device)
     dt = _resolve_dtype(dtype)
+    if hasattr(data, "__cuda_array_interface__"):  # CuPy: copied on the GPU, never via the host
+        arr = require_cuda().array(data, dtype=dt, copy=True)
+        if dt is None and arr.dtype.kind == "f" and arr.dtype not in (np.float32, np.float64):
+            arr = arr.astype(np.float32)
+        if arr.dtype.kind not in "fiub":
+            raise TypeError(f"cannot make a tensor of dtype {arr.dtype}")
+        return Tensor(to_device(arr, dev, index), requires_grad=requires_grad)
     if isinstance(data, np.ndarray):
         arr = np.array(data, dtype=dt, copy=True)
         if dt is None and arr.dtype.kind == "f" and arr.dtype not in (np.float32, np.float64):
@@ -293,6 +343,10 @@ def tensor(
             raise TypeError(f"cannot make a tensor from {type(data).__name__}: {e}") from None
         if dt is None and arr.dtype.kind in "fiu":
             arr = arr.astype(np.float32)
+    if dev == "cuda":
+        if arr.dtype.kind not in "fiub":
+            raise TypeError(f"cannot make a tensor of dtype {arr.dtype}")
+        arr = to_device(arr, dev, index)
     return Tensor(arr, requires_grad=requires_grad)
 
 
@@ -303,16 +357,26 @@ def from_numpy(a: np.ndarray) -> Tensor:
     return Tensor(a)
 
 
+_DL_CPU, _DL_CUDA = 1, 2  # DLPack device types (kDLCPU, kDLCUDA)
+
+
 def from_dlpack(obj: Any) -> Tensor:
-    """Import a tensor from any DLPack producer (NumPy, PyTorch, CuPy on the CPU), no copy."""
+    """Import a tensor from any DLPack producer, no copy: NumPy, PyTorch, CuPy arrays on the CPU
+    (a tensor on "cpu"), or on a CUDA GPU (a tensor on "cuda", through CuPy)."""
     if isinstance(obj, Tensor):
         return obj
     if not hasattr(obj, "__dlpack__"):
         raise TypeError(f"{type(obj).__name__} does not implement the DLPack protocol")
     dev_type, _ = obj.__dlpack_device__()
-    if dev_type != 1:  # kDLCPU
+    if dev_type == _DL_CPU:
+        return Tensor(np.from_dlpack(obj))
+    if dev_type == _DL_CUDA:
         _check_device("cuda")
-    return Tensor(np.from_dlpack(obj))
+        return Tensor(require_cuda().from_dlpack(obj))
+    raise ValueError(
+        f"from_dlpack: {type(obj).__name__} lives on DLPack device type {dev_type}; "
+        "deepcore takes CPU (1) and CUDA (2) arrays"
+    )
 
 
 _rng = np.random.default_rng()

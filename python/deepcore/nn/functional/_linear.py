@@ -14,6 +14,7 @@ from typing import Any, Union
 import numpy as np
 
 from ... import _C
+from ..._array import array_module
 from ...autograd import Function
 from ...tensor import Tensor
 
@@ -36,12 +37,13 @@ class _Linear(Function):
         ctx: Any, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, in_out: bool
     ) -> np.ndarray:
         gemm = _GEMM[x.dtype]
+        xp = array_module(x)  # NumPy, or CuPy on "cuda" (our CUDA GEMM): [Note: array module]
         m = int(np.prod(x.shape[:-1], dtype=np.int64))  # not -1: in_features may be 0
-        x2 = np.ascontiguousarray(x).reshape(m, x.shape[-1])  # (M, in)
-        w = np.ascontiguousarray(w)
+        x2 = xp.ascontiguousarray(x).reshape(m, x.shape[-1])  # (M, in)
+        w = xp.ascontiguousarray(w)
         y = gemm(x2, w, trans_b=not in_out)  # (M, out)
         if b is not None:
-            _C.bias_add(y, np.ascontiguousarray(b), -1, out=y)
+            _C.bias_add(y, xp.ascontiguousarray(b), -1, out=y)
         ctx.save_for_backward(x2, w)
         ctx.x_shape, ctx.has_b, ctx.in_out = x.shape, b is not None, in_out
         return y.reshape(*x.shape[:-1], y.shape[1])
@@ -52,7 +54,7 @@ class _Linear(Function):
         gemm = _GEMM[x2.dtype]
         in_out = ctx.in_out
         n_out = w.shape[1] if in_out else w.shape[0]
-        gy2 = np.ascontiguousarray(gy).reshape(x2.shape[0], n_out)  # (M, out)
+        gy2 = array_module(gy).ascontiguousarray(gy).reshape(x2.shape[0], n_out)  # (M, out)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gx = gw = None
         if need_x:  # (M, out) @ op(w)^T -> (M, in)
