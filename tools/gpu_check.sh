@@ -3,6 +3,9 @@
 #
 #   tools/gpu_check.sh                         # logs in a new temporary folder
 #   GPU_CHECK_LOGS=/some/dir tools/gpu_check.sh
+# Also: GPU_CHECK_ARCHS (default 90), GPU_CHECK_BUILD_DIR (default build/gpu-check: kept, so a
+# second run rebuilds only what changed), GPU_CHECK_BUILD_TIMEOUT (default 420 s), JOBS
+# (default: all cores), PYTHON (default python3).
 #
 # Steps, in order; the first build error stops the run with the compiler's message:
 #   1. build   deepcore offline into a wheel (pip wheel --no-build-isolation --no-index: no
@@ -36,6 +39,7 @@ archs=${GPU_CHECK_ARCHS:-90}
 jobs=${JOBS:-$(nproc)}
 step_timeout=${GPU_CHECK_STEP_TIMEOUT:-240}
 budget=${GPU_CHECK_BUDGET:-400}
+build_timeout=${GPU_CHECK_BUILD_TIMEOUT:-420}
 t_start=$(date +%s)
 
 summary=()
@@ -88,14 +92,20 @@ rm -rf "$wheeldir"
 mkdir -p "$wheeldir"
 t0=$(date +%s)
 echo "---- build: pip wheel (offline), CUDA archs $archs"
-timeout "$((step_timeout + 120))" "$py" -m pip wheel --no-build-isolation --no-index --no-deps \
+timeout "$build_timeout" "$py" -m pip wheel -v --no-build-isolation --no-index --no-deps \
   -w "$wheeldir" -Ccmake.define.CMAKE_CUDA_ARCHITECTURES="$archs" -Ccmake.define.DEEPCORE_CUDA=ON \
-  -Cbuild-dir="$root/build/gpu-check" -Cbuild.verbose=true . >"$logs/build.log" 2>&1
+  -Cbuild-dir="${GPU_CHECK_BUILD_DIR:-$root/build/gpu-check}" -Cbuild.verbose=true . \
+  >"$logs/build.log" 2>&1
 rc=$?
 if [ $rc -ne 0 ]; then
   record build "FAIL($rc)" "$(($(date +%s) - t0))" "$logs/build.log"
-  echo "gpu_check: the build failed; the first error:"
-  grep -n -m1 -B2 -A25 -E "error|Error|FAILED" "$logs/build.log" || tail -n 40 "$logs/build.log"
+  if [ $rc -eq 124 ]; then
+    echo "gpu_check: the build ran past GPU_CHECK_BUILD_TIMEOUT (${build_timeout}s); its end:"
+    tail -n 20 "$logs/build.log"
+  else
+    echo "gpu_check: the build failed; the first error:"
+    grep -n -m1 -B2 -A25 -E "error:|Error |FAILED:" "$logs/build.log" || tail -n 40 "$logs/build.log"
+  fi
   finish 1
 fi
 record build PASS "$(($(date +%s) - t0))" "$logs/build.log"
