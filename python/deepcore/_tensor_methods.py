@@ -129,7 +129,7 @@ def _iter(self: Tensor) -> Any:
 
 
 def _tensor_repeat(self: Tensor, *sizes: Any) -> Tensor:
-    """PyTorch's ``x.repeat(*sizes)``: tile ([Note: repeat vs tile] in ops/_shape.py)."""
+    """PyTorch's ``x.repeat(*sizes)``: tile ([Note: repeat vs tile] in ops/_rearrange.py)."""
     reps = _shape_args(sizes)
     if len(reps) < self.ndim:
         raise ValueError(

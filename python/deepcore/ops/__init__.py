@@ -7,8 +7,8 @@
     _matmul.py        matmul through deepcore's GEMM, einsum
     _reductions.py    sum/mean/max/min/var/std/prod/logsumexp/norm over axes, argmax/argmin
     _shape.py         reshape/view/flatten/squeeze/unsqueeze/expand_dims/expand/transpose/
-                      permute/swapaxes/moveaxis, concat/stack/split/chunk/unbind, flip/roll,
-                      tile/repeat, diag/tril/triu, pad
+                      permute/swapaxes/moveaxis, concat/stack/split/chunk/unbind, pad
+    _rearrange.py     flip/roll, tile/repeat/repeat_interleave, diag/tril/triu
     _indexing.py      x[idx] (getitem), x[idx] = v (setitem), take/index_select/
                       take_along_axis, masked_fill, nonzero, one_hot
     _scan.py          cumsum/cumprod/cummax/cummin/logcumsumexp (native scans, csrc/scan.h)
@@ -68,6 +68,8 @@ from ._math import *  # noqa: F403
 from ._math import __all__ as _math_all
 from ._matmul import *  # noqa: F403
 from ._matmul import __all__ as _matmul_all
+from ._rearrange import *  # noqa: F403
+from ._rearrange import __all__ as _rearrange_all
 from ._reductions import *  # noqa: F403
 from ._reductions import __all__ as _reductions_all
 from ._scan import *  # noqa: F403
@@ -90,6 +92,7 @@ __all__ = list(
             *_scan_all,
             *_scatter_all,
             *_shape_all,
+            *_rearrange_all,
             *[n for n in _indexing_all if n not in ("getitem", "setitem")],
             *_sorting_all,
             *_creation_all,
