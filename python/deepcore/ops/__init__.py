@@ -16,6 +16,9 @@
     _sorting.py       sort/argsort/topk (stable)
     _creation.py      zeros/ones/full/empty/*_like/arange/eye/randn/rand/randint
     _keras.py         Keras 3's ``keras.ops`` names and argument names over the above
+    _nn.py            Keras's ``keras.ops.nn`` family (activations, softmax, normalisations,
+                      cross-entropies, conv/pool in Keras's layouts, attention) over
+                      deepcore.nn.functional's kernels; in ``deepcore.ops`` only
     _common.py        what they share: argument normalisation, dtype rules, gradient shapes
 
 [Note: two audiences, one namespace] ``deepcore.ops`` is Keras 3's ``keras.ops`` (its names
@@ -68,6 +71,7 @@ from ._math import *  # noqa: F403
 from ._math import __all__ as _math_all
 from ._matmul import *  # noqa: F403
 from ._matmul import __all__ as _matmul_all
+from ._nn import *  # noqa: F403  (keras.ops only: not in __all__, see [Note: keras.ops.nn over F])
 from ._rearrange import *  # noqa: F403
 from ._rearrange import __all__ as _rearrange_all
 from ._reductions import *  # noqa: F403

@@ -29,9 +29,10 @@ from typing import Any, Callable, Union
 
 import numpy as np
 
-from ... import _C, ops
+from ... import _C
 from ..._registry import Registry
 from ...autograd import Function
+from ...ops import _elementwise, _shape
 from ...tensor import Tensor
 from ._args import checked
 
@@ -267,7 +268,7 @@ def _tensor(x: ArrayOrTensor) -> Tensor:
 def softsign(x: ArrayOrTensor) -> Tensor:
     """x / (1 + |x|)."""
     x = _tensor(x)
-    return x / (ops.abs(x) + 1.0)
+    return x / (_elementwise.abs(x) + 1.0)
 
 
 @_register("mish")
@@ -341,7 +342,7 @@ def glu(x: ArrayOrTensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
     n = x.shape[ax]
     if n % 2:
         raise ValueError(f"glu: axis {ax} has odd size {n}; it must split in two halves")
-    a, b = ops.split(x, 2, axis=ax)
+    a, b = _shape.split(x, 2, axis=ax)
     return a * sigmoid(b)
 
 
@@ -355,7 +356,7 @@ def threshold(
     if v is None:
         raise TypeError("threshold: missing the replacement value")
     x = _tensor(x)
-    return ops.where(x > threshold, x, float(v))
+    return _elementwise.where(x > threshold, x, float(v))
 
 
 def get_activation(identifier: str | Callable[..., Tensor] | dict | None) -> Callable[..., Tensor]:

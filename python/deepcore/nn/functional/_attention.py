@@ -14,7 +14,7 @@ import numpy as np
 
 from ... import _C
 from ...autograd import Function
-from ...ops import where
+from ...ops._elementwise import where
 from ...tensor import Tensor, get_rng
 from ._activation import softmax
 from ._dropout import dropout

@@ -25,8 +25,9 @@ from typing import Any, Union
 
 import numpy as np
 
-from ... import _C, ops
+from ... import _C
 from ...autograd import Function
+from ...ops import _indexing
 from ...tensor import Tensor
 from ._activation import log_softmax
 
@@ -261,9 +262,9 @@ def _weighted_nll(
         )
     safe = np.where(valid, t, 0)
     lp = logp.reshape(-1, C)
-    picked = ops.take_along_axis(lp, safe[:, None], axis=1).reshape(-1)
+    picked = _indexing.take_along_axis(lp, safe[:, None], axis=1).reshape(-1)
     keep = Tensor(valid.astype(lp.dtype))
-    wt = keep if w is None else ops.take(w, safe) * keep
+    wt = keep if w is None else _indexing.take(w, safe) * keep
     loss = -(picked * wt) * (1.0 - label_smoothing)
     if label_smoothing:
         smooth = -(lp * (1.0 if w is None else w)).sum(axis=1) * keep

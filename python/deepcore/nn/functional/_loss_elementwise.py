@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from ... import _C, ops
+from ... import _C
 from ...autograd import Function
+from ...ops import _elementwise, _reductions
 from ...ops._common import _broadcasts_to
 from ...tensor import Tensor
 from ._activation import relu, softplus
@@ -108,7 +109,8 @@ class _BCEWithLogits(Function):
     def backward(ctx: Any, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         z, t = ctx.saved
         gl = _grad_scale(g, z.shape, ctx.reduction)
-        s = _C.activation_forward(np.ascontiguousarray(z), "sigmoid")
+        # reshape: ascontiguousarray makes a 0-d z (1,), which gave a (1,) gradient for it
+        s = _C.activation_forward(np.ascontiguousarray(z), "sigmoid").reshape(z.shape)
         return ((s - t) * gl).astype(z.dtype, copy=False), (-z * gl).astype(t.dtype, copy=False)
 
 
@@ -228,11 +230,11 @@ def kl_div(
         )
     x, t = _float_pair(fn, input, target, "input", "target")
     if log_target:
-        loss = ops.exp(t) * (t - x)
+        loss = _elementwise.exp(t) * (t - x)
     else:
         pos = t.detach() > 0
-        safe = ops.where(pos, t, 1.0)
-        loss = ops.where(pos, t * ops.log(safe), 0.0) - t * x
+        safe = _elementwise.where(pos, t, 1.0)
+        loss = _elementwise.where(pos, t * _elementwise.log(safe), 0.0) - t * x
     if reduction == "batchmean":
         n = x.shape[0] if x.ndim else 1
         return loss.sum() / n
@@ -240,8 +242,8 @@ def kl_div(
 
 
 def _huber(d: Tensor, delta: float) -> Tensor:
-    a = ops.abs(d)
-    return ops.where(a.detach() < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
+    a = _elementwise.abs(d)
+    return _elementwise.where(a.detach() < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
 
 
 def huber_loss(
@@ -295,8 +297,8 @@ def cosine_similarity(
     ax = axis if dim is None else dim
     if not -len(shape) <= ax < len(shape):
         raise ValueError(f"{fn}: axis {ax} is out of range for shape {shape}")
-    n1 = ops.maximum(ops.norm(a, p=2, dim=ax, keepdim=True), eps)
-    n2 = ops.maximum(ops.norm(b, p=2, dim=ax, keepdim=True), eps)
+    n1 = _elementwise.maximum(_reductions.norm(a, p=2, dim=ax, keepdim=True), eps)
+    n2 = _elementwise.maximum(_reductions.norm(b, p=2, dim=ax, keepdim=True), eps)
     return ((a / n1) * (b / n2)).sum(axis=ax)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ...ops import pad as _pad
+from ...ops._shape import pad as _pad
 from ...tensor import Tensor
 
 __all__ = ["pad"]

@@ -527,7 +527,8 @@ def _max_unpool(
     """PyTorch's max_unpool: zeros of the output size with x written at the flat (per-plane)
     ``indices`` (what max pooling's ``return_indices`` gives); the native scatter (assignment)
     writes it and its backward gathers the gradient at the indices."""
-    from ...ops import scatter, zeros
+    from ...ops._creation import zeros
+    from ...ops._scatter import scatter
 
     layout = _LAYOUTS[nsp]
     shape = tuple(getattr(x, "shape", ()))
