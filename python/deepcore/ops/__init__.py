@@ -15,7 +15,11 @@
     _scatter.py       gather/scatter/scatter_add/scatter_reduce (native, csrc/scatter.h)
     _sorting.py       sort/argsort/topk (stable)
     _creation.py      zeros/ones/full/empty/*_like/arange/eye/randn/rand/randint
+    _numpy_extra.py   the rest of Keras's NumPy-style/math/core names (all, diagonal, trace,
+                      dot, tensordot, quantile, median, segment_sum, slice_update, bitwise, ...)
     _keras.py         Keras 3's ``keras.ops`` names and argument names over the above
+    _linalg.py        Keras's linear algebra (inv, det, slogdet, solve, cholesky, qr, svd,
+                      eigh, lstsq, ...), batched, with the standard gradients; ops only
     _nn.py            Keras's ``keras.ops.nn`` family (activations, softmax, normalisations,
                       cross-entropies, conv/pool in Keras's layouts, attention) over
                       deepcore.nn.functional's kernels; in ``deepcore.ops`` only
@@ -67,11 +71,15 @@ from ._indexing import __all__ as _indexing_all
 from ._keras import *  # noqa: F403
 from ._keras import KERAS_ONLY as _KERAS_ONLY
 from ._keras import __all__ as _keras_all
+from ._linalg import *  # noqa: F403  (keras.ops only: not in __all__)
 from ._math import *  # noqa: F403
 from ._math import __all__ as _math_all
 from ._matmul import *  # noqa: F403
 from ._matmul import __all__ as _matmul_all
 from ._nn import *  # noqa: F403  (keras.ops only: not in __all__, see [Note: keras.ops.nn over F])
+from ._numpy_extra import *  # noqa: F403
+from ._numpy_extra import NOT_TOP_LEVEL as _NOT_TOP_LEVEL
+from ._numpy_extra import __all__ as _numpy_extra_all
 from ._rearrange import *  # noqa: F403
 from ._rearrange import __all__ as _rearrange_all
 from ._reductions import *  # noqa: F403
@@ -101,6 +109,7 @@ __all__ = list(
             *_sorting_all,
             *_creation_all,
             *_keras_all,
+            *[n for n in _numpy_extra_all if n not in _NOT_TOP_LEVEL],
         ]
     )
 )

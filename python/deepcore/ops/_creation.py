@@ -1,4 +1,5 @@
-"""Creation: zeros, ones, full, empty, *_like, arange, eye and the random tensors (from
+"""Creation: zeros, ones, full, empty, *_like, arange, eye, Keras's identity / tri /
+linspace / logspace, and the random tensors (from
 ``deepcore.get_rng()``). Tensors are made on the CPU (NumPy storage)."""
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ __all__ = [
     "full_like",
     "arange",
     "eye",
+    "identity",
+    "tri",
+    "linspace",
+    "logspace",
     "randn",
     "rand",
     "randint",
@@ -107,6 +112,64 @@ def eye(
 ) -> Tensor:
     """The n x m matrix with ones on diagonal ``k`` (Keras's ``eye(N, M, k)``)."""
     return Tensor(np.eye(n, m, k, dtype=_creation_dtype(dtype)), requires_grad)
+
+
+# ------------------------------------------------------------- Keras's NumPy-style creation
+def identity(n: int, dtype: Any = None) -> Tensor:
+    """The n x n identity matrix (float32 by default)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"identity: n must be a non-negative int, got {n!r}")
+    return Tensor(np.eye(int(n), dtype=_creation_dtype(dtype)))
+
+
+def tri(N: int, M: int | None = None, k: int = 0, dtype: Any = None) -> Tensor:  # noqa: N803
+    """Ones at and below the k-th diagonal of an N x M matrix (float32 by default)."""
+    for name, v in (("N", N), ("M", N if M is None else M)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ValueError(f"tri: {name} must be a non-negative int, got {v!r}")
+    return Tensor(
+        np.tri(int(N), None if M is None else int(M), int(k), dtype=_creation_dtype(dtype))
+    )
+
+
+def _endpoints(fn: str, start: Any, stop: Any, num: Any) -> tuple:
+    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 0:
+        raise ValueError(f"{fn}: num must be a non-negative int, got {num!r}")
+    s = start.numpy() if isinstance(start, Tensor) else np.asarray(start)
+    e = stop.numpy() if isinstance(stop, Tensor) else np.asarray(stop)
+    return s, e
+
+
+def linspace(
+    start: Any,
+    stop: Any,
+    num: int = 50,
+    endpoint: bool = True,
+    retstep: bool = False,
+    dtype: Any = None,
+    axis: int = 0,
+) -> Any:
+    """``num`` evenly spaced values from start to stop (NumPy's; float32 by default)."""
+    s, e = _endpoints("linspace", start, stop, num)
+    out = np.linspace(s, e, int(num), endpoint=endpoint, retstep=retstep, axis=axis)
+    vals, step = out if retstep else (out, None)
+    t = Tensor(vals.astype(_creation_dtype(dtype)))
+    return (t, step) if retstep else t
+
+
+def logspace(
+    start: Any,
+    stop: Any,
+    num: int = 50,
+    endpoint: bool = True,
+    base: float = 10,
+    dtype: Any = None,
+    axis: int = 0,
+) -> Tensor:
+    """base ** linspace(start, stop, num) (NumPy's; float32 by default)."""
+    s, e = _endpoints("logspace", start, stop, num)
+    vals = np.logspace(s, e, int(num), endpoint=endpoint, base=base, axis=axis)
+    return Tensor(vals.astype(_creation_dtype(dtype)))
 
 
 def _float_dtype(dtype: Any, name: str) -> Any:

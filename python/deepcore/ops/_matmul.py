@@ -5,6 +5,7 @@ the other operands ([Note: einsum gradient])."""
 
 from __future__ import annotations
 
+import math
 import string
 from collections import Counter
 from typing import Any
@@ -45,7 +46,8 @@ def _gemm(a: Array, b: Array, trans_a: bool = False, trans_b: bool = False) -> A
     b, trans_b = _gemm_operand(b, trans_b)
     if b.ndim == 2 and a.ndim > 2 and not trans_a and a.flags.c_contiguous:
         # (..., m, k) @ (k, n): one GEMM over all rows instead of a batch of small ones
-        out = _kmatmul(a.reshape(-1, a.shape[-1]), b, False, trans_b)
+        # explicit row count: reshape(-1, 0) of an empty a is ambiguous and raises
+        out = _kmatmul(a.reshape(math.prod(a.shape[:-1]), a.shape[-1]), b, False, trans_b)
         return out.reshape(a.shape[:-1] + (out.shape[-1],))
     return _kmatmul(a, b, trans_a, trans_b)
 
@@ -83,7 +85,8 @@ class MatMul(Function):
             if b2.ndim == 2 and a2.ndim > 2:
                 # all batch rows at once: (rows, k)^T @ (rows, n), no per-batch products to sum
                 k, n = a2.shape[-1], g.shape[-1]
-                gb = _gemm(a2.reshape(-1, k), g.reshape(-1, n), trans_a=True)
+                rows = math.prod(a2.shape[:-1])  # explicit: reshape(-1, 0) of an empty array raises
+                gb = _gemm(a2.reshape(rows, k), g.reshape(rows, n), trans_a=True)
             else:
                 gb = _sum_to(_gemm(a2, g, trans_a=True), b2.shape)
             gb = gb.reshape(b.shape)

@@ -32,11 +32,12 @@ import numpy as np
 
 from .._array import array_module
 from ..tensor import Tensor
-from ._common import _as_tensor, _norm_axes, _norm_axis
+from ._common import _norm_axes, _norm_axis
 from ._elementwise import abs as _abs
 from ._elementwise import cast, clip, maximum, sqrt, where
 from ._indexing import one_hot
 from ._math import log10, rsqrt
+from ._numpy_extra import _t
 from ._reductions import mean, norm, var
 from ._reductions import sum as _sum
 from ._shape import moveaxis, permute, repeat, reshape, squeeze
@@ -101,11 +102,8 @@ def _F() -> ModuleType:
 
 
 def _float(x: Any, fn: str, name: str = "x") -> Tensor:
-    """``x`` as a floating Tensor: lists and arrays converted, integers and bools to float32."""
-    try:
-        t = _as_tensor(x, fn)
-    except (TypeError, ValueError):
-        raise TypeError(f"{fn}: {name} must be a tensor, got {type(x).__name__}") from None
+    """``x`` as a floating Tensor (``_t``'s conversion; integers and bools to float32)."""
+    t = _t(x, fn, name)
     if t.dtype.kind != "f":
         t = Tensor._wrap(t.data.astype(np.float32))
     return t
@@ -416,7 +414,7 @@ def sparse_categorical_crossentropy(
     o = _float(output, fn, "output")
     if o.ndim == 0:
         raise ValueError(f"{fn}: output must have a class axis")
-    t = _as_tensor(target, fn)
+    t = _t(target, fn)
     if t.ndim == o.ndim and t.ndim and t.shape[-1] == 1:
         t = squeeze(t, -1)
     o = _class_last(o, axis, fn)
@@ -463,7 +461,7 @@ def multi_hot(
         raise ValueError(f"{fn}: deepcore has no sparse tensors (sparse=True)")
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
         raise TypeError(f"{fn}: num_classes must be an int, got {num_classes!r}")
-    x = _as_tensor(inputs, fn)
+    x = _t(inputs, fn)
     if x.dtype.kind not in "iu":
         raise TypeError(f"{fn}: inputs must hold integer class indices, got {x.dtype}")
     reduce_axis = 1 if x.ndim > 1 else 0
@@ -692,7 +690,7 @@ def dot_product_attention(
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[3]) if q.shape[3] else 1.0
     scale = _number(scale, fn, "scale")
-    m = None if mask is None else _as_tensor(mask, fn)
+    m = None if mask is None else _t(mask, fn)
     if m is not None and m.dtype.kind != "b":
         raise TypeError(f"{fn}: mask must be boolean (True takes part), got {m.dtype}")
     b = None if bias is None else _float(bias, fn, "bias")
