@@ -4,15 +4,6 @@
 
 #include <algorithm>
 
-DC_DEFINE_DISPATCH(act_forward_f32_stub);
-DC_DEFINE_DISPATCH(act_forward_f64_stub);
-DC_DEFINE_DISPATCH(act_backward_f32_stub);
-DC_DEFINE_DISPATCH(act_backward_f64_stub);
-DC_DEFINE_DISPATCH(sum_f32_stub);
-DC_DEFINE_DISPATCH(sum_f64_stub);
-DC_DEFINE_DISPATCH(dropout_f32_stub);
-DC_DEFINE_DISPATCH(dropout_f64_stub);
-
 namespace dc {
 
 namespace {
@@ -21,26 +12,11 @@ namespace {
 // (64 KiB of float32) that x, y and gy of one task stay in L2.
 constexpr int64_t kChunk = 16384;
 
-template <typename T>
-auto forward_fn() {
-  if constexpr (std::is_same_v<T, float>)
-    return act_forward_f32_stub.get();
-  else
-    return act_forward_f64_stub.get();
-}
-template <typename T>
-auto backward_fn() {
-  if constexpr (std::is_same_v<T, float>)
-    return act_backward_f32_stub.get();
-  else
-    return act_backward_f64_stub.get();
-}
-
 }  // namespace
 
 template <typename T>
 void act_forward(Act kind, const T* x, T* y, int64_t n, T p0, T p1) {
-  auto fn = forward_fn<T>();
+  auto fn = act_forward_stub<T>.get();
   const int64_t tasks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (tasks > 1)
   for (int64_t t = 0; t < tasks; ++t) {
@@ -52,7 +28,7 @@ void act_forward(Act kind, const T* x, T* y, int64_t n, T p0, T p1) {
 template <typename T>
 void act_backward(Act kind, const T* x, const T* y, const T* gy, T* gx, int64_t n, T p0, T p1,
                   T* dp0) {
-  auto fn = backward_fn<T>();
+  auto fn = act_backward_stub<T>.get();
   const int64_t tasks = (n + kChunk - 1) / kChunk;
   double acc = 0.0;
 #pragma omp parallel for schedule(static) reduction(+ : acc) if (tasks > 1)
@@ -67,12 +43,7 @@ void act_backward(Act kind, const T* x, const T* y, const T* gy, T* gx, int64_t 
 template <typename T>
 void dropout_forward(const T* x, T* y, uint8_t* mask, int64_t n, uint64_t seed, uint32_t threshold,
                      T scale) {
-  auto fn = [] {
-    if constexpr (std::is_same_v<T, float>)
-      return dropout_f32_stub.get();
-    else
-      return dropout_f64_stub.get();
-  }();
+  auto fn = dropout_stub<T>.get();
   const int64_t tasks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (tasks > 1)
   for (int64_t t = 0; t < tasks; ++t) {

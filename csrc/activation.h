@@ -26,6 +26,8 @@
 
 #include <algorithm>
 #include <vector>
+
+#include "core/device_dispatch.h"
 #endif
 
 namespace dc {
@@ -112,6 +114,18 @@ void dropout_forward(const T* x, T* y, uint8_t* mask, int64_t n, uint64_t seed, 
 template <typename T>
 void dropout_backward(const T* gy, const uint8_t* mask, T* gx, int64_t n, T scale);
 
+#ifndef DC_ISA_LEVEL
+// Device stubs of the drivers above ([Note: device dispatch] in core/device_dispatch.h).
+DC_DEVICE_STUB(act_forward, "activation_forward");
+DC_DEVICE_STUB(act_backward, "activation_backward");
+DC_DEVICE_STUB(prelu_forward, "prelu_forward");
+DC_DEVICE_STUB(prelu_backward, "prelu_backward");
+DC_DEVICE_STUB(bias_add_forward, "bias_add");
+DC_DEVICE_STUB(bias_add_backward, "bias_grad");
+DC_DEVICE_STUB(dropout_forward, "dropout_forward");
+DC_DEVICE_STUB(dropout_backward, "dropout_backward");
+#endif
+
 namespace ref {
 // csrc/ref/activation_ref.cpp: the obvious loops in double, for tests. act_backward
 // differentiates from x for every kind.
@@ -128,7 +142,7 @@ void act_backward(Act kind, const T* x, const T* gy, T* gx, int64_t n, T p0, T p
 // into its own partial row, so no atomics and a deterministic result for a fixed thread count.
 // Shared by PReLU, bias add and batch norm. row_sum(base, c) sums one row (o, c) of `inner`
 // terms starting at flat index base; the default adds term() with 8 independent accumulators,
-// and a caller with a plain array passes a vector kernel instead (bias add: sum_f32_stub).
+// and a caller with a plain array passes a vector kernel instead (bias add: sum_stub).
 template <typename Term, typename RowSum>
 void channel_sums(int64_t outer, int64_t C, int64_t inner, double* out, const Term& term,
                   const RowSum& row_sum) {
@@ -208,31 +222,24 @@ void channel_map(int64_t outer, int64_t C, int64_t inner, const F& f) {
 }  // namespace dc
 
 // The per-ISA inner loops (csrc/cpu/activation_kernels.cpp), single-threaded over one chunk.
-// Stubs live at global scope (DC_REGISTER_DISPATCH names them as ::stub).
+// Stubs live at global scope (DC_REGISTER_DISPATCH_T names them as ::stub<T>).
 // forward: y[i] = f(x[i]) for i < n.
-DC_DECLARE_DISPATCH(act_forward_f32_stub,
-                    void(dc::Act, const float*, float*, int64_t, float, float));
-DC_DECLARE_DISPATCH(act_forward_f64_stub,
-                    void(dc::Act, const double*, double*, int64_t, double, double));
+DC_DECLARE_DISPATCH_T(act_forward_stub, void(dc::Act, const T*, T*, int64_t, T, T));
 // backward(kind, x, y, gy, gx, n, p0, p1, want_dp0): gx[i] = gy[i] * f'(.); returns
 // sum_i gy[i] * df/dp0 when want_dp0 (swish: the gradient w.r.t. beta), else 0.
-DC_DECLARE_DISPATCH(act_backward_f32_stub, double(dc::Act, const float*, const float*, const float*,
-                                                  float*, int64_t, float, float, bool));
-DC_DECLARE_DISPATCH(act_backward_f64_stub,
-                    double(dc::Act, const double*, const double*, const double*, double*, int64_t,
-                           double, double, bool));
+DC_DECLARE_DISPATCH_T(act_backward_stub,
+                      double(dc::Act, const T*, const T*, const T*, T*, int64_t, T, T, bool));
 // sum of x[0, n) (returned in double; see [Note: blocked sums] in csrc/cpu/activation_math.h).
-DC_DECLARE_DISPATCH(sum_f32_stub, double(const float*, int64_t));
-DC_DECLARE_DISPATCH(sum_f64_stub, double(const double*, int64_t));
+DC_DECLARE_DISPATCH_T(sum_stub, double(const T*, int64_t));
 #ifndef DC_ISA_LEVEL
 namespace dc {
-inline double row_sum(const float* x, int64_t n) { return sum_f32_stub(x, n); }
-inline double row_sum(const double* x, int64_t n) { return sum_f64_stub(x, n); }
+template <typename T>
+double row_sum(const T* x, int64_t n) {
+  return sum_stub<T>(x, n);
+}
 }  // namespace dc
 #endif
 // dropout(x, y, mask, n, first_index, seed, threshold, scale) over one chunk whose first
 // element has global index first_index (the random stream does not depend on the chunking).
-DC_DECLARE_DISPATCH(dropout_f32_stub, void(const float*, float*, uint8_t*, int64_t, int64_t,
-                                           uint64_t, uint32_t, float));
-DC_DECLARE_DISPATCH(dropout_f64_stub, void(const double*, double*, uint8_t*, int64_t, int64_t,
-                                           uint64_t, uint32_t, double));
+DC_DECLARE_DISPATCH_T(dropout_stub,
+                      void(const T*, T*, uint8_t*, int64_t, int64_t, uint64_t, uint32_t, T));

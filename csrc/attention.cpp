@@ -17,9 +17,6 @@
 #include "core/scratch.h"
 #include "cpu/gemm_kernels.h"
 
-DC_DEFINE_DISPATCH(attention_f32_stub);
-DC_DEFINE_DISPATCH(attention_f64_stub);
-
 namespace dc {
 namespace {
 
@@ -28,18 +25,12 @@ int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
 template <typename T>
 const AttentionKernels<T>& tile_kernels() {
-  if constexpr (std::is_same_v<T, float>)
-    return *attention_f32_stub();
-  else
-    return *attention_f64_stub();
+  return *attention_stub<T>();
 }
 
 template <typename T>
 const GemmKernel<T>& gemm_kernels() {
-  if constexpr (std::is_same_v<T, float>)
-    return *sgemm_kernel_stub();
-  else
-    return *dgemm_kernel_stub();
+  return *gemm_kernel_stub<T>();
 }
 
 // [Note: attention blocks] Query blocks of bm rows, key blocks of bn columns, whole register

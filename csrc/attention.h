@@ -37,6 +37,9 @@
 #include <cstdint>
 
 #include "core/dispatch.h"
+#ifndef DC_ISA_LEVEL
+#include "core/device_dispatch.h"
+#endif
 
 namespace dc {
 
@@ -121,6 +124,12 @@ struct AttentionKernels {
   void (*row_dot)(int64_t m, int64_t n, const T* a, int64_t lda, const T* b, int64_t ldb, T* delta);
 };
 
+#ifndef DC_ISA_LEVEL
+// Device stubs of the drivers above ([Note: device dispatch] in core/device_dispatch.h).
+DC_DEVICE_STUB(attention_forward, "attention_forward");
+DC_DEVICE_STUB(attention_backward, "attention_backward");
+#endif
+
 namespace ref {
 // csrc/ref/attention_ref.cpp: the materialised Lq x Lk computation in double for each (b, h),
 // contiguous operands; same masks, dropout mask and fully-masked-row rule as the fast path.
@@ -135,5 +144,4 @@ void attention_backward(const AttnProblem& p, const AttnMask<T>& mask, const T* 
 }  // namespace dc
 
 // Each ISA copy returns its table of tile kernels (global scope: see core/dispatch.h).
-DC_DECLARE_DISPATCH(attention_f32_stub, const dc::AttentionKernels<float>*());
-DC_DECLARE_DISPATCH(attention_f64_stub, const dc::AttentionKernels<double>*());
+DC_DECLARE_DISPATCH_T(attention_stub, const dc::AttentionKernels<T>*());

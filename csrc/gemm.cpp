@@ -14,9 +14,6 @@
 #include "core/scratch.h"
 #include "cpu/gemm_kernels.h"
 
-DC_DEFINE_DISPATCH(sgemm_kernel_stub);
-DC_DEFINE_DISPATCH(dgemm_kernel_stub);
-
 namespace dc {
 namespace {
 
@@ -310,15 +307,15 @@ void gemm_driver(const GemmKernel<T>& k, bool ta, bool tb, int64_t M, int64_t N,
 
 }  // namespace
 
-void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  gemm_driver(*sgemm_kernel_stub(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+template <typename T>
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  gemm_driver(*gemm_kernel_stub<T>(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
-
-void dgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
-           int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  gemm_driver(*dgemm_kernel_stub(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
+                          const float*, int64_t, float, float*, int64_t);
+template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                           const double*, int64_t, double, double*, int64_t);
 
 // [Note: GEMM prepacked B] op(B) packed whole, k block after k block: block k0 holds the
 // ceil(N/NR) panels of (kb x NR), zero-padded, as pack_b writes them, so the n0 column slice of
@@ -326,10 +323,7 @@ void dgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, cons
 namespace {
 template <typename T>
 const GemmKernel<T>& kernel_of() {
-  if constexpr (std::is_same_v<T, float>)
-    return *sgemm_kernel_stub();
-  else
-    return *dgemm_kernel_stub();
+  return *gemm_kernel_stub<T>();
 }
 }  // namespace
 

@@ -13,30 +13,11 @@
 
 namespace dc {
 
-void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
-
-// float64: portable path (gradient checks and float64 tensors), same contract.
-void dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
-           const double* A, int64_t lda, const double* B, int64_t ldb, double beta, double* C,
-           int64_t ldc);
-
-// Templated front door so callers can be written once for float and double.
+// float32: the ISA-dispatched blocked kernels; float64: the same driver (gradient checks and
+// float64 tensors). One template for both element types (csrc/gemm.cpp instantiates them).
 template <typename T>
-inline void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
-                 int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
-template <>
-inline void gemm<float>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
-                        const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
-                        float* C, int64_t ldc) {
-  sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-template <>
-inline void gemm<double>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
-                         const double* A, int64_t lda, const double* B, int64_t ldb, double beta,
-                         double* C, int64_t ldc) {
-  dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 
 // A right operand used by many products (an RNN's recurrent weights, at every time step),
 // packed once: gemm_pack_b stores op(B) (K x N; B is (K, N), or (N, K) when trans_b) into

@@ -10,19 +10,13 @@
 #include <type_traits>
 #include <vector>
 
-DC_DEFINE_DISPATCH(interp_f32_stub);
-DC_DEFINE_DISPATCH(interp_f64_stub);
-
 namespace dc {
 
 namespace {
 
 template <typename T>
 const InterpKernels<T>* interp_kernels() {
-  if constexpr (std::is_same_v<T, float>)
-    return interp_f32_stub();
-  else
-    return interp_f64_stub();
+  return interp_stub<T>();
 }
 
 // Source indices and weights along one axis (lam is the weight of i1).

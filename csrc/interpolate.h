@@ -21,6 +21,9 @@
 #include <cstdint>
 
 #include "core/dispatch.h"
+#ifndef DC_ISA_LEVEL
+#include "core/device_dispatch.h"
+#endif
 
 namespace dc {
 
@@ -38,6 +41,12 @@ template <typename T>
 void interpolate_forward(const InterpShape& s, const T* x, T* y);
 template <typename T>
 void interpolate_backward(const InterpShape& s, const T* dy, T* dx);
+
+#ifndef DC_ISA_LEVEL
+// Device stubs of the drivers above ([Note: device dispatch] in core/device_dispatch.h).
+DC_DEVICE_STUB(interpolate_forward, "interpolate_forward");
+DC_DEVICE_STUB(interpolate_backward, "interpolate_backward");
+#endif
 
 namespace ref {
 // csrc/ref/interpolate_ref.cpp: the definition above per output element, in loops.
@@ -63,5 +72,4 @@ struct InterpKernels {
 
 }  // namespace dc
 
-DC_DECLARE_DISPATCH(interp_f32_stub, const dc::InterpKernels<float>*());
-DC_DECLARE_DISPATCH(interp_f64_stub, const dc::InterpKernels<double>*());
+DC_DECLARE_DISPATCH_T(interp_stub, const dc::InterpKernels<T>*());

@@ -13,19 +13,13 @@
 
 #include "activation.h"
 
-DC_DEFINE_DISPATCH(layer_norm_f32_stub);
-DC_DEFINE_DISPATCH(layer_norm_f64_stub);
-
 namespace dc {
 
 namespace {
 
 template <typename T>
 const LayerNormKernels<T>& ln_kernels() {
-  if constexpr (std::is_same_v<T, float>)
-    return *layer_norm_f32_stub();
-  else
-    return *layer_norm_f64_stub();
+  return *layer_norm_stub<T>();
 }
 
 }  // namespace

@@ -10,6 +10,9 @@
 #include <cstdint>
 
 #include "core/dispatch.h"
+#ifndef DC_ISA_LEVEL
+#include "core/device_dispatch.h"
+#endif
 
 namespace dc {
 
@@ -39,6 +42,14 @@ template <typename T>
 void batch_norm_backward(const T* gy, const T* x, const T* w, const T* mean, const T* rstd, T* gx,
                          T* gw, T* gb, bool training, int64_t outer, int64_t C, int64_t inner);
 
+#ifndef DC_ISA_LEVEL
+// Device stubs of the drivers above ([Note: device dispatch] in core/device_dispatch.h).
+DC_DEVICE_STUB(layer_norm_forward, "layer_norm_forward");
+DC_DEVICE_STUB(layer_norm_backward, "layer_norm_backward");
+DC_DEVICE_STUB(batch_norm_forward, "batch_norm_forward");
+DC_DEVICE_STUB(batch_norm_backward, "batch_norm_backward");
+#endif
+
 namespace ref {
 // csrc/ref/activation_ref.cpp: the obvious loops in double, for tests.
 template <typename T>
@@ -57,5 +68,4 @@ struct LayerNormKernels {
 
 }  // namespace dc
 
-DC_DECLARE_DISPATCH(layer_norm_f32_stub, const dc::LayerNormKernels<float>*());
-DC_DECLARE_DISPATCH(layer_norm_f64_stub, const dc::LayerNormKernels<double>*());
+DC_DECLARE_DISPATCH_T(layer_norm_stub, const dc::LayerNormKernels<T>*());

@@ -5,27 +5,9 @@
 #include <cmath>
 #include <type_traits>
 
-DC_DEFINE_DISPATCH(optim_update_f32_stub);
-DC_DEFINE_DISPATCH(optim_update_f64_stub);
-DC_DEFINE_DISPATCH(sum_squares_f32_stub);
-DC_DEFINE_DISPATCH(sum_squares_f64_stub);
-DC_DEFINE_DISPATCH(abs_max_f32_stub);
-DC_DEFINE_DISPATCH(abs_max_f64_stub);
-DC_DEFINE_DISPATCH(scale_clamp_f32_stub);
-DC_DEFINE_DISPATCH(scale_clamp_f64_stub);
-
 namespace dc {
 
 namespace {
-
-template <typename T>
-void update(OptimKind kind, const OptimCoeffs& c, int64_t n, T* p, const T* g, T* s0, T* s1,
-            T* s2) {
-  if constexpr (std::is_same_v<T, float>)
-    optim_update_f32_stub(kind, c, n, p, g, s0, s1, s2);
-  else
-    optim_update_f64_stub(kind, c, n, p, g, s0, s1, s2);
-}
 
 // Nadam's momentum schedule mu_t = beta1 (1 - 0.5 * 0.96^(t psi)) (Dozat 2016; torch, Keras).
 double nadam_mu(double beta1, double psi, double t) {
@@ -87,7 +69,7 @@ void optim_step(OptimKind kind, const OptimHyper& h, OptimTensor<T>* tensors, in
     if (reference)
       ref::optim_update<T>(kind, c, x.n, x.p, x.g, x.s[0], x.s[1], x.s[2]);
     else
-      update<T>(kind, c, x.n, x.p, x.g, x.s[0], x.s[1], x.s[2]);
+      optim_update_stub<T>(kind, c, x.n, x.p, x.g, x.s[0], x.s[1], x.s[2]);
   };
 
   // Large tensors one after another, each split across threads inside its kernel; small ones
@@ -115,29 +97,24 @@ void optim_step(OptimKind kind, const OptimHyper& h, OptimTensor<T>* tensors, in
 template void optim_step<float>(OptimKind, const OptimHyper&, OptimTensor<float>*, int64_t, bool);
 template void optim_step<double>(OptimKind, const OptimHyper&, OptimTensor<double>*, int64_t, bool);
 
-template <>
-double sum_squares<float>(const float* x, int64_t n) {
-  return sum_squares_f32_stub(x, n);
+template <typename T>
+double sum_squares(const T* x, int64_t n) {
+  return sum_squares_stub<T>(x, n);
 }
-template <>
-double sum_squares<double>(const double* x, int64_t n) {
-  return sum_squares_f64_stub(x, n);
+template <typename T>
+double abs_max(const T* x, int64_t n) {
+  return abs_max_stub<T>(x, n);
 }
-template <>
-double abs_max<float>(const float* x, int64_t n) {
-  return abs_max_f32_stub(x, n);
+template <typename T>
+void scale_clamp(T* x, int64_t n, double scale, double clip) {
+  scale_clamp_stub<T>(x, n, scale, clip);
 }
-template <>
-double abs_max<double>(const double* x, int64_t n) {
-  return abs_max_f64_stub(x, n);
-}
-template <>
-void scale_clamp<float>(float* x, int64_t n, double scale, double clip) {
-  scale_clamp_f32_stub(x, n, scale, clip);
-}
-template <>
-void scale_clamp<double>(double* x, int64_t n, double scale, double clip) {
-  scale_clamp_f64_stub(x, n, scale, clip);
-}
+#define DC_INSTANTIATE(T)                            \
+  template double sum_squares<T>(const T*, int64_t); \
+  template double abs_max<T>(const T*, int64_t);     \
+  template void scale_clamp<T>(T*, int64_t, double, double);
+DC_INSTANTIATE(float)
+DC_INSTANTIATE(double)
+#undef DC_INSTANTIATE
 
 }  // namespace dc

@@ -21,6 +21,9 @@
 #include <cstdint>
 
 #include "core/dispatch.h"
+#ifndef DC_ISA_LEVEL
+#include "core/device_dispatch.h"
+#endif
 
 namespace dc {
 
@@ -87,6 +90,15 @@ double abs_max(const T* x, int64_t n);
 template <typename T>
 void scale_clamp(T* x, int64_t n, double scale, double clip);
 
+#ifndef DC_ISA_LEVEL
+// Device stubs of the drivers above ([Note: device dispatch] in core/device_dispatch.h).
+// optim_step's OptimTensor table, step counts and nadam products are in host memory.
+DC_DEVICE_STUB(optim_step, "optim_step");
+DC_DEVICE_STUB(sum_squares, "grad_norms");
+DC_DEVICE_STUB(abs_max, "grad_norms");
+DC_DEVICE_STUB(scale_clamp, "scale_clamp_");
+#endif
+
 namespace ref {
 // csrc/ref/optim_ref.cpp: one update in double, the obvious loop; tests compare against it.
 template <typename T>
@@ -96,18 +108,13 @@ void optim_update(OptimKind kind, const OptimCoeffs& c, int64_t n, T* p, const T
 
 }  // namespace dc
 
-// Dispatch stubs live at global scope (DC_REGISTER_DISPATCH names them as ::stub).
+// Dispatch stubs live at global scope (DC_REGISTER_DISPATCH_T names them as ::stub<T>).
 // p, g: n elements; s0..s2: the kind's state arrays (nullptr where absent). Kernels trust inputs.
-DC_DECLARE_DISPATCH(optim_update_f32_stub, void(dc::OptimKind, const dc::OptimCoeffs&, int64_t,
-                                                float*, const float*, float*, float*, float*));
-DC_DECLARE_DISPATCH(optim_update_f64_stub, void(dc::OptimKind, const dc::OptimCoeffs&, int64_t,
-                                                double*, const double*, double*, double*, double*));
+DC_DECLARE_DISPATCH_T(optim_update_stub, void(dc::OptimKind, const dc::OptimCoeffs&, int64_t, T*,
+                                              const T*, T*, T*, T*));
 
 // Reductions for gradient clipping, accumulated in double: sum of squares (ord 2) or max |x|.
-DC_DECLARE_DISPATCH(sum_squares_f32_stub, double(const float*, int64_t));
-DC_DECLARE_DISPATCH(sum_squares_f64_stub, double(const double*, int64_t));
-DC_DECLARE_DISPATCH(abs_max_f32_stub, double(const float*, int64_t));
-DC_DECLARE_DISPATCH(abs_max_f64_stub, double(const double*, int64_t));
+DC_DECLARE_DISPATCH_T(sum_squares_stub, double(const T*, int64_t));
+DC_DECLARE_DISPATCH_T(abs_max_stub, double(const T*, int64_t));
 // In place: x = clamp(x * scale, -clip, clip) (clip 0: no clamp).
-DC_DECLARE_DISPATCH(scale_clamp_f32_stub, void(float*, int64_t, double, double));
-DC_DECLARE_DISPATCH(scale_clamp_f64_stub, void(double*, int64_t, double, double));
+DC_DECLARE_DISPATCH_T(scale_clamp_stub, void(T*, int64_t, double, double));

@@ -14,18 +14,12 @@
 #include "core/scratch.h"
 #include "gemm.h"
 
-DC_DEFINE_DISPATCH(rnn_f32_stub);
-DC_DEFINE_DISPATCH(rnn_f64_stub);
-
 namespace dc {
 namespace {
 
 template <typename T>
 const RnnKernels<T>& kernels() {
-  if constexpr (std::is_same_v<T, float>)
-    return *rnn_f32_stub();
-  else
-    return *rnn_f64_stub();
+  return *rnn_stub<T>();
 }
 
 // ---------------------------------------------------------------------------- the thread plan

@@ -37,6 +37,9 @@
 #include <cstdint>
 
 #include "core/dispatch.h"
+#ifndef DC_ISA_LEVEL
+#include "core/device_dispatch.h"
+#endif
 
 namespace dc {
 
@@ -110,6 +113,13 @@ template <typename T>
 void rnn_backward(const RnnConfig& cfg, const T* x, const T* h0, const T* c0,
                   const RnnWeights<T>& w, const RnnWorkspace<T>& ws, const T* dout, const T* dh_n,
                   const T* dc_n, const RnnGrads<T>& g);
+
+#ifndef DC_ISA_LEVEL
+// Device stubs of the drivers above ([Note: device dispatch] in core/device_dispatch.h). The
+// config (its mask included), weight / workspace / gradient tables are host structs.
+DC_DEVICE_STUB(rnn_forward, "rnn_forward");
+DC_DEVICE_STUB(rnn_backward, "rnn_backward");
+#endif
 
 namespace ref {
 // csrc/ref/rnn_ref.cpp: the textbook loops in double, one step and one element at a time.
@@ -193,5 +203,4 @@ struct RnnKernels {
 
 }  // namespace dc
 
-DC_DECLARE_DISPATCH(rnn_f32_stub, const dc::RnnKernels<float>*());
-DC_DECLARE_DISPATCH(rnn_f64_stub, const dc::RnnKernels<double>*());
+DC_DECLARE_DISPATCH_T(rnn_stub, const dc::RnnKernels<T>*());

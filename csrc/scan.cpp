@@ -7,19 +7,13 @@
 #include <algorithm>
 #include <type_traits>
 
-DC_DEFINE_DISPATCH(scan_f32_stub);
-DC_DEFINE_DISPATCH(scan_f64_stub);
-
 namespace dc {
 
 namespace {
 
 template <typename T>
 const ScanKernels<T>* scan_kernels() {
-  if constexpr (std::is_same_v<T, float>)
-    return scan_f32_stub();
-  else
-    return scan_f64_stub();
+  return scan_stub<T>();
 }
 
 // f(o, k0, k1) for every outer slice o and block [k0, k1) of at most kScanBlock inner columns,

@@ -22,6 +22,9 @@
 #include <cstdint>
 
 #include "core/dispatch.h"
+#ifndef DC_ISA_LEVEL
+#include "core/device_dispatch.h"
+#endif
 
 namespace dc {
 
@@ -38,6 +41,12 @@ void scan_forward(ScanOp op, const ScanShape& s, const T* x, T* y, int64_t* idx,
 template <typename T>
 void scan_backward(ScanOp op, const ScanShape& s, const T* x, const T* y, const int64_t* idx,
                    const T* dy, T* dx);
+
+#ifndef DC_ISA_LEVEL
+// Device stubs of the drivers above ([Note: device dispatch] in core/device_dispatch.h).
+DC_DEVICE_STUB(scan_forward, "scan_forward");
+DC_DEVICE_STUB(scan_backward, "scan_backward");
+#endif
 
 namespace ref {
 // csrc/ref/scan_ref.cpp: the definitions above as plain loops (double accumulation).
@@ -63,5 +72,4 @@ struct ScanKernels {
 
 }  // namespace dc
 
-DC_DECLARE_DISPATCH(scan_f32_stub, const dc::ScanKernels<float>*());
-DC_DECLARE_DISPATCH(scan_f64_stub, const dc::ScanKernels<double>*());
+DC_DECLARE_DISPATCH_T(scan_stub, const dc::ScanKernels<T>*());

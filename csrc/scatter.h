@@ -16,6 +16,8 @@
 
 #include <cstdint>
 
+#include "core/device_dispatch.h"
+
 namespace dc {
 
 enum class ScatterOp : int { assign = 0, sum = 1, prod = 2, max = 3, min = 4 };
@@ -39,6 +41,13 @@ bool gather(const GatherShape& s, const int64_t* index, const T* x, const Slices
 template <typename T>
 bool scatter(const GatherShape& s, ScatterOp op, bool include_self, const int64_t* index,
              const T* src, const Slices& ss, T* out, const Slices& os, int64_t* bad);
+
+// Device stubs ([Note: device dispatch] in core/device_dispatch.h). The Slices tables are in host
+// memory (as gemm_batched's offsets). gather_backward scatter-adds into zeros.
+DC_DEVICE_STUB(gather, "gather");
+DC_DEVICE_STUB(scatter, "scatter");
+template <typename T>
+inline DeviceStub<scatter_fn<T>> gather_backward_device_stub{"gather_backward", &scatter<T>};
 
 namespace ref {
 // csrc/ref/scatter_ref.cpp: one element at a time in index order, single-threaded.

@@ -7,19 +7,13 @@
 
 #include "activation.h"  // for_row_tasks
 
-DC_DEFINE_DISPATCH(softmax_f32_stub);
-DC_DEFINE_DISPATCH(softmax_f64_stub);
-
 namespace dc {
 
 namespace {
 
 template <typename T>
 const SoftmaxKernels<T>& kernels() {
-  if constexpr (std::is_same_v<T, float>)
-    return *softmax_f32_stub();
-  else
-    return *softmax_f64_stub();
+  return *softmax_stub<T>();
 }
 
 // Run f(slice, first_lane, n_lanes) over (outer, inner) in tiles of kSoftmaxBlock lanes.

@@ -15,6 +15,9 @@
 #include <cstdint>
 
 #include "core/dispatch.h"
+#ifndef DC_ISA_LEVEL
+#include "core/device_dispatch.h"
+#endif
 
 namespace dc {
 
@@ -59,6 +62,14 @@ template <typename T>
 void cross_entropy_backward(const T* x, const int64_t* target, const T* target_prob, const T* stats,
                             const T* g, int64_t g_stride, T scale, T* gx, int64_t N, int64_t C);
 
+#ifndef DC_ISA_LEVEL
+// Device stubs of the drivers above ([Note: device dispatch] in core/device_dispatch.h).
+DC_DEVICE_STUB(softmax_forward, "softmax_forward");
+DC_DEVICE_STUB(softmax_backward, "softmax_backward");
+DC_DEVICE_STUB(cross_entropy_forward, "cross_entropy_forward");
+DC_DEVICE_STUB(cross_entropy_backward, "cross_entropy_backward");
+#endif
+
 namespace ref {
 // csrc/ref/activation_ref.cpp: the obvious loops in double, for tests.
 template <typename T>
@@ -70,5 +81,4 @@ void cross_entropy_forward(const T* x, const int64_t* target, T* loss, int64_t N
 }  // namespace dc
 
 // Each ISA copy returns its table of kernels (global scope: see core/dispatch.h).
-DC_DECLARE_DISPATCH(softmax_f32_stub, const dc::SoftmaxKernels<float>*());
-DC_DECLARE_DISPATCH(softmax_f64_stub, const dc::SoftmaxKernels<double>*());
+DC_DECLARE_DISPATCH_T(softmax_stub, const dc::SoftmaxKernels<T>*());

@@ -179,3 +179,159 @@ def test_gemm_cpu_results_come_back_as_numpy():
     c = _C.dgemm(a, b[0])
     assert type(c) is np.ndarray
     np.testing.assert_allclose(c, a @ b[0], rtol=1e-12)
+
+
+# Every converted area ([Note: converting an area to device dispatch]): each binding, called with
+# arrays that look like CUDA arrays, looks its kernel up before allocating or touching memory and
+# raises NotImplementedError naming the op; with one NumPy array among CUDA ones it raises
+# ValueError naming both devices. `make(shape, dtype)` creates each array argument of a call.
+
+F8, I8, U1 = np.float64, np.int64, np.uint8
+
+
+def _rnn_backward(make):
+    x, w_ih, w_hh = make((2, 3, 4), F8), make((5, 4), F8), make((5, 5), F8)
+    ws = (make((2, 3, 5), F8), None, make((2, 3, 5), F8), None)
+    return _C.rnn_backward("rnn", x, None, None, w_ih, w_hh, None, None, ws, None, None, None)
+
+
+def _optim_step(make):
+    p, g = make((3,), F8), make((3,), F8)
+    states = [[make((3,), F8)]]
+    return _C.optim_step("adagrad", {"lr": 0.1}, [p], [g], states, np.zeros(1, I8))
+
+
+# (op name in the error, call)
+DEVICE_CASES = [
+    ("activation_forward", lambda m: _C.activation_forward(m((2, 3), F8), "relu")),
+    ("activation_forward", lambda m: _C.activation_forward(m((3,), F8), "relu", out=m((3,), F8))),
+    ("activation_backward", lambda m: _C.activation_backward("relu", m((4,), F8), y=m((4,), F8))),
+    ("prelu_forward", lambda m: _C.prelu_forward(m((2, 3), F8), m((3,), F8))),
+    ("prelu_backward", lambda m: _C.prelu_backward(m((2, 3), F8), m((3,), F8), m((2, 3), F8))),
+    ("bias_add", lambda m: _C.bias_add(m((2, 3), F8), m((3,), F8))),
+    ("bias_grad", lambda m: _C.bias_grad(m((2, 3), F8))),
+    ("dropout_forward", lambda m: _C.dropout_forward(m((5,), F8), 0.5, 1)),
+    ("dropout_backward", lambda m: _C.dropout_backward(m((5,), F8), m((5,), U1), 0.5)),
+    ("softmax_forward", lambda m: _C.softmax_forward(m((2, 3), F8))),
+    ("softmax_forward", lambda m: _C.softmax_forward(m((2, 3), F8), out=m((2, 3), F8))),
+    ("softmax_backward", lambda m: _C.softmax_backward(m((2, 3), F8), m((2, 3), F8))),
+    ("cross_entropy_forward", lambda m: _C.cross_entropy_forward(m((2, 3), F8), m((2,), I8))),
+    (
+        "cross_entropy_backward",
+        lambda m: _C.cross_entropy_backward(
+            m((2, 3), F8), m((2, 3), F8), m((2, 2), F8), m((1,), F8)
+        ),
+    ),
+    ("layer_norm_forward", lambda m: _C.layer_norm_forward(m((2, 3), F8), m((3,), F8), None, 3)),
+    (
+        "layer_norm_backward",
+        lambda m: _C.layer_norm_backward(
+            m((2, 3), F8), m((2, 3), F8), None, m((2,), F8), m((2,), F8), 3
+        ),
+    ),
+    (
+        "batch_norm_forward",
+        lambda m: _C.batch_norm_forward(m((4, 3), F8), m((3,), F8), None, None, None, True),
+    ),
+    (
+        "batch_norm_backward",
+        lambda m: _C.batch_norm_backward(
+            m((4, 3), F8), m((4, 3), F8), None, m((3,), F8), m((3,), F8), True
+        ),
+    ),
+    ("scan_forward", lambda m: _C.scan_forward(m((2, 3), F8), 1, "max")),
+    (
+        "scan_backward",
+        lambda m: _C.scan_backward("prod", m((2, 3), F8), 1, m((2, 3), F8), m((2, 3), F8)),
+    ),
+    ("interpolate_forward", lambda m: _C.interpolate_forward(m((1, 2, 4), F8), 8, "linear")),
+    (
+        "interpolate_backward",
+        lambda m: _C.interpolate_backward(
+            m((1, 2, 8), F8), (1, 2, 4), "nearest", out=m((1, 2, 4), F8)
+        ),
+    ),
+    ("gather", lambda m: _C.gather(m((3, 4), F8), 0, m((2, 4), I8))),
+    ("scatter", lambda m: _C.scatter(m((3, 4), F8), 0, m((2, 4), I8), m((2, 4), F8))),
+    ("gather_backward", lambda m: _C.gather_backward(m((2, 4), F8), 0, m((2, 4), I8), (3, 4))),
+    ("optim_step", _optim_step),
+    ("grad_norms", lambda m: _C.grad_norms([m((3,), F8), m((4,), np.float32)])),
+    ("scale_clamp_", lambda m: _C.scale_clamp_([m((3,), F8), m((2,), F8)], 0.5)),
+    (
+        "rnn_forward",
+        lambda m: _C.rnn_forward(
+            "lstm",
+            m((2, 3, 4), F8),
+            m((2, 5), F8),
+            None,
+            m((20, 4), F8),
+            m((20, 5), F8),
+            None,
+            None,
+        ),
+    ),
+    ("rnn_backward", _rnn_backward),
+    (
+        "attention_forward",
+        lambda m: _C.attention_forward(
+            m((1, 2, 3, 4), F8), m((1, 2, 5, 4), F8), m((1, 2, 5, 4), F8)
+        ),
+    ),
+    (
+        "attention_backward",
+        lambda m: _C.attention_backward(
+            m((1, 2, 3, 4), F8),
+            m((1, 2, 3, 4), F8),
+            m((1, 2, 5, 4), F8),
+            m((1, 2, 5, 4), F8),
+            m((1, 2, 3, 4), F8),
+            m((1, 2, 3), F8),
+        ),
+    ),
+]
+_ids = [f"{op}-{i}" for i, (op, _) in enumerate(DEVICE_CASES)]
+
+
+def _fake_maker(numpy_first=False):
+    made = []
+
+    def make(shape, dtype):
+        made.append(shape)
+        if numpy_first and len(made) == 1:
+            return np.zeros(shape, dtype)
+        return FakeCudaArray(shape, dtype, ptr=len(made) << 24)  # disjoint, never dereferenced
+
+    return make, made
+
+
+@pytest.mark.parametrize("op, call", DEVICE_CASES, ids=_ids)
+def test_every_converted_op_on_cuda_arrays_is_not_implemented(op, call):
+    make, _ = _fake_maker()
+    with pytest.raises(NotImplementedError, match=f"no CUDA kernel for {op}\\b"):
+        call(make)
+
+
+def _array_count(call):
+    make, made = _fake_maker()
+    try:
+        call(make)
+    except NotImplementedError:
+        pass
+    return len(made)
+
+
+# the calls with more than one array argument, whose first is then made a NumPy array
+MIXED_CASES = [(op, call) for op, call in DEVICE_CASES if _array_count(call) >= 2]
+
+
+@pytest.mark.parametrize(
+    "op, call", MIXED_CASES, ids=[f"{op}-{i}" for i, (op, _) in enumerate(MIXED_CASES)]
+)
+def test_every_converted_op_refuses_mixed_devices(op, call):
+    make, _ = _fake_maker(numpy_first=True)
+    with pytest.raises(ValueError, match=r"is on (cuda|cpu) but .* is on (cpu|cuda) \(all arrays"):
+        call(make)
+
+
+def test_mixed_device_cases_cover_most_ops():
+    assert len({op for op, _ in MIXED_CASES}) >= 24

@@ -20,27 +20,29 @@ Act parse_act(const std::string& name) {
   throw py::value_error("unknown activation kind '" + name + "' (expected one of: " + all + ")");
 }
 
-py::array activation_forward(const py::array& x_obj, const std::string& kind, double p0, double p1,
-                             const py::object& out) {
+py::object activation_forward(const py::handle& x_obj, const std::string& kind, double p0,
+                              double p1, const py::object& out) {
   const Act k = parse_act(kind);
-  return dispatch_float(x_obj, "x", [&](auto tag) -> py::array {
+  const ArrayArg x = any_array_arg(x_obj, "x", "float32 or float64");
+  return dispatch_float(x, "x", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto x = contiguous_input<T>(x_obj, "x");
-    auto y = output_like<T>(out, x, "out");
+    check_c_contiguous(x, "x");
+    auto* kernel = act_forward_device_stub<T>.get(x.device);
+    const ArrayArg y = output_arg<T>(out, x, "out");
     check_no_overlap(y, x, "out", "x", Alias::exact_ok);  // element-wise: out may be x
-    const T* px = x.data();
-    T* py_ = y.mutable_data();
+    const T* px = x.data<T>();
+    T* py_ = y.data<T>();
     const int64_t n = x.size();
     {
       KernelScope nogil;
-      act_forward<T>(k, px, py_, n, static_cast<T>(p0), static_cast<T>(p1));
+      kernel(k, px, py_, n, static_cast<T>(p0), static_cast<T>(p1));
     }
-    return y;
+    return y.owner;
   });
 }
 
 // Returns gx, or (gx, dp0) when want_dp0 (swish: the gradient w.r.t. beta, summed).
-py::object activation_backward(const std::string& kind, const py::array& gy_obj,
+py::object activation_backward(const std::string& kind, const py::handle& gy_obj,
                                const py::object& x_obj, const py::object& y_obj, double p0,
                                double p1, bool want_dp0, const py::object& out) {
   const Act k = parse_act(kind);
@@ -52,25 +54,28 @@ py::object activation_backward(const std::string& kind, const py::array& gy_obj,
                           " (the saved forward " + (reads_y ? "output" : "input") + ")");
   if (want_dp0 && k != Act::swish)
     throw py::value_error("want_dp0 is only defined for 'swish' (the gradient w.r.t. beta)");
-  return dispatch_float(gy_obj, "gy", [&](auto tag) -> py::object {
+  const ArrayArg gy = any_array_arg(gy_obj, "gy", "float32 or float64");
+  return dispatch_float(gy, "gy", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto gy = contiguous_input<T>(gy_obj, "gy");
-    auto in = contiguous_input<T>(in_obj, in_name);
+    check_c_contiguous(gy, "gy");
+    const ArrayArg in = input_arg<T>(in_obj, in_name);
+    const Device dev = same_device({&gy, &in}, {"gy", in_name});
     check_same_shape(in, gy, in_name, "gy");
-    auto gx = output_like<T>(out, gy, "out");
+    auto* kernel = act_backward_device_stub<T>.get(dev);
+    const ArrayArg gx = output_arg<T>(out, gy, "out");
     check_no_overlap(gx, gy, "out", "gy", Alias::exact_ok);  // element-wise: out may be gy
     check_no_overlap(gx, in, "out", in_name, Alias::exact_ok);
-    const T* pin = in.data();
-    const T* pg = gy.data();
-    T* pgx = gx.mutable_data();
-    T dp0 = 0;
+    const T* pin = in.data<T>();
+    const T* pg = gy.data<T>();
+    T* pgx = gx.data<T>();
+    T dp0 = 0;  // a host scalar: the CPU driver returns the sum through it
     {
       KernelScope nogil;
-      act_backward<T>(k, reads_y ? nullptr : pin, reads_y ? pin : nullptr, pg, pgx, gy.size(),
-                      static_cast<T>(p0), static_cast<T>(p1), want_dp0 ? &dp0 : nullptr);
+      kernel(k, reads_y ? nullptr : pin, reads_y ? pin : nullptr, pg, pgx, gy.size(),
+             static_cast<T>(p0), static_cast<T>(p1), want_dp0 ? &dp0 : nullptr);
     }
-    if (want_dp0) return py::make_tuple(gx, static_cast<double>(dp0));
-    return gx;
+    if (want_dp0) return py::make_tuple(gx.owner, static_cast<double>(dp0));
+    return gx.owner;
   });
 }
 
@@ -102,7 +107,7 @@ py::array activation_backward_ref(const std::string& kind, const py::array& gy_o
 }
 
 // The channel axis of x for a per-channel parameter of `size` entries (1 means shared).
-AxisView channel_view(const py::array& x, int64_t axis, py::ssize_t size, const char* pname) {
+AxisView channel_view(const ArrayArg& x, int64_t axis, int64_t size, const char* pname) {
   if (x.ndim() == 0) throw py::value_error("x must have at least one dimension");
   const int64_t ax = normalize_axis(axis, x.ndim(), "x");
   AxisView v = axis_view(x, ax);
@@ -114,57 +119,64 @@ AxisView channel_view(const py::array& x, int64_t axis, py::ssize_t size, const 
   return v;
 }
 
-py::array prelu_fwd(const py::array& x_obj, const py::array& w_obj, int64_t axis) {
-  return dispatch_float(x_obj, "x", [&](auto tag) -> py::array {
+py::object prelu_fwd(const py::handle& x_obj, const py::handle& w_obj, int64_t axis) {
+  const ArrayArg x = any_array_arg(x_obj, "x", "float32 or float64");
+  return dispatch_float(x, "x", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto x = contiguous_input<T>(x_obj, "x");
-    auto w = contiguous_input<T>(w_obj, "weight");
+    check_c_contiguous(x, "x");
+    const ArrayArg w = input_arg<T>(w_obj, "weight");
+    const Device dev = same_device({&x, &w}, {"x", "weight"});
     check_ndim(w, 1, "weight");
     const AxisView v = channel_view(x, axis, w.size(), "weight");
-    py::array_t<T> y(shape_of(x));
-    const T* px = x.data();
-    const T* pw = w.data();
-    T* py_ = y.mutable_data();
+    auto* kernel = prelu_forward_device_stub<T>.get(dev);
+    const ArrayArg y = empty_on<T>(dev, shape_of(x));
+    const T* px = x.data<T>();
+    const T* pw = w.data<T>();
+    T* py_ = y.data<T>();
     {
       KernelScope nogil;
-      prelu_forward<T>(px, pw, py_, v.outer, v.n, v.inner);
+      kernel(px, pw, py_, v.outer, v.n, v.inner);
     }
-    return y;
+    return y.owner;
   });
 }
 
-py::tuple prelu_bwd(const py::array& x_obj, const py::array& w_obj, const py::array& gy_obj,
+py::tuple prelu_bwd(const py::handle& x_obj, const py::handle& w_obj, const py::handle& gy_obj,
                     int64_t axis) {
-  return dispatch_float(x_obj, "x", [&](auto tag) -> py::tuple {
+  const ArrayArg x = any_array_arg(x_obj, "x", "float32 or float64");
+  return dispatch_float(x, "x", [&](auto tag) -> py::tuple {
     using T = decltype(tag);
-    auto x = contiguous_input<T>(x_obj, "x");
-    auto w = contiguous_input<T>(w_obj, "weight");
-    auto gy = contiguous_input<T>(gy_obj, "gy");
+    check_c_contiguous(x, "x");
+    const ArrayArg w = input_arg<T>(w_obj, "weight");
+    const ArrayArg gy = input_arg<T>(gy_obj, "gy");
+    const Device dev = same_device({&x, &w, &gy}, {"x", "weight", "gy"});
     check_ndim(w, 1, "weight");
     check_same_shape(gy, x, "gy", "x");
     const AxisView v = channel_view(x, axis, w.size(), "weight");
-    py::array_t<T> gx(shape_of(x));
-    py::array_t<T> gw(shape_of(w));
-    const T* px = x.data();
-    const T* pw = w.data();
-    const T* pg = gy.data();
-    T* pgx = gx.mutable_data();
-    T* pgw = gw.mutable_data();
+    auto* kernel = prelu_backward_device_stub<T>.get(dev);
+    const ArrayArg gx = empty_on<T>(dev, shape_of(x));
+    const ArrayArg gw = zeros_on<T>(dev, shape_of(w));  // the kernel accumulates into it
+    const T* px = x.data<T>();
+    const T* pw = w.data<T>();
+    const T* pg = gy.data<T>();
+    T* pgx = gx.data<T>();
+    T* pgw = gw.data<T>();
     {
       KernelScope nogil;
-      for (int64_t c = 0; c < w.size(); ++c) pgw[c] = 0;
-      prelu_backward<T>(px, pw, pg, pgx, pgw, v.outer, v.n, v.inner);
+      kernel(px, pw, pg, pgx, pgw, v.outer, v.n, v.inner);
     }
-    return py::make_tuple(gx, gw);
+    return py::make_tuple(gx.owner, gw.owner);
   });
 }
 
-py::array bias_add_fwd(const py::array& x_obj, const py::array& b_obj, int64_t axis,
-                       const py::object& out) {
-  return dispatch_float(x_obj, "x", [&](auto tag) -> py::array {
+py::object bias_add_fwd(const py::handle& x_obj, const py::handle& b_obj, int64_t axis,
+                        const py::object& out) {
+  const ArrayArg x = any_array_arg(x_obj, "x", "float32 or float64");
+  return dispatch_float(x, "x", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto x = contiguous_input<T>(x_obj, "x");
-    auto b = contiguous_input<T>(b_obj, "bias");
+    check_c_contiguous(x, "x");
+    const ArrayArg b = input_arg<T>(b_obj, "bias");
+    const Device dev = same_device({&x, &b}, {"x", "bias"});
     check_ndim(b, 1, "bias");
     if (x.ndim() == 0) throw py::value_error("x must have at least one dimension");
     const AxisView v = axis_view(x, normalize_axis(axis, x.ndim(), "x"));
@@ -172,35 +184,37 @@ py::array bias_add_fwd(const py::array& x_obj, const py::array& b_obj, int64_t a
       throw py::value_error("bias has " + std::to_string(b.size()) + " entries but x has " +
                             std::to_string(v.n) + " along axis " + std::to_string(axis) +
                             " (shape " + shape_str(x) + ")");
-    auto y = output_like<T>(out, x, "out");
+    auto* kernel = bias_add_forward_device_stub<T>.get(dev);
+    const ArrayArg y = output_arg<T>(out, x, "out");
     check_no_overlap(y, x, "out", "x", Alias::exact_ok);  // element-wise: out may be x
     check_no_overlap(y, b, "out", "bias");
-    const T* px = x.data();
-    const T* pb = b.data();
-    T* py_ = y.mutable_data();
+    const T* px = x.data<T>();
+    const T* pb = b.data<T>();
+    T* py_ = y.data<T>();
     {
       KernelScope nogil;
-      bias_add_forward<T>(px, pb, py_, v.outer, v.n, v.inner);
+      kernel(px, pb, py_, v.outer, v.n, v.inner);
     }
-    return y;
+    return y.owner;
   });
 }
 
-py::array bias_grad(const py::array& gy_obj, int64_t axis) {
-  return dispatch_float(gy_obj, "gy", [&](auto tag) -> py::array {
+py::object bias_grad(const py::handle& gy_obj, int64_t axis) {
+  const ArrayArg gy = any_array_arg(gy_obj, "gy", "float32 or float64");
+  return dispatch_float(gy, "gy", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto gy = contiguous_input<T>(gy_obj, "gy");
+    check_c_contiguous(gy, "gy");
     if (gy.ndim() == 0) throw py::value_error("gy must have at least one dimension");
     const AxisView v = axis_view(gy, normalize_axis(axis, gy.ndim(), "gy"));
-    py::array_t<T> gb(v.n);
-    const T* pg = gy.data();
-    T* pgb = gb.mutable_data();
+    auto* kernel = bias_add_backward_device_stub<T>.get(gy.device);
+    const ArrayArg gb = zeros_on<T>(gy.device, {v.n});  // the kernel accumulates into it
+    const T* pg = gy.data<T>();
+    T* pgb = gb.data<T>();
     {
       KernelScope nogil;
-      for (int64_t c = 0; c < v.n; ++c) pgb[c] = 0;
-      bias_add_backward<T>(pg, pgb, v.outer, v.n, v.inner);
+      kernel(pg, pgb, v.outer, v.n, v.inner);
     }
-    return gb;
+    return gb.owner;
   });
 }
 
@@ -211,43 +225,48 @@ void check_dropout_p(double p) {
 }
 
 // Returns (y, mask) with mask a uint8 array of x's shape (1 = kept).
-py::tuple dropout_fwd(const py::array& x_obj, double p, uint64_t seed) {
+py::tuple dropout_fwd(const py::handle& x_obj, double p, uint64_t seed) {
   check_dropout_p(p);
-  return dispatch_float(x_obj, "x", [&](auto tag) -> py::tuple {
+  const ArrayArg x = any_array_arg(x_obj, "x", "float32 or float64");
+  return dispatch_float(x, "x", [&](auto tag) -> py::tuple {
     using T = decltype(tag);
-    auto x = contiguous_input<T>(x_obj, "x");
-    py::array_t<T> y(shape_of(x));
-    py::array_t<uint8_t> mask(shape_of(x));
+    check_c_contiguous(x, "x");
+    auto* kernel = dropout_forward_device_stub<T>.get(x.device);
+    const ArrayArg y = empty_on<T>(x.device, shape_of(x));
+    const ArrayArg mask = empty_on<uint8_t>(x.device, shape_of(x));
     // keep with probability 1 - p (to 2^-32), see [Note: dropout RNG]
     const uint32_t threshold = dropout_threshold(p);
     const T scale = static_cast<T>(1.0 / (1.0 - p));
-    const T* px = x.data();
-    T* py_ = y.mutable_data();
-    uint8_t* pm = mask.mutable_data();
+    const T* px = x.data<T>();
+    T* py_ = y.data<T>();
+    uint8_t* pm = mask.data<uint8_t>();
     {
       KernelScope nogil;
-      dropout_forward<T>(px, py_, pm, x.size(), seed, threshold, scale);
+      kernel(px, py_, pm, x.size(), seed, threshold, scale);
     }
-    return py::make_tuple(y, mask);
+    return py::make_tuple(y.owner, mask.owner);
   });
 }
 
-py::array dropout_bwd(const py::array& gy_obj, const py::array& mask_obj, double p) {
+py::object dropout_bwd(const py::handle& gy_obj, const py::handle& mask_obj, double p) {
   check_dropout_p(p);
-  return dispatch_float(gy_obj, "gy", [&](auto tag) -> py::array {
+  const ArrayArg gy = any_array_arg(gy_obj, "gy", "float32 or float64");
+  return dispatch_float(gy, "gy", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto gy = contiguous_input<T>(gy_obj, "gy");
-    auto mask = contiguous_input<uint8_t>(mask_obj, "mask");
+    check_c_contiguous(gy, "gy");
+    const ArrayArg mask = input_arg<uint8_t>(mask_obj, "mask");
+    const Device dev = same_device({&gy, &mask}, {"gy", "mask"});
     check_same_shape(mask, gy, "mask", "gy");
-    py::array_t<T> gx(shape_of(gy));
-    const T* pg = gy.data();
-    const uint8_t* pm = mask.data();
-    T* pgx = gx.mutable_data();
+    auto* kernel = dropout_backward_device_stub<T>.get(dev);
+    const ArrayArg gx = empty_on<T>(dev, shape_of(gy));
+    const T* pg = gy.data<T>();
+    const uint8_t* pm = mask.data<uint8_t>();
+    T* pgx = gx.data<T>();
     {
       KernelScope nogil;
-      dropout_backward<T>(pg, pm, pgx, gy.size(), static_cast<T>(1.0 / (1.0 - p)));
+      kernel(pg, pm, pgx, gy.size(), static_cast<T>(1.0 / (1.0 - p)));
     }
-    return gx;
+    return gx.owner;
   });
 }
 

@@ -11,6 +11,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -24,7 +25,9 @@ namespace dc {
 struct ArrayArg {
   py::object owner;  // keeps the array alive while the kernel runs; returned for outputs
   void* ptr = nullptr;
-  std::vector<int64_t> shape_, strides_;  // strides in bytes
+  // strides in bytes. A default ArrayArg (an optional argument left out) is empty: shape (0,),
+  // no owner; same_device skips it and it overlaps nothing.
+  std::vector<int64_t> shape_{0}, strides_{0};
   py::dtype dtype_;
   Device device = Device::cpu;
   bool readonly = false;
@@ -41,6 +44,7 @@ struct ArrayArg {
     return n;
   }
   bool writeable() const { return !readonly; }
+  bool present() const { return static_cast<bool>(owner); }
   void* data() const { return ptr; }  // (as py::array: the checks of checks.h take either)
   template <typename T>
   T* data() const {
@@ -59,6 +63,7 @@ struct ArrayArg {
 
 inline std::string shape_str(const ArrayArg& a) { return shape_str(a.shape_); }
 inline bool is_c_contiguous(const ArrayArg& a) { return a.c_contiguous(); }
+inline std::vector<int64_t> shape_of(const ArrayArg& a) { return a.shape_; }
 
 inline std::string type_name(const py::handle& obj) {
   return std::string(py::str(py::type::of(obj).attr("__name__")));
@@ -68,10 +73,8 @@ inline ArrayArg from_numpy(const py::array& a) {
   ArrayArg r;
   r.owner = a;
   r.ptr = const_cast<void*>(a.data());
-  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
-    r.shape_.push_back(a.shape(d));
-    r.strides_.push_back(a.strides(d));
-  }
+  r.shape_.assign(a.shape(), a.shape() + a.ndim());
+  r.strides_.assign(a.strides(), a.strides() + a.ndim());
   r.dtype_ = a.dtype();
   r.readonly = !a.writeable();
   return r;
@@ -90,6 +93,8 @@ inline ArrayArg from_cuda_interface(const py::handle& obj, const py::object& cai
   ArrayArg r;
   r.owner = py::reinterpret_borrow<py::object>(obj);
   r.device = Device::cuda;
+  r.shape_.clear();
+  r.strides_.clear();
   try {
     r.dtype_ = py::dtype(py::cast<std::string>(d["typestr"]));
     for (const auto& s : py::cast<py::tuple>(d["shape"])) r.shape_.push_back(py::cast<int64_t>(s));
@@ -143,6 +148,15 @@ inline ArrayArg any_array_arg(const py::handle& obj, const char* name, const cha
                        type_name(obj));
 }
 
+// Any array argument, any dtype (the op's dtype dispatch checks it): "<name> must be a numpy
+// array, got <type>" otherwise (checks.h's wording for such arguments).
+inline ArrayArg any_array_arg(const py::handle& obj, const char* name) {
+  if (py::isinstance<py::array>(obj)) return from_numpy(py::reinterpret_borrow<py::array>(obj));
+  if (!obj.is_none() && py::hasattr(obj, "__cuda_array_interface__"))
+    return from_cuda_interface(obj, obj.attr("__cuda_array_interface__"), name);
+  throw py::type_error(std::string(name) + " must be a numpy array, got " + type_name(obj));
+}
+
 // An array argument of exactly dtype T (as checks.h's as_array, on either device).
 template <typename T>
 ArrayArg array_arg(const py::handle& obj, const char* name) {
@@ -153,14 +167,15 @@ ArrayArg array_arg(const py::handle& obj, const char* name) {
   return a;
 }
 
-// All of an op's arrays on one device; returns it. Mixed devices: ValueError naming both.
+// All of an op's arrays on one device; returns it (the first's). Mixed devices: ValueError
+// naming both. Optional arguments left out (default ArrayArgs) are skipped.
 inline Device same_device(std::initializer_list<const ArrayArg*> args,
                           std::initializer_list<const char*> names) {
   const ArrayArg* first = *args.begin();
   const char* first_name = *names.begin();
   auto name = names.begin();
   for (const ArrayArg* a : args) {
-    if (a->device != first->device)
+    if (a->present() && a->device != first->device)
       throw py::value_error(std::string(*name) + " is on " + device_name(a->device) + " but " +
                             first_name + " is on " + device_name(first->device) +
                             " (all arrays of one call must be on the same device)");
@@ -184,6 +199,38 @@ inline ArrayArg empty_on(Device device, const std::vector<int64_t>& shape, const
   for (size_t i = 0; i < shape.size(); ++i) shp[i] = shape[i];
   py::object out = cupy.attr("empty")(shp, py::arg("dtype") = dtype);
   return from_cuda_interface(out, out.attr("__cuda_array_interface__"), "out");
+}
+template <typename T>
+ArrayArg empty_on(Device device, const std::vector<int64_t>& shape) {
+  return empty_on(device, shape, py::dtype::of<T>());
+}
+
+// As empty_on, filled with zeros (for outputs a kernel accumulates into).
+template <typename T>
+ArrayArg zeros_on(Device device, const std::vector<int64_t>& shape) {
+  ArrayArg a = empty_on<T>(device, shape);
+  if (device == Device::cpu)
+    std::fill_n(a.data<T>(), a.size(), T(0));
+  else
+    a.owner.attr("fill")(0);
+  return a;
+}
+
+// The result array on the device of `in` (an input of the call, named in_name): a new one, or
+// `out` (dtype T, the exact shape, C-contiguous, writeable, on in's device). Look the kernel up
+// before calling this (an empty slot raises first).
+template <typename T>
+ArrayArg result_arg(const py::handle& out, const std::vector<int64_t>& shape, const char* name,
+                    const ArrayArg& in, const char* in_name) {
+  if (out.is_none()) return empty_on<T>(in.device, shape);
+  ArrayArg a = array_arg<T>(out, name);
+  same_device({&in, &a}, {in_name, name});
+  if (shape_of(a) != shape)
+    throw py::value_error(std::string(name) + " must have shape " + shape_str(shape) + ", got " +
+                          shape_str(a));
+  check_c_contiguous(a, name);
+  check_writeable(a, name);
+  return a;
 }
 
 }  // namespace dc

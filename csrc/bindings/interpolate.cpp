@@ -13,6 +13,7 @@
 
 #include <cmath>
 
+#include "bindings/array_arg.h"
 #include "bindings/checks.h"
 #include "bindings/conv_args.h"
 #include "bindings/registry.h"
@@ -95,37 +96,36 @@ std::vector<int64_t> y_shape(const std::vector<int64_t>& xs, const std::vector<i
   return ys;
 }
 
-py::array forward(const py::handle& x_obj, const py::handle& size, const std::string& mode,
-                  bool align_corners, const py::handle& scales, bool reference,
-                  const py::object& out) {
-  auto x = require_array(x_obj, "x");
+py::object forward(const py::handle& x_obj, const py::handle& size, const std::string& mode,
+                   bool align_corners, const py::handle& scales, bool reference,
+                   const py::object& out) {
+  const ArrayArg x = any_array_arg(x_obj, "x");
   check_c_contiguous(x, "x");
   const auto xs = shape_of(x);
   const int nsp = spatial_rank(xs, "x");
   const auto osz = spatial_ints(size, nsp, "size", 1, "positive");
   const auto ys = y_shape(xs, osz);
   const auto s = interp_shape(xs, osz, mode, align_corners, scales);
-  return dispatch_float(x, "x", [&](auto tag) -> py::array {
+  return dispatch_float(x, "x", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto y = result_array<T>(out, ys, "out");
+    auto* kernel = interpolate_forward_device_stub<T>.get(x.device);
+    if (reference) kernel = &ref::interpolate_forward<T>;  // x is on the CPU: get() found its slot
+    const ArrayArg y = result_arg<T>(out, ys, "out", x, "x");
     check_no_overlap(y, x, "out", "x");
-    const T* xp = static_cast<const T*>(x.data());
-    T* yp = y.mutable_data();
+    const T* xp = x.data<T>();
+    T* yp = y.data<T>();
     {
       KernelScope nogil;
-      if (reference)
-        ref::interpolate_forward<T>(s, xp, yp);
-      else
-        interpolate_forward<T>(s, xp, yp);
+      kernel(s, xp, yp);
     }
-    return y;
+    return y.owner;
   });
 }
 
-py::array backward(const py::handle& dy_obj, const py::handle& input_shape, const std::string& mode,
-                   bool align_corners, const py::handle& scales, bool reference,
-                   const py::object& out) {
-  auto dy = require_array(dy_obj, "dy");
+py::object backward(const py::handle& dy_obj, const py::handle& input_shape,
+                    const std::string& mode, bool align_corners, const py::handle& scales,
+                    bool reference, const py::object& out) {
+  const ArrayArg dy = any_array_arg(dy_obj, "dy");
   check_c_contiguous(dy, "dy");
   const auto ds = shape_of(dy);
   const int nsp = spatial_rank(ds, "dy");
@@ -136,20 +136,19 @@ py::array backward(const py::handle& dy_obj, const py::handle& input_shape, cons
                           " in its first two axes");
   const std::vector<int64_t> osz(ds.begin() + 2, ds.end());
   const auto s = interp_shape(xs, osz, mode, align_corners, scales);
-  return dispatch_float(dy, "dy", [&](auto tag) -> py::array {
+  return dispatch_float(dy, "dy", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto dx = result_array<T>(out, xs, "out");
+    auto* kernel = interpolate_backward_device_stub<T>.get(dy.device);
+    if (reference) kernel = &ref::interpolate_backward<T>;  // dy is on the CPU
+    const ArrayArg dx = result_arg<T>(out, xs, "out", dy, "dy");
     check_no_overlap(dx, dy, "out", "dy");
-    const T* dyp = static_cast<const T*>(dy.data());
-    T* dxp = dx.mutable_data();
+    const T* dyp = dy.data<T>();
+    T* dxp = dx.data<T>();
     {
       KernelScope nogil;
-      if (reference)
-        ref::interpolate_backward<T>(s, dyp, dxp);
-      else
-        interpolate_backward<T>(s, dyp, dxp);
+      kernel(s, dyp, dxp);
     }
-    return dx;
+    return dx.owner;
   });
 }
 

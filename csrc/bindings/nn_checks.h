@@ -1,10 +1,12 @@
-// Binding helpers shared by the nn kernels (activation, softmax, norm): axis handling and
-// output allocation. Validation only; the kernels trust what these pass on.
+// Binding helpers shared by the nn kernels (activation, softmax, norm, scan, ...): axis handling
+// and output allocation, on ArrayArgs ([Note: device dispatch]). Validation only; the kernels
+// trust what these pass on.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "bindings/array_arg.h"
 #include "bindings/checks.h"
 
 namespace dc {
@@ -21,9 +23,10 @@ inline int64_t normalize_axis(int64_t axis, py::ssize_t ndim, const char* name) 
 struct AxisView {
   int64_t outer = 1, n = 1, inner = 1;
 };
-inline AxisView axis_view(const py::array& a, int64_t axis) {
+template <typename A>
+AxisView axis_view(const A& a, int64_t axis) {
   AxisView v;
-  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+  for (int64_t d = 0; d < a.ndim(); ++d) {
     if (d < axis)
       v.outer *= a.shape(d);
     else if (d == axis)
@@ -46,20 +49,31 @@ py::array_t<T> contiguous_input(const py::handle& obj, const char* name) {
   return a;
 }
 
-inline void check_same_shape(const py::array& a, const py::array& ref, const char* name,
-                             const char* ref_name) {
+template <typename A, typename B>
+void check_same_shape(const A& a, const B& ref, const char* name, const char* ref_name) {
   bool ok = a.ndim() == ref.ndim();
-  for (py::ssize_t d = 0; ok && d < a.ndim(); ++d) ok = a.shape(d) == ref.shape(d);
+  for (int64_t d = 0; ok && d < a.ndim(); ++d) ok = a.shape(d) == ref.shape(d);
   if (!ok)
     throw py::value_error(std::string(name) + " has shape " + shape_str(a) + " but " + ref_name +
                           " has shape " + shape_str(ref) + "; they must match");
 }
 
-// out= if given (dtype T, shape of `like`, C-contiguous, writeable), else a new array.
+// The ArrayArg twin of contiguous_input (which the NumPy-only reference entries use): an array
+// of exactly dtype T on either device, C-contiguous (same messages).
 template <typename T>
-py::array_t<T> output_like(const py::object& out_obj, const py::array& like, const char* name) {
-  if (out_obj.is_none()) return py::array_t<T>(shape_of(like));
-  auto out = as_array<T>(out_obj, name);
+ArrayArg input_arg(const py::handle& obj, const char* name) {
+  ArrayArg a = array_arg<T>(obj, name);
+  check_c_contiguous(a, name);
+  return a;
+}
+
+// out= if given (dtype T, the shape and device of `like`, C-contiguous, writeable), else a new
+// array on like's device. Look the kernel up before calling this (an empty slot raises first).
+template <typename T>
+ArrayArg output_arg(const py::object& out_obj, const ArrayArg& like, const char* name) {
+  if (out_obj.is_none()) return empty_on<T>(like.device, like.shape_);
+  ArrayArg out = array_arg<T>(out_obj, name);
+  same_device({&like, &out}, {"the input", name});
   check_same_shape(out, like, name, "the input");
   check_c_contiguous(out, name);
   check_writeable(out, name);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/array_arg.h"
 #include "bindings/checks.h"
 #include "bindings/registry.h"
 
@@ -93,46 +94,59 @@ size_t state_count(OptimKind kind, const OptimHyper& h) {
   return 0;
 }
 
-bool c_contiguous(const py::array& a) { return (a.flags() & py::array::c_style) != 0; }
-
 // Validate one tensor's parameter, gradient and state arrays. Argument names ("params[3]") are
 // only formatted when a check fails: this runs for every tensor on every step.
+// Whether obj is an array argument (NumPy, or __cuda_array_interface__).
+bool is_array_like(const py::handle& obj) {
+  return py::isinstance<py::array>(obj) ||
+         (!obj.is_none() && py::hasattr(obj, "__cuda_array_interface__"));
+}
+
+// any_array_arg(obj, name()) with the name formatted only when it is needed (not for a NumPy
+// array: this runs for every array on every step).
+template <typename Name>
+ArrayArg step_array(const py::handle& obj, const Name& name) {
+  if (py::isinstance<py::array>(obj)) return from_numpy(py::reinterpret_borrow<py::array>(obj));
+  return any_array_arg(obj, name().c_str());
+}
+
+// Validate one tensor's parameter, gradient and state arrays (g and st receive the latter two,
+// on any device: the caller checks one device). Argument names ("params[3]") are only formatted
+// when a check fails: this runs for every tensor on every step.
 template <typename T>
-OptimTensor<T> check_tensor(py::array& p, const py::handle& g_obj, const py::list& st,
-                            size_t nstate, size_t i) {
+OptimTensor<T> check_tensor(const ArrayArg& p, const py::handle& g_obj, const py::list& st_obj,
+                            size_t nstate, size_t i, ArrayArg& g, ArrayArg* st) {
   const auto pn = [&] { return "params[" + std::to_string(i) + "]"; };
   const auto gn = [&] { return "grads[" + std::to_string(i) + "]"; };
-  if (!c_contiguous(p)) check_c_contiguous(p, pn().c_str());
+  if (!p.c_contiguous()) check_c_contiguous(p, pn().c_str());
   if (!p.writeable()) check_writeable(p, pn().c_str());
-  if (!py::isinstance<py::array>(g_obj))
-    throw py::type_error(gn() + " must be a numpy array, got " +
-                         std::string(py::str(py::type::of(g_obj).attr("__name__"))));
-  py::array g = py::reinterpret_borrow<py::array>(g_obj);
+  g = step_array(g_obj, gn);
   if (!g.dtype().is(p.dtype())) check_same_dtype(g, p, gn().c_str(), pn().c_str());
   bool same = g.ndim() == p.ndim();
-  for (py::ssize_t d = 0; same && d < g.ndim(); ++d) same = g.shape(d) == p.shape(d);
+  for (int64_t d = 0; same && d < g.ndim(); ++d) same = g.shape(d) == p.shape(d);
   if (!same)
     throw py::value_error(gn() + " has shape " + shape_str(g) + " but " + pn() + " has shape " +
                           shape_str(p));
-  if (!c_contiguous(g)) check_c_contiguous(g, gn().c_str());
-  if (st.size() != nstate)
+  if (!g.c_contiguous()) check_c_contiguous(g, gn().c_str());
+  if (st_obj.size() != nstate)
     throw py::value_error("states[" + std::to_string(i) + "] must hold " + std::to_string(nstate) +
-                          " arrays for these hyperparameters, got " + std::to_string(st.size()));
+                          " arrays for these hyperparameters, got " +
+                          std::to_string(st_obj.size()));
   OptimTensor<T> t{};
-  t.p = static_cast<T*>(p.mutable_data());
-  t.g = static_cast<const T*>(g.data());
-  t.n = static_cast<int64_t>(p.size());
+  t.p = p.data<T>();
+  t.g = g.data<T>();
+  t.n = p.size();
   for (size_t j = 0; j < nstate; ++j) {
     const auto sn = [&] { return "states[" + std::to_string(i) + "][" + std::to_string(j) + "]"; };
-    if (!py::isinstance<py::array>(st[j])) throw py::type_error(sn() + " must be a numpy array");
-    py::array s = py::reinterpret_borrow<py::array>(st[j]);
+    if (!is_array_like(st_obj[j])) throw py::type_error(sn() + " must be a numpy array");
+    const ArrayArg& s = st[j] = step_array(st_obj[j], sn);
     if (!s.dtype().is(p.dtype())) check_same_dtype(s, p, sn().c_str(), pn().c_str());
     if (s.size() != p.size())
       throw py::value_error(sn() + " has shape " + shape_str(s) + " but " + pn() + " has shape " +
                             shape_str(p));
-    if (!c_contiguous(s)) check_c_contiguous(s, sn().c_str());
+    if (!s.c_contiguous()) check_c_contiguous(s, sn().c_str());
     if (!s.writeable()) check_writeable(s, sn().c_str());
-    t.s[j] = static_cast<T*>(s.mutable_data());
+    t.s[j] = s.data<T>();
   }
   return t;
 }
@@ -226,13 +240,18 @@ void optim_step_entry(const std::string& kind_name, const py::dict& hyper, const
     mu = mu_arr.mutable_data();
   }
   const size_t nstate = state_count(kind, h);
+  // params, grads and states: one device (the first parameter's); steps, grad_scales and
+  // mu_products are the host's per-parameter bookkeeping (NumPy), read and written by the
+  // driver on the host whatever the device.
+  Device dev = Device::cpu;
+  ArrayArg g, st_args[3];
   std::vector<OptimTensor<float>> f32;
   std::vector<OptimTensor<double>> f64;
   int64_t* step_ptr = steps.mutable_data();
   std::vector<StepArray> writes, reads;
   writes.reserve(n * (1 + nstate) + 2);
   reads.reserve(n + 1);
-  const auto add = [](std::vector<StepArray>& v, const py::array& a, StepArray::Kind kind, size_t i,
+  const auto add = [](std::vector<StepArray>& v, const auto& a, StepArray::Kind kind, size_t i,
                       size_t j) {
     const ByteRange r = byte_range(a);
     if (r.lo < r.hi) v.push_back(StepArray{r, kind, i, j});
@@ -243,10 +262,8 @@ void optim_step_entry(const std::string& kind_name, const py::dict& hyper, const
   for (size_t i = 0; i < n; ++i) {
     py::handle p_obj = params[i];
     const auto pn = [&] { return "params[" + std::to_string(i) + "]"; };
-    if (!py::isinstance<py::array>(p_obj))
-      throw py::type_error(pn() + " must be a numpy array, got " +
-                           std::string(py::str(py::type::of(p_obj).attr("__name__"))));
-    py::array p = py::reinterpret_borrow<py::array>(p_obj);
+    const ArrayArg p = step_array(p_obj, pn);
+    if (i == 0) dev = p.device;
     if (!py::isinstance<py::list>(states[i]))
       throw py::type_error("states[" + std::to_string(i) + "] must be a list of arrays");
     py::list st = py::reinterpret_borrow<py::list>(states[i]);
@@ -256,7 +273,7 @@ void optim_step_entry(const std::string& kind_name, const py::dict& hyper, const
       dispatch_float(p, pn().c_str(), [](auto) {});  // raises, naming the argument
     dispatch_float(p, "params", [&](auto tag) {
       using T = decltype(tag);
-      OptimTensor<T> t = check_tensor<T>(p, grads[i], st, nstate, i);
+      OptimTensor<T> t = check_tensor<T>(p, grads[i], st, nstate, i, g, st_args);
       t.step = step_ptr + i;
       t.grad_scale = gs;
       t.mu_product = mup;
@@ -265,47 +282,80 @@ void optim_step_entry(const std::string& kind_name, const py::dict& hyper, const
       else
         f64.push_back(t);
     });
+    bool one_device = p.device == dev && g.device == dev;
+    for (size_t j = 0; j < nstate; ++j) one_device = one_device && st_args[j].device == dev;
+    if (!one_device) {  // the message names the first array off the first parameter's device
+      const ArrayArg first = step_array(params[0], [] { return std::string("params[0]"); });
+      same_device({&first, &p, &g},
+                  {"params[0]", pn().c_str(), ("grads[" + std::to_string(i) + "]").c_str()});
+      for (size_t j = 0; j < nstate; ++j)
+        same_device({&first, &st_args[j]},
+                    {"params[0]",
+                     ("states[" + std::to_string(i) + "][" + std::to_string(j) + "]").c_str()});
+    }
     add(writes, p, StepArray::param, i, 0);
-    add(reads, py::reinterpret_borrow<py::array>(grads[i]), StepArray::grad, i, 0);
-    for (size_t j = 0; j < nstate; ++j)
-      add(writes, py::reinterpret_borrow<py::array>(st[j]), StepArray::state, i, j);
+    add(reads, g, StepArray::grad, i, 0);
+    for (size_t j = 0; j < nstate; ++j) add(writes, st_args[j], StepArray::state, i, j);
   }
   check_step_aliasing(writes, reads);
+  auto* kernel_f32 = f32.empty() ? nullptr : optim_step_device_stub<float>.get(dev);
+  auto* kernel_f64 = f64.empty() ? nullptr : optim_step_device_stub<double>.get(dev);
   KernelScope nogil;
-  if (!f32.empty())
-    optim_step<float>(kind, h, f32.data(), static_cast<int64_t>(f32.size()), reference);
-  if (!f64.empty())
-    optim_step<double>(kind, h, f64.data(), static_cast<int64_t>(f64.size()), reference);
+  if (kernel_f32) kernel_f32(kind, h, f32.data(), static_cast<int64_t>(f32.size()), reference);
+  if (kernel_f64) kernel_f64(kind, h, f64.data(), static_cast<int64_t>(f64.size()), reference);
 }
 
-// Per-array norms: ord 2 -> sqrt(sum x^2), ord inf -> max |x| (accumulated in double).
+// The arrays of grad_norms / scale_clamp_: each float32 or float64, C-contiguous, all on one
+// device; which dtypes occur (only their kernels are looked up).
+struct FloatArrays {
+  std::vector<ArrayArg> arrs;
+  Device dev = Device::cpu;
+  bool f32 = false, f64 = false;
+};
+
+FloatArrays float_arrays(const py::list& arrays, bool writeable) {
+  FloatArrays r;
+  std::vector<ArrayArg>& arrs = r.arrs;
+  for (size_t i = 0; i < arrays.size(); ++i) {
+    const std::string name = "arrays[" + std::to_string(i) + "]";
+    if (!is_array_like(arrays[i])) throw py::type_error(name + " must be a numpy array");
+    ArrayArg a = any_array_arg(arrays[i], name.c_str());
+    dispatch_float(a, name.c_str(), [](auto) {});
+    check_c_contiguous(a, name.c_str());
+    if (writeable) check_writeable(a, name.c_str());
+    if (i == 0) r.dev = a.device;
+    if (!arrs.empty()) same_device({&arrs.front(), &a}, {"arrays[0]", name.c_str()});
+    (a.dtype().is(py::dtype::of<float>()) ? r.f32 : r.f64) = true;
+    arrs.push_back(std::move(a));
+  }
+  return r;
+}
+
+// Per-array norms: ord 2 -> sqrt(sum x^2), ord inf -> max |x| (accumulated in double). The
+// result is a host (NumPy) float64 array whatever the device: the caller scales on the host.
 py::array_t<double> grad_norms_entry(const py::list& arrays, double ord) {
   const bool inf = std::isinf(ord) && ord > 0;
   if (!inf && ord != 2.0)
     throw py::value_error("norm_type must be 2 or inf, got " + std::to_string(ord));
   const size_t n = arrays.size();
-  std::vector<py::array> arrs;
-  for (size_t i = 0; i < n; ++i) {
-    const std::string name = "arrays[" + std::to_string(i) + "]";
-    if (!py::isinstance<py::array>(arrays[i]))
-      throw py::type_error(name + " must be a numpy array");
-    py::array a = py::reinterpret_borrow<py::array>(arrays[i]);
-    dispatch_float(a, name.c_str(), [](auto) {});
-    check_c_contiguous(a, name.c_str());
-    arrs.push_back(a);
-  }
+  const FloatArrays fa = float_arrays(arrays, false);
+  const std::vector<ArrayArg>& arrs = fa.arrs;
+  auto* sq_f32 = fa.f32 ? sum_squares_device_stub<float>.get(fa.dev) : nullptr;
+  auto* sq_f64 = fa.f64 ? sum_squares_device_stub<double>.get(fa.dev) : nullptr;
+  auto* am_f32 = fa.f32 ? abs_max_device_stub<float>.get(fa.dev) : nullptr;
+  auto* am_f64 = fa.f64 ? abs_max_device_stub<double>.get(fa.dev) : nullptr;
   py::array_t<double> out(static_cast<py::ssize_t>(n));
   double* o = out.mutable_data();
   KernelScope nogil;
   for (size_t i = 0; i < n; ++i) {
-    const py::array& a = arrs[i];
-    const int64_t m = static_cast<int64_t>(a.size());
+    const ArrayArg& a = arrs[i];
+    const int64_t m = a.size();
     if (a.dtype().is(py::dtype::of<float>())) {
-      auto x = static_cast<const float*>(a.data());
-      o[i] = inf ? abs_max(x, m) : std::sqrt(sum_squares(x, m));
+      const float* x = a.data<float>();
+      o[i] = inf ? am_f32(x, m) : std::sqrt(sq_f32(x, m));
     } else {
-      auto x = static_cast<const double*>(a.data());
-      o[i] = inf ? abs_max(x, m) : std::sqrt(sum_squares(x, m));
+      const double* x = a.data<double>();
+      o[i] = inf ? am_f64(x, m) : std::sqrt(sq_f64(x, m));
     }
   }
   return out;
@@ -314,24 +364,15 @@ py::array_t<double> grad_norms_entry(const py::list& arrays, double ord) {
 void scale_clamp_entry(const py::list& arrays, double scale, double clip) {
   if (!std::isfinite(scale)) throw py::value_error("scale must be finite");
   if (!(clip >= 0)) throw py::value_error("clip must be >= 0 (0: no clamp)");
-  std::vector<py::array> arrs;
-  for (size_t i = 0; i < arrays.size(); ++i) {
-    const std::string name = "arrays[" + std::to_string(i) + "]";
-    if (!py::isinstance<py::array>(arrays[i]))
-      throw py::type_error(name + " must be a numpy array");
-    py::array a = py::reinterpret_borrow<py::array>(arrays[i]);
-    dispatch_float(a, name.c_str(), [](auto) {});
-    check_c_contiguous(a, name.c_str());
-    check_writeable(a, name.c_str());
-    arrs.push_back(a);
-  }
+  const FloatArrays fa = float_arrays(arrays, true);
+  auto* k_f32 = fa.f32 ? scale_clamp_device_stub<float>.get(fa.dev) : nullptr;
+  auto* k_f64 = fa.f64 ? scale_clamp_device_stub<double>.get(fa.dev) : nullptr;
   KernelScope nogil;
-  for (py::array& a : arrs) {
-    const int64_t m = static_cast<int64_t>(a.size());
+  for (const ArrayArg& a : fa.arrs) {
     if (a.dtype().is(py::dtype::of<float>()))
-      scale_clamp(static_cast<float*>(a.mutable_data()), m, scale, clip);
+      k_f32(a.data<float>(), a.size(), scale, clip);
     else
-      scale_clamp(static_cast<double*>(a.mutable_data()), m, scale, clip);
+      k_f64(a.data<double>(), a.size(), scale, clip);
   }
 }
 

@@ -127,40 +127,40 @@ template <typename T>
 struct Inputs {
   using Scalar = T;
   RnnConfig cfg;
-  py::array_t<T> x, h0, c0, w_ih, w_hh, b_ih, b_hh, peep, h_mask;
-  py::array_t<uint8_t> mask;
+  ArrayArg x, h0, c0, w_ih, w_hh, b_ih, b_hh, peep, h_mask;  // absent: default ArrayArgs
+  py::array_t<uint8_t> mask;  // host: built here from mask= or lengths=
   RnnWeights<T> w;
   const T* h0p = nullptr;
   const T* c0p = nullptr;
+  Device dev = Device::cpu;
 };
 
 template <typename T>
-py::array_t<T> same_dtype_input(const py::handle& obj, const py::array& x, const char* name) {
-  if (!py::isinstance<py::array>(obj))
-    throw py::type_error(std::string(name) + " must be a numpy array, got " +
-                         std::string(py::str(py::type::of(obj).attr("__name__"))));
-  check_same_dtype(py::reinterpret_borrow<py::array>(obj), x, name, "x");
-  return contiguous_input<T>(obj, name);
+ArrayArg same_dtype_input(const py::handle& obj, const ArrayArg& x, const char* name) {
+  const ArrayArg a = any_array_arg(obj, name);
+  check_same_dtype(a, x, name, "x");
+  check_c_contiguous(a, name);
+  return a;
 }
 
 template <typename T>
-const T* optional_vector(const py::handle& obj, const py::array& x, int64_t n, const char* name,
-                         py::array_t<T>& keep) {
+const T* optional_vector(const py::handle& obj, const ArrayArg& x, int64_t n, const char* name,
+                         ArrayArg& keep) {
   if (obj.is_none()) return nullptr;
   keep = same_dtype_input<T>(obj, x, name);
   if (keep.ndim() != 1 || keep.shape(0) != n)
     throw py::value_error(std::string(name) + " must have shape (" + std::to_string(n) +
                           ",), got " + shape_str(keep));
-  return keep.data();
+  return keep.data<T>();
 }
 
 template <typename T>
-const T* optional_state(const py::handle& obj, const py::array& x, int64_t B, int64_t H,
-                        const char* name, py::array_t<T>& keep) {
+const T* optional_state(const py::handle& obj, const ArrayArg& x, int64_t B, int64_t H,
+                        const char* name, ArrayArg& keep) {
   if (obj.is_none()) return nullptr;
   keep = same_dtype_input<T>(obj, x, name);
   check_shape(keep, {B, H}, name);
-  return keep.data();
+  return keep.data<T>();
 }
 
 // mask (B, T) of bool / uint8, or lengths (B,) of integers in [0, T] -> a (B, T) uint8 mask
@@ -205,13 +205,14 @@ py::array_t<uint8_t> parse_mask(const py::object& mask_obj, const py::object& le
 }
 
 template <typename T>
-Inputs<T> gather(const std::string& cell, const py::array& x_arr, const py::object& h0,
+Inputs<T> gather(const std::string& cell, const ArrayArg& x_arr, const py::object& h0,
                  const py::object& c0, const py::object& w_ih, const py::object& w_hh,
                  const py::object& b_ih, const py::object& b_hh, const py::kwargs& kw) {
   Inputs<T> in;
   RnnConfig& c = in.cfg;
   c = parse_options(cell, kw);
-  in.x = contiguous_input<T>(x_arr, "x");
+  in.x = x_arr;
+  check_c_contiguous(in.x, "x");
   if (in.x.ndim() != 3)
     throw py::value_error("x must be 3-dimensional (batch, time, features), got shape " +
                           shape_str(in.x));
@@ -233,8 +234,8 @@ Inputs<T> gather(const std::string& cell, const py::array& x_arr, const py::obje
     throw py::value_error("x has " + std::to_string(c.I) + " features (shape " + shape_str(in.x) +
                           ") but w_ih expects " + std::to_string(in.w_ih.shape(1)) + " (shape " +
                           shape_str(in.w_ih) + ")");
-  in.w.w_ih = in.w_ih.data();
-  in.w.w_hh = in.w_hh.data();
+  in.w.w_ih = in.w_ih.template data<T>();
+  in.w.w_hh = in.w_hh.template data<T>();
   in.w.b_ih = optional_vector<T>(b_ih, in.x, G * c.H, "b_ih", in.b_ih);
   in.w.b_hh = optional_vector<T>(b_hh, in.x, G * c.H, "b_hh", in.b_hh);
   in.h0p = optional_state<T>(h0, in.x, c.B, c.H, "h0", in.h0);
@@ -249,6 +250,9 @@ Inputs<T> gather(const std::string& cell, const py::array& x_arr, const py::obje
   in.w.h_mask = optional_state<T>(opt(kw, "h_mask"), in.x, c.B, c.H, "h_mask", in.h_mask);
   in.mask = parse_mask(opt(kw, "mask"), opt(kw, "lengths"), c.B, c.T);
   c.mask = in.mask.size() ? in.mask.data() : nullptr;
+  in.dev = same_device(
+      {&in.x, &in.w_ih, &in.w_hh, &in.b_ih, &in.b_hh, &in.h0, &in.c0, &in.peep, &in.h_mask},
+      {"x", "w_ih", "w_hh", "b_ih", "b_hh", "h0", "c0", "w_peephole", "h_mask"});
   return in;
 }
 
@@ -258,10 +262,7 @@ py::tuple with_inputs(const std::string& cell, const py::object& x_obj, const py
                       const py::object& c0, const py::object& w_ih, const py::object& w_hh,
                       const py::object& b_ih, const py::object& b_hh, const py::kwargs& kw,
                       Fn&& fn) {
-  if (!py::isinstance<py::array>(x_obj))
-    throw py::type_error("x must be a numpy array, got " +
-                         std::string(py::str(py::type::of(x_obj).attr("__name__"))));
-  const py::array x_arr = py::reinterpret_borrow<py::array>(x_obj);
+  const ArrayArg x_arr = any_array_arg(x_obj, "x");
   return dispatch_float(x_arr, "x", [&](auto tag) -> py::tuple {
     using T = decltype(tag);
     Inputs<T> in = gather<T>(cell, x_arr, h0, c0, w_ih, w_hh, b_ih, b_hh, kw);
@@ -276,40 +277,41 @@ py::tuple fwd(const std::string& cell, const py::object& x_obj, const py::object
     using T = typename std::remove_reference_t<decltype(in)>::Scalar;
     const RnnConfig& c = in.cfg;
     const bool lstm = c.cell == RnnCell::lstm;
-    py::array_t<T> out({c.B, c.T, c.H}), h_n({c.B, c.H});
-    py::array_t<T> gates({c.B, c.T, c.ws_cols()});
-    py::array_t<T> c_n = lstm ? py::array_t<T>({c.B, c.H}) : py::array_t<T>();
-    py::array_t<T> cells = lstm ? py::array_t<T>({c.B, c.T, c.H}) : py::array_t<T>();
-    py::array_t<T> states = c.mask ? py::array_t<T>({c.B, c.T, c.H}) : out;
-    RnnWorkspace<T> ws{gates.mutable_data(), lstm ? cells.mutable_data() : nullptr,
-                       states.mutable_data()};
-    T* po = out.mutable_data();
-    T* phn = h_n.mutable_data();
-    T* pcn = lstm ? c_n.mutable_data() : nullptr;
+    const Device dev = in.dev;
+    auto* kernel = rnn_forward_device_stub<T>.get(dev);
+    const ArrayArg out = empty_on<T>(dev, {c.B, c.T, c.H}), h_n = empty_on<T>(dev, {c.B, c.H});
+    const ArrayArg gates = empty_on<T>(dev, {c.B, c.T, c.ws_cols()});
+    const ArrayArg c_n = lstm ? empty_on<T>(dev, {c.B, c.H}) : ArrayArg{};
+    const ArrayArg cells = lstm ? empty_on<T>(dev, {c.B, c.T, c.H}) : ArrayArg{};
+    const ArrayArg states = c.mask ? empty_on<T>(dev, {c.B, c.T, c.H}) : out;
+    RnnWorkspace<T> ws{gates.data<T>(), lstm ? cells.data<T>() : nullptr, states.data<T>()};
+    T* po = out.data<T>();
+    T* phn = h_n.data<T>();
+    T* pcn = lstm ? c_n.data<T>() : nullptr;
     {
       KernelScope nogil;
-      rnn_forward<T>(c, in.x.data(), in.h0p, in.c0p, in.w, po, phn, pcn, ws);
+      kernel(c, in.x.template data<T>(), in.h0p, in.c0p, in.w, po, phn, pcn, ws);
     }
     py::object mask = c.mask ? py::object(in.mask) : py::object(py::none());
-    py::tuple wst =
-        py::make_tuple(gates, lstm ? py::object(cells) : py::object(py::none()), states, mask);
-    return py::make_tuple(out, h_n, lstm ? py::object(c_n) : py::object(py::none()), wst);
+    py::tuple wst = py::make_tuple(gates.owner, lstm ? cells.owner : py::object(py::none()),
+                                   states.owner, mask);
+    return py::make_tuple(out.owner, h_n.owner, lstm ? c_n.owner : py::object(py::none()), wst);
   });
 }
 
 template <typename T>
-const T* optional_grad(const py::object& obj, const py::array& x, std::initializer_list<int64_t> s,
-                       const char* name, py::array_t<T>& keep) {
+const T* optional_grad(const py::object& obj, const ArrayArg& x, std::initializer_list<int64_t> s,
+                       const char* name, ArrayArg& keep) {
   if (obj.is_none()) return nullptr;
   keep = same_dtype_input<T>(obj, x, name);
   check_shape(keep, s, name);
-  return keep.data();
+  return keep.data<T>();
 }
 
 // The gradients of the outputs given to backward (each may be None: zero).
 template <typename T>
 struct OutputGrads {
-  py::array_t<T> keep_out, keep_hn, keep_cn;
+  ArrayArg keep_out, keep_hn, keep_cn;
   const T *dout, *dhn, *dcn;
   OutputGrads(const Inputs<T>& in, const py::object& dout_obj, const py::object& dhn_obj,
               const py::object& dcn_obj) {
@@ -319,48 +321,49 @@ struct OutputGrads {
     if (c.cell != RnnCell::lstm && !dcn_obj.is_none())
       throw py::value_error("dc_n is for cell='lstm' only");
     dcn = optional_grad<T>(dcn_obj, in.x, {c.B, c.H}, "dc_n", keep_cn);
+    same_device({&in.x, &keep_out, &keep_hn, &keep_cn}, {"x", "dout", "dh_n", "dc_n"});
   }
 };
 
-// The gradient arrays of a call (None where an input is absent) and the pointers to them.
+// The gradient arrays of a call (None where an input is absent) and the pointers to them, on
+// the inputs' device.
 template <typename T>
 struct GradArrays {
-  py::array_t<T> dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dpeep;
+  ArrayArg dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dpeep;
   RnnGrads<T> g;
   explicit GradArrays(const Inputs<T>& in) {
     const RnnConfig& c = in.cfg;
+    const Device dev = in.dev;
     const int64_t GH = c.gates() * c.H;
-    dx = py::array_t<T>({c.B, c.T, c.I});
-    dh0 = py::array_t<T>({c.B, c.H});
-    dw_ih = py::array_t<T>({GH, c.I});
-    dw_hh = py::array_t<T>({GH, c.H});
-    g.dx = dx.mutable_data();
-    g.dh0 = dh0.mutable_data();
-    g.dw_ih = dw_ih.mutable_data();
-    g.dw_hh = dw_hh.mutable_data();
+    dx = empty_on<T>(dev, {c.B, c.T, c.I});
+    dh0 = empty_on<T>(dev, {c.B, c.H});
+    dw_ih = empty_on<T>(dev, {GH, c.I});
+    dw_hh = empty_on<T>(dev, {GH, c.H});
+    g.dx = dx.data<T>();
+    g.dh0 = dh0.data<T>();
+    g.dw_ih = dw_ih.data<T>();
+    g.dw_hh = dw_hh.data<T>();
     if (c.cell == RnnCell::lstm) {
-      dc0 = py::array_t<T>({c.B, c.H});
-      g.dc0 = dc0.mutable_data();
+      dc0 = empty_on<T>(dev, {c.B, c.H});
+      g.dc0 = dc0.data<T>();
     }
     if (in.w.b_ih) {
-      db_ih = py::array_t<T>(GH);
-      g.db_ih = db_ih.mutable_data();
+      db_ih = empty_on<T>(dev, {GH});
+      g.db_ih = db_ih.data<T>();
     }
     if (in.w.b_hh) {
-      db_hh = py::array_t<T>(GH);
-      g.db_hh = db_hh.mutable_data();
+      db_hh = empty_on<T>(dev, {GH});
+      g.db_hh = db_hh.data<T>();
     }
     if (in.w.w_peep) {
-      dpeep = py::array_t<T>(c.peep_gates() * c.H);
-      g.dw_peep = dpeep.mutable_data();
+      dpeep = empty_on<T>(dev, {c.peep_gates() * c.H});
+      g.dw_peep = dpeep.data<T>();
     }
   }
   py::tuple result() const {
-    auto o = [](const py::array_t<T>& a, const T* p) {
-      return p ? py::object(a) : py::object(py::none());
-    };
-    return py::make_tuple(dx, dh0, o(dc0, g.dc0), dw_ih, dw_hh, o(db_ih, g.db_ih),
-                          o(db_hh, g.db_hh), o(dpeep, g.dw_peep));
+    auto o = [](const ArrayArg& a, const T* p) { return p ? a.owner : py::object(py::none()); };
+    return py::make_tuple(dx.owner, dh0.owner, o(dc0, g.dc0), dw_ih.owner, dw_hh.owner,
+                          o(db_ih, g.db_ih), o(db_hh, g.db_hh), o(dpeep, g.dw_peep));
   }
 };
 
@@ -377,24 +380,26 @@ py::tuple bwd(const std::string& cell, const py::object& x_obj, const py::object
     const bool lstm = c.cell == RnnCell::lstm;
     if (ws_t.size() != 4)
       throw py::value_error("ws must be the 4-tuple (gates, cells, states, mask) from forward");
-    auto gates = same_dtype_input<T>(ws_t[0], in.x, "ws[0] (gates)");
+    const ArrayArg gates = same_dtype_input<T>(ws_t[0], in.x, "ws[0] (gates)");
     check_shape(gates, {c.B, c.T, c.ws_cols()}, "ws[0] (gates)");
-    py::array_t<T> cells;
+    ArrayArg cells;
     if (lstm) {
       cells = same_dtype_input<T>(ws_t[1], in.x, "ws[1] (cells)");
       check_shape(cells, {c.B, c.T, c.H}, "ws[1] (cells)");
     }
-    auto states = same_dtype_input<T>(ws_t[2], in.x, "ws[2] (states)");
+    const ArrayArg states = same_dtype_input<T>(ws_t[2], in.x, "ws[2] (states)");
     check_shape(states, {c.B, c.T, c.H}, "ws[2] (states)");
+    same_device({&in.x, &gates, &cells, &states},
+                {"x", "ws[0] (gates)", "ws[1] (cells)", "ws[2] (states)"});
     in.mask = parse_mask(py::reinterpret_borrow<py::object>(ws_t[3]), py::none(), c.B, c.T);
     c.mask = in.mask.size() ? in.mask.data() : nullptr;
     const OutputGrads<T> og(in, dout_obj, dhn_obj, dcn_obj);
+    auto* kernel = rnn_backward_device_stub<T>.get(in.dev);
     GradArrays<T> ga(in);
-    RnnWorkspace<T> ws{const_cast<T*>(gates.data()), lstm ? const_cast<T*>(cells.data()) : nullptr,
-                       const_cast<T*>(states.data())};
+    RnnWorkspace<T> ws{gates.data<T>(), lstm ? cells.data<T>() : nullptr, states.data<T>()};
     {
       KernelScope nogil;
-      rnn_backward<T>(c, in.x.data(), in.h0p, in.c0p, in.w, ws, og.dout, og.dhn, og.dcn, ga.g);
+      kernel(c, in.x.template data<T>(), in.h0p, in.c0p, in.w, ws, og.dout, og.dhn, og.dcn, ga.g);
     }
     return ga.result();
   });
@@ -407,8 +412,9 @@ py::tuple fwd_ref(const std::string& cell, const py::object& x_obj, const py::ob
     using T = typename std::remove_reference_t<decltype(in)>::Scalar;
     const RnnConfig& c = in.cfg;
     const bool lstm = c.cell == RnnCell::lstm;
+    rnn_forward_device_stub<T>.get(in.dev);  // the reference runs where the CPU slot does
     py::array_t<T> out({c.B, c.T, c.H}), h_n({c.B, c.H}), c_n({c.B, c.H});
-    ref::rnn_forward<T>(c, in.x.data(), in.h0p, in.c0p, in.w, out.mutable_data(),
+    ref::rnn_forward<T>(c, in.x.template data<T>(), in.h0p, in.c0p, in.w, out.mutable_data(),
                         h_n.mutable_data(), lstm ? c_n.mutable_data() : nullptr);
     return py::make_tuple(out, h_n, lstm ? py::object(c_n) : py::object(py::none()));
   });
@@ -422,8 +428,10 @@ py::tuple bwd_ref(const std::string& cell, const py::object& x_obj, const py::ob
     using T = typename std::remove_reference_t<decltype(in)>::Scalar;
     const RnnConfig& c = in.cfg;
     const OutputGrads<T> og(in, dout_obj, dhn_obj, dcn_obj);
+    rnn_backward_device_stub<T>.get(in.dev);  // the reference runs where the CPU slot does
     GradArrays<T> ga(in);
-    ref::rnn_backward<T>(c, in.x.data(), in.h0p, in.c0p, in.w, og.dout, og.dhn, og.dcn, ga.g);
+    ref::rnn_backward<T>(c, in.x.template data<T>(), in.h0p, in.c0p, in.w, og.dout, og.dhn, og.dcn,
+                         ga.g);
     return ga.result();
   });
 }

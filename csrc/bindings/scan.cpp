@@ -27,76 +27,81 @@ ScanOp parse_op(const std::string& op) {
 
 bool has_indices(ScanOp op) { return op == ScanOp::max || op == ScanOp::min; }
 
-ScanShape scan_shape(const py::array& a, int64_t axis, const char* name) {
+ScanShape scan_shape(const ArrayArg& a, int64_t axis, const char* name) {
   if (a.ndim() == 0) throw py::value_error(std::string(name) + " must have at least 1 dimension");
   const AxisView v = axis_view(a, normalize_axis(axis, a.ndim(), name));
   return ScanShape{v.outer, v.n, v.inner};
 }
 
-py::object forward(const py::array& x_obj, int64_t axis, const std::string& op_name, bool reverse,
+py::object forward(const py::handle& x_obj, int64_t axis, const std::string& op_name, bool reverse,
                    bool reference) {
   const ScanOp op = parse_op(op_name);
   if (reverse && has_indices(op))
     throw py::value_error("reverse is not supported for op '" + op_name + "'");
-  return dispatch_float(x_obj, "x", [&](auto tag) -> py::object {
+  const ArrayArg x = any_array_arg(x_obj, "x", "float32 or float64");
+  return dispatch_float(x, "x", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto x = contiguous_input<T>(x_obj, "x");
+    check_c_contiguous(x, "x");
     const ScanShape s = scan_shape(x, axis, "x");
-    py::array_t<T> y(shape_of(x));
-    py::array_t<int64_t> idx(has_indices(op) ? shape_of(x) : std::vector<py::ssize_t>{0});
-    const T* xp = x.data();
-    T* yp = y.mutable_data();
-    int64_t* ip = has_indices(op) ? idx.mutable_data() : nullptr;
+    auto* kernel = scan_forward_device_stub<T>.get(x.device);
+    if (reference) kernel = &ref::scan_forward<T>;  // x is on the CPU: get() found its slot
+    const ArrayArg y = empty_on<T>(x.device, shape_of(x));
+    const ArrayArg idx =
+        empty_on<int64_t>(x.device, has_indices(op) ? shape_of(x) : std::vector<int64_t>{0});
+    const T* xp = x.data<T>();
+    T* yp = y.data<T>();
+    int64_t* ip = has_indices(op) ? idx.data<int64_t>() : nullptr;
     {
       KernelScope nogil;
-      if (reference)
-        ref::scan_forward<T>(op, s, xp, yp, ip, reverse);
-      else
-        scan_forward<T>(op, s, xp, yp, ip, reverse);
+      kernel(op, s, xp, yp, ip, reverse);
     }
-    if (has_indices(op)) return py::make_tuple(y, idx);
-    return std::move(y);
+    if (has_indices(op)) return py::make_tuple(y.owner, idx.owner);
+    return y.owner;
   });
 }
 
-py::array backward(const std::string& op_name, const py::array& dy_obj, int64_t axis,
-                   const py::object& x_obj, const py::object& y_obj, const py::object& idx_obj) {
+py::object backward(const std::string& op_name, const py::handle& dy_obj, int64_t axis,
+                    const py::object& x_obj, const py::object& y_obj, const py::object& idx_obj) {
   const ScanOp op = parse_op(op_name);
-  return dispatch_float(dy_obj, "dy", [&](auto tag) -> py::array {
+  const ArrayArg dy = any_array_arg(dy_obj, "dy", "float32 or float64");
+  return dispatch_float(dy, "dy", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto dy = contiguous_input<T>(dy_obj, "dy");
+    check_c_contiguous(dy, "dy");
     const ScanShape s = scan_shape(dy, axis, "dy");
     const T *xp = nullptr, *yp = nullptr;
     const int64_t* ip = nullptr;
-    py::array_t<T> x, y;
-    py::array_t<int64_t> idx;
+    ArrayArg x, y, idx;  // absent unless the op reads them
     if (op == ScanOp::prod || op == ScanOp::logsumexp) {
       if (x_obj.is_none() || y_obj.is_none())
         throw py::value_error("scan_backward of '" + op_name + "' needs x and y");
-      x = contiguous_input<T>(x_obj, "x");
-      y = contiguous_input<T>(y_obj, "y");
+      x = input_arg<T>(x_obj, "x");
+      y = input_arg<T>(y_obj, "y");
       check_same_shape(x, dy, "x", "dy");
       check_same_shape(y, dy, "y", "dy");
-      xp = x.data();
-      yp = y.data();
+      xp = x.data<T>();
+      yp = y.data<T>();
     } else if (has_indices(op)) {
       if (idx_obj.is_none()) throw py::value_error("scan_backward of '" + op_name + "' needs idx");
-      idx = contiguous_input<int64_t>(idx_obj, "idx");
+      idx = input_arg<int64_t>(idx_obj, "idx");
       check_same_shape(idx, dy, "idx", "dy");
-      ip = idx.data();
-      for (int64_t i = 0; i < idx.size(); ++i)
-        if (ip[i] < 0 || ip[i] >= s.n)
-          throw py::value_error("idx holds " + std::to_string(ip[i]) +
-                                ", outside the axis of length " + std::to_string(s.n));
+      ip = idx.data<int64_t>();
+      // read here, on the host; a CUDA kernel checks its own (device memory)
+      if (idx.device == Device::cpu)
+        for (int64_t i = 0; i < idx.size(); ++i)
+          if (ip[i] < 0 || ip[i] >= s.n)
+            throw py::value_error("idx holds " + std::to_string(ip[i]) +
+                                  ", outside the axis of length " + std::to_string(s.n));
     }
-    py::array_t<T> dx(shape_of(dy));
-    const T* dyp = dy.data();
-    T* dxp = dx.mutable_data();
+    const Device dev = same_device({&dy, &x, &y, &idx}, {"dy", "x", "y", "idx"});
+    auto* kernel = scan_backward_device_stub<T>.get(dev);
+    const ArrayArg dx = empty_on<T>(dev, shape_of(dy));
+    const T* dyp = dy.data<T>();
+    T* dxp = dx.data<T>();
     {
       KernelScope nogil;
-      scan_backward<T>(op, s, xp, yp, ip, dyp, dxp);
+      kernel(op, s, xp, yp, ip, dyp, dxp);
     }
-    return dx;
+    return dx.owner;
   });
 }
 

@@ -24,7 +24,7 @@ namespace {
 
 // Dispatch over the element types gather / scatter support.
 template <typename F>
-auto dispatch_gather_type(const py::array& a, const char* name, F&& f) {
+auto dispatch_gather_type(const ArrayArg& a, const char* name, F&& f) {
   if (a.dtype().is(py::dtype::of<float>())) return f(float{});
   if (a.dtype().is(py::dtype::of<double>())) return f(double{});
   if (a.dtype().is(py::dtype::of<int64_t>())) return f(int64_t{});
@@ -53,7 +53,7 @@ struct Table {
 };
 
 Table make_table(const std::vector<int64_t>& ishape, int64_t axis,
-                 const std::vector<py::ssize_t>& shape) {
+                 const std::vector<int64_t>& shape) {
   const int64_t nd = static_cast<int64_t>(ishape.size());
   std::vector<int64_t> st(nd, 0);
   if (!shape.empty()) {
@@ -88,23 +88,24 @@ Table make_table(const std::vector<int64_t>& ishape, int64_t axis,
 }
 
 struct IndexArg {
-  py::array_t<int64_t> arr;
+  ArrayArg arr;
   std::vector<int64_t> shape;
   int64_t axis;
   GatherShape g;
 };
 
-// index: int64, C-contiguous, x's rank, no larger than x on the axes other than `axis`.
-IndexArg index_arg(const py::array& x, int64_t axis_in, const py::handle& index_obj) {
+// index: int64, C-contiguous, x's rank, no larger than x on the axes other than `axis`, on x's
+// device.
+IndexArg index_arg(const ArrayArg& x, int64_t axis_in, const py::handle& index_obj) {
   if (x.ndim() == 0) throw py::value_error("x must have at least 1 dimension");
   IndexArg a;
   a.axis = normalize_axis(axis_in, x.ndim(), "x");
-  a.arr = contiguous_input<int64_t>(index_obj, "index");
+  a.arr = input_arg<int64_t>(index_obj, "index");
   if (a.arr.ndim() != x.ndim())
     throw py::value_error("index must have x's number of dimensions (" + std::to_string(x.ndim()) +
                           "), got shape " + shape_str(a.arr));
-  a.shape.assign(a.arr.shape(), a.arr.shape() + a.arr.ndim());
-  for (py::ssize_t d = 0; d < x.ndim(); ++d)
+  a.shape = a.arr.shape_;
+  for (int64_t d = 0; d < x.ndim(); ++d)
     if (d != a.axis && a.shape[d] > x.shape(d))
       throw py::value_error("index " + shape_str(a.arr) + " is larger than x " + shape_str(x) +
                             " along axis " + std::to_string(d) + " (only axis " +
@@ -119,78 +120,97 @@ IndexArg index_arg(const py::array& x, int64_t axis_in, const py::handle& index_
                         std::to_string(a.axis) + " with size " + std::to_string(a.g.len));
 }
 
-py::array gather_entry(const py::array& x_obj, int64_t axis, const py::handle& index_obj,
-                       bool reference) {
-  return dispatch_gather_type(x_obj, "x", [&](auto tag) -> py::array {
+py::object gather_entry(const py::handle& x_obj, int64_t axis, const py::handle& index_obj,
+                        bool reference) {
+  const ArrayArg x = any_array_arg(x_obj, "x", "float32, float64, int32 or int64");
+  return dispatch_gather_type(x, "x", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto x = contiguous_input<T>(x_obj, "x");
+    check_c_contiguous(x, "x");
     const IndexArg a = index_arg(x, axis, index_obj);
+    const Device dev = same_device({&x, &a.arr}, {"x", "index"});
+    auto* kernel = gather_device_stub<T>.get(dev);
+    if (reference) kernel = &ref::gather<T>;  // x is on the CPU: get() found its slot
     const Table xt = make_table(a.shape, a.axis, shape_of(x));
-    py::array_t<T> y(a.shape);
-    const int64_t* ip = a.arr.data();
-    const T* xp = x.data();
-    T* yp = y.mutable_data();
+    const ArrayArg y = empty_on<T>(dev, a.shape);
+    const int64_t* ip = a.arr.data<int64_t>();
+    const T* xp = x.data<T>();
+    T* yp = y.data<T>();
     int64_t bad = 0;
     bool ok;
     {
       KernelScope nogil;
-      ok = reference ? ref::gather<T>(a.g, ip, xp, xt.slices(), yp, &bad)
-                     : gather<T>(a.g, ip, xp, xt.slices(), yp, &bad);
+      ok = kernel(a.g, ip, xp, xt.slices(), yp, &bad);
     }
     if (!ok) bad_index(bad, a);
-    return y;
+    return y.owner;
   });
 }
 
-py::array scatter_entry(const py::array& x_obj, int64_t axis, const py::handle& index_obj,
-                        const py::handle& src_obj, const std::string& reduce, bool include_self,
-                        bool reference) {
+// A copy of x on its device, by its library (NumPy, or CuPy).
+template <typename T>
+ArrayArg copy_of(const ArrayArg& x) {
+  if (x.device == Device::cpu) {
+    ArrayArg out = empty_on<T>(x.device, x.shape_);
+    std::copy(x.data<T>(), x.data<T>() + x.size(), out.data<T>());
+    return out;
+  }
+  ArrayArg out = empty_on<T>(x.device, x.shape_);  // (raises if CuPy is missing)
+  out.owner.attr("__setitem__")(py::ellipsis(),
+                                py::module_::import("cupy").attr("asarray")(x.owner));
+  return out;
+}
+
+py::object scatter_entry(const py::handle& x_obj, int64_t axis, const py::handle& index_obj,
+                         const py::handle& src_obj, const std::string& reduce, bool include_self,
+                         bool reference) {
   const ScatterOp op = parse_reduce(reduce);
-  return dispatch_gather_type(x_obj, "x", [&](auto tag) -> py::array {
+  const ArrayArg x = any_array_arg(x_obj, "x", "float32, float64, int32 or int64");
+  return dispatch_gather_type(x, "x", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto x = contiguous_input<T>(x_obj, "x");
+    check_c_contiguous(x, "x");
     const IndexArg a = index_arg(x, axis, index_obj);
-    auto src = contiguous_input<T>(src_obj, "src");
+    const ArrayArg src = input_arg<T>(src_obj, "src");
     if (src.ndim() != 0) {
       if (src.ndim() != x.ndim())
         throw py::value_error("src must be 0-d or have index's number of dimensions (" +
                               std::to_string(x.ndim()) + "), got shape " + shape_str(src));
-      for (py::ssize_t d = 0; d < src.ndim(); ++d)
+      for (int64_t d = 0; d < src.ndim(); ++d)
         if (a.shape[d] > src.shape(d))
           throw py::value_error("index " + shape_str(a.arr) + " is larger than src " +
                                 shape_str(src) + " along axis " + std::to_string(d));
     }
+    const Device dev = same_device({&x, &a.arr, &src}, {"x", "index", "src"});
+    auto* kernel = scatter_device_stub<T>.get(dev);
+    if (reference) kernel = &ref::scatter<T>;  // x is on the CPU: get() found its slot
     const Table st = make_table(a.shape, a.axis, shape_of(src));
     const Table ot = make_table(a.shape, a.axis, shape_of(x));
-    py::array_t<T> out(shape_of(x));
-    std::copy(x.data(), x.data() + x.size(), out.mutable_data());
-    const int64_t* ip = a.arr.data();
-    const T* sp = src.data();
-    T* op_ = out.mutable_data();
+    const ArrayArg out = copy_of<T>(x);
+    const int64_t* ip = a.arr.data<int64_t>();
+    const T* sp = src.data<T>();
+    T* op_ = out.data<T>();
     int64_t bad = 0;
     bool ok;
     {
       KernelScope nogil;
-      ok = reference
-               ? ref::scatter<T>(a.g, op, include_self, ip, sp, st.slices(), op_, ot.slices(), &bad)
-               : scatter<T>(a.g, op, include_self, ip, sp, st.slices(), op_, ot.slices(), &bad);
+      ok = kernel(a.g, op, include_self, ip, sp, st.slices(), op_, ot.slices(), &bad);
     }
     if (!ok) bad_index(bad, a);
-    return out;
+    return out.owner;
   });
 }
 
 // gather's backward: dx (input_shape) = zeros with dy scatter-added at index (one zero fill
 // instead of a zero array copied into a new one).
-py::array gather_backward_entry(const py::array& dy_obj, int64_t axis, const py::handle& index_obj,
-                                const py::object& input_shape) {
-  return dispatch_float(dy_obj, "dy", [&](auto tag) -> py::array {
+py::object gather_backward_entry(const py::handle& dy_obj, int64_t axis,
+                                 const py::handle& index_obj, const py::object& input_shape) {
+  const ArrayArg dy = any_array_arg(dy_obj, "dy", "float32 or float64");
+  return dispatch_float(dy, "dy", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto dy = contiguous_input<T>(dy_obj, "dy");
+    check_c_contiguous(dy, "dy");
     if (!py::isinstance<py::sequence>(input_shape) || py::isinstance<py::str>(input_shape))
       throw py::type_error("input_shape must be a tuple of ints");
     const auto seq = py::reinterpret_borrow<py::sequence>(input_shape);
-    if (static_cast<py::ssize_t>(seq.size()) != dy.ndim())
+    if (static_cast<int64_t>(seq.size()) != dy.ndim())
       throw py::value_error("input_shape must have dy's number of dimensions (" +
                             std::to_string(dy.ndim()) + ")");
     std::vector<int64_t> xs;
@@ -202,25 +222,26 @@ py::array gather_backward_entry(const py::array& dy_obj, int64_t axis, const py:
                               " is not the shape of an array that can exist");
       xs.push_back(n);
     }
-    py::array_t<T> dx(xs);
-    std::fill(dx.mutable_data(), dx.mutable_data() + dx.size(), T(0));
+    auto* kernel = gather_backward_device_stub<T>.get(dy.device);
+    const ArrayArg dx = zeros_on<T>(dy.device, xs);
     const IndexArg a = index_arg(dx, axis, index_obj);
-    if (shape_of(dy) != std::vector<py::ssize_t>(a.shape.begin(), a.shape.end()))
+    same_device({&dy, &a.arr}, {"dy", "index"});
+    if (shape_of(dy) != a.shape)
       throw py::value_error("dy must have index's shape " + shape_str(a.arr) + ", got " +
                             shape_str(dy));
     const Table st = make_table(a.shape, a.axis, shape_of(dy));
     const Table ot = make_table(a.shape, a.axis, shape_of(dx));
-    const int64_t* ip = a.arr.data();
-    const T* sp = dy.data();
-    T* op_ = dx.mutable_data();
+    const int64_t* ip = a.arr.data<int64_t>();
+    const T* sp = dy.data<T>();
+    T* op_ = dx.data<T>();
     int64_t bad = 0;
     bool ok;
     {
       KernelScope nogil;
-      ok = scatter<T>(a.g, ScatterOp::sum, true, ip, sp, st.slices(), op_, ot.slices(), &bad);
+      ok = kernel(a.g, ScatterOp::sum, true, ip, sp, st.slices(), op_, ot.slices(), &bad);
     }
     if (!ok) bad_index(bad, a);
-    return dx;
+    return dx.owner;
   });
 }
 

@@ -8,51 +8,56 @@ namespace dc {
 
 namespace {
 
-py::array softmax_fwd(const py::array& x_obj, int64_t axis, bool log, const py::object& out) {
-  return dispatch_float(x_obj, "x", [&](auto tag) -> py::array {
+py::object softmax_fwd(const py::handle& x_obj, int64_t axis, bool log, const py::object& out) {
+  const ArrayArg x = any_array_arg(x_obj, "x", "float32 or float64");
+  return dispatch_float(x, "x", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto x = contiguous_input<T>(x_obj, "x");
+    check_c_contiguous(x, "x");
     if (x.ndim() == 0) throw py::value_error("softmax needs x with at least one dimension");
     const AxisView v = axis_view(x, normalize_axis(axis, x.ndim(), "x"));
-    auto y = output_like<T>(out, x, "out");
+    auto* kernel = softmax_forward_device_stub<T>.get(x.device);
+    const ArrayArg y = output_arg<T>(out, x, "out");
     check_no_overlap(y, x, "out", "x", Alias::exact_ok);  // rows reduced before written
-    const T* px = x.data();
-    T* py_ = y.mutable_data();
+    const T* px = x.data<T>();
+    T* py_ = y.data<T>();
     {
       KernelScope nogil;
-      if (x.size() > 0) softmax_forward<T>(px, py_, v.outer, v.n, v.inner, log);
+      if (x.size() > 0) kernel(px, py_, v.outer, v.n, v.inner, log);
     }
-    return y;
+    return y.owner;
   });
 }
 
-py::array softmax_bwd(const py::array& y_obj, const py::array& gy_obj, int64_t axis, bool log,
-                      const py::object& out) {
-  return dispatch_float(y_obj, "y", [&](auto tag) -> py::array {
+py::object softmax_bwd(const py::handle& y_obj, const py::handle& gy_obj, int64_t axis, bool log,
+                       const py::object& out) {
+  const ArrayArg y = any_array_arg(y_obj, "y", "float32 or float64");
+  return dispatch_float(y, "y", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto y = contiguous_input<T>(y_obj, "y");
-    auto gy = contiguous_input<T>(gy_obj, "gy");
+    check_c_contiguous(y, "y");
+    const ArrayArg gy = input_arg<T>(gy_obj, "gy");
+    const Device dev = same_device({&y, &gy}, {"y", "gy"});
     check_same_shape(gy, y, "gy", "y");
     if (y.ndim() == 0) throw py::value_error("softmax needs y with at least one dimension");
     const AxisView v = axis_view(y, normalize_axis(axis, y.ndim(), "y"));
-    auto gx = output_like<T>(out, y, "out");
+    auto* kernel = softmax_backward_device_stub<T>.get(dev);
+    const ArrayArg gx = output_arg<T>(out, y, "out");
     check_no_overlap(gx, y, "out", "y", Alias::exact_ok);  // rows reduced before written
     check_no_overlap(gx, gy, "out", "gy", Alias::exact_ok);
-    const T* py_ = y.data();
-    const T* pg = gy.data();
-    T* pgx = gx.mutable_data();
+    const T* py_ = y.data<T>();
+    const T* pg = gy.data<T>();
+    T* pgx = gx.data<T>();
     {
       KernelScope nogil;
-      if (y.size() > 0) softmax_backward<T>(py_, pg, pgx, v.outer, v.n, v.inner, log);
+      if (y.size() > 0) kernel(py_, pg, pgx, v.outer, v.n, v.inner, log);
     }
-    return gx;
+    return gx.owner;
   });
 }
 
 // Logits: C-contiguous (N, C) of dtype T with at least one class.
 template <typename T>
-py::array_t<T> logits_input(const py::array& x_obj) {
-  auto x = contiguous_input<T>(x_obj, "logits");
+ArrayArg logits_input(const ArrayArg& x) {
+  check_c_contiguous(x, "logits");
   check_ndim(x, 2, "logits");
   if (x.shape(1) == 0) throw py::value_error("logits must have at least one class");
   return x;
@@ -60,18 +65,20 @@ py::array_t<T> logits_input(const py::array& x_obj) {
 
 // Class targets: int64 (N,) in [0, C). Probability targets: dtype of logits, (N, C).
 struct Targets {
-  py::array arr;
+  ArrayArg arr;
   bool is_index = false;
 };
 
 template <typename T>
-Targets check_targets(const py::array& logits, const py::handle& t_obj) {
-  if (!py::isinstance<py::array>(t_obj))
+Targets check_targets(const ArrayArg& logits, const py::handle& t_obj) {
+  if (!py::isinstance<py::array>(t_obj) &&
+      (t_obj.is_none() || !py::hasattr(t_obj, "__cuda_array_interface__")))
     throw py::type_error(
         "target must be a numpy array (int64 class indices or float "
         "probabilities), got " +
         std::string(py::str(py::type::of(t_obj).attr("__name__"))));
-  py::array t = py::reinterpret_borrow<py::array>(t_obj);
+  const ArrayArg t = any_array_arg(t_obj, "target", "");
+  same_device({&logits, &t}, {"logits", "target"});
   const int64_t N = logits.shape(0), C = logits.shape(1);
   Targets r;
   if (t.dtype().is(py::dtype::of<int64_t>())) {
@@ -79,12 +86,15 @@ Targets check_targets(const py::array& logits, const py::handle& t_obj) {
     if (t.ndim() != 1 || t.shape(0) != N)
       throw py::value_error("target of class indices must have shape (" + std::to_string(N) +
                             ",) to match logits " + shape_str(logits) + ", got " + shape_str(t));
-    const int64_t* pt = static_cast<const int64_t*>(t.data());
-    for (int64_t i = 0; i < N; ++i)
-      if (pt[i] < 0 || pt[i] >= C)
-        throw py::value_error("target label " + std::to_string(pt[i]) + " at position " +
-                              std::to_string(i) + " is out of range for " + std::to_string(C) +
-                              " classes (labels must be in [0, " + std::to_string(C) + "))");
+    // the labels are read here, on the host; a CUDA kernel checks its own (device memory)
+    if (t.device == Device::cpu) {
+      const int64_t* pt = t.data<int64_t>();
+      for (int64_t i = 0; i < N; ++i)
+        if (pt[i] < 0 || pt[i] >= C)
+          throw py::value_error("target label " + std::to_string(pt[i]) + " at position " +
+                                std::to_string(i) + " is out of range for " + std::to_string(C) +
+                                " classes (labels must be in [0, " + std::to_string(C) + "))");
+    }
     r.is_index = true;
   } else if (t.dtype().is(py::dtype::of<T>())) {
     check_c_contiguous(t, "target");
@@ -98,36 +108,41 @@ Targets check_targets(const py::array& logits, const py::handle& t_obj) {
   return r;
 }
 
-py::tuple ce_fwd(const py::array& x_obj, const py::object& t_obj) {
-  return dispatch_float(x_obj, "logits", [&](auto tag) -> py::tuple {
+py::tuple ce_fwd(const py::handle& x_obj, const py::object& t_obj) {
+  const ArrayArg x0 = any_array_arg(x_obj, "logits", "float32 or float64");
+  return dispatch_float(x0, "logits", [&](auto tag) -> py::tuple {
     using T = decltype(tag);
-    auto x = logits_input<T>(x_obj);
+    const ArrayArg x = logits_input<T>(x0);
     const Targets t = check_targets<T>(x, t_obj);
     const int64_t N = x.shape(0), C = x.shape(1);
-    py::array_t<T> loss(N), stats({N, int64_t(2)});
-    const T* px = x.data();
-    const int64_t* ti = t.is_index ? static_cast<const int64_t*>(t.arr.data()) : nullptr;
-    const T* tp = t.is_index ? nullptr : static_cast<const T*>(t.arr.data());
-    T* pl = loss.mutable_data();
-    T* pz = stats.mutable_data();
+    auto* kernel = cross_entropy_forward_device_stub<T>.get(x.device);
+    const ArrayArg loss = empty_on<T>(x.device, {N});
+    const ArrayArg stats = empty_on<T>(x.device, {N, int64_t(2)});
+    const T* px = x.data<T>();
+    const int64_t* ti = t.is_index ? t.arr.data<int64_t>() : nullptr;
+    const T* tp = t.is_index ? nullptr : t.arr.data<T>();
+    T* pl = loss.data<T>();
+    T* pz = stats.data<T>();
     {
       KernelScope nogil;
-      cross_entropy_forward<T>(px, ti, tp, pl, pz, N, C);
+      kernel(px, ti, tp, pl, pz, N, C);
     }
-    return py::make_tuple(loss, stats);
+    return py::make_tuple(loss.owner, stats.owner);
   });
 }
 
-py::array ce_bwd(const py::array& x_obj, const py::object& t_obj, const py::array& stats_obj,
-                 const py::array& g_obj, double scale, const py::object& out) {
-  return dispatch_float(x_obj, "logits", [&](auto tag) -> py::array {
+py::object ce_bwd(const py::handle& x_obj, const py::object& t_obj, const py::handle& stats_obj,
+                  const py::handle& g_obj, double scale, const py::object& out) {
+  const ArrayArg x0 = any_array_arg(x_obj, "logits", "float32 or float64");
+  return dispatch_float(x0, "logits", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto x = logits_input<T>(x_obj);
+    const ArrayArg x = logits_input<T>(x0);
     const Targets t = check_targets<T>(x, t_obj);
     const int64_t N = x.shape(0), C = x.shape(1);
-    auto stats = contiguous_input<T>(stats_obj, "stats");
+    const ArrayArg stats = input_arg<T>(stats_obj, "stats");
     check_shape(stats, {N, 2}, "stats");
-    auto g = contiguous_input<T>(g_obj, "g");
+    const ArrayArg g = input_arg<T>(g_obj, "g");
+    const Device dev = same_device({&x, &stats, &g}, {"logits", "stats", "g"});
     int64_t g_stride;
     if (g.size() == 1)
       g_stride = 0;
@@ -136,24 +151,24 @@ py::array ce_bwd(const py::array& x_obj, const py::object& t_obj, const py::arra
     else
       throw py::value_error("g must have one element or shape (" + std::to_string(N) + ",), got " +
                             shape_str(g));
-    auto gx = output_like<T>(out, x, "out");
+    auto* kernel = cross_entropy_backward_device_stub<T>.get(dev);
+    const ArrayArg gx = output_arg<T>(out, x, "out");
     // each row of logits / probabilities is read whole before its gradient row is written
     check_no_overlap(gx, x, "out", "logits", Alias::exact_ok);
     check_no_overlap(gx, t.arr, "out", "target", t.is_index ? Alias::refuse : Alias::exact_ok);
     check_no_overlap(gx, stats, "out", "stats");
     check_no_overlap(gx, g, "out", "g");
-    const T* px = x.data();
-    const int64_t* ti = t.is_index ? static_cast<const int64_t*>(t.arr.data()) : nullptr;
-    const T* tp = t.is_index ? nullptr : static_cast<const T*>(t.arr.data());
-    const T* pz = stats.data();
-    const T* pg = g.data();
-    T* pgx = gx.mutable_data();
+    const T* px = x.data<T>();
+    const int64_t* ti = t.is_index ? t.arr.data<int64_t>() : nullptr;
+    const T* tp = t.is_index ? nullptr : t.arr.data<T>();
+    const T* pz = stats.data<T>();
+    const T* pg = g.data<T>();
+    T* pgx = gx.data<T>();
     {
       KernelScope nogil;
-      if (N > 0)
-        cross_entropy_backward<T>(px, ti, tp, pz, pg, g_stride, static_cast<T>(scale), pgx, N, C);
+      if (N > 0) kernel(px, ti, tp, pz, pg, g_stride, static_cast<T>(scale), pgx, N, C);
     }
-    return gx;
+    return gx.owner;
   });
 }
 
@@ -172,12 +187,12 @@ py::array softmax_fwd_ref(const py::array& x_obj, int64_t axis, bool log) {
 py::array ce_fwd_ref(const py::array& x_obj, const py::object& t_obj) {
   return dispatch_float(x_obj, "logits", [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto x = logits_input<T>(x_obj);
-    const Targets t = check_targets<T>(x, t_obj);
+    const ArrayArg x = logits_input<T>(from_numpy(x_obj));
+    const Targets t = check_targets<T>(x, t_obj);  // on the CPU, as x
     if (!t.is_index) throw py::type_error("the reference takes int64 class targets only");
     py::array_t<T> loss(x.shape(0));
-    ref::cross_entropy_forward<T>(x.data(), static_cast<const int64_t*>(t.arr.data()),
-                                  loss.mutable_data(), x.shape(0), x.shape(1));
+    ref::cross_entropy_forward<T>(x.data<T>(), t.arr.data<int64_t>(), loss.mutable_data(),
+                                  x.shape(0), x.shape(1));
     return loss;
   });
 }

@@ -15,19 +15,28 @@
 // This header is plain C++17 (no pybind11, no CUDA headers) so .cu files include it.
 //
 // [Note: converting an area to device dispatch]
-// Converted: axpy (whose CUDA slot is the toolchain saxpy of csrc/cuda/device.cu) and gemm
-// (sgemm, dgemm: gemm_device_stub; matmul: gemm_batched_device_stub). To convert
-// another area (activation, softmax, norm, pool, conv, optim):
-//  1. In csrc/<op>.h declare `template <typename T> using <op>_fn = ...;` (raw pointers and
-//     sizes only) and `template <typename T> inline DeviceStub<<op>_fn<T>> <op>_device_stub{
-//     "<op>", &<cpu driver><T>};`. The float/double declaration pairs of the driver become the
-//     one template (explicitly instantiate it for float and double in csrc/<op>.cpp).
-//  2. In csrc/bindings/<op>.cpp take every array through ArrayArg (array_arg(obj, "name") for a
-//     fixed dtype or dispatch_float(ArrayArg) for either), check one device for all of them
-//     with same_device(...), look the kernel up with `<op>_device_stub<T>.get(dev)` BEFORE any
-//     output is allocated, allocate outputs with empty_like_device(dev, shape, dtype), and call
-//     the kernel with the GIL released. Keep every message of checks.h (tests match on them).
-//  3. Nothing else: the CUDA issue adds csrc/cuda/<op>.cu with DC_REGISTER_CUDA.
+// Converted: axpy (whose CUDA slot is the toolchain saxpy of csrc/cuda/device.cu), gemm (sgemm,
+// dgemm: gemm_device_stub; matmul: gemm_batched_device_stub), activation (activation_forward /
+// _backward, prelu, bias_add / bias_grad, dropout), softmax (softmax, cross-entropy), norm
+// (layer / batch norm), optim (optim_step, grad_norms, scale_clamp_), rnn, attention, scan,
+// scatter (gather, scatter, gather_backward), interpolate. Not yet: conv, pool. The *_ref
+// entries (test references) stay NumPy-only: they look the CPU stub up, so a CUDA array gets
+// the same NotImplementedError. To convert an area:
+//  1. In csrc/<op>.h, after the driver template (raw pointers, sizes and host structs only;
+//     one template for float and double, explicitly instantiated in csrc/<op>.cpp), write
+//     DC_DEVICE_STUB(<driver>, "<python name>"): it declares <driver>_fn<T> and
+//     <driver>_device_stub<T> with the driver as its CPU slot. Headers that csrc/cpu/ files
+//     include put it (and this header) under #ifndef DC_ISA_LEVEL.
+//  2. In csrc/bindings/<op>.cpp take every array through ArrayArg (any_array_arg + dispatch_float
+//     for the first, array_arg<T> / input_arg<T> for the others), check one device for all of
+//     them with same_device(...) (absent optional arrays are skipped), look the kernel up with
+//     `<driver>_device_stub<T>.get(dev)` BEFORE any output is allocated, allocate outputs with
+//     empty_on<T>(dev, shape) (zeros_on<T> for ones the kernel accumulates into), and call the
+//     kernel with the GIL released. A binding never reads or writes array memory itself (a
+//     check that reads values on the host, such as label ranges, runs for CPU arrays only).
+//     Keep every message of checks.h (tests match on them).
+//  3. Add the op's calls to DEVICE_CASES in tests/test_device_dispatch.py.
+//  4. Nothing else: the CUDA issue adds csrc/cuda/<op>.cu with DC_REGISTER_CUDA.
 #pragma once
 
 #ifdef DC_ISA_LEVEL
@@ -90,6 +99,18 @@ struct DeviceStub {
 };
 
 }  // namespace dc
+
+// In csrc/<op>.h, after the CPU driver template `driver`: declares driver_fn<T> (the driver's
+// function type) and driver_device_stub<T>, whose CPU slot is driver<T> and whose error
+// names `op_name` (the Python name of the op):
+//   DC_DEVICE_STUB(softmax_forward, "softmax_forward");
+#define DC_DEVICE_STUB(driver, op_name)                          \
+  template <typename T>                                          \
+  using driver##_fn = decltype(driver<T>);                       \
+  template <typename T>                                          \
+  inline ::dc::DeviceStub<driver##_fn<T>> driver##_device_stub { \
+    op_name, &driver<T>                                          \
+  }
 
 #define DC_DEVICE_CONCAT_IMPL(a, b) a##b
 #define DC_DEVICE_CONCAT(a, b) DC_DEVICE_CONCAT_IMPL(a, b)

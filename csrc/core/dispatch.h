@@ -5,7 +5,7 @@
 // (generic, the x86-64 baseline), with AVX2+FMA, and with AVX-512 (F/BW/DQ/VL). Each copy sees
 // DC_ISA_LEVEL = 0, 1 or 2, puts its code in namespace dc::DC_ISA_NS (isa_generic, isa_avx2,
 // isa_avx512) so the three copies never share a symbol, and registers its entry points in a
-// DispatchStub with DC_REGISTER_DISPATCH. Callers go through the stub, which picks the best
+// DispatchStub with DC_REGISTER_DISPATCH_T. Callers go through the stub, which picks the best
 // registered variant not above the current capability (cpuid, or DEEPCORE_CPU_CAPABILITY).
 //
 // Rules for csrc/cpu/ files, so no AVX-512 instruction leaks into code the generic path runs:
@@ -51,12 +51,25 @@ struct DispatchStub {
 
 }  // namespace dc
 
-// Declare a stub in a header: DC_DECLARE_DISPATCH(relu_stub, void(const float*, float*, int64_t));
+// A stub whose signature names no element type (conv and pool until they are templated too):
+// declare it in a header: DC_DECLARE_DISPATCH(relu_stub, void(const float*, float*, int64_t));
 #define DC_DECLARE_DISPATCH(name, ...) \
   using name##_fn = __VA_ARGS__;       \
   extern ::dc::DispatchStub<name##_fn> name
 // Define it in exactly one once-compiled .cpp file.
 #define DC_DEFINE_DISPATCH(name) ::dc::DispatchStub<name##_fn> name
+
+// One stub per element type (the usual case): T names the element type in the signature,
+//   DC_DECLARE_DISPATCH_T(softmax_stub, const dc::SoftmaxKernels<T>*());
+// declares the variable template softmax_stub<T>, an inline variable (no definition elsewhere)
+// of plain data with a constant initialiser, so the three ISA copies share no code through it.
+// Drivers call softmax_stub<T>.get() (or softmax_stub<T>(args...)) once for float and double;
+// csrc/cpu/ files register with DC_REGISTER_DISPATCH_T(softmax_stub, float, &kernels<float>).
+#define DC_DECLARE_DISPATCH_T(name, ...) \
+  template <typename T>                  \
+  using name##_fn = __VA_ARGS__;         \
+  template <typename T>                  \
+  inline ::dc::DispatchStub<name##_fn<T>> name {}
 
 #define DC_CONCAT_IMPL(a, b) a##b
 #define DC_CONCAT(a, b) DC_CONCAT_IMPL(a, b)
@@ -82,4 +95,8 @@ constexpr int kVecBytes = DC_ISA_LEVEL == 2 ? 64 : DC_ISA_LEVEL == 1 ? 32 : 16;
 #define DC_REGISTER_DISPATCH(name, fn)                                     \
   static const bool DC_CONCAT(dc_registered_, DC_CONCAT(name, __LINE__)) = \
       (::name.impl[DC_ISA_LEVEL] = (fn), true)
+// Register fn in stub name<T> of DC_DECLARE_DISPATCH_T.
+#define DC_REGISTER_DISPATCH_T(name, T, fn)                                              \
+  static const bool DC_CONCAT(dc_registered_, DC_CONCAT(name, DC_CONCAT(T, __LINE__))) = \
+      (::name<T>.impl[DC_ISA_LEVEL] = (fn), true)
 #endif

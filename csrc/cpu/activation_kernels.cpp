@@ -204,14 +204,14 @@ double sum_kernel_f64(const double* x, int64_t n) {
 
 }  // namespace
 
-DC_REGISTER_DISPATCH(sum_f32_stub, &sum_kernel_f32);
-DC_REGISTER_DISPATCH(sum_f64_stub, &sum_kernel_f64);
-DC_REGISTER_DISPATCH(dropout_f32_stub, &dropout_kernel<float>);
-DC_REGISTER_DISPATCH(dropout_f64_stub, &dropout_kernel<double>);
-DC_REGISTER_DISPATCH(act_forward_f32_stub, &act_forward_kernel<float>);
-DC_REGISTER_DISPATCH(act_forward_f64_stub, &act_forward_kernel<double>);
-DC_REGISTER_DISPATCH(act_backward_f32_stub, &act_backward_kernel<float>);
-DC_REGISTER_DISPATCH(act_backward_f64_stub, &act_backward_kernel<double>);
+DC_REGISTER_DISPATCH_T(sum_stub, float, &sum_kernel_f32);
+DC_REGISTER_DISPATCH_T(sum_stub, double, &sum_kernel_f64);
+DC_REGISTER_DISPATCH_T(dropout_stub, float, &dropout_kernel<float>);
+DC_REGISTER_DISPATCH_T(dropout_stub, double, &dropout_kernel<double>);
+DC_REGISTER_DISPATCH_T(act_forward_stub, float, &act_forward_kernel<float>);
+DC_REGISTER_DISPATCH_T(act_forward_stub, double, &act_forward_kernel<double>);
+DC_REGISTER_DISPATCH_T(act_backward_stub, float, &act_backward_kernel<float>);
+DC_REGISTER_DISPATCH_T(act_backward_stub, double, &act_backward_kernel<double>);
 
 }  // namespace DC_ISA_NS
 }  // namespace dc

@@ -147,8 +147,8 @@ const AttentionKernels<T>* kernels() {
 
 }  // namespace
 
-DC_REGISTER_DISPATCH(attention_f32_stub, &kernels<float>);
-DC_REGISTER_DISPATCH(attention_f64_stub, &kernels<double>);
+DC_REGISTER_DISPATCH_T(attention_stub, float, &kernels<float>);
+DC_REGISTER_DISPATCH_T(attention_stub, double, &kernels<double>);
 
 }  // namespace DC_ISA_NS
 }  // namespace dc

@@ -399,5 +399,5 @@ const GemmKernel<double>* dgemm_kernel() { return &kDgemm; }
 }  // namespace DC_ISA_NS
 }  // namespace dc
 
-DC_REGISTER_DISPATCH(sgemm_kernel_stub, &dc::DC_ISA_NS::sgemm_kernel);
-DC_REGISTER_DISPATCH(dgemm_kernel_stub, &dc::DC_ISA_NS::dgemm_kernel);
+DC_REGISTER_DISPATCH_T(gemm_kernel_stub, float, &dc::DC_ISA_NS::sgemm_kernel);
+DC_REGISTER_DISPATCH_T(gemm_kernel_stub, double, &dc::DC_ISA_NS::dgemm_kernel);

@@ -42,6 +42,5 @@ struct GemmKernel {
 
 }  // namespace dc
 
-// Global scope: DC_REGISTER_DISPATCH refers to stubs as ::name.
-DC_DECLARE_DISPATCH(sgemm_kernel_stub, const dc::GemmKernel<float>*());
-DC_DECLARE_DISPATCH(dgemm_kernel_stub, const dc::GemmKernel<double>*());
+// Global scope: DC_REGISTER_DISPATCH_T refers to stubs as ::name<T>.
+DC_DECLARE_DISPATCH_T(gemm_kernel_stub, const dc::GemmKernel<T>*());

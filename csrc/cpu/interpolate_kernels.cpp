@@ -97,8 +97,8 @@ const InterpKernels<T>* kernels() {
 
 }  // namespace
 
-DC_REGISTER_DISPATCH(interp_f32_stub, &kernels<float>);
-DC_REGISTER_DISPATCH(interp_f64_stub, &kernels<double>);
+DC_REGISTER_DISPATCH_T(interp_stub, float, &kernels<float>);
+DC_REGISTER_DISPATCH_T(interp_stub, double, &kernels<double>);
 
 }  // namespace DC_ISA_NS
 }  // namespace dc

@@ -130,8 +130,8 @@ const LayerNormKernels<T>* kernels() {
 
 }  // namespace
 
-DC_REGISTER_DISPATCH(layer_norm_f32_stub, &kernels<float>);
-DC_REGISTER_DISPATCH(layer_norm_f64_stub, &kernels<double>);
+DC_REGISTER_DISPATCH_T(layer_norm_stub, float, &kernels<float>);
+DC_REGISTER_DISPATCH_T(layer_norm_stub, double, &kernels<double>);
 
 }  // namespace DC_ISA_NS
 }  // namespace dc

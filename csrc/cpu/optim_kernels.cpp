@@ -281,13 +281,13 @@ void scale_clamp(T* __restrict x, int64_t n, double scale, double clip) {
 
 }  // namespace
 
-DC_REGISTER_DISPATCH(optim_update_f32_stub, &optim_update<float>);
-DC_REGISTER_DISPATCH(optim_update_f64_stub, &optim_update<double>);
-DC_REGISTER_DISPATCH(sum_squares_f32_stub, &sum_squares<float>);
-DC_REGISTER_DISPATCH(sum_squares_f64_stub, &sum_squares<double>);
-DC_REGISTER_DISPATCH(abs_max_f32_stub, &abs_max<float>);
-DC_REGISTER_DISPATCH(abs_max_f64_stub, &abs_max<double>);
-DC_REGISTER_DISPATCH(scale_clamp_f32_stub, &scale_clamp<float>);
-DC_REGISTER_DISPATCH(scale_clamp_f64_stub, &scale_clamp<double>);
+DC_REGISTER_DISPATCH_T(optim_update_stub, float, &optim_update<float>);
+DC_REGISTER_DISPATCH_T(optim_update_stub, double, &optim_update<double>);
+DC_REGISTER_DISPATCH_T(sum_squares_stub, float, &sum_squares<float>);
+DC_REGISTER_DISPATCH_T(sum_squares_stub, double, &sum_squares<double>);
+DC_REGISTER_DISPATCH_T(abs_max_stub, float, &abs_max<float>);
+DC_REGISTER_DISPATCH_T(abs_max_stub, double, &abs_max<double>);
+DC_REGISTER_DISPATCH_T(scale_clamp_stub, float, &scale_clamp<float>);
+DC_REGISTER_DISPATCH_T(scale_clamp_stub, double, &scale_clamp<double>);
 
 }  // namespace dc::DC_ISA_NS

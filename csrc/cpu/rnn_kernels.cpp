@@ -591,8 +591,8 @@ const RnnKernels<T>* kernels() {
 
 }  // namespace
 
-DC_REGISTER_DISPATCH(rnn_f32_stub, &kernels<float>);
-DC_REGISTER_DISPATCH(rnn_f64_stub, &kernels<double>);
+DC_REGISTER_DISPATCH_T(rnn_stub, float, &kernels<float>);
+DC_REGISTER_DISPATCH_T(rnn_stub, double, &kernels<double>);
 
 }  // namespace DC_ISA_NS
 }  // namespace dc

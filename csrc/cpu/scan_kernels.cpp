@@ -192,8 +192,8 @@ const ScanKernels<T>* kernels() {
 
 }  // namespace
 
-DC_REGISTER_DISPATCH(scan_f32_stub, &kernels<float>);
-DC_REGISTER_DISPATCH(scan_f64_stub, &kernels<double>);
+DC_REGISTER_DISPATCH_T(scan_stub, float, &kernels<float>);
+DC_REGISTER_DISPATCH_T(scan_stub, double, &kernels<double>);
 
 }  // namespace DC_ISA_NS
 }  // namespace dc

@@ -181,8 +181,8 @@ const SoftmaxKernels<T>* kernels() {
 
 }  // namespace
 
-DC_REGISTER_DISPATCH(softmax_f32_stub, &kernels<float>);
-DC_REGISTER_DISPATCH(softmax_f64_stub, &kernels<double>);
+DC_REGISTER_DISPATCH_T(softmax_stub, float, &kernels<float>);
+DC_REGISTER_DISPATCH_T(softmax_stub, double, &kernels<double>);
 
 }  // namespace DC_ISA_NS
 }  // namespace dc
