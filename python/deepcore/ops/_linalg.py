@@ -33,7 +33,8 @@ from ..autograd import Function
 from ..tensor import Tensor
 from ._elementwise import where
 from ._numpy_extra import _t
-from ._shape import expand, reshape, tril, triu
+from ._rearrange import tril, triu
+from ._shape import expand, reshape
 
 __all__ = [
     "inv",

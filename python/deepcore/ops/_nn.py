@@ -38,9 +38,10 @@ from ._elementwise import cast, clip, maximum, sqrt, where
 from ._indexing import one_hot
 from ._math import log10, rsqrt
 from ._numpy_extra import _t
+from ._rearrange import repeat
 from ._reductions import mean, norm, var
 from ._reductions import sum as _sum
-from ._shape import moveaxis, permute, repeat, reshape, squeeze
+from ._shape import moveaxis, permute, reshape, squeeze
 
 __all__ = [
     "relu",

@@ -30,9 +30,10 @@ from ._elementwise import div, mul, where
 from ._indexing import getitem, take_along_axis
 from ._keras import convert_to_tensor
 from ._matmul import matmul
+from ._rearrange import flip
 from ._reductions import mean
 from ._reductions import sum as _sum
-from ._shape import concat, expand, flip, moveaxis, pad, permute, reshape, swapaxes
+from ._shape import concat, expand, moveaxis, pad, permute, reshape, swapaxes
 from ._sorting import sort_values
 
 __all__ = [
