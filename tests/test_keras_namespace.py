@@ -261,3 +261,21 @@ def test_set_random_seed_reproduces_a_model():
         keras.utils.set_random_seed(1.5)
     with pytest.raises(ValueError, match="seed"):
         keras.utils.set_random_seed(-1)
+
+
+def test_keras_only_ops_on_placeholders_build_a_saved_graph(tmp_path):
+    """ops.relu / ops.softmax (keras.ops's nn family, not top-level deepcore names) record
+    graph nodes like every other op, and the graph saves and reloads."""
+    x = keras.Input((4,))
+    y = ops.softmax(ops.relu(x) * 2.0)
+    model = keras.Model(x, y)
+    v = np.array([[1.0, -2.0, 3.0, 0.0]], np.float32)
+    r = np.maximum(v, 0) * 2
+    want = np.exp(r) / np.exp(r).sum()
+    np.testing.assert_allclose(model.predict(v, verbose=0), want, rtol=1e-6)
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(
+        keras.saving.load_model(tmp_path / "m.keras").predict(v, verbose=0), want, rtol=1e-6
+    )
+    with pytest.raises(ValueError, match="multi_hot"):
+        ops.multi_hot(keras.Input((3,), dtype="int64"), 5)  # sizes from arguments: refused

@@ -363,7 +363,7 @@ def test_in_top_k():
 
 def test_top_level_names():
     for name in ("trace", "diagonal", "tensordot", "outer", "diff", "isin", "rot90", "hstack"):
-        assert getattr(dc, name) is getattr(ops, name)
+        assert getattr(dc, name) is getattr(ops.raw, name)  # dc.* skips the symbolic route
     for name in ("median", "meshgrid", "slice", "copy", "array", "dtype", "size", "all", "any"):
         assert not hasattr(dc, name)
 

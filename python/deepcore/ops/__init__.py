@@ -72,11 +72,13 @@ from ._keras import *  # noqa: F403
 from ._keras import KERAS_ONLY as _KERAS_ONLY
 from ._keras import __all__ as _keras_all
 from ._linalg import *  # noqa: F403  (keras.ops only: not in __all__)
+from ._linalg import __all__ as _linalg_all
 from ._math import *  # noqa: F403
 from ._math import __all__ as _math_all
 from ._matmul import *  # noqa: F403
 from ._matmul import __all__ as _matmul_all
 from ._nn import *  # noqa: F403  (keras.ops only: not in __all__, see [Note: keras.ops.nn over F])
+from ._nn import __all__ as _nn_all
 from ._numpy_extra import *  # noqa: F403
 from ._numpy_extra import NOT_TOP_LEVEL as _NOT_TOP_LEVEL
 from ._numpy_extra import __all__ as _numpy_extra_all
@@ -126,7 +128,10 @@ raw = _types.SimpleNamespace(**{_name: globals()[_name] for _name in __all__})
 # ([Note: ops on placeholders] in deepcore/symbolic.py); these take placeholders as they are
 _NOT_ROUTED = frozenset({"shape", "convert_to_tensor", "convert_to_numpy"})
 _routed: dict = {}  # one wrapper per function: aliases stay one object (arctan2 is atan2)
-for _name in __all__:
+#: every keras.ops function: the top-level ones plus those kept off ``deepcore.*`` (nn,
+#: linalg, some NumPy extras); all are routed and may be recorded in a functional graph
+KERAS_OPS = tuple(dict.fromkeys([*__all__, *_nn_all, *_linalg_all, *_NOT_TOP_LEVEL]))
+for _name in KERAS_OPS:
     _fn = globals()[_name]
     if isinstance(_fn, _types.FunctionType) and _name not in _NOT_ROUTED:
         if id(_fn) not in _routed:

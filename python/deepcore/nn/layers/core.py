@@ -517,6 +517,7 @@ _OPERATORS = frozenset(
 _SIZE_MAKING_OPS = frozenset(
     {"expand", "broadcast_to", "tile", "repeat", "pad", "one_hot", "outer", "kron", "eye"}
     | {"arange", "linspace", "full", "zeros", "ones", "empty", "tri", "meshgrid", "identity"}
+    | {"multi_hot", "slice", "segment_sum", "segment_max", "logspace", "array", "append"}
 )
 
 
@@ -528,7 +529,7 @@ def _graph_op(name: str) -> Callable | None:
 
     if name in _SIZE_MAKING_OPS or name in _creation.__all__:
         return None
-    return getattr(ops, name) if name in getattr(ops, "__all__", ()) else None
+    return getattr(ops, name) if name in getattr(ops, "KERAS_OPS", ()) else None
 
 
 def _resolve_op(op: Any) -> Callable:
