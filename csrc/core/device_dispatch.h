@@ -47,6 +47,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace dc {
 
@@ -104,12 +105,12 @@ struct DeviceStub {
 // function type) and driver_device_stub<T>, whose CPU slot is driver<T> and whose error
 // names `op_name` (the Python name of the op):
 //   DC_DEVICE_STUB(softmax_forward, "softmax_forward");
-#define DC_DEVICE_STUB(driver, op_name)                          \
-  template <typename T>                                          \
-  using driver##_fn = decltype(driver<T>);                       \
-  template <typename T>                                          \
-  inline ::dc::DeviceStub<driver##_fn<T>> driver##_device_stub { \
-    op_name, &driver<T>                                          \
+#define DC_DEVICE_STUB(driver, op_name)                             \
+  template <typename T>                                             \
+  using driver##_fn = std::remove_reference_t<decltype(driver<T>)>; \
+  template <typename T>                                             \
+  inline ::dc::DeviceStub<driver##_fn<T>> driver##_device_stub {    \
+    op_name, &driver<T>                                             \
   }
 
 #define DC_DEVICE_CONCAT_IMPL(a, b) a##b
