@@ -279,3 +279,12 @@ def test_keras_only_ops_on_placeholders_build_a_saved_graph(tmp_path):
     )
     with pytest.raises(ValueError, match="multi_hot"):
         ops.multi_hot(keras.Input((3,), dtype="int64"), 5)  # sizes from arguments: refused
+
+
+def test_shape_queries_on_placeholders_answer_instead_of_recording():
+    x = keras.Input((3, 4))
+    assert ops.ndim(x) == 3 and ops.shape(x) == (None, 3, 4)
+    assert str(ops.dtype(x)) == "float32"
+    y = ops.conv(x, np.ones((2, 4, 5), np.float32), padding="same")  # a keras.ops-only name
+    out = keras.Model(x, y).predict(np.ones((1, 3, 4), np.float32), verbose=0)
+    np.testing.assert_allclose(out[0, 1], np.full(5, 8.0))  # two taps x four channels of ones

@@ -126,7 +126,9 @@ raw = _types.SimpleNamespace(**{_name: globals()[_name] for _name in __all__})
 
 # every op records a graph node when given placeholders of the functional API
 # ([Note: ops on placeholders] in deepcore/symbolic.py); these take placeholders as they are
-_NOT_ROUTED = frozenset({"shape", "convert_to_tensor", "convert_to_numpy"})
+_NOT_ROUTED = frozenset(
+    {"shape", "convert_to_tensor", "convert_to_numpy", "is_tensor", "ndim", "size", "dtype"}
+)
 _routed: dict = {}  # one wrapper per function: aliases stay one object (arctan2 is atan2)
 #: every keras.ops function: the top-level ones plus those kept off ``deepcore.*`` (nn,
 #: linalg, some NumPy extras); all are routed and may be recorded in a functional graph
