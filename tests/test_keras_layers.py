@@ -401,6 +401,7 @@ _ARGS = {
     "Dropout": {"rate": 0.3},
     "SpatialDropout1D": {"rate": 0.3},
     "SpatialDropout2D": {"rate": 0.3},
+    "SpatialDropout3D": {"rate": 0.3, "data_format": "channels_first"},
     "GaussianNoise": {"stddev": 0.1},
     "GaussianDropout": {"rate": 0.2},
     "CategoryEncoding": {"num_tokens": 5, "output_mode": "count"},

@@ -131,3 +131,17 @@ def test_bad_input(make, call, exc, match):
     with pytest.raises(exc, match=match):
         layer = make()
         layer(call)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_spatial_dropout_3d_drops_whole_volumes(data_format):
+    x = np.ones((64, 3, 4, 5, 6), np.float32)
+    layer = layers.SpatialDropout3D(0.5, data_format=data_format)
+    y = layer(x, training=True).detach().numpy()
+    ch = y.reshape(64, -1, 6) if data_format == "channels_last" else np.moveaxis(y, 1, -1)
+    vol = ch.reshape(64, -1, ch.shape[-1])
+    assert (vol == vol[:, :1]).all()  # one draw per (sample, channel)
+    assert set(np.unique(y)) <= {0.0, 2.0} and 0.35 < (y == 0).mean() < 0.65
+    np.testing.assert_array_equal(layer(x, training=False).numpy(), x)
+    with pytest.raises(ValueError):
+        layer(np.ones((2, 3, 4, 5), np.float32), training=True)

@@ -1,4 +1,4 @@
-"""Keras's regularization layers beyond Dropout: SpatialDropout1D/2D, GaussianNoise,
+"""Keras's regularization layers beyond Dropout: SpatialDropout1D/2D/3D, GaussianNoise,
 GaussianDropout, AlphaDropout, ActivityRegularization. Each is the identity at inference."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ __all__ = [
     "GaussianNoise",
     "SpatialDropout1D",
     "SpatialDropout2D",
+    "SpatialDropout3D",
 ]
 
 
@@ -45,7 +46,7 @@ class _SpatialDropout(Dropout):
     def get_config(self) -> dict:
         cfg = super().get_config()
         cfg.pop("noise_shape", None)
-        if self._rank == 2:
+        if self._rank >= 2:
             cfg["data_format"] = self.data_format
         return cfg
 
@@ -90,6 +91,13 @@ class GaussianNoise(Module):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
+
+
+class SpatialDropout3D(_SpatialDropout):
+    """Drops entire feature volumes of (batch, dim1, dim2, dim3, channels) inputs (or
+    channels-first)."""
+
+    _rank = 3
 
 
 def _rate(layer: str, rate: Any) -> float:
