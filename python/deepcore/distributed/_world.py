@@ -10,11 +10,15 @@ mpi4py or an MPI library, it raises a RuntimeError naming the install command.
 
 [Note: no hang on failure] In a world of several ranks a rank that fails must not leave the
 others blocked in their next collective forever:
-- every collective deepcore runs is non-blocking underneath (``MPI_Iallreduce``,
-  ``MPI_Ibcast``, ``MPI_Ibarrier``) and waited for in a loop (:func:`wait`) that also looks for
-  a failure notice from another rank, and gives up (:class:`CollectiveTimeout`) after
-  ``DEEPCORE_DISTRIBUTED_TIMEOUT`` seconds when that variable is set (no limit by default: a
-  step may be long);
+- every collective deepcore runs is either non-blocking underneath (the gradient buckets'
+  ``MPI_Iallreduce``) or, for the public ones (:func:`allreduce`, :func:`broadcast`,
+  :func:`gather_rows`), starts with a non-blocking ``MPI_Ibarrier``; either is waited for in a
+  loop (:func:`wait`) that also looks for a failure notice from another rank, and gives up
+  (:class:`CollectiveTimeout`) after ``DEEPCORE_DISTRIBUTED_TIMEOUT`` seconds when that
+  variable is set (no limit by default: a step may be long). Once every rank has passed the
+  barrier, none can fail before joining the blocking call that follows it (there is no Python
+  code between them), so that call uses MPI's fastest algorithm: with Open MPI's non-blocking
+  (libnbc) allreduce the bandwidth halves (bench/RESULTS.md, "all-reduce bandwidth");
 - an exception that leaves a data-parallel ``fit`` / ``evaluate`` / ``predict`` (:func:`guard`)
   -- even one the script then catches -- sends a notice with its message to every other rank
   (``MPI_Issend`` on a communicator of its own); a rank whose wait finds one raises
@@ -345,6 +349,14 @@ def _op(w: World, op: str) -> Any:
             "prod": w.MPI.PROD}[op]  # fmt: skip
 
 
+def _together(w: World, what: str) -> None:
+    """Wait until every rank has reached this collective (a non-blocking barrier waited for
+    by :func:`wait`), so that the blocking call after it cannot hang on a rank that failed
+    before reaching it (see [Note: no hang on failure])."""
+    _check(w)
+    wait([w.comm.Ibarrier()], what)
+
+
 def allreduce(array: Any, op: str = "sum") -> Any:
     """Reduce ``array`` over every rank, in place (``MPI_Allreduce`` with ``MPI_IN_PLACE`` on
     the buffer: no copy, no pickling); returns ``array``. ``op``: "sum", "average", "max",
@@ -357,8 +369,8 @@ def allreduce(array: Any, op: str = "sum") -> Any:
     w = world()
     if w.size == 1:
         return array
-    _check(w)
-    wait([w.comm.Iallreduce(w.MPI.IN_PLACE, data, op=_op(w, op))], "allreduce")
+    _together(w, "allreduce")
+    w.comm.Allreduce(w.MPI.IN_PLACE, data, op=_op(w, op))
     if op == "average":
         data *= data.dtype.type(1.0 / w.size)
     return array
@@ -372,8 +384,8 @@ def broadcast(array: Any, root: int = 0) -> Any:
     if isinstance(root, bool) or not isinstance(root, (int, np.integer)) or not 0 <= root < w.size:
         raise ValueError(f"broadcast: root must be a rank in [0, {w.size}), got {root!r}")
     if w.size > 1:
-        _check(w)
-        wait([w.comm.Ibcast(data, root=int(root))], "broadcast")
+        _together(w, "broadcast")
+        w.comm.Bcast(data, root=int(root))
     return array
 
 
@@ -390,9 +402,8 @@ def gather_rows(array: np.ndarray, rows: Sequence[int]) -> np.ndarray:
     out = np.empty((sum(rows), *array.shape[1:]), array.dtype)
     counts = [r * per_row for r in rows]
     displs = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64).tolist()
-    _check(w)
-    req = w.comm.Iallgatherv(array, [out, (counts, displs)])
-    wait([req], "gather_rows")
+    _together(w, "gather_rows")
+    w.comm.Allgatherv(array, [out, (counts, displs)])
     return out
 
 
