@@ -15,7 +15,9 @@ OMP_NUM_THREADS=1). Each job:
    other processes' load where the wall-clock speed-up does not;
 3. (N ranks) times ``allreduce`` of float32 buffers of 1, 10 and 100 MB in place: algorithm
    bandwidth = bytes / seconds, bus bandwidth = 2 (N-1) / N x that (the bytes each rank sends
-   and receives in a ring all-reduce).
+   and receives in a ring all-reduce);
+4. times a PyTorch-style loop (zero_grad, backward, step) of the same convnet under
+   ``DistributedOptimizer`` for ``--steps`` global batches: images/s at 1 and N ranks.
 Reports the images/s of both, the median of the per-pair throughput ratios (target >= 1.8 at
 2 ranks on 2 cores) and the bandwidths.
 
@@ -39,7 +41,7 @@ import time
 import deepcore as dc
 import deepcore.distributed as dist
 import numpy as np
-from deepcore import optim
+from deepcore import losses, optim
 from deepcore.distributed import launch
 from deepcore.models import zoo
 from deepcore.utils import to_categorical
@@ -107,6 +109,30 @@ def job(batch: int, steps: int, sizes_mb: list[float], overlap: bool, bucket_kb:
             bw.append({"MB": mb, "ms": dt * 1e3, "algbw_GBs": algbw,
                        "busbw_GBs": algbw * 2 * (n - 1) / n})  # fmt: skip
     out["allreduce"] = bw
+    # 4. a PyTorch-style loop under DistributedOptimizer (buckets started during backward)
+    dist.set_distribution(None)
+    dc.manual_seed(0)
+    net = zoo.seed_convnet()
+    opt = dist.DistributedOptimizer(optim.RMSprop(net.parameters()))
+    dist.broadcast_parameters(net.parameters())
+    b = batch // n
+    lo = dist.rank() * b
+
+    def loop(k: int) -> None:
+        for s in range(k):
+            rows = slice(s * batch + lo, s * batch + lo + b)
+            loss = losses.categorical_crossentropy(y[rows], net(dc.tensor(x[rows]))).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    loop(2)  # warm-up
+    dist.barrier()
+    t0 = time.perf_counter()
+    loop(steps)
+    dist.barrier()
+    out["custom_images_per_s"] = steps * batch / (time.perf_counter() - t0)
+    out["custom_buckets_started_in_backward"] = opt._dist_reducer.started_early
     return out
 
 
@@ -188,6 +214,15 @@ def main() -> None:
             f"{statistics.median(ov):.3f}x  (rounds: {', '.join(f'{r:.3f}' for r in ov)}; "
             f"blocking {statistics.median(c['images_per_s'] for c in blocking):.0f} images/s)"
         )
+    cr = [b["custom_images_per_s"] / a["custom_images_per_s"] for a, b in zip(ones, manys)]
+    print(
+        f"custom loop under DistributedOptimizer: 1 rank "
+        f"{statistics.median(a['custom_images_per_s'] for a in ones):.0f} images/s, "
+        f"{args.ranks} ranks {statistics.median(b['custom_images_per_s'] for b in manys):.0f}; "
+        f"median of per-pair ratios {statistics.median(cr):.2f}x  (pairs: "
+        f"{', '.join(f'{r:.2f}' for r in cr)}; buckets started during backward: "
+        f"{manys[0]['custom_buckets_started_in_backward']})"
+    )
     print(f"allreduce, {args.ranks} ranks (float32, in place; median over rounds):")
     for i, row in enumerate(manys[0]["allreduce"]):
         ms = statistics.median(m["allreduce"][i]["ms"] for m in manys)

@@ -54,13 +54,14 @@ def table_data(n: int = 21, seed: int = 11) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def train_convnet(seed: int) -> tuple[Recorder, dict]:
+def train_convnet(seed: int, wrap=None) -> tuple[Recorder, dict]:
     """Seed convnet, SGD with momentum, 20 images in global batches of 8 (8, 8, ragged 4),
-    shuffled, 2 epochs."""
+    shuffled, 2 epochs; ``wrap`` wraps the optimizer (a DistributedOptimizer)."""
     dc.manual_seed(seed)
     model = convnet()
+    opt = optim.SGD(learning_rate=0.05, momentum=0.9)
     model.compile(
-        optimizer=optim.SGD(learning_rate=0.05, momentum=0.9),
+        optimizer=opt if wrap is None else wrap(opt),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -99,9 +100,13 @@ def resume_bn_mlp(checkpoint: str) -> tuple[Recorder, dict]:
     return rec, h.history
 
 
-def custom_loop(seed: int, rank: int = 0, size: int = 1, wrap=None) -> list[list[np.ndarray]]:
+def custom_loop(
+    seed: int, rank: int = 0, size: int = 1, wrap=None, passes: int = 1
+) -> list[list[np.ndarray]]:
     """PyTorch-style loop: each rank takes its equal share of every batch of 8 rows, the loss is
-    the mean over its rows; ``wrap`` turns the optimizer into a DistributedOptimizer."""
+    the mean over its rows; ``wrap`` turns the optimizer into a DistributedOptimizer. With
+    ``passes`` > 1 a rank's rows go through that many backward passes (gradient accumulation,
+    each loss weighted by 1/passes) before the step."""
     import deepcore.nn.functional as F
 
     dc.manual_seed(seed)
@@ -116,10 +121,12 @@ def custom_loop(seed: int, rank: int = 0, size: int = 1, wrap=None) -> list[list
     b = 8 // size
     for step in range(3):
         lo = step * 8 + rank * b
-        logits = model(dc.tensor(x[lo : lo + b]))
-        loss = F.cross_entropy(logits, y[lo : lo + b])
         opt.zero_grad()
-        loss.backward()
+        part = b // passes
+        for k in range(passes):
+            rows = slice(lo + k * part, lo + (k + 1) * part)
+            loss = F.cross_entropy(model(dc.tensor(x[rows])), y[rows])
+            (loss * (1.0 / passes) if passes > 1 else loss).backward()
         opt.step()
         out.append([p.numpy().copy() for p in model.parameters()])
     return out

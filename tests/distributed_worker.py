@@ -50,6 +50,10 @@ def run(case: str, out: str, ckpt: str) -> None:
     seed = 1 + r
     if case == "convnet":
         rec, h = cases.train_convnet(seed)
+    elif case == "convnet_distopt":  # a DistributedOptimizer's hooks stay out of fit's way
+        rec, h = cases.train_convnet(
+            seed, wrap=lambda o: dist.DistributedOptimizer(o, bucket_bytes=64)
+        )
     elif case == "bn_mlp":
         rec, h = cases.train_bn_mlp(seed, checkpoint=ckpt)
     elif case == "resume":
@@ -62,6 +66,40 @@ def run(case: str, out: str, ckpt: str) -> None:
             return dist.DistributedOptimizer(opt, op="average")
 
         save(f"{out}/{case}-{r}.npz", cases.custom_loop(seed, r, dist.world_size(), wrap))
+        return
+    elif case == "custom_overlap":
+        # DistributedOptimizer with small buckets, started during backward or after it, and
+        # with two accumulated backward passes per step
+        dist.set_distribution(None)
+        for name, kw, passes in (
+            ("on", {"overlap": True}, 1),
+            ("off", {"overlap": False}, 1),
+            ("accum", {"backward_passes_per_step": 2}, 2),
+        ):
+            made = []
+
+            def wrap(opt, model, kw=kw, made=made):
+                dist.broadcast_parameters(model.parameters(), root=0)
+                made.append(dist.DistributedOptimizer(opt, bucket_bytes=64, **kw))
+                return made[-1]
+
+            steps = cases.custom_loop(seed, r, dist.world_size(), wrap, passes)
+            save(f"{out}/custom_{name}-{r}.npz", steps)
+            np.save(f"{out}/custom_{name}_early-{r}.npy", made[0]._dist_reducer.started_early)
+        # a second backward pass in one step without backward_passes_per_step=2 is refused
+        dense = cases.layers.Dense(8)
+        dense.build((None, 5))
+        opt = dist.DistributedOptimizer(
+            cases.optim.SGD(dense.parameters(), lr=0.1), bucket_bytes=64
+        )
+        for k in range(2):
+            try:
+                sum((p * p).sum() for p in dense.parameters()).backward()
+            except RuntimeError as e:
+                np.save(f"{out}/custom_twice-{r}.npy", np.array([k]))
+                print(f"rank {r} refused pass {k}: {e}", flush=True)
+        opt.zero_grad()  # finishes the started buckets on every rank
+        dist.barrier()
         return
     elif case == "overlap":
         # small buckets: several start during backward, between batch norm's all-reduces

@@ -109,7 +109,9 @@ def two_ranks(tmp_path_factory):
         pytest.skip(_why)
     out = tmp_path_factory.mktemp("mpi2")
     ckpt = str(out / "bn.deepcore")
-    p, _ = mpirun(2, out, "convnet,bn_mlp,custom,overlap,evaluate7", ckpt)
+    p, _ = mpirun(
+        2, out, "convnet,convnet_distopt,bn_mlp,custom,custom_overlap,overlap,evaluate7", ckpt
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     return out, ckpt, p
 
@@ -122,6 +124,12 @@ def test_convnet_two_ranks_matches_one_process(two_ranks):
     assert len(rec.steps) == 6  # 3 global batches (8, 8, ragged 4) x 2 epochs
     _close_to_reference(got, rec.steps, "seed convnet, 2 ranks")
     _history_close(hist, ref_hist)
+    # the same fit with a DistributedOptimizer: fit reduces once, its hooks stand aside
+    got2, hist2 = _same_on_every_rank(out, "convnet_distopt", 2)
+    for a_ws, b_ws in zip(got, got2):
+        for a, b in zip(a_ws, b_ws):
+            np.testing.assert_array_equal(a, b)
+    assert hist2 == hist
 
 
 @needs_mpi
@@ -147,6 +155,29 @@ def test_distributed_optimizer_custom_loop(two_ranks):
     out, _, _ = two_ranks
     got, _ = _same_on_every_rank(out, "custom", 2)
     _close_to_reference(got, cases.custom_loop(1), "custom loop, 2 ranks")
+
+
+@needs_mpi
+def test_distributed_optimizer_overlaps_backward(two_ranks):
+    """Buckets of 64 bytes (one per tensor) started by the hooks during backward: bitwise the
+    weights of reducing after backward, which match one process; two accumulated backward
+    passes per step match too; a second backward without backward_passes_per_step=2 raises."""
+    out, _, p = two_ranks
+    on, _ = _same_on_every_rank(out, "custom_on", 2)
+    off, _ = _same_on_every_rank(out, "custom_off", 2)
+    accum, _ = _same_on_every_rank(out, "custom_accum", 2)
+    for r in range(2):
+        assert int(np.load(out / f"custom_on_early-{r}.npy")) > 0
+        assert int(np.load(out / f"custom_off_early-{r}.npy")) == 0
+        assert int(np.load(out / f"custom_accum_early-{r}.npy")) > 0
+        assert np.load(out / f"custom_twice-{r}.npy").tolist() == [1]
+    for a_ws, b_ws in zip(on, off):
+        for a, b in zip(a_ws, b_ws):
+            np.testing.assert_array_equal(a, b)
+    ref = cases.custom_loop(1)
+    _close_to_reference(on, ref, "overlapped custom loop, 2 ranks")
+    _close_to_reference(accum, ref, "2 accumulated passes per step, 2 ranks")
+    assert "backward_passes_per_step=1" in p.stdout
 
 
 @needs_mpi
@@ -315,6 +346,10 @@ def test_bad_arguments():
         dist.DistributedOptimizer(object())
     with pytest.raises(ValueError, match="op must be"):
         dist.DistributedOptimizer(optim.SGD(learning_rate=0.1), op="max")
+    with pytest.raises(ValueError, match="backward_passes_per_step"):
+        dist.DistributedOptimizer(optim.SGD(learning_rate=0.1), backward_passes_per_step=0)
+    with pytest.raises(TypeError, match="overlap"):
+        dist.DistributedOptimizer(optim.SGD(learning_rate=0.1), overlap="yes")
     with pytest.raises(ValueError, match="devices"):
         dist.DataParallel(devices=["cpu:0", "cpu:1"])
 

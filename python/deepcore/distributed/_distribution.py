@@ -364,33 +364,73 @@ def replica_for(model: Any) -> Replica:
 
 # ---------------------------------------------------------------------- PyTorch / Horovod style
 class _DistributedMixin:
-    """Reduces the gradients over every rank before the wrapped optimizer's update."""
+    """Reduces the gradients over every rank before the wrapped optimizer's update; with
+    overlap, the buckets start during backward ([Note: overlapped buckets] in _reduce.py)."""
+
+    def _dist_arm(self) -> None:
+        """Hook the parameters (once known; again if they changed) and arm the next backward."""
+        r = self._dist_reducer
+        params = self.parameters()
+        if not self._dist_overlap or not params or world().size == 1:
+            return
+        if (
+            r._params is None
+            or len(r._params) != len(params)
+            or any(a is not b for a, b in zip(r._params, params))
+        ):
+            r.attach(params)
+        r.begin()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        # a backward that no step consumed started buckets: finish them on every rank first
+        if self._dist_reducer.touched():
+            self._dist_reducer.drain()
+            self._dist_arm()
+        super().zero_grad(set_to_none)  # type: ignore[misc]
 
     def _apply(self, groups_pairs: list) -> None:
         if not sync_active():  # inside a data-parallel fit the step has reduced them already
             flat = [(p, g) for pairs in groups_pairs for p, g in pairs]
             params = [p for p, _ in flat]
-            grads = [
-                None if g is None else (g.data if isinstance(g, Tensor) else g) for _, g in flat
-            ]
-            grads = [None if g is None else np.ascontiguousarray(g) for g in grads]
-            reduced, _ = self._dist_reducer.reduce(params, grads, self._dist_op)
-            it = iter(reduced)
-            groups_pairs = [[(p, next(it)) for p, _ in pairs] for pairs in groups_pairs]
+            r = self._dist_reducer
+            if r.armed_for(params) and all(g is p.grad for p, g in flat):
+                # the gradients backward accumulated: finish the buckets it started
+                r.reduce_grads(params, self._dist_op)
+                groups_pairs = [[(p, p.grad) for p, _ in pairs] for pairs in groups_pairs]
+            else:
+                r.drain()
+                grads = [
+                    None if g is None else (g.data if isinstance(g, Tensor) else g) for _, g in flat
+                ]
+                grads = [None if g is None else np.ascontiguousarray(g) for g in grads]
+                reduced, _ = r.reduce(params, grads, self._dist_op)
+                it = iter(reduced)
+                groups_pairs = [[(p, next(it)) for p, _ in pairs] for pairs in groups_pairs]
         super()._apply(groups_pairs)  # type: ignore[misc]
+        self._dist_arm()
 
 
 _WRAPPED: dict[type, type] = {}
 
 
 def DistributedOptimizer(  # noqa: N802  (Horovod's name for a factory)
-    optimizer: Optimizer, op: str = "average", bucket_bytes: int = BUCKET_BYTES
+    optimizer: Optimizer,
+    op: str = "average",
+    bucket_bytes: int = BUCKET_BYTES,
+    backward_passes_per_step: int = 1,
+    overlap: bool = True,
 ) -> Optimizer:
     """Horovod's ``DistributedOptimizer``: the same optimizer (same class name, state and
     hyperparameters, saved and loaded like it) whose ``step()`` / ``apply_gradients`` first
     all-reduce the gradients over every rank in fused buckets. ``op="average"`` (each rank's
     loss a mean over its own batch, as in Horovod and DDP) or ``"sum"``. Start a custom loop
-    with ``broadcast_parameters(model)`` so every replica starts from rank 0's weights."""
+    with ``broadcast_parameters(model)`` so every replica starts from rank 0's weights.
+
+    With ``overlap`` (the default) each bucket's all-reduce starts during ``loss.backward()``
+    as soon as its gradients are final, as Horovod's and DDP's hooks do; ``step()`` finishes
+    them. A gradient is final after ``backward_passes_per_step`` backward passes (gradient
+    accumulation); one more raises. Gradients passed to ``apply_gradients`` that are not the
+    parameters' ``.grad`` are reduced after the fact instead."""
     if not isinstance(optimizer, Optimizer):
         raise TypeError(
             f"DistributedOptimizer: expected a deepcore.optim.Optimizer, got "
@@ -398,8 +438,12 @@ def DistributedOptimizer(  # noqa: N802  (Horovod's name for a factory)
         )
     if op not in ("sum", "average"):
         raise ValueError(f"DistributedOptimizer: op must be 'sum' or 'average', got {op!r}")
+    if not isinstance(overlap, bool):
+        raise TypeError(f"DistributedOptimizer: overlap must be a bool, got {overlap!r}")
     base = type(optimizer)
     if isinstance(optimizer, _DistributedMixin):
+        optimizer._dist_reducer.drain()  # the new wrapper's hooks replace the old one's
+        optimizer._dist_reducer.detach()
         new = object.__new__(base)
     else:
         cls = _WRAPPED.get(base)
@@ -408,6 +452,10 @@ def DistributedOptimizer(  # noqa: N802  (Horovod's name for a factory)
             _WRAPPED[base] = cls
         new = object.__new__(cls)
     new.__dict__.update(optimizer.__dict__)
-    new._dist_reducer = GradientReducer(bucket_bytes)
+    new._dist_reducer = GradientReducer(
+        bucket_bytes, backward_passes_per_step, gate=lambda: not sync_active()
+    )
     new._dist_op = op
+    new._dist_overlap = overlap
+    new._dist_arm()
     return new

@@ -33,7 +33,7 @@ across ranks instead of in one sweep.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -91,10 +91,21 @@ class GradientReducer:
     once (:meth:`reduce`) or started during backward (:meth:`attach`, [Note: overlapped
     buckets])."""
 
-    def __init__(self, bucket_bytes: int = BUCKET_BYTES) -> None:
+    def __init__(
+        self,
+        bucket_bytes: int = BUCKET_BYTES,
+        passes: int = 1,
+        gate: Callable[[], bool] | None = None,
+    ) -> None:
+        """``passes``: the backward passes that accumulate one step's gradients (a gradient is
+        final after that many); ``gate``: the hooks do nothing while it returns False."""
         if isinstance(bucket_bytes, bool) or not isinstance(bucket_bytes, int) or bucket_bytes < 1:
             raise ValueError(f"bucket_bytes must be a positive integer, got {bucket_bytes!r}")
+        if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
+            raise ValueError(f"backward_passes_per_step must be a positive integer, got {passes!r}")
         self.bucket_bytes = bucket_bytes
+        self._passes = passes
+        self._gate = gate
         self._key: tuple | None = None
         self._buckets: list[_Bucket] = []
         self._bucket_of: list[int] = []  # parameter index -> its bucket
@@ -103,7 +114,7 @@ class GradientReducer:
         self._handles: list[Any] = []
         self._armed = False
         self._left: list[int] = []  # per bucket: its gradients not final yet
-        self._final: list[bool] = []  # per parameter: its gradient is final in this step
+        self._count: list[int] = []  # per parameter: its accumulations in this step
         self._next = 0  # the next bucket to start
         self._requests: list[Any] = []
         self._hooked: list[bool] = []  # per parameter: it has a hook (it requires grad)
@@ -193,8 +204,7 @@ class GradientReducer:
         if world().size == 1:
             return extra
         params = list(params)
-        mine = self._params
-        if self._armed and len(params) == len(mine) and all(a is b for a, b in zip(params, mine)):
+        if self.armed_for(params):
             self._armed = False
             self.started_early += self._next
             buckets = self._buckets
@@ -236,22 +246,47 @@ class GradientReducer:
             return
         buckets = self._plan(self._params)
         self._left = [sum(self._hooked[slot[0]] for slot in b.slots) for b in buckets]
-        self._final = [False] * len(self._params)
+        self._count = [0] * len(self._params)
         self._next, self._requests, self._armed = 0, [], True
+
+    def armed_for(self, params: Sequence[Tensor]) -> bool:
+        """:meth:`begin` was called for exactly these parameters (same objects, same order)."""
+        mine = self._params
+        return (
+            self._armed
+            and mine is not None
+            and len(params) == len(mine)
+            and all(a is b for a, b in zip(params, mine))
+        )
+
+    def touched(self) -> bool:
+        """A backward accumulated a gradient into a hooked parameter since :meth:`begin`."""
+        return self._armed and any(self._count)
+
+    def drain(self) -> None:
+        """Disarm; if a backward ran since :meth:`begin`, start the buckets it did not start
+        and wait for all of them, discarding the results (every rank that ran the same
+        backward starts the same collectives, so none is left waiting for this one)."""
+        if self.touched() and world().size > 1:
+            lazy = _LazyGrads(self._params)
+            self._requests += [self._start(b, lazy) for b in self._buckets[self._next :]]
+            wait(self._requests, "the gradient all-reduce")
+        self._armed, self._requests = False, []
 
     def _hook(self, i: int) -> Any:
         def final(p: Tensor) -> None:
-            if not self._armed:
+            if not self._armed or (self._gate is not None and not self._gate()):
                 return
             k = self._bucket_of[i]
-            if self._final[i]:
-                if k < self._next:
+            self._count[i] += 1
+            if self._count[i] != self._passes:
+                if self._count[i] > self._passes and k < self._next:
                     raise RuntimeError(
                         "deepcore.distributed: a gradient changed after its bucket's all-reduce "
-                        "started (two backward passes in one data-parallel step)"
+                        f"started (more than backward_passes_per_step={self._passes} backward "
+                        "passes in one data-parallel step)"
                     )
                 return
-            self._final[i] = True
             self._left[k] -= 1
             started = self._next
             lazy = _LazyGrads(self._params)
