@@ -47,8 +47,10 @@ needs_mpi = pytest.mark.skipif(
 )
 
 
-def mpirun(n: int, out: Path, cases_: str, ckpt: str = "", timeout: float = TIMEOUT):
-    env = dict(os.environ)
+def mpirun(
+    n: int, out: Path, cases_: str, ckpt: str = "", timeout: float = TIMEOUT, **extra_env: str
+):
+    env = dict(os.environ, **extra_env)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(Path(deepcore.__file__).parent.parent), str(HERE), env.get("PYTHONPATH", "")]
     )
@@ -178,6 +180,27 @@ def test_distributed_optimizer_overlaps_backward(two_ranks):
     _close_to_reference(on, ref, "overlapped custom loop, 2 ranks")
     _close_to_reference(accum, ref, "2 accumulated passes per step, 2 ranks")
     assert "backward_passes_per_step=1" in p.stdout
+
+
+@needs_mpi
+def test_two_ranks_over_tcp_as_across_machines(two_ranks, tmp_path):
+    """Ranks on different machines talk over the network, not shared memory: the same job with
+    Open MPI's shared-memory transport switched off (TCP over the loopback interface only)
+    gives bitwise the weights of the shared-memory job (the reduction order is the same)."""
+    if launch.mpi_flavour(launch.find_mpirun()) != "openmpi":
+        pytest.skip("the transport switch is Open MPI's (OMPI_MCA_btl)")
+    out, _, _ = two_ranks
+    p, _ = mpirun(
+        2, tmp_path, "convnet,custom", OMPI_MCA_btl="tcp,self", OMPI_MCA_btl_tcp_if_include="lo"
+    )
+    assert p.returncode == 0, p.stdout + p.stderr
+    for case in ("convnet", "custom"):
+        got, hist = _same_on_every_rank(tmp_path, case, 2)
+        ref, ref_hist = _same_on_every_rank(out, case, 2)
+        for a_ws, b_ws in zip(got, ref):
+            for a, b in zip(a_ws, b_ws):
+                np.testing.assert_array_equal(a, b)
+        assert hist == ref_hist
 
 
 @needs_mpi
