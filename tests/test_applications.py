@@ -57,8 +57,8 @@ def test_resnet50_counts_and_weights_from_a_file(tmp_path):
     dc.manual_seed(0)
     model = applications.ResNet50(weights=None, input_shape=(32, 32, 3), classes=7)
     trainable = sum(w.size for w in model.trainable_weights)
-    # the zoo's ResNet-50 (25,557,032 trainable at 1000 classes) with a 7-class top
-    assert trainable == 25_557_032 - (2048 * 1000 + 1000) + (2048 * 7 + 7)
+    # Keras's ResNet50 (25,583,592 trainable at 1000 classes) with a 7-class top
+    assert trainable == 25_583_592 - (2048 * 1000 + 1000) + (2048 * 7 + 7)
     assert model.layers[-1].name == "predictions"
     path = tmp_path / "r50.weights"
     model.save_weights(path)
@@ -66,6 +66,32 @@ def test_resnet50_counts_and_weights_from_a_file(tmp_path):
     x = np.random.default_rng(1).random((2, 32, 32, 3)).astype(np.float32)
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0),
                                rtol=1e-5, atol=1e-6)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "ctor, total, trainable",
+    [  # model.summary() of keras.applications.ResNet50 / 101 / 152 (weights=None)
+        (applications.ResNet50, 25_636_712, 25_583_592),
+        (applications.ResNet101, 44_707_176, 44_601_832),
+        (applications.ResNet152, 60_419_944, 60_268_520),
+    ],
+)
+def test_resnets_have_keras_v1_counts_and_names(ctor, total, trainable):
+    model = ctor(weights=None)
+    assert model.count_params() == total
+    assert sum(w.size for w in model.trainable_weights) == trainable
+    names = [layer.name for layer in model.layers]
+    assert names[1:7] == ["conv1_pad", "conv1_conv", "conv1_bn", "conv1_relu", "pool1_pad",
+                          "pool1_pool"]  # fmt: skip
+    assert names[-3:] == ["conv5_block3_out", "avg_pool", "predictions"]
+    # v1: the stage's stride is on the first 1x1 conv, and every conv has a bias
+    first = model.get_layer("conv3_block1_1_conv")
+    assert first.strides == (2, 2) and first.kernel_size == (1, 1) and first.use_bias
+    assert model.get_layer("conv3_block1_2_conv").strides == (1, 1)
+    assert model.get_layer("conv3_block1_0_conv").strides == (2, 2)
+    assert model.get_layer("conv2_block2_add") is not None
+    if ctor is applications.ResNet50:
+        assert len(model.layers) == 177  # Keras's len(ResNet50().layers), InputLayer included
 
 
 def test_transfer_learning_pattern():

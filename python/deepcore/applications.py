@@ -14,9 +14,11 @@ global pooling), ``classes`` and ``classifier_activation``. Each returns a funct
 
 Differences from Keras's models: VGG16 / VGG19 have Keras's layers and names (block1_conv1,
 ..., fc1, fc2, predictions) and its parameter counts (138,357,544 / 143,667,240). The ResNets
-are the zoo's torchvision-style ResNet (v1.5: the stride on the 3×3 conv, no conv biases), so
-ResNet50 has 25,557,032 trainable parameters where Keras's v1 has 25,583,592 (its conv
-biases) — the same shapes of every feature map.
+are Keras's ResNet v1 (keras.applications.resnet): the stride on the first 1×1 conv of a
+stage, convolutions with biases, BatchNormalization with epsilon 1.001e-5, and Keras's layer
+names (conv1_conv, conv2_block1_0_conv, ..., conv5_block3_out, avg_pool, predictions), so
+ResNet50 has Keras's 25,583,592 trainable parameters. The zoo's ``resnet50`` is the
+torchvision layout (v1.5, no conv biases, 25,557,032).
 """
 
 from __future__ import annotations
@@ -146,6 +148,27 @@ def VGG19(  # noqa: N802 - Keras's name
                 classifier_activation, name)  # fmt: skip
 
 
+def _resnet_block(x: Any, filters: int, stride: int, shortcut: bool, name: str) -> Any:
+    """Keras's ``residual_block_v1``: 1×1 (carrying the stride) – 3×3 – 1×1 (4·filters), each
+    convolution with a bias and followed by batch norm, plus the identity or a 1×1 projection
+    (``name``_0_conv / _0_bn)."""
+
+    def conv_bn(x: Any, f: int, k: int, s: int, part: str) -> Any:
+        x = nn.Conv2D(f, k, strides=s, padding="same", name=f"{name}_{part}_conv")(x)
+        return nn.BatchNormalization(epsilon=1.001e-5, name=f"{name}_{part}_bn")(x)
+
+    skip = conv_bn(x, 4 * filters, 1, stride, "0") if shortcut else x
+    x = nn.Activation("relu", name=f"{name}_1_relu")(conv_bn(x, filters, 1, stride, "1"))
+    x = nn.Activation("relu", name=f"{name}_2_relu")(conv_bn(x, filters, 3, 1, "2"))
+    x = conv_bn(x, 4 * filters, 1, 1, "3")
+    x = nn.Add(name=f"{name}_add")([skip, x])
+    return nn.Activation("relu", name=f"{name}_out")(x)
+
+
+# blocks per stage (conv2 .. conv5) of Keras's ResNet v1 models
+_RESNET_STAGES = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+
+
 def _resnet(
     depth: int,
     include_top: bool,
@@ -160,7 +183,17 @@ def _resnet(
     model_name = f"ResNet{depth}"
     _check_weights(weights, model_name)
     inputs, x = _inputs(model_name, include_top, input_tensor, input_shape)
-    x = zoo.resnet_features(x, depth)
+    x = nn.ZeroPadding2D(((3, 3), (3, 3)), name="conv1_pad")(x)
+    x = nn.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
+    x = nn.BatchNormalization(epsilon=1.001e-5, name="conv1_bn")(x)
+    x = nn.Activation("relu", name="conv1_relu")(x)
+    x = nn.ZeroPadding2D(((1, 1), (1, 1)), name="pool1_pad")(x)
+    x = nn.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    for stage, blocks in enumerate(_RESNET_STAGES[depth]):
+        filters = 64 * 2**stage
+        for b in range(blocks):
+            stride = 2 if stage > 0 and b == 0 else 1
+            x = _resnet_block(x, filters, stride, b == 0, f"conv{stage + 2}_block{b + 1}")
 
     def top(x: Any, classes: int, activation: Any) -> Any:
         x = nn.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -180,7 +213,8 @@ def ResNet50(  # noqa: N802 - Keras's name
     classifier_activation: Any = "softmax",
     name: str = "resnet50",
 ) -> Any:
-    """ResNet-50 (torchvision layout): 25,557,032 trainable parameters with the top."""
+    """Keras's ResNet-50 (v1): 25,583,592 trainable parameters with the top, 23,534,592
+    without."""
     return _resnet(50, include_top, weights, input_tensor, input_shape, pooling, classes,
                    classifier_activation, name)  # fmt: skip
 
@@ -195,7 +229,7 @@ def ResNet101(  # noqa: N802 - Keras's name
     classifier_activation: Any = "softmax",
     name: str = "resnet101",
 ) -> Any:
-    """ResNet-101 (torchvision layout)."""
+    """Keras's ResNet-101 (v1)."""
     return _resnet(101, include_top, weights, input_tensor, input_shape, pooling, classes,
                    classifier_activation, name)  # fmt: skip
 
@@ -210,6 +244,6 @@ def ResNet152(  # noqa: N802 - Keras's name
     classifier_activation: Any = "softmax",
     name: str = "resnet152",
 ) -> Any:
-    """ResNet-152 (torchvision layout)."""
+    """Keras's ResNet-152 (v1)."""
     return _resnet(152, include_top, weights, input_tensor, input_shape, pooling, classes,
                    classifier_activation, name)  # fmt: skip
