@@ -215,7 +215,7 @@ inline ArrayArg any_array_arg(const py::handle& obj, const char* name) {
 template <typename T>
 ArrayArg array_arg(const py::handle& obj, const char* name) {
   ArrayArg a = any_array_arg(obj, name, dtype_name<T>());
-  if (!a.dtype().is(py::dtype::of<T>()))
+  if (!dtype_is(a.dtype(), py::dtype::of<T>()))
     throw py::type_error(std::string(name) + " must have dtype " + dtype_name<T>() + ", got " +
                          std::string(py::str(a.dtype())));
   return a;

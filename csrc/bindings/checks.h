@@ -45,6 +45,13 @@ inline std::string shape_str(const std::vector<int64_t>& shape) {
   return s.str();
 }
 
+// [Note: dtype identity] Two dtypes are the same when NumPy says they are equivalent, not
+// only when they are the same object: an array that crossed a pickle (a multiprocessing
+// worker's batch, a joblib cache) carries its own float32 descriptor, which is not NumPy's
+// canonical one. The identity test is only the fast path. (Byte-swapped dtypes are not
+// equivalent to native ones, so they are still refused.)
+inline bool dtype_is(const py::dtype& a, const py::dtype& b) { return a.is(b) || a.equal(b); }
+
 // Require a NumPy array of exactly dtype T (no silent conversion: a float64 array passed to a
 // float32 kernel is a bug at the call site, not something to copy behind the user's back).
 template <typename T>
@@ -53,7 +60,7 @@ py::array_t<T> as_array(const py::handle& obj, const char* name) {
     throw py::type_error(std::string(name) + " must be a numpy array of " + dtype_name<T>() +
                          ", got " + std::string(py::str(py::type::of(obj).attr("__name__"))));
   py::array a = py::reinterpret_borrow<py::array>(obj);
-  if (!a.dtype().is(py::dtype::of<T>()))
+  if (!dtype_is(a.dtype(), py::dtype::of<T>()))
     throw py::type_error(std::string(name) + " must have dtype " + dtype_name<T>() + ", got " +
                          std::string(py::str(a.dtype())));
   return py::reinterpret_borrow<py::array_t<T>>(a);
@@ -124,7 +131,6 @@ inline int64_t py_int64(const py::handle& obj, const std::string& name) {
   return __builtin_add_overflow(a, b, out);
 }
 
-
 // [Note: out= aliasing]
 // A kernel that writes an output while it still reads an input gives wrong values when the two
 // share memory in any way other than the ones it was written for, and does so silently (a
@@ -173,7 +179,7 @@ bool may_share_memory(const A& a, const B& b) {
 template <typename A, typename B>
 bool same_view(const A& a, const B& b) {
   if (static_cast<const void*>(a.data()) != static_cast<const void*>(b.data()) ||
-      a.ndim() != b.ndim() || !a.dtype().is(b.dtype()))
+      a.ndim() != b.ndim() || !dtype_is(a.dtype(), b.dtype()))
     return false;
   for (py::ssize_t d = 0; d < a.ndim(); ++d)
     if (a.shape(d) != b.shape(d) || (a.shape(d) > 1 && a.strides(d) != b.strides(d))) return false;
@@ -204,8 +210,8 @@ namespace dc {
 // A is py::array or ArrayArg (bindings/array_arg.h).
 template <typename A, typename F>
 auto dispatch_float(const A& a, const char* name, F&& f) {
-  if (a.dtype().is(py::dtype::of<float>())) return f(float{});
-  if (a.dtype().is(py::dtype::of<double>())) return f(double{});
+  if (dtype_is(a.dtype(), py::dtype::of<float>())) return f(float{});
+  if (dtype_is(a.dtype(), py::dtype::of<double>())) return f(double{});
   throw py::type_error(std::string(name) + " must have dtype float32 or float64, got " +
                        std::string(py::str(a.dtype())));
 }
@@ -213,7 +219,7 @@ auto dispatch_float(const A& a, const char* name, F&& f) {
 // Same dtype as a reference array (all operands of a kernel share one dtype).
 template <typename A, typename B>
 void check_same_dtype(const A& a, const B& ref, const char* name, const char* ref_name) {
-  if (!a.dtype().is(ref.dtype()))
+  if (!dtype_is(a.dtype(), ref.dtype()))
     throw py::type_error(std::string(name) + " has dtype " + std::string(py::str(a.dtype())) +
                          " but " + ref_name + " has " + std::string(py::str(ref.dtype())));
 }

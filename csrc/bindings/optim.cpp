@@ -121,7 +121,7 @@ OptimTensor<T> check_tensor(const ArrayArg& p, const py::handle& g_obj, const py
   if (!p.c_contiguous()) check_c_contiguous(p, pn().c_str());
   if (!p.writeable()) check_writeable(p, pn().c_str());
   g = step_array(g_obj, gn);
-  if (!g.dtype().is(p.dtype())) check_same_dtype(g, p, gn().c_str(), pn().c_str());
+  if (!dtype_is(g.dtype(), p.dtype())) check_same_dtype(g, p, gn().c_str(), pn().c_str());
   bool same = g.ndim() == p.ndim();
   for (int64_t d = 0; same && d < g.ndim(); ++d) same = g.shape(d) == p.shape(d);
   if (!same)
@@ -140,7 +140,7 @@ OptimTensor<T> check_tensor(const ArrayArg& p, const py::handle& g_obj, const py
     const auto sn = [&] { return "states[" + std::to_string(i) + "][" + std::to_string(j) + "]"; };
     if (!is_array_like(st_obj[j])) throw py::type_error(sn() + " must be a numpy array");
     const ArrayArg& s = st[j] = step_array(st_obj[j], sn);
-    if (!s.dtype().is(p.dtype())) check_same_dtype(s, p, sn().c_str(), pn().c_str());
+    if (!dtype_is(s.dtype(), p.dtype())) check_same_dtype(s, p, sn().c_str(), pn().c_str());
     if (s.size() != p.size())
       throw py::value_error(sn() + " has shape " + shape_str(s) + " but " + pn() + " has shape " +
                             shape_str(p));
@@ -269,7 +269,8 @@ void optim_step_entry(const std::string& kind_name, const py::dict& hyper, const
     py::list st = py::reinterpret_borrow<py::list>(states[i]);
     const double gs = scales ? scales[i] : 1.0;
     double* mup = mu ? mu + i : nullptr;
-    if (!p.dtype().is(py::dtype::of<float>()) && !p.dtype().is(py::dtype::of<double>()))
+    if (!dtype_is(p.dtype(), py::dtype::of<float>()) &&
+        !dtype_is(p.dtype(), py::dtype::of<double>()))
       dispatch_float(p, pn().c_str(), [](auto) {});  // raises, naming the argument
     dispatch_float(p, "params", [&](auto tag) {
       using T = decltype(tag);
@@ -311,6 +312,7 @@ struct FloatArrays {
   std::vector<ArrayArg> arrs;
   Device dev = Device::cpu;
   bool f32 = false, f64 = false;
+  std::vector<bool> is_f32;  // per array
 };
 
 FloatArrays float_arrays(const py::list& arrays, bool writeable) {
@@ -325,7 +327,9 @@ FloatArrays float_arrays(const py::list& arrays, bool writeable) {
     if (writeable) check_writeable(a, name.c_str());
     if (i == 0) r.dev = a.device;
     if (!arrs.empty()) same_device({&arrs.front(), &a}, {"arrays[0]", name.c_str()});
-    (a.dtype().is(py::dtype::of<float>()) ? r.f32 : r.f64) = true;
+    const bool f32 = dtype_is(a.dtype(), py::dtype::of<float>());
+    (f32 ? r.f32 : r.f64) = true;
+    r.is_f32.push_back(f32);  // read without the GIL below: no Python object then
     arrs.push_back(std::move(a));
   }
   return r;
@@ -350,7 +354,7 @@ py::array_t<double> grad_norms_entry(const py::list& arrays, double ord) {
   for (size_t i = 0; i < n; ++i) {
     const ArrayArg& a = arrs[i];
     const int64_t m = a.size();
-    if (a.dtype().is(py::dtype::of<float>())) {
+    if (fa.is_f32[i]) {
       const float* x = a.data<float>();
       o[i] = inf ? am_f32(x, m) : std::sqrt(sq_f32(x, m));
     } else {
@@ -368,8 +372,9 @@ void scale_clamp_entry(const py::list& arrays, double scale, double clip) {
   auto* k_f32 = fa.f32 ? scale_clamp_device_stub<float>.get(fa.dev) : nullptr;
   auto* k_f64 = fa.f64 ? scale_clamp_device_stub<double>.get(fa.dev) : nullptr;
   KernelScope nogil;
-  for (const ArrayArg& a : fa.arrs) {
-    if (a.dtype().is(py::dtype::of<float>()))
+  for (size_t i = 0; i < fa.arrs.size(); ++i) {
+    const ArrayArg& a = fa.arrs[i];
+    if (fa.is_f32[i])
       k_f32(a.data<float>(), a.size(), scale, clip);
     else
       k_f64(a.data<double>(), a.size(), scale, clip);
