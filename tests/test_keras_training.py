@@ -143,6 +143,64 @@ def test_pydataset_workers_prefetch_in_threads_in_order():
         _model().fit(Broken(x, y, 8, workers=2), epochs=1, shuffle=False, verbose=0)
 
 
+class Pids(Batches):
+    """Batches whose labels are replaced by nothing: the x block carries the reading process's
+    pid in its last column (checked by the test, not trained on)."""
+
+    def __getitem__(self, idx):
+        import os
+
+        if idx == getattr(self, "fail_at", -1):
+            raise ValueError(f"bad record {idx}")
+        x, y = super().__getitem__(idx)
+        return np.concatenate([x, np.full((len(x), 1), os.getpid(), x.dtype)], 1), y
+
+
+def test_pydataset_use_multiprocessing_reads_in_processes_in_order():
+    """Keras's use_multiprocessing=True: batches come from worker processes (another pid),
+    in the epoch's order, a fresh pool per epoch sees on_epoch_end's changes, an error in a
+    worker reaches fit with its message, and a worker that dies is an error, not a hang."""
+    import os
+
+    from deepcore.models.data_adapter import PyDatasetAdapter
+
+    x, y = _data(40)
+    x = x.astype(np.float64)
+    ds = Pids(x, y, 8, workers=2, use_multiprocessing=True, max_queue_size=3)
+    for _epoch in range(2):
+        got = list(PyDatasetAdapter(ds, lambda b: b, None, False)._raw())
+        assert len(got) == 5
+        np.testing.assert_array_equal(np.concatenate([g[0][:, :-1] for g in got]), x)
+        np.testing.assert_array_equal(np.concatenate([g[1] for g in got]), y)
+        pids = {int(g[0][0, -1]) for g in got}
+        assert os.getpid() not in pids and 1 <= len(pids) <= 2
+        x = x + 1.0  # the next epoch's pool must see this
+        ds.x = x
+
+    # training through processes equals training on the arrays
+    xs, ys = _data(48)
+    a, b = _model(), _model()
+    ha = a.fit(xs, ys, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    hb = b.fit(Batches(xs, ys, 8, workers=2, use_multiprocessing=True), epochs=2,
+               shuffle=False, verbose=0)  # fmt: skip
+    np.testing.assert_allclose(ha.history["loss"], hb.history["loss"], rtol=1e-6)
+
+    broken = Pids(x, y, 8, workers=2, use_multiprocessing=True)
+    broken.fail_at = 2
+    with pytest.raises(ValueError, match="bad record 2"):
+        list(PyDatasetAdapter(broken, lambda b: b, None, False)._raw())
+
+    class Dies(Batches):
+        def __getitem__(self, idx):
+            if idx == 1:
+                os._exit(3)
+            return super().__getitem__(idx)
+
+    with pytest.raises(RuntimeError, match="worker process died"):
+        list(PyDatasetAdapter(Dies(x, y, 8, workers=2, use_multiprocessing=True), lambda b: b,
+                              None, False)._raw())  # fmt: skip
+
+
 def test_generator_with_steps_per_epoch():
     """An endless generator (the Keras guides' pattern) needs steps_per_epoch; each epoch takes
     that many batches from the same generator."""

@@ -20,10 +20,10 @@ class PyDataset:
     around every epoch of ``fit`` (reshuffle there). Pass it to ``fit`` / ``evaluate`` /
     ``predict`` as ``x``.
 
-    ``workers > 1`` reads batches in that many threads, up to ``max_queue_size`` batches
-    ahead of the training step, handed out in order (Keras 3's prefetching; see
-    [Note: PyDataset workers] in deepcore/models/data_adapter.py). ``use_multiprocessing`` is
-    accepted but reads with threads too."""
+    ``workers > 1`` reads batches in that many threads (processes with
+    ``use_multiprocessing=True``), up to ``max_queue_size`` batches ahead of the training
+    step, handed out in order (Keras 3's prefetching; see [Note: PyDataset workers] in
+    deepcore/models/data_adapter.py)."""
 
     def __init__(
         self, workers: int = 1, use_multiprocessing: bool = False, max_queue_size: int = 10
