@@ -76,6 +76,25 @@ void pack_a(bool trans, int64_t mb, int64_t kb, const T* A, int64_t lda, T* dst)
           for (int i = 0; i < MR; ++i) dst[p * MR + i] = i < rows ? src[i * lda + p] : T(0);
       }
     } else {  // op(A)[r + i, p] = A[p, r + i]: rows of A are already contiguous along i
+      // [Note: transposed A packing] One panel alone reads MR values (32 bytes) from each of
+      // kb rows of A, a new page per read when A's rows are long: no hardware prefetch, a TLB
+      // miss each. So full panels are packed kGroup at a time, reading kGroup * MR contiguous
+      // values of each row (whole cache lines, a stream the prefetcher follows) and writing
+      // kGroup panels side by side.
+      constexpr int kGroup = 8;
+      if (rows == MR && r + kGroup * MR <= mb) {
+        for (int64_t p = 0; p < kb; ++p) {
+          const T* src = A + p * lda + r;
+          for (int g = 0; g < kGroup; ++g) {
+            T* d = dst + g * kb * MR + p * MR;
+#pragma GCC unroll 16
+            for (int i = 0; i < MR; ++i) d[i] = src[g * MR + i];
+          }
+        }
+        r += (kGroup - 1) * MR;  // the loop's increment adds the last one
+        dst += (kGroup - 1) * kb * MR;
+        continue;
+      }
       for (int64_t p = 0; p < kb; ++p) {
         const T* src = A + p * lda + r;
         if (rows == MR) {
