@@ -47,6 +47,7 @@ from .tensor import Tensor
 __all__ = [
     "KerasTensor",
     "Node",
+    "is_string_dtype",
     "is_symbolic",
     "route_symbolic",
     "symbolic_call",
@@ -56,6 +57,21 @@ __all__ = [
 
 #: the layer class that records operations on placeholders (set by deepcore.nn.layers.core)
 _op_layer: Any = None
+
+
+def is_string_dtype(dtype: Any) -> bool:
+    """Keras's "string" dtype (also ``str``, and NumPy's object, str and bytes dtypes).
+
+    [Note: string inputs] A model may take text: ``Input(shape=(1,), dtype="string")`` feeding
+    TextVectorization, StringLookup or Hashing, as in Keras's end-to-end text models. Strings
+    are never Tensors (Tensors hold numbers): a string input carries the NumPy array it was
+    given (``dtype=object`` or ``str``) from the data adapter to those layers, which take raw
+    arrays; every other layer refuses it. The placeholder's dtype is "string"."""
+    if isinstance(dtype, str):
+        return dtype in ("string", "str")
+    if dtype is str or dtype is bytes or dtype is object:
+        return True
+    return isinstance(dtype, np.dtype) and dtype.kind in "OUS"
 
 
 class KerasTensor:
@@ -70,7 +86,7 @@ class KerasTensor:
         name: str | None = None,
     ) -> None:
         self.shape = tuple(None if d is None else int(d) for d in shape)
-        self.dtype = np.dtype(dtype).name
+        self.dtype = "string" if is_string_dtype(dtype) else np.dtype(dtype).name
         self.node = node
         self.index = index
         self.name = name
@@ -331,8 +347,11 @@ def symbolic_call(layer: Any, args: tuple, kwargs: dict) -> Any:
         ) from e
     # a layer computes in its own dtype (Module.__call__ converts its input to it), so an
     # Embedding of integer ids gives float32 placeholders, as it gives float32 Tensors
-    dtype = getattr(layer, "_np_dtype", None) or next(
-        t.dtype for t in _flatten(x) if isinstance(t, KerasTensor)
+    # (a preprocessing layer says what it gives: TextVectorization's int64 ids from strings)
+    dtype = (
+        getattr(layer, "_output_dtype", None)
+        or getattr(layer, "_np_dtype", None)
+        or next(t.dtype for t in _flatten(x) if isinstance(t, KerasTensor))
     )
     multi = isinstance(out_shape, list) and (
         not out_shape or isinstance(out_shape[0], (tuple, list))

@@ -269,7 +269,7 @@ class Trainer:
                             out = self.predict_step(_step_data(xb, None, None))
                             outs = list(out) if isinstance(out, (list, tuple)) else [out]
                         else:
-                            outs = self._forward([Tensor(a) for a in xb], False)
+                            outs = self._forward([md.feed(a) for a in xb], False)
                         chunks.append([np.asarray(getattr(o, "data", o)) for o in outs])
                         if bar.due():
                             bar.update(step)

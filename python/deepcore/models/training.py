@@ -28,6 +28,7 @@ from ..nn.module import Module
 from ..tensor import Tensor
 from . import callbacks as cbks
 from . import data_adapter as da
+from . import model_data as md
 from .compile_utils import Compiled, resolve
 from .saving import compile_config, load_weights, save_model, save_weights
 from .summary import summary_text
@@ -298,7 +299,7 @@ class Model(Trainer, Module):
         batch is this rank's shard of a global batch of ``n`` samples, and the replica scales
         the loss terms and reduces gradients, losses and metrics over the ranks ([Note:
         data-parallel step] in deepcore.distributed)."""
-        outs, masks = self._forward_masked([Tensor(a) for a in xs], True, c.fused)
+        outs, masks = self._forward_masked([md.feed(a) for a in xs], True, c.fused)
         total, per = replica.loss_terms(c, ys, outs, sws, masks, n)
         total = self._add_extra_losses(total, mods, replica, len(xs[0]), n)
         opt = self.optimizer
@@ -314,7 +315,7 @@ class Model(Trainer, Module):
         self, c: Compiled, xs: list, ys: list, sws: list | None, mods: list[Module]
     ) -> tuple[Tensor, list]:
         """The losses and metrics of one batch in inference mode (``evaluate``, validation)."""
-        outs, masks = self._forward_masked([Tensor(a) for a in xs], False, c.fused)
+        outs, masks = self._forward_masked([md.feed(a) for a in xs], False, c.fused)
         total, per = c.loss_terms(ys, outs, sws, masks)
         total = self._add_extra_losses(total, mods)
         c.update_metrics(ys, outs, sws, masks)

@@ -67,6 +67,8 @@ def _as_tensor(x: Any, dtype: np.dtype) -> Any:
             return x.to(dtype=dtype)  # differentiable cast
         return x
     if isinstance(x, np.ndarray):
+        if x.dtype.kind in "OUS":  # text stays an array ([Note: string inputs], symbolic.py)
+            return x
         if x.dtype.kind == "f" and x.dtype != dtype:
             x = x.astype(dtype)
         return Tensor(x)

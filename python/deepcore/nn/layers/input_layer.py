@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ...symbolic import KerasTensor, Node
+from ...symbolic import KerasTensor, Node, is_string_dtype
 from ..module import Module
 
 __all__ = ["Input", "InputLayer"]
@@ -32,7 +32,10 @@ class InputLayer(Module):
     ) -> None:
         if sparse:
             raise NotImplementedError("sparse inputs are not supported")
-        super().__init__(name=name, dtype=dtype, **kwargs)
+        string = is_string_dtype(dtype)
+        super().__init__(name=name, dtype=None if string else dtype, **kwargs)
+        if string:  # [Note: string inputs] in symbolic.py
+            self.dtype, self._np_dtype = "string", np.dtype(object)
         if batch_shape is None:
             if shape is None:
                 raise ValueError("Input() needs shape= (the shape of one sample, e.g. (28, 28, 1))")

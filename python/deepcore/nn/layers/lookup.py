@@ -2,8 +2,9 @@
 IntegerLookup, StringLookup and TextVectorization.
 
 They turn raw values (integers, strings, text) into the integer ids or count vectors a model
-takes, and run eagerly on NumPy arrays, lists or Tensors, as preprocessing before the model
-(deepcore tensors hold numbers, so a model's ``Input`` cannot be a string tensor). The work is
+takes, and run eagerly on NumPy arrays, lists or Tensors, as preprocessing before the model,
+or inside it behind ``Input(dtype="string")`` ([Note: string inputs] in symbolic.py: text
+travels as a NumPy array, since Tensors hold numbers). The work is
 vectorised: a lookup maps each *distinct* value once (``np.unique`` with its inverse) and
 scatters the ids back, an encoding is one ``bincount`` over offset ids; only text
 standardisation and splitting go string by string, as str methods.
@@ -59,6 +60,16 @@ class _Preprocessing(Module):
     """These layers take raw values (lists, string arrays) that the generic call path would
     convert to the layer's float dtype: they run ``call`` directly (no weights, no training
     mode); on a symbolic input they record a graph node as any layer."""
+
+    _invert_dtype = "int64"  # what invert=True gives (StringLookup: strings)
+
+    @property
+    def _output_dtype(self) -> str:
+        """The dtype of what ``call`` gives, which a placeholder output records: integer ids
+        ("int" mode), float32 vectors (the encodings), or the inverted vocabulary's values."""
+        if getattr(self, "invert", False):
+            return self._invert_dtype
+        return "int64" if getattr(self, "output_mode", None) == "int" else "float32"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.pop("training", None)
@@ -380,6 +391,8 @@ class StringLookup(_Lookup):
     """Strings to integer ids (or ids back to strings with ``invert=True``; or encoded
     vectors by ``output_mode``) through a vocabulary given or learned by ``adapt``; OOV
     strings get the id(s) after the mask (see [Note: lookup indices])."""
+
+    _invert_dtype = "string"
 
     def __init__(self, *args: Any, oov_token: str = "[UNK]", **kwargs: Any) -> None:
         super().__init__(*args, oov_token=oov_token, **kwargs)
