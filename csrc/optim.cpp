@@ -16,56 +16,62 @@ double nadam_mu(double beta1, double psi, double t) {
 
 }  // namespace
 
+// The per-tensor coefficients of one step from the hyperparameters (advances *step and, for
+// nadam, *mu_product). Shared with the CUDA slot (csrc/cuda/optim.cu).
+OptimCoeffs optim_begin_step(OptimKind kind, const OptimHyper& h, int64_t* step_count,
+                             double grad_scale, double* mu_product) {
+  OptimCoeffs c;
+  c.clip = h.clip_value;
+  if (h.decoupled_weight_decay)
+    c.p_scale = 1.0 - h.lr * h.weight_decay;  // AdamW: p <- p - lr*wd*p, before the update
+  else
+    c.l2 = h.weight_decay;  // torch weight_decay: g <- g + wd*p
+  c.lr = h.lr;
+  c.momentum = h.momentum;
+  c.dampening = h.dampening;
+  c.nesterov = h.nesterov;
+  c.beta1 = h.beta1;
+  c.beta2 = h.beta2;
+  c.eps = h.eps;
+  c.amsgrad = h.amsgrad;
+  c.centered = h.centered;
+  c.eps_inside_sqrt = h.eps_inside_sqrt;
+  const int64_t step = ++*step_count;
+  const double t = static_cast<double>(step);
+  c.grad_scale = grad_scale;
+  switch (kind) {
+    case OptimKind::sgd:
+      c.first_step = step == 1;
+      break;
+    case OptimKind::adagrad:
+      c.lr = h.lr / (1.0 + (t - 1.0) * h.lr_decay);
+      break;
+    case OptimKind::rmsprop:
+    case OptimKind::adadelta:
+      break;
+    case OptimKind::adam:
+      c.lr = h.lr / (1.0 - std::pow(h.beta1, t));
+      c.inv_sqrt_bc2 = 1.0 / std::sqrt(1.0 - std::pow(h.beta2, t));
+      break;
+    case OptimKind::nadam: {
+      const double mu = nadam_mu(h.beta1, h.momentum_decay, t);
+      const double mu_next = nadam_mu(h.beta1, h.momentum_decay, t + 1.0);
+      const double prod = *mu_product * mu;
+      *mu_product = prod;
+      c.coef_g = h.lr * (1.0 - mu) / (1.0 - prod);
+      c.coef_m = h.lr * mu_next / (1.0 - prod * mu_next);
+      c.inv_sqrt_bc2 = 1.0 / std::sqrt(1.0 - std::pow(h.beta2, t));
+      break;
+    }
+  }
+  return c;
+}
+
 template <typename T>
 void optim_step(OptimKind kind, const OptimHyper& h, OptimTensor<T>* tensors, int64_t count,
                 bool reference) {
-  OptimCoeffs base;
-  base.clip = h.clip_value;
-  if (h.decoupled_weight_decay)
-    base.p_scale = 1.0 - h.lr * h.weight_decay;  // AdamW: p <- p - lr*wd*p, before the update
-  else
-    base.l2 = h.weight_decay;  // torch weight_decay: g <- g + wd*p
-  base.lr = h.lr;
-  base.momentum = h.momentum;
-  base.dampening = h.dampening;
-  base.nesterov = h.nesterov;
-  base.beta1 = h.beta1;
-  base.beta2 = h.beta2;
-  base.eps = h.eps;
-  base.amsgrad = h.amsgrad;
-  base.centered = h.centered;
-  base.eps_inside_sqrt = h.eps_inside_sqrt;
-
   auto step_one = [&](OptimTensor<T>& x) {
-    OptimCoeffs c = base;
-    const int64_t step = ++*x.step;
-    const double t = static_cast<double>(step);
-    c.grad_scale = x.grad_scale;
-    switch (kind) {
-      case OptimKind::sgd:
-        c.first_step = step == 1;
-        break;
-      case OptimKind::adagrad:
-        c.lr = h.lr / (1.0 + (t - 1.0) * h.lr_decay);
-        break;
-      case OptimKind::rmsprop:
-      case OptimKind::adadelta:
-        break;
-      case OptimKind::adam:
-        c.lr = h.lr / (1.0 - std::pow(h.beta1, t));
-        c.inv_sqrt_bc2 = 1.0 / std::sqrt(1.0 - std::pow(h.beta2, t));
-        break;
-      case OptimKind::nadam: {
-        const double mu = nadam_mu(h.beta1, h.momentum_decay, t);
-        const double mu_next = nadam_mu(h.beta1, h.momentum_decay, t + 1.0);
-        const double prod = *x.mu_product * mu;
-        *x.mu_product = prod;
-        c.coef_g = h.lr * (1.0 - mu) / (1.0 - prod);
-        c.coef_m = h.lr * mu_next / (1.0 - prod * mu_next);
-        c.inv_sqrt_bc2 = 1.0 / std::sqrt(1.0 - std::pow(h.beta2, t));
-        break;
-      }
-    }
+    const OptimCoeffs c = optim_begin_step(kind, h, x.step, x.grad_scale, x.mu_product);
     if (reference)
       ref::optim_update<T>(kind, c, x.n, x.p, x.g, x.s[0], x.s[1], x.s[2]);
     else

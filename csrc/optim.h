@@ -77,6 +77,10 @@ struct OptimTensor {
   double* mu_product;  // nadam only
 };
 
+// One tensor's coefficients for its next step: increments *step, advances *mu_product (nadam).
+OptimCoeffs optim_begin_step(OptimKind kind, const OptimHyper& h, int64_t* step, double grad_scale,
+                             double* mu_product);
+
 // Step every tensor: increments *step, computes the coefficients, runs the fused kernel (or,
 // with reference=true, the naive one below, for tests).
 template <typename T>

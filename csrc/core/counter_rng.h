@@ -16,9 +16,16 @@
 
 #include <cstdint>
 
+// Callable from CUDA kernels too (csrc/cuda/activation.cu): the GPU draws the same masks.
+#ifdef __CUDACC__
+#define DC_HOST_DEVICE __host__ __device__
+#else
+#define DC_HOST_DEVICE
+#endif
+
 namespace dc {
 
-static inline uint32_t fmix32(uint32_t h) {
+DC_HOST_DEVICE static inline uint32_t fmix32(uint32_t h) {
   h ^= h >> 16;
   h *= 0x85ebca6bu;
   h ^= h >> 13;
@@ -28,7 +35,7 @@ static inline uint32_t fmix32(uint32_t h) {
 }
 
 // The uniform 32-bit word for `counter` under `seed`.
-static inline uint32_t counter_bits(uint64_t seed, uint64_t counter) {
+DC_HOST_DEVICE static inline uint32_t counter_bits(uint64_t seed, uint64_t counter) {
   const uint32_t s0 = static_cast<uint32_t>(seed), s1 = static_cast<uint32_t>(seed >> 32);
   const uint32_t lo = static_cast<uint32_t>(counter), hi = static_cast<uint32_t>(counter >> 32);
   return fmix32(fmix32(lo ^ s0) + (hi ^ s1) * 0x9e3779b9u);
