@@ -74,12 +74,70 @@ def test_ops_and_autograd_reach_storage_through_the_array_module():
     assert not found
 
 
+def test_cnn_path_functions_reach_storage_through_the_array_module():
+    """The autograd Functions of the ops with CUDA kernels (activations, softmax, cross-entropy,
+    norms, dropout, bias add) and the optimizers' state run on "cuda" storage: no numpy function
+    on storage in their forward / backward (or _init_state), except under `if xp is np:`."""
+    root = Path(deepcore.__file__).parent
+    fn = root / "nn" / "functional"
+    files = {
+        fn / "_activation.py": None,
+        fn / "_dropout.py": None,
+        fn / "_norm.py": None,
+        fn / "_linear.py": None,
+        fn / "_loss.py": {"_CrossEntropy"},
+        root / "optim" / "optimizer.py": None,
+        root / "optim" / "adagrad.py": None,
+    }
+    methods = {"forward", "backward", "_init_state"}
+    allowed = _NUMPY_METADATA | {"prod", "uint64"}  # np.prod of a shape tuple, a seed dtype
+    found, checked = [], 0
+
+    def visit(node, f):
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "xp is np":
+            for child in node.orelse:
+                visit(child, f)
+            return
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "np"
+            and node.attr not in allowed
+        ):
+            found.append(f"{f.name}:{node.lineno} np.{node.attr}")
+        for child in ast.iter_child_nodes(node):
+            visit(child, f)
+
+    for f, classes in files.items():
+        for cls in ast.walk(ast.parse(f.read_text())):
+            if not isinstance(cls, ast.ClassDef) or (classes and cls.name not in classes):
+                continue
+            for m in cls.body:
+                if isinstance(m, ast.FunctionDef) and m.name in methods:
+                    checked += 1
+                    visit(m, f)
+    assert checked >= 15 and not found
+
+
 def test_array_module_and_device():
     from deepcore._array import array_module, device_of
 
     x = np.zeros(3, np.float32)
     assert array_module(x) is np and device_of(x) == "cpu"
     assert deepcore.tensor(x).device == "cpu"
+
+
+def test_contiguous_keeps_library_and_makes_arrays():
+    from deepcore._array import contiguous
+
+    x = np.arange(12.0).reshape(3, 4)
+    assert contiguous(x) is x
+    t = contiguous(x.T)
+    assert type(t) is np.ndarray and t.flags.c_contiguous and np.array_equal(t, x.T)
+    s = contiguous(np.float32(2.5))  # NumPy arithmetic on 0-d arrays returns scalars
+    assert type(s) is np.ndarray and s.shape == () and s.dtype == np.float32
+    z = np.zeros(())
+    assert contiguous(z) is z
 
 
 # ---------------------------------------------------------------------- import graph

@@ -165,7 +165,8 @@ if ! in_budget memcheck; then
 elif command -v compute-sanitizer >/dev/null 2>&1; then
   run_step memcheck "$logs/memcheck.log" compute-sanitizer --tool memcheck --error-exitcode 99 \
     --target-processes all "$vpy" -m pytest -q -p no:cacheprovider "${lib_warnings[@]}" -m gpu -x \
-    tests/test_gpu_gemm.py tests/test_cuda_tensor.py || failed=1
+    tests/test_gpu_gemm.py tests/test_cuda_tensor.py tests/test_gpu_activation.py \
+    tests/test_gpu_softmax.py tests/test_gpu_norm.py tests/test_gpu_optim.py || failed=1
 else
   record memcheck SKIPPED 0 "(compute-sanitizer not found)"
 fi

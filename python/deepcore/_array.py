@@ -17,7 +17,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["array_module", "device_of", "parse_device", "require_cuda", "to_device"]
+__all__ = [
+    "array_module",
+    "contiguous",
+    "device_of",
+    "parse_device",
+    "require_cuda",
+    "to_device",
+]
 
 _ndarray = np.ndarray
 
@@ -30,6 +37,15 @@ def array_module(x: Any) -> ModuleType:
     import cupy  # only reachable with a CuPy array in hand
 
     return cupy
+
+
+def contiguous(a: Any) -> Any:
+    """``a`` as a C-contiguous array of its own library (``a`` itself when it already is one).
+    A NumPy scalar (NumPy arithmetic on 0-d arrays returns scalars) becomes a 0-d array, which
+    the native kernels need; np.ascontiguousarray would make it shape (1,)."""
+    if type(a) is _ndarray or hasattr(a, "__cuda_array_interface__"):
+        return a if a.flags.c_contiguous else array_module(a).ascontiguousarray(a)
+    return np.asarray(a)
 
 
 def device_of(x: Any) -> str:

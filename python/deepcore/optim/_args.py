@@ -88,7 +88,8 @@ def _check_param(p: Any, i: int) -> None:
         raise TypeError(
             f"parameter {i} must be float32 or float64 to be optimized, got {p.data.dtype}"
         )
-    if not p.data.flags.c_contiguous or not p.data.flags.writeable:
+    # (CuPy's flags have no `writeable`: device arrays always are)
+    if not p.data.flags.c_contiguous or not getattr(p.data.flags, "writeable", True):
         raise ValueError(
             f"parameter {i} must be a C-contiguous, writeable array (it is updated "
             f"in place); got shape {p.data.shape} with strides {p.data.strides}"

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .._array import array_module
 from ..tensor import Tensor
 from ._args import LearningRate, check_range
 from .optimizer import Optimizer
@@ -56,7 +57,7 @@ class Adagrad(Optimizer):
         return ["sum"]
 
     def _init_state(self, name: str, p: Tensor, group: dict[str, Any]) -> np.ndarray:
-        return np.full_like(p.data, group["initial_accumulator_value"])
+        return array_module(p.data).full_like(p.data, group["initial_accumulator_value"])
 
     def _native_hyper(self, group: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -34,6 +34,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from .. import _C
+from .._array import array_module, device_of, to_device
 from .._registry import Registry
 from ..autograd import enable_grad
 from ..tensor import Tensor
@@ -212,7 +213,7 @@ class Optimizer:
         raise NotImplementedError
 
     def _init_state(self, name: str, p: Tensor, group: dict[str, Any]) -> np.ndarray:
-        return np.zeros_like(p.data)
+        return array_module(p.data).zeros_like(p.data)  # on the parameter's device
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -508,13 +509,14 @@ class Optimizer:
                 for n in names:
                     if n not in st:
                         raise ValueError(f"state of parameter {pid} lacks {n!r}")
-                    a = np.asarray(st[n])
+                    a = np.asarray(to_device(st[n], "cpu"))  # a saved state may be on cuda
                     if a.shape != p.data.shape:
                         raise ValueError(
                             f"state {n!r} of parameter {pid} has shape {a.shape}, "
                             f"the parameter has {p.data.shape}"
                         )
-                    new[n] = np.array(a, dtype=p.data.dtype, order="C", copy=True)
+                    a = np.array(a, dtype=p.data.dtype, order="C", copy=True)
+                    new[n] = to_device(a, device_of(p.data))  # on the parameter's device
                 new_state.append((gi, j, p, step, mu, new))
         iterations = _count("iterations", state_dict.get("iterations", self.iterations))
         for gi, g in enumerate(new_groups):

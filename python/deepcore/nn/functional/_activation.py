@@ -30,6 +30,7 @@ from typing import Any, Callable, Union
 import numpy as np
 
 from ... import _C
+from ..._array import array_module, contiguous
 from ..._registry import Registry
 from ...autograd import Function
 from ...ops import _elementwise, _shape
@@ -55,13 +56,7 @@ ArrayOrTensor = Union[Tensor, np.ndarray]
 _READS_OUTPUT = {k: _C.activation_reads_output(k) for k in _C.activation_kinds()}
 
 
-def _contig(a: np.ndarray) -> np.ndarray:
-    # not np.ascontiguousarray: it turns a 0-d array into shape (1,). A 0-d gradient may
-    # arrive as a NumPy scalar (NumPy arithmetic on 0-d arrays returns scalars): make it an
-    # array, which the kernels need
-    if type(a) is not np.ndarray:
-        return np.asarray(a)
-    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+_contig = contiguous  # NumPy or CuPy ([Note: array module] in deepcore/_array.py)
 
 
 class _Activation(Function):
@@ -95,8 +90,17 @@ class _SwishLearnable(Function):
     @staticmethod
     def backward(ctx: Any, gy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x, beta = ctx.saved
-        gx, gb = _C.activation_backward("swish", _contig(gy), x=x, p0=ctx.b, want_dp0=True)
-        return gx, np.full(beta.shape, gb, dtype=beta.dtype)
+        xp = array_module(x)
+        gy = _contig(gy)
+        if xp is np:
+            gx, gb = _C.activation_backward("swish", gy, x=x, p0=ctx.b, want_dp0=True)
+            return gx, np.full(beta.shape, gb, dtype=beta.dtype)
+        # on the GPU the beta gradient is summed on the device (the kernel's want_dp0 would
+        # return a host scalar: a synchronisation): sum(gy * x^2 * s(1 - s)), s = sigmoid(b x)
+        gx = _C.activation_backward("swish", gy, x=x, p0=ctx.b)
+        s = _C.activation_forward(contiguous(x * x.dtype.type(ctx.b)), "sigmoid")
+        gb = (gy * x * x * s * (1 - s)).sum(dtype=x.dtype)
+        return gx, xp.broadcast_to(gb, beta.shape).copy()
 
 
 def _act(x: ArrayOrTensor, kind: str, p0: float = 0.0, p1: float = 0.0) -> Tensor:
@@ -305,7 +309,7 @@ class _HardTanh(Function):
     def forward(ctx: Any, x: np.ndarray, lo: float, hi: float) -> np.ndarray:
         ctx.save_for_backward(x)
         ctx.lo, ctx.hi = lo, hi
-        return np.clip(x, lo, hi)
+        return array_module(x).clip(x, lo, hi)
 
     @staticmethod
     def backward(ctx: Any, gy: np.ndarray) -> tuple:

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ... import _C
+from ..._array import contiguous
 from ...autograd import Function
 from ...tensor import Tensor, get_rng
 
@@ -21,8 +22,7 @@ class _Dropout(Function):
         # One native pass: a counter-based RNG keyed by a seed drawn from deepcore.get_rng()
         # (a new one per call), the mask kept as bytes for backward. See [Note: dropout RNG].
         seed = int(get_rng().integers(0, 2**64, dtype=np.uint64))
-        x = x if x.flags.c_contiguous else np.ascontiguousarray(x)
-        y, mask = _C.dropout_forward(x, p, seed)
+        y, mask = _C.dropout_forward(contiguous(x), p, seed)
         ctx.save_for_backward(mask)
         ctx.p = p
         return y
@@ -30,8 +30,7 @@ class _Dropout(Function):
     @staticmethod
     def backward(ctx: Any, gy: np.ndarray) -> np.ndarray:
         (mask,) = ctx.saved
-        gy = gy if gy.flags.c_contiguous else np.ascontiguousarray(gy)
-        return _C.dropout_backward(gy, mask, ctx.p)
+        return _C.dropout_backward(contiguous(gy), mask, ctx.p)
 
 
 def dropout(x: Tensor | np.ndarray, p: float = 0.5, training: bool = True) -> Tensor:

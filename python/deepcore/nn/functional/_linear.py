@@ -14,7 +14,7 @@ from typing import Any, Union
 import numpy as np
 
 from ... import _C
-from ..._array import array_module
+from ..._array import array_module, contiguous
 from ...autograd import Function
 from ...tensor import Tensor
 
@@ -108,11 +108,11 @@ class _BiasAdd(Function):
     @staticmethod
     def forward(ctx: Any, x: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
         ctx.axis, ctx.x_shape = axis, x.shape
-        return _C.bias_add(np.ascontiguousarray(x), np.ascontiguousarray(b), axis)
+        return _C.bias_add(contiguous(x), contiguous(b), axis)
 
     @staticmethod
     def backward(ctx: Any, gy: np.ndarray) -> tuple:
-        gy = np.ascontiguousarray(gy)
+        gy = contiguous(gy)
         gb = _C.bias_grad(gy, ctx.axis) if ctx.needs_input_grad[1] else None
         return gy, gb
 

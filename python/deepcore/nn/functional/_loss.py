@@ -26,6 +26,7 @@ from typing import Any, Union
 import numpy as np
 
 from ... import _C
+from ..._array import array_module, contiguous
 from ...autograd import Function
 from ...ops import _indexing
 from ...tensor import Tensor
@@ -82,7 +83,7 @@ def _reduce(loss: np.ndarray, reduction: str) -> np.ndarray:
     s = loss.sum(dtype=loss.dtype)
     if reduction == "mean":
         s = s / loss.size if loss.size else np.nan  # a mean over nothing, as PyTorch: nan
-    return np.asarray(s, dtype=loss.dtype)
+    return array_module(loss).asarray(s, dtype=loss.dtype)
 
 
 def _grad_scale(g: np.ndarray, shape: tuple, reduction: str) -> Any:
@@ -103,11 +104,11 @@ def _class_targets(fn: str, logits: np.ndarray, target: np.ndarray) -> np.ndarra
             f"{logits.shape}, got {target.shape}"
         )
     if target.dtype.kind == "f":
-        if not np.all(np.mod(target, 1) == 0):
+        if not bool((target % 1 == 0).all()):
             raise ValueError(f"{fn}: float class labels must be whole numbers")
     elif target.dtype.kind not in "iu":
         raise TypeError(f"{fn}: target must hold integer class indices, got {target.dtype}")
-    return np.ascontiguousarray(target.reshape(-1), dtype=np.int64)
+    return array_module(target).ascontiguousarray(target.reshape(-1), dtype=np.int64)
 
 
 def class_indices(fn: str, probs: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -130,8 +131,8 @@ class _CrossEntropy(Function):
     @staticmethod
     def forward(ctx: Any, logits: np.ndarray, target: np.ndarray, reduction: str) -> np.ndarray:
         C = logits.shape[-1]
-        x2 = np.ascontiguousarray(logits).reshape(-1, C)
-        target = np.ascontiguousarray(target)
+        x2 = contiguous(logits).reshape(-1, C)
+        target = contiguous(target)
         loss, stats = _C.cross_entropy_forward(x2, target)
         ctx.save_for_backward(x2, target, stats)
         ctx.shape, ctx.reduction = logits.shape, reduction
@@ -141,10 +142,11 @@ class _CrossEntropy(Function):
     def backward(ctx: Any, g: np.ndarray) -> np.ndarray:
         x2, target, stats = ctx.saved
         n = x2.shape[0]
+        xp = array_module(x2)
         if ctx.reduction == "none":
-            gv, scale = np.ascontiguousarray(g, dtype=x2.dtype).reshape(-1), 1.0
+            gv, scale = xp.ascontiguousarray(g, dtype=x2.dtype).reshape(-1), 1.0
         else:
-            gv = np.asarray(g, dtype=x2.dtype).reshape(1)
+            gv = xp.asarray(g, dtype=x2.dtype).reshape(1)
             scale = 1.0 / max(n, 1) if ctx.reduction == "mean" else 1.0
         gx = None
         if ctx.needs_input_grad[0]:
@@ -204,7 +206,7 @@ def cross_entropy(
                 raise TypeError(f"{fn}: target has dtype {t.dtype} but logits have {x.dtype}")
             t = target.reshape(-1, x.shape[-1])
         else:
-            t = np.ascontiguousarray(t, dtype=x.dtype).reshape(-1, x.shape[-1])
+            t = array_module(t).ascontiguousarray(t, dtype=x.dtype).reshape(-1, x.shape[-1])
     else:
         t = _class_targets(fn, x, t)
     return _CrossEntropy.apply(logits, t, reduction)

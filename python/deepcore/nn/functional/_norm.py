@@ -12,6 +12,7 @@ from typing import Any, Union
 import numpy as np
 
 from ... import _C
+from ..._array import contiguous
 from ...autograd import Function
 from ...tensor import Tensor
 
@@ -25,9 +26,7 @@ def _data(x: Any) -> Any:
 
 
 def _contig(a: np.ndarray | None) -> np.ndarray | None:
-    if a is None or a.flags.c_contiguous:
-        return a
-    return np.ascontiguousarray(a)
+    return None if a is None else contiguous(a)
 
 
 class _LayerNorm(Function):
@@ -146,7 +145,8 @@ def batch_norm(
     rm = _data(running_mean)
     rv = _data(running_var)
     for name, r in (("running_mean", rm), ("running_var", rv)):
-        if r is not None and not (isinstance(r, np.ndarray) and r.flags.c_contiguous):
+        is_array = isinstance(r, np.ndarray) or hasattr(r, "__cuda_array_interface__")
+        if r is not None and not (is_array and r.flags.c_contiguous):
             raise ValueError(f"batch_norm: {name} must be a C-contiguous array (updated in place)")
     return _BatchNorm.apply(
         x,
