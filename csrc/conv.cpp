@@ -39,42 +39,9 @@
 #include "core/scratch.h"
 #include "gemm.h"
 
-DC_DEFINE_DISPATCH(conv_direct_fwd_f32);
-DC_DEFINE_DISPATCH(conv_direct_fwd_f64);
-DC_DEFINE_DISPATCH(conv_direct_bwd_in_f32);
-DC_DEFINE_DISPATCH(conv_direct_bwd_in_f64);
-DC_DEFINE_DISPATCH(conv_direct_bwd_w_f32);
-DC_DEFINE_DISPATCH(conv_direct_bwd_w_f64);
-DC_DEFINE_DISPATCH(im2col_f32);
-DC_DEFINE_DISPATCH(im2col_f64);
-DC_DEFINE_DISPATCH(col2im_f32);
-DC_DEFINE_DISPATCH(col2im_f64);
-DC_DEFINE_DISPATCH(im2col_padded_f32);
-DC_DEFINE_DISPATCH(im2col_padded_f64);
-DC_DEFINE_DISPATCH(col2im_padded_f32);
-DC_DEFINE_DISPATCH(col2im_padded_f64);
-
 namespace dc {
 
 namespace {
-
-// The ISA stubs for T.
-template <typename T>
-struct ConvStubs;
-#define DC_CONV_STUBS(T, sfx)                                    \
-  template <>                                                    \
-  struct ConvStubs<T> {                                          \
-    static auto& fwd() { return conv_direct_fwd_##sfx; }         \
-    static auto& bwd_in() { return conv_direct_bwd_in_##sfx; }   \
-    static auto& bwd_w() { return conv_direct_bwd_w_##sfx; }     \
-    static auto& im2col() { return im2col_##sfx; }               \
-    static auto& col2im() { return col2im_##sfx; }               \
-    static auto& im2col_padded() { return im2col_padded_##sfx; } \
-    static auto& col2im_padded() { return col2im_padded_##sfx; } \
-  };
-DC_CONV_STUBS(float, f32)
-DC_CONV_STUBS(double, f64)
-#undef DC_CONV_STUBS
 
 // Scratch budget of one im2col tile (per thread). 1 MiB keeps the column block within L2
 // while the GEMM streams it; at least one output row is always taken.
@@ -232,7 +199,7 @@ void direct_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y
     T* xp = thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp);
     pad_copy(s, x + (n * s.C + g * s.Cg()) * HW, e, xp);
     T* yg = y + (n * s.K + g * Kg) * PQ;
-    ConvStubs<T>::fwd()(s, xp, e.Hp, e.Wp, w + g * Kg * CRS, b ? b + g * Kg : b, yg);
+    conv_direct_fwd_stub<T>(s, xp, e.Hp, e.Wp, w + g * Kg * CRS, b ? b + g * Kg : b, yg);
     if (relu) bias_epilogue(yg, yg, Kg * PQ, T(0), true);  // still in cache
   });
 }
@@ -246,7 +213,7 @@ void direct_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx) {
     const int64_t n = task / s.G, g = task % s.G;
     T* dxp = thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp);
     std::fill(dxp, dxp + s.Cg() * e.Hp * e.Wp, T(0));
-    ConvStubs<T>::bwd_in()(s, dy + (n * s.K + g * Kg) * PQ, w + g * Kg * CRS, dxp, e.Hp, e.Wp);
+    conv_direct_bwd_in_stub<T>(s, dy + (n * s.K + g * Kg) * PQ, w + g * Kg * CRS, dxp, e.Hp, e.Wp);
     unpad_copy(s, dxp, e, dx + (n * s.C + g * s.Cg()) * HW);
   });
 }
@@ -267,8 +234,8 @@ void direct_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, 
         T* xp = thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp);
         pad_copy(s, x + (n * s.C + g * s.Cg()) * HW, e, xp);
         T* dyp = thread_scratch<T>(ScratchSlot::conv_dy, Kg * s.P * Qr);
-        ConvStubs<T>::bwd_w()(s, xp, e.Hp, e.Wp, dy + (n * s.K + g * Kg) * PQ, dyp,
-                              acc + g * Kg * CRS, db ? acc + wsize + g * Kg : nullptr);
+        conv_direct_bwd_w_stub<T>(s, xp, e.Hp, e.Wp, dy + (n * s.K + g * Kg) * PQ, dyp,
+                                  acc + g * Kg * CRS, db ? acc + wsize + g * Kg : nullptr);
       },
       [&](const T* parts, int nparts) {
         reduce_partials(parts, nparts, wsize, dw, nt, psize);
@@ -358,7 +325,7 @@ void batch_columns(const ConvShape& s, const T* x, int64_t n0, int64_t nimg, int
       pad_copy(s, xi, img.e, img.buf);
       xi = img.buf;
     }
-    ConvStubs<T>::im2col_padded()(s, xi, img.e.Hp, img.e.Wp, col + j * PQ, ld);
+    im2col_padded_stub<T>(s, xi, img.e.Hp, img.e.Wp, col + j * PQ, ld);
   }
 }
 
@@ -369,7 +336,7 @@ void batch_col2im(const ConvShape& s, const T* col, int64_t n0, int64_t nimg, in
   const WholeImage<T> img(s);
   for (int64_t j = 0; j < nimg; ++j) {
     T* dxi = dx + ((n0 + j) * s.C + g * s.Cg()) * HW;
-    ConvStubs<T>::col2im_padded()(s, col + j * PQ, ld, img.buf ? img.buf : dxi, img.e.Hp, img.e.Wp);
+    col2im_padded_stub<T>(s, col + j * PQ, ld, img.buf ? img.buf : dxi, img.e.Hp, img.e.Wp);
     if (img.buf) unpad_copy(s, img.buf, img.e, dxi);
   }
 }
@@ -500,13 +467,13 @@ void band_columns(const ConvShape& s, const T* xi, int64_t p0, int64_t p1, T* co
   band.P = p1 - p0;
   const int64_t ld = band.P * s.Q;
   if (in_place(s)) {
-    ConvStubs<T>::im2col_padded()(band, xi + p0 * s.sh * s.W, s.H, s.W, col, ld);
+    im2col_padded_stub<T>(band, xi + p0 * s.sh * s.W, s.H, s.W, col, ld);
     return;
   }
   const PaddedExtent rows{(band.P - 1) * s.sh + (s.R - 1) * s.dh + 1, e.Wp};
   T* buf = thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * rows.Hp * rows.Wp);
   pad_copy(s, xi, rows, buf, p0 * s.sh);
-  ConvStubs<T>::im2col_padded()(band, buf, rows.Hp, rows.Wp, col, ld);
+  im2col_padded_stub<T>(band, buf, rows.Hp, rows.Wp, col, ld);
 }
 
 // Column block of a tile (row stride = its column count), or, for a pointwise conv, the input
@@ -523,7 +490,7 @@ const T* tile_columns(const ConvShape& s, const TileTask& k, const T* x, T* col,
   if (s.sw == 1)  // 7 % faster at 2 threads on (32,64,56,64,3); strided rows gain nothing
     band_columns(s, xi, k.p0, k.p1, col);  // and pay the band copy (AlexNet's 11x11/4: -5 %)
   else
-    ConvStubs<T>::im2col()(s, xi, k.p0, k.p1, col, ld);
+    im2col_stub<T>(s, xi, k.p0, k.p1, col, ld);
   return col;
 }
 
@@ -572,7 +539,7 @@ void im2col_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx) {
     for (int64_t tile = 0; tile < t.ntiles; ++tile) {
       const int64_t p0 = tile * t.rows, p1 = std::min(s.P, p0 + t.rows), cols = (p1 - p0) * s.Q;
       gemm<T>(true, false, CRS, cols, Kg, T(1), wg, CRS, dyg + p0 * s.Q, PQ, T(0), col, cols);
-      ConvStubs<T>::col2im()(s, col, p0, p1, dxg, cols);
+      col2im_stub<T>(s, col, p0, p1, dxg, cols);
     }
   });
 }
@@ -674,7 +641,7 @@ void vol2col(const Conv3dShape& v, const T* xg, int64_t t0, int64_t t1, T* col, 
           for (int64_t i = 0; i < RS; ++i)
             std::fill(dst + i * ld, dst + i * ld + (p1 - p0) * s1.Q, T(0));
         } else {
-          ConvStubs<T>::im2col()(s1, xg + (c * v.D + d) * HW, p0, p1, dst, ld);
+          im2col_stub<T>(s1, xg + (c * v.D + d) * HW, p0, p1, dst, ld);
         }
       });
 }
@@ -687,8 +654,7 @@ void col2vol(const Conv3dShape& v, const T* col, int64_t t0, int64_t t1, T* dxg,
   for_band_pieces(
       v, t0, t1,
       [&](int64_t c, int64_t, int64_t d, int64_t p0, int64_t p1, int64_t row, int64_t colo) {
-        if (d >= 0)
-          ConvStubs<T>::col2im()(s1, col + row * ld + colo, p0, p1, dxg + (c * v.D + d) * HW, ld);
+        if (d >= 0) col2im_stub<T>(s1, col + row * ld + colo, p0, p1, dxg + (c * v.D + d) * HW, ld);
       });
 }
 
@@ -718,13 +684,15 @@ const T* band_columns3d(const Conv3dShape& v, const TileTask& k, const T* x, T* 
 }  // namespace
 
 template <typename T>
-void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y) {
+void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y, bool relu) {
   const ConvShape& s = v.s;
   const int64_t OPQ = v.O * s.P * s.Q, Kg = s.Kg(), CKRS = s.Cg() * v.KD * s.R * s.S;
   if (s.N * s.K * OPQ == 0) return;
-  if (CKRS == 0) {  // no input channels: y = b
-    for (int64_t i = 0; i < s.N * s.K; ++i)
-      std::fill(y + i * OPQ, y + (i + 1) * OPQ, b ? b[i % s.K] : T(0));
+  if (CKRS == 0) {  // no input channels: y = b (then ReLU)
+    for (int64_t i = 0; i < s.N * s.K; ++i) {
+      const T bk = b ? b[i % s.K] : T(0);
+      std::fill(y + i * OPQ, y + (i + 1) * OPQ, relu && bk < T(0) ? T(0) : bk);
+    }
     return;
   }
   const Tiling t = plan_bands3d<T>(v);
@@ -736,9 +704,9 @@ void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T*
     const T* B = band_columns3d(v, k, x, col, ldb);
     T* yg = y + (k.n * s.K + k.g * Kg) * OPQ + k.p0 * s.Q;
     gemm<T>(false, false, Kg, cols, CKRS, T(1), w + k.g * Kg * CKRS, CKRS, B, ldb, T(0), yg, OPQ);
-    if (b)
+    if (b || relu)  // the band's outputs are still in cache
       for (int64_t c = 0; c < Kg; ++c)
-        bias_epilogue(yg + c * OPQ, yg + c * OPQ, cols, b[k.g * Kg + c], false);
+        bias_epilogue(yg + c * OPQ, yg + c * OPQ, cols, b ? b[k.g * Kg + c] : T(0), relu);
   });
 }
 
@@ -874,7 +842,7 @@ void conv2d_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, 
                                   bool);                                                           \
   template void conv2d_backward_input<T>(const ConvShape&, const T*, const T*, T*, ConvAlgo);      \
   template void conv2d_backward_weight<T>(const ConvShape&, const T*, const T*, T*, T*, ConvAlgo); \
-  template void conv3d_forward<T>(const Conv3dShape&, const T*, const T*, const T*, T*);           \
+  template void conv3d_forward<T>(const Conv3dShape&, const T*, const T*, const T*, T*, bool);     \
   template void conv3d_backward_input<T>(const Conv3dShape&, const T*, const T*, T*);              \
   template void conv3d_backward_weight<T>(const Conv3dShape&, const T*, const T*, T*, T*);
 DC_INSTANTIATE_CONV(float)

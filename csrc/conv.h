@@ -18,6 +18,9 @@
 #include <cstdint>
 
 #include "core/dispatch.h"
+#ifndef DC_ISA_LEVEL
+#include "core/device_dispatch.h"
+#endif
 
 namespace dc {
 
@@ -55,7 +58,7 @@ const char* conv_algo_name(ConvAlgo algo);
 // relu: y = max(y, 0) fused into the pass that adds the bias (Conv2D(activation="relu")).
 template <typename T>
 void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, ConvAlgo algo,
-                    bool relu = false);
+                    bool relu);
 // dy is (N,K,P,Q), w is (K,C/G,R,S); dx (N,C,H,W) is assigned.
 template <typename T>
 void conv2d_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx, ConvAlgo algo);
@@ -65,19 +68,32 @@ void conv2d_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, 
                             ConvAlgo algo);
 
 // 3-D convolution by vol2col + GEMM: the volume's column matrix is built plane by plane with
-// the 2-D im2col kernel ([Note: vol2col from im2col] in conv.cpp). Same gradient rule.
+// the 2-D im2col kernel ([Note: vol2col from im2col] in conv.cpp). Same gradient rule and the
+// same fused ReLU as conv2d_forward.
 template <typename T>
-void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y);
+void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y, bool relu);
 template <typename T>
 void conv3d_backward_input(const Conv3dShape& v, const T* dy, const T* w, T* dx);
 template <typename T>
 void conv3d_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* dw, T* db);
 
+#ifndef DC_ISA_LEVEL
+// Device stubs of the drivers above ([Note: device dispatch] in core/device_dispatch.h). conv1d
+// runs as conv2d (H = R = 1), so its calls look up the conv2d stubs.
+DC_DEVICE_STUB(conv2d_forward, "conv2d_forward");
+DC_DEVICE_STUB(conv2d_backward_input, "conv2d_backward_input");
+DC_DEVICE_STUB(conv2d_backward_weight, "conv2d_backward_weight");
+DC_DEVICE_STUB(conv3d_forward, "conv3d_forward");
+DC_DEVICE_STUB(conv3d_backward_input, "conv3d_backward_input");
+DC_DEVICE_STUB(conv3d_backward_weight, "conv3d_backward_weight");
+#endif
+
 namespace ref {
 // Naive loops straight from the formula above (float64 accumulation); always built. One
-// implementation, 3-D; conv2d runs it with unit depth.
+// implementation, 3-D; conv2d runs it with unit depth. CPU only: the bindings run them for
+// algo='reference' and for geometry whose fast-kernel buffers would not fit.
 template <typename T>
-void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y);
+void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y, bool relu);
 template <typename T>
 void conv3d_backward_input(const Conv3dShape& v, const T* dy, const T* w, T* dx);
 template <typename T>
@@ -116,46 +132,33 @@ inline int64_t conv_direct_padded_extent(int64_t out, int64_t stride, int64_t k,
 
 }  // namespace dc
 
-// Stubs live at global scope (DC_REGISTER_DISPATCH names them as ::stub).
+// ISA stubs ([Note: one source, three ISAs]), at global scope (DC_REGISTER_DISPATCH_T names
+// them as ::stub), one per element type T.
 // y_g (Kg,P,Q) = b_g + w_g (Kg,Cg,R,S) (*) xp (Cg,Hp,Wp); assigned.
-#define DC_CONV_DIRECT_FWD(T) \
-  void(const dc::ConvShape&, const T* xp, int64_t Hp, int64_t Wp, const T* w, const T* b, T* y)
-DC_DECLARE_DISPATCH(conv_direct_fwd_f32, DC_CONV_DIRECT_FWD(float));
-DC_DECLARE_DISPATCH(conv_direct_fwd_f64, DC_CONV_DIRECT_FWD(double));
+DC_DECLARE_DISPATCH_T(conv_direct_fwd_stub, void(const dc::ConvShape&, const T* xp, int64_t Hp,
+                                                 int64_t Wp, const T* w, const T* b, T* y));
 // dxp (Cg,Hp,Wp) += w_g^T (*) dy_g; dxp must be zeroed by the caller.
-#define DC_CONV_DIRECT_BWD_IN(T) \
-  void(const dc::ConvShape&, const T* dy, const T* w, T* dxp, int64_t Hp, int64_t Wp)
-DC_DECLARE_DISPATCH(conv_direct_bwd_in_f32, DC_CONV_DIRECT_BWD_IN(float));
-DC_DECLARE_DISPATCH(conv_direct_bwd_in_f64, DC_CONV_DIRECT_BWD_IN(double));
+DC_DECLARE_DISPATCH_T(conv_direct_bwd_in_stub, void(const dc::ConvShape&, const T* dy, const T* w,
+                                                    T* dxp, int64_t Hp, int64_t Wp));
 // dw_g (Kg,Cg,R,S) += dy_g (*) xp and, when db is non-null, db_g (Kg) += sums of dy_g, for one
 // image's group: dy (Kg,P,Q) as stored; dyp is scratch for Kg*P*Qr elements (Qr = Q rounded up
 // to kConvDirectQB), where the kernel copies dy with zero-padded rows.
-#define DC_CONV_DIRECT_BWD_W(T) \
-  void(const dc::ConvShape&, const T* xp, int64_t Hp, int64_t Wp, const T* dy, T* dyp, T* dw, T* db)
-DC_DECLARE_DISPATCH(conv_direct_bwd_w_f32, DC_CONV_DIRECT_BWD_W(float));
-DC_DECLARE_DISPATCH(conv_direct_bwd_w_f64, DC_CONV_DIRECT_BWD_W(double));
+DC_DECLARE_DISPATCH_T(conv_direct_bwd_w_stub, void(const dc::ConvShape&, const T* xp, int64_t Hp,
+                                                   int64_t Wp, const T* dy, T* dyp, T* dw, T* db));
 
 // im2col for one group of one image and output rows [p0, p1):
 //   col (Cg*R*S rows of row stride ld), col[(c*R + r)*S + s][(p-p0)*Q + q] =
 //   x[c, p*sh-ph+r*dh, q*sw-pw+s*dw] where x points at the group's first channel (Cg,H,W).
 // col2im is its adjoint (dx += ...). ld > (p1-p0)*Q puts several images side by side.
-#define DC_IM2COL(T) \
-  void(const dc::ConvShape&, const T* x, int64_t p0, int64_t p1, T* col, int64_t ld)
-DC_DECLARE_DISPATCH(im2col_f32, DC_IM2COL(float));
-DC_DECLARE_DISPATCH(im2col_f64, DC_IM2COL(double));
-#define DC_COL2IM(T) \
-  void(const dc::ConvShape&, const T* col, int64_t p0, int64_t p1, T* dx, int64_t ld)
-DC_DECLARE_DISPATCH(col2im_f32, DC_COL2IM(float));
-DC_DECLARE_DISPATCH(col2im_f64, DC_COL2IM(double));
+DC_DECLARE_DISPATCH_T(im2col_stub, void(const dc::ConvShape&, const T* x, int64_t p0, int64_t p1,
+                                        T* col, int64_t ld));
+DC_DECLARE_DISPATCH_T(col2im_stub, void(const dc::ConvShape&, const T* col, int64_t p0, int64_t p1,
+                                        T* dx, int64_t ld));
 
 // Whole-image variants on a zero-padded copy xp (Cg,Hp,Wp) as for the direct kernels (block 1):
 //   col[(c*R + r)*S + s][p*Q + q] = xp[c, p*sh + r*dh, q*sw + s*dw]   (all p < P; row stride ld)
 // and its adjoint: dxp (Cg,Hp,Wp) is ASSIGNED the sum over the runs. No bounds logic inside.
-#define DC_IM2COL_PADDED(T) \
-  void(const dc::ConvShape&, const T* xp, int64_t Hp, int64_t Wp, T* col, int64_t ld)
-DC_DECLARE_DISPATCH(im2col_padded_f32, DC_IM2COL_PADDED(float));
-DC_DECLARE_DISPATCH(im2col_padded_f64, DC_IM2COL_PADDED(double));
-#define DC_COL2IM_PADDED(T) \
-  void(const dc::ConvShape&, const T* col, int64_t ld, T* dxp, int64_t Hp, int64_t Wp)
-DC_DECLARE_DISPATCH(col2im_padded_f32, DC_COL2IM_PADDED(float));
-DC_DECLARE_DISPATCH(col2im_padded_f64, DC_COL2IM_PADDED(double));
+DC_DECLARE_DISPATCH_T(im2col_padded_stub, void(const dc::ConvShape&, const T* xp, int64_t Hp,
+                                               int64_t Wp, T* col, int64_t ld));
+DC_DECLARE_DISPATCH_T(col2im_padded_stub, void(const dc::ConvShape&, const T* col, int64_t ld,
+                                               T* dxp, int64_t Hp, int64_t Wp));

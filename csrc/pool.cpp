@@ -6,30 +6,13 @@
 
 #include <algorithm>
 #include <atomic>
-#include <type_traits>
 #include <vector>
 
 #include "activation.h"  // row_sum
 
-DC_DEFINE_DISPATCH(max_pool_fwd_f32);
-DC_DEFINE_DISPATCH(max_pool_fwd_f64);
-DC_DEFINE_DISPATCH(avg_pool_fwd_f32);
-DC_DEFINE_DISPATCH(avg_pool_fwd_f64);
-DC_DEFINE_DISPATCH(max_pool_bwd_w2_f32);
-DC_DEFINE_DISPATCH(max_pool_bwd_w2_f64);
-
 namespace dc {
 
 namespace {
-
-// The float or the double stub of a pair.
-template <typename T, typename F32, typename F64>
-auto& stub_for(F32& f32, F64& f64) {
-  if constexpr (std::is_same_v<T, float>)
-    return f32;
-  else
-    return f64;
-}
 
 // Run f(first_plane, nplanes) over chunks of planes, in parallel when there is enough work.
 // Chunks of ~64K input elements keep the per-chunk dispatch cost negligible while still giving
@@ -97,8 +80,7 @@ void max_pool2d_forward(const PoolShape& s, const T* x, T* y, int32_t* idx) {
     return;
   }
   for_planes(s.N * s.C, HW, [&](int64_t i0, int64_t n) {
-    stub_for<T>(max_pool_fwd_f32, max_pool_fwd_f64)(s, n, x + i0 * HW, y + i0 * PQ,
-                                                    idx ? idx + i0 * PQ : nullptr);
+    max_pool_fwd_stub<T>(s, n, x + i0 * HW, y + i0 * PQ, idx ? idx + i0 * PQ : nullptr);
   });
 }
 
@@ -117,9 +99,7 @@ bool max_pool2d_backward(const PoolShape& s, const T* dy, const int32_t* idx, T*
                   s.ph == 0 && s.pw == 0 && (s.P - 1) * s.sh + s.R <= s.H && 2 * s.Q <= s.W;
   std::atomic<bool> ok{true};
   for_planes(s.N * s.C, HW, [&](int64_t i0, int64_t n) {
-    if (w2 && stub_for<T>(max_pool_bwd_w2_f32, max_pool_bwd_w2_f64)(s, n, dy + i0 * PQ,
-                                                                    idx + i0 * PQ, dx + i0 * HW))
-      return;
+    if (w2 && max_pool_bwd_w2_stub<T>(s, n, dy + i0 * PQ, idx + i0 * PQ, dx + i0 * HW)) return;
     for (int64_t i = i0; i < i0 + n; ++i) {
       T* d = dx + i * HW;
       const T* g = dy + i * PQ;
@@ -143,8 +123,7 @@ void avg_pool2d_forward(const PoolShape& s, const T* x, T* y, bool count_include
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
   if (s.N * s.C * PQ == 0) return;
   for_planes(s.N * s.C, HW, [&](int64_t i0, int64_t n) {
-    stub_for<T>(avg_pool_fwd_f32, avg_pool_fwd_f64)(s, n, x + i0 * HW, y + i0 * PQ,
-                                                    count_include_pad);
+    avg_pool_fwd_stub<T>(s, n, x + i0 * HW, y + i0 * PQ, count_include_pad);
   });
 }
 

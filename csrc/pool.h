@@ -15,6 +15,9 @@
 #include <cstdint>
 
 #include "core/dispatch.h"
+#ifndef DC_ISA_LEVEL
+#include "core/device_dispatch.h"
+#endif
 
 namespace dc {
 
@@ -60,6 +63,21 @@ template <typename T>
 void adaptive_max_pool2d_forward(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q,
                                  const T* x, T* y, int32_t* idx);
 
+#ifndef DC_ISA_LEVEL
+// Device stubs of the drivers above ([Note: device dispatch] in core/device_dispatch.h). 1-D
+// pooling runs as 2-D (H = R = 1), so its calls look up the 2-D stubs.
+DC_DEVICE_STUB(max_pool2d_forward, "max_pool2d_forward");
+DC_DEVICE_STUB(max_pool2d_backward, "max_pool2d_backward");
+DC_DEVICE_STUB(avg_pool2d_forward, "avg_pool2d_forward");
+DC_DEVICE_STUB(avg_pool2d_backward, "avg_pool2d_backward");
+DC_DEVICE_STUB(global_avg_pool_forward, "global_avg_pool_forward");
+DC_DEVICE_STUB(global_avg_pool_backward, "global_avg_pool_backward");
+DC_DEVICE_STUB(adaptive_avg_pool2d_forward, "adaptive_avg_pool2d_forward");
+DC_DEVICE_STUB(adaptive_avg_pool2d_backward, "adaptive_avg_pool2d_backward");
+DC_DEVICE_STUB(adaptive_max_pool2d_forward, "adaptive_max_pool2d_forward");
+#endif
+
+// Naive loops (csrc/ref/pool_ref.cpp) for tests, with the drivers' signatures; CPU only.
 namespace ref {
 template <typename T>
 void max_pool2d_forward(const PoolShape& s, const T* x, T* y, int32_t* idx);
@@ -71,18 +89,13 @@ void avg_pool2d_backward(const PoolShape& s, const T* dy, T* dx, bool count_incl
 
 }  // namespace dc
 
-// ISA kernels (csrc/cpu/pool_kernels.cpp) over `planes` consecutive (H,W) planes.
-#define DC_MAX_POOL_FWD(T) \
-  void(const dc::PoolShape&, int64_t planes, const T* x, T* y, int32_t* idx)
-DC_DECLARE_DISPATCH(max_pool_fwd_f32, DC_MAX_POOL_FWD(float));
-DC_DECLARE_DISPATCH(max_pool_fwd_f64, DC_MAX_POOL_FWD(double));
-#define DC_AVG_POOL_FWD(T) \
-  void(const dc::PoolShape&, int64_t planes, const T* x, T* y, bool inc_pad)
-DC_DECLARE_DISPATCH(avg_pool_fwd_f32, DC_AVG_POOL_FWD(float));
-DC_DECLARE_DISPATCH(avg_pool_fwd_f64, DC_AVG_POOL_FWD(double));
+// ISA kernels (csrc/cpu/pool_kernels.cpp) over `planes` consecutive (H,W) planes; stubs at
+// global scope, one per element type T ([Note: one source, three ISAs]).
+DC_DECLARE_DISPATCH_T(max_pool_fwd_stub,
+                      void(const dc::PoolShape&, int64_t planes, const T* x, T* y, int32_t* idx));
+DC_DECLARE_DISPATCH_T(avg_pool_fwd_stub,
+                      void(const dc::PoolShape&, int64_t planes, const T* x, T* y, bool inc_pad));
 // Write-once max-pooling backward for S == sw == 2, sh >= R, no padding ([Note: write-once max
 // pooling backward]); false if some window's index lies outside it.
-#define DC_MAX_POOL_BWD_W2(T) \
-  bool(const dc::PoolShape&, int64_t planes, const T* dy, const int32_t* idx, T* dx)
-DC_DECLARE_DISPATCH(max_pool_bwd_w2_f32, DC_MAX_POOL_BWD_W2(float));
-DC_DECLARE_DISPATCH(max_pool_bwd_w2_f64, DC_MAX_POOL_BWD_W2(double));
+DC_DECLARE_DISPATCH_T(max_pool_bwd_w2_stub, bool(const dc::PoolShape&, int64_t planes, const T* dy,
+                                                 const int32_t* idx, T* dx));

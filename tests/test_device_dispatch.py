@@ -186,7 +186,7 @@ def test_gemm_cpu_results_come_back_as_numpy():
 # raises NotImplementedError naming the op; with one NumPy array among CUDA ones it raises
 # ValueError naming both devices. `make(shape, dtype)` creates each array argument of a call.
 
-F8, I8, U1 = np.float64, np.int64, np.uint8
+F8, I8, I4, U1 = np.float64, np.int64, np.int32, np.uint8
 
 
 def _rnn_backward(make):
@@ -289,6 +289,60 @@ DEVICE_CASES = [
         ),
     ),
 ]
+
+# conv and pool: conv1d and 1-D pooling run as their 2-D twins, so they name the 2-D stubs
+X1, X2, X3 = (1, 2, 5), (1, 2, 5, 5), (1, 2, 4, 5, 5)  # inputs
+W1, W2, W3 = (3, 2, 3), (3, 2, 3, 3), (3, 2, 2, 3, 3)  # weights
+Y1, Y2, Y3 = (1, 3, 3), (1, 3, 3, 3), (1, 3, 3, 3, 3)  # conv outputs
+P1, P2 = (1, 2, 2), (1, 2, 2, 2)  # pooled (window 2) and adaptive (output 2) outputs
+for d, x, w, y in [("1d", X1, W1, Y1), ("2d", X2, W2, Y2), ("3d", X3, W3, Y3)]:
+    stub = "conv3d" if d == "3d" else "conv2d"
+    fwd = getattr(_C, f"conv{d}_forward")
+    bwd_in = getattr(_C, f"conv{d}_backward_input")
+    bwd_w = getattr(_C, f"conv{d}_backward_weight")
+    DEVICE_CASES += [
+        (f"{stub}_forward", lambda m, f=fwd, x=x, w=w: f(m(x, F8), m(w, F8), m(w[:1], F8))),
+        (f"{stub}_forward", lambda m, f=fwd, x=x, w=w: f(m(x, F8), m(w, F8), relu=True)),
+        (f"{stub}_forward", lambda m, f=fwd, x=x, w=w: f(m(x, F8), m(w, F8), algo="reference")),
+        (f"{stub}_backward_input", lambda m, f=bwd_in, x=x, w=w, y=y: f(m(y, F8), m(w, F8), x)),
+        (f"{stub}_backward_weight", lambda m, f=bwd_w, x=x, w=w, y=y: f(m(x, F8), m(y, F8), w)),
+        (
+            f"{stub}_backward_weight",
+            lambda m, f=bwd_w, x=x, w=w, y=y: f(m(x, F8), m(y, F8), w, bias=False),
+        ),
+    ]
+for d, x, p in [("1d", X1[:2] + (4,), P1), ("2d", X2[:2] + (4, 4), P2)]:
+    mp_f, mp_b = getattr(_C, f"max_pool{d}_forward"), getattr(_C, f"max_pool{d}_backward")
+    ap_f, ap_b = getattr(_C, f"avg_pool{d}_forward"), getattr(_C, f"avg_pool{d}_backward")
+    aa_f = getattr(_C, f"adaptive_avg_pool{d}_forward")
+    aa_b = getattr(_C, f"adaptive_avg_pool{d}_backward")
+    am_f = getattr(_C, f"adaptive_max_pool{d}_forward")
+    DEVICE_CASES += [
+        ("max_pool2d_forward", lambda m, f=mp_f, x=x: f(m(x, F8), 2)),
+        ("max_pool2d_forward", lambda m, f=mp_f, x=x: f(m(x, F8), 2, reference=True)),
+        (
+            "max_pool2d_forward",
+            lambda m, f=mp_f, x=x, p=p: f(m(x, F8), 2, return_indices=False, out=m(p, F8)),
+        ),
+        ("max_pool2d_backward", lambda m, f=mp_b, x=x, p=p: f(m(p, F8), m(p, I4), x)),
+        (
+            "max_pool2d_backward",
+            lambda m, f=mp_b, x=x, p=p: f(m(p, F8), m(p, I4), x, out=m(x, F8), kernel_size=2),
+        ),
+        ("avg_pool2d_forward", lambda m, f=ap_f, x=x: f(m(x, F8), 2)),
+        ("avg_pool2d_forward", lambda m, f=ap_f, x=x, p=p: f(m(x, F8), 2, out=m(p, F8))),
+        ("avg_pool2d_backward", lambda m, f=ap_b, x=x, p=p: f(m(p, F8), x, 2)),
+        ("avg_pool2d_backward", lambda m, f=ap_b, x=x, p=p: f(m(p, F8), x, 2, out=m(x, F8))),
+        ("avg_pool2d_backward", lambda m, f=ap_b, x=x, p=p: f(m(p, F8), x, 2, reference=True)),
+        ("adaptive_avg_pool2d_forward", lambda m, f=aa_f, x=x: f(m(x, F8), 2)),
+        ("adaptive_avg_pool2d_backward", lambda m, f=aa_b, x=x, p=p: f(m(p, F8), x)),
+        ("adaptive_max_pool2d_forward", lambda m, f=am_f, x=x: f(m(x, F8), 2)),
+        ("adaptive_max_pool2d_forward", lambda m, f=am_f, x=x: f(m(x, F8), 2, False)),
+    ]
+DEVICE_CASES += [
+    ("global_avg_pool_forward", lambda m: _C.global_avg_pool_forward(m((2, 3, 4, 4), F8))),
+    ("global_avg_pool_backward", lambda m: _C.global_avg_pool_backward(m((2, 3), F8), (2, 3, 4))),
+]
 _ids = [f"{op}-{i}" for i, (op, _) in enumerate(DEVICE_CASES)]
 
 
@@ -382,4 +436,18 @@ def test_every_converted_op_refuses_mixed_devices(op, call):
 
 
 def test_mixed_device_cases_cover_most_ops():
-    assert len({op for op, _ in MIXED_CASES}) >= 24
+    assert len({op for op, _ in MIXED_CASES}) >= 32
+
+
+def test_every_conv_and_pool_binding_is_covered():
+    # each conv*/pool binding taking arrays appears in DEVICE_CASES (through its own name or,
+    # for conv1d and 1-D pooling, the call made by the loops above)
+    names = {n for n in dir(_C) if n.startswith(("conv", "max_pool", "avg_pool", "adaptive_"))}
+    names |= {n for n in dir(_C) if n.startswith("global_avg_pool")}
+    names -= {n for n in names if n.endswith(("_algorithm", "_output_shape"))}
+    called = set()
+    for _, call in DEVICE_CASES:
+        f = (call.__defaults__ or (None,))[0]
+        called.add(getattr(f, "__name__", None))
+        called |= {n for n in call.__code__.co_names if n in names}
+    assert names <= called, names - called

@@ -221,6 +221,15 @@ ArrayArg array_arg(const py::handle& obj, const char* name) {
   return a;
 }
 
+// An array argument of exactly dtype T, C-contiguous: the ArrayArg twin of nn_checks.h's
+// contiguous_input (which the NumPy-only reference entries use), with the same messages.
+template <typename T>
+ArrayArg input_arg(const py::handle& obj, const char* name) {
+  ArrayArg a = array_arg<T>(obj, name);
+  check_c_contiguous(a, name);
+  return a;
+}
+
 // All of an op's arrays on one device; returns it (the first's). Mixed devices: ValueError
 // naming both. Optional arguments left out (default ArrayArgs) are skipped.
 inline Device same_device(std::initializer_list<const ArrayArg*> args,

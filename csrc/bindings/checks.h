@@ -74,6 +74,14 @@ void check_ndim(const A& a, py::ssize_t ndim, const char* name) {
                           "-dimensional, got shape " + shape_str(a));
 }
 
+// "x must be 4-dimensional (N, C, H, W), got shape (3, 4)"
+template <typename A>
+void check_rank(const A& a, int ndim, const char* name, const char* layout) {
+  if (a.ndim() != ndim)
+    throw py::value_error(std::string(name) + " must be " + std::to_string(ndim) + "-dimensional " +
+                          layout + ", got shape " + shape_str(a));
+}
+
 inline bool is_c_contiguous(const py::array& a) { return a.flags() & py::array::c_style; }
 
 template <typename A>
@@ -129,6 +137,49 @@ inline int64_t py_int64(const py::handle& obj, const std::string& name) {
 }
 [[nodiscard]] inline bool add_overflow(int64_t a, int64_t b, int64_t* out) {
   return __builtin_add_overflow(a, b, out);
+}
+
+inline std::string repr_str(const py::handle& obj) { return std::string(py::str(py::repr(obj))); }
+
+// *n = the element count of an array of this shape (dims >= 0); false when its size in bytes
+// for the widest dtype (8 bytes) would not fit in 64 bits, which NumPy would refuse.
+[[nodiscard]] inline bool numel_fits(const std::vector<int64_t>& shape, int64_t* n) {
+  int64_t bytes = 8;
+  bool empty = false;
+  for (int64_t d : shape)
+    if (d == 0)
+      empty = true;
+    else if (mul_overflow(bytes, d, &bytes))
+      return false;
+  *n = empty ? 0 : bytes / 8;
+  return true;
+}
+
+// A shape given as a sequence of `ndim` non-negative ints, whose array could exist.
+inline std::vector<int64_t> shape_arg(const py::handle& obj, size_t ndim, const char* name) {
+  if (!py::isinstance<py::sequence>(obj) || py::isinstance<py::str>(obj))
+    throw py::type_error(std::string(name) + " must be a tuple of ints, got " +
+                         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  auto seq = py::reinterpret_borrow<py::sequence>(obj);
+  if (seq.size() != ndim)
+    throw py::value_error(std::string(name) + " must have " + std::to_string(ndim) +
+                          " entries, got " + repr_str(obj));
+  std::vector<int64_t> v;
+  for (size_t i = 0; i < ndim; ++i)
+    v.push_back(py_int64(seq[i], std::string(name) + "[" + std::to_string(i) + "]"));
+  for (int64_t e : v)
+    if (e < 0) throw py::value_error(std::string(name) + " must be non-negative: " + shape_str(v));
+  int64_t n;
+  if (!numel_fits(v, &n))
+    throw py::value_error(std::string(name) + " " + shape_str(v) +
+                          " is too large: its size in bytes does not fit in a 64-bit integer");
+  return v;
+}
+
+inline py::tuple to_tuple(const std::vector<int64_t>& v) {
+  py::tuple t(v.size());
+  for (size_t i = 0; i < v.size(); ++i) t[i] = py::int_(v[i]);
+  return t;
 }
 
 // [Note: out= aliasing]

@@ -14,7 +14,7 @@
 // algo="reference" runs the naive kernels of csrc/ref/conv_ref.cpp (for tests).
 #include "conv.h"
 
-#include "bindings/checks.h"
+#include "bindings/array_arg.h"
 #include "bindings/conv_args.h"
 #include "bindings/registry.h"
 
@@ -25,7 +25,8 @@ namespace {
 struct ConvArgs {
   ConvShape s;
   int nsp;
-  bool reference;
+  bool requested_reference;  // algo='reference'
+  bool reference;            // requested, or the fast kernels' buffers would not fit
   ConvAlgo algo;
   int64_t D = 1, KD = 1, O = 1, sd = 1, pd = 0, dd = 1;  // the depth axis (conv3d)
   Conv3dShape v() const { return Conv3dShape{s, D, KD, O, sd, pd, dd}; }
@@ -107,7 +108,8 @@ ConvArgs conv_args(const std::vector<int64_t>& xs, const std::vector<int64_t>& w
                    const std::string& algo, int nsp) {
   ConvArgs a{};
   a.nsp = nsp;
-  a.algo = parse_algo(algo, a.reference);
+  a.algo = parse_algo(algo, a.requested_reference);
+  a.reference = a.requested_reference;
   if (nsp == 3 && a.algo == ConvAlgo::direct)
     throw py::value_error("algo must be 'auto', 'im2col' or 'reference' for conv3d, got 'direct'");
   const int64_t groups = py_int64(groups_obj, "groups");
@@ -192,81 +194,104 @@ std::vector<int64_t> y_shape(const ConvArgs& a) {
   return {a.s.N, a.s.K, a.s.Q};
 }
 
-void check_input(const py::array& a, int nsp, const char* name, const char* layout) {
+template <typename A>
+void check_input(const A& a, int nsp, const char* name, const char* layout) {
   check_rank(a, 2 + nsp, name, layout);
   check_c_contiguous(a, name);
 }
 
+// The kernel of one pass for arrays on `dev`: the device stub of the pass (conv2d_* for conv1d
+// and conv2d, conv3d_*), looked up before anything is allocated. The reference kernels run
+// instead on the CPU (run_reference); algo='reference' on CUDA arrays is the NotImplementedError
+// of an empty slot (cpu_only).
+template <typename Fn>
+Fn* conv_kernel(const DeviceStub<Fn>& stub, const ConvArgs& a, Device dev) {
+  Fn* fn = stub.get(dev);
+  if (a.requested_reference) cpu_only(dev, "conv algo='reference'", fn);
+  return fn;
+}
+// On CUDA, the geometry whose CPU buffers would not fit ([Note: conv geometry at the boundary])
+// is the CUDA kernel's to handle.
+bool run_reference(const ConvArgs& a, Device dev) { return a.reference && dev == Device::cpu; }
+
 template <int NSP>
-py::array conv_forward(const py::handle& x_obj, const py::handle& w_obj, const py::object& b_obj,
-                       const py::object& stride, const py::object& padding,
-                       const py::object& dilation, const py::object& groups,
-                       const std::string& algo, bool relu) {
-  const py::array x = require_array(x_obj, "x");
-  return dispatch_float(x, "x", [&](auto tag) -> py::array {
+py::object conv_forward(const py::handle& x_obj, const py::handle& w_obj, const py::object& b_obj,
+                        const py::object& stride, const py::object& padding,
+                        const py::object& dilation, const py::object& groups,
+                        const std::string& algo, bool relu) {
+  const ArrayArg x = any_array_arg(x_obj, "x");
+  return dispatch_float(x, "x", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto w = as_array<T>(w_obj, "w");
+    const ArrayArg w = array_arg<T>(w_obj, "w");
     check_input(x, NSP, "x", x_layout(NSP));
     check_input(w, NSP, "w", w_layout(NSP));
     const auto a =
         conv_args(shape_of(x), shape_of(w), stride, padding, dilation, groups, algo, NSP);
-    const T* bp = nullptr;
-    py::array_t<T> b;
+    ArrayArg b;
     if (!b_obj.is_none()) {
-      b = as_array<T>(b_obj, "b");
+      b = array_arg<T>(b_obj, "b");
       check_shape(b, {a.s.K}, "b");
       check_c_contiguous(b, "b");
-      bp = b.data();
     }
-    py::array_t<T> y(y_shape(a));
-    const T* xp = static_cast<const T*>(x.data());
-    const T* wp = w.data();
-    T* yp = y.mutable_data();
+    const Device dev = same_device({&x, &w, &b}, {"x", "w", "b"});
+    auto* kernel = [&] {
+      if constexpr (NSP == 3)
+        return conv_kernel(conv3d_forward_device_stub<T>, a, dev);
+      else
+        return conv_kernel(conv2d_forward_device_stub<T>, a, dev);
+    }();
+    const bool reference = run_reference(a, dev);
+    const ArrayArg y = empty_on<T>(dev, y_shape(a));
+    const T *xp = x.data<T>(), *wp = w.data<T>(), *bp = b.present() ? b.data<T>() : nullptr;
+    T* yp = y.data<T>();
     {
       KernelScope nogil;
-      if (a.reference || NSP == 3) {  // (the 3-D driver has no fused ReLU)
-        if (a.reference)
-          ref::conv3d_forward<T>(a.v(), xp, wp, bp, yp);
-        else
-          conv3d_forward<T>(a.v(), xp, wp, bp, yp);
-        if (relu)
-          for (T* p = yp; p < yp + y.size(); ++p) *p = *p < T(0) ? T(0) : *p;
-      } else {
-        conv2d_forward<T>(a.s, xp, wp, bp, yp, a.algo, relu);
-      }
+      if (reference)
+        ref::conv3d_forward<T>(a.v(), xp, wp, bp, yp, relu);
+      else if constexpr (NSP == 3)
+        kernel(a.v(), xp, wp, bp, yp, relu);
+      else
+        kernel(a.s, xp, wp, bp, yp, a.algo, relu);
     }
-    return y;
+    return y.owner;
   });
 }
 
 template <int NSP>
-py::array conv_backward_input(const py::handle& dy_obj, const py::handle& w_obj,
-                              const py::object& input_shape, const py::object& stride,
-                              const py::object& padding, const py::object& dilation,
-                              const py::object& groups, const std::string& algo) {
-  const py::array dy = require_array(dy_obj, "dy");
-  return dispatch_float(dy, "dy", [&](auto tag) -> py::array {
+py::object conv_backward_input(const py::handle& dy_obj, const py::handle& w_obj,
+                               const py::object& input_shape, const py::object& stride,
+                               const py::object& padding, const py::object& dilation,
+                               const py::object& groups, const std::string& algo) {
+  const ArrayArg dy = any_array_arg(dy_obj, "dy");
+  return dispatch_float(dy, "dy", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto w = as_array<T>(w_obj, "w");
+    const ArrayArg w = array_arg<T>(w_obj, "w");
     check_input(dy, NSP, "dy", "(N, K, spatial...)");
     check_input(w, NSP, "w", w_layout(NSP));
     const auto xs = shape_arg(input_shape, 2 + NSP, "input_shape");
     const auto a = conv_args(xs, shape_of(w), stride, padding, dilation, groups, algo, NSP);
     check_dy(dy, y_shape(a));
-    py::array_t<T> dx(xs);
-    const T* dyp = static_cast<const T*>(dy.data());
-    const T* wp = w.data();
-    T* dxp = dx.mutable_data();
+    const Device dev = same_device({&dy, &w}, {"dy", "w"});
+    auto* kernel = [&] {
+      if constexpr (NSP == 3)
+        return conv_kernel(conv3d_backward_input_device_stub<T>, a, dev);
+      else
+        return conv_kernel(conv2d_backward_input_device_stub<T>, a, dev);
+    }();
+    const bool reference = run_reference(a, dev);
+    const ArrayArg dx = empty_on<T>(dev, xs);
+    const T *dyp = dy.data<T>(), *wp = w.data<T>();
+    T* dxp = dx.data<T>();
     {
       KernelScope nogil;
-      if (a.reference)
+      if (reference)
         ref::conv3d_backward_input<T>(a.v(), dyp, wp, dxp);
-      else if (NSP == 3)
-        conv3d_backward_input<T>(a.v(), dyp, wp, dxp);
+      else if constexpr (NSP == 3)
+        kernel(a.v(), dyp, wp, dxp);
       else
-        conv2d_backward_input<T>(a.s, dyp, wp, dxp, a.algo);
+        kernel(a.s, dyp, wp, dxp, a.algo);
     }
-    return dx;
+    return dx.owner;
   });
 }
 
@@ -275,38 +300,38 @@ py::tuple conv_backward_weight(const py::handle& x_obj, const py::handle& dy_obj
                                const py::object& weight_shape, const py::object& stride,
                                const py::object& padding, const py::object& dilation,
                                const py::object& groups, const std::string& algo, bool bias) {
-  const py::array x = require_array(x_obj, "x");
+  const ArrayArg x = any_array_arg(x_obj, "x");
   return dispatch_float(x, "x", [&](auto tag) -> py::tuple {
     using T = decltype(tag);
-    auto dy = as_array<T>(dy_obj, "dy");
+    const ArrayArg dy = array_arg<T>(dy_obj, "dy");
     check_input(x, NSP, "x", x_layout(NSP));
     check_input(dy, NSP, "dy", "(N, K, spatial...)");
     const auto ws = shape_arg(weight_shape, 2 + NSP, "weight_shape");
     const auto a = conv_args(shape_of(x), ws, stride, padding, dilation, groups, algo, NSP);
     check_dy(dy, y_shape(a));
-    py::array_t<T> dw(ws);
-    std::fill(dw.mutable_data(), dw.mutable_data() + dw.size(), T(0));
-    py::object db_obj = py::none();
-    T* dbp = nullptr;
-    if (bias) {
-      py::array_t<T> db(std::vector<int64_t>{a.s.K});
-      std::fill(db.mutable_data(), db.mutable_data() + a.s.K, T(0));
-      dbp = db.mutable_data();
-      db_obj = db;
-    }
-    const T* xp = static_cast<const T*>(x.data());
-    const T* dyp = dy.data();
-    T* dwp = dw.mutable_data();
+    const Device dev = same_device({&x, &dy}, {"x", "dy"});
+    auto* kernel = [&] {
+      if constexpr (NSP == 3)
+        return conv_kernel(conv3d_backward_weight_device_stub<T>, a, dev);
+      else
+        return conv_kernel(conv2d_backward_weight_device_stub<T>, a, dev);
+    }();
+    const bool reference = run_reference(a, dev);
+    // dw, db: accumulated by the kernel
+    const ArrayArg dw = zeros_on<T>(dev, ws);
+    const ArrayArg db = bias ? zeros_on<T>(dev, {a.s.K}) : ArrayArg{};
+    const T *xp = x.data<T>(), *dyp = dy.data<T>();
+    T *dwp = dw.data<T>(), *dbp = bias ? db.data<T>() : nullptr;
     {
       KernelScope nogil;
-      if (a.reference)
+      if (reference)
         ref::conv3d_backward_weight<T>(a.v(), xp, dyp, dwp, dbp);
-      else if (NSP == 3)
-        conv3d_backward_weight<T>(a.v(), xp, dyp, dwp, dbp);
+      else if constexpr (NSP == 3)
+        kernel(a.v(), xp, dyp, dwp, dbp);
       else
-        conv2d_backward_weight<T>(a.s, xp, dyp, dwp, dbp, a.algo);
+        kernel(a.s, xp, dyp, dwp, dbp, a.algo);
     }
-    return py::make_tuple(dw, db_obj);
+    return py::make_tuple(dw.owner, bias ? db.owner : py::none());
   });
 }
 

@@ -1,7 +1,9 @@
-// Argument parsing shared by the convolution and pooling bindings (conv.cpp, pool.cpp):
-// per-axis ints (an int or one int per spatial axis) and padding specs (ints, pairs, or the
-// strings 'valid', 'same', 'full'). Every error names the argument; integers go through
-// py_int64 and sizes derived from them are overflow-checked ([Note: checked integers]).
+// Argument parsing of the windowed ops (conv.cpp, pool.cpp; interpolate.cpp's sizes): per-axis
+// ints (an int or one int per spatial axis), padding specs (ints, pairs, or the strings
+// 'valid', 'same', 'full'), the dilated kernel extent, and dy against the output's shape.
+// Every error names the argument; integers go through py_int64 and sizes derived from them are
+// overflow-checked ([Note: checked integers]). Array arguments are ArrayArgs
+// (bindings/array_arg.h); shapes given as tuples go through shape_arg (bindings/checks.h).
 #pragma once
 
 #include <algorithm>
@@ -11,8 +13,6 @@
 #include "bindings/checks.h"
 
 namespace dc {
-
-inline std::string repr_str(const py::handle& obj) { return std::string(py::str(py::repr(obj))); }
 
 // An int, or a sequence of `nsp` ints, as nsp values; each must be >= min_value. NumPy
 // integers are accepted; a bool, a float or an integer outside int64 is refused.
@@ -92,86 +92,12 @@ inline std::vector<AxisPad> parse_padding(const py::handle& obj, const std::vect
   return pads;
 }
 
-// A NumPy array (any dtype; the kernel's dtype dispatch checks it), else TypeError.
-inline py::array require_array(const py::handle& obj, const char* name) {
-  if (!py::isinstance<py::array>(obj))
-    throw py::type_error(std::string(name) + " must be a numpy array, got " +
-                         std::string(py::str(py::type::of(obj).attr("__name__"))));
-  return py::reinterpret_borrow<py::array>(obj);
-}
-
-inline std::vector<int64_t> shape_of(const py::array& a) {
-  return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
-}
-
-// *n = the element count of an array of this shape (dims >= 0); false when its size in bytes
-// for the widest dtype (8 bytes) would not fit in 64 bits, which NumPy would refuse.
-[[nodiscard]] inline bool numel_fits(const std::vector<int64_t>& shape, int64_t* n) {
-  int64_t bytes = 8;
-  bool empty = false;
-  for (int64_t d : shape)
-    if (d == 0)
-      empty = true;
-    else if (mul_overflow(bytes, d, &bytes))
-      return false;
-  *n = empty ? 0 : bytes / 8;
-  return true;
-}
-
-// A shape given as a sequence of `ndim` non-negative ints, whose array could exist.
-inline std::vector<int64_t> shape_arg(const py::handle& obj, size_t ndim, const char* name) {
-  if (!py::isinstance<py::sequence>(obj) || py::isinstance<py::str>(obj))
-    throw py::type_error(std::string(name) + " must be a tuple of ints, got " +
-                         std::string(py::str(py::type::of(obj).attr("__name__"))));
-  auto seq = py::reinterpret_borrow<py::sequence>(obj);
-  if (seq.size() != ndim)
-    throw py::value_error(std::string(name) + " must have " + std::to_string(ndim) +
-                          " entries, got " + repr_str(obj));
-  std::vector<int64_t> v;
-  for (size_t i = 0; i < ndim; ++i)
-    v.push_back(py_int64(seq[i], std::string(name) + "[" + std::to_string(i) + "]"));
-  for (int64_t e : v)
-    if (e < 0) throw py::value_error(std::string(name) + " must be non-negative: " + shape_str(v));
-  int64_t n;
-  if (!numel_fits(v, &n))
-    throw py::value_error(std::string(name) + " " + shape_str(v) +
-                          " is too large: its size in bytes does not fit in a 64-bit integer");
-  return v;
-}
-
-// The result array: a new one, or `out` (dtype T, the exact shape, C-contiguous, writeable).
-// Passing `out` lets a caller reuse memory, skipping the page faults of a fresh allocation.
-template <typename T>
-py::array_t<T> result_array(const py::handle& out, const std::vector<int64_t>& shape,
-                            const char* name) {
-  if (out.is_none()) return py::array_t<T>(shape);
-  auto a = as_array<T>(out, name);
-  if (shape_of(a) != shape)
-    throw py::value_error(std::string(name) + " must have shape " + shape_str(shape) + ", got " +
-                          shape_str(a));
-  check_c_contiguous(a, name);
-  check_writeable(a, name);
-  return a;
-}
-
 // A gradient of the output must have the output's shape.
-inline void check_dy(const py::array& dy, const std::vector<int64_t>& want) {
+template <typename A>
+void check_dy(const A& dy, const std::vector<int64_t>& want) {
   if (shape_of(dy) != want)
     throw py::value_error("dy must have the output's shape " + shape_str(want) + ", got " +
                           shape_str(dy));
-}
-
-inline py::tuple to_tuple(const std::vector<int64_t>& v) {
-  py::tuple t(v.size());
-  for (size_t i = 0; i < v.size(); ++i) t[i] = py::int_(v[i]);
-  return t;
-}
-
-// "x must be 4-dimensional (N, C, H, W), got shape (3, 4)"
-inline void check_rank(const py::array& a, int ndim, const char* name, const char* layout) {
-  if (a.ndim() != ndim)
-    throw py::value_error(std::string(name) + " must be " + std::to_string(ndim) + "-dimensional " +
-                          layout + ", got shape " + shape_str(a));
 }
 
 }  // namespace dc

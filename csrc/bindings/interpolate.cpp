@@ -108,8 +108,8 @@ py::object forward(const py::handle& x_obj, const py::handle& size, const std::s
   const auto s = interp_shape(xs, osz, mode, align_corners, scales);
   return dispatch_float(x, "x", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto* kernel = interpolate_forward_device_stub<T>.get(x.device);
-    if (reference) kernel = &ref::interpolate_forward<T>;  // x is on the CPU: get() found its slot
+    auto* kernel = kernel_or_reference(interpolate_forward_device_stub<T>, x.device, reference,
+                                       &ref::interpolate_forward<T>);
     const ArrayArg y = result_arg<T>(out, ys, "out", x, "x");
     check_no_overlap(y, x, "out", "x");
     const T* xp = x.data<T>();
@@ -138,8 +138,8 @@ py::object backward(const py::handle& dy_obj, const py::handle& input_shape,
   const auto s = interp_shape(xs, osz, mode, align_corners, scales);
   return dispatch_float(dy, "dy", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto* kernel = interpolate_backward_device_stub<T>.get(dy.device);
-    if (reference) kernel = &ref::interpolate_backward<T>;  // dy is on the CPU
+    auto* kernel = kernel_or_reference(interpolate_backward_device_stub<T>, dy.device, reference,
+                                       &ref::interpolate_backward<T>);
     const ArrayArg dx = result_arg<T>(out, xs, "out", dy, "dy");
     check_no_overlap(dx, dy, "out", "dy");
     const T* dyp = dy.data<T>();

@@ -58,15 +58,6 @@ void check_same_shape(const A& a, const B& ref, const char* name, const char* re
                           " has shape " + shape_str(ref) + "; they must match");
 }
 
-// The ArrayArg twin of contiguous_input (which the NumPy-only reference entries use): an array
-// of exactly dtype T on either device, C-contiguous (same messages).
-template <typename T>
-ArrayArg input_arg(const py::handle& obj, const char* name) {
-  ArrayArg a = array_arg<T>(obj, name);
-  check_c_contiguous(a, name);
-  return a;
-}
-
 // out= if given (dtype T, the shape and device of `like`, C-contiguous, writeable), else a new
 // array on like's device. Look the kernel up before calling this (an empty slot raises first).
 template <typename T>

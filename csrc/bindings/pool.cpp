@@ -13,10 +13,12 @@
 // kernel size; padding is an int, a tuple, 'valid' or 'same' (TensorFlow/Keras split).
 // out= (optional) receives y / dx instead of a new array; it must not overlap any input (see
 // [Note: out= aliasing] in bindings/checks.h).
-// `reference=True` runs the naive kernels of csrc/ref/pool_ref.cpp (for tests).
+// `reference=True` runs the naive kernels of csrc/ref/pool_ref.cpp (for tests; CPU only).
+// Arrays are ArrayArgs: device dispatch as in every area ([Note: device dispatch]); 1-D pooling
+// looks up the 2-D stubs.
 #include "pool.h"
 
-#include "bindings/checks.h"
+#include "bindings/array_arg.h"
 #include "bindings/conv_args.h"
 #include "bindings/registry.h"
 
@@ -132,8 +134,8 @@ void check_index_range(int64_t H, int64_t W, const char* what) {
                           "2**31 - 1 per plane (return_indices=False has no limit)");
 }
 
-py::array input_array(const py::handle& obj, int nsp, const char* name) {
-  auto a = require_array(obj, name);
+ArrayArg input_array(const py::handle& obj, int nsp, const char* name) {
+  ArrayArg a = any_array_arg(obj, name);
   check_rank(a, 2 + nsp, name, layout(nsp));
   check_c_contiguous(a, name);
   return a;
@@ -143,37 +145,36 @@ template <int NSP>
 py::object max_forward(const py::handle& x_obj, const py::object& kernel, const py::object& stride,
                        const py::object& padding, bool return_indices, bool reference,
                        const py::object& out, bool ceil_mode, const py::object& dilation) {
-  auto x = input_array(x_obj, NSP, "x");
+  const ArrayArg x = input_array(x_obj, NSP, "x");
   const auto s = pool_args(shape_of(x), kernel, stride, padding, NSP, ceil_mode, nullptr, dilation);
   if (return_indices) check_index_range(s.H, s.W, "x");
   return dispatch_float(x, "x", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto y = result_array<T>(out, out_shape(s, NSP), "out");
+    auto* fn = kernel_or_reference(max_pool2d_forward_device_stub<T>, x.device, reference,
+                                   &ref::max_pool2d_forward<T>);
+    const ArrayArg y = result_arg<T>(out, out_shape(s, NSP), "out", x, "x");
     check_no_overlap(y, x, "out", "x");  // windows read across the plane: never in place
-    py::array_t<int32_t> idx(return_indices ? out_shape(s, NSP) : std::vector<int64_t>{0});
-    const T* xp = static_cast<const T*>(x.data());
-    T* yp = y.mutable_data();
-    int32_t* ip = return_indices ? idx.mutable_data() : nullptr;
+    const ArrayArg idx =
+        return_indices ? empty_on<int32_t>(x.device, out_shape(s, NSP)) : ArrayArg{};
+    const T* xp = x.data<T>();
+    T* yp = y.data<T>();
+    int32_t* ip = return_indices ? idx.data<int32_t>() : nullptr;
     {
       KernelScope nogil;
-      if (reference)
-        ref::max_pool2d_forward<T>(s, xp, yp, ip);
-      else
-        max_pool2d_forward<T>(s, xp, yp, ip);
+      fn(s, xp, yp, ip);
     }
-    if (return_indices) return py::make_tuple(y, idx);
-    return std::move(y);
+    if (return_indices) return py::make_tuple(y.owner, idx.owner);
+    return y.owner;
   });
 }
 
 template <int NSP>
-py::array max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
-                       const py::object& input_shape, const py::object& out,
-                       const py::object& kernel, const py::object& stride,
-                       const py::object& padding, bool ceil_mode, const py::object& dilation) {
-  auto dy = input_array(dy_obj, NSP, "dy");
-  auto idx = as_array<int32_t>(idx_obj, "idx");
-  check_c_contiguous(idx, "idx");
+py::object max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
+                        const py::object& input_shape, const py::object& out,
+                        const py::object& kernel, const py::object& stride,
+                        const py::object& padding, bool ceil_mode, const py::object& dilation) {
+  const ArrayArg dy = input_array(dy_obj, NSP, "dy");
+  const ArrayArg idx = input_arg<int32_t>(idx_obj, "idx");
   const auto xs = shape_arg(input_shape, 2 + NSP, "input_shape");
   if (shape_of(idx) != shape_of(dy))
     throw py::value_error("idx must have dy's shape " + shape_str(dy) + ", got " + shape_str(idx));
@@ -200,74 +201,74 @@ py::array max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
     s = pool_args(xs, kernel, stride, padding, NSP, ceil_mode, nullptr, dilation);
     check_dy(dy, out_shape(s, NSP));
   }
-  return dispatch_float(dy, "dy", [&](auto tag) -> py::array {
+  return dispatch_float(dy, "dy", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto dx = result_array<T>(out, xs, "out");
+    const Device dev = same_device({&dy, &idx}, {"dy", "idx"});
+    auto* fn = max_pool2d_backward_device_stub<T>.get(dev);
+    const ArrayArg dx = result_arg<T>(out, xs, "out", dy, "dy");
     check_no_overlap(dx, dy, "out", "dy");
     check_no_overlap(dx, idx, "out", "idx");
-    const T* dyp = static_cast<const T*>(dy.data());
-    const int32_t* ip = idx.data();
-    T* dxp = dx.mutable_data();
+    const T* dyp = dy.data<T>();
+    const int32_t* ip = idx.data<int32_t>();
+    T* dxp = dx.data<T>();
     int32_t bad = 0;
     bool ok;
     {
       KernelScope nogil;
-      ok = max_pool2d_backward<T>(s, dyp, ip, dxp, !kernel.is_none(), &bad);
+      ok = fn(s, dyp, ip, dxp, !kernel.is_none(), &bad);
     }
     // (the kernel checks every index and never writes through a bad one)
     if (!ok)
       throw py::value_error("idx holds " + std::to_string(bad) + ", outside the input plane of " +
                             std::to_string(HW) + " elements");
-    return dx;
+    return dx.owner;
   });
 }
 
 template <int NSP>
-py::array avg_forward(const py::handle& x_obj, const py::object& kernel, const py::object& stride,
-                      const py::object& padding, bool count_include_pad, bool reference,
-                      const py::object& out, bool ceil_mode) {
-  auto x = input_array(x_obj, NSP, "x");
-  const auto s = avg_args(shape_of(x), kernel, stride, padding, NSP, ceil_mode, count_include_pad);
-  return dispatch_float(x, "x", [&](auto tag) -> py::array {
-    using T = decltype(tag);
-    auto y = result_array<T>(out, out_shape(s, NSP), "out");
-    check_no_overlap(y, x, "out", "x");
-    const T* xp = static_cast<const T*>(x.data());
-    T* yp = y.mutable_data();
-    {
-      KernelScope nogil;
-      if (reference)
-        ref::avg_pool2d_forward<T>(s, xp, yp, count_include_pad);
-      else
-        avg_pool2d_forward<T>(s, xp, yp, count_include_pad);
-    }
-    return y;
-  });
-}
-
-template <int NSP>
-py::array avg_backward(const py::handle& dy_obj, const py::object& input_shape,
-                       const py::object& kernel, const py::object& stride,
+py::object avg_forward(const py::handle& x_obj, const py::object& kernel, const py::object& stride,
                        const py::object& padding, bool count_include_pad, bool reference,
                        const py::object& out, bool ceil_mode) {
-  auto dy = input_array(dy_obj, NSP, "dy");
+  const ArrayArg x = input_array(x_obj, NSP, "x");
+  const auto s = avg_args(shape_of(x), kernel, stride, padding, NSP, ceil_mode, count_include_pad);
+  return dispatch_float(x, "x", [&](auto tag) -> py::object {
+    using T = decltype(tag);
+    auto* fn = kernel_or_reference(avg_pool2d_forward_device_stub<T>, x.device, reference,
+                                   &ref::avg_pool2d_forward<T>);
+    const ArrayArg y = result_arg<T>(out, out_shape(s, NSP), "out", x, "x");
+    check_no_overlap(y, x, "out", "x");
+    const T* xp = x.data<T>();
+    T* yp = y.data<T>();
+    {
+      KernelScope nogil;
+      fn(s, xp, yp, count_include_pad);
+    }
+    return y.owner;
+  });
+}
+
+template <int NSP>
+py::object avg_backward(const py::handle& dy_obj, const py::object& input_shape,
+                        const py::object& kernel, const py::object& stride,
+                        const py::object& padding, bool count_include_pad, bool reference,
+                        const py::object& out, bool ceil_mode) {
+  const ArrayArg dy = input_array(dy_obj, NSP, "dy");
   const auto xs = shape_arg(input_shape, 2 + NSP, "input_shape");
   const auto s = avg_args(xs, kernel, stride, padding, NSP, ceil_mode, count_include_pad);
   check_dy(dy, out_shape(s, NSP));
-  return dispatch_float(dy, "dy", [&](auto tag) -> py::array {
+  return dispatch_float(dy, "dy", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto dx = result_array<T>(out, xs, "out");
+    auto* fn = kernel_or_reference(avg_pool2d_backward_device_stub<T>, dy.device, reference,
+                                   &ref::avg_pool2d_backward<T>);
+    const ArrayArg dx = result_arg<T>(out, xs, "out", dy, "dy");
     check_no_overlap(dx, dy, "out", "dy");
-    const T* dyp = static_cast<const T*>(dy.data());
-    T* dxp = dx.mutable_data();
+    const T* dyp = dy.data<T>();
+    T* dxp = dx.data<T>();
     {
       KernelScope nogil;
-      if (reference)
-        ref::avg_pool2d_backward<T>(s, dyp, dxp, count_include_pad);
-      else
-        avg_pool2d_backward<T>(s, dyp, dxp, count_include_pad);
+      fn(s, dyp, dxp, count_include_pad);
     }
-    return dx;
+    return dx.owner;
   });
 }
 
@@ -314,33 +315,36 @@ std::vector<int64_t> adaptive_out(const std::vector<int64_t>& xs, const Adaptive
 template <int NSP>
 py::object adaptive_forward(const py::handle& x_obj, const py::handle& output_size, bool max,
                             bool return_indices) {
-  auto x = input_array(x_obj, NSP, "x");
+  const ArrayArg x = input_array(x_obj, NSP, "x");
   const auto xs = shape_of(x);
   const auto a = adaptive_args<NSP>(xs, output_size);
-  if (max && return_indices) check_index_range(a.H, a.W, "x");
+  const bool want_idx = max && return_indices;
+  if (want_idx) check_index_range(a.H, a.W, "x");
   return dispatch_float(x, "x", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    py::array_t<T> y(adaptive_out<NSP>(xs, a));
-    py::array_t<int32_t> idx(max && return_indices ? adaptive_out<NSP>(xs, a)
-                                                   : std::vector<int64_t>{0});
-    const T* xp = static_cast<const T*>(x.data());
-    T* yp = y.mutable_data();
-    int32_t* ip = max && return_indices ? idx.mutable_data() : nullptr;
+    auto* fmax = max ? adaptive_max_pool2d_forward_device_stub<T>.get(x.device) : nullptr;
+    auto* favg = max ? nullptr : adaptive_avg_pool2d_forward_device_stub<T>.get(x.device);
+    const ArrayArg y = empty_on<T>(x.device, adaptive_out<NSP>(xs, a));
+    const ArrayArg idx =
+        want_idx ? empty_on<int32_t>(x.device, adaptive_out<NSP>(xs, a)) : ArrayArg{};
+    const T* xp = x.data<T>();
+    T* yp = y.data<T>();
+    int32_t* ip = want_idx ? idx.data<int32_t>() : nullptr;
     {
       KernelScope nogil;
       if (max)
-        adaptive_max_pool2d_forward<T>(a.planes, a.H, a.W, a.P, a.Q, xp, yp, ip);
+        fmax(a.planes, a.H, a.W, a.P, a.Q, xp, yp, ip);
       else
-        adaptive_avg_pool2d_forward<T>(a.planes, a.H, a.W, a.P, a.Q, xp, yp);
+        favg(a.planes, a.H, a.W, a.P, a.Q, xp, yp);
     }
-    if (max && return_indices) return py::make_tuple(y, idx);
-    return std::move(y);
+    if (want_idx) return py::make_tuple(y.owner, idx.owner);
+    return y.owner;
   });
 }
 
 template <int NSP>
-py::array adaptive_avg_backward(const py::handle& dy_obj, const py::object& input_shape) {
-  auto dy = input_array(dy_obj, NSP, "dy");
+py::object adaptive_avg_backward(const py::handle& dy_obj, const py::object& input_shape) {
+  const ArrayArg dy = input_array(dy_obj, NSP, "dy");
   const auto xs = shape_arg(input_shape, 2 + NSP, "input_shape");
   const auto ds = shape_of(dy);
   if (xs[0] != ds[0] || xs[1] != ds[1])
@@ -348,16 +352,63 @@ py::array adaptive_avg_backward(const py::handle& dy_obj, const py::object& inpu
                           " in its first two axes");
   const std::vector<int64_t> osz(ds.begin() + 2, ds.end());
   const auto a = adaptive_args<NSP>(xs, to_tuple(osz));
-  return dispatch_float(dy, "dy", [&](auto tag) -> py::array {
+  return dispatch_float(dy, "dy", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    py::array_t<T> dx(xs);
-    const T* dyp = static_cast<const T*>(dy.data());
-    T* dxp = dx.mutable_data();
+    auto* fn = adaptive_avg_pool2d_backward_device_stub<T>.get(dy.device);
+    const ArrayArg dx = empty_on<T>(dy.device, xs);
+    const T* dyp = dy.data<T>();
+    T* dxp = dx.data<T>();
     {
       KernelScope nogil;
-      adaptive_avg_pool2d_backward<T>(a.planes, a.H, a.W, a.P, a.Q, dyp, dxp);
+      fn(a.planes, a.H, a.W, a.P, a.Q, dyp, dxp);
     }
-    return dx;
+    return dx.owner;
+  });
+}
+
+py::object global_forward(const py::handle& x_obj) {
+  const ArrayArg x = any_array_arg(x_obj, "x");
+  if (x.ndim() < 3)
+    throw py::value_error("x must have at least 3 dimensions (N, C, spatial...), got shape " +
+                          shape_str(x));
+  check_c_contiguous(x, "x");
+  const int64_t planes = x.shape(0) * x.shape(1), HW = x.size() / std::max<int64_t>(planes, 1);
+  return dispatch_float(x, "x", [&](auto tag) -> py::object {
+    using T = decltype(tag);
+    auto* fn = global_avg_pool_forward_device_stub<T>.get(x.device);
+    const ArrayArg y = empty_on<T>(x.device, {x.shape(0), x.shape(1)});
+    const T* xp = x.data<T>();
+    T* yp = y.data<T>();
+    {
+      KernelScope nogil;
+      fn(planes, planes ? HW : 0, xp, yp);
+    }
+    return y.owner;
+  });
+}
+
+py::object global_backward(const py::handle& dy_obj, const py::object& input_shape) {
+  const ArrayArg dy = any_array_arg(dy_obj, "dy");
+  check_c_contiguous(dy, "dy");
+  if (!py::isinstance<py::sequence>(input_shape) || py::isinstance<py::str>(input_shape))
+    throw py::type_error("input_shape must be a tuple of ints, got " + type_name(input_shape));
+  const auto xs = shape_arg(input_shape, py::len(input_shape), "input_shape");
+  if (xs.size() < 3 || shape_of(dy) != std::vector<int64_t>{xs[0], xs[1]})
+    throw py::value_error("dy must have shape (N, C) of input_shape " + shape_str(xs) + ", got " +
+                          shape_str(dy));
+  int64_t HW = 1;
+  for (size_t i = 2; i < xs.size(); ++i) HW *= xs[i];  // (shape_arg: the product fits)
+  return dispatch_float(dy, "dy", [&](auto tag) -> py::object {
+    using T = decltype(tag);
+    auto* fn = global_avg_pool_backward_device_stub<T>.get(dy.device);
+    const ArrayArg dx = empty_on<T>(dy.device, xs);
+    const T* dyp = dy.data<T>();
+    T* dxp = dx.data<T>();
+    {
+      KernelScope nogil;
+      fn(xs[0] * xs[1], HW, dyp, dxp);
+    }
+    return dx.owner;
   });
 }
 
@@ -409,51 +460,10 @@ void bind_pool(py::module_& m, const std::string& d) {
 DC_BINDINGS(pool) {
   bind_pool<2>(m, "2d");
   bind_pool<1>(m, "1d");
-  m.def(
-      "global_avg_pool_forward",
-      [](const py::handle& x_obj) -> py::array {
-        auto x = require_array(x_obj, "x");
-        if (x.ndim() < 3)
-          throw py::value_error("x must have at least 3 dimensions (N, C, spatial...), got shape " +
-                                shape_str(x));
-        check_c_contiguous(x, "x");
-        const int64_t planes = x.shape(0) * x.shape(1),
-                      HW = x.size() / std::max<int64_t>(planes, 1);
-        return dispatch_float(x, "x", [&](auto tag) -> py::array {
-          using T = decltype(tag);
-          py::array_t<T> y(std::vector<int64_t>{x.shape(0), x.shape(1)});
-          const T* xp = static_cast<const T*>(x.data());
-          T* yp = y.mutable_data();
-          KernelScope nogil;
-          global_avg_pool_forward<T>(planes, planes ? HW : 0, xp, yp);
-          return y;
-        });
-      },
-      py::arg("x"), "(N, C): the mean of x over every axis after the second.");
-  m.def(
-      "global_avg_pool_backward",
-      [](const py::handle& dy_obj, const py::object& input_shape) -> py::array {
-        auto dy = require_array(dy_obj, "dy");
-        check_c_contiguous(dy, "dy");
-        std::vector<int64_t> xs;
-        for (auto item : py::reinterpret_borrow<py::sequence>(input_shape))
-          xs.push_back(item.cast<int64_t>());
-        if (xs.size() < 3 || shape_of(dy) != std::vector<int64_t>{xs[0], xs[1]})
-          throw py::value_error("dy must have shape (N, C) of input_shape " + shape_str(xs) +
-                                ", got " + shape_str(dy));
-        int64_t HW = 1;
-        for (size_t i = 2; i < xs.size(); ++i) HW *= xs[i];
-        return dispatch_float(dy, "dy", [&](auto tag) -> py::array {
-          using T = decltype(tag);
-          py::array_t<T> dx(xs);
-          const T* dyp = static_cast<const T*>(dy.data());
-          T* dxp = dx.mutable_data();
-          KernelScope nogil;
-          global_avg_pool_backward<T>(xs[0] * xs[1], HW, dyp, dxp);
-          return dx;
-        });
-      },
-      py::arg("dy"), py::arg("input_shape"), "dx = dy / (number of spatial elements), broadcast.");
+  m.def("global_avg_pool_forward", &global_forward, py::arg("x"),
+        "(N, C): the mean of x over every axis after the second.");
+  m.def("global_avg_pool_backward", &global_backward, py::arg("dy"), py::arg("input_shape"),
+        "dx = dy / (number of spatial elements), broadcast.");
 }
 
 }  // namespace dc

@@ -43,8 +43,8 @@ py::object forward(const py::handle& x_obj, int64_t axis, const std::string& op_
     using T = decltype(tag);
     check_c_contiguous(x, "x");
     const ScanShape s = scan_shape(x, axis, "x");
-    auto* kernel = scan_forward_device_stub<T>.get(x.device);
-    if (reference) kernel = &ref::scan_forward<T>;  // x is on the CPU: get() found its slot
+    auto* kernel = kernel_or_reference(scan_forward_device_stub<T>, x.device, reference,
+                                       &ref::scan_forward<T>);
     const ArrayArg y = empty_on<T>(x.device, shape_of(x));
     const ArrayArg idx =
         empty_on<int64_t>(x.device, has_indices(op) ? shape_of(x) : std::vector<int64_t>{0});

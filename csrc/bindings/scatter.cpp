@@ -128,8 +128,7 @@ py::object gather_entry(const py::handle& x_obj, int64_t axis, const py::handle&
     check_c_contiguous(x, "x");
     const IndexArg a = index_arg(x, axis, index_obj);
     const Device dev = same_device({&x, &a.arr}, {"x", "index"});
-    auto* kernel = gather_device_stub<T>.get(dev);
-    if (reference) kernel = &ref::gather<T>;  // x is on the CPU: get() found its slot
+    auto* kernel = kernel_or_reference(gather_device_stub<T>, dev, reference, &ref::gather<T>);
     const Table xt = make_table(a.shape, a.axis, shape_of(x));
     const ArrayArg y = empty_on<T>(dev, a.shape);
     const int64_t* ip = a.arr.data<int64_t>();
@@ -180,8 +179,7 @@ py::object scatter_entry(const py::handle& x_obj, int64_t axis, const py::handle
                                 shape_str(src) + " along axis " + std::to_string(d));
     }
     const Device dev = same_device({&x, &a.arr, &src}, {"x", "index", "src"});
-    auto* kernel = scatter_device_stub<T>.get(dev);
-    if (reference) kernel = &ref::scatter<T>;  // x is on the CPU: get() found its slot
+    auto* kernel = kernel_or_reference(scatter_device_stub<T>, dev, reference, &ref::scatter<T>);
     const Table st = make_table(a.shape, a.axis, shape_of(src));
     const Table ot = make_table(a.shape, a.axis, shape_of(x));
     const ArrayArg out = copy_of<T>(x);

@@ -19,9 +19,11 @@
 // dgemm: gemm_device_stub; matmul: gemm_batched_device_stub), activation (activation_forward /
 // _backward, prelu, bias_add / bias_grad, dropout), softmax (softmax, cross-entropy), norm
 // (layer / batch norm), optim (optim_step, grad_norms, scale_clamp_), rnn, attention, scan,
-// scatter (gather, scatter, gather_backward), interpolate. Not yet: conv, pool. The *_ref
-// entries (test references) stay NumPy-only: they look the CPU stub up, so a CUDA array gets
-// the same NotImplementedError. To convert an area:
+// scatter (gather, scatter, gather_backward), interpolate, conv (conv1d/2d/3d: the conv2d_* and
+// conv3d_* stubs), pool (max / avg / global / adaptive). The test references (the *_ref entries,
+// `reference=True`, conv's algo='reference') run on the CPU only: they are looked up with
+// cpu_only(), whose CUDA slot is always empty, so a CUDA array gets the same NotImplementedError
+// even once the op's own CUDA slot is filled. To convert an area:
 //  1. In csrc/<op>.h, after the driver template (raw pointers, sizes and host structs only;
 //     one template for float and double, explicitly instantiated in csrc/<op>.cpp), write
 //     DC_DEVICE_STUB(<driver>, "<python name>"): it declares <driver>_fn<T> and
@@ -98,6 +100,24 @@ struct DeviceStub {
                              : ""));
   }
 };
+
+// A CPU-only function (a test reference) for arrays on `d`: fn itself on the CPU; on CUDA the
+// NoKernelError of an empty slot, naming `op`.
+template <typename Fn>
+Fn* cpu_only(Device d, const char* op, Fn* fn) {
+  return DeviceStub<Fn>(op, fn).get(d);
+}
+
+// A binding with a `reference=True` switch: the kernel of `stub` for `d` (an empty slot raises
+// first, reference or not), or, when `reference`, ref_fn, the CPU-only test reference with the
+// same signature (CUDA arrays: NoKernelError naming "<op> reference").
+template <typename Fn>
+Fn* kernel_or_reference(const DeviceStub<Fn>& stub, Device d, bool reference, Fn* ref_fn) {
+  Fn* fn = stub.get(d);
+  if (!reference) return fn;
+  const std::string name = std::string(stub.op) + " reference";
+  return cpu_only(d, name.c_str(), ref_fn);
+}
 
 }  // namespace dc
 

@@ -51,15 +51,7 @@ struct DispatchStub {
 
 }  // namespace dc
 
-// A stub whose signature names no element type (conv and pool until they are templated too):
-// declare it in a header: DC_DECLARE_DISPATCH(relu_stub, void(const float*, float*, int64_t));
-#define DC_DECLARE_DISPATCH(name, ...) \
-  using name##_fn = __VA_ARGS__;       \
-  extern ::dc::DispatchStub<name##_fn> name
-// Define it in exactly one once-compiled .cpp file.
-#define DC_DEFINE_DISPATCH(name) ::dc::DispatchStub<name##_fn> name
-
-// One stub per element type (the usual case): T names the element type in the signature,
+// One stub per element type: T names the element type in the signature,
 //   DC_DECLARE_DISPATCH_T(softmax_stub, const dc::SoftmaxKernels<T>*());
 // declares the variable template softmax_stub<T>, an inline variable (no definition elsewhere)
 // of plain data with a constant initialiser, so the three ISA copies share no code through it.
@@ -91,11 +83,8 @@ namespace DC_ISA_NS {
 constexpr int kVecBytes = DC_ISA_LEVEL == 2 ? 64 : DC_ISA_LEVEL == 1 ? 32 : 16;
 }  // namespace DC_ISA_NS
 }  // namespace dc
-// Register fn (a function of this ISA copy) in stub `name`, at static-initialisation time.
-#define DC_REGISTER_DISPATCH(name, fn)                                     \
-  static const bool DC_CONCAT(dc_registered_, DC_CONCAT(name, __LINE__)) = \
-      (::name.impl[DC_ISA_LEVEL] = (fn), true)
-// Register fn in stub name<T> of DC_DECLARE_DISPATCH_T.
+// Register fn (a function of this ISA copy) in stub name<T> of DC_DECLARE_DISPATCH_T, at
+// static-initialisation time.
 #define DC_REGISTER_DISPATCH_T(name, T, fn)                                              \
   static const bool DC_CONCAT(dc_registered_, DC_CONCAT(name, DC_CONCAT(T, __LINE__))) = \
       (::name<T>.impl[DC_ISA_LEVEL] = (fn), true)

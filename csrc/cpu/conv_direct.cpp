@@ -243,12 +243,12 @@ void direct_bwd_w(const ConvShape& s, const T* xp, int64_t Hp, int64_t Wp, const
 
 }  // namespace
 
-DC_REGISTER_DISPATCH(conv_direct_fwd_f32, &direct_fwd<float>);
-DC_REGISTER_DISPATCH(conv_direct_fwd_f64, &direct_fwd<double>);
-DC_REGISTER_DISPATCH(conv_direct_bwd_in_f32, &direct_bwd_in<float>);
-DC_REGISTER_DISPATCH(conv_direct_bwd_in_f64, &direct_bwd_in<double>);
-DC_REGISTER_DISPATCH(conv_direct_bwd_w_f32, &direct_bwd_w<float>);
-DC_REGISTER_DISPATCH(conv_direct_bwd_w_f64, &direct_bwd_w<double>);
+DC_REGISTER_DISPATCH_T(conv_direct_fwd_stub, float, &direct_fwd<float>);
+DC_REGISTER_DISPATCH_T(conv_direct_fwd_stub, double, &direct_fwd<double>);
+DC_REGISTER_DISPATCH_T(conv_direct_bwd_in_stub, float, &direct_bwd_in<float>);
+DC_REGISTER_DISPATCH_T(conv_direct_bwd_in_stub, double, &direct_bwd_in<double>);
+DC_REGISTER_DISPATCH_T(conv_direct_bwd_w_stub, float, &direct_bwd_w<float>);
+DC_REGISTER_DISPATCH_T(conv_direct_bwd_w_stub, double, &direct_bwd_w<double>);
 
 }  // namespace DC_ISA_NS
 }  // namespace dc

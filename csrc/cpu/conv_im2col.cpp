@@ -226,14 +226,14 @@ void col2im_padded(const ConvShape& s, const T* __restrict col, int64_t ld, T* _
 
 }  // namespace
 
-DC_REGISTER_DISPATCH(im2col_f32, &im2col<float>);
-DC_REGISTER_DISPATCH(im2col_f64, &im2col<double>);
-DC_REGISTER_DISPATCH(col2im_f32, &col2im<float>);
-DC_REGISTER_DISPATCH(col2im_f64, &col2im<double>);
-DC_REGISTER_DISPATCH(im2col_padded_f32, &im2col_padded<float>);
-DC_REGISTER_DISPATCH(im2col_padded_f64, &im2col_padded<double>);
-DC_REGISTER_DISPATCH(col2im_padded_f32, &col2im_padded<float>);
-DC_REGISTER_DISPATCH(col2im_padded_f64, &col2im_padded<double>);
+DC_REGISTER_DISPATCH_T(im2col_stub, float, &im2col<float>);
+DC_REGISTER_DISPATCH_T(im2col_stub, double, &im2col<double>);
+DC_REGISTER_DISPATCH_T(col2im_stub, float, &col2im<float>);
+DC_REGISTER_DISPATCH_T(col2im_stub, double, &col2im<double>);
+DC_REGISTER_DISPATCH_T(im2col_padded_stub, float, &im2col_padded<float>);
+DC_REGISTER_DISPATCH_T(im2col_padded_stub, double, &im2col_padded<double>);
+DC_REGISTER_DISPATCH_T(col2im_padded_stub, float, &col2im_padded<float>);
+DC_REGISTER_DISPATCH_T(col2im_padded_stub, double, &col2im_padded<double>);
 
 }  // namespace DC_ISA_NS
 }  // namespace dc

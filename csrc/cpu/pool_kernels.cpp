@@ -398,12 +398,12 @@ void avg_fwd(const PoolShape& s, int64_t planes, const T* x, T* y, bool inc_pad)
 
 }  // namespace
 
-DC_REGISTER_DISPATCH(max_pool_fwd_f32, &max_fwd<float>);
-DC_REGISTER_DISPATCH(max_pool_fwd_f64, &max_fwd<double>);
-DC_REGISTER_DISPATCH(avg_pool_fwd_f32, &avg_fwd<float>);
-DC_REGISTER_DISPATCH(avg_pool_fwd_f64, &avg_fwd<double>);
-DC_REGISTER_DISPATCH(max_pool_bwd_w2_f32, &max_bwd_w2<float>);
-DC_REGISTER_DISPATCH(max_pool_bwd_w2_f64, &max_bwd_w2<double>);
+DC_REGISTER_DISPATCH_T(max_pool_fwd_stub, float, &max_fwd<float>);
+DC_REGISTER_DISPATCH_T(max_pool_fwd_stub, double, &max_fwd<double>);
+DC_REGISTER_DISPATCH_T(avg_pool_fwd_stub, float, &avg_fwd<float>);
+DC_REGISTER_DISPATCH_T(avg_pool_fwd_stub, double, &avg_fwd<double>);
+DC_REGISTER_DISPATCH_T(max_pool_bwd_w2_stub, float, &max_bwd_w2<float>);
+DC_REGISTER_DISPATCH_T(max_pool_bwd_w2_stub, double, &max_bwd_w2<double>);
 
 }  // namespace DC_ISA_NS
 }  // namespace dc

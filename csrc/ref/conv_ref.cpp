@@ -52,13 +52,14 @@ inline void for_outputs(const Conv3dShape& v, F&& f) {
 }
 }  // namespace
 
-// y (N,K,O,P,Q) is assigned.
+// y (N,K,O,P,Q) is assigned; relu: then y = max(y, 0) (NaN stays NaN).
 template <typename T>
-void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y) {
+void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y, bool relu) {
   for_outputs(v, [&](int64_t n, int64_t k, int64_t o, int64_t p, int64_t q, int64_t i) {
     double acc = b ? double(b[k]) : 0.0;
     for_taps(v, n, k, o, p, q, [&](int64_t xi, int64_t wi) { acc += double(w[wi]) * x[xi]; });
-    y[i] = static_cast<T>(acc);
+    const T yi = static_cast<T>(acc);
+    y[i] = relu && yi < T(0) ? T(0) : yi;
   });
 }
 
@@ -90,9 +91,9 @@ void conv3d_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* dw
     for (int64_t k = 0; k < s.K; ++k) db[k] += static_cast<T>(bacc[k]);
 }
 
-#define DC_INSTANTIATE_CONV_REF(T)                                                       \
-  template void conv3d_forward<T>(const Conv3dShape&, const T*, const T*, const T*, T*); \
-  template void conv3d_backward_input<T>(const Conv3dShape&, const T*, const T*, T*);    \
+#define DC_INSTANTIATE_CONV_REF(T)                                                             \
+  template void conv3d_forward<T>(const Conv3dShape&, const T*, const T*, const T*, T*, bool); \
+  template void conv3d_backward_input<T>(const Conv3dShape&, const T*, const T*, T*);          \
   template void conv3d_backward_weight<T>(const Conv3dShape&, const T*, const T*, T*, T*);
 DC_INSTANTIATE_CONV_REF(float)
 DC_INSTANTIATE_CONV_REF(double)
