@@ -28,19 +28,13 @@ weights first, in creation order, then its sub-modules' in attribute order, each
 Attributes whose name starts with ``_`` are not traversed (so back-references from graph nodes
 cannot create cycles); a container keeping sub-layers privately overrides ``named_children``.
 
-[Note: training mode] ``module.training`` starts True (PyTorch) and is set by ``train()`` /
-``eval()``. ``layer(x, training=...)`` overrides it for that call *and every layer called
-inside it* (Keras's call context), so ``model(x, training=False)`` runs Dropout and BatchNorm
-in inference mode throughout; with no explicit argument each layer uses its own mode.
-
-[Note: masking] is in nn/masking.py.
+[Note: training mode] is in nn/call_context.py, [Note: masking] in nn/masking.py.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from typing import Any, Callable
@@ -57,6 +51,7 @@ from ..symbolic import (
 from ..tensor import Tensor
 from . import initializers as _initializers
 from . import regularizers as _regularizers
+from .call_context import call_in_context
 from .input_spec import InputSpec, _as_tensor, _shape_of
 from .masking import call_with_mask
 from .parameter import Parameter
@@ -92,13 +87,6 @@ __all__ = [
     "call_with_mask",
     "weight_budget",
 ]
-
-
-class _CallContext(threading.local):
-    training: bool | None = None
-
-
-_call_ctx = _CallContext()
 
 
 # Bookkeeping attributes of Module itself: never traversed for sub-modules.
@@ -538,21 +526,7 @@ class Module:
             self._maybe_build(None)
         if self._call_losses:
             self._call_losses.clear()
-        ctx = _call_ctx
-        if training is None:  # no context change: nothing to restore afterwards
-            prev = ctx.training
-            training = prev if prev is not None else self.training
-            if self._call_takes_training:
-                return self.call(*args, training=training, **kwargs)
-            return self.call(*args, **kwargs)
-        prev = ctx.training
-        ctx.training = training = bool(training)
-        try:
-            if self._call_takes_training:
-                return self.call(*args, training=training, **kwargs)
-            return self.call(*args, **kwargs)
-        finally:
-            ctx.training = prev
+        return call_in_context(self, args, kwargs, training)
 
     def _notional_shape_any(self, shape: Any) -> Any:
         if isinstance(shape, tuple):

@@ -18,6 +18,7 @@ from . import (
     _norm,
     _pad,
     _pool,
+    _pool3d,
     _rnn,
 )
 from ._args import checked as _checked
@@ -36,6 +37,7 @@ for _module in (
     _norm,
     _pad,
     _pool,
+    _pool3d,
     _rnn,
 ):
     for _name in getattr(_module, "__all__", ()):
