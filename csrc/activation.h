@@ -22,10 +22,12 @@
 #include "core/dispatch.h"
 
 #ifndef DC_ISA_LEVEL  // the helpers below use OpenMP and the STL: drivers only
+#ifndef __CUDACC__    // (not csrc/cuda/: its kernels include this header for the stubs)
 #include <omp.h>
 
 #include <algorithm>
 #include <vector>
+#endif
 
 #include "core/device_dispatch.h"
 #endif
@@ -135,7 +137,7 @@ template <typename T>
 void act_backward(Act kind, const T* x, const T* gy, T* gx, int64_t n, T p0, T p1);
 }  // namespace ref
 
-#ifndef DC_ISA_LEVEL
+#if !defined(DC_ISA_LEVEL) && !defined(__CUDACC__)
 // [Note: per-channel sums] Sums over (outer, inner) for each channel c of a tensor viewed as
 // (outer, C, inner): out[c] = sum_{o,i} term(o*C*inner + c*inner + i, c), in double. Parallel over
 // rows (o, c) when rows are long (NCHW) and over o when inner == 1 (channels-last), each thread
@@ -217,7 +219,7 @@ void channel_map(int64_t outer, int64_t C, int64_t inner, const F& f) {
       for (int64_t c = 0; c < C; ++c) f(o * C + c, c);
   }
 }
-#endif  // DC_ISA_LEVEL
+#endif  // !DC_ISA_LEVEL && !__CUDACC__
 
 }  // namespace dc
 

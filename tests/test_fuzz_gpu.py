@@ -46,7 +46,7 @@ def test_channel_and_row_kernels(cp, shape, data, dtype):
     _C.softmax_forward(xd, axis, False, out=out)
     close(out, _C.softmax_forward(f64(x), axis, False), dtype)
 
-    if len(shape) >= 2:
+    if len(shape) >= 2 and x.size > C:  # one value per channel: training refuses it
         poison_pool(cp, (shape, dtype), ((C,), dtype), ((C,), dtype))
         y, _, _ = _C.batch_norm_forward(xd, None, None, None, None, True, axis=axis)
         close(

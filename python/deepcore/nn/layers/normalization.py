@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ... import ops
+from ..._array import array_module
 from ...autograd import no_grad
 from ...distributed import _distribution as _dist
 from ...distributed import _reduce as _dist_reduce
@@ -183,9 +184,10 @@ class BatchNormalization(LayoutMixin, Module):
         """Training-mode normalisation from moments computed by Tensor ops: over the unmasked
         positions with a mask (Keras 3), over all of them without one; with ``sync``, over
         the positions of every rank (counts and sums all-reduced, differentiably)."""
+        xp = array_module(x.data)  # [Note: array module]: the moments run on x's device
         if mask is None:
-            mask = np.ones(x.shape[:axis], bool)
-        m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+            mask = xp.ones(x.shape[:axis], bool)
+        m = xp.asarray(mask.data if isinstance(mask, Tensor) else mask)
         if m.ndim > x.ndim or m.shape != tuple(x.shape[: m.ndim]) or axis < m.ndim:
             raise ValueError(
                 f"BatchNormalization '{self.name}': mask of shape {m.shape} does not match "
@@ -193,10 +195,10 @@ class BatchNormalization(LayoutMixin, Module):
             )
         m = m.reshape(m.shape + (1,) * (x.ndim - m.ndim)).astype(x.dtype)
         red = tuple(a for a in range(x.ndim) if a != axis)
-        count = np.broadcast_to(m, x.shape).sum(axis=red, keepdims=True, dtype=np.float64)
+        count = xp.broadcast_to(m, x.shape).sum(axis=red, keepdims=True, dtype=np.float64)
         if sync:
             count = _dist_world.allreduce(np.ascontiguousarray(count), "sum")
-        count = np.maximum(count, 1.0)
+        count = xp.maximum(count, 1.0)
         mt, inv_count = Tensor(m), Tensor((1.0 / count).astype(x.dtype))
         total = (x * mt).sum(axis=red, keepdims=True)
         mean = (_dist_reduce.all_reduce_sum(total) if sync else total) * inv_count
