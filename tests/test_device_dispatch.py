@@ -360,6 +360,61 @@ def _fake_maker(numpy_first=False, count_only=False):
     return make, made
 
 
+# The ops whose CUDA slots csrc/cuda/ fills when CUDA is built (activation.cu, softmax.cu,
+# norm.cu, optim.cu). In such a build their fake-array calls would run a kernel on pointers that
+# are not device memory, so they are only made where no GPU can run one.
+CUDA_KERNEL_OPS = {
+    "activation_forward",
+    "activation_backward",
+    "prelu_forward",
+    "prelu_backward",
+    "bias_add",
+    "bias_grad",
+    "dropout_forward",
+    "dropout_backward",
+    "softmax_forward",
+    "softmax_backward",
+    "cross_entropy_forward",
+    "cross_entropy_backward",
+    "layer_norm_forward",
+    "layer_norm_backward",
+    "batch_norm_forward",
+    "batch_norm_backward",
+    "optim_step",
+    "grad_norms",
+    "scale_clamp_",
+}
+
+
+@pytest.mark.parametrize("op, call", DEVICE_CASES, ids=_ids)
+def test_every_converted_op_on_cuda_arrays_is_not_implemented(op, call):
+    if CUDA_BUILT and op in CUDA_KERNEL_OPS:
+        pytest.skip(f"csrc/cuda/ fills the CUDA slot of {op} in this build")
+    make, _ = _fake_maker()
+    with pytest.raises(NotImplementedError, match=f"no CUDA kernel for {op}\\b"):
+        call(make)
+
+
+def test_cuda_kernel_ops_are_device_cases():
+    assert CUDA_KERNEL_OPS <= {op for op, _ in DEVICE_CASES}
+
+
+@pytest.mark.skipif(
+    not CUDA_BUILT or _C.cuda_device_count() > 0, reason="needs a CUDA build without a GPU"
+)
+@pytest.mark.parametrize(
+    "op, call",
+    [c for c in DEVICE_CASES if c[0] in CUDA_KERNEL_OPS],
+    ids=[f"{op}-{i}" for i, (op, _) in enumerate(DEVICE_CASES) if op in CUDA_KERNEL_OPS],
+)
+def test_filled_cuda_slot_without_gpu_is_a_clear_error(op, call):
+    # the kernel exists but nothing can run it: allocating a CUDA output asks for CuPy, a
+    # launch into a given output reports the CUDA error; never a crash
+    make, _ = _fake_maker()
+    with pytest.raises((RuntimeError, TypeError), match="CUDA|CuPy"):
+        call(make)
+
+
 def _array_count(call):
     # Python builds every argument before the call, so the count is complete whatever the
     # binding then raises; with a CUDA build no kernel may run on these pointers
