@@ -215,7 +215,7 @@ inline ArrayArg any_array_arg(const py::handle& obj, const char* name) {
 template <typename T>
 ArrayArg array_arg(const py::handle& obj, const char* name) {
   ArrayArg a = any_array_arg(obj, name, dtype_name<T>());
-  if (!dtype_is(a.dtype(), py::dtype::of<T>()))
+  if (!dtype_is(a.dtype(), dtype_of<T>()))
     throw py::type_error(std::string(name) + " must have dtype " + dtype_name<T>() + ", got " +
                          std::string(py::str(a.dtype())));
   return a;
@@ -247,9 +247,19 @@ inline Device same_device(std::initializer_list<const ArrayArg*> args,
   return first->device;
 }
 
-// A new C-contiguous array on `device` from the library of the inputs (NumPy, or CuPy).
-inline ArrayArg empty_on(Device device, const std::vector<int64_t>& shape, const py::dtype& dtype) {
-  if (device == Device::cpu) return from_numpy(py::array(dtype, shape));
+// A new C-contiguous array on `device` from the library of the inputs (NumPy, or CuPy), of
+// shape shape[0..ndim). A NumPy array is made by one PyArray_NewFromDescr call that lets NumPy
+// compute the strides: no shape or strides vectors to allocate (py::array's constructor copies
+// both into new vectors: two allocations per output of every small call).
+inline ArrayArg empty_on(Device device, const int64_t* shape, size_t ndim, const py::dtype& dtype) {
+  if (device == Device::cpu) {
+    const auto& api = py::detail::npy_api::get();
+    PyObject* a = api.PyArray_NewFromDescr_(api.PyArray_Type_, dtype.inc_ref().ptr(),
+                                            static_cast<int>(ndim), shape, nullptr, nullptr, 0,
+                                            nullptr);  // steals the dtype reference
+    if (!a) throw py::error_already_set();
+    return from_numpy(py::reinterpret_steal<py::array>(a));
+  }
   py::module_ cupy;
   try {
     cupy = py::module_::import("cupy");
@@ -258,14 +268,17 @@ inline ArrayArg empty_on(Device device, const std::vector<int64_t>& shape, const
         "allocating a CUDA output needs CuPy (pip install deepcore[cuda]), which is not "
         "importable");
   }
-  py::tuple shp(shape.size());
-  for (size_t i = 0; i < shape.size(); ++i) shp[i] = shape[i];
+  py::tuple shp(ndim);
+  for (size_t i = 0; i < ndim; ++i) shp[i] = shape[i];
   py::object out = cupy.attr("empty")(shp, py::arg("dtype") = dtype);
   return from_cuda_interface(out, out.attr("__cuda_array_interface__"), "out");
 }
+inline ArrayArg empty_on(Device device, const std::vector<int64_t>& shape, const py::dtype& dtype) {
+  return empty_on(device, shape.data(), shape.size(), dtype);
+}
 template <typename T>
 ArrayArg empty_on(Device device, const std::vector<int64_t>& shape) {
-  return empty_on(device, shape, py::dtype::of<T>());
+  return empty_on(device, shape, dtype_of<T>());
 }
 
 // As empty_on, filled with zeros (for outputs a kernel accumulates into).

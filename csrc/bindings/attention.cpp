@@ -121,8 +121,8 @@ Call<T> check_call(const ArrayArg& q_arr, const py::object& k_obj, const py::obj
                            std::string(dtype_name<T>()) + ") or None, got " +
                            std::string(py::str(py::type::of(mask_obj).attr("__name__"))));
     const ArrayArg m = any_array_arg(mask_obj, "attn_mask");
-    const bool is_bool = dtype_is(m.dtype(), py::dtype::of<bool>());
-    if (!is_bool && !dtype_is(m.dtype(), py::dtype::of<T>()))
+    const bool is_bool = dtype_is(m.dtype(), dtype_of<bool>());
+    if (!is_bool && !dtype_is(m.dtype(), dtype_of<T>()))
       throw py::type_error(std::string("attn_mask must have dtype bool or ") + dtype_name<T>() +
                            " (the dtype of q), got " + std::string(py::str(m.dtype())));
     const int64_t target[4] = {p.B, p.H, p.Lq, p.Lk};

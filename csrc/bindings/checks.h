@@ -52,6 +52,16 @@ inline std::string shape_str(const std::vector<int64_t>& shape) {
 // equivalent to native ones, so they are still refused.)
 inline bool dtype_is(const py::dtype& a, const py::dtype& b) { return a.is(b) || a.equal(b); }
 
+// NumPy's descriptor of T, looked up once per process: py::dtype::of<T>() is a C-API call and
+// a new reference (an incref and a decref) each time, and the bindings compare or allocate
+// with it for every array argument of every call. Kept for the life of the process on purpose
+// (a static py::dtype would be released after the interpreter is gone).
+template <typename T>
+const py::dtype& dtype_of() {
+  static const py::dtype* const d = new py::dtype(py::dtype::of<T>());
+  return *d;
+}
+
 // Require a NumPy array of exactly dtype T (no silent conversion: a float64 array passed to a
 // float32 kernel is a bug at the call site, not something to copy behind the user's back).
 template <typename T>
@@ -60,7 +70,7 @@ py::array_t<T> as_array(const py::handle& obj, const char* name) {
     throw py::type_error(std::string(name) + " must be a numpy array of " + dtype_name<T>() +
                          ", got " + std::string(py::str(py::type::of(obj).attr("__name__"))));
   py::array a = py::reinterpret_borrow<py::array>(obj);
-  if (!dtype_is(a.dtype(), py::dtype::of<T>()))
+  if (!dtype_is(a.dtype(), dtype_of<T>()))
     throw py::type_error(std::string(name) + " must have dtype " + dtype_name<T>() + ", got " +
                          std::string(py::str(a.dtype())));
   return py::reinterpret_borrow<py::array_t<T>>(a);
@@ -261,8 +271,8 @@ namespace dc {
 // A is py::array or ArrayArg (bindings/array_arg.h).
 template <typename A, typename F>
 auto dispatch_float(const A& a, const char* name, F&& f) {
-  if (dtype_is(a.dtype(), py::dtype::of<float>())) return f(float{});
-  if (dtype_is(a.dtype(), py::dtype::of<double>())) return f(double{});
+  if (dtype_is(a.dtype(), dtype_of<float>())) return f(float{});
+  if (dtype_is(a.dtype(), dtype_of<double>())) return f(double{});
   throw py::type_error(std::string(name) + " must have dtype float32 or float64, got " +
                        std::string(py::str(a.dtype())));
 }

@@ -62,7 +62,8 @@ void check_same_shape(const A& a, const B& ref, const char* name, const char* re
 // array on like's device. Look the kernel up before calling this (an empty slot raises first).
 template <typename T>
 ArrayArg output_arg(const py::object& out_obj, const ArrayArg& like, const char* name) {
-  if (out_obj.is_none()) return empty_on<T>(like.device, like.shape_);
+  if (out_obj.is_none())
+    return empty_on(like.device, like.shape_.data(), like.shape_.size(), dtype_of<T>());
   ArrayArg out = array_arg<T>(out_obj, name);
   same_device({&like, &out}, {"the input", name});
   check_same_shape(out, like, name, "the input");

@@ -269,8 +269,7 @@ void optim_step_entry(const std::string& kind_name, const py::dict& hyper, const
     py::list st = py::reinterpret_borrow<py::list>(states[i]);
     const double gs = scales ? scales[i] : 1.0;
     double* mup = mu ? mu + i : nullptr;
-    if (!dtype_is(p.dtype(), py::dtype::of<float>()) &&
-        !dtype_is(p.dtype(), py::dtype::of<double>()))
+    if (!dtype_is(p.dtype(), dtype_of<float>()) && !dtype_is(p.dtype(), dtype_of<double>()))
       dispatch_float(p, pn().c_str(), [](auto) {});  // raises, naming the argument
     dispatch_float(p, "params", [&](auto tag) {
       using T = decltype(tag);
@@ -327,7 +326,7 @@ FloatArrays float_arrays(const py::list& arrays, bool writeable) {
     if (writeable) check_writeable(a, name.c_str());
     if (i == 0) r.dev = a.device;
     if (!arrs.empty()) same_device({&arrs.front(), &a}, {"arrays[0]", name.c_str()});
-    const bool f32 = dtype_is(a.dtype(), py::dtype::of<float>());
+    const bool f32 = dtype_is(a.dtype(), dtype_of<float>());
     (f32 ? r.f32 : r.f64) = true;
     r.is_f32.push_back(f32);  // read without the GIL below: no Python object then
     arrs.push_back(std::move(a));

@@ -172,8 +172,7 @@ py::array_t<uint8_t> parse_mask(const py::object& mask_obj, const py::object& le
     if (!py::isinstance<py::array>(mask_obj))
       throw py::type_error("mask must be a numpy array of bool or uint8");
     py::array m = py::reinterpret_borrow<py::array>(mask_obj);
-    if (!dtype_is(m.dtype(), py::dtype::of<bool>()) &&
-        !dtype_is(m.dtype(), py::dtype::of<uint8_t>()))
+    if (!dtype_is(m.dtype(), dtype_of<bool>()) && !dtype_is(m.dtype(), dtype_of<uint8_t>()))
       throw py::type_error("mask must have dtype bool or uint8, got " +
                            std::string(py::str(m.dtype())));
     check_shape(m, {B, T}, "mask");

@@ -25,10 +25,10 @@ namespace {
 // Dispatch over the element types gather / scatter support.
 template <typename F>
 auto dispatch_gather_type(const ArrayArg& a, const char* name, F&& f) {
-  if (dtype_is(a.dtype(), py::dtype::of<float>())) return f(float{});
-  if (dtype_is(a.dtype(), py::dtype::of<double>())) return f(double{});
-  if (dtype_is(a.dtype(), py::dtype::of<int64_t>())) return f(int64_t{});
-  if (dtype_is(a.dtype(), py::dtype::of<int32_t>())) return f(int32_t{});
+  if (dtype_is(a.dtype(), dtype_of<float>())) return f(float{});
+  if (dtype_is(a.dtype(), dtype_of<double>())) return f(double{});
+  if (dtype_is(a.dtype(), dtype_of<int64_t>())) return f(int64_t{});
+  if (dtype_is(a.dtype(), dtype_of<int32_t>())) return f(int32_t{});
   throw py::type_error(std::string(name) +
                        " must have dtype float32, float64, int32 or int64, got " +
                        std::string(py::str(a.dtype())));

@@ -81,7 +81,7 @@ Targets check_targets(const ArrayArg& logits, const py::handle& t_obj) {
   same_device({&logits, &t}, {"logits", "target"});
   const int64_t N = logits.shape(0), C = logits.shape(1);
   Targets r;
-  if (dtype_is(t.dtype(), py::dtype::of<int64_t>())) {
+  if (dtype_is(t.dtype(), dtype_of<int64_t>())) {
     check_c_contiguous(t, "target");
     if (t.ndim() != 1 || t.shape(0) != N)
       throw py::value_error("target of class indices must have shape (" + std::to_string(N) +
@@ -96,7 +96,7 @@ Targets check_targets(const ArrayArg& logits, const py::handle& t_obj) {
                                 " classes (labels must be in [0, " + std::to_string(C) + "))");
     }
     r.is_index = true;
-  } else if (dtype_is(t.dtype(), py::dtype::of<T>())) {
+  } else if (dtype_is(t.dtype(), dtype_of<T>())) {
     check_c_contiguous(t, "target");
     check_same_shape(t, logits, "target", "logits");
   } else {
