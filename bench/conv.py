@@ -1,7 +1,7 @@
 """conv2d / conv3d benchmark: deepcore's native kernels vs PyTorch CPU (oneDNN), same run,
 float32.
 
-    python3 bench/conv.py [--threads 2] [--pairs 7] [--algo auto] [--dims 3]
+    python3 bench/conv.py [--threads 2] [--pairs 7] [--algo auto] [--dims 3] [--tiny]
 
 Shapes are (N, C, H=W, K, R=S, stride, pad) (with --dims 3: D=H=W and KD=R=S). For each:
 validate ours against torch (forward, dX, dW, db), warm up both, then time ours and torch
@@ -44,6 +44,10 @@ SHAPES3 = [  # (N, C, D=H=W, K, KD=R=S, stride, pad): video / volume layers
     (4, 64, 8, 64, 3, 1, 1),
     (8, 16, 16, 32, 3, 2, 1),
 ]
+# --tiny: calls of microseconds, where starting a thread team costs more than it saves
+# ([Note: minimum work per thread] in csrc/core/threads.h)
+SHAPES_TINY = [(4, 3, 8, 8, 3, 1, 1), (8, 8, 6, 8, 3, 1, 1), (2, 16, 4, 16, 3, 1, 1)]
+SHAPES3_TINY = [(2, 2, 6, 4, 3, 1, 1), (1, 4, 8, 4, 3, 1, 1)]
 
 
 def run(shape, args) -> dict:
@@ -113,6 +117,7 @@ def main() -> None:
     ap.add_argument("--capability", default=None)
     ap.add_argument("--only", type=int, nargs="*", help="indices into SHAPES (or SHAPES3)")
     ap.add_argument("--dims", type=int, default=2, choices=[2, 3], help="conv2d or conv3d")
+    ap.add_argument("--tiny", action="store_true", help="the tiny shapes (SHAPES*_TINY)")
     args = ap.parse_args()
     K.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
@@ -128,7 +133,9 @@ def main() -> None:
         "| torch/ours | fwd+bwd ours ms | GFLOP/s | torch ms | GFLOP/s | torch/ours |"
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    table = SHAPES3 if args.dims == 3 else SHAPES
+    table = {(3, False): SHAPES3, (2, False): SHAPES, (3, True): SHAPES3_TINY}.get(
+        (args.dims, args.tiny), SHAPES_TINY
+    )
     shapes = table if not args.only else [table[i] for i in args.only]
     for shape in shapes:
         r = run(shape, args)

@@ -18,11 +18,10 @@ template <typename T>
 void act_forward(Act kind, const T* x, T* y, int64_t n, T p0, T p1) {
   auto fn = act_forward_stub<T>.get();
   const int64_t tasks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (tasks > 1)
-  for (int64_t t = 0; t < tasks; ++t) {
+  parallel_for(tasks, tasks > 1, [&](int64_t t) {
     const int64_t b = t * kChunk;
     fn(kind, x + b, y + b, std::min(kChunk, n - b), p0, p1);
-  }
+  });
 }
 
 template <typename T>
@@ -30,12 +29,17 @@ void act_backward(Act kind, const T* x, const T* y, const T* gy, T* gx, int64_t 
                   T* dp0) {
   auto fn = act_backward_stub<T>.get();
   const int64_t tasks = (n + kChunk - 1) / kChunk;
-  double acc = 0.0;
-#pragma omp parallel for schedule(static) reduction(+ : acc) if (tasks > 1)
-  for (int64_t t = 0; t < tasks; ++t) {
+  const auto task = [&](int64_t t) {
     const int64_t b = t * kChunk;
-    acc += fn(kind, x ? x + b : nullptr, y ? y + b : nullptr, gy + b, gx + b,
+    return fn(kind, x ? x + b : nullptr, y ? y + b : nullptr, gy + b, gx + b,
               std::min(kChunk, n - b), p0, p1, dp0 != nullptr);
+  };
+  double acc = 0.0;
+  if (tasks <= 1) {  // [Note: serial small loops]
+    if (tasks == 1) acc = task(0);
+  } else {
+#pragma omp parallel for schedule(static) reduction(+ : acc)
+    for (int64_t t = 0; t < tasks; ++t) acc += task(t);
   }
   if (dp0) *dp0 = static_cast<T>(acc);
 }
@@ -45,11 +49,10 @@ void dropout_forward(const T* x, T* y, uint8_t* mask, int64_t n, uint64_t seed, 
                      T scale) {
   auto fn = dropout_stub<T>.get();
   const int64_t tasks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (tasks > 1)
-  for (int64_t t = 0; t < tasks; ++t) {
+  parallel_for(tasks, tasks > 1, [&](int64_t t) {
     const int64_t b = t * kChunk;
     fn(x + b, y + b, mask + b, std::min(kChunk, n - b), b, seed, threshold, scale);
-  }
+  });
 }
 
 template <typename T>

@@ -27,6 +27,8 @@
 
 #include <algorithm>
 #include <vector>
+
+#include "core/threads.h"
 #endif
 
 #include "core/device_dispatch.h"
@@ -196,27 +198,25 @@ template <typename F>
 void for_row_tasks(int64_t rows, int64_t L, const F& f) {
   const int64_t per = rows_per_task(L);
   const int64_t tasks = (rows + per - 1) / per;
-#pragma omp parallel for schedule(static) if (tasks > 1)
-  for (int64_t t = 0; t < tasks; ++t) f(t * per, std::min(per, rows - t * per));
+  parallel_for(tasks, tasks > 1, [&](int64_t t) { f(t * per, std::min(per, rows - t * per)); });
 }
 
 // Element-wise map over a tensor viewed as (outer, C, inner): f(flat_index, c) for every
 // element, parallel and vectorisable along the contiguous axis.
 template <typename F>
 void channel_map(int64_t outer, int64_t C, int64_t inner, const F& f) {
-  const int64_t total = outer * C * inner;
+  const bool parallel = outer * C * inner > 32768;  // [Note: serial small loops]
   if (inner > 1) {
-#pragma omp parallel for schedule(static) if (total > 32768)
-    for (int64_t r = 0; r < outer * C; ++r) {
+    parallel_for(outer * C, parallel, [&](int64_t r) {
       const int64_t c = r % C, base = r * inner;
 #pragma omp simd
       for (int64_t i = 0; i < inner; ++i) f(base + i, c);
-    }
+    });
   } else {
-#pragma omp parallel for schedule(static) if (total > 32768)
-    for (int64_t o = 0; o < outer; ++o)
+    parallel_for(outer, parallel, [&](int64_t o) {
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) f(o * C + c, c);
+    });
   }
 }
 #endif  // !DC_ISA_LEVEL && !__CUDACC__

@@ -37,6 +37,7 @@
 
 #include "activation.h"
 #include "core/scratch.h"
+#include "core/threads.h"
 #include "gemm.h"
 
 namespace dc {
@@ -59,7 +60,15 @@ int64_t tile_rows(const ConvShape& s) {
                              std::max<int64_t>(s.P, 1));
 }
 
-int max_threads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
+// The threads a pass of this convolution may use: every pass does the same multiply-adds, and
+// a tiny one runs on the calling thread ([Note: minimum work per thread] in core/threads.h).
+int conv_threads(const Conv3dShape& v) {
+  const ConvShape& s = v.s;
+  return threads_for(
+      double(s.N) * double(s.K) * double(v.O * s.P * s.Q) * double(s.Cg() * v.KD * s.R * s.S),
+      kMacsPerThread);
+}
+int conv_threads(const ConvShape& s) { return conv_threads(unit3d(s)); }
 
 // Run f(task, thread) for every task; see [Note: conv threading]. An exception in a task (a
 // failed scratch allocation) is carried out of the parallel region and rethrown, as GEMM's
@@ -115,7 +124,7 @@ struct Chunks {
 // dynamically, so a core taken by another process costs only its share of them. With fewer
 // tasks than threads, the tasks run in order, each GEMM multithreaded (an element of its
 // output is always computed by one thread, in one order). Either way the result depends only
-// on the thread count, never on timing.
+// on the thread count (the one the call uses: conv_threads), never on timing.
 constexpr int64_t kSlotsPerThread = 2;
 
 // Runs f(task, acc) for every task in [0, ntasks), the task adding its contribution (n
@@ -193,7 +202,7 @@ template <typename T>
 void direct_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, bool relu) {
   const auto e = direct_extent(s);
   const int64_t CRS = s.Cg() * s.R * s.S, HW = s.H * s.W, PQ = s.P * s.Q, Kg = s.Kg();
-  const int nt = max_threads();
+  const int nt = conv_threads(s);
   for_tasks(s.N * s.G, nt, [&](int64_t task, int) {
     const int64_t n = task / s.G, g = task % s.G;
     T* xp = thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp);
@@ -208,7 +217,7 @@ template <typename T>
 void direct_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx) {
   const auto e = direct_extent(s);
   const int64_t CRS = s.Cg() * s.R * s.S, HW = s.H * s.W, PQ = s.P * s.Q, Kg = s.Kg();
-  const int nt = max_threads();
+  const int nt = conv_threads(s);
   for_tasks(s.N * s.G, nt, [&](int64_t task, int) {
     const int64_t n = task / s.G, g = task % s.G;
     T* dxp = thread_scratch<T>(ScratchSlot::conv_pad, s.Cg() * e.Hp * e.Wp);
@@ -223,7 +232,7 @@ template <typename T>
 void direct_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, T* db) {
   const auto e = direct_extent(s);
   const int64_t CRS = s.Cg() * s.R * s.S, HW = s.H * s.W, PQ = s.P * s.Q, Kg = s.Kg();
-  const int nt = max_threads();
+  const int nt = conv_threads(s);
   const int64_t wsize = s.K * CRS, psize = wsize + (db ? s.K : 0);  // per partial: dw, then db
   const int64_t Qr = (s.Q + kConvDirectQB - 1) / kConvDirectQB * kConvDirectQB;
   // see [Note: deterministic weight gradients]
@@ -496,7 +505,7 @@ const T* tile_columns(const ConvShape& s, const TileTask& k, const T* x, T* col,
 
 template <typename T>
 void im2col_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, bool relu) {
-  const int nt = max_threads();
+  const int nt = conv_threads(s);
   if (batched(s)) return batched_forward(s, x, w, b, y, relu, nt);
   const int64_t CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q, Kg = s.Kg();
   const Tiling t = plan_tiles<T>(s);
@@ -516,7 +525,7 @@ void im2col_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y
 
 template <typename T>
 void im2col_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx) {
-  const int nt = max_threads();
+  const int nt = conv_threads(s);
   // Whole images also for larger ones whose column block stays moderate: the gather-form
   // col2im needs every row's contributions at once, and measured faster than banded col2im
   // ((32,64,56,64,3): 20.9 vs 22.4 ms at 2 threads; AlexNet's 11x11/4: 33.4 vs 37.2 at 1).
@@ -546,7 +555,7 @@ void im2col_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx) {
 
 template <typename T>
 void im2col_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw) {
-  const int nt = max_threads();
+  const int nt = conv_threads(s);
   if (batched(s)) return batched_backward_weight(s, x, dy, dw, nt);
   const int64_t CRS = s.Cg() * s.R * s.S, PQ = s.P * s.Q, Kg = s.Kg();
   const Tiling t = plan_tiles<T>(s);
@@ -696,7 +705,7 @@ void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T*
     return;
   }
   const Tiling t = plan_bands3d<T>(v);
-  for_tasks(s.N * s.G * t.ntiles, max_threads(), [&](int64_t task, int) {
+  for_tasks(s.N * s.G * t.ntiles, conv_threads(v), [&](int64_t task, int) {
     const TileTask k = band_task(v, t, task);
     const int64_t cols = (k.p1 - k.p0) * s.Q;
     T* col = thread_scratch<T>(ScratchSlot::conv_col, CKRS * t.rows * s.Q);
@@ -723,7 +732,7 @@ void conv3d_backward_input(const Conv3dShape& v, const T* dy, const T* w, T* dx)
   const Tiling t = plan_bands3d<T>(v);
   const bool pw = is_pointwise3d(v);
   // bands of one volume overlap in dx: a task is a whole volume of one group
-  for_tasks(s.N * s.G, max_threads(), [&](int64_t task, int) {
+  for_tasks(s.N * s.G, conv_threads(v), [&](int64_t task, int) {
     const int64_t n = task / s.G, g = task % s.G;
     const T* wg = w + g * Kg * CKRS;
     const T* dyg = dy + (n * s.K + g * Kg) * OPQ;
@@ -749,7 +758,7 @@ void conv3d_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* dw
   const int64_t OPQ = v.O * s.P * s.Q, Kg = s.Kg(), CKRS = s.Cg() * v.KD * s.R * s.S;
   if (db) bias_add_backward(dy, db, s.N, s.K, OPQ);
   if (s.N * OPQ == 0 || s.K * CKRS == 0) return;
-  const int nt = max_threads();
+  const int nt = conv_threads(v);
   const Tiling t = plan_bands3d<T>(v);
   const int64_t wsize = s.K * CKRS;
   sum_over_tasks<T>(

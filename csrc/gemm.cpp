@@ -12,13 +12,11 @@
 #include <type_traits>
 
 #include "core/scratch.h"
+#include "core/threads.h"
 #include "cpu/gemm_kernels.h"
 
 namespace dc {
 namespace {
-
-// Each extra thread should get at least this many multiply-adds (a thread team costs ~us).
-constexpr double kWorkPerThread = 64.0 * 64.0 * 64.0;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -231,9 +229,7 @@ void gemm_driver(const GemmKernel<T>& k, bool ta, bool tb, int64_t M, int64_t N,
     scale_c(M, N, beta, C, ldc);
     return;
   }
-  const double work = double(M) * double(N) * double(K);
-  int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
-  nt = static_cast<int>(std::max(1.0, std::min(double(nt), work / kWorkPerThread)));
+  const int nt = threads_for(double(M) * double(N) * double(K), kMacsPerThread);
 
   // [Note: GEMM skinny shapes] Packing wins for every small square-ish product we measured
   // (down to 4x4x4 with our per-call overhead), so the unpacked kernel is kept for the shapes

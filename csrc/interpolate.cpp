@@ -10,6 +10,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/threads.h"
+
 namespace dc {
 
 namespace {
@@ -82,14 +84,13 @@ struct Tables {
     const int64_t work = std::max<int64_t>(HW + PQ, 1);
     const int64_t per = std::max<int64_t>(1, 65536 / work);
     const int64_t chunks = (s.planes + per - 1) / per;
-#pragma omp parallel for schedule(static) if (chunks > 1 && s.planes * work > 32768)
-    for (int64_t c = 0; c < chunks; ++c) {
+    parallel_for(chunks, s.planes * work > 32768, [&](int64_t c) {
       const int64_t i0 = c * per, n = std::min(per, s.planes - i0);
       if (backward)
         k->backward(s, t, n, in + i0 * PQ, out + i0 * HW);
       else
         k->forward(s, t, n, in + i0 * HW, out + i0 * PQ);
-    }
+    });
   }
 };
 

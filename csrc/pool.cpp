@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "activation.h"  // row_sum
+#include "core/threads.h"
 
 namespace dc {
 
@@ -21,11 +22,10 @@ template <typename F>
 void for_planes(int64_t planes, int64_t plane_work, F&& f) {
   const int64_t per = std::max<int64_t>(1, 65536 / std::max<int64_t>(plane_work, 1));
   const int64_t chunks = (planes + per - 1) / per;
-#pragma omp parallel for schedule(static) if (chunks > 1 && planes * plane_work > 32768)
-  for (int64_t c = 0; c < chunks; ++c) {
+  parallel_for(chunks, planes * plane_work > 32768, [&](int64_t c) {  // [Note: serial small loops]
     const int64_t i0 = c * per;
     f(i0, std::min(per, planes - i0));
-  }
+  });
 }
 
 // Window divisor of output (p, q) for average pooling (see csrc/pool.h).

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "core/threads.h"
+
 namespace dc {
 
 namespace {
@@ -23,11 +25,10 @@ void for_tasks(const ScanShape& s, F&& f) {
   const int64_t blocks = (s.inner + kScanBlock - 1) / kScanBlock;
   const int64_t tasks = s.outer * blocks;
   const int64_t work = s.outer * s.n * s.inner;
-#pragma omp parallel for schedule(static) if (tasks > 1 && work > 32768)
-  for (int64_t t = 0; t < tasks; ++t) {
+  parallel_for(tasks, work > 32768, [&](int64_t t) {
     const int64_t o = t / blocks, k0 = (t % blocks) * kScanBlock;
     f(o, k0, std::min(k0 + kScanBlock, s.inner));
-  }
+  });
 }
 
 }  // namespace
@@ -39,12 +40,11 @@ void scan_forward(ScanOp op, const ScanShape& s, const T* x, T* y, int64_t* idx,
   const int64_t slice = s.n * s.inner;
   if (s.inner == 1) {  // along the last axis: blocks of rows (see csrc/scan.h)
     const int64_t tasks = (s.outer + kScanBlock - 1) / kScanBlock;
-#pragma omp parallel for schedule(static) if (tasks > 1 && s.outer * s.n > 32768)
-    for (int64_t t = 0; t < tasks; ++t) {
+    parallel_for(tasks, s.outer * s.n > 32768, [&](int64_t t) {
       const int64_t r0 = t * kScanBlock, off = r0 * s.n;
       k->forward(op, s.n, 1, s.n, std::min(kScanBlock, s.outer - r0), x + off, y + off,
                  idx ? idx + off : nullptr, reverse);
-    }
+    });
     return;
   }
   for_tasks(s, [&](int64_t o, int64_t k0, int64_t k1) {

@@ -13,6 +13,8 @@
 #include <limits>
 #include <type_traits>
 
+#include "core/threads.h"
+
 namespace dc {
 
 namespace {
@@ -26,12 +28,11 @@ bool for_tasks(const GatherShape& s, int64_t* bad, F&& f) {
   const int64_t blocks = (s.inner + kBlock - 1) / kBlock;
   const int64_t tasks = s.outer * blocks;
   std::atomic<bool> ok{true};
-#pragma omp parallel for schedule(static) if (tasks > 1 && s.outer * s.m * s.inner > 32768)
-  for (int64_t t = 0; t < tasks; ++t) {
+  parallel_for(tasks, s.outer * s.m * s.inner > 32768, [&](int64_t t) {
     const int64_t o = t / blocks, k0 = (t % blocks) * kBlock;
     int64_t b = 0;
     if (!f(o, k0, std::min(k0 + kBlock, s.inner), &b) && ok.exchange(false)) *bad = b;
-  }
+  });
   return ok.load();
 }
 

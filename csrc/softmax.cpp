@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "activation.h"  // for_row_tasks
+#include "core/threads.h"
 
 namespace dc {
 
@@ -21,11 +22,10 @@ template <typename F>
 void for_col_tasks(int64_t outer, int64_t L, int64_t inner, const F& f) {
   const int64_t blocks = (inner + kSoftmaxBlock - 1) / kSoftmaxBlock;
   const int64_t tasks = outer * blocks;
-#pragma omp parallel for schedule(static) if (tasks > 1 && tasks * L * kSoftmaxBlock > 16384)
-  for (int64_t t = 0; t < tasks; ++t) {
+  parallel_for(tasks, tasks * L * kSoftmaxBlock > 16384, [&](int64_t t) {
     const int64_t o = t / blocks, j = (t % blocks) * kSoftmaxBlock;
     f(o, j, std::min(kSoftmaxBlock, inner - j));
-  }
+  });
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// See [Note: process-wide thread count] in core/threads.h.
+// See [Note: process-wide thread count] and [Note: minimum work per thread] in core/threads.h.
 #include "core/threads.h"
 
 #include <omp.h>
@@ -31,6 +31,12 @@ void apply_num_threads() {
   t_seen_generation = gen;
   const int n = g_threads.load(std::memory_order_relaxed);
   if (n > 0) omp_set_num_threads(n);
+}
+
+int threads_for(double work, double per_thread) {
+  const int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const double cap = work / per_thread;
+  return cap >= nt ? nt : cap > 1 ? static_cast<int>(cap) : 1;
 }
 
 }  // namespace dc
