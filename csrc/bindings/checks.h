@@ -123,15 +123,22 @@ void check_shape(const A& a, std::initializer_list<int64_t> shape, const char* n
 // the error is raised once, at the boundary, and a kernel never sees a value that wrapped.
 // Messages name the argument and show the value as the caller gave it, never a wrapped one.
 
-// A Python int or NumPy integer as int64_t. A bool or a non-integer (float, str, ...) is a
-// TypeError; an integer outside [-2**63, 2**63) a ValueError.
-inline int64_t py_int64(const py::handle& obj, const std::string& name) {
+// The Python int of an int-like argument (operator.index); a bool or a non-integer (float,
+// str, ...) is a TypeError naming it.
+inline py::object py_index(const py::handle& obj, const std::string& name) {
   if (py::isinstance<py::bool_>(obj)) throw py::type_error(name + " must be an int, got bool");
   if (!PyIndex_Check(obj.ptr()))
     throw py::type_error(name + " must be an int, got " +
                          std::string(py::str(py::type::of(obj).attr("__name__"))));
-  const auto value = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
+  auto value = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
   if (!value) throw py::error_already_set();
+  return value;
+}
+
+// A Python int or NumPy integer as int64_t: TypeError as py_index; an integer outside
+// [-2**63, 2**63) a ValueError.
+inline int64_t py_int64(const py::handle& obj, const std::string& name) {
+  const auto value = py_index(obj, name);
   int overflow = 0;
   const long long v = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
   if (overflow != 0)
@@ -139,6 +146,19 @@ inline int64_t py_int64(const py::handle& obj, const std::string& name) {
                           std::string(py::str(value)));
   if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
   return static_cast<int64_t>(v);
+}
+
+// A Python int or NumPy integer as uint64_t (hash keys): TypeError as py_int64, an integer
+// outside [0, 2**64) a ValueError.
+inline uint64_t py_uint64(const py::handle& obj, const std::string& name) {
+  const auto value = py_index(obj, name);
+  const unsigned long long v = PyLong_AsUnsignedLongLong(value.ptr());
+  if (PyErr_Occurred()) {
+    PyErr_Clear();
+    throw py::value_error(name + " must be an integer in [0, 2**64), got " +
+                          std::string(py::str(value)));
+  }
+  return static_cast<uint64_t>(v);
 }
 
 // *out = a * b (a + b); true when the exact result does not fit in int64_t.

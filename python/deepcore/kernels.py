@@ -21,11 +21,18 @@ __all__ = [
     "sgemm",
     "dgemm",
     "matmul",
+    "hash_to_bins",
+    "fingerprint64",
+    "siphash24",
 ]
 
 sgemm = _C.sgemm
 dgemm = _C.dgemm
 matmul = _C.matmul
+# Keras's Hashing layer: FarmHash Fingerprint64 / SipHash-2-4 of bytes, bins (csrc/hashing.h)
+hash_to_bins = _C.hash_to_bins
+fingerprint64 = _C.fingerprint64
+siphash24 = _C.siphash24
 get_cpu_capability = _C.get_cpu_capability
 set_cpu_capability = _C.set_cpu_capability
 get_num_threads = _C.get_num_threads

@@ -49,6 +49,7 @@ __all__ = [
     "Identity",
     "compute_fans",
     "transposed_draw",
+    "keras_fans_draw",
     "get",
     "serialize",
     "deserialize",
@@ -101,6 +102,22 @@ def transposed_draw(init: Any) -> Callable[..., np.ndarray]:
             f = copy.copy(f)
             f.mode = "fan_out" if f.mode == "fan_in" else "fan_in"
         return np.ascontiguousarray(np.asarray(f(tuple(_shape(shape))[::-1], dtype)).T)
+
+    return draw
+
+
+def keras_fans_draw(init: Any) -> Callable[..., np.ndarray]:
+    """``init`` for a weight in Keras's own layout (..., in, out) of any rank (EinsumDense's
+    kernels): a variance-scaling draw with Keras's fans for that shape (fan_in = in, fan_out =
+    out, each times the product of the leading sizes), which [Note: fans by weight layout]
+    gives to the (out, in, ...) shape it is drawn in before being moved into place."""
+
+    def draw(shape: Shape, dtype: Any = "float32") -> np.ndarray:
+        dims = tuple(_shape(shape))
+        if len(dims) < 3:
+            return init(dims, dtype)
+        w = np.asarray(init((dims[-1], dims[-2], *dims[:-2]), dtype))
+        return np.ascontiguousarray(np.moveaxis(w, (0, 1), (-1, -2)))
 
     return draw
 

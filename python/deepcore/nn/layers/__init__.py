@@ -5,6 +5,7 @@ from .attention import *  # noqa: F401,F403
 from .augmentation import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .core import *  # noqa: F401,F403
+from .einsum_dense import *  # noqa: F401,F403
 from .input_layer import *  # noqa: F401,F403
 from .layout import *  # noqa: F401,F403
 from .lookup import *  # noqa: F401,F403

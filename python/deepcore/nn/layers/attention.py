@@ -21,16 +21,18 @@ from typing import Any
 
 import numpy as np
 
+from ...ops._rearrange import repeat as ops_repeat
 from ...tensor import Tensor
 from .. import functional as F
-from .. import initializers, regularizers
 from ..functional._attention import _attend, _sdpa_materialized
 from ..input_spec import _as_tensor
 from ..module import Module
-from .core import Dense, _positive_int
+from .core import Dense, _positive_int, kernel_and_bias_config, set_kernel_args
+from .einsum_dense import EinsumDense
 
 __all__ = [
     "MultiHeadAttention",
+    "GroupQueryAttention",
     "Attention",
     "AdditiveAttention",
 ]
@@ -70,6 +72,84 @@ def _check_sequence(layer: Module, name: str, x: Any, dim: int | None = None) ->
         )
 
 
+def _query_value_key(
+    layer: Module, query: Tensor, value: Any, key: Any, query_features: int
+) -> tuple[Tensor, Tensor]:
+    """(value, key) as Tensors (key defaults to value), the three checked as (batch, length,
+    features) sequences sharing the batch size, key and value the length."""
+    value = _as_tensor(value, layer._np_dtype)
+    key = value if key is None else _as_tensor(key, layer._np_dtype)
+    _check_sequence(layer, "query", query, query_features)
+    _check_sequence(layer, "value", value)
+    _check_sequence(layer, "key", key)
+    if key.shape[:2] != value.shape[:2] or query.shape[0] != value.shape[0]:
+        raise ValueError(
+            f"{type(layer).__name__} '{layer.name}': query {tuple(query.shape)}, value "
+            f"{tuple(value.shape)} and key {tuple(key.shape)} must share the batch size, "
+            "and key and value the length"
+        )
+    return value, key
+
+
+def _attend_heads(
+    q: Tensor, k: Tensor, v: Tensor, m: Any, p: float, causal: bool, return_scores: bool
+) -> tuple[Tensor, Tensor | None]:
+    """Attention of (B, H, T, d) heads under the combined (B, T, S) mask ``m`` (broadcast
+    over heads): the fused kernel, or the materialised path when the scores are wanted."""
+    mask4 = None if m is None else m[:, None]
+    if return_scores:
+        return _sdpa_materialized(q, k, v, mask4, p, bool(causal))
+    return F.scaled_dot_product_attention(q, k, v, mask4, p, bool(causal)), None
+
+
+def _input_masks(mask: Any, query_mask: Any, value_mask: Any, key_mask: Any) -> tuple:
+    """(query_mask, value_mask, key_mask): the explicit ones, else those handed over as
+    ``mask`` (one mask: the query's; a list: [query, value(, key)])."""
+    if isinstance(mask, (list, tuple)):
+        mask = list(mask) + [None, None]
+        query_mask = query_mask if query_mask is not None else mask[0]
+        value_mask = value_mask if value_mask is not None else mask[1]
+        key_mask = key_mask if key_mask is not None else mask[2]
+    elif query_mask is None:
+        query_mask = mask
+    return query_mask, value_mask, key_mask
+
+
+def _attention_mask(
+    layer: Module, B: int, T: int, S: int, query_mask, value_mask, key_mask, attention_mask
+) -> np.ndarray | None:
+    """The combined (B|1, T|1, S|1) boolean mask of a multi-head layer, or None (see [Note:
+    attention masks in layers]); causality is left to the kernel."""
+    m = None
+    for name, mk, shape, expand in (
+        ("query_mask", query_mask, (B, T), lambda a: a[:, :, None]),
+        ("value_mask", value_mask, (B, S), lambda a: a[:, None, :]),
+        ("key_mask", key_mask, (B, S), lambda a: a[:, None, :]),
+    ):
+        a = _bool_mask(mk)
+        if a is None:
+            continue
+        if a.shape != shape:
+            raise ValueError(
+                f"{type(layer).__name__} '{layer.name}': {name} must have shape {shape}, got "
+                f"{a.shape}"
+            )
+        m = _and(m, expand(a))
+    a = _bool_mask(attention_mask)
+    if a is not None:
+        try:
+            np.broadcast_shapes(a.shape, (B, T, S))
+            if a.ndim != 3:
+                raise ValueError
+        except ValueError:
+            raise ValueError(
+                f"{type(layer).__name__} '{layer.name}': attention_mask must broadcast to "
+                f"(batch, T, S) = {(B, T, S)}, got shape {a.shape}"
+            ) from None
+        m = _and(m, a)
+    return m
+
+
 class _QueryMaskPasses(Module):
     """The output of an attention layer carries its query's mask (Keras); with several
     inputs' masks ([query, value, key]) that is the first."""
@@ -80,8 +160,47 @@ class _QueryMaskPasses(Module):
         return mask[0] if isinstance(mask, (list, tuple)) else mask
 
 
+class _HeadsAttention(_QueryMaskPasses):
+    """What MultiHeadAttention and GroupQueryAttention share: Keras's call (query, value,
+    key, the masks of [Note: attention masks in layers]), the key / value projections built on
+    the first call, attention of the heads by the fused kernel. A subclass projects the
+    inputs to (B, heads, L, d) heads (``_project``) and the (B, T, heads, d) result back to
+    features (``_merge``)."""
+
+    _masks_per_argument = True  # functional models hand over [query, value, key] masks
+
+    def call(
+        self,
+        query: Tensor,
+        value: Tensor,
+        key: Tensor | None = None,
+        query_mask: Any = None,
+        value_mask: Any = None,
+        key_mask: Any = None,
+        attention_mask: Any = None,
+        return_attention_scores: bool = False,
+        training: bool | None = None,
+        use_causal_mask: bool = False,
+        mask: Any = None,
+    ) -> Any:
+        value, key = _query_value_key(self, query, value, key, self._query_features)
+        if not hasattr(self, "value_dense"):
+            self._build_kv(tuple(value.shape), tuple(key.shape))
+        _check_sequence(self, "value", value, self.value_dense.kernel.shape[0])
+        _check_sequence(self, "key", key, self.key_dense.kernel.shape[0])
+        B, T, S = query.shape[0], query.shape[1], value.shape[1]
+        masks = _input_masks(mask, query_mask, value_mask, key_mask)
+        m = _attention_mask(self, B, T, S, *masks, attention_mask)
+        q, k, v = self._project(query, key, value)
+        p = self.dropout if training else 0.0
+        o, scores = _attend_heads(q, k, v, m, p, use_causal_mask, return_attention_scores)
+        # (B, H, T, vd) -> (B, T, H, vd), in that memory order already: a free view
+        out = self._merge(o.transpose(0, 2, 1, 3))
+        return (out, scores) if return_attention_scores else out
+
+
 # ---------------------------------------------------------------------- MultiHeadAttention
-class MultiHeadAttention(_QueryMaskPasses):
+class MultiHeadAttention(_HeadsAttention):
     """Keras's MultiHeadAttention on (batch, length, features) sequences.
 
     ``mha(query, value, key=None, attention_mask=None, return_attention_scores=False,
@@ -99,8 +218,6 @@ class MultiHeadAttention(_QueryMaskPasses):
     ``query_dense.kernel.numpy().reshape(dim, heads, key_dim)``; the transposed kernels are
     PyTorch's ``nn.MultiheadAttention`` in_proj / out_proj blocks.
     """
-
-    _masks_per_argument = True  # functional models hand over [query, value, key] masks
 
     def __init__(
         self,
@@ -127,7 +244,6 @@ class MultiHeadAttention(_QueryMaskPasses):
             else _positive_int("MultiHeadAttention", "value_dim", value_dim)
         )
         self.dropout = _rate("MultiHeadAttention", dropout)
-        self.use_bias = bool(use_bias)
         if isinstance(output_shape, (tuple, list)):
             if len(output_shape) != 1:
                 raise ValueError(
@@ -145,10 +261,10 @@ class MultiHeadAttention(_QueryMaskPasses):
                 "MultiHeadAttention: attention runs over the length axis of (batch, length, "
                 f"features) inputs; attention_axes={attention_axes!r} is not supported"
             )
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
+        set_kernel_args(
+            self, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+            bias_regularizer,
+        )  # fmt: skip
         self.seed = seed
 
     def _dense(self, units: int, in_dim: int) -> Dense:
@@ -195,88 +311,15 @@ class MultiHeadAttention(_QueryMaskPasses):
         B, L = x.shape[0], x.shape[1]
         return dense(x).reshape(B, L, self.num_heads, d).transpose(0, 2, 1, 3)
 
-    def call(
-        self,
-        query: Tensor,
-        value: Tensor,
-        key: Tensor | None = None,
-        query_mask: Any = None,
-        value_mask: Any = None,
-        key_mask: Any = None,
-        attention_mask: Any = None,
-        return_attention_scores: bool = False,
-        training: bool | None = None,
-        use_causal_mask: bool = False,
-        mask: Any = None,
-    ) -> Any:
-        value = _as_tensor(value, self._np_dtype)
-        key = value if key is None else _as_tensor(key, self._np_dtype)
-        _check_sequence(self, "query", query, self._query_features)
-        _check_sequence(self, "value", value)
-        _check_sequence(self, "key", key)
-        if key.shape[:2] != value.shape[:2] or query.shape[0] != value.shape[0]:
-            raise ValueError(
-                f"MultiHeadAttention '{self.name}': query {tuple(query.shape)}, value "
-                f"{tuple(value.shape)} and key {tuple(key.shape)} must share the batch size, "
-                "and key and value the length"
-            )
-        if not hasattr(self, "value_dense"):
-            self._build_kv(tuple(value.shape), tuple(key.shape))
-        _check_sequence(self, "value", value, self.value_dense.kernel.shape[0])
-        _check_sequence(self, "key", key, self.key_dense.kernel.shape[0])
-        if isinstance(mask, (list, tuple)):  # masks of [query, value(, key)]
-            mask = list(mask) + [None, None]
-            query_mask = query_mask if query_mask is not None else mask[0]
-            value_mask = value_mask if value_mask is not None else mask[1]
-            key_mask = key_mask if key_mask is not None else mask[2]
-        elif query_mask is None:
-            query_mask = mask
-        B, T, S = query.shape[0], query.shape[1], value.shape[1]
-        m = self._attention_mask(B, T, S, query_mask, value_mask, key_mask, attention_mask)
-        q = self._heads(self.query_dense, query, self.key_dim)
-        k = self._heads(self.key_dense, key, self.key_dim)
-        v = self._heads(self.value_dense, value, self.value_dim)
-        p = self.dropout if training else 0.0
-        mask4 = None if m is None else m[:, None]  # broadcast over heads
-        if return_attention_scores:
-            o, scores = _sdpa_materialized(q, k, v, mask4, p, bool(use_causal_mask))
-        else:
-            o = F.scaled_dot_product_attention(q, k, v, mask4, p, bool(use_causal_mask))
-        # (B, H, T, vd) in (B, T, H, vd) memory: merging the heads is free
-        out = self.output_dense(o.transpose(0, 2, 1, 3).reshape(B, T, -1))
-        return (out, scores) if return_attention_scores else out
+    def _project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple:
+        return (
+            self._heads(self.query_dense, query, self.key_dim),
+            self._heads(self.key_dense, key, self.key_dim),
+            self._heads(self.value_dense, value, self.value_dim),
+        )
 
-    def _attention_mask(self, B, T, S, query_mask, value_mask, key_mask, attention_mask):
-        """The combined (B|1, T|1, S|1) boolean mask, or None (see [Note: attention masks in
-        layers]); causality is left to the kernel."""
-        m = None
-        for name, mk, shape, expand in (
-            ("query_mask", query_mask, (B, T), lambda a: a[:, :, None]),
-            ("value_mask", value_mask, (B, S), lambda a: a[:, None, :]),
-            ("key_mask", key_mask, (B, S), lambda a: a[:, None, :]),
-        ):
-            a = _bool_mask(mk)
-            if a is None:
-                continue
-            if a.shape != shape:
-                raise ValueError(
-                    f"MultiHeadAttention '{self.name}': {name} must have shape {shape}, got "
-                    f"{a.shape}"
-                )
-            m = _and(m, expand(a))
-        a = _bool_mask(attention_mask)
-        if a is not None:
-            try:
-                np.broadcast_shapes(a.shape, (B, T, S))
-                if a.ndim != 3:
-                    raise ValueError
-            except ValueError:
-                raise ValueError(
-                    f"MultiHeadAttention '{self.name}': attention_mask must broadcast to "
-                    f"(batch, T, S) = {(B, T, S)}, got shape {a.shape}"
-                ) from None
-            m = _and(m, a)
-        return m
+    def _merge(self, o: Tensor) -> Tensor:
+        return self.output_dense(o.reshape(o.shape[0], o.shape[1], -1))
 
     def compute_output_shape(self, query_shape: Any, value_shape: Any = None) -> tuple:
         if isinstance(query_shape, list):
@@ -290,12 +333,135 @@ class MultiHeadAttention(_QueryMaskPasses):
             "key_dim": self.key_dim,
             "value_dim": self.value_dim,
             "dropout": self.dropout,
-            "use_bias": self.use_bias,
             "output_shape": self.output_shape,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            **kernel_and_bias_config(self),
+            "seed": self.seed,
+        }
+
+
+# ---------------------------------------------------------------------- GroupQueryAttention
+class GroupQueryAttention(_HeadsAttention):
+    """Keras's GroupQueryAttention (grouped-query attention, Ainslie et al. 2023) on (batch,
+    length, features) sequences: ``num_query_heads`` query heads share ``num_key_value_heads``
+    key/value heads, query head u reading key/value head u // (num_query_heads //
+    num_key_value_heads); one key/value head is multi-query attention, as many as the query
+    heads is multi-head attention.
+
+    ``gqa(query, value, key=None, query_mask=None, value_mask=None, key_mask=None,
+    attention_mask=None, return_attention_scores=False, training=None,
+    use_causal_mask=False)``: the same call and masks as MultiHeadAttention ([Note: attention
+    masks in layers]), scores scaled by 1/sqrt(head_dim), the output projected back to the
+    query's features. Weights are Keras's, four EinsumDense layers: ``query_dense`` kernel
+    (features, num_query_heads, head_dim), ``key_dense`` / ``value_dense`` (features,
+    num_key_value_heads, head_dim), ``output_dense`` (num_query_heads, head_dim, features),
+    biases over the heads and head features (the output's over its features). The key/value
+    heads are repeated to the query heads (one copy each) and attended by the fused kernel.
+    """
+
+    def __init__(
+        self,
+        head_dim: int,
+        num_query_heads: int,
+        num_key_value_heads: int,
+        dropout: float = 0.0,
+        use_bias: bool = True,
+        flash_attention: bool | None = None,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        name = "GroupQueryAttention"
+        self.head_dim = _positive_int(name, "head_dim", head_dim)
+        self.num_query_heads = _positive_int(name, "num_query_heads", num_query_heads)
+        self.num_key_value_heads = _positive_int(name, "num_key_value_heads", num_key_value_heads)
+        if self.num_query_heads % self.num_key_value_heads:
+            raise ValueError(
+                f"{name}: num_query_heads ({self.num_query_heads}) must be divisible by "
+                f"num_key_value_heads ({self.num_key_value_heads})"
+            )
+        self.num_repeats = self.num_query_heads // self.num_key_value_heads
+        self.dropout = _rate(name, dropout)
+        # the fused kernel is used whatever this says (it is deepcore's only path)
+        self.flash_attention = flash_attention
+        set_kernel_args(
+            self, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+            bias_regularizer,
+        )  # fmt: skip
+        self.seed = seed
+
+    def _einsum_dense(self, equation: str, out: tuple, bias: str, in_shape: tuple) -> EinsumDense:
+        d = EinsumDense(
+            equation,
+            output_shape=out,
+            bias_axes=bias if self.use_bias else None,
+            kernel_initializer=self.kernel_initializer,
+            bias_initializer=self.bias_initializer,
+            kernel_regularizer=self.kernel_regularizer,
+            bias_regularizer=self.bias_regularizer,
+            dtype=self.dtype,
+        )
+        d.build(in_shape)
+        return d
+
+    def build(self, input_shape: Any) -> None:
+        """``build(query_shape)`` creates the query and output projections, and the key and
+        value ones on the first call; ``build([query_shape, value_shape(, key_shape)])`` all."""
+        query_shape, value_shape, key_shape = input_shape, None, None
+        if isinstance(input_shape, list):
+            query_shape, value_shape, key_shape = (list(input_shape) + [None, None])[:3]
+        if len(query_shape) != 3 or query_shape[-1] is None:
+            raise ValueError(
+                f"GroupQueryAttention '{self.name}': query must be (batch, length, features) "
+                f"with known features, got {tuple(query_shape)}"
+            )
+        self._query_features = m = int(query_shape[-1])
+        U, h = self.num_query_heads, self.head_dim
+        self.query_dense = self._einsum_dense("bqm,muh->bquh", (None, U, h), "uh", (None, None, m))
+        self.output_dense = self._einsum_dense("bquh,uhm->bqm", (None, m), "m", (None, None, U, h))
+        if value_shape is not None:
+            self._build_kv(value_shape, key_shape or value_shape)
+
+    def _build_kv(self, value_shape: tuple, key_shape: tuple) -> None:
+        V, h = self.num_key_value_heads, self.head_dim
+        eq, out = "bkm,mvh->bkvh", (None, V, h)
+        self.key_dense = self._einsum_dense(eq, out, "vh", (None, None, int(key_shape[-1])))
+        self.value_dense = self._einsum_dense(eq, out, "vh", (None, None, int(value_shape[-1])))
+
+    def _heads(self, dense: EinsumDense, x: Tensor) -> Tensor:
+        """(B, L, features) -> (B, query heads, L, head_dim), key/value heads repeated."""
+        y = dense(x)
+        if y.shape[2] != self.num_query_heads:
+            y = ops_repeat(y, self.num_repeats, axis=2)
+        return y.transpose(0, 2, 1, 3)
+
+    def _project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple:
+        return (
+            self._heads(self.query_dense, query),
+            self._heads(self.key_dense, key),
+            self._heads(self.value_dense, value),
+        )
+
+    def _merge(self, o: Tensor) -> Tensor:
+        return self.output_dense(o)  # (B, T, heads, head_dim) -> features by the einsum
+
+    def compute_output_shape(self, query_shape: Any, value_shape: Any = None) -> tuple:
+        if isinstance(query_shape, list):
+            query_shape = query_shape[0]
+        return tuple(query_shape)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "head_dim": self.head_dim,
+            "num_query_heads": self.num_query_heads,
+            "num_key_value_heads": self.num_key_value_heads,
+            "dropout": self.dropout,
+            "flash_attention": self.flash_attention,
+            **kernel_and_bias_config(self),
             "seed": self.seed,
         }
 
