@@ -36,36 +36,32 @@ CORE_AND_MATH_OPS = """cast convert_to_numpy convert_to_tensor erf erfinv in_top
 logsumexp rsqrt segment_max segment_sum shape slice slice_update stop_gradient top_k unstack
 dtype""".split()
 
+# Keras names added for issue 13's list of missing ones: the FFTs (ops/_fft.py), the control
+# flow (ops/_control.py), Keras's scatter family and casts (ops/_keras.py), windows and
+# NumPy extras
+FFT_OPS = "fft fft2 ifft2 rfft irfft stft istft extract_sequences".split()
+CONTROL_OPS = """cond switch while_loop fori_loop scan associative_scan map vectorized_map
+custom_gradient""".split()
+MORE_OPS = """scatter scatter_update get_item saturate_cast argpartition array_split bartlett
+bincount blackman correlate cross diagflat digitize histogram hamming hanning kaiser
+searchsorted select vdot ctc_loss ctc_decode conv_transpose""".split()
+
 # Keras names deepcore.ops does not have yet, and why
 NOT_DONE = {
-    # complex numbers: deepcore has no complex dtype
+    # complex numbers: deepcore has no complex dtype (the FFTs take Keras's (real, imag) pairs)
     **dict.fromkeys(
-        "angle conj conjugate imag real view_as_complex view_as_real".split(), "no complex dtype"
+        "angle conj conjugate imag real view_as_complex view_as_real eig".split(),
+        "no complex dtype",
     ),
-    # FFT family (keras.ops.fft, rfft, stft, ...): no FFT kernel
-    **dict.fromkeys("fft fft2 ifft2 rfft irfft stft istft".split(), "no FFT kernel"),
-    # control flow and tracing helpers of the graph backends
-    **dict.fromkeys(
-        "cond switch while_loop fori_loop scan associative_scan map vectorized_map vectorize "
-        "custom_gradient".split(),
-        "graph-backend control flow, not yet mapped onto eager deepcore",
-    ),
-    **dict.fromkeys("ctc_loss ctc_decode".split(), "no CTC kernel (README: CTC loss missing)"),
-    **dict.fromkeys("conv_transpose".split(), "not yet wrapped (F.conv_transpose1d/2d exist)"),
-    **dict.fromkeys(
-        "argpartition array_split bartlett bincount blackman correlate cross diagflat digitize "
-        "histogram hamming hanning kaiser searchsorted select vdot eig lu_factor "
-        "saturate_cast extract_sequences scatter_update get_item".split(),
-        "not yet added (issue 13)",
-    ),
+    "vectorize": "NumPy's vectorize calls a Python function per element; not provided",
+    "lu_factor": "no LU with pivoting yet (needs a kernel; SciPy is not a dependency)",
 }
 
-# Keras names deepcore.ops has with another meaning: ops.scatter is PyTorch's
-# scatter(input, dim, index, src) (Tensor.scatter uses it); Keras's scatter(indices, values,
-# shape) needs a KERAS_ONLY entry (ops/_keras.py) and Tensor.scatter rebound to PyTorch's
-MEANING_DIFFERS = {"scatter": "PyTorch's scatter(input, dim, index, src)"}
+# Keras names deepcore.ops has with another meaning: none since ops.scatter became Keras's
+# (deepcore.scatter and Tensor.scatter stay PyTorch's: ops/_keras.py KERAS_ONLY)
+MEANING_DIFFERS: dict = {}
 
-KERAS_OPS = NUMPY_OPS + NN_OPS + LINALG_OPS + CORE_AND_MATH_OPS
+KERAS_OPS = NUMPY_OPS + NN_OPS + LINALG_OPS + CORE_AND_MATH_OPS + FFT_OPS + CONTROL_OPS + MORE_OPS
 
 
 def test_every_keras_ops_name_exists():

@@ -19,6 +19,7 @@ from .autograd import no_grad as no_grad
 from .autograd import set_grad_enabled as set_grad_enabled
 from .ops import *  # noqa: F403
 from .ops._indexing import nonzero as nonzero  # PyTorch's meanings of the names deepcore.ops
+from .ops._scatter import scatter as scatter  # (PyTorch's scatter(input, dim, index, src))
 from .ops._sorting import sort as sort  # gives Keras's ([Note: two audiences, one namespace])
 from .tensor import Tensor as Tensor
 from .tensor import from_dlpack as from_dlpack

@@ -22,6 +22,7 @@ from .ops._elementwise import Add, Clone, Div, Mul, Neg, Pow, Sub, _div, _div_op
 from .ops._indexing import getitem, setitem
 from .ops._indexing import nonzero as _indexing_nonzero
 from .ops._matmul import matmul
+from .ops._scatter import scatter as _torch_scatter
 from .ops._shape import reshape
 from .ops._sorting import sort as _sorting_sort
 from .tensor import Tensor
@@ -227,7 +228,7 @@ _METHODS: dict[str, Any] = {
     "cummin": ops.cummin,
     "logcumsumexp": ops.logcumsumexp,
     "gather": ops.gather,
-    "scatter": ops.scatter,
+    "scatter": _torch_scatter,
     "scatter_add": ops.scatter_add,
     "scatter_reduce": ops.scatter_reduce,
     "reshape": _method_reshape,

@@ -18,6 +18,10 @@
     _numpy_extra.py   the rest of Keras's NumPy-style/math/core names (all, diagonal, trace,
                       dot, tensordot, quantile, median, segment_sum, slice_update, bitwise, ...)
     _keras.py         Keras 3's ``keras.ops`` names and argument names over the above
+    _fft.py           Keras's FFTs on (real, imag) pairs (fft, fft2, ifft2, rfft, irfft, stft,
+                      istft, extract_sequences), differentiable; ops only
+    _control.py       Keras's control flow run eagerly (cond, switch, while_loop, fori_loop,
+                      scan, associative_scan, map, vectorized_map, custom_gradient); ops only
     _linalg.py        Keras's linear algebra (inv, det, slogdet, solve, cholesky, qr, svd,
                       eigh, lstsq, ...), batched, with the standard gradients; ops only
     _nn.py            Keras's ``keras.ops.nn`` family (activations, softmax, normalisations,
@@ -62,10 +66,14 @@ import types as _types
 
 from ..symbolic import route_symbolic as _route_symbolic
 from . import _keras
+from ._control import *  # noqa: F403  (keras.ops only: not in __all__)
+from ._control import __all__ as _control_all
 from ._creation import *  # noqa: F403
 from ._creation import __all__ as _creation_all
 from ._elementwise import *  # noqa: F403
 from ._elementwise import __all__ as _elementwise_all
+from ._fft import *  # noqa: F403  (keras.ops only: not in __all__)
+from ._fft import __all__ as _fft_all
 from ._indexing import *  # noqa: F403
 from ._indexing import __all__ as _indexing_all
 from ._keras import *  # noqa: F403
@@ -126,13 +134,16 @@ raw = _types.SimpleNamespace(**{_name: globals()[_name] for _name in __all__})
 
 # every op records a graph node when given placeholders of the functional API
 # ([Note: ops on placeholders] in deepcore/symbolic.py); these take placeholders as they are
+# (nor the control flow, which calls the user's functions on whatever it is given)
 _NOT_ROUTED = frozenset(
     {"shape", "convert_to_tensor", "convert_to_numpy", "is_tensor", "ndim", "size", "dtype"}
-)
+) | frozenset(_control_all)
 _routed: dict = {}  # one wrapper per function: aliases stay one object (arctan2 is atan2)
 #: every keras.ops function: the top-level ones plus those kept off ``deepcore.*`` (nn,
 #: linalg, some NumPy extras); all are routed and may be recorded in a functional graph
-KERAS_OPS = tuple(dict.fromkeys([*__all__, *_nn_all, *_linalg_all, *_NOT_TOP_LEVEL]))
+KERAS_OPS = tuple(
+    dict.fromkeys([*__all__, *_nn_all, *_linalg_all, *_fft_all, *_control_all, *_NOT_TOP_LEVEL])
+)
 for _name in KERAS_OPS:
     _fn = globals()[_name]
     if isinstance(_fn, _types.FunctionType) and _name not in _NOT_ROUTED:

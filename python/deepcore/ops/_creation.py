@@ -1,5 +1,6 @@
 """Creation: zeros, ones, full, empty, *_like, arange, eye, Keras's identity / tri /
-linspace / logspace, and the random tensors (from
+linspace / logspace and window functions (bartlett, blackman, hamming, hanning, kaiser:
+NumPy's symmetric windows, float32), and the random tensors (from
 ``deepcore.get_rng()``). Tensors are made on the CPU (NumPy storage)."""
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ __all__ = [
     "randn",
     "rand",
     "randint",
+    "bartlett",
+    "blackman",
+    "hamming",
+    "hanning",
+    "kaiser",
 ]
 
 
@@ -198,3 +204,39 @@ def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None
     dt = np.int64 if dtype is None else _resolve_dtype(dtype)
     size = _shape_args((size,) if isinstance(size, (int, np.integer)) else (size,))
     return Tensor(get_rng().integers(low, high, size=size).astype(dt))
+
+
+def _window_length(fn: str, x: Any) -> int:
+    n = x.item() if isinstance(x, Tensor) else x
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"{fn}: x (the window length) must be an int, got {x!r}")
+    if n < 0:
+        raise ValueError(f"{fn}: x (the window length) must be >= 0, got {n}")
+    return int(n)
+
+
+def bartlett(x: int) -> Tensor:
+    """The Bartlett (triangular) window of ``x`` points, as ``np.bartlett``."""
+    return Tensor(np.bartlett(_window_length("bartlett", x)).astype(np.float32))
+
+
+def blackman(x: int) -> Tensor:
+    """The Blackman window of ``x`` points, as ``np.blackman``."""
+    return Tensor(np.blackman(_window_length("blackman", x)).astype(np.float32))
+
+
+def hamming(x: int) -> Tensor:
+    """The Hamming window of ``x`` points, as ``np.hamming``."""
+    return Tensor(np.hamming(_window_length("hamming", x)).astype(np.float32))
+
+
+def hanning(x: int) -> Tensor:
+    """The Hann window of ``x`` points, as ``np.hanning``."""
+    return Tensor(np.hanning(_window_length("hanning", x)).astype(np.float32))
+
+
+def kaiser(x: int, beta: float) -> Tensor:
+    """The Kaiser window of ``x`` points and shape ``beta``, as ``np.kaiser``."""
+    if isinstance(beta, bool) or not isinstance(beta, (int, float, np.number)):
+        raise TypeError(f"kaiser: beta must be a number, got {beta!r}")
+    return Tensor(np.kaiser(_window_length("kaiser", x), float(beta)).astype(np.float32))

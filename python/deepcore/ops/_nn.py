@@ -82,12 +82,15 @@ __all__ = [
     "binary_crossentropy",
     "multi_hot",
     "conv",
+    "conv_transpose",
     "depthwise_conv",
     "separable_conv",
     "max_pool",
     "average_pool",
     "dot_product_attention",
     "psnr",
+    "ctc_loss",
+    "ctc_decode",
 ]
 
 #: Keras's backend.epsilon(), the default of every ``epsilon=None`` here
@@ -566,6 +569,47 @@ def conv(
     return _run_conv(x, k, nsp, last, strides, _padding(fn, padding), dilation_rate, groups)
 
 
+def _ints(fn: str, name: str, v: Any, n: int, minimum: int) -> tuple[int, ...]:
+    t = (v,) * n if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else tuple(v)
+    if len(t) != n or any(
+        isinstance(i, bool) or not isinstance(i, (int, np.integer)) or i < minimum for i in t
+    ):
+        raise ValueError(f"{fn}: {name} must be an int >= {minimum} or {n} of them, got {v!r}")
+    return tuple(int(i) for i in t)
+
+
+def conv_transpose(
+    inputs: Any,
+    kernel: Any,
+    strides: Any = 1,
+    padding: str = "valid",
+    output_padding: Any = None,
+    data_format: str | None = None,
+    dilation_rate: Any = 1,
+) -> Tensor:
+    """Keras's N-D transposed convolution (N = 1, 2): inputs (batch, *spatial, in)
+    (channels_last) or (batch, in, *spatial), kernel (*kernel_size, out, in); Keras's output
+    sizes (``output_padding`` None: 'valid' n * stride + max(k - stride, 0), 'same'
+    n * stride), the layers' kernels (keras_conv_transpose in nn/functional/_conv.py)."""
+    fn = "conv_transpose"
+    x, k, nsp, last = _conv_prepare(fn, inputs, kernel, data_format)
+    cin = x.shape[-1] if last else x.shape[1]
+    if k.shape[-1] != cin:
+        raise ValueError(
+            f"{fn}: the kernel's last axis ({k.shape[-1]}) must be the inputs' channels ({cin})"
+        )
+    st = _ints(fn, "strides", strides, nsp, 1)
+    dil = _ints(fn, "dilation_rate", dilation_rate, nsp, 1)
+    op = None if output_padding is None else _ints(fn, "output_padding", output_padding, nsp, 0)
+    if op is not None and any(o >= max(s, d) for o, s, d in zip(op, st, dil)):
+        raise ValueError(f"{fn}: output_padding {op} must be smaller than the strides {st}")
+    from ..nn.functional._conv import keras_conv_transpose
+
+    w = _torch_kernel(k, nsp)  # (*k, out, in) -> (in, out, *k): PyTorch's transposed layout
+    y = keras_conv_transpose(_to_first(x, last), w, st, _padding(fn, padding), op, dil)
+    return _to_last(y, last)
+
+
 def depthwise_conv(
     inputs: Any,
     kernel: Any,
@@ -750,3 +794,80 @@ def psnr(x1: Any, x2: Any, max_val: float) -> Tensor:
         raise ValueError(f"{fn}: max_val must be > 0, got {mv}")
     d = a - b
     return 20.0 * math.log10(mv) - 10.0 * log10(mean(d * d))
+
+
+def ctc_loss(
+    target: Any, output: Any, target_length: Any, output_length: Any, mask_index: int = 0
+) -> Tensor:
+    """Keras's ``ctc_loss``: the CTC negative log-likelihood per sample, (batch,), of the
+    integer labels ``target`` (batch, max_label_length; sample n's first target_length[n])
+    under the logits ``output`` (batch, max_length, classes; its first output_length[n]
+    steps), class ``mask_index`` the blank. log_softmax, then the native recursion of
+    ``F.ctc_loss`` (csrc/ctc.h); differentiable in ``output``."""
+    out = _float(output, "ctc_loss", "output")
+    if out.ndim != 3:
+        raise ValueError(f"ctc_loss: output must be (batch, max_length, classes), got {out.shape}")
+    tgt = _t(target, "ctc_loss", "target")
+    if tgt.dtype.kind not in "iu":
+        raise TypeError(f"ctc_loss: target must hold integer labels, got {tgt.dtype}")
+    if isinstance(mask_index, bool) or not isinstance(mask_index, (int, np.integer)):
+        raise TypeError(f"ctc_loss: mask_index must be an int, got {mask_index!r}")
+    F = _F()
+    log_probs = permute(F.log_softmax(out, axis=-1), (1, 0, 2))
+    tl = _t(target_length, "ctc_loss", "target_length").data.astype(np.int64)
+    ol = _t(output_length, "ctc_loss", "output_length").data.astype(np.int64)
+    return F.ctc_loss(
+        log_probs, tgt.data.astype(np.int64), ol, tl, blank=int(mask_index), reduction="none"
+    )
+
+
+def ctc_decode(
+    inputs: Any,
+    sequence_lengths: Any,
+    strategy: str = "greedy",
+    beam_width: int = 100,
+    top_paths: int = 1,
+    merge_repeated: bool = True,
+    mask_index: int | None = 0,
+) -> tuple[Tensor, Tensor]:
+    """Keras's ``ctc_decode`` with the greedy strategy (what its PyTorch backend offers): the
+    best class per step of ``inputs`` (batch, max_length, classes), steps past
+    sequence_lengths[n] blank, repeats merged (``merge_repeated``), blanks (``mask_index``;
+    None: the last class) dropped and the labels moved to the front, the rest -1. Returns
+    (labels (1, batch, max_length) int32, scores (batch, 1): minus the sum of the chosen
+    inputs). Vectorised over steps; no gradient. ``strategy="beam_search"`` is not
+    implemented (NotImplementedError, as on Keras's PyTorch backend)."""
+    if strategy == "beam_search":
+        raise NotImplementedError("ctc_decode: the beam_search strategy is not implemented")
+    if strategy != "greedy":
+        raise ValueError(
+            f"ctc_decode: strategy must be 'greedy' or 'beam_search', got {strategy!r}"
+        )
+    x = _float(inputs, "ctc_decode", "inputs")
+    if x.ndim != 3 or x.shape[2] == 0:
+        raise ValueError(f"ctc_decode: inputs must be (batch, max_length, classes), got {x.shape}")
+    B, T, C = x.shape
+    blank = C - 1 if mask_index is None else mask_index
+    if isinstance(blank, bool) or not isinstance(blank, (int, np.integer)) or not 0 <= blank < C:
+        raise ValueError(f"ctc_decode: mask_index must be an int in [0, {C}), got {mask_index!r}")
+    lengths = _t(sequence_lengths, "ctc_decode", "sequence_lengths").data
+    if lengths.shape != (B,) or lengths.dtype.kind not in "iu":
+        raise ValueError(
+            f"ctc_decode: sequence_lengths must be {B} integers, got {lengths.dtype} "
+            f"{lengths.shape}"
+        )
+    xp = array_module(x.data)
+    best = x.data.argmax(axis=-1)
+    scores = x.data.max(axis=-1)
+    past = xp.arange(T)[None, :] >= lengths[:, None]
+    best = xp.where(past, blank, best)
+    scores = xp.where(past, 0.0, scores)
+    if merge_repeated and T > 1:
+        repeat = xp.zeros((B, T), bool)
+        repeat[:, 1:] = best[:, 1:] == best[:, :-1]
+        best = xp.where(repeat, blank, best)
+    dropped = best == blank
+    best = xp.where(dropped, -1, best)
+    order = xp.argsort(xp.where(dropped, T, xp.arange(T)[None, :]), axis=-1, kind="stable")
+    labels = xp.take_along_axis(best, order, axis=-1).astype(np.int32)[None]
+    return Tensor._wrap(labels), Tensor._wrap(-scores.sum(axis=1, keepdims=True))

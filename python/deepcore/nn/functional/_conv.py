@@ -378,3 +378,57 @@ def conv_transpose3d(
         dilation,
         3,
     )
+
+
+# ---------------------------------------------------------------------- Keras's geometry
+def keras_deconv_geometry(
+    spatial: Any, kernel_size: Any, padding: str, output_padding: Any, strides: Any, dilation: Any
+) -> list[tuple[int, int | None]]:
+    """Keras's deconv_output_length per spatial axis: (where the output starts inside the full
+    transposed convolution of (n - 1) * stride + (k - 1) * dilation + 1 samples, the output
+    length; None for an unknown n). With ``output_padding`` None, 'valid' gives
+    n * stride + max(k - stride, 0) and 'same' n * stride (the gradient of a 'same'
+    convolution, TensorFlow's split of an odd padding); else (n - 1) * stride + k - 2 * pad
+    + output_padding with pad = k // 2 ('same') or 0."""
+    out = []
+    ops = output_padding or (None,) * len(kernel_size)
+    for n, k, o, st, d in zip(spatial, kernel_size, ops, strides, dilation):
+        ke = (k - 1) * d + 1
+        if o is None:
+            if padding == "valid":
+                out.append((0, None if n is None else n * st + max(ke - st, 0)))
+            else:
+                out.append((max(ke - st, 0) // 2, None if n is None else n * st))
+            continue
+        pad = ke // 2 if padding == "same" else 0
+        out.append((pad, None if n is None else (n - 1) * st + ke - 2 * pad + o))
+    return out
+
+
+def keras_conv_transpose(
+    x: Tensor, weight: Tensor, strides: Any, padding: str, output_padding: Any, dilation: Any
+) -> Tensor:
+    """A transposed convolution with Keras's output sizes (``keras_deconv_geometry``, no bias)
+    on channels-first x (N, C, *spatial) and a PyTorch-layout weight (C, filters, *k): one
+    call of conv_transpose1d/2d/3d with the symmetric padding and output_padding that give
+    Keras's window; a 'same' window with an odd total padding needs one more sample cropped
+    at the end (TensorFlow puts the odd one there). Conv*DTranspose and keras.ops's
+    conv_transpose share it."""
+    rank = x.ndim - 2
+    ksize = tuple(weight.shape[2:])
+    pads, extra, crops = [], [], []
+    geometry = keras_deconv_geometry(x.shape[2:], ksize, padding, output_padding, strides, dilation)
+    for n, (start, length), k, st, d in zip(x.shape[2:], geometry, ksize, strides, dilation):
+        full = (n - 1) * st + (k - 1) * d + 1
+        op = length - (full - 2 * start)
+        crops.append(length if op < 0 else None)
+        pads.append(start)
+        extra.append(max(op, 0))
+    fn = {1: conv_transpose1d, 2: conv_transpose2d, 3: conv_transpose3d}[rank]
+    y = fn(
+        x, weight, None, stride=tuple(strides), padding=tuple(pads),
+        output_padding=tuple(extra), dilation=tuple(dilation),
+    )  # fmt: skip
+    if any(c is not None for c in crops):
+        y = y[(slice(None), slice(None), *(slice(0, c) for c in crops))]
+    return y

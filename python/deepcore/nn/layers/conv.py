@@ -23,6 +23,7 @@ import numpy as np
 from ... import _C
 from ...tensor import Tensor
 from .. import functional as F
+from ..functional._conv import keras_conv_transpose, keras_deconv_geometry
 from ..module import InputSpec, Module
 from .activation import activation_name, get_activation, serialize_activation
 from .core import kernel_and_bias, kernel_and_bias_config, set_kernel_args
@@ -226,30 +227,6 @@ class Conv1D(_Conv):
         )  # fmt: skip
 
 
-def deconv_output_length(
-    length: int | None,
-    k: int,
-    padding: str,
-    output_padding: int | None,
-    stride: int,
-    dilation: int = 1,
-) -> tuple[int, int | None]:
-    """Keras's deconv_output_length: (where the output starts inside the full transposed
-    convolution of (length - 1) * stride + (k - 1) * dilation + 1 samples, output length)."""
-    ke = (k - 1) * dilation + 1
-    if output_padding is None:
-        if padding == "valid":
-            start = 0
-            out = None if length is None else length * stride + max(ke - stride, 0)
-        else:  # 'same': the gradient of a 'same' convolution of a length * stride input
-            start = max(ke - stride, 0) // 2
-            out = None if length is None else length * stride
-        return start, out
-    pad = ke // 2 if padding == "same" else 0
-    out = None if length is None else (length - 1) * stride + ke - 2 * pad + output_padding
-    return pad, out
-
-
 class _ConvTranspose(_Conv):
     """Transposed convolution (the gradient of a convolution with respect to its input): Keras's
     Conv1DTranspose / Conv2DTranspose / Conv3DTranspose on ``F.conv_transpose1d/2d/3d``. The
@@ -307,39 +284,15 @@ class _ConvTranspose(_Conv):
         self.input_spec = InputSpec(ndim=nd, axes={self._channel_axis: int(c)})
 
     def _geometry(self, spatial: Sequence[int | None]) -> list[tuple[int, int | None]]:
-        ops = self.output_padding or (None,) * self._rank
-        return [
-            deconv_output_length(n, k, self.padding, o, st, d)
-            for n, k, o, st, d in zip(
-                spatial, self.kernel_size, ops, self.strides, self.dilation_rate
-            )
-        ]
+        return keras_deconv_geometry(
+            spatial, self.kernel_size, self.padding, self.output_padding, self.strides,
+            self.dilation_rate,
+        )  # fmt: skip
 
     def _conv(self, x: Tensor, padding: Any, activation: str | None = None) -> Tensor:
-        # one call of the kernel with PyTorch's (symmetric) padding and output_padding where
-        # they give Keras's window; a 'same' window with an odd total padding needs one more
-        # sample cropped at the end (TensorFlow puts the odd one there)
-        pads, extra, crops = [], [], []
-        for n, (start, length), k, st, d in zip(
-            x.shape[2:], self._geometry(x.shape[2:]), self.kernel_size, self.strides,
-            self.dilation_rate,
-        ):  # fmt: skip
-            full = (n - 1) * st + (k - 1) * d + 1
-            op = length - (full - 2 * start)
-            if op < 0:
-                crops.append(length)
-                op = 0
-            else:
-                crops.append(None)
-            pads.append(start)
-            extra.append(op)
-        fn = getattr(F, f"conv_transpose{self._rank}d")
-        y = fn(
-            x, self.kernel, None, stride=self.strides, padding=tuple(pads),
-            output_padding=tuple(extra), dilation=self.dilation_rate,
-        )  # fmt: skip
-        if any(c is not None for c in crops):
-            y = y[(slice(None), slice(None), *(slice(0, c) for c in crops))]
+        y = keras_conv_transpose(
+            x, self.kernel, self.strides, self.padding, self.output_padding, self.dilation_rate
+        )
         if self.bias is not None:
             y = F.bias_add(y, self.bias, 1)
         return F.relu(y) if activation == "relu" else y
