@@ -284,3 +284,40 @@ def test_bad_loss_arguments():
         losses.CategoricalCrossentropy(label_smoothing=2.0)([[0.0, 1.0]], dc.tensor([[0.5, 0.5]]))
     with pytest.raises(NotImplementedError, match="call"):
         losses.Loss()([1.0], dc.tensor([1.0]))
+
+
+# ---------------------------------------------------------------------- 1-D inputs (issue 13)
+def test_loss_classes_treat_1d_inputs_as_one_sample_as_keras():
+    """Keras reduces a loss over the last axis, so 1-D y_true / y_pred are ONE sample: its
+    loss is a scalar, and a sample_weight of shape (n,) multiplies that scalar before the
+    reduction (Keras's reduce_weighted_values): sum_over_batch_size gives loss * mean(w),
+    'none' the n products, 'mean_with_sample_weight' the loss itself. Before the fix every
+    element counted as a sample and got its own weight."""
+    import deepcore.keras as keras
+
+    y_true = np.array([0.0, 1.0, 1.0, 0.0])
+    y_pred = np.array([0.5, 0.5, 1.0, 0.0])
+    sw = np.array([1.0, 0.0, 2.0, 0.0])
+    mse = float(np.mean((y_true - y_pred) ** 2))  # 0.125, the one sample's loss
+    loss = keras.losses.MeanSquaredError()
+    assert float(loss(y_true, y_pred).numpy()) == pytest.approx(mse)
+    assert float(loss(y_true, y_pred, sample_weight=sw).numpy()) == pytest.approx(mse * sw.mean())
+    none = keras.losses.MeanSquaredError(reduction="none")
+    np.testing.assert_allclose(none(y_true, y_pred).numpy(), mse)
+    np.testing.assert_allclose(none(y_true, y_pred, sample_weight=sw).numpy(), mse * sw)
+    total = keras.losses.MeanSquaredError(reduction="sum")
+    assert float(total(y_true, y_pred, sample_weight=sw).numpy()) == pytest.approx(mse * sw.sum())
+    mean_w = keras.losses.MeanSquaredError(reduction="mean_with_sample_weight")
+    assert float(mean_w(y_true, y_pred, sample_weight=sw).numpy()) == pytest.approx(mse)
+    mae = keras.losses.MeanAbsoluteError()
+    got = float(mae(y_true, y_pred, sample_weight=sw).numpy())
+    assert got == pytest.approx(np.mean(np.abs(y_true - y_pred)) * sw.mean())
+    bce = keras.losses.BinaryCrossentropy()
+    p = np.clip(y_pred, 1e-7, 1 - 1e-7)
+    one = -np.mean(y_true * np.log(p) + (1 - y_true) * np.log(1 - p))
+    assert float(bce(y_true, y_pred, sample_weight=sw).numpy()) == pytest.approx(
+        one * sw.mean(), rel=1e-5
+    )
+    # (n, 1) inputs are n samples: each weight goes with its own sample
+    got = float(loss(y_true[:, None], y_pred[:, None], sample_weight=sw).numpy())
+    assert got == pytest.approx(np.mean(sw * (y_true - y_pred) ** 2))

@@ -29,7 +29,9 @@ reduced over the last axis only: shape ``y_pred.shape[:-1]``, one per sample, or
 sample and time step for sequence outputs: what every built-in function returns). With
 weights ``w`` (``sample_weight`` of shape ``(batch,)`` or of the per-sample shape, broadcast
 along trailing axes) the loss is ``sum(w * loss) / loss.size``: the
-weighted sum divided by the number of samples, not by the sum of the weights. A boolean
+weighted sum divided by the number of samples, not by the sum of the weights. 1-D
+predictions are one sample, as in Keras: their loss is a scalar, which the weights multiply
+before the reduction ('sum_over_batch_size' gives loss · mean(w)). A boolean
 ``mask`` (the model output's Keras mask, e.g. from ``Embedding(mask_zero=True)``) zeroes the
 masked entries and rescales by ``mask.size / (mask.sum() + eps)``, so the loss is the
 (weighted) sum over the unmasked entries divided by their number. Without weights or a mask the

@@ -71,7 +71,9 @@ class Loss:
         y_true = _as_tensor(y_true, y_pred)
         if sample_weight is None and mask is None and self.reduction in _MEAN_REDUCTIONS:
             return self.batch_mean(y_true, y_pred)  # the lean path
-        return weighted_reduce(self.per_sample(y_true, y_pred), sample_weight, mask, self.reduction)
+        return weighted_reduce(
+            self.per_sample(y_true, y_pred), sample_weight, mask, self.reduction, y_pred.ndim < 2
+        )
 
     def batch_mean(self, y_true: Any, y_pred: Tensor) -> Tensor:
         """The mean of the per-sample losses (the built-ins compute it in fused kernels)."""
@@ -89,7 +91,7 @@ class Loss:
         if sample_weight is None and mask is None and self.reduction in _MEAN_REDUCTIONS:
             return self._from_logits(y_true, logits, "mean")
         per = self._from_logits(y_true, logits, "none")
-        return weighted_reduce(per, sample_weight, mask, self.reduction)
+        return weighted_reduce(per, sample_weight, mask, self.reduction, logits.ndim < 2)
 
     def _from_logits(self, y_true: Any, logits: Tensor, reduction: str) -> Tensor:
         raise NotImplementedError
@@ -125,7 +127,9 @@ class LossFunctionWrapper(Loss):
         return self.fn(y_true, y_pred, **self._fn_kwargs)
 
     def per_sample(self, y_true: Any, y_pred: Tensor) -> Tensor:
-        if self._builtin:  # per sample for weighting ([Note: loss function reductions])
+        # per sample for weighting ([Note: loss function reductions]); 1-D predictions are one
+        # sample, as in Keras: the function's own scalar value, weighted by weighted_reduce
+        if self._builtin and y_pred.ndim >= 2:
             return self.fn(y_true, y_pred, reduction="none", **self._fn_kwargs)
         return self.fn(y_true, y_pred, **self._fn_kwargs)
 

@@ -46,13 +46,18 @@ def weighted_reduce(
     sample_weight: Any = None,
     mask: Any = None,
     reduction: str = "sum_over_batch_size",
+    one_sample: bool = False,
 ) -> Tensor:
     """Per-sample losses weighted and reduced as Keras's ``reduction`` (see [Note: weighted
     losses]): 'sum_over_batch_size' / 'mean' divide the weighted sum by the number of values,
     'mean_with_sample_weight' by the sum of the weights, 'sum' does not divide, 'none' gives
-    the weighted values."""
+    the weighted values. ``one_sample``: the predictions were 1-D, one sample whose loss is
+    the scalar ``values`` (Keras's rule for weights then applies, ``_weighted_scalar``);
+    otherwise a scalar with weights is an error (a custom loss that averaged its samples)."""
     shape = tuple(values.shape)
     if values.ndim == 0 and (sample_weight is not None or mask is not None):
+        if one_sample:
+            return _weighted_scalar(values, sample_weight, mask, reduction)
         raise ValueError(
             "sample weights and masks need per-sample losses, but the loss returned a scalar: "
             "return one value per sample (shape (batch,) or (batch, time))"
@@ -77,3 +82,33 @@ def weighted_reduce(
     if reduction == "mean_with_sample_weight" and sample_weight is not None:
         return values.sum() * (1.0 / max(float(w.sum()), EPSILON))
     return values.sum() * (1.0 / max(values.size, 1))
+
+
+def _weighted_scalar(values: Tensor, sample_weight: Any, mask: Any, reduction: str) -> Tensor:
+    """Keras's rule for a scalar loss (1-D predictions are one sample; a custom loss may
+    return its mean) with weights: the weights (and a mask, rescaled as above) multiply the
+    scalar, and the products are reduced as per-sample values would be, so
+    'sum_over_batch_size' gives loss · mean(w) and 'mean_with_sample_weight' the loss."""
+    w = None
+    if sample_weight is not None:
+        sw = sample_weight.data if isinstance(sample_weight, Tensor) else sample_weight
+        w = np.asarray(sw, dtype=np.float64)
+    if mask is not None:
+        m = np.asarray(mask.data if isinstance(mask, Tensor) else mask, dtype=np.float64)
+        if reduction in _MEAN_REDUCTIONS:
+            m = m * (m.size / (m.sum() + EPSILON))
+        try:
+            w = m if w is None else w * m
+        except ValueError:
+            raise ValueError(
+                f"sample_weight of shape {w.shape} does not broadcast to the mask of shape "
+                f"{m.shape}"
+            ) from None
+    weighted = values * Tensor(w.astype(values.dtype))
+    if reduction == "none":
+        return weighted
+    if reduction == "sum" or weighted.ndim == 0:
+        return weighted.sum()
+    if reduction == "mean_with_sample_weight" and sample_weight is not None:
+        return weighted.sum() * (1.0 / max(float(w.sum()), EPSILON))
+    return weighted.sum() * (1.0 / max(weighted.size, 1))
