@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops as _ops
+from ..nn import functional as _F
 from ..nn.initializers import _shape
 from ..tensor import Tensor, get_rng
 
@@ -137,18 +138,10 @@ def dropout(inputs: Any, rate: float, noise_shape: Any = None, seed: Any = None)
     ``noise_shape`` (broadcastable to the input) shares one draw across the axes where it
     is 1. Differentiable in ``inputs``."""
     x = inputs if isinstance(inputs, Tensor) else Tensor(np.asarray(inputs))
-    if not 0.0 <= float(rate) < 1.0:
-        raise ValueError(f"dropout: rate must be in [0, 1), got {rate}")
-    if rate == 0:
-        return x
-    dims = x.shape if noise_shape is None else _shape(noise_shape)
-    try:
-        np.broadcast_shapes(dims, x.shape)
-    except ValueError:
-        raise ValueError(f"dropout: noise_shape {dims} does not broadcast to {x.shape}") from None
-    keep = _rng(seed).random(dims) >= rate
-    mask = (keep / (1.0 - rate)).astype(x.dtype)
-    return _ops.multiply(x, Tensor(mask))
+    if x.dtype.kind != "f":
+        x = Tensor(x.data.astype(np.float32))
+    dims = None if noise_shape is None else _shape(noise_shape)
+    return _F.dropout(x, float(rate), training=True, noise_shape=dims, rng=_rng(seed))
 
 
 def shuffle(x: Any, axis: int = 0, seed: Any = None) -> Tensor:

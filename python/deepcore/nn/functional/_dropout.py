@@ -16,12 +16,12 @@ __all__ = ["dropout"]
 
 class _Dropout(Function):
     @staticmethod
-    def forward(ctx: Any, x: np.ndarray, p: float) -> np.ndarray:
+    def forward(ctx: Any, x: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
         # Keep each element with probability 1 - p and scale the kept ones by 1/(1 - p), so the
         # expected activation is unchanged and inference needs no rescaling (inverted dropout).
-        # One native pass: a counter-based RNG keyed by a seed drawn from deepcore.get_rng()
-        # (a new one per call), the mask kept as bytes for backward. See [Note: dropout RNG].
-        seed = int(get_rng().integers(0, 2**64, dtype=np.uint64))
+        # One native pass: a counter-based RNG keyed by a seed drawn from the generator (a new
+        # one per call), the mask kept as bytes for backward. See [Note: dropout RNG].
+        seed = int(rng.integers(0, 2**64, dtype=np.uint64))
         y, mask = _C.dropout_forward(contiguous(x), p, seed)
         ctx.save_for_backward(mask)
         ctx.p = p
@@ -33,10 +33,29 @@ class _Dropout(Function):
         return _C.dropout_backward(contiguous(gy), mask, ctx.p)
 
 
-def dropout(x: Tensor | np.ndarray, p: float = 0.5, training: bool = True) -> Tensor:
+def dropout_mask(
+    shape: tuple, p: float, dtype: Any, rng: np.random.Generator | None = None
+) -> Tensor:
+    """The inverted-dropout multiplier of ``shape``: 1/(1-p) where a uniform draw from ``rng``
+    (default ``deepcore.get_rng()``) is >= p (probability 1 - p), else 0. The one place a
+    broadcast mask is drawn: ``dropout(noise_shape=...)``, Dropout's ``noise_shape``,
+    SpatialDropout's per-channel draws and ``keras.random.dropout`` use it."""
+    keep = (get_rng() if rng is None else rng).random(shape) >= p
+    return Tensor((keep / (1.0 - p)).astype(dtype))
+
+
+def dropout(
+    x: Tensor | np.ndarray,
+    p: float = 0.5,
+    training: bool = True,
+    noise_shape: Any = None,
+    rng: np.random.Generator | None = None,
+) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (training);
-    the identity at inference (training=False) or p == 0. Masks come from deepcore.get_rng()
-    (seeded by deepcore.manual_seed), a new one every call."""
+    the identity at inference (training=False) or p == 0. Masks come from ``rng`` (default
+    deepcore.get_rng(), seeded by deepcore.manual_seed), a new one every call.
+    ``noise_shape`` (Keras's; broadcastable to x's shape) shares one draw along the axes
+    where it is 1, e.g. (batch, 1, features) drops whole features for every time step."""
     if isinstance(p, bool) or not isinstance(p, (int, float)):
         raise TypeError(f"dropout: p must be a float in [0, 1), got {type(p).__name__}")
     if not 0.0 <= p < 1.0:
@@ -46,4 +65,15 @@ def dropout(x: Tensor | np.ndarray, p: float = 0.5, training: bool = True) -> Te
         raise TypeError(f"dropout: x must be float32 or float64, got {data.dtype}")
     if not training or p == 0.0:
         return x if isinstance(x, Tensor) else Tensor(data)
-    return _Dropout.apply(x, float(p))
+    rng = get_rng() if rng is None else rng
+    if noise_shape is None or tuple(noise_shape) == data.shape:
+        return _Dropout.apply(x, float(p), rng)
+    shape = tuple(int(s) for s in noise_shape)
+    try:
+        ok = np.broadcast_shapes(shape, data.shape) == data.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"dropout: noise_shape {shape} does not broadcast to {data.shape}")
+    t = x if isinstance(x, Tensor) else Tensor(data)
+    return t * dropout_mask(shape, float(p), data.dtype, rng)

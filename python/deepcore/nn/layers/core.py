@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ... import symbolic
-from ...tensor import Tensor, get_rng
+from ...tensor import Tensor
 from .. import functional as F
 from .. import initializers, regularizers
 from ..module import InputSpec, Module, deserialize, serialize
@@ -175,12 +175,10 @@ class Dropout(Module):
     def call(self, x: Tensor, training: bool | None = None) -> Tensor:
         if not training or self.rate == 0.0:
             return x
-        if self.noise_shape is None:
-            return F.dropout(x, self.rate, training=True)
-        shape = tuple(x.shape[i] if s is None else s for i, s in enumerate(self.noise_shape))
-        keep = get_rng().random(shape) >= self.rate
-        mask = Tensor((keep / (1.0 - self.rate)).astype(x.dtype))
-        return x * mask
+        shape = None
+        if self.noise_shape is not None:
+            shape = tuple(x.shape[i] if s is None else s for i, s in enumerate(self.noise_shape))
+        return F.dropout(x, self.rate, training=True, noise_shape=shape)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)

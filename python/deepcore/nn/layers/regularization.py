@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...tensor import Tensor, get_rng
+from .. import functional as F
 from ..module import InputSpec, Module
 from .core import Dropout
 from .reshaping import _data_format
@@ -40,8 +41,7 @@ class _SpatialDropout(Dropout):
         ones = (1,) * self._rank
         n, c = (x.shape[0], x.shape[-1]) if self.data_format == "channels_last" else x.shape[:2]
         shape = (n, *ones, c) if self.data_format == "channels_last" else (n, c, *ones)
-        keep = get_rng().random(shape) >= self.rate
-        return x * Tensor((keep / (1.0 - self.rate)).astype(x.dtype))
+        return F.dropout(x, self.rate, training=True, noise_shape=shape)
 
     def get_config(self) -> dict:
         cfg = super().get_config()
