@@ -363,3 +363,13 @@ def test_hashing_bad_input():
         kernels.hash_to_bins(np.array([b"a"]), 3, (1,))
     with pytest.raises(ValueError, match=r"salt\[0\]"):
         kernels.hash_to_bins(np.array([b"a"]), 3, (-1, 2))
+
+
+def test_gqa_keras_class_name_resolves():
+    assert keras.layers.GroupedQueryAttention is keras.layers.GroupQueryAttention
+    cfg = {
+        "class_name": "GroupedQueryAttention",
+        "config": {"head_dim": 4, "num_query_heads": 2, "num_key_value_heads": 1},
+    }
+    layer = layers.deserialize(cfg)
+    assert isinstance(layer, layers.GroupQueryAttention) and layer.num_repeats == 2

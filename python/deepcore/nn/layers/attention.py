@@ -27,12 +27,14 @@ from .. import functional as F
 from ..functional._attention import _attend, _sdpa_materialized
 from ..input_spec import _as_tensor
 from ..module import Module
+from ..serialization import _registry as _layer_registry
 from .core import Dense, _positive_int, kernel_and_bias_config, set_kernel_args
 from .einsum_dense import EinsumDense
 
 __all__ = [
     "MultiHeadAttention",
     "GroupQueryAttention",
+    "GroupedQueryAttention",
     "Attention",
     "AdditiveAttention",
 ]
@@ -464,6 +466,12 @@ class GroupQueryAttention(_HeadsAttention):
             **kernel_and_bias_config(self),
             "seed": self.seed,
         }
+
+
+#: Keras's class name (``keras.layers.GroupQueryAttention`` is exported under both); saved
+#: Keras configs name it so
+GroupedQueryAttention = GroupQueryAttention
+_layer_registry["GroupedQueryAttention"] = GroupQueryAttention
 
 
 # ---------------------------------------------------------------------- Luong / Bahdanau
