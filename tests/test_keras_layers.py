@@ -443,6 +443,10 @@ _ARGS = {
     "Reshape": {"target_shape": (2, -1)},
     "Permute": {"dims": (2, 1)},
     "RepeatVector": {"n": 3},
+    "EinsumDense": {"equation": "abc,cd->abd", "output_shape": (None, 3), "bias_axes": "d"},
+    "GroupQueryAttention": {"head_dim": 2, "num_query_heads": 4, "num_key_value_heads": 2},
+    "GroupedQueryAttention": {"head_dim": 2, "num_query_heads": 2, "num_key_value_heads": 1},
+    "Hashing": {"num_bins": 3, "mask_value": "", "salt": [1, 2]},
 }
 
 
