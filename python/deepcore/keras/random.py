@@ -140,6 +140,8 @@ def dropout(inputs: Any, rate: float, noise_shape: Any = None, seed: Any = None)
     x = inputs if isinstance(inputs, Tensor) else Tensor(np.asarray(inputs))
     if x.dtype.kind != "f":
         x = Tensor(x.data.astype(np.float32))
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+        raise ValueError(f"dropout: rate must be a float in [0, 1), got {rate!r}")
     dims = None if noise_shape is None else _shape(noise_shape)
     return _F.dropout(x, float(rate), training=True, noise_shape=dims, rng=_rng(seed))
 
