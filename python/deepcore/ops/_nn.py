@@ -869,5 +869,5 @@ def ctc_decode(
     dropped = best == blank
     best = xp.where(dropped, -1, best)
     order = xp.argsort(xp.where(dropped, T, xp.arange(T)[None, :]), axis=-1, kind="stable")
-    labels = xp.take_along_axis(best, order, axis=-1).astype(np.int32)[None]
+    labels = xp.take_along_axis(best, order, axis=-1).astype("int32")[None]
     return Tensor._wrap(labels), Tensor._wrap(-scores.sum(axis=1, keepdims=True))

@@ -742,7 +742,7 @@ def argpartition(x: Any, kth: int, axis: int = -1) -> Tensor:
     if isinstance(kth, bool) or not isinstance(kth, (int, np.integer)) or not -n <= kth < n:
         raise ValueError(f"argpartition: kth must be an int in [-{n}, {n}), got {kth!r}")
     xp = array_module(t.data)
-    return _const(xp.argpartition(t.data, int(kth), axis=ax).astype(np.int32))
+    return _const(xp.argpartition(t.data, int(kth), axis=ax).astype("int32"))
 
 
 def array_split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
@@ -802,7 +802,7 @@ def bincount(x: Any, weights: Any = None, minlength: int = 0, sparse: bool = Fal
     wf = None if w is None else w.reshape(-1).astype(np.float64)
     c = xp.bincount(flat, weights=wf, minlength=rows.shape[0] * depth).reshape(rows.shape[0], depth)
     c = c[0] if t.ndim == 1 else c
-    return _const(c.astype(np.int32 if w is None else w.dtype))
+    return _const(c.astype("int32" if w is None else w.dtype))
 
 
 def correlate(x1: Any, x2: Any, mode: str = "valid") -> Tensor:
@@ -889,7 +889,7 @@ def digitize(x: Any, bins: Any) -> Tensor:
     xp = array_module(t.data)
     if b.shape[0] > 1 and not bool(xp.all(xp.diff(b.data) >= 0)):
         raise ValueError("digitize: bins must be monotonically increasing")
-    return _const(xp.digitize(t.data, b.data).astype(np.int32))
+    return _const(xp.digitize(t.data, b.data).astype("int32"))
 
 
 def histogram(x: Any, bins: int = 10, range: Any = None) -> tuple[Tensor, Tensor]:  # noqa: A002
@@ -906,7 +906,7 @@ def histogram(x: Any, bins: int = 10, range: Any = None) -> tuple[Tensor, Tensor
     if not bool(xp.all(xp.isfinite(t.data))):
         raise ValueError("histogram: x must be finite")
     counts, edges = xp.histogram(t.data, bins=int(bins), range=range)
-    return _const(counts.astype(np.int32)), _const(edges.astype(t.dtype))
+    return _const(counts.astype("int32")), _const(edges.astype(t.dtype))
 
 
 def searchsorted(sorted_sequence: Any, values: Any, side: str = "left") -> Tensor:
@@ -921,7 +921,7 @@ def searchsorted(sorted_sequence: Any, values: Any, side: str = "left") -> Tenso
     if side not in ("left", "right"):
         raise ValueError(f"searchsorted: side must be 'left' or 'right', got {side!r}")
     xp = array_module(s.data)
-    return _const(xp.searchsorted(s.data, v.data, side=side).astype(np.int32))
+    return _const(xp.searchsorted(s.data, v.data, side=side).astype("int32"))
 
 
 def select(condlist: Sequence[Any], choicelist: Sequence[Any], default: Any = 0) -> Tensor:
