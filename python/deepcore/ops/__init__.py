@@ -18,12 +18,16 @@
     _numpy_extra.py   the rest of Keras's NumPy-style/math/core names (all, diagonal, trace,
                       dot, tensordot, quantile, median, segment_sum, slice_update, bitwise, ...)
     _keras.py         Keras 3's ``keras.ops`` names and argument names over the above
+    _numpy_more.py    more NumPy-style names (argpartition, bincount, correlate, cross,
+                      histogram, select, ...); ops only
     _fft.py           Keras's FFTs on (real, imag) pairs (fft, fft2, ifft2, rfft, irfft, stft,
                       istft, extract_sequences), differentiable; ops only
     _control.py       Keras's control flow run eagerly (cond, switch, while_loop, fori_loop,
                       scan, associative_scan, map, vectorized_map, custom_gradient); ops only
     _linalg.py        Keras's linear algebra (inv, det, slogdet, solve, cholesky, qr, svd,
                       eigh, lstsq, ...), batched, with the standard gradients; ops only
+    _nn_conv.py       keras.ops.nn's convolutions and pooling (conv, conv_transpose, ...)
+    _nn_ctc.py        keras.ops.nn's ctc_loss and greedy ctc_decode
     _nn.py            Keras's ``keras.ops.nn`` family (activations, softmax, normalisations,
                       cross-entropies, conv/pool in Keras's layouts, attention) over
                       deepcore.nn.functional's kernels; in ``deepcore.ops`` only
@@ -87,9 +91,15 @@ from ._matmul import *  # noqa: F403
 from ._matmul import __all__ as _matmul_all
 from ._nn import *  # noqa: F403  (keras.ops only: not in __all__, see [Note: keras.ops.nn over F])
 from ._nn import __all__ as _nn_all
+from ._nn_conv import *  # noqa: F403  (keras.ops only)
+from ._nn_conv import __all__ as _nn_conv_all
+from ._nn_ctc import *  # noqa: F403  (keras.ops only)
+from ._nn_ctc import __all__ as _nn_ctc_all
 from ._numpy_extra import *  # noqa: F403
 from ._numpy_extra import NOT_TOP_LEVEL as _NOT_TOP_LEVEL
 from ._numpy_extra import __all__ as _numpy_extra_all
+from ._numpy_more import *  # noqa: F403  (keras.ops only: not in __all__)
+from ._numpy_more import __all__ as _numpy_more_all
 from ._rearrange import *  # noqa: F403
 from ._rearrange import __all__ as _rearrange_all
 from ._reductions import *  # noqa: F403
@@ -142,7 +152,19 @@ _routed: dict = {}  # one wrapper per function: aliases stay one object (arctan2
 #: every keras.ops function: the top-level ones plus those kept off ``deepcore.*`` (nn,
 #: linalg, some NumPy extras); all are routed and may be recorded in a functional graph
 KERAS_OPS = tuple(
-    dict.fromkeys([*__all__, *_nn_all, *_linalg_all, *_fft_all, *_control_all, *_NOT_TOP_LEVEL])
+    dict.fromkeys(
+        [
+            *__all__,
+            *_nn_all,
+            *_nn_conv_all,
+            *_nn_ctc_all,
+            *_linalg_all,
+            *_fft_all,
+            *_control_all,
+            *_numpy_more_all,
+            *_NOT_TOP_LEVEL,
+        ]
+    )
 )
 for _name in KERAS_OPS:
     _fn = globals()[_name]

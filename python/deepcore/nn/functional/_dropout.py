@@ -16,7 +16,7 @@ __all__ = ["dropout"]
 
 class _Dropout(Function):
     @staticmethod
-    def forward(ctx: Any, x: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
+    def forward(ctx: Any, x: np.ndarray, p: float, rng: Any) -> np.ndarray:
         # Keep each element with probability 1 - p and scale the kept ones by 1/(1 - p), so the
         # expected activation is unchanged and inference needs no rescaling (inverted dropout).
         # One native pass: a counter-based RNG keyed by a seed drawn from the generator (a new

@@ -6,6 +6,8 @@ from .augmentation import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .core import *  # noqa: F401,F403
 from .einsum_dense import *  # noqa: F401,F403
+from .grouped_query_attention import *  # noqa: F401,F403
+from .hashing import *  # noqa: F401,F403
 from .input_layer import *  # noqa: F401,F403
 from .layout import *  # noqa: F401,F403
 from .lookup import *  # noqa: F401,F403
