@@ -15,6 +15,7 @@
     _scatter.py       gather/scatter/scatter_add/scatter_reduce (native, csrc/scatter.h)
     _sorting.py       sort/argsort/topk (stable)
     _creation.py      zeros/ones/full/empty/*_like/arange/eye/randn/rand/randint
+    _segments.py      slice, slice_update, segment_sum / segment_max, in_top_k
     _numpy_extra.py   the rest of Keras's NumPy-style/math/core names (all, diagonal, trace,
                       dot, tensordot, quantile, median, segment_sum, slice_update, bitwise, ...)
     _keras.py         Keras 3's ``keras.ops`` names and argument names over the above
@@ -108,6 +109,9 @@ from ._scan import *  # noqa: F403
 from ._scan import __all__ as _scan_all
 from ._scatter import *  # noqa: F403
 from ._scatter import __all__ as _scatter_all
+from ._segments import *  # noqa: F403
+from ._segments import NOT_TOP_LEVEL as _SEGMENTS_NOT_TOP_LEVEL
+from ._segments import __all__ as _segments_all
 from ._shape import *  # noqa: F403
 from ._shape import __all__ as _shape_all
 from ._sorting import *  # noqa: F403
@@ -130,6 +134,7 @@ __all__ = list(
             *_creation_all,
             *_keras_all,
             *[n for n in _numpy_extra_all if n not in _NOT_TOP_LEVEL],
+            *[n for n in _segments_all if n not in _SEGMENTS_NOT_TOP_LEVEL],
         ]
     )
 )
