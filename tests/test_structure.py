@@ -73,7 +73,8 @@ def test_no_python_file_in_the_package_over_600_lines():
 # numpy names that concern metadata, not storage: fine to call directly ([Note: array module])
 _NUMPY_METADATA = {
     "ndarray", "dtype", "result_type", "broadcast_shapes", "integer", "generic", "floating",
-    "float32", "float64", "int64", "intp", "bool_", "errstate", "nan", "cumsum", "asarray", "shape",
+    "float16", "float32", "float64", "int64", "intp", "bool_", "errstate", "nan", "cumsum",
+    "asarray", "shape",
 }  # fmt: skip
 
 

@@ -7,6 +7,8 @@ x = dc.tensor([[1.0, 2.0]], requires_grad=True)
 
 from __future__ import annotations
 
+import numpy as _np
+
 from . import _C as _C
 from . import _tensor_methods  # noqa: F401  (attaches the Tensor operators and methods)
 from . import kernels as kernels
@@ -32,3 +34,11 @@ from .tensor import manual_seed as manual_seed
 globals().update(
     {_n: _f for _n, _f in vars(ops.raw).items() if _n not in ops._KERAS_ONLY}  # noqa: F405
 )
+
+# dtypes by name, PyTorch-style (dc.float16 is np.float16: t.dtype == dc.float16 holds);
+# float16 is stored as float16 and computed in float32 ([Note: float16 storage] in autograd.py)
+float16 = half = _np.float16
+float32 = _np.float32
+float64 = double = _np.float64
+int32 = _np.int32
+int64 = _np.int64

@@ -244,6 +244,7 @@ _METHODS: dict[str, Any] = {
     "T": property(lambda self: ops.transpose(self)),
     "mT": property(lambda self: ops.swapaxes(self, -1, -2)),
     "astype": ops.cast,
+    "half": lambda self: ops.cast(self, np.float16),
     "float": lambda self: ops.cast(self, np.float32),
     "double": lambda self: ops.cast(self, np.float64),
     "long": lambda self: ops.cast(self, np.int64),

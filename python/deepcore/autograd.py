@@ -43,6 +43,8 @@ import weakref
 from collections.abc import Sequence
 from typing import Any, Callable
 
+import numpy as np
+
 from ._array import array_module
 
 __all__ = [
@@ -63,6 +65,7 @@ class _GradState(threading.local):
 
 
 _state = _GradState()
+_F16 = np.dtype(np.float16)
 _Tensor: Any = None  # deepcore.tensor.Tensor, set by tensor.py (the modules import each other)
 
 
@@ -168,6 +171,14 @@ class Context:
 class Function:
     """Base class of differentiable ops (see the module docstring)."""
 
+    half_native = False  # True: forward/backward take float16 arrays ([Note: float16 storage])
+    # [Note: fresh gradients] True (every input) or a tuple of bools (per positional input):
+    # backward returns, for those inputs, arrays it allocated and keeps no reference to, so a
+    # leaf's first .grad may be that array instead of a copy (PyTorch's AccumulateGrad steals
+    # such a buffer too). Leave False when backward may return an incoming gradient, a saved
+    # array or a view of one.
+    fresh_grads: bool | tuple[bool, ...] = False
+
     @staticmethod
     def forward(ctx: Context, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError
@@ -184,9 +195,13 @@ class Function:
         raw = []
         parents = []
         record = False
+        half = False
         for a in args:
             if isinstance(a, T):
-                raw.append(a.data)
+                d = a.data
+                raw.append(d)
+                if d.dtype is _F16:
+                    half = True
                 if a.requires_grad:
                     record = True
                     parents.append(a)
@@ -202,8 +217,11 @@ class Function:
                         "Tensors positionally so gradients can flow to them"
                     )
         record = record and _state.enabled
-        ctx = Context(cls, parents, record)
-        out = cls.forward(ctx, *raw, **kwargs)
+        if half and not cls.half_native:
+            ctx, out = _forward_half(cls, raw, parents, record, kwargs)
+        else:
+            ctx = Context(cls, parents, record)
+            out = cls.forward(ctx, *raw, **kwargs)
         wrap = T._wrap
         if type(out) is tuple:
             ctx.n_outputs = len(out)
@@ -223,6 +241,53 @@ class Function:
             r.requires_grad = True
             r._ctx = ctx
         return r
+
+
+# The float16 path of Function.apply ([Note: float16 storage]).
+_F32 = np.dtype(np.float32)
+_half_fns: dict[type, type] = {}
+
+
+def _half_fn(cls: type[Function]) -> type[Function]:
+    """cls with a backward that upcasts float16 output gradients to float32 (one subclass per
+    op, made once; it keeps cls's name for error messages and ``grad_fn``)."""
+    h = _half_fns.get(cls)
+    if h is None:
+
+        def backward(ctx: Context, *grads: Any) -> Any:
+            up = [g.astype(_F32) if g is not None and g.dtype is _F16 else g for g in grads]
+            return cls.backward(ctx, *up)
+
+        attrs = {"backward": staticmethod(backward), "__module__": cls.__module__}
+        h = _half_fns[cls] = type(cls.__name__, (cls,), attrs)
+        h.__qualname__ = cls.__qualname__
+    return h
+
+
+def _forward_half(
+    cls: type[Function], raw: list, parents: list, record: bool, kwargs: dict
+) -> tuple[Context, Any]:
+    """Run cls.forward on float32 copies of the float16 arrays in ``raw``; round its float32
+    outputs to float16 unless a float32 / float64 array was among the arguments."""
+    wider = False
+    for i, a in enumerate(raw):
+        if type(a) is not np.ndarray and not hasattr(a, "__cuda_array_interface__"):
+            continue  # scalars (NumPy ones included) are weak, as in _common._coerce
+        dt = a.dtype
+        if dt == _F16:
+            raw[i] = a.astype(_F32)
+        elif dt.kind == "f":
+            wider = True
+    ctx = Context(_half_fn(cls), parents, record)
+    out = cls.forward(ctx, *raw, **kwargs)
+    if wider:
+        return ctx, out
+
+    def down(o: Any) -> Any:
+        return o.astype(_F16) if getattr(o, "dtype", None) == _F32 else o
+
+    with np.errstate(over="ignore"):  # beyond float16's range is inf, as a float16 op gives
+        return ctx, tuple([down(o) for o in out]) if type(out) is tuple else down(out)
 
 
 # id(leaf) -> (weak reference to it, its hooks); see [Note: post-accumulate hooks]
@@ -412,7 +477,8 @@ def _run_backward(
         in_grads = node.fn.backward(node, *outs)
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
-        for parent, g in zip(node.parents, in_grads):
+        fresh = node.fn.fresh_grads
+        for k, (parent, g) in enumerate(zip(node.parents, in_grads)):
             if parent is None or g is None:
                 continue
             pd = parent.data
@@ -423,10 +489,10 @@ def _run_backward(
                 )
             gd, dd = g.dtype, pd.dtype
             if gd is not dd and gd != dd:  # float32 (op) float64: each input gets its dtype
-                g = g.astype(dd)
+                g = _cast(g, dd)
             pctx = parent._ctx
             if pctx is None:
-                _accumulate_leaf(parent, g)
+                _accumulate_leaf(parent, g, fresh is True or (fresh and fresh[k]))
                 if counts is not None:
                     counts.got.add(id(parent))
                 continue
@@ -453,15 +519,30 @@ def _fill_missing(node: Context, outs: list) -> list:
             "outputs can get zero gradients"
         )
     xp = array_module(next(o for o in outs if o is not None))
-    return [xp.zeros(s, d) if o is None else o for o, s, d in zip(outs, shapes, dtypes)]
+    # an integer or bool output (cummax's indices, pooling's argmax) has no gradient: None,
+    # not a zero array as large as the output for backward to ignore
+    return [
+        xp.zeros(s, d) if o is None and d.kind == "f" else o
+        for o, s, d in zip(outs, shapes, dtypes)
+    ]
 
 
-def _accumulate_leaf(t: Any, g: Any) -> None:
+def _cast(g: Any, dt: Any) -> Any:
+    """g in dtype dt (a new array); beyond float16's range is inf, without NumPy's warning."""
+    if dt != _F16:
+        return g.astype(dt)
+    with np.errstate(over="ignore"):
+        return g.astype(dt)
+
+
+def _accumulate_leaf(t: Any, g: Any, fresh: bool = False) -> None:
     if g.dtype != t.dtype:
-        g = g.astype(t.dtype)
+        g = _cast(g, t.dtype)
     if t.grad is None:
         # own the buffer: g may alias an array another node still holds (or be a read-only
-        # broadcast view), and the optimizer updates .grad in place
-        t.grad = _Tensor._wrap(g.copy())
+        # broadcast view), and the optimizer updates .grad in place; a fresh one is already
+        # ours ([Note: fresh gradients])
+        own = fresh and g.flags.c_contiguous and g.flags.writeable
+        t.grad = _Tensor._wrap(g if own else g.copy())
     else:
         t.grad.data += g

@@ -21,11 +21,18 @@ from ._array import device_of, parse_device, require_cuda, to_device
 
 __all__ = ["Tensor", "tensor", "from_numpy", "from_dlpack", "manual_seed", "get_rng"]
 
+# float16 is stored as float16 and computed in float32 ([Note: float16 storage] in autograd.py)
+_STORED_FLOATS = (np.float16, np.float32, np.float64)
 _FLOAT_DTYPES = {
+    "float16": np.float16,
+    "half": np.float16,
     "float32": np.float32,
     "float64": np.float64,
+    "double": np.float64,
+    np.float16: np.float16,
     np.float32: np.float32,
     np.float64: np.float64,
+    np.dtype(np.float16): np.float16,
     np.dtype(np.float32): np.float32,
     np.dtype(np.float64): np.float64,
     float: np.float32,
@@ -45,7 +52,9 @@ def _resolve_dtype(dtype: Any) -> type | None:
         raise TypeError(f"unsupported dtype {dtype!r}") from None
     if d.kind in "iub":
         return d.type
-    raise TypeError(f"unsupported dtype {dtype!r} (supported: float32, float64, integer, bool)")
+    raise TypeError(
+        f"unsupported dtype {dtype!r} (supported: float16, float32, float64, integer, bool)"
+    )
 
 
 def _check_device(device: Any) -> tuple[str, int | None]:
@@ -315,8 +324,9 @@ class Tensor:
 
 # ---------------------------------------------------------------------- creation
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """Make a Tensor (copying ``data``). NumPy float arrays keep float32 / float64; Python
-    lists and scalars become float32; ``dtype=`` forces one ("float32", "float64", np types).
+    """Make a Tensor (copying ``data``). NumPy float arrays keep float16 / float32 / float64;
+    Python lists and scalars become float32; ``dtype=`` forces one ("float16" / "half",
+    "float32", "float64", np types, ``deepcore.float16`` ...).
     ``device=`` "cpu" or "cuda" ("cuda:<n>"); None keeps a CuPy array's or tensor's device, and
     puts anything else on the CPU."""
     if isinstance(data, Tensor):
@@ -327,15 +337,15 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     dt = _resolve_dtype(dtype)
     if hasattr(data, "__cuda_array_interface__"):  # CuPy: copied on the GPU, never via the host
         arr = require_cuda().array(data, dtype=dt, copy=True)
-        if dt is None and arr.dtype.kind == "f" and arr.dtype not in (np.float32, np.float64):
+        if dt is None and arr.dtype.kind == "f" and arr.dtype not in _STORED_FLOATS:
             arr = arr.astype(np.float32)
         if arr.dtype.kind not in "fiub":
             raise TypeError(f"cannot make a tensor of dtype {arr.dtype}")
         return Tensor(to_device(arr, dev, index), requires_grad=requires_grad)
     if isinstance(data, np.ndarray):
         arr = np.array(data, dtype=dt, copy=True)
-        if dt is None and arr.dtype.kind == "f" and arr.dtype not in (np.float32, np.float64):
-            arr = arr.astype(np.float32)  # float16 etc. are computed in float32
+        if dt is None and arr.dtype.kind == "f" and arr.dtype not in _STORED_FLOATS:
+            arr = arr.astype(np.float32)  # (longdouble)
     else:
         try:
             arr = np.array(data, dtype=dt)

@@ -426,6 +426,11 @@ class Module:
                 w.grad = None
         return self
 
+    def half(self) -> Module:
+        """float16 weights (stored as float16, computed in float32; inference: the optimizers
+        take float32 / float64 parameters)."""
+        return self.to(np.float16)
+
     def float(self) -> Module:
         return self.to(np.float32)
 

@@ -181,20 +181,28 @@ def logspace(
 def _float_dtype(dtype: Any, name: str) -> Any:
     dt = _creation_dtype(dtype)
     if np.dtype(dt).kind != "f":
-        raise TypeError(f"{name}: dtype must be float32 or float64, got {np.dtype(dt)}")
+        raise TypeError(f"{name}: dtype must be float16, float32 or float64, got {np.dtype(dt)}")
     return dt
+
+
+def _sample(draw: Any, shape: tuple[int, ...], dt: Any) -> np.ndarray:
+    """draw(shape, dtype=...) in dt; float16 is drawn in float32 and rounded (NumPy's
+    generators have no float16)."""
+    if np.dtype(dt) == np.float16:
+        return draw(shape, dtype=np.float32).astype(np.float16)
+    return draw(shape, dtype=dt)
 
 
 def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from ``deepcore.get_rng()`` (seeded by ``manual_seed``)."""
     dt = _float_dtype(dtype, "randn")
-    return Tensor(get_rng().standard_normal(_shape_args(shape), dtype=dt), requires_grad)
+    return Tensor(_sample(get_rng().standard_normal, _shape_args(shape), dt), requires_grad)
 
 
 def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) from ``deepcore.get_rng()``."""
     dt = _float_dtype(dtype, "rand")
-    return Tensor(get_rng().random(_shape_args(shape), dtype=dt), requires_grad)
+    return Tensor(_sample(get_rng().random, _shape_args(shape), dt), requires_grad)
 
 
 def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None) -> Tensor:

@@ -259,6 +259,8 @@ class Minimum(_Extremum):
 
 
 class Cast(Function):
+    half_native = True  # its output dtype is the one asked for ([Note: float16 storage])
+
     @staticmethod
     def forward(ctx: Context, x: Array, dtype: Any) -> Array:
         ctx.saved = (x.dtype,)

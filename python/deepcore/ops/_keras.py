@@ -90,8 +90,9 @@ def shape(x: Any) -> tuple:
 
 def convert_to_tensor(x: Any, dtype: Any = None, sparse: Any = None, ragged: Any = None) -> Any:
     """A Tensor from a Tensor (cast to ``dtype`` if given), a NumPy array (its dtype kept;
-    float16 is computed in float32), or Python numbers and lists (floats become float32 and
-    ints int32, Keras's default dtypes). A symbolic tensor is returned as it is."""
+    float16 is stored as float16 and computed in float32), or Python numbers and lists (floats
+    become float32 and ints int32, Keras's default dtypes). A symbolic tensor is returned as it
+    is."""
     if sparse or ragged:
         raise ValueError("convert_to_tensor: deepcore has no sparse or ragged tensors")
     if isinstance(x, KerasTensor):
@@ -106,7 +107,7 @@ def convert_to_tensor(x: Any, dtype: Any = None, sparse: Any = None, ragged: Any
             arr = arr.astype(np.float32)
         elif arr.dtype.kind in "iu":
             arr = arr.astype("int32")
-    elif arr.dtype.kind == "f" and arr.dtype not in (np.float32, np.float64):
+    elif arr.dtype.kind == "f" and arr.dtype not in (np.float16, np.float32, np.float64):
         arr = arr.astype(np.float32)
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"convert_to_tensor: cannot make a tensor of dtype {arr.dtype}")

@@ -29,6 +29,8 @@ def _contig(a: Array) -> Array:
 class Scan(Function):
     """y = scan(x) along ``axis`` for op 'sum', 'prod' or 'logsumexp'."""
 
+    fresh_grads = True  # scan_backward's new array ([Note: fresh gradients])
+
     @staticmethod
     def forward(ctx: Context, x: Array, axis: int, op: str) -> Array:
         x = _contig(x)
@@ -47,6 +49,8 @@ class Scan(Function):
 class ScanExtreme(Function):
     """(values, indices) = cummax / cummin of x along ``axis``; the gradient of each value goes
     to the element it came from."""
+
+    fresh_grads = True
 
     @staticmethod
     def forward(ctx: Context, x: Array, axis: int, op: str) -> tuple:
@@ -88,7 +92,7 @@ def _scan(fn: str, op: str, x: Tensor, axis: Any, dim: Any) -> Tensor:
         x = x.reshape(1)
     if x.data.dtype.kind != "f":
         if op == "logsumexp":
-            raise TypeError(f"{fn}: x must be float32 or float64, got {x.data.dtype}")
+            raise TypeError(f"{fn}: x must be float16, float32 or float64, got {x.data.dtype}")
         xp = array_module(x.data)
         acc = xp.cumsum if op == "sum" else xp.cumprod
         return Tensor._wrap(acc(x.data, axis=a, dtype=np.int64).reshape(shape))
@@ -99,7 +103,7 @@ def _scan(fn: str, op: str, x: Tensor, axis: Any, dim: Any) -> Tensor:
 def _extreme(fn: str, op: str, x: Tensor, axis: Any, dim: Any) -> tuple[Tensor, Tensor]:
     a = _axis(fn, x, axis, dim, required=True)
     if x.data.dtype.kind != "f":
-        raise TypeError(f"{fn}: x must be float32 or float64, got {x.data.dtype}")
+        raise TypeError(f"{fn}: x must be float16, float32 or float64, got {x.data.dtype}")
     shape = x.shape
     values, indices = ScanExtreme.apply(x.reshape(1) if x.ndim == 0 else x, a, op)
     if values.shape != shape:

@@ -46,6 +46,8 @@ def _head(a: Array, shape: tuple) -> Array:
 
 
 class Gather(Function):
+    fresh_grads = True  # gather_backward's new array ([Note: fresh gradients])
+
     @staticmethod
     def forward(ctx: Context, x: Array, dim: int, index: Array) -> Array:
         ctx.save_for_backward(index)
@@ -61,6 +63,9 @@ class Gather(Function):
 class Scatter(Function):
     """out = x with src scattered in along ``dim`` at ``index``, combined by ``reduce``
     ('assign' or one of scatter_reduce's)."""
+
+    # src's gradient is always a new array; x's may be the incoming one ([Note: fresh gradients])
+    fresh_grads = (False, False, False, True, False, False)
 
     @staticmethod
     def forward(

@@ -183,8 +183,8 @@ def _transpose_geometry(
 ) -> tuple:
     """Per-axis ints and the output shape of a transposed convolution (ValueError/TypeError
     naming the argument)."""
-    if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{fn}: input must be float32 or float64, got {x.dtype}")
+    if x.dtype not in (np.float16, np.float32, np.float64):
+        raise TypeError(f"{fn}: input must be float16, float32 or float64, got {x.dtype}")
     if w.dtype != x.dtype:
         raise TypeError(f"{fn}: weight has dtype {w.dtype} but input has {x.dtype}")
     layout = _LAYOUTS[nsp]

@@ -61,8 +61,8 @@ def dropout(
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout: p must be in [0, 1), got {p}")
     data = x.data if isinstance(x, Tensor) else np.asarray(x)
-    if data.dtype not in (np.float32, np.float64):
-        raise TypeError(f"dropout: x must be float32 or float64, got {data.dtype}")
+    if data.dtype not in (np.float16, np.float32, np.float64):
+        raise TypeError(f"dropout: x must be float16, float32 or float64, got {data.dtype}")
     if not training or p == 0.0:
         return x if isinstance(x, Tensor) else Tensor(data)
     rng = get_rng() if rng is None else rng

@@ -68,8 +68,8 @@ class _Linear(Function):
 def _check_linear(
     op: str, xd: np.ndarray, wd: np.ndarray, b: Any, wname: str, in_out: bool
 ) -> None:
-    if xd.dtype not in _GEMM:
-        raise TypeError(f"{op}: x must be float32 or float64, got {xd.dtype}")
+    if xd.dtype not in _GEMM and xd.dtype != np.float16:  # ([Note: float16 storage])
+        raise TypeError(f"{op}: x must be float16, float32 or float64, got {xd.dtype}")
     if wd.dtype != xd.dtype:
         raise TypeError(f"{op}: {wname} has dtype {wd.dtype} but x has {xd.dtype}")
     layout = "(in_features, out_features)" if in_out else "(out_features, in_features)"

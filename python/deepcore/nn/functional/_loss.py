@@ -54,8 +54,8 @@ def _check_reduction(fn: str, reduction: str) -> None:
 
 
 def _check_float(fn: str, name: str, a: np.ndarray) -> None:
-    if a.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{fn}: {name} must be float32 or float64, got {a.dtype}")
+    if a.dtype not in (np.float16, np.float32, np.float64):
+        raise TypeError(f"{fn}: {name} must be float16, float32 or float64, got {a.dtype}")
 
 
 def _check_pair(
