@@ -1,7 +1,7 @@
 """Native tensor ops of issue 14 vs PyTorch CPU, same run: interpolation, transposed
 convolution, cumulative scans, gather / scatter, 3-D convolution and pooling.
 
-    python3 bench/ops.py [--threads 1] [--pairs 7] [--only interp scan vol]
+    python3 bench/ops.py [--threads 1] [--pairs 7] [--only interp scan vol] [--match cummax]
 
 Each case runs the public op (deepcore's F.* / dc.* and torch's), float32, forward alone and
 forward + backward (a fresh graph per call, backward of a fixed cotangent). Results are
@@ -83,14 +83,15 @@ def cases(group: str):
                         lambda a, op=op, axis=axis: getattr(torch, op)(a, axis),
                     )
                 )
-        out.append(
-            (
-                "cummax axis 1 (256,4096)",
-                [x],
-                lambda a: dc.cummax(a, 1)[0],
-                lambda a: torch.cummax(a, 1)[0],
+        for op in ("cummax", "cummin"):
+            out.append(
+                (
+                    f"{op} axis 1 (256,4096)",
+                    [x],
+                    lambda a, op=op: getattr(dc, op)(a, 1)[0],
+                    lambda a, op=op: getattr(torch, op)(a, 1)[0],
+                )
             )
-        )
     if group == "scatter":
         x = rng.standard_normal((1024, 1024)).astype(np.float32)
         idx = rng.integers(0, 1024, (1024, 512))
@@ -233,6 +234,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=7)
     ap.add_argument("--gap", type=float, default=0.02)
     ap.add_argument("--only", nargs="*", default=["interp", "convt", "scan", "scatter", "vol"])
+    ap.add_argument("--match", nargs="*", default=[], help="only cases whose name has one of these")
     args = ap.parse_args()
     dc.kernels.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
@@ -246,6 +248,8 @@ def main() -> None:
     print("|---|---|---:|---:|---:|")
     for group in args.only:
         for name, arrays, ours_fn, torch_fn in cases(group):
+            if args.match and not any(m in name for m in args.match):
+                continue
             run_case(name, arrays, ours_fn, torch_fn, args.pairs, args.gap, cpu_time)
 
 

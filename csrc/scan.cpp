@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <type_traits>
 
 #include "core/threads.h"
@@ -54,26 +55,31 @@ void scan_forward(ScanOp op, const ScanShape& s, const T* x, T* y, int64_t* idx,
 }
 
 template <typename T>
-void scan_backward(ScanOp op, const ScanShape& s, const T* x, const T* y, const int64_t* idx,
-                   const T* dy, T* dx) {
-  if (s.outer * s.n * s.inner == 0) return;
+bool scan_backward(ScanOp op, const ScanShape& s, const T* x, const T* y, const int64_t* idx,
+                   const T* dy, T* dx, int64_t* bad) {
+  if (s.outer * s.n * s.inner == 0) return true;
   if (op == ScanOp::sum) {  // the reverse cumulative sum of dy
     scan_forward<T>(ScanOp::sum, s, dy, dx, nullptr, true);
-    return;
+    return true;
   }
   const auto* k = scan_kernels<T>();
   const int64_t slice = s.n * s.inner;
+  std::atomic<bool> ok{true};
   for_tasks(s, [&](int64_t o, int64_t k0, int64_t k1) {
     const int64_t off = o * slice;
-    k->backward(op, s.n, s.inner, x ? x + off : nullptr, y ? y + off : nullptr,
-                idx ? idx + off : nullptr, dy + off, dx + off, k0, k1);
+    int64_t b = 0;
+    if (!k->backward(op, s.n, s.inner, x ? x + off : nullptr, y ? y + off : nullptr,
+                     idx ? idx + off : nullptr, dy + off, dx + off, k0, k1, &b) &&
+        ok.exchange(false))
+      *bad = b;
   });
+  return ok.load();
 }
 
 #define DC_INSTANTIATE_SCAN(T)                                                                 \
   template void scan_forward<T>(ScanOp, const ScanShape&, const T*, T*, int64_t*, bool);       \
-  template void scan_backward<T>(ScanOp, const ScanShape&, const T*, const T*, const int64_t*, \
-                                 const T*, T*);
+  template bool scan_backward<T>(ScanOp, const ScanShape&, const T*, const T*, const int64_t*, \
+                                 const T*, T*, int64_t*);
 DC_INSTANTIATE_SCAN(float)
 DC_INSTANTIATE_SCAN(double)
 #undef DC_INSTANTIATE_SCAN

@@ -14,7 +14,9 @@
 //   prod:       dx[i] = sum_{j >= i} dy[j] * prod_{k <= j, k != i} x[k], computed in O(n) from
 //               y and the first zero z of the line: (sum_{i <= j < z} dy[j] y[j]) / x[i]
 //               before z, an explicit running product at z, 0 after it
-//   max / min:  dx[idx[i]] += dy[i]
+//   max / min:  dx[idx[i]] += dy[i]; an idx outside [0, n) is reported (false, with it in *bad;
+//               dx is then unspecified), never followed: the binding cannot trust idx, and
+//               checking it in the loop that reads it saves a separate pass over it
 //   logsumexp:  dx[i] = sum_{j >= i} dy[j] exp(x[i] - y[j]), with the positive and negative
 //               parts of dy accumulated as reverse log-sum-exps (no overflow)
 #pragma once
@@ -37,10 +39,10 @@ struct ScanShape {
 template <typename T>
 void scan_forward(ScanOp op, const ScanShape& s, const T* x, T* y, int64_t* idx, bool reverse);
 // x, y: the forward's input and output (prod, logsumexp); idx (max, min); unused ones may be
-// null.
+// null. Returns false (with the bad value in *bad) for an idx outside the axis.
 template <typename T>
-void scan_backward(ScanOp op, const ScanShape& s, const T* x, const T* y, const int64_t* idx,
-                   const T* dy, T* dx);
+bool scan_backward(ScanOp op, const ScanShape& s, const T* x, const T* y, const int64_t* idx,
+                   const T* dy, T* dx, int64_t* bad);
 
 #ifndef DC_ISA_LEVEL
 // Device stubs of the drivers above ([Note: device dispatch] in core/device_dispatch.h).
@@ -58,16 +60,17 @@ void scan_forward(ScanOp op, const ScanShape& s, const T* x, T* y, int64_t* idx,
 // forward: B independent lines of n elements, element i of line b at x[i*ss + b*cs]: blocks
 // of up to kScanBlock inner columns of one outer slice (ss = inner, cs = 1: every column's
 // running value updated per step, vectorised across columns), or, along the last axis
-// (inner == 1), blocks of up to kScanBlock rows (ss = 1, cs = n: rows scanned eight at a time,
-// eight independent dependency chains instead of one);
+// (inner == 1), blocks of up to kScanBlock rows (ss = 1, cs = n: sums, products and
+// log-sum-exps scanned eight rows at a time, eight independent dependency chains instead of
+// one; max / min one row at a time, [Note: running extremum of a row]);
 // backward: the lines (columns) [k0, k1) of one outer slice, one by one.
 constexpr int64_t kScanBlock = 64;
 template <typename T>
 struct ScanKernels {
   void (*forward)(ScanOp op, int64_t n, int64_t ss, int64_t cs, int64_t B, const T* x, T* y,
                   int64_t* idx, bool reverse);
-  void (*backward)(ScanOp op, int64_t n, int64_t inner, const T* x, const T* y, const int64_t* idx,
-                   const T* dy, T* dx, int64_t k0, int64_t k1);
+  bool (*backward)(ScanOp op, int64_t n, int64_t inner, const T* x, const T* y, const int64_t* idx,
+                   const T* dy, T* dx, int64_t k0, int64_t k1, int64_t* bad);
 };
 
 }  // namespace dc

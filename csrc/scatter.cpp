@@ -74,6 +74,29 @@ inline void combine(T& d, T v) {
     d = (is_nan(v) || v < d) ? v : d;
 }
 
+// [Note: one-line loops] Along the last axis (inner == 1) each task is one line of m
+// elements. Its loop keeps the length and strides in registers (read through the shape
+// structs they were reloaded per element) and checks an index with one unsigned compare
+// (negative values wrap above len); a line of the last axis of a contiguous array has stride 1,
+// so the common case indexes without a multiply.
+template <typename F>
+inline bool line_loop(int64_t m, const int64_t* __restrict ix, int64_t len, int64_t stride,
+                      int64_t* bad, F&& f) {
+  const uint64_t ulen = static_cast<uint64_t>(len);
+  auto run = [&](auto st) {
+    for (int64_t i = 0; i < m; ++i) {
+      const int64_t j = ix[i];
+      if (static_cast<uint64_t>(j) >= ulen) {
+        *bad = j;
+        return false;
+      }
+      f(i, j * st);
+    }
+    return true;
+  };
+  return stride == 1 ? run(std::integral_constant<int64_t, 1>{}) : run(stride);
+}
+
 template <ScatterOp OP, typename T>
 bool scatter_task(const GatherShape& s, bool include_self, const int64_t* index, const T* src,
                   const Slices& ss, T* out, const Slices& os, int64_t o, int64_t k0, int64_t k1,
@@ -96,15 +119,12 @@ bool scatter_task(const GatherShape& s, bool include_self, const int64_t* index,
         out[ob + j * os.axis_stride + os.off[k]] = id;
       }
   }
-  if (s.inner == 1) {  // one line: no inner loop
-    T* ol = out + ob + os.off[0];
-    const T* sl = src + sb + ss.off[0];
-    for (int64_t i = 0; i < s.m; ++i) {
-      const int64_t j = ix[i];
-      if (!ok(j)) return false;
-      combine<OP>(ol[j * os.axis_stride], sl[i * ss.axis_stride]);
-    }
-    return true;
+  if (s.inner == 1) {  // one line: [Note: one-line loops]
+    T* __restrict ol = out + ob + os.off[0];
+    const T* __restrict sl = src + sb + ss.off[0];
+    const int64_t sst = ss.axis_stride;
+    return line_loop(s.m, ix, s.len, os.axis_stride, bad,
+                     [&](int64_t i, int64_t at) { combine<OP>(ol[at], sl[i * sst]); });
   }
   for (int64_t i = 0; i < s.m; ++i) {
     const int64_t* ir = ix + i * s.inner;
@@ -127,17 +147,11 @@ bool gather(const GatherShape& s, const int64_t* index, const T* x, const Slices
     const int64_t* ix = index + o * s.m * s.inner;
     T* yo = y + o * s.m * s.inner;
     const T* xo = x + xs.base[o];
-    if (s.inner == 1) {  // along the last axis of index: one line, no inner loop
-      const T* xl = xo + xs.off[0];
-      for (int64_t i = 0; i < s.m; ++i) {
-        const int64_t j = ix[i];
-        if (j < 0 || j >= s.len) {
-          *b = j;
-          return false;
-        }
-        yo[i] = xl[j * xs.axis_stride];
-      }
-      return true;
+    if (s.inner == 1) {  // along the last axis of index: [Note: one-line loops]
+      const T* __restrict xl = xo + xs.off[0];
+      T* __restrict yl = yo;
+      return line_loop(s.m, ix, s.len, xs.axis_stride, b,
+                       [&](int64_t i, int64_t at) { yl[i] = xl[at]; });
     }
     for (int64_t i = 0; i < s.m; ++i)
       for (int64_t k = k0; k < k1; ++k) {

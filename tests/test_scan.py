@@ -262,3 +262,18 @@ def test_scan_bad_inputs():
         _C.scan_backward("prod", np.ones(3), 0, x=np.ones(4), y=np.ones(3))
     with pytest.raises(TypeError, match="dtype"):
         _C.scan_backward("max", np.ones(3), 0, idx=np.array([0, 1, 1], np.int32))
+
+
+@pytest.mark.parametrize("shape, axis", [((3,), 0), ((40, 1000), 1), ((1000, 40), 0)])
+@pytest.mark.parametrize("bad", [-1, 3, 10**12])
+def test_extreme_backward_rejects_indices_outside_the_axis(shape, axis, bad):
+    """scan_backward of max / min checks idx as it reads it (csrc/scan.h): a value outside the
+    axis anywhere (the last line of a threaded call included) is a ValueError naming it,
+    never a write outside dx."""
+    n = shape[axis]
+    idx = np.zeros(shape, np.int64)
+    idx.reshape(-1)[-1] = bad if bad != 3 else n
+    with pytest.raises(ValueError, match=f"idx holds {idx.reshape(-1)[-1]}, outside"):
+        _C.scan_backward("max", np.ones(shape), axis, idx=idx)
+    idx.reshape(-1)[-1] = n - 1  # in range: accepted
+    assert _C.scan_backward("min", np.ones(shape), axis, idx=idx).shape == shape

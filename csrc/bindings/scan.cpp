@@ -84,23 +84,22 @@ py::object backward(const std::string& op_name, const py::handle& dy_obj, int64_
       if (idx_obj.is_none()) throw py::value_error("scan_backward of '" + op_name + "' needs idx");
       idx = input_arg<int64_t>(idx_obj, "idx");
       check_same_shape(idx, dy, "idx", "dy");
-      ip = idx.data<int64_t>();
-      // read here, on the host; a CUDA kernel checks its own (device memory)
-      if (idx.device == Device::cpu)
-        for (int64_t i = 0; i < idx.size(); ++i)
-          if (ip[i] < 0 || ip[i] >= s.n)
-            throw py::value_error("idx holds " + std::to_string(ip[i]) +
-                                  ", outside the axis of length " + std::to_string(s.n));
+      ip = idx.data<int64_t>();  // (checked by the kernel as it reads it)
     }
     const Device dev = same_device({&dy, &x, &y, &idx}, {"dy", "x", "y", "idx"});
     auto* kernel = scan_backward_device_stub<T>.get(dev);
     const ArrayArg dx = empty_on<T>(dev, shape_of(dy));
     const T* dyp = dy.data<T>();
     T* dxp = dx.data<T>();
+    int64_t bad = 0;
+    bool ok;
     {
       KernelScope nogil;
-      kernel(op, s, xp, yp, ip, dyp, dxp);
+      ok = kernel(op, s, xp, yp, ip, dyp, dxp, &bad);
     }
+    if (!ok)
+      throw py::value_error("idx holds " + std::to_string(bad) + ", outside the axis of length " +
+                            std::to_string(s.n));
     return dx.owner;
   });
 }

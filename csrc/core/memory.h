@@ -8,7 +8,9 @@
 // profiled epoch took 2.13 s, of which ~1.2 ms per step appeared in whatever Python line
 // dropped the last reference, and page faults inflated every kernel writing a fresh output.
 // With the threshold raised to 256 MiB the same epoch took 1.18 s: freed blocks go back to
-// malloc's free lists and the next step reuses them, already mapped. (PyTorch's CPU docs
+// malloc's free lists and the next step reuses them, already mapped. The trim threshold goes
+// up with it (to 2x, glibc's own dynamic rule), or a block freed at the heap top is unmapped
+// anyway. (PyTorch's CPU docs
 // recommend jemalloc/tcmalloc for the same reason.) It is a process-wide glibc setting, so it
 // is opt-out: DEEPCORE_MALLOC_MMAP_THRESHOLD=<bytes> picks another value, 0 keeps glibc's
 // defaults, and a MALLOC_MMAP_THRESHOLD_ (or GLIBC_TUNABLES) already in the environment wins.
