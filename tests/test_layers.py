@@ -558,7 +558,7 @@ def test_embedding():
     (y * 1.0).sum().backward()
     counts = np.bincount(idx.ravel(), minlength=10)[:, None] * np.ones((1, 4))
     np.testing.assert_array_equal(e.embeddings.grad.numpy(), counts)  # repeats accumulate
-    with pytest.raises(ValueError, match=r"Embedding 'embedding.*out of range"):
+    with pytest.raises(IndexError, match=r"Embedding 'embedding.*out of range"):
         e(dc.tensor(np.array([[10]])))
     with pytest.raises(TypeError, match="integer indices"):
         e(dc.tensor(np.array([[0.5]])))

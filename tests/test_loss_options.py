@@ -323,7 +323,7 @@ def test_loss_option_bad_inputs():
             lambda: F.cross_entropy(x, t, label_smoothing=1.5),
         ),
         (
-            ValueError,
+            IndexError,  # [Note: index errors]
             "label 7 at position 1 is out of range",
             lambda: F.cross_entropy(x, np.array([0, 7, -100]), label_smoothing=0.1),
         ),

@@ -35,9 +35,9 @@ def test_embedding_mask_zero():
     assert again.mask_zero and again.compute_mask(idx) is not None
     plain = nn.Embedding(6, 3)
     assert plain.compute_mask(idx) is None and not plain.supports_masking
-    with pytest.raises(ValueError, match=r"index out of range \[0, 6\)"):
+    with pytest.raises(IndexError, match=r"index out of range \[0, 6\)"):
         e(dc.tensor(np.array([[6, 0]])))
-    with pytest.raises(ValueError, match="out of range"):
+    with pytest.raises(IndexError, match="out of range"):
         e(dc.tensor(np.array([[-1, 2]])))
     with pytest.raises(TypeError, match="mask_zero must be True or False"):
         nn.Embedding(6, 3, mask_zero="yes")

@@ -5,6 +5,8 @@ PyTorch parity), then the semantics the table cannot express and bad inputs."""
 from __future__ import annotations
 
 import deepcore as dc
+import deepcore.nn as nn
+import deepcore.nn.functional as F
 import numpy as np
 import pytest
 from helpers import HAS_TORCH, check_op, gradcheck, requires_torch
@@ -522,3 +524,29 @@ def test_advanced_index_placement_documented_difference():
     assert dc.tensor(x)[0, :, [1, 2]].shape == (2, 3)
     assert tuple(torch.tensor(x)[0, :, [1, 2]].shape) == (3, 2)
     assert dc.tensor(x)[0][:, [1, 2]].shape == (3, 2)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x: x[5],
+        lambda x: dc.take(x, [20]),
+        lambda x: dc.index_select(x, 0, [3]),
+        lambda x: dc.take_along_axis(x, np.array([[9]]), 1),
+        lambda x: dc.gather(x, 1, np.array([[9]])),
+        lambda x: dc.scatter_add(x, 1, np.array([[-1]]), x),
+        lambda x: F.cross_entropy(x, np.array([0, 1, 7])),
+        lambda x: F.cross_entropy(x, np.array([0, -1, 2])),
+        lambda x: F.nll_loss(x, np.array([0, 1, 4])),
+        lambda x: F.nll_loss(x, np.array([0, 1, 5]), ignore_index=-100),
+        lambda x: nn.Embedding(3, 2)(np.array([[3]])),
+        lambda x: F.max_unpool2d(dc.ones((1, 1, 2, 2)), np.full((1, 1, 2, 2), 16), 2),
+    ],
+)
+def test_index_values_out_of_range_are_index_errors(call):
+    """[Note: index errors]: every index value outside its range is an IndexError (what
+    PyTorch users catch), whatever op reads it: indexing, gather / scatter, class labels,
+    Embedding and max_unpool indices."""
+    x = dc.tensor(np.ones((3, 4), np.float32))
+    with pytest.raises(IndexError, match="out of|outside"):
+        call(x)

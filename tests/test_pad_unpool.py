@@ -176,9 +176,9 @@ def test_max_unpool_bad_inputs():
         F.max_unpool2d(x, idx[:, :1], 2)
     with pytest.raises(TypeError, match="integer"):
         F.max_unpool2d(x, idx.astype(np.float64), 2)
-    with pytest.raises(ValueError, match="outside the output plane"):
+    with pytest.raises(IndexError, match="outside the output plane"):
         F.max_unpool2d(x, idx + 36, 2)
-    with pytest.raises(ValueError, match="outside the output plane"):
+    with pytest.raises(IndexError, match="outside the output plane"):
         F.max_unpool2d(x, idx - 1, 2)
     with pytest.raises(ValueError, match="within a stride"):
         F.max_unpool2d(x, idx, 2, output_size=(9, 6))

@@ -17,7 +17,7 @@ def test_tensor_dtypes():
     assert dc.tensor(3.0).dtype == np.float32 and dc.tensor(3.0).shape == ()
     assert dc.tensor(np.ones(2)).dtype == np.float64  # a NumPy float array keeps its dtype
     assert dc.tensor(np.ones(2, np.float32)).dtype == np.float32
-    assert dc.tensor(np.ones(2, np.float16)).dtype == np.float32
+    assert dc.tensor(np.ones(2, np.float16)).dtype == np.float16  # [Note: float16 storage]
     assert dc.tensor(np.arange(3)).dtype == np.int64
     assert dc.tensor([True, False]).dtype == np.bool_
     for d in ("float64", np.float64, np.dtype("float64")):

@@ -91,7 +91,7 @@ Targets check_targets(const ArrayArg& logits, const py::handle& t_obj) {
       const int64_t* pt = t.data<int64_t>();
       for (int64_t i = 0; i < N; ++i)
         if (pt[i] < 0 || pt[i] >= C)
-          throw py::value_error("target label " + std::to_string(pt[i]) + " at position " +
+          throw py::index_error("target label " + std::to_string(pt[i]) + " at position " +
                                 std::to_string(i) + " is out of range for " + std::to_string(C) +
                                 " classes (labels must be in [0, " + std::to_string(C) + "))");
     }

@@ -5,7 +5,10 @@ gradient is scattered back), ``x[idx] = v`` outside the graph, and the indexing 
 [Note: index errors] An index out of range raises ``IndexError`` (``x[5]`` on 3 rows,
 ``take``/``index_select``/``take_along_axis`` with an index >= the axis size or < -size), as
 Python and NumPy do, and a float tensor used as an index too; PyTorch raises IndexError for
-the first and RuntimeError for the functions. Negative indices count from the end, as in
+the first and RuntimeError for the functions. So does every other index *value* outside its
+range: gather / scatter indices (ops/_scatter.py), class labels of the cross-entropies and
+nll_loss (``target label 7 ... out of range for 4 classes``, as PyTorch's "Target 7 is out of
+bounds"), Embedding indices and max_unpool indices. Negative indices count from the end, as in
 NumPy. Every other bad argument (an axis out of range, a mask that does not broadcast) is a
 ValueError / TypeError naming it, the project's rule.
 

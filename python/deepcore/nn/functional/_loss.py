@@ -114,13 +114,14 @@ def _class_targets(fn: str, logits: np.ndarray, target: np.ndarray) -> np.ndarra
 def class_indices(fn: str, probs: np.ndarray, target: np.ndarray) -> np.ndarray:
     """``_class_targets`` and every label in [0, C): the check the fused cross-entropy kernel
     makes, with its message, for the paths that index rows by label in NumPy (a label of -1
-    would silently pick the last class, one of C an IndexError)."""
+    would silently pick the last class, one of C NumPy's IndexError); an IndexError too
+    ([Note: index errors] in ops/_indexing.py)."""
     t = _class_targets(fn, probs, target)
     C = probs.shape[-1]
     bad = (t < 0) | (t >= C)
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(
+        raise IndexError(  # [Note: index errors]
             f"{fn}: target label {int(t[i])} at position {i} is out of range for {C} classes "
             f"(labels must be in [0, {C}))"
         )
@@ -258,7 +259,7 @@ def _weighted_nll(
     bad = valid & ((t < 0) | (t >= C))
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(
+        raise IndexError(  # [Note: index errors]
             f"{fn}: target label {int(t[i])} at position {i} is out of range for {C} classes "
             f"(labels must be in [0, {C}) or ignore_index={ignore_index})"
         )

@@ -354,7 +354,9 @@ def _max_unpool(
         raise ValueError(f"{fn}: the output {shape[:2] + tuple(out)} is too large")
     if idx.size and (idx.min() < 0 or idx.max() >= plane):
         bad = idx.min() if idx.min() < 0 else idx.max()
-        raise ValueError(f"{fn}: indices hold {bad}, outside the output plane of {plane} elements")
+        raise IndexError(  # [Note: index errors] in ops/_indexing.py
+            f"{fn}: indices hold {bad}, outside the output plane of {plane} elements"
+        )
     N, C = shape[:2]
     flat = x.reshape(N, C, int(np.prod(shape[2:])))
     y = scatter(zeros((N, C, plane), dtype=x.dtype), 2, idx.reshape(N, C, flat.shape[2]), flat)

@@ -244,7 +244,7 @@ class Embedding(Module):
         elif idx.dtype.kind not in "iu":
             raise TypeError(f"Embedding '{self.name}' needs integer indices, got {idx.dtype}")
         if idx.size and (idx.min() < 0 or idx.max() >= self.input_dim):
-            raise ValueError(
+            raise IndexError(  # [Note: index errors] in ops/_indexing.py
                 f"Embedding '{self.name}': index out of range [0, {self.input_dim}): "
                 f"min {idx.min()}, max {idx.max()}"
             )
