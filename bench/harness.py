@@ -44,6 +44,7 @@ __all__ = [
     "rel_error",
     "deepcore_origin",
     "banner",
+    "GpuRounds",
 ]
 
 
@@ -218,3 +219,46 @@ def paired(
             ours, peer, rounds=pairs, reps=reps, gap=gap, warmup=warmup, target=target, cpu=cpu
         )
     )
+
+
+# ---------------------------------------------------------------------- GPU timing
+class GpuRounds:
+    """CUDA-event timing for bench/gpu_*.py ([Note: bench protocol] on a GPU): each call timed
+    alone between two events on CuPy's current stream, after the L2 cache was flushed (a write
+    over a buffer four times its size, outside the timed region); ``compare`` warms every
+    function up, then times them in turn for ``reps`` rounds (A B C A B C ...), so a clock or
+    thermal change affects every side of a round alike."""
+
+    def __init__(self, cp: Any) -> None:
+        self.cp = cp
+        props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
+        self.device = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+        self.sms = int(props["multiProcessorCount"])
+        self.l2 = int(props["l2CacheSize"])
+        self._flush = cp.empty(max(4 * self.l2, 256 << 20) // 4, cp.float32)
+        self._start, self._stop = cp.cuda.Event(), cp.cuda.Event()
+
+    def describe(self) -> str:
+        return f"GPU {self.device} ({self.sms} SMs, L2 {self.l2 >> 20} MiB)"
+
+    def time(self, fn: Callable[[], Any]) -> float:
+        """Seconds of one call of ``fn`` on the GPU, L2 flushed before it."""
+        self._flush.fill(1.0)
+        self._start.record()
+        fn()
+        self._stop.record()
+        self._stop.synchronize()
+        return self.cp.cuda.get_elapsed_time(self._start, self._stop) * 1e-3
+
+    def compare(self, fns: list[Callable[[], Any]], reps: int, warmup: int = 3) -> Rounds:
+        """``reps`` rounds of every function in turn (after ``warmup`` untimed rounds)."""
+        for _ in range(warmup):
+            for fn in fns:
+                fn()
+        self.cp.cuda.Device().synchronize()
+        rounds = Rounds([[] for _ in fns], [[] for _ in fns], 1)
+        for _ in range(reps):
+            for i, fn in enumerate(fns):
+                rounds.wall[i].append(self.time(fn))
+                rounds.cpu[i].append(0.0)
+        return rounds

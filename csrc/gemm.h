@@ -7,11 +7,29 @@
 // csrc/bindings/gemm.cpp.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "core/device_dispatch.h"
 
 namespace dc {
+
+// [Note: matmul precision]
+// PyTorch's float32 matmul precision (torch.set_float32_matmul_precision), process-wide, read by
+// every float32 product on CUDA at the time of the call (sgemm, matmul, and what is built on the
+// GEMM): "highest" computes in fp32 (the SIMT kernel of csrc/cuda/gemm.cu, the default), "high"
+// on tensor cores in TF32 (10-bit mantissa inputs, fp32 accumulation), "medium" on tensor cores
+// in BF16 (8-bit mantissa inputs, fp32 accumulation); csrc/cuda/gemm_tc.cu, sm_80 or later (an
+// older GPU computes in fp32 whatever the setting). The CPU kernels always compute in fp32, and
+// float64 is never lowered. Set from Python by deepcore.set_matmul_precision (bindings/gemm.cpp).
+enum class MatmulPrecision : int { highest = 0, high = 1, medium = 2 };
+inline std::atomic<int> g_matmul_precision{0};
+inline MatmulPrecision matmul_precision() {
+  return static_cast<MatmulPrecision>(g_matmul_precision.load(std::memory_order_relaxed));
+}
+inline void set_matmul_precision(MatmulPrecision p) {
+  g_matmul_precision.store(static_cast<int>(p), std::memory_order_relaxed);
+}
 
 // float32: the ISA-dispatched blocked kernels; float64: the same driver (gradient checks and
 // float64 tensors). One template for both element types (csrc/gemm.cpp instantiates them).

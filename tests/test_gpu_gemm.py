@@ -207,3 +207,134 @@ def test_torch_cuda_tensors_are_accepted(cp):
     torch.cuda.synchronize()
     ref = a.double().cpu().numpy() @ b.double().cpu().numpy()
     assert _rel_err(cp.asnumpy(out), ref) < REL
+
+
+# ---------------------------------------------------------------- tensor cores (TF32 / BF16)
+# [Note: tensor-core GEMM] in csrc/cuda/gemm_tc.cu, chosen by deepcore.set_matmul_precision.
+# Two bounds per product: against the float64 product of the fp32 inputs, the issue's ~1e-3
+# (TF32) and 1e-2 (BF16); and against the float64 product of the inputs rounded to TF32 / BF16
+# on the host as the kernel rounds them (round to nearest, ties away for TF32, to even for BF16),
+# where only the fp32 accumulation differs, so 1e-4: that bound fails for a wrong fragment
+# layout, a wrong rounding or a dropped slice long before the first one does.
+TC_REL = {"high": 1e-3, "medium": 1e-2}
+
+
+def _round_tf32(x):
+    u = np.ascontiguousarray(x, np.float32).view(np.uint32)
+    return ((u + np.uint32(0x1000)) & np.uint32(0xFFFFE000)).view(np.float32)
+
+
+def _round_bf16(x):
+    u = np.ascontiguousarray(x, np.float32).view(np.uint32)
+    u = u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))
+    return (u & np.uint32(0xFFFF0000)).view(np.float32)
+
+
+ROUND = {"high": _round_tf32, "medium": _round_bf16}
+
+
+@pytest.fixture
+def precision(request):
+    import deepcore as dc
+
+    before = dc.get_matmul_precision()
+    dc.set_matmul_precision(request.param)
+    yield request.param
+    dc.set_matmul_precision(before)
+
+
+def _check_tc(got, a, b, ta, tb, prec, alpha=1.0, beta=0.0, c=None):
+    op_a, op_b = _op(a, ta).astype(np.float64), _op(b, tb).astype(np.float64)
+    ref = alpha * (op_a @ op_b) + (beta * c.astype(np.float64) if c is not None else 0.0)
+    assert _rel_err(got, ref) < TC_REL[prec]
+    rnd = ROUND[prec]
+    ra, rb = _op(rnd(a), ta).astype(np.float64), _op(rnd(b), tb).astype(np.float64)
+    emu = alpha * (ra @ rb) + (beta * c.astype(np.float64) if c is not None else 0.0)
+    assert _rel_err(got, emu) < 1e-4
+
+
+# edges of both tile shapes (64 and 128) and of both slice depths (16 TF32, 32 BF16)
+TC_SIZES = [
+    (1, 1, 1),
+    (3, 4, 0),
+    (7, 13, 5),
+    (16, 8, 16),
+    (65, 63, 17),
+    (127, 129, 33),
+    (128, 128, 128),
+    (300, 257, 513),
+    (1, 1000, 31),
+    (1100, 1300, 70),
+]
+
+
+@pytest.mark.parametrize("precision", ["high", "medium"], indirect=True)
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+@pytest.mark.parametrize("M, N, K", TC_SIZES)
+def test_tensor_core_sgemm(cp, precision, M, N, K, ta, tb):
+    rng = np.random.default_rng(M * 7919 + N * 31 + K)
+    a, b = _operands(rng, M, N, K, ta, tb)
+    out = cp.full((M, N), np.nan, np.float32)
+    _C.sgemm(cp.asarray(a), cp.asarray(b), trans_a=ta, trans_b=tb, out=out)
+    _check_tc(out.get(), a, b, ta, tb, precision)
+
+
+@pytest.mark.parametrize("precision", ["high", "medium"], indirect=True)
+@pytest.mark.parametrize("offset, pad", [(0, 0), (1, 3), (3, 1)])
+def test_tensor_core_alpha_beta_unaligned(cp, precision, offset, pad):
+    rng = np.random.default_rng(offset * 5 + pad)
+    M, N, K = 90, 70, 45
+    big_a = cp.asarray(rng.standard_normal((M, K + offset + pad)).astype(np.float32))
+    big_b = cp.asarray(rng.standard_normal((K, N + offset + pad)).astype(np.float32))
+    c0 = rng.standard_normal((M, N + offset + pad)).astype(np.float32)
+    big_c = cp.asarray(c0)
+    a, b, c = big_a[:, offset : offset + K], big_b[:, offset : offset + N], big_c[:, offset:]
+    c = c[:, :N]
+    _C.sgemm(a, b, alpha=0.5, beta=-2.0, out=c)
+    _check_tc(c.get(), a.get(), b.get(), False, False, precision, 0.5, -2.0, c0[:, offset:][:, :N])
+    rest = np.delete(big_c.get(), np.s_[offset : offset + N], axis=1)
+    np.testing.assert_array_equal(rest, np.delete(c0, np.s_[offset : offset + N], axis=1))
+
+
+@pytest.mark.parametrize("precision", ["high", "medium"], indirect=True)
+@pytest.mark.parametrize("sa, sb", [((5, 33, 40), (5, 40, 17)), ((3, 1, 20, 9), (1, 4, 9, 130))])
+def test_tensor_core_matmul_batched(cp, precision, sa, sb):
+    rng = np.random.default_rng(sum(sa))
+    a = rng.standard_normal(sa).astype(np.float32)
+    b = rng.standard_normal(sb).astype(np.float32)
+    out = cp.full(np.broadcast_shapes(sa[:-2], sb[:-2]) + (sa[-2], sb[-1]), np.nan, cp.float32)
+    _C.matmul(cp.asarray(a), cp.asarray(b), out=out)
+    ref = np.matmul(a.astype(np.float64), b.astype(np.float64))
+    assert _rel_err(out.get(), ref) < TC_REL[precision]
+    emu = np.matmul(ROUND[precision](a).astype(np.float64), ROUND[precision](b).astype(np.float64))
+    assert _rel_err(out.get(), emu) < 1e-4
+
+
+def test_precision_switches_the_path(cp):
+    # the same product under each setting: "highest" is fp32-accurate, the tensor-core settings
+    # are measurably less so (which proves they ran) and BF16 less than TF32
+    import deepcore as dc
+
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((256, 1024)).astype(np.float32)
+    b = rng.standard_normal((1024, 256)).astype(np.float32)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    errs = {}
+    before = dc.get_matmul_precision()
+    try:
+        for name in ("highest", "high", "medium"):
+            dc.set_matmul_precision(name)
+            errs[name] = _rel_err(_C.sgemm(cp.asarray(a), cp.asarray(b)).get(), ref)
+    finally:
+        dc.set_matmul_precision(before)
+    assert errs["highest"] < REL < errs["high"] < TC_REL["high"]
+    assert 4 * errs["high"] < errs["medium"] < TC_REL["medium"]  # 3 mantissa bits fewer: ~8x
+
+
+@pytest.mark.parametrize("precision", ["high", "medium"], indirect=True)
+def test_tensor_core_leaves_float64_exact(cp, precision):
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((65, 70)), rng.standard_normal((70, 33))
+    out = _C.dgemm(cp.asarray(a), cp.asarray(b))
+    assert _rel_err(out.get(), a @ b) < 1e-13

@@ -181,9 +181,33 @@ py::object matmul_entry(const py::handle& a_obj, const py::handle& b_obj, bool t
   });
 }
 
+const char* const kPrecisionNames[] = {"highest", "high", "medium"};
+
+// deepcore.set_matmul_precision: PyTorch's names, anything else a ValueError naming the argument
+// ([Note: matmul precision] in gemm.h).
+void set_precision_entry(const py::handle& value) {
+  if (!py::isinstance<py::str>(value))
+    throw py::type_error(std::string("precision must be a str ('highest', 'high' or 'medium'), "
+                                     "got ") +
+                         std::string(py::str(py::type::of(value).attr("__name__"))));
+  const std::string name = value.cast<std::string>();
+  for (int i = 0; i < 3; ++i)
+    if (name == kPrecisionNames[i]) return set_matmul_precision(static_cast<MatmulPrecision>(i));
+  throw py::value_error("precision must be 'highest', 'high' or 'medium', got '" + name + "'");
+}
+
 }  // namespace
 
 DC_BINDINGS(gemm) {
+  m.def("set_matmul_precision", &set_precision_entry, py::arg("precision"),
+        "The internal precision of float32 matrix products on CUDA, process-wide, with "
+        "PyTorch's names (torch.set_float32_matmul_precision): 'highest' fp32 (the default), "
+        "'high' TF32 tensor cores, 'medium' BF16 tensor cores (both with fp32 accumulation, "
+        "sm_80 or later). Products on the CPU always compute in fp32.");
+  m.def(
+      "get_matmul_precision",
+      []() { return std::string(kPrecisionNames[static_cast<int>(matmul_precision())]); },
+      "The current float32 matmul precision: 'highest', 'high' or 'medium'.");
   m.def("sgemm", &gemm_entry<float>, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
         py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
         py::arg("out") = py::none(),

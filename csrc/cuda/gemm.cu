@@ -25,16 +25,17 @@
 // leave multiprocessors idle. Batches: blockIdx.z walks a run of products whose operands sit at
 // constant strides (contiguous or broadcast batches: one launch); matmul's offsets are split into
 // such runs. Launches go on the stream of the call ([Note: CUDA stream of a call]) and are checked
-// ([Note: every launch is checked]); nothing here allocates or synchronises.
+// ([Note: every launch is checked]); nothing here allocates or synchronises. With the matmul
+// precision "high" or "medium" ([Note: matmul precision] in gemm.h) float32 products run on the
+// tensor cores instead (gemm_tc.cu).
 #include <cuda_runtime.h>
 
-#include <algorithm>
-#include <atomic>
 #include <cstdint>
 
 #include "check.cuh"
 #include "core/device_dispatch.h"
 #include "gemm.h"
+#include "gemm_common.cuh"
 
 namespace dc::cuda {
 
@@ -59,51 +60,11 @@ struct TileShape {
 using LargeTile = TileShape<128, 128, 8, 8, 8, 2>;
 using SmallTile = TileShape<64, 64, 8, 8, 8, 1>;
 
-template <typename T>
-struct GemmParams {
-  int64_t M, N, K;
-  T alpha, beta;
-  const T* A;
-  int64_t lda;
-  const T* B;
-  int64_t ldb;
-  T* C;
-  int64_t ldc;
-  int64_t stride_a, stride_b, stride_c;  // element strides between the products of blockIdx.z
-  bool vec_a, vec_b, vec_c;              // 16-byte accesses allowed (alignment checked on host)
-};
-
-// One operand's BK-deep slice of R rows (R = BM of A or BN of B), k-major in shared memory.
-// KCONTIG: element (r, k) of the slice is at p[r * ld + k] (A as stored, B transposed); else at
-// p[k * ld + r] (A transposed, B as stored). `p` points at the slice's (0, 0); rows_left and
-// k_left are how many rows and k lie inside the matrix from there.
+// One operand's BK-deep slice (GlobalSlice of gemm_common.cuh), stored k-major in shared memory.
 template <bool KCONTIG, int R, int BK, int THREADS>
-struct SliceLoader {
-  static constexpr int VECS = R * BK / 4 / THREADS;  // 4-float vectors per thread
-  float4 v[VECS];
-
-  __device__ __forceinline__ void load(const float* __restrict__ p, int64_t ld, int64_t rows_left,
-                                       int64_t k_left, bool vec, int tid) {
-#pragma unroll
-    for (int i = 0; i < VECS; ++i) {
-      const int g = tid + i * THREADS;
-      // KCONTIG: vector along k at row r; else: vector along r at depth k
-      const int outer = KCONTIG ? g / (BK / 4) : g / (R / 4);
-      const int inner = KCONTIG ? (g % (BK / 4)) * 4 : (g % (R / 4)) * 4;
-      const int64_t outer_left = KCONTIG ? rows_left : k_left;
-      const int64_t inner_left = KCONTIG ? k_left : rows_left;
-      const float* src = p + outer * ld + inner;
-      if (outer < outer_left && inner + 3 < inner_left && vec) {
-        v[i] = __ldg(reinterpret_cast<const float4*>(src));
-      } else {
-        const bool row_ok = outer < outer_left;
-        v[i].x = row_ok && inner + 0 < inner_left ? __ldg(src + 0) : 0.f;
-        v[i].y = row_ok && inner + 1 < inner_left ? __ldg(src + 1) : 0.f;
-        v[i].z = row_ok && inner + 2 < inner_left ? __ldg(src + 2) : 0.f;
-        v[i].w = row_ok && inner + 3 < inner_left ? __ldg(src + 3) : 0.f;
-      }
-    }
-  }
+struct SliceLoader : GlobalSlice<KCONTIG, R, BK, THREADS> {
+  using GlobalSlice<KCONTIG, R, BK, THREADS>::VECS;
+  using GlobalSlice<KCONTIG, R, BK, THREADS>::v;
 
   // s: the [BK][R + PAD] shared buffer
   template <int LD>
@@ -153,14 +114,6 @@ __global__ void __launch_bounds__(S::THREADS, S::MIN_BLOCKS)
   const float* A = p.A + bz * p.stride_a;
   const float* B = p.B + bz * p.stride_b;
   float* C = p.C + bz * p.stride_c;
-  const int64_t rows_a = p.M - m0, rows_b = p.N - n0;
-
-  // A is (M, K) at A[m * lda + k], or stored (K, M) at A[k * lda + m] when TRANS_A;
-  // B is (K, N) at B[k * ldb + n], or stored (N, K) at B[n * ldb + k] when TRANS_B.
-  const float* a_slice = TRANS_A ? A + m0 : A + m0 * p.lda;
-  const float* b_slice = TRANS_B ? B + n0 * p.ldb : B + n0;
-  const int64_t a_step = TRANS_A ? BK * p.lda : BK;  // advance of one K slice
-  const int64_t b_step = TRANS_B ? BK : BK * p.ldb;
 
   SliceLoader<!TRANS_A, BM, BK, S::THREADS> la;
   SliceLoader<TRANS_B, BN, BK, S::THREADS> lb;
@@ -171,6 +124,15 @@ __global__ void __launch_bounds__(S::THREADS, S::MIN_BLOCKS)
 #pragma unroll
     for (int j = 0; j < TN; ++j) acc[i][j] = 0.f;
 
+  // The K loop of double_buffered_slices (gemm_common.cuh), written out: through that helper
+  // nvcc 13 spilled 20 bytes in the 128-register NN variant of this kernel.
+  // A is (M, K) at A[m * lda + k], or stored (K, M) at A[k * lda + m] when TRANS_A;
+  // B is (K, N) at B[k * ldb + n], or stored (N, K) at B[n * ldb + k] when TRANS_B.
+  const float* a_slice = TRANS_A ? A + m0 : A + m0 * p.lda;
+  const float* b_slice = TRANS_B ? B + n0 * p.ldb : B + n0;
+  const int64_t a_step = TRANS_A ? BK * p.lda : BK;  // advance of one K slice
+  const int64_t b_step = TRANS_B ? BK : BK * p.ldb;
+  const int64_t rows_a = p.M - m0, rows_b = p.N - n0;
   const int64_t slices = (p.K + BK - 1) / BK;
   if (slices > 0) {
     la.load(a_slice, p.lda, rows_a, p.K, p.vec_a, tid);
@@ -261,25 +223,6 @@ void launch_shape(bool trans_a, bool trans_b, const GemmParams<float>& p, dim3 g
   DC_CUDA_CHECK_LAUNCH("sgemm_kernel");
 }
 
-// Multiprocessors of the current device, read once per device.
-int multiprocessors() {
-  constexpr int kMaxDevices = 64;
-  static std::atomic<int> cache[kMaxDevices];  // zero-initialised (static storage)
-  int dev = 0;
-  DC_CUDA_CHECK(cudaGetDevice(&dev));
-  if (dev < 0 || dev >= kMaxDevices) dev = 0;
-  int n = cache[dev].load(std::memory_order_relaxed);
-  if (n == 0) {
-    DC_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
-    cache[dev].store(n, std::memory_order_relaxed);
-  }
-  return n;
-}
-
-bool aligned16(const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15) == 0; }
-
-constexpr int64_t kMaxGridYZ = 65535;
-
 // float64: a plain shared-memory tiled kernel (64 x 64 tiles, 16-deep K slices, 4 x 4 outputs
 // per thread, scalar predicated loads): the products of float64 tensors and gradient checks on
 // the GPU, correct for any shape and layout, not tuned for speed.
@@ -354,32 +297,6 @@ void launch_dgemm(bool trans_a, bool trans_b, const GemmParams<double>& p, dim3 
   DC_CUDA_CHECK_LAUNCH("dgemm_kernel");
 }
 
-// Every product of a run, through launch(q, grid) with bm x bn tiles: p.M rows may exceed what
-// grid.y can hold and `count` what grid.z can hold, so both are walked in chunks.
-template <typename T, typename Launch>
-void for_each_launch(bool trans_a, const GemmParams<T>& p, int64_t count, int64_t bm, int64_t bn,
-                     const Launch& launch) {
-  const int64_t rows_per_launch = kMaxGridYZ * bm;
-  for (int64_t z0 = 0; z0 < count; z0 += kMaxGridYZ) {
-    const int64_t nz = std::min(kMaxGridYZ, count - z0);
-    for (int64_t r0 = 0; r0 < p.M; r0 += rows_per_launch) {
-      GemmParams<T> q = p;
-      q.M = std::min(rows_per_launch, p.M - r0);
-      q.A = p.A + z0 * p.stride_a + (trans_a ? r0 : r0 * p.lda);
-      q.B = p.B + z0 * p.stride_b;
-      q.C = p.C + z0 * p.stride_c + r0 * p.ldc;
-      launch(q, dim3(static_cast<unsigned>((p.N + bn - 1) / bn),
-                     static_cast<unsigned>((q.M + bm - 1) / bm), static_cast<unsigned>(nz)));
-    }
-  }
-}
-
-// 16-byte loads of an operand: aligned base, and every row and product start a multiple of 4
-// floats away from it (row chunks of for_each_launch move by multiples of 64 rows).
-bool vec_ok(const float* base, int64_t ld, int64_t stride) {
-  return aligned16(base) && ld % 4 == 0 && stride % 4 == 0;
-}
-
 // `count` products at constant strides (p.stride_*), on the stream of the call.
 void run_products(bool trans_a, bool trans_b, GemmParams<float> p, int64_t count) {
   if (p.M == 0 || p.N == 0 || count == 0) return;
@@ -387,6 +304,12 @@ void run_products(bool trans_a, bool trans_b, GemmParams<float> p, int64_t count
   p.vec_a = vec_ok(p.A, p.lda, p.stride_a);
   p.vec_b = vec_ok(p.B, p.ldb, p.stride_b);
   p.vec_c = vec_ok(p.C, p.ldc, p.stride_c);
+  // [Note: matmul precision] in gemm.h: "high" and "medium" run on tensor cores (sm_80+)
+  const MatmulPrecision precision = matmul_precision();
+  if (precision != MatmulPrecision::highest && compute_capability_major() >= 8) {
+    tc_products(precision == MatmulPrecision::medium, trans_a, trans_b, p, count);
+    return;
+  }
   const int64_t large_blocks = ((p.M + 127) / 128) * ((p.N + 127) / 128) * count;
   if (large_blocks < multiprocessors())
     for_each_launch(trans_a, p, count, SmallTile::BM, SmallTile::BN, [&](auto& q, dim3 grid) {

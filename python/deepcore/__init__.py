@@ -14,6 +14,8 @@ from . import _tensor_methods  # noqa: F401  (attaches the Tensor operators and 
 from . import kernels as kernels
 from . import ops as ops
 from . import tensor as tensor  # the module, callable as the tensor() factory (tensor.py)
+from ._C import get_matmul_precision as get_matmul_precision  # [Note: matmul precision]
+from ._C import set_matmul_precision as set_matmul_precision
 from ._version import __version__ as __version__
 from .autograd import enable_grad as enable_grad
 from .autograd import is_grad_enabled as is_grad_enabled
