@@ -19,11 +19,14 @@ import numpy as np
 
 __all__ = [
     "array_module",
+    "assign",
     "contiguous",
     "device_of",
+    "host_copy",
     "parse_device",
     "require_cuda",
     "to_device",
+    "to_host",
 ]
 
 _ndarray = np.ndarray
@@ -119,3 +122,23 @@ def to_device(x: Any, device: str, index: int | None = None) -> Any:
         )
     with cupy.cuda.Device(index):
         return cupy.asarray(x)
+
+
+def host_copy(x: Any) -> np.ndarray:
+    """A new NumPy array with the values of ``x`` (NumPy or CuPy): what state_dicts and saved
+    files hold, whatever the device ([Note: modules on a device] in nn/device.py)."""
+    return np.array(x, copy=True) if array_module(x) is np else x.get()
+
+
+def to_host(x: Any) -> np.ndarray:
+    """``x`` as a NumPy array: a NumPy array as it is, a CuPy array copied to the host, anything
+    else through ``np.asarray``."""
+    if type(x) is _ndarray:
+        return x
+    return x.get() if hasattr(x, "__cuda_array_interface__") else np.asarray(x)
+
+
+def assign(dst: Any, src: Any) -> None:
+    """``dst[...] = src`` with ``src`` first brought to ``dst``'s device (a NumPy or CuPy array,
+    either way round): loading host arrays into weights on "cuda", and back."""
+    dst[...] = to_device(src, device_of(dst), None if device_of(dst) == "cpu" else dst.device.id)

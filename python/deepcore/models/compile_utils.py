@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import losses as losses_mod
 from .. import metrics as metrics_mod
+from .._array import to_host
 from ..tensor import Tensor
 from .data_adapter import combine_weights
 
@@ -113,7 +114,7 @@ class Compiled:
             wms = self.wmetrics[i]
             if not ms and not wms:
                 continue
-            pred = outs[i].data
+            pred = to_host(outs[i].data)  # metrics on the host ([Note: modules on a device])
             probs = _softmax_np(pred) if self.probs_needed[i] else pred
             y, tp = Tensor._wrap(ys[i]), Tensor._wrap(pred)
             tq = tp if probs is pred else Tensor._wrap(probs)

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .._array import to_host
 from ..autograd import no_grad
 from ..distributed._distribution import Replica, replica_for
 from ..nn.module import Module
@@ -269,8 +270,8 @@ class Trainer:
                             out = self.predict_step(_step_data(xb, None, None))
                             outs = list(out) if isinstance(out, (list, tuple)) else [out]
                         else:
-                            outs = self._forward([md.feed(a) for a in xb], False)
-                        chunks.append([np.asarray(getattr(o, "data", o)) for o in outs])
+                            outs = self._forward([md.feed(a) for a in self._on_device(xb)], False)
+                        chunks.append([to_host(getattr(o, "data", o)) for o in outs])
                         if bar.due():
                             bar.update(step)
             finally:
@@ -282,10 +283,11 @@ class Trainer:
                 with no_grad():
                     self.eval()
                     try:
-                        outs = self._forward([Tensor(a[:0]) for a in data.arrays[0]], False)
+                        xs0 = self._on_device([a[:0] for a in data.arrays[0]])
+                        outs = self._forward([Tensor(a) for a in xs0], False)
                     finally:
                         self.train(was)
-                chunks = [[o.data for o in outs]]
+                chunks = [[to_host(o.data) for o in outs]]
             result = [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
             result = replica.gather_rows(result, n_all)  # every rank's rows, in order
         return result[0] if len(result) == 1 else result

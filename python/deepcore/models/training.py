@@ -22,8 +22,10 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import optim
+from .._array import to_device, to_host
 from ..autograd import no_grad
 from ..distributed._distribution import Replica
+from ..nn.device import device_spec
 from ..nn.module import Module
 from ..tensor import Tensor
 from . import callbacks as cbks
@@ -197,6 +199,25 @@ class Model(Trainer, Module):
         c = self._compiled
         return ["loss"] if c is None else ["loss", *c.metric_keys()]
 
+    # ------------------------------------------------------------------ device
+    def to(self, *args: Any, dtype: Any = None, device: Any = None) -> Model:
+        """``Module.to`` and the optimizer's state with it ([Note: modules on a device] in
+        nn/device.py)."""
+        Module.to(self, *args, dtype=dtype, device=device)
+        if self.optimizer is not None and self.optimizer.built:
+            self.optimizer._follow_params()
+        return self
+
+    def _on_device(self, arrays: list | None) -> list | None:
+        """A batch's arrays (NumPy) on the model's device (string arrays stay on the host,
+        [Note: string inputs]): the same list on the CPU."""
+        dev, index = device_spec(self)
+        if arrays is None or dev == "cpu":
+            return arrays
+        return [
+            a if a is None or a.dtype.kind in "OUS" else to_device(a, dev, index) for a in arrays
+        ]
+
     # ------------------------------------------------------------------ building
     def _ensure_built(self, xs: list[np.ndarray]) -> None:
         if self.built:
@@ -210,7 +231,7 @@ class Model(Trainer, Module):
             # a subclassed model creates its weights on its first call: run one small batch
             was = self.training
             with no_grad():
-                self._forward([Tensor(a[:1]) for a in xs], training=False)
+                self._forward([Tensor(a) for a in self._on_device([a[:1] for a in xs])], False)
             self.train(was)
 
     def _attach_optimizer(self) -> None:
@@ -248,7 +269,9 @@ class Model(Trainer, Module):
         masks = list(masks) if isinstance(masks, (list, tuple)) else [masks]
         if all(m is None for m in masks):
             return outs, None
-        return outs, [None if m is None else np.asarray(getattr(m, "data", m), bool) for m in masks]
+        return outs, [
+            None if m is None else to_host(getattr(m, "data", m)).astype(bool) for m in masks
+        ]
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
         """The output mask(s) of a Sequential or functional model for ``inputs`` (runs it in
@@ -299,14 +322,16 @@ class Model(Trainer, Module):
         batch is this rank's shard of a global batch of ``n`` samples, and the replica scales
         the loss terms and reduces gradients, losses and metrics over the ranks ([Note:
         data-parallel step] in deepcore.distributed)."""
+        ys_host, sws_host = ys, sws  # metrics run on the host ([Note: modules on a device])
+        xs, ys, sws = self._on_device(xs), self._on_device(ys), self._on_device(sws)
         outs, masks = self._forward_masked([md.feed(a) for a in xs], True, c.fused)
-        total, per = replica.loss_terms(c, ys, outs, sws, masks, n)
+        total, per = replica.loss_terms(c, ys, outs, sws, self._on_device(masks), n)
         total = self._add_extra_losses(total, mods, replica, len(xs[0]), n)
         opt = self.optimizer
         opt.zero_grad()
         total.backward()
         total, per = replica.reduce_step(
-            opt, total, per, lambda: c.update_metrics(ys, outs, sws, masks)
+            opt, total, per, lambda: c.update_metrics(ys_host, outs, sws_host, masks)
         )
         opt.step()
         return total, per
@@ -315,10 +340,12 @@ class Model(Trainer, Module):
         self, c: Compiled, xs: list, ys: list, sws: list | None, mods: list[Module]
     ) -> tuple[Tensor, list]:
         """The losses and metrics of one batch in inference mode (``evaluate``, validation)."""
+        ys_host, sws_host = ys, sws  # metrics run on the host ([Note: modules on a device])
+        xs, ys, sws = self._on_device(xs), self._on_device(ys), self._on_device(sws)
         outs, masks = self._forward_masked([md.feed(a) for a in xs], False, c.fused)
-        total, per = c.loss_terms(ys, outs, sws, masks)
+        total, per = c.loss_terms(ys, outs, sws, self._on_device(masks))
         total = self._add_extra_losses(total, mods)
-        c.update_metrics(ys, outs, sws, masks)
+        c.update_metrics(ys_host, outs, sws_host, masks)
         return total, per
 
     # ------------------------------------------------------------------ Keras's step API

@@ -41,6 +41,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .._array import host_copy, to_device
 from ..symbolic import (
     _NodeAttribute,
     _with_training,
@@ -52,6 +53,7 @@ from ..tensor import Tensor
 from . import initializers as _initializers
 from . import regularizers as _regularizers
 from .call_context import call_in_context
+from .device import device_spec, module_to
 from .input_spec import InputSpec, _as_tensor, _shape_of
 from .masking import call_with_mask
 from .parameter import Parameter
@@ -245,6 +247,8 @@ class Module:
                 f"{self.name}: initializer {init!r} returned shape {arr.shape} for weight "
                 f"{name!r} of shape {shape}"
             )
+        if device_spec(self)[0] != "cpu":  # [Note: modules on a device]
+            arr = to_device(arr, *device_spec(self))
         if trainable:
             w: Tensor = Parameter(arr, requires_grad=self._effective_trainable())
         else:
@@ -386,8 +390,9 @@ class Module:
         return int(sum(w.size for w in weights))
 
     def state_dict(self) -> OrderedDict:
-        """name -> copy of the array, trainable and non-trainable weights alike."""
-        return OrderedDict((n, np.array(w.data, copy=True)) for n, w, _, _ in self._named_weights())
+        """name -> a NumPy copy of the array, trainable and non-trainable weights alike (on the
+        host whatever the module's device: [Note: modules on a device])."""
+        return OrderedDict((n, host_copy(w.data)) for n, w, _, _ in self._named_weights())
 
     def load_state_dict(self, state: dict, strict: bool = True) -> LoadResult:
         """Copy arrays into the existing weights (in place, so optimizer references stay);
@@ -411,20 +416,12 @@ class Module:
             else:
                 w.grad.data[...] = 0
 
-    def to(self, dtype: Any = None, device: Any = None) -> Module:
-        """Cast every weight in place (the Tensor objects stay, so references stay valid)."""
-        if device is not None and str(device) not in ("cpu", "cpu:0"):
-            raise NotImplementedError("modules on 'cuda' come with the CUDA backend")
-        if dtype is not None:
-            d = np.dtype(dtype)
-            if d.kind != "f":
-                raise TypeError(f"modules hold floating-point weights, got dtype {d}")
-            for m in self.modules():
-                m.dtype, m._np_dtype = d.name, d
-            for _, w, _, _ in self._named_weights():
-                w.data = w.data.astype(d)
-                w.grad = None
-        return self
+    def to(self, *args: Any, dtype: Any = None, device: Any = None) -> Module:
+        """``m.to("cuda")``, ``m.to("cpu")``, ``m.to(np.float64)``, ``m.to("cuda", "float64")``,
+        ``m.to(device=..., dtype=...)``: every weight moved and / or cast in place, the Tensor
+        objects kept ([Note: modules on a device] in nn/device.py). "cuda" needs the CUDA
+        build, a GPU and CuPy (a RuntimeError says which is missing)."""
+        return module_to(self, args, dtype, device)
 
     def half(self) -> Module:
         """float16 weights (stored as float16, computed in float32; inference: the optimizers

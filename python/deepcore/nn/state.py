@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._array import assign, host_copy
 from ..tensor import Tensor
 
 __all__ = [
@@ -41,6 +42,13 @@ class LoadResult(NamedTuple):
     unexpected_keys: list[str]
 
 
+def _array_of(v: Any) -> Any:
+    """The storage of a Tensor, a CuPy array as it is, anything else as a NumPy array."""
+    if isinstance(v, Tensor):
+        return v.data
+    return v if hasattr(v, "__cuda_array_interface__") else np.asarray(v)
+
+
 def load_state(module: Any, state: dict, strict: bool = True) -> LoadResult:
     """``Module.load_state_dict``."""
     own = OrderedDict((n, w) for n, w, _, _ in module._named_weights())
@@ -60,7 +68,7 @@ def load_state(module: Any, state: dict, strict: bool = True) -> LoadResult:
         if k not in state:
             continue
         v = state[k]
-        arr = v.data if isinstance(v, Tensor) else np.asarray(v)
+        arr = _array_of(v)
         if arr.shape != w.shape:
             raise ValueError(
                 f"size mismatch for {k!r} in '{module.name}': the checkpoint has shape "
@@ -68,7 +76,7 @@ def load_state(module: Any, state: dict, strict: bool = True) -> LoadResult:
             )
         arrays[k] = arr
     for k, arr in arrays.items():
-        own[k].data[...] = arr
+        assign(own[k].data, arr)  # onto the weight's device ([Note: modules on a device])
     return LoadResult(missing, unexpected)
 
 
@@ -89,8 +97,8 @@ def get_weight_arrays(module: Any) -> list[np.ndarray]:
     out = []
     for w in module.weights:
         perm = perms.get(id(w))
-        a = w.data if perm is None else np.transpose(w.data, perm)
-        out.append(np.array(a, copy=True))
+        a = w.data if perm is None else w.data.transpose(perm)
+        out.append(host_copy(a))
     return out
 
 
@@ -102,7 +110,7 @@ def set_weight_arrays(module: Any, arrays: Sequence[Any]) -> None:
             f"layer '{module.name}' has {len(ws)} weights, set_weights got {len(arrays)}"
         )
     perms = _keras_perms(module)
-    arrays = [np.asarray(a.data if isinstance(a, Tensor) else a) for a in arrays]
+    arrays = [_array_of(a) for a in arrays]
     stored = []
     for w, a in zip(ws, arrays):
         perm = perms.get(id(w))
@@ -111,6 +119,6 @@ def set_weight_arrays(module: Any, arrays: Sequence[Any]) -> None:
             raise ValueError(
                 f"layer '{module.name}': weight {w.name} has shape {want}, got {a.shape}"
             )
-        stored.append(a if perm is None else np.transpose(a, np.argsort(perm)))
+        stored.append(a if perm is None else a.transpose(tuple(int(i) for i in np.argsort(perm))))
     for w, a in zip(ws, stored):
-        w.data[...] = a
+        assign(w.data, a)

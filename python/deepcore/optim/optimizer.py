@@ -34,7 +34,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from .. import _C
-from .._array import array_module, device_of, to_device
+from .._array import array_module, device_of, host_copy, to_device
 from .._registry import Registry
 from ..autograd import enable_grad
 from ..tensor import Tensor
@@ -54,6 +54,17 @@ __all__ = ["Optimizer", "OPTIMIZERS"]
 
 # The Keras keywords every optimizer takes and the base stores itself (not per group).
 _COMMON_KEYWORDS = ("clipnorm", "clipvalue", "global_clipnorm", "name")
+
+
+def _like_param(a: Any, p: Tensor, copy: bool = False) -> Any:
+    """``a`` (a NumPy or CuPy array) in the dtype and on the device of parameter ``p``,
+    C-contiguous: ``a`` itself where nothing changes and no copy is asked for."""
+    data = p.data
+    dev = device_of(data)
+    a = to_device(a, dev, None if dev == "cpu" else data.device.id)
+    if copy or a.dtype != data.dtype or not a.flags.c_contiguous:
+        a = a.astype(data.dtype, order="C", copy=True)
+    return a
 
 
 class _StateMap:
@@ -358,6 +369,17 @@ class Optimizer:
             cached = self._slots[gi] = (names, slots)
         return cached[1]
 
+    def _follow_params(self) -> None:
+        """Every state array on its parameter's device and in its dtype ([Note: modules on a
+        device]): after ``model.to("cuda")`` (or a dtype cast) of parameters the optimizer
+        already holds."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                st = self.state[p] if p in self.state else {}
+                for n, a in list(st.items()):
+                    st[n] = _like_param(a, p)
+        self._slots = [None] * len(self.param_groups)
+
     def _apply(self, groups_pairs: list[list[tuple[Tensor, Any]]]) -> None:
         # (index, param, grad array) of every parameter with a gradient; the binding rejects a
         # gradient that is not an array of the parameter's dtype and shape, naming it.
@@ -374,6 +396,10 @@ class Optimizer:
             if not row:
                 continue
             slots = self._group_slots(gi, group)
+            first, data = slots[row[0][0]], row[0][1].data
+            if first and (first[0].dtype != data.dtype or device_of(first[0]) != device_of(data)):
+                self._follow_params()  # parameters moved or cast ([Note: modules on a device])
+                slots = self._group_slots(gi, group)
             params = [p.data for _, p, _ in row]
             grads = [a for _, _, a in row]
             states = [slots[i] for i, _, _ in row]
@@ -456,7 +482,7 @@ class Optimizer:
                 if self.kind == "nadam":
                     st["mu_product"] = float(self._mu[gi][j])
                 for n, a in self.state[p].items():
-                    st[n] = a.copy()
+                    st[n] = host_copy(a)  # device-independent ([Note: modules on a device])
                 state[idx] = st
                 ids.append(idx)
                 idx += 1
@@ -509,14 +535,13 @@ class Optimizer:
                 for n in names:
                     if n not in st:
                         raise ValueError(f"state of parameter {pid} lacks {n!r}")
-                    a = np.asarray(to_device(st[n], "cpu"))  # a saved state may be on cuda
+                    a = st[n] if hasattr(st[n], "__cuda_array_interface__") else np.asarray(st[n])
                     if a.shape != p.data.shape:
                         raise ValueError(
                             f"state {n!r} of parameter {pid} has shape {a.shape}, "
                             f"the parameter has {p.data.shape}"
                         )
-                    a = np.array(a, dtype=p.data.dtype, order="C", copy=True)
-                    new[n] = to_device(a, device_of(p.data))  # on the parameter's device
+                    new[n] = _like_param(a, p, copy=True)
                 new_state.append((gi, j, p, step, mu, new))
         iterations = _count("iterations", state_dict.get("iterations", self.iterations))
         for gi, g in enumerate(new_groups):
