@@ -290,6 +290,14 @@ DEVICE_CASES = [
     ),
 ]
 
+
+def _reference(call):
+    """Marks a call of a binding's CPU-only reference variant (algo='reference' /
+    reference=True)."""
+    call.reference = True
+    return call
+
+
 # conv and pool: conv1d and 1-D pooling run as their 2-D twins, so they name the 2-D stubs
 X1, X2, X3 = (1, 2, 5), (1, 2, 5, 5), (1, 2, 4, 5, 5)  # inputs
 W1, W2, W3 = (3, 2, 3), (3, 2, 3, 3), (3, 2, 2, 3, 3)  # weights
@@ -303,7 +311,10 @@ for d, x, w, y in [("1d", X1, W1, Y1), ("2d", X2, W2, Y2), ("3d", X3, W3, Y3)]:
     DEVICE_CASES += [
         (f"{stub}_forward", lambda m, f=fwd, x=x, w=w: f(m(x, F8), m(w, F8), m(w[:1], F8))),
         (f"{stub}_forward", lambda m, f=fwd, x=x, w=w: f(m(x, F8), m(w, F8), relu=True)),
-        (f"{stub}_forward", lambda m, f=fwd, x=x, w=w: f(m(x, F8), m(w, F8), algo="reference")),
+        (
+            f"{stub}_forward",
+            _reference(lambda m, f=fwd, x=x, w=w: f(m(x, F8), m(w, F8), algo="reference")),
+        ),
         (f"{stub}_backward_input", lambda m, f=bwd_in, x=x, w=w, y=y: f(m(y, F8), m(w, F8), x)),
         (f"{stub}_backward_weight", lambda m, f=bwd_w, x=x, w=w, y=y: f(m(x, F8), m(y, F8), w)),
         (
@@ -319,7 +330,7 @@ for d, x, p in [("1d", X1[:2] + (4,), P1), ("2d", X2[:2] + (4, 4), P2)]:
     am_f = getattr(_C, f"adaptive_max_pool{d}_forward")
     DEVICE_CASES += [
         ("max_pool2d_forward", lambda m, f=mp_f, x=x: f(m(x, F8), 2)),
-        ("max_pool2d_forward", lambda m, f=mp_f, x=x: f(m(x, F8), 2, reference=True)),
+        ("max_pool2d_forward", _reference(lambda m, f=mp_f, x=x: f(m(x, F8), 2, reference=True))),
         (
             "max_pool2d_forward",
             lambda m, f=mp_f, x=x, p=p: f(m(x, F8), 2, return_indices=False, out=m(p, F8)),
@@ -333,7 +344,10 @@ for d, x, p in [("1d", X1[:2] + (4,), P1), ("2d", X2[:2] + (4, 4), P2)]:
         ("avg_pool2d_forward", lambda m, f=ap_f, x=x, p=p: f(m(x, F8), 2, out=m(p, F8))),
         ("avg_pool2d_backward", lambda m, f=ap_b, x=x, p=p: f(m(p, F8), x, 2)),
         ("avg_pool2d_backward", lambda m, f=ap_b, x=x, p=p: f(m(p, F8), x, 2, out=m(x, F8))),
-        ("avg_pool2d_backward", lambda m, f=ap_b, x=x, p=p: f(m(p, F8), x, 2, reference=True)),
+        (
+            "avg_pool2d_backward",
+            _reference(lambda m, f=ap_b, x=x, p=p: f(m(p, F8), x, 2, reference=True)),
+        ),
         ("adaptive_avg_pool2d_forward", lambda m, f=aa_f, x=x: f(m(x, F8), 2)),
         ("adaptive_avg_pool2d_backward", lambda m, f=aa_b, x=x, p=p: f(m(p, F8), x)),
         ("adaptive_max_pool2d_forward", lambda m, f=am_f, x=x: f(m(x, F8), 2)),
@@ -361,9 +375,25 @@ def _fake_maker(numpy_first=False, count_only=False):
 
 
 # The ops whose CUDA slots csrc/cuda/ fills when CUDA is built (activation.cu, softmax.cu,
-# norm.cu, optim.cu). In such a build their fake-array calls would run a kernel on pointers that
-# are not device memory, so they are only made where no GPU can run one.
+# norm.cu, optim.cu, conv.cu, pool.cu). In such a build their fake-array calls would run a kernel
+# on pointers that are not device memory, so they are only made where no GPU can run one; their
+# reference variants (_reference) stay CPU-only in every build.
 CUDA_KERNEL_OPS = {
+    "conv2d_forward",
+    "conv2d_backward_input",
+    "conv2d_backward_weight",
+    "conv3d_forward",
+    "conv3d_backward_input",
+    "conv3d_backward_weight",
+    "max_pool2d_forward",
+    "max_pool2d_backward",
+    "avg_pool2d_forward",
+    "avg_pool2d_backward",
+    "adaptive_avg_pool2d_forward",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_max_pool2d_forward",
+    "global_avg_pool_forward",
+    "global_avg_pool_backward",
     "activation_forward",
     "activation_backward",
     "prelu_forward",
@@ -388,11 +418,19 @@ CUDA_KERNEL_OPS = {
 
 @pytest.mark.parametrize("op, call", DEVICE_CASES, ids=_ids)
 def test_every_converted_op_on_cuda_arrays_is_not_implemented(op, call):
-    if CUDA_BUILT and op in CUDA_KERNEL_OPS:
+    filled = CUDA_BUILT and op in CUDA_KERNEL_OPS
+    if filled and not getattr(call, "reference", False):
         pytest.skip(f"csrc/cuda/ fills the CUDA slot of {op} in this build")
     make, _ = _fake_maker()
-    with pytest.raises(NotImplementedError, match=f"no CUDA kernel for {op}\\b"):
+    # a reference variant of a filled slot names the CPU-only reference instead
+    match = "no CUDA kernel for .*reference" if filled else f"no CUDA kernel for {op}\\b"
+    with pytest.raises(NotImplementedError, match=match):
         call(make)
+
+
+def _kernel_call(op, call):
+    """A call that reaches a filled CUDA slot in a CUDA build (not a reference variant)."""
+    return op in CUDA_KERNEL_OPS and not getattr(call, "reference", False)
 
 
 def test_cuda_kernel_ops_are_device_cases():
@@ -404,8 +442,8 @@ def test_cuda_kernel_ops_are_device_cases():
 )
 @pytest.mark.parametrize(
     "op, call",
-    [c for c in DEVICE_CASES if c[0] in CUDA_KERNEL_OPS],
-    ids=[f"{op}-{i}" for i, (op, _) in enumerate(DEVICE_CASES) if op in CUDA_KERNEL_OPS],
+    [c for c in DEVICE_CASES if _kernel_call(*c)],
+    ids=[f"{op}-{i}" for i, (op, call) in enumerate(DEVICE_CASES) if _kernel_call(op, call)],
 )
 def test_filled_cuda_slot_without_gpu_is_a_clear_error(op, call):
     # the kernel exists but nothing can run it: allocating a CUDA output asks for CuPy, a

@@ -1,7 +1,8 @@
-// Convolution on the GPU: the CUDA slots of the conv2d / conv3d stubs of csrc/conv.h, same
-// contract (NCHW / NCDHW, weights (K, C/G, [KD,] R, S), stride, zero padding, dilation, groups;
-// dx assigned, dw and db accumulated). conv2d runs as conv3d with unit depth (unit3d), as the CPU
-// reference does. The `algo` argument of conv2d is a CPU choice: the GPU has one algorithm.
+// Convolution on the GPU: the CUDA slots of the conv2d / conv3d stubs of csrc/conv.h (conv1d runs
+// as conv2d), same contract (NCHW / NCDHW, weights (K, C/G, [KD,] R, S), stride, zero padding,
+// dilation, groups; dx assigned, dw and db accumulated). conv2d runs as conv3d with unit depth
+// (unit3d), as the CPU reference does. The `algo` argument of conv2d is a CPU choice: the GPU has
+// one algorithm.
 //
 // [Note: implicit GEMM convolution]
 // Each pass is one GEMM per group whose operands are gathered from the tensors on the fly, so no
@@ -387,3 +388,24 @@ DC_INSTANTIATE_CUDA_CONV(double)
 #undef DC_INSTANTIATE_CUDA_CONV
 
 }  // namespace dc::cuda
+
+DC_REGISTER_CUDA(dc::conv2d_forward_device_stub<float>, &dc::cuda::conv2d_forward<float>);
+DC_REGISTER_CUDA(dc::conv2d_forward_device_stub<double>, &dc::cuda::conv2d_forward<double>);
+DC_REGISTER_CUDA(dc::conv2d_backward_input_device_stub<float>,
+                 &dc::cuda::conv2d_backward_input<float>);
+DC_REGISTER_CUDA(dc::conv2d_backward_input_device_stub<double>,
+                 &dc::cuda::conv2d_backward_input<double>);
+DC_REGISTER_CUDA(dc::conv2d_backward_weight_device_stub<float>,
+                 &dc::cuda::conv2d_backward_weight<float>);
+DC_REGISTER_CUDA(dc::conv2d_backward_weight_device_stub<double>,
+                 &dc::cuda::conv2d_backward_weight<double>);
+DC_REGISTER_CUDA(dc::conv3d_forward_device_stub<float>, &dc::cuda::conv3d_forward<float>);
+DC_REGISTER_CUDA(dc::conv3d_forward_device_stub<double>, &dc::cuda::conv3d_forward<double>);
+DC_REGISTER_CUDA(dc::conv3d_backward_input_device_stub<float>,
+                 &dc::cuda::conv3d_backward_input<float>);
+DC_REGISTER_CUDA(dc::conv3d_backward_input_device_stub<double>,
+                 &dc::cuda::conv3d_backward_input<double>);
+DC_REGISTER_CUDA(dc::conv3d_backward_weight_device_stub<float>,
+                 &dc::cuda::conv3d_backward_weight<float>);
+DC_REGISTER_CUDA(dc::conv3d_backward_weight_device_stub<double>,
+                 &dc::cuda::conv3d_backward_weight<double>);

@@ -306,3 +306,34 @@ DC_INSTANTIATE_CUDA_POOL(double)
 #undef DC_INSTANTIATE_CUDA_POOL
 
 }  // namespace dc::cuda
+
+DC_REGISTER_CUDA(dc::max_pool2d_forward_device_stub<float>, &dc::cuda::max_pool2d_forward<float>);
+DC_REGISTER_CUDA(dc::max_pool2d_forward_device_stub<double>, &dc::cuda::max_pool2d_forward<double>);
+DC_REGISTER_CUDA(dc::max_pool2d_backward_device_stub<float>, &dc::cuda::max_pool2d_backward<float>);
+DC_REGISTER_CUDA(dc::max_pool2d_backward_device_stub<double>,
+                 &dc::cuda::max_pool2d_backward<double>);
+DC_REGISTER_CUDA(dc::avg_pool2d_forward_device_stub<float>, &dc::cuda::avg_pool2d_forward<float>);
+DC_REGISTER_CUDA(dc::avg_pool2d_forward_device_stub<double>, &dc::cuda::avg_pool2d_forward<double>);
+DC_REGISTER_CUDA(dc::avg_pool2d_backward_device_stub<float>, &dc::cuda::avg_pool2d_backward<float>);
+DC_REGISTER_CUDA(dc::avg_pool2d_backward_device_stub<double>,
+                 &dc::cuda::avg_pool2d_backward<double>);
+DC_REGISTER_CUDA(dc::global_avg_pool_forward_device_stub<float>,
+                 &dc::cuda::global_avg_pool_forward<float>);
+DC_REGISTER_CUDA(dc::global_avg_pool_forward_device_stub<double>,
+                 &dc::cuda::global_avg_pool_forward<double>);
+DC_REGISTER_CUDA(dc::global_avg_pool_backward_device_stub<float>,
+                 &dc::cuda::global_avg_pool_backward<float>);
+DC_REGISTER_CUDA(dc::global_avg_pool_backward_device_stub<double>,
+                 &dc::cuda::global_avg_pool_backward<double>);
+DC_REGISTER_CUDA(dc::adaptive_avg_pool2d_forward_device_stub<float>,
+                 &dc::cuda::adaptive_avg_pool2d_forward<float>);
+DC_REGISTER_CUDA(dc::adaptive_avg_pool2d_forward_device_stub<double>,
+                 &dc::cuda::adaptive_avg_pool2d_forward<double>);
+DC_REGISTER_CUDA(dc::adaptive_avg_pool2d_backward_device_stub<float>,
+                 &dc::cuda::adaptive_avg_pool2d_backward<float>);
+DC_REGISTER_CUDA(dc::adaptive_avg_pool2d_backward_device_stub<double>,
+                 &dc::cuda::adaptive_avg_pool2d_backward<double>);
+DC_REGISTER_CUDA(dc::adaptive_max_pool2d_forward_device_stub<float>,
+                 &dc::cuda::adaptive_max_pool2d_forward<float>);
+DC_REGISTER_CUDA(dc::adaptive_max_pool2d_forward_device_stub<double>,
+                 &dc::cuda::adaptive_max_pool2d_forward<double>);
