@@ -3,30 +3,22 @@ csrc/cuda/pool.cu, [Note: CUDA pooling]) through deepcore._C on CuPy arrays, aga
 NumPy references of the CPU tests (tests/conv_reference.py's np_conv, test_pool.py's np_pool2d)
 and, where no NumPy reference exists (adaptive and global pooling, 3-D), the CPU kernels run in
 float64. fp32 bound: ||err|| / ||ref|| < 1e-5; fp64: 1e-12. Outputs are NaN-poisoned before the
-kernel runs: through out= where the binding has one, else by handing the binding a memory-pool
-block filled with NaN (_poisoned_pool, whose own test checks that CuPy reuses it). Marked `gpu`:
+kernel runs: through out= where the binding has one, else by gpu_helpers.poison_pool ([Note: GPU
+test oracle]; test_poison_pool_hands_out_nan checks that CuPy hands the block back). Marked `gpu`:
 skipped without a GPU ([Note: gpu marker] in conftest.py)."""
 
 from __future__ import annotations
-
-import contextlib
 
 import numpy as np
 import pytest
 from conv_reference import conv_data, np_conv
 from deepcore import _C
+from gpu_helpers import cupy_fixture, poison_pool  # noqa: F401  (the cp fixture)
 from test_pool import np_pool2d
 
 pytestmark = pytest.mark.gpu
 
 REL = {np.float32: 1e-5, np.float64: 1e-12}
-
-
-@pytest.fixture(scope="module")
-def cp():
-    from deepcore._array import require_cuda
-
-    return require_cuda()
 
 
 def _rel_err(got, ref):
@@ -38,22 +30,10 @@ def _rel_err(got, ref):
     return np.linalg.norm(got - ref) / (den if den > 0 else 1.0)
 
 
-@contextlib.contextmanager
-def _poisoned_pool(cp, *specs):
-    """Frees CuPy's cached blocks, then allocates a NaN-filled array of each (shape, dtype) and
-    frees it again: the next allocations of those sizes (the binding's outputs) reuse them."""
-    pool = cp.get_default_memory_pool()
-    cp.cuda.Device().synchronize()
-    pool.free_all_blocks()
-    blocks = [cp.full(shape, np.nan, dtype) for shape, dtype in specs]
-    del blocks
-    yield
-
-
-def test_poisoned_pool_hands_out_nan(cp):
-    with _poisoned_pool(cp, ((3, 70, 9), np.float32)):
-        got = cp.empty((3, 70, 9), np.float32)
-    assert np.isnan(got.get()).all()
+def test_poison_pool_hands_out_nan(cp):
+    # what the poisoning of the outputs below relies on
+    poison_pool(cp, ((3, 70, 9), np.float32))
+    assert np.isnan(cp.empty((3, 70, 9), np.float32).get()).all()
 
 
 # (N, C, (H, W), K, (R, S), stride, padding, dilation, groups): odd sizes, 1 x 1, stride,
@@ -87,19 +67,19 @@ def test_conv2d_forward_and_backward(cp, cfg, dtype):
     dx_ref, dw_ref, db_ref = grads(dy)
     xd, wd, bd, dyd = (cp.asarray(a) for a in (x, w, b, dy))
 
-    with _poisoned_pool(cp, (y_ref.shape, dtype)):
-        y = _C.conv2d_forward(xd, wd, bd, st, pad, dl, groups)
+    poison_pool(cp, (y_ref.shape, dtype))
+    y = _C.conv2d_forward(xd, wd, bd, st, pad, dl, groups)
     assert isinstance(y, cp.ndarray) and y.dtype == dtype
     assert _rel_err(y.get(), y_ref) < REL[dtype]
-    with _poisoned_pool(cp, (y_ref.shape, dtype)):
-        yr = _C.conv2d_forward(xd, wd, bd, st, pad, dl, groups, relu=True)
+    poison_pool(cp, (y_ref.shape, dtype))
+    yr = _C.conv2d_forward(xd, wd, bd, st, pad, dl, groups, relu=True)
     assert _rel_err(yr.get(), np.maximum(y_ref, 0)) < REL[dtype]
-    with _poisoned_pool(cp, (y_ref.shape, dtype)):
-        y0 = _C.conv2d_forward(xd, wd, None, st, pad, dl, groups)
+    poison_pool(cp, (y_ref.shape, dtype))
+    y0 = _C.conv2d_forward(xd, wd, None, st, pad, dl, groups)
     assert _rel_err(y0.get(), y_ref - b.reshape(1, -1, 1, 1)) < REL[dtype]
 
-    with _poisoned_pool(cp, (x.shape, dtype)):
-        dx = _C.conv2d_backward_input(dyd, wd, x.shape, st, pad, dl, groups)
+    poison_pool(cp, (x.shape, dtype))
+    dx = _C.conv2d_backward_input(dyd, wd, x.shape, st, pad, dl, groups)
     assert _rel_err(dx.get(), dx_ref) < REL[dtype]
     dw, db = _C.conv2d_backward_weight(xd, dyd, w.shape, st, pad, dl, groups)
     assert _rel_err(dw.get(), dw_ref) < REL[dtype]
@@ -136,11 +116,11 @@ def test_conv1d_and_conv3d_against_float64_cpu(cp, dtype):
         dx_ref = getattr(_C, f"{name}_backward_input")(dy, w, xs, st, pad, dl, groups)
         dw_ref, db_ref = getattr(_C, f"{name}_backward_weight")(x, dy, ws, st, pad, dl, groups)
         xd, wd, bd, dyd = (cp.asarray(a.astype(dtype)) for a in (x, w, b, dy))
-        with _poisoned_pool(cp, (y_ref.shape, dtype)):
-            y = fwd(xd, wd, bd, st, pad, dl, groups)
+        poison_pool(cp, (y_ref.shape, dtype))
+        y = fwd(xd, wd, bd, st, pad, dl, groups)
         assert _rel_err(y.get(), y_ref) < REL[dtype], name
-        with _poisoned_pool(cp, (xs, dtype)):
-            dx = getattr(_C, f"{name}_backward_input")(dyd, wd, xs, st, pad, dl, groups)
+        poison_pool(cp, (xs, dtype))
+        dx = getattr(_C, f"{name}_backward_input")(dyd, wd, xs, st, pad, dl, groups)
         assert _rel_err(dx.get(), dx_ref) < REL[dtype], name
         dw, db = getattr(_C, f"{name}_backward_weight")(xd, dyd, ws, st, pad, dl, groups)
         assert _rel_err(dw.get(), dw_ref) < REL[dtype], name
@@ -205,23 +185,23 @@ def test_global_and_adaptive_pooling(cp, dtype):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, 4, 13, 10))
     xd = cp.asarray(x.astype(dtype))
-    with _poisoned_pool(cp, ((3, 4), dtype)):
-        g = _C.global_avg_pool_forward(xd)
+    poison_pool(cp, ((3, 4), dtype))
+    g = _C.global_avg_pool_forward(xd)
     assert _rel_err(g.get(), x.mean(axis=(2, 3))) < REL[dtype]
     dy = rng.standard_normal((3, 4))
-    with _poisoned_pool(cp, (x.shape, dtype)):
-        gx = _C.global_avg_pool_backward(cp.asarray(dy.astype(dtype)), x.shape)
+    poison_pool(cp, (x.shape, dtype))
+    gx = _C.global_avg_pool_backward(cp.asarray(dy.astype(dtype)), x.shape)
     ref = np.broadcast_to(dy[:, :, None, None] / 130.0, x.shape)
     assert _rel_err(gx.get(), ref) < REL[dtype]
     for size in [(1, 1), (4, 3), (5, 7), (13, 10), (20, 17)]:
         a_ref = _C.adaptive_avg_pool2d_forward(x, size)
-        with _poisoned_pool(cp, (a_ref.shape, dtype)):
-            a = _C.adaptive_avg_pool2d_forward(xd, size)
+        poison_pool(cp, (a_ref.shape, dtype))
+        a = _C.adaptive_avg_pool2d_forward(xd, size)
         assert _rel_err(a.get(), a_ref) < REL[dtype], size
         dy = rng.standard_normal(a_ref.shape)
         da_ref = _C.adaptive_avg_pool2d_backward(dy, x.shape)
-        with _poisoned_pool(cp, (x.shape, dtype)):
-            da = _C.adaptive_avg_pool2d_backward(cp.asarray(dy.astype(dtype)), x.shape)
+        poison_pool(cp, (x.shape, dtype))
+        da = _C.adaptive_avg_pool2d_backward(cp.asarray(dy.astype(dtype)), x.shape)
         assert _rel_err(da.get(), da_ref) < REL[dtype], size
         m_ref, mi_ref = _C.adaptive_max_pool2d_forward(x, size)
         m, mi = _C.adaptive_max_pool2d_forward(xd, size)
