@@ -132,10 +132,15 @@ def _max_pool(
     out = MaxPoolNd.apply(
         x, kernel_size, stride, padding, bool(ceil_mode), bool(return_indices), nsp, dilation
     )
+    return _with_indices(out, return_indices)
+
+
+def _with_indices(out: Any, return_indices: bool) -> Any:
+    """A max pool's output, with its indices as PyTorch's (int64, flat within each plane or
+    volume) when ``return_indices``."""
     if not return_indices:
         return out
     y, idx = out
-    # indices as PyTorch's: int64, flat within each (H, W) plane
     return y, Tensor._wrap(idx.data.astype(np.int64))
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from ... import _C
 from ...autograd import Context, Function, is_grad_enabled
 from ...tensor import Tensor
-from ._pool import IntOrTuple, Padding, _output_size
+from ._pool import IntOrTuple, Padding, _output_size, _with_indices
 
 __all__ = ["max_pool3d", "avg_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3d"]
 
@@ -171,15 +171,8 @@ def max_pool3d(
     stages = (
         _C.max_pool2d_forward, {**plane, **ceil}, _C.max_pool2d_forward, {**depth, **ceil}
     )  # fmt: skip
-    return _max3_result(MaxPool3d.apply(x, "max_pool3d", stages, bool(return_indices)),
+    return _with_indices(MaxPool3d.apply(x, "max_pool3d", stages, bool(return_indices)),
                         return_indices)  # fmt: skip
-
-
-def _max3_result(out: Any, return_indices: bool) -> Any:
-    if not return_indices:
-        return out
-    y, idx = out
-    return y, Tensor._wrap(idx.data.astype(np.int64))
 
 
 def avg_pool3d(
@@ -212,6 +205,6 @@ def adaptive_max_pool3d(x: Tensor, output_size: Any, return_indices: bool = Fals
         _C.adaptive_max_pool2d_forward, dict(output_size=(P, Q)),
         _C.adaptive_max_pool2d_forward, dict(output_size=(O, P * Q)),
     )  # fmt: skip
-    return _max3_result(
+    return _with_indices(
         MaxPool3d.apply(x, "adaptive_max_pool3d", stages, bool(return_indices)), return_indices
     )
