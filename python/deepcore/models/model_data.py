@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..nn.module import Module
+from ..symbolic import is_string_dtype
 from ..tensor import Tensor
 from . import data_adapter as da
 from .compile_utils import Compiled
@@ -42,7 +43,7 @@ __all__ = [
 def feed(a: np.ndarray) -> Any:
     """A batch array as a model input: a Tensor, or the array itself when it holds strings
     (see [Note: string inputs] in deepcore/symbolic.py)."""
-    return a if a.dtype.kind in "OUS" else Tensor(a)
+    return a if is_string_dtype(a.dtype) else Tensor(a)
 
 
 def prepare_batch(

@@ -27,6 +27,7 @@ from ..autograd import no_grad
 from ..distributed._distribution import Replica
 from ..nn.device import device_spec
 from ..nn.module import Module
+from ..symbolic import is_string_dtype
 from ..tensor import Tensor
 from . import callbacks as cbks
 from . import data_adapter as da
@@ -215,7 +216,7 @@ class Model(Trainer, Module):
         if arrays is None or dev == "cpu":
             return arrays
         return [
-            a if a is None or a.dtype.kind in "OUS" else to_device(a, dev, index) for a in arrays
+            a if a is None or is_string_dtype(a.dtype) else to_device(a, dev, index) for a in arrays
         ]
 
     # ------------------------------------------------------------------ building

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..symbolic import is_string_dtype
 from ..tensor import Tensor
 
 __all__ = ["InputSpec"]
@@ -67,7 +68,7 @@ def _as_tensor(x: Any, dtype: np.dtype) -> Any:
             return x.to(dtype=dtype)  # differentiable cast
         return x
     if isinstance(x, np.ndarray):
-        if x.dtype.kind in "OUS":  # text stays an array ([Note: string inputs], symbolic.py)
+        if is_string_dtype(x.dtype):  # text stays an array ([Note: string inputs], symbolic.py)
             return x
         if x.dtype.kind == "f" and x.dtype != dtype:
             x = x.astype(dtype)
