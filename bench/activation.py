@@ -35,6 +35,7 @@ import deepcore.nn.functional as F
 import numpy as np
 from deepcore import _C
 from harness import banner, check_close, paired
+from peer import Peer, add_peer_argument
 
 SHAPES = [(64, 4096), (64, 32, 26, 26)]
 
@@ -140,6 +141,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="default: deepcore's OpenMP count")
     ap.add_argument("--capability", default=None, help="generic | avx2 | avx512")
     ap.add_argument("--gap", type=float, default=0.02, help="pause (s) between timed blocks")
+    add_peer_argument(ap)
     args = ap.parse_args()
 
     import torch
@@ -148,8 +150,8 @@ def main() -> None:
         dc.kernels.set_cpu_capability(args.capability)
     threads = args.threads or dc.kernels.get_num_threads()
     dc.kernels.set_num_threads(threads)
-    torch.set_num_threads(threads)
-    banner(f"torch {torch.__version__} {threads} threads")
+    peer_process = Peer(threads, args.peer_in_process)
+    banner(peer_process.describe())
 
     cases = []
     for shape in SHAPES:
@@ -160,12 +162,14 @@ def main() -> None:
     hdr = f"{'level':9} {'op':11} {'shape':18} {'ours ms':>9} {'torch ms':>9} {'ours GB/s':>10}"
     print(hdr + f" {'torch GB/s':>10} {'ours/torch wall':>16} {'ours/torch cpu':>15}")
     for level, name, shape, nbytes, ours, peer in cases:
+        peer = peer_process.fn(peer)
         check_close(np.asarray(ours()), np.asarray(peer()), 1e-4, f"{level} {name} {shape}")
         r = paired(ours, peer, pairs=args.pairs, gap=args.gap)
         to, tp = r.ours_median, r.peer_median
         print(f"{level:9} {name:11} {str(shape):18} {to * 1e3:9.3f} {tp * 1e3:9.3f} "
               f"{nbytes / to / 1e9:10.1f} {nbytes / tp / 1e9:10.1f} {r.ratio:16.2f} "
               f"{r.cpu_ratio:15.2f}")  # fmt: skip
+    peer_process.close()
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from deepcore.nn.functional._attention import _sdpa_materialized
 from harness import alternate, banner, check_close, paired
+from peer import Peer, add_peer_argument
 
 K = dc.kernels
 aten = torch.ops.aten
@@ -46,7 +47,7 @@ def attention_flops(B, H, L, D, causal):
     return f / 2 if causal else f
 
 
-def run(shape, causal, args) -> dict:
+def run(shape, causal, args, peer) -> dict:
     B, H, L, D = shape
     rng = np.random.default_rng(0)
     q, k, v, go = (rng.standard_normal((B, H, L, D)).astype(np.float32) for _ in range(4))
@@ -69,21 +70,17 @@ def run(shape, causal, args) -> dict:
         )
         return (o, *g)
 
-    with torch.no_grad():
-        got, want = ours_fb(), torch_fb()
-    check_close(
-        list(got), [t.numpy() for t in want], 1e-4, f"{shape} causal={causal} o, dq, dk, dv"
-    )
+    torch_fwd, torch_fb = peer.fn(torch_fwd), peer.fn(torch_fb)
+    check_close(list(ours_fb()), list(torch_fb()), 1e-4, f"{shape} causal={causal} o, dq, dk, dv")
 
     f = attention_flops(B, H, L, D, causal)
     out = {}
-    with torch.no_grad():
-        for name, ours, theirs, flops in [
-            ("fwd", ours_fwd, torch_fwd, f),
-            ("fb", ours_fb, torch_fb, 3.5 * f),
-        ]:
-            r = paired(ours, theirs, args.pairs, gap=args.gap, warmup=1, target=0.2)
-            out[name] = (statistics.median(r.ours), statistics.median(r.peer), r.speedup, flops)
+    for name, ours, theirs, flops in [
+        ("fwd", ours_fwd, torch_fwd, f),
+        ("fb", ours_fb, torch_fb, 3.5 * f),
+    ]:
+        r = paired(ours, theirs, args.pairs, gap=args.gap, warmup=1, target=0.2)
+        out[name] = (statistics.median(r.ours), statistics.median(r.peer), r.speedup, flops)
     return out
 
 
@@ -207,12 +204,13 @@ def main() -> None:
     ap.add_argument("--only", type=int, nargs="*", help="indices into SHAPES")
     ap.add_argument("--skip-unfused", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
+    add_peer_argument(ap)
     args = ap.parse_args()
     K.set_num_threads(args.threads)
-    torch.set_num_threads(args.threads)
+    peer = Peer(args.threads, args.peer_in_process)
     if args.capability:
         K.set_cpu_capability(args.capability)
-    banner(f"torch {torch.__version__} x{torch.get_num_threads()}", f"pairs={args.pairs}")
+    banner(peer.describe(), f"pairs={args.pairs}")
     print(f"# our SGEMM 1024^3: {sgemm_rate(args.threads):.1f} GFLOP/s")
     print(
         "| (B, H, L, D) | causal | fwd ours ms | GFLOP/s | torch ms | GFLOP/s | torch/ours "
@@ -224,7 +222,7 @@ def main() -> None:
     for shape in shapes:
         base = None
         for causal in (False, True):
-            r = run(shape, causal, args)
+            r = run(shape, causal, args, peer)
             cells = []
             for name in ("fwd", "fb"):
                 to, tt, ratio, f = r[name]
@@ -243,6 +241,7 @@ def main() -> None:
                 base = r
                 cells.append("")
             print(f"| {shape} | {causal} | " + " | ".join(cells) + " |", flush=True)
+    peer.close()
     if not args.skip_unfused:
         fused_vs_unfused(args)
     if not args.skip_memory:

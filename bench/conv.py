@@ -16,7 +16,8 @@ torch.ops.aten.convolution_backward, so neither pays for its autograd engine. Ea
 starts after a short pause (--gap) so the other library's spinning OpenMP workers have gone to
 sleep (2-core machine; bench/harness.py, [Note: bench protocol]). With --threads 1 both run on
 the calling thread, and the time is that thread's CPU time (time.thread_time), which other
-processes on a busy machine do not inflate.
+processes on a busy machine do not inflate. PyTorch runs in its own process (bench/peer.py,
+[Note: peer process]); --peer-in-process times it in this one, after ``import deepcore``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import deepcore as dc
 import numpy as np
 import torch
 from harness import banner, check_close, paired
+from peer import Peer, add_peer_argument
 
 K = dc.kernels
 
@@ -50,7 +52,7 @@ SHAPES_TINY = [(4, 3, 8, 8, 3, 1, 1), (8, 8, 6, 8, 3, 1, 1), (2, 16, 4, 16, 3, 1
 SHAPES3_TINY = [(2, 2, 6, 4, 3, 1, 1), (1, 4, 8, 4, 3, 1, 1)]
 
 
-def run(shape, args) -> dict:
+def run(shape, args, peer) -> dict:
     N, C, H, Kc, R, st, pad = shape
     n = args.dims
     rng = np.random.default_rng(0)
@@ -73,19 +75,20 @@ def run(shape, args) -> dict:
         return y, dx, dw, db
 
     def torch_fwd():
-        return tconv(tx, tw, tb, st, pad)
+        with torch.no_grad():
+            return tconv(tx, tw, tb, st, pad)
 
     def torch_fb():
-        y = tconv(tx, tw, tb, st, pad)
-        dx, dw, db = torch.ops.aten.convolution_backward(
-            y, tx, tw, [Kc], [st] * n, [pad] * n, [1] * n, False, [0] * n, 1, [True, True, True]
-        )
+        with torch.no_grad():
+            y = tconv(tx, tw, tb, st, pad)
+            dx, dw, db = torch.ops.aten.convolution_backward(
+                y, tx, tw, [Kc], [st] * n, [pad] * n, [1] * n, False, [0] * n, 1, [True] * 3
+            )
         return y, dx, dw, db
 
+    torch_fwd, torch_fb = peer.fn(torch_fwd), peer.fn(torch_fb)
     # validate (dy = y, as in the timed step)
-    with torch.no_grad():
-        got, want = ours_fb(), torch_fb()
-    check_close(list(got), [t.numpy() for t in want], 1e-4, f"{shape} y, dx, dw, db vs torch")
+    check_close(list(ours_fb()), list(torch_fb()), 1e-4, f"{shape} y, dx, dw, db vs torch")
 
     P = (H + 2 * pad - R) // st + 1
     flops = 2.0 * N * Kc * P**n * C * R**n
@@ -94,17 +97,16 @@ def run(shape, args) -> dict:
         getattr(K, f"conv{n}d_algorithm")(x.shape, w.shape, st, pad, 1, 1, p, algo)
         for p in ("forward", "backward_input", "backward_weight")
     )
-    with torch.no_grad():
-        for name, ours, theirs, f in [
-            ("fwd", ours_fwd, torch_fwd, flops),
-            ("fb", ours_fb, torch_fb, 3 * flops),
-        ]:
-            r = paired(ours, theirs, args.pairs, gap=args.gap, warmup=1, target=0.2, cpu="thread")
-            if args.threads == 1:  # one thread each: this thread's CPU time (see harness.py)
-                t_ours, t_torch, speedup = r.ours_cpu, r.peer_cpu, r.cpu_speedup
-            else:
-                t_ours, t_torch, speedup = r.ours, r.peer, r.speedup
-            out[name] = (statistics.median(t_ours), statistics.median(t_torch), speedup, f)
+    for name, ours, theirs, f in [
+        ("fwd", ours_fwd, torch_fwd, flops),
+        ("fb", ours_fb, torch_fb, 3 * flops),
+    ]:
+        r = paired(ours, theirs, args.pairs, gap=args.gap, warmup=1, target=0.2, cpu="thread")
+        if args.threads == 1:  # one thread each: the calling thread's CPU time (harness.py)
+            t_ours, t_torch, speedup = r.ours_cpu, r.peer_cpu, r.cpu_speedup
+        else:
+            t_ours, t_torch, speedup = r.ours, r.peer, r.speedup
+        out[name] = (statistics.median(t_ours), statistics.median(t_torch), speedup, f)
     return out
 
 
@@ -118,14 +120,14 @@ def main() -> None:
     ap.add_argument("--only", type=int, nargs="*", help="indices into SHAPES (or SHAPES3)")
     ap.add_argument("--dims", type=int, default=2, choices=[2, 3], help="conv2d or conv3d")
     ap.add_argument("--tiny", action="store_true", help="the tiny shapes (SHAPES*_TINY)")
+    add_peer_argument(ap)
     args = ap.parse_args()
     K.set_num_threads(args.threads)
-    torch.set_num_threads(args.threads)
+    peer = Peer(args.threads, args.peer_in_process)
     if args.capability:
         K.set_cpu_capability(args.capability)
     banner(
-        f"torch {torch.__version__} x{torch.get_num_threads()} "
-        f"(mkldnn {torch.backends.mkldnn.is_available()})",
+        f"{peer.describe()} (mkldnn {peer.info['mkldnn']})",
         f"conv{args.dims}d, algo={args.algo}, pairs={args.pairs}",
     )
     print(
@@ -138,7 +140,7 @@ def main() -> None:
     )
     shapes = table if not args.only else [table[i] for i in args.only]
     for shape in shapes:
-        r = run(shape, args)
+        r = run(shape, args, peer)
         cells = []
         for name in ("fwd", "fb"):
             to, tt, ratio, f = r[name]
@@ -150,6 +152,7 @@ def main() -> None:
                 f"{ratio:.2f}",
             ]
         print(f"| {shape} | {r['algo']} | " + " | ".join(cells) + " |", flush=True)
+    peer.close()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import deepcore as dc
 import numpy as np
 import torch
 from harness import banner, check_close, paired
+from peer import Peer, add_peer_argument
 
 K = dc.kernels
 
@@ -29,9 +30,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--pairs", type=int, default=7)
     ap.add_argument("--shape", type=int, nargs=4, default=[100, 32, 28, 20])
+    add_peer_argument(ap)
     args = ap.parse_args()
     K.set_num_threads(args.threads)
-    torch.set_num_threads(args.threads)
+    peer = Peer(args.threads, args.peer_in_process)
     T, N, C, S = args.shape
     rng = np.random.default_rng(0)
     z = torch.log_softmax(torch.tensor(rng.standard_normal((T, N, C)), dtype=torch.float32), -1)
@@ -58,15 +60,16 @@ def main() -> None:
         torch.nn.functional.ctc_loss(tlp, ttg, til, ttl, reduction="sum").backward()
         return tlp.grad
 
-    check_close(ours_fwd(), torch_fwd().numpy(), 1e-5, "forward")
+    torch_fwd, torch_both = peer.fn(torch_fwd), peer.fn(torch_both)
+    check_close(ours_fwd(), torch_fwd(), 1e-5, "forward")
     g = ours_both()
-    gt = torch_both().numpy()
+    gt = torch_both()
     # compare through log_softmax's backward: g - softmax * sum(g) over the classes
     p = np.exp(lp)
     check_close(g - p * g.sum(-1, keepdims=True), gt - p * gt.sum(-1, keepdims=True), 1e-4, "grad")
     banner(
         f"CTC loss, (T, N, C, S) = {tuple(args.shape)}, float32",
-        f"torch {torch.__version__} x{torch.get_num_threads()}",
+        peer.describe(),
     )
     print("| case | ours ms | torch ms | torch/ours |")
     print("|---|---:|---:|---:|")
@@ -79,6 +82,7 @@ def main() -> None:
             f"| {name} | {r.ours_median * 1e3:.2f} | {r.peer_median * 1e3:.2f} | {r.speedup:.2f} |",
             flush=True,
         )
+    peer.close()
 
 
 if __name__ == "__main__":

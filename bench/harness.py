@@ -16,6 +16,9 @@ through these functions ([Note: bench protocol]).
    or the process's CPU time) is immune to being descheduled and is the figure to trust on a
    shared machine.
 
+5. The PyTorch peer runs in its own process (bench/peer.py, [Note: peer process]): ``alternate``
+   times its blocks there, in turn with ours, so pairs stay paired.
+
 Benchmarks import deepcore as installed (``pip install .``) or from an in-place build
 (``PYTHONPATH=python``), never by editing ``sys.path``; ``banner()`` says which one ran.
 """
@@ -159,7 +162,9 @@ def alternate(
     r = Rounds([[] for _ in fns], [[] for _ in fns], reps)
     for _ in range(rounds):
         for i, fn in enumerate(fns):
-            w, c = block(fn, reps, gap, cpu)
+            # a function of a peer process (bench/peer.py) times its block there
+            timed = getattr(fn, "block", None)
+            w, c = timed(reps, gap, cpu) if timed else block(fn, reps, gap, cpu)
             r.wall[i].append(w)
             r.cpu[i].append(c)
         if after_round is not None:

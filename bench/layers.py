@@ -1,25 +1,28 @@
 """Layer-system overheads: what deepcore.nn.Module adds on top of the F op it calls, next to
 what torch.nn.Module adds on top of torch.nn.functional; and the channels-last plan.
 
-    python bench/layers.py      (PYTHONPATH=python for an in-place build)
+    python bench/layers.py [--peer-in-process]     (PYTHONPATH=python for an in-place build)
 
 1. Per-call overhead of a layer: time(layer(x)) - time(F.op(x, w, b)) on a tiny input (so the
    kernel is negligible), ours and PyTorch's, measured alternately (A B A B), medians
-   (bench/harness.py, [Note: bench protocol]).
+   (bench/harness.py, [Note: bench protocol]); PyTorch in its own process (bench/peer.py).
 2. The channels-last plan ([Note: channels-last]): a training step of a channels-last stack,
    standalone layers vs planned, alternately; outputs are checked equal first.
 """
 
 from __future__ import annotations
 
+import sys
+
 import deepcore as dc
 import deepcore.nn as nn
 import numpy as np
 from deepcore.nn import functional as F
 from harness import alternate, banner, check_close, paired
+from peer import Peer
 
 
-def call_overhead(pairs: int = 9, n: int = 10000) -> None:
+def call_overhead(pairs: int = 9, n: int = 10000, in_process: bool = False) -> None:
     """Layer call and bare F call timed in turn (ours, torch, ours, torch, ...); the overhead is
     median(layer) - median(F)."""
     x = dc.tensor(np.ones((4, 8), np.float32))
@@ -35,9 +38,13 @@ def call_overhead(pairs: int = 9, n: int = 10000) -> None:
     if torch is not None:
         xt = torch.ones(4, 8)
         lin = torch.nn.Linear(8, 8)
-        cases["torch layer"] = lambda: lin(xt)
-        cases["torch F"] = lambda: torch.nn.functional.linear(xt, lin.weight, lin.bias)
+        peer = Peer(1, in_process)  # one thread as this process: small calls
+        cases["torch layer"], cases["torch F"] = peer.fns(
+            lambda: lin(xt), lambda: torch.nn.functional.linear(xt, lin.weight, lin.bias)
+        )
     r = alternate(*cases.values(), rounds=pairs, reps=n, warmup=0)
+    if torch is not None:
+        peer.close()
     med = {k: r.median(i) * 1e6 for i, k in enumerate(cases)}
     o = med["ours layer"] - med["ours F"]
     line = (
@@ -97,6 +104,6 @@ def plan_effect(bn: bool, pairs: int = 9) -> None:
 
 if __name__ == "__main__":
     banner()
-    call_overhead()
+    call_overhead(in_process="--peer-in-process" in sys.argv[1:])
     plan_effect(bn=False)
     plan_effect(bn=True)

@@ -8,7 +8,8 @@ forward + backward (a fresh graph per call, backward of a fixed cotangent). Resu
 validated against each other first, then ours and torch are timed alternately (bench/harness.py's
 [Note: bench protocol]); reported: medians and the median of per-pair ratios torch / ours
 (> 1: ours faster). With --threads 1 the times and ratios are process CPU time, which a busy
-machine disturbs less than wall time.
+machine disturbs less than wall time. PyTorch runs in its own process (bench/peer.py,
+[Note: peer process]); --peer-in-process times it in this one, after ``import deepcore``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import deepcore.nn.functional as F
 import numpy as np
 import torch
 from harness import banner, check_close, paired
+from peer import Peer, add_peer_argument
 
 TF = torch.nn.functional
 
@@ -182,13 +184,17 @@ def cases(group: str):
     return out
 
 
-def run_case(name, arrays, ours_fn, torch_fn, pairs, gap, cpu_time):
+def run_case(name, arrays, ours_fn, torch_fn, peer, pairs, gap, cpu_time):
     ts_ours = [dc.tensor(a) for a in arrays]
     ts_torch = [torch.from_numpy(a.copy()) for a in arrays]
+
+    def fwd_torch():
+        with torch.no_grad():
+            return torch_fn(*ts_torch)
+
+    fwd_peer = peer.fn(fwd_torch)
     y = ours_fn(*ts_ours)
-    with torch.no_grad():
-        yt = torch_fn(*ts_torch)
-    check_close(y.numpy(), yt.numpy(), 1e-5, name)
+    check_close(y.numpy(), fwd_peer(), 1e-5, name)
     g = np.random.default_rng(9).standard_normal(y.shape).astype(np.float32)
     gt = torch.from_numpy(g)
     gr_ours = [dc.tensor(a, requires_grad=True) for a in arrays]
@@ -203,20 +209,15 @@ def run_case(name, arrays, ours_fn, torch_fn, pairs, gap, cpu_time):
         for t in gr_torch:
             t.grad = None
         torch_fn(*gr_torch).backward(gt)
+        return [t.grad for t in gr_torch]
 
+    fb_peer = peer.fn(torch_fb)
     ours_fb()
-    torch_fb()
-    check_close(
-        [t.grad.numpy() for t in gr_ours], [t.grad.numpy() for t in gr_torch], 1e-4, name + " grads"
-    )
-
-    def fwd_torch():
-        with torch.no_grad():
-            torch_fn(*ts_torch)
+    check_close([t.grad.numpy() for t in gr_ours], fb_peer(), 1e-4, name + " grads")
 
     for what, a, b in [
-        ("fwd", lambda: ours_fn(*ts_ours), fwd_torch),
-        ("fwd+bwd", ours_fb, torch_fb),
+        ("fwd", lambda: ours_fn(*ts_ours), fwd_peer),
+        ("fwd+bwd", ours_fb, fb_peer),
     ]:
         r = paired(a, b, pairs, gap=gap, warmup=1, target=0.05)
         if cpu_time:
@@ -235,13 +236,14 @@ def main() -> None:
     ap.add_argument("--gap", type=float, default=0.02)
     ap.add_argument("--only", nargs="*", default=["interp", "convt", "scan", "scatter", "vol"])
     ap.add_argument("--match", nargs="*", default=[], help="only cases whose name has one of these")
+    add_peer_argument(ap)
     args = ap.parse_args()
     dc.kernels.set_num_threads(args.threads)
-    torch.set_num_threads(args.threads)
+    peer = Peer(args.threads, args.peer_in_process)
     cpu_time = args.threads == 1
     banner(
         "issue 14 native ops, float32",
-        f"torch {torch.__version__} x{torch.get_num_threads()}",
+        peer.describe(),
         "times: process CPU time" if cpu_time else "times: wall",
     )
     print("| case | pass | ours ms | torch ms | torch/ours |")
@@ -250,7 +252,8 @@ def main() -> None:
         for name, arrays, ours_fn, torch_fn in cases(group):
             if args.match and not any(m in name for m in args.match):
                 continue
-            run_case(name, arrays, ours_fn, torch_fn, args.pairs, args.gap, cpu_time)
+            run_case(name, arrays, ours_fn, torch_fn, peer, args.pairs, args.gap, cpu_time)
+    peer.close()
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import deepcore.optim as optim
 import numpy as np
 import torch
 from harness import alternate, banner, check_close
+from peer import Peer, add_peer_argument
 
 # bytes moved per float32 parameter per step: reads (p, g, state...) + writes (p, state...)
 BYTES = {
@@ -111,15 +112,32 @@ def validate(name: str, shapes) -> float:
     )
 
 
+def peer_steps(peer: Peer, params, opt) -> list:
+    """``opt.step`` as a function of the peer. A pickled tensor leaves its ``.grad`` behind, so
+    the gradients travel beside the parameters and are put back on the first call."""
+    grads = [p.grad for p in params]
+
+    def step() -> None:
+        if params[0].grad is None:
+            for p, g in zip(params, grads):
+                p.grad = g
+        opt.step()
+
+    return peer.fns(step)
+
+
 def reps_for(n_elems: int) -> int:
     return max(3, min(200, int(3e7 // max(n_elems, 1))))
 
 
-def bench_case(name: str, label: str, shapes, pairs: int, fused_ok: bool) -> dict:
+def bench_case(name: str, label: str, shapes, pairs: int, fused_ok: bool, peer: Peer) -> dict:
     n = sum(int(np.prod(s)) for s in shapes)
     validate(name, shapes)
-    _, _, o, t = setup(name, shapes, False)
-    steps = [o.step, t.step] + ([setup(name, shapes, True)[3].step] if fused_ok else [])
+    _, theirs, o, t = setup(name, shapes, False)
+    steps = [o.step, *peer_steps(peer, theirs, t)]
+    if fused_ok:
+        _, theirs_f, _, t_f = setup(name, shapes, True)
+        steps += peer_steps(peer, theirs_f, t_f)
     reps = reps_for(n)
     # warm-up: first touch of the state, caches, threads; one thread: this thread's CPU time
     r = alternate(*steps, rounds=pairs, reps=reps, warmup=max(2, reps // 4), cpu="thread")
@@ -165,11 +183,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--pairs", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="fewer cases (smoke run)")
+    add_peer_argument(ap)
     args = ap.parse_args()
     dc.kernels.set_num_threads(args.threads)
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)  # this process's torch validates
+    peer = Peer(args.threads, args.peer_in_process)
     banner(
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads)",
+        peer.describe(),
         f"float32; median of {args.pairs} A/B pairs",
     )
     names = ["sgd_momentum", "rmsprop", "adam", "nadam"]
@@ -186,7 +206,7 @@ def main() -> None:
     for name in names:
         fused_ok = supports_fused(name)
         for label, shapes in layouts:
-            r = bench_case(name, label, shapes, args.pairs, fused_ok)
+            r = bench_case(name, label, shapes, args.pairs, fused_ok, peer)
             fused = f"{r['fused'] * 1e3:9.3f}" if r["fused"] is not None else f"{'n/a':>9}"
             print(
                 f"{name:<13} {label:<26} {r['ours'] * 1e3:9.3f} {r['gbs']:6.1f} "
@@ -194,6 +214,7 @@ def main() -> None:
                 + (f" {r['cpu_ratio']:9.2f}x" if one else ""),
                 flush=True,
             )
+    peer.close()
     print("\nour Adam step on one 10M float32 tensor, per CPU variant:")
     for cap, t, gbs in isa_table(args.pairs):
         print(f"  {cap:<8} {t * 1e3:8.3f} ms  {gbs:6.1f} GB/s")

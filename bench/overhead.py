@@ -21,6 +21,7 @@ import deepcore as dc
 import numpy as np
 import torch
 from harness import banner, check_close, paired
+from peer import Peer, add_peer_argument
 
 
 def _bce(z, y, maximum, log, exp, absf):
@@ -94,20 +95,23 @@ def cases():
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=15)
+    add_peer_argument(ap)
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    banner(f"torch {torch.__version__} 1 thread", f"numpy {np.__version__}")
+    torch.set_num_threads(1)  # this process's torch validates
+    peer_process = Peer(1, args.peer_in_process)
+    banner(peer_process.describe(), f"numpy {np.__version__}")
     print(
         f"{'case':12s} {'ours us':>9s} {'torch us':>9s} {'ours/torch':>10s} "
         f"{'ours cpu us':>11s} {'cpu ratio':>9s}"
     )
     for name, ours, peer, number in cases():
-        r = paired(ours, peer, pairs=args.reps, reps=number, warmup=number // 3)
+        r = paired(ours, peer_process.fn(peer), pairs=args.reps, reps=number, warmup=number // 3)
         cpu = r.rounds.median(0, cpu=True)
         print(
             f"{name:12s} {r.ours_median * 1e6:9.2f} {r.peer_median * 1e6:9.2f} {r.ratio:10.2f} "
             f"{cpu * 1e6:11.2f} {r.cpu_ratio:9.2f}"
         )
+    peer_process.close()
 
 
 if __name__ == "__main__":

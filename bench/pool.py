@@ -26,6 +26,7 @@ import deepcore as dc
 import numpy as np
 import torch
 from harness import banner, block, check_close, paired
+from peer import Peer, add_peer_argument
 
 K = dc.kernels
 
@@ -48,9 +49,11 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=7)
     ap.add_argument("--gap", type=float, default=0.05)
     ap.add_argument("--shape", type=int, nargs=4, default=[64, 64, 56, 56])
+    add_peer_argument(ap)
     args = ap.parse_args()
     K.set_num_threads(args.threads)
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)  # this process's torch: validation and the copy floor
+    peer = Peer(args.threads, args.peer_in_process)
     N, C, H, W = args.shape
     x = np.random.default_rng(1).standard_normal((N, C, H, W)).astype(np.float32)
     tx = torch.from_numpy(x)
@@ -133,14 +136,14 @@ def main() -> None:
     ]
     banner(
         f"pooling 2x2/2 on {tuple(args.shape)} float32",
-        f"torch {torch.__version__} x{torch.get_num_threads()}",
+        peer.describe(),
         f"copy bandwidth {bw / 1e9:.1f} GB/s (read+write)",
     )
     print("| case | MB moved | floor ms | ours ms | ours/floor | torch ms | torch/ours |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     with torch.no_grad():
         for name, ours, theirs, nbytes in cases:
-            r = paired(ours, theirs, args.pairs, reps=3, gap=args.gap, warmup=1)
+            r = paired(ours, peer.fn(theirs), args.pairs, reps=3, gap=args.gap, warmup=1)
             floor = nbytes / bw
             mo, mt = r.ours_median, r.peer_median
             print(
@@ -148,18 +151,19 @@ def main() -> None:
                 f"{mo / floor:.2f} | {mt * 1e3:.2f} | {r.speedup:.2f} |",
                 flush=True,
             )
-        convnet_pools(args.pairs, args.gap)
+        convnet_pools(args.pairs, args.gap, peer)
+    peer.close()
 
 
-def convnet_pools(pairs: int, gap: float) -> None:
+def convnet_pools(pairs: int, gap: float, peer: Peer) -> None:
     print("\nseed convnet pools (2x2 max, training forward with indices, backward)")
     print("| shape | pass | ours ms | torch ms | torch/ours |")
     print("|---|---|---:|---:|---:|")
     for shape in [(64, 32, 26, 26), (64, 64, 11, 11)]:
-        convnet_pool(shape, pairs, gap)
+        convnet_pool(shape, pairs, gap, peer)
 
 
-def convnet_pool(shape: tuple, pairs: int, gap: float) -> None:
+def convnet_pool(shape: tuple, pairs: int, gap: float, peer: Peer) -> None:
     x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
     tx = torch.from_numpy(x)
     y, idx = K.max_pool2d_forward(x, 2)
@@ -187,7 +191,7 @@ def convnet_pool(shape: tuple, pairs: int, gap: float) -> None:
         ),
     ]
     for name, ours, theirs in cases:
-        r = paired(ours, theirs, pairs, reps=20, gap=gap, warmup=1)
+        r = paired(ours, peer.fn(theirs), pairs, reps=20, gap=gap, warmup=1)
         print(
             f"| {shape} | {name} | {r.ours_median * 1e3:.3f} | {r.peer_median * 1e3:.3f} | "
             f"{r.speedup:.2f} |",

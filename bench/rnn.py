@@ -29,6 +29,7 @@ import deepcore.nn.functional as F
 import numpy as np
 import torch
 from harness import banner, check_close, paired
+from peer import Peer, add_peer_argument
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 CASES = [  # (name, B, T, I, H, variable lengths)
@@ -55,7 +56,7 @@ def sgemm_gflops(threads: int) -> float:
     return 2.0 * 6400 * 1024 * 384 / t / 1e9
 
 
-def run(cell: str, case: tuple, args) -> dict:
+def run(cell: str, case: tuple, args, peer) -> dict:
     name, B, T, I, H, variable = case
     G = GATES[cell]
     rng = np.random.default_rng(0)
@@ -109,11 +110,11 @@ def run(cell: str, case: tuple, args) -> dict:
         grads = torch.autograd.grad(out, [tx, *tm.parameters()], tgy)
         return out, grads
 
+    torch_fwd, torch_fb = peer.fn(torch_fwd), peer.fn(torch_fb)
     # validate: outputs and every gradient (x, w_ih, w_hh, b_ih, b_hh)
     out, grads = ours_fb()
     tout, tgrads = torch_fb()
-    check_close([out.data] + [g.data for g in grads],
-                [tout.detach().numpy()] + [g.numpy() for g in tgrads], 2e-4,
+    check_close([out.data] + [g.data for g in grads], [tout, *tgrads], 2e-4,
                 f"{cell} {name} outputs and gradients vs torch")  # fmt: skip
 
     flops = 2.0 * B * T * G * H * (I + H)
@@ -137,12 +138,12 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=0.3, help="seconds per timed block")
     ap.add_argument("--cells", nargs="*", default=["lstm", "gru", "rnn"])
     ap.add_argument("--only", type=int, nargs="*", help="indices into CASES")
+    add_peer_argument(ap)
     args = ap.parse_args()
     dc.kernels.set_num_threads(args.threads)
-    torch.set_num_threads(args.threads)
+    peer = Peer(args.threads, args.peer_in_process)
     banner(
-        f"torch {torch.__version__} x{torch.get_num_threads()} "
-        f"(mkldnn {torch.backends.mkldnn.is_available()})",
+        f"{peer.describe()} (mkldnn {peer.info['mkldnn']})",
         f"pairs={args.pairs}",
     )
     sg = sgemm_gflops(args.threads)
@@ -155,7 +156,7 @@ def main() -> None:
     cases = CASES if not args.only else [CASES[i] for i in args.only]
     for cell in args.cells:
         for case in cases:
-            r = run(cell, case, args)
+            r = run(cell, case, args, peer)
             (fo, ft, fs, ff), (bo, bt, bs, bf) = r["fwd"], r["fb"]
             print(
                 f"| {cell} | {case[0]} | {fo * 1e3:.2f} | {ff / fo / 1e9:.1f} | {ft * 1e3:.2f} | "
@@ -163,6 +164,7 @@ def main() -> None:
                 f"{bt * 1e3:.2f} | {bs:.2f} |",
                 flush=True,
             )
+    peer.close()
 
 
 if __name__ == "__main__":

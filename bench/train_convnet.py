@@ -36,6 +36,7 @@ from deepcore.datasets import mnist
 from deepcore.models import zoo
 from deepcore.utils import scale_to_unit, to_categorical
 from harness import alternate, banner, check_close
+from peer import Peer, add_peer_argument
 
 REPO = Path(__file__).resolve().parent.parent  # only to find ../shared/data/mnist
 
@@ -206,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--profile", action="store_true", help="cProfile one extra epoch of ours")
     ap.add_argument("--top", type=int, default=25, help="rows of the profile table")
     ap.add_argument("--threads", type=int, help="threads for both (default: each one's own)")
+    add_peer_argument(ap)
     args = ap.parse_args(argv)
 
     import torch
@@ -213,6 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         dc.kernels.set_num_threads(args.threads)
         torch.set_num_threads(args.threads)
+    peer = Peer(args.threads or torch.get_num_threads(), args.peer_in_process)
 
     xtr, ytr, xte, yte = load(args.data, args.n_train)
     y1h = to_categorical(ytr, 10)
@@ -220,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     xte_t = torch.from_numpy(np.ascontiguousarray(xte.transpose(0, 3, 1, 2)))
     ytr_t, yte_t = torch.from_numpy(ytr), torch.from_numpy(yte)
 
-    banner(f"torch {torch.__version__} threads {torch.get_num_threads()}")
+    banner(peer.describe())
     print(
         f"data: {len(xtr)} train / {len(xte)} test images, batch {args.batch_size}, "
         f"RMSprop lr {LR} rho {RHO} eps {EPS} (outside sqrt)"
@@ -231,8 +234,6 @@ def main(argv: list[str] | None = None) -> None:
     wnet, wopt = build_torch(warm)
     n_warm = 8 * args.batch_size
     ours_epoch(warm, xtr[:n_warm], y1h[:n_warm], args.batch_size)
-    torch_epoch(wnet, wopt, xtr_t[:n_warm], ytr_t[:n_warm], args.batch_size,
-                np.random.default_rng(0))  # fmt: skip
 
     model = build_ours(args.seed)
     model.predict(xtr[:1], verbose=0)  # builds the weights
@@ -242,6 +243,14 @@ def main(argv: list[str] | None = None) -> None:
 
     rng = np.random.default_rng(args.seed)
     n = len(xtr)
+    # the peer's model, optimizer and data travel together (one pickle keeps them shared)
+    peer_warm, peer_epoch, peer_accuracy = peer.fns(
+        lambda: torch_epoch(wnet, wopt, xtr_t[:n_warm], ytr_t[:n_warm], args.batch_size,
+                            np.random.default_rng(0)),
+        lambda: torch_epoch(net, opt, xtr_t, ytr_t, args.batch_size, rng),
+        lambda: torch_accuracy(net, xte_t, yte_t),
+    )  # fmt: skip
+    peer_warm()
 
     def report(r) -> None:
         (to, tt), (co, ct) = [w[-1] for w in r.wall], [c[-1] for c in r.cpu]
@@ -251,10 +260,11 @@ def main(argv: list[str] | None = None) -> None:
 
     r = alternate(
         lambda: ours_epoch(model, xtr, y1h, args.batch_size),
-        lambda: torch_epoch(net, opt, xtr_t, ytr_t, args.batch_size, rng),
+        peer_epoch,
         rounds=args.epochs, reps=1, warmup=0, after_round=report,
     )  # fmt: skip
-    acc_ours, acc_torch = ours_accuracy(model, xte, yte), torch_accuracy(net, xte_t, yte_t)
+    acc_ours, acc_torch = ours_accuracy(model, xte, yte), peer_accuracy()
+    peer.close()
     print()
     print("| | deepcore | PyTorch | ratio |")
     print("|---|---:|---:|---:|")

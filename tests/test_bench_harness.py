@@ -87,3 +87,39 @@ def test_alternate_warms_up_then_times_in_rounds():
 
 def test_origin_says_which_deepcore_ran():
     assert "deepcore" in _harness().deepcore_origin()
+
+
+@pytest.mark.parametrize("in_process", [False, True])
+def test_peer_runs_torch_apart_and_times_its_blocks(in_process, monkeypatch):
+    """bench/peer.py ([Note: peer process]): a function sent to the peer returns its result as
+    NumPy, is timed there through ``alternate``, shares objects with the functions sent beside
+    it, and a failure there is raised here; the worker never imports deepcore."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("cloudpickle")
+    monkeypatch.syspath_prepend(str(BENCH))
+    sys.modules.pop("harness", None)
+    from harness import alternate
+    from peer import Peer
+
+    x = torch.arange(6.0).reshape(2, 3)
+    box = [torch.zeros(1)]
+
+    def bump():
+        box[0] += 1
+        return box[0]
+
+    with Peer(1, in_process=in_process) as peer:
+        double, add_one, read = peer.fns(lambda: x * 2, bump, lambda: box[0])
+        got = double()
+        assert type(got).__module__ == "numpy" and got.tolist() == [[0, 2, 4], [6, 8, 10]]
+        add_one()
+        add_one()
+        assert read().tolist() == [2.0]  # shared with bump: one pickle
+        r = alternate(lambda: None, double, rounds=2, reps=3, warmup=1)
+        assert len(r.wall[1]) == 2 and all(t > 0 for t in r.wall[1])
+        if not in_process:
+            assert "own process" in peer.describe()
+            has_deepcore = peer.fn(lambda: "deepcore" in __import__("sys").modules)
+            assert has_deepcore() is False
+            with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+                peer.fn(lambda: 1 / 0)()
