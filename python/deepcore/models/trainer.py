@@ -32,6 +32,16 @@ __all__ = ["Trainer"]
 _ONE = Replica()  # a world of one process: the step as it always was
 
 
+def _log_values(logs: dict, c: Any) -> Any:
+    """``evaluate``'s and the on-batch calls' list (a float when it holds one value), in
+    Keras 3's order: "loss" and the compiled metrics' names as ``metrics_names`` lists them,
+    then whatever else the logs hold (a custom ``test_step``'s or ``train_step``'s own names)
+    sorted by name."""
+    names = [k for k in ("loss", *c.metric_keys()) if k in logs]
+    values = [logs[k] for k in names] + [logs[k] for k in sorted(logs) if k not in names]
+    return values[0] if len(values) == 1 else values
+
+
 class Trainer:
     """``Model``'s loops (a mixin: ``class Model(Trainer, Module)``)."""
 
@@ -235,8 +245,7 @@ class Trainer:
         bar.update(bar.target if bar.target is not None else bar.current, logs, finalize=True)
         if return_dict:
             return logs
-        values = [logs["loss"]] + [logs[k] for k in c.metric_keys()]
-        return values[0] if len(values) == 1 else values
+        return _log_values(logs, c)
 
     def predict(
         self,
@@ -326,8 +335,7 @@ class Trainer:
         logs = totals.logs()
         if return_dict:
             return logs
-        values = [logs["loss"]] + [logs[k] for k in c.metric_keys()]
-        return values[0] if len(values) == 1 else values
+        return _log_values(logs, c)
 
     def test_on_batch(
         self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False

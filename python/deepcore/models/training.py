@@ -27,7 +27,7 @@ from ..autograd import no_grad
 from ..distributed._distribution import Replica
 from ..nn.device import device_spec
 from ..nn.module import Module
-from ..symbolic import is_string_dtype
+from ..symbolic import KerasTensor, _flatten, is_string_dtype
 from ..tensor import Tensor
 from . import callbacks as cbks
 from . import data_adapter as da
@@ -38,6 +38,40 @@ from .summary import summary_text
 from .trainer import _ONE, Trainer
 
 __all__ = ["Model"]
+
+
+def _graph_arguments(args: tuple, kwargs: dict) -> bool:
+    """``(inputs, outputs)`` of a graph: the inputs given (first positional or ``inputs=``)
+    with the outputs, and made of placeholders (``Input()`` results)."""
+    if not (
+        len(args) >= 2 or (args and "outputs" in kwargs) or {"inputs", "outputs"} <= set(kwargs)
+    ):
+        return False
+    inputs = args[0] if args else kwargs["inputs"]
+    flat = list(inputs.values()) if isinstance(inputs, dict) else _flatten(inputs)
+    return bool(flat) and all(isinstance(t, KerasTensor) for t in flat)
+
+
+_FUNCTIONAL_SUBCLASSES: dict[type, type] = {}
+
+
+def _functional_subclass(cls: type, graph: type) -> type:
+    """[Note: functional subclass] Keras builds a graph model when a subclass of ``Model`` is
+    called with ``(inputs, outputs)`` (the "customizing fit" guides' ``CustomModel(inputs,
+    outputs)`` that overrides only ``train_step``): the subclass's methods on top of the
+    functional model's. Here that is one class per subclass, ``class X(cls, Functional)``,
+    named as ``cls`` (so ``type(m).__name__``, ``isinstance(m, cls)`` and saved configs read
+    as the user's class); its ``__init__`` reaches ``Functional.__init__`` through the
+    subclass's own ``super().__init__(*args, **kwargs)``."""
+    made = _FUNCTIONAL_SUBCLASSES.get(cls)
+    if made is None:
+        made = type(
+            cls.__name__,
+            (cls, graph),
+            {"__module__": cls.__module__, "__qualname__": cls.__qualname__},
+        )
+        _FUNCTIONAL_SUBCLASSES[cls] = made
+    return made
 
 
 class Model(Trainer, Module):
@@ -54,8 +88,13 @@ class Model(Trainer, Module):
     _graph_model: type | None = None
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Model:
+        graph = cls._graph_model
+        if graph is None or issubclass(cls, graph):
+            return object.__new__(cls)
         if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
-            return object.__new__(cls._graph_model)
+            return object.__new__(graph)
+        if cls is not Model and _graph_arguments(args, kwargs):
+            return object.__new__(_functional_subclass(cls, graph))
         return object.__new__(cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -84,9 +123,14 @@ class Model(Trainer, Module):
         """Keras's ``Model.from_config``: the config of a functional model (``get_config()``)
         rebuilds it from ``Model`` itself; other models by their own class."""
         graph = cls._graph_model
-        if cls is Model and graph is not None and isinstance(config, dict):
-            if "input_layers" in config:
+        if graph is not None and isinstance(config, dict) and "input_layers" in config:
+            if cls is Model:
                 return graph.from_config(config, custom_objects=custom_objects)
+            if not issubclass(
+                cls, graph
+            ):  # a subclass saved as a graph: [Note: functional subclass]
+                target = _functional_subclass(cls, graph)
+                return target.from_config(config, custom_objects=custom_objects)
         return super().from_config(config)
 
     def to_json(self, **kwargs: Any) -> str:
