@@ -5,11 +5,10 @@ imports changed."""
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-
 import deepcore as dc
 import deepcore.keras as keras
+import numpy as np
+import pytest
 
 
 class CustomModel(keras.Model):
