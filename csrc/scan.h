@@ -63,7 +63,8 @@ void scan_forward(ScanOp op, const ScanShape& s, const T* x, T* y, int64_t* idx,
 // (inner == 1), blocks of up to kScanBlock rows (ss = 1, cs = n: sums, products and
 // log-sum-exps scanned eight rows at a time, eight independent dependency chains instead of
 // one; max / min one row at a time, [Note: running extremum of a row]);
-// backward: the lines (columns) [k0, k1) of one outer slice, one by one.
+// backward: the lines (columns) [k0, k1) of one outer slice, one by one (the cumulative
+// product across them, [Note: cumprod backward across columns]).
 constexpr int64_t kScanBlock = 64;
 template <typename T>
 struct ScanKernels {

@@ -277,3 +277,33 @@ def test_extreme_backward_rejects_indices_outside_the_axis(shape, axis, bad):
         _C.scan_backward("max", np.ones(shape), axis, idx=idx)
     idx.reshape(-1)[-1] = n - 1  # in range: accepted
     assert _C.scan_backward("min", np.ones(shape), axis, idx=idx).shape == shape
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cumprod_backward_across_columns_matches_line_by_line(dtype):
+    """[Note: cumprod backward across columns]: along axis 0 the columns of a block go down
+    their rows together; a column with a zero (first row, last row, several), an inf before a
+    zero (a NaN gradient) or a NaN is redone line by line. Every column must equal the gradient
+    of the same line taken along the last axis (the line-by-line loop), bit for bit, over blocks
+    of 64 columns and a partial last block."""
+    rng = np.random.default_rng(5)
+    n, cols = 9, 150
+    x = rng.uniform(0.5, 1.5, (n, cols)).astype(dtype)
+    x[0, 3] = 0  # first row
+    x[n - 1, 64] = 0  # last row, first column of the second block
+    x[[2, 5], 70] = 0  # two zeros
+    x[4, 149] = 0  # the partial block's last column
+    x[1, 100], x[3, 100] = np.inf, 0  # inf, then a zero
+    x[6, 120] = np.nan
+    g = rng.standard_normal((n, cols)).astype(dtype)
+    t = dc.tensor(x, requires_grad=True)
+    dc.cumprod(t, 0).backward(g)
+    tl = dc.tensor(np.ascontiguousarray(x.T), requires_grad=True)
+    dc.cumprod(tl, 1).backward(np.ascontiguousarray(g.T))
+    np.testing.assert_array_equal(t.grad.detach().numpy(), tl.grad.detach().numpy().T)
+    # and a column with a zero against the brute force d y[j] / d x[i]
+    c = x[:, 70].astype(np.float64)
+    want = [
+        sum(g[j, 70] * np.prod(np.delete(c[: j + 1], i)) for j in range(i, n)) for i in range(n)
+    ]
+    np.testing.assert_allclose(t.grad.detach().numpy()[:, 70], want, rtol=1e-5, atol=1e-6)

@@ -2,7 +2,8 @@
 //
 // Forward: blocks of lines (see csrc/scan.h) keep one running value per line (in double for
 // sums and products of float32, as PyTorch's CPU scans).
-// Backward: line by line (a column of the block at stride inner).
+// Backward: line by line (a column of the block at stride inner), except the cumulative
+// product's across columns ([Note: cumprod backward across columns]).
 #include <cmath>
 #include <cstdint>
 
@@ -147,10 +148,77 @@ void forward_block(ScanOp op, int64_t n, int64_t ss, int64_t cs, int64_t B, cons
   }
 }
 
+// The cumulative product's gradient along one line (element i at at(i)): before the line's
+// first zero z, dx[i] = (sum_{j >= i, j < z} dy[j] y[j]) / x[i]; at z, the sum over j >= z of
+// dy[j] times the product of x[0..j] without x[z]; after z, 0.
+template <typename T, typename At>
+inline void prod_line(int64_t n, const T* __restrict x, const T* __restrict y,
+                      const T* __restrict dy, T* __restrict dx, At&& at) {
+  int64_t z = n;  // the first zero of the line
+  for (int64_t i = 0; i < n; ++i)
+    if (x[at(i)] == T(0)) {
+      z = i;
+      break;
+    }
+  double acc = 0;
+  for (int64_t i = z - 1; i >= 0; --i) {
+    acc += static_cast<double>(dy[at(i)]) * static_cast<double>(y[at(i)]);
+    dx[at(i)] = static_cast<T>(acc / static_cast<double>(x[at(i)]));
+  }
+  if (z < n) {
+    // d y[j] / d x[z] = prod_{k <= j, k != z} x[k] for j >= z; nothing after z
+    double q = z > 0 ? static_cast<double>(y[at(z - 1)]) : 1.0, s = 0;
+    for (int64_t j = z; j < n; ++j) {
+      if (j > z) q *= static_cast<double>(x[at(j)]);
+      s += static_cast<double>(dy[at(j)]) * q;
+    }
+    dx[at(z)] = static_cast<T>(s);
+    for (int64_t i = z + 1; i < n; ++i) dx[at(i)] = T(0);
+  }
+}
+
+// [Note: cumprod backward across columns] Along an axis other than the last (inner > 1), the
+// columns [k0, k1) of a block go down their rows together: one reverse pass reads each row of
+// x, y, dy and writes dx contiguously, vectorised across the columns, instead of walking each
+// column at a stride of `inner` elements (a cache line per element; 12x slower on (256, 4096)
+// along axis 0). The pass assumes no zero; a column that has one (noted on the way) is redone
+// by prod_line, so every column gets the same operations in the same order as the line by line
+// loop, zeros or not.
+template <typename T>
+void prod_columns(int64_t n, int64_t inner, const T* __restrict x, const T* __restrict y,
+                  const T* __restrict dy, T* __restrict dx, int64_t k0, int64_t k1) {
+  const int64_t B = k1 - k0;
+  double acc[kScanBlock];
+  bool zero[kScanBlock];
+  for (int64_t b = 0; b < B; ++b) {
+    acc[b] = 0;
+    zero[b] = false;
+  }
+  for (int64_t i = n - 1; i >= 0; --i) {
+    const int64_t off = i * inner + k0;
+    const T* __restrict xr = x + off, * __restrict yr = y + off, * __restrict gr = dy + off;
+    T* __restrict dr = dx + off;
+    for (int64_t b = 0; b < B; ++b) {
+      acc[b] += static_cast<double>(gr[b]) * static_cast<double>(yr[b]);
+      dr[b] = static_cast<T>(acc[b] / static_cast<double>(xr[b]));
+      zero[b] |= xr[b] == T(0);
+    }
+  }
+  for (int64_t b = 0; b < B; ++b)
+    if (zero[b]) {
+      const int64_t k = k0 + b;
+      prod_line(n, x, y, dy, dx, [&](int64_t i) { return i * inner + k; });
+    }
+}
+
 template <typename T>
 bool backward_lines(ScanOp op, int64_t n, int64_t inner, const T* __restrict x,
                     const T* __restrict y, const int64_t* __restrict idx, const T* __restrict dy,
                     T* __restrict dx, int64_t k0, int64_t k1, int64_t* bad) {
+  if (op == ScanOp::prod && inner > 1 && k1 - k0 <= kScanBlock) {
+    prod_columns(n, inner, x, y, dy, dx, k0, k1);
+    return true;
+  }
   for (int64_t k = k0; k < k1; ++k) {
     auto at = [&](int64_t i) { return i * inner + k; };
     switch (op) {
@@ -162,30 +230,9 @@ bool backward_lines(ScanOp op, int64_t n, int64_t inner, const T* __restrict x,
         }
         break;
       }
-      case ScanOp::prod: {
-        int64_t z = n;  // the first zero of the line
-        for (int64_t i = 0; i < n; ++i)
-          if (x[at(i)] == T(0)) {
-            z = i;
-            break;
-          }
-        double acc = 0;
-        for (int64_t i = z - 1; i >= 0; --i) {
-          acc += static_cast<double>(dy[at(i)]) * static_cast<double>(y[at(i)]);
-          dx[at(i)] = static_cast<T>(acc / static_cast<double>(x[at(i)]));
-        }
-        if (z < n) {
-          // d y[j] / d x[z] = prod_{k <= j, k != z} x[k] for j >= z; nothing after z
-          double q = z > 0 ? static_cast<double>(y[at(z - 1)]) : 1.0, s = 0;
-          for (int64_t j = z; j < n; ++j) {
-            if (j > z) q *= static_cast<double>(x[at(j)]);
-            s += static_cast<double>(dy[at(j)]) * q;
-          }
-          dx[at(z)] = static_cast<T>(s);
-          for (int64_t i = z + 1; i < n; ++i) dx[at(i)] = T(0);
-        }
+      case ScanOp::prod:
+        prod_line(n, x, y, dy, dx, at);
         break;
-      }
       case ScanOp::max:
       case ScanOp::min:
         for (int64_t i = 0; i < n; ++i) dx[at(i)] = T(0);
