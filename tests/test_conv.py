@@ -661,3 +661,35 @@ def test_fused_activation_bad_input():
     x, w = np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2))
     with pytest.raises(ValueError, match="fused activation"):
         F.conv2d(dc.tensor(x), dc.tensor(w), activation="tanh")
+
+
+@pytest.mark.parametrize(
+    "fn,xs,ws",
+    [
+        (F.conv2d, (2, 3, 6, 6), (4, 3, 3, 3)),
+        (F.conv2d, (2, 3, 5, 5), (4, 3, 1, 1)),  # pointwise: the input is the column matrix
+        (F.conv3d, (1, 2, 4, 5, 5), (3, 2, 3, 3, 3)),
+        (F.conv_transpose2d, (2, 3, 4, 4), (3, 2, 3, 3)),
+        (F.conv_transpose1d, (2, 3, 5), (3, 2, 3)),
+    ],
+)
+def test_conv_leaf_gradients_own_their_buffers(fn, xs, ws):
+    """The convolutions hand their kernels' new arrays to the leaves without a copy
+    ([Note: fresh gradients]): every .grad is writeable, shares memory with no other gradient
+    nor the incoming one, and a second backward adds to it."""
+    rng = np.random.default_rng(0)
+    x = dc.tensor(rng.standard_normal(xs), requires_grad=True)
+    w = dc.tensor(rng.standard_normal(ws), requires_grad=True)
+    n_out = ws[1] if fn in (F.conv_transpose2d, F.conv_transpose1d) else ws[0]
+    b = dc.tensor(rng.standard_normal(n_out), requires_grad=True)
+    y = fn(x, w, b)
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    first = [t.grad.numpy().copy() for t in (x, w, b)]
+    grads = [t.grad.numpy() for t in (x, w, b)] + [g]
+    for i, a in enumerate(grads[:3]):
+        assert a.flags.writeable
+        assert not any(np.shares_memory(a, o) for o in grads[i + 1 :])
+    fn(x, w, b).backward(g)
+    for t, f in zip((x, w, b), first):
+        np.testing.assert_allclose(t.grad.numpy(), 2 * f, rtol=1e-12)

@@ -51,6 +51,8 @@ class ConvNd(Function):
     activation pass or autograd node), and the backward masks the incoming gradient once
     (native ReLU backward from the saved output) before both gradient kernels."""
 
+    fresh_grads = True  # every gradient is a new kernel output ([Note: fresh gradients])
+
     @staticmethod
     def forward(
         ctx: Context,
@@ -237,6 +239,8 @@ def _transpose_geometry(
 class ConvTransposeNd(Function):
     """y = conv_transpose(x, w) + b by the convolution kernels ([Note: transposed convolution
     by the conv kernels])."""
+
+    fresh_grads = True  # kernel outputs and a new sum ([Note: fresh gradients])
 
     @staticmethod
     def forward(
