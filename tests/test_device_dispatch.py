@@ -195,6 +195,12 @@ def _rnn_backward(make):
     return _C.rnn_backward("rnn", x, None, None, w_ih, w_hh, None, None, ws, None, None, None)
 
 
+def _conv_lstm_backward(make):
+    x, w_x, w_h = make((2, 3, 2, 5), F8), make((8, 2, 3), F8), make((8, 2, 3), F8)
+    ws = (make((2, 3, 8, 3), F8), make((2, 3, 2, 3), F8), make((2, 3, 2, 3), F8), None)
+    return _C.conv_lstm_backward(x, None, None, w_x, w_h, None, ws, None, None, None)
+
+
 def _optim_step(make):
     p, g = make((3,), F8), make((3,), F8)
     states = [[make((3,), F8)]]
@@ -271,6 +277,13 @@ DEVICE_CASES = [
         ),
     ),
     ("rnn_backward", _rnn_backward),
+    (
+        "conv_lstm_forward",
+        lambda m: _C.conv_lstm_forward(
+            m((2, 3, 2, 5), F8), None, None, m((8, 2, 3), F8), m((8, 2, 3), F8), m((8,), F8)
+        ),
+    ),
+    ("conv_lstm_backward", _conv_lstm_backward),
     (
         "attention_forward",
         lambda m: _C.attention_forward(

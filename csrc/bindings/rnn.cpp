@@ -18,8 +18,10 @@
 #include <set>
 #include <string>
 
+#include "bindings/conv_geometry.h"
 #include "bindings/nn_checks.h"
 #include "bindings/registry.h"
+#include "conv_lstm.h"
 
 namespace dc {
 
@@ -436,6 +438,222 @@ py::tuple bwd_ref(const std::string& cell, const py::object& x_obj, const py::ob
   });
 }
 
+// ---------------------------------------------------------------------------- convolutional LSTM
+//   out, h_n, c_n, ws = conv_lstm_forward(x, h0, c0, w_x, w_h, b, strides, padding, dilation,
+//                                         **options)
+//   dx, dh0, dc0, dw_x, dw_h, db = conv_lstm_backward(x, h0, c0, w_x, w_h, b, ws, dout, dh_n,
+//                                         dc_n, strides, padding, dilation, **options)
+// See csrc/conv_lstm.h. The options are the LSTM's (mask / lengths, activation,
+// recurrent_activation, hard_sigmoid_slope / offset, zero_output, reverse, h_mask); the input
+// convolution's geometry is conv's (bindings/conv_geometry.h), the recurrent one's is stride 1,
+// 'same'.
+
+void check_dims(const ArrayArg& a, const std::vector<int64_t>& want, const char* name) {
+  if (shape_of(a) != want)
+    throw py::value_error(std::string(name) + " must have shape " + shape_str(want) + ", got " +
+                          shape_str(a));
+}
+
+template <typename T>
+struct ConvLstmInputs {
+  using Scalar = T;
+  ConvLstmConfig cfg;
+  ArrayArg x, h0, c0, w_x, w_h, b, h_mask;
+  py::array_t<uint8_t> mask;
+  ConvLstmWeights<T> w;
+  const T* h0p = nullptr;
+  const T* c0p = nullptr;
+  Device dev = Device::cpu;
+  std::vector<int64_t> state;  // (B, F, *P)
+  // (B, T, k, *P)
+  std::vector<int64_t> seq(int64_t k) const {
+    std::vector<int64_t> v{cfg.rnn.B, cfg.rnn.T, k};
+    v.insert(v.end(), state.begin() + 2, state.end());
+    return v;
+  }
+};
+
+template <typename T>
+ConvLstmInputs<T> gather_conv_lstm(const ArrayArg& x_arr, const py::object& h0,
+                                   const py::object& c0, const py::object& w_x,
+                                   const py::object& w_h, const py::object& b,
+                                   const py::object& strides, const py::object& padding,
+                                   const py::object& dilation, const py::kwargs& kw) {
+  for (const char* k : {"w_peephole", "lstm_variant", "reset_after", "z_keeps_state"})
+    if (kw.contains(k))
+      throw py::type_error(std::string("unexpected keyword argument '") + k +
+                           "' (a convolutional LSTM is the standard LSTM cell)");
+  ConvLstmInputs<T> in;
+  RnnConfig& c = in.cfg.rnn;
+  c = parse_options("lstm", kw);
+  in.x = x_arr;
+  check_c_contiguous(in.x, "x");
+  const int nsp = static_cast<int>(in.x.ndim()) - 3;
+  if (nsp < 1 || nsp > 3)
+    throw py::value_error(
+        "x must be 4-, 5- or 6-dimensional (batch, time, channels, *spatial) with 1 to 3 "
+        "spatial axes, got shape " +
+        shape_str(in.x));
+  const std::string kaxes = nsp == 1 ? "k" : nsp == 2 ? "kh, kw" : "kd, kh, kw";
+  in.w_h = same_dtype_input<T>(w_h, in.x, "w_h");
+  if (in.w_h.ndim() != nsp + 2 || in.w_h.shape(0) != 4 * in.w_h.shape(1) || in.w_h.shape(1) < 1)
+    throw py::value_error("w_h must have shape (4*filters, filters, " + kaxes +
+                          ") for gates i, f, g, o, got " + shape_str(in.w_h));
+  const int64_t F = in.w_h.shape(1);
+  in.w_x = same_dtype_input<T>(w_x, in.x, "w_x");
+  if (in.w_x.ndim() != nsp + 2 || in.w_x.shape(0) != 4 * F)
+    throw py::value_error("w_x must have shape (" + std::to_string(4 * F) + ", channels, " + kaxes +
+                          ") to match w_h " + shape_str(in.w_h) + ", got " + shape_str(in.w_x));
+  const int64_t B = in.x.shape(0), Tn = in.x.shape(1), C = in.x.shape(2);
+  if (in.w_x.shape(1) != C)
+    throw py::value_error("channel mismatch: x has " + std::to_string(C) +
+                          " channels (axis 2 of shape " + shape_str(in.x) + ") but w_x expects " +
+                          std::to_string(in.w_x.shape(1)) + " (shape " + shape_str(in.w_x) + ")");
+  for (int i = 0; i < nsp; ++i) {
+    if (in.w_x.shape(2 + i) < 1)
+      throw py::value_error("w_x must have a non-empty kernel, got shape " + shape_str(in.w_x));
+    if (in.w_h.shape(2 + i) < 1)
+      throw py::value_error("w_h must have a non-empty kernel, got shape " + shape_str(in.w_h));
+  }
+  // the input convolution over the B*T frames
+  std::vector<int64_t> frames = shape_of(in.x);
+  frames.erase(frames.begin());
+  frames[0] = B * Tn;
+  const ConvArgs xa =
+      conv_args(frames, shape_of(in.w_x), strides, padding, dilation, py::int_(1), "auto", nsp);
+  std::vector<int64_t> ys = y_shape(xa);
+  in.state = {B, F};
+  in.state.insert(in.state.end(), ys.begin() + 2, ys.end());
+  int64_t P = 1;
+  for (size_t i = 2; i < in.state.size(); ++i) P *= in.state[i];
+  if (P == 0)
+    throw py::value_error("the input convolution's output is empty (x spatial shape " +
+                          shape_str(std::vector<int64_t>(frames.begin() + 2, frames.end())) + ")");
+  // the recurrent convolution over the states: stride 1, 'same', no dilation
+  std::vector<int64_t> hs = in.state;
+  const ConvArgs ha = conv_args(hs, shape_of(in.w_h), py::int_(1), py::str("same"), py::int_(1),
+                                py::int_(1), "auto", nsp);
+  if (xa.reference || ha.reference)
+    throw py::value_error(
+        "the convolution geometry (padding / dilation far beyond the input) is too large for "
+        "the convolutional LSTM's kernels");
+  int64_t H, seq_size;
+  if (mul_overflow(F, P, &H) || mul_overflow(H, 4, &seq_size) ||
+      !numel_fits(in.seq(4 * F), &seq_size))
+    throw py::value_error("the gate workspace (batch, time, 4*filters, *output) is too large");
+  in.cfg.F = F;
+  in.cfg.xconv = xa.v();
+  in.cfg.hconv = ha.v();
+  c.B = B;
+  c.T = Tn;
+  c.H = H;
+  c.I = C;
+  in.w.w_x = in.w_x.template data<T>();
+  in.w.w_h = in.w_h.template data<T>();
+  in.w.b = optional_vector<T>(b, in.x, 4 * F, "b", in.b);
+  auto state_arg = [&](const py::object& obj, const char* name, ArrayArg& keep) -> const T* {
+    if (obj.is_none()) return nullptr;
+    keep = same_dtype_input<T>(obj, in.x, name);
+    check_dims(keep, in.state, name);
+    return keep.template data<T>();
+  };
+  in.h0p = state_arg(h0, "h0", in.h0);
+  in.c0p = state_arg(c0, "c0", in.c0);
+  in.w.h_mask = state_arg(opt(kw, "h_mask"), "h_mask", in.h_mask);
+  in.mask = parse_mask(opt(kw, "mask"), opt(kw, "lengths"), B, Tn);
+  c.mask = in.mask.size() ? in.mask.data() : nullptr;
+  in.dev = same_device({&in.x, &in.w_x, &in.w_h, &in.b, &in.h0, &in.c0, &in.h_mask},
+                       {"x", "w_x", "w_h", "b", "h0", "c0", "h_mask"});
+  return in;
+}
+
+py::tuple conv_lstm_fwd(const py::object& x_obj, const py::object& h0, const py::object& c0,
+                        const py::object& w_x, const py::object& w_h, const py::object& b,
+                        const py::object& strides, const py::object& padding,
+                        const py::object& dilation, const py::kwargs& kw) {
+  const ArrayArg x_arr = any_array_arg(x_obj, "x");
+  return dispatch_float(x_arr, "x", [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    ConvLstmInputs<T> in =
+        gather_conv_lstm<T>(x_arr, h0, c0, w_x, w_h, b, strides, padding, dilation, kw);
+    const RnnConfig& c = in.cfg.rnn;
+    auto* kernel = conv_lstm_forward_device_stub<T>.get(in.dev);
+    const ArrayArg out = empty_on<T>(in.dev, in.seq(in.cfg.F));
+    const ArrayArg h_n = empty_on<T>(in.dev, in.state), c_n = empty_on<T>(in.dev, in.state);
+    const ArrayArg gates = empty_on<T>(in.dev, in.seq(4 * in.cfg.F));
+    const ArrayArg cells = empty_on<T>(in.dev, in.seq(in.cfg.F));
+    const ArrayArg states = c.mask ? empty_on<T>(in.dev, in.seq(in.cfg.F)) : out;
+    RnnWorkspace<T> ws{gates.data<T>(), cells.data<T>(), states.data<T>()};
+    T *po = out.data<T>(), *phn = h_n.data<T>(), *pcn = c_n.data<T>();
+    {
+      KernelScope nogil;
+      kernel(in.cfg, in.x.template data<T>(), in.h0p, in.c0p, in.w, po, phn, pcn, ws);
+    }
+    py::object mask = c.mask ? py::object(in.mask) : py::object(py::none());
+    return py::make_tuple(out.owner, h_n.owner, c_n.owner,
+                          py::make_tuple(gates.owner, cells.owner, states.owner, mask));
+  });
+}
+
+py::tuple conv_lstm_bwd(const py::object& x_obj, const py::object& h0, const py::object& c0,
+                        const py::object& w_x, const py::object& w_h, const py::object& b,
+                        const py::tuple& ws_t, const py::object& dout_obj,
+                        const py::object& dhn_obj, const py::object& dcn_obj,
+                        const py::object& strides, const py::object& padding,
+                        const py::object& dilation, const py::kwargs& kw) {
+  if (kw.contains("mask") || kw.contains("lengths"))
+    throw py::type_error("conv_lstm_backward takes the mask from ws, not as mask= or lengths=");
+  const ArrayArg x_arr = any_array_arg(x_obj, "x");
+  return dispatch_float(x_arr, "x", [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    ConvLstmInputs<T> in =
+        gather_conv_lstm<T>(x_arr, h0, c0, w_x, w_h, b, strides, padding, dilation, kw);
+    RnnConfig& c = in.cfg.rnn;
+    const int64_t F = in.cfg.F;
+    if (ws_t.size() != 4)
+      throw py::value_error("ws must be the 4-tuple (gates, cells, states, mask) from forward");
+    auto ws_arg = [&](int i, const char* name, int64_t k) {
+      const ArrayArg a = same_dtype_input<T>(ws_t[i], in.x, name);
+      check_dims(a, in.seq(k), name);
+      return a;
+    };
+    const ArrayArg gates = ws_arg(0, "ws[0] (gates)", 4 * F);
+    const ArrayArg cells = ws_arg(1, "ws[1] (cells)", F);
+    const ArrayArg states = ws_arg(2, "ws[2] (states)", F);
+    same_device({&in.x, &gates, &cells, &states},
+                {"x", "ws[0] (gates)", "ws[1] (cells)", "ws[2] (states)"});
+    in.mask = parse_mask(py::reinterpret_borrow<py::object>(ws_t[3]), py::none(), c.B, c.T);
+    c.mask = in.mask.size() ? in.mask.data() : nullptr;
+    ArrayArg keep_out, keep_hn, keep_cn;
+    auto grad_arg = [&](const py::object& obj, const std::vector<int64_t>& want, const char* name,
+                        ArrayArg& keep) -> const T* {
+      if (obj.is_none()) return nullptr;
+      keep = same_dtype_input<T>(obj, in.x, name);
+      check_dims(keep, want, name);
+      return keep.template data<T>();
+    };
+    const T* dout = grad_arg(dout_obj, in.seq(F), "dout", keep_out);
+    const T* dhn = grad_arg(dhn_obj, in.state, "dh_n", keep_hn);
+    const T* dcn = grad_arg(dcn_obj, in.state, "dc_n", keep_cn);
+    same_device({&in.x, &keep_out, &keep_hn, &keep_cn}, {"x", "dout", "dh_n", "dc_n"});
+    auto* kernel = conv_lstm_backward_device_stub<T>.get(in.dev);
+    const ArrayArg dx = empty_on<T>(in.dev, shape_of(in.x));
+    const ArrayArg dh0 = empty_on<T>(in.dev, in.state), dc0 = empty_on<T>(in.dev, in.state);
+    const ArrayArg dw_x = empty_on<T>(in.dev, shape_of(in.w_x));
+    const ArrayArg dw_h = empty_on<T>(in.dev, shape_of(in.w_h));
+    const ArrayArg db = in.w.b ? empty_on<T>(in.dev, {4 * F}) : ArrayArg{};
+    ConvLstmGrads<T> g{dx.data<T>(),   dh0.data<T>(),  dc0.data<T>(),
+                       dw_x.data<T>(), dw_h.data<T>(), in.w.b ? db.data<T>() : nullptr};
+    RnnWorkspace<T> ws{gates.data<T>(), cells.data<T>(), states.data<T>()};
+    {
+      KernelScope nogil;
+      kernel(in.cfg, in.x.template data<T>(), in.h0p, in.c0p, in.w, ws, dout, dhn, dcn, g);
+    }
+    return py::make_tuple(dx.owner, dh0.owner, dc0.owner, dw_x.owner, dw_h.owner,
+                          in.w.b ? db.owner : py::object(py::none()));
+  });
+}
+
 }  // namespace
 
 DC_BINDINGS(rnn) {
@@ -452,6 +670,17 @@ DC_BINDINGS(rnn) {
   m.def("rnn_forward_ref", &fwd_ref, py::arg("cell"), py::arg("x"), py::arg("h0"), py::arg("c0"),
         py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"), py::arg("b_hh"),
         "Reference (naive, double) rnn_forward: (out, h_n, c_n or None).");
+  m.def("conv_lstm_forward", &conv_lstm_fwd, py::arg("x"), py::arg("h0"), py::arg("c0"),
+        py::arg("w_x"), py::arg("w_h"), py::arg("b"), py::arg("strides") = 1,
+        py::arg("padding") = "valid", py::arg("dilation") = 1,
+        "Whole-sequence forward of a convolutional LSTM (csrc/conv_lstm.h): (out, h_n, c_n, ws). "
+        "x (B,T,C,*S) channels-first frames; w_x (4F,C,*k), w_h (4F,F,*k), b (4F,), gates i, f, "
+        "g, o; padding as conv's ('valid', 'same', ints).");
+  m.def("conv_lstm_backward", &conv_lstm_bwd, py::arg("x"), py::arg("h0"), py::arg("c0"),
+        py::arg("w_x"), py::arg("w_h"), py::arg("b"), py::arg("ws"), py::arg("dout"),
+        py::arg("dh_n"), py::arg("dc_n"), py::arg("strides") = 1, py::arg("padding") = "valid",
+        py::arg("dilation") = 1,
+        "BPTT of conv_lstm_forward: (dx, dh0, dc0, dw_x, dw_h, db or None).");
   m.def("rnn_backward_ref", &bwd_ref, py::arg("cell"), py::arg("x"), py::arg("h0"), py::arg("c0"),
         py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"), py::arg("b_hh"), py::arg("dout"),
         py::arg("dh_n"), py::arg("dc_n"), "Reference (naive, double) rnn_backward.");

@@ -27,7 +27,7 @@ from ... import _C
 from ...autograd import Function
 from ...tensor import Tensor
 
-__all__ = ["rnn", "lstm", "gru"]
+__all__ = ["rnn", "lstm", "gru", "conv_lstm"]
 
 ArrayOrTensor = Union[Tensor, np.ndarray]
 
@@ -188,3 +188,67 @@ def gru(
     )
     opts = _options(lengths, mask, zero_output, reverse, h_mask, **gated)
     return _Recurrent.apply(x, h0, None, w_ih, w_hh, b_ih, b_hh, None, "gru", opts)
+
+
+class _ConvLstm(Function):
+    """A convolutional LSTM over a whole sequence: forward and BPTT through _C
+    (csrc/conv_lstm.h)."""
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, w_x, w_h, b, geometry, opts):
+        args = [_contig(a) for a in (x, h0, c0, w_x, w_h, b)]
+        out, h_n, c_n, ws = _C.conv_lstm_forward(*args, *geometry, **opts)
+        ctx.geometry = geometry
+        ctx.opts = {k: v for k, v in opts.items() if k not in ("mask", "lengths")}
+        ctx.save_for_backward(*args, ws)
+        return out, h_n, c_n
+
+    @staticmethod
+    def backward(ctx, dout, dh_n, dc_n):
+        *args, ws = ctx.saved
+        dx, dh0, dc0, dw_x, dw_h, db = _C.conv_lstm_backward(
+            *args, ws, _contig(dout), _contig(dh_n), _contig(dc_n), *ctx.geometry, **ctx.opts
+        )
+        return dx, dh0, dc0, dw_x, dw_h, db, None, None
+
+
+def conv_lstm(
+    x: ArrayOrTensor,
+    hx: tuple[ArrayOrTensor | None, ArrayOrTensor | None] | None,
+    w_x: ArrayOrTensor,
+    w_h: ArrayOrTensor,
+    b: ArrayOrTensor | None = None,
+    *,
+    strides: Any = 1,
+    padding: Any = "valid",
+    dilation: Any = 1,
+    activation: str | None = "tanh",
+    recurrent_activation: str | None = "sigmoid",
+    hard_sigmoid: tuple[float, float] = (0.2, 0.5),
+    lengths: Any = None,
+    mask: Any = None,
+    zero_output: bool = False,
+    reverse: bool = False,
+    h_mask: Any = None,
+) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """Convolutional LSTM (Shi et al. 2015) over channels-first frames x (B, T, C, *S) with 1
+    to 3 spatial axes. hx = (h0, c0), each (B, F, *P) or None (zeros), or None.
+
+    a = conv(x_t, w_x; strides, padding, dilation) + b + conv(h_{t-1}, w_h; stride 1, 'same');
+    i, f, o = recurrent_activation(a_{i,f,o}), g = activation(a_g), c_t = f*c_{t-1} + i*g,
+    h_t = o*activation(c_t). w_x (4F, C, *k), w_h (4F, F, *k), b (4F,): the conv kernels'
+    layout, gate blocks i, f, g, o (Keras's i, f, c, o). ``padding``: 'valid', 'same' (Keras's
+    split) or ints, as F.conv2d. Masks, ``reverse`` and ``h_mask`` (B, F, *P) as for F.lstm.
+    Returns out (B, T, F, *P), (h_n, c_n). The time loop and BPTT run in native code
+    ([Note: ConvLSTM plan] in csrc/conv_lstm.h)."""
+    h0, c0 = (None, None) if hx is None else hx
+    opts = _options(
+        lengths,
+        mask,
+        zero_output,
+        reverse,
+        h_mask,
+        **_gated(activation, recurrent_activation, hard_sigmoid),
+    )
+    out, h_n, c_n = _ConvLstm.apply(x, h0, c0, w_x, w_h, b, (strides, padding, dilation), opts)
+    return out, (h_n, c_n)
