@@ -49,9 +49,10 @@ def np_conv(x, w, strides, padding, dil):
 
 def np_conv_lstm(
     x, h0, c0, w_x, w_h, b, strides, padding, dil, mask=None, zero_output=False, reverse=False,
-    h_mask=None,
+    h_mask=None, act=np.tanh,
 ):  # fmt: skip
-    """The convolutional LSTM written out, one step per iteration (float64)."""
+    """The convolutional LSTM written out, one step per iteration (float64); ``act`` is the
+    activation of g and of c_t (tanh by default)."""
     B, T = x.shape[:2]
     nsp = x.ndim - 3
     Fn = w_h.shape[1]
@@ -69,9 +70,9 @@ def np_conv_lstm(
         hm = h if h_mask is None else h * h_mask
         a = gx[:, t] + np_conv(hm, w_h, (1,) * nsp, "same", (1,) * nsp)
         i, f, g, o = np.split(a, 4, axis=1)
-        i, f, g, o = _sigmoid(i), _sigmoid(f), np.tanh(g), _sigmoid(o)
+        i, f, g, o = _sigmoid(i), _sigmoid(f), act(g), _sigmoid(o)
         cn = f * c + i * g
-        hn = o * np.tanh(cn)
+        hn = o * act(cn)
         m = np.ones(B, bool) if mask is None else mask[:, t].astype(bool)
         m = m.reshape(B, 1, *ones)
         h, c = np.where(m, hn, h), np.where(m, cn, c)

@@ -162,3 +162,15 @@ def test_keras_custom_loop_example():
     for h in r["history"]:
         assert h["true_positives"] == pytest.approx(h["train_accuracy"] * 600, abs=0.5)
     assert last["train_accuracy"] > first["train_accuracy"] and last["val_accuracy"] > 0.2
+
+
+def test_convlstm_frames_example():
+    from deepcore.examples import convlstm_frames
+
+    r = convlstm_frames.main(
+        ["--sequences", "24", "--frames", "5", "--size", "10", "--filters", "4", "--epochs", "3",
+         "--verbose", "0"]
+    )  # fmt: skip
+    loss = r["history"]["loss"]
+    assert len(loss) == 3 and loss[-1] < loss[0]
+    assert 0.0 <= r["pixel_error"] <= 1.0 and r["copy_error"] > 0.0

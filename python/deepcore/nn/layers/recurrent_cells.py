@@ -41,6 +41,18 @@ def _dropout_mask(shape: tuple, rate: float, dtype: Any) -> Tensor:
     return Tensor((keep / (1.0 - rate)).astype(dtype))
 
 
+def forget_bias_init(base: Any, n: int) -> Callable[..., np.ndarray]:
+    """An LSTM's (4n,) bias initialiser with ``unit_forget_bias``: ``base``, then the forget
+    gate's block (i, f, c, o order) set to 1, so the gate starts open (Jozefowicz et al. 2015)."""
+
+    def init(shape: tuple, dtype: Any = "float32") -> np.ndarray:
+        b = np.asarray(base((4 * n,), dtype))
+        b[n : 2 * n] = 1.0
+        return b
+
+    return init
+
+
 class _ToTorch(Function):
     """A Keras weight (..., G*units) in PyTorch's layout: gate columns reordered by ``perm``
     (or not), then transposed when ``transpose``; contiguous both ways (the optimizers take
@@ -252,14 +264,7 @@ class LSTMCell(_Cell):
     def _bias_init(self) -> Any:
         if not self.unit_forget_bias:
             return self.bias_initializer
-        base, n = self.bias_initializer, self.units
-
-        def init(shape: tuple, dtype: Any = "float32") -> np.ndarray:
-            b = np.asarray(base((4 * n,), dtype))
-            b[n : 2 * n] = 1.0  # the forget gate starts open (Jozefowicz et al. 2015)
-            return b
-
-        return init
+        return forget_bias_init(self.bias_initializer, self.units)
 
     def call(self, inputs: Tensor, states: Any, training: bool | None = None) -> tuple:
         h, c = states[0], states[1]
