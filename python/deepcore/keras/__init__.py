@@ -16,8 +16,8 @@ deepcore object that already serves it (``keras.layers`` *is* ``deepcore.nn``, `
 registered under ``deepcore.keras.<name>`` too, so ``from deepcore.keras.layers import Dense``
 and ``import deepcore.keras.ops`` work as they do with Keras. Only the few Keras modules that
 have no deepcore counterpart of the same shape live in this package: ``activations`` (the
-activation functions by Keras name), ``random`` (Keras's random ops) and ``saving``
-(``register_keras_serializable``).
+activation functions by Keras name), ``random`` (Keras's random ops), ``saving``
+(``register_keras_serializable``) and ``tree`` (nested-structure utilities).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from .. import applications, callbacks, datasets, losses, metrics, models, nn, o
 from ..models import Input, InputLayer, Model, Sequential
 from ..nn import InputSpec, Layer
 from ..tensor import Tensor
-from . import activations, random, saving
+from . import activations, random, saving, tree
 
 layers = nn
 optimizers = optim
@@ -61,6 +61,7 @@ __all__ = [
     "random",
     "regularizers",
     "saving",
+    "tree",
     "utils",
 ]
 

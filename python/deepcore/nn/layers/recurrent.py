@@ -32,6 +32,7 @@ add into Keras's one; a GRU converts only with ``reset_after=True`` (PyTorch's f
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,25 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------ the layer
+def _shape(size: Any) -> tuple:
+    """A Keras state or output size (an int or a shape) as a shape without the batch axis."""
+    return tuple(int(d) for d in size) if isinstance(size, (list, tuple)) else (int(size),)
+
+
+def _takes(fn: Any, name: str) -> bool:
+    """Does ``fn`` accept the keyword argument ``name``?"""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return True
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _keep(m_t: np.ndarray, like: Tensor) -> np.ndarray:
+    """One time step's mask (batch,) shaped to broadcast against ``like`` (batch, ...)."""
+    return m_t.reshape((-1,) + (1,) * (like.ndim - 1))
+
+
 class _StatesAsInputs:
     """Keras's ``layer(x, initial_state=[h, c])`` travels as the list input ``[x, h, c]``:
     the form a functional graph can record (its placeholders are positional arguments)."""
@@ -113,15 +133,54 @@ class RNN(_StatesAsInputs, Module):
         self._states: list[Tensor] | None = None
 
     # ------------------------------------------------------------------ shapes
-    def _state_sizes(self) -> list[int]:
+    def _state_sizes(self) -> list[Any]:
         s = self.cell.state_size
         return list(s) if isinstance(s, (list, tuple)) else [int(s)]
 
+    def _state_shapes(self) -> list[tuple]:
+        """Each state's shape without the batch axis (Keras's ``state_size``: one entry per
+        state, an int or a shape)."""
+        return [_shape(s) for s in self._state_sizes()]
+
+    def _output_shapes(self) -> tuple[bool, list[tuple]]:
+        """(are the cell's outputs a nested structure, each output's shape without the batch
+        axis): Keras's ``output_size`` (an int, a shape, or a list of them), else the first
+        state's size."""
+        s = getattr(self.cell, "output_size", None)
+        if s is None:
+            return False, [self._state_shapes()[0]]
+        if isinstance(s, (list, tuple)) and s and isinstance(s[0], (list, tuple)):
+            return True, [_shape(v) for v in s]
+        return False, [_shape(s)]
+
     def _output_size(self) -> int:
-        return int(getattr(self.cell, "output_size", self._state_sizes()[0]))
+        return self._output_shapes()[1][0][-1]
+
+    def _split(self, inputs: list | tuple) -> tuple[Any, list | None]:
+        """[Note: nested sequences] A list input is Keras 2's ``[x, *initial_states]`` (how
+        ``initial_state=`` travels in a graph) when its tail has the states' shapes; otherwise,
+        when every element is a sequence (batch, time, ...) of the same batch and length, it is
+        Keras's nested input of a custom cell (keras.io's "Working with RNNs" ``NestedCell``):
+        the cell gets the structure's time step at each step, as a tuple. Takes Tensors or
+        shapes; returns (the sequence or the tuple of sequences, the states or None)."""
+        shapes = [tuple(v.shape) if hasattr(v, "shape") else tuple(v) for v in inputs]
+        states = self._state_shapes()
+        if len(inputs) == 1 + len(states) and all(
+            tuple(sh[1:]) == st for sh, st in zip(shapes[1:], states)
+        ):
+            return inputs[0], list(inputs[1:])
+        if len(inputs) > 1 and all(len(sh) >= 3 and sh[:2] == shapes[0][:2] for sh in shapes):
+            return tuple(inputs), None
+        return inputs[0], list(inputs[1:]) or None
 
     def build(self, input_shape: Any) -> None:
-        shape = input_shape[0] if isinstance(input_shape, list) else input_shape
+        shape = input_shape
+        if isinstance(input_shape, list):
+            shape, _ = self._split(input_shape)
+        if isinstance(shape, tuple) and shape and isinstance(shape[0], (list, tuple)):
+            if not self.cell.built:  # nested sequences: each one's step shape
+                self.cell.build([(sh[0], *sh[2:]) for sh in shape])
+            return
         if shape is None or len(shape) != 3:
             raise ValueError(
                 f"{type(self).__name__} '{self.name}' needs inputs (batch, time, features), got "
@@ -135,20 +194,28 @@ class RNN(_StatesAsInputs, Module):
         super()._check_input(x[0] if isinstance(x, list) else x)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
-        shape = input_shape[0] if isinstance(input_shape, list) else input_shape
-        n = self._output_size()
-        out = (shape[0], shape[1], n) if self.return_sequences else (shape[0], n)
+        shape = input_shape
+        if isinstance(input_shape, list):
+            shape, _ = self._split(input_shape)
+        if isinstance(shape, tuple) and shape and isinstance(shape[0], (list, tuple)):
+            shape = shape[0]
+        nested, outs = self._output_shapes()
+        B, T = shape[0], shape[1]
+        per = [(B, T, *o) if self.return_sequences else (B, *o) for o in outs]
+        out = per if nested else per[:1]
         if self.return_state:
-            return [out] + [(shape[0], s) for s in self._state_sizes()]
-        return out
+            return out + [(B, *st) for st in self._state_shapes()]
+        return out if nested else out[0]
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
         out = mask if self.return_sequences else None
+        nested, outs = self._output_shapes()
+        outs_mask = [out] * len(outs) if nested else [out]
         if self.return_state:
-            return [out] + [None] * len(self._state_sizes())
-        return out
+            return outs_mask + [None] * len(self._state_sizes())
+        return outs_mask if nested else out
 
     # ------------------------------------------------------------------ states
     def reset_states(self, states: Any = None) -> None:
@@ -175,7 +242,7 @@ class RNN(_StatesAsInputs, Module):
                 )
             initial_state = self._states
         if initial_state is None:
-            return [Tensor(np.zeros((batch, s), self.dtype)) for s in self._state_sizes()]
+            return [Tensor(np.zeros((batch, *s), self.dtype)) for s in self._state_shapes()]
         states = (
             list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
         )
@@ -184,12 +251,12 @@ class RNN(_StatesAsInputs, Module):
                 f"layer '{self.name}' has {n} state(s), initial_state has {len(states)}"
             )
         out = []
-        for s, size in zip(states, self._state_sizes()):
+        for s, size in zip(states, self._state_shapes()):
             s = s if isinstance(s, Tensor) else Tensor(np.asarray(s, self.dtype))
-            if s.shape != (batch, size):
+            if s.shape != (batch, *size):
                 raise ValueError(
                     f"layer '{self.name}': initial state of shape {s.shape}, expected "
-                    f"{(batch, size)}"
+                    f"{(batch, *size)}"
                 )
             out.append(s)
         return out
@@ -202,8 +269,11 @@ class RNN(_StatesAsInputs, Module):
         training: bool | None = None,
         initial_state: Any = None,
     ) -> Any:
-        if isinstance(inputs, (list, tuple)):  # Keras 2: [x, *initial_states]
-            inputs, initial_state = inputs[0], list(inputs[1:]) or initial_state
+        if isinstance(inputs, (list, tuple)):  # [x, *initial_states] or nested sequences
+            inputs, given = self._split(inputs)
+            initial_state = given or initial_state
+        if isinstance(inputs, tuple):
+            return self._call_nested(inputs, mask, training, initial_state)
         x = inputs if isinstance(inputs, Tensor) else Tensor(np.asarray(inputs))
         if x.dtype.kind != "f":  # one-hot bool / int sequences
             x = Tensor(x.data.astype(self.dtype))
@@ -224,6 +294,25 @@ class RNN(_StatesAsInputs, Module):
             self._states = [s.detach() for s in new_states]
         out = out_seq if self.return_sequences else last
         return [out, *new_states] if self.return_state else out
+
+    def _call_nested(self, inputs: tuple, mask: Any, training: Any, initial_state: Any) -> Any:
+        """A custom cell's nested sequences ([Note: nested sequences]), stepped by _loop."""
+        xs = tuple(
+            v if isinstance(v, Tensor) else Tensor(np.asarray(v, self.dtype)) for v in inputs
+        )
+        if getattr(self.cell, "_fusable", lambda: False)():
+            raise ValueError(
+                f"{type(self.cell).__name__} takes one sequence (batch, time, features), got "
+                f"{len(xs)} sequences"
+            )
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        states = self._initial_states(xs[0].shape[0], initial_state)
+        out_seq, last, new_states = self._loop(xs, mask, states, bool(training))
+        if self.stateful:
+            self._states = [s.detach() for s in new_states]
+        out = list(out_seq if self.return_sequences else last)
+        return [*out, *new_states] if self.return_state else out
 
     def _fused(self, x: Tensor, mask: Any, states: list, training: bool) -> tuple:
         """The whole sequence in one native call (F.rnn / F.lstm / F.gru)."""
@@ -262,32 +351,51 @@ class RNN(_StatesAsInputs, Module):
             seq = out
         return seq, last, new
 
-    def _loop(self, x: Tensor, mask: Any, states: list, training: bool) -> tuple:
-        """Step the cell in Python, one time step per iteration (any cell)."""
+    def _loop(self, x: Tensor | tuple, mask: Any, states: list, training: bool) -> tuple:
+        """Step the cell in Python, one time step per iteration (a custom cell: its ``call``
+        is Python). ``x`` is one sequence, or a tuple of them for a cell with nested inputs
+        (then the outputs are lists, one entry per output of the cell)."""
         cell = self.cell
+        nested = isinstance(x, tuple)
+        first = x[0] if nested else x
+        B, T = first.shape[0], first.shape[1]
         if hasattr(cell, "reset_dropout_mask"):
             cell.reset_dropout_mask()
         m = None if mask is None else np.asarray(_data(mask)).astype(bool)
-        T = x.shape[1]
-        outputs: list[Tensor] = []
-        prev = None
+        # Keras passes training= only to a cell whose call takes it
+        kw = {"training": training} if _takes(cell.call, "training") else {}
+        steps: list[list[Tensor]] = []  # per step, the cell's outputs
+        prev: list[Tensor] | None = None
         for t in range(T - 1, -1, -1) if self.go_backwards else range(T):
-            y, new = cell.call(x[:, t], states, training=training)
+            y, new = cell.call(tuple(v[:, t] for v in x) if nested else x[:, t], states, **kw)
+            ys = list(y) if nested else [y]
             new = list(new) if isinstance(new, (list, tuple)) else [new]
             if m is not None:
-                keep = m[:, t : t + 1]
-                new = [ops.where(keep, n, s) for n, s in zip(new, states)]
-                other = prev if prev is not None and not self.zero_output_for_mask else y * 0
-                y = ops.where(keep, y, other)
-            states, prev = new, y
-            outputs.append(y)
+                new = [ops.where(_keep(m[:, t], n), n, s) for n, s in zip(new, states)]
+                ys = [
+                    ops.where(
+                        _keep(m[:, t], v),
+                        v,
+                        prev[i] if prev is not None and not self.zero_output_for_mask else v * 0,
+                    )
+                    for i, v in enumerate(ys)
+                ]
+            states, prev = new, ys
+            steps.append(ys)
         if hasattr(cell, "reset_dropout_mask"):
             cell.reset_dropout_mask()
-        if not outputs:
-            zeros = Tensor(np.zeros((x.shape[0], 0, self._output_size()), self.dtype))
-            return zeros, Tensor(np.zeros((x.shape[0], self._output_size()), self.dtype)), states
-        seq = ops.stack(outputs, axis=1) if self.return_sequences else None
-        return seq, outputs[-1], states
+        if not steps:
+            outs = self._output_shapes()[1]
+            seq = [Tensor(np.zeros((B, 0, *o), self.dtype)) for o in outs]
+            last = [Tensor(np.zeros((B, *o), self.dtype)) for o in outs]
+        else:
+            last = steps[-1]
+            seq = None
+            if self.return_sequences:
+                seq = [ops.stack([ys[i] for ys in steps], axis=1) for i in range(len(last))]
+        if nested:
+            return seq, last, states
+        return (None if seq is None else seq[0]), last[0], states
 
     # ------------------------------------------------------------------ PyTorch weights
     def torch_state_dict(self, layer: int = 0, reverse: bool = False) -> dict:
