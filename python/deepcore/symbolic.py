@@ -109,6 +109,19 @@ class KerasTensor:
     def __iter__(self) -> Any:  # not by __getitem__ (it would record ops forever)
         raise TypeError("a KerasTensor is not iterable: index it (x[:, 0]) or split it with ops")
 
+    @property
+    def _keras_mask(self) -> KerasTensor | None:
+        """Keras's symbolic mask of this placeholder (``x._keras_mask`` in the masking guide):
+        a boolean KerasTensor when the layers that produce it make or pass on a mask, else
+        None. Found by running the graph's ``compute_mask`` rules on zeros of batch 1 (see
+        [Note: dry runs]); the model itself hands masks over at run time (nn/masking.py)."""
+        unknown = _has_unknown(self.shape)
+        masks = [_mask_of(self, k) for k in (_STAND_INS if unknown else _STAND_INS[:1])]
+        if masks[0] is None:
+            return None
+        shape = _merge([tuple(np.shape(_host(m))) for m in masks], None)
+        return KerasTensor(shape, "bool", name=f"{self.name}/mask")
+
 
 def _op(name: str, reflected: bool = False) -> Any:
     def method(self: KerasTensor, *args: Any) -> Any:
@@ -335,7 +348,15 @@ def symbolic_call(layer: Any, args: tuple, kwargs: dict) -> Any:
     try:
         layer._maybe_build(shape)
         out_dtypes = None
-        if len(args) > 1 or kwargs or getattr(layer, "_is_operation", False):
+        if (
+            len(args) > 1
+            or kwargs
+            or getattr(layer, "_is_operation", False)
+            or (  # a custom layer that reads the mask in call: run it with the mask
+                getattr(layer, "_call_takes_mask", False)
+                and type(layer).compute_output_shape.__qualname__ == "Module.compute_output_shape"
+            )
+        ):
             # an operation runs on zeros of its placeholders' dtypes and gives its own
             # (argsort's int64 indices, a comparison's bools)
             out_shape, out_dtypes = _dry_run(layer, args, kwargs)
@@ -376,52 +397,135 @@ def symbolic_call(layer: Any, args: tuple, kwargs: dict) -> Any:
     return outputs if multi else outputs[0]
 
 
-def _dry_run(layer: Any, args: tuple, kwargs: dict) -> tuple[Any, list]:
-    """Output shape(s) and dtypes by running the layer on zeros with batch 1 (several
-    positional inputs, keyword tensors, operations)."""
+# [Note: dry runs] A layer without a shape formula (a custom layer, an operation on
+# placeholders) gets its output shape by running it on zeros with batch 1 in inference mode.
+# Unknown non-batch sizes (a sequence of any length: ``Input(shape=(None,))``) are stood in
+# for twice, by two different sizes; an output size that differs between the two runs is
+# unknown (None), one that does not is fixed. A layer that cannot run on a stand-in raises
+# as before, naming the unknown sizes.
+_STAND_INS = (16, 23)
+
+
+def _has_unknown(shape: Any) -> bool:
+    if isinstance(shape, list):
+        return any(_has_unknown(s) for s in shape)
+    return any(d is None for d in shape[1:])
+
+
+def _runs(run: Any, unknown: bool) -> list:
+    """``run(stand_in)`` once (every size known) or once per stand-in."""
+    return [run(k) for k in (_STAND_INS if unknown else _STAND_INS[:1])]
+
+
+def _merge(shapes: list[tuple], batch: Any) -> tuple:
+    """One output shape from the runs' shapes: sizes that moved with the stand-in are None."""
+    first = shapes[0]
+    if any(len(s) != len(first) for s in shapes):
+        raise ValueError("the output rank depends on an unknown input size")
+    return (
+        batch,
+        *(d if all(s[i] == d for s in shapes) else None for i, d in enumerate(first) if i > 0),
+    )
+
+
+def _zeros_like_placeholders(x: Any, k: int) -> Any:
+    """Zeros of batch 1 for the placeholders in ``x`` (unknown sizes stood in for by ``k``)."""
 
     def zeros(t: Any) -> Any:
         if not isinstance(t, KerasTensor):
             return t
-        if any(d is None for d in t.shape[1:]):
-            raise ValueError(f"cannot infer shapes through unknown sizes {t.shape}")
-        return Tensor(np.zeros((1, *t.shape[1:]), t.dtype))
+        shape = (1, *(k if d is None else d for d in t.shape[1:]))
+        return Tensor(np.zeros(shape, t.dtype))
 
-    with no_grad():
-        out = layer(
-            *[_map(a, zeros) for a in args],
-            training=False,
-            **{k: _map(v, zeros) for k, v in kwargs.items()},
-        )
-    if isinstance(out, (list, tuple)):
-        return [(None, *o.shape[1:]) for o in out], [o.dtype for o in out]
-    return (None, *out.shape[1:]), [out.dtype]
+    return _map(x, zeros)
+
+
+def _host(m: Any) -> Any:
+    return m.data if isinstance(m, Tensor) else m
+
+
+def _mask_of(t: KerasTensor, k: int) -> Any:
+    """The mask a run of the graph on zeros (unknown sizes = ``k``) gives placeholder ``t``."""
+    node = t.node
+    if node is None or node.is_input:
+        return None
+    layer = node.layer
+    first = node.input_tensors
+    mask = _map(first, lambda u: _mask_of(u, k) if isinstance(u, KerasTensor) else None)
+    live = any(m is not None for m in _flatten(mask))
+    with no_grad(), np.errstate(all="ignore"):  # zeros may divide by zero
+        x = _zeros_like_placeholders(first, k)
+        if getattr(layer, "_returns_masks", False):  # a nested model
+            _, m = layer(x, mask=mask if live else None, return_masks=True, training=False)
+        elif getattr(layer, "supports_masking", False):
+            m = layer.compute_mask(x, mask if live else None)
+        else:
+            return None
+    if isinstance(m, (list, tuple)):
+        return m[t.index] if t.index < len(m) else None
+    return m
+
+
+def _dry_run(layer: Any, args: tuple, kwargs: dict) -> tuple[Any, list]:
+    """Output shape(s) and dtypes by running the layer on zeros with batch 1 (several
+    positional inputs, keyword tensors, operations); see [Note: dry runs]."""
+    unknown = any(
+        isinstance(t, KerasTensor) and _has_unknown(t.shape)
+        for t in _flatten([*args, *kwargs.values()])
+    )
+
+    def run(k: int) -> Any:
+        extra = {}
+        if getattr(layer, "_call_takes_mask", False) and args and "mask" not in kwargs:
+            mask = _map(args[0], lambda u: _mask_of(u, k) if isinstance(u, KerasTensor) else None)
+            if any(m is not None for m in _flatten(mask)):
+                extra["mask"] = mask  # the mask the model will hand over at run time
+        with no_grad(), np.errstate(all="ignore"):  # zeros may divide by zero
+            return layer(
+                *[_zeros_like_placeholders(a, k) for a in args],
+                training=False,
+                **{kk: _zeros_like_placeholders(v, k) for kk, v in kwargs.items()},
+                **extra,
+            )
+
+    outs = _runs(run, unknown)
+    if isinstance(outs[0], (list, tuple)):
+        shapes = [_merge([tuple(o[i].shape) for o in outs], None) for i in range(len(outs[0]))]
+        return shapes, [o.dtype for o in outs[0]]
+    return _merge([tuple(o.shape) for o in outs], None), [outs[0].dtype]
 
 
 def shape_by_dry_run(layer: Any, input_shape: Any) -> Any:
     """``Module.compute_output_shape``'s default: the output shape for ``input_shape`` (one
-    shape or a list) from running ``layer`` on zeros with batch 1 in inference mode."""
+    shape or a list) from running ``layer`` on zeros with batch 1 in inference mode; see
+    [Note: dry runs]."""
 
-    def batch1(s: Any) -> Any:
-        if isinstance(s, list):
-            return [batch1(v) for v in s]
-        if any(d is None for d in s[1:]):
-            raise ValueError(
-                f"{type(layer).__name__} '{layer.name}': cannot infer the output shape for "
-                f"{s} with unknown non-batch sizes"
-            )
-        return Tensor(np.zeros((1,) + tuple(s[1:]), layer.dtype))
+    def run(k: int) -> Any:
+        def batch1(s: Any) -> Any:
+            if isinstance(s, list):
+                return [batch1(v) for v in s]
+            return Tensor(np.zeros((1, *(k if d is None else d for d in s[1:])), layer.dtype))
 
-    with no_grad():
-        out = layer(batch1(input_shape), training=False)
+        with no_grad(), np.errstate(all="ignore"):  # zeros may divide by zero
+            return layer(batch1(input_shape), training=False)
 
-    def unbatch(o: Any) -> Any:
-        if isinstance(o, (list, tuple)):
-            return [unbatch(v) for v in o]
-        return (input_batch,) + tuple(o.shape[1:])
-
+    try:
+        outs = _runs(run, _has_unknown(input_shape))
+    except (ValueError, TypeError) as e:
+        if not _has_unknown(input_shape):
+            raise
+        raise ValueError(
+            f"{type(layer).__name__} '{layer.name}': cannot infer the output shape for "
+            f"{input_shape} with unknown non-batch sizes ({e})"
+        ) from e
     input_batch = input_shape[0][0] if isinstance(input_shape, list) else input_shape[0]
-    return unbatch(out)
+
+    def merge(os: list) -> Any:
+        if isinstance(os[0], (list, tuple)):
+            return [merge([o[i] for o in os]) for i in range(len(os[0]))]
+        return _merge([tuple(o.shape) for o in os], input_batch)
+
+    return merge(outs)
 
 
 def toposort(outputs: list[KerasTensor]) -> list[Node]:

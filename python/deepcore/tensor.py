@@ -99,6 +99,7 @@ class Tensor:
         "_out_index",
         "_retain_grad",
         "name",
+        "_keras_mask",  # a layer's output mask ([Note: masks on tensors] in nn/masking.py)
         "__weakref__",
     )
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator

@@ -14,8 +14,10 @@ functional models run each layer through :func:`call_with_mask`, which hands the
 ``call`` when it takes one and computes the output's mask; a nested model returns its output
 masks from the same run (``model(x, mask=..., return_masks=True)``), and ``fit`` / ``evaluate``
 weight the losses and metrics of a model output that still carries a mask (see
-[Note: weighted losses] in deepcore.losses). A subclassed model's own ``call`` sees no masks
-unless it passes them itself: ``h = emb(x); y = pool(h, mask=emb.compute_mask(x))``.
+[Note: weighted losses] in deepcore.losses). Outside a model's run, masks ride on the
+tensors themselves (``_keras_mask``, [Note: masks on tensors]), so a subclassed model's own
+``call`` (``h = emb(x); y = lstm(h)``) sees the padding as in Keras; passing
+``mask=emb.compute_mask(x)`` explicitly works too.
 Recurrent layers take ``call(x, mask=None)`` (a masked step carries the state over) and
 return the mask only with ``return_sequences`` (nn/layers/recurrent.py); attention layers take
 the query's and value's masks from their inputs' ([Note: attention masks in layers] in
@@ -28,7 +30,27 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["call_with_mask"]
+__all__ = ["attach_mask", "call_with_mask"]
+
+
+def attach_mask(out: Any, mask: Any) -> None:
+    """[Note: masks on tensors] Called eagerly, outside a model, a layer that supports masking
+    leaves its output's mask on the output Tensor as ``_keras_mask`` (Keras 3's attribute),
+    and a layer whose ``call`` takes ``mask=`` gets the one its input carries when the caller
+    gives none: so ``emb(x)._keras_mask`` exists and ``lstm(emb(x))`` in a subclassed
+    model's ``call`` sees the padding, as in Keras. A tensor that already has a mask keeps it.
+    Models run their layers through :func:`call_with_mask`, which hands masks over explicitly
+    (the attribute is then only a by-product)."""
+    if mask is None:
+        return
+    if isinstance(out, (list, tuple)):
+        if isinstance(mask, (list, tuple)) and len(mask) == len(out):
+            for o, m in zip(out, mask):
+                attach_mask(o, m)
+        return
+    if hasattr(out, "_keras_mask") or not hasattr(type(out), "_keras_mask"):
+        return  # has one already, or is not a Tensor
+    out._keras_mask = mask
 
 
 def _live(mask: Any) -> bool:

@@ -55,7 +55,7 @@ from . import regularizers as _regularizers
 from .call_context import call_in_context
 from .device import device_spec, module_to
 from .input_spec import InputSpec, _as_tensor, _shape_of
-from .masking import call_with_mask
+from .masking import attach_mask, call_with_mask
 from .parameter import Parameter
 from .serialization import (
     _registry,
@@ -508,8 +508,11 @@ class Module:
         if not args and kwargs and any(is_symbolic(v) for v in kwargs.values()):
             # layer(query=q, value=v) on placeholders
             return symbolic_call(self, args, _with_training(kwargs, training))
+        incoming = None  # a mask the input carries ([Note: masks on tensors] in masking.py)
         if args:
             x = args[0]
+            if type(x) is Tensor:
+                incoming = getattr(x, "_keras_mask", None)
             # hot path: a Tensor already in the layer's dtype needs no conversion
             if type(x) is not Tensor or (
                 x.data.dtype is not self._np_dtype and x.data.dtype != self._np_dtype
@@ -528,7 +531,17 @@ class Module:
             self._maybe_build(None)
         if self._call_losses:
             self._call_losses.clear()
-        return call_in_context(self, args, kwargs, training)
+        if incoming is not None and self._call_takes_mask and kwargs.get("mask") is None:
+            kwargs["mask"] = incoming
+        out = call_in_context(self, args, kwargs, training)
+        if (
+            (incoming is not None or self._computes_mask)
+            and self.supports_masking
+            and args
+            and not self._returns_masks  # a model: its masks come from return_masks=True
+        ):
+            attach_mask(out, self.compute_mask(args[0], kwargs.get("mask", incoming)))
+        return out
 
     def _notional_shape_any(self, shape: Any) -> Any:
         if isinstance(shape, tuple):

@@ -3,6 +3,7 @@
 from .activation import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .augmentation import *  # noqa: F401,F403
+from .bidirectional import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .conv_recurrent import *  # noqa: F401,F403
 from .core import *  # noqa: F401,F403
