@@ -10,8 +10,9 @@ For each: validate ours against the PyTorch composition (outputs and every gradi
 the forward and the forward+backward of each alternately (A B A B ..., bench/harness.py
 [Note: bench protocol]) and report the medians, our GFLOP/s (2·B·T·4F·P·(C + F)·k² for the
 forward's two convolutions, three times that for forward+backward) and the median of per-pair
-ratios torch/ours (> 1: ours faster). With --threads 1 the times are the process's CPU time
-(robust on a busy machine).
+ratios torch/ours (> 1: ours faster). PyTorch runs in its own process ([Note: peer process] in
+bench/peer.py). With --threads 1 the times are the processes' CPU time (robust on a busy
+machine).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import deepcore.nn.functional as F
 import numpy as np
 import torch
 from harness import banner, check_close, paired
+from peer import Peer, add_peer_argument
 
 CASES = [  # (name, B, T, C, H, W, F, k)
     ("next-frame B8 T10 1->16 40x40", 8, 10, 1, 40, 40, 16, 3),
@@ -49,7 +51,7 @@ def torch_conv_lstm(x, w_x, w_h, b, pad):
     return torch.stack(outs, 1)
 
 
-def run(case: tuple, args) -> dict:
+def run(case: tuple, args, peer: Peer) -> dict:
     name, B, T, C, H, W, Fn, k = case
     rng = np.random.default_rng(0)
     x = rng.standard_normal((B, T, C, H, W)).astype(np.float32)
@@ -85,10 +87,10 @@ def run(case: tuple, args) -> dict:
         out = torch_conv_lstm(*tt, pad)
         return out, torch.autograd.grad(out, tt, tgy)
 
+    torch_fwd, torch_fb = peer.fns(torch_fwd, torch_fb)  # PyTorch in its own process
     out, grads = ours_fb()
     tout, tgrads = torch_fb()
-    check_close([out.data] + [g.data for g in grads],
-                [tout.detach().numpy()] + [g.numpy() for g in tgrads], 2e-4,
+    check_close([out.data] + [g.data for g in grads], [tout, *tgrads], 2e-4,
                 f"conv_lstm {name} outputs and gradients vs torch")  # fmt: skip
 
     flops = 2.0 * B * T * 4 * Fn * H * W * (C + Fn) * k * k
@@ -111,10 +113,11 @@ def main() -> None:
     ap.add_argument("--gap", type=float, default=0.05)
     ap.add_argument("--target", type=float, default=0.3, help="seconds per timed block")
     ap.add_argument("--only", type=int, nargs="*", help="indices into CASES")
+    add_peer_argument(ap)
     args = ap.parse_args()
     dc.kernels.set_num_threads(args.threads)
-    torch.set_num_threads(args.threads)
-    banner(f"torch {torch.__version__} x{torch.get_num_threads()}", f"pairs={args.pairs}")
+    peer = Peer(args.threads, args.peer_in_process)
+    banner(peer.describe(), f"pairs={args.pairs}")
     print(
         "| case | fwd ours ms | GFLOP/s | torch ms | torch/ours | fwd+bwd ours ms | GFLOP/s "
         "| torch ms | torch/ours |"
@@ -122,12 +125,13 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     cases = CASES if not args.only else [CASES[i] for i in args.only]
     for case in cases:
-        (fo, ft, fs, ff), (bo, bt, bs, bf) = (r := run(case, args))["fwd"], r["fb"]
+        (fo, ft, fs, ff), (bo, bt, bs, bf) = (r := run(case, args, peer))["fwd"], r["fb"]
         print(
             f"| {case[0]} | {fo * 1e3:.2f} | {ff / fo / 1e9:.1f} | {ft * 1e3:.2f} | {fs:.2f} | "
             f"{bo * 1e3:.2f} | {bf / bo / 1e9:.1f} | {bt * 1e3:.2f} | {bs:.2f} |",
             flush=True,
         )
+    peer.close()
 
 
 if __name__ == "__main__":

@@ -133,7 +133,7 @@ def test_forward_and_backward_match_reference(case, dtype):
         np.testing.assert_allclose(got.data, want, rtol=tol * 10, atol=tol * 10)
 
 
-GRAD_CASES = [CASES[0], CASES[2], CASES[4], CASES[5], CASES[8]]
+GRAD_CASES = [CASES[0], CASES[2], CASES[4], CASES[5], (1, 2, 2, (3, 3, 4), 2, 3, 1, "same", 1)]
 
 
 @pytest.mark.parametrize("case", GRAD_CASES, ids=[f"{len(c[3])}d" for c in GRAD_CASES])
@@ -274,3 +274,26 @@ def test_bad_inputs():
         _C.conv_lstm_forward(x, None, None, w_x, w_h, b, w_peephole=np.zeros(6))
     with pytest.raises(ValueError, match="ws must be"):
         _C.conv_lstm_backward(x, None, None, w_x, w_h, b, (), None, None, None)
+
+
+def test_every_cpu_kernel_variant(cpu_capability):
+    """The pointwise pass and the convolutions of each ISA variant: forward against the
+    reference (masks, reverse, recurrent dropout on), gradients by finite differences."""
+    rng = np.random.default_rng(21)
+    B, T, C, S, Fn = 2, 3, 2, (5, 6), 3
+    x, w_x, w_h, b = _case(rng, B, T, C, S, Fn, 3)
+    mask = np.array([[1, 0, 1], [1, 1, 1]], bool)
+    h_mask = (rng.random((B, Fn, *S)) > 0.3) / 0.7
+    kw = dict(mask=mask, reverse=True, h_mask=h_mask)
+    want = np_conv_lstm(x, None, None, w_x, w_h, b, (1, 1), "same", (1, 1), **kw)
+    for dtype, tol in ((np.float64, 1e-11), (np.float32, 2e-5)):
+        args = [a.astype(dtype) for a in (x, w_x, w_h, b)]
+        kwd = dict(kw, h_mask=h_mask.astype(dtype))
+        out, (h, c) = F.conv_lstm(args[0], None, *args[1:], padding="same", **kwd)
+        for got, ref in zip((out, h, c), want):
+            np.testing.assert_allclose(got.data, ref, rtol=tol, atol=tol)
+    small = dict(kw, h_mask=h_mask[..., :3, :3])
+    gradcheck(
+        lambda x, w_x, w_h, b: F.conv_lstm(x, None, w_x, w_h, b, padding="same", **small)[0],
+        [x[..., :3, :3], w_x, w_h, b],
+    )
