@@ -255,3 +255,24 @@ def test_keras_doc_next_frame_model_fits():
     hist = model.fit(x, y, batch_size=4, epochs=8, verbose=0)
     assert hist.history["loss"][-1] < 0.8 * hist.history["loss"][0]
     assert model.predict(x[:1], verbose=0).shape == (1, 4, 8, 8, 1)
+
+
+def test_functional_encoder_decoder_with_states():
+    """return_state into another layer's initial_state in a functional graph, trained."""
+    enc_in = keras.Input(shape=(4, 6, 6, 2))
+    enc = layers.ConvLSTM2D(3, 3, padding="same", return_state=True)
+    _, h, c = enc(enc_in)
+    dec_in = keras.Input(shape=(2, 6, 6, 2))
+    dec = layers.ConvLSTM2D(3, 3, padding="same", return_sequences=True)
+    out = dec(dec_in, initial_state=[h, c])
+    model = keras.Model([enc_in, dec_in], out)
+    assert model.output_shape == (None, 2, 6, 6, 3)
+    rng = np.random.default_rng(12)
+    xe, xd = rng.random((4, 4, 6, 6, 2)), rng.random((4, 2, 6, 6, 2))
+    model.compile("adam", "mse")
+    model.fit([xe, xd], rng.random((4, 2, 6, 6, 3)), epochs=1, verbose=0)
+    # the decoder's output equals the layer run alone from the encoder's states
+    _, h0, c0 = enc(xe.astype(np.float32), training=False)
+    want = dec(xd.astype(np.float32), initial_state=[h0, c0], training=False)
+    got = model.predict([xe, xd], verbose=0)
+    np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-5, atol=1e-6)
