@@ -168,6 +168,7 @@ class Trainer:
             start = initial_epoch if start is None else start
             object.__setattr__(self, "_initial_epoch", None)
             self.train()
+            logs: dict = {}  # the last epoch's, for on_train_end (Keras)
             for epoch in range(start, epochs):
                 cb_list.on_epoch_begin(epoch)
                 steps.reset()
@@ -183,22 +184,26 @@ class Trainer:
                     break  # a generator ran dry (warned): Keras ends training
                 logs = steps.logs()
                 if val is not None and (epoch + 1 - initial_epoch) % validation_freq == 0:
-                    vlogs = self._evaluate_adapter(val, replica=replica)
+                    vlogs = self._evaluate_adapter(val, replica=replica, cbs=cb_list)
                     logs.update({"val_" + k: v for k, v in vlogs.items()})
                 data.on_epoch_end()
                 cb_list.on_epoch_end(epoch, logs)
                 if self.stop_training or getattr(data, "exhausted", False):
                     break
-            cb_list.on_train_end()
+            cb_list.on_train_end(logs)
         return history
 
     # ------------------------------------------------------------------ evaluate / predict
     def _evaluate_adapter(
-        self, data: da.DataAdapter, bar: cbks.Progbar | None = None, replica: Replica = _ONE
+        self,
+        data: da.DataAdapter,
+        bar: cbks.Progbar | None = None,
+        replica: Replica = _ONE,
+        cbs: cbks.CallbackList | None = None,
     ) -> dict[str, float]:
         """The logs of ``data`` in inference mode; as one ``replica`` of a data-parallel job,
         of this rank's share of the rows, reduced over the ranks ([Note: sharded inference]
-        in deepcore.distributed)."""
+        in deepcore.distributed). ``cbs`` get Keras's test hooks (begin, per batch, end)."""
         c = self._resolve_compile()
         steps = self._steps(c, list(self.modules()), train=False)
         data, replica = _shard_rows(data, replica, isinstance(steps, _CompiledSteps))
@@ -207,16 +212,26 @@ class Trainer:
         steps.reset()
         metrics = [m for ms in c.metrics + c.wmetrics for m in ms]
         was = self.training
+        per_batch = cbs is not None and cbs.wants_test_batches
+        if cbs is not None:
+            cbs.on_test_begin()
         self.eval()
         try:
             with no_grad(), replica.evaluating(getattr(steps, "totals", None), metrics):
                 for step, (bs, (xb, yb, swb)) in enumerate(data.batches()):
+                    if per_batch:
+                        cbs.on_test_batch_begin(step)
                     steps.run(bs, xb, yb, swb)
+                    if per_batch:
+                        cbs.on_test_batch_end(step, steps.logs())
                     if bar is not None and bar.due():
                         bar.update(step + 1, steps.logs())
         finally:
             self.train(was)
-        return steps.logs()
+        logs = steps.logs()
+        if cbs is not None:
+            cbs.on_test_end(logs)
+        return logs
 
     def evaluate(
         self,
@@ -241,7 +256,7 @@ class Trainer:
         data = md.adapter(self, x, y, sample_weight, None, batch_size, False, steps, "evaluate")
         c = self._resolve_compile()
         bar = cbks.Progbar(data.steps, verbose=verbose)
-        logs = self._evaluate_adapter(data, bar, replica)
+        logs = self._evaluate_adapter(data, bar, replica, self._callback_list(callbacks, replica))
         bar.update(bar.target if bar.target is not None else bar.current, logs, finalize=True)
         if return_dict:
             return logs
@@ -267,6 +282,10 @@ class Trainer:
         n_all = getattr(data, "n", 0)
         data, replica = _shard_rows(data, replica, not custom_predict)
         bar = cbks.Progbar(data.steps, verbose=verbose)
+        cbs = self._callback_list(callbacks, replica)
+        per_batch = cbs is not None and cbs.wants_predict_batches
+        if cbs is not None:
+            cbs.on_predict_begin()
         with replica.guard():  # an error on one rank reaches the others
             chunks: list[list[np.ndarray]] = []
             was = self.training
@@ -275,12 +294,19 @@ class Trainer:
             try:
                 with no_grad():
                     for step, (_, (xb, _, _)) in enumerate(data.batches(), 1):
+                        if per_batch:
+                            cbs.on_predict_batch_begin(step - 1)
                         if custom_predict:
                             out = self.predict_step(_step_data(xb, None, None))
                             outs = list(out) if isinstance(out, (list, tuple)) else [out]
                         else:
                             outs = self._forward([md.feed(a) for a in self._on_device(xb)], False)
                         chunks.append([to_host(getattr(o, "data", o)) for o in outs])
+                        if per_batch:
+                            got = chunks[-1]
+                            cbs.on_predict_batch_end(
+                                step - 1, {"outputs": got[0] if len(got) == 1 else got}
+                            )
                         if bar.due():
                             bar.update(step)
             finally:
@@ -299,7 +325,18 @@ class Trainer:
                 chunks = [[to_host(o.data) for o in outs]]
             result = [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
             result = replica.gather_rows(result, n_all)  # every rank's rows, in order
+        if cbs is not None:
+            cbs.on_predict_end()
         return result[0] if len(result) == 1 else result
+
+    def _callback_list(self, callbacks: Any, replica: Replica) -> cbks.CallbackList | None:
+        """evaluate's / predict's ``callbacks=`` as a CallbackList (None when there are none;
+        on the chief only, for callbacks that write or print, as in fit)."""
+        if not callbacks:
+            return None
+        if not replica.is_chief:
+            callbacks = [cb for cb in callbacks if not getattr(cb, "chief_only", False)]
+        return cbks.CallbackList(callbacks, model=self, params={"verbose": 0})
 
     def predict_on_batch(self, x: Any) -> Any:
         return self.predict(

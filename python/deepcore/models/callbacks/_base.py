@@ -45,6 +45,8 @@ class Callback:
     def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
     def on_predict_begin(self, logs: dict | None = None) -> None: ...
     def on_predict_end(self, logs: dict | None = None) -> None: ...
+    def on_predict_batch_begin(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
 
 
 def _overrides(cb: Callback, *names: str) -> bool:
@@ -75,7 +77,16 @@ class CallbackList:
         # every 50 ms): the others want every batch
         self._polled = [cb for cb in self._batch_end if hasattr(cb, "batch_end_due")]
         self._every_batch = [cb for cb in self._batch_end if not hasattr(cb, "batch_end_due")]
+        self._test_batch_begin = [
+            cb for cb in self.callbacks if _overrides(cb, "on_test_batch_begin")
+        ]
         self._test_batch_end = [cb for cb in self.callbacks if _overrides(cb, "on_test_batch_end")]
+        self._predict_batch_begin = [
+            cb for cb in self.callbacks if _overrides(cb, "on_predict_batch_begin")
+        ]
+        self._predict_batch_end = [
+            cb for cb in self.callbacks if _overrides(cb, "on_predict_batch_end")
+        ]
 
     @property
     def wants_batch_end(self) -> bool:
@@ -94,35 +105,72 @@ class CallbackList:
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         for cb in self.callbacks:
-            cb.on_train_begin(logs)
+            cb.on_train_begin(_logs(logs))
 
     def on_train_end(self, logs: dict | None = None) -> None:
         for cb in self.callbacks:
-            cb.on_train_end(logs)
+            cb.on_train_end(_logs(logs))
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         for cb in self.callbacks:
-            cb.on_epoch_begin(epoch, logs)
+            cb.on_epoch_begin(epoch, _logs(logs))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         for cb in self.callbacks:
-            cb.on_epoch_end(epoch, logs)
+            cb.on_epoch_end(epoch, _logs(logs))
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         for cb in self._batch_begin:
-            cb.on_train_batch_begin(batch, logs)
+            cb.on_train_batch_begin(batch, _logs(logs))
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         for cb in self._batch_end:
-            cb.on_train_batch_end(batch, logs)
+            cb.on_train_batch_end(batch, _logs(logs))
 
     def on_test_begin(self, logs: dict | None = None) -> None:
         for cb in self.callbacks:
-            cb.on_test_begin(logs)
+            cb.on_test_begin(_logs(logs))
 
     def on_test_end(self, logs: dict | None = None) -> None:
         for cb in self.callbacks:
-            cb.on_test_end(logs)
+            cb.on_test_end(_logs(logs))
+
+    @property
+    def wants_test_batches(self) -> bool:
+        return bool(self._test_batch_begin or self._test_batch_end)
+
+    def on_test_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        for cb in self._test_batch_begin:
+            cb.on_test_batch_begin(batch, _logs(logs))
+
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        for cb in self._test_batch_end:
+            cb.on_test_batch_end(batch, _logs(logs))
+
+    def on_predict_begin(self, logs: dict | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_predict_begin(_logs(logs))
+
+    def on_predict_end(self, logs: dict | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_predict_end(_logs(logs))
+
+    @property
+    def wants_predict_batches(self) -> bool:
+        return bool(self._predict_batch_begin or self._predict_batch_end)
+
+    def on_predict_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        for cb in self._predict_batch_begin:
+            cb.on_predict_batch_begin(batch, _logs(logs))
+
+    def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        for cb in self._predict_batch_end:
+            cb.on_predict_batch_end(batch, _logs(logs))
+
+
+def _logs(logs: dict | None) -> dict:
+    """Keras hands every hook a dict (empty at the start of a run), never None."""
+    return {} if logs is None else logs
 
 
 def monitor_op(mode: str, monitor: str) -> Callable[[float, float], bool]:
