@@ -593,7 +593,9 @@ void im2col_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw) 
 // and col2vol accumulates into a zeroed dx. A pointwise 3-D conv (1x1x1, stride 1, no padding)
 // uses the input itself as its column matrix. Weight gradients go through sum_over_tasks, so
 // they are deterministic as in 2-D ([Note: deterministic weight gradients]). There is no
-// direct (register-blocked) 3-D kernel: every pass is vol2col + GEMM.
+// direct (register-blocked) 3-D kernel: every pass is vol2col + GEMM, or, for depth dilation 1,
+// the same GEMMs on a stack of 2-D blocks that lowers each input plane once ([Note: stacked
+// planes]).
 
 bool is_pointwise3d(const Conv3dShape& v) {
   return v.KD == 1 && v.sd == 1 && v.pd == 0 && v.O == v.D && is_pointwise(v.s);
@@ -690,6 +692,198 @@ const T* band_columns3d(const Conv3dShape& v, const TileTask& k, const T* x, T* 
   return col;
 }
 
+// [Note: stacked planes]
+// vol2col copies every input plane KD times (once per kernel depth tap that reads it): for a
+// 3x3x3 conv the column matrix is 27x the input, and building it cost about a fifth of the
+// forward. With the column rows ordered (kd, c, r, s) instead of (c, kd, r, s) (the weight
+// permuted to match, once per call), the column block of output plane o is KD consecutive 2-D
+// im2col blocks of input planes d = o*sd - pd + kd: so a task lowers each input plane of a run
+// of output planes ONCE into a stack of 2-D blocks (zeros for the depth padding), and output
+// plane o's GEMM reads KD of them in place, (o - o0)*sd blocks down the stack (row stride =
+// the band's column count). A task is (image, group, run of output planes, band of output rows
+// of a plane): the band keeps the KD blocks one GEMM reads near the 2-D band budget, the run
+// bounds the stack (kStackBytes); neighbouring runs lower their KD - sd shared planes twice.
+// Used for depth dilation 1 and stride at most KD (otherwise planes between taps would be
+// lowered for nothing); the GEMMs are the vol2col path's (same M, N and K).
+constexpr int64_t kStackBytes = int64_t(4) << 20;
+
+bool stacked3d(const Conv3dShape& v) {
+  return v.dd == 1 && v.KD > 1 && v.sd <= v.KD && !is_pointwise3d(v);
+}
+
+// A task of the stacked forward / weight gradient: image n, group g, output planes [o0, o1),
+// output rows [p0, p1) of each (cols = (p1 - p0) * Q columns).
+struct StackTask {
+  int64_t n, g, o0, o1, p0, p1, cols;
+};
+
+struct StackPlan {
+  int64_t rows, bands;     // output rows per band, bands per plane
+  int64_t planes, chunks;  // output planes per run, runs per volume
+  // input planes a run of n_planes output planes reads
+  int64_t span(int64_t n_planes, int64_t sd, int64_t KD) const { return (n_planes - 1) * sd + KD; }
+  StackTask task(const Conv3dShape& v, int64_t t) const {
+    const int64_t per_image = chunks * bands;
+    const int64_t n = t / (v.s.G * per_image), g = (t / per_image) % v.s.G;
+    const int64_t o0 = (t % per_image) / bands * planes, p0 = t % bands * rows;
+    const int64_t p1 = std::min(v.s.P, p0 + rows);
+    return {n, g, o0, std::min(v.O, o0 + planes), p0, p1, (p1 - p0) * v.s.Q};
+  }
+};
+
+template <typename T>
+StackPlan plan_stack(const Conv3dShape& v) {
+  const ConvShape& s = v.s;
+  const int64_t row_bytes = std::max<int64_t>(s.Cg() * s.R * s.S * s.Q * int64_t(sizeof(T)), 1);
+  const int64_t rows = std::clamp<int64_t>(kColBudgetBytes / (v.KD * row_bytes), 1, s.P);
+  const int64_t block = rows * row_bytes;
+  const int64_t span = std::max<int64_t>(v.KD, kStackBytes / block);
+  const int64_t planes = std::clamp<int64_t>((span - v.KD) / v.sd + 1, 1, v.O);
+  return {rows, (s.P + rows - 1) / rows, planes, (v.O + planes - 1) / planes};
+}
+
+// wp (K, KD, C/G, R, S) = w (K, C/G, KD, R, S) with the depth tap outermost in each row.
+template <typename T>
+void depth_major_weight(const Conv3dShape& v, const T* w, T* wp) {
+  const ConvShape& s = v.s;
+  const int64_t RS = s.R * s.S;
+  for (int64_t k = 0; k < s.K; ++k)
+    for (int64_t c = 0; c < s.Cg(); ++c)
+      for (int64_t kd = 0; kd < v.KD; ++kd)
+        std::memcpy(wp + ((k * v.KD + kd) * s.Cg() + c) * RS,
+                    w + ((k * s.Cg() + c) * v.KD + kd) * RS, RS * sizeof(T));
+}
+
+// The stack of a task: block j (rows (c, r, s), `cols` columns) = the 2-D im2col of input plane
+// o0*sd - pd + j of the group's input xg (Cg, D, H, W), output rows [p0, p1); zeros outside
+// the depth.
+template <typename T>
+void lower_stack(const Conv3dShape& v, const T* xg, int64_t o0, int64_t span, int64_t p0,
+                 int64_t p1, T* buf) {
+  const ConvShape s1 = plane_shape(v);
+  const int64_t HW = s1.H * s1.W, RS = s1.R * s1.S, cols = (p1 - p0) * s1.Q;
+  for (int64_t j = 0; j < span; ++j) {
+    const int64_t d = o0 * v.sd - v.pd + j;
+    for (int64_t c = 0; c < v.s.Cg(); ++c) {
+      T* dst = buf + (j * v.s.Cg() + c) * RS * cols;
+      if (d < 0 || d >= v.D)
+        std::fill(dst, dst + RS * cols, T(0));
+      else
+        im2col_stub<T>(s1, xg + (c * v.D + d) * HW, p0, p1, dst, cols);
+    }
+  }
+}
+
+// The task's stack, lowered from x into the calling thread's scratch.
+template <typename T>
+const T* lowered_stack(const Conv3dShape& v, const StackPlan& pl, const StackTask& k, const T* x) {
+  const ConvShape& s = v.s;
+  const int64_t CRS = s.Cg() * s.R * s.S;
+  T* buf = thread_scratch<T>(ScratchSlot::conv_col,
+                             pl.span(pl.planes, v.sd, v.KD) * CRS * pl.rows * s.Q);
+  lower_stack(v, x + (k.n * s.C + k.g * s.Cg()) * v.D * s.H * s.W, k.o0,
+              pl.span(k.o1 - k.o0, v.sd, v.KD), k.p0, k.p1, buf);
+  return buf;
+}
+
+template <typename T>
+void stacked_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y, bool relu) {
+  const ConvShape& s = v.s;
+  const int64_t PQ = s.P * s.Q, OPQ = v.O * PQ, Kg = s.Kg();
+  const int64_t CRS = s.Cg() * s.R * s.S, CKRS = v.KD * CRS;
+  T* wp = thread_scratch<T>(ScratchSlot::conv_out, s.K * CKRS);
+  depth_major_weight(v, w, wp);
+  const StackPlan pl = plan_stack<T>(v);
+  for_tasks(s.N * s.G * pl.chunks * pl.bands, conv_threads(v), [&](int64_t task, int) {
+    const StackTask k = pl.task(v, task);
+    const T* buf = lowered_stack(v, pl, k, x);
+    for (int64_t o = k.o0; o < k.o1; ++o) {
+      T* yo = y + (k.n * s.K + k.g * Kg) * OPQ + o * PQ + k.p0 * s.Q;
+      gemm<T>(false, false, Kg, k.cols, CKRS, T(1), wp + k.g * Kg * CKRS, CKRS,
+              buf + (o - k.o0) * v.sd * CRS * k.cols, k.cols, T(0), yo, OPQ);
+      if (b || relu)  // still in cache
+        for (int64_t c = 0; c < Kg; ++c)
+          bias_epilogue(yo + c * OPQ, yo + c * OPQ, k.cols, b ? b[k.g * Kg + c] : T(0), relu);
+    }
+  });
+}
+
+// The transpose of the stacked forward: output plane o's GEMM adds its column block into the
+// KD stack blocks it reads in the forward (a zeroed stack), then each input plane's block is
+// scattered into dx once. A task is a whole volume of one group (runs and bands overlap in dx).
+template <typename T>
+void stacked_backward_input(const Conv3dShape& v, const T* dy, const T* w, T* dx) {
+  const ConvShape& s = v.s;
+  const int64_t DHW = v.D * s.H * s.W, HW = s.H * s.W, PQ = s.P * s.Q, OPQ = v.O * PQ;
+  const int64_t Kg = s.Kg(), RS = s.R * s.S, CRS = s.Cg() * RS, CKRS = v.KD * CRS;
+  T* wp = thread_scratch<T>(ScratchSlot::conv_out, s.K * CKRS);
+  depth_major_weight(v, w, wp);
+  const StackPlan pl = plan_stack<T>(v);
+  const ConvShape s1 = plane_shape(v);
+  for_tasks(s.N * s.G, conv_threads(v), [&](int64_t task, int) {
+    const int64_t n = task / s.G, g = task % s.G;
+    const T* wg = wp + g * Kg * CKRS;
+    const T* dyg = dy + (n * s.K + g * Kg) * OPQ;
+    T* dxg = dx + (n * s.C + g * s.Cg()) * DHW;
+    std::fill(dxg, dxg + s.Cg() * DHW, T(0));
+    T* buf = thread_scratch<T>(ScratchSlot::conv_col,
+                               pl.span(pl.planes, v.sd, v.KD) * CRS * pl.rows * s.Q);
+    for (int64_t o0 = 0; o0 < v.O; o0 += pl.planes) {
+      const int64_t o1 = std::min(v.O, o0 + pl.planes), span = pl.span(o1 - o0, v.sd, v.KD);
+      for (int64_t p0 = 0; p0 < s.P; p0 += pl.rows) {
+        const int64_t p1 = std::min(s.P, p0 + pl.rows), cols = (p1 - p0) * s.Q;
+        std::fill(buf, buf + span * CRS * cols, T(0));
+        for (int64_t o = o0; o < o1; ++o)
+          gemm<T>(true, false, CKRS, cols, Kg, T(1), wg, CKRS, dyg + o * PQ + p0 * s.Q, OPQ, T(1),
+                  buf + (o - o0) * v.sd * CRS * cols, cols);
+        for (int64_t j = 0; j < span; ++j) {
+          const int64_t d = o0 * v.sd - v.pd + j;
+          if (d < 0 || d >= v.D) continue;  // the depth padding's share is dropped
+          for (int64_t c = 0; c < s.Cg(); ++c)
+            col2im_stub<T>(s1, buf + (j * s.Cg() + c) * RS * cols, p0, p1, dxg + (c * v.D + d) * HW,
+                           cols);
+        }
+      }
+    }
+  });
+}
+
+// dw += the stacked forward's weight gradient: each task's GEMMs add into a partial in the
+// depth-major order of the permuted weight, and the partials are summed in slot order
+// ([Note: deterministic weight gradients]) back into dw's (K, C/G, KD, R, S).
+template <typename T>
+void stacked_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* dw) {
+  const ConvShape& s = v.s;
+  const int64_t PQ = s.P * s.Q, OPQ = v.O * PQ, Kg = s.Kg();
+  const int64_t RS = s.R * s.S, CRS = s.Cg() * RS, CKRS = v.KD * CRS, wsize = s.K * CKRS;
+  const StackPlan pl = plan_stack<T>(v);
+  const int nt = conv_threads(v);
+  sum_over_tasks<T>(
+      s.N * s.G * pl.chunks * pl.bands, nt, wsize, ScratchSlot::conv_dy, nullptr,
+      [&](int64_t task, T* acc) {
+        const StackTask k = pl.task(v, task);
+        const T* buf = lowered_stack(v, pl, k, x);
+        for (int64_t o = k.o0; o < k.o1; ++o)  // dw_g (Kg, CKRS) += dy_o (Kg, cols) @ B_o^T
+          gemm<T>(false, true, Kg, CKRS, k.cols, T(1),
+                  dy + (k.n * s.K + k.g * Kg) * OPQ + o * PQ + k.p0 * s.Q, OPQ,
+                  buf + (o - k.o0) * v.sd * CRS * k.cols, k.cols, T(1), acc + k.g * Kg * CKRS,
+                  CKRS);
+      },
+      [&](const T* parts, int nparts) {
+        for (int64_t k = 0; k < s.K; ++k)
+          for (int64_t kd = 0; kd < v.KD; ++kd)
+            for (int64_t c = 0; c < s.Cg(); ++c) {
+              const int64_t from = ((k * v.KD + kd) * s.Cg() + c) * RS;
+              T* to = dw + ((k * s.Cg() + c) * v.KD + kd) * RS;
+              for (int64_t i = 0; i < RS; ++i) {
+                T a = 0;
+                for (int t = 0; t < nparts; ++t) a += parts[t * wsize + from + i];
+                to[i] += a;
+              }
+            }
+      });
+}
+
 }  // namespace
 
 template <typename T>
@@ -704,6 +898,7 @@ void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T*
     }
     return;
   }
+  if (stacked3d(v)) return stacked_forward(v, x, w, b, y, relu);
   const Tiling t = plan_bands3d<T>(v);
   for_tasks(s.N * s.G * t.ntiles, conv_threads(v), [&](int64_t task, int) {
     const TileTask k = band_task(v, t, task);
@@ -729,6 +924,7 @@ void conv3d_backward_input(const Conv3dShape& v, const T* dy, const T* w, T* dx)
     std::fill(dx, dx + s.N * s.C * DHW, T(0));
     return;
   }
+  if (stacked3d(v)) return stacked_backward_input(v, dy, w, dx);
   const Tiling t = plan_bands3d<T>(v);
   const bool pw = is_pointwise3d(v);
   // bands of one volume overlap in dx: a task is a whole volume of one group
@@ -758,6 +954,7 @@ void conv3d_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* dw
   const int64_t OPQ = v.O * s.P * s.Q, Kg = s.Kg(), CKRS = s.Cg() * v.KD * s.R * s.S;
   if (db) bias_add_backward(dy, db, s.N, s.K, OPQ);
   if (s.N * OPQ == 0 || s.K * CKRS == 0) return;
+  if (stacked3d(v)) return stacked_backward_weight(v, x, dy, dw);
   const int nt = conv_threads(v);
   const Tiling t = plan_bands3d<T>(v);
   const int64_t wsize = s.K * CKRS;

@@ -75,6 +75,34 @@ def test_conv3d_output_shape_and_algorithm():
     assert K.conv3d_algorithm((2, 3, 9, 8, 7), (4, 3, 3, 3, 2)) == "im2col"
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "D,KD,sd,pd",
+    [(26, 3, 1, 0), (21, 3, 2, 1), (20, 2, 2, 0), (17, 3, 3, 2), (12, 3, 1, 1)],
+)
+def test_conv3d_stacked_planes_runs_and_bands(D, KD, sd, pd, dtype):
+    """[Note: stacked planes]: 64 channels x 3x3 over 40 columns make a 2-D block of a few
+    output rows big enough that a volume splits into runs of output planes (their shared input
+    planes lowered by both runs) and each plane into bands of rows (the last one short); depth
+    strides up to KD, depth padding at both ends. Forward, dx and dw against the naive kernel."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1, 64, D, 9, 42)).astype(dtype)
+    w = rng.standard_normal((3, 64, KD, 3, 3)).astype(dtype)
+    b = rng.standard_normal(3).astype(dtype)
+    conv = ((sd, 1, 1), (pd, 0, 1), 1, 1)
+    y = K.conv3d_forward(x, w, b, *conv, "auto")
+    want = K.conv3d_forward(x, w, b, *conv, "reference")
+    tol = dict(rtol=1e-4, atol=1e-3) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-10)
+    np.testing.assert_allclose(y, want, **tol)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    np.testing.assert_allclose(K.conv3d_backward_input(dy, w, x.shape, *conv, "auto"),
+                               K.conv3d_backward_input(dy, w, x.shape, *conv, "reference"),
+                               **tol)  # fmt: skip
+    for got, ref in zip(K.conv3d_backward_weight(x, dy, w.shape, *conv, "auto"),
+                        K.conv3d_backward_weight(x, dy, w.shape, *conv, "reference")):  # fmt: skip
+        np.testing.assert_allclose(got, ref, **tol)
+
+
 def test_conv3d_weight_gradient_is_deterministic():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((8, 3, 6, 7, 8)).astype(np.float32)
