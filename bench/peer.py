@@ -139,8 +139,13 @@ class Peer:
         if self.in_process:
             self._fns.extend(fs)
             return [PeerFn(self, i) for i in range(len(self._fns) - len(fs), len(self._fns))]
-        import cloudpickle
-
+        try:
+            import cloudpickle
+        except ImportError:
+            raise SystemExit(
+                "bench/peer.py sends the PyTorch functions to its worker with cloudpickle: "
+                "pip install cloudpickle, or run the bench with --peer-in-process"
+            ) from None
         _pickle_torch_ops_by_name()
         return [PeerFn(self, h) for h in self._request("define", cloudpickle.dumps(fs))]
 
