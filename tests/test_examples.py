@@ -174,3 +174,4 @@ def test_convlstm_frames_example():
     loss = r["history"]["loss"]
     assert len(loss) == 3 and loss[-1] < loss[0]
     assert 0.0 <= r["pixel_error"] <= 1.0 and r["copy_error"] > 0.0
+    assert r["rollout_shape"] == (5, 10, 10, 1) and 0.0 <= r["rollout_error"] <= 1.0
