@@ -110,3 +110,69 @@ def test_transfer_learning_pattern():
     model.fit(xs, np.zeros((4, 3), np.float32), epochs=1, verbose=0)
     for a, b in zip(before, base_model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "ctor, total, trainable, without_top, first, last",
+    [  # model.summary() of Keras's applications (weights=None), and their layer names
+        (applications.MobileNet, 4_253_864, 4_231_976, 3_228_864, "conv1", "predictions"),
+        (applications.MobileNetV2, 3_538_984, 3_504_872, 2_257_984, "Conv1", "predictions"),
+        (applications.Xception, 22_910_480, 22_855_952, 20_861_480, "block1_conv1", "predictions"),
+        (applications.DenseNet121, 8_062_504, 7_978_856, 7_037_504, None, "predictions"),
+        (applications.DenseNet169, 14_307_880, 14_149_480, 12_642_880, None, "predictions"),
+        (applications.DenseNet201, 20_242_984, 20_013_928, 18_321_984, None, "predictions"),
+    ],  # fmt: skip
+)
+def test_more_families_have_keras_counts_and_names(ctor, total, trainable, without_top, first,
+                                                   last):  # fmt: skip
+    model = ctor(weights=None)
+    assert model.count_params() == total
+    assert sum(w.size for w in model.trainable_weights) == trainable
+    assert ctor(weights=None, include_top=False).count_params() == without_top
+    names = [layer.name for layer in model.layers]
+    if first is not None:
+        assert names[1] == first
+    assert names[-1] == last and len(set(names)) == len(names)
+
+
+def test_mobilenet_v2_blocks_and_odd_sizes():
+    model = applications.MobileNetV2(weights=None, input_shape=(33, 35, 3), classes=5)
+    # Conv1 gives 17 x 18: Keras's correct_pad pads the odd side evenly, the even one (0, 1)
+    assert model.get_layer("block_1_pad").padding == ((1, 1), (0, 1))
+    even = applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), classes=5)
+    assert even.get_layer("block_1_pad").padding == ((0, 1), (0, 1))
+    assert even.get_layer("block_2_add") is not None and "block_3_add" not in [
+        la.name for la in even.layers
+    ]
+    x = np.random.default_rng(3).random((2, 33, 35, 3)).astype(np.float32)
+    p = model.predict(x, verbose=0)
+    assert p.shape == (2, 5) and np.allclose(p.sum(1), 1, atol=1e-5)
+    half = applications.MobileNetV2(weights=None, alpha=0.5, include_top=False, pooling="avg",
+                                    input_shape=(32, 32, 3))  # fmt: skip
+    assert half.output_shape == (None, 1280)  # alpha <= 1 keeps 1280 last filters, as Keras
+    assert half.get_layer("Conv1").filters == 16
+    with pytest.raises(ValueError, match="alpha"):
+        applications.MobileNetV2(weights=None, alpha=0)
+
+
+def test_small_inputs_forward_and_train():
+    """One training step of each family at a small size (the transfer learning shapes:
+    include_top=False, pooling, a new head) moves every trainable weight."""
+    rng = np.random.default_rng(4)
+    for ctor, size in ((applications.MobileNet, 32), (applications.Xception, 71),
+                       (applications.DenseNet121, 64)):  # fmt: skip
+        dc.manual_seed(0)
+        base = ctor(weights=None, include_top=False, pooling="avg", input_shape=(size, size, 3))
+        inputs = Input(shape=(size, size, 3))
+        outputs = layers.Dense(2)(base(inputs))
+        model = Model(inputs, outputs)
+        model.compile(optimizer="sgd", loss="mse")
+        x = rng.random((2, size, size, 3)).astype(np.float32)
+        y = rng.standard_normal((2, 2)).astype(np.float32)
+        before = [w.numpy().copy() for w in model.trainable_weights]
+        loss = model.fit(x, y, epochs=1, verbose=0).history["loss"]
+        assert np.isfinite(loss).all() and np.isfinite(model.predict(x, verbose=0)).all()
+        # the step reached every layer: each trainable weight moved
+        still = [w.name for w, b in zip(model.trainable_weights, before)
+                 if np.array_equal(w.numpy(), b)]  # fmt: skip
+        assert still == [], (ctor.__name__, still[:5])

@@ -1,0 +1,62 @@
+"""Keras's ResNet v1 (keras.applications.resnet): the stride on the first 1×1 conv of a
+stage, convolutions with biases, BatchNormalization with epsilon 1.001e-5, and Keras's layer
+names (conv1_conv, conv2_block1_0_conv, ..., conv5_block3_out, avg_pool, predictions), so
+ResNet50 has Keras's 25,583,592 trainable parameters. (The zoo's ``resnet50`` is the
+torchvision layout: v1.5, no conv biases, 25,557,032.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import nn
+from ._common import constructor
+
+__all__ = ["ResNet50", "ResNet101", "ResNet152"]
+
+
+def _resnet_block(x: Any, filters: int, stride: int, shortcut: bool, name: str) -> Any:
+    """Keras's ``residual_block_v1``: 1×1 (carrying the stride) – 3×3 – 1×1 (4·filters), each
+    convolution with a bias and followed by batch norm, plus the identity or a 1×1 projection
+    (``name``_0_conv / _0_bn)."""
+
+    def conv_bn(x: Any, f: int, k: int, s: int, part: str) -> Any:
+        x = nn.Conv2D(f, k, strides=s, padding="same", name=f"{name}_{part}_conv")(x)
+        return nn.BatchNormalization(epsilon=1.001e-5, name=f"{name}_{part}_bn")(x)
+
+    skip = conv_bn(x, 4 * filters, 1, stride, "0") if shortcut else x
+    x = nn.Activation("relu", name=f"{name}_1_relu")(conv_bn(x, filters, 1, stride, "1"))
+    x = nn.Activation("relu", name=f"{name}_2_relu")(conv_bn(x, filters, 3, 1, "2"))
+    x = conv_bn(x, 4 * filters, 1, 1, "3")
+    x = nn.Add(name=f"{name}_add")([skip, x])
+    return nn.Activation("relu", name=f"{name}_out")(x)
+
+
+# blocks per stage (conv2 .. conv5) of Keras's ResNet v1 models
+_RESNET_STAGES = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+
+
+def _features(depth: int) -> Any:
+    def features(x: Any) -> Any:
+        x = nn.ZeroPadding2D(((3, 3), (3, 3)), name="conv1_pad")(x)
+        x = nn.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
+        x = nn.BatchNormalization(epsilon=1.001e-5, name="conv1_bn")(x)
+        x = nn.Activation("relu", name="conv1_relu")(x)
+        x = nn.ZeroPadding2D(((1, 1), (1, 1)), name="pool1_pad")(x)
+        x = nn.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+        for stage, blocks in enumerate(_RESNET_STAGES[depth]):
+            filters = 64 * 2**stage
+            for b in range(blocks):
+                stride = 2 if stage > 0 and b == 0 else 1
+                x = _resnet_block(x, filters, stride, b == 0, f"conv{stage + 2}_block{b + 1}")
+        return x
+
+    return features
+
+
+ResNet50 = constructor(
+    "ResNet50", "resnet50", _features(50),
+    "Keras's ResNet-50 (v1): 25,583,592 trainable parameters with the top, 23,534,592 "
+    "without.",
+)  # fmt: skip
+ResNet101 = constructor("ResNet101", "resnet101", _features(101), "Keras's ResNet-101 (v1).")
+ResNet152 = constructor("ResNet152", "resnet152", _features(152), "Keras's ResNet-152 (v1).")
