@@ -23,12 +23,11 @@ processes on a busy machine do not inflate. PyTorch runs in its own process (ben
 from __future__ import annotations
 
 import argparse
-import statistics
 
 import deepcore as dc
 import numpy as np
 import torch
-from harness import banner, check_close, paired
+from harness import banner, check_close, fwd_fb
 from peer import Peer, add_peer_argument
 
 K = dc.kernels
@@ -97,16 +96,9 @@ def run(shape, args, peer) -> dict:
         getattr(K, f"conv{n}d_algorithm")(x.shape, w.shape, st, pad, 1, 1, p, algo)
         for p in ("forward", "backward_input", "backward_weight")
     )
-    for name, ours, theirs, f in [
-        ("fwd", ours_fwd, torch_fwd, flops),
-        ("fb", ours_fb, torch_fb, 3 * flops),
-    ]:
-        r = paired(ours, theirs, args.pairs, gap=args.gap, warmup=1, target=0.2, cpu="thread")
-        if args.threads == 1:  # one thread each: the calling thread's CPU time (harness.py)
-            t_ours, t_torch, speedup = r.ours_cpu, r.peer_cpu, r.cpu_speedup
-        else:
-            t_ours, t_torch, speedup = r.ours, r.peer, r.speedup
-        out[name] = (statistics.median(t_ours), statistics.median(t_torch), speedup, f)
+    # one thread each: the calling thread's CPU time (harness.py)
+    out.update(fwd_fb(ours_fwd, ours_fb, torch_fwd, torch_fb, flops, args.threads, args.pairs,
+                      gap=args.gap, cpu="thread"))  # fmt: skip
     return out
 
 

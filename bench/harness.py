@@ -226,6 +226,34 @@ def paired(
     )
 
 
+def fwd_fb(
+    ours_fwd: Callable[[], Any],
+    ours_fb: Callable[[], Any],
+    peer_fwd: Callable[[], Any],
+    peer_fb: Callable[[], Any],
+    flops: float,
+    threads: int,
+    pairs: int,
+    gap: float = 0.0,
+    target: float = 0.2,
+    cpu: str = "process",
+) -> dict[str, tuple[float, float, float, float]]:
+    """The forward and forward+backward passes timed against the peer:
+    ``{"fwd" | "fb": (our median, the peer's median, median of paired peer/ours ratios,
+    FLOPs)}``, forward+backward counted as 3x the forward's FLOPs. At one thread the times
+    are CPU times (robust to other load), otherwise wall times."""
+    out = {}
+    for part, ours, theirs, f in (("fwd", ours_fwd, peer_fwd, flops),
+                                  ("fb", ours_fb, peer_fb, 3 * flops)):  # fmt: skip
+        r = paired(ours, theirs, pairs, gap=gap, warmup=1, target=target, cpu=cpu)
+        if threads == 1:
+            t_o, t_p, sp = r.ours_cpu, r.peer_cpu, r.cpu_speedup
+        else:
+            t_o, t_p, sp = r.ours, r.peer, r.speedup
+        out[part] = (statistics.median(t_o), statistics.median(t_p), sp, f)
+    return out
+
+
 # ---------------------------------------------------------------------- GPU timing
 class GpuRounds:
     """CUDA-event timing for bench/gpu_*.py ([Note: bench protocol] on a GPU): each call timed

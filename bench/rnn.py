@@ -28,7 +28,7 @@ import deepcore as dc
 import deepcore.nn.functional as F
 import numpy as np
 import torch
-from harness import banner, check_close, paired
+from harness import banner, check_close, fwd_fb, paired
 from peer import Peer, add_peer_argument
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
@@ -118,16 +118,8 @@ def run(cell: str, case: tuple, args, peer) -> dict:
                 f"{cell} {name} outputs and gradients vs torch")  # fmt: skip
 
     flops = 2.0 * B * T * G * H * (I + H)
-    res = {}
-    for part, ours, theirs, f in [("fwd", ours_fwd, torch_fwd, flops),
-                                  ("fb", ours_fb, torch_fb, 3 * flops)]:  # fmt: skip
-        r = paired(ours, theirs, args.pairs, gap=args.gap, warmup=1, target=args.target)
-        if args.threads == 1:
-            t_o, t_t, sp = r.ours_cpu, r.peer_cpu, r.cpu_speedup
-        else:
-            t_o, t_t, sp = r.ours, r.peer, r.speedup
-        res[part] = (statistics.median(t_o), statistics.median(t_t), sp, f)
-    return res
+    return fwd_fb(ours_fwd, ours_fb, torch_fwd, torch_fb, flops, args.threads, args.pairs,
+                  gap=args.gap, target=args.target)  # fmt: skip
 
 
 def main() -> None:
