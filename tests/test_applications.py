@@ -135,6 +135,22 @@ def test_more_families_have_keras_counts_and_names(ctor, total, trainable, witho
     assert names[-1] == last and len(set(names)) == len(names)
 
 
+@pytest.mark.parametrize(
+    "i, keras_total, trainable",
+    [(0, 5_330_571, 5_288_548), (1, 7_856_239, 7_794_184), (7, 66_658_687, 66_347_960)],
+)
+def test_efficientnets_have_keras_counts(i, keras_total, trainable):
+    model = getattr(applications, f"EfficientNetB{i}")(weights=None)
+    assert sum(w.size for w in model.trainable_weights) == trainable
+    # Keras's Normalization keeps one more non-trainable number (its adapt ``count``);
+    # deepcore's has only the mean and variance: every other weight is Keras's
+    assert model.count_params() == keras_total - 1
+    names = [layer.name for layer in model.layers]
+    assert "stem_conv" in names and "block1a_se_excite" in names and names[-1] == "predictions"
+    assert model.get_layer("block2a_dwconv_pad") is not None
+    assert ("block2b_drop" in names) and ("block2a_drop" not in names)  # stochastic depth
+
+
 def test_mobilenet_v2_blocks_and_odd_sizes():
     model = applications.MobileNetV2(weights=None, input_shape=(33, 35, 3), classes=5)
     # Conv1 gives 17 x 18: Keras's correct_pad pads the odd side evenly, the even one (0, 1)
@@ -160,7 +176,8 @@ def test_small_inputs_forward_and_train():
     include_top=False, pooling, a new head) moves every trainable weight."""
     rng = np.random.default_rng(4)
     for ctor, size in ((applications.MobileNet, 32), (applications.Xception, 71),
-                       (applications.DenseNet121, 64)):  # fmt: skip
+                       (applications.DenseNet121, 64),
+                       (applications.EfficientNetB0, 32)):  # fmt: skip
         dc.manual_seed(0)
         base = ctor(weights=None, include_top=False, pooling="avg", input_shape=(size, size, 3))
         inputs = Input(shape=(size, size, 3))

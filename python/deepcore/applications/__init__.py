@@ -1,6 +1,6 @@
 """``keras.applications``-style constructors: Keras's model families, built as functional
 models from deepcore's layers, one module per family (vgg, resnet, mobilenet, xception,
-densenet) over the shared arguments of _common.py.
+densenet, efficientnet) over the shared arguments of _common.py.
 
     from deepcore import applications
     base = applications.MobileNetV2(include_top=False, weights=None, input_shape=(96, 96, 3))
@@ -19,6 +19,16 @@ checked by tests/test_applications.py).
 """
 
 from .densenet import DenseNet121, DenseNet169, DenseNet201
+from .efficientnet import (
+    EfficientNetB0,
+    EfficientNetB1,
+    EfficientNetB2,
+    EfficientNetB3,
+    EfficientNetB4,
+    EfficientNetB5,
+    EfficientNetB6,
+    EfficientNetB7,
+)
 from .mobilenet import MobileNet, MobileNetV2
 from .resnet import ResNet50, ResNet101, ResNet152
 from .vgg import VGG16, VGG19
@@ -36,4 +46,12 @@ __all__ = [
     "DenseNet121",
     "DenseNet169",
     "DenseNet201",
+    "EfficientNetB0",
+    "EfficientNetB1",
+    "EfficientNetB2",
+    "EfficientNetB3",
+    "EfficientNetB4",
+    "EfficientNetB5",
+    "EfficientNetB6",
+    "EfficientNetB7",
 ]
