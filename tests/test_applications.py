@@ -121,6 +121,7 @@ def test_transfer_learning_pattern():
         (applications.DenseNet121, 8_062_504, 7_978_856, 7_037_504, None, "predictions"),
         (applications.DenseNet169, 14_307_880, 14_149_480, 12_642_880, None, "predictions"),
         (applications.DenseNet201, 20_242_984, 20_013_928, 18_321_984, None, "predictions"),
+        (applications.InceptionV3, 23_851_784, 23_817_352, 21_802_784, None, "predictions"),
     ],  # fmt: skip
 )
 def test_more_families_have_keras_counts_and_names(ctor, total, trainable, without_top, first,

@@ -1,6 +1,6 @@
 """``keras.applications``-style constructors: Keras's model families, built as functional
 models from deepcore's layers, one module per family (vgg, resnet, mobilenet, xception,
-densenet, efficientnet) over the shared arguments of _common.py.
+densenet, efficientnet, inception) over the shared arguments of _common.py.
 
     from deepcore import applications
     base = applications.MobileNetV2(include_top=False, weights=None, input_shape=(96, 96, 3))
@@ -29,6 +29,7 @@ from .efficientnet import (
     EfficientNetB6,
     EfficientNetB7,
 )
+from .inception import InceptionV3
 from .mobilenet import MobileNet, MobileNetV2
 from .resnet import ResNet50, ResNet101, ResNet152
 from .vgg import VGG16, VGG19
@@ -54,4 +55,5 @@ __all__ = [
     "EfficientNetB5",
     "EfficientNetB6",
     "EfficientNetB7",
+    "InceptionV3",
 ]
