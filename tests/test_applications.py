@@ -122,6 +122,9 @@ def test_transfer_learning_pattern():
         (applications.DenseNet169, 14_307_880, 14_149_480, 12_642_880, None, "predictions"),
         (applications.DenseNet201, 20_242_984, 20_013_928, 18_321_984, None, "predictions"),
         (applications.InceptionV3, 23_851_784, 23_817_352, 21_802_784, None, "predictions"),
+        (applications.ResNet50V2, 25_613_800, 25_568_360, 23_564_800, "conv1_pad", "predictions"),
+        (applications.ResNet101V2, 44_675_560, 44_577_896, 42_626_560, "conv1_pad", "predictions"),
+        (applications.ResNet152V2, 60_380_648, 60_236_904, 58_331_648, "conv1_pad", "predictions"),
     ],  # fmt: skip
 )
 def test_more_families_have_keras_counts_and_names(ctor, total, trainable, without_top, first,
@@ -194,3 +197,16 @@ def test_small_inputs_forward_and_train():
         still = [w.name for w, b in zip(model.trainable_weights, before)
                  if np.array_equal(w.numpy(), b)]  # fmt: skip
         assert still == [], (ctor.__name__, still[:5])
+
+
+def test_resnet_v2_is_pre_activation_with_the_stride_on_a_stages_last_block():
+    model = applications.ResNet50V2(weights=None, input_shape=(64, 64, 3), classes=3)
+    names = [layer.name for layer in model.layers]
+    assert "conv1_bn" not in names and names[-4:-2] == ["post_bn", "post_relu"]
+    assert model.get_layer("conv2_block3_2_conv").strides == (2, 2)
+    assert model.get_layer("conv2_block1_2_conv").strides == (1, 1)
+    assert model.get_layer("conv5_block3_2_conv").strides == (1, 1)
+    assert not model.get_layer("conv2_block1_1_conv").use_bias
+    assert model.get_layer("conv2_block1_3_conv").use_bias
+    x = np.random.default_rng(5).random((2, 64, 64, 3)).astype(np.float32)
+    assert model.predict(x, verbose=0).shape == (2, 3)

@@ -31,7 +31,7 @@ from .efficientnet import (
 )
 from .inception import InceptionV3
 from .mobilenet import MobileNet, MobileNetV2
-from .resnet import ResNet50, ResNet101, ResNet152
+from .resnet import ResNet50, ResNet50V2, ResNet101, ResNet101V2, ResNet152, ResNet152V2
 from .vgg import VGG16, VGG19
 from .xception import Xception
 
@@ -41,6 +41,9 @@ __all__ = [
     "ResNet50",
     "ResNet101",
     "ResNet152",
+    "ResNet50V2",
+    "ResNet101V2",
+    "ResNet152V2",
     "MobileNet",
     "MobileNetV2",
     "Xception",
