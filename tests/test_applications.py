@@ -122,6 +122,8 @@ def test_transfer_learning_pattern():
         (applications.DenseNet169, 14_307_880, 14_149_480, 12_642_880, None, "predictions"),
         (applications.DenseNet201, 20_242_984, 20_013_928, 18_321_984, None, "predictions"),
         (applications.InceptionV3, 23_851_784, 23_817_352, 21_802_784, None, "predictions"),
+        (applications.MobileNetV3Small, 2_554_968, 2_542_856, 939_120, None, "predictions"),
+        (applications.MobileNetV3Large, 5_507_432, 5_483_032, 2_996_352, None, "predictions"),
         (applications.ResNet50V2, 25_613_800, 25_568_360, 23_564_800, "conv1_pad", "predictions"),
         (applications.ResNet101V2, 44_675_560, 44_577_896, 42_626_560, "conv1_pad", "predictions"),
         (applications.ResNet152V2, 60_380_648, 60_236_904, 58_331_648, "conv1_pad", "predictions"),
@@ -181,7 +183,8 @@ def test_small_inputs_forward_and_train():
     rng = np.random.default_rng(4)
     for ctor, size in ((applications.MobileNet, 32), (applications.Xception, 71),
                        (applications.DenseNet121, 64),
-                       (applications.EfficientNetB0, 32)):  # fmt: skip
+                       (applications.EfficientNetB0, 32),
+                       (applications.MobileNetV3Small, 32)):  # fmt: skip
         dc.manual_seed(0)
         base = ctor(weights=None, include_top=False, pooling="avg", input_shape=(size, size, 3))
         inputs = Input(shape=(size, size, 3))

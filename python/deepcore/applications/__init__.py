@@ -31,6 +31,7 @@ from .efficientnet import (
 )
 from .inception import InceptionV3
 from .mobilenet import MobileNet, MobileNetV2
+from .mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
 from .resnet import ResNet50, ResNet50V2, ResNet101, ResNet101V2, ResNet152, ResNet152V2
 from .vgg import VGG16, VGG19
 from .xception import Xception
@@ -46,6 +47,8 @@ __all__ = [
     "ResNet152V2",
     "MobileNet",
     "MobileNetV2",
+    "MobileNetV3Small",
+    "MobileNetV3Large",
     "Xception",
     "DenseNet121",
     "DenseNet169",
