@@ -66,6 +66,17 @@ class _GradState(threading.local):
 
 _state = _GradState()
 _F16 = np.dtype(np.float16)
+
+
+class _Autocast(threading.local):
+    """The dtype float weights are read in inside a mixed-precision layer's call on this
+    thread, or None: set by Module.__call__, read by Function.apply ([Note: mixed precision]
+    in nn/dtype_policy.py)."""
+
+    dtype: Any = None
+
+
+_AUTOCAST = _Autocast()
 _Tensor: Any = None  # deepcore.tensor.Tensor, set by tensor.py (the modules import each other)
 
 
@@ -192,6 +203,8 @@ class Function:
         # [Note: apply fast path] This runs for every op of every training step, so it is kept
         # to one pass over the arguments and no per-call imports; profile before adding to it.
         T = _Tensor
+        if _AUTOCAST.dtype is not None:
+            args = _autocast_args(args)
         raw = []
         parents = []
         record = False
@@ -241,6 +254,26 @@ class Function:
             r.requires_grad = True
             r._ctx = ctx
         return r
+
+
+def _autocast_args(args: tuple) -> tuple:
+    """``args`` with each float weight (a Tensor whose class sets ``_autocast_var``: a
+    Parameter) not already in the autocast dtype replaced by a differentiable cast of it
+    ([Note: mixed precision] in nn/dtype_policy.py)."""
+    to = _AUTOCAST.dtype
+    if not any([getattr(a, "_autocast_var", False) for a in args]):
+        return args
+    _AUTOCAST.dtype = None  # the casts themselves are plain ops
+    try:
+        return tuple([_autocast(a, to) for a in args])
+    finally:
+        _AUTOCAST.dtype = to
+
+
+def _autocast(a: Any, to: np.dtype) -> Any:
+    if getattr(a, "_autocast_var", False) and a.data.dtype != to and a.data.dtype.kind == "f":
+        return a.to(dtype=to)
+    return a
 
 
 # The float16 path of Function.apply ([Note: float16 storage]).

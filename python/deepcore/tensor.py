@@ -103,6 +103,7 @@ class Tensor:
         "__weakref__",
     )
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
+    _autocast_var = False  # Parameter: True ([Note: mixed precision] in nn/dtype_policy.py)
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, Tensor):

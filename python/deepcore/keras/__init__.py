@@ -17,7 +17,8 @@ registered under ``deepcore.keras.<name>`` too, so ``from deepcore.keras.layers 
 and ``import deepcore.keras.ops`` work as they do with Keras. Only the few Keras modules that
 have no deepcore counterpart of the same shape live in this package: ``activations`` (the
 activation functions by Keras name), ``random`` (Keras's random ops), ``saving``
-(``register_keras_serializable``) and ``tree`` (nested-structure utilities).
+(``register_keras_serializable``), ``tree`` (nested-structure utilities) and
+``mixed_precision`` (dtype policies, LossScaleOptimizer).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ import sys
 from .. import applications, callbacks, datasets, losses, metrics, models, nn, ops, optim, utils
 from ..models import Input, InputLayer, Model, Sequential
 from ..nn import InputSpec, Layer
+from ..nn.dtype_policy import DTypePolicy, FloatDTypePolicy
 from ..tensor import Tensor
-from . import activations, random, saving, tree
+from . import activations, mixed_precision, random, saving, tree
 
 layers = nn
 optimizers = optim
@@ -39,6 +41,8 @@ regularizers = nn.regularizers
 from ..nn import Parameter as Variable  # noqa: E402
 
 __all__ = [
+    "DTypePolicy",
+    "FloatDTypePolicy",
     "Input",
     "InputLayer",
     "InputSpec",
@@ -55,6 +59,7 @@ __all__ = [
     "layers",
     "losses",
     "metrics",
+    "mixed_precision",
     "models",
     "ops",
     "optimizers",

@@ -88,6 +88,7 @@ class Loss:
         self, y_true: Any, logits: Tensor, sample_weight: Any = None, mask: Any = None
     ) -> Tensor:
         """The loss of ``softmax(logits)`` computed from the logits (see the module note)."""
+        logits = as_prediction(logits)  # float16 logits scored in float32
         if sample_weight is None and mask is None and self.reduction in _MEAN_REDUCTIONS:
             return self._from_logits(y_true, logits, "mean")
         per = self._from_logits(y_true, logits, "none")

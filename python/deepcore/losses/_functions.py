@@ -41,7 +41,9 @@ def as_prediction(y_pred: Any, dtype: Any = None) -> Tensor:
     ``dtype`` when given, else a float array's own dtype, else float32 (lists, numbers,
     integer arrays)."""
     if isinstance(y_pred, Tensor):
-        return y_pred
+        # float16 predictions (a mixed_float16 model's) are scored in float32, as Keras does
+        # ([Note: mixed precision] in nn/dtype_policy.py)
+        return y_pred.to(dtype=np.float32) if y_pred.dtype == np.float16 else y_pred
     arr = np.asarray(y_pred)
     if arr.dtype.kind != "f" or dtype is not None or not isinstance(y_pred, np.ndarray):
         arr = arr.astype(dtype or np.float32)

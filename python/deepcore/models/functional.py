@@ -371,14 +371,16 @@ class Functional(Model):
         def out_ref(t: KerasTensor) -> list:
             return [t.node.layer.name, self._node_index(t.node), t.index]
 
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "layers": layers,
-            "input_layers": [out_ref(t) for t in self._inputs],
-            "output_layers": [out_ref(t) for t in self._outputs],
-            "single_output": self._single_output,
-        }
+        return self._with_policy(
+            {
+                "name": self.name,
+                "trainable": self.trainable,
+                "layers": layers,
+                "input_layers": [out_ref(t) for t in self._inputs],
+                "output_layers": [out_ref(t) for t in self._outputs],
+                "single_output": self._single_output,
+            }
+        )
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> Functional:
@@ -437,12 +439,13 @@ class Functional(Model):
 
         ins = [get(r) for r in config["input_layers"]]
         outs = [get(r) for r in config["output_layers"]]
-        return cls(
+        model = cls(
             ins if len(ins) > 1 else ins[0],
             outs[0] if config.get("single_output", len(outs) == 1) else outs,
             name=config.get("name"),
             trainable=config.get("trainable", True),
         )
+        return model._policy_from(config)
 
 
 def _is_operation(layer: Any) -> bool:

@@ -134,6 +134,7 @@ def compile_config(model: Any) -> dict | None:
         ),
         "loss_weights": args["loss_weights"],
         "fuse_softmax_cross_entropy": args["fuse"],
+        "auto_scale_loss": args.get("auto_scale_loss", True),
     }
 
 
@@ -405,6 +406,7 @@ def _compile_from_config(model: Any, cc: Any, custom: Mapping[str, Any], path: s
         weighted_metrics=_deserialize(cc.get("weighted_metrics"), metrics_mod, custom, "metric"),
         loss_weights=cc.get("loss_weights"),
         fuse_softmax_cross_entropy=cc.get("fuse_softmax_cross_entropy", True),
+        auto_scale_loss=cc.get("auto_scale_loss", True),
     )
 
 

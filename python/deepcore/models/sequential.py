@@ -272,7 +272,7 @@ class Sequential(Model):
             cfg["build_input_shape"] = list(self._build_input_shape)
         elif self._input_shape is not None:
             cfg["build_input_shape"] = list(self._input_shape)
-        return cfg
+        return self._with_policy(cfg)
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> Sequential:
@@ -282,4 +282,4 @@ class Sequential(Model):
         shape = config.get("build_input_shape")
         if shape is not None and not model.built:
             model.build(tuple(shape))
-        return model
+        return model._policy_from(config)

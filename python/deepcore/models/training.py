@@ -82,6 +82,7 @@ class Model(Trainer, Module):
     """
 
     supports_masking = False  # Sequential and functional models: True (they carry masks)
+    _casts_inputs = False  # each layer casts its own input ([Note: mixed precision])
 
     #: what ``Model(inputs, outputs)`` builds: the Functional class, which subclasses Model and
     #: so sets this itself (functional.py) rather than being imported here
@@ -149,6 +150,17 @@ class Model(Trainer, Module):
                 return layer
         raise ValueError(f"no layer named {name!r} in model '{self.name}'")
 
+    def _with_policy(self, cfg: dict) -> dict:
+        """``cfg`` with the model's dtype policy when it is not float32 (as Module's)."""
+        if self._dtype_policy.name != "float32":
+            cfg["dtype"] = self._dtype_policy.name
+        return cfg
+
+    def _policy_from(self, config: dict) -> Model:
+        """This model with the dtype policy its saved ``config`` names (float32 if none)."""
+        self.dtype_policy = config.get("dtype", "float32")
+        return self
+
     def _softmax_outputs(self) -> list[bool]:
         """Per output: does it end in a softmax that can be fused with the loss?"""
         return [False] * len(self.output_names)
@@ -171,6 +183,7 @@ class Model(Trainer, Module):
         steps_per_execution: Any = None,
         jit_compile: Any = None,
         fuse_softmax_cross_entropy: bool = True,
+        auto_scale_loss: bool = True,
         **kwargs: Any,
     ) -> None:
         """Configure training: optimizer (name or object), loss (name, callable, Loss, or a
@@ -184,7 +197,11 @@ class Model(Trainer, Module):
         dispatch overhead to amortise over several steps.
 
         ``fuse_softmax_cross_entropy``: compute cross-entropy from the logits of a softmax
-        output (see [Note: fused softmax cross-entropy] in deepcore.losses)."""
+        output (see [Note: fused softmax cross-entropy] in deepcore.losses).
+
+        ``auto_scale_loss``: under the "mixed_float16" dtype policy the optimizer is wrapped in
+        a ``LossScaleOptimizer`` (as Keras 3 does; [Note: mixed precision] in
+        nn/dtype_policy.py)."""
         if kwargs:
             raise TypeError(f"compile() got unexpected keyword argument(s) {sorted(kwargs)}")
         if steps_per_execution is None:
@@ -206,6 +223,12 @@ class Model(Trainer, Module):
             opt = optimizer
         else:
             opt = optim.get(optimizer)
+        if (
+            auto_scale_loss
+            and self.dtype_policy.name == "mixed_float16"
+            and not isinstance(opt, optim.LossScaleOptimizer)
+        ):
+            opt = optim.LossScaleOptimizer(opt)
         self.optimizer = opt
         object.__setattr__(
             self,
@@ -216,6 +239,7 @@ class Model(Trainer, Module):
                 "weighted_metrics": weighted_metrics,
                 "loss_weights": loss_weights,
                 "fuse": bool(fuse_softmax_cross_entropy),
+                "auto_scale_loss": bool(auto_scale_loss),
             },
         )
         object.__setattr__(self, "_compiled", None)
@@ -374,7 +398,7 @@ class Model(Trainer, Module):
         total = self._add_extra_losses(total, mods, replica, len(xs[0]), n)
         opt = self.optimizer
         opt.zero_grad()
-        total.backward()
+        opt.scale_loss(total).backward()  # the loss itself unless loss scaling is on
         total, per = replica.reduce_step(
             opt, total, per, lambda: c.update_metrics(ys_host, outs, sws_host, masks)
         )

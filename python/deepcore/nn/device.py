@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._array import parse_device, require_cuda, to_device
+from .dtype_policy import DTypePolicy
 
 __all__ = ["device_spec", "module_to"]
 
@@ -68,7 +69,7 @@ def module_to(module: Any, args: tuple, dtype: Any = None, device: Any = None) -
         if d.kind != "f":
             raise TypeError(f"modules hold floating-point weights, got dtype {d}")
         for m in module.modules():
-            m.dtype, m._np_dtype = d.name, d
+            m._set_policy(DTypePolicy(d.name))
         for _, w, _, _ in module._named_weights():
             w.data = w.data.astype(d)
             w.grad = None

@@ -42,6 +42,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .._array import host_copy, to_device
+from ..autograd import _AUTOCAST
 from ..symbolic import (
     _NodeAttribute,
     _with_training,
@@ -50,10 +51,12 @@ from ..symbolic import (
     symbolic_call,
 )
 from ..tensor import Tensor
+from . import dtype_policy as _dtype_policy
 from . import initializers as _initializers
 from . import regularizers as _regularizers
 from .call_context import call_in_context
 from .device import device_spec, module_to
+from .dtype_policy import PolicyMixin
 from .input_spec import InputSpec, _as_tensor, _shape_of
 from .masking import attach_mask, call_with_mask
 from .parameter import Parameter
@@ -114,7 +117,7 @@ def _mark_built(build: Callable) -> Callable:
     return wrapper
 
 
-class Module:
+class Module(PolicyMixin):
     """Base class of layers and models. See the module docstring."""
 
     input = _NodeAttribute("input")
@@ -168,8 +171,7 @@ class Module:
             raise TypeError(f"name must be a non-empty string, got {name!r}")
         self.name: str = name or _unique_name(_snake_case(type(self).__name__))
         self._trainable = bool(trainable)
-        self._np_dtype = np.dtype(dtype or "float32")
-        self.dtype: str = self._np_dtype.name
+        self._set_policy(_dtype_policy.get(dtype))
         self.training = True
         self.built = False
         self._build_input_shape: Any = None
@@ -424,8 +426,8 @@ class Module:
         return module_to(self, args, dtype, device)
 
     def half(self) -> Module:
-        """float16 weights (stored as float16, computed in float32; inference: the optimizers
-        take float32 / float64 parameters)."""
+        """float16 weights (stored as float16, computed in float32; the optimizers step them
+        through a float32 master copy: [Note: float16 parameters] in optim/optimizer.py)."""
         return self.to(np.float16)
 
     def float(self) -> Module:
@@ -533,7 +535,10 @@ class Module:
             self._call_losses.clear()
         if incoming is not None and self._call_takes_mask and kwargs.get("mask") is None:
             kwargs["mask"] = incoming
-        out = call_in_context(self, args, kwargs, training)
+        if self._autocast_to is _AUTOCAST.dtype:  # the common case: no policy to switch to
+            out = call_in_context(self, args, kwargs, training)
+        else:
+            out = self._call_autocast(args, kwargs, training)
         if (
             (incoming is not None or self._computes_mask)
             and self.supports_masking
@@ -562,8 +567,8 @@ class Module:
     def get_config(self) -> dict:
         """JSON-able constructor arguments; ``type(self).from_config(cfg)`` rebuilds it."""
         cfg: dict[str, Any] = {"name": self.name, "trainable": self._trainable}
-        if self.dtype != "float32":
-            cfg["dtype"] = self.dtype
+        if self._dtype_policy.name != "float32":
+            cfg["dtype"] = self._dtype_policy.name
         if self.input_shape_arg is not None:
             cfg["input_shape"] = list(self.input_shape_arg)
         if self.batch_size_arg is not None:

@@ -15,6 +15,7 @@ class Parameter(Tensor):
     """A Tensor that is a trainable weight: ``requires_grad=True`` by default, shares storage."""
 
     __slots__ = ()
+    _autocast_var = True  # read in float16 inside a mixed_float16 layer's call (autograd.py)
 
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
         if not isinstance(data, (Tensor, np.ndarray)):

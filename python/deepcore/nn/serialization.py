@@ -12,6 +12,9 @@ import threading
 from collections import defaultdict
 from typing import Any
 
+from .dtype_policy import get as get_policy
+from .dtype_policy import policy_scope
+
 __all__ = [
     "serialize",
     "deserialize",
@@ -104,7 +107,10 @@ def deserialize(config: dict, custom_objects: dict | None = None) -> Any:
     cfg = config.get("config", {})
     if not isinstance(cfg, dict):
         raise TypeError(f"the config of a {name} layer must be an object, got {cfg!r}")
-    return from_config(cls, dict(cfg), custom_objects)
+    # a config that names no dtype was saved from a float32 layer, whatever the global policy
+    # is now ([Note: mixed precision] in nn/dtype_policy.py)
+    with policy_scope("float32"):
+        return from_config(cls, dict(cfg), custom_objects)
 
 
 def from_config(cls: type, config: dict, custom_objects: dict | None = None) -> Any:
@@ -134,5 +140,8 @@ def construct(cls: type, config: dict) -> Any:
     if "trainable" in base:
         obj.trainable = base["trainable"]
     if "dtype" in base:
-        obj.to(base["dtype"])
+        policy = get_policy(base["dtype"])
+        obj.to(policy.variable_dtype)
+        for m in obj.modules():
+            m._set_policy(policy)
     return obj

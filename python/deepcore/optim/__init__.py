@@ -5,7 +5,8 @@
     loss.backward(); opt.step(); opt.zero_grad()
 
 Keras names resolve with :func:`get`: 'sgd', 'rmsprop', 'adam', 'adamw', 'adagrad', 'adadelta',
-'nadam'. Defaults are Keras's (see each class for PyTorch's and how to match it exactly).
+'nadam'; ``LossScaleOptimizer`` wraps one for mixed-precision training. Defaults are Keras's
+(see each class for PyTorch's and how to match it exactly).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW, NAdam, Nadam
 from .clip import clip_grad_norm_, clip_grad_value_, global_norm
+from .loss_scale import LossScaleOptimizer
 from .optimizer import OPTIMIZERS, Optimizer
 from .rmsprop import RMSprop
 from .schedules import (
@@ -42,6 +44,7 @@ __all__ = [
     "AdamW",
     "Nadam",
     "NAdam",
+    "LossScaleOptimizer",
     "get",
     "serialize",
     "deserialize",

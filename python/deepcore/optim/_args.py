@@ -84,9 +84,9 @@ def _count(name: str, value: Any) -> int:
 def _check_param(p: Any, i: int) -> None:
     if not isinstance(p, Tensor):
         raise TypeError(f"parameter {i} must be a deepcore Tensor, got {type(p).__name__}")
-    if p.data.dtype not in (np.float32, np.float64):
+    if p.data.dtype not in (np.float16, np.float32, np.float64):
         raise TypeError(
-            f"parameter {i} must be float32 or float64 to be optimized, got {p.data.dtype}"
+            f"parameter {i} must be float16, float32 or float64 to be optimized, got {p.data.dtype}"
         )
     # (CuPy's flags have no `writeable`: device arrays always are)
     if not p.data.flags.c_contiguous or not getattr(p.data.flags, "writeable", True):

@@ -9,7 +9,7 @@ import numpy as np
 from .._array import array_module
 from ..tensor import Tensor
 from ._args import LearningRate, check_range
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _state_dtype
 
 __all__ = ["Adagrad"]
 
@@ -57,7 +57,9 @@ class Adagrad(Optimizer):
         return ["sum"]
 
     def _init_state(self, name: str, p: Tensor, group: dict[str, Any]) -> np.ndarray:
-        return array_module(p.data).full_like(p.data, group["initial_accumulator_value"])
+        return array_module(p.data).full_like(
+            p.data, group["initial_accumulator_value"], dtype=_state_dtype(p.data)
+        )
 
     def _native_hyper(self, group: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -34,7 +34,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from .. import _C
-from .._array import array_module, device_of, host_copy, to_device
+from .._array import array_module, device_of, host_copy
 from .._registry import Registry
 from ..autograd import enable_grad
 from ..tensor import Tensor
@@ -47,6 +47,7 @@ from ._args import (
     keras_positional,
     pick,
 )
+from ._half import _F16, _grad_array, _like_param, _master, _state_dtype
 from .schedules import LearningRateSchedule
 from .state_json import _hyper_from_json, _hyper_to_json, _lr_from_json
 
@@ -54,17 +55,6 @@ __all__ = ["Optimizer", "OPTIMIZERS"]
 
 # The Keras keywords every optimizer takes and the base stores itself (not per group).
 _COMMON_KEYWORDS = ("clipnorm", "clipvalue", "global_clipnorm", "name")
-
-
-def _like_param(a: Any, p: Tensor, copy: bool = False) -> Any:
-    """``a`` (a NumPy or CuPy array) in the dtype and on the device of parameter ``p``,
-    C-contiguous: ``a`` itself where nothing changes and no copy is asked for."""
-    data = p.data
-    dev = device_of(data)
-    a = to_device(a, dev, None if dev == "cpu" else data.device.id)
-    if copy or a.dtype != data.dtype or not a.flags.c_contiguous:
-        a = a.astype(data.dtype, order="C", copy=True)
-    return a
 
 
 class _StateMap:
@@ -224,7 +214,8 @@ class Optimizer:
         raise NotImplementedError
 
     def _init_state(self, name: str, p: Tensor, group: dict[str, Any]) -> np.ndarray:
-        return array_module(p.data).zeros_like(p.data)  # on the parameter's device
+        # on the parameter's device, float32 for float16 ([Note: float16 parameters])
+        return array_module(p.data).zeros_like(p.data, dtype=_state_dtype(p.data))
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -380,27 +371,36 @@ class Optimizer:
                     st[n] = _like_param(a, p)
         self._slots = [None] * len(self.param_groups)
 
-    def _apply(self, groups_pairs: list[list[tuple[Tensor, Any]]]) -> None:
+    def scale_loss(self, loss: Any) -> Any:
+        """Keras: the loss to differentiate (a LossScaleOptimizer multiplies it by its scale;
+        a plain optimizer returns it as is)."""
+        return loss
+
+    def _apply(self, groups_pairs: list[list[tuple[Tensor, Any]]], grad_scale: float = 1.0) -> None:
+        """Step every parameter paired with a gradient; the gradients are ``grad_scale`` times
+        the true ones (a LossScaleOptimizer's 1 / scale), folded into the fused update."""
         # (index, param, grad array) of every parameter with a gradient; the binding rejects a
-        # gradient that is not an array of the parameter's dtype and shape, naming it.
+        # gradient that is not an array of the parameter's dtype and shape, naming it. float16
+        # gradients are stepped in float32 ([Note: float16 parameters]).
         live = [
-            [
-                (i, p, g.data if isinstance(g, Tensor) else g)
-                for i, (p, g) in enumerate(pairs)
-                if g is not None
-            ]
+            [(i, p, _grad_array(g)) for i, (p, g) in enumerate(pairs) if g is not None]
             for pairs in groups_pairs
         ]
-        scales = self._clip_scales(live)
+        scales = self._clip_scales(live, grad_scale)
         for gi, (group, row) in enumerate(zip(self.param_groups, live)):
             if not row:
                 continue
             slots = self._group_slots(gi, group)
             first, data = slots[row[0][0]], row[0][1].data
-            if first and (first[0].dtype != data.dtype or device_of(first[0]) != device_of(data)):
+            if first and (
+                first[0].dtype != _state_dtype(data) or device_of(first[0]) != device_of(data)
+            ):
                 self._follow_params()  # parameters moved or cast ([Note: modules on a device])
                 slots = self._group_slots(gi, group)
             params = [p.data for _, p, _ in row]
+            half = [j for j, a in enumerate(params) if a.dtype == _F16]
+            for j in half:  # [Note: float16 parameters]
+                params[j] = _master(row[j][1], self.state[row[j][1]])
             grads = [a for _, _, a in row]
             states = [slots[i] for i, _, _ in row]
             hyper = self._native_hyper(group)
@@ -425,20 +425,32 @@ class Optimizer:
             if not full:
                 self._steps[gi][idx] = steps
                 self._mu[gi][idx] = mu
+            if half:
+                with np.errstate(over="ignore"):  # beyond float16's range is inf
+                    for j in half:
+                        row[j][1].data[...] = params[j]
         self.iterations += 1
 
-    def _clip_scales(self, live: list[list[tuple[int, Tensor, np.ndarray]]]) -> list | None:
-        """Per-tensor gradient factors for clipnorm / global_clipnorm (Keras semantics:
-        g * min(1, c / ||g||)), from one native norm reduction per tensor."""
+    def _clip_scales(
+        self, live: list[list[tuple[int, Tensor, np.ndarray]]], grad_scale: float = 1.0
+    ) -> list | None:
+        """Per-tensor gradient factors: ``grad_scale`` times those of clipnorm /
+        global_clipnorm (Keras semantics: g * min(1, c / ||g||), the norm of the true
+        gradient), from one native norm reduction per tensor; None when all are 1."""
         if self.clipnorm is None and self.global_clipnorm is None:
-            return None
-        norms = [_C.grad_norms([a for _, _, a in row], 2.0) for row in live]
+            if grad_scale == 1.0:
+                return None
+            return [np.full(len(row), grad_scale) for row in live]
+        norms = [_C.grad_norms([a for _, _, a in row], 2.0) * grad_scale for row in live]
         if self.clipnorm is not None:
             c = self.clipnorm
-            return [np.minimum(1.0, c / np.maximum(n, np.finfo(np.float64).tiny)) for n in norms]
+            return [
+                grad_scale * np.minimum(1.0, c / np.maximum(n, np.finfo(np.float64).tiny))
+                for n in norms
+            ]
         total = math.sqrt(sum(float(np.dot(n, n)) for n in norms))
         s = 1.0 if total <= self.global_clipnorm else self.global_clipnorm / total
-        return [np.full(len(row), s) for row in live]
+        return [np.full(len(row), grad_scale * s) for row in live]
 
     # ------------------------------------------------------------------ (de)serialisation
     def get_config(self) -> dict[str, Any]:
@@ -532,7 +544,9 @@ class Optimizer:
                 step = _count(f"step of parameter {pid}", st.get("step", 0))
                 mu = check_range(f"mu_product of parameter {pid}", st.get("mu_product", 1.0), 0.0)
                 new = {}
-                for n in names:
+                # a float16 parameter's master copy too ([Note: float16 parameters])
+                master = ["master"] if p.data.dtype == _F16 and "master" in st else []
+                for n in [*names, *master]:
                     if n not in st:
                         raise ValueError(f"state of parameter {pid} lacks {n!r}")
                     a = st[n] if hasattr(st[n], "__cuda_array_interface__") else np.asarray(st[n])

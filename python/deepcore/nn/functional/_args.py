@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ...autograd import _AUTOCAST, _autocast_args
 from ...tensor import Tensor
 
 _ARRAY_TYPES = (Tensor, np.ndarray)
@@ -61,6 +62,10 @@ def checked(fn: Callable) -> Callable:
                 f"{' (or None)' if optional else ''}, got {type(v).__name__} "
                 "(convert it with deepcore.tensor(...))"
             )
+        if _AUTOCAST.dtype is not None:  # weights read in float16 ([Note: mixed precision])
+            args = _autocast_args(args)
+            if kwargs:
+                kwargs = dict(zip(kwargs, _autocast_args(tuple(kwargs.values()))))
         return fn(*args, **kwargs)
 
     wrapper._dc_checked = True  # type: ignore[attr-defined]

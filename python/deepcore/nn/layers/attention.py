@@ -272,7 +272,7 @@ class MultiHeadAttention(_HeadsAttention):
             bias_initializer=self.bias_initializer,
             kernel_regularizer=self.kernel_regularizer,
             bias_regularizer=self.bias_regularizer,
-            dtype=self.dtype,
+            dtype=self.dtype_policy,
         )
         d.build((None, None, in_dim))
         return d

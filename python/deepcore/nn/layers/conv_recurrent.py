@@ -242,7 +242,9 @@ class _ConvLSTM(_StatesAsInputs, Module):
             self._states = None
             return
         states = states if isinstance(states, (list, tuple)) else [states]
-        self._states = [self._first(Tensor(np.asarray(_data(s), self.dtype)), 1) for s in states]
+        self._states = [
+            self._first(Tensor(np.asarray(_data(s), self._np_dtype)), 1) for s in states
+        ]
 
     @property
     def states(self) -> list[Tensor] | None:
@@ -269,7 +271,7 @@ class _ConvLSTM(_StatesAsInputs, Module):
             )
         out = []
         for s in states:
-            s = s if isinstance(s, Tensor) else Tensor(np.asarray(s, self.dtype))
+            s = s if isinstance(s, Tensor) else Tensor(np.asarray(s, self._np_dtype))
             if s.shape != self._state_shape(batch, spatial):
                 raise ValueError(
                     f"layer '{self.name}': initial state of shape {s.shape}, expected "
@@ -280,9 +282,9 @@ class _ConvLSTM(_StatesAsInputs, Module):
 
     def _mask(self, shape: tuple, rate: float) -> Tensor:
         if self._rng is None:
-            return _dropout_mask(shape, rate, self.dtype)
+            return _dropout_mask(shape, rate, self._np_dtype)
         keep = self._rng.random(shape) >= rate
-        return Tensor((keep / (1.0 - rate)).astype(self.dtype))
+        return Tensor((keep / (1.0 - rate)).astype(self._np_dtype))
 
     # ------------------------------------------------------------------ call
     def call(
@@ -296,7 +298,7 @@ class _ConvLSTM(_StatesAsInputs, Module):
             inputs, initial_state = inputs[0], list(inputs[1:]) or initial_state
         x = inputs if isinstance(inputs, Tensor) else Tensor(np.asarray(inputs))
         if x.dtype.kind != "f":
-            x = Tensor(x.data.astype(self.dtype))
+            x = Tensor(x.data.astype(self._np_dtype))
         if x.ndim != self._rank + 3:
             raise ValueError(
                 f"{type(self).__name__} '{self.name}' needs inputs of rank {self._rank + 3} "

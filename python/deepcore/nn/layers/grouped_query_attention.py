@@ -78,7 +78,7 @@ class GroupQueryAttention(_HeadsAttention):
             bias_initializer=self.bias_initializer,
             kernel_regularizer=self.kernel_regularizer,
             bias_regularizer=self.bias_regularizer,
-            dtype=self.dtype,
+            dtype=self.dtype_policy,
         )
         d.build(in_shape)
         return d

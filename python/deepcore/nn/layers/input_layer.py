@@ -33,7 +33,8 @@ class InputLayer(Module):
         if sparse:
             raise NotImplementedError("sparse inputs are not supported")
         string = is_string_dtype(dtype)
-        super().__init__(name=name, dtype=None if string else dtype, **kwargs)
+        # an Input is float32 unless told (Keras: floatx, whatever the global dtype policy)
+        super().__init__(name=name, dtype=None if string else (dtype or "float32"), **kwargs)
         if string:  # [Note: string inputs] in symbolic.py
             self.dtype, self._np_dtype = "string", np.dtype(object)
         if batch_shape is None:

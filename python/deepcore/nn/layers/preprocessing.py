@@ -49,7 +49,7 @@ class Rescaling(Module):
 
     def call(self, x: Tensor) -> Tensor:
         if x.dtype.kind != "f":
-            x = Tensor(x.data.astype(self.dtype))
+            x = Tensor(x.data.astype(self._np_dtype))
         scale, offset = self.scale, self.offset
         if isinstance(scale, list):
             scale = Tensor(np.asarray(scale, x.dtype))
@@ -188,7 +188,7 @@ class Normalization(Module):
 
     def call(self, x: Tensor) -> Tensor:
         if x.dtype.kind != "f":
-            x = Tensor(x.data.astype(self.dtype))
+            x = Tensor(x.data.astype(self._np_dtype))
         mean, std = self._stats(x)
         if self.invert:
             return x * std + mean

@@ -224,7 +224,7 @@ class RNN(_StatesAsInputs, Module):
             self._states = None
             return
         states = states if isinstance(states, (list, tuple)) else [states]
-        self._states = [Tensor(np.asarray(_data(s), self.dtype)) for s in states]
+        self._states = [Tensor(np.asarray(_data(s), self._np_dtype)) for s in states]
 
     @property
     def states(self) -> list[Tensor] | None:
@@ -240,7 +240,7 @@ class RNN(_StatesAsInputs, Module):
                 )
             initial_state = self._states
         if initial_state is None:
-            return [Tensor(np.zeros((batch, *s), self.dtype)) for s in self._state_shapes()]
+            return [Tensor(np.zeros((batch, *s), self._np_dtype)) for s in self._state_shapes()]
         states = (
             list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
         )
@@ -250,7 +250,7 @@ class RNN(_StatesAsInputs, Module):
             )
         out = []
         for s, size in zip(states, self._state_shapes()):
-            s = s if isinstance(s, Tensor) else Tensor(np.asarray(s, self.dtype))
+            s = s if isinstance(s, Tensor) else Tensor(np.asarray(s, self._np_dtype))
             if s.shape != (batch, *size):
                 raise ValueError(
                     f"layer '{self.name}': initial state of shape {s.shape}, expected "
@@ -274,7 +274,7 @@ class RNN(_StatesAsInputs, Module):
             return self._call_nested(inputs, mask, training, initial_state)
         x = inputs if isinstance(inputs, Tensor) else Tensor(np.asarray(inputs))
         if x.dtype.kind != "f":  # one-hot bool / int sequences
-            x = Tensor(x.data.astype(self.dtype))
+            x = Tensor(x.data.astype(self._np_dtype))
         if x.ndim != 3:
             raise ValueError(
                 f"{type(self).__name__} '{self.name}' needs inputs (batch, time, features), got "
@@ -296,7 +296,7 @@ class RNN(_StatesAsInputs, Module):
     def _call_nested(self, inputs: tuple, mask: Any, training: Any, initial_state: Any) -> Any:
         """A custom cell's nested sequences ([Note: nested sequences]), stepped by _loop."""
         xs = tuple(
-            v if isinstance(v, Tensor) else Tensor(np.asarray(v, self.dtype)) for v in inputs
+            v if isinstance(v, Tensor) else Tensor(np.asarray(v, self._np_dtype)) for v in inputs
         )
         if getattr(self.cell, "_fusable", lambda: False)():
             raise ValueError(
@@ -384,8 +384,8 @@ class RNN(_StatesAsInputs, Module):
             cell.reset_dropout_mask()
         if not steps:
             outs = self._output_shapes()[1]
-            seq = [Tensor(np.zeros((B, 0, *o), self.dtype)) for o in outs]
-            last = [Tensor(np.zeros((B, *o), self.dtype)) for o in outs]
+            seq = [Tensor(np.zeros((B, 0, *o), self._np_dtype)) for o in outs]
+            last = [Tensor(np.zeros((B, *o), self._np_dtype)) for o in outs]
         else:
             last = steps[-1]
             seq = None

@@ -128,7 +128,7 @@ class _Cell(Module):
         return 1
 
     def get_initial_state(self, batch_size: int, dtype: Any = None) -> list[Tensor]:
-        d = dtype or self.dtype
+        d = dtype or self._np_dtype  # the compute dtype ([Note: mixed precision])
         return [Tensor(np.zeros((batch_size, self.units), d)) for _ in range(self._n_states())]
 
     def _bias_shape(self) -> tuple:

@@ -172,7 +172,7 @@ class _TransformerBlock(_QueryMaskPasses):
         return dict(
             kernel_initializer=self.kernel_initializer,
             bias_initializer=self.bias_initializer,
-            dtype=self.dtype,
+            dtype=self.dtype_policy,
         )
 
     def _attention(self, hidden: int, shape: tuple, value_shape: tuple) -> MultiHeadAttention:
@@ -183,7 +183,7 @@ class _TransformerBlock(_QueryMaskPasses):
         return mha
 
     def _norm(self, shape: tuple) -> LayerNormalization:
-        ln = LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=self.dtype)
+        ln = LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy)
         ln.build(shape)
         return ln
 
@@ -195,7 +195,7 @@ class _TransformerBlock(_QueryMaskPasses):
         self.feedforward_output_dense = Dense(hidden, **self._kw())
         self.feedforward_output_dense.build((*shape[:-1], self.intermediate_dim))
         self.feedforward_layer_norm = self._norm(shape)
-        self.feedforward_dropout = Dropout(self.dropout, dtype=self.dtype)
+        self.feedforward_dropout = Dropout(self.dropout, dtype=self.dtype_policy)
 
     def _residual(
         self, x: Tensor, norm: LayerNormalization, fn: Any, drop: Dropout, training
@@ -250,7 +250,7 @@ class TransformerEncoder(_TransformerBlock):
         shape = tuple(input_shape)
         self.self_attention = self._attention(hidden, shape, shape)
         self.self_attention_layer_norm = self._norm(shape)
-        self.self_attention_dropout = Dropout(self.dropout, dtype=self.dtype)
+        self.self_attention_dropout = Dropout(self.dropout, dtype=self.dtype_policy)
         self._build_ffn(hidden, shape)
 
     def call(
@@ -297,7 +297,7 @@ class TransformerDecoder(_TransformerBlock):
         shape = tuple(decoder_sequence_shape)
         self.self_attention = self._attention(hidden, shape, shape)
         self.self_attention_layer_norm = self._norm(shape)
-        self.self_attention_dropout = Dropout(self.dropout, dtype=self.dtype)
+        self.self_attention_dropout = Dropout(self.dropout, dtype=self.dtype_policy)
         if encoder_sequence_shape is not None:
             self._build_cross(hidden, shape, tuple(encoder_sequence_shape))
         self._build_ffn(hidden, shape)
@@ -305,7 +305,7 @@ class TransformerDecoder(_TransformerBlock):
     def _build_cross(self, hidden: int, shape: tuple, encoder_shape: tuple) -> None:
         self.cross_attention = self._attention(hidden, shape, encoder_shape)
         self.cross_attention_layer_norm = self._norm(shape)
-        self.cross_attention_dropout = Dropout(self.dropout, dtype=self.dtype)
+        self.cross_attention_dropout = Dropout(self.dropout, dtype=self.dtype_policy)
 
     def call(
         self,
