@@ -260,6 +260,7 @@ DEVICE_CASES = [
     ("gather", lambda m: _C.gather(m((3, 4), F8), 0, m((2, 4), I8))),
     ("scatter", lambda m: _C.scatter(m((3, 4), F8), 0, m((2, 4), I8), m((2, 4), F8))),
     ("gather_backward", lambda m: _C.gather_backward(m((2, 4), F8), 0, m((2, 4), I8), (3, 4))),
+    ("lu_factor", lambda m: _C.lu_factor(m((2, 3, 3), F8))),
     ("optim_step", _optim_step),
     ("grad_norms", lambda m: _C.grad_norms([m((3,), F8), m((4,), np.float32)])),
     ("scale_clamp_", lambda m: _C.scale_clamp_([m((3,), F8), m((2,), F8)], 0.5)),
@@ -309,6 +310,11 @@ def _reference(call):
     reference=True)."""
     call.reference = True
     return call
+
+
+DEVICE_CASES += [
+    ("lu_factor", _reference(lambda m: _C.lu_factor(m((3, 4), F8), reference=True))),
+]
 
 
 # conv and pool: conv1d and 1-D pooling run as their 2-D twins, so they name the 2-D stubs

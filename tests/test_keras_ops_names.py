@@ -29,8 +29,8 @@ multi_hot normalize one_hot psnr relu relu6 rms_normalization selu separable_con
 soft_shrink softmax softplus softsign sparse_categorical_crossentropy sparse_plus
 sparse_sigmoid squareplus swish tanh_shrink threshold""".split()
 
-LINALG_OPS = """cholesky det eigh inv logdet lstsq norm qr slogdet solve solve_triangular
-svd""".split()
+LINALG_OPS = """cholesky det eigh inv logdet lstsq lu_factor norm qr slogdet solve
+solve_triangular svd""".split()
 
 CORE_AND_MATH_OPS = """cast convert_to_numpy convert_to_tensor erf erfinv in_top_k is_tensor
 logsumexp rsqrt segment_max segment_sum shape slice slice_update stop_gradient top_k unstack
@@ -53,8 +53,11 @@ NOT_DONE = {
         "angle conj conjugate imag real view_as_complex view_as_real eig".split(),
         "no complex dtype",
     ),
-    "vectorize": "NumPy's vectorize calls a Python function per element; not provided",
-    "lu_factor": "no LU with pivoting yet (needs a kernel; SciPy is not a dependency)",
+    # deepcore has no vectorising transform (vmap): its vectorized_map runs the function once
+    # per slice, so vectorize over it would call a Python function per element, and calling
+    # it once on broadcast tensors is wrong for any function that is not element-wise (a
+    # "(n)->()" signature with ops.sum), so it is not provided
+    "vectorize": "no vmap: would call a Python function per element",
 }
 
 # Keras names deepcore.ops has with another meaning: none since ops.scatter became Keras's

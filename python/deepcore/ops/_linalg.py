@@ -13,6 +13,8 @@ for Cholesky), written on the last two axes so batches need no loop:
     cholesky A = L Lᵀ                gA = sym(L⁻ᵀ Φ(Lᵀ g) L⁻¹), Φ: lower triangle, diagonal halved
     eigh     A = V diag(w) Vᵀ        gA = V diag(gw) Vᵀ      (eigenvalues)
     svd      A = U diag(s) Vᴴ        gA = U diag(gs) Vᴴ      (singular values)
+    lu       P A = L U               gA = Pᵀ L⁻ᵀ (tril(Lᵀ g, -1) + triu(g Uᵀ)) U⁻ᵀ   (square A;
+                                     g: the gradient of the packed lu matrix)
 
 ``eigh`` and ``cholesky`` read one triangle of A (the lower), as LAPACK does; their gradients
 are the symmetric ones, right for symmetric A and symmetric perturbations. The derivatives of
@@ -20,6 +22,8 @@ eigenvectors and of svd's U, V (ill-conditioned at repeated values) are not impl
 gradient that reaches them raises NotImplementedError rather than being dropped; ``qr`` and
 ``lstsq`` return constants (no gradient).
 ``solve_triangular`` is ``solve`` on the triangle it reads, so its gradient is ``solve``'s.
+``lu_factor`` is deepcore's own kernel (csrc/lu.h: LAPACK getrf's partial pivoting; NumPy has
+no LU), the others NumPy's LAPACK.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _C
 from .._array import array_module
 from ..autograd import Function
 from ..tensor import Tensor
@@ -48,6 +53,7 @@ __all__ = [
     "svd",
     "eigh",
     "lstsq",
+    "lu_factor",
 ]
 
 
@@ -160,6 +166,38 @@ class _Cholesky(Function):
         s = xp.linalg.solve(_mT(low), p)
         s = _mT(xp.linalg.solve(_mT(low), _mT(s)))
         return 0.5 * (s + _mT(s))
+
+
+class _LuFactor(Function):
+    """P A = L U with partial pivoting (csrc/lu.h); outputs (lu, pivots), the row order P
+    applies kept for backward."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Any) -> Any:
+        lu, piv, perm, _ = _C.lu_factor(array_module(a).ascontiguousarray(a))
+        ctx.save_for_backward(lu, perm)
+        return lu, piv
+
+    @staticmethod
+    def backward(ctx: Any, g: Any, _gpiv: Any) -> Any:
+        lu, perm = ctx.saved
+        m, n = lu.shape[-2:]
+        if m != n:
+            raise NotImplementedError(
+                f"lu_factor: the gradient is implemented for square matrices, got {m}x{n}"
+            )
+        xp = array_module(lu)
+        low = xp.tril(lu, -1) + xp.eye(n, dtype=lu.dtype)
+        up = xp.triu(lu)
+        mid = xp.tril(_mT(low) @ g, -1) + xp.triu(g @ _mT(up))
+        try:  # Pᵀ L⁻ᵀ mid U⁻ᵀ by two solves
+            y = xp.linalg.solve(_mT(low), mid)
+            z = _mT(xp.linalg.solve(up, _mT(y)))
+        except xp.linalg.LinAlgError:
+            raise ValueError(
+                "lu_factor: no gradient at a singular matrix (U is singular)"
+            ) from None
+        return xp.take_along_axis(z, xp.argsort(perm, axis=-1)[..., :, None], axis=-2)
 
 
 def _no_vector_grad(fn: str, *gs: Any) -> None:
@@ -307,6 +345,16 @@ def eigh(x: Any) -> tuple[Tensor, Tensor]:
     lower triangle is read); differentiable through w (a gradient reaching v raises
     NotImplementedError)."""
     return _Eigh.apply(_square(x, "eigh"))
+
+
+def lu_factor(x: Any) -> tuple[Tensor, Tensor]:
+    """Keras's ``ops.lu_factor`` (SciPy's ``lu_factor``): ``(lu, pivots)`` of each matrix
+    (..., m, n) with P x = L U by partial pivoting (LAPACK getrf). ``lu`` holds U on and above
+    the diagonal and L's multipliers below it (L's unit diagonal implied); ``pivots``
+    (int32, (..., min(m, n))) says that at step i row i was swapped with row pivots[i]
+    (0-based). A singular matrix factors completely, with a zero on U's diagonal.
+    Differentiable through ``lu`` for square matrices."""
+    return _LuFactor.apply(_matrix(x, "lu_factor"))
 
 
 def lstsq(a: Any, b: Any, rcond: float | None = None) -> Tensor:
