@@ -6,8 +6,8 @@ Each case validates first (the same pivots as torch's, 0-based; the packed LU wi
 relative error of 1e-3 in float32), then times ours and the peer alternately
 (bench/harness.py's [Note: bench protocol]; PyTorch in its own process, bench/peer.py) and
 prints the median times and the median of the per-pair ratios torch / ours (> 1: ours faster).
-Ours is an unblocked right-looking elimination (one rank-1 update per column); LAPACK's getrf
-is blocked (GEMM updates), so large single matrices are expected to be slower here.
+Below 128 columns ours is unblocked right-looking elimination (one rank-1 update per column),
+from 128 getrf's blocked form over dc::gemm ([Note: blocked LU] in csrc/lu.cpp).
 """
 
 from __future__ import annotations

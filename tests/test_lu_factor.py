@@ -119,9 +119,16 @@ def test_against_scipy():
         np.testing.assert_allclose(lu.data, ref_lu, rtol=1e-12, atol=1e-12)
 
 
-def test_driver_matches_the_reference_kernel_on_threaded_paths():
+def _rel(a, b):
+    return np.linalg.norm(a.astype(np.float64) - b) / max(np.linalg.norm(b), 1e-300)
+
+
+def test_driver_matches_the_reference_kernel_on_threaded_and_blocked_paths():
+    """The threaded unblocked loop, a batch over threads, and the blocked form ([Note: blocked
+    LU], min(m, n) >= 128: panels of 64, a trsm, a GEMM update; same pivots, sums in another
+    order) against the one-element-at-a-time reference kernel."""
     rng = np.random.default_rng(4)
-    cases = [(300, 300), (200, 8, 8), (3, 130, 150), (150, 130)]
+    cases = [(300, 300), (200, 8, 8), (3, 130, 150), (150, 130), (129, 400), (257, 131)]
     for shape in cases:
         for dtype in (np.float32, np.float64):
             x = rng.standard_normal(shape).astype(dtype)
@@ -129,9 +136,26 @@ def test_driver_matches_the_reference_kernel_on_threaded_paths():
             rlu, rpiv, rperm, rzero = _C.lu_factor(x, reference=True)
             np.testing.assert_array_equal(piv, rpiv)
             np.testing.assert_array_equal(perm, rperm)
-            np.testing.assert_allclose(lu, rlu, rtol=1e-5 if dtype == np.float32 else 1e-12)
+            assert _rel(lu, rlu) < (1e-5 if dtype == np.float32 else 1e-13), shape
             assert zero == rzero == 0
             np.testing.assert_array_equal(perm, _rows_from_pivots(piv, shape[-2]))
+            prod, rows = _reconstruct(lu.astype(np.float64), piv)
+            px = np.take_along_axis(x.astype(np.float64), rows[..., :, None], axis=-2)
+            assert _rel(prod, px) < (1e-5 if dtype == np.float32 else 1e-13)
+
+
+def test_blocked_path_with_zero_pivots_across_panels():
+    """Zero columns at a panel's first, middle and last column and in the next panel: the
+    blocked form leaves them as the unblocked one does (no swap, no scaling)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((200, 200))
+    x[:, [64, 90, 127, 130]] = 0.0
+    lu, piv, perm, zero = _C.lu_factor(x)
+    rlu, rpiv, rperm, rzero = _C.lu_factor(x, reference=True)
+    assert zero == rzero == 4
+    np.testing.assert_array_equal(piv, rpiv)
+    assert _rel(lu, rlu) < 1e-13
+    assert np.all(np.diag(lu)[[64, 90, 127, 130]] == 0)
 
 
 def test_singular_matrices_factor_completely():
