@@ -5,6 +5,7 @@ and parameter counts, at small input sizes."""
 from __future__ import annotations
 
 import deepcore as dc
+import deepcore.keras as keras
 import deepcore.nn as layers
 import numpy as np
 import pytest
@@ -213,3 +214,21 @@ def test_resnet_v2_is_pre_activation_with_the_stride_on_a_stages_last_block():
     assert model.get_layer("conv2_block1_3_conv").use_bias
     x = np.random.default_rng(5).random((2, 64, 64, 3)).astype(np.float32)
     assert model.predict(x, verbose=0).shape == (2, 3)
+
+
+def test_convnext_tiny_counts_names_and_preprocessing(tmp_path):
+    model = applications.ConvNeXtTiny(weights=None)
+    assert model.count_params() == 28_589_128  # Keras's ConvNeXtTiny, all trainable
+    names = [layer.name for layer in model.layers]
+    assert names[1:3] == ["convnext_tiny_prestem_normalization", "convnext_tiny_stem"]
+    assert names[-1] == "convnext_tiny_head_dense"
+    assert model.get_layer("convnext_tiny_stage_0_block_0_layer_scale").gamma.shape == (96,)
+    base = applications.ConvNeXtTiny(include_top=False, pooling="avg", input_shape=(32, 32, 3))
+    x = np.random.default_rng(6).random((2, 32, 32, 3)).astype(np.float32) * 255
+    y = base.predict(x, verbose=0)
+    assert y.shape == (2, 768) and np.isfinite(y).all()
+    np.testing.assert_allclose(y.mean(axis=1), 0, atol=1e-4)  # the final LayerNormalization
+    path = tmp_path / "cnx.keras"
+    base.save(path)
+    again = keras.models.load_model(path)
+    np.testing.assert_allclose(again.predict(x, verbose=0), y, rtol=1e-5, atol=1e-5)

@@ -18,6 +18,13 @@ with Keras's layer names and parameter counts (listed in each constructor's docs
 checked by tests/test_applications.py).
 """
 
+from .convnext import (
+    ConvNeXtBase,
+    ConvNeXtLarge,
+    ConvNeXtSmall,
+    ConvNeXtTiny,
+    ConvNeXtXLarge,
+)
 from .densenet import DenseNet121, DenseNet169, DenseNet201
 from .efficientnet import (
     EfficientNetB0,
@@ -62,4 +69,9 @@ __all__ = [
     "EfficientNetB6",
     "EfficientNetB7",
     "InceptionV3",
+    "ConvNeXtTiny",
+    "ConvNeXtSmall",
+    "ConvNeXtBase",
+    "ConvNeXtLarge",
+    "ConvNeXtXLarge",
 ]
