@@ -218,19 +218,28 @@ inline int64_t adaptive_end(int64_t o, int64_t in, int64_t n) { return ((o + 1) 
 
 }  // namespace
 
+// Separable sums in double: for each output row p the window's rows are added into one row of
+// column sums (a contiguous, vectorisable pass over the input), then each output's columns are
+// added from it. (One double accumulator per window, the former loop, ran at one add latency
+// per input element: 4-5 GB/s.)
 template <typename T>
 void adaptive_avg_pool2d_forward(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q,
                                  const T* x, T* y) {
   for_planes(planes, H * W, [&](int64_t i0, int64_t n) {
+    std::vector<double> col(static_cast<size_t>(W));  // the column sums of one window row
     for (int64_t i = i0; i < i0 + n; ++i) {
       const T* xp = x + i * H * W;
       for (int64_t p = 0; p < P; ++p) {
         const int64_t h0 = adaptive_start(p, H, P), h1 = adaptive_end(p, H, P);
+        std::fill(col.begin(), col.end(), 0.0);
+        for (int64_t h = h0; h < h1; ++h) {
+          const T* row = xp + h * W;
+          for (int64_t w = 0; w < W; ++w) col[static_cast<size_t>(w)] += double(row[w]);
+        }
         for (int64_t q = 0; q < Q; ++q) {
           const int64_t w0 = adaptive_start(q, W, Q), w1 = adaptive_end(q, W, Q);
-          double acc = 0;  // windows of at most H*W/(P*Q) + 1 rows and columns
-          for (int64_t h = h0; h < h1; ++h)
-            for (int64_t w = w0; w < w1; ++w) acc += xp[h * W + w];
+          double acc = 0;
+          for (int64_t w = w0; w < w1; ++w) acc += col[static_cast<size_t>(w)];
           y[(i * P + p) * Q + q] = static_cast<T>(acc / double((h1 - h0) * (w1 - w0)));
         }
       }
