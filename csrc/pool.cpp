@@ -295,22 +295,7 @@ void adaptive_max_pool2d_forward(int64_t planes, int64_t H, int64_t W, int64_t P
   });
 }
 
-#define DC_INSTANTIATE_POOL(T)                                                               \
-  template void max_pool2d_forward<T>(const PoolShape&, const T*, T*, int32_t*);             \
-  template bool max_pool2d_backward<T>(const PoolShape&, const T*, const int32_t*, T*, bool, \
-                                       int32_t*);                                            \
-  template void avg_pool2d_forward<T>(const PoolShape&, const T*, T*, bool);                 \
-  template void avg_pool2d_backward<T>(const PoolShape&, const T*, T*, bool);                \
-  template void global_avg_pool_forward<T>(int64_t, int64_t, const T*, T*);                  \
-  template void global_avg_pool_backward<T>(int64_t, int64_t, const T*, T*);                 \
-  template void adaptive_avg_pool2d_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,  \
-                                               const T*, T*);                                \
-  template void adaptive_avg_pool2d_backward<T>(int64_t, int64_t, int64_t, int64_t, int64_t, \
-                                                const T*, T*);                               \
-  template void adaptive_max_pool2d_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,  \
-                                               const T*, T*, int32_t*);
-DC_INSTANTIATE_POOL(float)
-DC_INSTANTIATE_POOL(double)
-#undef DC_INSTANTIATE_POOL
+DC_POOL_INSTANTIATIONS(float)
+DC_POOL_INSTANTIATIONS(double)
 
 }  // namespace dc

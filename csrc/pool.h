@@ -63,6 +63,23 @@ template <typename T>
 void adaptive_max_pool2d_forward(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q,
                                  const T* x, T* y, int32_t* idx);
 
+// The explicit instantiations of the drivers above for one T: the CPU drivers (pool.cpp, in
+// dc) and their CUDA twins (cuda/pool.cu, in dc::cuda) expand the same list.
+#define DC_POOL_INSTANTIATIONS(T)                                                            \
+  template void max_pool2d_forward<T>(const PoolShape&, const T*, T*, int32_t*);             \
+  template bool max_pool2d_backward<T>(const PoolShape&, const T*, const int32_t*, T*, bool, \
+                                       int32_t*);                                            \
+  template void avg_pool2d_forward<T>(const PoolShape&, const T*, T*, bool);                 \
+  template void avg_pool2d_backward<T>(const PoolShape&, const T*, T*, bool);                \
+  template void global_avg_pool_forward<T>(int64_t, int64_t, const T*, T*);                  \
+  template void global_avg_pool_backward<T>(int64_t, int64_t, const T*, T*);                 \
+  template void adaptive_avg_pool2d_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,  \
+                                               const T*, T*);                                \
+  template void adaptive_avg_pool2d_backward<T>(int64_t, int64_t, int64_t, int64_t, int64_t, \
+                                                const T*, T*);                               \
+  template void adaptive_max_pool2d_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,  \
+                                               const T*, T*, int32_t*);
+
 #ifndef DC_ISA_LEVEL
 // Device stubs of the drivers above ([Note: device dispatch] in core/device_dispatch.h). 1-D
 // pooling runs as 2-D (H = R = 1), so its calls look up the 2-D stubs.
