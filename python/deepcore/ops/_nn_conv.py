@@ -62,7 +62,8 @@ def _torch_kernel(k: Tensor, nsp: int) -> Tensor:
 
 def _conv_prepare(
     fn: str, inputs: Any, kernel: Any, data_format: Any
-) -> tuple[Tensor, Tensor, int, bool]:
+) -> tuple[Tensor, Tensor, int, bool, int]:
+    """(inputs, kernel in the inputs' dtype, spatial rank, channels last?, input channels)."""
     x = _float(inputs, fn, "inputs")
     k = _float(kernel, fn, "kernel")
     nsp, last = _spatial(fn, x, data_format)
@@ -73,7 +74,7 @@ def _conv_prepare(
         )
     if k.dtype != x.dtype:
         k = k.astype(x.dtype)
-    return x, k, nsp, last
+    return x, k, nsp, last, x.shape[-1] if last else x.shape[1]
 
 
 def _run_conv(
@@ -102,8 +103,7 @@ def conv(
     """N-D convolution (N = 1, 2): inputs (batch, *spatial, in) (channels_last) or (batch, in,
     *spatial), kernel (*kernel_size, in / groups, out); groups = in / kernel.shape[-2]."""
     fn = "conv"
-    x, k, nsp, last = _conv_prepare(fn, inputs, kernel, data_format)
-    cin = x.shape[-1] if last else x.shape[1]
+    x, k, nsp, last, cin = _conv_prepare(fn, inputs, kernel, data_format)
     kin = k.shape[-2]
     if kin == 0 or cin % kin:
         raise ValueError(
@@ -141,8 +141,7 @@ def conv_transpose(
     sizes (``output_padding`` None: 'valid' n * stride + max(k - stride, 0), 'same'
     n * stride), the layers' kernels (keras_conv_transpose in nn/functional/_conv.py)."""
     fn = "conv_transpose"
-    x, k, nsp, last = _conv_prepare(fn, inputs, kernel, data_format)
-    cin = x.shape[-1] if last else x.shape[1]
+    x, k, nsp, last, cin = _conv_prepare(fn, inputs, kernel, data_format)
     if k.shape[-1] != cin:
         raise ValueError(
             f"{fn}: the kernel's last axis ({k.shape[-1]}) must be the inputs' channels ({cin})"
@@ -170,8 +169,7 @@ def depthwise_conv(
     """Depthwise convolution: kernel (*kernel_size, in, multiplier); output channel
     c · multiplier + m is input channel c convolved with kernel[..., c, m]."""
     fn = "depthwise_conv"
-    x, k, nsp, last = _conv_prepare(fn, inputs, kernel, data_format)
-    cin = x.shape[-1] if last else x.shape[1]
+    x, k, nsp, last, cin = _conv_prepare(fn, inputs, kernel, data_format)
     if k.shape[-2] != cin:
         raise ValueError(
             f"{fn}: the kernel's input channels ({k.shape[-2]}) must equal the inputs' channels "
