@@ -32,6 +32,15 @@ __all__ = ["Trainer"]
 _ONE = Replica()  # a world of one process: the step as it always was
 
 
+def _rank_callbacks(callbacks: Any, replica: Replica) -> list:
+    """The user's callbacks this rank runs: all on the chief (rank 0), the others without the
+    ones that write files or print (``chief_only``)."""
+    callbacks = list(callbacks or [])
+    if replica.is_chief:
+        return callbacks
+    return [cb for cb in callbacks if not getattr(cb, "chief_only", False)]
+
+
 def _log_values(logs: dict, c: Any) -> Any:
     """``evaluate``'s and the on-batch calls' list (a float when it holds one value), in
     Keras 3's order: "loss" and the compiled metrics' names as ``metrics_names`` lists them,
@@ -138,9 +147,9 @@ class Trainer:
         n = data.n if isinstance(data, da.ArrayDataAdapter) else None
         replica = replica_for(self)
         data.distribute(replica.shard(), replica.same_everywhere)
+        callbacks = _rank_callbacks(callbacks, replica)
         if not replica.is_chief:  # only rank 0 prints and writes files
             verbose = 0
-            callbacks = [cb for cb in callbacks or [] if not getattr(cb, "chief_only", False)]
         history = cbks.History()
         cb_list = cbks.CallbackList(
             # History after the user's callbacks (it sees what they add to the logs), the
@@ -332,11 +341,10 @@ class Trainer:
     def _callback_list(self, callbacks: Any, replica: Replica) -> cbks.CallbackList | None:
         """evaluate's / predict's ``callbacks=`` as a CallbackList (None when there are none;
         on the chief only, for callbacks that write or print, as in fit)."""
-        if not callbacks:
-            return None
-        if not replica.is_chief:
-            callbacks = [cb for cb in callbacks if not getattr(cb, "chief_only", False)]
-        return cbks.CallbackList(callbacks, model=self, params={"verbose": 0})
+        callbacks = _rank_callbacks(callbacks, replica)
+        return (
+            cbks.CallbackList(callbacks, model=self, params={"verbose": 0}) if callbacks else None
+        )
 
     def predict_on_batch(self, x: Any) -> Any:
         return self.predict(
