@@ -113,41 +113,37 @@ def _v3(model_name: str, blocks: list, last_point: int, input_shape: Any, alpha:
                  name or model_name)  # fmt: skip
 
 
-def MobileNetV3Small(  # noqa: N802 - Keras's name
-    input_shape: Sequence[int | None] | None = None,
-    alpha: float = 1.0,
-    minimalistic: bool = False,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    classes: int = 1000,
-    pooling: str | None = None,
-    dropout_rate: float = 0.2,
-    classifier_activation: Any = "softmax",
-    include_preprocessing: bool = True,
-    name: str | None = None,
-) -> Any:
-    """Keras's MobileNetV3Small: 2,554,968 parameters with the top at alpha 1."""
-    return _v3("MobileNetV3Small", _SMALL, 1024, input_shape, alpha, minimalistic, include_top,
-               weights, input_tensor, classes, pooling, dropout_rate, classifier_activation,
-               include_preprocessing, name)  # fmt: skip
+def _constructor(model_name: str, blocks: list, last_point: int, doc: str) -> Any:
+    """A MobileNetV3 constructor with Keras's signature (input_shape first, as Keras)."""
+
+    def make(
+        input_shape: Sequence[int | None] | None = None,
+        alpha: float = 1.0,
+        minimalistic: bool = False,
+        include_top: bool = True,
+        weights: str | None = None,
+        input_tensor: Any = None,
+        classes: int = 1000,
+        pooling: str | None = None,
+        dropout_rate: float = 0.2,
+        classifier_activation: Any = "softmax",
+        include_preprocessing: bool = True,
+        name: str | None = None,
+    ) -> Any:
+        return _v3(model_name, blocks, last_point, input_shape, alpha, minimalistic,
+                   include_top, weights, input_tensor, classes, pooling, dropout_rate,
+                   classifier_activation, include_preprocessing, name)  # fmt: skip
+
+    make.__name__ = make.__qualname__ = model_name
+    make.__doc__ = doc
+    return make
 
 
-def MobileNetV3Large(  # noqa: N802 - Keras's name
-    input_shape: Sequence[int | None] | None = None,
-    alpha: float = 1.0,
-    minimalistic: bool = False,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    classes: int = 1000,
-    pooling: str | None = None,
-    dropout_rate: float = 0.2,
-    classifier_activation: Any = "softmax",
-    include_preprocessing: bool = True,
-    name: str | None = None,
-) -> Any:
-    """Keras's MobileNetV3Large: 5,507,432 parameters with the top at alpha 1."""
-    return _v3("MobileNetV3Large", _LARGE, 1280, input_shape, alpha, minimalistic, include_top,
-               weights, input_tensor, classes, pooling, dropout_rate, classifier_activation,
-               include_preprocessing, name)  # fmt: skip
+MobileNetV3Small = _constructor(
+    "MobileNetV3Small", _SMALL, 1024,
+    "Keras's MobileNetV3Small: 2,554,968 parameters with the top at alpha 1.",
+)  # fmt: skip
+MobileNetV3Large = _constructor(
+    "MobileNetV3Large", _LARGE, 1280,
+    "Keras's MobileNetV3Large: 5,507,432 parameters with the top at alpha 1.",
+)  # fmt: skip
