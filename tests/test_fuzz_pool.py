@@ -324,6 +324,40 @@ def test_max_unpool_inverts_max_pool(p):
     )
 
 
+@pytest.mark.parametrize("corner", ["random", "2x2/2", "padding"])
+@given(data=st.data())
+def test_max_pool_over_relu_hands_down_the_mask(corner, data):
+    """Max pooling over a ReLU output (the relu op or a conv's fused ReLU) masks its own output
+    gradient and hands the routed one down ([Note: ReLU masks handed down] in _relu_handoff.py):
+    input gradients bitwise equal to the producer masking its gradient itself."""
+    import deepcore.nn.functional as F
+    import deepcore.nn.functional._pool as _pool
+
+    p = data.draw(pool_problems(corner))
+    conv = data.draw(st.booleans())
+    rng = np.random.default_rng(p["seed"])
+    x = np.round(rng.standard_normal(p["shape"]) * 4).astype(p["dtype"])  # zeros and ties
+    nsp, C = p["nsp"], p["shape"][1]
+    w = rng.standard_normal((C, C) + (1,) * nsp).astype(p["dtype"])
+    pool = getattr(F, f"max_pool{nsp}d")
+    convf = getattr(F, f"conv{nsp}d")
+    grads = []
+    for handoff in (_pool.relu_source, lambda ctx, k=0: None):
+        saved, _pool.relu_source = _pool.relu_source, handoff
+        try:
+            xt, wt = dc.tensor(x, requires_grad=True), dc.tensor(w, requires_grad=True)
+            r = convf(xt, wt, activation="relu") if conv else F.relu(xt)
+            y = pool(r, p["k"], p["stride"], p["padding"])
+            dy = np.random.default_rng(p["seed"]).standard_normal(y.shape).astype(p["dtype"])
+            y.backward(dc.tensor(dy))
+            grads.append((xt.grad.numpy(), wt.grad.numpy() if conv else None))
+        finally:
+            _pool.relu_source = saved
+    np.testing.assert_array_equal(grads[0][0], grads[1][0])
+    if conv:
+        np.testing.assert_array_equal(grads[0][1], grads[1][1])
+
+
 @given(
     nsp=st.sampled_from([1, 2, 3]),
     data=st.data(),

@@ -32,6 +32,7 @@ import numpy as np
 from ... import _C
 from ..._array import array_module, contiguous
 from ..._registry import Registry
+from ..._relu_handoff import premasked
 from ...autograd import Function
 from ...ops import _elementwise, _shape
 from ...tensor import Tensor
@@ -67,11 +68,14 @@ class _Activation(Function):
         y = _C.activation_forward(_contig(x), kind, p0, p1)
         ctx.kind, ctx.p0, ctx.p1 = kind, p0, p1
         ctx.save_for_backward(y if _READS_OUTPUT[kind] else x)
+        ctx.relu_output = kind == "relu"  # [Note: ReLU masks handed down] in _relu_handoff.py
         return y
 
     @staticmethod
     def backward(ctx: Any, gy: np.ndarray) -> np.ndarray:
         (saved,) = ctx.saved
+        if ctx.relu_output and premasked(ctx, gy):
+            return gy  # the consumer applied this mask already
         io = {"y": saved} if _READS_OUTPUT[ctx.kind] else {"x": _contig(saved)}
         return _C.activation_backward(ctx.kind, _contig(gy), p0=ctx.p0, p1=ctx.p1, **io)
 

@@ -17,6 +17,7 @@ from typing import Any, Union
 import numpy as np
 
 from ... import _C
+from ..._relu_handoff import premasked
 from ...autograd import Context, Function
 from ...tensor import Tensor
 
@@ -49,7 +50,8 @@ class ConvNd(Function):
     convolution, dw and db reduced over the batch (both by the same native algorithm choice).
     With ``relu`` the forward applies max(y, 0) in the pass that adds the bias (no separate
     activation pass or autograd node), and the backward masks the incoming gradient once
-    (native ReLU backward from the saved output) before both gradient kernels."""
+    (native ReLU backward from the saved output) before both gradient kernels, unless the
+    consumer already did ([Note: ReLU masks handed down] in _relu_handoff.py)."""
 
     fresh_grads = True  # every gradient is a new kernel output ([Note: fresh gradients])
 
@@ -71,6 +73,7 @@ class ConvNd(Function):
         x, w, b = _contiguous(x), _contiguous(w), _contiguous(b)
         y = fwd(x, w, b, stride, padding, dilation, groups, algo, relu)
         ctx.save_for_backward(x, w, y if relu else None)
+        ctx.relu_output = relu
         ctx.conv = (stride, padding, dilation, groups, algo)
         ctx.nsp = nsp
         ctx.has_bias = b is not None
@@ -80,8 +83,9 @@ class ConvNd(Function):
     def backward(ctx: Context, gy: Any) -> tuple:
         x, w, y = ctx.saved
         _, bwd_input, bwd_weight = _KERNELS[ctx.nsp]
+        masked = y is None or premasked(ctx, gy)
         gy = np.ascontiguousarray(gy, dtype=x.dtype)
-        if y is not None:  # fused ReLU: gy * (y > 0)
+        if not masked:  # fused ReLU: gy * (y > 0)
             gy = _C.activation_backward("relu", gy, y=y)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gx = bwd_input(gy, w, x.shape, *ctx.conv) if need_x else None

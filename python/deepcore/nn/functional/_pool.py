@@ -15,6 +15,7 @@ from typing import Any, Union
 import numpy as np
 
 from ... import _C
+from ..._relu_handoff import hand_down_masked, relu_source
 from ...autograd import Context, Function, is_grad_enabled
 from ...tensor import Tensor
 
@@ -50,7 +51,9 @@ _AVG = {
 
 
 class MaxPoolNd(Function):
-    """y (and, when ``with_indices``, the int32 plane-local argmax as a second output)."""
+    """y (and, when ``with_indices``, the int32 plane-local argmax as a second output). Over a
+    ReLU output it applies the ReLU's mask to its output gradient, by (y > 0), and hands the
+    routed gradient down masked ([Note: ReLU masks handed down] in _relu_handoff.py)."""
 
     @staticmethod
     def forward(
@@ -71,7 +74,8 @@ class MaxPoolNd(Function):
             # inference: no indices
             return fwd(x, kernel_size, stride, padding, return_indices=False, **kw)
         y, idx = fwd(x, kernel_size, stride, padding, return_indices=True, **kw)
-        ctx.save_for_backward(idx)
+        # the pooled values give the mask of a ReLU input at the argmax positions
+        ctx.save_for_backward(idx, y if relu_source(ctx) is not None else None)
         ctx.window = (kernel_size, stride, padding, kw)
         ctx.in_shape = x.shape
         ctx.nsp = nsp
@@ -79,9 +83,15 @@ class MaxPoolNd(Function):
 
     @staticmethod
     def backward(ctx: Context, gy: Any, gidx: Any = None) -> tuple:
-        (idx,) = ctx.saved
+        idx, y = ctx.saved
         k, st, pad, kw = ctx.window
-        gx = _MAX[ctx.nsp][1](np.ascontiguousarray(gy), idx, ctx.in_shape, None, k, st, pad, **kw)
+        src = relu_source(ctx) if y is not None else None
+        gy = np.ascontiguousarray(gy)
+        if src is not None:
+            gy = _C.activation_backward("relu", gy, y=y)
+        gx = _MAX[ctx.nsp][1](gy, idx, ctx.in_shape, None, k, st, pad, **kw)
+        if src is not None:
+            hand_down_masked(src, gx)
         return gx, None, None, None, None, None, None, None
 
 
