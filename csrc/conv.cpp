@@ -34,6 +34,7 @@
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <vector>
 
 #include "activation.h"
 #include "core/scratch.h"
@@ -592,10 +593,10 @@ void im2col_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw) 
 // span several planes or part of one). Backward-input keeps whole volumes (bands overlap in dx)
 // and col2vol accumulates into a zeroed dx. A pointwise 3-D conv (1x1x1, stride 1, no padding)
 // uses the input itself as its column matrix. Weight gradients go through sum_over_tasks, so
-// they are deterministic as in 2-D ([Note: deterministic weight gradients]). There is no
-// direct (register-blocked) 3-D kernel: every pass is vol2col + GEMM, or, for depth dilation 1,
-// the same GEMMs on a stack of 2-D blocks that lowers each input plane once ([Note: stacked
-// planes]).
+// they are deterministic as in 2-D ([Note: deterministic weight gradients]). This is the
+// im2col algorithm: vol2col + GEMM, or, for depth dilation 1, the same GEMMs on a stack of 2-D
+// blocks that lowers each input plane once ([Note: stacked planes]); the direct algorithm is
+// the implicit GEMM below ([Note: implicit GEMM convolution]).
 
 bool is_pointwise3d(const Conv3dShape& v) {
   return v.KD == 1 && v.sd == 1 && v.pd == 0 && v.O == v.D && is_pointwise(v.s);
@@ -884,10 +885,283 @@ void stacked_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* d
       });
 }
 
+// ---- 3-D: implicit GEMM -------------------------------------------------------------------------
+//
+// [Note: implicit GEMM convolution]
+// With unit stride along W, row (c, kd, r, s) of the column matrix restricted to one output row
+// (o, p) is a contiguous run of a zero-padded copy of the input: xp[c, o*sd + kd*dd,
+// p*sh + r*dh, s*dw + q] for q < Q. So the GEMM's B micro-panel need not be built at all: the
+// tile kernel (conv_tile_stub's fwd, csrc/cpu/conv_implicit.cpp) reads its NR-wide rows from
+// the padded input at one offset per reduction index (a table of C/G*KD*R*S offsets), and only
+// the weight is packed, once per call. Nothing is lowered (vol2col wrote 27x the input for a
+// 3x3x3 conv and the GEMM then packed it again); a task (image, group, run of output planes)
+// copies the input planes its run reads into a padded window (KD - 1 planes read twice by
+// neighbouring runs), then sweeps its output rows in NR-wide tiles, each tile going through
+// every MR-row panel of the weight while its input rows sit in L1. Backward-input with unit
+// strides is the same forward on dy with the weight transposed and flipped (padding
+// (k-1)*dil - pad, negative when more than the kernel's extent: the window then starts inside
+// dy). The weight gradient runs the transposed tile: input channels as the MR broadcast rows
+// (any stride, the scalar reads are strided), output channels as the NR vector lanes from a
+// transposed band of dy, reduced over the band's positions in registers; partials in (tap,
+// c, k) order are summed per slot ([Note: deterministic weight gradients]) and permuted back.
+// Used where the tiles are mostly full (Q, and for the weight gradient K/G, at least 3/4 of a
+// whole number of tiles); otherwise the vol2col / stacked paths below.
+
+// The input window a task reads: planes [d0, d0 + Dw), rows [h0, h0 + Hp), columns
+// [w0, w0 + Wp) of one group's volume (Cg, D, H, W) (zeros outside), then `slack` zeros.
+struct Window {
+  int64_t Dw, Hp, Wp, h0, w0;
+  int64_t plane() const { return Hp * Wp; }
+  int64_t volume() const { return Dw * Hp * Wp; }
+};
+
+template <typename T>
+void copy_window(const Conv3dShape& v, const Window& e, const T* xg, int64_t d0, T* xp,
+                 int64_t slack) {
+  const ConvShape& s = v.s;
+  const int64_t lo = std::clamp<int64_t>(-e.w0, 0, e.Wp),
+                hi = std::clamp<int64_t>(s.W - e.w0, lo, e.Wp);
+  for (int64_t c = 0; c < s.Cg(); ++c)
+    for (int64_t i = 0; i < e.Dw; ++i) {
+      T* dst = xp + (c * e.Dw + i) * e.plane();
+      const int64_t d = d0 + i;
+      if (d < 0 || d >= v.D) {
+        std::fill(dst, dst + e.plane(), T(0));
+        continue;
+      }
+      for (int64_t j = 0; j < e.Hp; ++j, dst += e.Wp) {
+        const int64_t h = e.h0 + j;
+        if (h < 0 || h >= s.H) {
+          std::fill(dst, dst + e.Wp, T(0));
+          continue;
+        }
+        const T* src = xg + ((c * v.D + d) * s.H + h) * s.W + e.w0;
+        std::fill(dst, dst + lo, T(0));
+        std::copy(src + lo, src + hi, dst + lo);
+        std::fill(dst + hi, dst + e.Wp, T(0));
+      }
+    }
+  std::fill(xp + s.Cg() * e.volume(), xp + s.Cg() * e.volume() + slack, T(0));
+}
+
+// Output planes per task: enough tasks for the threads, windows within kStackBytes.
+struct PlaneRuns {
+  int64_t planes, runs;
+};
+template <typename T>
+PlaneRuns plan_runs(const Conv3dShape& v, int nt) {
+  const ConvShape& s = v.s;
+  const int64_t want = std::max<int64_t>(1, (4 * nt + s.N * s.G - 1) / (s.N * s.G));
+  int64_t planes = std::max<int64_t>(1, (v.O + want - 1) / want);
+  const int64_t plane_bytes =
+      std::max<int64_t>(1, s.Cg() * ((s.P - 1) * s.sh + (s.R - 1) * s.dh + 1) *
+                               ((s.Q - 1) * s.sw + (s.S - 1) * s.dw + 1) * int64_t(sizeof(T)));
+  const int64_t cap = (kStackBytes / plane_bytes - (v.KD - 1) * v.dd - 1) / v.sd + 1;
+  planes = std::clamp<int64_t>(planes, 1, std::max<int64_t>(cap, 1));
+  return {planes, (v.O + planes - 1) / planes};
+}
+
+Window run_window(const Conv3dShape& v, int64_t planes) {
+  const ConvShape& s = v.s;
+  return {(planes - 1) * v.sd + (v.KD - 1) * v.dd + 1, (s.P - 1) * s.sh + (s.R - 1) * s.dh + 1,
+          (s.Q - 1) * s.sw + (s.S - 1) * s.dw + 1, -s.ph, -s.pw};
+}
+
+// Whether n items in tiles of `tile` fill at least 3/4 of them.
+bool tiles_full(int64_t n, int64_t tile) { return 4 * n >= 3 * ((n + tile - 1) / tile * tile); }
+
+bool implicit_forward_covers(const Conv3dShape& v) { return v.s.sw == 1; }
+bool implicit_backward_input_covers(const Conv3dShape& v) {
+  return v.sd == 1 && v.s.sh == 1 && v.s.sw == 1;
+}
+template <typename T>
+bool implicit_forward_full(const Conv3dShape& v) {
+  return tiles_full(v.s.Q, conv_tile_stub<T>()->nr);
+}
+template <typename T>
+bool implicit_backward_input_full(const Conv3dShape& v) {
+  return tiles_full(v.s.W, conv_tile_stub<T>()->nr);
+}
+template <typename T>
+bool implicit_backward_weight_full(const Conv3dShape& v) {
+  const ConvTileKernels<T>& kt = *conv_tile_stub<T>();
+  return tiles_full(v.s.Kg(), kt.nr) && tiles_full(v.s.Cg(), kt.mr);
+}
+
+template <typename T>
+void implicit_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y, bool relu) {
+  const ConvShape& s = v.s;
+  const ConvTileKernels<T>& kt = *conv_tile_stub<T>();
+  const int64_t MR = kt.mr, NR = kt.nr, Kg = s.Kg(), Cg = s.Cg();
+  const int64_t RS = s.R * s.S, CKRS = Cg * v.KD * RS, PQ = s.P * s.Q, OPQ = v.O * PQ;
+  const int64_t DHW = v.D * s.H * s.W, panels = (Kg + MR - 1) / MR;
+  // the weight in MR-row panels (K x MR, zero rows past Kg), every group
+  T* ap = thread_scratch<T>(ScratchSlot::conv_out, s.G * panels * CKRS * MR);
+  for (int64_t g = 0; g < s.G; ++g)
+    for (int64_t pn = 0; pn < panels; ++pn) {
+      T* dst = ap + (g * panels + pn) * CKRS * MR;
+      for (int64_t i = 0; i < MR; ++i) {
+        const int64_t k = pn * MR + i;
+        for (int64_t p = 0; p < CKRS; ++p)
+          dst[p * MR + i] = k < Kg ? w[(g * Kg + k) * CKRS + p] : T(0);
+      }
+    }
+  const int nt = conv_threads(v);
+  const PlaneRuns pr = plan_runs<T>(v, nt);
+  const Window e = run_window(v, pr.planes);
+  std::vector<int64_t> off(CKRS);
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t kd = 0; kd < v.KD; ++kd)
+      for (int64_t r = 0; r < s.R; ++r)
+        for (int64_t t = 0; t < s.S; ++t)
+          off[((c * v.KD + kd) * s.R + r) * s.S + t] =
+              c * e.volume() + kd * v.dd * e.plane() + r * s.dh * e.Wp + t * s.dw;
+  for_tasks(s.N * s.G * pr.runs, nt, [&](int64_t task, int) {
+    const int64_t n = task / (s.G * pr.runs), g = task / pr.runs % s.G, run = task % pr.runs;
+    const int64_t o0 = run * pr.planes, o1 = std::min(v.O, o0 + pr.planes);
+    T* xp = thread_scratch<T>(ScratchSlot::conv_pad, Cg * e.volume() + NR);
+    copy_window(v, e, x + (n * s.C + g * Cg) * DHW, o0 * v.sd - v.pd, xp, NR);
+    const T* apg = ap + g * panels * CKRS * MR;
+    T* yg = y + (n * s.K + g * Kg) * OPQ;
+    for (int64_t o = o0; o < o1; ++o)
+      for (int64_t p = 0; p < s.P; ++p) {
+        const T* xr = xp + ((o - o0) * v.sd * e.Hp + p * s.sh) * e.Wp;
+        T* yr = yg + o * PQ + p * s.Q;
+        for (int64_t q0 = 0; q0 < s.Q; q0 += NR)
+          for (int64_t pn = 0; pn < panels; ++pn)
+            kt.fwd(CKRS, apg + pn * CKRS * MR, off.data(), xr + q0, yr + pn * MR * OPQ + q0, OPQ,
+                   int(std::min(MR, Kg - pn * MR)), int(std::min(NR, s.Q - q0)), false);
+        if (b || relu)  // the row is still in cache
+          for (int64_t k = 0; k < Kg; ++k)
+            bias_epilogue(yr + k * OPQ, yr + k * OPQ, s.Q, b ? b[g * Kg + k] : T(0), relu);
+      }
+  });
+}
+
+// dx = the forward of dy with the transposed, flipped weight, for unit strides.
+template <typename T>
+void implicit_backward_input(const Conv3dShape& v, const T* dy, const T* w, T* dx) {
+  const ConvShape& s = v.s;
+  const int64_t Kg = s.Kg(), Cg = s.Cg(), KRS = v.KD * s.R * s.S;
+  // wf (C, Kg, KD, R, S): wf[g*Cg + c][k][t'] = w[g*Kg + k][c][KRS - 1 - t']
+  T* wf = thread_scratch<T>(ScratchSlot::conv_dy, s.C * Kg * KRS);
+  for (int64_t g = 0; g < s.G; ++g)
+    for (int64_t c = 0; c < Cg; ++c)
+      for (int64_t k = 0; k < Kg; ++k) {
+        const T* src = w + ((g * Kg + k) * Cg + c) * KRS;
+        T* dst = wf + ((g * Cg + c) * Kg + k) * KRS;
+        for (int64_t t = 0; t < KRS; ++t) dst[t] = src[KRS - 1 - t];
+      }
+  Conv3dShape u = v;
+  u.s.C = s.K;
+  u.s.K = s.C;
+  u.s.H = s.P;
+  u.s.W = s.Q;
+  u.s.P = s.H;
+  u.s.Q = s.W;
+  u.s.ph = (s.R - 1) * s.dh - s.ph;
+  u.s.pw = (s.S - 1) * s.dw - s.pw;
+  u.D = v.O;
+  u.O = v.D;
+  u.pd = (v.KD - 1) * v.dd - v.pd;
+  implicit_forward(u, dy, wf, static_cast<const T*>(nullptr), dx, false);
+}
+
+template <typename T>
+void implicit_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* dw) {
+  const ConvShape& s = v.s;
+  const ConvTileKernels<T>& kt = *conv_tile_stub<T>();
+  const int64_t MR = kt.mr, NR = kt.nr, Kg = s.Kg(), Cg = s.Cg();
+  const int64_t KRS = v.KD * s.R * s.S, PQ = s.P * s.Q, OPQ = v.O * PQ;
+  const int64_t DHW = v.D * s.H * s.W, Kgp = (Kg + NR - 1) / NR * NR;
+  const int64_t psize = s.G * KRS * Cg * Kgp;  // a partial: (g, tap, c, k), k padded to Kgp
+  const int nt = conv_threads(v);
+  const PlaneRuns pr = plan_runs<T>(v, nt);
+  const Window e = run_window(v, pr.planes);
+  // output rows per band: the band's transposed dy about 32 KiB (it is read once per tap and
+  // block of input channels)
+  const int64_t band = std::clamp<int64_t>((int64_t(32) << 10) / (s.Q * Kgp * int64_t(sizeof(T))),
+                                           1, pr.planes * s.P);
+  sum_over_tasks<T>(
+      s.N * s.G * pr.runs, nt, psize, ScratchSlot::conv_out, static_cast<T*>(nullptr),
+      [&](int64_t task, T* acc) {
+        const int64_t n = task / (s.G * pr.runs), g = task / pr.runs % s.G, run = task % pr.runs;
+        const int64_t o0 = run * pr.planes, o1 = std::min(v.O, o0 + pr.planes);
+        T* xp = thread_scratch<T>(ScratchSlot::conv_pad, Cg * e.volume());
+        copy_window(v, e, x + (n * s.C + g * Cg) * DHW, o0 * v.sd - v.pd, xp, 0);
+        T* dyt = thread_scratch<T>(ScratchSlot::conv_col, band * s.Q * Kgp);
+        const T* dyg = dy + (n * s.K + g * Kg) * OPQ;
+        std::vector<int64_t> bases(band);
+        int64_t aoff[64];  // kt.mr <= 64
+        const int64_t rows = (o1 - o0) * s.P;
+        for (int64_t r0 = 0; r0 < rows; r0 += band) {
+          const int64_t nb = std::min(band, rows - r0);
+          // dyt (nb*Q, Kgp) = the band's dy transposed, zero columns past Kg
+          for (int64_t r = 0; r < nb; ++r) {
+            const int64_t o = o0 + (r0 + r) / s.P, p = (r0 + r) % s.P;
+            bases[r] = ((o - o0) * v.sd * e.Hp + p * s.sh) * e.Wp;
+            T* dst = dyt + r * s.Q * Kgp;
+            const T* src = dyg + o * PQ + p * s.Q;
+            for (int64_t q = 0; q < s.Q; ++q) {
+              for (int64_t k = 0; k < Kg; ++k) dst[q * Kgp + k] = src[k * OPQ + q];
+              for (int64_t k = Kg; k < Kgp; ++k) dst[q * Kgp + k] = T(0);
+            }
+          }
+          for (int64_t kd = 0; kd < v.KD; ++kd)
+            for (int64_t r = 0; r < s.R; ++r)
+              for (int64_t t = 0; t < s.S; ++t) {
+                const int64_t tap = (kd * s.R + r) * s.S + t;
+                const int64_t off = kd * v.dd * e.plane() + r * s.dh * e.Wp + t * s.dw;
+                for (int64_t c0 = 0; c0 < Cg; c0 += MR) {
+                  const int m = int(std::min(MR, Cg - c0));
+                  for (int i = 0; i < m; ++i) aoff[i] = (c0 + i) * e.volume() + off;
+                  T* cblk = acc + ((g * KRS + tap) * Cg + c0) * Kgp;
+                  for (int64_t k0 = 0; k0 < Kg; k0 += NR)
+                    kt.wgrad(xp, aoff, bases.data(), nb, s.Q, s.sw, dyt + k0, Kgp, cblk + k0, Kgp,
+                             m, int(std::min(NR, Kg - k0)));
+                }
+              }
+        }
+      },
+      [&](const T* parts, int nparts) {
+        for (int64_t g = 0; g < s.G; ++g)
+          for (int64_t k = 0; k < Kg; ++k)
+            for (int64_t c = 0; c < Cg; ++c)
+              for (int64_t tap = 0; tap < KRS; ++tap) {
+                const int64_t from = ((g * KRS + tap) * Cg + c) * Kgp + k;
+                T a = 0;
+                for (int t = 0; t < nparts; ++t) a += parts[t * psize + from];
+                dw[((g * Kg + k) * Cg + c) * KRS + tap] += a;
+              }
+      });
+}
+
 }  // namespace
 
 template <typename T>
-void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y, bool relu) {
+ConvAlgo conv3d_resolve_algo(const Conv3dShape& v, ConvPass pass, ConvAlgo algo) {
+  bool covered, full;  // the implicit kernels cover the pass; their tiles are mostly full
+  switch (pass) {
+    case ConvPass::forward:
+      covered = implicit_forward_covers(v);
+      full = implicit_forward_full<T>(v);
+      break;
+    case ConvPass::backward_input:
+      covered = implicit_backward_input_covers(v);
+      full = implicit_backward_input_full<T>(v);
+      break;
+    default:
+      covered = true;
+      full = implicit_backward_weight_full<T>(v);
+  }
+  if (!covered || algo == ConvAlgo::im2col) return ConvAlgo::im2col;
+  return algo == ConvAlgo::direct || (full && !is_pointwise3d(v)) ? ConvAlgo::direct
+                                                                  : ConvAlgo::im2col;
+}
+
+template <typename T>
+void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y, ConvAlgo algo,
+                    bool relu) {
   const ConvShape& s = v.s;
   const int64_t OPQ = v.O * s.P * s.Q, Kg = s.Kg(), CKRS = s.Cg() * v.KD * s.R * s.S;
   if (s.N * s.K * OPQ == 0) return;
@@ -898,6 +1172,8 @@ void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T*
     }
     return;
   }
+  if (conv3d_resolve_algo<T>(v, ConvPass::forward, algo) == ConvAlgo::direct)
+    return implicit_forward(v, x, w, b, y, relu);
   if (stacked3d(v)) return stacked_forward(v, x, w, b, y, relu);
   const Tiling t = plan_bands3d<T>(v);
   for_tasks(s.N * s.G * t.ntiles, conv_threads(v), [&](int64_t task, int) {
@@ -915,7 +1191,7 @@ void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T*
 }
 
 template <typename T>
-void conv3d_backward_input(const Conv3dShape& v, const T* dy, const T* w, T* dx) {
+void conv3d_backward_input(const Conv3dShape& v, const T* dy, const T* w, T* dx, ConvAlgo algo) {
   const ConvShape& s = v.s;
   const int64_t DHW = v.D * s.H * s.W, OPQ = v.O * s.P * s.Q, Kg = s.Kg(),
                 CKRS = s.Cg() * v.KD * s.R * s.S;
@@ -924,6 +1200,8 @@ void conv3d_backward_input(const Conv3dShape& v, const T* dy, const T* w, T* dx)
     std::fill(dx, dx + s.N * s.C * DHW, T(0));
     return;
   }
+  if (conv3d_resolve_algo<T>(v, ConvPass::backward_input, algo) == ConvAlgo::direct)
+    return implicit_backward_input(v, dy, w, dx);
   if (stacked3d(v)) return stacked_backward_input(v, dy, w, dx);
   const Tiling t = plan_bands3d<T>(v);
   const bool pw = is_pointwise3d(v);
@@ -949,11 +1227,14 @@ void conv3d_backward_input(const Conv3dShape& v, const T* dy, const T* w, T* dx)
 }
 
 template <typename T>
-void conv3d_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* dw, T* db) {
+void conv3d_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* dw, T* db,
+                            ConvAlgo algo) {
   const ConvShape& s = v.s;
   const int64_t OPQ = v.O * s.P * s.Q, Kg = s.Kg(), CKRS = s.Cg() * v.KD * s.R * s.S;
   if (db) bias_add_backward(dy, db, s.N, s.K, OPQ);
   if (s.N * OPQ == 0 || s.K * CKRS == 0) return;
+  if (conv3d_resolve_algo<T>(v, ConvPass::backward_weight, algo) == ConvAlgo::direct)
+    return implicit_backward_weight(v, x, dy, dw);
   if (stacked3d(v)) return stacked_backward_weight(v, x, dy, dw);
   const int nt = conv_threads(v);
   const Tiling t = plan_bands3d<T>(v);
@@ -1048,9 +1329,12 @@ void conv2d_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, 
                                   bool);                                                           \
   template void conv2d_backward_input<T>(const ConvShape&, const T*, const T*, T*, ConvAlgo);      \
   template void conv2d_backward_weight<T>(const ConvShape&, const T*, const T*, T*, T*, ConvAlgo); \
-  template void conv3d_forward<T>(const Conv3dShape&, const T*, const T*, const T*, T*, bool);     \
-  template void conv3d_backward_input<T>(const Conv3dShape&, const T*, const T*, T*);              \
-  template void conv3d_backward_weight<T>(const Conv3dShape&, const T*, const T*, T*, T*);
+  template void conv3d_forward<T>(const Conv3dShape&, const T*, const T*, const T*, T*, ConvAlgo,  \
+                                  bool);                                                           \
+  template void conv3d_backward_input<T>(const Conv3dShape&, const T*, const T*, T*, ConvAlgo);    \
+  template void conv3d_backward_weight<T>(const Conv3dShape&, const T*, const T*, T*, T*,          \
+                                          ConvAlgo);                                               \
+  template ConvAlgo conv3d_resolve_algo<T>(const Conv3dShape&, ConvPass, ConvAlgo);
 DC_INSTANTIATE_CONV(float)
 DC_INSTANTIATE_CONV(double)
 #undef DC_INSTANTIATE_CONV

@@ -67,15 +67,24 @@ template <typename T>
 void conv2d_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, T* db,
                             ConvAlgo algo);
 
-// 3-D convolution by vol2col + GEMM: the volume's column matrix is built plane by plane with
-// the 2-D im2col kernel ([Note: vol2col from im2col] in conv.cpp). Same gradient rule and the
-// same fused ReLU as conv2d_forward.
+// 3-D convolution. Two algorithms: im2col is vol2col + GEMM, the volume's column matrix built
+// plane by plane with the 2-D im2col kernel ([Note: vol2col from im2col] in conv.cpp); direct
+// is the implicit GEMM that reads the padded input in place ([Note: implicit GEMM
+// convolution]), for the passes it covers (forward: unit W stride; backward_input: unit
+// strides; backward_weight: any), im2col for the others. automatic picks direct where its
+// tiles are mostly full (conv3d_resolve_algo). Same gradient rule and the same fused ReLU as
+// conv2d_forward.
 template <typename T>
-void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y, bool relu);
+void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y, ConvAlgo algo,
+                    bool relu);
 template <typename T>
-void conv3d_backward_input(const Conv3dShape& v, const T* dy, const T* w, T* dx);
+void conv3d_backward_input(const Conv3dShape& v, const T* dy, const T* w, T* dx, ConvAlgo algo);
 template <typename T>
-void conv3d_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* dw, T* db);
+void conv3d_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* dw, T* db,
+                            ConvAlgo algo);
+// The algorithm `algo` resolves to for this shape and pass of a 3-D convolution in T.
+template <typename T>
+ConvAlgo conv3d_resolve_algo(const Conv3dShape& v, ConvPass pass, ConvAlgo algo);
 
 #ifndef DC_ISA_LEVEL
 // Device stubs of the drivers above ([Note: device dispatch] in core/device_dispatch.h). conv1d
@@ -87,6 +96,21 @@ DC_DEVICE_STUB(conv3d_forward, "conv3d_forward");
 DC_DEVICE_STUB(conv3d_backward_input, "conv3d_backward_input");
 DC_DEVICE_STUB(conv3d_backward_weight, "conv3d_backward_weight");
 #endif
+
+// Implicit-GEMM tiles (csrc/cpu/conv_implicit.cpp; [Note: implicit GEMM convolution] in
+// conv.cpp). MR x NR is the register tile of this ISA and type.
+template <typename T>
+struct ConvTileKernels {
+  int mr, nr;
+  // C[i*ldc + j] (=, or += when accumulate) sum_{p<K} a[p*mr + i] * src[off[p] + j] for
+  // i < m <= mr, j < n <= nr: a is one packed panel of the weight (K x mr, zero rows past m).
+  void (*fwd)(int64_t K, const T* a, const int64_t* off, const T* src, T* C, int64_t ldc, int m,
+              int n, bool accumulate);
+  // C[i*ldc + j] += sum_{r<nrows, q<len} src[aoff[i] + abase[r] + q*sw] * b[(r*len + q)*ldb + j]
+  // for i < m <= mr, j < n <= nr (b's rows are readable for nr elements).
+  void (*wgrad)(const T* src, const int64_t* aoff, const int64_t* abase, int64_t nrows, int64_t len,
+                int64_t sw, const T* b, int64_t ldb, T* C, int64_t ldc, int m, int n);
+};
 
 namespace ref {
 // Naive loops straight from the formula above (float64 accumulation); always built. One
@@ -150,6 +174,7 @@ DC_DECLARE_DISPATCH_T(conv_direct_bwd_w_stub, void(const dc::ConvShape&, const T
 //   col (Cg*R*S rows of row stride ld), col[(c*R + r)*S + s][(p-p0)*Q + q] =
 //   x[c, p*sh-ph+r*dh, q*sw-pw+s*dw] where x points at the group's first channel (Cg,H,W).
 // col2im is its adjoint (dx += ...). ld > (p1-p0)*Q puts several images side by side.
+DC_DECLARE_DISPATCH_T(conv_tile_stub, const dc::ConvTileKernels<T>*());
 DC_DECLARE_DISPATCH_T(im2col_stub, void(const dc::ConvShape&, const T* x, int64_t p0, int64_t p1,
                                         T* col, int64_t ld));
 DC_DECLARE_DISPATCH_T(col2im_stub, void(const dc::ConvShape&, const T* col, int64_t p0, int64_t p1,

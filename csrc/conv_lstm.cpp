@@ -33,14 +33,14 @@ void conv_fwd(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y) {
   if (flat(v))
     conv2d_forward<T>(v.s, x, w, b, y, ConvAlgo::automatic, false);
   else
-    conv3d_forward<T>(v, x, w, b, y, false);
+    conv3d_forward<T>(v, x, w, b, y, ConvAlgo::automatic, false);
 }
 template <typename T>
 void conv_bwd_input(const Conv3dShape& v, const T* dy, const T* w, T* dx) {
   if (flat(v))
     conv2d_backward_input<T>(v.s, dy, w, dx, ConvAlgo::automatic);
   else
-    conv3d_backward_input<T>(v, dy, w, dx);
+    conv3d_backward_input<T>(v, dy, w, dx, ConvAlgo::automatic);
 }
 // dw (and db when non-null) are assigned here (the conv drivers accumulate).
 template <typename T>
@@ -51,7 +51,7 @@ void conv_bwd_weight(const Conv3dShape& v, const T* x, const T* dy, T* dw, T* db
   if (flat(v))
     conv2d_backward_weight<T>(s, x, dy, dw, db, ConvAlgo::automatic);
   else
-    conv3d_backward_weight<T>(v, x, dy, dw, db);
+    conv3d_backward_weight<T>(v, x, dy, dw, db, ConvAlgo::automatic);
 }
 
 // The pointwise pass of one step over B rows of H units, split into (row, unit chunk) tasks.

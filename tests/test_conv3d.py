@@ -16,7 +16,7 @@ from deepcore.nn import layers
 from helpers import assert_close_rel, gradcheck, requires_torch
 
 K = dc.kernels
-ALGOS = ["auto", "im2col", "reference"]
+ALGOS = ["auto", "direct", "im2col", "reference"]
 
 # (N, C, (D, H, W), K, (KD, R, S), stride, padding, dilation, groups)
 CONFIGS = [
@@ -34,6 +34,13 @@ CONFIGS = [
     # column blocks over the 1 MiB band budget: bands that split planes and cross them
     (1, 16, (6, 5, 40), 3, (3, 3, 3), (1, 1, 1), (0, 1, 1), (1, 1, 1), 1),
     (2, 8, (3, 33, 37), 4, (3, 3, 3), (1, 1, 1), 1, (1, 1, 1), 1),
+    # implicit GEMM ([Note: implicit GEMM convolution]): rows of 31-33 outputs (a whole tile, one
+    # short, one over), 9 and 33 channels (a panel or tile plus one), dilation, padding wider
+    # than the kernel (the flipped backward's window starts inside dy), D/H strides with unit W
+    (1, 9, (3, 4, 33), 33, (2, 3, 3), (1, 1, 1), 1, (1, 1, 1), 1),
+    (2, 6, (4, 3, 31), 18, (3, 2, 3), (1, 1, 1), (3, 2, 4), (2, 1, 2), 2),
+    (1, 3, (5, 6, 32), 9, (3, 3, 1), (2, 3, 1), (1, 0, 0), (1, 2, 1), 1),
+    (2, 4, (2, 2, 30), 8, (2, 2, 5), (1, 1, 2), "same", (1, 1, 1), 1),
 ]
 
 
@@ -63,8 +70,9 @@ def test_conv3d_empty_batch_and_no_channels():
 
 
 def test_conv3d_every_cpu_capability(cpu_capability):
-    check_conv(CONFIGS[2], np.float32, ["auto"], nsp=3)
-    check_conv(CONFIGS[4], np.float64, ["auto"], nsp=3)
+    check_conv(CONFIGS[2], np.float32, ["auto", "direct"], nsp=3)
+    check_conv(CONFIGS[4], np.float64, ["auto", "direct"], nsp=3)
+    check_conv(CONFIGS[-3], np.float32, ["auto", "direct"], nsp=3)
 
 
 def test_conv3d_output_shape_and_algorithm():
@@ -73,6 +81,15 @@ def test_conv3d_output_shape_and_algorithm():
         2, 4, 9, 4, 3,
     )  # fmt: skip
     assert K.conv3d_algorithm((2, 3, 9, 8, 7), (4, 3, 3, 3, 2)) == "im2col"
+    # the implicit GEMM where its tiles are full, for the passes it covers
+    shape = ((4, 16, 16, 32, 32), (32, 16, 3, 3, 3), 1, 1)
+    for pass_ in ("forward", "backward_input", "backward_weight"):
+        assert K.conv3d_algorithm(*shape, pass_=pass_) == "direct"
+    strided = ((4, 16, 16, 32, 32), (32, 16, 3, 3, 3), 2, 1)
+    assert K.conv3d_algorithm(*strided, pass_="forward", algo="direct") == "im2col"
+    assert K.conv3d_algorithm(*strided, pass_="backward_input", algo="direct") == "im2col"
+    assert K.conv3d_algorithm(*strided, pass_="backward_weight", algo="direct") == "direct"
+    assert K.conv3d_algorithm(*shape, algo="im2col") == "im2col"
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -219,7 +236,7 @@ X5, W5 = _x(1, 3, 5, 5, 5), _x(2, 3, 3, 3, 3)
         ((X5, W5), dict(stride=(1, 2)), ValueError, "tuple of 3"),
         ((X5, W5), dict(stride=0), ValueError, "stride must be positive"),
         ((X5, W5), dict(padding=-1), ValueError, "padding must be non"),
-        ((X5, W5), dict(algo="direct"), ValueError, "for conv3d"),
+        ((X5, W5), dict(algo="winograd"), ValueError, "algo must be"),
         ((X5.astype(np.int64), W5), {}, TypeError, "float32 or float64"),
         ((X5, W5.astype(np.float64)), {}, TypeError, "w must have dtype"),
         ((X5, W5), dict(groups=2), ValueError, "must divide the input"),

@@ -128,9 +128,9 @@ def test_fuzz_conv1d(cfg, dtype):
 
 @given(cfg=conv3d_configs(), dtype=DTYPES)
 def test_fuzz_conv3d(cfg, dtype):
-    """conv3d's vol2col + GEMM (and the reference kernels) in the same corner regions
-    per axis, all three axes drawn independently."""
-    check_conv(cfg, dtype, ["im2col", "reference"], nsp=3, relu=True)  # (auto is im2col)
+    """conv3d's vol2col + GEMM, its implicit GEMM (direct) and the reference kernels in the
+    same corner regions per axis, all three axes drawn independently."""
+    check_conv(cfg, dtype, ["direct", "im2col", "reference"], nsp=3, relu=True)
 
 
 @given(cfg=conv2d_configs(), algo=st.sampled_from(ALL_ALGOS))

@@ -9,8 +9,8 @@
 //   conv2d_output_shape(input_shape, weight_shape, stride, padding, dilation, groups)
 //   spatial_ints(value, n, name, minimum=1) -> tuple: the per-axis argument rule, for layers
 // and the conv1d_* twins on (N, C, L) / (K, C/groups, R), run as conv2d with H = R = 1, and
-// the conv3d_* twins on (N, C, D, H, W) / (K, C/groups, KD, R, S) (vol2col + GEMM only: algo
-// 'auto' / 'im2col' / 'reference').
+// the conv3d_* twins on (N, C, D, H, W) / (K, C/groups, KD, R, S) (algo 'direct' is the implicit
+// GEMM for the passes it covers, 'im2col' vol2col + GEMM; see conv3d_resolve_algo).
 // algo="reference" runs the naive kernels of csrc/ref/conv_ref.cpp (for tests).
 #include "conv.h"
 
@@ -77,7 +77,7 @@ py::object conv_forward(const py::handle& x_obj, const py::handle& w_obj, const 
       if (reference)
         ref::conv3d_forward<T>(a.v(), xp, wp, bp, yp, relu);
       else if constexpr (NSP == 3)
-        kernel(a.v(), xp, wp, bp, yp, relu);
+        kernel(a.v(), xp, wp, bp, yp, a.algo, relu);
       else
         kernel(a.s, xp, wp, bp, yp, a.algo, relu);
     }
@@ -115,7 +115,7 @@ py::object conv_backward_input(const py::handle& dy_obj, const py::handle& w_obj
       if (reference)
         ref::conv3d_backward_input<T>(a.v(), dyp, wp, dxp);
       else if constexpr (NSP == 3)
-        kernel(a.v(), dyp, wp, dxp);
+        kernel(a.v(), dyp, wp, dxp, a.algo);
       else
         kernel(a.s, dyp, wp, dxp, a.algo);
     }
@@ -155,7 +155,7 @@ py::tuple conv_backward_weight(const py::handle& x_obj, const py::handle& dy_obj
       if (reference)
         ref::conv3d_backward_weight<T>(a.v(), xp, dyp, dwp, dbp);
       else if constexpr (NSP == 3)
-        kernel(a.v(), xp, dyp, dwp, dbp);
+        kernel(a.v(), xp, dyp, dwp, dbp, a.algo);
       else
         kernel(a.s, xp, dyp, dwp, dbp, a.algo);
     }
@@ -181,7 +181,7 @@ std::string conv_algorithm(const py::object& input_shape, const py::object& weig
   else
     throw py::value_error("pass_ must be 'forward', 'backward_input' or 'backward_weight'");
   if (a.reference) return "reference";
-  if (NSP == 3) return "im2col";  // vol2col + GEMM, every pass
+  if (NSP == 3) return conv_algo_name(conv3d_resolve_algo<float>(a.v(), p, a.algo));
   return conv_algo_name(conv_resolve_algo(a.s, p, a.algo));
 }
 

@@ -100,8 +100,6 @@ inline ConvArgs conv_args(const std::vector<int64_t>& xs, const std::vector<int6
   a.nsp = nsp;
   a.algo = parse_algo(algo, a.requested_reference);
   a.reference = a.requested_reference;
-  if (nsp == 3 && a.algo == ConvAlgo::direct)
-    throw py::value_error("algo must be 'auto', 'im2col' or 'reference' for conv3d, got 'direct'");
   const int64_t groups = py_int64(groups_obj, "groups");
   if (groups < 1) throw py::value_error("groups must be positive, got " + std::to_string(groups));
   const int64_t N = xs[0], C = xs[1], K = ws[0], Cw = ws[1];

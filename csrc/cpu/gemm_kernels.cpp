@@ -150,22 +150,8 @@ void pack_b(bool trans, int64_t kb, int64_t nb, const T* B, int64_t ldb, T* dst)
 
 // Portable micro-kernel on GCC/Clang vector extensions: a tile of MR x (NR / lanes) native
 // vectors (16, 32 or 64 bytes, whatever this copy's ISA has) that the compiler keeps in
-// registers. (A plain T acc[MR][NR] array spilled most of its accumulators at 8 x 16 doubles.)
-template <typename T>
-using Vec [[gnu::vector_size(kVecBytes)]] = T;
-
-// a * b + c, fused where this ISA has FMA (ISO C++ mode does not contract a * b + c itself).
-template <typename T>
-inline Vec<T> fma_vec(Vec<T> a, Vec<T> b, Vec<T> c) {
-#if DC_ISA_LEVEL == 2
-  if constexpr (sizeof(T) == 4) return Vec<T>(_mm512_fmadd_ps(__m512(a), __m512(b), __m512(c)));
-  if constexpr (sizeof(T) == 8) return Vec<T>(_mm512_fmadd_pd(__m512d(a), __m512d(b), __m512d(c)));
-#elif DC_ISA_LEVEL == 1
-  if constexpr (sizeof(T) == 4) return Vec<T>(_mm256_fmadd_ps(__m256(a), __m256(b), __m256(c)));
-  if constexpr (sizeof(T) == 8) return Vec<T>(_mm256_fmadd_pd(__m256d(a), __m256d(b), __m256d(c)));
-#endif
-  return a * b + c;
-}
+// registers (Vec and fma_vec in gemm_kernels.h). (A plain T acc[MR][NR] array spilled most of
+// its accumulators at 8 x 16 doubles.)
 
 template <typename T, int MR, int NR>
 void micro_generic(int64_t kb, const T* a, const T* b, T* C, int64_t ldc, T alpha, T beta, int m,

@@ -42,5 +42,32 @@ struct GemmKernel {
 
 }  // namespace dc
 
+#ifdef DC_ISA_LEVEL
+#if DC_ISA_LEVEL >= 1
+#include <immintrin.h>
+#endif
+namespace dc {
+namespace DC_ISA_NS {
+// One native vector of T for this ISA copy (GCC/Clang vector extensions), shared by the
+// portable micro-kernels (csrc/cpu/gemm_kernels.cpp, conv_implicit.cpp).
+template <typename T>
+using Vec [[gnu::vector_size(kVecBytes)]] = T;
+
+// a * b + c, fused where this ISA has FMA (ISO C++ mode does not contract a * b + c itself).
+template <typename T>
+inline Vec<T> fma_vec(Vec<T> a, Vec<T> b, Vec<T> c) {
+#if DC_ISA_LEVEL == 2
+  if constexpr (sizeof(T) == 4) return Vec<T>(_mm512_fmadd_ps(__m512(a), __m512(b), __m512(c)));
+  if constexpr (sizeof(T) == 8) return Vec<T>(_mm512_fmadd_pd(__m512d(a), __m512d(b), __m512d(c)));
+#elif DC_ISA_LEVEL == 1
+  if constexpr (sizeof(T) == 4) return Vec<T>(_mm256_fmadd_ps(__m256(a), __m256(b), __m256(c)));
+  if constexpr (sizeof(T) == 8) return Vec<T>(_mm256_fmadd_pd(__m256d(a), __m256d(b), __m256d(c)));
+#endif
+  return a * b + c;
+}
+}  // namespace DC_ISA_NS
+}  // namespace dc
+#endif
+
 // Global scope: DC_REGISTER_DISPATCH_T refers to stubs as ::name<T>.
 DC_DECLARE_DISPATCH_T(gemm_kernel_stub, const dc::GemmKernel<T>*());

@@ -339,19 +339,20 @@ __global__ void __launch_bounds__(256)
 }  // namespace
 
 template <typename T>
-void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y, bool relu) {
+void conv3d_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y, ConvAlgo,
+                    bool relu) {
   const Geo g = make_geo(v);
   launch_conv_gemm<T>(FwdOp<T>{g, x, w, b, y, relu}, false);
 }
 
 template <typename T>
-void conv3d_backward_input(const Conv3dShape& v, const T* dy, const T* w, T* dx) {
+void conv3d_backward_input(const Conv3dShape& v, const T* dy, const T* w, T* dx, ConvAlgo) {
   const Geo g = make_geo(v);
   launch_conv_gemm<T>(BwdDataOp<T>{g, dy, w, dx}, false);
 }
 
 template <typename T>
-void conv3d_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* dw, T* db) {
+void conv3d_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* dw, T* db, ConvAlgo) {
   const Geo g = make_geo(v);
   launch_conv_gemm<T>(BwdWeightOp<T>{g, x, dy, dw}, true);
   if (db && g.K > 0 && g.N > 0) {
@@ -364,24 +365,26 @@ void conv3d_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* dw
 template <typename T>
 void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, ConvAlgo,
                     bool relu) {
-  cuda::conv3d_forward<T>(unit3d(s), x, w, b, y, relu);
+  cuda::conv3d_forward<T>(unit3d(s), x, w, b, y, ConvAlgo::automatic, relu);
 }
 template <typename T>
 void conv2d_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx, ConvAlgo) {
-  cuda::conv3d_backward_input<T>(unit3d(s), dy, w, dx);
+  cuda::conv3d_backward_input<T>(unit3d(s), dy, w, dx, ConvAlgo::automatic);
 }
 template <typename T>
 void conv2d_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, T* db, ConvAlgo) {
-  cuda::conv3d_backward_weight<T>(unit3d(s), x, dy, dw, db);
+  cuda::conv3d_backward_weight<T>(unit3d(s), x, dy, dw, db, ConvAlgo::automatic);
 }
 
-#define DC_INSTANTIATE_CUDA_CONV(T)                                                             \
-  template void conv3d_forward<T>(const Conv3dShape&, const T*, const T*, const T*, T*, bool);  \
-  template void conv3d_backward_input<T>(const Conv3dShape&, const T*, const T*, T*);           \
-  template void conv3d_backward_weight<T>(const Conv3dShape&, const T*, const T*, T*, T*);      \
-  template void conv2d_forward<T>(const ConvShape&, const T*, const T*, const T*, T*, ConvAlgo, \
-                                  bool);                                                        \
-  template void conv2d_backward_input<T>(const ConvShape&, const T*, const T*, T*, ConvAlgo);   \
+#define DC_INSTANTIATE_CUDA_CONV(T)                                                               \
+  template void conv3d_forward<T>(const Conv3dShape&, const T*, const T*, const T*, T*, ConvAlgo, \
+                                  bool);                                                          \
+  template void conv3d_backward_input<T>(const Conv3dShape&, const T*, const T*, T*, ConvAlgo);   \
+  template void conv3d_backward_weight<T>(const Conv3dShape&, const T*, const T*, T*, T*,         \
+                                          ConvAlgo);                                              \
+  template void conv2d_forward<T>(const ConvShape&, const T*, const T*, const T*, T*, ConvAlgo,   \
+                                  bool);                                                          \
+  template void conv2d_backward_input<T>(const ConvShape&, const T*, const T*, T*, ConvAlgo);     \
   template void conv2d_backward_weight<T>(const ConvShape&, const T*, const T*, T*, T*, ConvAlgo);
 DC_INSTANTIATE_CUDA_CONV(float)
 DC_INSTANTIATE_CUDA_CONV(double)

@@ -7,7 +7,8 @@ an int, a tuple of ints, or 'valid' (none), 'same' (output size ceil(in / stride
 TensorFlow/Keras do, the odd element after) or 'full' (dilation*(k-1) on both sides). The native
 kernels choose between a direct and an im2col+GEMM algorithm per shape (``algo="auto"``; see
 [Note: conv algorithm choice] in csrc/conv.cpp); ``algo="direct"`` / ``"im2col"`` forces one.
-conv3d has one algorithm, vol2col + GEMM ([Note: vol2col from im2col] in csrc/conv.cpp).
+conv3d's ``"direct"`` is an implicit GEMM on the padded input ([Note: implicit GEMM convolution]
+in csrc/conv.cpp) and ``"im2col"`` vol2col + GEMM ([Note: vol2col from im2col]).
 """
 
 from __future__ import annotations

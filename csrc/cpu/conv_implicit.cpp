@@ -1,0 +1,140 @@
+// Implicit-GEMM convolution tiles (see [Note: implicit GEMM convolution] in csrc/conv.cpp).
+// One source, three ISAs: see [Note: one source, three ISAs] in csrc/core/dispatch.h.
+//
+// fwd_tile: C (m x n, m <= MR, n <= NR) = sum_p a[p*MR + i] * src[off[p] + j]: the GEMM's
+//   micro-kernel with its B panel replaced by rows of the (zero-padded) input itself, one
+//   offset per reduction index. Per step: NV unaligned vector loads, MR broadcasts, MR*NV FMAs.
+// wgrad_tile: C (m x n) += sum over positions of src[aoff[i] + abase[r] + q*sw] * b[pos][j]:
+//   the weight gradient with input channels as rows (broadcast, any stride) and output
+//   channels as the vector axis (b: dy transposed to positions x channels, NR-padded rows).
+// Both read whole NR-wide vectors: the driver leaves NR - 1 readable elements after the last
+// one either can touch; the lanes past n are computed and never stored.
+#include <cstring>
+
+#include "conv.h"
+#include "cpu/gemm_kernels.h"  // Vec, fma_vec
+
+namespace dc {
+namespace DC_ISA_NS {
+namespace {
+
+template <typename T>
+inline Vec<T> load_vec(const T* p) {  // unaligned
+  Vec<T> v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+template <typename T, int MR, int NV>
+inline void zero_tile(Vec<T> (&acc)[MR][NV]) {
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = Vec<T>{};
+}
+
+// C[i*ldc + j] (= or +=) acc[i][j] for i < m, j < n; compile-time indices keep acc in registers.
+template <typename T, int MR, int NV>
+inline void store_tile(const Vec<T> (&acc)[MR][NV], T* C, int64_t ldc, int m, int n,
+                       bool accumulate) {
+  constexpr int L = kVecBytes / sizeof(T), NR = NV * L;
+  if (m == MR && n == NR) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        Vec<T> r = acc[i][v];
+        if (accumulate) r += load_vec(C + i * ldc + v * L);
+        std::memcpy(C + i * ldc + v * L, &r, sizeof(r));
+      }
+    return;
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    if (i >= m) break;
+    T* c = C + i * ldc;
+#pragma GCC unroll 64
+    for (int j = 0; j < NR; ++j) {
+      if (j >= n) break;
+      c[j] = accumulate ? c[j] + acc[i][j / L][j % L] : acc[i][j / L][j % L];
+    }
+  }
+}
+
+template <typename T, int MR, int NV>
+void fwd_tile(int64_t K, const T* __restrict a, const int64_t* __restrict off,
+              const T* __restrict src, T* __restrict C, int64_t ldc, int m, int n,
+              bool accumulate) {
+  constexpr int L = kVecBytes / sizeof(T);
+  Vec<T> acc[MR][NV];
+  zero_tile<T, MR, NV>(acc);
+#pragma GCC unroll 2
+  for (int64_t p = 0; p < K; ++p, a += MR) {
+    const T* b = src + off[p];
+    Vec<T> bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = load_vec(b + v * L);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const Vec<T> ai = Vec<T>{} + a[i];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = fma_vec<T>(ai, bv[v], acc[i][v]);
+    }
+  }
+  store_tile<T, MR, NV>(acc, C, ldc, m, n, accumulate);
+}
+
+template <typename T, int MR, int NV>
+void wgrad_tile(const T* __restrict src, const int64_t* __restrict aoff,
+                const int64_t* __restrict abase, int64_t nrows, int64_t len, int64_t sw,
+                const T* __restrict b, int64_t ldb, T* __restrict C, int64_t ldc, int m, int n) {
+  constexpr int L = kVecBytes / sizeof(T);
+  Vec<T> acc[MR][NV];
+  zero_tile<T, MR, NV>(acc);
+  int64_t ao[MR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) ao[i] = aoff[i < m ? i : 0];  // rows past m: any valid row
+  for (int64_t r = 0; r < nrows; ++r) {
+    const T* s0 = src + abase[r];
+    const T* br = b + r * len * ldb;
+#pragma GCC unroll 2
+    for (int64_t q = 0; q < len; ++q, br += ldb) {
+      Vec<T> bv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) bv[v] = load_vec(br + v * L);
+      const T* sq = s0 + q * sw;
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) {
+        const Vec<T> ai = Vec<T>{} + sq[ao[i]];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] = fma_vec<T>(ai, bv[v], acc[i][v]);
+      }
+    }
+  }
+  store_tile<T, MR, NV>(acc, C, ldc, m, n, true);
+}
+
+// MR x NR per ISA and type: 16 accumulators of the widest vector (8 x 32 floats under
+// AVX-512, as the SGEMM micro-kernel; 6 x 16 under AVX2; 4 x 8 in the generic build).
+#if DC_ISA_LEVEL == 2
+constexpr int kMR = 8, kNV = 2;
+#elif DC_ISA_LEVEL == 1
+constexpr int kMR = 6, kNV = 2;
+#else
+constexpr int kMR = 4, kNV = 2;
+#endif
+
+template <typename T>
+const ConvTileKernels<T>* tile_kernels() {
+  static const ConvTileKernels<T> k = {kMR, kNV * int(kVecBytes / sizeof(T)),
+                                       &fwd_tile<T, kMR, kNV>, &wgrad_tile<T, kMR, kNV>};
+  return &k;
+}
+
+}  // namespace
+
+DC_REGISTER_DISPATCH_T(conv_tile_stub, float, &tile_kernels<float>);
+DC_REGISTER_DISPATCH_T(conv_tile_stub, double, &tile_kernels<double>);
+
+}  // namespace DC_ISA_NS
+}  // namespace dc
