@@ -888,9 +888,10 @@ void stacked_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* d
 // ---- 3-D: implicit GEMM -------------------------------------------------------------------------
 //
 // [Note: implicit GEMM convolution]
-// With unit stride along W, row (c, kd, r, s) of the column matrix restricted to one output row
-// (o, p) is a contiguous run of a zero-padded copy of the input: xp[c, o*sd + kd*dd,
-// p*sh + r*dh, s*dw + q] for q < Q. So the GEMM's B micro-panel need not be built at all: the
+// Row (c, kd, r, s) of the column matrix restricted to one output row (o, p) is a run of a
+// zero-padded copy of the input, xp[c, o*sd + kd*dd, p*sh + r*dh, s*dw + q*sw] for q < Q:
+// contiguous for unit W stride, and for sw > 1 once the copy stores each row as sw phase rows
+// (column u at u % sw, u / sw: Window). So the GEMM's B micro-panel need not be built at all: the
 // tile kernel (conv_tile_stub's fwd, csrc/cpu/conv_implicit.cpp) reads its NR-wide rows from
 // the padded input at one offset per reduction index (a table of C/G*KD*R*S offsets), and only
 // the weight is packed, once per call. Nothing is lowered (vol2col wrote 27x the input for a
@@ -904,15 +905,24 @@ void stacked_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* d
 // (any stride, the scalar reads are strided), output channels as the NR vector lanes from a
 // transposed band of dy, reduced over the band's positions in registers; partials in (tap,
 // c, k) order are summed per slot ([Note: deterministic weight gradients]) and permuted back.
-// Used where the tiles are mostly full (Q, and for the weight gradient K/G, at least 3/4 of a
-// whole number of tiles); otherwise the vol2col / stacked paths below.
+// Used where the tiles are mostly full (Q, and for the weight gradient C/G, at least 3/4 of a
+// whole number of tiles; K/G at least half); otherwise the vol2col / stacked paths above. The
+// transposed convolutions of every rank run their gradient passes here when it applies (through a
+// unit depth axis: nn/functional/_conv.py).
 
 // The input window a task reads: planes [d0, d0 + Dw), rows [h0, h0 + Hp), columns
-// [w0, w0 + Wp) of one group's volume (Cg, D, H, W) (zeros outside), then `slack` zeros.
+// [w0, w0 + Wp) of one group's volume (Cg, D, H, W) (zeros outside), then `slack` zeros. With
+// `phases` > 1 (the forward's W stride) each row is stored as that many rows of Wl = Wp /
+// phases columns (rounded up), column u in phase row u % phases at u / phases: a strided
+// tap's reads along q are then contiguous.
 struct Window {
-  int64_t Dw, Hp, Wp, h0, w0;
-  int64_t plane() const { return Hp * Wp; }
-  int64_t volume() const { return Dw * Hp * Wp; }
+  int64_t Dw, Hp, Wp, h0, w0, phases;
+  int64_t Wl() const { return (Wp + phases - 1) / phases; }
+  int64_t row() const { return phases * Wl(); }
+  int64_t plane() const { return Hp * row(); }
+  int64_t volume() const { return Dw * plane(); }
+  // where padded column u of a row lies, from the row's start
+  int64_t column(int64_t u) const { return u % phases * Wl() + u / phases; }
 };
 
 template <typename T>
@@ -929,16 +939,29 @@ void copy_window(const Conv3dShape& v, const Window& e, const T* xg, int64_t d0,
         std::fill(dst, dst + e.plane(), T(0));
         continue;
       }
-      for (int64_t j = 0; j < e.Hp; ++j, dst += e.Wp) {
+      for (int64_t j = 0; j < e.Hp; ++j, dst += e.row()) {
         const int64_t h = e.h0 + j;
         if (h < 0 || h >= s.H) {
-          std::fill(dst, dst + e.Wp, T(0));
+          std::fill(dst, dst + e.row(), T(0));
           continue;
         }
         const T* src = xg + ((c * v.D + d) * s.H + h) * s.W + e.w0;
-        std::fill(dst, dst + lo, T(0));
-        std::copy(src + lo, src + hi, dst + lo);
-        std::fill(dst + hi, dst + e.Wp, T(0));
+        if (e.phases == 1) {
+          std::fill(dst, dst + lo, T(0));
+          std::copy(src + lo, src + hi, dst + lo);
+          std::fill(dst + hi, dst + e.Wp, T(0));
+        } else {  // phase f holds columns u = f + l * phases, l < Wl
+          const int64_t ph = e.phases, Wl = e.Wl();
+          for (int64_t f = 0; f < ph; ++f) {
+            T* d = dst + f * Wl;
+            const int64_t l0 = std::min(Wl, std::max<int64_t>(0, (lo - f + ph - 1) / ph));
+            const int64_t l1 = std::clamp<int64_t>((hi - f + ph - 1) / ph, l0, Wl);
+            const T* sf = src + f;
+            std::fill(d, d + l0, T(0));
+            for (int64_t l = l0; l < l1; ++l) d[l] = sf[l * ph];
+            std::fill(d + l1, d + Wl, T(0));
+          }
+        }
       }
     }
   std::fill(xp + s.Cg() * e.volume(), xp + s.Cg() * e.volume() + slack, T(0));
@@ -961,16 +984,21 @@ PlaneRuns plan_runs(const Conv3dShape& v, int nt) {
   return {planes, (v.O + planes - 1) / planes};
 }
 
-Window run_window(const Conv3dShape& v, int64_t planes) {
+Window run_window(const Conv3dShape& v, int64_t planes, int64_t phases) {
   const ConvShape& s = v.s;
-  return {(planes - 1) * v.sd + (v.KD - 1) * v.dd + 1, (s.P - 1) * s.sh + (s.R - 1) * s.dh + 1,
-          (s.Q - 1) * s.sw + (s.S - 1) * s.dw + 1, -s.ph, -s.pw};
+  return {(planes - 1) * v.sd + (v.KD - 1) * v.dd + 1,
+          (s.P - 1) * s.sh + (s.R - 1) * s.dh + 1,
+          (s.Q - 1) * s.sw + (s.S - 1) * s.dw + 1,
+          -s.ph,
+          -s.pw,
+          phases};
 }
 
-// Whether n items in tiles of `tile` fill at least 3/4 of them.
-bool tiles_full(int64_t n, int64_t tile) { return 4 * n >= 3 * ((n + tile - 1) / tile * tile); }
+// Whether n items in tiles of `tile` fill at least num/den of them.
+bool tiles_full(int64_t n, int64_t tile, int64_t num = 3, int64_t den = 4) {
+  return den * n >= num * ((n + tile - 1) / tile * tile);
+}
 
-bool implicit_forward_covers(const Conv3dShape& v) { return v.s.sw == 1; }
 bool implicit_backward_input_covers(const Conv3dShape& v) {
   return v.sd == 1 && v.s.sh == 1 && v.s.sw == 1;
 }
@@ -985,7 +1013,9 @@ bool implicit_backward_input_full(const Conv3dShape& v) {
 template <typename T>
 bool implicit_backward_weight_full(const Conv3dShape& v) {
   const ConvTileKernels<T>& kt = *conv_tile_stub<T>();
-  return tiles_full(v.s.Kg(), kt.nr) && tiles_full(v.s.Cg(), kt.mr);
+  // half-empty vector lanes still beat vol2col + GEMM (conv_transpose3d 16->8 2x2x2/2's dw:
+  // K/G = 16 of 32 lanes, 5.0 vs 5.6 ms)
+  return tiles_full(v.s.Kg(), kt.nr, 1, 2) && tiles_full(v.s.Cg(), kt.mr);
 }
 
 template <typename T>
@@ -1008,14 +1038,14 @@ void implicit_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, 
     }
   const int nt = conv_threads(v);
   const PlaneRuns pr = plan_runs<T>(v, nt);
-  const Window e = run_window(v, pr.planes);
+  const Window e = run_window(v, pr.planes, s.sw);
   std::vector<int64_t> off(CKRS);
   for (int64_t c = 0; c < Cg; ++c)
     for (int64_t kd = 0; kd < v.KD; ++kd)
       for (int64_t r = 0; r < s.R; ++r)
         for (int64_t t = 0; t < s.S; ++t)
           off[((c * v.KD + kd) * s.R + r) * s.S + t] =
-              c * e.volume() + kd * v.dd * e.plane() + r * s.dh * e.Wp + t * s.dw;
+              c * e.volume() + kd * v.dd * e.plane() + r * s.dh * e.row() + e.column(t * s.dw);
   for_tasks(s.N * s.G * pr.runs, nt, [&](int64_t task, int) {
     const int64_t n = task / (s.G * pr.runs), g = task / pr.runs % s.G, run = task % pr.runs;
     const int64_t o0 = run * pr.planes, o1 = std::min(v.O, o0 + pr.planes);
@@ -1025,7 +1055,7 @@ void implicit_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, 
     T* yg = y + (n * s.K + g * Kg) * OPQ;
     for (int64_t o = o0; o < o1; ++o)
       for (int64_t p = 0; p < s.P; ++p) {
-        const T* xr = xp + ((o - o0) * v.sd * e.Hp + p * s.sh) * e.Wp;
+        const T* xr = xp + ((o - o0) * v.sd * e.Hp + p * s.sh) * e.row();
         T* yr = yg + o * PQ + p * s.Q;
         for (int64_t q0 = 0; q0 < s.Q; q0 += NR)
           for (int64_t pn = 0; pn < panels; ++pn)
@@ -1077,7 +1107,7 @@ void implicit_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* 
   const int64_t psize = s.G * KRS * Cg * Kgp;  // a partial: (g, tap, c, k), k padded to Kgp
   const int nt = conv_threads(v);
   const PlaneRuns pr = plan_runs<T>(v, nt);
-  const Window e = run_window(v, pr.planes);
+  const Window e = run_window(v, pr.planes, 1);
   // output rows per band: the band's transposed dy about 32 KiB (it is read once per tap and
   // block of input channels)
   const int64_t band = std::clamp<int64_t>((int64_t(32) << 10) / (s.Q * Kgp * int64_t(sizeof(T))),
@@ -1099,7 +1129,7 @@ void implicit_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* 
           // dyt (nb*Q, Kgp) = the band's dy transposed, zero columns past Kg
           for (int64_t r = 0; r < nb; ++r) {
             const int64_t o = o0 + (r0 + r) / s.P, p = (r0 + r) % s.P;
-            bases[r] = ((o - o0) * v.sd * e.Hp + p * s.sh) * e.Wp;
+            bases[r] = ((o - o0) * v.sd * e.Hp + p * s.sh) * e.row();
             T* dst = dyt + r * s.Q * Kgp;
             const T* src = dyg + o * PQ + p * s.Q;
             for (int64_t q = 0; q < s.Q; ++q) {
@@ -1111,7 +1141,7 @@ void implicit_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* 
             for (int64_t r = 0; r < s.R; ++r)
               for (int64_t t = 0; t < s.S; ++t) {
                 const int64_t tap = (kd * s.R + r) * s.S + t;
-                const int64_t off = kd * v.dd * e.plane() + r * s.dh * e.Wp + t * s.dw;
+                const int64_t off = kd * v.dd * e.plane() + r * s.dh * e.row() + t * s.dw;
                 for (int64_t c0 = 0; c0 < Cg; c0 += MR) {
                   const int m = int(std::min(MR, Cg - c0));
                   for (int i = 0; i < m; ++i) aoff[i] = (c0 + i) * e.volume() + off;
@@ -1143,7 +1173,7 @@ ConvAlgo conv3d_resolve_algo(const Conv3dShape& v, ConvPass pass, ConvAlgo algo)
   bool covered, full;  // the implicit kernels cover the pass; their tiles are mostly full
   switch (pass) {
     case ConvPass::forward:
-      covered = implicit_forward_covers(v);
+      covered = true;
       full = implicit_forward_full<T>(v);
       break;
     case ConvPass::backward_input:

@@ -70,8 +70,8 @@ void conv2d_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, 
 // 3-D convolution. Two algorithms: im2col is vol2col + GEMM, the volume's column matrix built
 // plane by plane with the 2-D im2col kernel ([Note: vol2col from im2col] in conv.cpp); direct
 // is the implicit GEMM that reads the padded input in place ([Note: implicit GEMM
-// convolution]), for the passes it covers (forward: unit W stride; backward_input: unit
-// strides; backward_weight: any), im2col for the others. automatic picks direct where its
+// convolution]), for the passes it covers (forward and backward_weight: any; backward_input:
+// unit strides), im2col for the others. automatic picks direct where its
 // tiles are mostly full (conv3d_resolve_algo). Same gradient rule and the same fused ReLU as
 // conv2d_forward.
 template <typename T>

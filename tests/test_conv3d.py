@@ -41,6 +41,9 @@ CONFIGS = [
     (2, 6, (4, 3, 31), 18, (3, 2, 3), (1, 1, 1), (3, 2, 4), (2, 1, 2), 2),
     (1, 3, (5, 6, 32), 9, (3, 3, 1), (2, 3, 1), (1, 0, 0), (1, 2, 1), 1),
     (2, 4, (2, 2, 30), 8, (2, 2, 5), (1, 1, 2), "same", (1, 1, 1), 1),
+    # W strides 2 and 3 (the forward's window in phase rows), with W dilation
+    (1, 3, (2, 5, 65), 5, (1, 2, 3), (1, 2, 2), (0, 1, 1), (1, 1, 1), 1),
+    (2, 2, (3, 3, 20), 4, (2, 1, 4), (2, 1, 3), (1, 0, 2), (1, 1, 2), 2),
 ]
 
 
@@ -86,7 +89,7 @@ def test_conv3d_output_shape_and_algorithm():
     for pass_ in ("forward", "backward_input", "backward_weight"):
         assert K.conv3d_algorithm(*shape, pass_=pass_) == "direct"
     strided = ((4, 16, 16, 32, 32), (32, 16, 3, 3, 3), 2, 1)
-    assert K.conv3d_algorithm(*strided, pass_="forward", algo="direct") == "im2col"
+    assert K.conv3d_algorithm(*strided, pass_="forward", algo="direct") == "direct"
     assert K.conv3d_algorithm(*strided, pass_="backward_input", algo="direct") == "im2col"
     assert K.conv3d_algorithm(*strided, pass_="backward_weight", algo="direct") == "direct"
     assert K.conv3d_algorithm(*shape, algo="im2col") == "im2col"

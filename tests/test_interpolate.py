@@ -180,6 +180,14 @@ CT_CASES = [
     ((1, 4, 5), (4, 1, 2), 3, 0, 2, 4, 2),
     ((3, 1, 1), (1, 5, 4), 1, 0, 0, 1, 1),
 ]
+# Wide enough that the gradient passes run on conv3d's implicit GEMM through unit axes
+# ([Note: implicit GEMM convolution]): 24-28 input columns, 24 input channels per group
+CT_IMPLICIT = [
+    ((1, 24, 2, 26), (24, 7, 3, 2), (2, 3), (1, 0), (1, 2), 1, (1, 2)),
+    ((2, 48, 25), (48, 8, 3), 2, 1, 1, 2, 1),
+    ((1, 24, 27), (24, 8, 3), 1, 0, 1, 1, 2),  # output_padding >= stride: x padded, dx cropped
+]
+CT_CASES += CT_IMPLICIT
 
 
 def _t(v, nsp):
@@ -216,6 +224,21 @@ def test_conv_transpose_matches_reference(xs, ws, stride, padding, opad, groups,
         torch_fn=torch_fn,  # (gradients of every input against PyTorch's)
         grad_max_size=40,
     )
+
+
+@pytest.mark.parametrize("xs,ws,stride,padding,opad,groups,dil", CT_IMPLICIT)
+def test_conv_transpose_gradients_take_the_implicit_gemm(
+    xs, ws, stride, padding, opad, groups, dil
+):
+    """The CT_IMPLICIT cases above do exercise the 3-D implicit kernels (both gradient passes)."""
+    from deepcore.nn.functional._conv import _implicit_pass, _transpose_geometry
+
+    nsp = len(xs) - 2
+    x, w = np.zeros(xs), np.zeros(ws)
+    fn = "conv_transpose2d" if nsp == 2 else "conv_transpose1d"
+    y_shape, conv, _ = _transpose_geometry(fn, x, w, stride, padding, opad, groups, dil, nsp)
+    assert _implicit_pass("forward", y_shape, ws, conv, nsp)
+    assert _implicit_pass("backward_weight", y_shape, ws, conv, nsp)
 
 
 def test_conv_transpose_without_bias_and_gradients_of_each_input():

@@ -25,6 +25,22 @@ inline Vec<T> load_vec(const T* p) {  // unaligned
   return v;
 }
 
+// a in every lane, loaded straight from memory (vbroadcastss): the vector-extension idiom
+// Vec<T>{} + a compiles to a scalar add and a register broadcast, on the FMA's ports.
+template <typename T>
+inline Vec<T> bcast_vec(const T* a) {
+#if DC_ISA_LEVEL == 2
+  if constexpr (sizeof(T) == 4) return Vec<T>(_mm512_set1_ps(*a));
+  if constexpr (sizeof(T) == 8) return Vec<T>(_mm512_set1_pd(*a));
+#elif DC_ISA_LEVEL == 1
+  if constexpr (sizeof(T) == 4) return Vec<T>(_mm256_broadcast_ss(a));
+  if constexpr (sizeof(T) == 8) return Vec<T>(_mm256_broadcast_sd(a));
+#endif
+  Vec<T> v;
+  for (int j = 0; j < int(kVecBytes / sizeof(T)); ++j) v[j] = *a;
+  return v;
+}
+
 template <typename T, int MR, int NV>
 inline void zero_tile(Vec<T> (&acc)[MR][NV]) {
 #pragma GCC unroll 16
@@ -76,7 +92,7 @@ void fwd_tile(int64_t K, const T* __restrict a, const int64_t* __restrict off,
     for (int v = 0; v < NV; ++v) bv[v] = load_vec(b + v * L);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      const Vec<T> ai = Vec<T>{} + a[i];
+      const Vec<T> ai = bcast_vec(a + i);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = fma_vec<T>(ai, bv[v], acc[i][v]);
     }
@@ -105,7 +121,7 @@ void wgrad_tile(const T* __restrict src, const int64_t* __restrict aoff,
       const T* sq = s0 + q * sw;
 #pragma GCC unroll 16
       for (int i = 0; i < MR; ++i) {
-        const Vec<T> ai = Vec<T>{} + sq[ao[i]];
+        const Vec<T> ai = bcast_vec(sq + ao[i]);
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[i][v] = fma_vec<T>(ai, bv[v], acc[i][v]);
       }

@@ -241,6 +241,29 @@ def _transpose_geometry(
     return y_shape, (st, pad, dil, groups), tuple(extra)
 
 
+def _unit_depth(a: Any, nsp: int) -> Any:
+    """a (N, C, *spatial) of rank nsp as a 3-D one: unit axes before the spatial ones (a view)."""
+    return a.reshape(a.shape[:2] + (1,) * (3 - nsp) + a.shape[2:])
+
+
+def _conv3d_args(conv: tuple, nsp: int) -> tuple:
+    """(stride, padding, dilation, groups) of a rank-nsp convolution for its unit-depth 3-D form."""
+    st, pad, dil, groups = conv
+    u = 3 - nsp
+    return (1,) * u + tuple(st), (0,) * u + tuple(pad), (1,) * u + tuple(dil), groups
+
+
+def _implicit_pass(pass_: str, x_shape: tuple, w_shape: tuple, conv: tuple, nsp: int) -> bool:
+    """Whether a convolution pass of rank nsp < 3 runs on conv3d's implicit GEMM (through unit
+    axes): where its tiles are full, which the rank-nsp kernels' im2col / direct paths do not
+    match ([Note: implicit GEMM convolution] in csrc/conv.cpp)."""
+    if nsp == 3:
+        return False
+    x3 = x_shape[:2] + (1,) * (3 - nsp) + tuple(x_shape[2:])
+    w3 = w_shape[:2] + (1,) * (3 - nsp) + tuple(w_shape[2:])
+    return _C.conv3d_algorithm(x3, w3, *_conv3d_args(conv, nsp), pass_=pass_) == "direct"
+
+
 class ConvTransposeNd(Function):
     """y = conv_transpose(x, w) + b by the convolution kernels ([Note: transposed convolution
     by the conv kernels])."""
@@ -269,15 +292,29 @@ class ConvTransposeNd(Function):
         gy = np.ascontiguousarray(gy, dtype=x.dtype)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gx = gw = gb = None
+        nsp = ctx.nsp
         if need_x:
-            gx = fwd(gy, w, None, *ctx.conv, "auto", False)
+            if _implicit_pass("forward", gy.shape, w.shape, ctx.conv, nsp):
+                c3 = _conv3d_args(ctx.conv, nsp)
+                gx = _C.conv3d_forward(_unit_depth(gy, nsp), _unit_depth(w, nsp), None, *c3)
+                gx = gx.reshape(gx.shape[:2] + gx.shape[5 - nsp :])
+            else:
+                gx = fwd(gy, w, None, *ctx.conv, "auto", False)
             if any(ctx.extra):
                 gx = gx[
                     (slice(None), slice(None))
                     + tuple(slice(0, n - e) for n, e in zip(gx.shape[2:], ctx.extra))
                 ]
         if need_w:
-            gw, _ = bwd_weight(gy, x, w.shape, *ctx.conv, "auto", bias=False)
+            if _implicit_pass("backward_weight", gy.shape, w.shape, ctx.conv, nsp):
+                c3 = _conv3d_args(ctx.conv, nsp)
+                w3 = w.shape[:2] + (1,) * (3 - nsp) + w.shape[2:]
+                gw, _ = _C.conv3d_backward_weight(
+                    _unit_depth(gy, nsp), _unit_depth(x, nsp), w3, *c3, bias=False
+                )
+                gw = gw.reshape(w.shape)
+            else:
+                gw, _ = bwd_weight(gy, x, w.shape, *ctx.conv, "auto", bias=False)
         if need_b:
             gb = gy.sum(axis=(0, *range(2, gy.ndim)))
         return gx, gw, gb, None, None, None, None
