@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from .._array import array_module
+from .. import _C
+from .._array import array_module, contiguous
 from ..autograd import Context, Function
 from ..tensor import Tensor, tensor
 from ._common import Array, _float_of, _norm_axes, _norm_axis, _shape_args, _sum_to
-from ._indexing import GetItem
 
 __all__ = [
     "reshape",
@@ -369,15 +369,87 @@ def moveaxis(x: Tensor, source: Any, destination: Any) -> Tensor:
     return permute(x, order)
 
 
-class ConstantPad(Function):
+class Pad(Function):
+    """x padded by flat ``widths`` (before, after per axis; negative crops first) in one of
+    NumPy's modes: a native gather forward and its adjoint backward (csrc/pad.h), so a pad is
+    one call whatever the number of axes. ``fill``: None (zero) or a one-element array of x's
+    dtype. Arrays of another library (CuPy: no pad kernel there yet) are padded by indexing."""
+
+    fresh_grads = True  # pad_backward's new array ([Note: fresh gradients])
+
     @staticmethod
-    def forward(ctx: Context, x: Array, widths: tuple, value: Any) -> Array:
-        ctx.saved = (tuple(slice(b, b + n) for (b, _), n in zip(widths, x.shape)),)
-        return array_module(x).pad(x, widths, mode="constant", constant_values=value)
+    def forward(ctx: Context, x: Array, widths: tuple, mode: str, fill: Any) -> Array:
+        ctx.shape, ctx.widths, ctx.mode = x.shape, widths, mode
+        if array_module(x) is not np:
+            return _pad_by_indexing(x, widths, mode, fill)
+        return _C.pad(contiguous(x), widths, mode, fill)
 
     @staticmethod
     def backward(ctx: Context, g: Array) -> tuple:
-        return g[ctx.saved[0]], None, None
+        if array_module(g) is not np:
+            return _unpad_by_indexing(g, ctx.shape, ctx.widths, ctx.mode), None, None, None
+        wide = g.dtype if g.dtype in (np.float32, np.float64) else np.float32
+        g32 = contiguous(g.astype(wide, copy=False))
+        gx = _C.pad_backward(g32, ctx.shape, ctx.widths, ctx.mode)
+        return gx.astype(g.dtype, copy=False), None, None, None
+
+
+def _sources(xp: Any, n: int, b: int, a: int, mode: str) -> Any:
+    """The source index of every output position of one axis (csrc/pad.h's maps; -1: fill)."""
+    c0, c1 = max(-b, 0), n - max(-a, 0)
+    pb, pa = max(b, 0), max(a, 0)
+    if mode == "constant":
+        src = xp.full(c1 - c0 + pb + pa, -1, dtype=np.int64)
+        src[pb : pb + c1 - c0] = xp.arange(c0, c1)
+        return src
+    return c0 + xp.pad(xp.arange(c1 - c0), (pb, pa), mode=mode)
+
+
+def _pad_by_indexing(x: Array, widths: tuple, mode: str, fill: Any) -> Array:
+    xp = array_module(x)
+    out = x
+    for ax in range(x.ndim):
+        b, a = widths[2 * ax], widths[2 * ax + 1]
+        if b or a:
+            src = _sources(xp, out.shape[ax], b, a, mode)
+            taken = xp.take(out, xp.maximum(src, 0), axis=ax)
+            if mode == "constant":
+                shape = [1] * x.ndim
+                shape[ax] = -1
+                value = 0 if fill is None else fill.reshape(())
+                taken = xp.where((src >= 0).reshape(shape), taken, value).astype(x.dtype)
+            out = taken
+    return out
+
+
+def _unpad_by_indexing(g: Array, shape: tuple, widths: tuple, mode: str) -> Array:
+    xp = array_module(g)
+    for ax in reversed(range(len(shape))):
+        b, a = widths[2 * ax], widths[2 * ax + 1]
+        if b or a:
+            src = _sources(np, shape[ax], b, a, mode)
+            keep = src >= 0
+            moved = xp.moveaxis(g, ax, 0)[xp.asarray(keep)]
+            acc = xp.zeros((shape[ax],) + moved.shape[1:], g.dtype)
+            xp.add.at(acc, xp.asarray(src[keep]), moved)
+            g = xp.moveaxis(acc, 0, ax)
+    return g
+
+
+def _fill_of(value: Any, dtype: Any) -> Any:
+    """The constant-mode fill argument of Pad: None for a zero of positive sign (all-zero
+    bits), else a one-element array of the dtype (NumPy's casting, as np.pad)."""
+    if isinstance(value, Tensor):
+        value = value.item()
+    if value == 0 and not (isinstance(value, float) and math.copysign(1.0, value) < 0):
+        return None
+    if (
+        np.dtype(dtype).kind in "biu"
+        and isinstance(value, (float, np.floating))
+        and not math.isfinite(value)
+    ):
+        raise ValueError(f"pad: cannot fill an array of dtype {np.dtype(dtype)} with {value!r}")
+    return np.asarray(value).astype(dtype).reshape(1)
 
 
 _PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
@@ -421,21 +493,13 @@ def pad(x: Tensor, pad_width: Any, mode: str = "constant", constant_values: Any 
     if mode not in _PAD_MODES:
         raise ValueError(f"pad: mode must be one of {_PAD_MODES}, got {mode!r}")
     widths = _pad_widths(pad_width, x.ndim)
+    flat = tuple(v for pair in widths for v in pair)
     if mode == "constant":
         value = 0 if constant_values is None else constant_values
-        if isinstance(value, Tensor):
-            value = value.item()
-        return ConstantPad.apply(x, widths, value)
+        return Pad.apply(x, flat, mode, _fill_of(value, x.dtype))
     if constant_values is not None:
         raise ValueError(f"pad: constant_values is only for mode='constant', not {mode!r}")
-    xp = array_module(x.data)
-    out = x
     for ax, (b, a) in enumerate(widths):
-        if b == 0 and a == 0:
-            continue
-        n = x.shape[ax]
-        if n == 0:
+        if (b or a) and x.shape[ax] == 0:
             raise ValueError(f"pad: mode {mode!r} cannot pad the empty axis {ax}")
-        src = xp.pad(xp.arange(n), (b, a), mode=mode)
-        out = GetItem.apply(out, (slice(None),) * ax + (src,))
-    return out
+    return Pad.apply(x, flat, mode, None)

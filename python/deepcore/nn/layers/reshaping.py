@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ...autograd import Context, Function
+from ...ops._shape import pad as _pad
 from ...tensor import Tensor
 from .. import functional as F
 from ..module import InputSpec, Module
@@ -42,19 +42,6 @@ def _data_format(layer: str, value: str | None) -> str:
     return value
 
 
-class _Pad(Function):
-    """Constant padding by (before, after) per axis; the gradient is the interior slice."""
-
-    @staticmethod
-    def forward(ctx: Context, x: np.ndarray, pads: tuple, value: float) -> np.ndarray:
-        ctx.slices = tuple(slice(b, b + n) for (b, _), n in zip(pads, x.shape))
-        return np.pad(x, pads, mode="constant", constant_values=value)
-
-    @staticmethod
-    def backward(ctx: Context, gy: np.ndarray) -> tuple:
-        return np.ascontiguousarray(gy[ctx.slices]), None, None
-
-
 def pad(x: Tensor, pads: Sequence[tuple[int, int]], value: float = 0.0) -> Tensor:
     """Pad every axis i by ``pads[i] = (before, after)`` elements equal to ``value``."""
     pads = tuple((int(b), int(a)) for b, a in pads)
@@ -64,7 +51,7 @@ def pad(x: Tensor, pads: Sequence[tuple[int, int]], value: float = 0.0) -> Tenso
         raise ValueError(f"pad: padding must be >= 0, got {pads}")
     if not any(b or a for b, a in pads):
         return x
-    return _Pad.apply(x, pads, float(value))
+    return _pad(x, pads, constant_values=value)
 
 
 class Flatten(LayoutMixin, Module):
