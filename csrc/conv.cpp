@@ -1132,10 +1132,9 @@ void implicit_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* 
             bases[r] = ((o - o0) * v.sd * e.Hp + p * s.sh) * e.row();
             T* dst = dyt + r * s.Q * Kgp;
             const T* src = dyg + o * PQ + p * s.Q;
-            for (int64_t q = 0; q < s.Q; ++q) {
-              for (int64_t k = 0; k < Kg; ++k) dst[q * Kgp + k] = src[k * OPQ + q];
-              for (int64_t k = Kg; k < Kgp; ++k) dst[q * Kgp + k] = T(0);
-            }
+            kt.transpose(Kg, s.Q, src, OPQ, dst, Kgp);
+            for (int64_t q = 0; q < s.Q; ++q)
+              std::fill(dst + q * Kgp + Kg, dst + (q + 1) * Kgp, T(0));
           }
           for (int64_t kd = 0; kd < v.KD; ++kd)
             for (int64_t r = 0; r < s.R; ++r)

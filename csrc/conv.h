@@ -110,6 +110,8 @@ struct ConvTileKernels {
   // for i < m <= mr, j < n <= nr (b's rows are readable for nr elements).
   void (*wgrad)(const T* src, const int64_t* aoff, const int64_t* abase, int64_t nrows, int64_t len,
                 int64_t sw, const T* b, int64_t ldb, T* C, int64_t ldc, int m, int n);
+  // dst[j*ldd + i] = src[i*lds + j] for i < rows, j < cols.
+  void (*transpose)(int64_t rows, int64_t cols, const T* src, int64_t lds, T* dst, int64_t ldd);
 };
 
 namespace ref {

@@ -130,6 +130,23 @@ void wgrad_tile(const T* __restrict src, const int64_t* __restrict aoff,
   store_tile<T, MR, NV>(acc, C, ldc, m, n, true);
 }
 
+// dst[j*ldd + i] = src[i*lds + j] for i < rows, j < cols (the weight gradient's dy, transposed
+// band by band): 8 x 8 blocks through registers where this copy has them.
+template <typename T>
+void transpose(int64_t rows, int64_t cols, const T* __restrict src, int64_t lds, T* __restrict dst,
+               int64_t ldd) {
+  int64_t i = 0;
+  for (; i + 8 <= rows; i += 8) {
+    int64_t j = 0;
+    for (; j + 8 <= cols; j += 8)
+      if (!transpose8x8(src + i * lds + j, lds, dst + j * ldd + i, ldd)) break;
+    for (int64_t u = 0; u < 8; ++u)
+      for (int64_t jj = j; jj < cols; ++jj) dst[jj * ldd + i + u] = src[(i + u) * lds + jj];
+  }
+  for (; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) dst[j * ldd + i] = src[i * lds + j];
+}
+
 // MR x NR per ISA and type: 16 accumulators of the widest vector (8 x 32 floats under
 // AVX-512, as the SGEMM micro-kernel; 6 x 16 under AVX2; 4 x 8 in the generic build).
 #if DC_ISA_LEVEL == 2
@@ -143,7 +160,8 @@ constexpr int kMR = 4, kNV = 2;
 template <typename T>
 const ConvTileKernels<T>* tile_kernels() {
   static const ConvTileKernels<T> k = {kMR, kNV * int(kVecBytes / sizeof(T)),
-                                       &fwd_tile<T, kMR, kNV>, &wgrad_tile<T, kMR, kNV>};
+                                       &fwd_tile<T, kMR, kNV>, &wgrad_tile<T, kMR, kNV>,
+                                       &transpose<T>};
   return &k;
 }
 

@@ -19,43 +19,7 @@ inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 // ------------------------------------------------------------------------------------ packing
 
-// dst[u * ldd + i] = src[i * lds + u] for an 8 x 8 block: the transposing packs (A by rows
-// into 8-row panels, B^T into NR-column panels). With AVX the block goes through registers
-// (8 loads, 24 shuffles, 8 stores) instead of 64 scalar strided stores. Returns false when this
-// copy has no fast version for T (the caller then uses its scalar loop).
-template <typename T>
-inline bool transpose8x8(const T* src, int64_t lds, T* dst, int64_t ldd) {
-#if DC_ISA_LEVEL >= 1
-  if constexpr (sizeof(T) == 4) {
-    const float* s = reinterpret_cast<const float*>(src);
-    float* d = reinterpret_cast<float*>(dst);
-    __m256 r[8], t[8], u[8];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(s + i * lds);
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; ++i) {
-      t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);      // rows 2i, 2i+1: cols 0,1 | 4,5
-      t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);  // cols 2,3 | 6,7
-    }
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {  // h = 0: rows 0-3, h = 1: rows 4-7
-      const __m256 a = t[4 * h], b = t[4 * h + 1], c = t[4 * h + 2], e = t[4 * h + 3];
-      u[4 * h + 0] = _mm256_shuffle_ps(a, c, _MM_SHUFFLE(1, 0, 1, 0));  // col 0 | 4
-      u[4 * h + 1] = _mm256_shuffle_ps(a, c, _MM_SHUFFLE(3, 2, 3, 2));  // col 1 | 5
-      u[4 * h + 2] = _mm256_shuffle_ps(b, e, _MM_SHUFFLE(1, 0, 1, 0));  // col 2 | 6
-      u[4 * h + 3] = _mm256_shuffle_ps(b, e, _MM_SHUFFLE(3, 2, 3, 2));  // col 3 | 7
-    }
-#pragma GCC unroll 4
-    for (int c = 0; c < 4; ++c) {
-      _mm256_storeu_ps(d + c * ldd, _mm256_permute2f128_ps(u[c], u[4 + c], 0x20));
-      _mm256_storeu_ps(d + (c + 4) * ldd, _mm256_permute2f128_ps(u[c], u[4 + c], 0x31));
-    }
-    return true;
-  }
-#endif
-  (void)src, (void)lds, (void)dst, (void)ldd;
-  return false;
-}
+// (transpose8x8, the 8 x 8 block transpose of the transposing packs, is in gemm_kernels.h.)
 
 template <typename T, int MR>
 void pack_a(bool trans, int64_t mb, int64_t kb, const T* A, int64_t lda, T* dst) {

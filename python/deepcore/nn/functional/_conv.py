@@ -280,7 +280,7 @@ class ConvTransposeNd(Function):
             x = np.pad(x, [(0, 0), (0, 0)] + [(0, e) for e in extra])
         y = bwd_input(x, w, y_shape, *conv, "auto")
         if b is not None:
-            y += b.reshape((-1,) + (1,) * nsp)
+            _C.bias_add(y, np.ascontiguousarray(b, dtype=y.dtype), axis=1, out=y)
         ctx.save_for_backward(x, w)
         ctx.conv, ctx.nsp, ctx.extra = conv, nsp, extra
         return y
@@ -316,7 +316,7 @@ class ConvTransposeNd(Function):
             else:
                 gw, _ = bwd_weight(gy, x, w.shape, *ctx.conv, "auto", bias=False)
         if need_b:
-            gb = gy.sum(axis=(0, *range(2, gy.ndim)))
+            gb = _C.bias_grad(gy, 1)
         return gx, gw, gb, None, None, None, None
 
 
