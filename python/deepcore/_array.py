@@ -51,6 +51,11 @@ def contiguous(a: Any) -> Any:
     return np.asarray(a)
 
 
+def contiguous_or_none(a: Any) -> Any:
+    """``contiguous(a)``, or None for an optional array left out."""
+    return None if a is None else contiguous(a)
+
+
 def device_of(x: Any) -> str:
     """ "cpu" or "cuda": where the storage array ``x`` lives."""
     return "cpu" if array_module(x) is np else "cuda"

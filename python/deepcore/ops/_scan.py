@@ -15,15 +15,12 @@ import numpy as np
 
 from .. import _C
 from .._array import array_module
+from .._array import contiguous as _contig
 from ..autograd import Context, Function
 from ..tensor import Tensor
 from ._common import Array, _norm_axis
 
 __all__ = ["cumsum", "cumprod", "cummax", "cummin", "logcumsumexp"]
-
-
-def _contig(a: Array) -> Array:
-    return a if a.flags.c_contiguous else a.copy()
 
 
 class Scan(Function):

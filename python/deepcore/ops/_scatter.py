@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import _C
 from .._array import array_module
+from .._array import contiguous as _contig
 from ..autograd import Context, Function
 from ..tensor import Tensor
 from ._common import Array, _norm_axis
@@ -25,10 +26,6 @@ from ._common import Array, _norm_axis
 __all__ = ["gather", "scatter", "scatter_add", "scatter_reduce"]
 
 _REDUCE = ("sum", "prod", "mean", "amax", "amin")
-
-
-def _contig(a: Array) -> Array:
-    return a if a.flags.c_contiguous else a.copy()
 
 
 def _pad_to(g: Array, shape: tuple) -> Array:

@@ -18,6 +18,7 @@ from typing import Any, Union
 import numpy as np
 
 from ... import _C
+from ..._array import contiguous_or_none as _contiguous
 from ..._relu_handoff import premasked
 from ...autograd import Context, Function
 from ...tensor import Tensor
@@ -40,10 +41,6 @@ _KERNELS = {
     3: (_C.conv3d_forward, _C.conv3d_backward_input, _C.conv3d_backward_weight),
 }
 _LAYOUTS = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
-
-
-def _contiguous(a: Any) -> Any:
-    return a if a is None or not isinstance(a, np.ndarray) else np.ascontiguousarray(a)
 
 
 class ConvNd(Function):

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ... import _C
+from ..._array import contiguous as _contig
 from ...autograd import Context, Function
 from ...tensor import Tensor
 
@@ -41,10 +42,6 @@ class Interpolate(Function):
         shape, mode, align_corners, scales = ctx.args
         gx = _C.interpolate_backward(_contig(gy), shape, mode, align_corners, scales)
         return gx, None, None, None, None
-
-
-def _contig(a: Any) -> Any:
-    return a if a.flags.c_contiguous else a.copy()
 
 
 def _per_axis(value: Any, nsp: int, name: str) -> list:

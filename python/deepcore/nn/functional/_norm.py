@@ -12,7 +12,7 @@ from typing import Any, Union
 import numpy as np
 
 from ... import _C
-from ..._array import contiguous
+from ..._array import contiguous_or_none as _contig
 from ...autograd import Function
 from ...tensor import Tensor
 
@@ -23,10 +23,6 @@ ArrayOrTensor = Union[Tensor, np.ndarray]
 
 def _data(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
-
-
-def _contig(a: np.ndarray | None) -> np.ndarray | None:
-    return None if a is None else contiguous(a)
 
 
 class _LayerNorm(Function):

@@ -24,18 +24,13 @@ from typing import Any, Union
 import numpy as np
 
 from ... import _C
+from ..._array import contiguous_or_none as _contig
 from ...autograd import Function
 from ...tensor import Tensor
 
 __all__ = ["rnn", "lstm", "gru", "conv_lstm"]
 
 ArrayOrTensor = Union[Tensor, np.ndarray]
-
-
-def _contig(a: Any) -> Any:
-    if a is None or not isinstance(a, np.ndarray) or a.flags.c_contiguous:
-        return a
-    return np.ascontiguousarray(a)
 
 
 class _Recurrent(Function):
