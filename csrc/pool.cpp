@@ -90,7 +90,7 @@ void max_pool2d_forward(const PoolShape& s, const T* x, T* y, int32_t* idx) {
 // and scatters dx[plane, idx] += dy into it while it is still in cache, checking every index
 // (a bad one is reported, never written). Each chunk of planes is one task, so no races.
 template <typename T>
-bool max_pool2d_backward(const PoolShape& s, const T* dy, const int32_t* idx, T* dx,
+bool max_pool2d_backward(const PoolShape& s, const T* dy, const int32_t* idx, const T* mask, T* dx,
                          bool window_known, int32_t* bad) {
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
   // (no padding on any side: windows reaching into bottom / right padding, as 'same' padding
@@ -99,10 +99,12 @@ bool max_pool2d_backward(const PoolShape& s, const T* dy, const int32_t* idx, T*
                   s.ph == 0 && s.pw == 0 && (s.P - 1) * s.sh + s.R <= s.H && 2 * s.Q <= s.W;
   std::atomic<bool> ok{true};
   for_planes(s.N * s.C, HW, [&](int64_t i0, int64_t n) {
-    if (w2 && max_pool_bwd_w2_stub<T>(s, n, dy + i0 * PQ, idx + i0 * PQ, dx + i0 * HW)) return;
+    const T* mk = mask ? mask + i0 * PQ : nullptr;
+    if (w2 && max_pool_bwd_w2_stub<T>(s, n, dy + i0 * PQ, idx + i0 * PQ, mk, dx + i0 * HW)) return;
     for (int64_t i = i0; i < i0 + n; ++i) {
       T* d = dx + i * HW;
       const T* g = dy + i * PQ;
+      const T* m = mask ? mask + i * PQ : nullptr;
       const int32_t* ix = idx + i * PQ;
       std::fill(d, d + HW, T(0));
       for (int64_t j = 0; j < PQ; ++j) {
@@ -111,7 +113,7 @@ bool max_pool2d_backward(const PoolShape& s, const T* dy, const int32_t* idx, T*
           if (ok.exchange(false, std::memory_order_relaxed)) *bad = k;
           continue;
         }
-        d[k] += g[j];
+        if (!m || m[j] > T(0)) d[k] += g[j];  // a NaN mask blocks, as ReLU's y > 0 does
       }
     }
   });

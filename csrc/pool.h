@@ -33,10 +33,12 @@ struct PoolShape {
 template <typename T>
 void max_pool2d_forward(const PoolShape& s, const T* x, T* y, int32_t* idx);  // idx may be null
 // The window of s is known (window_known) or only N, C, H, W, P, Q are (then the general
-// scatter runs). Returns false, with one offending index in *bad, if some index lies outside its
-// plane [0, H*W) (dx is then unspecified).
+// scatter runs). mask (dy's shape, may be null): dy is routed only where mask > 0, zero
+// elsewhere (a ReLU input's mask from the pooled values: [Note: ReLU masks handed down] in
+// python/deepcore/_relu_handoff.py). Returns false, with one offending index in *bad, if some
+// index lies outside its plane [0, H*W) (dx is then unspecified).
 template <typename T>
-bool max_pool2d_backward(const PoolShape& s, const T* dy, const int32_t* idx, T* dx,
+bool max_pool2d_backward(const PoolShape& s, const T* dy, const int32_t* idx, const T* mask, T* dx,
                          bool window_known, int32_t* bad);
 template <typename T>
 void avg_pool2d_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad);
@@ -65,19 +67,19 @@ void adaptive_max_pool2d_forward(int64_t planes, int64_t H, int64_t W, int64_t P
 
 // The explicit instantiations of the drivers above for one T: the CPU drivers (pool.cpp, in
 // dc) and their CUDA twins (cuda/pool.cu, in dc::cuda) expand the same list.
-#define DC_POOL_INSTANTIATIONS(T)                                                            \
-  template void max_pool2d_forward<T>(const PoolShape&, const T*, T*, int32_t*);             \
-  template bool max_pool2d_backward<T>(const PoolShape&, const T*, const int32_t*, T*, bool, \
-                                       int32_t*);                                            \
-  template void avg_pool2d_forward<T>(const PoolShape&, const T*, T*, bool);                 \
-  template void avg_pool2d_backward<T>(const PoolShape&, const T*, T*, bool);                \
-  template void global_avg_pool_forward<T>(int64_t, int64_t, const T*, T*);                  \
-  template void global_avg_pool_backward<T>(int64_t, int64_t, const T*, T*);                 \
-  template void adaptive_avg_pool2d_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,  \
-                                               const T*, T*);                                \
-  template void adaptive_avg_pool2d_backward<T>(int64_t, int64_t, int64_t, int64_t, int64_t, \
-                                                const T*, T*);                               \
-  template void adaptive_max_pool2d_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,  \
+#define DC_POOL_INSTANTIATIONS(T)                                                                \
+  template void max_pool2d_forward<T>(const PoolShape&, const T*, T*, int32_t*);                 \
+  template bool max_pool2d_backward<T>(const PoolShape&, const T*, const int32_t*, const T*, T*, \
+                                       bool, int32_t*);                                          \
+  template void avg_pool2d_forward<T>(const PoolShape&, const T*, T*, bool);                     \
+  template void avg_pool2d_backward<T>(const PoolShape&, const T*, T*, bool);                    \
+  template void global_avg_pool_forward<T>(int64_t, int64_t, const T*, T*);                      \
+  template void global_avg_pool_backward<T>(int64_t, int64_t, const T*, T*);                     \
+  template void adaptive_avg_pool2d_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,      \
+                                               const T*, T*);                                    \
+  template void adaptive_avg_pool2d_backward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,     \
+                                                const T*, T*);                                   \
+  template void adaptive_max_pool2d_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,      \
                                                const T*, T*, int32_t*);
 
 #ifndef DC_ISA_LEVEL
@@ -113,6 +115,7 @@ DC_DECLARE_DISPATCH_T(max_pool_fwd_stub,
 DC_DECLARE_DISPATCH_T(avg_pool_fwd_stub,
                       void(const dc::PoolShape&, int64_t planes, const T* x, T* y, bool inc_pad));
 // Write-once max-pooling backward for S == sw == 2, sh >= R, no padding ([Note: write-once max
-// pooling backward]); false if some window's index lies outside it.
+// pooling backward]); false if some window's index lies outside it. mask as in
+// max_pool2d_backward (null: none).
 DC_DECLARE_DISPATCH_T(max_pool_bwd_w2_stub, bool(const dc::PoolShape&, int64_t planes, const T* dy,
-                                                 const int32_t* idx, T* dx));
+                                                 const int32_t* idx, const T* mask, T* dx));

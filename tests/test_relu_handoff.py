@@ -16,6 +16,7 @@ from deepcore import _C
 from deepcore.models import zoo
 from deepcore.nn import functional as F
 from deepcore.testing import gradcheck
+from helpers import supported_capabilities
 
 ON = _pool.relu_source
 
@@ -98,9 +99,9 @@ def test_conv_relu_pool_bitwise_and_pass_skipped(dtype, pool):
 
     with relu_backward_shapes() as shapes:
         _same_as_unfused(build, [x, w, b])
-    # fused run: only the pool's mask on its output; the unfused run: the conv's on (3,4,9,7)
-    assert shapes.count((3, 4, 9, 7)) == 1
-    assert len(shapes) == 2
+    # the fused run masks inside the pool's backward kernel: no ReLU pass at all; the unfused
+    # run: the conv's own, on its (3, 4, 9, 7) output
+    assert shapes == [(3, 4, 9, 7)]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -109,7 +110,7 @@ def test_relu_activation_pool_bitwise(dtype, pool):
     x = _inputs((2, 3, 8, 11), dtype)
     with relu_backward_shapes() as shapes:
         _same_as_unfused(lambda x: F.max_pool2d(F.relu(x), **pool), [x])
-    assert shapes.count(x.shape) == 1  # only the unfused run masked at full size
+    assert shapes == [x.shape]  # only the unfused run has a ReLU pass
 
 
 @pytest.mark.parametrize("pool", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1)])
@@ -252,3 +253,61 @@ def test_seed_convnet_training_step_bitwise():
             weights.append([w.numpy() for w in m.weights])
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------- the kernel's mask argument
+KERNEL_CASES = [  # (nsp, input spatial shape, window args)
+    (2, (6, 40), (2, 2, 0)),  # write-once 2x2/2 path, vector interior
+    (2, (5, 7), (2, 2, 0)),  # narrow rows (fewer outputs than a vector), odd sizes
+    (2, (4, 2), (2, 2, 0)),  # one output per row
+    (2, (9, 9), (3, 2, 1)),  # overlapping, padded: the scatter
+    (1, (33,), (2, 2, 0)),
+    (1, (10,), (3, 1, 1)),
+]
+
+
+@pytest.mark.parametrize("capability", supported_capabilities())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nsp, spatial, window", KERNEL_CASES)
+def test_backward_mask_equals_masking_dy_first(capability, dtype, nsp, spatial, window):
+    """max_pool*_backward(..., mask=m) == the unmasked backward of where(m > 0, dy, 0),
+    bitwise, on every path (write-once, scatter, with and without the window), NaN and -0.0 in
+    the mask counting as not > 0."""
+    K = dc.kernels
+    fwd = getattr(_C, f"max_pool{nsp}d_forward")
+    bwd = getattr(_C, f"max_pool{nsp}d_backward")
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 2, *spatial)).astype(dtype)
+    y, idx = fwd(x, *window)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    m = y.copy()
+    m.reshape(-1)[::7] = np.nan
+    m.reshape(-1)[1::11] = -0.0
+    m.reshape(-1)[2::13] = 0.0
+    prev = K.get_cpu_capability()
+    K.set_cpu_capability(capability)
+    try:
+        for win in ((), window):
+            got = bwd(dy, idx, x.shape, None, *win, mask=m)
+            want = bwd(np.where(m > 0, dy, 0).astype(dtype), idx, x.shape, None, *win)
+            np.testing.assert_array_equal(got, want)
+            assert np.all(got[np.signbit(got)] != 0)  # masked elements are +0.0
+    finally:
+        K.set_cpu_capability(prev)
+
+
+def test_backward_mask_bad_input():
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    y, idx = _C.max_pool2d_forward(x, 2)
+    bwd = _C.max_pool2d_backward
+    with pytest.raises(ValueError, match="mask"):
+        bwd(y, idx, x.shape, mask=y[:, :, :2])
+    with pytest.raises(TypeError, match="mask"):
+        bwd(y, idx, x.shape, mask=y.astype(np.float64))
+    with pytest.raises(ValueError, match="mask"):
+        bwd(y, idx, x.shape, mask=np.asfortranarray(y))
+    with pytest.raises(TypeError, match="mask"):
+        bwd(y, idx, x.shape, mask=[1.0])
+    out = np.empty(x.shape, np.float32)
+    with pytest.raises(ValueError, match="mask"):
+        bwd(y, idx, x.shape, out, mask=out.reshape(-1)[: y.size].reshape(y.shape))

@@ -2,7 +2,8 @@
 //
 //   max_pool2d_forward(x, kernel_size, stride=None, padding=0, return_indices=True, ...,
 //                      dilation=1) -> (y, idx) (idx int32, plane-local h*W + w) or y
-//   max_pool2d_backward(dy, idx, input_shape) -> dx
+//   max_pool2d_backward(dy, idx, input_shape, ..., mask=None) -> dx (mask: dy's shape and
+//                       dtype; dy routed only where mask > 0, the mask of a ReLU input)
 //   avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad=True) -> y
 //   avg_pool2d_backward(dy, input_shape, kernel_size, stride=None, padding=0,
 //                       count_include_pad=True) -> dx
@@ -172,9 +173,17 @@ template <int NSP>
 py::object max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
                         const py::object& input_shape, const py::object& out,
                         const py::object& kernel, const py::object& stride,
-                        const py::object& padding, bool ceil_mode, const py::object& dilation) {
+                        const py::object& padding, bool ceil_mode, const py::object& dilation,
+                        const py::object& mask_obj) {
   const ArrayArg dy = input_array(dy_obj, NSP, "dy");
   const ArrayArg idx = input_arg<int32_t>(idx_obj, "idx");
+  const ArrayArg mask = mask_obj.is_none() ? ArrayArg{} : input_array(mask_obj, NSP, "mask");
+  if (!mask_obj.is_none()) {
+    check_same_dtype(mask, dy, "mask", "dy");
+    if (shape_of(mask) != shape_of(dy))
+      throw py::value_error("mask must have dy's shape " + shape_str(dy) + ", got " +
+                            shape_str(mask));
+  }
   const auto xs = shape_arg(input_shape, 2 + NSP, "input_shape");
   if (shape_of(idx) != shape_of(dy))
     throw py::value_error("idx must have dy's shape " + shape_str(dy) + ", got " + shape_str(idx));
@@ -203,19 +212,21 @@ py::object max_backward(const py::handle& dy_obj, const py::handle& idx_obj,
   }
   return dispatch_float(dy, "dy", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    const Device dev = same_device({&dy, &idx}, {"dy", "idx"});
+    const Device dev = same_device({&dy, &idx, &mask}, {"dy", "idx", "mask"});
     auto* fn = max_pool2d_backward_device_stub<T>.get(dev);
     const ArrayArg dx = result_arg<T>(out, xs, "out", dy, "dy");
     check_no_overlap(dx, dy, "out", "dy");
     check_no_overlap(dx, idx, "out", "idx");
+    check_no_overlap(dx, mask, "out", "mask");
     const T* dyp = dy.data<T>();
     const int32_t* ip = idx.data<int32_t>();
+    const T* mp = mask_obj.is_none() ? nullptr : mask.data<T>();
     T* dxp = dx.data<T>();
     int32_t bad = 0;
     bool ok;
     {
       KernelScope nogil;
-      ok = fn(s, dyp, ip, dxp, !kernel.is_none(), &bad);
+      ok = fn(s, dyp, ip, mp, dxp, !kernel.is_none(), &bad);
     }
     // (the kernel checks every index and never writes through a bad one)
     if (!ok)
@@ -437,9 +448,10 @@ void bind_pool(py::module_& m, const std::string& d) {
   m.def(("max_pool" + d + "_backward").c_str(), &max_backward<NSP>, py::arg("dy"), py::arg("idx"),
         py::arg("input_shape"), py::arg("out") = py::none(), py::arg("kernel_size") = py::none(),
         py::arg("stride") = py::none(), py::arg("padding") = 0, py::arg("ceil_mode") = false,
-        py::arg("dilation") = 1,
+        py::arg("dilation") = 1, py::arg("mask") = py::none(),
         "dx: dy routed to the argmax of each window (kernel_size/stride/padding optional: "
-        "given, dy's shape is checked against them).");
+        "given, dy's shape is checked against them); with mask (dy's shape), only where "
+        "mask > 0.");
   m.def(("avg_pool" + d + "_forward").c_str(), &avg_forward<NSP>, py::arg("x"),
         py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
         py::arg("count_include_pad") = true, py::arg("reference") = false,

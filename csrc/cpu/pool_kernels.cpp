@@ -280,9 +280,12 @@ inline void interleave(const Vec<T>& a, const Vec<T>& b, Vec<T>& lo, Vec<T>& hi)
 // plane; the caller then redoes these planes with the general, validating scatter). Row
 // order matters: writing each dx row start to end measured 1.5x faster than writing the R rows
 // of a block of windows together; building dx in a cache buffer and streaming it out with
-// non-temporal stores measured slower still (1.4x), so ordinary stores are used.
+// non-temporal stores measured slower still (1.4x), so ordinary stores are used. With a mask
+// (a ReLU input's, from the pooled values), each vector of dy is zeroed where mask <= 0 (or
+// NaN) as it is loaded.
 template <typename T>
-bool max_bwd_w2(const PoolShape& s, int64_t planes, const T* dy, const int32_t* idx, T* dx) {
+bool max_bwd_w2(const PoolShape& s, int64_t planes, const T* dy, const int32_t* idx, const T* mask,
+                T* dx) {
   typedef typename MaskOf<T>::type M;
   const int64_t H = s.H, W = s.W, P = s.P, Q = s.Q, R = s.R, PQ = P * Q, HW = H * W;
   const int64_t wq = 2 * Q;  // covered columns [0, 2Q)
@@ -294,6 +297,7 @@ bool max_bwd_w2(const PoolShape& s, int64_t planes, const T* dy, const int32_t* 
   const Vec<T> zero = {};
   VecI count = {};  // per lane: matched (window, element) pairs
   T gbuf[VB] = {};
+  T mbuf[VB] = {};
   int32_t ibuf[VB] = {};
   T obuf[2 * VB];
   // VB windows from column q0 of output row p into dx row h; lanes below `skip` were done by
@@ -304,19 +308,25 @@ bool max_bwd_w2(const PoolShape& s, int64_t planes, const T* dy, const int32_t* 
   // row through buffers measured ~4x slower: memcpy calls of a few elements.)
   const T* dy_end = dy + planes * PQ;
   T* dx_end = dx + planes * HW;
-  auto block = [&](const T* g, const int32_t* ix, T* d, int64_t h, int64_t q0, int64_t n,
-                   int32_t skip) {
-    Vec<T> gv;
+  auto block = [&](const T* g, const T* mk, const int32_t* ix, T* d, int64_t h, int64_t q0,
+                   int64_t n, int32_t skip) {
+    Vec<T> gv, mv;
     VecI iv;
     if (n == VB || g + q0 + VB <= dy_end) {
       std::memcpy(&gv, g + q0, sizeof(gv));
       std::memcpy(&iv, ix + q0, sizeof(iv));
+      if (mk) std::memcpy(&mv, mk + q0, sizeof(mv));
     } else {
       std::memcpy(gbuf, g + q0, static_cast<size_t>(n) * sizeof(T));
       std::memcpy(ibuf, ix + q0, static_cast<size_t>(n) * sizeof(int32_t));
       std::memcpy(&gv, gbuf, sizeof(gv));
       std::memcpy(&iv, ibuf, sizeof(iv));
+      if (mk) {
+        std::memcpy(mbuf, mk + q0, static_cast<size_t>(n) * sizeof(T));
+        std::memcpy(&mv, mbuf, sizeof(mv));
+      }
     }
+    if (mk) gv = mv > zero ? gv : zero;
     const VecI t0 = lane2 + static_cast<int32_t>(h * W + 2 * q0);
     const VecI m0 = iv == t0, m1 = iv == t0 + 1;
     count -= (m0 | m1) & (lane >= skip) & (lane < static_cast<int32_t>(n));
@@ -347,6 +357,7 @@ bool max_bwd_w2(const PoolShape& s, int64_t planes, const T* dy, const int32_t* 
   };
   for (int64_t i = 0; i < planes; ++i) {
     const T* g = dy + i * PQ;
+    const T* mk = mask ? mask + i * PQ : nullptr;
     const int32_t* ix = idx + i * PQ;
     T* d = dx + i * HW;
     int64_t h = 0;
@@ -361,11 +372,11 @@ bool max_bwd_w2(const PoolShape& s, int64_t planes, const T* dy, const int32_t* 
               skip = static_cast<int32_t>(q0 + VB - Q);
               q0 = Q - VB;
             }
-            block(g + p * Q, ix + p * Q, d, h, q0, VB, skip);
+            block(g + p * Q, mk ? mk + p * Q : nullptr, ix + p * Q, d, h, q0, VB, skip);
             if (q0 + VB >= Q) break;
           }
         } else if (Q > 0) {
-          block(g + p * Q, ix + p * Q, d, h, 0, Q, 0);
+          block(g + p * Q, mk ? mk + p * Q : nullptr, ix + p * Q, d, h, 0, Q, 0);
         }
         zeros(d + h * W + wq, W - wq);
       }

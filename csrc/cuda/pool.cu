@@ -71,14 +71,15 @@ __global__ void max_pool_fwd_kernel(const PoolShape s, const T* __restrict__ x, 
   }
 }
 
-// dx must be zero; dx[plane, idx] += dy for every output (indices outside the plane skipped).
+// dx must be zero; dx[plane, idx] += dy for every output (indices outside the plane skipped;
+// with a mask, only where mask > 0).
 template <typename T>
 __global__ void max_pool_bwd_kernel(int64_t planes, int64_t HW, int64_t PQ,
                                     const T* __restrict__ dy, const int32_t* __restrict__ idx,
-                                    T* __restrict__ dx) {
+                                    const T* __restrict__ mask, T* __restrict__ dx) {
   DC_GRID_STRIDE(o, planes * PQ) {
     const int64_t k = idx[o];
-    if (k >= 0 && k < HW) atomicAdd(dx + (o / PQ) * HW + k, dy[o]);
+    if (k >= 0 && k < HW && (!mask || mask[o] > T(0))) atomicAdd(dx + (o / PQ) * HW + k, dy[o]);
   }
 }
 
@@ -234,12 +235,13 @@ void max_pool2d_forward(const PoolShape& s, const T* x, T* y, int32_t* idx) {
 }
 
 template <typename T>
-bool max_pool2d_backward(const PoolShape& s, const T* dy, const int32_t* idx, T* dx, bool,
-                         int32_t*) {
+bool max_pool2d_backward(const PoolShape& s, const T* dy, const int32_t* idx, const T* mask, T* dx,
+                         bool, int32_t*) {
   const int64_t planes = s.N * s.C, HW = s.H * s.W, PQ = s.P * s.Q;
   if (planes * HW == 0) return true;
   DC_CUDA_CHECK(cudaMemsetAsync(dx, 0, sizeof(T) * planes * HW, call_stream()));
-  launch("max_pool_bwd_kernel", planes * PQ, max_pool_bwd_kernel<T>, planes, HW, PQ, dy, idx, dx);
+  launch("max_pool_bwd_kernel", planes * PQ, max_pool_bwd_kernel<T>, planes, HW, PQ, dy, idx, mask,
+         dx);
   return true;
 }
 

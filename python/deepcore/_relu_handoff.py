@@ -21,7 +21,8 @@ _F16 = np.dtype(np.float16)
 # consumer that can apply that mask more cheaply does it instead: max pooling's input gradient
 # is zero except at each window's argmax, where y equals the pooled output, so the mask is
 # (pooled output > 0) on the output gradient (a quarter of the size for 2x2 windows), applied
-# before routing it. The consumer then marks its gradient as masked on the producer
+# by the pool's backward kernel as it routes it (its ``mask`` argument: no pass of its own).
+# The consumer then marks its gradient as masked on the producer
 # (``hand_down_masked``), and the producer skips its pass when the gradient it receives *is*
 # that array (``premasked``): true only when that consumer was its only contributor and no
 # cast happened (a sum with another consumer's gradient, a float16 upcast, is a new array, which

@@ -86,10 +86,10 @@ class MaxPoolNd(Function):
         idx, y = ctx.saved
         k, st, pad, kw = ctx.window
         src = relu_source(ctx) if y is not None else None
-        gy = np.ascontiguousarray(gy)
-        if src is not None:
-            gy = _C.activation_backward("relu", gy, y=y)
-        gx = _MAX[ctx.nsp][1](gy, idx, ctx.in_shape, None, k, st, pad, **kw)
+        mask = y if src is not None else None  # routes dy only where y > 0, in the same pass
+        gx = _MAX[ctx.nsp][1](
+            np.ascontiguousarray(gy), idx, ctx.in_shape, None, k, st, pad, mask=mask, **kw
+        )
         if src is not None:
             hand_down_masked(src, gx)
         return gx, None, None, None, None, None, None, None
