@@ -1058,12 +1058,10 @@ void implicit_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, 
         const T* xr = xp + ((o - o0) * v.sd * e.Hp + p * s.sh) * e.row();
         T* yr = yg + o * PQ + p * s.Q;
         for (int64_t q0 = 0; q0 < s.Q; q0 += NR)
-          for (int64_t pn = 0; pn < panels; ++pn)
+          for (int64_t pn = 0; pn < panels; ++pn)  // bias and ReLU in the tile's store
             kt.fwd(CKRS, apg + pn * CKRS * MR, off.data(), xr + q0, yr + pn * MR * OPQ + q0, OPQ,
-                   int(std::min(MR, Kg - pn * MR)), int(std::min(NR, s.Q - q0)), false);
-        if (b || relu)  // the row is still in cache
-          for (int64_t k = 0; k < Kg; ++k)
-            bias_epilogue(yr + k * OPQ, yr + k * OPQ, s.Q, b ? b[g * Kg + k] : T(0), relu);
+                   int(std::min(MR, Kg - pn * MR)), int(std::min(NR, s.Q - q0)),
+                   b ? b + g * Kg + pn * MR : nullptr, relu);
       }
   });
 }

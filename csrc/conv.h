@@ -102,10 +102,11 @@ DC_DEVICE_STUB(conv3d_backward_weight, "conv3d_backward_weight");
 template <typename T>
 struct ConvTileKernels {
   int mr, nr;
-  // C[i*ldc + j] (=, or += when accumulate) sum_{p<K} a[p*mr + i] * src[off[p] + j] for
-  // i < m <= mr, j < n <= nr: a is one packed panel of the weight (K x mr, zero rows past m).
+  // C[i*ldc + j] = sum_{p<K} a[p*mr + i] * src[off[p] + j] (+ bias[i] when bias is non-null,
+  // then max(., 0) when relu) for i < m <= mr, j < n <= nr: a is one packed panel of the
+  // weight (K x mr, zero rows past m).
   void (*fwd)(int64_t K, const T* a, const int64_t* off, const T* src, T* C, int64_t ldc, int m,
-              int n, bool accumulate);
+              int n, const T* bias, bool relu);
   // C[i*ldc + j] += sum_{r<nrows, q<len} src[aoff[i] + abase[r] + q*sw] * b[(r*len + q)*ldb + j]
   // for i < m <= mr, j < n <= nr (b's rows are readable for nr elements).
   void (*wgrad)(const T* src, const int64_t* aoff, const int64_t* abase, int64_t nrows, int64_t len,

@@ -49,10 +49,11 @@ inline void zero_tile(Vec<T> (&acc)[MR][NV]) {
     for (int v = 0; v < NV; ++v) acc[i][v] = Vec<T>{};
 }
 
-// C[i*ldc + j] (= or +=) acc[i][j] for i < m, j < n; compile-time indices keep acc in registers.
+// C[i*ldc + j] (= or +=) acc[i][j] (+ bias[i], then ReLU: x < 0 ? 0 : x, NaN stays NaN) for
+// i < m, j < n; compile-time indices keep acc in registers.
 template <typename T, int MR, int NV>
 inline void store_tile(const Vec<T> (&acc)[MR][NV], T* C, int64_t ldc, int m, int n,
-                       bool accumulate) {
+                       bool accumulate, const T* bias = nullptr, bool relu = false) {
   constexpr int L = kVecBytes / sizeof(T), NR = NV * L;
   if (m == MR && n == NR) {
 #pragma GCC unroll 16
@@ -61,6 +62,8 @@ inline void store_tile(const Vec<T> (&acc)[MR][NV], T* C, int64_t ldc, int m, in
       for (int v = 0; v < NV; ++v) {
         Vec<T> r = acc[i][v];
         if (accumulate) r += load_vec(C + i * ldc + v * L);
+        if (bias) r += bcast_vec(bias + i);
+        if (relu) r = r < Vec<T>{} ? Vec<T>{} : r;
         std::memcpy(C + i * ldc + v * L, &r, sizeof(r));
       }
     return;
@@ -72,7 +75,9 @@ inline void store_tile(const Vec<T> (&acc)[MR][NV], T* C, int64_t ldc, int m, in
 #pragma GCC unroll 64
     for (int j = 0; j < NR; ++j) {
       if (j >= n) break;
-      c[j] = accumulate ? c[j] + acc[i][j / L][j % L] : acc[i][j / L][j % L];
+      T r = accumulate ? c[j] + acc[i][j / L][j % L] : acc[i][j / L][j % L];
+      if (bias) r += bias[i];
+      c[j] = relu && r < T(0) ? T(0) : r;
     }
   }
 }
@@ -80,7 +85,7 @@ inline void store_tile(const Vec<T> (&acc)[MR][NV], T* C, int64_t ldc, int m, in
 template <typename T, int MR, int NV>
 void fwd_tile(int64_t K, const T* __restrict a, const int64_t* __restrict off,
               const T* __restrict src, T* __restrict C, int64_t ldc, int m, int n,
-              bool accumulate) {
+              const T* __restrict bias, bool relu) {
   constexpr int L = kVecBytes / sizeof(T);
   Vec<T> acc[MR][NV];
   zero_tile<T, MR, NV>(acc);
@@ -97,7 +102,7 @@ void fwd_tile(int64_t K, const T* __restrict a, const int64_t* __restrict off,
       for (int v = 0; v < NV; ++v) acc[i][v] = fma_vec<T>(ai, bv[v], acc[i][v]);
     }
   }
-  store_tile<T, MR, NV>(acc, C, ldc, m, n, accumulate);
+  store_tile<T, MR, NV>(acc, C, ldc, m, n, false, bias, relu);
 }
 
 template <typename T, int MR, int NV>
