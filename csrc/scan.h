@@ -60,9 +60,10 @@ void scan_forward(ScanOp op, const ScanShape& s, const T* x, T* y, int64_t* idx,
 // forward: B independent lines of n elements, element i of line b at x[i*ss + b*cs]: blocks
 // of up to kScanBlock inner columns of one outer slice (ss = inner, cs = 1: every column's
 // running value updated per step, vectorised across columns), or, along the last axis
-// (inner == 1), blocks of up to kScanBlock rows (ss = 1, cs = n: sums, products and
-// log-sum-exps scanned eight rows at a time, eight independent dependency chains instead of
-// one; max / min one row at a time, [Note: running extremum of a row]);
+// (inner == 1), blocks of up to kScanBlock rows (ss = 1, cs = n: sums eight elements at a
+// time within a vector, four rows in flight, [Note: vector row scan]; products and
+// log-sum-exps eight rows at a time, eight independent dependency chains instead of one;
+// max / min one row at a time, [Note: running extremum of a row]);
 // backward: the lines (columns) [k0, k1) of one outer slice, one by one (the cumulative
 // product across them, [Note: cumprod backward across columns]).
 constexpr int64_t kScanBlock = 64;

@@ -61,6 +61,92 @@ inline void running(int64_t n, int64_t ss, int64_t cs, int64_t B, const T* __res
   }
 }
 
+// [Note: vector row scan] Along the last axis a sum of R rows at a time still costs a
+// convert, a dependent add and a convert per element (the running_rows loop above), so it runs
+// eight elements at a time instead: widen to double, scan inside the vector (three shifted
+// adds: log2 8 steps), add the row's running value held in every lane, narrow and store; the
+// running value is the last lane, broadcast (one permute and one add of latency per eight
+// elements, and four rows in flight hide it). The double partial sums are associated
+// differently from the element-by-element loop: far below the float32 rounding of the output
+// (float64 inputs: a few ulps of the sum). Products stay element by element, so that a
+// cumprod's gradient is bitwise the same along any axis ([Note: cumprod backward across
+// columns]).
+typedef double ScanVd __attribute__((vector_size(64)));
+
+template <typename T>
+inline void load8(const T* p, ScanVd& out) {
+  T v[8];
+  __builtin_memcpy(v, p, sizeof(v));
+  for (int k = 0; k < 8; ++k) out[k] = static_cast<double>(v[k]);
+}
+
+template <typename T>
+inline void store8(T* p, const ScanVd& v) {
+  T o[8];
+  for (int k = 0; k < 8; ++k) o[k] = static_cast<T>(v[k]);
+  __builtin_memcpy(p, o, sizeof(o));
+}
+
+// The inclusive sums of the eight lanes of v: forward (lane k sums lanes 0..k) or backward
+// (lanes k..7).
+template <bool kBackward>
+inline void scan8(ScanVd& v) {
+  const ScanVd z = {};
+  if constexpr (!kBackward) {
+    v += __builtin_shufflevector(z, v, 0, 8, 9, 10, 11, 12, 13, 14);
+    v += __builtin_shufflevector(z, v, 0, 1, 8, 9, 10, 11, 12, 13);
+    v += __builtin_shufflevector(z, v, 0, 1, 2, 3, 8, 9, 10, 11);
+  } else {
+    v += __builtin_shufflevector(v, z, 1, 2, 3, 4, 5, 6, 7, 8);
+    v += __builtin_shufflevector(v, z, 2, 3, 4, 5, 6, 7, 8, 9);
+    v += __builtin_shufflevector(v, z, 4, 5, 6, 7, 8, 9, 10, 11);
+  }
+}
+
+// R rows (row r at x + r * cs) of n elements, summed forward or backward (reverse).
+template <int R, bool kBackward, typename T>
+inline void vector_rows(int64_t n, int64_t cs, const T* __restrict x, T* __restrict y) {
+  ScanVd carry[R];
+  for (int r = 0; r < R; ++r) carry[r] = ScanVd{};
+  const int64_t full = n / 8 * 8, head = n - full;  // backward: the blocks end at n
+  for (int64_t blk = 0; blk < full; blk += 8) {
+    const int64_t i = kBackward ? n - 8 - blk : blk;
+    for (int r = 0; r < R; ++r) {
+      ScanVd v;
+      load8(x + r * cs + i, v);
+      scan8<kBackward>(v);
+      v += carry[r];
+      store8(y + r * cs + i, v);
+      carry[r] = kBackward ? __builtin_shufflevector(v, v, 0, 0, 0, 0, 0, 0, 0, 0)
+                           : __builtin_shufflevector(v, v, 7, 7, 7, 7, 7, 7, 7, 7);
+    }
+  }
+  for (int r = 0; r < R; ++r) {  // the last n % 8 elements (backward: the first ones)
+    double acc = carry[r][0];
+    for (int64_t k = 0; k < head; ++k) {
+      const int64_t i = kBackward ? head - 1 - k : full + k;
+      const double v = static_cast<double>(x[r * cs + i]);
+      acc += v;
+      y[r * cs + i] = static_cast<T>(acc);
+    }
+  }
+}
+
+template <bool kBackward, typename T>
+inline void vector_row_block(int64_t n, int64_t cs, int64_t B, const T* x, T* y) {
+  int64_t b = 0;
+  for (; b + 4 <= B; b += 4) vector_rows<4, kBackward>(n, cs, x + b * cs, y + b * cs);
+  for (; b < B; ++b) vector_rows<1, kBackward>(n, cs, x + b * cs, y + b * cs);
+}
+
+template <typename T>
+inline void vector_row_sums(int64_t n, int64_t cs, int64_t B, const T* x, T* y, bool reverse) {
+  if (reverse)
+    vector_row_block<true>(n, cs, B, x, y);
+  else
+    vector_row_block<false>(n, cs, B, x, y);
+}
+
 // cummax (mx) / cummin over B <= R lines as above: ties take the later index; a NaN wins and
 // is never replaced.
 template <typename T, bool mx, int R>
@@ -130,10 +216,13 @@ template <typename T>
 void forward_block(ScanOp op, int64_t n, int64_t ss, int64_t cs, int64_t B, const T* x, T* y,
                    int64_t* idx, bool reverse) {
   switch (op) {
-    case ScanOp::sum:
-      running(n, ss, cs, B, x, y, reverse, 0.0, [](double a, double v) { return a + v; });
+    case ScanOp::sum:  // rows: [Note: vector row scan]
+      if (cs != 1)
+        vector_row_sums(n, cs, B, x, y, reverse);
+      else
+        running(n, ss, cs, B, x, y, reverse, 0.0, [](double a, double v) { return a + v; });
       break;
-    case ScanOp::prod:
+    case ScanOp::prod:  // (element by element: [Note: cumprod backward across columns])
       running(n, ss, cs, B, x, y, reverse, 1.0, [](double a, double v) { return a * v; });
       break;
     case ScanOp::logsumexp:
@@ -234,17 +323,29 @@ bool backward_lines(ScanOp op, int64_t n, int64_t inner, const T* __restrict x,
         prod_line(n, x, y, dy, dx, at);
         break;
       case ScanOp::max:
-      case ScanOp::min:
+      case ScanOp::min: {
+        // dx[idx[i]] += dy[i]. A running extremum's index only moves forward, so it is a few
+        // runs of equal j: each run is summed in a register (in the same order) and added
+        // once, instead of a load-add-store per element chained through memory.
         for (int64_t i = 0; i < n; ++i) dx[at(i)] = T(0);
+        int64_t cur = -1;
+        T acc = T(0);
         for (int64_t i = 0; i < n; ++i) {
           const int64_t j = idx[at(i)];
           if (static_cast<uint64_t>(j) >= static_cast<uint64_t>(n)) {  // (j < 0 included)
             *bad = j;
             return false;
           }
-          dx[at(j)] += dy[at(i)];
+          if (j != cur) {
+            if (cur >= 0) dx[at(cur)] += acc;
+            cur = j;
+            acc = T(0);
+          }
+          acc += dy[at(i)];
         }
+        if (cur >= 0) dx[at(cur)] += acc;
         break;
+      }
       case ScanOp::logsumexp: {
         // dx[i] = exp(x[i]) * sum_{j >= i} dy[j] exp(-y[j]), the sum split by the sign of dy
         // and kept as logs: lp = log sum of dy[j] exp(-y[j]) over dy > 0, ln over dy < 0
