@@ -307,3 +307,22 @@ def test_cumprod_backward_across_columns_matches_line_by_line(dtype):
         sum(g[j, 70] * np.prod(np.delete(c[: j + 1], i)) for j in range(i, n)) for i in range(n)
     ]
     np.testing.assert_allclose(t.grad.detach().numpy()[:, 70], want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cumsum_rows_in_vector_blocks(dtype, cpu_capability):
+    """[Note: vector row scan]: along the last axis, blocks of eight elements with four rows in
+    flight; lengths around the block size (a partial block at the end forward, at the start
+    backward) and row counts around four, forward and reverse, against float64 NumPy."""
+    rng = np.random.default_rng(11)
+    for rows in (1, 3, 4, 5, 13):
+        for n in (8, 9, 15, 16, 23, 130):
+            x = rng.standard_normal((rows, n)).astype(dtype)
+            x64 = x.astype(np.float64)
+            tol = 1e-6 if dtype == np.float32 else 1e-13
+            for reverse, want in ((False, np.cumsum(x64, 1)), (True, _rcumsum(x64, 1))):
+                got = _C.scan_forward(x, 1, "sum", reverse=reverse)
+                assert got.dtype == dtype
+                np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.sqrt(n))
+                ref = _C.scan_forward(x, 1, "sum", reverse=reverse, reference=True)
+                np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.sqrt(n))
