@@ -91,6 +91,29 @@ def train_bn_mlp(seed: int, checkpoint: str | None = None) -> tuple[Recorder, di
     return rec, h.history
 
 
+def train_loss_scaled(seed: int) -> tuple[Recorder, dict, list[float]]:
+    """The BN MLP under a LossScaleOptimizer whose first scale (2**131) overflows the scaled
+    float32 gradients: the first steps are skipped, each halving the scale, until the
+    gradients are finite. Returns the scale after each step too: every rank must skip the
+    same steps (an overflow on one rank reaches all of them through the reduced gradients)."""
+    dc.manual_seed(seed)
+    model = bn_mlp()
+    opt = optim.LossScaleOptimizer(
+        optim.SGD(learning_rate=0.1, momentum=0.9), initial_scale=2.0**131
+    )
+    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    scales: list[float] = []
+
+    class Scales(cbks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            scales.append(float(opt.dynamic_scale))
+
+    rec = Recorder()
+    x, y = table_data()
+    h = model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[rec, Scales()])
+    return rec, h.history, scales
+
+
 def resume_bn_mlp(checkpoint: str) -> tuple[Recorder, dict]:
     """Load the checkpoint and train one more epoch (unshuffled)."""
     model = models.load_model(checkpoint)

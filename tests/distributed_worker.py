@@ -56,6 +56,9 @@ def run(case: str, out: str, ckpt: str) -> None:
         )
     elif case == "bn_mlp":
         rec, h = cases.train_bn_mlp(seed, checkpoint=ckpt)
+    elif case == "loss_scaled":
+        rec, h, scales = cases.train_loss_scaled(seed)
+        np.save(f"{out}/loss_scaled_scales-{r}.npy", np.asarray(scales))
     elif case == "resume":
         rec, h = cases.resume_bn_mlp(ckpt)
     elif case == "custom":

@@ -112,7 +112,10 @@ def two_ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("mpi2")
     ckpt = str(out / "bn.deepcore")
     p, _ = mpirun(
-        2, out, "convnet,convnet_distopt,bn_mlp,custom,custom_overlap,overlap,evaluate7", ckpt
+        2,
+        out,
+        "convnet,convnet_distopt,bn_mlp,custom,custom_overlap,overlap,evaluate7,loss_scaled",
+        ckpt,
     )
     assert p.returncode == 0, p.stdout + p.stderr
     return out, ckpt, p
@@ -150,6 +153,22 @@ def test_batchnorm_mlp_two_ranks_matches_one_process(two_ranks):
     m = models.load_model(ckpt)
     for w, ref in zip(m.weights, got[-1]):
         np.testing.assert_array_equal(w.numpy(), ref)
+
+
+@needs_mpi
+def test_loss_scaling_two_ranks_matches_one_process(two_ranks):
+    """A LossScaleOptimizer in a data-parallel fit whose first scales overflow: every rank
+    skips the same steps (the inf reaches all of them through the reduced gradients) and
+    halves the scale alike, and the weights follow one process on the combined batch."""
+    out, _, _ = two_ranks
+    got, hist = _same_on_every_rank(out, "loss_scaled", 2)
+    rec, ref_hist, ref_scales = cases.train_loss_scaled(1)
+    scales = [np.load(out / f"loss_scaled_scales-{r}.npy") for r in range(2)]
+    np.testing.assert_array_equal(scales[0], scales[1])
+    np.testing.assert_array_equal(scales[0], ref_scales)
+    assert ref_scales[0] == 2.0**130 and ref_scales[-1] == 2.0**127  # skipped, then stepped
+    _close_to_reference(got, rec.steps, "loss-scaled BN MLP, 2 ranks")
+    _history_close(hist, ref_hist)
 
 
 @needs_mpi

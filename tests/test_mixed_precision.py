@@ -439,3 +439,27 @@ def test_sublayers_follow_their_parent_policy(mixed):
     mha16 = layers.MultiHeadAttention(num_heads=2, key_dim=4)
     assert mha16(q, q).dtype == F16
     assert all(w.dtype == F32 for w in mha16.weights)
+
+
+def test_overflowing_loss_scale_skips_steps_without_warnings():
+    """A scale that overflows the scaled loss and gradients to inf is the event dynamic loss
+    scaling handles (skip, halve), not an error: no NumPy overflow warning (pytest turns
+    warnings into errors), and the skipped steps leave the weights untouched."""
+    import math
+
+    from deepcore import optim
+
+    dc.manual_seed(0)
+    model = keras.Sequential([keras.layers.Dense(4, input_shape=(3,)), keras.layers.Dense(2)])
+    opt = optim.LossScaleOptimizer(optim.SGD(learning_rate=0.1), initial_scale=2.0**131)
+    model.compile(optimizer=opt, loss="mse")
+    x = np.random.default_rng(0).standard_normal((8, 3)).astype(np.float32)
+    y = np.random.default_rng(1).standard_normal((8, 2)).astype(np.float32)
+    w0 = [w.numpy().copy() for w in model.weights]
+    model.fit(x, y, batch_size=8, epochs=3, verbose=0)  # 3 steps, all overflowing
+    assert math.log2(opt.dynamic_scale) == 128
+    for a, b in zip(w0, model.weights):
+        np.testing.assert_array_equal(a, b.numpy())
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0)  # 2**128, then 2**127: finite
+    assert math.log2(opt.dynamic_scale) == 127
+    assert not np.array_equal(w0[0], model.weights[0].numpy())

@@ -348,9 +348,18 @@ def broadcast_parameters(params: Any, root: int = 0) -> None:
 
 
 def broadcast_optimizer_state(optimizer: Any, root: int = 0) -> None:
-    """Overwrite an optimizer's state (slot arrays, step counts, iterations) with rank
-    ``root``'s, in place, so that a resumed job continues identically on every rank."""
+    """Overwrite an optimizer's state (slot arrays, step counts, iterations; a
+    LossScaleOptimizer's scale and its wrapped optimizer's state) with rank ``root``'s, in
+    place, so that a resumed job continues identically on every rank."""
     if world().size == 1:
+        return
+    inner = getattr(optimizer, "inner_optimizer", None)
+    if inner is not None:  # a LossScaleOptimizer: the wrapped optimizer's state, then the scale
+        broadcast_optimizer_state(inner, root)
+        scale = np.array([optimizer.dynamic_scale, optimizer.step_counter], np.float64)
+        broadcast(scale, root)
+        optimizer.__dict__["dynamic_scale"] = float(scale[0])
+        optimizer.__dict__["step_counter"] = int(scale[1])
         return
     for gi, group in enumerate(optimizer.param_groups):
         broadcast(optimizer._steps[gi], root)

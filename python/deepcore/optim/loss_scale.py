@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import _C
+from ..autograd import Context, Function
 from ._args import _count, check_range
 from ._half import _grad_array
 from .optimizer import OPTIMIZERS, Optimizer
@@ -46,6 +47,23 @@ _INNER_ONLY = {
     "loss_scale_factor": None,
     "gradient_accumulation_steps": None,
 }
+
+
+class _ScaleLoss(Function):
+    """y = x * scale, and dx = dy * scale: the loss scaling's product. An overflow to inf here
+    is the event the scaling detects (the step is skipped, the scale halved), not an error, so
+    NumPy is told not to warn about it (under ``-W error`` its warning would end training)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, scale: float) -> Any:
+        ctx.scale = scale
+        with np.errstate(over="ignore", invalid="ignore"):  # (CuPy does not warn)
+            return x * scale
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> tuple:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return g * ctx.scale, None
 
 
 class LossScaleOptimizer(Optimizer):
@@ -146,7 +164,7 @@ class LossScaleOptimizer(Optimizer):
     # ------------------------------------------------------------------ scaling
     def scale_loss(self, loss: Any) -> Any:
         """``loss`` times the current scale: differentiate this one."""
-        return loss * self.dynamic_scale
+        return _ScaleLoss.apply(loss, float(self.dynamic_scale))
 
     def check_finite(self, grads: Any) -> bool:
         """True when every gradient in ``grads`` (None ignored) is free of inf and NaN: one
