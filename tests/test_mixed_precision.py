@@ -463,3 +463,15 @@ def test_overflowing_loss_scale_skips_steps_without_warnings():
     model.fit(x, y, batch_size=8, epochs=2, verbose=0)  # 2**128, then 2**127: finite
     assert math.log2(opt.dynamic_scale) == 127
     assert not np.array_equal(w0[0], model.weights[0].numpy())
+
+
+def test_float16_cast_overflow_is_inf_without_warning():
+    """A float32 value (or gradient) beyond float16's range casts to inf silently, as in
+    PyTorch: mixed precision's overflowing gradients are what loss scaling skips."""
+    x = dc.tensor(np.array([1.0, 7e4, -1e6], np.float32), requires_grad=True)
+    y = x.astype("float16")
+    np.testing.assert_array_equal(y.detach().numpy(), np.array([1.0, np.inf, -np.inf], np.float16))
+    z = dc.tensor(np.array([1.0, 2.0], np.float16), requires_grad=True)
+    w = z.astype("float32") * 1e6  # the float32 gradient 1e6 overflows float16 on the way back
+    w.backward(np.ones(2, np.float32))
+    assert z.grad.dtype == np.float16 and np.isinf(z.grad.numpy()).all()

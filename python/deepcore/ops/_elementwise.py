@@ -259,16 +259,23 @@ class Minimum(_Extremum):
 
 
 class Cast(Function):
+    """x in another dtype. A value beyond the new dtype's range becomes inf silently, as in
+    PyTorch: under mixed precision a float16 gradient that overflows is the event loss scaling
+    detects (the step is skipped), not an error, and NumPy's warning would be one under
+    ``-W error``."""
+
     half_native = True  # its output dtype is the one asked for ([Note: float16 storage])
 
     @staticmethod
     def forward(ctx: Context, x: Array, dtype: Any) -> Array:
         ctx.saved = (x.dtype,)
-        return x.astype(dtype)
+        with np.errstate(over="ignore"):  # (CuPy does not warn)
+            return x.astype(dtype)
 
     @staticmethod
     def backward(ctx: Context, g: Array) -> tuple:
-        return g.astype(ctx.saved[0]), None
+        with np.errstate(over="ignore"):
+            return g.astype(ctx.saved[0]), None
 
 
 class Clone(Function):
