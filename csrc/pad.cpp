@@ -45,7 +45,7 @@ int64_t pad_source(int64_t i, int64_t n, PadMode mode) {
 }
 
 PadGeometry pad_geometry(const std::vector<int64_t>& in_shape, const std::vector<int64_t>& widths,
-                         PadMode mode) {
+                         PadMode mode, bool inverse) {
   PadGeometry g;
   g.in_shape = in_shape;
   g.widths = widths;
@@ -64,7 +64,7 @@ PadGeometry pad_geometry(const std::vector<int64_t>& in_shape, const std::vector
       g.src.push_back(s < 0 ? -1 : c0 + s);
     }
     g.src_off.push_back(static_cast<int64_t>(g.src.size()));
-    if (d + 1 == nd) break;  // the last axis is walked by its map
+    if (!inverse || d + 1 == nd) continue;  // (the last axis is walked by its map)
     // inverse map: counting sort of the outputs by their source
     const int64_t* s = g.src.data() + g.src_off[d];
     std::vector<int64_t> start(static_cast<size_t>(n + 1), 0);

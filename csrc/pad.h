@@ -54,9 +54,10 @@ struct PadGeometry {
 };
 
 // widths: one (before, after) per axis, negative = crop (the caller checked the cropped lengths
-// are >= 0 and the output's size fits).
+// are >= 0 and the output's size fits). The inverse maps only with `inverse` (pad_backward
+// reads them; the forward does not).
 PadGeometry pad_geometry(const std::vector<int64_t>& in_shape, const std::vector<int64_t>& widths,
-                         PadMode mode);
+                         PadMode mode, bool inverse);
 
 // E is a storage type of the element's width (uint8_t ... uint64_t): the gather copies bits.
 // fill: one element, or nullptr for all-zero bits.

@@ -35,9 +35,10 @@ const char* mode_name(PadMode m) {
   return names[static_cast<int>(m)];
 }
 
-// The checked geometry of padding `shape` by `widths_obj` in `mode`.
+// The checked geometry of padding `shape` by `widths_obj` in `mode` (with the inverse maps for
+// the backward).
 PadGeometry geometry_arg(const std::vector<int64_t>& shape, const py::handle& widths_obj,
-                         PadMode mode) {
+                         PadMode mode, bool inverse) {
   if (!py::isinstance<py::sequence>(widths_obj) || py::isinstance<py::str>(widths_obj))
     throw py::type_error("widths must be a tuple of ints, got " + type_name(widths_obj));
   const auto seq = py::reinterpret_borrow<py::sequence>(widths_obj);
@@ -71,7 +72,7 @@ PadGeometry geometry_arg(const std::vector<int64_t>& shape, const py::handle& wi
   if (!numel_fits(out, &n))
     throw py::value_error("the padded array " + shape_str(out) +
                           " is too large: its size in bytes does not fit in a 64-bit integer");
-  return pad_geometry(shape, w, mode);
+  return pad_geometry(shape, w, mode, inverse);
 }
 
 // Dispatch over element widths: the forward copies bits.
@@ -115,7 +116,7 @@ py::object pad_entry(const py::handle& x_obj, const py::handle& widths, const st
     }
     auto* kernel =
         kernel_or_reference(pad_forward_device_stub<E>, x.device, reference, &ref::pad_forward<E>);
-    const PadGeometry g = geometry_arg(shape_of(x), widths, mode);
+    const PadGeometry g = geometry_arg(shape_of(x), widths, mode, false);
     const ArrayArg y = empty_on(x.device, g.out_shape, x.dtype());
     const E* fp = fill.present() ? fill.data<E>() : nullptr;
     {
@@ -136,7 +137,7 @@ py::object pad_backward_entry(const py::handle& dy_obj, const py::handle& input_
     const std::vector<int64_t> xs = shape_arg(input_shape, dy.ndim(), "input_shape");
     auto* kernel = kernel_or_reference(pad_backward_device_stub<T>, dy.device, reference,
                                        &ref::pad_backward<T>);
-    const PadGeometry g = geometry_arg(xs, widths, mode);
+    const PadGeometry g = geometry_arg(xs, widths, mode, true);
     if (shape_of(dy) != g.out_shape)
       throw py::value_error("dy must have the padded shape " + shape_str(g.out_shape) + ", got " +
                             shape_str(dy));
