@@ -1018,13 +1018,37 @@ bool implicit_backward_weight_full(const Conv3dShape& v) {
   return tiles_full(v.s.Kg(), kt.nr, 1, 2) && tiles_full(v.s.Cg(), kt.mr);
 }
 
+// [Note: taps in the padding]
+// A kernel tap (kd, r) whose input plane (row) lies in the zero padding for an output plane o
+// (row p) contributes nothing to any output of that plane (row): with padding 1 and a 3x3x3
+// kernel on 16 planes of 32 rows, 6 % of the multiply-adds read only padding. The taps that do
+// read the input are a range per axis (tap_range); the forward orders its reduction
+// (kd, r, c, s) so that for one output row they are at most KD segments (one when every r is
+// in range), which its tile kernel runs through without leaving registers, and the weight
+// gradient passes each tap only the band rows it reads. The W axis is not skipped: one tile
+// spans a whole output row, so every tap reads input for some of its columns.
+
+// The taps t < k of an axis whose input coordinate start + t*dil lies in [0, n): [lo, hi).
+struct TapRange {
+  int64_t lo, hi;
+};
+TapRange tap_range(int64_t start, int64_t dil, int64_t k, int64_t n) {
+  const int64_t lo = start >= 0 ? 0 : (-start + dil - 1) / dil;
+  const int64_t hi = n - 1 - start < 0 ? 0 : (n - 1 - start) / dil + 1;
+  return {std::min(lo, k), std::clamp<int64_t>(hi, std::min(lo, k), k)};
+}
+
 template <typename T>
 void implicit_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y, bool relu) {
   const ConvShape& s = v.s;
   const ConvTileKernels<T>& kt = *conv_tile_stub<T>();
   const int64_t MR = kt.mr, NR = kt.nr, Kg = s.Kg(), Cg = s.Cg();
   const int64_t RS = s.R * s.S, CKRS = Cg * v.KD * RS, PQ = s.P * s.Q, OPQ = v.O * PQ;
-  const int64_t DHW = v.D * s.H * s.W, panels = (Kg + MR - 1) / MR;
+  const int64_t DHW = v.D * s.H * s.W, panels = (Kg + MR - 1) / MR, CS = Cg * s.S;
+  // reduction index of (c, kd, r, t) in the (kd, r, c, t) order ([Note: taps in the padding])
+  auto red = [&](int64_t c, int64_t kd, int64_t r, int64_t t) {
+    return (kd * s.R + r) * CS + c * s.S + t;
+  };
   // the weight in MR-row panels (K x MR, zero rows past Kg), every group
   T* ap = thread_scratch<T>(ScratchSlot::conv_out, s.G * panels * CKRS * MR);
   for (int64_t g = 0; g < s.G; ++g)
@@ -1032,8 +1056,12 @@ void implicit_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, 
       T* dst = ap + (g * panels + pn) * CKRS * MR;
       for (int64_t i = 0; i < MR; ++i) {
         const int64_t k = pn * MR + i;
-        for (int64_t p = 0; p < CKRS; ++p)
-          dst[p * MR + i] = k < Kg ? w[(g * Kg + k) * CKRS + p] : T(0);
+        const T* wk = w + (g * Kg + k) * CKRS;
+        for (int64_t c = 0, p = 0; c < Cg; ++c)
+          for (int64_t kd = 0; kd < v.KD; ++kd)
+            for (int64_t r = 0; r < s.R; ++r)
+              for (int64_t t = 0; t < s.S; ++t, ++p)
+                dst[red(c, kd, r, t) * MR + i] = k < Kg ? wk[p] : T(0);
       }
     }
   const int nt = conv_threads(v);
@@ -1044,7 +1072,7 @@ void implicit_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, 
     for (int64_t kd = 0; kd < v.KD; ++kd)
       for (int64_t r = 0; r < s.R; ++r)
         for (int64_t t = 0; t < s.S; ++t)
-          off[((c * v.KD + kd) * s.R + r) * s.S + t] =
+          off[red(c, kd, r, t)] =
               c * e.volume() + kd * v.dd * e.plane() + r * s.dh * e.row() + e.column(t * s.dw);
   for_tasks(s.N * s.G * pr.runs, nt, [&](int64_t task, int) {
     const int64_t n = task / (s.G * pr.runs), g = task / pr.runs % s.G, run = task % pr.runs;
@@ -1053,16 +1081,33 @@ void implicit_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, 
     copy_window(v, e, x + (n * s.C + g * Cg) * DHW, o0 * v.sd - v.pd, xp, NR);
     const T* apg = ap + g * panels * CKRS * MR;
     T* yg = y + (n * s.K + g * Kg) * OPQ;
-    for (int64_t o = o0; o < o1; ++o)
+    std::vector<int64_t> seg(2 * v.KD);
+    for (int64_t o = o0; o < o1; ++o) {
+      const TapRange kd = tap_range(o * v.sd - v.pd, v.dd, v.KD, v.D);
       for (int64_t p = 0; p < s.P; ++p) {
+        const TapRange r = tap_range(p * s.sh - s.ph, s.dh, s.R, s.H);
+        int nseg = 0;  // the reduction indices of the taps that read the input
+        if (r.hi > r.lo && kd.hi > kd.lo) {
+          if (r.lo == 0 && r.hi == s.R) {  // whole planes: one segment
+            seg[0] = kd.lo * s.R * CS;
+            seg[1] = kd.hi * s.R * CS;
+            nseg = 1;
+          } else {
+            for (int64_t d = kd.lo; d < kd.hi; ++d, ++nseg) {
+              seg[2 * nseg] = (d * s.R + r.lo) * CS;
+              seg[2 * nseg + 1] = (d * s.R + r.hi) * CS;
+            }
+          }
+        }
         const T* xr = xp + ((o - o0) * v.sd * e.Hp + p * s.sh) * e.row();
         T* yr = yg + o * PQ + p * s.Q;
         for (int64_t q0 = 0; q0 < s.Q; q0 += NR)
           for (int64_t pn = 0; pn < panels; ++pn)  // bias and ReLU in the tile's store
-            kt.fwd(CKRS, apg + pn * CKRS * MR, off.data(), xr + q0, yr + pn * MR * OPQ + q0, OPQ,
-                   int(std::min(MR, Kg - pn * MR)), int(std::min(NR, s.Q - q0)),
-                   b ? b + g * Kg + pn * MR : nullptr, relu);
+            kt.fwd(seg.data(), nseg, apg + pn * CKRS * MR, off.data(), xr + q0,
+                   yr + pn * MR * OPQ + q0, OPQ, int(std::min(MR, Kg - pn * MR)),
+                   int(std::min(NR, s.Q - q0)), b ? b + g * Kg + pn * MR : nullptr, relu);
       }
+    }
   });
 }
 
@@ -1119,7 +1164,7 @@ void implicit_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* 
         copy_window(v, e, x + (n * s.C + g * Cg) * DHW, o0 * v.sd - v.pd, xp, 0);
         T* dyt = thread_scratch<T>(ScratchSlot::conv_col, band * s.Q * Kgp);
         const T* dyg = dy + (n * s.K + g * Kg) * OPQ;
-        std::vector<int64_t> bases(band);
+        std::vector<int64_t> bases(band), plane(band), row(band), live(band);
         int64_t aoff[64];  // kt.mr <= 64
         const int64_t rows = (o1 - o0) * s.P;
         for (int64_t r0 = 0; r0 < rows; r0 += band) {
@@ -1128,6 +1173,8 @@ void implicit_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* 
           for (int64_t r = 0; r < nb; ++r) {
             const int64_t o = o0 + (r0 + r) / s.P, p = (r0 + r) % s.P;
             bases[r] = ((o - o0) * v.sd * e.Hp + p * s.sh) * e.row();
+            plane[r] = o * v.sd - v.pd;
+            row[r] = p * s.sh - s.ph;
             T* dst = dyt + r * s.Q * Kgp;
             const T* src = dyg + o * PQ + p * s.Q;
             kt.transpose(Kg, s.Q, src, OPQ, dst, Kgp);
@@ -1135,7 +1182,14 @@ void implicit_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* 
               std::fill(dst + q * Kgp + Kg, dst + (q + 1) * Kgp, T(0));
           }
           for (int64_t kd = 0; kd < v.KD; ++kd)
-            for (int64_t r = 0; r < s.R; ++r)
+            for (int64_t r = 0; r < s.R; ++r) {
+              // the band rows this tap reads input for ([Note: taps in the padding])
+              int64_t nlive = 0;
+              for (int64_t i = 0; i < nb; ++i) {
+                const int64_t d = plane[i] + kd * v.dd, h = row[i] + r * s.dh;
+                if (d >= 0 && d < v.D && h >= 0 && h < s.H) live[nlive++] = i;
+              }
+              if (nlive == 0) continue;
               for (int64_t t = 0; t < s.S; ++t) {
                 const int64_t tap = (kd * s.R + r) * s.S + t;
                 const int64_t off = kd * v.dd * e.plane() + r * s.dh * e.row() + t * s.dw;
@@ -1144,10 +1198,11 @@ void implicit_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* 
                   for (int i = 0; i < m; ++i) aoff[i] = (c0 + i) * e.volume() + off;
                   T* cblk = acc + ((g * KRS + tap) * Cg + c0) * Kgp;
                   for (int64_t k0 = 0; k0 < Kg; k0 += NR)
-                    kt.wgrad(xp, aoff, bases.data(), nb, s.Q, s.sw, dyt + k0, Kgp, cblk + k0, Kgp,
-                             m, int(std::min(NR, Kg - k0)));
+                    kt.wgrad(xp, aoff, bases.data(), live.data(), nlive, s.Q, s.sw, dyt + k0, Kgp,
+                             cblk + k0, Kgp, m, int(std::min(NR, Kg - k0)));
                 }
               }
+            }
         }
       },
       [&](const T* parts, int nparts) {

@@ -102,15 +102,17 @@ DC_DEVICE_STUB(conv3d_backward_weight, "conv3d_backward_weight");
 template <typename T>
 struct ConvTileKernels {
   int mr, nr;
-  // C[i*ldc + j] = sum_{p<K} a[p*mr + i] * src[off[p] + j] (+ bias[i] when bias is non-null,
-  // then max(., 0) when relu) for i < m <= mr, j < n <= nr: a is one packed panel of the
-  // weight (K x mr, zero rows past m).
-  void (*fwd)(int64_t K, const T* a, const int64_t* off, const T* src, T* C, int64_t ldc, int m,
-              int n, const T* bias, bool relu);
-  // C[i*ldc + j] += sum_{r<nrows, q<len} src[aoff[i] + abase[r] + q*sw] * b[(r*len + q)*ldb + j]
-  // for i < m <= mr, j < n <= nr (b's rows are readable for nr elements).
-  void (*wgrad)(const T* src, const int64_t* aoff, const int64_t* abase, int64_t nrows, int64_t len,
-                int64_t sw, const T* b, int64_t ldb, T* C, int64_t ldc, int m, int n);
+  // C[i*ldc + j] = sum_p a[p*mr + i] * src[off[p] + j] over p in [seg[2k], seg[2k+1]) for
+  // k < nseg (+ bias[i] when bias is non-null, then max(., 0) when relu) for i < m <= mr,
+  // j < n <= nr: a is one packed panel of the weight (K x mr, zero rows past m); the segments
+  // leave out the reduction indices that read only zero padding ([Note: taps in the padding]).
+  void (*fwd)(const int64_t* seg, int nseg, const T* a, const int64_t* off, const T* src, T* C,
+              int64_t ldc, int m, int n, const T* bias, bool relu);
+  // C[i*ldc + j] += sum_{k<nrows, q<len} src[aoff[i] + abase[r] + q*sw] * b[(r*len + q)*ldb + j]
+  // with r = rows[k], for i < m <= mr, j < n <= nr (b's rows are readable for nr elements).
+  void (*wgrad)(const T* src, const int64_t* aoff, const int64_t* abase, const int64_t* rows,
+                int64_t nrows, int64_t len, int64_t sw, const T* b, int64_t ldb, T* C, int64_t ldc,
+                int m, int n);
   // dst[j*ldd + i] = src[i*lds + j] for i < rows, j < cols.
   void (*transpose)(int64_t rows, int64_t cols, const T* src, int64_t lds, T* dst, int64_t ldd);
 };

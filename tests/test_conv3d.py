@@ -44,6 +44,10 @@ CONFIGS = [
     # W strides 2 and 3 (the forward's window in phase rows), with W dilation
     (1, 3, (2, 5, 65), 5, (1, 2, 3), (1, 2, 2), (0, 1, 1), (1, 1, 1), 1),
     (2, 2, (3, 3, 20), 4, (2, 1, 4), (2, 1, 3), (1, 0, 2), (1, 1, 2), 2),
+    # taps in the D/H padding left out ([Note: taps in the padding]): planes reading kd {1, 2},
+    # {1}, {0, 1} (dilated), rows reading one tap of four or two (strided): several segments
+    # per row; a band of the weight gradient crossing planes; a last tile one column wide
+    (2, 5, (3, 7, 33), 9, (3, 4, 3), (1, 2, 1), (2, 3, 1), (2, 1, 1), 1),
 ]
 
 

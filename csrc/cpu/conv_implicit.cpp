@@ -1,10 +1,12 @@
 // Implicit-GEMM convolution tiles (see [Note: implicit GEMM convolution] in csrc/conv.cpp).
 // One source, three ISAs: see [Note: one source, three ISAs] in csrc/core/dispatch.h.
 //
-// fwd_tile: C (m x n, m <= MR, n <= NR) = sum_p a[p*MR + i] * src[off[p] + j]: the GEMM's
-//   micro-kernel with its B panel replaced by rows of the (zero-padded) input itself, one
-//   offset per reduction index. Per step: NV unaligned vector loads, MR broadcasts, MR*NV FMAs.
-// wgrad_tile: C (m x n) += sum over positions of src[aoff[i] + abase[r] + q*sw] * b[pos][j]:
+// fwd_tile: C (m x n, m <= MR, n <= NR) = sum_p a[p*MR + i] * src[off[p] + j] over the
+//   reduction indices p of the given segments: the GEMM's micro-kernel with its B panel
+//   replaced by rows of the (zero-padded) input itself, one offset per reduction index. Per
+//   step: NV unaligned vector loads, MR broadcasts, MR*NV FMAs.
+// wgrad_tile: C (m x n) += sum over positions of src[aoff[i] + abase[r] + q*sw] * b[pos][j]
+//   for the listed rows r:
 //   the weight gradient with input channels as rows (broadcast, any stride) and output
 //   channels as the vector axis (b: dy transposed to positions x channels, NR-padded rows).
 // Both read whole NR-wide vectors: the driver leaves NR - 1 readable elements after the last
@@ -83,23 +85,26 @@ inline void store_tile(const Vec<T> (&acc)[MR][NV], T* C, int64_t ldc, int m, in
 }
 
 template <typename T, int MR, int NV>
-void fwd_tile(int64_t K, const T* __restrict a, const int64_t* __restrict off,
-              const T* __restrict src, T* __restrict C, int64_t ldc, int m, int n,
-              const T* __restrict bias, bool relu) {
+void fwd_tile(const int64_t* __restrict seg, int nseg, const T* __restrict a,
+              const int64_t* __restrict off, const T* __restrict src, T* __restrict C, int64_t ldc,
+              int m, int n, const T* __restrict bias, bool relu) {
   constexpr int L = kVecBytes / sizeof(T);
   Vec<T> acc[MR][NV];
   zero_tile<T, MR, NV>(acc);
+  for (int j = 0; j < nseg; ++j) {
+    const T* ap = a + seg[2 * j] * MR;
 #pragma GCC unroll 2
-  for (int64_t p = 0; p < K; ++p, a += MR) {
-    const T* b = src + off[p];
-    Vec<T> bv[NV];
+    for (int64_t p = seg[2 * j]; p < seg[2 * j + 1]; ++p, ap += MR) {
+      const T* b = src + off[p];
+      Vec<T> bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = load_vec(b + v * L);
+      for (int v = 0; v < NV; ++v) bv[v] = load_vec(b + v * L);
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      const Vec<T> ai = bcast_vec(a + i);
+      for (int i = 0; i < MR; ++i) {
+        const Vec<T> ai = bcast_vec(ap + i);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] = fma_vec<T>(ai, bv[v], acc[i][v]);
+        for (int v = 0; v < NV; ++v) acc[i][v] = fma_vec<T>(ai, bv[v], acc[i][v]);
+      }
     }
   }
   store_tile<T, MR, NV>(acc, C, ldc, m, n, false, bias, relu);
@@ -107,15 +112,17 @@ void fwd_tile(int64_t K, const T* __restrict a, const int64_t* __restrict off,
 
 template <typename T, int MR, int NV>
 void wgrad_tile(const T* __restrict src, const int64_t* __restrict aoff,
-                const int64_t* __restrict abase, int64_t nrows, int64_t len, int64_t sw,
-                const T* __restrict b, int64_t ldb, T* __restrict C, int64_t ldc, int m, int n) {
+                const int64_t* __restrict abase, const int64_t* __restrict rows, int64_t nrows,
+                int64_t len, int64_t sw, const T* __restrict b, int64_t ldb, T* __restrict C,
+                int64_t ldc, int m, int n) {
   constexpr int L = kVecBytes / sizeof(T);
   Vec<T> acc[MR][NV];
   zero_tile<T, MR, NV>(acc);
   int64_t ao[MR];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) ao[i] = aoff[i < m ? i : 0];  // rows past m: any valid row
-  for (int64_t r = 0; r < nrows; ++r) {
+  for (int64_t k = 0; k < nrows; ++k) {
+    const int64_t r = rows[k];
     const T* s0 = src + abase[r];
     const T* br = b + r * len * ldb;
 #pragma GCC unroll 2
