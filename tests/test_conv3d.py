@@ -48,6 +48,13 @@ CONFIGS = [
     # {1}, {0, 1} (dilated), rows reading one tap of four or two (strided): several segments
     # per row; a band of the weight gradient crossing planes; a last tile one column wide
     (2, 5, (3, 7, 33), 9, (3, 4, 3), (1, 2, 1), (2, 3, 1), (2, 1, 1), 1),
+    # flat windows ([Note: flat windows]): short rows, tiles of a plane's P*Q outputs across row
+    # ends; H stride 2 with H dilation 3 (rows in phases, taps in either phase), W stride 2 and
+    # W padding wider than the kernel (copies with columns all padding)
+    (2, 3, (4, 11, 9), 5, (2, 3, 2), (1, 2, 2), (1, 2, 3), (1, 3, 1), 1),
+    (2, 4, (3, 6, 5), 6, (3, 2, 3), (1, 1, 1), (1, 1, 2), (1, 2, 1), 2),  # and dX, groups
+    # ... and rows that fill their tiles keep the one padded copy (Q = 32 in three W phases)
+    (1, 2, (2, 3, 95), 3, (1, 2, 3), (1, 1, 3), (0, 1, 1), (1, 1, 1), 1),
 ]
 
 
@@ -92,6 +99,14 @@ def test_conv3d_output_shape_and_algorithm():
     shape = ((4, 16, 16, 32, 32), (32, 16, 3, 3, 3), 1, 1)
     for pass_ in ("forward", "backward_input", "backward_weight"):
         assert K.conv3d_algorithm(*shape, pass_=pass_) == "direct"
+    # short rows: tiles of whole planes ([Note: flat windows]; P*Q = 64 fills any tile width)
+    for short in [((4, 64, 8, 8, 8), (64, 64, 3, 3, 3), 1, 1),
+                  ((8, 32, 16, 16, 16), (32, 32, 3, 3, 3), 1, 1)]:  # fmt: skip
+        for pass_ in ("forward", "backward_input", "backward_weight"):
+            assert K.conv3d_algorithm(*short, pass_=pass_) == "direct"
+    strided = ((8, 16, 16, 16, 16), (32, 16, 3, 3, 3), 2, 1)  # 8 x 8 outputs a plane
+    assert K.conv3d_algorithm(*strided, pass_="forward") == "direct"
+    assert K.conv3d_algorithm(*strided, pass_="backward_input") == "im2col"  # not covered
     strided = ((4, 16, 16, 32, 32), (32, 16, 3, 3, 3), 2, 1)
     assert K.conv3d_algorithm(*strided, pass_="forward", algo="direct") == "direct"
     assert K.conv3d_algorithm(*strided, pass_="backward_input", algo="direct") == "im2col"
