@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <exception>
 #include <memory>
 #include <type_traits>
@@ -52,6 +53,20 @@ Plan make_plan(const RnnConfig& c) {
   p.by_units = p.nt > 1;
   return p;
 }
+
+// [Note: RNN step products] The products with W_ih (forward: the input projection x_t W_ih^T
+// into the workspace; backward: dx_t = dG_t W_ih) can run as one GEMM over all B*T rows, or
+// per step on each thread's rows inside the time loop (W_ih packed once, as for the recurrent
+// GEMM). Per step, the forward's pointwise pass reads the projection the step just wrote
+// (in L2) instead of rows the big GEMM wrote long before (from L3 or memory, the pass's main
+// stall), and backward's dx product reads dG_t while it is still in cache (the big GEMM
+// streams all of dG from memory again). With few rows per thread the per-step products lose
+// (each step re-reads the packed W_ih, a GEMV at B <= 2), so that needs kStepProductRows rows
+// on every thread, and threads that split the units keep the big GEMMs. The sums are the same
+// either way (the K loop of every output runs in the same order).
+constexpr int64_t kStepProductRows = 32;
+
+bool step_products(const Plan& p, int64_t B) { return !p.by_units && B / p.nt >= kStepProductRows; }
 
 // The block of thread `tid` of `nt`: rows [b0, b1) x units [u0, u1).
 struct Block {
@@ -236,6 +251,92 @@ void masked_rows(int64_t rows, int64_t H, const T* h, int64_t ldh, const T* m, T
 // Position in time of the s-th step processed.
 inline int64_t step_pos(const RnnConfig& c, int64_t s) { return c.reverse ? c.T - 1 - s : s; }
 
+// [Note: RNN dW_hh from the states] dW_hh = dG^T @ H_prev over the B*T rows (b, t), where row
+// (b, t) of H_prev is h_{t-1} of sequence b: the previous row of the states S (the next one
+// when reverse), except at each sequence's first step, where it is h0[b]. Without a mask or a
+// recurrent dropout mask the product reads S itself, shifted by one row, instead of a B*T*H
+// copy: the B rows of dG at first steps are set aside (copied, then zeroed), so in the shifted
+// product they pair their zero gradient with the neighbouring sequence's state; one small
+// product over those B rows with h0 then adds their true terms. The zeros add exact zeros
+// unless the state they meet is inf or NaN, so those B states are checked (else the copy is
+// made, as with masks). The rows are restored when the product object goes away.
+template <typename T>
+class HprevProduct {
+ public:
+  // dG (B*T, ws_cols) is the gradient scratch (changed and restored here); real: the rows of
+  // a compacted masked batch ([Note: RNN masked rows]) whose gradients are gathered in dGr
+  // (row stride ws_cols), or null (dGr is dG)
+  HprevProduct(const RnnConfig& c, T* dG, const T* dGr, const T* S, const T* h0, const T* h_mask,
+               const std::vector<int64_t>* real)
+      : c_(c), dG_(dG), dGr_(dGr), S_(S), h0_(h0), WC_(c.ws_cols()) {
+    const int64_t B = c.B, Tn = c.T, H = c.H;
+    const int64_t first = c.reverse ? Tn - 1 : 0, step = c.reverse ? 1 : -1;
+    shifted_ = !real && !h_mask && Tn >= 2;
+    // the states the zeroed rows meet: row b*T + first + step for every b but the edge one
+    for (int64_t b = 0; shifted_ && b < B; ++b) {
+      const int64_t r = b * Tn + first + step;
+      if (r < 0 || r >= B * Tn) continue;
+      for (int64_t j = 0; j < H; ++j)
+        if (!std::isfinite(static_cast<double>(S[r * H + j]))) shifted_ = false;
+    }
+    if (shifted_) {
+      saved_.resize(static_cast<size_t>(B * WC_));
+      for (int64_t b = 0; b < B; ++b) {
+        T* row = dG + (b * Tn + first) * WC_;
+        std::copy(row, row + WC_, saved_.data() + b * WC_);
+        std::fill(row, row + WC_, T(0));
+      }
+      return;
+    }
+    // the copy: h_{t-1} of every (real) row, times the recurrent dropout mask
+    const int64_t R = real ? static_cast<int64_t>(real->size()) : B * Tn;
+    rows_ = R;
+    hprev_.resize(static_cast<size_t>(R * H));
+#pragma omp parallel for schedule(static) if (R * H > 65536)
+    for (int64_t i = 0; i < R; ++i) {
+      const int64_t r = real ? (*real)[i] : i, b = r / Tn, t = r % Tn;
+      const T* src = t == first ? h0 + b * H : S + (r + step) * H;
+      T* dst = hprev_.data() + i * H;
+      if (h_mask)
+        masked_rows(1, H, src, H, h_mask + b * H, dst);
+      else
+        std::copy(src, src + H, dst);
+    }
+  }
+  HprevProduct(const HprevProduct&) = delete;
+  HprevProduct& operator=(const HprevProduct&) = delete;
+  ~HprevProduct() {
+    if (!shifted_) return;
+    const int64_t first = c_.reverse ? c_.T - 1 : 0;
+    for (int64_t b = 0; b < c_.B; ++b)
+      std::copy(saved_.data() + b * WC_, saved_.data() + (b + 1) * WC_,
+                dG_ + (b * c_.T + first) * WC_);
+  }
+
+  // dst (M x H) = columns [col, col + M) of the rows' gradients, transposed, @ H_prev
+  void operator()(int64_t col, int64_t M, T* dst) const {
+    const int64_t B = c_.B, Tn = c_.T, H = c_.H;
+    if (!shifted_) {
+      gemm<T>(true, false, M, H, rows_, T(1), dGr_ + col, WC_, hprev_.data(), H, T(0), dst, H);
+      return;
+    }
+    const int64_t lo = c_.reverse ? 0 : 1, step = c_.reverse ? 1 : -1;
+    gemm<T>(true, false, M, H, B * Tn - 1, T(1), dG_ + lo * WC_ + col, WC_, S_ + (lo + step) * H, H,
+            T(0), dst, H);
+    gemm<T>(true, false, M, H, B, T(1), saved_.data() + col, WC_, h0_, H, T(1), dst, H);
+  }
+
+ private:
+  const RnnConfig& c_;
+  T* dG_;
+  const T* dGr_;
+  const T* S_;
+  const T* h0_;
+  int64_t WC_, rows_ = 0;
+  bool shifted_ = false;
+  std::vector<T> saved_, hprev_;
+};
+
 }  // namespace
 
 template <typename T>
@@ -257,8 +358,12 @@ void rnn_forward(const RnnConfig& c, const T* x, const T* h0, const T* c0, const
   T* Cs = ws.cells;
   T* y = out == S ? nullptr : out;
 
-  // the input projection of every step: one GEMM over B*T rows
-  gemm<T>(false, true, B * Tn, G * H, I, T(1), x, I, w.w_ih, I, T(0), Gw + c.x_offset(), WC);
+  // The input projection of every step into the workspace: one GEMM over B*T rows, or per
+  // step inside the time loop ([Note: RNN step products]).
+  const Plan plan = make_plan(c);
+  const int64_t xo = c.x_offset();
+  const bool step_proj = step_products(plan, B);
+  if (!step_proj) gemm<T>(false, true, B * Tn, G * H, I, T(1), x, I, w.w_ih, I, T(0), Gw + xo, WC);
 
   // Biases added in the pointwise pass: b_ih + b_hh, except GRU reset_after's n gate, whose
   // recurrent bias sits inside r * (U_n h + b_hn).
@@ -270,7 +375,6 @@ void rnn_forward(const RnnConfig& c, const T* x, const T* h0, const T* c0, const
   }
   if (split_n && w.b_hh) copy_rows(bias_hn.data(), w.b_hh + 2 * H, H);
 
-  const Plan plan = make_plan(c);
   const RnnKernels<T>& k = kernels<T>();
   std::vector<T> gh_buf(static_cast<size_t>(B * G * H));
 
@@ -298,10 +402,11 @@ void rnn_forward(const RnnConfig& c, const T* x, const T* h0, const T* c0, const
     a.ldh = a.ldc = a.ldo = a.ldop = Tn * H;
     a.ldm = Tn;
     const bool two = gru && !c.reset_after;  // r, z first; then n from r*h_{t-1}
-    std::unique_ptr<StepGemm<T>> gemm1, gemm2;
+    std::unique_ptr<StepGemm<T>> gemm1, gemm2, proj;
     guarded([&] {
       gemm1 = gate_gemm<T>(rows, w.w_hh, H, 0, two ? 2 : G, u0, nu);
       if (two) gemm2 = gate_gemm<T>(rows, w.w_hh, H, 2, 1, u0, nu);
+      if (step_proj) proj = std::make_unique<StepGemm<T>>(rows, true, I, G * H, w.w_ih, I);
     });
     // recurrent dropout: the GEMM reads h_{t-1} * mask, this thread's rows, every unit
     std::vector<T> hm_buf(w.h_mask ? static_cast<size_t>(rows * H) : 0);
@@ -337,6 +442,8 @@ void rnn_forward(const RnnConfig& c, const T* x, const T* h0, const T* c0, const
                   [&](int64_t r, const T* v) { std::copy(v, v + N, C + r * G * nu); });
       };
       real.find(a.mask, Tn, rows);  // every row when there is no mask
+      if (proj)  // this step's x-projection of the block's rows (every row: as one GEMM would)
+        guarded([&] { (*proj)(rows, x + at * I, Tn * I, T(0), Gw + at * WC + xo, Tn * WC); });
       if (two) {
         guarded([&] {
           step_gemm(*gemm1, hin, ldin, 2 * nu, gh);
@@ -403,6 +510,8 @@ void rnn_backward(const RnnConfig& c, const T* x, const T* h0, const T* c0, cons
     const Plan plan = make_plan(c);
     const RnnKernels<T>& k = kernels<T>();
     std::vector<T> drh_buf(gru && !c.reset_after ? static_cast<size_t>(B * H) : 0);
+    // dx_t = dG_t W_ih per step ([Note: RNN step products]); masks keep the compacted GEMM
+    const bool step_dx = g.dx && !c.mask && step_products(plan, B);
 
     run_plan(plan, B, H, [&](const Block& blk, auto&& sync, auto&& guarded) {
       const int64_t rows = blk.rows(), nu = blk.units(), b0 = blk.b0, u0 = blk.u0;
@@ -424,7 +533,7 @@ void rnn_backward(const RnnConfig& c, const T* x, const T* h0, const T* c0, cons
       a.lddh = a.lddhp = a.lddc = a.lddca = H;
       a.ldm = Tn;
       // dh_{t-1} through U: d(U_n h) (GRU reset_after=False: d(r*h) first), then the rest
-      std::unique_ptr<StepGemm<T>> gemm_rec, gemm_n;
+      std::unique_ptr<StepGemm<T>> gemm_rec, gemm_n, gemm_dx;
       guarded([&] {
         if (two) {
           gemm_n = std::make_unique<StepGemm<T>>(rows, false, H, nu, w.w_hh + 2 * H * H + u0, H);
@@ -432,6 +541,7 @@ void rnn_backward(const RnnConfig& c, const T* x, const T* h0, const T* c0, cons
         } else {
           gemm_rec = std::make_unique<StepGemm<T>>(rows, false, K_rec, nu, w_rec + u0, H);
         }
+        if (step_dx) gemm_dx = std::make_unique<StepGemm<T>>(rows, false, G * H, I, w.w_ih, I);
       });
       // dh_{t-1} += dG_t @ U (times the recurrent dropout mask): every row straight into dhp,
       // or through a buffer (the real rows only, see [Note: RNN masked rows]; a dropout mask)
@@ -491,6 +601,9 @@ void rnn_backward(const RnnConfig& c, const T* x, const T* h0, const T* c0, cons
           sync();  // every gate gradient of the step is ready
           guarded([&] { rec_gemm(*gemm_rec, dG + at * WC, Tn * WC, K_rec, dhp_row); });
         }
+        if (gemm_dx)  // this step's gate gradients of the block's rows are complete
+          guarded(
+              [&] { (*gemm_dx)(rows, dG + at * WC + xo, Tn * WC, T(0), g.dx + at * I, Tn * I); });
         std::swap(dh_cur, dh_nxt);
       }
     });
@@ -503,7 +616,6 @@ void rnn_backward(const RnnConfig& c, const T* x, const T* h0, const T* c0, cons
         if (c.mask[r]) real.push_back(r);
     const bool compact = c.mask && static_cast<int64_t>(real.size()) < BT;
     const int64_t R = compact ? static_cast<int64_t>(real.size()) : BT;
-    auto row_of = [&](int64_t i) { return compact ? real[i] : i; };
     auto gather = [&](const T* src, int64_t ld, int64_t n, std::vector<T>& dst) {
       dst.resize(static_cast<size_t>(R * n));
 #pragma omp parallel for schedule(static) if (R * n > 65536)
@@ -514,24 +626,10 @@ void rnn_backward(const RnnConfig& c, const T* x, const T* h0, const T* c0, cons
     std::vector<T> dG_c, x_c, rh_c;
     const T* dGr = compact ? gather(dG, WC, WC, dG_c) : dG;
     const T* xr = compact ? gather(x, I, I, x_c) : x;
-    // h_{t-1} of each row (times the recurrent dropout mask), for dW_hh
-    std::vector<T> hprev(static_cast<size_t>(R * H));
-#pragma omp parallel for schedule(static) if (R * H > 65536)
-    for (int64_t i = 0; i < R; ++i) {
-      const int64_t r = row_of(i), b = r / Tn, t = r % Tn;
-      const bool first = t == (c.reverse ? Tn - 1 : 0);
-      const T* src = first ? h0 + b * H : S + (r + (c.reverse ? 1 : -1)) * H;
-      T* dst = hprev.data() + i * H;
-      if (w.h_mask)
-        masked_rows(1, H, src, H, w.h_mask + b * H, dst);
-      else
-        std::copy(src, src + H, dst);
-    }
-
     // weight gradients and dx: one GEMM each over the rows
     const T* dGx = dGr + xo;  // the columns that go through W_ih, in W_ih's row order
     if (g.dw_ih) gemm<T>(true, false, G * H, I, R, T(1), dGx, WC, xr, I, T(0), g.dw_ih, I);
-    if (g.dx && !compact)
+    if (g.dx && !compact && !step_dx)
       gemm<T>(false, false, R, I, G * H, T(1), dGx, WC, w.w_ih, I, T(0), g.dx, I);
     if (g.dx && compact) {  // masked steps' dx is zero
       std::vector<T> dx_c(static_cast<size_t>(R * I));
@@ -541,18 +639,23 @@ void rnn_backward(const RnnConfig& c, const T* x, const T* h0, const T* c0, cons
         std::copy(dx_c.data() + i * I, dx_c.data() + (i + 1) * I, g.dx + real[i] * I);
     }
     if (g.dw_hh) {
-      if (!gru) {
-        gemm<T>(true, false, G * H, H, R, T(1), dGr, WC, hprev.data(), H, T(0), g.dw_hh, H);
-      } else if (c.reset_after) {  // rows come out in the order n, r, z
-        std::vector<T> tmp(static_cast<size_t>(3 * H * H));
-        gemm<T>(true, false, 3 * H, H, R, T(1), dGr, WC, hprev.data(), H, T(0), tmp.data(), H);
-        copy_rows(g.dw_hh, tmp.data() + H * H, 2 * H * H);
-        copy_rows(g.dw_hh + 2 * H * H, tmp.data(), H * H);
-      } else {  // r, z through h_{t-1}; n through r*h_{t-1} (workspace slot 0)
+      if (gru && !c.reset_after) {  // n through r*h_{t-1} (workspace slot 0)
         const T* rh = compact ? gather(Gw, WC, H, rh_c) : Gw;
-        gemm<T>(true, false, 2 * H, H, R, T(1), dGr + H, WC, hprev.data(), H, T(0), g.dw_hh, H);
         gemm<T>(true, false, H, H, R, T(1), dGr + 3 * H, WC, rh, compact ? H : WC, T(0),
                 g.dw_hh + 2 * H * H, H);
+      }
+      // the rest through h_{t-1}: see [Note: RNN dW_hh from the states]. Scoped: it changes
+      // rows of dG and restores them when it goes, before the column sums below.
+      const HprevProduct<T> hprev_product(c, dG, dGr, S, h0, w.h_mask, compact ? &real : nullptr);
+      if (!gru) {
+        hprev_product(0, G * H, g.dw_hh);
+      } else if (c.reset_after) {  // rows come out in the order n, r, z
+        std::vector<T> tmp(static_cast<size_t>(3 * H * H));
+        hprev_product(0, 3 * H, tmp.data());
+        copy_rows(g.dw_hh, tmp.data() + H * H, 2 * H * H);
+        copy_rows(g.dw_hh + 2 * H * H, tmp.data(), H * H);
+      } else {  // r, z
+        hprev_product(H, 2 * H, g.dw_hh);
       }
     }
     if (g.db_ih || g.db_hh) {

@@ -16,15 +16,18 @@
 //                                 h = z*h_{t-1} + (1-z)*n (z_keeps_state, PyTorch/Keras/SPEC)
 //                                 or (1-z)*h_{t-1} + z*n.
 //
-// [Note: RNN plan] The input projection of all T steps is one GEMM over B*T rows into the
-// gate workspace. The time loop then runs inside ONE OpenMP region: each thread owns a block
-// of (batch rows x hidden units) and, per step, runs the recurrent GEMM for its block (our GEMM
-// runs single-threaded inside a parallel region) and the fused pointwise pass for the same
-// block. With enough rows per thread the block is a slice of the batch: threads never wait for
-// each other (no barrier in the whole sequence). With few rows (B = 1 is a GEMV) the block is
-// a slice of the hidden units and threads meet at one barrier per step (two for GRU with
-// reset_after=False). Backward runs the same plan in reverse; the weight gradients and dx are
-// then one GEMM each over all B*T rows.
+// [Note: RNN plan] The input projection of all T steps goes into the gate workspace: one GEMM
+// over B*T rows, or per step on each thread's rows when it has enough of them ([Note: RNN
+// step products] in rnn.cpp). The time loop runs inside ONE OpenMP region: each thread owns a
+// block of (batch rows x hidden units) and, per step, runs the recurrent GEMM for its block
+// (our GEMM runs single-threaded inside a parallel region) and the fused pointwise pass for
+// the same block. With enough rows per thread the block is a slice of the batch: threads
+// never wait for each other (no barrier in the whole sequence). With few rows (B = 1 is a
+// GEMV) the block is a slice of the hidden units and threads meet at one barrier per step
+// (two for GRU with reset_after=False).
+// Backward runs the same plan in reverse (dx per step like the projection, or after the
+// loop); the weight gradients are then one GEMM each over all B*T rows ([Note: RNN dW_hh
+// from the states] in rnn.cpp).
 //
 // [Note: RNN masks] mask (B,T), nonzero = real step. A masked step carries the state (h, c)
 // over unchanged; its output is zero (zero_output) or the previous output (Keras's default,

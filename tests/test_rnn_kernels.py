@@ -7,6 +7,7 @@ PyTorch parity and finite-difference gradient checks are in tests/test_rnn.py (t
 
 from __future__ import annotations
 
+import deepcore as dc
 import numpy as np
 import pytest
 from deepcore import _C
@@ -96,6 +97,8 @@ CONFIGS = [
     ("lstm", {"h_mask": True, "peephole": True}),
     ("gru", {"h_mask": True}),
     ("gru", {"h_mask": True, "reset_after": False}),
+    ("rnn", {"reverse": True}),
+    ("gru", {"reverse": True}),
 ]
 
 
@@ -120,6 +123,48 @@ def test_other_activations(cell, opts, cpu_capability):
     for dtype in (np.float32, np.float64):
         _check(cell, 3, 4, 3, 6, dtype, opts)
         _check(cell, 1, 3, 2, 160, dtype, opts)
+
+
+# B >= 32 rows on every thread: the W_ih products run per step in the time loop ([Note: RNN
+# step products] in csrc/rnn.cpp); one thread (a small step), then two threads splitting the
+# batch (B 64: 32 rows each, a step large enough to split)
+STEP_PRODUCT_SIZES = {"rnn": (64, 3, 5, 32), "lstm": (64, 2, 3, 16), "gru": (64, 2, 3, 19)}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cell,opts", [c for c in CONFIGS if not c[1].get("h_mask")])
+def test_step_products_match_reference(cell, opts, dtype, cpu_capability):
+    prev = dc.kernels.get_num_threads()
+    try:
+        _check(cell, 33, 3, 5, 7, dtype, opts, init=False)
+        dc.kernels.set_num_threads(2)
+        _check(cell, *STEP_PRODUCT_SIZES[cell], dtype, opts, seed=1)
+    finally:
+        dc.kernels.set_num_threads(prev)
+    _check(cell, 40, 3, 4, 6, dtype, dict(opts, h_mask=True), seed=2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_dw_hh_next_to_an_infinite_state(reverse, dtype):
+    """dW_hh reads h_{t-1} from the states shifted by one row, with the gradient rows of first
+    steps zeroed ([Note: RNN dW_hh from the states]); those rows then meet the neighbouring
+    sequence's last state. An inf there (a linear RNN that overflows at its last step) must not
+    make 0 * inf = NaN in dW_hh, whose true terms are all finite."""
+    B, T, I, H = 3, 4, 2, 5
+    a, opts, rng = _inputs("rnn", B, T, I, H, dtype, {"activation": None, "reverse": reverse})
+    a["w_ih"] = np.abs(a["w_ih"]) + np.asarray(0.6, dtype)
+    b, t = (1, 0) if reverse else (0, T - 1)  # the last step processed of sequence b
+    a["x"][b, t] = np.finfo(dtype).max
+    pos = ("rnn", a["x"], a["h0"], None, a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"])
+    out, _, _, ws = _C.rnn_forward(*pos, **opts)
+    assert np.isinf(out[b, t]).all() and np.isfinite(np.delete(out, b, axis=0)).all()
+    dout = rng.standard_normal((B, T, H)).astype(dtype)
+    dw_hh = _C.rnn_backward(*pos, ws, dout, None, None, **opts)[4]
+    want = _C.rnn_backward_ref(*pos, dout, None, None, **opts)[4]
+    assert np.isfinite(want).all()
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-11)
+    np.testing.assert_allclose(dw_hh, want, **tol)
 
 
 def _masks(B, T, rng):
