@@ -1056,7 +1056,7 @@ void copy_flat_window(const Conv3dShape& v, const FlatWindow& e, const T* xg, in
                       int64_t slack) {
   const ConvShape& s = v.s;
   for (int64_t t = 0; t < s.S; ++t) {
-    // columns q in [lo, hi) read x[.., q*sw + t*dw - pw]
+    // columns q in [lo, hi) read x[.., q*sw + c0]
     const int64_t c0 = t * s.dw - s.pw;
     const int64_t lo = std::clamp<int64_t>((-c0 + s.sw - 1) / s.sw * (c0 < 0), 0, e.Q);
     const int64_t hi = std::clamp<int64_t>(s.W - c0 <= 0 ? 0 : (s.W - 1 - c0) / s.sw + 1, lo, e.Q);
@@ -1068,23 +1068,21 @@ void copy_flat_window(const Conv3dShape& v, const FlatWindow& e, const T* xg, in
           std::fill(dst, dst + e.plane(), T(0));
           continue;
         }
-        for (int64_t j = e.Hp; j < e.sh * e.Hl(); ++j)  // phase rows past the window
-          std::fill(dst + e.row(j), dst + e.row(j) + e.Q, T(0));
-        for (int64_t j = 0; j < e.Hp; ++j) {
-          T* out = dst + e.row(j);
-          const int64_t h = e.h0 + j;
-          if (h < 0 || h >= s.H) {
-            std::fill(out, out + e.Q, T(0));
-            continue;
-          }
-          const T* src = xg + ((c * v.D + d) * s.H + h) * s.W;
-          std::fill(out, out + lo, T(0));
-          if (s.sw == 1)
-            std::copy(src + lo + c0, src + hi + c0, out + lo);
-          else
+        // stored row (f, l) is window row j = f + l*sh (zeros past the window); rows are short
+        // (a few dozen elements), so plain loops rather than a library call per piece
+        T* out = dst;
+        for (int64_t f = 0; f < e.sh; ++f)
+          for (int64_t l = 0, j = f; l < e.Hl(); ++l, j += e.sh, out += e.Q) {
+            const int64_t h = e.h0 + j;
+            if (j >= e.Hp || h < 0 || h >= s.H) {
+              for (int64_t q = 0; q < e.Q; ++q) out[q] = T(0);
+              continue;
+            }
+            const T* src = xg + ((c * v.D + d) * s.H + h) * s.W;
+            for (int64_t q = 0; q < lo; ++q) out[q] = T(0);
             for (int64_t q = lo; q < hi; ++q) out[q] = src[q * s.sw + c0];
-          std::fill(out + hi, out + e.Q, T(0));
-        }
+            for (int64_t q = hi; q < e.Q; ++q) out[q] = T(0);
+          }
       }
   }
   std::fill(xp + s.S * e.copy(), xp + s.S * e.copy() + slack, T(0));
