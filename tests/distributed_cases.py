@@ -124,12 +124,22 @@ def resume_bn_mlp(checkpoint: str) -> tuple[Recorder, dict]:
 
 
 def custom_loop(
-    seed: int, rank: int = 0, size: int = 1, wrap=None, passes: int = 1
+    seed: int,
+    rank: int = 0,
+    size: int = 1,
+    wrap=None,
+    passes: int = 1,
+    initial_scale: float | None = None,
+    scales: list[float] | None = None,
+    skip: tuple[int, ...] = (),
 ) -> list[list[np.ndarray]]:
     """PyTorch-style loop: each rank takes its equal share of every batch of 8 rows, the loss is
     the mean over its rows; ``wrap`` turns the optimizer into a DistributedOptimizer. With
     ``passes`` > 1 a rank's rows go through that many backward passes (gradient accumulation,
-    each loss weighted by 1/passes) before the step."""
+    each loss weighted by 1/passes) before the step. With ``initial_scale`` the SGD is wrapped
+    in a LossScaleOptimizer first (Keras's custom-loop use: ``scale_loss(loss).backward()``)
+    and the scale after each step is appended to ``scales``. The steps in ``skip`` take no
+    optimizer step (what loss scaling does on an overflow)."""
     import deepcore.nn.functional as F
 
     dc.manual_seed(seed)
@@ -137,6 +147,8 @@ def custom_loop(
         [layers.Dense(8, activation="relu", input_shape=(5,)), layers.Dense(3)]
     )
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.5)
+    if initial_scale is not None:
+        opt = optim.LossScaleOptimizer(opt, initial_scale=initial_scale)
     if wrap is not None:
         opt = wrap(opt, model)
     x, y = table_data(24)
@@ -149,8 +161,12 @@ def custom_loop(
         for k in range(passes):
             rows = slice(lo + k * part, lo + (k + 1) * part)
             loss = F.cross_entropy(model(dc.tensor(x[rows])), y[rows])
-            (loss * (1.0 / passes) if passes > 1 else loss).backward()
-        opt.step()
+            loss = loss * (1.0 / passes) if passes > 1 else loss
+            (loss if initial_scale is None else opt.scale_loss(loss)).backward()
+        if step not in skip:
+            opt.step()
+        if scales is not None:
+            scales.append(float(opt.dynamic_scale))
         out.append([p.numpy().copy() for p in model.parameters()])
     return out
 

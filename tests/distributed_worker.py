@@ -70,6 +70,21 @@ def run(case: str, out: str, ckpt: str) -> None:
 
         save(f"{out}/{case}-{r}.npz", cases.custom_loop(seed, r, dist.world_size(), wrap))
         return
+    elif case == "custom_scaled":
+        # DistributedOptimizer around a LossScaleOptimizer whose first scale overflows
+        dist.set_distribution(None)
+
+        def wrap(opt, model):
+            dist.broadcast_parameters(model.parameters(), root=0)
+            return dist.DistributedOptimizer(opt, bucket_bytes=64)
+
+        scales: list[float] = []
+        steps = cases.custom_loop(
+            seed, r, dist.world_size(), wrap, initial_scale=2.0**128, scales=scales
+        )
+        save(f"{out}/{case}-{r}.npz", steps)
+        np.save(f"{out}/{case}_scales-{r}.npy", np.asarray(scales))
+        return
     elif case == "custom_overlap":
         # DistributedOptimizer with small buckets, started during backward or after it, and
         # with two accumulated backward passes per step

@@ -114,7 +114,8 @@ def two_ranks(tmp_path_factory):
     p, _ = mpirun(
         2,
         out,
-        "convnet,convnet_distopt,bn_mlp,custom,custom_overlap,overlap,evaluate7,loss_scaled",
+        "convnet,convnet_distopt,bn_mlp,custom,custom_overlap,custom_scaled,overlap,evaluate7,"
+        "loss_scaled",
         ckpt,
     )
     assert p.returncode == 0, p.stdout + p.stderr
@@ -176,6 +177,23 @@ def test_distributed_optimizer_custom_loop(two_ranks):
     out, _, _ = two_ranks
     got, _ = _same_on_every_rank(out, "custom", 2)
     _close_to_reference(got, cases.custom_loop(1), "custom loop, 2 ranks")
+
+
+@needs_mpi
+def test_distributed_optimizer_around_loss_scaling(two_ranks):
+    """A custom loop with DistributedOptimizer(LossScaleOptimizer(SGD)) (Keras's
+    ``scale_loss(loss).backward()``) whose first scale, 2**128, overflows float32. A rank's
+    overflow reaches every rank through the reduced gradients, so all skip the same steps and
+    halve the scale alike; the steps taken are plain SGD on the whole batch (a power-of-two
+    scale divides out exactly): one process without scaling that skips those steps."""
+    out, _, _ = two_ranks
+    got, _ = _same_on_every_rank(out, "custom_scaled", 2)
+    scales = [np.load(out / f"custom_scaled_scales-{r}.npy").tolist() for r in range(2)]
+    assert scales[0] == scales[1]
+    before = [2.0**128] + scales[0][:-1]
+    skipped = tuple(k for k, (a, b) in enumerate(zip(before, scales[0])) if b < a)
+    assert skipped[0] == 0 and len(skipped) < len(scales[0])  # the first skipped, one taken
+    _close_to_reference(got, cases.custom_loop(1, skip=skipped), "loss-scaled custom loop")
 
 
 @needs_mpi
