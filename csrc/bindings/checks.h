@@ -135,9 +135,25 @@ inline py::object py_index(const py::handle& obj, const std::string& name) {
   return value;
 }
 
+// The common case of py_int64: a plain int (not a bool, not a NumPy integer) in range, read
+// without the operator.index call and checks; false (no Python error set) otherwise.
+inline bool exact_int64(const py::handle& obj, int64_t* out) {
+  if (!PyLong_CheckExact(obj.ptr())) return false;
+  int overflow = 0;
+  const long long v = PyLong_AsLongLongAndOverflow(obj.ptr(), &overflow);
+  if (overflow != 0 || (v == -1 && PyErr_Occurred())) {
+    PyErr_Clear();  // the general path raises the error with its message
+    return false;
+  }
+  *out = static_cast<int64_t>(v);
+  return true;
+}
+
 // A Python int or NumPy integer as int64_t: TypeError as py_index; an integer outside
 // [-2**63, 2**63) a ValueError.
 inline int64_t py_int64(const py::handle& obj, const std::string& name) {
+  int64_t fast;
+  if (exact_int64(obj, &fast)) return fast;
   const auto value = py_index(obj, name);
   int overflow = 0;
   const long long v = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
@@ -146,6 +162,14 @@ inline int64_t py_int64(const py::handle& obj, const std::string& name) {
                           std::string(py::str(value)));
   if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
   return static_cast<int64_t>(v);
+}
+
+// py_int64 of element i of the sequence argument `name`: "name[i]" is only spelled out for an
+// error (arguments such as widths and strides are parsed on every call).
+inline int64_t py_int64_at(const py::handle& obj, const std::string& name, size_t i) {
+  int64_t v;
+  if (exact_int64(obj, &v)) return v;
+  return py_int64(obj, name + "[" + std::to_string(i) + "]");
 }
 
 // A Python int or NumPy integer as uint64_t (hash keys): TypeError as py_int64, an integer
@@ -195,8 +219,7 @@ inline std::vector<int64_t> shape_arg(const py::handle& obj, size_t ndim, const 
     throw py::value_error(std::string(name) + " must have " + std::to_string(ndim) +
                           " entries, got " + repr_str(obj));
   std::vector<int64_t> v;
-  for (size_t i = 0; i < ndim; ++i)
-    v.push_back(py_int64(seq[i], std::string(name) + "[" + std::to_string(i) + "]"));
+  for (size_t i = 0; i < ndim; ++i) v.push_back(py_int64_at(seq[i], name, i));
   for (int64_t e : v)
     if (e < 0) throw py::value_error(std::string(name) + " must be non-negative: " + shape_str(v));
   int64_t n;

@@ -26,8 +26,7 @@ inline std::vector<int64_t> spatial_ints(const py::handle& obj, int nsp, const s
     if (static_cast<int>(seq.size()) != nsp)
       throw py::value_error(name + " must be an int or a tuple of " + std::to_string(nsp) +
                             " ints, got " + repr_str(obj));
-    for (int i = 0; i < nsp; ++i)
-      v.push_back(py_int64(seq[i], name + "[" + std::to_string(i) + "]"));
+    for (int i = 0; i < nsp; ++i) v.push_back(py_int64_at(seq[i], name, i));
   } else {
     throw py::type_error(name + " must be an int or a tuple of ints, got " +
                          std::string(py::str(py::type::of(obj).attr("__name__"))));

@@ -48,7 +48,7 @@ PadGeometry geometry_arg(const std::vector<int64_t>& shape, const py::handle& wi
     throw py::value_error("widths must have two ints (before, after) per axis of x (" +
                           std::to_string(2 * nd) + "), got " + repr_str(widths_obj));
   std::vector<int64_t> w(2 * nd), out(nd);
-  for (size_t i = 0; i < 2 * nd; ++i) w[i] = py_int64(seq[i], "widths[" + std::to_string(i) + "]");
+  for (size_t i = 0; i < 2 * nd; ++i) w[i] = py_int64_at(seq[i], "widths", i);
   for (size_t d = 0; d < nd; ++d) {
     const int64_t b = w[2 * d], a = w[2 * d + 1];
     int64_t nc, no;

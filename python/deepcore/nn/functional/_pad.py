@@ -29,12 +29,12 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
     np_mode = _MODES.get(mode) if isinstance(mode, str) else None
     if np_mode is None:
         raise ValueError(f"pad: mode must be one of {tuple(_MODES)}, got {mode!r}")
-    if type(pad) not in (tuple, list) or any(type(p) is not int for p in pad):
+    if type(pad) is not tuple or not all([type(p) is int for p in pad]):
         if not isinstance(pad, (tuple, list)) or not all(
             isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in pad
         ):
             raise TypeError(f"pad: pad must be a tuple of ints, got {pad!r}")
-        pad = [int(p) for p in pad]
+        pad = tuple([int(p) for p in pad])
     nd, shape, k = input.ndim, input.shape, len(pad) // 2
     if len(pad) % 2 or k > nd:
         raise ValueError(
@@ -44,23 +44,21 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
     if value is not None and mode != "constant":
         raise ValueError(f"pad: value is only for mode='constant', not {mode!r}")
     # (before, after) per axis, first axis first, negative crops: ops._shape.Pad's form
-    widths = (0,) * (2 * (nd - k)) + tuple(
-        w for i in range(k - 1, -1, -1) for w in (pad[2 * i], pad[2 * i + 1])
-    )
-    if mode == "reflect" or mode == "circular":
+    widths = [0] * (2 * nd)
+    widths[2 * (nd - k) :: 2] = pad[-2::-2]
+    widths[2 * (nd - k) + 1 :: 2] = pad[::-2]
+    if (np_mode == "reflect" or np_mode == "wrap") and (
+        k and (min(pad) < 0 or max(pad) >= min(shape[nd - k :]))  # else all below their sizes
+    ):
         for i in range(k):
             b, a, d = pad[2 * i], pad[2 * i + 1], nd - 1 - i
             n = shape[d] + min(b, 0) + min(a, 0)  # the cropped size (the kernel checks it)
-            b, a = max(b, 0), max(a, 0)
-            if n > 0 and mode == "reflect" and max(b, a) >= n:
+            w = max(b, a)
+            if n > 0 and (w >= n if np_mode == "reflect" else w > n):
+                what = "smaller than" if np_mode == "reflect" else "at most"
                 raise ValueError(
-                    f"pad: 'reflect' widths must be smaller than the axis size, got ({b}, {a}) "
-                    f"for axis {d} of size {n}"
-                )
-            if n > 0 and mode == "circular" and max(b, a) > n:
-                raise ValueError(
-                    f"pad: 'circular' widths must be at most the axis size, got ({b}, {a}) for "
-                    f"axis {d} of size {n}"
+                    f"pad: '{mode}' widths must be {what} the axis size, got "
+                    f"({max(b, 0)}, {max(a, 0)}) for axis {d} of size {n}"
                 )
     fill = None if value is None or mode != "constant" else _fill_of(value, input.dtype)
-    return Pad.apply(input, widths, np_mode, fill)
+    return Pad.apply(input, tuple(widths), np_mode, fill)
