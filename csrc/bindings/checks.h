@@ -117,6 +117,26 @@ void check_shape(const A& a, std::initializer_list<int64_t> shape, const char* n
                           shape_str(a));
 }
 
+// A string argument naming one of a fixed set of choices, as its enum value; anything else is
+// a ValueError listing them ("mode must be 'a', 'b' or 'c', got 'x'"). One table per argument:
+//   constexpr Choice<ScanOp> kOps[] = {{"sum", ScanOp::sum}, ...};
+//   const ScanOp op = parse_choice(op_s, "op", kOps);
+template <typename E>
+struct Choice {
+  const char* name;
+  E value;
+};
+
+template <typename E, size_t N>
+E parse_choice(const std::string& s, const char* what, const Choice<E> (&choices)[N]) {
+  for (const auto& c : choices)
+    if (s == c.name) return c.value;
+  std::string names;
+  for (size_t i = 0; i < N; ++i)
+    names += std::string(i == 0 ? "" : i + 1 == N ? " or " : ", ") + "'" + choices[i].name + "'";
+  throw py::value_error(std::string(what) + " must be " + names + ", got '" + s + "'");
+}
+
 // [Note: checked integers]
 // Integers from Python (sizes, strides, paddings, ...) become int64_t in one place, py_int64,
 // and every size a binding derives from them is computed with mul_overflow / add_overflow, so

@@ -23,16 +23,12 @@ struct ConvArgs {
 };
 
 inline ConvAlgo parse_algo(const std::string& algo, bool& reference) {
-  reference = false;
-  if (algo == "auto") return ConvAlgo::automatic;
-  if (algo == "direct") return ConvAlgo::direct;
-  if (algo == "im2col") return ConvAlgo::im2col;
-  if (algo == "reference") {
-    reference = true;
-    return ConvAlgo::automatic;
-  }
-  throw py::value_error("algo must be 'auto', 'direct', 'im2col' or 'reference', got '" + algo +
-                        "'");
+  static constexpr Choice<ConvAlgo> kAlgos[] = {{"auto", ConvAlgo::automatic},
+                                                {"direct", ConvAlgo::direct},
+                                                {"im2col", ConvAlgo::im2col},
+                                                {"reference", ConvAlgo::automatic}};
+  reference = algo == "reference";  // the naive kernels (the algo itself is then unused)
+  return parse_choice(algo, "algo", kAlgos);
 }
 
 inline const char* x_layout(int nsp) {

@@ -23,10 +23,10 @@ namespace dc {
 namespace {
 
 InterpMode parse_mode(const std::string& mode) {
-  if (mode == "nearest") return InterpMode::nearest;
-  if (mode == "nearest-exact") return InterpMode::nearest_exact;
-  if (mode == "linear") return InterpMode::linear;
-  throw py::value_error("mode must be 'nearest', 'nearest-exact' or 'linear', got '" + mode + "'");
+  static constexpr Choice<InterpMode> kModes[] = {{"nearest", InterpMode::nearest},
+                                                  {"nearest-exact", InterpMode::nearest_exact},
+                                                  {"linear", InterpMode::linear}};
+  return parse_choice(mode, "mode", kModes);
 }
 
 int spatial_rank(const std::vector<int64_t>& shape, const char* name) {

@@ -17,16 +17,11 @@ namespace dc {
 namespace {
 
 OptimKind parse_kind(const std::string& kind) {
-  if (kind == "sgd") return OptimKind::sgd;
-  if (kind == "adagrad") return OptimKind::adagrad;
-  if (kind == "rmsprop") return OptimKind::rmsprop;
-  if (kind == "adadelta") return OptimKind::adadelta;
-  if (kind == "adam") return OptimKind::adam;
-  if (kind == "nadam") return OptimKind::nadam;
-  throw py::value_error(
-      "kind must be one of 'sgd', 'adagrad', 'rmsprop', 'adadelta', 'adam', "
-      "'nadam'; got '" +
-      kind + "'");
+  static constexpr Choice<OptimKind> kKinds[] = {
+      {"sgd", OptimKind::sgd},         {"adagrad", OptimKind::adagrad},
+      {"rmsprop", OptimKind::rmsprop}, {"adadelta", OptimKind::adadelta},
+      {"adam", OptimKind::adam},       {"nadam", OptimKind::nadam}};
+  return parse_choice(kind, "kind", kKinds);
 }
 
 double get_double(const py::dict& d, const char* key, double dflt) {

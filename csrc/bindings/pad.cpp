@@ -20,19 +20,18 @@ namespace dc {
 
 namespace {
 
-PadMode parse_mode(const std::string& mode) {
-  if (mode == "constant") return PadMode::constant;
-  if (mode == "edge") return PadMode::edge;
-  if (mode == "reflect") return PadMode::reflect;
-  if (mode == "symmetric") return PadMode::symmetric;
-  if (mode == "wrap") return PadMode::wrap;
-  throw py::value_error("mode must be 'constant', 'edge', 'reflect', 'symmetric' or 'wrap', got '" +
-                        mode + "'");
-}
+constexpr Choice<PadMode> kModes[] = {{"constant", PadMode::constant},
+                                      {"edge", PadMode::edge},
+                                      {"reflect", PadMode::reflect},
+                                      {"symmetric", PadMode::symmetric},
+                                      {"wrap", PadMode::wrap}};
+
+PadMode parse_mode(const std::string& mode) { return parse_choice(mode, "mode", kModes); }
 
 const char* mode_name(PadMode m) {
-  static const char* names[] = {"constant", "edge", "reflect", "symmetric", "wrap"};
-  return names[static_cast<int>(m)];
+  for (const auto& c : kModes)
+    if (c.value == m) return c.name;
+  return "?";
 }
 
 // The checked geometry of padding `shape` by `widths_obj` in `mode` (with the inverse maps for

@@ -28,10 +28,9 @@ namespace dc {
 namespace {
 
 RnnCell parse_cell(const std::string& s) {
-  if (s == "rnn") return RnnCell::rnn;
-  if (s == "lstm") return RnnCell::lstm;
-  if (s == "gru") return RnnCell::gru;
-  throw py::value_error("cell must be 'rnn', 'lstm' or 'gru', got '" + s + "'");
+  static constexpr Choice<RnnCell> kCells[] = {
+      {"rnn", RnnCell::rnn}, {"lstm", RnnCell::lstm}, {"gru", RnnCell::gru}};
+  return parse_choice(s, "cell", kCells);
 }
 
 const char* cell_layout(RnnCell c, LstmVariant v) {
@@ -60,11 +59,10 @@ RnnAct parse_act(const py::handle& obj, const char* name) {
 }
 
 LstmVariant parse_variant(const std::string& s) {
-  if (s == "standard") return LstmVariant::standard;
-  if (s == "no_forget") return LstmVariant::no_forget;
-  if (s == "coupled") return LstmVariant::coupled;
-  throw py::value_error("lstm_variant must be 'standard', 'no_forget' or 'coupled', got '" + s +
-                        "'");
+  static constexpr Choice<LstmVariant> kVariants[] = {{"standard", LstmVariant::standard},
+                                                      {"no_forget", LstmVariant::no_forget},
+                                                      {"coupled", LstmVariant::coupled}};
+  return parse_choice(s, "lstm_variant", kVariants);
 }
 
 const std::set<std::string>& option_names() {

@@ -17,12 +17,12 @@ namespace dc {
 namespace {
 
 ScanOp parse_op(const std::string& op) {
-  if (op == "sum") return ScanOp::sum;
-  if (op == "prod") return ScanOp::prod;
-  if (op == "max") return ScanOp::max;
-  if (op == "min") return ScanOp::min;
-  if (op == "logsumexp") return ScanOp::logsumexp;
-  throw py::value_error("op must be 'sum', 'prod', 'max', 'min' or 'logsumexp', got '" + op + "'");
+  static constexpr Choice<ScanOp> kOps[] = {{"sum", ScanOp::sum},
+                                            {"prod", ScanOp::prod},
+                                            {"max", ScanOp::max},
+                                            {"min", ScanOp::min},
+                                            {"logsumexp", ScanOp::logsumexp}};
+  return parse_choice(op, "op", kOps);
 }
 
 bool has_indices(ScanOp op) { return op == ScanOp::max || op == ScanOp::min; }

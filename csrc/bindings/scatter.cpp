@@ -35,13 +35,12 @@ auto dispatch_gather_type(const ArrayArg& a, const char* name, F&& f) {
 }
 
 ScatterOp parse_reduce(const std::string& r) {
-  if (r == "assign") return ScatterOp::assign;
-  if (r == "sum") return ScatterOp::sum;
-  if (r == "prod") return ScatterOp::prod;
-  if (r == "amax") return ScatterOp::max;
-  if (r == "amin") return ScatterOp::min;
-  throw py::value_error("reduce must be 'assign', 'sum', 'prod', 'amax' or 'amin', got '" + r +
-                        "'");
+  static constexpr Choice<ScatterOp> kReduce[] = {{"assign", ScatterOp::assign},
+                                                  {"sum", ScatterOp::sum},
+                                                  {"prod", ScatterOp::prod},
+                                                  {"amax", ScatterOp::max},
+                                                  {"amin", ScatterOp::min}};
+  return parse_choice(r, "reduce", kReduce);
 }
 
 // Offset tables of a C-contiguous array of shape `shape` (empty: a 0-d array broadcast to
