@@ -388,10 +388,9 @@ class Pad(Function):
     def backward(ctx: Context, g: Array) -> tuple:
         if array_module(g) is not np:
             return _unpad_by_indexing(g, ctx.shape, ctx.widths, ctx.mode), None, None, None
-        wide = g.dtype if g.dtype in (np.float32, np.float64) else np.float32
-        g32 = contiguous(g.astype(wide, copy=False))
-        gx = _C.pad_backward(g32, ctx.shape, ctx.widths, ctx.mode)
-        return gx.astype(g.dtype, copy=False), None, None, None
+        # g is float32 / float64: a float16 pad runs in float32 ([Note: float16 storage])
+        gx = _C.pad_backward(contiguous(g), ctx.shape, ctx.widths, ctx.mode)
+        return gx, None, None, None
 
 
 def _sources(xp: Any, n: int, b: int, a: int, mode: str) -> Any:
