@@ -360,11 +360,11 @@ def register_post_accumulate_grad_hook(t: Any, hook: Callable[[Any], None]) -> R
     key = id(t)
     entry = _post_hooks.get(key)
     if entry is None or entry[0]() is not t:  # a dead tensor's id may have been reused
-
-        def forget(_ref: weakref.ref, key: int = key) -> None:
-            e = _post_hooks.get(key)
+        # the dict is bound here: at interpreter exit the module's globals may already be None
+        def forget(_ref: weakref.ref, key: int = key, hooks: dict = _post_hooks) -> None:
+            e = hooks.get(key)
             if e is not None and e[0] is _ref:
-                del _post_hooks[key]
+                del hooks[key]
 
         entry = _post_hooks[key] = (weakref.ref(t, forget), [])
     entry[1].append(hook)
