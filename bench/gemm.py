@@ -1,6 +1,7 @@
 """SGEMM benchmark: deepcore.kernels.sgemm vs NumPy's BLAS (np.matmul on float32), same run.
 
     python3 bench/gemm.py [--threads 1 2] [--pairs 7] [--capability avx512]
+    python3 bench/gemm.py --wgrad --trans tn nn --threads 1   # weight-gradient shapes
 
 Shapes are M x K x N: C (M x N) = op(A) (M x K) @ op(B) (K x N), row-major; --trans picks
 op(A)/op(B) (default nn: no transposes; nt is a Linear layer's x @ w.T).
@@ -36,6 +37,15 @@ SHAPES = [
     ("train", 64, 784, 256),
     ("train", 256, 4096, 4096),
     ("train", 4096, 64, 4096),
+]
+# --wgrad: weight-gradient products, op(A) = A^T over a long K (the whole batch): dW = dY^T X of
+# a Dense layer, and the RNN dW_ih / dW_hh (csrc/rnn.cpp) at bench/rnn.py's B64 T100 I128 H256
+# (K = B*T = 6400; M = 4H for an LSTM, 3H for a GRU, H for a simple RNN). Run with --trans tn.
+WGRAD_SHAPES = [
+    ("wgrad", 1024, 6400, 128),
+    ("wgrad", 1024, 6400, 256),
+    ("wgrad", 768, 6400, 128),
+    ("wgrad", 256, 6400, 256),
 ]
 
 
@@ -123,6 +133,11 @@ def main() -> None:
     p.add_argument("--gap", type=float, default=0.2, help="pause (s) before each timed block")
     p.add_argument("--capability", default=None, help="generic | avx2 | avx512 (default: best)")
     p.add_argument("--only", default=None, help="run only shapes whose MxKxN contains this")
+    p.add_argument(
+        "--wgrad",
+        action="store_true",
+        help="the weight-gradient shapes (long K) instead of the default ones; use --trans tn",
+    )
     args = p.parse_args()
     if args.capability:
         K.set_cpu_capability(args.capability)
@@ -145,7 +160,7 @@ def main() -> None:
             K.set_num_threads(threads)
             blas.set_threads(threads)
             for trans in args.trans:
-                for kind, m, k, n in SHAPES:
+                for kind, m, k, n in WGRAD_SHAPES if args.wgrad else SHAPES:
                     shape = f"{m}x{k}x{n}"
                     if args.only and args.only not in shape:
                         continue

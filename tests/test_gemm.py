@@ -247,6 +247,26 @@ def _blocked_shapes(rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_gemm_transposed_a_long_k(cpu_capability, dtype, threads):
+    # A weight gradient's shape, X^T dY: op(A) = A^T over a long K. K crosses several KC blocks
+    # with a ragged last one and is not a multiple of the transposed pack's 8-row step; M
+    # leaves a partial MR panel (and crosses MC); A's rows are padded; beta accumulates.
+    rng = np.random.default_rng(9)
+    prev = K.get_num_threads()
+    K.set_num_threads(threads)
+    try:
+        for m, n, k in [(203, 37, 1283), (64, 96, 771), (1031, 33, 263), (9, 40, 2049)]:
+            a, b = _operands(rng, m, n, k, True, False, dtype, pad_a=5)
+            c0 = rng.standard_normal((m, n)).astype(dtype)
+            out = c0.copy()
+            _gemm(dtype)(a, b, trans_a=True, alpha=1.0, beta=0.5, out=out)
+            _check(out, _ref(a, b, True, False, 1.0, 0.5, c0), dtype, f"{m}x{n}x{k}")
+    finally:
+        K.set_num_threads(prev)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gemm_skinny_paths(cpu_capability, dtype):
     # Narrow outputs (N < NR: solved as C^T, or unpacked dot products) and row vectors
     # (M <= 2: unpacked), with every transpose pair, beta and a NaN-poisoned out.
