@@ -32,8 +32,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstring>
 #include <exception>
+#include <tuple>
 #include <vector>
 
 #include "activation.h"
@@ -906,7 +909,8 @@ void stacked_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* d
 // transposed band of dy, reduced over the band's positions in registers; partials in (tap,
 // c, k) order are summed per slot ([Note: deterministic weight gradients]) and permuted back.
 // Used where the tiles are mostly full (Q, or a plane's P*Q outputs with the flat windows of
-// short rows ([Note: flat windows]), and for the weight gradient C/G, at least 3/4 of a whole
+// short rows ([Note: flat windows]); the forward may instead tile output channels x positions:
+// [Note: channel-vector tiles]), and for the weight gradient C/G, at least 3/4 of a whole
 // number of tiles; K/G at least half); otherwise the vol2col / stacked paths above. The
 // transposed convolutions of every rank run their gradient passes here when it applies (through a
 // unit depth axis: nn/functional/_conv.py).
@@ -1103,7 +1107,8 @@ bool implicit_backward_weight_full(const Conv3dShape& v) {
 // (kd, r, c, s) so that for one output row they are at most KD segments (one when every r is
 // in range), which its tile kernel runs through without leaving registers, and the weight
 // gradient passes each tap only the band rows it reads. The W axis is not skipped: one tile
-// spans a whole output row, so every tap reads input for some of its columns.
+// spans a whole output row, so every tap reads input for some of its columns (the forward's
+// channel-vector tiles below skip it: [Note: channel-vector tiles]).
 
 // The taps t < k of an axis whose input coordinate start + t*dil lies in [0, n): [lo, hi).
 struct TapRange {
@@ -1115,9 +1120,241 @@ TapRange tap_range(int64_t start, int64_t dil, int64_t k, int64_t n) {
   return {std::min(lo, k), std::clamp<int64_t>(hi, std::min(lo, k), k)};
 }
 
+// [Note: channel-vector tiles]
+// The tiles above put output positions along the vector lanes, so a tile spans a row (or, with
+// flat windows, several rows) and cannot leave out a tap that reads only the W padding for
+// some of its columns, nor (flat) one that reads only the H padding for some of its rows: on
+// 8^3 outputs with a 3x3x3 kernel and padding 1, 23 % of the multiply-adds read zeros and the
+// tiles skip only the depth's 8 %. oneDNN, vectorising over channels, skips them all. The
+// channel-vector tile swaps the roles: output channels along the lanes (NR of them from a
+// packed weight panel, one per reduction index), MR output positions broadcast from anywhere,
+// so the MR positions of a tile need not be neighbours. The input window is copied channels
+// last ((plane, row, column, c), zero padded as the Window), the reduction runs in (kd, r, t, c)
+// order, and for any box of taps kd x r x t the reads of a position are (for unit W dilation)
+// one contiguous run per (kd, r) in both the window and the weight. Output positions are
+// classed by the tap box they read input for (tap_range per axis); a task lists its positions
+// class by class (planes by depth class, then the 2-D classes), cuts the list into MR-position
+// tiles, and each tile runs the union of its positions' boxes (a tile mixing classes reads some
+// zeros). The 2-D classes go interior first, then round the plane's border by angle (top
+// edge, top-left corner, left edge, ...), so that a tile straddling two classes mostly pairs
+// an edge with its corner, whose box is inside the edge's: on 8^3 outputs of a 3x3x3 kernel
+// with padding 1 and MR = 8, 80.7 % of the dense multiply-adds (exact: 77.0; by box size
+// instead of the ring, 82.3; the position tiles, 91.7). Used, inside the direct forward (and so the
+// unit-stride dX), where the estimate below says it does fewer multiply-add slots than the position
+// tiles by a margin: it needs K/G to fill the lanes, and it pays a transposing copy and scalar
+// stores.
+
+// The multiply-add lane slots (per input channel) of the position tiles and of the
+// channel-vector tiles for this forward; channel_tiles() picks the latter where it does fewer
+// by 3 % (its copy and stores). The channel tiles' count is the exact one (every position its
+// own box) plus a tile mixing two boxes at about every class boundary: a quarter of MR
+// positions' slots per class (simulated: 8^3 outputs of a 3x3x3 kernel, padding 1, MR = 8:
+// 27 classes, 7 % over the exact count; this estimate 10 %).
+template <typename T>
+bool channel_tiles(const Conv3dShape& v) {
+  const ConvShape& s = v.s;
+  const ConvTileKernels<T>& kt = *conv_tile_stub<T>();
+  const int64_t MR = kt.mr, NR = kt.nr, Kg = s.Kg();
+  const double outputs = double(v.O) * double(s.P) * double(s.Q);
+  if (outputs < double(2 * MR)) return false;
+  struct Taps {
+    double sum = 0;       // over outputs, the taps that read input
+    int64_t classes = 0;  // distinct tap ranges
+  };
+  auto taps = [](int64_t n_out, int64_t stride, int64_t pad, int64_t dil, int64_t k, int64_t n) {
+    Taps a;
+    TapRange last{-1, -1};
+    for (int64_t i = 0; i < n_out; ++i) {  // ranges are monotone in i: classes are runs
+      const TapRange t = tap_range(i * stride - pad, dil, k, n);
+      a.sum += double(t.hi - t.lo);
+      a.classes += t.lo != last.lo || t.hi != last.hi;
+      last = t;
+    }
+    return a;
+  };
+  const Taps kd = taps(v.O, v.sd, v.pd, v.dd, v.KD, v.D);
+  const Taps r = taps(s.P, s.sh, s.ph, s.dh, s.R, s.H);
+  const Taps t = taps(s.Q, s.sw, s.pw, s.dw, s.S, s.W);
+  const double panels = double((Kg + MR - 1) / MR * MR);
+  const double by_pos =
+      flat_tiles(v, NR)
+          ? panels * kd.sum * double((s.P * s.Q + NR - 1) / NR * NR) * double(s.R * s.S)
+          : panels * kd.sum * double((s.Q + NR - 1) / NR * NR) * r.sum * double(s.S);
+  const double classes = double(kd.classes * r.classes * t.classes);
+  const double by_chan = double((Kg + NR - 1) / NR * NR) * kd.sum * r.sum * t.sum *
+                         (1 + classes * double(MR) / (4 * outputs));
+  return by_chan < 0.97 * by_pos;
+}
+
+// y = the forward by channel-vector tiles (see the Note).
+template <typename T>
+void cv_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y, bool relu) {
+  const ConvShape& s = v.s;
+  const ConvTileKernels<T>& kt = *conv_tile_stub<T>();
+  const int64_t MR = kt.mr, NR = kt.nr, Kg = s.Kg(), Cg = s.Cg();
+  const int64_t KRS = v.KD * s.R * s.S, CKRS = Cg * KRS, PQ = s.P * s.Q, OPQ = v.O * PQ;
+  const int64_t DHW = v.D * s.H * s.W, HW = s.H * s.W, ktiles = (Kg + NR - 1) / NR;
+  // the weight in NR-column panels: bp[((g*ktiles + kt)*CKRS + red)*NR + j], red = (kd, r, t, c)
+  T* bp = thread_scratch<T>(ScratchSlot::conv_out, s.G * ktiles * CKRS * NR);
+  for (int64_t g = 0; g < s.G; ++g)
+    for (int64_t j0 = 0; j0 < ktiles; ++j0)
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t tap = 0; tap < KRS; ++tap) {
+          T* dst = bp + ((g * ktiles + j0) * CKRS + tap * Cg + c) * NR;
+          for (int64_t j = 0; j < NR; ++j) {
+            const int64_t k = j0 * NR + j;
+            dst[j] = k < Kg ? w[((g * Kg + k) * Cg + c) * KRS + tap] : T(0);
+          }
+        }
+  const int nt = conv_threads(v);
+  // runs of planes as the position tiles', and their outputs (yt below) within kStackBytes
+  PlaneRuns pr = plan_runs<T>(v, nt);
+  const int64_t Kgp = ktiles * NR;
+  pr.planes = std::clamp<int64_t>(kStackBytes / (PQ * Kgp * int64_t(sizeof(T))), 1, pr.planes);
+  pr.runs = (v.O + pr.planes - 1) / pr.planes;
+  const Window e = run_window(v, pr.planes, 1);
+  // the 2-D classes of a plane's positions in ring order, and the window and output offsets
+  // of their positions (pos2[begin .. end))
+  struct Pos {
+    int64_t x, y;
+  };
+  struct Cls {
+    TapRange r, t;
+    int64_t begin, end;
+  };
+  std::vector<Pos> pos2;
+  std::vector<Cls> cls;
+  {
+    struct Key {
+      int edge;             // 0: no tap missing on one side only (the interior)
+      double angle, reach;  // of (ar, at) below
+      std::array<int64_t, 4> ranges;
+      bool operator<(const Key& o) const {
+        return std::tie(edge, angle, reach, ranges) < std::tie(o.edge, o.angle, o.reach, o.ranges);
+      }
+      bool operator!=(const Key& o) const { return ranges != o.ranges; }
+    };
+    std::vector<std::pair<Key, Pos>> keyed;
+    keyed.reserve(PQ);
+    for (int64_t p = 0; p < s.P; ++p) {
+      const TapRange r = tap_range(p * s.sh - s.ph, s.dh, s.R, s.H);
+      const int64_t ar = r.lo - (s.R - r.hi);  // > 0 near the top, < 0 near the bottom
+      for (int64_t q = 0; q < s.Q; ++q) {
+        const TapRange t = tap_range(q * s.sw - s.pw, s.dw, s.S, s.W);
+        const int64_t at = t.lo - (s.S - t.hi);
+        keyed.push_back({{ar != 0 || at != 0,
+                          std::atan2(double(ar), double(at)),
+                          double(ar * ar + at * at),
+                          {r.lo, r.hi, t.lo, t.hi}},
+                         {(p * s.sh * e.Wp + q * s.sw) * Cg, p * s.Q + q}});
+      }
+    }
+    std::stable_sort(keyed.begin(), keyed.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (int64_t i = 0; i < PQ; ++i) {
+      const auto& k = keyed[i].first.ranges;
+      if (i == 0 || keyed[i].first != keyed[i - 1].first) {
+        if (!cls.empty()) cls.back().end = i;
+        cls.push_back({{k[0], k[1]}, {k[2], k[3]}, i, PQ});
+      }
+      pos2.push_back(keyed[i].second);
+    }
+  }
+  for_tasks(s.N * s.G * pr.runs, nt, [&](int64_t task, int) {
+    const int64_t n = task / (s.G * pr.runs), g = task / pr.runs % s.G, run = task % pr.runs;
+    const int64_t o0 = run * pr.planes, o1 = std::min(v.O, o0 + pr.planes);
+    const int64_t d0 = o0 * v.sd - v.pd;
+    // the channels-last window: xw[((i*Hp + j)*Wp + u)*Cg + c] = x[c, d0+i, h0+j, w0+u]
+    T* xw = thread_scratch<T>(ScratchSlot::conv_pad, Cg * e.volume());
+    const T* xg = x + (n * s.C + g * Cg) * DHW;
+    const int64_t lo = std::clamp<int64_t>(-e.w0, 0, e.Wp),
+                  hi = std::clamp<int64_t>(s.W - e.w0, lo, e.Wp);
+    for (int64_t i = 0; i < e.Dw; ++i)
+      for (int64_t j = 0; j < e.Hp; ++j) {
+        T* dst = xw + (i * e.Hp + j) * e.Wp * Cg;
+        const int64_t d = d0 + i, h = e.h0 + j;
+        if (d < 0 || d >= v.D || h < 0 || h >= s.H || hi <= lo) {
+          std::fill(dst, dst + e.Wp * Cg, T(0));
+          continue;
+        }
+        std::fill(dst, dst + lo * Cg, T(0));
+        kt.transpose(Cg, hi - lo, xg + d * HW + h * s.W + e.w0 + lo, DHW, dst + lo * Cg, Cg);
+        std::fill(dst + hi * Cg, dst + e.Wp * Cg, T(0));
+      }
+    // planes by depth class (largest first), each class's positions 2-D class by class
+    std::vector<int64_t> planes(o1 - o0);
+    std::vector<TapRange> kdr(o1 - o0);
+    for (int64_t o = o0; o < o1; ++o) {
+      planes[o - o0] = o;
+      kdr[o - o0] = tap_range(o * v.sd - v.pd, v.dd, v.KD, v.D);
+    }
+    auto depth_key = [&](int64_t o) {
+      const TapRange k = kdr[o - o0];
+      return std::array<int64_t, 2>{k.lo - k.hi, k.lo};
+    };
+    std::stable_sort(planes.begin(), planes.end(),
+                     [&](int64_t a, int64_t c) { return depth_key(a) < depth_key(c); });
+    struct Item {
+      int64_t x, y;
+      TapRange kd, r, t;
+    };
+    std::vector<Item> items;
+    items.reserve((o1 - o0) * PQ);
+    for (size_t a = 0; a < planes.size();) {
+      size_t z = a;
+      while (z < planes.size() && depth_key(planes[z]) == depth_key(planes[a])) ++z;
+      for (const Cls& c : cls)
+        for (size_t i = a; i < z; ++i) {
+          const int64_t o = planes[i];
+          const int64_t xo = (o - o0) * v.sd * e.Hp * e.Wp * Cg, yo = o * PQ;
+          for (int64_t k = c.begin; k < c.end; ++k)
+            items.push_back({xo + pos2[k].x, yo + pos2[k].y, kdr[o - o0], c.r, c.t});
+        }
+      a = z;
+    }
+    const T* bpg = bp + g * ktiles * CKRS * NR;
+    // the tiles store into yt (positions, Kgp), transposed into y at the end: stored straight
+    // into y, a tile's NR channels of a position lie OPQ elements apart, all in one L1 set
+    // when that is a multiple of 4 KiB ((8, 32, 16^3) 3x3x3: 16 KiB apart, 18.3 ms, 5 % over
+    // the position tiles on 8 % fewer multiply-adds; through yt 16.6)
+    T* yt = thread_scratch<T>(ScratchSlot::conv_col, (o1 - o0) * PQ * Kgp);
+    std::vector<int64_t> seg(3 * KRS);
+    int64_t px[64], py[64];  // kt.mr <= 64
+    for (size_t i0 = 0; i0 < items.size(); i0 += MR) {
+      const int m = int(std::min<size_t>(MR, items.size() - i0));
+      TapRange kd = items[i0].kd, r = items[i0].r, t = items[i0].t;
+      for (int i = 0; i < m; ++i) {
+        const Item& it = items[i0 + i];
+        px[i] = it.x;
+        py[i] = (it.y - o0 * PQ) * Kgp;
+        kd = {std::min(kd.lo, it.kd.lo), std::max(kd.hi, it.kd.hi)};
+        r = {std::min(r.lo, it.r.lo), std::max(r.hi, it.r.hi)};
+        t = {std::min(t.lo, it.t.lo), std::max(t.hi, it.t.hi)};
+      }
+      // the segments of the box: a run of (t, c) per (kd, r) for unit W dilation, else of c
+      int nseg = 0;
+      const int64_t runs = s.dw == 1 ? 1 : t.hi - t.lo, per = s.dw == 1 ? t.hi - t.lo : 1;
+      if (t.hi > t.lo)
+        for (int64_t a = kd.lo; a < kd.hi; ++a)
+          for (int64_t c = r.lo; c < r.hi; ++c)
+            for (int64_t u = 0; u < runs; ++u, ++nseg) {
+              const int64_t tap = (a * s.R + c) * s.S + t.lo + u;
+              seg[3 * nseg] = tap * Cg;
+              seg[3 * nseg + 1] = (tap + per) * Cg;
+              seg[3 * nseg + 2] = ((a * v.dd * e.Hp + c * s.dh) * e.Wp + (t.lo + u) * s.dw) * Cg;
+            }
+      for (int64_t j0 = 0; j0 < ktiles; ++j0)
+        kt.fwd_cv(seg.data(), nseg, bpg + j0 * CKRS * NR, xw, px, yt + j0 * NR, 1, py, m,
+                  int(std::min(NR, Kg - j0 * NR)), b ? b + g * Kg + j0 * NR : nullptr, relu);
+    }
+    kt.transpose((o1 - o0) * PQ, Kg, yt, Kgp, y + (n * s.K + g * Kg) * OPQ + o0 * PQ, OPQ);
+  });
+}
+
 template <typename T>
 void implicit_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, T* y, bool relu) {
   const ConvShape& s = v.s;
+  if (channel_tiles<T>(v)) return cv_forward(v, x, w, b, y, relu);
   const ConvTileKernels<T>& kt = *conv_tile_stub<T>();
   const int64_t MR = kt.mr, NR = kt.nr, Kg = s.Kg(), Cg = s.Cg();
   const int64_t RS = s.R * s.S, CKRS = Cg * v.KD * RS, PQ = s.P * s.Q, OPQ = v.O * PQ;
@@ -1204,6 +1441,25 @@ void implicit_forward(const Conv3dShape& v, const T* x, const T* w, const T* b, 
   });
 }
 
+// The unit-stride convolution whose forward on dy is v's dx: channels and sizes swapped,
+// padding (k-1)*dil - pad (negative when wider than the kernel's reach).
+Conv3dShape flipped(const Conv3dShape& v) {
+  const ConvShape& s = v.s;
+  Conv3dShape u = v;
+  u.s.C = s.K;
+  u.s.K = s.C;
+  u.s.H = s.P;
+  u.s.W = s.Q;
+  u.s.P = s.H;
+  u.s.Q = s.W;
+  u.s.ph = (s.R - 1) * s.dh - s.ph;
+  u.s.pw = (s.S - 1) * s.dw - s.pw;
+  u.D = v.O;
+  u.O = v.D;
+  u.pd = (v.KD - 1) * v.dd - v.pd;
+  return u;
+}
+
 // dx = the forward of dy with the transposed, flipped weight, for unit strides.
 template <typename T>
 void implicit_backward_input(const Conv3dShape& v, const T* dy, const T* w, T* dx) {
@@ -1218,19 +1474,7 @@ void implicit_backward_input(const Conv3dShape& v, const T* dy, const T* w, T* d
         T* dst = wf + ((g * Cg + c) * Kg + k) * KRS;
         for (int64_t t = 0; t < KRS; ++t) dst[t] = src[KRS - 1 - t];
       }
-  Conv3dShape u = v;
-  u.s.C = s.K;
-  u.s.K = s.C;
-  u.s.H = s.P;
-  u.s.W = s.Q;
-  u.s.P = s.H;
-  u.s.Q = s.W;
-  u.s.ph = (s.R - 1) * s.dh - s.ph;
-  u.s.pw = (s.S - 1) * s.dw - s.pw;
-  u.D = v.O;
-  u.O = v.D;
-  u.pd = (v.KD - 1) * v.dd - v.pd;
-  implicit_forward(u, dy, wf, static_cast<const T*>(nullptr), dx, false);
+  implicit_forward(flipped(v), dy, wf, static_cast<const T*>(nullptr), dx, false);
 }
 
 template <typename T>
@@ -1332,6 +1576,15 @@ ConvAlgo conv3d_resolve_algo(const Conv3dShape& v, ConvPass pass, ConvAlgo algo)
   if (!covered || algo == ConvAlgo::im2col) return ConvAlgo::im2col;
   return algo == ConvAlgo::direct || (full && !is_pointwise3d(v)) ? ConvAlgo::direct
                                                                   : ConvAlgo::im2col;
+}
+
+template <typename T>
+const char* conv3d_direct_tiles(const Conv3dShape& v, ConvPass pass) {
+  if (pass == ConvPass::backward_weight) return "rows";
+  if (pass == ConvPass::backward_input && !implicit_backward_input_covers(v)) return "none";
+  const Conv3dShape u = pass == ConvPass::forward ? v : flipped(v);
+  if (channel_tiles<T>(u)) return "channels";
+  return flat_tiles(u, conv_tile_stub<T>()->nr) ? "planes" : "rows";
 }
 
 template <typename T>
@@ -1509,7 +1762,8 @@ void conv2d_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, 
   template void conv3d_backward_input<T>(const Conv3dShape&, const T*, const T*, T*, ConvAlgo);    \
   template void conv3d_backward_weight<T>(const Conv3dShape&, const T*, const T*, T*, T*,          \
                                           ConvAlgo);                                               \
-  template ConvAlgo conv3d_resolve_algo<T>(const Conv3dShape&, ConvPass, ConvAlgo);
+  template ConvAlgo conv3d_resolve_algo<T>(const Conv3dShape&, ConvPass, ConvAlgo);                \
+  template const char* conv3d_direct_tiles<T>(const Conv3dShape&, ConvPass);
 DC_INSTANTIATE_CONV(float)
 DC_INSTANTIATE_CONV(double)
 #undef DC_INSTANTIATE_CONV

@@ -85,6 +85,12 @@ void conv3d_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* dw
 // The algorithm `algo` resolves to for this shape and pass of a 3-D convolution in T.
 template <typename T>
 ConvAlgo conv3d_resolve_algo(const Conv3dShape& v, ConvPass pass, ConvAlgo algo);
+// The tiles the direct algorithm runs this pass of a 3-D convolution in T with (for tests and
+// benchmarks): "channels" ([Note: channel-vector tiles] in conv.cpp), "planes" ([Note: flat
+// windows]) or "rows"; backward_input as the forward on dy it runs for unit strides ("none"
+// for others: vol2col).
+template <typename T>
+const char* conv3d_direct_tiles(const Conv3dShape& v, ConvPass pass);
 
 #ifndef DC_ISA_LEVEL
 // Device stubs of the drivers above ([Note: device dispatch] in core/device_dispatch.h). conv1d
@@ -113,6 +119,13 @@ struct ConvTileKernels {
   void (*wgrad)(const T* src, const int64_t* aoff, const int64_t* abase, const int64_t* rows,
                 int64_t nrows, int64_t len, int64_t sw, const T* b, int64_t ldb, T* C, int64_t ldc,
                 int m, int n);
+  // The channel-vector forward tile ([Note: channel-vector tiles] in conv.cpp): output channels
+  // as the nr vector lanes, mr output positions (any addresses) as the broadcast rows:
+  // C[j*ldc + coff[i]] = sum_k sum_{p in [seg[3k], seg[3k+1])}
+  //   src[pos[i] + seg[3k+2] + p - seg[3k]] * b[p*nr + j]   (+ bias[j], then max(., 0) when
+  // relu) for i < m <= mr, j < n <= nr: b is one packed nr-column panel of the weight.
+  void (*fwd_cv)(const int64_t* seg, int nseg, const T* b, const T* src, const int64_t* pos, T* C,
+                 int64_t ldc, const int64_t* coff, int m, int n, const T* bias, bool relu);
   // dst[j*ldd + i] = src[i*lds + j] for i < rows, j < cols.
   void (*transpose)(int64_t rows, int64_t cols, const T* src, int64_t lds, T* dst, int64_t ldd);
 };

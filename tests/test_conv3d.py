@@ -56,6 +56,21 @@ CONFIGS = [
     # ... and rows that fill their tiles keep the one padded copy (Q = 32 in three W phases)
     (1, 2, (2, 3, 95), 3, (1, 2, 3), (1, 1, 3), (0, 1, 1), (1, 1, 1), 1),
 ]
+# channel-vector tiles ([Note: channel-vector tiles]): K/G fills the vector lanes (30-48 of 32
+# under AVX-512: tiles of fewer channels), output positions classed by the taps they read;
+# odd sizes, a stride past the kernel, padding wider than the kernel's reach with dilation and
+# groups, a depth of 1, a D/W stride with H dilation, and C/G large with K small (the unit-stride
+# dX, the forward on dy, through them: its window starts inside dy)
+CHANNEL_CONFIGS = [
+    (2, 3, (5, 6, 7), 32, (3, 3, 3), (1, 1, 1), 1, (1, 1, 1), 1),
+    (1, 2, (7, 9, 11), 40, (2, 2, 2), (3, 3, 3), 1, (1, 1, 1), 1),
+    (2, 4, (5, 4, 6), 48, (2, 3, 2), (1, 1, 1), (3, 4, 3), (2, 1, 2), 2),
+    (2, 3, (1, 9, 6), 31, (1, 3, 3), (1, 1, 1), (0, 1, 1), (1, 1, 1), 1),
+    (2, 5, (6, 7, 9), 27, (3, 3, 3), (2, 1, 2), 1, (1, 2, 1), 1),
+    (1, 34, (4, 5, 6), 6, (3, 3, 3), (1, 1, 1), (3, 2, 1), (1, 2, 1), 2),
+    (1, 40, (3, 4, 3), 3, (2, 3, 3), (1, 1, 1), 2, (1, 1, 1), 1),
+]
+CONFIGS += CHANNEL_CONFIGS
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=range(len(CONFIGS)))
@@ -87,8 +102,42 @@ def test_conv3d_every_cpu_capability(cpu_capability):
     # the tile width differs per ISA (32 / 16 / 8 floats), and with it the rows / flat choice
     check_conv(CONFIGS[2], np.float32, ["auto", "direct"], nsp=3)
     check_conv(CONFIGS[4], np.float64, ["auto", "direct"], nsp=3)
-    for cfg in CONFIGS[-7], CONFIGS[-4], CONFIGS[-2]:  # W = 30, taps in the padding, flat
+    for cfg in CONFIGS[-14], CONFIGS[-11], CONFIGS[-9]:  # W = 30, taps in the padding, flat
         check_conv(cfg, np.float32, ["auto", "direct"], nsp=3)
+    for cfg in CHANNEL_CONFIGS:
+        check_conv(cfg, np.float32, ["direct"], nsp=3)
+
+
+def _tiles(cfg, pass_, dtype):
+    N, C, sp, Kc, k, st, padding, dl, groups = cfg
+    return K.conv3d_direct_tiles((N, C) + sp, (Kc, C // groups) + k, st, padding, dl, groups,
+                                 pass_, dtype)  # fmt: skip
+
+
+def test_conv3d_channel_tiles_routing(cpu_capability):
+    # every CHANNEL_CONFIGS entry runs them for some pass and type on every tile width (so the
+    # reference test above covers them), and the short-row shapes of bench/conv.py do, forward
+    # and unit-stride dX: 8^3 outputs of a 3x3x3 kernel with padding 1 read zeros with 23 % of
+    # their multiply-adds, the position tiles skip 8 % ([Note: channel-vector tiles])
+    for cfg in CHANNEL_CONFIGS:
+        runs = {_tiles(cfg, p, d) for p in ("forward", "backward_input")
+                for d in ("float32", "float64")}  # fmt: skip
+        assert "channels" in runs, cfg
+    short = (4, 64, (8, 8, 8), 64, (3, 3, 3), 1, 1, 1, 1)
+    assert _tiles(short, "forward", "float32") == "channels"
+    assert _tiles(short, "backward_input", "float32") == "channels"
+    assert _tiles(short, "backward_weight", "float32") == "rows"
+    strided = (8, 16, (16, 16, 16), 32, (3, 3, 3), 2, 1, 1, 1)
+    assert _tiles(strided, "backward_input", "float32") == "none"  # vol2col's col2vol
+    if cpu_capability == "avx512":
+        assert _tiles(strided, "forward", "float32") == "channels"
+        # 16 output channels fill half the 32 lanes; rows of 32 fill the position tiles
+        wide = (8, 3, (32, 32, 32), 16, (3, 3, 3), 1, 1, 1, 1)
+        assert _tiles(wide, "forward", "float32") == "rows"
+    with pytest.raises(ValueError, match="dtype"):
+        _tiles(short, "forward", "float16")
+    with pytest.raises(ValueError, match="pass_"):
+        _tiles(short, "sideways", "float32")
 
 
 def test_conv3d_output_shape_and_algorithm():

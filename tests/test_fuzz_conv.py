@@ -63,12 +63,18 @@ def axis(draw, region: str, long: bool = False, small: bool = False):
 
 
 @st.composite
-def channels(draw, small: bool = False):
+def channels(draw, small: bool = False, wide: bool = False):
     """(N, C, K, groups): batch 1 and one channel often; groups and depthwise. `small`: one
-    image and few channels (for long rows)."""
+    image and few channels (for long rows). `wide`: many output channels a group (or input
+    channels, for the dX), as the 3-D channel-vector tiles need to fill their lanes."""
     if small:
         groups = draw(st.sampled_from([1, 2]))
         return 1, groups * draw(st.integers(1, 2)), groups * draw(st.sampled_from([1, 8])), groups
+    if wide:
+        groups = draw(st.sampled_from([1, 1, 2]))
+        many, few = draw(st.integers(12, 40)), draw(st.integers(1, 3))
+        cg, kg = (few, many) if draw(st.booleans()) else (many, few)
+        return draw(st.sampled_from([1, 2])), groups * cg, groups * kg, groups
     n = draw(st.sampled_from([1, 1, 2, 3]))
     groups = draw(st.sampled_from([1, 1, 1, 2, 3]))
     cg = draw(st.sampled_from([1, 1, 2, 3]))
@@ -101,8 +107,8 @@ def conv1d_configs(draw):
 
 
 @st.composite
-def conv3d_configs(draw):
-    (n, c, kc, groups) = draw(channels())
+def conv3d_configs(draw, wide: bool = False):
+    (n, c, kc, groups) = draw(channels(wide=wide))
     axes = [draw(axis(draw(st.sampled_from(REGIONS)), small=True)) for _ in range(3)]
     padding = tuple(a[3] for a in axes)
     if draw(st.integers(0, 4)) == 0:
@@ -131,6 +137,13 @@ def test_fuzz_conv3d(cfg, dtype):
     """conv3d's vol2col + GEMM, its implicit GEMM (direct) and the reference kernels in the
     same corner regions per axis, all three axes drawn independently."""
     check_conv(cfg, dtype, ["direct", "im2col", "reference"], nsp=3, relu=True)
+
+
+@given(cfg=conv3d_configs(wide=True), dtype=DTYPES)
+def test_fuzz_conv3d_wide_channels(cfg, dtype):
+    """The same with 12-40 channels on one side: the implicit GEMM's channel-vector tiles
+    ([Note: channel-vector tiles] in csrc/conv.cpp) where its rule picks them."""
+    check_conv(cfg, dtype, ["direct", "auto"], nsp=3, relu=True)
 
 
 @given(cfg=conv2d_configs(), algo=st.sampled_from(ALL_ALGOS))

@@ -7,6 +7,8 @@
 //                          bias=True) -> (dw, db or None)
 //   conv2d_algorithm(input_shape, weight_shape, ..., pass_="forward") -> "direct" | "im2col"
 //   conv2d_output_shape(input_shape, weight_shape, stride, padding, dilation, groups)
+//   conv3d_direct_tiles(input_shape, weight_shape, ..., pass_, dtype) -> "channels" | "planes"
+//                       | "rows" (the implicit GEMM's tiles: csrc/conv.h)
 //   spatial_ints(value, n, name, minimum=1) -> tuple: the per-axis argument rule, for layers
 // and the conv1d_* twins on (N, C, L) / (K, C/groups, R), run as conv2d with H = R = 1, and
 // the conv3d_* twins on (N, C, D, H, W) / (K, C/groups, KD, R, S) (algo 'direct' is the implicit
@@ -163,6 +165,13 @@ py::tuple conv_backward_weight(const py::handle& x_obj, const py::handle& dy_obj
   });
 }
 
+ConvPass parse_pass(const std::string& pass) {
+  static constexpr Choice<ConvPass> kPasses[] = {{"forward", ConvPass::forward},
+                                                 {"backward_input", ConvPass::backward_input},
+                                                 {"backward_weight", ConvPass::backward_weight}};
+  return parse_choice(pass, "pass_", kPasses);
+}
+
 template <int NSP>
 std::string conv_algorithm(const py::object& input_shape, const py::object& weight_shape,
                            const py::object& stride, const py::object& padding,
@@ -171,18 +180,23 @@ std::string conv_algorithm(const py::object& input_shape, const py::object& weig
   const auto a = conv_args(shape_arg(input_shape, 2 + NSP, "input_shape"),
                            shape_arg(weight_shape, 2 + NSP, "weight_shape"), stride, padding,
                            dilation, groups, algo, NSP);
-  ConvPass p;
-  if (pass == "forward")
-    p = ConvPass::forward;
-  else if (pass == "backward_input")
-    p = ConvPass::backward_input;
-  else if (pass == "backward_weight")
-    p = ConvPass::backward_weight;
-  else
-    throw py::value_error("pass_ must be 'forward', 'backward_input' or 'backward_weight'");
+  const ConvPass p = parse_pass(pass);
   if (a.reference) return "reference";
   if (NSP == 3) return conv_algo_name(conv3d_resolve_algo<float>(a.v(), p, a.algo));
   return conv_algo_name(conv_resolve_algo(a.s, p, a.algo));
+}
+
+std::string conv3d_tiles(const py::object& input_shape, const py::object& weight_shape,
+                         const py::object& stride, const py::object& padding,
+                         const py::object& dilation, const py::object& groups,
+                         const std::string& pass, const std::string& dtype) {
+  const auto a = conv_args(shape_arg(input_shape, 5, "input_shape"),
+                           shape_arg(weight_shape, 5, "weight_shape"), stride, padding, dilation,
+                           groups, "auto", 3);
+  const ConvPass p = parse_pass(pass);
+  static constexpr Choice<bool> kTypes[] = {{"float32", false}, {"float64", true}};
+  return parse_choice(dtype, "dtype", kTypes) ? conv3d_direct_tiles<double>(a.v(), p)
+                                              : conv3d_direct_tiles<float>(a.v(), p);
 }
 
 template <int NSP>
@@ -228,6 +242,10 @@ DC_BINDINGS(conv) {
   bind_conv<2>(m, "conv2d");
   bind_conv<1>(m, "conv1d");
   bind_conv<3>(m, "conv3d");
+  m.def("conv3d_direct_tiles", &conv3d_tiles, py::arg("input_shape"), py::arg("weight_shape"),
+        py::arg("stride") = 1, py::arg("padding") = 0, py::arg("dilation") = 1,
+        py::arg("groups") = 1, py::arg("pass_") = "forward", py::arg("dtype") = "float32",
+        "The tiles algo='direct' runs this pass with: 'channels', 'planes' or 'rows'.");
   // The layers' constructors (Conv*D, *Pooling*D) check their per-axis arguments with the
   // same rule the kernels apply, instead of a second copy of it in Python.
   m.def(

@@ -142,6 +142,52 @@ void wgrad_tile(const T* __restrict src, const int64_t* __restrict aoff,
   store_tile<T, MR, NV>(acc, C, ldc, m, n, true);
 }
 
+// The forward with the roles of fwd_tile swapped: output channels along the vectors (the packed
+// weight panel b, nr columns a reduction index), mr output positions broadcast from anywhere in
+// the channels-last window (one pointer each, advancing along the segment's contiguous run).
+template <typename T, int MR, int NV>
+void fwd_cv_tile(const int64_t* __restrict seg, int nseg, const T* __restrict b,
+                 const T* __restrict src, const int64_t* __restrict pos, T* __restrict C,
+                 int64_t ldc, const int64_t* __restrict coff, int m, int n,
+                 const T* __restrict bias, bool relu) {
+  constexpr int L = kVecBytes / sizeof(T), NR = NV * L;
+  Vec<T> acc[MR][NV];
+  zero_tile<T, MR, NV>(acc);
+  for (int k = 0; k < nseg; ++k) {
+    const int64_t p0 = seg[3 * k], len = seg[3 * k + 1] - p0;
+    const T* bp = b + p0 * NR;
+    const T* xs[MR];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) xs[i] = src + pos[i < m ? i : 0] + seg[3 * k + 2];
+#pragma GCC unroll 2
+    for (int64_t p = 0; p < len; ++p, bp += NR) {
+      Vec<T> bv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) bv[v] = load_vec(bp + v * L);
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) {
+        const Vec<T> ai = bcast_vec(xs[i] + p);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] = fma_vec<T>(ai, bv[v], acc[i][v]);
+      }
+    }
+  }
+  // a tile's outputs are a column of C per channel: scalar stores (mr*nr of them against
+  // mr*nr*len multiply-adds)
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    if (i >= m) break;
+    T* c = C + coff[i];
+#pragma GCC unroll 64
+    for (int j = 0; j < NR; ++j) {
+      if (j >= n) break;
+      T r = acc[i][j / L][j % L];
+      if (bias) r += bias[j];
+      c[j * ldc] = relu && r < T(0) ? T(0) : r;
+    }
+  }
+}
+
 // dst[j*ldd + i] = src[i*lds + j] for i < rows, j < cols (the weight gradient's dy, transposed
 // band by band): 8 x 8 blocks through registers where this copy has them.
 template <typename T>
@@ -171,8 +217,11 @@ constexpr int kMR = 4, kNV = 2;
 
 template <typename T>
 const ConvTileKernels<T>* tile_kernels() {
-  static const ConvTileKernels<T> k = {kMR, kNV * int(kVecBytes / sizeof(T)),
-                                       &fwd_tile<T, kMR, kNV>, &wgrad_tile<T, kMR, kNV>,
+  static const ConvTileKernels<T> k = {kMR,
+                                       kNV * int(kVecBytes / sizeof(T)),
+                                       &fwd_tile<T, kMR, kNV>,
+                                       &wgrad_tile<T, kMR, kNV>,
+                                       &fwd_cv_tile<T, kMR, kNV>,
                                        &transpose<T>};
   return &k;
 }
