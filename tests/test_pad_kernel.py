@@ -81,6 +81,37 @@ def test_constant_fill_and_every_element_width():
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_forward_row_blocks_and_copy_sizes(mode):
+    """[Note: pad rows in three passes] over its regions, bitwise against np.pad and the naive
+    kernel: blocks of 64 rows and a partial last block (130 rows), rows over the 16 KiB block
+    (one row per block), more padded columns than rows in a block (the row-by-row branch),
+    fill rows from a padded leading axis, and runs of every copy size (1 to 300 bytes: the
+    byte loop, the overlapping 4 / 8 / 16 / 32-byte moves and the library copy) for every
+    element width."""
+    rng = np.random.default_rng(21)
+    cases = [
+        ((2, 65, 9), [(1, 0), (2, 3), (2, 1)]),  # 130-row blocks of a (3, 70, 12) output
+        ((3, 5000), [(1, 2), (3, 4)]),  # 20 KB rows: one per block
+        ((2, 3, 6), [(0, 0), (1, 1), (5, 5)]),  # 16 padded columns, 5 rows per plane
+        ((1, 2, 3), [(2, 2), (0, 1), (30, 40)]),  # rows of 73, 70 of them padding
+    ]
+    for dt in (np.uint8, np.float16, np.float32, np.float64):
+        for n in (1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 75):
+            cases.append(((4, n), [(1, 0), (2, 1)]))
+        for shape, widths in cases:
+            x = (
+                rng.integers(0, 200, shape).astype(dt)
+                if dt == np.uint8
+                else rng.standard_normal(shape).astype(dt)
+            )
+            fill = np.array([7], dt)
+            kw = {"fill": fill} if mode == "constant" else {}
+            got = _C.pad(x, flat(widths), mode, **kw)
+            np.testing.assert_array_equal(got, np_pad(x, widths, mode, fill=fill[0]))
+            np.testing.assert_array_equal(got, _C.pad(x, flat(widths), mode, reference=True, **kw))
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_threaded_row_chunks_match_the_reference(mode):
     # more than one row chunk (2**15 elements each), chunks starting inside a plane,
     # on every thread count

@@ -379,7 +379,8 @@ class Pad(Function):
 
     @staticmethod
     def forward(ctx: Context, x: Array, widths: tuple, mode: str, fill: Any) -> Array:
-        ctx.shape, ctx.widths, ctx.mode = x.shape, widths, mode
+        if ctx.recording:
+            ctx.shape, ctx.widths, ctx.mode = x.shape, widths, mode
         if array_module(x) is not np:
             return _pad_by_indexing(x, widths, mode, fill)
         return _C.pad(contiguous(x), widths, mode, fill)

@@ -29,7 +29,7 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
     np_mode = _MODES.get(mode) if isinstance(mode, str) else None
     if np_mode is None:
         raise ValueError(f"pad: mode must be one of {tuple(_MODES)}, got {mode!r}")
-    if type(pad) is not tuple or not all([type(p) is int for p in pad]):
+    if type(pad) is not tuple or not _all_int(pad):
         if not isinstance(pad, (tuple, list)) or not all(
             isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in pad
         ):
@@ -44,21 +44,32 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
     if value is not None and mode != "constant":
         raise ValueError(f"pad: value is only for mode='constant', not {mode!r}")
     # (before, after) per axis, first axis first, negative crops: ops._shape.Pad's form
-    widths = [0] * (2 * nd)
-    widths[2 * (nd - k) :: 2] = pad[-2::-2]
-    widths[2 * (nd - k) + 1 :: 2] = pad[::-2]
-    if (np_mode == "reflect" or np_mode == "wrap") and (
-        k and (min(pad) < 0 or max(pad) >= min(shape[nd - k :]))  # else all below their sizes
-    ):
-        for i in range(k):
-            b, a, d = pad[2 * i], pad[2 * i + 1], nd - 1 - i
-            n = shape[d] + min(b, 0) + min(a, 0)  # the cropped size (the kernel checks it)
-            w = max(b, a)
-            if n > 0 and (w >= n if np_mode == "reflect" else w > n):
-                what = "smaller than" if np_mode == "reflect" else "at most"
-                raise ValueError(
-                    f"pad: '{mode}' widths must be {what} the axis size, got "
-                    f"({max(b, 0)}, {max(a, 0)}) for axis {d} of size {n}"
-                )
+    widths = [0] * (2 * (nd - k))
+    bounded = np_mode == "reflect" or np_mode == "wrap"  # PyTorch's width rule (below)
+    for i in range(k - 1, -1, -1):
+        b, a = pad[2 * i], pad[2 * i + 1]
+        widths += (b, a)
+        if bounded and (b < 0 or a < 0 or b >= shape[nd - 1 - i] or a >= shape[nd - 1 - i]):
+            _check_bounded_widths(mode, np_mode, b, a, nd - 1 - i, shape[nd - 1 - i])
     fill = None if value is None or mode != "constant" else _fill_of(value, input.dtype)
     return Pad.apply(input, tuple(widths), np_mode, fill)
+
+
+def _all_int(pad: tuple) -> bool:
+    for p in pad:
+        if type(p) is not int:
+            return False
+    return True
+
+
+def _check_bounded_widths(mode: str, np_mode: str, b: int, a: int, d: int, size: int) -> None:
+    """PyTorch's rule for a 'reflect' / 'circular' axis d: each width below (reflect) or at
+    most (circular) the axis size after its crops (the kernel checks the cropped size)."""
+    n = size + min(b, 0) + min(a, 0)
+    w = max(b, a)
+    if n > 0 and (w >= n if np_mode == "reflect" else w > n):
+        what = "smaller than" if np_mode == "reflect" else "at most"
+        raise ValueError(
+            f"pad: '{mode}' widths must be {what} the axis size, got "
+            f"({max(b, 0)}, {max(a, 0)}) for axis {d} of size {n}"
+        )
