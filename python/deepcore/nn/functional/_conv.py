@@ -274,7 +274,7 @@ class ConvTransposeNd(Function):
         _, bwd_input, _ = _KERNELS[nsp]
         x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
         if any(extra):
-            x = np.pad(x, [(0, 0), (0, 0)] + [(0, e) for e in extra])
+            x = _C.pad(x, (0, 0, 0, 0) + tuple(v for e in extra for v in (0, e)))  # zeros after
         y = bwd_input(x, w, y_shape, *conv, "auto")
         if b is not None:
             _C.bias_add(y, np.ascontiguousarray(b, dtype=y.dtype), axis=1, out=y)
