@@ -139,9 +139,9 @@ inline void next_row(const std::vector<int64_t>& shape, int64_t* coord) {
 
 // dst[0 .. n) = src[0 .. n) (separate arrays): fixed-size block copies the compiler inlines (a
 // row is often a few dozen elements, where a memcpy call costs more than the copy; the C
-// library's copy was also no faster on 900-byte rows). The last
-// block overlaps the one before it instead of an element-by-element tail; under one block, two
-// overlapping halves of the largest power of two that fits.
+// library's copy was also no faster on 900-byte rows). The last block overlaps the one before
+// it instead of an element-by-element tail; under one block, two overlapping copies of the
+// largest power of two that fits.
 template <int kBytes>
 inline void move_bytes(char* d, const char* s) {
   __builtin_memcpy(d, s, kBytes);
@@ -178,7 +178,7 @@ inline void copy_elems(E* dst, const E* src, int64_t n) {
 // (3) the other elements column by column, one source index per column for the whole block,
 // so an element is a load and a store (row by row where a block has fewer rows than padded
 // columns). A row of a small pad (14 elements, 5 of them padding) took ~130 instructions with
-// two short element loops per row; ~105 now. The lambda works on its own copies of the sizes:
+// two short element loops per row; ~108 now. The lambda works on its own copies of the sizes:
 // the block copies write through char pointers, which may alias anything, so values read
 // through the closure were reloaded after each copy.
 constexpr int64_t kRowBlock = 64, kBlockBytes = 16384;
