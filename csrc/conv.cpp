@@ -7,18 +7,51 @@
 // or few output channels per group (depthwise convolution: K/G = 1) most of its time goes to
 // packing and edge tiles, and the im2col copy (R*S times the input) costs more than the
 // arithmetic. The direct forward kernel has no copy beyond one padded image and keeps
-// KB x 16 outputs in registers. Measured per pass (1 thread, CPU time, 2026-11-23, after the
-// batched im2col of [Note: im2col tiles]), `automatic` picks
-//   forward          direct when K/G < 8 (LeNet's 6 channels, depthwise: the GEMM's 8-row
-//                    micro-tile would be mostly empty), else im2col (the seed convnet's first
-//                    layer, C*R*S = 9 but K = 32: im2col 0.31 ms, direct 0.54 ms);
-//   backward_input   direct only when K/G == 1 (depthwise: the scatter kernel beats a GEMM
-//                    with an inner dimension of 1), else im2col (GEMM + col2im);
+// KB x 16 outputs in registers. The implicit GEMM is conv3d's ([Note: implicit GEMM
+// convolution]) on the unit-depth shape (unit3d): no column matrix at all, the tiles read the
+// padded input in place. Measured per pass (AVX-512, float32, 1 thread CPU time and 2 threads
+// wall, paired runs, median ratio old / implicit; 2026-12-06; the direct-vs-im2col figures are
+// of 2026-11-23, 1 thread), `automatic` picks, after the pointwise case below:
+//   forward          implicit where its tiles are mostly full (implicit_forward_full), K/G fills
+//                    at least half an MR-row panel (LeNet's 6 channels: 0.37 vs direct 0.47 ms)
+//                    and the images x groups deal evenly over the threads (see below); but not
+//                    channel-vector tiles on a reduction C/G*R*S < 512 at unit stride, whose
+//                    transposing copy and scalar stores cost more there than im2col's copy
+//                    ((16,32,56,56)->64 3x3: 0.93; (16,16,56,56)->32: 0.92; strided, they win:
+//                    (16,32,56,56)->64 3x3/2 1.16 / 1.32). Wins elsewhere: (16,128,14,14)->128
+//                    1.21 / 1.36, (8,256,7,7)->256 1.28 / 1.17, (32,16,32,32)->8 2.18 / 2.19,
+//                    AlexNet's 11x11/4 1.18 / 1.14, (32,64,56,56)->64 1.04 / 1.02. Else direct
+//                    when K/G < 8 (depthwise: implicit 0.48 of direct's speed; K/G = 2: 0.55),
+//                    else im2col (the seed convnet's first layer, C*R*S = 9 but K = 32: im2col
+//                    0.31 ms, direct 0.54 ms);
+//   backward_input   implicit (the forward on dy: unit strides only) by the same rule on that
+//                    forward, where also C/G >= 2*MR and the padding is at least half the
+//                    kernel's extent: fewer output channels of the flipped conv lose to
+//                    GEMM + col2im ((64,6,12,12)->16 5x5: 0.38; C = 4: 0.83 / 0.73; C = 16:
+//                    1.2-2.9), and a 'valid' conv's dx is a 'full' one on dy (0.85-0.91 at
+//                    (16,32..64,30,30)->64 3x3). Else direct only when K/G == 1 (depthwise: the
+//                    scatter kernel beats a GEMM with an inner dimension of 1), else im2col;
 //   backward_weight  direct when C/G*R*S <= 32 (few input channels: its dot products along q
 //                    read dy once per kernel row; (64,1,28,6,5) 0.18 vs 0.43 ms, (64,3,32,16,3)
-//                    0.67 vs 1.08 ms), else im2col ((64,6,12,16,5): 0.26 vs 0.60 ms);
+//                    0.67 vs 1.08 ms; implicit 0.10-0.58 of direct's speed there); implicit
+//                    where K/G fills 3/4 of its NR-lane tiles and C/G 3/4 of its MR rows, a row
+//                    of K/G channels is at most 256 bytes, and output rows are >= 16 long: its
+//                    tile reduces over a band of dy transposed into 32 KiB, so wide K/G or
+//                    short rows leave each register tile a short reduction ((8,256,7,7)->256:
+//                    0.70 / 0.31; (16,128,14,14)->128: 0.93 / 0.94; Q = 7 at 64 channels:
+//                    1.05 / 0.73). Wins: conv_transpose2d's (16,32,56,56)->64 3x3/2 1.25 /
+//                    1.47, (32,64,56,56)->64 1.11 / 1.12, conv1d k4/2 1.44 / 1.48,
+//                    (32,16,32,32)->32 1.63 / 1.77. Else im2col ((64,6,12,16,5): 0.26 vs
+//                    0.60 ms against direct);
 // and always im2col for a 1x1 stride-1 unpadded conv, whose "column matrix" is the input
-// itself (no copy).
+// itself (no copy), and for any 1x1 kernel (implicit 0.58-0.82 of im2col's speed).
+// A unit-depth conv's implicit tasks are its N*G (image, group) pairs (plan_runs has one plane
+// to split), so with fewer than about one per thread, or an uneven last round (3 images on 2
+// threads: 0.83 / 0.85), im2col's row bands share the work better (batch 1 on 2 threads:
+// 0.56-0.68): implicit only where N*G fills 7/8 of whole rounds over conv_threads. The choice
+// thus depends on the thread count, as the partial sums of [Note: deterministic weight
+// gradients] already do. algo="implicit" forces the implicit kernels (im2col for a strided
+// backward_input); conv3d reads it as its own direct.
 // [Note: conv threading]
 // Work is split into independent tasks (a chunk of whole images x group for small images, an
 // image x group x band of output rows for large ones: [Note: im2col tiles]; outputs of tasks
@@ -911,9 +944,9 @@ void stacked_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* d
 // Used where the tiles are mostly full (Q, or a plane's P*Q outputs with the flat windows of
 // short rows ([Note: flat windows]); the forward may instead tile output channels x positions:
 // [Note: channel-vector tiles]), and for the weight gradient C/G, at least 3/4 of a whole
-// number of tiles; K/G at least half); otherwise the vol2col / stacked paths above. The
-// transposed convolutions of every rank run their gradient passes here when it applies (through a
-// unit depth axis: nn/functional/_conv.py).
+// number of tiles; K/G at least half); otherwise the vol2col / stacked paths above. conv1d and
+// conv2d reach these kernels through a unit depth axis (algorithm 'implicit' of [Note: conv
+// algorithm choice]), and so do the transposed convolutions' gradient passes.
 
 // The input window a task reads: planes [d0, d0 + Dw), rows [h0, h0 + Hp), columns
 // [w0, w0 + Wp) of one group's volume (Cg, D, H, W) (zeros outside), then `slack` zeros. With
@@ -1555,10 +1588,22 @@ void implicit_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* 
       });
 }
 
+// Whether the unit-depth forward u (a 2-D conv's forward, or the forward on dy that is its
+// unit-stride dX) is better run on the implicit kernels than by im2col: its tiles are mostly
+// full, and not channel-vector tiles on a short reduction at unit stride (whose transposing copy
+// and scalar stores cost more there than im2col's copy); see [Note: conv algorithm choice].
+template <typename T>
+bool implicit2d_forward_pays(const Conv3dShape& u) {
+  const ConvShape& s = u.s;
+  return implicit_forward_full<T>(u) &&
+         !(s.sh * s.sw == 1 && s.Cg() * s.R * s.S < 512 && channel_tiles<T>(u));
+}
+
 }  // namespace
 
 template <typename T>
 ConvAlgo conv3d_resolve_algo(const Conv3dShape& v, ConvPass pass, ConvAlgo algo) {
+  if (algo == ConvAlgo::implicit) algo = ConvAlgo::direct;  // the same kernels
   bool covered, full;  // the implicit kernels cover the pass; their tiles are mostly full
   switch (pass) {
     case ConvPass::forward:
@@ -1683,17 +1728,34 @@ void conv3d_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* dw
       [&](const T* parts, int nparts) { reduce_partials(parts, nparts, wsize, dw, nt); });
 }
 
+template <typename T>
 ConvAlgo conv_resolve_algo(const ConvShape& s, ConvPass pass, ConvAlgo algo) {
+  const Conv3dShape v = unit3d(s);
+  const bool covered = pass != ConvPass::backward_input || implicit_backward_input_covers(v);
+  if (algo == ConvAlgo::implicit) return covered ? ConvAlgo::implicit : ConvAlgo::im2col;
   if (algo != ConvAlgo::automatic) return algo;
   if (is_pointwise(s)) return ConvAlgo::im2col;  // a plain GEMM on the input, no copy
   // See [Note: conv algorithm choice].
+  const ConvTileKernels<T>& kt = *conv_tile_stub<T>();
+  const int64_t Kg = s.Kg(), Cg = s.Cg();
+  // a unit-depth conv's implicit tasks are its N*G (image, group) pairs: dealt evenly enough
+  const bool implicit = covered && s.R * s.S > 1 && tiles_full(s.N * s.G, conv_threads(v), 7, 8);
   switch (pass) {
     case ConvPass::forward:
-      return s.Kg() < 8 ? ConvAlgo::direct : ConvAlgo::im2col;
+      if (implicit && implicit2d_forward_pays<T>(v) && tiles_full(Kg, kt.mr, 1, 2))
+        return ConvAlgo::implicit;
+      return Kg < 8 ? ConvAlgo::direct : ConvAlgo::im2col;
     case ConvPass::backward_input:
-      return s.Kg() == 1 ? ConvAlgo::direct : ConvAlgo::im2col;
+      if (implicit && implicit2d_forward_pays<T>(flipped(v)) && Cg >= 2 * kt.mr &&
+          2 * s.ph >= (s.R - 1) * s.dh && 2 * s.pw >= (s.S - 1) * s.dw)
+        return ConvAlgo::implicit;
+      return Kg == 1 ? ConvAlgo::direct : ConvAlgo::im2col;
     default:
-      return s.Cg() * s.R * s.S <= 32 ? ConvAlgo::direct : ConvAlgo::im2col;
+      if (Cg * s.R * s.S <= 32) return ConvAlgo::direct;
+      if (implicit && tiles_full(Kg, kt.nr) && tiles_full(Cg, kt.mr) &&
+          Kg * int64_t(sizeof(T)) <= 256 && s.Q >= 16)
+        return ConvAlgo::implicit;
+      return ConvAlgo::im2col;
   }
 }
 
@@ -1703,6 +1765,8 @@ const char* conv_algo_name(ConvAlgo algo) {
       return "direct";
     case ConvAlgo::im2col:
       return "im2col";
+    case ConvAlgo::implicit:
+      return "implicit";
     default:
       return "auto";
   }
@@ -1721,10 +1785,14 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y
       }
     return;
   }
-  if (conv_resolve_algo(s, ConvPass::forward, algo) == ConvAlgo::direct)
-    direct_forward(s, x, w, b, y, relu);
-  else
-    im2col_forward(s, x, w, b, y, relu);
+  switch (conv_resolve_algo<T>(s, ConvPass::forward, algo)) {
+    case ConvAlgo::direct:
+      return direct_forward(s, x, w, b, y, relu);
+    case ConvAlgo::implicit:
+      return implicit_forward(unit3d(s), x, w, b, y, relu);
+    default:
+      return im2col_forward(s, x, w, b, y, relu);
+  }
 }
 
 template <typename T>
@@ -1734,22 +1802,32 @@ void conv2d_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx, C
     std::fill(dx, dx + s.N * s.C * s.H * s.W, T(0));
     return;
   }
-  if (conv_resolve_algo(s, ConvPass::backward_input, algo) == ConvAlgo::direct)
-    direct_backward_input(s, dy, w, dx);
-  else
-    im2col_backward_input(s, dy, w, dx);
+  switch (conv_resolve_algo<T>(s, ConvPass::backward_input, algo)) {
+    case ConvAlgo::direct:
+      return direct_backward_input(s, dy, w, dx);
+    case ConvAlgo::implicit:
+      return implicit_backward_input(unit3d(s), dy, w, dx);
+    default:
+      return im2col_backward_input(s, dy, w, dx);
+  }
 }
 
 template <typename T>
 void conv2d_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, T* db,
                             ConvAlgo algo) {
   const bool empty = s.N * s.P * s.Q == 0 || s.K * s.C * s.R * s.S == 0;
-  if (!empty && conv_resolve_algo(s, ConvPass::backward_weight, algo) == ConvAlgo::direct) {
+  const ConvAlgo a =
+      empty ? ConvAlgo::im2col : conv_resolve_algo<T>(s, ConvPass::backward_weight, algo);
+  if (a == ConvAlgo::direct) {
     direct_backward_weight(s, x, dy, dw, db);  // db from the kernel's pass over dy
     return;
   }
   if (db) bias_add_backward(dy, db, s.N, s.K, s.P * s.Q);
-  if (!empty) im2col_backward_weight(s, x, dy, dw);
+  if (empty) return;
+  if (a == ConvAlgo::implicit)
+    implicit_backward_weight(unit3d(s), x, dy, dw);
+  else
+    im2col_backward_weight(s, x, dy, dw);
 }
 
 #define DC_INSTANTIATE_CONV(T)                                                                     \
@@ -1762,6 +1840,7 @@ void conv2d_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, 
   template void conv3d_backward_input<T>(const Conv3dShape&, const T*, const T*, T*, ConvAlgo);    \
   template void conv3d_backward_weight<T>(const Conv3dShape&, const T*, const T*, T*, T*,          \
                                           ConvAlgo);                                               \
+  template ConvAlgo conv_resolve_algo<T>(const ConvShape&, ConvPass, ConvAlgo);                    \
   template ConvAlgo conv3d_resolve_algo<T>(const Conv3dShape&, ConvPass, ConvAlgo);                \
   template const char* conv3d_direct_tiles<T>(const Conv3dShape&, ConvPass);
 DC_INSTANTIATE_CONV(float)

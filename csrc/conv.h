@@ -8,9 +8,12 @@
 // the binding computes, so asymmetric padding (Keras/TF 'same' with an even total) needs no
 // extra field. conv1d is conv2d with H = R = 1.
 //
-// Two algorithms behind one entry point (see [Note: conv algorithm choice] in conv.cpp):
-//   direct  - loops over the window with register-blocked accumulators, no im2col buffer;
-//   im2col  - lower each image (tile of output rows) to a column matrix and call dc::gemm.
+// Three algorithms behind one entry point (see [Note: conv algorithm choice] in conv.cpp):
+//   direct   - loops over the window with register-blocked accumulators, no im2col buffer;
+//   im2col   - lower each image (tile of output rows) to a column matrix and call dc::gemm;
+//   implicit - conv3d's implicit GEMM on the unit-depth shape (unit3d): the GEMM's tiles read
+//              the padded input in place ([Note: implicit GEMM convolution]); backward_input
+//              only for unit strides (im2col for others, as in 3-D).
 // Gradient rule: dx is assigned (=); dw and db ACCUMULATE (+=) into the caller's buffers (the
 // Python layer passes zeroed ones), as parameter gradients do everywhere in deepcore.
 #pragma once
@@ -48,10 +51,14 @@ struct Conv3dShape {
 };
 inline Conv3dShape unit3d(const ConvShape& s) { return Conv3dShape{s, 1, 1, 1, 1, 0, 1}; }
 
-enum class ConvAlgo : int { automatic = 0, direct = 1, im2col = 2 };
+// implicit is a 2-D algorithm; for conv3d it is a synonym of direct (the same kernels).
+enum class ConvAlgo : int { automatic = 0, direct = 1, im2col = 2, implicit = 3 };
 enum class ConvPass : int { forward = 0, backward_input = 1, backward_weight = 2 };
 
-// The algorithm `algo` resolves to for this shape and pass (automatic -> a concrete one).
+// The algorithm `algo` resolves to for this shape and pass of a 2-D convolution in T
+// (automatic -> a concrete one; implicit -> im2col for a pass the implicit kernels do not
+// cover).
+template <typename T>
 ConvAlgo conv_resolve_algo(const ConvShape& s, ConvPass pass, ConvAlgo algo);
 const char* conv_algo_name(ConvAlgo algo);
 
@@ -82,7 +89,8 @@ void conv3d_backward_input(const Conv3dShape& v, const T* dy, const T* w, T* dx,
 template <typename T>
 void conv3d_backward_weight(const Conv3dShape& v, const T* x, const T* dy, T* dw, T* db,
                             ConvAlgo algo);
-// The algorithm `algo` resolves to for this shape and pass of a 3-D convolution in T.
+// The algorithm `algo` resolves to for this shape and pass of a 3-D convolution in T (direct
+// or im2col; implicit is read as direct).
 template <typename T>
 ConvAlgo conv3d_resolve_algo(const Conv3dShape& v, ConvPass pass, ConvAlgo algo);
 // The tiles the direct algorithm runs this pass of a 3-D convolution in T with (for tests and

@@ -1,4 +1,4 @@
-"""conv1d / conv2d: native kernels (direct, im2col, reference) against a float64 NumPy
+"""conv1d / conv2d: native kernels (direct, im2col, implicit, reference) against a float64 NumPy
 reference, gradients by finite differences, PyTorch parity, textbook examples, bad inputs."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from deepcore.autograd import backward
 from helpers import assert_close_rel, gradcheck, requires_torch
 
 K = dc.kernels
-ALGOS = ["direct", "im2col"]
+ALGOS = ["direct", "im2col", "implicit"]
 
 
 # ---- random configurations ---------------------------------------------------------------------
@@ -107,6 +107,101 @@ def test_conv2d_every_cpu_capability(cpu_capability, algo):
 def test_conv2d_named_shapes(algo, cfg):
     check_conv(cfg, np.float32, [algo])
     check_conv(cfg, np.float64, [algo])
+
+
+# The implicit GEMM on unit-depth shapes ([Note: implicit GEMM convolution] in csrc/conv.cpp):
+# each tile kind (rows, flat planes, channel vectors) and the corners of its window and tap
+# ranges; backward_input with a stride falls back to im2col.
+IMPLICIT_SHAPES = [
+    (3, 5, (7, 9), 11, (3, 2), (1, 1), 1, (1, 1), 1),  # odd sizes, partial tiles everywhere
+    (2, 3, (1, 1), 4, (1, 1), (1, 1), 0, (1, 1), 1),  # size 1
+    (2, 4, (1, 13), 6, (1, 3), (1, 1), 1, (1, 1), 1),  # a single row
+    (2, 4, (11, 12), 5, (2, 3), (4, 5), 1, (1, 1), 1),  # stride > kernel
+    (2, 4, (9, 8), 7, (3, 3), (1, 1), (4, 5), (1, 1), 1),  # padding wider than the kernel
+    (2, 3, (10, 11), 4, (3, 3), (2, 3), (5, 6), (1, 1), 1),  # same, strided
+    (2, 6, (13, 14), 8, (3, 3), (1, 1), 2, (2, 3), 1),  # dilation
+    (2, 6, (9, 10), 9, (3, 2), (2, 1), 1, (1, 1), 3),  # groups
+    (2, 8, (8, 8), 8, (3, 3), (1, 1), 1, (1, 1), 8),  # depthwise
+    (2, 20, (12, 12), 40, (3, 3), (1, 1), 1, (1, 1), 1),  # K > NR, C > MR: several panels
+    (2, 16, (16, 16), 64, (3, 3), (1, 1), 1, (1, 1), 1),  # channel-vector tiles
+    (2, 9, (8, 8), 33, (3, 3), (1, 1), 1, (1, 1), 1),  # flat tiles, K = NR + 1
+    (2, 3, (34, 35), 4, (3, 3), (1, 1), 1, (1, 1), 1),  # rows of more than one tile
+    (2, 8, (30, 31), 16, (5, 5), (2, 3), "same", (1, 1), 1),  # strided rows in phases
+    (3, 4, (9, 9), 4, (3, 3), (3, 3), 1, (1, 1), 2),  # padded extent equals the input
+    (1, 3, (5, 6), 2, (5, 6), (1, 1), "valid", (1, 1), 1),  # one output: the whole input
+    (1, 3, (5, 6), 2, (3, 3), (1, 1), "full", (2, 2), 1),  # 'full' with dilation
+]
+
+
+@pytest.mark.parametrize("cfg", IMPLICIT_SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_implicit_named_shapes(cfg, dtype):
+    check_conv(cfg, dtype, ["implicit"], relu=True)
+    check_conv(cfg, dtype, ["implicit"], nsp=1)
+
+
+def test_implicit_is_a_conv3d_synonym_of_direct():
+    x, w, b = conv_data((2, 4, (5, 6), 3, (3, 3), (1, 1), 1, (1, 1), 1), np.float64)
+    x5, w5 = x[:, :, None], w[:, :, None]
+    pad = (0, 1, 1)
+    want = K.conv3d_forward(x5, w5, b, 1, pad, 1, 1, "direct")
+    np.testing.assert_array_equal(K.conv3d_forward(x5, w5, b, 1, pad, 1, 1, "implicit"), want)
+    # the same kernels on the same shape: the same bits
+    np.testing.assert_array_equal(K.conv2d_forward(x, w, b, 1, 1, 1, 1, "implicit"), want[:, :, 0])
+    for p in ("forward", "backward_input", "backward_weight"):
+        assert K.conv3d_algorithm(x5.shape, w5.shape, 1, pad, pass_=p, algo="implicit") == "direct"
+    with pytest.raises(ValueError, match="'implicit'"):
+        K.conv2d_forward(x, w, b, 1, 1, 1, 1, "implicitt")
+
+
+@pytest.mark.parametrize(
+    "xs,ws,stride,padding,opad",
+    [
+        ((4, 32, 16, 16), (32, 16, 3, 3), 2, 1, 1),  # bench/ops.py's case, scaled down
+        ((4, 24, 9, 17), (24, 16, 3, 2), (2, 3), (1, 0), (1, 2)),
+        ((2, 32, 12, 16), (32, 16, 3, 3), 1, 1, 0),  # unit stride: the forward on implicit too
+    ],
+)
+def test_conv_transpose2d_on_the_implicit_gemm(xs, ws, stride, padding, opad):
+    """conv_transpose2d's passes against the float64 reference where 'auto' runs its gradient
+    passes on the implicit GEMM ([Note: transposed convolution by the conv kernels]); two
+    threads (batches of 2 and 4 images divide evenly: [Note: conv algorithm choice])."""
+    prev = K.get_num_threads()
+    K.set_num_threads(2)
+    try:
+        _check_conv_transpose2d(xs, ws, stride, padding, opad)
+    finally:
+        K.set_num_threads(prev)
+
+
+def _check_conv_transpose2d(xs, ws, stride, padding, opad):
+    from interp_reference import conv_transpose_ref
+
+    rng = np.random.default_rng(5)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[1])
+    st, pd, op = (v if isinstance(v, tuple) else (v, v) for v in (stride, padding, opad))
+    y = F.conv_transpose2d(dc.tensor(x), dc.tensor(w), dc.tensor(b), st, pd, op)
+    cshape = (xs[0], ws[1]) + y.shape[2:]  # the input of the convolution it is the adjoint of
+    for p in ("forward", "backward_weight"):  # its dx and dw
+        assert K.conv2d_algorithm(cshape, ws, st, pd, pass_=p) == "implicit", p
+    for dtype in (np.float64, np.float32):
+        tx, tw, tb = (dc.tensor(a.astype(dtype), requires_grad=True) for a in (x, w, b))
+        y = F.conv_transpose2d(tx, tw, tb, st, pd, op)
+        g = rng.standard_normal(y.shape)
+        backward(y, dc.tensor(g.astype(dtype)))
+        tol = 1e-12 if dtype == np.float64 else 2e-5
+        geo = (st, pd, op, 1, (1, 1))
+        assert_close_rel(y.detach().numpy(), conv_transpose_ref(x, w, b, *geo), tol)
+        # gradients: the adjoint identities of the reference (linear in x and in w)
+        dx = tx.grad.numpy().astype(np.float64)
+        dw = tw.grad.numpy().astype(np.float64)
+        for _ in range(2):
+            u, v = rng.standard_normal(xs), rng.standard_normal(ws)
+            lhs = (conv_transpose_ref(u, w, None, *geo) * g).sum()
+            assert abs(lhs - (dx * u).sum()) <= tol * 10 * np.abs(dx * u).sum() + 1e-9
+            lhs = (conv_transpose_ref(x, v, None, *geo) * g).sum()
+            assert abs(lhs - (dw * v).sum()) <= tol * 10 * np.abs(dw * v).sum() + 1e-9
+        assert_close_rel(tb.grad.numpy(), g.sum(axis=(0, 2, 3)), tol)
 
 
 # Regression (issue 9, High 1): a padded conv whose padded extent equals (H, W) exactly
@@ -310,25 +405,90 @@ def test_backward_weight_is_deterministic(threads, cfg):
 
 
 def test_auto_algorithm_choice():
-    # see [Note: conv algorithm choice] in csrc/conv.cpp
+    # see [Note: conv algorithm choice] in csrc/conv.cpp (one thread: the implicit kernels'
+    # balance over threads is tested below)
     algo = K.conv2d_algorithm
-    lenet1 = ((64, 1, 28, 28), (6, 1, 5, 5))
-    assert algo(*lenet1) == "direct"
-    assert algo(*lenet1, pass_="backward_input") == "im2col"
-    assert algo(*lenet1, pass_="backward_weight") == "direct"
-    seed1 = ((64, 1, 28, 28), (32, 1, 3, 3))  # few input channels but 32 output channels
-    assert algo(*seed1) == "im2col"
-    assert algo(*seed1, pass_="backward_weight") == "direct"
-    lenet2 = ((64, 6, 12, 12), (16, 6, 5, 5))
-    assert algo(*lenet2, pass_="backward_weight") == "im2col"
-    assert algo((32, 64, 56, 56), (64, 64, 3, 3), 1, 1) == "im2col"
-    depthwise = ((8, 32, 14, 14), (32, 1, 3, 3), 1, 1, 1, 32)
-    assert algo(*depthwise) == "direct"
-    assert algo(*depthwise, pass_="backward_input") == "direct"
-    assert algo(*depthwise, pass_="backward_weight") == "direct"
-    assert algo((8, 32, 14, 14), (64, 32, 1, 1)) == "im2col"
-    for p in ("forward", "backward_input", "backward_weight"):
-        assert algo((2, 3, 9, 9), (4, 3, 3, 3), pass_=p, algo="direct") == "direct"
+    prev = K.get_num_threads()
+    K.set_num_threads(1)
+    try:
+        lenet1 = ((64, 1, 28, 28), (6, 1, 5, 5))
+        assert algo(*lenet1) == "implicit"  # K/G = 6 fills 6 of 8 tile rows
+        assert algo(*lenet1, pass_="backward_input") == "im2col"
+        assert algo(*lenet1, pass_="backward_weight") == "direct"
+        seed1 = ((64, 1, 28, 28), (32, 1, 3, 3))  # few input channels but 32 output channels
+        assert algo(*seed1, pass_="backward_weight") == "direct"
+        lenet2 = ((64, 6, 12, 12), (16, 6, 5, 5))
+        assert algo(*lenet2, pass_="backward_input") == "im2col"  # C/G = 6 < 16
+        assert algo(*lenet2, pass_="backward_weight") == "im2col"  # K/G = 16: half the lanes
+        big = ((32, 64, 56, 56), (64, 64, 3, 3), 1, 1)
+        for p in ("forward", "backward_input", "backward_weight"):
+            assert algo(*big, pass_=p) == "implicit"
+        # float64 tiles hold half the lanes: 64 channels are 512 bytes of a row of dy
+        assert algo(*big, dtype="float64") == "implicit"
+        assert algo(*big, pass_="backward_weight", dtype="float64") == "im2col"
+        half = ((32, 32, 56, 56), (32, 32, 3, 3), 1, 1)
+        assert algo(*half, pass_="backward_weight", dtype="float64") == "implicit"
+        # strided: the implicit dX does not cover it; the strided forward and dW do
+        convt = ((16, 32, 56, 56), (64, 32, 3, 3), 2, 1)
+        assert algo(*convt) == "implicit"
+        assert algo(*convt, pass_="backward_input") == "im2col"
+        assert algo(*convt, pass_="backward_weight") == "implicit"
+
+        # each side of the weight gradient's rule: K/G at most 256 bytes, rows of >= 16 outputs
+        def dw_algo(xs, ws):
+            return algo(xs, ws, 1, 1, pass_="backward_weight")
+
+        assert dw_algo((16, 128, 28, 28), (64, 128, 3, 3)) == "implicit"
+        assert dw_algo((16, 128, 28, 28), (128, 128, 3, 3)) == "im2col"
+        assert dw_algo((16, 64, 28, 28), (64, 64, 3, 3)) == "implicit"
+        assert dw_algo((16, 64, 14, 14), (64, 64, 3, 3)) == "im2col"
+        assert dw_algo((16, 64, 28, 28), (16, 64, 3, 3)) == "im2col"  # K/G = 16: half the lanes
+        # dX: C/G >= 16 and at least half the kernel's extent padded ('same', not 'valid')
+        assert algo((16, 16, 32, 32), (8, 16, 3, 3), 1, 1, pass_="backward_input") == "implicit"
+        assert algo((16, 8, 32, 32), (8, 8, 3, 3), 1, 1, pass_="backward_input") == "im2col"
+        assert algo((16, 64, 30, 30), (64, 64, 3, 3), 1, 0, pass_="backward_input") == "im2col"
+        # forward: channel-vector tiles on a short reduction at unit stride stay on im2col
+        assert algo((16, 32, 56, 56), (64, 32, 3, 3), 1, 1) == "im2col"
+        assert algo((16, 32, 56, 56), (64, 32, 3, 3), 2, 1) == "implicit"
+        assert algo((16, 64, 56, 56), (64, 64, 3, 3), 1, 1) == "implicit"
+        depthwise = ((8, 32, 14, 14), (32, 1, 3, 3), 1, 1, 1, 32)
+        assert algo(*depthwise) == "direct"
+        assert algo(*depthwise, pass_="backward_input") == "direct"
+        assert algo(*depthwise, pass_="backward_weight") == "direct"
+        assert algo((8, 32, 28, 28), (2, 32, 3, 3), 1, 1) == "direct"  # K/G = 2
+        for p in ("forward", "backward_input", "backward_weight"):  # pointwise: GEMM on x
+            assert algo((8, 64, 28, 28), (64, 64, 1, 1), pass_=p) == "im2col"
+            assert algo((2, 3, 9, 9), (4, 3, 3, 3), pass_=p, algo="direct") == "direct"
+            assert algo((2, 3, 9, 9), (4, 3, 3, 3), pass_=p, algo="implicit") == "implicit"
+        # forced implicit on a pass it does not cover: im2col
+        assert algo((2, 3, 9, 9), (4, 3, 3, 3), 2, pass_="backward_input", algo="implicit") == (
+            "im2col"
+        )
+        assert K.conv1d_algorithm((32, 64, 512), (64, 64, 4), 2, 1, pass_="backward_weight") == (
+            "implicit"
+        )
+    finally:
+        K.set_num_threads(prev)
+
+
+def test_auto_algorithm_choice_balances_threads():
+    # a 2-D conv's implicit tasks are its (image, group) pairs: with 2 threads, 3 images
+    # would leave one thread idle a third of the time, so 'auto' keeps im2col's row bands
+    prev = K.get_num_threads()
+    K.set_num_threads(2)
+    try:
+        for n, want in [(1, "im2col"), (2, "implicit"), (3, "im2col"), (4, "implicit")]:
+            assert K.conv2d_algorithm((n, 64, 56, 56), (64, 64, 3, 3), 1, 1) == want, n
+        # groups count as tasks too
+        grouped = ((1, 64, 56, 56), (64, 32, 3, 3), 1, 1, 1, 2)
+        assert K.conv2d_algorithm(*grouped, pass_="backward_weight") == "implicit"
+    finally:
+        K.set_num_threads(prev)
+
+
+def test_algorithm_query_bad_dtype():
+    with pytest.raises(ValueError, match="dtype"):
+        K.conv2d_algorithm((2, 3, 9, 9), (4, 3, 3, 3), dtype="float16")
 
 
 def test_output_shapes_and_padding_modes():

@@ -1,7 +1,7 @@
 """Property-based tests of conv1d / conv2d: random geometry, every algorithm forced (direct,
-im2col, reference, auto), forward (plain and with the fused ReLU), dx, dw and db against the
-float64 NumPy reference of tests/conv_reference.py. The budget (examples, seed) is the profile
-of tests/conftest.py [Note: fuzz budget].
+im2col, implicit, reference, auto), forward (plain and with the fused ReLU), dx, dw and db
+against the float64 NumPy reference of tests/conv_reference.py. The budget (examples, seed) is
+the profile of tests/conftest.py [Note: fuzz budget].
 
 Each axis is drawn from one of the corner regions where conv index math goes wrong:
   exact - stride > 2 * padding and (in - kernel extent) a multiple of the stride: the padded
@@ -27,7 +27,7 @@ from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 K = dc.kernels
-ALL_ALGOS = ["direct", "im2col", "reference", "auto"]
+ALL_ALGOS = ["direct", "im2col", "implicit", "reference", "auto"]
 REGIONS = ["exact", "fill", "one", "any"]
 
 

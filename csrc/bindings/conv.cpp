@@ -5,14 +5,16 @@
 //   conv2d_backward_input(dy, w, input_shape, stride, padding, dilation, groups, algo) -> dx
 //   conv2d_backward_weight(x, dy, weight_shape, stride, padding, dilation, groups, algo,
 //                          bias=True) -> (dw, db or None)
-//   conv2d_algorithm(input_shape, weight_shape, ..., pass_="forward") -> "direct" | "im2col"
+//   conv2d_algorithm(input_shape, weight_shape, ..., pass_="forward", algo="auto",
+//                    dtype="float32") -> "direct" | "im2col" | "implicit"
 //   conv2d_output_shape(input_shape, weight_shape, stride, padding, dilation, groups)
 //   conv3d_direct_tiles(input_shape, weight_shape, ..., pass_, dtype) -> "channels" | "planes"
 //                       | "rows" (the implicit GEMM's tiles: csrc/conv.h)
 //   spatial_ints(value, n, name, minimum=1) -> tuple: the per-axis argument rule, for layers
 // and the conv1d_* twins on (N, C, L) / (K, C/groups, R), run as conv2d with H = R = 1, and
 // the conv3d_* twins on (N, C, D, H, W) / (K, C/groups, KD, R, S) (algo 'direct' is the implicit
-// GEMM for the passes it covers, 'im2col' vol2col + GEMM; see conv3d_resolve_algo).
+// GEMM for the passes it covers, 'im2col' vol2col + GEMM; see conv3d_resolve_algo; 'implicit'
+// is accepted as a synonym of 'direct', and reported as 'direct').
 // algo="reference" runs the naive kernels of csrc/ref/conv_ref.cpp (for tests).
 #include "conv.h"
 
@@ -172,18 +174,32 @@ ConvPass parse_pass(const std::string& pass) {
   return parse_choice(pass, "pass_", kPasses);
 }
 
+// Whether a query's dtype argument names float64 (else float32): the implicit kernels' tiles,
+// and so the choices that depend on them, differ between the two.
+bool is_float64(const std::string& dtype) {
+  static constexpr Choice<bool> kTypes[] = {{"float32", false}, {"float64", true}};
+  return parse_choice(dtype, "dtype", kTypes);
+}
+
+template <typename T, int NSP>
+const char* resolve_algo(const ConvArgs& a, ConvPass p) {
+  return conv_algo_name(NSP == 3 ? conv3d_resolve_algo<T>(a.v(), p, a.algo)
+                                 : conv_resolve_algo<T>(a.s, p, a.algo));
+}
+
 template <int NSP>
 std::string conv_algorithm(const py::object& input_shape, const py::object& weight_shape,
                            const py::object& stride, const py::object& padding,
                            const py::object& dilation, const py::object& groups,
-                           const std::string& pass, const std::string& algo) {
+                           const std::string& pass, const std::string& algo,
+                           const std::string& dtype) {
   const auto a = conv_args(shape_arg(input_shape, 2 + NSP, "input_shape"),
                            shape_arg(weight_shape, 2 + NSP, "weight_shape"), stride, padding,
                            dilation, groups, algo, NSP);
   const ConvPass p = parse_pass(pass);
+  const bool f64 = is_float64(dtype);
   if (a.reference) return "reference";
-  if (NSP == 3) return conv_algo_name(conv3d_resolve_algo<float>(a.v(), p, a.algo));
-  return conv_algo_name(conv_resolve_algo(a.s, p, a.algo));
+  return f64 ? resolve_algo<double, NSP>(a, p) : resolve_algo<float, NSP>(a, p);
 }
 
 std::string conv3d_tiles(const py::object& input_shape, const py::object& weight_shape,
@@ -194,9 +210,8 @@ std::string conv3d_tiles(const py::object& input_shape, const py::object& weight
                            shape_arg(weight_shape, 5, "weight_shape"), stride, padding, dilation,
                            groups, "auto", 3);
   const ConvPass p = parse_pass(pass);
-  static constexpr Choice<bool> kTypes[] = {{"float32", false}, {"float64", true}};
-  return parse_choice(dtype, "dtype", kTypes) ? conv3d_direct_tiles<double>(a.v(), p)
-                                              : conv3d_direct_tiles<float>(a.v(), p);
+  return is_float64(dtype) ? conv3d_direct_tiles<double>(a.v(), p)
+                           : conv3d_direct_tiles<float>(a.v(), p);
 }
 
 template <int NSP>
@@ -216,8 +231,8 @@ void bind_conv(py::module_& m, const std::string& name) {
         py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("algo") = "auto",
         py::arg("relu") = false,
         "Cross-correlation y = conv(x, w) + b (see csrc/conv.h); padding: int, tuple, 'valid', "
-        "'same' or 'full'; algo: 'auto', 'direct', 'im2col' or 'reference'; relu: y = max(y, 0) "
-        "fused into the bias pass.");
+        "'same' or 'full'; algo: 'auto', 'direct', 'im2col', 'implicit' or 'reference'; relu: "
+        "y = max(y, 0) fused into the bias pass.");
   m.def((name + "_backward_input").c_str(), &conv_backward_input<NSP>, py::arg("dy"), py::arg("w"),
         py::arg("input_shape"), py::arg("stride") = 1, py::arg("padding") = 0,
         py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("algo") = "auto",
@@ -230,7 +245,9 @@ void bind_conv(py::module_& m, const std::string& name) {
   m.def((name + "_algorithm").c_str(), &conv_algorithm<NSP>, py::arg("input_shape"),
         py::arg("weight_shape"), py::arg("stride") = 1, py::arg("padding") = 0,
         py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("pass_") = "forward",
-        py::arg("algo") = "auto", "The algorithm algo='auto' runs for this shape and pass.");
+        py::arg("algo") = "auto", py::arg("dtype") = "float32",
+        "The algorithm `algo` runs for this shape, pass and dtype ('float32' or 'float64'): "
+        "'direct', 'im2col', 'implicit' (conv1d/conv2d) or 'reference'.");
   m.def((name + "_output_shape").c_str(), &conv_output_shape<NSP>, py::arg("input_shape"),
         py::arg("weight_shape"), py::arg("stride") = 1, py::arg("padding") = 0,
         py::arg("dilation") = 1, py::arg("groups") = 1, "Output shape, validating the arguments.");

@@ -26,6 +26,7 @@ inline ConvAlgo parse_algo(const std::string& algo, bool& reference) {
   static constexpr Choice<ConvAlgo> kAlgos[] = {{"auto", ConvAlgo::automatic},
                                                 {"direct", ConvAlgo::direct},
                                                 {"im2col", ConvAlgo::im2col},
+                                                {"implicit", ConvAlgo::implicit},
                                                 {"reference", ConvAlgo::automatic}};
   reference = algo == "reference";  // the naive kernels (the algo itself is then unused)
   return parse_choice(algo, "algo", kAlgos);

@@ -5,10 +5,12 @@ Layouts follow PyTorch so weights interchange: x is (N, C, L) / (N, C, H, W) / (
 w is (K, C/groups, R) / (K, C/groups, R, S) / (K, C/groups, KD, R, S), b is (K,). ``padding`` is
 an int, a tuple of ints, or 'valid' (none), 'same' (output size ceil(in / stride), split as
 TensorFlow/Keras do, the odd element after) or 'full' (dilation*(k-1) on both sides). The native
-kernels choose between a direct and an im2col+GEMM algorithm per shape (``algo="auto"``; see
-[Note: conv algorithm choice] in csrc/conv.cpp); ``algo="direct"`` / ``"im2col"`` forces one.
-conv3d's ``"direct"`` is an implicit GEMM on the padded input ([Note: implicit GEMM convolution]
-in csrc/conv.cpp) and ``"im2col"`` vol2col + GEMM ([Note: vol2col from im2col]).
+kernels choose between a direct, an im2col+GEMM and an implicit-GEMM algorithm per shape
+(``algo="auto"``; see [Note: conv algorithm choice] in csrc/conv.cpp); ``algo="direct"`` /
+``"im2col"`` / ``"implicit"`` forces one. The implicit GEMM reads the padded input in place
+([Note: implicit GEMM convolution] in csrc/conv.cpp): conv1d/conv2d run conv3d's kernels on a
+unit depth. conv3d's ``"direct"`` is that implicit GEMM (``"implicit"`` is accepted as a
+synonym) and its ``"im2col"`` vol2col + GEMM ([Note: vol2col from im2col]).
 """
 
 from __future__ import annotations
@@ -167,8 +169,10 @@ def conv1d(
 #   y  = conv_backward_input(x, w)          (the transposed convolution itself)
 #   dx = conv_forward(dy, w)                (its adjoint, the convolution)
 #   dw = conv_backward_weight(dy, x)        (the convolution's input is dy, its output x)
-# so it runs on the same tuned direct / im2col kernels, with no loops of its own. Its output
-# size is (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1. PyTorch
+# so it runs on the same tuned kernels, with no loops of its own, each pass on the algorithm
+# 'auto' picks for that convolution ([Note: conv algorithm choice] in csrc/conv.cpp; the
+# strided gradient passes mostly take the implicit GEMM). Its output size is
+# (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1. PyTorch
 # allows output_padding up to max(stride, dilation) - 1; when output_padding >= stride, the
 # convolution from that output size has floor(output_padding / stride) more positions per
 # axis than x, which x is padded with (zeros: they add nothing) and dx is cropped back from.
@@ -238,29 +242,6 @@ def _transpose_geometry(
     return y_shape, (st, pad, dil, groups), tuple(extra)
 
 
-def _unit_depth(a: Any, nsp: int) -> Any:
-    """a (N, C, *spatial) of rank nsp as a 3-D one: unit axes before the spatial ones (a view)."""
-    return a.reshape(a.shape[:2] + (1,) * (3 - nsp) + a.shape[2:])
-
-
-def _conv3d_args(conv: tuple, nsp: int) -> tuple:
-    """(stride, padding, dilation, groups) of a rank-nsp convolution for its unit-depth 3-D form."""
-    st, pad, dil, groups = conv
-    u = 3 - nsp
-    return (1,) * u + tuple(st), (0,) * u + tuple(pad), (1,) * u + tuple(dil), groups
-
-
-def _implicit_pass(pass_: str, x_shape: tuple, w_shape: tuple, conv: tuple, nsp: int) -> bool:
-    """Whether a convolution pass of rank nsp < 3 runs on conv3d's implicit GEMM (through unit
-    axes): where its tiles are full, which the rank-nsp kernels' im2col / direct paths do not
-    match ([Note: implicit GEMM convolution] in csrc/conv.cpp)."""
-    if nsp == 3:
-        return False
-    x3 = x_shape[:2] + (1,) * (3 - nsp) + tuple(x_shape[2:])
-    w3 = w_shape[:2] + (1,) * (3 - nsp) + tuple(w_shape[2:])
-    return _C.conv3d_algorithm(x3, w3, *_conv3d_args(conv, nsp), pass_=pass_) == "direct"
-
-
 class ConvTransposeNd(Function):
     """y = conv_transpose(x, w) + b by the convolution kernels ([Note: transposed convolution
     by the conv kernels])."""
@@ -289,29 +270,15 @@ class ConvTransposeNd(Function):
         gy = np.ascontiguousarray(gy, dtype=x.dtype)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gx = gw = gb = None
-        nsp = ctx.nsp
         if need_x:
-            if _implicit_pass("forward", gy.shape, w.shape, ctx.conv, nsp):
-                c3 = _conv3d_args(ctx.conv, nsp)
-                gx = _C.conv3d_forward(_unit_depth(gy, nsp), _unit_depth(w, nsp), None, *c3)
-                gx = gx.reshape(gx.shape[:2] + gx.shape[5 - nsp :])
-            else:
-                gx = fwd(gy, w, None, *ctx.conv, "auto", False)
+            gx = fwd(gy, w, None, *ctx.conv, "auto", False)
             if any(ctx.extra):
                 gx = gx[
                     (slice(None), slice(None))
                     + tuple(slice(0, n - e) for n, e in zip(gx.shape[2:], ctx.extra))
                 ]
         if need_w:
-            if _implicit_pass("backward_weight", gy.shape, w.shape, ctx.conv, nsp):
-                c3 = _conv3d_args(ctx.conv, nsp)
-                w3 = w.shape[:2] + (1,) * (3 - nsp) + w.shape[2:]
-                gw, _ = _C.conv3d_backward_weight(
-                    _unit_depth(gy, nsp), _unit_depth(x, nsp), w3, *c3, bias=False
-                )
-                gw = gw.reshape(w.shape)
-            else:
-                gw, _ = bwd_weight(gy, x, w.shape, *ctx.conv, "auto", bias=False)
+            gw, _ = bwd_weight(gy, x, w.shape, *ctx.conv, "auto", bias=False)
         if need_b:
             gb = _C.bias_grad(gy, 1)
         return gx, gw, gb, None, None, None, None
