@@ -3,6 +3,8 @@ float32.
 
     python3 bench/conv.py [--threads 2] [--pairs 7] [--algo auto] [--dims 3] [--tiny]
 
+(--algo: auto, direct, im2col or implicit; conv3d reads implicit as its direct.)
+
 Shapes are (N, C, H=W, K, R=S, stride, pad) (with --dims 3: D=H=W and KD=R=S). For each:
 validate ours against torch (forward, dX, dW, db), warm up both, then time ours and torch
 alternately (A B A B ...): the forward, and forward + backward (dX, dW and db, i.e. what a
@@ -107,7 +109,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--pairs", type=int, default=7)
     ap.add_argument("--gap", type=float, default=0.05)
-    ap.add_argument("--algo", default="auto", choices=["auto", "direct", "im2col"])
+    ap.add_argument("--algo", default="auto", choices=["auto", "direct", "im2col", "implicit"])
     ap.add_argument("--capability", default=None)
     ap.add_argument("--only", type=int, nargs="*", help="indices into SHAPES (or SHAPES3)")
     ap.add_argument("--dims", type=int, default=2, choices=[2, 3], help="conv2d or conv3d")
