@@ -119,41 +119,28 @@ void run_plan(const Plan& p, int64_t B, int64_t H, Body&& body) {
 // [Note: RNN step GEMM] The per-step recurrent product of one thread's block,
 // C (rows x N) = A (rows x K) @ op(B) + beta*C, with the same B at every step: packed once per
 // call (gemm_pack_b), so a step does not repack 4H*H weights for a product of only B*4H*H
-// multiply-adds. One or two rows go through the panel GEMV instead ([Note: RNN GEMV] in rnn.h).
+// multiply-adds. Blocks of one or two rows read B in place through the GEMV instead ([Note:
+// RNN GEMV] in rnn.h). `owned` keeps B alive when it is a gathered copy.
 template <typename T>
 class StepGemm {
  public:
-  // op(B) is (K x N): B (K, N) with row stride ldb, or (N, K) when tb.
-  StepGemm(int64_t rows, bool tb, int64_t K, int64_t N, const T* B, int64_t ldb)
-      : tb_(tb), K_(K), N_(N), B_(B), ldb_(ldb) {
-    if (K <= 0 || N <= 0) return;
-    if (rows > 2) {
-      packed_ =
-          static_cast<T*>(buf_.get(static_cast<size_t>(gemm_packed_b_size<T>(K, N)) * sizeof(T)));
-      gemm_pack_b<T>(tb, K, N, B, ldb, packed_);
-      return;
-    }
-    const int64_t np = (N + kRnnPanel - 1) / kRnnPanel;
-    panels_ = static_cast<T*>(buf_.get(static_cast<size_t>(np * kRnnPanel * K) * sizeof(T)));
-    for (int64_t q = 0; q < np; ++q) {  // B is read along its rows either way
-      T* pan = panels_ + q * K * kRnnPanel;
-      const int64_t n0 = q * kRnnPanel, nn = std::min(kRnnPanel, N - n0);
-      if (tb) {
-        for (int64_t j = 0; j < kRnnPanel; ++j)
-          for (int64_t p = 0; p < K; ++p)
-            pan[p * kRnnPanel + j] = j < nn ? B[(n0 + j) * ldb + p] : T(0);
-      } else {
-        for (int64_t p = 0; p < K; ++p)
-          for (int64_t j = 0; j < kRnnPanel; ++j)
-            pan[p * kRnnPanel + j] = j < nn ? B[p * ldb + n0 + j] : T(0);
-      }
-    }
+  // op(B) is (K x N): B (K, N) with row stride ldb, or (N, K) when tb. rows: the most rows of
+  // a call.
+  StepGemm(int64_t rows, bool tb, int64_t K, int64_t N, const T* B, int64_t ldb,
+           std::vector<T> owned = {})
+      : tb_(tb), K_(K), N_(N), B_(B), ldb_(ldb), owned_(std::move(owned)) {
+    if (rows <= 2 || K <= 0 || N <= 0) return;
+    packed_ =
+        static_cast<T*>(buf_.get(static_cast<size_t>(gemm_packed_b_size<T>(K, N)) * sizeof(T)));
+    gemm_pack_b<T>(tb, K, N, B, ldb, packed_);
   }
+  // beta is 0 or 1
   void operator()(int64_t rows, const T* A, int64_t lda, T beta, T* C, int64_t ldc) const {
     if (packed_)
       gemm_prepacked<T>(rows, N_, K_, T(1), A, lda, packed_, beta, C, ldc);
-    else if (panels_)
-      kernels<T>().gemv(rows, K_, N_, A, lda, panels_, beta != T(0), C, ldc);
+    else if (K_ > 0 && rows <= 2)
+      (tb_ ? kernels<T>().gemv_t : kernels<T>().gemv_n)(rows, K_, N_, A, lda, B_, ldb_,
+                                                        beta != T(0), C, ldc);
     else
       gemm<T>(false, tb_, rows, N_, K_, T(1), A, lda, B_, ldb_, beta, C, ldc);
   }
@@ -163,15 +150,15 @@ class StepGemm {
   int64_t K_, N_;
   const T* B_;
   int64_t ldb_;
+  std::vector<T> owned_;
   ScratchBuffer buf_;
   T* packed_ = nullptr;
-  T* panels_ = nullptr;
 };
 
 // The step GEMM of forward for gate blocks [k0, k0 + nblk) of W (rows of H weights each) and
 // units [u0, u0 + nu): C (rows x nblk*nu, gate stride nu) = h @ those rows of W^T. The rows
 // are gathered into one matrix first when the block holds only some of the units (the packing
-// copies them anyway).
+// copies them anyway; the GEMV then reads the copy).
 template <typename T>
 std::unique_ptr<StepGemm<T>> gate_gemm(int64_t rows, const T* W, int64_t H, int64_t k0,
                                        int64_t nblk, int64_t u0, int64_t nu) {
@@ -181,7 +168,8 @@ std::unique_ptr<StepGemm<T>> gate_gemm(int64_t rows, const T* W, int64_t H, int6
   for (int64_t k = 0; k < nblk; ++k)
     std::copy(W + ((k0 + k) * H + u0) * H, W + ((k0 + k) * H + u0 + nu) * H,
               rows_of.data() + k * nu * H);
-  return std::make_unique<StepGemm<T>>(rows, true, H, nblk * nu, rows_of.data(), H);
+  const T* gathered = rows_of.data();  // moving the vector keeps its buffer
+  return std::make_unique<StepGemm<T>>(rows, true, H, nblk * nu, gathered, H, std::move(rows_of));
 }
 
 // [Note: RNN masked rows] A masked step computes nothing: its state is carried, its gate

@@ -3,6 +3,7 @@
 // all the gate math of the step in one pass over the block, vectorised along the units
 // (see [Note: one formula, every width]). Single-threaded: csrc/rnn.cpp owns the threads.
 #include "cpu/activation_math.h"
+#include "cpu/gemm_kernels.h"  // fma_vec
 #include "rnn.h"
 
 namespace dc {
@@ -525,35 +526,150 @@ void gru_bwd_rz_k(const RnnConfig&, const RnnRows<T>& a, const F& f) {
 
 // ------------------------------------------------------------------------------ GEMV
 
-template <typename T>
-void gemv(int64_t rows, int64_t K, int64_t N, const T* x, int64_t ldx, const T* panels,
-          bool accumulate, T* y, int64_t ldy) {
+// a * b + c: fused for float vectors where the ISA has FMA (as the GEMM's micro-kernels are);
+// the float64 path stays scalar and unfused (see [Note: one formula, every width]).
+inline vf mul_add(vf a, vf b, vf c) { return fma_vec<float>(a, b, c); }
+inline double mul_add(double a, double b, double c) { return a * b + c; }
+
+// gemv_n: columns [n0, n0 + NV*W) of x @ B for B (K, N) read along its rows, the sums in
+// vectors; with kTail the chunk is one vector of `cnt` < W lanes.
+template <typename T, int R, int NV, bool kTail = false>
+void gemv_n_cols(int64_t K, int64_t n0, int cnt, const T* x, int64_t ldx, const T* B, int64_t ldb,
+                 bool accumulate, T* y, int64_t ldy) {
   using V = typename Lanes<T>::V;
   constexpr int L = Lanes<T>::W;
-  constexpr int NV = static_cast<int>(kRnnPanel) / L;
-  for (int64_t n0 = 0; n0 < N; n0 += kRnnPanel) {
-    const T* pan = panels + n0 * K;  // panel n0 / kRnnPanel: K rows of kRnnPanel
-    const int64_t nn = N - n0 < kRnnPanel ? N - n0 : kRnnPanel;
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* xr = x + r * ldx;
-      V acc[NV];
+  V acc[R][NV];
 #pragma GCC unroll 16
-      for (int v = 0; v < NV; ++v) acc[v] = bc<V>(0.0);
-      for (int64_t p = 0; p < K; ++p) {
-        const V xv = bc<V>(xr[p]);
-        const T* row = pan + p * kRnnPanel;
-#pragma GCC unroll 16
-        for (int v = 0; v < NV; ++v) acc[v] += xv * load(row + v * L);
-      }
-      T* yr = y + r * ldy + n0;
-      for (int v = 0; v < NV && v * L < nn; ++v) {
-        const int cnt = nn - v * L < L ? static_cast<int>(nn - v * L) : L;
-        V out = acc[v];
-        if (accumulate) out += loadn(yr + v * L, cnt);
-        storen(yr + v * L, out, cnt);
-      }
+  for (int i = 0; i < R * NV; ++i) acc[i / NV][i % NV] = bc<V>(0.0);
+  for (int64_t k = 0; k < K; ++k) {
+    const T* row = B + k * ldb + n0;
+    V xv[R];
+#pragma GCC unroll 2
+    for (int r = 0; r < R; ++r) xv[r] = bc<V>(x[r * ldx + k]);
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+      const V w = kTail ? loadn(row, cnt) : load(row + v * L);
+#pragma GCC unroll 2
+      for (int r = 0; r < R; ++r) acc[r][v] = mul_add(xv[r], w, acc[r][v]);
     }
   }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) {
+      T* yr = y + r * ldy + n0 + v * L;
+      const int n = kTail ? cnt : L;
+      V out = acc[r][v];
+      if (accumulate) out += loadn(yr, n);
+      storen(yr, out, n);
+    }
+}
+
+template <typename T, int R>
+void gemv_n_rows(int64_t K, int64_t N, const T* x, int64_t ldx, const T* B, int64_t ldb,
+                 bool accumulate, T* y, int64_t ldy) {
+  constexpr int L = Lanes<T>::W, kChunk = 8 / R;  // 8 vectors of sums in flight
+  const int64_t full = N / L;
+  int64_t v = 0;
+  for (; v + kChunk <= full; v += kChunk)
+    gemv_n_cols<T, R, kChunk>(K, v * L, L, x, ldx, B, ldb, accumulate, y, ldy);
+  if constexpr (kChunk > 2)
+    if (v + 4 <= full) {
+      gemv_n_cols<T, R, 4>(K, v * L, L, x, ldx, B, ldb, accumulate, y, ldy);
+      v += 4;
+    }
+  if (v + 2 <= full) {
+    gemv_n_cols<T, R, 2>(K, v * L, L, x, ldx, B, ldb, accumulate, y, ldy);
+    v += 2;
+  }
+  if (v < full) gemv_n_cols<T, R, 1>(K, v++ * L, L, x, ldx, B, ldb, accumulate, y, ldy);
+  if (v * L < N)
+    gemv_n_cols<T, R, 1, true>(K, v * L, static_cast<int>(N - v * L), x, ldx, B, ldb, accumulate, y,
+                               ldy);
+}
+
+// The sum of a vector's lanes by halving through shuffles, which keep it in a register (hsum's
+// copies of halves go through memory, and would keep gemv_t's sums there for the whole loop).
+inline float lane_sum(vf v) {
+#if DC_ISA_LEVEL == 2
+  v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+  v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+  v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+  v += __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+#elif DC_ISA_LEVEL == 1
+  v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3);
+  v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5);
+  v += __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6);
+#else
+  v += __builtin_shufflevector(v, v, 2, 3, 0, 1);
+  v += __builtin_shufflevector(v, v, 1, 0, 3, 2);
+#endif
+  return v[0];
+}
+inline double lane_sum(double v) { return v; }
+
+// gemv_t: outputs [n0, n0 + NB) of x @ B^T for B (N, K): NB dot products along B's rows, each
+// summed in one vector and then across its lanes.
+template <typename T, int R, int NB>
+void gemv_t_rows(int64_t K, int64_t n0, const T* x, int64_t ldx, const T* B, int64_t ldb,
+                 bool accumulate, T* y, int64_t ldy) {
+  using V = typename Lanes<T>::V;
+  constexpr int L = Lanes<T>::W;
+  V acc[R][NB];
+#pragma GCC unroll 16
+  for (int i = 0; i < R * NB; ++i) acc[i / NB][i % NB] = bc<V>(0.0);
+  const int64_t kv = K / L * L;
+  for (int64_t k = 0; k < kv; k += L) {
+    V xv[R];
+#pragma GCC unroll 2
+    for (int r = 0; r < R; ++r) xv[r] = load(x + r * ldx + k);
+#pragma GCC unroll 8
+    for (int j = 0; j < NB; ++j) {
+      const V w = load(B + (n0 + j) * ldb + k);
+#pragma GCC unroll 2
+      for (int r = 0; r < R; ++r) acc[r][j] = mul_add(xv[r], w, acc[r][j]);
+    }
+  }
+  if (kv < K) {  // the last partial vector; the other lanes are zero
+    const int cnt = static_cast<int>(K - kv);
+    V xv[R];
+#pragma GCC unroll 2
+    for (int r = 0; r < R; ++r) xv[r] = loadn(x + r * ldx + kv, cnt);
+#pragma GCC unroll 8
+    for (int j = 0; j < NB; ++j) {
+      const V w = loadn(B + (n0 + j) * ldb + kv, cnt);
+#pragma GCC unroll 2
+      for (int r = 0; r < R; ++r) acc[r][j] = mul_add(xv[r], w, acc[r][j]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NB; ++j) {
+      T* yr = y + r * ldy + n0 + j;
+      const T sum = lane_sum(acc[r][j]);
+      *yr = accumulate ? *yr + sum : sum;
+    }
+}
+
+template <typename T, int R>
+void gemv_t_all(int64_t K, int64_t N, const T* x, int64_t ldx, const T* B, int64_t ldb,
+                bool accumulate, T* y, int64_t ldy) {
+  constexpr int kBlock = 8 / R;  // 8 vectors of sums in flight
+  int64_t n = 0;
+  for (; n + kBlock <= N; n += kBlock)
+    gemv_t_rows<T, R, kBlock>(K, n, x, ldx, B, ldb, accumulate, y, ldy);
+  for (; n < N; ++n) gemv_t_rows<T, R, 1>(K, n, x, ldx, B, ldb, accumulate, y, ldy);
+}
+
+template <typename T>
+void gemv_n(int64_t rows, int64_t K, int64_t N, const T* x, int64_t ldx, const T* B, int64_t ldb,
+            bool accumulate, T* y, int64_t ldy) {
+  if (rows == 2) return gemv_n_rows<T, 2>(K, N, x, ldx, B, ldb, accumulate, y, ldy);
+  if (rows == 1) gemv_n_rows<T, 1>(K, N, x, ldx, B, ldb, accumulate, y, ldy);
+}
+
+template <typename T>
+void gemv_t(int64_t rows, int64_t K, int64_t N, const T* x, int64_t ldx, const T* B, int64_t ldb,
+            bool accumulate, T* y, int64_t ldy) {
+  if (rows == 2) return gemv_t_all<T, 2>(K, N, x, ldx, B, ldb, accumulate, y, ldy);
+  if (rows == 1) gemv_t_all<T, 1>(K, N, x, ldx, B, ldb, accumulate, y, ldy);
 }
 
 // ------------------------------------------------------------------------------ table
@@ -582,10 +698,10 @@ void gru_bwd(const RnnConfig& c, const RnnRows<T>& a) {
 
 template <typename T>
 const RnnKernels<T>* kernels() {
-  static const RnnKernels<T> k = {&gemv<T>,           &rnn_fwd<T>,    &rnn_bwd<T>,
-                                  &lstm_fwd<T>,       &lstm_bwd<T>,   &gru_fwd<true, T>,
-                                  &gru_bwd<true, T>,  &gru_fwd_rz<T>, &gru_fwd<false, T>,
-                                  &gru_bwd<false, T>, &gru_bwd_rz<T>};
+  static const RnnKernels<T> k = {&gemv_n<T>,         &gemv_t<T>,         &rnn_fwd<T>,
+                                  &rnn_bwd<T>,        &lstm_fwd<T>,       &lstm_bwd<T>,
+                                  &gru_fwd<true, T>,  &gru_bwd<true, T>,  &gru_fwd_rz<T>,
+                                  &gru_fwd<false, T>, &gru_bwd<false, T>, &gru_bwd_rz<T>};
   return &k;
 }
 
