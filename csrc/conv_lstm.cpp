@@ -19,9 +19,9 @@ std::unique_ptr<T[]> buffer(int64_t n) {
   return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(n, 1))]);
 }
 
-// One convolution shape, run through conv2d's drivers (algorithm choice: direct or im2col) when
-// it has no depth axis, else conv3d's. N replaced by `n` (the recurrent convolution runs over B
-// states per step and over B*T frames for its weight gradient).
+// One convolution shape, run through conv2d's drivers (their algorithm choice: [Note: conv
+// algorithm choice]) when it has no depth axis, else conv3d's. N replaced by `n` (the recurrent
+// convolution runs over B states per step and over B*T frames for its weight gradient).
 bool flat(const Conv3dShape& v) { return v.D == 1 && v.KD == 1 && v.O == 1; }
 Conv3dShape with_n(Conv3dShape v, int64_t n) {
   v.s.N = n;
