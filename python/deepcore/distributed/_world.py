@@ -43,6 +43,8 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import is_int
+
 __all__ = [
     "INSTALL_HINT",
     "World",
@@ -381,7 +383,7 @@ def broadcast(array: Any, root: int = 0) -> Any:
     returns ``array``."""
     data = _buffer(array, "broadcast")
     w = world()
-    if isinstance(root, bool) or not isinstance(root, (int, np.integer)) or not 0 <= root < w.size:
+    if not is_int(root) or not 0 <= root < w.size:
         raise ValueError(f"broadcast: root must be a rank in [0, {w.size}), got {root!r}")
     if w.size > 1:
         _together(w, "broadcast")

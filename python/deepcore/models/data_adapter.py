@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from .. import losses as losses_mod
+from .._checks import is_int, positive_int
 from ..tensor import Tensor, get_rng
 from ._prefetch import prefetched
 
@@ -137,13 +138,7 @@ def check_verbose(verbose: Any) -> int:
 def check_batch_size(batch_size: Any) -> int:
     if batch_size is None:
         return 32
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or (batch_size < 1)
-    ):
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return int(batch_size)
+    return positive_int("batch_size", batch_size)
 
 
 def weight_array(v: Any, n: int, what: str) -> np.ndarray:
@@ -198,7 +193,7 @@ def class_weight_array(
         )
     keys, vals = [], []
     for k, v in class_weight.items():
-        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 0:
+        if not is_int(k) or k < 0:
             raise ValueError(f"class_weight keys must be non-negative class ids, got {k!r}")
         try:
             fv = float(v)
@@ -528,9 +523,7 @@ def stream_adapter(
     data: Any, prepare: Callable, steps: int | None, shuffle: bool, what: str
 ) -> _StreamAdapter:
     """The adapter for a source of batches (see [Note: data adapters])."""
-    if steps is not None and (
-        isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1
-    ):
+    if steps is not None and (not is_int(steps) or steps < 1):
         raise ValueError(f"steps must be a positive integer or None, got {steps!r}")
     if isinstance(data, (types.GeneratorType, Iterator)):
         return GeneratorDataAdapter(data, prepare, steps)

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import optim
 from .._array import to_device, to_host
+from .._checks import positive_int
 from ..autograd import no_grad
 from ..distributed._distribution import Replica
 from ..nn.device import device_spec
@@ -206,17 +207,10 @@ class Model(Trainer, Module):
             raise TypeError(f"compile() got unexpected keyword argument(s) {sorted(kwargs)}")
         if steps_per_execution is None:
             steps_per_execution = 1
-        if (
-            isinstance(steps_per_execution, bool)
-            or not isinstance(steps_per_execution, (int, np.integer))
-            or steps_per_execution < 1
-        ):
-            raise ValueError(
-                f"steps_per_execution must be a positive integer, got {steps_per_execution!r}"
-            )
+        steps_per_execution = positive_int("steps_per_execution", steps_per_execution)
         if jit_compile not in (None, True, False, "auto"):
             raise ValueError(f"jit_compile must be True, False or 'auto', got {jit_compile!r}")
-        self.steps_per_execution = int(steps_per_execution)
+        self.steps_per_execution = steps_per_execution
         self.jit_compile = False  # what Keras reports when it does not compile
         self.run_eagerly = True
         if isinstance(optimizer, optim.Optimizer):

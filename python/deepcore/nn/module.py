@@ -42,6 +42,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .._array import host_copy, to_device
+from .._checks import is_int
 from ..autograd import _AUTOCAST
 from ..symbolic import (
     _NodeAttribute,
@@ -274,7 +275,7 @@ class Module(PolicyMixin):
                 f"integers, got {shape!r}"
             ) from None
         for d in dims:
-            if isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)):
+            if not is_int(d):
                 raise TypeError(
                     f"layer '{self.name}': the shape of weight {name!r} must hold integers, got "
                     f"{dims!r}"

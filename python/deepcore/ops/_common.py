@@ -8,6 +8,7 @@ from typing import Any, Union
 import numpy as np
 
 from .._array import array_module
+from .._checks import is_int
 from ..autograd import Function
 from ..tensor import Tensor, tensor
 
@@ -49,7 +50,7 @@ def _expand_to(g: Array, kept: tuple[int, ...], shape: tuple[int, ...]) -> Array
 
 
 def _norm_axis(axis: int, ndim: int) -> int:
-    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+    if not is_int(axis):
         raise TypeError(f"axis must be an int, got {type(axis).__name__}")
     a = axis + ndim if axis < 0 else axis
     if not 0 <= a < ndim:
@@ -137,7 +138,7 @@ def _shape_args(shape: tuple) -> tuple[int, ...]:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     for n in shape:
-        if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+        if not is_int(n):
             raise TypeError(f"shape entries must be ints, got {shape!r}")
     return tuple(int(n) for n in shape)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import is_int
 from ..tensor import Tensor, _resolve_dtype, get_rng
 from ._common import Scalar, _shape_args
 
@@ -123,7 +124,7 @@ def eye(
 # ------------------------------------------------------------- Keras's NumPy-style creation
 def identity(n: int, dtype: Any = None) -> Tensor:
     """The n x n identity matrix (float32 by default)."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+    if not is_int(n) or n < 0:
         raise ValueError(f"identity: n must be a non-negative int, got {n!r}")
     return Tensor(np.eye(int(n), dtype=_creation_dtype(dtype)))
 
@@ -131,7 +132,7 @@ def identity(n: int, dtype: Any = None) -> Tensor:
 def tri(N: int, M: int | None = None, k: int = 0, dtype: Any = None) -> Tensor:  # noqa: N803
     """Ones at and below the k-th diagonal of an N x M matrix (float32 by default)."""
     for name, v in (("N", N), ("M", N if M is None else M)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+        if not is_int(v) or v < 0:
             raise ValueError(f"tri: {name} must be a non-negative int, got {v!r}")
     return Tensor(
         np.tri(int(N), None if M is None else int(M), int(k), dtype=_creation_dtype(dtype))
@@ -139,7 +140,7 @@ def tri(N: int, M: int | None = None, k: int = 0, dtype: Any = None) -> Tensor: 
 
 
 def _endpoints(fn: str, start: Any, stop: Any, num: Any) -> tuple:
-    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 0:
+    if not is_int(num) or num < 0:
         raise ValueError(f"{fn}: num must be a non-negative int, got {num!r}")
     s = start.numpy() if isinstance(start, Tensor) else np.asarray(start)
     e = stop.numpy() if isinstance(stop, Tensor) else np.asarray(stop)
@@ -216,7 +217,7 @@ def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None
 
 def _window_length(fn: str, x: Any) -> int:
     n = x.item() if isinstance(x, Tensor) else x
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+    if not is_int(n):
         raise TypeError(f"{fn}: x (the window length) must be an int, got {x!r}")
     if n < 0:
         raise ValueError(f"{fn}: x (the window length) must be >= 0, got {n}")

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .._array import array_module
+from .._checks import is_int
 from ..autograd import Context, Function
 from ..tensor import Tensor
 from ._common import Array
@@ -140,7 +141,7 @@ def ifft2(x: Any) -> tuple[Tensor, Tensor]:
 def _fft_length(fn: str, n: Any, default: int) -> int:
     if n is None:
         n = default
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+    if not is_int(n):
         raise TypeError(f"{fn}: fft_length must be an int, got {n!r}")
     if n < 1:
         raise ValueError(f"{fn}: fft_length must be positive, got {n}")
@@ -216,7 +217,7 @@ def irfft(x: Any, fft_length: int | None = None) -> Tensor:
 
 
 def _positive(fn: str, name: str, v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+    if not is_int(v) or v < 1:
         raise ValueError(f"{fn}: {name} must be a positive int, got {v!r}")
     return int(v)
 

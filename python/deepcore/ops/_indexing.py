@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .._array import array_module
+from .._checks import is_int, is_real
 from ..autograd import Context, Function, _state
 from ..tensor import Tensor
 from ._common import Array, _as_tensor, _broadcasts_to, _norm_axis
@@ -224,7 +225,7 @@ def masked_fill(x: Tensor, mask: Any, value: Any) -> Tensor:
             raise ValueError(
                 f"masked_fill: value must be a number or a 0-d tensor, got {value.shape}"
             )
-    elif isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    elif not is_real(value):
         raise TypeError(f"masked_fill: value must be a number, got {type(value).__name__}")
     if x.dtype.kind != "f":
         v = value.data if isinstance(value, Tensor) else value
@@ -258,7 +259,7 @@ def one_hot(x: Any, num_classes: int, axis: int = -1, dtype: Any = None) -> Tens
     unless ``dtype`` says otherwise; integer (or whole-number float) labels."""
     from ..tensor import _resolve_dtype
 
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+    if not is_int(num_classes):
         raise TypeError(f"one_hot: num_classes must be an int, got {type(num_classes).__name__}")
     if num_classes < 1:
         raise ValueError(f"one_hot: num_classes must be >= 1, got {num_classes}")

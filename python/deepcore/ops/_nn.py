@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .._array import array_module
+from .._checks import is_int, is_real
 from ..tensor import Tensor
 from ._common import _norm_axes, _norm_axis
 from ._elementwise import abs as _abs
@@ -106,7 +107,7 @@ def _float(x: Any, fn: str, name: str = "x") -> Tensor:
 
 
 def _number(v: Any, fn: str, name: str) -> float:
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+    if not is_real(v):
         raise TypeError(f"{fn}: {name} must be a number, got {v!r}")
     return float(v)
 
@@ -455,7 +456,7 @@ def multi_hot(
         raise TypeError(f"{fn}: unexpected arguments {sorted(kwargs)}")
     if sparse:
         raise ValueError(f"{fn}: deepcore has no sparse tensors (sparse=True)")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+    if not is_int(num_classes):
         raise TypeError(f"{fn}: num_classes must be an int, got {num_classes!r}")
     x = _t(inputs, fn)
     if x.dtype.kind not in "iu":

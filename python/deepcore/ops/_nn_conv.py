@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+from .._checks import is_int
 from ..tensor import Tensor
 from ._nn import _F, _float
 from ._shape import moveaxis, permute, reshape
@@ -119,10 +118,8 @@ def conv(
 
 
 def _ints(fn: str, name: str, v: Any, n: int, minimum: int) -> tuple[int, ...]:
-    t = (v,) * n if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else tuple(v)
-    if len(t) != n or any(
-        isinstance(i, bool) or not isinstance(i, (int, np.integer)) or i < minimum for i in t
-    ):
+    t = (v,) * n if is_int(v) else tuple(v)
+    if len(t) != n or any(not is_int(i) or i < minimum for i in t):
         raise ValueError(f"{fn}: {name} must be an int >= {minimum} or {n} of them, got {v!r}")
     return tuple(int(i) for i in t)
 

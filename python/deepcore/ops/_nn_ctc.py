@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .._array import array_module
+from .._checks import is_int
 from ..tensor import Tensor
 from ._nn import _F, _float
 from ._numpy_extra import _t
@@ -30,7 +31,7 @@ def ctc_loss(
     tgt = _t(target, "ctc_loss", "target")
     if tgt.dtype.kind not in "iu":
         raise TypeError(f"ctc_loss: target must hold integer labels, got {tgt.dtype}")
-    if isinstance(mask_index, bool) or not isinstance(mask_index, (int, np.integer)):
+    if not is_int(mask_index):
         raise TypeError(f"ctc_loss: mask_index must be an int, got {mask_index!r}")
     F = _F()
     log_probs = permute(F.log_softmax(out, axis=-1), (1, 0, 2))
@@ -68,7 +69,7 @@ def ctc_decode(
         raise ValueError(f"ctc_decode: inputs must be (batch, max_length, classes), got {x.shape}")
     B, T, C = x.shape
     blank = C - 1 if mask_index is None else mask_index
-    if isinstance(blank, bool) or not isinstance(blank, (int, np.integer)) or not 0 <= blank < C:
+    if not is_int(blank) or not 0 <= blank < C:
         raise ValueError(f"ctc_decode: mask_index must be an int in [0, {C}), got {mask_index!r}")
     lengths = _t(sequence_lengths, "ctc_decode", "sequence_lengths").data
     if lengths.shape != (B,) or lengths.dtype.kind not in "iu":

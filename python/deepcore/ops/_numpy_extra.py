@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .._array import array_module
+from .._checks import is_int
 from ..autograd import Function
 from ..tensor import Tensor
 from ._common import _norm_axes, _norm_axis
@@ -175,7 +176,7 @@ def _axis_slice(ndim: int, axis: int, s: builtins.slice) -> tuple:
 def diff(a: Any, n: int = 1, axis: int = -1) -> Tensor:
     """The n-th discrete difference along ``axis`` (differentiable)."""
     t = _t(a, "diff", "a")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+    if not is_int(n) or n < 0:
         raise ValueError(f"diff: n must be a non-negative int, got {n!r}")
     if t.ndim == 0:
         raise ValueError("diff: a must have at least one dimension")
@@ -251,7 +252,7 @@ def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     a1, a2 = _norm_axis(axis1, t.ndim), _norm_axis(axis2, t.ndim)
     if a1 == a2:
         raise ValueError(f"diagonal: axis1 and axis2 must differ, got {axis1} and {axis2}")
-    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)):
+    if not is_int(offset):
         raise TypeError(f"diagonal: offset must be an int, got {offset!r}")
     return _Diagonal.apply(t, int(offset), a1, a2)
 
@@ -266,7 +267,7 @@ def tensordot(x1: Any, x2: Any, axes: Any = 2) -> Tensor:
     """Sum of products over the last ``axes`` axes of x1 and the first of x2, or over the
     given pairs of axes (NumPy's); one matmul after a transpose and reshape."""
     a, b = _float(x1, "tensordot", "x1"), _float(x2, "tensordot", "x2")
-    if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool):
+    if is_int(axes):
         k = int(axes)
         if k < 0 or k > a.ndim or k > b.ndim:
             raise ValueError(f"tensordot: axes={k} is out of range for {a.shape} and {b.shape}")

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .._array import array_module
+from .._checks import is_int
 from ..tensor import Tensor
 from ._common import _norm_axis
 from ._elementwise import mul, sub, where
@@ -47,7 +48,7 @@ def argpartition(x: Any, kth: int, axis: int = -1) -> Tensor:
         raise ValueError("argpartition: x must have at least 1 dimension")
     ax = _norm_axis(axis, t.ndim)
     n = t.shape[ax]
-    if isinstance(kth, bool) or not isinstance(kth, (int, np.integer)) or not -n <= kth < n:
+    if not is_int(kth) or not -n <= kth < n:
         raise ValueError(f"argpartition: kth must be an int in [-{n}, {n}), got {kth!r}")
     xp = array_module(t.data)
     return _const(xp.argpartition(t.data, int(kth), axis=ax).astype("int32"))
@@ -61,9 +62,7 @@ def array_split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]
         raise ValueError("array_split: x must have at least 1 dimension")
     ax = _norm_axis(axis, t.ndim)
     length = t.shape[ax]
-    if isinstance(indices_or_sections, (int, np.integer)) and not isinstance(
-        indices_or_sections, bool
-    ):
+    if is_int(indices_or_sections):
         n = int(indices_or_sections)
         if n < 1:
             raise ValueError(f"array_split: the number of sections must be >= 1, got {n}")
@@ -92,7 +91,7 @@ def bincount(x: Any, weights: Any = None, minlength: int = 0, sparse: bool = Fal
         raise TypeError(f"bincount: x must be integers, got {t.dtype}")
     if t.ndim not in (1, 2):
         raise ValueError(f"bincount: x must be 1-D or 2-D, got shape {t.shape}")
-    if isinstance(minlength, bool) or not isinstance(minlength, (int, np.integer)) or minlength < 0:
+    if not is_int(minlength) or minlength < 0:
         raise ValueError(f"bincount: minlength must be a non-negative int, got {minlength!r}")
     xp = array_module(t.data)
     v = t.data.astype(np.int64)
@@ -206,7 +205,7 @@ def histogram(x: Any, bins: int = 10, range: Any = None) -> tuple[Tensor, Tensor
     t = _float(x, "histogram")
     if t.ndim != 1:
         raise ValueError(f"histogram: x must be 1-D, got shape {t.shape}")
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
+    if not is_int(bins) or bins < 1:
         raise ValueError(f"histogram: bins must be a positive int, got {bins!r}")
     xp = array_module(t.data)
     if range is not None and (len(range) != 2 or not range[0] <= range[1]):

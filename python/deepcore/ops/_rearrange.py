@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._array import array_module
+from .._checks import is_int
 from ..autograd import Context, Function
 from ..tensor import Tensor
 from ._common import Array, _norm_axes, _norm_axis, _shape_args
@@ -131,7 +132,7 @@ def repeat(x: Tensor, repeats: Any, axis: int | None = None) -> Tensor:
         ax = _norm_axis(axis, x.ndim)
     n = x.shape[ax]
     xp = array_module(x.data)
-    if isinstance(repeats, (int, np.integer)) and not isinstance(repeats, bool):
+    if is_int(repeats):
         r = int(repeats)
         if r < 0:
             raise ValueError(f"repeat: repeats must be non-negative, got {r}")
@@ -213,7 +214,7 @@ def _triangle(fn: type[Function], x: Tensor, k: Any, diagonal: Any, name: str) -
         k = diagonal
     if x.ndim < 2:
         raise ValueError(f"{name}: x must have at least 2 dimensions, got shape {x.shape}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+    if not is_int(k):
         raise TypeError(f"{name}: k must be an int, got {type(k).__name__}")
     return fn.apply(x, int(k))
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._array import array_module
+from .._checks import is_real
 from ..autograd import Context, Function
 from ..tensor import Tensor
 from ._common import Array, _const, _expand_to, _kept_shape, _norm_axes, _norm_axis
@@ -301,7 +302,7 @@ def _order(o: Any, name: str) -> Any:
         if o not in ("fro", "nuc"):
             raise ValueError(f"norm: {name} must be a number, 'fro' or 'nuc', got {o!r}")
         return o
-    if isinstance(o, bool) or not isinstance(o, (int, float, np.integer, np.floating)):
+    if not is_real(o):
         raise TypeError(f"norm: {name} must be a number, 'fro' or 'nuc', got {type(o).__name__}")
     o = float(o)
     if o < 0 and o != -math.inf:

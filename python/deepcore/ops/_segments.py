@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .._array import array_module
+from .._checks import is_int
 from ..autograd import Function
 from ..tensor import Tensor
 from ._elementwise import where
@@ -81,7 +82,7 @@ def _segments(fn: str, data: Any, segment_ids: Any, num_segments: Any) -> tuple:
     idv = ids.data.astype(np.int64)
     if num_segments is None:
         num_segments = int(idv.max()) + 1 if idv.size else 0
-    if isinstance(num_segments, bool) or not isinstance(num_segments, (int, np.integer)):
+    if not is_int(num_segments):
         raise TypeError(f"{fn}: num_segments must be an int, got {num_segments!r}")
     if idv.size and (int(idv.min()) < 0 or int(idv.max()) >= num_segments):
         raise ValueError(
@@ -160,7 +161,7 @@ def in_top_k(targets: Any, predictions: Any, k: int) -> Tensor:
             f"{fn}: predictions must be (batch, classes) and targets (batch,), got {p.shape} "
             f"and {t.shape}"
         )
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+    if not is_int(k):
         raise TypeError(f"{fn}: k must be an int, got {k!r}")
     pd, td = p.data, t.data.astype(np.int64)
     if td.size and (int(td.min()) < 0 or int(td.max()) >= pd.shape[1]):

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import _C
 from .._array import array_module, contiguous
+from .._checks import is_int
 from ..autograd import Context, Function
 from ..tensor import Tensor, tensor
 from ._common import Array, _float_of, _norm_axes, _norm_axis, _shape_args, _sum_to
@@ -303,7 +304,7 @@ def chunk(x: Tensor, chunks: int, axis: int = 0, *, dim: int | None = None) -> t
     last one smaller, and fewer pieces when n is not large enough)."""
     if dim is not None:
         axis = dim
-    if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks < 1:
+    if not is_int(chunks) or chunks < 1:
         raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
     ax = _norm_axis(axis, x.ndim)
     n = x.shape[ax]
@@ -459,11 +460,9 @@ def _pad_widths(pad_width: Any, ndim: int) -> tuple[tuple[int, int], ...]:
     """NumPy's pad_width forms: n, (n,), (before, after), or one (before, after) per axis."""
 
     def ints(v: Any) -> tuple[int, ...]:
-        if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        if is_int(v):
             return (int(v),)
-        if isinstance(v, (tuple, list)) and all(
-            isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in v
-        ):
+        if isinstance(v, (tuple, list)) and all(is_int(a) for a in v):
             return tuple(int(a) for a in v)
         raise TypeError(f"pad: pad_width must be ints or pairs of ints, got {pad_width!r}")
 

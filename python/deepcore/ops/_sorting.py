@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .._array import array_module
+from .._checks import is_int
 from ..tensor import Tensor
 from ._common import Array, _as_tensor, _norm_axis
 from ._indexing import take_along_axis
@@ -80,7 +81,7 @@ def topk(
     """The ``k`` largest (or smallest) entries along ``axis``: (values, int64 indices), in
     sorted order, ties in index order; the values are differentiable."""
     x = _as_tensor(x, "topk")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+    if not is_int(k):
         raise TypeError(f"topk: k must be an int, got {type(k).__name__}")
     if x.ndim == 0:
         if k not in (0, 1):

@@ -11,6 +11,7 @@ from typing import Any, Callable, Union
 
 import numpy as np
 
+from .._checks import is_int
 from ..tensor import Tensor
 
 LearningRate = Union[float, Callable[..., float]]
@@ -74,7 +75,7 @@ def _count(name: str, value: Any) -> int:
     """A step / iteration count or an index: a non-negative int that fits an int64 step."""
     if isinstance(value, str) and value.isdigit():  # JSON object keys are strings
         value = int(value)
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+    if not is_int(value):
         raise TypeError(f"{name} must be a non-negative integer, got {value!r}")
     if not 0 <= value < 2**62:
         raise ValueError(f"{name} must be a non-negative integer below 2**62, got {value}")

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import _C
+from .._checks import is_int
 from ..autograd import Context, Function
 from ._args import _count, check_range
 from ._half import _grad_array
@@ -108,9 +109,7 @@ class LossScaleOptimizer(Optimizer):
         if kwargs:
             raise ValueError(f"LossScaleOptimizer: unexpected argument(s) {sorted(kwargs)}")
         scale = check_range("initial_scale", initial_scale, 0.0, lo_open=True)
-        if isinstance(dynamic_growth_steps, bool) or not isinstance(
-            dynamic_growth_steps, (int, np.integer)
-        ):
+        if not is_int(dynamic_growth_steps):
             raise TypeError(
                 f"dynamic_growth_steps must be a positive integer, got {dynamic_growth_steps!r}"
             )

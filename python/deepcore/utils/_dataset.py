@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import is_real, positive_int
 from ..tensor import Tensor
 
 __all__ = ["PyDataset", "Sequence", "split_dataset"]
@@ -28,12 +29,9 @@ class PyDataset:
     def __init__(
         self, workers: int = 1, use_multiprocessing: bool = False, max_queue_size: int = 10
     ) -> None:
-        for name, v in (("workers", workers), ("max_queue_size", max_queue_size)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        self._workers = int(workers)
+        self._workers = positive_int("workers", workers)
         self._use_multiprocessing = bool(use_multiprocessing)
-        self._max_queue_size = int(max_queue_size)
+        self._max_queue_size = positive_int("max_queue_size", max_queue_size)
 
     @property
     def workers(self) -> int:
@@ -120,7 +118,7 @@ def _take(tree: Any, idx: np.ndarray) -> Any:
 def _size(v: Any, total: int, what: str) -> int | None:
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+    if not is_real(v):
         raise TypeError(f"split_dataset: {what} must be an int, a float or None, got {v!r}")
     if isinstance(v, (float, np.floating)):
         if not 0.0 < v < 1.0:

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import is_int
+
 __all__ = ["pad_sequences"]
 
 #: more entries than this in the padded array is a mistake (a huge ``maxlen``), not a dataset
@@ -51,7 +53,7 @@ def pad_sequences(
         )
     if maxlen is None:
         maxlen = int(lengths.max()) if len(lengths) else 0
-    elif isinstance(maxlen, bool) or not isinstance(maxlen, (int, np.integer)) or maxlen < 0:
+    elif not is_int(maxlen) or maxlen < 0:
         raise ValueError(f"maxlen must be a non-negative integer or None, got {maxlen!r}")
     maxlen = int(maxlen)
     n = len(rows)

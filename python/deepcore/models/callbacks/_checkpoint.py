@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._checks import is_int
 from ._base import Callback, monitor_op
 
 
@@ -15,7 +16,7 @@ def check_save_freq(save_freq: Any) -> Any:
     """Keras's ``save_freq``: 'epoch' or a positive number of batches."""
     if save_freq == "epoch":
         return save_freq
-    if isinstance(save_freq, bool) or not isinstance(save_freq, (int, np.integer)) or save_freq < 1:
+    if not is_int(save_freq) or save_freq < 1:
         raise ValueError(f"save_freq must be 'epoch' or a positive integer, got {save_freq!r}")
     return int(save_freq)
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from ... import _C
 from ..._array import contiguous_or_none as _contiguous
+from ..._checks import is_int
 from ..._relu_handoff import premasked
 from ...autograd import Context, Function
 from ...tensor import Tensor
@@ -203,7 +204,7 @@ def _transpose_geometry(
             f"{fn}: weight must be {2 + nsp}-dimensional (C_in, C_out/groups, kernel...), "
             f"got {w.shape}"
         )
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+    if not is_int(groups) or groups < 1:
         raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
     groups = int(groups)
     if x.shape[1] != w.shape[0]:

@@ -9,6 +9,7 @@ from typing import Any, Union
 import numpy as np
 
 from ... import _C
+from ..._checks import is_int
 from ...autograd import Function
 from ...tensor import Tensor
 from ._activation import _contig
@@ -97,7 +98,7 @@ def ctc_loss(
     PyTorch's)."""
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"ctc_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if isinstance(blank, bool) or not isinstance(blank, (int, np.integer)):
+    if not is_int(blank):
         raise TypeError(f"ctc_loss: blank must be an int, got {type(blank).__name__}")
     lp = log_probs
     if lp.ndim not in (2, 3):

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+from ..._checks import is_int
 from ...ops._shape import Pad, _fill_of
 from ...tensor import Tensor
 
@@ -30,9 +29,7 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
     if np_mode is None:
         raise ValueError(f"pad: mode must be one of {tuple(_MODES)}, got {mode!r}")
     if type(pad) is not tuple or not _all_int(pad):
-        if not isinstance(pad, (tuple, list)) or not all(
-            isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in pad
-        ):
+        if not isinstance(pad, (tuple, list)) or not all(is_int(p) for p in pad):
             raise TypeError(f"pad: pad must be a tuple of ints, got {pad!r}")
         pad = tuple([int(p) for p in pad])
     nd, shape, k = input.ndim, input.shape, len(pad) // 2

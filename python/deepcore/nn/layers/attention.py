@@ -21,12 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from ..._checks import positive_int
 from ...tensor import Tensor
 from .. import functional as F
 from ..functional._attention import _attend, _sdpa_materialized
 from ..input_spec import _as_tensor
 from ..module import Module
-from .core import Dense, _positive_int, kernel_and_bias_config, set_kernel_args
+from .core import Dense, kernel_and_bias_config, set_kernel_args
 
 __all__ = [
     "MultiHeadAttention",
@@ -233,12 +234,12 @@ class MultiHeadAttention(_HeadsAttention):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.num_heads = _positive_int("MultiHeadAttention", "num_heads", num_heads)
-        self.key_dim = _positive_int("MultiHeadAttention", "key_dim", key_dim)
+        self.num_heads = positive_int("MultiHeadAttention: num_heads", num_heads)
+        self.key_dim = positive_int("MultiHeadAttention: key_dim", key_dim)
         self.value_dim = (
             self.key_dim
             if value_dim is None
-            else _positive_int("MultiHeadAttention", "value_dim", value_dim)
+            else positive_int("MultiHeadAttention: value_dim", value_dim)
         )
         self.dropout = _rate("MultiHeadAttention", dropout)
         if isinstance(output_shape, (tuple, list)):
@@ -251,7 +252,7 @@ class MultiHeadAttention(_HeadsAttention):
         self.output_shape = (
             None
             if output_shape is None
-            else _positive_int("MultiHeadAttention", "output_shape", output_shape)
+            else positive_int("MultiHeadAttention: output_shape", output_shape)
         )
         if attention_axes not in (None, 1, (1,), [1]):
             raise ValueError(

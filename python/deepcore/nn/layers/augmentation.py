@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ... import ops
+from ..._checks import is_real, positive_int
 from ...tensor import Tensor, get_rng
 from ..module import Module
 from .preprocessing import Resizing, image_batch
@@ -49,7 +50,7 @@ def _range(layer: str, name: str, factor: Any, symmetric_min: float | None = Non
         if len(factor) != 2:
             raise ValueError(f"{layer}: {name} must be a number or a (lower, upper) pair")
         lo, hi = (float(v) for v in factor)
-    elif isinstance(factor, (int, float, np.integer, np.floating)) and not isinstance(factor, bool):
+    elif is_real(factor):
         lo, hi = -abs(float(factor)), abs(float(factor))
     else:
         raise TypeError(f"{layer}: {name} must be a number or a pair, got {factor!r}")
@@ -365,17 +366,14 @@ class RandomBrightness(_Augmentation):
         }
 
 
-def _size(layer: str, name: str, v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{layer}: {name} must be a positive integer, got {v!r}")
-    return int(v)
-
-
 class _Crop(_Augmentation):
     def __init__(self, height: int, width: int, seed: int | None = None, **kw: Any) -> None:
         super().__init__(seed, **kw)
         cls = type(self).__name__
-        self.height, self.width = _size(cls, "height", height), _size(cls, "width", width)
+        self.height, self.width = (
+            positive_int(f"{cls}: height", height),
+            positive_int(f"{cls}: width", width),
+        )
         # smaller images: the largest centred window of the target ratio, resized (Keras)
         self._resize = Resizing(self.height, self.width, crop_to_aspect_ratio=True)
 

@@ -18,9 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Callable
 
-import numpy as np
-
 from ... import _C
+from ..._checks import positive_int
 from ...tensor import Tensor
 from .. import functional as F
 from ..functional._conv import keras_conv_transpose, keras_deconv_geometry
@@ -88,9 +87,7 @@ class _Conv(LayoutMixin, Module):
         super().__init__(**kwargs)
         cls = type(self).__name__
         n = self._rank
-        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters <= 0:
-            raise ValueError(f"{cls}: filters must be a positive integer, got {filters!r}")
-        self.filters = int(filters)
+        self.filters = positive_int(f"{cls}: filters", filters)
         self.kernel_size = _tuple(cls, "kernel_size", kernel_size, n)
         self.strides = _tuple(cls, "strides", strides, n)
         self.dilation_rate = _tuple(cls, "dilation_rate", dilation_rate, n)
@@ -100,11 +97,9 @@ class _Conv(LayoutMixin, Module):
         if self.padding == "causal" and n != 1:
             raise ValueError(f"{cls}: padding='causal' is only for Conv1D")
         self.data_format = _data_format(cls, data_format)
-        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-            raise ValueError(f"{cls}: groups must be a positive integer, got {groups!r}")
-        if self.filters % groups:
+        self.groups = positive_int(f"{cls}: groups", groups)
+        if self.filters % self.groups:
             raise ValueError(f"{cls}: filters ({filters}) must be divisible by groups ({groups})")
-        self.groups = int(groups)
         self.activation = get_activation(activation)
         set_kernel_args(
             self, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,

@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..._checks import is_int, positive_int
 from ...tensor import Tensor
 from .. import functional as F
 from .. import initializers, regularizers
@@ -38,7 +39,6 @@ from ..module import InputSpec, Module
 from ..serialization import _unique_name
 from .activation import activation_name, get_activation, serialize_activation
 from .conv import _tuple, conv_output_length
-from .core import _positive_int
 from .recurrent import _StatesAsInputs
 from .recurrent_cells import _FUSED, _HARD_SIGMOID, _data, _dropout_mask, _rate, forget_bias_init
 from .reshaping import _data_format
@@ -113,7 +113,7 @@ class _ConvLSTM(_StatesAsInputs, Module):
         ):
             if v is not None:
                 raise ValueError(f"{cls}: {arg} is not supported by deepcore (give None)")
-        self.filters = _positive_int(cls, "filters", filters)
+        self.filters = positive_int(f"{cls}: filters", filters)
         self.kernel_size = _tuple(cls, "kernel_size", kernel_size, n)
         self.strides = _tuple(cls, "strides", strides, n)
         self.dilation_rate = _tuple(cls, "dilation_rate", dilation_rate, n)
@@ -140,7 +140,7 @@ class _ConvLSTM(_StatesAsInputs, Module):
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.dropout = _rate(cls, "dropout", dropout)
         self.recurrent_dropout = _rate(cls, "recurrent_dropout", recurrent_dropout)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        if seed is not None and (not is_int(seed)):
             raise TypeError(f"{cls}: seed must be an int or None, got {seed!r}")
         self.seed = None if seed is None else int(seed)
         self._rng = None if seed is None else np.random.default_rng(self.seed)

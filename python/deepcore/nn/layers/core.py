@@ -19,6 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ... import symbolic
+from ..._checks import positive_int
 from ...tensor import Tensor
 from .. import functional as F
 from .. import initializers, regularizers
@@ -37,12 +38,6 @@ __all__ = [
     "Masking",
     "OpLambda",
 ]
-
-
-def _positive_int(layer: str, name: str, v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-        raise ValueError(f"{layer}: {name} must be a positive integer, got {v!r}")
-    return int(v)
 
 
 def set_kernel_args(
@@ -108,7 +103,7 @@ class Dense(Module):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.units = _positive_int("Dense", "units", units)
+        self.units = positive_int("Dense: units", units)
         self.activation = get_activation(activation)
         set_kernel_args(
             self, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
@@ -212,8 +207,8 @@ class Embedding(Module):
         if input_length is not None and "input_shape" not in kwargs:
             kwargs["input_shape"] = (input_length,)
         super().__init__(**kwargs)
-        self.input_dim = _positive_int("Embedding", "input_dim", input_dim)
-        self.output_dim = _positive_int("Embedding", "output_dim", output_dim)
+        self.input_dim = positive_int("Embedding: input_dim", input_dim)
+        self.output_dim = positive_int("Embedding: output_dim", output_dim)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
         if not isinstance(mask_zero, (bool, np.bool_)):
@@ -288,8 +283,8 @@ class Maxout(Module):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.units = _positive_int("Maxout", "units", units)
-        self.pieces = _positive_int("Maxout", "pieces", pieces)
+        self.units = positive_int("Maxout: units", units)
+        self.pieces = positive_int("Maxout: pieces", pieces)
         set_kernel_args(
             self, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
             bias_regularizer,

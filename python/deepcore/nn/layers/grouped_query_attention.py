@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..._checks import positive_int
 from ...ops._rearrange import repeat as ops_repeat
 from ...tensor import Tensor
 from ..serialization import _registry as _layer_registry
 from .attention import _HeadsAttention, _rate
-from .core import _positive_int, kernel_and_bias_config, set_kernel_args
+from .core import kernel_and_bias_config, set_kernel_args
 from .einsum_dense import EinsumDense
 
 __all__ = ["GroupQueryAttention", "GroupedQueryAttention"]
@@ -51,9 +52,9 @@ class GroupQueryAttention(_HeadsAttention):
     ) -> None:
         super().__init__(**kwargs)
         name = "GroupQueryAttention"
-        self.head_dim = _positive_int(name, "head_dim", head_dim)
-        self.num_query_heads = _positive_int(name, "num_query_heads", num_query_heads)
-        self.num_key_value_heads = _positive_int(name, "num_key_value_heads", num_key_value_heads)
+        self.head_dim = positive_int(f"{name}: head_dim", head_dim)
+        self.num_query_heads = positive_int(f"{name}: num_query_heads", num_query_heads)
+        self.num_key_value_heads = positive_int(f"{name}: num_key_value_heads", num_key_value_heads)
         if self.num_query_heads % self.num_key_value_heads:
             raise ValueError(
                 f"{name}: num_query_heads ({self.num_query_heads}) must be divisible by "

@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from ..._checks import is_int, positive_int
 from ...kernels import hash_to_bins
 from ...tensor import Tensor
-from .lookup import _positive, _Preprocessing, _values, encode
+from .lookup import _Preprocessing, _values, encode
 
 __all__ = ["Hashing"]
 
@@ -39,7 +40,7 @@ class Hashing(_Preprocessing):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.num_bins = _positive("Hashing", "num_bins", num_bins)
+        self.num_bins = positive_int("Hashing: num_bins", num_bins)
         if output_mode not in ("int", "one_hot", "multi_hot", "count"):
             raise ValueError(
                 "Hashing: output_mode must be 'int', 'one_hot', 'multi_hot' or 'count', got "
@@ -52,13 +53,9 @@ class Hashing(_Preprocessing):
         self.mask_value = mask_value
         if salt is None:
             self.salt = None
-        elif isinstance(salt, (int, np.integer)) and not isinstance(salt, bool):
+        elif is_int(salt):
             self.salt = [int(salt), int(salt)]
-        elif (
-            isinstance(salt, (list, tuple))
-            and len(salt) == 2
-            and all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in salt)
-        ):
+        elif isinstance(salt, (list, tuple)) and len(salt) == 2 and all(is_int(k) for k in salt):
             self.salt = [int(k) for k in salt]
         else:
             raise ValueError(

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._checks import is_int
 from ...symbolic import KerasTensor, Node, is_string_dtype
 from ..module import Module
 
@@ -45,9 +46,7 @@ class InputLayer(Module):
             batch_shape = (batch_size, *shape)
         batch_shape = tuple(batch_shape)
         for d in batch_shape:
-            if d is not None and (
-                isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0
-            ):
+            if d is not None and (not is_int(d) or d < 0):
                 raise ValueError(
                     f"Input shape must hold non-negative ints or None, got {tuple(batch_shape)}"
                 )

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._checks import is_int, positive_int
 from ...symbolic import is_symbolic
 from ...tensor import Tensor
 from ..module import Module
@@ -46,14 +47,6 @@ def _values(x: Any) -> np.ndarray:
     if isinstance(x, Tensor):
         return x.numpy()
     return np.asarray(x)
-
-
-def _positive(layer: str, name: str, v: Any, allow_none: bool = False) -> int | None:
-    if v is None and allow_none:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{layer}: {name} must be a positive integer, got {v!r}")
-    return int(v)
 
 
 class _Preprocessing(Module):
@@ -108,7 +101,7 @@ class CategoryEncoding(_Preprocessing):
 
     def __init__(self, num_tokens: int, output_mode: str = "multi_hot", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.num_tokens = _positive("CategoryEncoding", "num_tokens", num_tokens)
+        self.num_tokens = positive_int("CategoryEncoding: num_tokens", num_tokens)
         if output_mode not in ("one_hot", "multi_hot", "count"):
             raise ValueError(
                 "CategoryEncoding: output_mode must be 'one_hot', 'multi_hot' or 'count', got "
@@ -174,7 +167,9 @@ class Discretization(_Preprocessing):
         super().__init__(**kwargs)
         if (bin_boundaries is None) == (num_bins is None):
             raise ValueError("Discretization: give exactly one of bin_boundaries and num_bins")
-        self.num_bins = _positive("Discretization", "num_bins", num_bins, allow_none=True)
+        self.num_bins = (
+            None if num_bins is None else positive_int("Discretization: num_bins", num_bins)
+        )
         self.bin_boundaries = None
         if bin_boundaries is not None:
             b = np.asarray(bin_boundaries, dtype=np.float64).ravel()
@@ -234,7 +229,9 @@ class _Lookup(_Preprocessing):
             kwargs.pop(k, None)
         super().__init__(**kwargs)
         cls = type(self).__name__
-        self.max_tokens = _positive(cls, "max_tokens", max_tokens, allow_none=True)
+        self.max_tokens = (
+            None if max_tokens is None else positive_int(f"{cls}: max_tokens", max_tokens)
+        )
         if isinstance(num_oov_indices, bool) or not isinstance(num_oov_indices, int):
             raise ValueError(f"{cls}: num_oov_indices must be an int >= 0")
         if num_oov_indices < 0:
@@ -409,7 +406,7 @@ class IntegerLookup(_Lookup):
         super().__init__(*args, oov_token=oov_token, **kwargs)
 
     def _clean(self, v: Any) -> Any:
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        if not is_int(v):
             if isinstance(v, (float, np.floating)) and float(v).is_integer():
                 return int(v)
             raise TypeError(f"IntegerLookup: values must be integers, got {v!r}")
@@ -452,8 +449,10 @@ class TextVectorization(_Lookup):
         elif ngrams is not None:
             ngrams = tuple(int(n) for n in ngrams)
         self.standardize, self.split, self.ngrams = standardize, split, ngrams
-        self.output_sequence_length = _positive(
-            "TextVectorization", "output_sequence_length", output_sequence_length, True
+        self.output_sequence_length = (
+            None
+            if output_sequence_length is None
+            else positive_int("TextVectorization: output_sequence_length", output_sequence_length)
         )
         super().__init__(
             max_tokens=max_tokens, num_oov_indices=1,

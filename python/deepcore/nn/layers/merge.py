@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ... import ops
+from ..._checks import is_int
 from ...tensor import Tensor
 from ..module import Module
 
@@ -222,7 +223,7 @@ class Dot(_Merge):
 
     def __init__(self, axes: int | Sequence[int], normalize: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool):
+        if is_int(axes):
             self.axes: tuple[int, int] = (int(axes), int(axes))
         else:
             ax = tuple(int(a) for a in axes)

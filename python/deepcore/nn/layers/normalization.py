@@ -29,6 +29,7 @@ import numpy as np
 
 from ... import ops
 from ..._array import array_module
+from ..._checks import is_int, positive_int
 from ...autograd import no_grad
 from ...distributed import _distribution as _dist
 from ...distributed import _reduce as _dist_reduce
@@ -333,13 +334,10 @@ class GroupNormalization(Module):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-            raise ValueError(
-                f"GroupNormalization: groups must be a positive integer, got {groups!r}"
-            )
+        self.groups = positive_int("GroupNormalization: groups", groups)
         if not epsilon > 0:
             raise ValueError(f"GroupNormalization: epsilon must be > 0, got {epsilon}")
-        self.groups, self.axis, self.epsilon = int(groups), axis, float(epsilon)
+        self.axis, self.epsilon = axis, float(epsilon)
         _set_affine_args(
             self, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
             gamma_regularizer,
@@ -398,7 +396,7 @@ class UnitNormalization(Module):
         super().__init__(**kwargs)
         if isinstance(axis, (list, tuple)):
             self.axis: Any = [int(v) for v in axis]
-        elif isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
+        elif is_int(axis):
             self.axis = int(axis)
         else:
             raise TypeError(f"UnitNormalization: axis must be an int or a list, got {axis!r}")

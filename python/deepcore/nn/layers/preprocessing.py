@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ... import ops
+from ..._checks import is_int, positive_int
 from ...tensor import Tensor
 from .. import functional as F
 from ..module import Module
@@ -86,7 +87,7 @@ class Normalization(Module):
         super().__init__(**kwargs)
         if axis is None:
             self.axis: tuple[int, ...] = ()
-        elif isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
+        elif is_int(axis):
             self.axis = (int(axis),)
         else:
             try:
@@ -274,9 +275,10 @@ class Resizing(Module):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        for name, v in (("height", height), ("width", width)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"Resizing: {name} must be a positive integer, got {v!r}")
+        height, width = (
+            positive_int("Resizing: height", height),
+            positive_int("Resizing: width", width),
+        )
         if interpolation not in self._MODES:
             raise ValueError(
                 f"Resizing: interpolation must be 'bilinear' or 'nearest' (the ones deepcore "

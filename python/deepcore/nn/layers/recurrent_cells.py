@@ -10,12 +10,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..._checks import positive_int
 from ...autograd import Function
 from ...tensor import Tensor, get_rng
 from .. import initializers, regularizers
 from ..module import Module
 from .activation import activation_name, get_activation, serialize_activation
-from .core import _positive_int
 
 __all__ = ["SimpleRNNCell", "LSTMCell", "GRUCell"]
 
@@ -100,7 +100,7 @@ class _Cell(Module):
     ) -> None:
         super().__init__(**kwargs)
         cls = type(self).__name__
-        self.units = _positive_int(cls, "units", units)
+        self.units = positive_int(f"{cls}: units", units)
         self.activation = get_activation(activation)
         self.recurrent_activation = get_activation(recurrent_activation)
         self.use_bias = bool(use_bias)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._checks import is_int, positive_int
 from ...ops._shape import pad as _pad
 from ...tensor import Tensor
 from .. import functional as F
@@ -151,9 +152,7 @@ class RepeatVector(Module):
 
     def __init__(self, n: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-            raise ValueError(f"RepeatVector: n must be a positive integer, got {n!r}")
-        self.n = int(n)
+        self.n = positive_int("RepeatVector: n", n)
         self.input_spec = InputSpec(ndim=2)
 
     def call(self, x: Tensor) -> Tensor:
@@ -358,9 +357,7 @@ class UpSampling1D(Module):
 
     def __init__(self, size: int = 2, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-            raise ValueError(f"UpSampling1D: size must be a positive integer, got {size!r}")
-        self.size = int(size)
+        self.size = positive_int("UpSampling1D: size", size)
         self.input_spec = InputSpec(ndim=3)
 
     def call(self, x: Tensor) -> Tensor:
@@ -387,12 +384,10 @@ class UpSampling2D(LayoutMixin, Module):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        if is_int(size):
             size = (int(size), int(size))
         size = tuple(size)
-        if len(size) != 2 or any(
-            isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in size
-        ):
+        if len(size) != 2 or any(not is_int(s) or s < 1 for s in size):
             raise ValueError(f"UpSampling2D: size must be 2 positive integers, got {size!r}")
         self.size = (int(size[0]), int(size[1]))
         self.data_format = _data_format("UpSampling2D", data_format)
@@ -441,12 +436,10 @@ class UpSampling3D(LayoutMixin, Module):
         self, size: int | Sequence[int] = (2, 2, 2), data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        if is_int(size):
             size = (int(size),) * 3
         size = tuple(size) if isinstance(size, (tuple, list)) else (size,)
-        if len(size) != 3 or any(
-            isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in size
-        ):
+        if len(size) != 3 or any(not is_int(s) or s < 1 for s in size):
             raise ValueError(f"UpSampling3D: size must be 3 positive integers, got {size!r}")
         self.size = tuple(int(s) for s in size)
         self.data_format = _data_format("UpSampling3D", data_format)

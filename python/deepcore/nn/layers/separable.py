@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Callable
 
-import numpy as np
-
+from ..._checks import positive_int
 from ...tensor import Tensor
 from .. import functional as F
 from .. import initializers, regularizers
@@ -23,12 +22,6 @@ from ..module import InputSpec
 from .conv import _Conv
 
 __all__ = ["DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D"]
-
-
-def _depth_multiplier(cls: str, v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{cls}: depth_multiplier must be a positive integer, got {v!r}")
-    return int(v)
 
 
 class _GroupedConv(_Conv):
@@ -93,7 +86,9 @@ class _DepthwiseConv(_GroupedConv):
             use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
             bias_regularizer, **kwargs,
         )  # fmt: skip
-        self.depth_multiplier = _depth_multiplier(type(self).__name__, depth_multiplier)
+        self.depth_multiplier = positive_int(
+            f"{type(self).__name__}: depth_multiplier", depth_multiplier
+        )
 
     def build(self, input_shape: tuple) -> None:
         c = self._channels(input_shape)
@@ -173,7 +168,9 @@ class _SeparableConv(_GroupedConv):
             use_bias, pointwise_initializer, bias_initializer, pointwise_regularizer,
             bias_regularizer, **kwargs,
         )  # fmt: skip
-        self.depth_multiplier = _depth_multiplier(type(self).__name__, depth_multiplier)
+        self.depth_multiplier = positive_int(
+            f"{type(self).__name__}: depth_multiplier", depth_multiplier
+        )
         self.depthwise_initializer = initializers.get(depthwise_initializer)
         self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
 

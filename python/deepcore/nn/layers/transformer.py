@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._checks import positive_int
 from ...tensor import Tensor
 from .. import initializers
 from ..input_spec import _as_tensor
@@ -23,7 +24,7 @@ from .attention import (
     _QueryMaskPasses,
     _rate,
 )
-from .core import Dense, Dropout, _positive_int
+from .core import Dense, Dropout
 from .normalization import LayerNormalization
 
 __all__ = [
@@ -87,9 +88,7 @@ class PositionEmbedding(Module):
         self, sequence_length: int, initializer: Any = "glorot_uniform", **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self.sequence_length = _positive_int(
-            "PositionEmbedding", "sequence_length", sequence_length
-        )
+        self.sequence_length = positive_int("PositionEmbedding: sequence_length", sequence_length)
         self.initializer = initializers.get(initializer)
 
     def build(self, input_shape: tuple) -> None:
@@ -141,8 +140,8 @@ class _TransformerBlock(_QueryMaskPasses):
     ) -> None:
         super().__init__(**kwargs)
         cls = type(self).__name__
-        self.intermediate_dim = _positive_int(cls, "intermediate_dim", intermediate_dim)
-        self.num_heads = _positive_int(cls, "num_heads", num_heads)
+        self.intermediate_dim = positive_int(f"{cls}: intermediate_dim", intermediate_dim)
+        self.num_heads = positive_int(f"{cls}: num_heads", num_heads)
         self.dropout = _rate(cls, dropout)
         self.activation = activation
         if not layer_norm_epsilon > 0:
