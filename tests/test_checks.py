@@ -9,7 +9,7 @@ import fractions
 import deepcore as dc
 import numpy as np
 import pytest
-from deepcore._checks import is_int, is_real, positive_int
+from deepcore._checks import is_int, is_real, positive_int, unit_rate
 
 
 class _Level(enum.IntEnum):
@@ -68,3 +68,32 @@ def test_callers_keep_their_own_errors():
     with pytest.raises(TypeError, match="axis must be an int, got bool"):
         x.sum(axis=np.bool_(False))
     np.testing.assert_array_equal(x.sum(axis=np.int64(1)).numpy(), [3.0, 12.0])
+
+
+@pytest.mark.parametrize("v", [0, 0.0, 0.5, np.float32(0.25), np.float64(0.999), np.int64(0)])
+def test_unit_rate_returns_a_python_float(v):
+    out = unit_rate("Dropout: rate", v)
+    assert type(out) is float and out == float(v)
+
+
+@pytest.mark.parametrize("v", [1, 1.0, -0.1, np.float32(1.5), float("nan"), True, "0.5", None])
+def test_unit_rate_rejects_with_the_argument_named(v):
+    with pytest.raises(ValueError, match=r"^Dropout: rate must be a number in \[0, 1\), got "):
+        unit_rate("Dropout: rate", v)
+
+
+def test_numpy_rates_reach_the_layers():
+    """Keras takes a NumPy float for a rate (a value computed with NumPy): every layer with a
+    dropout rate, and the functional dropouts, store or use it as a Python float."""
+    r = np.float32(0.25)
+    assert dc.nn.Dropout(r).rate == 0.25 and type(dc.nn.Dropout(r).rate) is float
+    cell = dc.nn.LSTM(4, dropout=r, recurrent_dropout=np.float64(0.5))
+    assert (cell.dropout, cell.recurrent_dropout) == (0.25, 0.5)
+    assert dc.nn.MultiHeadAttention(2, 4, dropout=r).dropout == 0.25
+    assert dc.nn.GaussianDropout(r).rate == 0.25
+    with pytest.raises(ValueError, match=r"^Dropout: rate must be a number in \[0, 1\), got True"):
+        dc.nn.Dropout(True)
+    x = dc.tensor(np.ones((64, 64), np.float32))
+    y = dc.nn.functional.dropout(x, np.float32(0.5), training=True)
+    kept = y.numpy()[y.numpy() != 0]
+    assert 0 < kept.size < x.numpy().size and np.allclose(kept, 2.0)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["is_int", "is_real", "positive_int"]
+__all__ = ["is_int", "is_real", "positive_int", "unit_rate"]
 
 _INTS = (int, np.integer)
 _REALS = (int, float, np.integer, np.floating)
@@ -40,3 +40,12 @@ def positive_int(what: str, v: Any) -> int:
     if not is_int(v) or v < 1:
         raise ValueError(f"{what} must be a positive integer, got {v!r}")
     return int(v)
+
+
+def unit_rate(what: str, v: Any) -> float:
+    """``v`` as a float in [0, 1) (a dropout rate; a Python or NumPy real, as Keras takes
+    ``Dropout(np.float32(0.5))``); ``what`` names it in the ValueError, which is raised for the
+    wrong type too: ``unit_rate("Dropout: rate", rate)``."""
+    if not is_real(v) or not 0.0 <= v < 1.0:
+        raise ValueError(f"{what} must be a number in [0, 1), got {v!r}")
+    return float(v)

@@ -9,13 +9,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import nn
+from .._checks import is_real
 from ._common import build
 
 __all__ = ["MobileNet", "MobileNetV2"]
 
 
 def _positive(name: str, what: str, v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+    if not is_real(v) or not v > 0:
         raise ValueError(f"{name}: {what} must be a positive number, got {v!r}")
     return float(v)
 

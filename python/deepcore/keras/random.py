@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops as _ops
+from .._checks import unit_rate
 from ..nn import functional as _F
 from ..nn.initializers import _shape
 from ..tensor import Tensor, get_rng
@@ -140,10 +141,9 @@ def dropout(inputs: Any, rate: float, noise_shape: Any = None, seed: Any = None)
     x = inputs if isinstance(inputs, Tensor) else Tensor(np.asarray(inputs))
     if x.dtype.kind != "f":
         x = Tensor(x.data.astype(np.float32))
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
-        raise ValueError(f"dropout: rate must be a float in [0, 1), got {rate!r}")
+    rate = unit_rate("dropout: rate", rate)
     dims = None if noise_shape is None else _shape(noise_shape)
-    return _F.dropout(x, float(rate), training=True, noise_shape=dims, rng=_rng(seed))
+    return _F.dropout(x, rate, training=True, noise_shape=dims, rng=_rng(seed))
 
 
 def shuffle(x: Any, axis: int = 0, seed: Any = None) -> Tensor:

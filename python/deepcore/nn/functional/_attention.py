@@ -13,6 +13,7 @@ from typing import Any, Union
 import numpy as np
 
 from ... import _C
+from ..._checks import is_real
 from ...autograd import Function
 from ...ops._elementwise import where
 from ...tensor import Tensor, get_rng
@@ -114,7 +115,7 @@ def scaled_dot_product_attention(
     A query row with no key to attend (all masked) gives zeros and zero gradients where
     PyTorch gives NaN. float32 is the fast path; float64 for gradient checks.
     """
-    if isinstance(dropout_p, (bool, np.bool_)) or not isinstance(dropout_p, (int, float)):
+    if not is_real(dropout_p):
         raise TypeError(
             "scaled_dot_product_attention: dropout_p must be a float in [0, 1), got "
             f"{dropout_p!r} (the arguments after attn_mask are dropout_p, is_causal, scale, "
@@ -124,6 +125,7 @@ def scaled_dot_product_attention(
         raise ValueError(
             f"scaled_dot_product_attention: dropout_p must be in [0, 1), got {dropout_p}"
         )
+    dropout_p = float(dropout_p)
     if not isinstance(is_causal, (bool, np.bool_)):
         raise TypeError(
             f"scaled_dot_product_attention: is_causal must be a bool, got {is_causal!r}"
@@ -137,8 +139,9 @@ def scaled_dot_product_attention(
     _array(key, "key"), _array(value, "value")
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] > 0 else 1.0
-    elif isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, float)):
+    elif not is_real(scale):
         raise TypeError(f"scaled_dot_product_attention: scale must be a float, got {scale!r}")
+    scale = float(scale)
     mask = None
     if attn_mask is not None:
         if isinstance(attn_mask, Tensor) and attn_mask.requires_grad:

@@ -8,6 +8,7 @@ import numpy as np
 
 from ... import _C
 from ..._array import contiguous
+from ..._checks import is_real
 from ...autograd import Function
 from ...tensor import Tensor, get_rng
 
@@ -56,10 +57,11 @@ def dropout(
     deepcore.get_rng(), seeded by deepcore.manual_seed), a new one every call.
     ``noise_shape`` (Keras's; broadcastable to x's shape) shares one draw along the axes
     where it is 1, e.g. (batch, 1, features) drops whole features for every time step."""
-    if isinstance(p, bool) or not isinstance(p, (int, float)):
+    if not is_real(p):
         raise TypeError(f"dropout: p must be a float in [0, 1), got {type(p).__name__}")
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    p = float(p)
     data = x.data if isinstance(x, Tensor) else np.asarray(x)
     if data.dtype not in (np.float16, np.float32, np.float64):
         raise TypeError(f"dropout: x must be float16, float32 or float64, got {data.dtype}")

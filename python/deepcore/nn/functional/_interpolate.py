@@ -16,6 +16,7 @@ from typing import Any
 
 from ... import _C
 from ..._array import contiguous as _contig
+from ..._checks import is_real
 from ...autograd import Context, Function
 from ...tensor import Tensor
 
@@ -95,12 +96,7 @@ def interpolate(
         factors = _per_axis(scale_factor, nsp, "scale_factor")
         out = []
         for i, f in enumerate(factors):
-            if (
-                isinstance(f, bool)
-                or not isinstance(f, (int, float))
-                or not f > 0
-                or not math.isfinite(f)
-            ):
+            if not is_real(f) or not f > 0 or not math.isfinite(f):
                 raise ValueError(
                     f"interpolate: scale_factor must be positive and finite, got {scale_factor!r}"
                 )

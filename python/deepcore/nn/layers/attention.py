@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..._checks import positive_int
+from ..._checks import positive_int, unit_rate
 from ...tensor import Tensor
 from .. import functional as F
 from ..functional._attention import _attend, _sdpa_materialized
@@ -51,9 +51,7 @@ def _and(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
 
 
 def _rate(layer: str, v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
-        raise ValueError(f"{layer}: dropout must be a float in [0, 1), got {v!r}")
-    return float(v)
+    return unit_rate(f"{layer}: dropout", v)
 
 
 def _check_sequence(layer: Module, name: str, x: Any, dim: int | None = None) -> None:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ... import symbolic
-from ..._checks import positive_int
+from ..._checks import is_real, positive_int, unit_rate
 from ...tensor import Tensor
 from .. import functional as F
 from .. import initializers, regularizers
@@ -160,9 +160,7 @@ class Dropout(Module):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
-            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate!r}")
-        self.rate = float(rate)
+        self.rate = unit_rate("Dropout: rate", rate)
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self.seed = seed
         self._layout_elementwise = self.noise_shape is None
@@ -377,7 +375,7 @@ class Masking(Module):
 
     def __init__(self, mask_value: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(mask_value, bool) or not isinstance(mask_value, (int, float)):
+        if not is_real(mask_value):
             raise TypeError(f"Masking: mask_value must be a number, got {mask_value!r}")
         self.mask_value = float(mask_value)
 

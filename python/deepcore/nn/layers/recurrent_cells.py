@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..._checks import positive_int
+from ..._checks import positive_int, unit_rate
 from ...autograd import Function
 from ...tensor import Tensor, get_rng
 from .. import initializers, regularizers
@@ -26,9 +26,7 @@ _HARD_SIGMOID = (1.0 / 6.0, 0.5)  # F.hard_sigmoid's defaults (Keras 3)
 
 
 def _rate(layer: str, name: str, v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
-        raise ValueError(f"{layer}: {name} must be a number in [0, 1), got {v!r}")
-    return float(v)
+    return unit_rate(f"{layer}: {name}", v)
 
 
 def _data(x: Any) -> Any:

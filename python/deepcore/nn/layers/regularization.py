@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..._checks import is_real, unit_rate
 from ...tensor import Tensor, get_rng
 from .. import functional as F
 from ..module import InputSpec, Module
@@ -75,7 +76,7 @@ class GaussianNoise(Module):
 
     def __init__(self, stddev: float, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(stddev, bool) or not isinstance(stddev, (int, float)) or stddev < 0:
+        if not is_real(stddev) or stddev < 0:
             raise ValueError(f"GaussianNoise: stddev must be a number >= 0, got {stddev!r}")
         self.stddev = float(stddev)
         self.seed = seed
@@ -101,9 +102,7 @@ class SpatialDropout3D(_SpatialDropout):
 
 
 def _rate(layer: str, rate: Any) -> float:
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-        raise ValueError(f"{layer}: rate must be a number in [0, 1), got {rate!r}")
-    return float(rate)
+    return unit_rate(f"{layer}: rate", rate)
 
 
 class GaussianDropout(Module):
@@ -177,7 +176,7 @@ class ActivityRegularization(Module):
     def __init__(self, l1: float = 0.0, l2: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         for name, v in (("l1", l1), ("l2", l2)):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+            if not is_real(v) or not v >= 0:
                 raise ValueError(f"ActivityRegularization: {name} must be a number >= 0, got {v!r}")
         self.l1, self.l2 = float(l1), float(l2)
 
