@@ -628,7 +628,9 @@ void gemv_t_rows(int64_t K, int64_t n0, const T* x, int64_t ldx, const T* B, int
       for (int r = 0; r < R; ++r) acc[r][j] = mul_add(xv[r], w, acc[r][j]);
     }
   }
-  if (kv < K) {  // the last partial vector; the other lanes are zero
+  // the last partial vector, the other lanes zero: the loop body again with loadn (one lambda
+  // for both took the sums' addresses, and GCC then kept them in memory for the whole loop)
+  if (kv < K) {
     const int cnt = static_cast<int>(K - kv);
     V xv[R];
 #pragma GCC unroll 2

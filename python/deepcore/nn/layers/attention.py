@@ -50,10 +50,6 @@ def _and(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
     return a if b is None else a & b
 
 
-def _rate(layer: str, v: Any) -> float:
-    return unit_rate(f"{layer}: dropout", v)
-
-
 def _check_sequence(layer: Module, name: str, x: Any, dim: int | None = None) -> None:
     shape = tuple(x.shape)
     if len(shape) != 3:
@@ -239,7 +235,7 @@ class MultiHeadAttention(_HeadsAttention):
             if value_dim is None
             else positive_int("MultiHeadAttention: value_dim", value_dim)
         )
-        self.dropout = _rate("MultiHeadAttention", dropout)
+        self.dropout = unit_rate("MultiHeadAttention: dropout", dropout)
         if isinstance(output_shape, (tuple, list)):
             if len(output_shape) != 1:
                 raise ValueError(
@@ -345,7 +341,7 @@ class _BaseDenseAttention(_QueryMaskPasses):
 
     def __init__(self, dropout: float = 0.0, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.dropout = _rate(type(self).__name__, dropout)
+        self.dropout = unit_rate(f"{type(self).__name__}: dropout", dropout)
         self.seed = seed
 
     def _inputs(self, inputs: Any) -> tuple:

@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..._checks import is_int, positive_int
+from ..._checks import is_int, positive_int, unit_rate
 from ...tensor import Tensor
 from .. import functional as F
 from .. import initializers, regularizers
@@ -40,7 +40,7 @@ from ..serialization import _unique_name
 from .activation import activation_name, get_activation, serialize_activation
 from .conv import _tuple, conv_output_length
 from .recurrent import _StatesAsInputs
-from .recurrent_cells import _FUSED, _HARD_SIGMOID, _data, _dropout_mask, _rate, forget_bias_init
+from .recurrent_cells import _FUSED, _HARD_SIGMOID, _data, _dropout_mask, forget_bias_init
 from .reshaping import _data_format
 
 __all__ = ["ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"]
@@ -138,9 +138,9 @@ class _ConvLSTM(_StatesAsInputs, Module):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.dropout = _rate(cls, "dropout", dropout)
-        self.recurrent_dropout = _rate(cls, "recurrent_dropout", recurrent_dropout)
-        if seed is not None and (not is_int(seed)):
+        self.dropout = unit_rate(f"{cls}: dropout", dropout)
+        self.recurrent_dropout = unit_rate(f"{cls}: recurrent_dropout", recurrent_dropout)
+        if seed is not None and not is_int(seed):
             raise TypeError(f"{cls}: seed must be an int or None, got {seed!r}")
         self.seed = None if seed is None else int(seed)
         self._rng = None if seed is None else np.random.default_rng(self.seed)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..._checks import positive_int
+from ..._checks import positive_int, unit_rate
 from ...ops._rearrange import repeat as ops_repeat
 from ...tensor import Tensor
 from ..serialization import _registry as _layer_registry
-from .attention import _HeadsAttention, _rate
+from .attention import _HeadsAttention
 from .core import kernel_and_bias_config, set_kernel_args
 from .einsum_dense import EinsumDense
 
@@ -61,7 +61,7 @@ class GroupQueryAttention(_HeadsAttention):
                 f"num_key_value_heads ({self.num_key_value_heads})"
             )
         self.num_repeats = self.num_query_heads // self.num_key_value_heads
-        self.dropout = _rate(name, dropout)
+        self.dropout = unit_rate(f"{name}: dropout", dropout)
         # the fused kernel is used whatever this says (it is deepcore's only path)
         self.flash_attention = flash_attention
         set_kernel_args(

@@ -25,10 +25,6 @@ _FUSED["linear"] = None
 _HARD_SIGMOID = (1.0 / 6.0, 0.5)  # F.hard_sigmoid's defaults (Keras 3)
 
 
-def _rate(layer: str, name: str, v: Any) -> float:
-    return unit_rate(f"{layer}: {name}", v)
-
-
 def _data(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
@@ -108,8 +104,8 @@ class _Cell(Module):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.dropout = _rate(cls, "dropout", dropout)
-        self.recurrent_dropout = _rate(cls, "recurrent_dropout", recurrent_dropout)
+        self.dropout = unit_rate(f"{cls}: dropout", dropout)
+        self.recurrent_dropout = unit_rate(f"{cls}: recurrent_dropout", recurrent_dropout)
         self._dp_mask: Tensor | None = None
         self._rec_dp_mask: Tensor | None = None
 

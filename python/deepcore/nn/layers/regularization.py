@@ -101,10 +101,6 @@ class SpatialDropout3D(_SpatialDropout):
     _rank = 3
 
 
-def _rate(layer: str, rate: Any) -> float:
-    return unit_rate(f"{layer}: rate", rate)
-
-
 class GaussianDropout(Module):
     """Multiplies by Gaussian noise of mean 1 and standard deviation sqrt(rate / (1 - rate))
     in training (Srivastava et al., 2014); the identity at inference."""
@@ -113,7 +109,7 @@ class GaussianDropout(Module):
 
     def __init__(self, rate: float, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.rate, self.seed = _rate("GaussianDropout", rate), seed
+        self.rate, self.seed = unit_rate("GaussianDropout: rate", rate), seed
 
     def call(self, x: Tensor, training: bool | None = None) -> Tensor:
         if not training or self.rate == 0.0:
@@ -142,7 +138,7 @@ class AlphaDropout(Module):
         self, rate: float, noise_shape: Any = None, seed: int | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self.rate, self.seed = _rate("AlphaDropout", rate), seed
+        self.rate, self.seed = unit_rate("AlphaDropout: rate", rate), seed
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
 
     def call(self, x: Tensor, training: bool | None = None) -> Tensor:

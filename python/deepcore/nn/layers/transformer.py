@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..._checks import positive_int
+from ..._checks import positive_int, unit_rate
 from ...tensor import Tensor
 from .. import initializers
 from ..input_spec import _as_tensor
@@ -22,7 +22,6 @@ from .attention import (
     _bool_mask,
     _check_sequence,
     _QueryMaskPasses,
-    _rate,
 )
 from .core import Dense, Dropout
 from .normalization import LayerNormalization
@@ -142,7 +141,7 @@ class _TransformerBlock(_QueryMaskPasses):
         cls = type(self).__name__
         self.intermediate_dim = positive_int(f"{cls}: intermediate_dim", intermediate_dim)
         self.num_heads = positive_int(f"{cls}: num_heads", num_heads)
-        self.dropout = _rate(cls, dropout)
+        self.dropout = unit_rate(f"{cls}: dropout", dropout)
         self.activation = activation
         if not layer_norm_epsilon > 0:
             raise ValueError(
