@@ -187,8 +187,9 @@ struct RnnRows {
 // for the one that exists, and any packing of the weights (once per call) costs as much as
 // twenty-odd steps: perf put the earlier copy into 64-column panels at 11 % of an LSTM's
 // forward+backward at B = 1, T = 100, H = 256 (1 thread), ~0.3 ms per 1 MB of weights read
-// from L3 in a strided pattern. So the GEMV reads the weights where they are, in whichever of
-// two forms their layout allows:
+// from L3 in a strided pattern. So the GEMV reads the weights where they are (or a plain copy
+// of their rows on cache-line boundaries, [Note: RNN GEMV alignment] in rnn.cpp), in whichever
+// of two forms their layout allows:
 //   - B (K, N) along its rows (backward's dG @ W): y[cols] += x[p] * B[p, cols] over p, the sums
 //     in 8 vectors of columns at a time: one broadcast and one FMA per vector of weights;
 //   - B (N, K) (forward's h @ W^T): 8 dot products along B's rows at a time, each summed in one

@@ -46,8 +46,10 @@ def _inputs(cell, B, T, I, H, dtype, opts, seed=0, init=True):
     return args, opts, rng
 
 
-def _check(cell, B, T, I, H, dtype, opts, init=True, seed=0):
+def _check(cell, B, T, I, H, dtype, opts, init=True, seed=0, offset=None):
     a, opts, rng = _inputs(cell, B, T, I, H, dtype, dict(opts), seed, init)
+    if offset is not None:  # the weights at a chosen distance past a cache line
+        a["w_ih"], a["w_hh"] = _placed(a["w_ih"], offset), _placed(a["w_hh"], offset)
     pos = (cell, a["x"], a["h0"], a["c0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"])
     out, hn, cn, ws = _C.rnn_forward(*pos, **opts)
     rout, rhn, rcn = _C.rnn_forward_ref(*pos, **opts)
@@ -72,6 +74,16 @@ def _check(cell, B, T, I, H, dtype, opts, init=True, seed=0):
             continue
         scale = max(1.0, float(np.abs(w).max()))
         np.testing.assert_allclose(g, w, rtol=tol["rtol"], atol=tol["atol"] * scale, err_msg=name)
+
+
+def _placed(a, offset):
+    """A copy of a whose data starts `offset` bytes past a 64-byte boundary."""
+    buf = np.empty(a.nbytes + 128, np.uint8)
+    start = (-buf.ctypes.data) % 64 + offset
+    view = buf[start : start + a.nbytes].view(a.dtype).reshape(a.shape)
+    view[...] = a
+    assert view.ctypes.data % 64 == offset
+    return view
 
 
 # (B, T, I, H): ones, primes, and sizes that take the batch split (B >= 16) and the unit split
@@ -109,6 +121,27 @@ CONFIGS = [
 def test_matches_reference(cell, opts, dtype, cpu_capability):
     for k, size in enumerate(SIZES + (SIZES_RNN if cell == "rnn" else [])):
         _check(cell, *size, dtype, opts, init=k % 2 == 0, seed=k)
+
+
+# B <= 2 over at least 16 steps (kGemvCopySteps): weights that are not on 64-byte rows are
+# copied once per call into aligned rows for the GEMV ([Note: RNN GEMV alignment] in
+# csrc/rnn.cpp). Weights on a cache line and off it; H 40 pads the copy's rows (float32), 180
+# takes the unit split at two threads; T 15 stays on the in-place read.
+GEMV_COPY_SIZES = [(1, 16, 3, 40), (2, 17, 4, 180), (1, 15, 2, 180)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cell,opts", [c for c in CONFIGS if not c[1].get("h_mask")])
+def test_gemv_copies_match_reference(cell, opts, dtype, cpu_capability):
+    prev = dc.kernels.get_num_threads()
+    try:
+        for threads in (1, 2):
+            dc.kernels.set_num_threads(threads)
+            for k, size in enumerate(GEMV_COPY_SIZES):
+                for offset in (0, 16, np.dtype(dtype).itemsize):
+                    _check(cell, *size, dtype, opts, init=k % 2 == 0, seed=k, offset=offset)
+    finally:
+        dc.kernels.set_num_threads(prev)
 
 
 @pytest.mark.parametrize(

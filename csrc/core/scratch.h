@@ -28,6 +28,10 @@ enum class ScratchSlot : int {
   conv_pad,
   conv_dy,
   rnn_dgates,
+  rnn_step0,  // rnn.cpp: a thread's per-step weight products (packed or aligned copies)
+  rnn_step1,
+  rnn_step2,
+  rnn_gather,
   attention,
   count
 };
