@@ -283,7 +283,8 @@ inline int64_t step_pos(const RnnConfig& c, int64_t s) { return c.reverse ? c.T 
 // recurrent dropout mask the product reads S itself, shifted by one row, instead of a B*T*H
 // copy: the B rows of dG at first steps are set aside (copied, then zeroed), so in the shifted
 // product they pair their zero gradient with the neighbouring sequence's state; one small
-// product over those B rows with h0 then adds their true terms. The zeros add exact zeros
+// product over those B rows with h0 then adds their true terms (skipped when h0 is zeros and
+// those rows are finite: a 4H x H read and write for nothing at B = 1). The zeros add exact zeros
 // unless the state they meet is inf or NaN, so those B states are checked (else the copy is
 // made, as with masks). The rows are restored when the product object goes away.
 template <typename T>
@@ -292,8 +293,9 @@ class HprevProduct {
   // dG (B*T, ws_cols) is the gradient scratch (changed and restored here); real: the rows of
   // a compacted masked batch ([Note: RNN masked rows]) whose gradients are gathered in dGr
   // (row stride ws_cols), or null (dGr is dG)
-  HprevProduct(const RnnConfig& c, T* dG, const T* dGr, const T* S, const T* h0, const T* h_mask,
-               const std::vector<int64_t>* real)
+  // h0_zero: h0 holds zeros (none was given)
+  HprevProduct(const RnnConfig& c, T* dG, const T* dGr, const T* S, const T* h0, bool h0_zero,
+               const T* h_mask, const std::vector<int64_t>* real)
       : c_(c), dG_(dG), dGr_(dGr), S_(S), h0_(h0), WC_(c.ws_cols()) {
     const int64_t B = c.B, Tn = c.T, H = c.H;
     const int64_t first = c.reverse ? Tn - 1 : 0, step = c.reverse ? 1 : -1;
@@ -312,6 +314,9 @@ class HprevProduct {
         std::copy(row, row + WC_, saved_.data() + b * WC_);
         std::fill(row, row + WC_, T(0));
       }
+      first_terms_ = !h0_zero || !std::all_of(saved_.begin(), saved_.end(), [](T v) {
+        return std::isfinite(static_cast<double>(v));
+      });
       return;
     }
     // the copy: h_{t-1} of every (real) row, times the recurrent dropout mask
@@ -349,7 +354,8 @@ class HprevProduct {
     const int64_t lo = c_.reverse ? 0 : 1, step = c_.reverse ? 1 : -1;
     gemm<T>(true, false, M, H, B * Tn - 1, T(1), dG_ + lo * WC_ + col, WC_, S_ + (lo + step) * H, H,
             T(0), dst, H);
-    gemm<T>(true, false, M, H, B, T(1), saved_.data() + col, WC_, h0_, H, T(1), dst, H);
+    if (first_terms_)
+      gemm<T>(true, false, M, H, B, T(1), saved_.data() + col, WC_, h0_, H, T(1), dst, H);
   }
 
  private:
@@ -359,7 +365,7 @@ class HprevProduct {
   const T* S_;
   const T* h0_;
   int64_t WC_, rows_ = 0;
-  bool shifted_ = false;
+  bool shifted_ = false, first_terms_ = true;
   std::vector<T> saved_, hprev_;
 };
 
@@ -507,6 +513,7 @@ void rnn_backward(const RnnConfig& c, const T* x, const T* h0, const T* c0, cons
   const int64_t BT = B * Tn, xo = c.x_offset();
   const bool lstm = c.cell == RnnCell::lstm, gru = c.cell == RnnCell::gru;
   std::vector<T> zeros(static_cast<size_t>(B * H), T(0));
+  const bool h0_zero = !h0;
   if (!h0) h0 = zeros.data();
   if (lstm && !c0) c0 = zeros.data();
 
@@ -683,7 +690,8 @@ void rnn_backward(const RnnConfig& c, const T* x, const T* h0, const T* c0, cons
       }
       // the rest through h_{t-1}: see [Note: RNN dW_hh from the states]. Scoped: it changes
       // rows of dG and restores them when it goes, before the column sums below.
-      const HprevProduct<T> hprev_product(c, dG, dGr, S, h0, w.h_mask, compact ? &real : nullptr);
+      const HprevProduct<T> hprev_product(c, dG, dGr, S, h0, h0_zero, w.h_mask,
+                                          compact ? &real : nullptr);
       if (!gru) {
         hprev_product(0, G * H, g.dw_hh);
       } else if (c.reset_after) {  // rows come out in the order n, r, z

@@ -202,6 +202,26 @@ def test_dw_hh_next_to_an_infinite_state(reverse, dtype):
     np.testing.assert_allclose(dw_hh, want, **tol)
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+def test_dw_hh_first_step_terms_without_h0(reverse):
+    """Without h0 the first steps' dW_hh terms (their gate gradients times h0 = 0) are skipped,
+    unless those gradients are not finite: inf * 0 must still give the NaN the reference
+    gives."""
+    B, T, I, H = 2, 5, 3, 4
+    a, opts, rng = _inputs("rnn", B, T, I, H, np.float64, {"reverse": reverse}, init=False)
+    pos = ("rnn", a["x"], None, None, a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"])
+    _, _, _, ws = _C.rnn_forward(*pos, **opts)
+    first = T - 1 if reverse else 0
+    for bad in (None, np.inf):
+        dout = rng.standard_normal((B, T, H))
+        if bad is not None:
+            dout[1, first, 2] = bad
+        dw_hh = _C.rnn_backward(*pos, ws, dout, None, None, **opts)[4]
+        want = _C.rnn_backward_ref(*pos, dout, None, None, **opts)[4]
+        assert np.isnan(want).any() == (bad is not None)
+        np.testing.assert_allclose(dw_hh, want, rtol=1e-11, atol=1e-11)
+
+
 def _masks(B, T, rng):
     lengths = rng.integers(0, T + 1, B)
     right = np.arange(T)[None, :] < lengths[:, None]
