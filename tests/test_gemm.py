@@ -267,6 +267,25 @@ def test_gemm_transposed_a_long_k(cpu_capability, dtype, threads):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_shared_a_and_grid_paths(cpu_capability, dtype):
+    # At two threads C at least 2 * 2 B blocks wide (NC 512 float, 256 double) takes the shared
+    # packed A ([Note: GEMM shared A]), narrower C the static grid; each side of the line.
+    rng = np.random.default_rng(11)
+    nc = 512 if dtype == np.float32 else 256
+    prev = K.get_num_threads()
+    K.set_num_threads(2)
+    try:
+        for m, n, k in [(40, 4 * nc, 70), (37, 4 * nc - 1, 90), (300, 4 * nc + 33, 21)]:
+            for ta, tb in [(False, False), (True, True), (False, True), (True, False)]:
+                a, b = _operands(rng, m, n, k, ta, tb, dtype)
+                out = np.full((m, n), np.nan, dtype)
+                _gemm(dtype)(a, b, trans_a=ta, trans_b=tb, out=out)
+                _check(out, _ref(a, b, ta, tb), dtype, f"{m}x{n}x{k} ta={ta} tb={tb}")
+    finally:
+        K.set_num_threads(prev)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gemm_skinny_paths(cpu_capability, dtype):
     # Narrow outputs (N < NR: solved as C^T, or unpacked dot products) and row vectors
     # (M <= 2: unpacked), with every transpose pair, beta and a NaN-poisoned out.
