@@ -34,6 +34,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .._array import array_module
+from .._checks import is_int
 from ..autograd import Context, Function
 from ..tensor import Tensor, tensor
 from ._common import Array, _as_tensor, _binary, _check_broadcast, _coerce, _const, _sum_to, _xp
@@ -290,7 +291,7 @@ def round(x: Tensor, decimals: int = 0) -> Tensor:  # noqa: A001
     """Round half to even to ``decimals`` places (zero gradient); integer tensors unchanged
     for decimals >= 0."""
     x = _as_tensor(x, "round")
-    if isinstance(decimals, bool) or not isinstance(decimals, (int, np.integer)):
+    if not is_int(decimals):
         raise TypeError(f"round: decimals must be an int, got {type(decimals).__name__}")
     if x.data.dtype.kind != "f":
         if decimals >= 0:

@@ -9,15 +9,9 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+from .._checks import positive_int
 from .optimizer import Optimizer
-from .schedules import (
-    ExponentialDecay,
-    LambdaDecay,
-    LearningRateSchedule,
-    StepDecay,
-    _nonneg,
-    _positive_int,
-)
+from .schedules import ExponentialDecay, LambdaDecay, LearningRateSchedule, StepDecay, _nonneg
 
 __all__ = ["LRScheduler", "StepLR", "ExponentialLR", "CosineAnnealingLR", "LambdaLR"]
 
@@ -50,7 +44,7 @@ class CosineAnnealingLR(LearningRateSchedule):
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
         super().__init__(_need_optimizer(optimizer))
-        self.T_max = _positive_int("T_max", T_max)
+        self.T_max = positive_int("T_max", T_max)
         self.eta_min = _nonneg("eta_min", eta_min)
         self._config.update(T_max=self.T_max, eta_min=self.eta_min)
         self._attach()

@@ -20,8 +20,9 @@ The PyTorch names (``StepLR``, ``ExponentialLR``, ``CosineAnnealingLR``, ``Lambd
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, Callable, ClassVar
+
+from .._checks import is_int, is_real, positive_int
 
 __all__ = [
     "LearningRateSchedule",
@@ -36,14 +37,8 @@ __all__ = [
 ]
 
 
-def _positive_int(name: str, v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    return int(v)
-
-
 def _nonneg(name: str, v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (v >= 0) or math.isinf(v):
+    if not is_real(v) or not (v >= 0) or math.isinf(v):
         raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
     return float(v)
 
@@ -132,7 +127,7 @@ class StepDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate: Any, step_size: int, gamma: float = 0.1) -> None:
         super().__init__(initial_learning_rate)
-        self.step_size = _positive_int("step_size", step_size)
+        self.step_size = positive_int("step_size", step_size)
         self.gamma = _nonneg("gamma", gamma)
         self._config.update(step_size=self.step_size, gamma=self.gamma)
         self._attach()
@@ -153,7 +148,7 @@ class _RateDecay(LearningRateSchedule):
         staircase: bool = False,
     ) -> None:
         super().__init__(initial_learning_rate)
-        self.decay_steps = _positive_int("decay_steps", decay_steps)
+        self.decay_steps = positive_int("decay_steps", decay_steps)
         self.decay_rate = _nonneg("decay_rate", decay_rate)
         self.staircase = bool(staircase)
         self._config.update(
@@ -187,7 +182,7 @@ class InverseSqrtDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate: Any, decay_steps: int = 1) -> None:
         super().__init__(initial_learning_rate)
-        self.decay_steps = _positive_int("decay_steps", decay_steps)
+        self.decay_steps = positive_int("decay_steps", decay_steps)
         self._config.update(decay_steps=self.decay_steps)
         self._attach()
 
@@ -213,18 +208,14 @@ class CosineDecay(LearningRateSchedule):
         warmup_steps: int = 0,
     ) -> None:
         super().__init__(initial_learning_rate)
-        self.decay_steps = _positive_int("decay_steps", decay_steps)
+        self.decay_steps = positive_int("decay_steps", decay_steps)
         self.alpha = _nonneg("alpha", alpha)
         if self.alpha > 1:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
         self.warmup_target = (
             None if warmup_target is None else _nonneg("warmup_target", warmup_target)
         )
-        if (
-            isinstance(warmup_steps, bool)
-            or not isinstance(warmup_steps, numbers.Integral)
-            or warmup_steps < 0
-        ):
+        if not is_int(warmup_steps) or warmup_steps < 0:
             raise ValueError(f"warmup_steps must be an integer >= 0, got {warmup_steps!r}")
         self.warmup_steps = int(warmup_steps)
         self._config.update(
