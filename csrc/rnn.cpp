@@ -117,18 +117,24 @@ void run_plan(const Plan& p, int64_t B, int64_t H, Body&& body) {
   if (err) std::rethrow_exception(err);
 }
 
-// A matrix in the calling thread's scratch `slot` ([Note: scratch memory]) whose rows start on
-// 64-byte boundaries (the row stride padded to whole cache lines): what the GEMV reads when the
-// weights themselves are not on such rows ([Note: RNN GEMV alignment]).
+// A copy of `rows` rows of `cols` elements, row r from src_row(r), in the calling thread's
+// scratch `slot` ([Note: scratch memory]), each row starting on a 64-byte boundary (the row
+// stride padded to whole cache lines): what the GEMV reads when the weights themselves are not
+// on such rows ([Note: RNN GEMV alignment]), or rows gathered from several places.
 template <typename T>
 struct LineRows {
   static constexpr int64_t kLine = 64 / sizeof(T);
-  LineRows(ScratchSlot slot, int64_t rows, int64_t cols)
-      : ld((cols + kLine - 1) / kLine * kLine), p(thread_scratch<T>(slot, rows * ld)) {}
+  template <typename SrcRow>
+  LineRows(ScratchSlot slot, int64_t rows, int64_t cols, SrcRow&& src_row)
+      : ld((cols + kLine - 1) / kLine * kLine), p(thread_scratch<T>(slot, rows * ld)) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* src = src_row(r);
+      std::copy(src, src + cols, p + r * ld);
+    }
+  }
   static bool aligned(const T* q, int64_t ldq) {
     return reinterpret_cast<uintptr_t>(q) % 64 == 0 && ldq % kLine == 0;
   }
-  T* row(int64_t r) const { return p + r * ld; }
   int64_t ld;
   T* p;
 };
@@ -163,9 +169,7 @@ class StepGemm {
       packed_ = thread_scratch<T>(slot, gemm_packed_b_size<T>(K, N));
       gemm_pack_b<T>(tb, K, N, B, ldb, packed_);
     } else if (steps >= kGemvCopySteps && !LineRows<T>::aligned(B, ldb)) {
-      const int64_t nr = tb ? N : K, nc = tb ? K : N;
-      const LineRows<T> copy(slot, nr, nc);
-      for (int64_t r = 0; r < nr; ++r) std::copy(B + r * ldb, B + r * ldb + nc, copy.row(r));
+      const LineRows<T> copy(slot, tb ? N : K, tb ? K : N, [&](int64_t r) { return B + r * ldb; });
       B_ = copy.p;
       ldb_ = copy.ld;
     }
@@ -200,12 +204,8 @@ std::unique_ptr<StepGemm<T>> gate_gemm(int64_t rows, const T* W, int64_t H, int6
   if (nu == H || nblk == 1)
     return std::make_unique<StepGemm<T>>(rows, true, H, nblk * nu, W + (k0 * H + u0) * H, H, steps,
                                          slot);
-  const LineRows<T> g(ScratchSlot::rnn_gather, nblk * nu, H);
-  for (int64_t k = 0; k < nblk; ++k)
-    for (int64_t r = 0; r < nu; ++r) {
-      const T* src = W + ((k0 + k) * H + u0 + r) * H;
-      std::copy(src, src + H, g.row(k * nu + r));
-    }
+  const LineRows<T> g(ScratchSlot::rnn_gather, nblk * nu, H,  // row r: unit r % nu of block r / nu
+                      [&](int64_t r) { return W + ((k0 + r / nu) * H + u0 + r % nu) * H; });
   return std::make_unique<StepGemm<T>>(rows, true, H, nblk * nu, g.p, g.ld, steps, slot);
 }
 
@@ -553,11 +553,8 @@ void rnn_backward(const RnnConfig& c, const T* x, const T* h0, const T* c0, cons
     const T* w_rec = w.w_hh;
     int64_t ld_rec = H;
     if (gru && c.reset_after) {
-      const LineRows<T> w_nrz(ScratchSlot::rnn_gather, 3 * H, H);
-      for (int64_t r = 0; r < 3 * H; ++r) {
-        const T* src = w.w_hh + ((r + 2 * H) % (3 * H)) * H;
-        std::copy(src, src + H, w_nrz.row(r));
-      }
+      const LineRows<T> w_nrz(ScratchSlot::rnn_gather, 3 * H, H,
+                              [&](int64_t r) { return w.w_hh + ((r + 2 * H) % (3 * H)) * H; });
       w_rec = w_nrz.p;
       ld_rec = w_nrz.ld;
     }
