@@ -293,11 +293,9 @@ def round(x: Tensor, decimals: int = 0) -> Tensor:  # noqa: A001
     x = _as_tensor(x, "round")
     if not is_int(decimals):
         raise TypeError(f"round: decimals must be an int, got {type(decimals).__name__}")
-    if x.data.dtype.kind != "f":
-        if decimals >= 0:
-            return x
-        return Tensor._wrap(array_module(x.data).round(x.data, int(decimals)))
-    return _Round.apply(x, int(decimals))
+    if x.data.dtype.kind == "f":
+        return _Round.apply(x, int(decimals))
+    return x if decimals >= 0 else Tensor._wrap(array_module(x.data).round(x.data, int(decimals)))
 
 
 # ----------------------------------------------------------------------------- binary math
